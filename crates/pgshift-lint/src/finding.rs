@@ -1,0 +1,169 @@
+//! What `pgshift check` reports: [`Finding`]s, grouped per file into a [`Report`].
+//!
+//! These types are the contract between the rules (which produce findings) and the renderers
+//! in `render/` (human, JSON, SARIF, GitHub, GitLab), so their fields are documented and stable.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pgshift_sql::LineCol;
+use serde::{Deserialize, Serialize};
+
+use crate::knowledge::lock::LockLevel;
+
+/// How bad a finding is. Ordered from least to most severe, so `max()` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Hygiene: worth knowing, never blocks.
+    Hint,
+    /// Depends on the table's size or on context the checker cannot see.
+    Warning,
+    /// Will block production traffic, break running code, or fail at deploy time.
+    Error,
+}
+
+impl Severity {
+    /// The lowercase name used in configuration and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Hint => "hint",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Severity, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "hint" => Ok(Severity::Hint),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "error" => Ok(Severity::Error),
+            other => Err(format!("unknown severity `{other}`; use `error`, `warning` or `hint`")),
+        }
+    }
+}
+
+/// A mechanical fix: replace the bytes `span` of the file with `replacement`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    /// Byte range in the file (the statement, usually without its `;`).
+    pub span: Range<usize>,
+    /// The text to put there. May hold several statements, separated by `;` and newlines.
+    pub replacement: String,
+}
+
+/// One problem found in one statement (or in a comment directive, or in the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule's kebab-case name, e.g. `require-concurrent-index`.
+    pub rule: &'static str,
+    /// The rule's stable code, e.g. `PGS101`.
+    pub code: &'static str,
+    pub severity: Severity,
+    /// The file the finding is in.
+    pub path: PathBuf,
+    /// Byte range in the file.
+    pub span: Range<usize>,
+    /// 1-based line and column of `span.start`.
+    pub start: LineCol,
+    /// 1-based line and column of `span.end`.
+    pub end: LineCol,
+    /// What is wrong, in one sentence, naming the table and the lock where they apply.
+    pub message: String,
+    /// Why it hurts and the safe replacement, copy-pasteable.
+    pub help: Option<String>,
+    /// The strongest lock the statement takes, when the rule is about a lock.
+    pub lock: Option<LockLevel>,
+    /// The tables involved, schema-qualified when the SQL qualifies them.
+    pub tables: Vec<String>,
+    /// A mechanical replacement for the statement, when there is one.
+    pub fix: Option<Fix>,
+}
+
+/// One checked file and its findings, in the order of their position in the file.
+#[derive(Debug, Clone)]
+pub struct CheckedFile {
+    pub path: PathBuf,
+    /// The whole file, for renderers that show the source line.
+    pub text: Arc<str>,
+    pub findings: Vec<Finding>,
+}
+
+/// Counts of findings by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub error: usize,
+    pub warning: usize,
+    pub hint: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.error + self.warning + self.hint
+    }
+}
+
+/// Everything one `pgshift check` run found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub files: Vec<CheckedFile>,
+}
+
+impl Report {
+    /// Every finding of every file, in file order.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.files.iter().flat_map(|f| f.findings.iter())
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for f in self.findings() {
+            match f.severity {
+                Severity::Error => counts.error += 1,
+                Severity::Warning => counts.warning += 1,
+                Severity::Hint => counts.hint += 1,
+            }
+        }
+        counts
+    }
+
+    /// Whether any finding has error severity: `pgshift check` then exits with 1.
+    pub fn has_errors(&self) -> bool {
+        self.findings().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Adds a file's findings, merging with an earlier entry for the same file (a dbmate or
+    /// goose file holds both the up and the down script).
+    pub fn add(&mut self, file: CheckedFile) {
+        if let Some(existing) = self.files.iter_mut().find(|f| f.path == file.path) {
+            existing.findings.extend(file.findings);
+            existing.findings.sort_by_key(|f| (f.span.start, f.span.end, f.code));
+        } else {
+            self.files.push(file);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severities_order_from_hint_to_error_and_parse() {
+        assert!(Severity::Error > Severity::Warning && Severity::Warning > Severity::Hint);
+        assert_eq!("Warning".parse::<Severity>(), Ok(Severity::Warning));
+        assert!("fatal".parse::<Severity>().is_err());
+        assert_eq!(serde_json::to_string(&Severity::Hint).ok().as_deref(), Some("\"hint\""));
+    }
+}

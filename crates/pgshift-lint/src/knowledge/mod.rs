@@ -1,0 +1,7 @@
+//! What pgshift knows about PostgreSQL, as data: lock levels and their conflicts, what each
+//! statement locks, rewrites and scans, which facts changed in which version, which type
+//! changes are binary-compatible and which default expressions are volatile.
+//!
+//! Rules read these tables; they do not restate them.
+
+pub mod lock;
