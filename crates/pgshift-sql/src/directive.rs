@@ -1,0 +1,223 @@
+//! Directives written in SQL comments: pgshift's own (`-- pgshift:no-transaction`,
+//! `-- pgshift:allow RULE reason`) and the suppression markers of other tools that pgshift
+//! honours when it reads their folders (`squawk-ignore`, `eugene: ignore`, `atlas:nolint`,
+//! `-- safety-assured:start` / `-- safety-assured:end`).
+
+/// A directive found in one comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Directive {
+    /// `-- pgshift:no-transaction`: run this migration outside a transaction.
+    NoTransaction,
+    /// `-- pgshift:allow RULE[,RULE...] reason`: a person reviewed the next statement.
+    Allow {
+        rules: Vec<String>,
+        reason: String,
+    },
+    /// A `pgshift:` directive that is malformed; the message says how to write it.
+    Invalid {
+        message: String,
+    },
+    /// `squawk-ignore`, `eugene: ignore`, `atlas:nolint` for the next statement; `rules`
+    /// empty means all rules.
+    ForeignIgnore {
+        tool: &'static str,
+        rules: Vec<String>,
+    },
+    /// `squawk-ignore-file`: the whole file.
+    ForeignIgnoreFile {
+        tool: &'static str,
+        rules: Vec<String>,
+    },
+    /// strong_migrations-style `-- safety-assured:start` / `:end` block.
+    SafetyAssuredStart,
+    SafetyAssuredEnd,
+}
+
+/// Reads the directive in one comment (markers included), if there is one.
+pub fn parse_directive(comment: &str) -> Option<Directive> {
+    let body = comment_body(comment);
+    if let Some(rest) = body.strip_prefix("pgshift:") {
+        return Some(parse_pgshift(rest.trim()));
+    }
+    if let Some(rest) = body.strip_prefix("squawk-ignore-file") {
+        return Some(Directive::ForeignIgnoreFile {
+            tool: "squawk",
+            rules: rule_list(rest),
+        });
+    }
+    if let Some(rest) = body.strip_prefix("squawk-ignore") {
+        return Some(Directive::ForeignIgnore {
+            tool: "squawk",
+            rules: rule_list(rest),
+        });
+    }
+    if let Some(rest) = body.strip_prefix("eugene:") {
+        let rest = rest.trim_start();
+        if let Some(rules) = rest.strip_prefix("ignore") {
+            return Some(Directive::ForeignIgnore {
+                tool: "eugene",
+                rules: rule_list(rules),
+            });
+        }
+    }
+    if let Some(rest) = body.strip_prefix("atlas:nolint") {
+        return Some(Directive::ForeignIgnore {
+            tool: "atlas",
+            rules: rule_list(rest),
+        });
+    }
+    match body {
+        "safety-assured:start" => Some(Directive::SafetyAssuredStart),
+        "safety-assured:end" => Some(Directive::SafetyAssuredEnd),
+        _ => None,
+    }
+}
+
+fn parse_pgshift(rest: &str) -> Directive {
+    let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    match word {
+        "no-transaction" => Directive::NoTransaction,
+        "allow" => {
+            let args = args.trim();
+            let (rules, reason) = split_rules(args);
+            if rules.is_empty() {
+                Directive::Invalid {
+                    message: "`pgshift:allow` needs a rule name and a reason: `-- pgshift:allow RULE why this is safe`"
+                        .to_string(),
+                }
+            } else if reason.is_empty() {
+                Directive::Invalid {
+                    message: format!(
+                        "`pgshift:allow {}` needs a reason after the rule name: `-- pgshift:allow {} why this is safe`",
+                        rules.join(","),
+                        rules.join(",")
+                    ),
+                }
+            } else {
+                Directive::Allow { rules, reason: reason.to_string() }
+            }
+        }
+        other => Directive::Invalid {
+            message: format!(
+                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction` and `pgshift:allow RULE reason`"
+            ),
+        },
+    }
+}
+
+/// `a,b reason words` or `a, b reason` → (["a","b"], "reason words").
+fn split_rules(args: &str) -> (Vec<String>, &str) {
+    let mut rules = Vec::new();
+    let mut rest = args;
+    loop {
+        rest = rest.trim_start();
+        let end = rest
+            .find(|c: char| c == ',' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.is_empty() {
+            break;
+        }
+        rules.push(word.to_string());
+        let after = rest[end..].trim_start();
+        if let Some(next) = after.strip_prefix(',') {
+            rest = next;
+        } else {
+            rest = after;
+            break;
+        }
+    }
+    (rules, rest.trim())
+}
+
+fn rule_list(rest: &str) -> Vec<String> {
+    rest.split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn comment_body(comment: &str) -> &str {
+    let c = comment.trim();
+    let c = if let Some(inner) = c.strip_prefix("/*") {
+        inner.strip_suffix("*/").unwrap_or(inner)
+    } else {
+        c.trim_start_matches('-')
+    };
+    c.trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgshift_directives() {
+        assert_eq!(
+            parse_directive("-- pgshift:no-transaction"),
+            Some(Directive::NoTransaction)
+        );
+        assert_eq!(
+            parse_directive(
+                "-- pgshift:allow require-concurrent-index, ban-drop-column table is empty"
+            ),
+            Some(Directive::Allow {
+                rules: vec!["require-concurrent-index".into(), "ban-drop-column".into()],
+                reason: "table is empty".into()
+            })
+        );
+        assert!(matches!(
+            parse_directive("-- pgshift:allow some-rule"),
+            Some(Directive::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse_directive("/* pgshift:nope */"),
+            Some(Directive::Invalid { .. })
+        ));
+        assert_eq!(parse_directive("-- just a comment"), None);
+    }
+
+    #[test]
+    fn other_tools_markers() {
+        assert_eq!(
+            parse_directive("-- squawk-ignore ban-drop-column, renaming-column"),
+            Some(Directive::ForeignIgnore {
+                tool: "squawk",
+                rules: vec!["ban-drop-column".into(), "renaming-column".into()]
+            })
+        );
+        assert_eq!(
+            parse_directive("-- eugene: ignore E2, E3"),
+            Some(Directive::ForeignIgnore {
+                tool: "eugene",
+                rules: vec!["E2".into(), "E3".into()]
+            })
+        );
+        assert_eq!(
+            parse_directive("-- eugene: ignore"),
+            Some(Directive::ForeignIgnore {
+                tool: "eugene",
+                rules: vec![]
+            })
+        );
+        assert_eq!(
+            parse_directive("-- atlas:nolint destructive"),
+            Some(Directive::ForeignIgnore {
+                tool: "atlas",
+                rules: vec!["destructive".into()]
+            })
+        );
+        assert_eq!(
+            parse_directive("-- safety-assured:start"),
+            Some(Directive::SafetyAssuredStart)
+        );
+        assert_eq!(
+            parse_directive("-- squawk-ignore-file"),
+            Some(Directive::ForeignIgnoreFile {
+                tool: "squawk",
+                rules: vec![]
+            })
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! SQL text to statements, for every other part of pgshift.
+//!
+//! The PostgreSQL grammar itself (libpg_query, through `pg_query`) parses each script, so
+//! what pgshift believes a statement is, is what the server will believe. This crate adds what
+//! the parser alone does not give: file-relative byte spans for every statement (a script can
+//! be a section of a file, as in dbmate or goose files), positioned syntax errors with
+//! recovery, comments and the directives written in them, the data blocks of
+//! `COPY ... FROM stdin`, and line/column mapping for messages.
+//!
+//! Architecture invariant: this crate knows SQL text and nothing else — no migration formats,
+//! no databases, no lock knowledge.
+
+pub mod directive;
+pub mod lexer;
+pub mod lines;
+pub mod parse;
+pub mod transaction;
+
+pub use directive::{parse_directive, Directive};
+pub use lines::{LineCol, LineIndex};
+pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
+pub use pg_query::{protobuf, NodeEnum};
+pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};

@@ -1,0 +1,462 @@
+//! Parsing a script with the real PostgreSQL grammar (libpg_query through `pg_query`),
+//! keeping file-relative byte spans for every statement and every syntax error.
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::ops::Range;
+
+use pg_query::protobuf;
+use pg_query::NodeEnum;
+use prost::Message;
+
+use crate::lexer;
+use crate::lines::char_position_to_offset;
+
+/// One top-level statement of a script.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Byte range in the file: from the first token to the end of the statement, without
+    /// leading comments and without the terminating `;`.
+    pub span: Range<usize>,
+    /// The parse tree of the statement.
+    pub node: NodeEnum,
+    /// For `COPY ... FROM stdin`: the data block that follows the statement (ends with the
+    /// `\.` line when present).
+    pub copy_data: Option<Range<usize>>,
+}
+
+impl Statement {
+    /// The statement's SQL text in `file_text`.
+    pub fn text<'a>(&self, file_text: &'a str) -> &'a str {
+        &file_text[self.span.clone()]
+    }
+}
+
+/// A syntax error, positioned in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// Byte offset in the file where PostgreSQL's parser stopped.
+    pub offset: usize,
+    /// The byte range of the statement that failed to parse.
+    pub statement: Range<usize>,
+    /// PostgreSQL's message, e.g. `syntax error at or near "DEFAULT"`.
+    pub message: String,
+}
+
+/// A comment, with its markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub span: Range<usize>,
+}
+
+impl Comment {
+    pub fn text<'a>(&self, file_text: &'a str) -> &'a str {
+        &file_text[self.span.clone()]
+    }
+}
+
+/// Everything pgshift needs to know about a script's text.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedScript {
+    /// Statements in order. After a syntax error, the statements around it that parse on
+    /// their own are still here, so analysis of the rest of the file goes on.
+    pub statements: Vec<Statement>,
+    pub comments: Vec<Comment>,
+    pub errors: Vec<SyntaxError>,
+}
+
+impl ParsedScript {
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// The comments between the end of the previous statement (or `range_start`) and the start
+    /// of statement `index`, plus a comment that starts on the same line right after the
+    /// statement ends: the comments that speak about this statement.
+    pub fn comments_for(&self, file_text: &str, index: usize, range_start: usize) -> Vec<&Comment> {
+        let Some(stmt) = self.statements.get(index) else {
+            return Vec::new();
+        };
+        // A comment on the same line after the previous statement belongs to that statement.
+        let before = index
+            .checked_sub(1)
+            .and_then(|i| self.statements.get(i))
+            .map_or(range_start, |prev| {
+                let end = statement_end_with_semicolon(file_text, prev.span.end);
+                file_text[end..]
+                    .find('\n')
+                    .map_or(file_text.len(), |p| end + p)
+            });
+        let after_end = statement_end_with_semicolon(file_text, stmt.span.end);
+        let line_end = file_text[after_end..]
+            .find('\n')
+            .map_or(file_text.len(), |p| p + after_end);
+        self.comments
+            .iter()
+            .filter(|c| {
+                (c.span.start >= before && c.span.end <= stmt.span.start)
+                    || (c.span.start >= stmt.span.end && c.span.start < line_end)
+                    || (c.span.start > stmt.span.start && c.span.end <= stmt.span.end)
+            })
+            .collect()
+    }
+}
+
+fn statement_end_with_semicolon(text: &str, end: usize) -> usize {
+    let rest = &text[end.min(text.len())..];
+    let trimmed = rest.trim_start_matches([' ', '\t']);
+    if trimmed.starts_with(';') {
+        end + (rest.len() - trimmed.len()) + 1
+    } else {
+        end
+    }
+}
+
+/// Parses a whole text.
+pub fn parse(text: &str) -> ParsedScript {
+    parse_range(text, 0..text.len())
+}
+
+/// Parses the section `range` of `file_text` (a file can hold an up and a down section);
+/// every span in the result is relative to `file_text`.
+pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
+    let range = clamp_range(file_text, range);
+    let section = &file_text[range.clone()];
+    let base = range.start;
+    let lexed = lexer::lex(section);
+    let masked = lexer::mask(section, &lexed.copy_data);
+
+    let mut script = ParsedScript {
+        comments: lexed
+            .comments
+            .iter()
+            .map(|r| Comment {
+                span: shift(r, base),
+            })
+            .collect(),
+        ..ParsedScript::default()
+    };
+
+    match raw_parse(&masked) {
+        Ok(stmts) => {
+            script.statements =
+                statements_from(section, &masked, &stmts, 0, base, &lexed.copy_data);
+        }
+        Err(_) => {
+            // Recover: parse each top-level piece on its own, so one bad statement yields one
+            // positioned error and the statements around it are still analysed.
+            for piece in &lexed.pieces {
+                let text = &masked[piece.clone()];
+                match raw_parse(text) {
+                    Ok(stmts) => script.statements.extend(statements_from(
+                        section,
+                        &masked,
+                        &stmts,
+                        piece.start,
+                        base,
+                        &lexed.copy_data,
+                    )),
+                    Err(err) => {
+                        let start = lexer::skip_trivia(&masked, piece.start, piece.end);
+                        let offset = match err.cursor {
+                            Some(pos) => piece.start + char_position_to_offset(text, pos),
+                            None => start,
+                        };
+                        script.errors.push(SyntaxError {
+                            offset: base + offset,
+                            statement: base + start..base + trim_end(&masked, start, piece.end),
+                            message: err.message,
+                        });
+                    }
+                }
+            }
+            if script.errors.is_empty() {
+                // The whole text failed but every piece parsed: the pieces split something the
+                // grammar needs whole (e.g. BEGIN ATOMIC bodies). Report the whole-text error.
+                if let Err(err) = raw_parse(&masked) {
+                    let offset = err
+                        .cursor
+                        .map_or(0, |pos| char_position_to_offset(&masked, pos));
+                    script.statements.clear();
+                    script.errors.push(SyntaxError {
+                        offset: base + offset,
+                        statement: base..base + section.len(),
+                        message: err.message,
+                    });
+                }
+            }
+        }
+    }
+    script
+}
+
+fn statements_from(
+    section: &str,
+    masked: &str,
+    stmts: &[protobuf::RawStmt],
+    piece_start: usize,
+    base: usize,
+    copy_data: &[Range<usize>],
+) -> Vec<Statement> {
+    let mut out = Vec::with_capacity(stmts.len());
+    for raw in stmts {
+        let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.clone()) else {
+            continue;
+        };
+        // libpg_query reports offsets in bytes of the text it was given.
+        let loc = piece_start + usize::try_from(raw.stmt_location).unwrap_or(0);
+        let end = if raw.stmt_len <= 0 {
+            // stmt_len 0 means "to the end of the text"; for a piece that is the piece's end.
+            piece_end(masked, loc)
+        } else {
+            loc + usize::try_from(raw.stmt_len).unwrap_or(0)
+        };
+        let end = end.min(section.len());
+        let start = lexer::skip_trivia(masked, loc.min(end), end);
+        let end = trim_end(masked, start, end);
+        let data = if matches!(&node, NodeEnum::CopyStmt(c) if c.is_from && c.filename.is_empty() && !c.is_program)
+        {
+            copy_data
+                .iter()
+                .find(|d| d.start >= end)
+                .map(|d| shift(d, base))
+        } else {
+            None
+        };
+        out.push(Statement {
+            span: base + start..base + end,
+            node,
+            copy_data: data,
+        });
+    }
+    out
+}
+
+fn piece_end(masked: &str, from: usize) -> usize {
+    let lexed = lexer::lex(&masked[from..]);
+    lexed.pieces.first().map_or(masked.len(), |p| from + p.end)
+}
+
+/// Drops trailing whitespace and comments from a statement range.
+fn trim_end(text: &str, start: usize, end: usize) -> usize {
+    let slice = &text[start..end];
+    let lexed = lexer::lex(slice);
+    let mut e = slice.trim_end().len();
+    // A trailing line comment would otherwise be part of the statement's span.
+    while let Some(c) = lexed
+        .comments
+        .iter()
+        .rev()
+        .find(|c| c.end >= e && c.start < e)
+    {
+        e = slice[..c.start].trim_end().len();
+    }
+    start + e
+}
+
+fn shift(r: &Range<usize>, by: usize) -> Range<usize> {
+    r.start + by..r.end + by
+}
+
+fn clamp_range(text: &str, r: Range<usize>) -> Range<usize> {
+    let end = crate::lines::floor_char_boundary(text, r.end);
+    let start = crate::lines::floor_char_boundary(text, r.start.min(end));
+    start..end
+}
+
+/// A parse failure straight from libpg_query.
+#[derive(Debug)]
+pub(crate) struct RawError {
+    pub message: String,
+    /// 1-based character position in the input, when the parser knows it.
+    pub cursor: Option<usize>,
+}
+
+// pg_query's safe API drops libpg_query's cursor position, which is what lets us point at the
+// exact token; libpg_query is already linked into the binary, so we call it directly.
+#[repr(C)]
+struct PgQueryError {
+    message: *mut c_char,
+    funcname: *mut c_char,
+    filename: *mut c_char,
+    lineno: c_int,
+    cursorpos: c_int,
+    context: *mut c_char,
+}
+
+#[repr(C)]
+struct PgQueryProtobuf {
+    len: usize,
+    data: *mut c_char,
+}
+
+#[repr(C)]
+struct PgQueryProtobufParseResult {
+    parse_tree: PgQueryProtobuf,
+    stderr_buffer: *mut c_char,
+    error: *mut PgQueryError,
+}
+
+extern "C" {
+    fn pg_query_parse_protobuf_opts(
+        input: *const c_char,
+        parser_options: c_int,
+    ) -> PgQueryProtobufParseResult;
+    fn pg_query_free_protobuf_parse_result(result: PgQueryProtobufParseResult);
+}
+
+pub(crate) fn raw_parse(text: &str) -> Result<Vec<protobuf::RawStmt>, RawError> {
+    let input = CString::new(text).map_err(|e| RawError {
+        message: "the text contains a NUL byte, which SQL cannot contain".to_string(),
+        cursor: Some(text[..e.nul_position()].chars().count() + 1),
+    })?;
+    // SAFETY: `input` is a valid NUL-terminated string that outlives the call; the result is
+    // read only before it is freed, exactly once, by the library's own free function.
+    unsafe {
+        let result = pg_query_parse_protobuf_opts(input.as_ptr(), 0);
+        let outcome = if !result.error.is_null() {
+            let err = &*result.error;
+            let message = if err.message.is_null() {
+                "syntax error".to_string()
+            } else {
+                CStr::from_ptr(err.message).to_string_lossy().into_owned()
+            };
+            Err(RawError {
+                message,
+                cursor: usize::try_from(err.cursorpos).ok().filter(|&p| p > 0),
+            })
+        } else if result.parse_tree.data.is_null() || result.parse_tree.len == 0 {
+            Ok(Vec::new())
+        } else {
+            let data = std::slice::from_raw_parts(
+                result.parse_tree.data as *const u8,
+                result.parse_tree.len,
+            );
+            protobuf::ParseResult::decode(data)
+                .map(|r| r.stmts)
+                .map_err(|e| RawError {
+                    message: format!("could not decode the parse tree: {e}"),
+                    cursor: None,
+                })
+        };
+        pg_query_free_protobuf_parse_result(result);
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lines::LineIndex;
+
+    fn spans(text: &str) -> Vec<&str> {
+        parse(text)
+            .statements
+            .iter()
+            .map(|s| s.text(text))
+            .collect()
+    }
+
+    #[test]
+    fn statements_have_exact_spans_without_comments_or_semicolons() {
+        let sql = "-- header\nCREATE TABLE t (id int);\n\n/* c */ ALTER TABLE t ADD COLUMN x int; -- trailing\nSELECT 1";
+        assert_eq!(
+            spans(sql),
+            vec![
+                "CREATE TABLE t (id int)",
+                "ALTER TABLE t ADD COLUMN x int",
+                "SELECT 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn dollar_quoted_bodies_and_do_blocks_are_one_statement() {
+        let sql = "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  NEW.x := 1; RETURN NEW;\nEND $$;\nDO $do$ BEGIN PERFORM 1; END $do$;\nCREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();";
+        let parsed = parse(sql);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.statements.len(), 3);
+        assert!(matches!(parsed.statements[1].node, NodeEnum::DoStmt(_)));
+    }
+
+    #[test]
+    fn copy_from_stdin_data_does_not_confuse_the_parser() {
+        let sql = "CREATE TABLE t (a int, b text);\nCOPY t (a, b) FROM stdin;\n1\tit's ; DROP TABLE x;\n2\t\\N\n\\.\nSELECT count(*) FROM t;\n";
+        let parsed = parse(sql);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.statements.len(), 3);
+        let copy = &parsed.statements[1];
+        let data = copy.copy_data.clone().expect("copy data");
+        assert_eq!(&sql[data], "1\tit's ; DROP TABLE x;\n2\t\\N\n\\.\n");
+        assert_eq!(parsed.statements[2].text(sql), "SELECT count(*) FROM t");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_token_and_the_rest_still_parses() {
+        let sql =
+            "SELECT 1;\nALTER TABLE t ADD COLUMN x int NOT NULL DEFAULT;\nCREATE INDEX i ON t (x);";
+        let parsed = parse(sql);
+        assert_eq!(parsed.errors.len(), 1);
+        let err = &parsed.errors[0];
+        let idx = LineIndex::new(sql);
+        let at = idx.line_col(sql, err.offset);
+        assert_eq!(
+            (at.line, at.column),
+            (2, 48),
+            "points at the `;` after DEFAULT"
+        );
+        assert!(err.message.contains("syntax error"), "{}", err.message);
+        assert_eq!(
+            parsed.statements.len(),
+            2,
+            "the statements around the error are kept"
+        );
+    }
+
+    #[test]
+    fn sections_keep_file_relative_spans() {
+        let file = "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n";
+        let down_start = file.find("DROP").unwrap_or(0);
+        let parsed = parse_range(file, down_start..file.len());
+        assert_eq!(parsed.statements[0].span.start, down_start);
+        assert_eq!(parsed.statements[0].text(file), "DROP TABLE a");
+    }
+
+    #[test]
+    fn nul_bytes_and_garbage_are_errors_not_panics() {
+        for text in [
+            "select \0",
+            "$$",
+            "'",
+            "/*",
+            "COPY t FROM stdin;",
+            "\u{feff}select 1",
+            ";;;",
+        ] {
+            let _ = parse(text);
+        }
+        assert!(parse("select \0 1").has_errors());
+    }
+
+    #[test]
+    fn function_bodies_are_not_top_level_statements() {
+        let sql = "CREATE FUNCTION r() RETURNS void LANGUAGE sql AS $$ REFRESH MATERIALIZED VIEW CONCURRENTLY mv $$;";
+        let parsed = parse(sql);
+        assert_eq!(parsed.statements.len(), 1);
+        assert!(matches!(
+            parsed.statements[0].node,
+            NodeEnum::CreateFunctionStmt(_)
+        ));
+    }
+
+    #[test]
+    fn comments_for_a_statement_include_leading_and_same_line_trailing() {
+        let sql = "SELECT 1;\n-- pgshift:allow x because\nCREATE INDEX i ON t (a); -- same line\n-- next\nSELECT 2;";
+        let parsed = parse(sql);
+        let texts: Vec<&str> = parsed
+            .comments_for(sql, 1, 0)
+            .iter()
+            .map(|c| c.text(sql))
+            .collect();
+        assert_eq!(texts, vec!["-- pgshift:allow x because", "-- same line"]);
+    }
+}
