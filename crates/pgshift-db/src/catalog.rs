@@ -1,0 +1,423 @@
+//! Catalog introspection: what pgshift needs to know about the live database before it
+//! takes a lock — the server version, how big the tables are, and who else holds (or waits
+//! for) a lock that would make our statement queue.
+//!
+//! Every function takes a plain `&tokio_postgres::Client`, so it works on a [`Connection`]
+//! (which derefs to one) and inside a transaction alike. Queries pass values as parameters;
+//! the one place that must put a name into SQL quotes it through [`quote_ident`].
+//!
+//! Requires PostgreSQL 12 or later (`pg_partition_tree`).
+//!
+//! [`Connection`]: crate::Connection
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use crate::lock_mode::LockMode;
+use crate::quote::quote_ident;
+use crate::DbError;
+
+/// A table (or other relation) name, optionally schema-qualified, as the user wrote it
+/// (already unquoted: `"Users"` is stored as `Users`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct QualifiedName {
+    /// The schema; `None` means "resolve through `search_path`".
+    pub schema: Option<String>,
+    /// The relation name.
+    pub name: String,
+}
+
+impl QualifiedName {
+    /// A schema-qualified name.
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> QualifiedName {
+        QualifiedName {
+            schema: Some(schema.into()),
+            name: name.into(),
+        }
+    }
+
+    /// A name resolved through `search_path`.
+    pub fn unqualified(name: impl Into<String>) -> QualifiedName {
+        QualifiedName {
+            schema: None,
+            name: name.into(),
+        }
+    }
+
+    /// The name for use in SQL, every part quoted: `"public"."Users"`.
+    pub fn quoted(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
+            None => quote_ident(&self.name),
+        }
+    }
+}
+
+impl fmt::Display for QualifiedName {
+    /// The name for people: `public.users` (unquoted; use [`QualifiedName::quoted`] for SQL).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The server's version as a number, e.g. `150018` for 15.18 (`server_version_num`).
+pub async fn server_version_num(client: &Client) -> Result<i32, DbError> {
+    let row = client.query_one("SHOW server_version_num", &[]).await?;
+    let text: String = row.try_get(0)?;
+    text.trim().parse().map_err(|_| DbError::UnexpectedValue {
+        what: "server_version_num",
+        value: text,
+    })
+}
+
+/// What kind of relation a name refers to (`pg_class.relkind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationKind {
+    /// `r`: an ordinary table.
+    Table,
+    /// `p`: a partitioned table (its size and rows are the sums over its leaf partitions).
+    PartitionedTable,
+    /// `v`
+    View,
+    /// `m`
+    MaterializedView,
+    /// `i`
+    Index,
+    /// `I`
+    PartitionedIndex,
+    /// `S`
+    Sequence,
+    /// `f`
+    ForeignTable,
+    /// `t`
+    ToastTable,
+    /// `c`
+    CompositeType,
+}
+
+impl RelationKind {
+    fn from_relkind(code: &str) -> Option<RelationKind> {
+        Some(match code {
+            "r" => RelationKind::Table,
+            "p" => RelationKind::PartitionedTable,
+            "v" => RelationKind::View,
+            "m" => RelationKind::MaterializedView,
+            "i" => RelationKind::Index,
+            "I" => RelationKind::PartitionedIndex,
+            "S" => RelationKind::Sequence,
+            "f" => RelationKind::ForeignTable,
+            "t" => RelationKind::ToastTable,
+            "c" => RelationKind::CompositeType,
+            _ => return None,
+        })
+    }
+
+    /// Whether rows can be counted by reading the relation locally.
+    fn holds_local_rows(self) -> bool {
+        matches!(
+            self,
+            RelationKind::Table | RelationKind::PartitionedTable | RelationKind::MaterializedView
+        )
+    }
+}
+
+/// Where [`TableSize::rows_estimate`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowsSource {
+    /// The planner statistics (`pg_class.reltuples`, kept by VACUUM/ANALYZE).
+    Statistics,
+    /// The table was never analysed, so its rows were counted (it has fewer than
+    /// [`BOUNDED_COUNT_LIMIT`] rows: the count is exact).
+    Counted,
+    /// Never analysed, and the bounded count stopped at [`BOUNDED_COUNT_LIMIT`]: the table
+    /// has at least that many rows.
+    AtLeast,
+    /// Never analysed and not countable (a view, a foreign table, or the count could not
+    /// get its lock in time); `rows_estimate` is -1.
+    Unknown,
+}
+
+/// A never-analysed table is counted, but reading stops after this many rows so that a big
+/// table freshly loaded without ANALYZE does not turn `plan` into a full scan.
+pub const BOUNDED_COUNT_LIMIT: i64 = 100_000;
+
+/// The live size of one relation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableSize {
+    /// The resolved, schema-qualified name.
+    pub name: QualifiedName,
+    /// `pg_class.oid`.
+    pub oid: u32,
+    /// Estimated rows (see `rows_source`); -1 when unknown.
+    pub rows_estimate: i64,
+    /// Where `rows_estimate` comes from.
+    pub rows_source: RowsSource,
+    /// Table + indexes + TOAST, in bytes (`pg_total_relation_size`; for a partitioned table,
+    /// the sum over its leaf partitions).
+    pub total_bytes: i64,
+    /// What kind of relation it is.
+    pub kind: RelationKind,
+}
+
+/// Looks up the size and row estimate of each named relation. Names that do not exist are
+/// left out of the result (compare the returned names to find them).
+///
+/// When a table was never analysed (`reltuples = -1`), its rows are counted, reading at most
+/// [`BOUNDED_COUNT_LIMIT`] rows. That count takes an ACCESS SHARE lock on the table (held
+/// until the caller's transaction ends, if it is in one) and waits behind an ACCESS
+/// EXCLUSIVE lock: callers that must not wait should set `lock_timeout` on the session first;
+/// a count that runs into `lock_timeout` or `statement_timeout` gives [`RowsSource::Unknown`].
+pub async fn table_sizes(
+    client: &Client,
+    names: &[QualifiedName],
+) -> Result<Vec<TableSize>, DbError> {
+    const SQL: &str = "
+        SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+               CASE WHEN c.relkind = 'p' THEN
+                        (SELECT CASE WHEN count(*) > 0 AND bool_and(pc.reltuples >= 0)
+                                     THEN sum(pc.reltuples)::float8 ELSE -1 END
+                           FROM pg_partition_tree(c.oid) t JOIN pg_class pc ON pc.oid = t.relid
+                          WHERE t.isleaf)
+                    ELSE c.reltuples::float8 END,
+               CASE WHEN c.relkind = 'p' THEN
+                        (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::int8
+                           FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+                    ELSE pg_total_relation_size(c.oid) END
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = to_regclass($1)";
+    let statement = client.prepare(SQL).await?;
+    let mut sizes = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(row) = client.query_opt(&statement, &[&name.quoted()]).await? else {
+            continue;
+        };
+        let oid: u32 = row.try_get(0)?;
+        let resolved =
+            QualifiedName::new(row.try_get::<_, String>(1)?, row.try_get::<_, String>(2)?);
+        let relkind: String = row.try_get(3)?;
+        let kind =
+            RelationKind::from_relkind(&relkind).ok_or_else(|| DbError::UnexpectedValue {
+                what: "pg_class.relkind",
+                value: relkind.clone(),
+            })?;
+        let reltuples: f64 = row.try_get(4)?;
+        let total_bytes: i64 = row.try_get(5)?;
+        let (rows_estimate, rows_source) = if reltuples >= 0.0 {
+            (reltuples.round() as i64, RowsSource::Statistics)
+        } else if kind.holds_local_rows() {
+            bounded_count(client, &resolved).await?
+        } else {
+            (-1, RowsSource::Unknown)
+        };
+        sizes.push(TableSize {
+            name: resolved,
+            oid,
+            rows_estimate,
+            rows_source,
+            total_bytes,
+            kind,
+        });
+    }
+    Ok(sizes)
+}
+
+async fn bounded_count(
+    client: &Client,
+    table: &QualifiedName,
+) -> Result<(i64, RowsSource), DbError> {
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {BOUNDED_COUNT_LIMIT}) AS bounded",
+        table.quoted()
+    );
+    match client.query_one(&sql, &[]).await {
+        Ok(row) => {
+            let rows: i64 = row.try_get(0)?;
+            let source = if rows >= BOUNDED_COUNT_LIMIT {
+                RowsSource::AtLeast
+            } else {
+                RowsSource::Counted
+            };
+            Ok((rows, source))
+        }
+        Err(err) => {
+            let err = DbError::from(err);
+            match err.as_query_error() {
+                Some(q) if q.is_lock_timeout() || q.is_query_canceled() => {
+                    Ok((-1, RowsSource::Unknown))
+                }
+                _ => Err(err),
+            }
+        }
+    }
+}
+
+/// A lock one session holds or waits for on one of the tables asked about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionLock {
+    /// The table (`pg_locks.relation`).
+    pub table_oid: u32,
+    /// The mode held or wanted.
+    pub mode: LockMode,
+    /// `true` if held, `false` if the session is queued for it.
+    pub granted: bool,
+}
+
+/// Another session, as `pg_stat_activity` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Server process id (for `pg_cancel_backend` / `pg_terminate_backend`).
+    pub pid: i32,
+    /// `application_name` — usually says which service it is.
+    pub application_name: String,
+    /// The database user.
+    pub user: String,
+    /// `active`, `idle in transaction`, ...
+    pub state: String,
+    /// How long its current transaction has been open; `None` outside a transaction.
+    pub xact_age: Option<Duration>,
+    /// Its current (or last) statement, cut to [`QUERY_TEXT_LIMIT`] characters.
+    pub query: String,
+    /// The lock that makes it relevant, for [`conflicting_sessions`]; `None` for
+    /// [`long_transactions`].
+    pub lock: Option<SessionLock>,
+}
+
+/// Query texts in [`Session`] are cut to this many characters.
+pub const QUERY_TEXT_LIMIT: i32 = 300;
+
+/// Sessions other than the caller's that hold, or are queued for, a lock on any of
+/// `table_oids` that conflicts with `wanted` — the sessions our statement would wait behind.
+/// Longest-open transactions come first. A session appears once per conflicting lock.
+///
+/// Locks of prepared transactions (which have no session) are not reported. Callers that
+/// monitor from a second connection should also filter out their migrating session's pid.
+pub async fn conflicting_sessions(
+    client: &Client,
+    table_oids: &[u32],
+    wanted: LockMode,
+) -> Result<Vec<Session>, DbError> {
+    const SQL: &str = "
+        SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+               coalesce(a.state, ''),
+               extract(epoch FROM clock_timestamp() - a.xact_start)::float8,
+               left(coalesce(a.query, ''), $3),
+               l.relation, l.mode, l.granted
+          FROM pg_locks l
+          JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'relation'
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.relation = ANY($1::oid[])
+           AND l.mode = ANY($2::text[])
+           AND l.pid <> pg_backend_pid()
+         ORDER BY a.xact_start NULLS LAST, a.pid";
+    let modes: Vec<&str> = wanted
+        .conflicting_modes()
+        .iter()
+        .map(|m| m.pg_locks_name())
+        .collect();
+    let rows = client
+        .query(SQL, &[&table_oids, &modes, &QUERY_TEXT_LIMIT])
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let mode_name: String = row.try_get(7)?;
+            let mode = LockMode::from_pg_locks_name(&mode_name).ok_or_else(|| {
+                DbError::UnexpectedValue {
+                    what: "pg_locks.mode",
+                    value: mode_name.clone(),
+                }
+            })?;
+            Ok(Session {
+                lock: Some(SessionLock {
+                    table_oid: row.try_get(6)?,
+                    mode,
+                    granted: row.try_get(8)?,
+                }),
+                ..session_from_row(row)?
+            })
+        })
+        .collect()
+}
+
+/// Client sessions in the current database whose transaction has been open for longer than
+/// `older_than`, oldest first. They hold back vacuum and, if they touched a table, make DDL
+/// on it queue.
+pub async fn long_transactions(
+    client: &Client,
+    older_than: Duration,
+) -> Result<Vec<Session>, DbError> {
+    const SQL: &str = "
+        SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+               coalesce(a.state, ''),
+               extract(epoch FROM clock_timestamp() - a.xact_start)::float8,
+               left(coalesce(a.query, ''), $2)
+          FROM pg_stat_activity a
+         WHERE a.datname = current_database()
+           AND a.backend_type = 'client backend'
+           AND a.pid <> pg_backend_pid()
+           AND a.xact_start < clock_timestamp() - make_interval(secs => $1)
+         ORDER BY a.xact_start, a.pid";
+    let rows = client
+        .query(SQL, &[&older_than.as_secs_f64(), &QUERY_TEXT_LIMIT])
+        .await?;
+    rows.iter().map(session_from_row).collect()
+}
+
+/// Reads the six leading session columns shared by the queries above.
+fn session_from_row(row: &tokio_postgres::Row) -> Result<Session, DbError> {
+    let age: Option<f64> = row.try_get(4)?;
+    Ok(Session {
+        pid: row.try_get(0)?,
+        application_name: row.try_get(1)?,
+        user: row.try_get(2)?,
+        state: row.try_get(3)?,
+        xact_age: age
+            .filter(|secs| secs.is_finite())
+            .map(|secs| Duration::from_secs_f64(secs.max(0.0))),
+        query: row.try_get(5)?,
+        lock: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_quote_every_part() {
+        assert_eq!(
+            QualifiedName::new("public", "users").quoted(),
+            "\"public\".\"users\""
+        );
+        assert_eq!(QualifiedName::unqualified("Users").quoted(), "\"Users\"");
+        assert_eq!(
+            QualifiedName::new("s", "a\"b; drop table x").quoted(),
+            "\"s\".\"a\"\"b; drop table x\""
+        );
+        assert_eq!(QualifiedName::new("s", "t").to_string(), "s.t");
+    }
+
+    #[test]
+    fn relkind_codes_map_to_kinds() {
+        assert_eq!(RelationKind::from_relkind("r"), Some(RelationKind::Table));
+        assert_eq!(
+            RelationKind::from_relkind("p"),
+            Some(RelationKind::PartitionedTable)
+        );
+        assert_eq!(
+            RelationKind::from_relkind("I"),
+            Some(RelationKind::PartitionedIndex)
+        );
+        assert_eq!(RelationKind::from_relkind("x"), None);
+        assert!(RelationKind::MaterializedView.holds_local_rows());
+        assert!(!RelationKind::ForeignTable.holds_local_rows());
+    }
+}

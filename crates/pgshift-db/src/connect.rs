@@ -1,0 +1,226 @@
+//! Opening a connection: TLS per `sslmode`, a background task that drives the socket and
+//! collects server notices, and the handles the runner needs (backend pid, cancel).
+
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::tls::make_tls_connect;
+use crate::url::DatabaseUrl;
+use crate::DbError;
+
+/// The `application_name` pgshift's sessions show in `pg_stat_activity` unless the URL sets
+/// one, so a DBA can tell them apart from the application.
+pub const DEFAULT_APPLICATION_NAME: &str = "pgshift";
+
+/// At most this many notices are kept between two [`Connection::take_notices`] calls; older
+/// ones are dropped so that a chatty `RAISE NOTICE` loop cannot exhaust memory.
+const MAX_BUFFERED_NOTICES: usize = 10_000;
+
+/// A message the server sent that is not an error: `NOTICE`, `WARNING`, `INFO`, ...
+/// (e.g. "relation \"x\" already exists, skipping").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// `NOTICE`, `WARNING`, ...
+    pub severity: String,
+    /// SQLSTATE of the notice.
+    pub code: String,
+    /// The text.
+    pub message: String,
+    /// Optional secondary text.
+    pub detail: Option<String>,
+    /// Optional suggestion.
+    pub hint: Option<String>,
+}
+
+impl Notice {
+    fn from_server(notice: &tokio_postgres::error::DbError) -> Notice {
+        Notice {
+            severity: notice.severity().to_owned(),
+            code: notice.code().code().to_owned(),
+            message: notice.message().to_owned(),
+            detail: notice.detail().map(str::to_owned),
+            hint: notice.hint().map(str::to_owned),
+        }
+    }
+}
+
+/// An open session. Derefs to [`tokio_postgres::Client`] for queries.
+///
+/// Dropping it closes the session: the background task that drives the socket ends when the
+/// client is gone.
+pub struct Connection {
+    client: tokio_postgres::Client,
+    url: DatabaseUrl,
+    tls: MakeRustlsConnect,
+    backend_pid: i32,
+    notices: Arc<Mutex<VecDeque<Notice>>>,
+    closed_reason: Arc<Mutex<Option<String>>>,
+}
+
+/// Connects to `url`, with TLS as its `sslmode` says (see [`crate::tls`]) and
+/// `application_name=pgshift` unless the URL sets one. Must be called inside a tokio runtime.
+///
+/// Errors name the server (without password), the cause, and what to do.
+pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
+    let mut config = url.driver_config()?;
+    if config.get_application_name().is_none() {
+        config.application_name(DEFAULT_APPLICATION_NAME);
+    }
+    let tls = make_tls_connect(url)?;
+    let (client, connection) = config
+        .connect(tls.clone())
+        .await
+        .map_err(|err| DbError::from_connect(url.redacted(), &err))?;
+
+    let notices = Arc::new(Mutex::new(VecDeque::new()));
+    let closed_reason = Arc::new(Mutex::new(None));
+    tokio::spawn(drive(connection, notices.clone(), closed_reason.clone()));
+
+    let row = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .map_err(|err| DbError::from_connect(url.redacted(), &err))?;
+    let backend_pid: i32 = row.try_get(0)?;
+    Ok(Connection {
+        client,
+        url: url.clone(),
+        tls,
+        backend_pid,
+        notices,
+        closed_reason,
+    })
+}
+
+/// Polls the socket until it closes, keeping notices for the caller.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notices: Arc<Mutex<VecDeque<Notice>>>,
+    closed_reason: Arc<Mutex<Option<String>>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                let mut buffer = lock(&notices);
+                if buffer.len() >= MAX_BUFFERED_NOTICES {
+                    buffer.pop_front();
+                }
+                buffer.push_back(Notice::from_server(&notice));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                *lock(&closed_reason) = Some(err.to_string());
+                break;
+            }
+            None => break,
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data if another thread panicked while holding it (the
+/// buffers here stay consistent after any single push or take).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Connection {
+    /// The driver's client.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
+    /// The URL this session was opened with.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The server process id of this session (`pg_backend_pid()`), to find it in `pg_locks`
+    /// and `pg_stat_activity`.
+    pub fn backend_pid(&self) -> i32 {
+        self.backend_pid
+    }
+
+    /// Removes and returns the notices received since the last call, oldest first.
+    pub fn take_notices(&self) -> Vec<Notice> {
+        lock(&self.notices).drain(..).collect()
+    }
+
+    /// A handle that cancels the statement this session is running, from any task.
+    pub fn cancel_token(&self) -> CancelToken {
+        CancelToken {
+            token: self.client.cancel_token(),
+            tls: self.tls.clone(),
+            server: self.url.redacted(),
+        }
+    }
+
+    /// True once the session is gone (server closed it, network dropped).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Why the session closed, if it closed with an error.
+    pub fn closed_reason(&self) -> Option<String> {
+        lock(&self.closed_reason).clone()
+    }
+}
+
+impl Deref for Connection {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .field("backend_pid", &self.backend_pid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Cancels the running statement of one session (the equivalent of `pg_cancel_backend`, sent
+/// over a new connection as the protocol requires). Cheap to clone and `Send`.
+#[derive(Clone)]
+pub struct CancelToken {
+    token: tokio_postgres::CancelToken,
+    tls: MakeRustlsConnect,
+    server: String,
+}
+
+impl CancelToken {
+    /// Asks the server to cancel whatever the session is running; the statement then fails
+    /// with SQLSTATE 57014. Cancelling an idle session does nothing.
+    pub async fn cancel(&self) -> Result<(), DbError> {
+        self.token
+            .cancel_query(self.tls.clone())
+            .await
+            .map_err(|err| DbError::from_connect(self.server.clone(), &err))
+    }
+}
+
+impl std::fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}

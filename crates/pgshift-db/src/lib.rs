@@ -1,0 +1,44 @@
+//! The database layer of pgshift: everything that talks to a PostgreSQL server, and nothing
+//! that knows about migrations.
+//!
+//! - [`url`]: connection strings (`postgres://` URLs and libpq key/value), `sslmode`, and
+//!   password redaction — a [`DatabaseUrl`] never prints its password.
+//! - [`connect`](mod@connect): opening a [`Connection`] over TLS (rustls) as `sslmode` says,
+//!   with server notices collected and a cancel handle.
+//! - [`tls`]: the rustls configuration behind each `sslmode`.
+//! - [`cluster`]: a throwaway cluster ([`TempCluster`]) from the server binaries on the
+//!   machine, for `verify`, `trace` and tests.
+//! - [`testing`]: a fresh database per test ([`testing::TestDb`]), used by every crate's
+//!   integration tests.
+//! - [`catalog`]: server version, table sizes, sessions holding conflicting locks, long
+//!   transactions.
+//! - [`lock_mode`]: PostgreSQL's table lock modes and their conflict table.
+//! - [`quote`]: the one place identifiers and literals are quoted for generated SQL.
+//!
+//! Architecture invariant: this crate depends on no other pgshift crate, so the runner, the
+//! linter's live checks and the CLI can all build on it.
+
+pub mod catalog;
+pub mod cluster;
+pub mod connect;
+mod error;
+pub mod lock_mode;
+pub mod quote;
+pub mod testing;
+pub mod tls;
+pub mod url;
+
+pub use catalog::{
+    conflicting_sessions, long_transactions, server_version_num, table_sizes, QualifiedName,
+    RelationKind, RowsSource, Session, SessionLock, TableSize,
+};
+pub use cluster::{ClusterOptions, TempCluster};
+pub use connect::{connect, CancelToken, Connection, Notice};
+pub use error::{ConnectFailure, DbError, ErrorPosition, QueryError};
+pub use lock_mode::LockMode;
+pub use quote::{quote_ident, quote_literal};
+pub use url::{DatabaseUrl, HostPort, SslMode};
+
+/// Re-exported so that users of [`Connection`] can name the driver's types (`Row`,
+/// `Transaction`, `types::ToSql`) without depending on the same version themselves.
+pub use tokio_postgres;
