@@ -1,0 +1,171 @@
+//! Working out which tool a migration directory belongs to, from decisive signals first:
+//!
+//! 1. `meta/_journal.json` → Drizzle;
+//! 2. `migration_lock.toml`, or a subdirectory holding `migration.sql` → Prisma;
+//! 3. a subdirectory holding `up.sql` → diesel;
+//! 4. `atlas.sum` → Atlas;
+//! 5. a Flyway name (`V1__x.sql`, `U1__x.sql`, `R__x.sql`) → Flyway;
+//! 6. a marker inside a `.sql` file: `-- migrate:up` → dbmate, `-- +goose` → goose (or a
+//!    numbered `.go` file mentioning goose), `-- Up Migration` → node-pg-migrate;
+//! 7. `<version>_<name>.up.<ext>` / `.down.<ext>` files. golang-migrate and sqlx's reversible
+//!    layout have exactly this shape. The rule: an `.up.`/`.down.` file with an extension other
+//!    than `sql`, or a version too large for a 64-bit integer, means golang-migrate; a
+//!    `pgshift.toml` in the directory or its parent means pgshift; otherwise sqlx. Reading one
+//!    as the other changes only whether a first line `-- no-transaction` counts (sqlx honours it,
+//!    golang-migrate has no marker), so the guess is harmless; `--format` overrides it;
+//! 8. `.sql` files all named `<integer>_<description>.sql` → sqlx (its simple layout), or pgshift
+//!    when `pgshift.toml` is nearby; any other `.sql` files → plain.
+//!
+//! An empty directory is an error (unless `pgshift.toml` is nearby: a fresh `pgshift init`);
+//! a directory with no `.sql` files and no signal is an error listing what was seen.
+
+use std::path::Path;
+
+use crate::formats::{dbmate, drizzle, flyway, golang_migrate, goose, node_pg_migrate};
+use crate::read::{list, read_text, Listing};
+use crate::{Format, SourceError};
+
+/// The format of the migrations in `dir`, from its contents.
+pub fn detect(dir: &Path) -> Result<Format, SourceError> {
+    let listing = list(dir)?;
+    let pgshift_project = has_pgshift_toml(dir);
+    if listing.entries.is_empty() {
+        return if pgshift_project {
+            Ok(Format::Pgshift)
+        } else {
+            Err(SourceError::EmptyDir {
+                path: dir.to_path_buf(),
+            })
+        };
+    }
+    if dir.join(drizzle::JOURNAL).is_file() {
+        return Ok(Format::Drizzle);
+    }
+    let subdir_has = |file: &str| listing.dirs().any(|d| d.path.join(file).is_file());
+    if listing.has_file("migration_lock.toml") || subdir_has("migration.sql") {
+        return Ok(Format::Prisma);
+    }
+    if subdir_has("up.sql") {
+        return Ok(Format::Diesel);
+    }
+    if listing.has_file(crate::formats::atlas::SUM_FILE) {
+        return Ok(Format::Atlas);
+    }
+    if listing
+        .files()
+        .any(|f| flyway::parse_name(&f.name).is_some())
+    {
+        return Ok(Format::Flyway);
+    }
+    if let Some(format) = content_markers(&listing) {
+        return Ok(format);
+    }
+    let up_down: Vec<_> = listing
+        .files()
+        .filter_map(|f| golang_migrate::parse_name(&f.name))
+        .collect();
+    if !up_down.is_empty() {
+        if up_down
+            .iter()
+            .any(|(number, _, _, ext)| *ext != "sql" || number.parse::<i64>().is_err())
+        {
+            return Ok(Format::GolangMigrate);
+        }
+        return Ok(if pgshift_project {
+            Format::Pgshift
+        } else {
+            Format::Sqlx
+        });
+    }
+    let sql: Vec<&str> = listing
+        .files()
+        .map(|f| f.name.as_str())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    if !sql.is_empty() {
+        let sqlx_simple = |name: &&str| {
+            name.split_once('_').is_some_and(|(v, _)| {
+                v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<i64>().is_ok()
+            })
+        };
+        return Ok(match (sql.iter().all(sqlx_simple), pgshift_project) {
+            (true, true) => Format::Pgshift,
+            (true, false) => Format::Sqlx,
+            (false, _) => Format::Plain,
+        });
+    }
+    if pgshift_project && listing.files().next().is_none() {
+        return Ok(Format::Pgshift);
+    }
+    Err(SourceError::UnknownLayout {
+        path: dir.to_path_buf(),
+        seen: describe(&listing),
+    })
+}
+
+/// `pgshift.toml` in the directory or its parent: a pgshift project.
+fn has_pgshift_toml(dir: &Path) -> bool {
+    dir.join("pgshift.toml").is_file()
+        || dir
+            .parent()
+            .is_some_and(|p| p.join("pgshift.toml").is_file())
+}
+
+/// The format whose marker appears in one of the `.sql` files (or goose `.go` files).
+fn content_markers(listing: &Listing) -> Option<Format> {
+    for file in listing.files() {
+        let is_go =
+            file.name.ends_with(".go") && file.name.starts_with(|c: char| c.is_ascii_digit());
+        if !file.name.ends_with(".sql") && !is_go {
+            continue;
+        }
+        // Unreadable or non-UTF-8 files are reported when the directory is loaded, with the
+        // format's rules; detection just looks past them.
+        let Ok(text) = read_text(&file.path) else {
+            continue;
+        };
+        if is_go {
+            if text.contains("goose.") {
+                return Some(Format::Goose);
+            }
+            continue;
+        }
+        if dbmate::has_marker(&text) {
+            return Some(Format::Dbmate);
+        }
+        if goose::has_marker(&text) {
+            return Some(Format::Goose);
+        }
+        if node_pg_migrate::has_marker(&text) {
+            return Some(Format::NodePgMigrate);
+        }
+    }
+    None
+}
+
+/// "3 entries: README.md, schema.rb, seeds/" (at most 8 names).
+fn describe(listing: &Listing) -> String {
+    const SHOWN: usize = 8;
+    let names: Vec<String> = listing
+        .entries
+        .iter()
+        .take(SHOWN)
+        .map(|e| {
+            if e.is_dir {
+                format!("{}/", e.name)
+            } else {
+                e.name.clone()
+            }
+        })
+        .collect();
+    let total = listing.entries.len();
+    let more = if total > SHOWN {
+        format!(" and {} more", total - SHOWN)
+    } else {
+        String::new()
+    };
+    format!(
+        "{total} entries, none of them `.sql` files: {}{more}",
+        names.join(", ")
+    )
+}

@@ -1,0 +1,122 @@
+//! The one error type of this crate. Every variant names the file or directory it is about (and the
+//! line, where there is one) and says what the user can do about it, because these messages reach
+//! the terminal unchanged.
+
+use std::path::PathBuf;
+
+use crate::Format;
+
+/// Why a migration source could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The migration directory could not be listed.
+    #[error("cannot read migration directory {}: {source}; check that it exists and that you may read it", path.display())]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A migration file could not be read.
+    #[error("cannot read migration file {}: {source}; check that it exists and that you may read it", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A migration file is not UTF-8 text.
+    #[error("{}: the file is not valid UTF-8 (first bad byte at offset {offset}); re-save it as UTF-8", path.display())]
+    NotUtf8 { path: PathBuf, offset: usize },
+
+    /// The directory holds nothing at all.
+    #[error("{}: the migration directory is empty; create a migration with `pgshift new NAME`, or point at the directory that holds your migrations (force a layout with `--format`, one of: {})", path.display(), Format::names_list())]
+    EmptyDir { path: PathBuf },
+
+    /// Nothing in the directory looks like a migration of any known format.
+    #[error("{}: no migration format recognised; saw {seen}. Force a layout with `--format` (one of: {}), or add `.sql` files", path.display(), Format::names_list())]
+    UnknownLayout { path: PathBuf, seen: String },
+
+    /// A format name that pgshift does not know.
+    #[error(
+        "unknown migration format `{name}`; use one of: {}",
+        Format::names_list()
+    )]
+    UnknownFormat { name: String },
+
+    /// Two migrations share one version.
+    #[error("{}: version {version} is also used by {}; give one of them a new version (rename the file)", second.display(), first.display())]
+    DuplicateVersion {
+        version: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
+    /// A down (or undo) script whose up script does not exist.
+    #[error("{}: this down migration has no matching up migration {expected}; add the up file or delete this one", path.display())]
+    DownWithoutUp { path: PathBuf, expected: String },
+
+    /// A file name that fits the format's pattern but whose version cannot be used.
+    #[error("{}: invalid version `{raw}`: {reason}; rename the file", path.display())]
+    InvalidVersion {
+        path: PathBuf,
+        raw: String,
+        reason: &'static str,
+    },
+
+    /// A required section marker is missing from a file (dbmate `-- migrate:up`, goose `-- +goose Up`).
+    #[error("{}:{line}: {format} migration has no `{marker}` line; add it above the SQL it introduces", path.display())]
+    MissingMarker {
+        path: PathBuf,
+        line: usize,
+        format: Format,
+        marker: &'static str,
+    },
+
+    /// A file's sections are in an order its tool rejects, or SQL stands outside any section.
+    #[error("{}:{line}: {problem}; {fix}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+        fix: &'static str,
+    },
+
+    /// A side file (Flyway `.conf`, diesel `metadata.toml`, Drizzle `_journal.json`, `atlas.sum`) could not be understood.
+    #[error("{}{}: {problem}; {fix}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    SideFile {
+        path: PathBuf,
+        line: Option<usize>,
+        problem: String,
+        fix: &'static str,
+    },
+
+    /// Atlas's directory checksum file is missing.
+    #[error("{}: atlas.sum is missing; run `atlas migrate hash` to create it, or use `--format plain` to read the files without integrity checking", path.display())]
+    AtlasSumMissing { path: PathBuf },
+
+    /// A migration file does not match its entry in `atlas.sum`.
+    #[error("{}: does not match {} ({problem}); run `atlas migrate hash` or fix the file", file.display(), sum.display())]
+    AtlasSumMismatch {
+        sum: PathBuf,
+        file: PathBuf,
+        problem: &'static str,
+    },
+
+    /// `pgshift new` was given a name with nothing usable in it.
+    #[error("`{name}` is not a usable migration name; use letters, digits and underscores, e.g. `add_users_email`")]
+    InvalidName { name: String },
+
+    /// `pgshift new` would overwrite a file.
+    #[error("{}: already exists; pick another name or wait a second for a new timestamp", path.display())]
+    AlreadyExists { path: PathBuf },
+
+    /// `pgshift new` could not write a file.
+    #[error("cannot write {}: {source}; check that the directory exists and is writable", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

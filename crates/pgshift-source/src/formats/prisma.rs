@@ -1,0 +1,51 @@
+//! Prisma Migrate: `<timestamp>_<name>/migration.sql`, one directory per migration, next to a
+//! `migration_lock.toml`. Prisma has no down migrations and no no-transaction marker (it sends a
+//! file as one multi-statement query). Directories without `migration.sql` are listed as
+//! skipped.
+
+use std::path::Path;
+
+use super::{finish, version_of, whole};
+use crate::read::{list, read_text};
+use crate::{Format, Migration, MigrationSet, SourceError};
+
+pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
+    let listing = list(dir)?;
+    let mut skipped = listing.skipped_names();
+    for entry in listing.files() {
+        if entry.name != "migration_lock.toml" {
+            skipped.push((
+                entry.path.clone(),
+                "a file; Prisma migrations are directories holding migration.sql".to_owned(),
+            ));
+        }
+    }
+    let mut migrations = Vec::new();
+    for entry in listing.dirs() {
+        let sql = entry.path.join("migration.sql");
+        if !sql.is_file() {
+            skipped.push((
+                entry.path.clone(),
+                "no migration.sql in this directory".to_owned(),
+            ));
+            continue;
+        }
+        let (raw_version, name) = entry
+            .name
+            .split_once('_')
+            .unwrap_or((entry.name.as_str(), ""));
+        let version = version_of(
+            &entry.path,
+            raw_version,
+            "Prisma migration directories are named <timestamp>_<name>",
+        )?;
+        let text = read_text(&sql)?;
+        migrations.push(Migration {
+            version,
+            name: name.to_owned(),
+            up: whole(&sql, &text, false),
+            down: None,
+        });
+    }
+    finish(Format::Prisma, dir, migrations, Vec::new(), skipped)
+}

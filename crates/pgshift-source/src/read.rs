@@ -1,0 +1,118 @@
+//! Listing migration directories and reading migration files as UTF-8, with errors that name
+//! the path. Every format reads through here so that the rules (hidden files ignored, names in
+//! byte order, non-UTF-8 reported) are the same everywhere.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::SourceError;
+
+/// One directory entry, name already known to be UTF-8.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    pub is_dir: bool,
+}
+
+/// A directory's entries, sorted by name, plus the ones whose names are not UTF-8 (which no
+/// format can match, so they are reported as skipped).
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub entries: Vec<Entry>,
+    pub unreadable_names: Vec<PathBuf>,
+}
+
+impl Listing {
+    pub fn files(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| !e.is_dir)
+    }
+
+    pub fn dirs(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| e.is_dir)
+    }
+
+    pub fn has_file(&self, name: &str) -> bool {
+        self.files().any(|e| e.name == name)
+    }
+
+    /// Skipped-list entries for the names that are not UTF-8.
+    pub fn skipped_names(&self) -> Vec<(PathBuf, String)> {
+        self.unreadable_names
+            .iter()
+            .map(|p| (p.clone(), "the file name is not UTF-8".to_owned()))
+            .collect()
+    }
+}
+
+/// Lists `dir`, ignoring hidden entries (`.gitkeep`, editor swap files) and sorting by name.
+pub(crate) fn list(dir: &Path) -> Result<Listing, SourceError> {
+    let read = std::fs::read_dir(dir).map_err(|source| SourceError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut listing = Listing::default();
+    for entry in read {
+        let entry = entry.map_err(|source| SourceError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(entry.file_name());
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            listing.unreadable_names.push(path);
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        // Follow symlinks: a linked migration directory is still a directory.
+        let is_dir = std::fs::metadata(&path)
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+        listing.entries.push(Entry { name, path, is_dir });
+    }
+    listing.entries.sort_by(|a, b| a.name.cmp(&b.name));
+    listing.unreadable_names.sort();
+    Ok(listing)
+}
+
+/// Lists `dir` and every directory below it (Flyway scans its locations recursively). Entry
+/// names are relative to `dir`, `/`-separated.
+pub(crate) fn list_recursive(dir: &Path) -> Result<Listing, SourceError> {
+    let mut all = Listing::default();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((current, prefix)) = pending.pop() {
+        let listing = list(&current)?;
+        all.unreadable_names.extend(listing.unreadable_names);
+        for entry in listing.entries {
+            let name = format!("{prefix}{}", entry.name);
+            if entry.is_dir {
+                pending.push((entry.path.clone(), format!("{name}/")));
+            }
+            all.entries.push(Entry {
+                name,
+                path: entry.path,
+                is_dir: entry.is_dir,
+            });
+        }
+    }
+    all.entries.sort_by(|a, b| a.name.cmp(&b.name));
+    all.unreadable_names.sort();
+    Ok(all)
+}
+
+/// Reads a file as UTF-8 text. A leading byte-order mark is kept (offsets stay file-relative);
+/// PostgreSQL's parser rejects it, which the SQL layer reports with a position.
+pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, SourceError> {
+    let bytes = std::fs::read(path).map_err(|source| SourceError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Arc::from(text)),
+        Err(e) => Err(SourceError::NotUtf8 {
+            path: path.to_path_buf(),
+            offset: e.utf8_error().valid_up_to(),
+        }),
+    }
+}

@@ -1,0 +1,246 @@
+//! Migration versions and how they sort.
+//!
+//! Every format writes its version into the file name, and each tool compares them a little
+//! differently. One ordering covers them all:
+//! - the text is split into segments at `.` and `_` (Flyway `1.2` and `1_2` are the same version);
+//! - a segment made only of digits compares as a number of any size, so `1_10` sorts after `1_9`
+//!   and leading zeros do not matter (`0001` is `1`);
+//! - a version made only of digits and dashes is read with the dashes removed, which is how diesel
+//!   compares `2017-09-26-200549` with `20170708133715`;
+//! - trailing `0` segments do not count (Flyway treats `1.0` as `1`);
+//! - any other segment compares as text, after all numbers (plain files named `init.sql`).
+//!
+//! Equality follows the ordering, so two files whose versions compare equal are a duplicate.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// A migration version: the raw text from the file name plus a key that orders it.
+#[derive(Clone, Debug)]
+pub struct Version {
+    raw: String,
+    key: Vec<Segment>,
+}
+
+/// One piece of a version. Numbers sort before text; numbers compare by value, kept as their
+/// digits without leading zeros so that versions longer than any integer type still compare.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Segment {
+    Number { len: usize, digits: String },
+    Text(String),
+}
+
+impl Version {
+    /// Reads a version as written in a file name. `None` when the text is blank (or only
+    /// separators) or holds control characters (line breaks, tabs), which no format allows.
+    pub fn parse(raw: &str) -> Option<Version> {
+        if raw.trim().is_empty() || raw.chars().any(char::is_control) {
+            return None;
+        }
+        let dashed_number =
+            raw.contains('-') && raw.chars().all(|c| c.is_ascii_digit() || c == '-');
+        let text: String = if dashed_number {
+            raw.chars().filter(|c| *c != '-').collect()
+        } else {
+            raw.to_owned()
+        };
+        let mut key: Vec<Segment> = text
+            .split(['.', '_'])
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.bytes().all(|b| b.is_ascii_digit()) {
+                    let digits = s.trim_start_matches('0');
+                    Segment::Number {
+                        len: digits.len(),
+                        digits: digits.to_owned(),
+                    }
+                } else {
+                    Segment::Text(s.to_owned())
+                }
+            })
+            .collect();
+        while key.len() > 1 && matches!(key.last(), Some(Segment::Number { len: 0, .. })) {
+            key.pop();
+        }
+        if key.is_empty() {
+            return None;
+        }
+        Some(Version {
+            raw: raw.to_owned(),
+            key,
+        })
+    }
+
+    /// Version `0`, for a migration whose name carries no version (SQL read from stdin).
+    pub(crate) fn zero() -> Version {
+        Version {
+            raw: "0".to_owned(),
+            key: vec![Segment::Number {
+                len: 0,
+                digits: String::new(),
+            }],
+        }
+    }
+
+    /// The version exactly as written in the file name.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// The version as one integer, when it is a single number that fits (sqlx, goose and
+    /// golang-migrate store versions as `bigint`).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self.key.as_slice() {
+            [Segment::Number { digits, .. }] if digits.is_empty() => Some(0),
+            [Segment::Number { digits, .. }] => digits.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Version {}
+
+impl Hash for Version {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl std::str::FromStr for Version {
+    type Err = InvalidVersion;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Version::parse(s).ok_or_else(|| InvalidVersion(s.to_owned()))
+    }
+}
+
+/// A text that cannot be a version (blank, or with control characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a migration version; use the version from the file name, e.g. 20240101120000"
+)]
+pub struct InvalidVersion(pub String);
+
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.raw)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Version::parse(&raw).ok_or_else(|| serde::de::Error::custom(InvalidVersion(raw)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(raw: &str) -> Version {
+        Version::parse(raw).unwrap_or_else(|| panic!("{raw} should parse"))
+    }
+
+    #[test]
+    fn numeric_segments_compare_as_numbers() {
+        assert!(v("1_9") < v("1_10"));
+        assert!(v("1_10") < v("2"));
+        assert!(v("1.9") < v("1.10"));
+        assert!(v("9") < v("10"));
+        assert!(v("20240101000000") > v("99"));
+    }
+
+    #[test]
+    fn dot_and_underscore_are_the_same_separator() {
+        assert_eq!(v("1.1"), v("1_1"));
+        assert_eq!(v("1.2.3"), v("1_2.3"));
+    }
+
+    #[test]
+    fn leading_zeros_and_trailing_zero_segments_do_not_count() {
+        assert_eq!(v("0001"), v("1"));
+        assert_eq!(v("1.0"), v("1"));
+        assert_eq!(v("0"), v("000"));
+        assert!(v("0") < v("1"));
+        assert_eq!(v("1.01"), v("1.1"));
+    }
+
+    #[test]
+    fn diesel_dashes_are_removed() {
+        assert_eq!(v("2017-09-26-200549"), v("20170926200549"));
+        assert!(v("2017-09-26-200549") > v("20170708133715"));
+        assert!(v("2017-09-26-200549") < v("20171001000000"));
+    }
+
+    #[test]
+    fn numbers_sort_before_text_and_text_compares_as_text() {
+        assert!(v("99999") < v("init"));
+        assert!(v("alpha") < v("beta"));
+        assert!(v("1_a") < v("1_b"));
+    }
+
+    #[test]
+    fn huge_numbers_compare_without_overflow() {
+        let big = "123456789012345678901234567890";
+        assert!(v(big) > v("99999999999999999999"));
+        assert_eq!(v(big).as_i64(), None);
+    }
+
+    #[test]
+    fn display_is_the_raw_text() {
+        assert_eq!(v("V_001").to_string(), "V_001");
+        assert_eq!(v("2017-09-26-200549").as_str(), "2017-09-26-200549");
+    }
+
+    #[test]
+    fn unusable_text_is_refused() {
+        assert!(Version::parse("").is_none());
+        assert!(Version::parse("._").is_none());
+        assert!(Version::parse("  ").is_none());
+        assert!(Version::parse("1\t2").is_none());
+        assert!(Version::parse("1\n").is_none());
+    }
+
+    #[test]
+    fn as_i64_reads_single_numbers() {
+        assert_eq!(v("0042").as_i64(), Some(42));
+        assert_eq!(v("0").as_i64(), Some(0));
+        assert_eq!(v("1.1").as_i64(), None);
+    }
+
+    #[test]
+    fn serde_round_trips_the_raw_text() -> Result<(), serde_json::Error> {
+        let json = serde_json::to_string(&v("1_10"))?;
+        assert_eq!(json, "\"1_10\"");
+        let back: Version = serde_json::from_str(&json)?;
+        assert_eq!(back.as_str(), "1_10");
+        assert!(serde_json::from_str::<Version>("\"\"").is_err());
+        Ok(())
+    }
+}
