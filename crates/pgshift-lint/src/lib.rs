@@ -4,7 +4,9 @@
 //! what changed in which version) is data in [`knowledge`]; rules read it. Findings
 //! ([`finding`]) are what every renderer formats.
 
+pub mod context;
 pub mod finding;
+pub mod ident;
 pub mod knowledge;
 pub mod render;
 

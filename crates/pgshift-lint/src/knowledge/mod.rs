@@ -5,3 +5,7 @@
 //! Rules read these tables; they do not restate them.
 
 pub mod lock;
+pub mod casts;
+pub mod effects;
+pub mod version;
+pub mod volatility;

@@ -1,0 +1,482 @@
+//! What is known at a given statement of a migration: the server version, whether we are in a
+//! transaction and what it already holds, which objects the migration created (new and empty,
+//! so rules about locking or scanning them stay quiet), which constraints were added `NOT VALID`
+//! and validated since, and whether timeouts are set.
+//!
+//! [`Context::observe`] is called after the rules have looked at a statement, so a rule always
+//! sees the state *before* its statement.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use pg_query::protobuf::{AlterTableType, ConstrType, Constraint, NullTestType, VariableSetKind};
+use pg_query::NodeEnum;
+use pgshift_sql::{transaction_control, TransactionControl};
+
+use crate::ident::{strings, QualifiedName};
+use crate::knowledge::casts::TypeSpec;
+use crate::knowledge::effects::{alter_commands, column_constraints, command_constraint, constraint_type, Effect};
+use crate::knowledge::lock::LockLevel;
+use crate::knowledge::version::PgVersion;
+
+/// Which part of a migration is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// A lock held by the current transaction, and the statement that took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    pub lock: LockLevel,
+    pub table: QualifiedName,
+    pub span: Range<usize>,
+}
+
+/// The analysis state while walking a migration set, statement by statement.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub version: PgVersion,
+    /// The runner sets `lock_timeout` and `statement_timeout` itself (pgshift's does).
+    pub runner_sets_timeouts: bool,
+    pub direction: Direction,
+    /// The runner wraps the current script in a transaction.
+    pub runner_transaction: bool,
+    /// `BEGIN`s seen and not yet committed.
+    pub explicit_depth: u32,
+    /// Statement index in the current script.
+    pub statement_index: usize,
+    /// Statements run so far in the current transaction (0 right after BEGIN).
+    pub statements_in_transaction: usize,
+    /// The strongest lock the current transaction holds on a table that existed before.
+    pub held: Option<HeldLock>,
+    pub lock_timeout_set: bool,
+    pub statement_timeout_set: bool,
+    /// Tables altered so far in the current transaction, with the span of the first ALTER.
+    pub altered: Vec<(QualifiedName, Range<usize>)>,
+    /// Data changed so far in the current transaction (an UPDATE/DELETE/INSERT ... SELECT).
+    pub data_changed: bool,
+    /// A DDL statement ran in the current transaction.
+    pub ddl_in_transaction: bool,
+
+    // Per script: objects created by this migration, new and empty.
+    created_tables: HashSet<QualifiedName>,
+    created_types: HashSet<QualifiedName>,
+
+    // Across the whole set, in order: what earlier statements established.
+    index_tables: HashMap<String, QualifiedName>,
+    concurrent_unique_indexes: HashSet<String>,
+    column_types: HashMap<(String, String), TypeSpec>,
+    not_null_checks: HashMap<(String, String), String>,
+    validated_not_null: HashSet<(String, String)>,
+    foreign_keys: HashMap<(String, String), QualifiedName>,
+    not_valid: HashSet<(String, String)>,
+    validated_checks: HashSet<String>,
+}
+
+impl Context {
+    /// A context for a whole migration set. `runner_sets_timeouts` is true for pgshift's own
+    /// runner, which sets `lock_timeout` and `statement_timeout` around every migration.
+    pub fn new(version: PgVersion, runner_sets_timeouts: bool) -> Context {
+        Context {
+            version,
+            runner_sets_timeouts,
+            direction: Direction::Up,
+            runner_transaction: false,
+            explicit_depth: 0,
+            statement_index: 0,
+            statements_in_transaction: 0,
+            held: None,
+            lock_timeout_set: false,
+            statement_timeout_set: false,
+            altered: Vec::new(),
+            data_changed: false,
+            ddl_in_transaction: false,
+            created_tables: HashSet::new(),
+            created_types: HashSet::new(),
+            index_tables: HashMap::new(),
+            concurrent_unique_indexes: HashSet::new(),
+            column_types: HashMap::new(),
+            not_null_checks: HashMap::new(),
+            validated_not_null: HashSet::new(),
+            foreign_keys: HashMap::new(),
+            not_valid: HashSet::new(),
+            validated_checks: HashSet::new(),
+        }
+    }
+
+    /// Starts a script (the up or down part of one migration): a new session, nothing held,
+    /// nothing created yet. Knowledge from earlier migrations of the set is kept.
+    pub fn start_script(&mut self, runner_transaction: bool, direction: Direction) {
+        self.direction = direction;
+        self.runner_transaction = runner_transaction;
+        self.explicit_depth = 0;
+        self.statement_index = 0;
+        self.statements_in_transaction = 0;
+        self.held = None;
+        self.lock_timeout_set = false;
+        self.statement_timeout_set = false;
+        self.altered.clear();
+        self.data_changed = false;
+        self.ddl_in_transaction = false;
+        self.created_tables.clear();
+        self.created_types.clear();
+    }
+
+    /// Whether the next statement runs inside a transaction block.
+    pub fn in_transaction(&self) -> bool {
+        self.runner_transaction || self.explicit_depth > 0
+    }
+
+    /// Whether `lock_timeout` is in force (set in the script, or by the runner).
+    pub fn has_lock_timeout(&self) -> bool {
+        self.lock_timeout_set || self.runner_sets_timeouts
+    }
+
+    pub fn has_statement_timeout(&self) -> bool {
+        self.statement_timeout_set || self.runner_sets_timeouts
+    }
+
+    /// Whether the table was created earlier in this migration: new, empty and invisible to
+    /// other sessions until commit, so locking or scanning it hurts no one.
+    pub fn is_new_table(&self, table: &QualifiedName) -> bool {
+        self.created_tables.iter().any(|t| t.same_object(table))
+    }
+
+    pub fn is_new_type(&self, name: &QualifiedName) -> bool {
+        self.created_types.iter().any(|t| t.same_object(name))
+    }
+
+    /// The table an index belongs to, when the index was created in this migration set.
+    pub fn table_of_index(&self, index: &QualifiedName) -> Option<&QualifiedName> {
+        self.index_tables.get(&index.name)
+    }
+
+    /// Whether an index created in this set is on a table created in this migration.
+    pub fn is_new_index(&self, index: &QualifiedName) -> bool {
+        self.table_of_index(index).is_some_and(|t| self.is_new_table(t))
+    }
+
+    /// Whether `CREATE UNIQUE INDEX CONCURRENTLY <index>` ran earlier in the set.
+    pub fn has_concurrent_unique_index(&self, index: &str) -> bool {
+        self.concurrent_unique_indexes.contains(index)
+    }
+
+    /// The column's type, when the set created or changed it earlier.
+    pub fn column_type(&self, table: &QualifiedName, column: &str) -> Option<&TypeSpec> {
+        self.column_types.get(&(table.name.clone(), column.to_string()))
+    }
+
+    /// Whether a validated `CHECK (column IS NOT NULL)` exists on the table.
+    pub fn has_validated_not_null_check(&self, table: &QualifiedName, column: &str) -> bool {
+        self.validated_not_null.contains(&(table.name.clone(), column.to_string()))
+    }
+
+    /// The table a foreign key (added in this set) references.
+    pub fn foreign_key_target(&self, table: &QualifiedName, constraint: &str) -> Option<&QualifiedName> {
+        self.foreign_keys.get(&(table.name.clone(), constraint.to_string()))
+    }
+
+    /// Whether the constraint was added `NOT VALID` earlier in the set (and not yet validated).
+    pub fn is_not_valid(&self, table: &QualifiedName, constraint: &str) -> bool {
+        self.not_valid.contains(&(table.name.clone(), constraint.to_string()))
+    }
+
+    /// Whether the table has a validated CHECK added in this set (for ATTACH PARTITION, which
+    /// skips its scan when a CHECK proves the partition bound).
+    pub fn has_partition_check(&self, table: &QualifiedName) -> bool {
+        self.validated_checks.contains(&table.name) || self.is_new_table(table)
+    }
+
+    /// Records what a statement did. Call after the rules have seen it.
+    pub fn observe(&mut self, node: &NodeEnum, effects: &[Effect], span: Range<usize>) {
+        self.statement_index += 1;
+        if let Some(tc) = transaction_control(node) {
+            match tc {
+                TransactionControl::Begin => {
+                    self.explicit_depth += 1;
+                    self.statements_in_transaction = 0;
+                }
+                TransactionControl::Commit | TransactionControl::Rollback => {
+                    // COMMIT inside the runner's transaction ends that transaction too.
+                    self.explicit_depth = 0;
+                    self.runner_transaction = false;
+                    self.end_transaction();
+                }
+                TransactionControl::Other => {}
+            }
+            return;
+        }
+        let in_tx = self.in_transaction();
+        // Learn first: a CREATE TABLE's lock on its own new table holds nothing that matters.
+        self.learn(node, span.clone());
+        if in_tx {
+            self.statements_in_transaction += 1;
+            for e in effects {
+                if self.is_new_table(&e.table) || self.is_new_index(&e.table) {
+                    continue;
+                }
+                if self.held.as_ref().is_none_or(|h| e.lock > h.lock) {
+                    self.held = Some(HeldLock { lock: e.lock, table: e.table.clone(), span: span.clone() });
+                }
+            }
+        }
+        if !in_tx {
+            // Autocommit: every statement is its own transaction.
+            self.end_transaction();
+        }
+    }
+
+    fn end_transaction(&mut self) {
+        self.held = None;
+        self.statements_in_transaction = 0;
+        self.altered.clear();
+        self.data_changed = false;
+        self.ddl_in_transaction = false;
+    }
+
+    fn learn(&mut self, node: &NodeEnum, span: Range<usize>) {
+        match node {
+            NodeEnum::VariableSetStmt(v) => {
+                let name = v.name.to_ascii_lowercase();
+                let kind = VariableSetKind::try_from(v.kind).unwrap_or(VariableSetKind::Undefined);
+                let on = match kind {
+                    VariableSetKind::VarSetValue => !setting_is_zero(v),
+                    VariableSetKind::VarReset | VariableSetKind::VarSetDefault => false,
+                    VariableSetKind::VarResetAll => {
+                        self.lock_timeout_set = false;
+                        self.statement_timeout_set = false;
+                        return;
+                    }
+                    _ => return,
+                };
+                match name.as_str() {
+                    "lock_timeout" => self.lock_timeout_set = on,
+                    "statement_timeout" => self.statement_timeout_set = on,
+                    _ => {}
+                }
+            }
+            NodeEnum::CreateStmt(c) => {
+                self.ddl_in_transaction = true;
+                let Some(rv) = &c.relation else { return };
+                let table = QualifiedName::from_range_var(rv);
+                for elt in &c.table_elts {
+                    match &elt.node {
+                        Some(NodeEnum::ColumnDef(col)) => {
+                            if let Some(t) = &col.type_name {
+                                self.column_types
+                                    .insert((table.name.clone(), col.colname.clone()), TypeSpec::from_type_name(t));
+                            }
+                            for k in column_constraints(col) {
+                                self.learn_constraint(&table, k, Some(&col.colname));
+                            }
+                        }
+                        Some(NodeEnum::Constraint(k)) => self.learn_constraint(&table, k, None),
+                        _ => {}
+                    }
+                }
+                self.created_tables.insert(table);
+            }
+            NodeEnum::CreateTableAsStmt(c) => {
+                if let Some(rv) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
+                    self.created_tables.insert(QualifiedName::from_range_var(rv));
+                }
+            }
+            NodeEnum::CreateEnumStmt(e) => {
+                if let Some(n) = QualifiedName::from_names(&e.type_name) {
+                    self.created_types.insert(n);
+                }
+            }
+            NodeEnum::CompositeTypeStmt(c) => {
+                if let Some(rv) = &c.typevar {
+                    self.created_types.insert(QualifiedName::from_range_var(rv));
+                }
+            }
+            NodeEnum::IndexStmt(i) => {
+                self.ddl_in_transaction = true;
+                if let Some(rv) = &i.relation {
+                    if !i.idxname.is_empty() {
+                        self.index_tables.insert(i.idxname.clone(), QualifiedName::from_range_var(rv));
+                        if i.unique && i.concurrent {
+                            self.concurrent_unique_indexes.insert(i.idxname.clone());
+                        }
+                    }
+                }
+            }
+            NodeEnum::AlterTableStmt(a) => {
+                self.ddl_in_transaction = true;
+                let Some(rv) = &a.relation else { return };
+                let table = QualifiedName::from_range_var(rv);
+                if !self.altered.iter().any(|(t, _)| t.same_object(&table)) {
+                    self.altered.push((table.clone(), span));
+                }
+                for (kind, cmd) in alter_commands(a) {
+                    match kind {
+                        AlterTableType::AtAddColumn => {
+                            if let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                                if let Some(t) = &col.type_name {
+                                    self.column_types
+                                        .insert((table.name.clone(), col.colname.clone()), TypeSpec::from_type_name(t));
+                                }
+                                for k in column_constraints(col) {
+                                    self.learn_constraint(&table, k, Some(&col.colname));
+                                }
+                            }
+                        }
+                        AlterTableType::AtAlterColumnType => {
+                            if let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                                if let Some(t) = &col.type_name {
+                                    self.column_types
+                                        .insert((table.name.clone(), cmd.name.clone()), TypeSpec::from_type_name(t));
+                                }
+                            }
+                        }
+                        AlterTableType::AtDropColumn => {
+                            self.column_types.remove(&(table.name.clone(), cmd.name.clone()));
+                        }
+                        AlterTableType::AtAddConstraint => {
+                            if let Some(k) = command_constraint(cmd) {
+                                self.learn_constraint(&table, k, None);
+                            }
+                        }
+                        AlterTableType::AtValidateConstraint => {
+                            let key = (table.name.clone(), cmd.name.clone());
+                            self.not_valid.remove(&key);
+                            if let Some(col) = self.not_null_checks.get(&key) {
+                                self.validated_not_null.insert((table.name.clone(), col.clone()));
+                            }
+                            self.validated_checks.insert(table.name.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_) | NodeEnum::MergeStmt(_) => self.data_changed = true,
+            NodeEnum::InsertStmt(i) if i.select_stmt.as_ref().is_some_and(|s| {
+                matches!(&s.node, Some(NodeEnum::SelectStmt(sel)) if !sel.from_clause.is_empty())
+            }) =>
+            {
+                self.data_changed = true
+            }
+            NodeEnum::RenameStmt(_) | NodeEnum::DropStmt(_) | NodeEnum::CreateTrigStmt(_) | NodeEnum::AlterObjectSchemaStmt(_) => {
+                self.ddl_in_transaction = true
+            }
+            _ => {}
+        }
+    }
+
+    fn learn_constraint(&mut self, table: &QualifiedName, k: &Constraint, column: Option<&str>) {
+        let key = (table.name.clone(), k.conname.clone());
+        match constraint_type(k) {
+            ConstrType::ConstrCheck => {
+                if let Some(col) = k.raw_expr.as_deref().and_then(is_not_null_test) {
+                    if k.skip_validation {
+                        self.not_null_checks.insert(key.clone(), col);
+                    } else {
+                        self.validated_not_null.insert((table.name.clone(), col));
+                    }
+                }
+                if k.skip_validation {
+                    self.not_valid.insert(key);
+                } else {
+                    self.validated_checks.insert(table.name.clone());
+                }
+            }
+            ConstrType::ConstrForeign => {
+                if let Some(rv) = &k.pktable {
+                    self.foreign_keys.insert(key.clone(), QualifiedName::from_range_var(rv));
+                }
+                if k.skip_validation {
+                    self.not_valid.insert(key);
+                }
+            }
+            ConstrType::ConstrNotnull | ConstrType::ConstrPrimary => {
+                if let Some(col) = column {
+                    self.validated_not_null.insert((table.name.clone(), col.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `SET x = 0` / `'0'` / `'0s'` turns a timeout off.
+fn setting_is_zero(v: &pg_query::protobuf::VariableSetStmt) -> bool {
+    v.args.iter().all(|a| match &a.node {
+        Some(NodeEnum::AConst(c)) => match &c.val {
+            Some(pg_query::protobuf::a_const::Val::Ival(i)) => i.ival == 0,
+            Some(pg_query::protobuf::a_const::Val::Sval(s)) => {
+                let t = s.sval.trim();
+                t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim() == "0"
+            }
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
+/// `col IS NOT NULL` → `col`.
+pub fn is_not_null_test(expr: &pg_query::protobuf::Node) -> Option<String> {
+    match &expr.node {
+        Some(NodeEnum::NullTest(t)) if t.nulltesttype == NullTestType::IsNotNull as i32 => match t.arg.as_deref().and_then(|a| a.node.as_ref()) {
+            Some(NodeEnum::ColumnRef(c)) => strings(&c.fields).last().cloned(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::effects::statement_effects;
+
+    fn walk(ctx: &mut Context, sql: &str) {
+        let parsed = pgshift_sql::parse(sql);
+        for s in &parsed.statements {
+            let e = statement_effects(&s.node, ctx);
+            ctx.observe(&s.node, &e, s.span.clone());
+        }
+    }
+
+    #[test]
+    fn tracks_transactions_and_the_strongest_lock() {
+        let mut ctx = Context::new(PgVersion::DEFAULT, false);
+        ctx.start_script(false, Direction::Up);
+        walk(&mut ctx, "BEGIN; CREATE INDEX i ON t (a);");
+        assert!(ctx.in_transaction());
+        assert_eq!(ctx.held.as_ref().map(|h| h.lock), Some(LockLevel::Share));
+        walk(&mut ctx, "ALTER TABLE t ADD COLUMN b int;");
+        assert_eq!(ctx.held.as_ref().map(|h| h.lock), Some(LockLevel::AccessExclusive));
+        walk(&mut ctx, "COMMIT;");
+        assert!(!ctx.in_transaction());
+        assert_eq!(ctx.held, None);
+    }
+
+    #[test]
+    fn new_tables_hold_nothing_that_matters() {
+        let mut ctx = Context::new(PgVersion::DEFAULT, false);
+        ctx.start_script(true, Direction::Up);
+        walk(&mut ctx, "CREATE TABLE n (id int); CREATE INDEX ni ON n (id); ALTER TABLE n ADD COLUMN x int;");
+        assert!(ctx.is_new_table(&QualifiedName::new(None, "n")));
+        assert_eq!(ctx.held, None);
+    }
+
+    #[test]
+    fn remembers_validated_not_null_checks_and_timeouts() {
+        let mut ctx = Context::new(PgVersion::DEFAULT, false);
+        ctx.start_script(true, Direction::Up);
+        let t = QualifiedName::new(None, "t");
+        walk(&mut ctx, "SET lock_timeout = '2s'; ALTER TABLE t ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID;");
+        assert!(ctx.has_lock_timeout());
+        assert!(!ctx.has_validated_not_null_check(&t, "a"));
+        assert!(ctx.is_not_valid(&t, "c"));
+        ctx.start_script(true, Direction::Up);
+        assert!(!ctx.has_lock_timeout(), "a new script is a new session");
+        walk(&mut ctx, "ALTER TABLE t VALIDATE CONSTRAINT c;");
+        assert!(ctx.has_validated_not_null_check(&t, "a"));
+        walk(&mut ctx, "SET lock_timeout = 0;");
+        assert!(!ctx.has_lock_timeout());
+    }
+}

@@ -1,0 +1,222 @@
+//! Which column type changes PostgreSQL makes without rewriting the table (binary-compatible
+//! or typmod-widening changes), in one table.
+//!
+//! Anything not listed rewrites the table and rebuilds its indexes under ACCESS EXCLUSIVE.
+
+use pg_query::protobuf::TypeName;
+use pg_query::NodeEnum;
+
+use crate::ident::strings;
+
+/// A column type as written: canonical base name (`varchar`, `numeric`, `int4`, `text`, ...),
+/// its integer modifiers (`varchar(20)` → `[20]`) and whether it is an array.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TypeSpec {
+    pub name: String,
+    pub mods: Vec<i64>,
+    pub array: bool,
+}
+
+impl TypeSpec {
+    /// From a parse tree type name. `character varying` is `varchar`, `int` is `int4`, the
+    /// `pg_catalog.` prefix the grammar adds is dropped.
+    pub fn from_type_name(t: &TypeName) -> TypeSpec {
+        let names = strings(&t.names);
+        let name = names.last().map(|n| canonical(n)).unwrap_or_default();
+        let mods = t
+            .typmods
+            .iter()
+            .filter_map(|m| match &m.node {
+                Some(NodeEnum::AConst(c)) => match &c.val {
+                    Some(pg_query::protobuf::a_const::Val::Ival(i)) => Some(i64::from(i.ival)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        TypeSpec { name, mods, array: !t.array_bounds.is_empty() }
+    }
+
+    pub fn named(name: &str, mods: &[i64]) -> TypeSpec {
+        TypeSpec { name: canonical(name), mods: mods.to_vec(), array: false }
+    }
+
+    /// The type as SQL (`varchar(20)`, `numeric(10,2)`, `int4[]`).
+    pub fn sql(&self) -> String {
+        let mut s = self.name.clone();
+        if !self.mods.is_empty() {
+            let mods: Vec<String> = self.mods.iter().map(i64::to_string).collect();
+            s.push_str(&format!("({})", mods.join(",")));
+        }
+        if self.array {
+            s.push_str("[]");
+        }
+        s
+    }
+}
+
+fn canonical(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "character varying" => "varchar",
+        "int" | "integer" => "int4",
+        "smallint" => "int2",
+        "bigint" => "int8",
+        "decimal" => "numeric",
+        "bit varying" => "varbit",
+        "character" | "char" => "bpchar",
+        "timestamp with time zone" => "timestamptz",
+        "timestamp without time zone" => "timestamp",
+        "boolean" => "bool",
+        "real" => "float4",
+        "double precision" | "float" => "float8",
+        "serial" | "serial4" => "serial",
+        "bigserial" | "serial8" => "bigserial",
+        "smallserial" | "serial2" => "smallserial",
+        _ => return lower,
+    }
+    .to_string()
+}
+
+/// What an `ALTER COLUMN ... TYPE` does to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeChange {
+    /// The same type: nothing happens beyond the catalog update.
+    Same,
+    /// No rewrite; the reason is the row of [`SAFE_TYPE_CHANGES`] that matched.
+    BinaryCompatible(&'static str),
+    /// No rewrite only when the session `TimeZone` is UTC (PostgreSQL 12+); otherwise a rewrite.
+    SafeOnlyInUtc,
+    /// Rewrites the table and rebuilds every index on it.
+    Rewrite,
+}
+
+/// How the modifiers of the old and new type must relate for a change to be safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mods {
+    /// Any modifiers on either side.
+    Any,
+    /// The new type has no limit (`varchar`, `numeric`, `varbit`).
+    NewUnbounded,
+    /// The first modifier (length, precision) grows or stays; later ones (scale) stay equal.
+    Widening,
+}
+
+/// One binary-compatible change: `from` → `to` with modifier condition.
+struct SafeChange {
+    from: &'static str,
+    to: &'static str,
+    mods: Mods,
+    why: &'static str,
+}
+
+/// The type changes PostgreSQL performs without a table rewrite (catalog-only), per the
+/// ALTER TABLE documentation and the `*_support` planner functions of each type.
+const SAFE_TYPE_CHANGES: &[SafeChange] = &[
+    SafeChange { from: "varchar", to: "text", mods: Mods::Any, why: "varchar to text is binary-compatible" },
+    SafeChange { from: "text", to: "varchar", mods: Mods::NewUnbounded, why: "text to unbounded varchar is binary-compatible" },
+    SafeChange { from: "varchar", to: "varchar", mods: Mods::NewUnbounded, why: "removing a varchar length limit does not rewrite" },
+    SafeChange { from: "varchar", to: "varchar", mods: Mods::Widening, why: "increasing a varchar length limit does not rewrite" },
+    SafeChange { from: "numeric", to: "numeric", mods: Mods::NewUnbounded, why: "removing a numeric precision limit does not rewrite" },
+    SafeChange { from: "numeric", to: "numeric", mods: Mods::Widening, why: "increasing numeric precision at the same scale does not rewrite" },
+    SafeChange { from: "varbit", to: "varbit", mods: Mods::NewUnbounded, why: "removing a bit varying limit does not rewrite" },
+    SafeChange { from: "varbit", to: "varbit", mods: Mods::Widening, why: "increasing a bit varying limit does not rewrite" },
+    SafeChange { from: "cidr", to: "inet", mods: Mods::Any, why: "cidr to inet is binary-compatible" },
+    SafeChange { from: "timestamp", to: "timestamp", mods: Mods::Widening, why: "increasing timestamp precision does not rewrite" },
+    SafeChange { from: "timestamptz", to: "timestamptz", mods: Mods::Widening, why: "increasing timestamptz precision does not rewrite" },
+    SafeChange { from: "time", to: "time", mods: Mods::Widening, why: "increasing time precision does not rewrite" },
+    SafeChange { from: "interval", to: "interval", mods: Mods::Widening, why: "increasing interval precision does not rewrite" },
+];
+
+/// What changing a column from `old` to `new` costs.
+pub fn type_change(old: &TypeSpec, new: &TypeSpec) -> TypeChange {
+    if old == new {
+        return TypeChange::Same;
+    }
+    if old.array != new.array {
+        return TypeChange::Rewrite;
+    }
+    let pair = (old.name.as_str(), new.name.as_str());
+    if matches!(pair, ("timestamp", "timestamptz") | ("timestamptz", "timestamp")) {
+        return TypeChange::SafeOnlyInUtc;
+    }
+    for c in SAFE_TYPE_CHANGES {
+        if (c.from, c.to) != pair {
+            continue;
+        }
+        let ok = match c.mods {
+            Mods::Any => true,
+            Mods::NewUnbounded => new.mods.is_empty(),
+            Mods::Widening => widening(&old.mods, &new.mods),
+        };
+        if ok {
+            return TypeChange::BinaryCompatible(c.why);
+        }
+    }
+    TypeChange::Rewrite
+}
+
+/// `(n)` → `(m ≥ n)`; `(p, s)` → `(q ≥ p, s)`; an unbounded old type never widens into a
+/// bounded one.
+fn widening(old: &[i64], new: &[i64]) -> bool {
+    match (old.split_first(), new.split_first()) {
+        (Some((o, orest)), Some((n, nrest))) => n >= o && orest == nrest,
+        // No modifier on either side: the default precision is the maximum already.
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Whether a new type is one that binary-compatible changes commonly lead to (unbounded text
+/// types); used when the old type is unknown to say "probably fine" instead of "rewrites".
+pub fn likely_safe_target(new: &TypeSpec) -> bool {
+    !new.array && (new.name == "text" || (matches!(new.name.as_str(), "varchar" | "numeric") && new.mods.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(name: &str, mods: &[i64]) -> TypeSpec {
+        TypeSpec::named(name, mods)
+    }
+
+    #[test]
+    fn binary_compatible_changes_are_recognised() {
+        assert!(matches!(type_change(&t("varchar", &[10]), &t("text", &[])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(type_change(&t("varchar", &[10]), &t("varchar", &[20])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(type_change(&t("varchar", &[10]), &t("varchar", &[])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(type_change(&t("numeric", &[10, 2]), &t("numeric", &[12, 2])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(type_change(&t("numeric", &[10, 2]), &t("numeric", &[])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(type_change(&t("cidr", &[]), &t("inet", &[])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(type_change(&t("text", &[]), &t("varchar", &[])), TypeChange::BinaryCompatible(_)));
+    }
+
+    #[test]
+    fn rewriting_changes_are_not() {
+        assert_eq!(type_change(&t("varchar", &[20]), &t("varchar", &[10])), TypeChange::Rewrite);
+        assert_eq!(type_change(&t("numeric", &[10, 2]), &t("numeric", &[12, 3])), TypeChange::Rewrite);
+        assert_eq!(type_change(&t("int4", &[]), &t("int8", &[])), TypeChange::Rewrite);
+        assert_eq!(type_change(&t("text", &[]), &t("varchar", &[10])), TypeChange::Rewrite);
+        assert_eq!(type_change(&t("varchar", &[10]), &t("char", &[10])), TypeChange::Rewrite);
+        assert_eq!(type_change(&t("varchar", &[]), &t("varchar", &[10])), TypeChange::Rewrite);
+        assert_eq!(type_change(&t("timestamp", &[]), &t("timestamptz", &[])), TypeChange::SafeOnlyInUtc);
+    }
+
+    #[test]
+    fn spelled_types_are_canonical() {
+        let p = pgshift_sql::parse("CREATE TABLE x (a character varying(5), b integer, c decimal(4,1))");
+        let Some(NodeEnum::CreateStmt(c)) = p.statements.first().map(|s| &s.node) else {
+            panic!("parse")
+        };
+        let types: Vec<String> = c
+            .table_elts
+            .iter()
+            .filter_map(|e| match &e.node {
+                Some(NodeEnum::ColumnDef(d)) => d.type_name.as_ref().map(|t| TypeSpec::from_type_name(t).sql()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(types, vec!["varchar(5)", "int4", "numeric(4,1)"]);
+    }
+}
