@@ -1,0 +1,183 @@
+//! Detection edge cases, `pgshift new`, and the errors for inputs that are not migrations at all.
+//! These build their directories in a temporary folder, since git cannot hold empty directories
+//! or files that are not UTF-8.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use pgshift_source::{detect, load, load_file, new_migration, Format, SourceError};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn message(result: Result<impl std::fmt::Debug, SourceError>) -> String {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_empty_directory_says_how_to_force_or_create() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir)?;
+    let err = message(load(&dir, None));
+    assert!(
+        err.contains("is empty") && err.contains("pgshift new") && err.contains("--format"),
+        "{err}"
+    );
+    // A fresh `pgshift init`: pgshift.toml next to an empty migrations directory.
+    fs::write(tmp.path().join("pgshift.toml"), "")?;
+    assert_eq!(detect(&dir)?, Format::Pgshift);
+    assert!(load(&dir, None)?.migrations.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_forced_format_on_an_empty_directory_is_an_empty_set() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    for format in Format::all() {
+        let set = load(tmp.path(), Some(*format));
+        match format {
+            // Drizzle cannot run without its journal.
+            Format::Drizzle => assert!(message(set).contains("_journal.json")),
+            _ => assert!(set?.migrations.is_empty(), "{format}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_directory_with_nothing_recognisable_lists_what_it_saw() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::write(tmp.path().join("README.md"), "hi")?;
+    fs::create_dir(tmp.path().join("seeds"))?;
+    let err = message(detect(tmp.path()));
+    assert!(
+        err.contains("2 entries") && err.contains("README.md") && err.contains("seeds/"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_missing_directory_is_named() {
+    let err = message(load(Path::new("/nonexistent/pgshift/migrations"), None));
+    assert!(
+        err.contains("/nonexistent/pgshift/migrations")
+            && err.contains("cannot read migration directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_non_utf8_file_is_named_with_the_offset() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("1_init.sql");
+    fs::write(&file, b"select '\xff';\n")?;
+    let err = message(load(tmp.path(), Some(Format::Plain)));
+    assert!(
+        err.contains("1_init.sql") && err.contains("not valid UTF-8") && err.contains("offset 8"),
+        "{err}"
+    );
+    assert!(message(load_file(&file)).contains("not valid UTF-8"));
+    Ok(())
+}
+
+#[test]
+fn content_markers_decide_between_single_file_tools() -> TestResult {
+    let cases = [
+        (
+            "-- migrate:up\nselect 1;\n-- migrate:down\n",
+            Format::Dbmate,
+        ),
+        ("-- +goose Up\nselect 1;\n", Format::Goose),
+        ("-- Up Migration\nselect 1;\n", Format::NodePgMigrate),
+        ("select 1;\n", Format::Sqlx),
+    ];
+    for (text, format) in cases {
+        let tmp = tempfile::tempdir()?;
+        fs::write(tmp.path().join("20240101000000_x.sql"), text)?;
+        assert_eq!(detect(tmp.path())?, format, "{text:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn up_down_shape_is_sqlx_unless_golang_migrate_or_pgshift_is_evident() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir)?;
+    fs::write(dir.join("20240101000000_x.up.sql"), "select 1;")?;
+    assert_eq!(detect(&dir)?, Format::Sqlx);
+    fs::write(dir.join("99999999999999999999_big.up.sql"), "select 1;")?;
+    assert_eq!(
+        detect(&dir)?,
+        Format::GolangMigrate,
+        "a version beyond i64 is not sqlx"
+    );
+    fs::remove_file(dir.join("99999999999999999999_big.up.sql"))?;
+    fs::write(tmp.path().join("pgshift.toml"), "")?;
+    assert_eq!(detect(&dir)?, Format::Pgshift);
+    Ok(())
+}
+
+#[test]
+fn new_migration_writes_a_timestamped_pair_that_loads_back() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("migrations");
+    let now = UNIX_EPOCH + Duration::from_secs(1_704_164_645); // 2024-01-02T03:04:05Z
+    let (up, down) = new_migration(&dir, "Add users.email!", now)?;
+    assert_eq!(
+        up.file_name().and_then(|n| n.to_str()),
+        Some("20240102030405_add_users_email.up.sql")
+    );
+    assert_eq!(
+        down.file_name().and_then(|n| n.to_str()),
+        Some("20240102030405_add_users_email.down.sql")
+    );
+    let set = load(&dir, Some(Format::Pgshift))?;
+    assert_eq!(set.migrations.len(), 1);
+    assert_eq!(set.migrations[0].name, "add_users_email");
+    assert!(set.migrations[0].down.is_some());
+    assert!(
+        !set.migrations[0].no_transaction(),
+        "the template mentions the marker without setting it"
+    );
+
+    fs::write(&up, "create table t ();\n")?;
+    let err = message(new_migration(&dir, "add users email", now));
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        fs::read_to_string(&up)?,
+        "create table t ();\n",
+        "an existing file is never overwritten"
+    );
+    assert!(message(new_migration(&dir, "!!!", now)).contains("not a usable migration name"));
+    Ok(())
+}
+
+#[test]
+fn duplicate_versions_with_different_leading_zeros_are_caught() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::write(tmp.path().join("001_a.sql"), "select 1;")?;
+    fs::write(tmp.path().join("1_b.sql"), "select 2;")?;
+    let err = message(load(tmp.path(), None));
+    assert!(
+        err.contains("001_a.sql") && err.contains("1_b.sql") && err.contains("version"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn relative_directories_give_relative_script_paths() -> TestResult {
+    // Tests run from the crate directory.
+    let set = load(Path::new("tests/fixtures/plain"), None)?;
+    assert!(set
+        .migrations
+        .iter()
+        .all(|m| m.up.path.starts_with("tests/fixtures/plain")));
+    Ok(())
+}
