@@ -161,6 +161,7 @@ impl TempCluster {
         };
         cluster.init(&options)?;
         cluster.server_version_num = cluster.read_server_version_num()?;
+        cluster.configure(&options)?;
         // The watcher goes up before the server so that a crash between the two still
         // removes the directory.
         cluster.watcher = Some(cluster.start_watcher()?);
@@ -264,8 +265,11 @@ impl TempCluster {
             // The password must not outlive initdb on disk.
             let _ = fs::remove_file(&password_file);
         }
-        result?;
+        result.map(|_| ())
+    }
 
+    /// Writes the settings and files of `options` into the data directory.
+    fn configure(&self, options: &ClusterOptions) -> Result<(), DbError> {
         for (name, contents) in &options.data_dir_files {
             if name.contains('/') || name == ".." || name.is_empty() {
                 return Err(io_error(
