@@ -1,31 +1,34 @@
-//! Working out which tool a migration directory belongs to, from decisive signals first:
-//!
-//! 1. `meta/_journal.json` → Drizzle;
-//! 2. `migration_lock.toml`, or a subdirectory holding `migration.sql` → Prisma;
-//! 3. a subdirectory holding `up.sql` → diesel;
-//! 4. `atlas.sum` → Atlas;
-//! 5. a Flyway name (`V1__x.sql`, `U1__x.sql`, `R__x.sql`) → Flyway;
-//! 6. a marker inside a `.sql` file: `-- migrate:up` → dbmate, `-- +goose` → goose (or a
-//!    numbered `.go` file mentioning goose), `-- Up Migration` → node-pg-migrate;
-//! 7. `<version>_<name>.up.<ext>` / `.down.<ext>` files. golang-migrate and sqlx's reversible
-//!    layout have exactly this shape. The rule: an `.up.`/`.down.` file with an extension other
-//!    than `sql`, or a version too large for a 64-bit integer, means golang-migrate; a
-//!    `pgshift.toml` in the directory or its parent means pgshift; otherwise sqlx. Reading one
-//!    as the other changes only whether a first line `-- no-transaction` counts (sqlx honours it,
-//!    golang-migrate has no marker), so the guess is harmless; `--format` overrides it;
-//! 8. `.sql` files all named `<integer>_<description>.sql` → sqlx (its simple layout), or pgshift
-//!    when `pgshift.toml` is nearby; any other `.sql` files → plain.
-//!
-//! An empty directory is an error (unless `pgshift.toml` is nearby: a fresh `pgshift init`);
-//! a directory with no `.sql` files and no signal is an error listing what was seen.
+//! Working out which tool a migration directory belongs to; the rules are on [`detect`].
 
 use std::path::Path;
 
 use crate::formats::{dbmate, drizzle, flyway, golang_migrate, goose, node_pg_migrate};
-use crate::read::{list, read_text, Listing};
+use crate::read::{list, list_recursive, read_text, Listing};
 use crate::{Format, SourceError};
 
 /// The format of the migrations in `dir`, from its contents.
+///
+/// Decisive signals are checked first:
+///
+/// 1. `meta/_journal.json` → Drizzle;
+/// 2. `migration_lock.toml`, or a subdirectory holding `migration.sql` → Prisma;
+/// 3. a subdirectory holding `up.sql` → diesel;
+/// 4. `atlas.sum` → Atlas;
+/// 5. a Flyway name (`V1__x.sql`, `U1__x.sql`, `R__x.sql`) → Flyway (also when only found in
+///    subdirectories, checked last);
+/// 6. a marker inside a `.sql` file: `-- migrate:up` → dbmate, `-- +goose` → goose (or a
+///    numbered `.go` file mentioning goose), `-- Up Migration` → node-pg-migrate;
+/// 7. `<version>_<name>.up.<ext>` / `.down.<ext>` files. golang-migrate and sqlx's reversible
+///    layout have exactly this shape. The rule: an `.up.`/`.down.` file with an extension other
+///    than `sql`, or a version too large for a 64-bit integer, means golang-migrate; a
+///    `pgshift.toml` in the directory or its parent means pgshift; otherwise sqlx. Reading one
+///    as the other changes only whether a first line `-- no-transaction` counts (sqlx honours it,
+///    golang-migrate has no marker), so the guess is harmless; `--format` overrides it;
+/// 8. `.sql` files all named `<integer>_<description>.sql` → sqlx (its simple layout), or pgshift
+///    when `pgshift.toml` is nearby; any other `.sql` files → plain.
+///
+/// An empty directory is an error (unless `pgshift.toml` is nearby: a fresh `pgshift init`);
+/// a directory with no `.sql` files and no signal is an error listing what was seen.
 pub fn detect(dir: &Path) -> Result<Format, SourceError> {
     let listing = list(dir)?;
     let pgshift_project = has_pgshift_toml(dir);
@@ -96,6 +99,14 @@ pub fn detect(dir: &Path) -> Result<Format, SourceError> {
     }
     if pgshift_project && listing.files().next().is_none() {
         return Ok(Format::Pgshift);
+    }
+    // Flyway locations are often split into subdirectories (`db/migration/v1/V1__x.sql`).
+    if listing.dirs().next().is_some()
+        && list_recursive(dir)?
+            .files()
+            .any(|f| flyway::parse_name(f.name.rsplit('/').next().unwrap_or("")).is_some())
+    {
+        return Ok(Format::Flyway);
     }
     Err(SourceError::UnknownLayout {
         path: dir.to_path_buf(),

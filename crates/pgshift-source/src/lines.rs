@@ -1,7 +1,8 @@
 //! Lines of a migration file with their byte offsets, and the comment directives that are read
 //! line by line (`-- pgshift:no-transaction`, `-- migrate:up`, `-- +goose Up`, ...).
 
-/// One line of a file. `text` has no line terminator (neither `\n` nor `\r\n`).
+/// One line of a file. `text` has no line terminator (neither `\n` nor `\r\n`), and on the
+/// first line no byte-order mark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Line<'a> {
     /// 1-based line number.
@@ -29,6 +30,12 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
         };
         let body = body.strip_suffix('\r').unwrap_or(body);
         number += 1;
+        // A UTF-8 byte-order mark (Windows editors) must not hide a marker on the first line.
+        let body = if number == 1 {
+            body.strip_prefix('\u{feff}').unwrap_or(body)
+        } else {
+            body
+        };
         let line = Line {
             number,
             start,
@@ -85,6 +92,12 @@ mod tests {
         assert_eq!((all[2].text, all[2].number), ("", 3));
         assert_eq!((all[3].text, all[3].start, all[3].next), ("c", 7, 8));
         assert_eq!(lines("").count(), 0);
+        assert_eq!(
+            lines("\u{feff}-- migrate:up\n")
+                .next()
+                .map(|l| (l.text, l.start)),
+            Some(("-- migrate:up", 0))
+        );
     }
 
     #[test]

@@ -181,3 +181,29 @@ fn relative_directories_give_relative_script_paths() -> TestResult {
         .all(|m| m.up.path.starts_with("tests/fixtures/plain")));
     Ok(())
 }
+
+#[test]
+fn flyway_found_only_in_subdirectories_is_detected() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::create_dir_all(tmp.path().join("v1"))?;
+    fs::write(tmp.path().join("v1/V1__init.sql"), "select 1;")?;
+    assert_eq!(detect(tmp.path())?, Format::Flyway);
+    assert_eq!(load(tmp.path(), None)?.migrations.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn a_byte_order_mark_does_not_hide_a_first_line_marker() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::write(
+        tmp.path().join("20240101000000_x.sql"),
+        "\u{feff}-- migrate:up\nselect 1;\n-- migrate:down\nselect 2;\n",
+    )?;
+    let set = load(tmp.path(), None)?;
+    assert_eq!(set.format, Format::Dbmate);
+    assert_eq!(
+        set.migrations[0].down_sql(),
+        Some("-- migrate:down\nselect 2;\n")
+    );
+    Ok(())
+}
