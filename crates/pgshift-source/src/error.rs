@@ -120,3 +120,63 @@ pub enum SourceError {
         source: std::io::Error,
     },
 }
+
+impl SourceError {
+    /// The file or directory the error is about, for diagnostics that point at it.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceError::ReadDir { path, .. }
+            | SourceError::ReadFile { path, .. }
+            | SourceError::NotUtf8 { path, .. }
+            | SourceError::EmptyDir { path }
+            | SourceError::UnknownLayout { path, .. }
+            | SourceError::DownWithoutUp { path, .. }
+            | SourceError::InvalidVersion { path, .. }
+            | SourceError::MissingMarker { path, .. }
+            | SourceError::Malformed { path, .. }
+            | SourceError::SideFile { path, .. }
+            | SourceError::AtlasSumMissing { path }
+            | SourceError::AlreadyExists { path }
+            | SourceError::Write { path, .. } => Some(path),
+            SourceError::DuplicateVersion { second, .. } => Some(second),
+            SourceError::AtlasSumMismatch { file, .. } => Some(file),
+            SourceError::UnknownFormat { .. } | SourceError::InvalidName { .. } => None,
+        }
+    }
+
+    /// The 1-based line in [`SourceError::path`] the error is about, where there is one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            SourceError::MissingMarker { line, .. } | SourceError::Malformed { line, .. } => {
+                Some(*line)
+            }
+            SourceError::SideFile { line, .. } => *line,
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_and_line_point_at_the_problem() {
+        let err = SourceError::Malformed {
+            path: PathBuf::from("a.sql"),
+            line: 3,
+            problem: "x".into(),
+            fix: "y",
+        };
+        assert_eq!(err.path(), Some(std::path::Path::new("a.sql")));
+        assert_eq!(err.line(), Some(3));
+        let dup = SourceError::DuplicateVersion {
+            version: "1".into(),
+            first: "1_a.sql".into(),
+            second: "1_b.sql".into(),
+        };
+        assert_eq!(dup.path(), Some(std::path::Path::new("1_b.sql")));
+        assert_eq!(dup.line(), None);
+        assert_eq!(SourceError::UnknownFormat { name: "x".into() }.path(), None);
+    }
+}

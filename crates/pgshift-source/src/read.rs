@@ -76,18 +76,29 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, SourceError> {
     Ok(listing)
 }
 
-/// Lists `dir` and every directory below it (Flyway scans its locations recursively). Entry
-/// names are relative to `dir`, `/`-separated.
+/// How deep [`list_recursive`] goes: deeper than any real migration tree, shallow enough that
+/// a symlink pointing back up the tree cannot make it run away.
+const MAX_DEPTH: usize = 8;
+
+/// Lists `dir` and the directories below it, up to [`MAX_DEPTH`] levels (Flyway scans its
+/// locations recursively). Entry names are relative to `dir`, `/`-separated.
 pub(crate) fn list_recursive(dir: &Path) -> Result<Listing, SourceError> {
     let mut all = Listing::default();
-    let mut pending = vec![(dir.to_path_buf(), String::new())];
-    while let Some((current, prefix)) = pending.pop() {
+    let mut pending = vec![(dir.to_path_buf(), String::new(), 0)];
+    // A directory reached twice (through a symlink) is read once, so a loop is harmless.
+    let mut seen = std::collections::HashSet::new();
+    while let Some((current, prefix, depth)) = pending.pop() {
+        if let Ok(real) = std::fs::canonicalize(&current) {
+            if !seen.insert(real) {
+                continue;
+            }
+        }
         let listing = list(&current)?;
         all.unreadable_names.extend(listing.unreadable_names);
         for entry in listing.entries {
             let name = format!("{prefix}{}", entry.name);
-            if entry.is_dir {
-                pending.push((entry.path.clone(), format!("{name}/")));
+            if entry.is_dir && depth < MAX_DEPTH {
+                pending.push((entry.path.clone(), format!("{name}/"), depth + 1));
             }
             all.entries.push(Entry {
                 name,

@@ -207,3 +207,15 @@ fn a_byte_order_mark_does_not_hide_a_first_line_marker() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_symlink_loop_under_a_flyway_location_terminates() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::write(tmp.path().join("V1__init.sql"), "select 1;")?;
+    std::os::unix::fs::symlink(tmp.path(), tmp.path().join("loop"))?;
+    let set = load(tmp.path(), None)?;
+    assert_eq!(set.format, Format::Flyway);
+    // The loop leads back to the same directory, which is read once.
+    assert_eq!(set.migrations.len(), 1);
+    Ok(())
+}
