@@ -279,7 +279,7 @@ impl DatabaseUrl {
             out.push(if i == 0 { '?' } else { '&' });
             out.push_str(k);
             out.push('=');
-            out.push_str(&percent_encode(v));
+            out.push_str(&percent_encode_query_value(v));
         }
         out
     }
@@ -714,9 +714,19 @@ fn percent_decode(text: &str, what: &str) -> Result<String, String> {
 }
 
 fn percent_encode(text: &str) -> String {
+    percent_encode_except(text, b"-._~")
+}
+
+/// Query values may keep `/`, `:` and `,` readable (paths, host lists): they have no meaning
+/// there.
+fn percent_encode_query_value(text: &str) -> String {
+    percent_encode_except(text, b"-._~/:,")
+}
+
+fn percent_encode_except(text: &str, safe: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || safe.contains(&byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -851,7 +861,7 @@ mod tests {
         assert!(socket.hosts()[0].is_unix_socket());
         assert_eq!(
             socket.redacted(),
-            "postgres://u@/db?host=%2Fvar%2Frun%2Fpostgresql&port=5432"
+            "postgres://u@/db?host=/var/run/postgresql&port=5432"
         );
         let again = parse(&socket.redacted());
         assert_eq!(again.hosts(), socket.hosts());
