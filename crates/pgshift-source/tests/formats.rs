@@ -403,3 +403,25 @@ fn find_and_after_select_by_version() -> Result<(), SourceError> {
     assert_eq!(set.after(None).len(), 6);
     Ok(())
 }
+
+#[test]
+fn atlas_crlf_checkout_is_explained() -> Result<(), Box<dyn std::error::Error>> {
+    let tmp = tempfile::tempdir()?;
+    for entry in std::fs::read_dir(fixture("atlas/good"))? {
+        let entry = entry?;
+        let mut bytes = std::fs::read(entry.path())?;
+        if entry.file_name() == "20240101000000_init.sql" {
+            bytes = String::from_utf8(bytes)?.replace('\n', "\r\n").into_bytes();
+        }
+        std::fs::write(tmp.path().join(entry.file_name()), bytes)?;
+    }
+    let err = load(tmp.path(), None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("20240101000000_init.sql") && err.contains("CRLF"),
+        "{err}"
+    );
+    Ok(())
+}

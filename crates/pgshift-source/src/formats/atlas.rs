@@ -44,7 +44,12 @@ pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
         contents.push((name.clone(), bytes));
     }
     let computed = hash_files(contents.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-    verify(dir, &sum_path, &recorded, &computed)?;
+    let has_crlf = |name: &str| {
+        contents
+            .iter()
+            .any(|(n, b)| n == name && b.windows(2).any(|w| w == b"\r\n"))
+    };
+    verify(dir, &sum_path, &recorded, &computed, has_crlf)?;
 
     let mut migrations = Vec::with_capacity(files.len());
     for (name, path) in files {
@@ -176,6 +181,7 @@ fn verify(
     sum: &Path,
     recorded: &[SumEntry],
     computed: &[SumEntry],
+    has_crlf: impl Fn(&str) -> bool,
 ) -> Result<(), SourceError> {
     if total(recorded) == total(computed) {
         return Ok(());
@@ -195,9 +201,14 @@ fn verify(
             });
         }
         if r.hash != c.hash {
+            // Atlas hashes bytes: a Windows checkout (core.autocrlf) changes every file.
             return Err(mismatch(
                 &c.name,
-                "its contents changed since atlas.sum was written",
+                if has_crlf(&c.name) {
+                    "its contents changed since atlas.sum was written; it has CRLF line endings, so a checkout that converted LF to CRLF may be the cause"
+                } else {
+                    "its contents changed since atlas.sum was written"
+                },
             ));
         }
     }
