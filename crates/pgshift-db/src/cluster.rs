@@ -123,7 +123,10 @@ pub struct TempCluster {
     server_version_num: i32,
     run_as: Option<RunAs>,
     watcher: Option<Watcher>,
-    /// Whether `pg_ctl start` succeeded, so that `drop` knows there is a server to stop.
+    /// Whether `pg_ctl start` was run, so that `drop` knows there may be a server to stop
+    /// (even a start that timed out may have left one running).
+    start_attempted: bool,
+    /// Whether `pg_ctl start` succeeded.
     started: bool,
 }
 
@@ -156,6 +159,7 @@ impl TempCluster {
             server_version_num: 0,
             run_as,
             watcher: None,
+            start_attempted: false,
             started: false,
             dir: Some(dir),
         };
@@ -165,6 +169,7 @@ impl TempCluster {
         // The watcher goes up before the server so that a crash between the two still
         // removes the directory.
         cluster.watcher = Some(cluster.start_watcher()?);
+        cluster.start_attempted = true;
         let port = cluster.start_server()?;
         cluster.started = true;
 
@@ -419,8 +424,10 @@ impl TempCluster {
 
 impl Drop for TempCluster {
     fn drop(&mut self) {
-        if self.started {
-            if let Err(err) = self.stop() {
+        if self.start_attempted {
+            // After a failed start there is usually nothing to stop; only a server we know
+            // is running deserves a complaint when it will not stop.
+            if let (Err(err), true) = (self.stop(), self.started) {
                 eprintln!("pgshift: could not stop the throwaway cluster: {err}");
             }
         }

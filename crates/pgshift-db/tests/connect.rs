@@ -222,3 +222,26 @@ async fn unreachable_server_errors_hide_the_password() {
     );
     assert_no_secret(&err, "hunter2-secret");
 }
+
+#[tokio::test]
+async fn unknown_host_is_named_as_such() {
+    let url = DatabaseUrl::parse(
+        "postgres://alice:hunter2-secret@no-such-host.invalid/app?connect_timeout=5",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = match tokio::time::timeout(Duration::from_secs(30), connect(&url)).await {
+        Ok(result) => connect_error(result),
+        Err(_) => panic!("resolving an .invalid host did not finish in 30 s"),
+    };
+    assert!(
+        matches!(
+            &err,
+            DbError::Connect {
+                failure: ConnectFailure::UnknownHost,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_no_secret(&err, "hunter2-secret");
+}
