@@ -270,7 +270,7 @@ impl std::error::Error for QueryError {}
 
 impl From<tokio_postgres::Error> for DbError {
     /// Classifies an error from an established connection. Connection attempts go through
-    /// [`DbError::from_connect`] instead, which adds the server and the cause.
+    /// `DbError::from_connect` instead, which adds the server and the cause.
     fn from(err: tokio_postgres::Error) -> DbError {
         if let Some(server) = err.as_db_error() {
             DbError::Query(Box::new(QueryError::from_server(server)))
