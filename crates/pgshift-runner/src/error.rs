@@ -1,0 +1,112 @@
+//! What can stop a run, each with the file, the line and what to do.
+
+use std::path::PathBuf;
+
+use pgshift_db::DbError;
+use pgshift_source::SourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+
+    #[error(transparent)]
+    Source(#[from] SourceError),
+
+    /// The file does not parse; nothing was run.
+    #[error("{}:{line}:{column}: syntax error: {message}\n  migration {version} was not run, and nothing after it. Fix the SQL and run the command again.", path.display())]
+    Syntax {
+        version: String,
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    /// The server rejected a statement. Boxed: it is the largest variant by far.
+    #[error(transparent)]
+    Statement(Box<StatementError>),
+
+    /// An applied migration's file changed since it was applied.
+    #[error("{}: migration {version} was applied with checksum {applied} but the file now has checksum {current}.\n  Applied migrations must not change. If the edit is cosmetic (whitespace, comments) and the schema is already right, record the new checksum with `pgshift restamp {version}`; otherwise revert the edit and write a new migration.", path.display())]
+    Drift {
+        version: String,
+        path: PathBuf,
+        applied: String,
+        current: String,
+    },
+
+    /// A version given on the command line is not in the directory or the history.
+    #[error("no migration with version {version} in {} or in the history; `pgshift status` lists them", dir.display())]
+    UnknownVersion { version: String, dir: PathBuf },
+
+    /// A revert was asked for a migration that has no down part anywhere.
+    #[error("migration {version} ({name}) is forward-only: it has no down file and no down SQL was recorded when it was applied. Nothing was reverted. Write a new migration that undoes it instead.")]
+    NoDown { version: String, name: String },
+
+    /// An applied migration is gone from disk and its down SQL was not recorded.
+    #[error("migration {version} is applied but not on disk, and no down SQL was recorded for it. Nothing was reverted.")]
+    MissingDown { version: String },
+
+    /// A migration is half reverted; the next step must be chosen.
+    #[error("migration {version} ({name}) was being reverted when the last run stopped ({done} of {total} steps reverted). Run `pgshift down` to finish reverting it before applying migrations.")]
+    HalfReverted {
+        version: String,
+        name: String,
+        done: i32,
+        total: i32,
+    },
+
+    /// A partially applied migration changed shape since it started, so its progress cannot be trusted.
+    #[error("{}: migration {version} stopped after {done} of {total} steps in an earlier run, but the file now has {now} steps (or a different checksum). Resuming could skip or repeat work. Restore the file as it was, or repair by hand and run `pgshift restamp {version}`.", path.display())]
+    ResumeMismatch {
+        version: String,
+        path: PathBuf,
+        done: i32,
+        total: i32,
+        now: usize,
+    },
+
+    /// Another runner holds the lock for longer than we are willing to wait.
+    #[error("another pgshift runner has held the migration lock on this database for {waited_secs} s (pid {holder}); gave up waiting. If no runner is active, that session is stuck: end it with `SELECT pg_terminate_backend({holder})`.")]
+    LockWait { waited_secs: u64, holder: String },
+
+    /// Retried lock timeouts used up the whole budget.
+    #[error("migration {version} ({name}): could not get the locks it needs within the retry budget ({attempts} attempts over {waited_secs} s; lock_timeout {lock_timeout_ms} ms each). The sessions in its way: {blockers}. Nothing of this attempt was kept. Try again at a quieter time, or raise `--lock-retry-budget`.")]
+    LockBudget {
+        version: String,
+        name: String,
+        attempts: u32,
+        waited_secs: u64,
+        lock_timeout_ms: u64,
+        blockers: String,
+    },
+
+    /// A command that needs an argument it did not get, or got a contradictory one.
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T, E = RunError> = std::result::Result<T, E>;
+
+/// A statement the server rejected, located in its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}\n  migration {version} ({name}) failed with SQLSTATE {sqlstate}{}{}{}\n  {outcome}", path.display(),
+    detail.as_deref().map(|d| format!("\n  detail: {d}")).unwrap_or_default(),
+    hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default(),
+    rewrite.as_deref().map(|r| format!("\n  while running pgshift's safe rewrite: {r}")).unwrap_or_default())]
+pub struct StatementError {
+    pub version: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The purpose of the rewritten step that failed, when it was one.
+    pub rewrite: Option<String>,
+    /// What state the database was left in.
+    pub outcome: String,
+}

@@ -1,0 +1,258 @@
+//! The history table, `pgshift.migrations`: what was applied, when, by whom, how long it
+//! took, with which checksum, the down SQL (so a revert works when the file is gone), and how
+//! far a migration that runs in several units got.
+
+use pgshift_db::quote::quote_literal;
+use pgshift_db::DbError;
+use tokio_postgres::Client;
+
+/// The schema pgshift owns in every database it migrates.
+pub const SCHEMA: &str = "pgshift";
+
+/// The state of one history row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowState {
+    /// Ran to the end.
+    Applied,
+    /// Started, stopped after `progress` of `units` units (a crash, or a failure outside a
+    /// transaction). The next `up` resumes it.
+    Partial,
+    /// Its down was started and stopped after `progress` units. The next `down` finishes it.
+    Reverting,
+    /// Marked applied by `pgshift baseline` without running.
+    Baseline,
+    /// Marked applied because another tool's history table said so.
+    Adopted,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Applied => "applied",
+            RowState::Partial => "partial",
+            RowState::Reverting => "reverting",
+            RowState::Baseline => "baseline",
+            RowState::Adopted => "adopted",
+        }
+    }
+
+    fn parse(s: &str) -> RowState {
+        match s {
+            "partial" => RowState::Partial,
+            "reverting" => RowState::Reverting,
+            "baseline" => RowState::Baseline,
+            "adopted" => RowState::Adopted,
+            _ => RowState::Applied,
+        }
+    }
+
+    /// Whether the migration's effects are (entirely) in the database.
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            RowState::Applied | RowState::Baseline | RowState::Adopted
+        )
+    }
+}
+
+/// One row of `pgshift.migrations`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryRow {
+    pub version: String,
+    pub name: String,
+    pub checksum: String,
+    pub state: RowState,
+    pub progress: i32,
+    pub units: i32,
+    pub applied_at: String,
+    pub applied_by: String,
+    pub duration_ms: Option<i64>,
+    #[serde(skip)]
+    pub down_sql: Option<String>,
+    pub path: Option<String>,
+}
+
+const CREATE: &str = "
+CREATE SCHEMA IF NOT EXISTS pgshift;
+CREATE TABLE IF NOT EXISTS pgshift.migrations (
+    version     text PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    state       text NOT NULL DEFAULT 'applied'
+                CHECK (state IN ('applied', 'partial', 'reverting', 'baseline', 'adopted')),
+    progress    integer NOT NULL DEFAULT 0,
+    units       integer NOT NULL DEFAULT 1,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    applied_by  text NOT NULL,
+    duration_ms bigint,
+    down_sql    text,
+    path        text,
+    format      text
+);
+COMMENT ON TABLE pgshift.migrations IS 'Migrations applied by pgshift. Do not edit by hand; use pgshift baseline/restamp.';
+";
+
+/// Creates the schema and table if missing. Call only while holding the runner lock: two
+/// concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
+pub async fn ensure(client: &Client) -> Result<(), DbError> {
+    let exists = exists(client).await?;
+    if !exists {
+        client.batch_execute(CREATE).await?;
+    }
+    Ok(())
+}
+
+pub async fn exists(client: &Client) -> Result<bool, DbError> {
+    let row = client
+        .query_one("SELECT to_regclass('pgshift.migrations') IS NOT NULL", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// All rows; empty when the table does not exist yet.
+pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
+    if !exists(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT version, name, checksum, state, progress, units,
+                    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    applied_by, duration_ms, down_sql, path
+               FROM pgshift.migrations",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HistoryRow {
+            version: r.get(0),
+            name: r.get(1),
+            checksum: r.get(2),
+            state: RowState::parse(r.get::<_, &str>(3)),
+            progress: r.get(4),
+            units: r.get(5),
+            applied_at: r.get(6),
+            applied_by: r.get(7),
+            duration_ms: r.get(8),
+            down_sql: r.get(9),
+            path: r.get(10),
+        })
+        .collect())
+}
+
+/// Who is applying: the database role and, where known, the OS user and host.
+pub fn applied_by_sql() -> String {
+    let os_user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let who = match (os_user.is_empty(), host.is_empty()) {
+        (false, false) => format!(" ({os_user}@{host})"),
+        (false, true) => format!(" ({os_user})"),
+        _ => String::new(),
+    };
+    format!("current_user || {}", quote_literal(&who))
+}
+
+/// The fields written when a migration starts or finishes.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    pub version: String,
+    pub name: String,
+    pub checksum: String,
+    pub state: RowState,
+    pub progress: i32,
+    pub units: i32,
+    pub duration_ms: Option<i64>,
+    pub down_sql: Option<String>,
+    pub path: String,
+    pub format: String,
+}
+
+/// Inserts or replaces the row of a version. Values are passed as parameters.
+pub async fn upsert(client: &Client, row: &NewRow) -> Result<(), DbError> {
+    let sql = format!(
+        "INSERT INTO pgshift.migrations
+             (version, name, checksum, state, progress, units, applied_by, duration_ms, down_sql, path, format)
+         VALUES ($1, $2, $3, $4, $5, $6, {}, $7, $8, $9, $10)
+         ON CONFLICT (version) DO UPDATE SET
+             name = EXCLUDED.name, checksum = EXCLUDED.checksum, state = EXCLUDED.state,
+             progress = EXCLUDED.progress, units = EXCLUDED.units, applied_at = now(),
+             applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
+             down_sql = EXCLUDED.down_sql, path = EXCLUDED.path, format = EXCLUDED.format",
+        applied_by_sql()
+    );
+    client
+        .execute(
+            sql.as_str(),
+            &[
+                &row.version,
+                &row.name,
+                &row.checksum,
+                &row.state.as_str(),
+                &row.progress,
+                &row.units,
+                &row.duration_ms,
+                &row.down_sql,
+                &row.path,
+                &row.format,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Records how far a multi-unit migration (or its revert) got.
+pub async fn set_progress(
+    client: &Client,
+    version: &str,
+    state: RowState,
+    progress: i32,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE pgshift.migrations SET state = $2, progress = $3 WHERE version = $1",
+            &[&version, &state.as_str(), &progress],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks a migration finished.
+pub async fn finish(client: &Client, version: &str, duration_ms: i64) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE pgshift.migrations SET state = 'applied', progress = units, duration_ms = $2 WHERE version = $1",
+            &[&version, &duration_ms],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(client: &Client, version: &str) -> Result<(), DbError> {
+    client
+        .execute(
+            "DELETE FROM pgshift.migrations WHERE version = $1",
+            &[&version],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn set_checksum(
+    client: &Client,
+    version: &str,
+    checksum: &str,
+    down_sql: Option<&str>,
+) -> Result<u64, DbError> {
+    Ok(client
+        .execute(
+            "UPDATE pgshift.migrations SET checksum = $2, down_sql = coalesce($3, down_sql) WHERE version = $1",
+            &[&version, &checksum, &down_sql],
+        )
+        .await?)
+}

@@ -1,0 +1,24 @@
+//! The runner: applies and reverts migrations against one database, safely.
+//!
+//! - [`Migrator`] holds a connection and a [`pgshift_source::MigrationSet`] and implements
+//!   `up`, `down`, `redo`, `status`, `baseline` and `restamp`.
+//! - [`units`] turns a migration's statements into units that commit on their own (one
+//!   transaction by default; statement by statement when it cannot run in a transaction).
+//! - [`history`] is the `pgshift.migrations` table; [`adopt`] reads other tools' history
+//!   tables so adopting pgshift never re-runs history.
+//!
+//! Architecture invariant: the runner never parses SQL text itself (that is `pgshift-sql`)
+//! and never finds files (that is `pgshift-source`); it decides *how* statements run.
+
+pub mod adopt;
+pub mod error;
+pub mod event;
+pub mod history;
+pub mod migrator;
+pub mod options;
+pub mod units;
+
+pub use error::{Result, RunError, StatementError};
+pub use event::{Event, Observer, Silent};
+pub use migrator::{DownTarget, EntryState, Migrator, Status, StatusEntry, RUNNER_LOCK_KEY};
+pub use options::{parse_duration, RunOptions};

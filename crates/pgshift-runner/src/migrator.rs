@@ -1,0 +1,1047 @@
+//! The runner: apply, revert and report migrations against one database.
+//!
+//! Invariants:
+//! - one runner at a time per database: every command that writes takes a session advisory
+//!   lock first and holds it to the end, so N copies of an application starting at once
+//!   apply each migration exactly once;
+//! - the history is true to the schema at every instant: a transactional unit records its
+//!   progress in its own transaction; a statement outside a transaction is recorded right
+//!   after it completes (a crash between the two re-runs that one statement on resume);
+//! - an applied file whose checksum changed stops `up` before anything runs.
+
+use std::time::{Duration, Instant};
+
+use pgshift_db::{Connection, DatabaseUrl, DbError, ErrorPosition};
+use pgshift_source::{Migration, MigrationSet, Version};
+use pgshift_sql::lines::char_position_to_offset;
+use pgshift_sql::LineIndex;
+use rand::Rng;
+
+use crate::adopt;
+use crate::error::{Result, RunError};
+use crate::event::{Event, Observer};
+use crate::history::{self, HistoryRow, NewRow, RowState};
+use crate::options::RunOptions;
+use crate::units::{units_as_written, Execution, Step, Unit};
+
+/// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
+pub const RUNNER_LOCK_KEY: i64 = 0x0070_6773_6869_6674;
+
+/// Which applied migrations `down` reverts.
+#[derive(Debug, Clone)]
+pub enum DownTarget {
+    /// The newest N.
+    Steps(usize),
+    /// Every migration newer than this version (the version itself stays applied).
+    To(Version),
+    /// All of them.
+    All,
+}
+
+/// The state of one migration, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryState {
+    Applied,
+    Pending,
+    /// Applied, but the file changed since.
+    Changed,
+    /// In the history, not on disk.
+    MissingFromDisk,
+    /// Stopped partway; `up` resumes it.
+    Partial,
+    /// Its revert stopped partway; `down` finishes it.
+    Reverting,
+    Baseline,
+    Adopted,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusEntry {
+    pub version: String,
+    pub name: String,
+    pub state: EntryState,
+    pub path: Option<String>,
+    pub applied_at: Option<String>,
+    pub applied_by: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// Units completed / total, for partial states.
+    pub progress: Option<(i32, i32)>,
+    pub has_down: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub format: String,
+    pub dir: String,
+    pub database: String,
+    pub entries: Vec<StatusEntry>,
+}
+
+impl Status {
+    pub fn pending(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.state, EntryState::Pending | EntryState::Partial))
+            .count()
+    }
+}
+
+/// A runner bound to one database and one migration set.
+pub struct Migrator {
+    conn: Connection,
+    set: MigrationSet,
+    options: RunOptions,
+}
+
+/// What a unit records in the history when it completes (in its own transaction when it
+/// has one).
+enum Record {
+    /// The whole migration in one transaction: its row, as applied.
+    Applied { row: NewRow, started: Instant },
+    /// One unit of several done.
+    Progress {
+        version: String,
+        state: RowState,
+        progress: i32,
+    },
+    /// The whole revert in one transaction: the row goes.
+    Reverted { version: String },
+}
+
+impl Record {
+    async fn write(&self, client: &tokio_postgres::Client) -> Result<(), DbError> {
+        match self {
+            Record::Applied { row, started } => {
+                let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                history::upsert(
+                    client,
+                    &NewRow {
+                        duration_ms: Some(elapsed),
+                        ..row.clone()
+                    },
+                )
+                .await
+            }
+            Record::Progress {
+                version,
+                state,
+                progress,
+            } => history::set_progress(client, version, *state, *progress).await,
+            Record::Reverted { version } => history::delete(client, version).await,
+        }
+    }
+}
+
+/// A unit that failed: which step, and the server's error.
+struct UnitFailure {
+    step: usize,
+    error: DbError,
+}
+
+impl Migrator {
+    pub async fn connect(
+        url: &DatabaseUrl,
+        set: MigrationSet,
+        options: RunOptions,
+    ) -> Result<Migrator> {
+        let conn = pgshift_db::connect(url).await?;
+        Ok(Migrator { conn, set, options })
+    }
+
+    pub fn from_connection(conn: Connection, set: MigrationSet, options: RunOptions) -> Migrator {
+        Migrator { conn, set, options }
+    }
+
+    pub fn set(&self) -> &MigrationSet {
+        &self.set
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Applied, pending, changed and missing migrations. Takes no lock and writes nothing.
+    pub async fn status(&self) -> Result<Status> {
+        let rows = history::read(&self.conn).await?;
+        let mut entries = Vec::new();
+        for m in &self.set.migrations {
+            let row = find_row(&rows, &m.version);
+            let state = match row {
+                None => EntryState::Pending,
+                Some(r) => match r.state {
+                    RowState::Partial => EntryState::Partial,
+                    RowState::Reverting => EntryState::Reverting,
+                    _ if r.checksum != m.checksum() => EntryState::Changed,
+                    RowState::Baseline => EntryState::Baseline,
+                    RowState::Adopted => EntryState::Adopted,
+                    RowState::Applied => EntryState::Applied,
+                },
+            };
+            entries.push(StatusEntry {
+                version: m.version.to_string(),
+                name: m.name.clone(),
+                state,
+                path: Some(m.up.path.display().to_string()),
+                applied_at: row.map(|r| r.applied_at.clone()),
+                applied_by: row.map(|r| r.applied_by.clone()),
+                duration_ms: row.and_then(|r| r.duration_ms),
+                progress: row
+                    .filter(|r| matches!(r.state, RowState::Partial | RowState::Reverting))
+                    .map(|r| (r.progress, r.units)),
+                has_down: m.down.is_some() || row.is_some_and(|r| r.down_sql.is_some()),
+            });
+        }
+        for r in &rows {
+            let on_disk = Version::parse(&r.version).is_some_and(|v| self.set.find(&v).is_some());
+            if !on_disk {
+                entries.push(StatusEntry {
+                    version: r.version.clone(),
+                    name: r.name.clone(),
+                    state: EntryState::MissingFromDisk,
+                    path: r.path.clone(),
+                    applied_at: Some(r.applied_at.clone()),
+                    applied_by: Some(r.applied_by.clone()),
+                    duration_ms: r.duration_ms,
+                    progress: None,
+                    has_down: r.down_sql.is_some(),
+                });
+            }
+        }
+        entries.sort_by(
+            |a, b| match (Version::parse(&a.version), Version::parse(&b.version)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => a.version.cmp(&b.version),
+            },
+        );
+        Ok(Status {
+            format: self.set.format.name().to_string(),
+            dir: self.set.dir.display().to_string(),
+            database: self.conn.url().redacted(),
+            entries,
+        })
+    }
+
+    /// Applies pending migrations in order, up to and including `to` when given. Returns the
+    /// versions applied.
+    pub async fn up(
+        &mut self,
+        to: Option<&Version>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Version>> {
+        if let Some(v) = to {
+            self.require_known(v, &[])?;
+        }
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.up_locked(to.cloned(), observer).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    async fn up_locked(
+        &mut self,
+        to: Option<Version>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Version>> {
+        history::ensure(&self.conn).await?;
+        let mut rows = history::read(&self.conn).await?;
+        if rows.is_empty() {
+            self.adopt(observer).await?;
+            rows = history::read(&self.conn).await?;
+        }
+        if let Some(r) = rows.iter().find(|r| r.state == RowState::Reverting) {
+            return Err(RunError::HalfReverted {
+                version: r.version.clone(),
+                name: r.name.clone(),
+                done: r.progress,
+                total: r.units,
+            });
+        }
+        self.check_drift(&rows)?;
+        let missing: Vec<String> = rows
+            .iter()
+            .filter(|r| Version::parse(&r.version).is_none_or(|v| self.set.find(&v).is_none()))
+            .map(|r| r.version.clone())
+            .collect();
+        if !missing.is_empty() {
+            observer.event(&Event::MissingFromDisk { versions: missing });
+        }
+        let latest_done = rows
+            .iter()
+            .filter(|r| r.state.is_done())
+            .filter_map(|r| Version::parse(&r.version))
+            .max();
+
+        let pending: Vec<(Migration, Option<HistoryRow>)> = self
+            .set
+            .migrations
+            .iter()
+            .filter(|m| to.as_ref().is_none_or(|t| m.version <= *t))
+            .filter_map(|m| match find_row(&rows, &m.version) {
+                None => Some((m.clone(), None)),
+                Some(r) if r.state == RowState::Partial => Some((m.clone(), Some(r.clone()))),
+                Some(_) => None,
+            })
+            .collect();
+
+        let mut applied = Vec::new();
+        for (m, partial) in pending {
+            if let Some(latest) = &latest_done {
+                if m.version < *latest && partial.is_none() {
+                    observer.event(&Event::OutOfOrder {
+                        version: m.version.to_string(),
+                        latest_applied: latest.to_string(),
+                    });
+                }
+            }
+            self.apply(&m, partial.as_ref(), observer).await?;
+            applied.push(m.version.clone());
+        }
+        Ok(applied)
+    }
+
+    /// Reverts applied migrations, newest first. Returns the versions reverted.
+    pub async fn down(
+        &mut self,
+        target: DownTarget,
+        observer: &dyn Observer,
+    ) -> Result<Vec<String>> {
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.down_locked(target, observer).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    async fn down_locked(
+        &mut self,
+        target: DownTarget,
+        observer: &dyn Observer,
+    ) -> Result<Vec<String>> {
+        if !history::exists(&self.conn).await? {
+            return Ok(Vec::new());
+        }
+        let rows = history::read(&self.conn).await?;
+        let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
+        applied.sort_by(|a, b| compare_versions(&b.version, &a.version));
+        // A half-finished revert is always finished first.
+        if let Some(pos) = applied.iter().position(|r| r.state == RowState::Reverting) {
+            let row = applied.remove(pos);
+            applied.insert(0, row);
+        }
+        let chosen: Vec<HistoryRow> = match &target {
+            DownTarget::Steps(n) => applied.into_iter().take(*n).collect(),
+            DownTarget::All => applied,
+            DownTarget::To(v) => {
+                self.require_known(v, &applied)?;
+                applied
+                    .into_iter()
+                    .filter(|r| {
+                        Version::parse(&r.version).is_some_and(|rv| rv > *v)
+                            || r.state == RowState::Reverting
+                    })
+                    .collect()
+            }
+        };
+        let mut reverted = Vec::new();
+        for row in chosen {
+            self.revert(&row, observer).await?;
+            reverted.push(row.version.clone());
+        }
+        Ok(reverted)
+    }
+
+    /// Reverts the newest applied migration and applies it again.
+    pub async fn redo(&mut self, observer: &dyn Observer) -> Result<Option<Version>> {
+        let reverted = self.down(DownTarget::Steps(1), observer).await?;
+        let Some(version) = reverted.first().and_then(|v| Version::parse(v)) else {
+            return Ok(None);
+        };
+        if self.set.find(&version).is_none() {
+            return Err(RunError::Usage(format!(
+                "reverted {version}, but it is not on disk, so it cannot be applied again"
+            )));
+        }
+        self.up(Some(&version), observer).await?;
+        Ok(Some(version))
+    }
+
+    /// Records every migration up to and including `version` as applied without running it:
+    /// for a database whose schema already matches.
+    pub async fn baseline(
+        &mut self,
+        version: &Version,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Version>> {
+        self.require_known(version, &[])?;
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.baseline_locked(version).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    async fn baseline_locked(&mut self, version: &Version) -> Result<Vec<Version>> {
+        history::ensure(&self.conn).await?;
+        let rows = history::read(&self.conn).await?;
+        let mut marked = Vec::new();
+        for m in self.set.migrations.iter().filter(|m| m.version <= *version) {
+            if find_row(&rows, &m.version).is_some() {
+                continue;
+            }
+            history::upsert(
+                &self.conn,
+                &row_for(m, RowState::Baseline, 1, 1, None, self.set.format.name()),
+            )
+            .await?;
+            marked.push(m.version.clone());
+        }
+        Ok(marked)
+    }
+
+    /// Records the current checksum (and down SQL) of applied migrations whose files changed:
+    /// of `version` only, or of all of them.
+    pub async fn restamp(
+        &mut self,
+        version: Option<&Version>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<String>> {
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.restamp_locked(version).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    async fn restamp_locked(&mut self, version: Option<&Version>) -> Result<Vec<String>> {
+        let rows = history::read(&self.conn).await?;
+        if let Some(v) = version {
+            if find_row(&rows, v).is_none() {
+                return Err(RunError::Usage(format!(
+                    "migration {v} is not applied, so there is no checksum to re-stamp; `pgshift status` lists what is applied"
+                )));
+            }
+        }
+        let mut stamped = Vec::new();
+        for row in &rows {
+            let Some(rv) = Version::parse(&row.version) else {
+                continue;
+            };
+            if version.is_some_and(|v| *v != rv) {
+                continue;
+            }
+            let Some(m) = self.set.find(&rv) else {
+                continue;
+            };
+            let checksum = m.checksum();
+            if checksum != row.checksum {
+                history::set_checksum(&self.conn, &row.version, &checksum, m.down_sql()).await?;
+                stamped.push(row.version.clone());
+            }
+        }
+        Ok(stamped)
+    }
+
+    // ---- applying -------------------------------------------------------------------------
+
+    async fn apply(
+        &mut self,
+        m: &Migration,
+        partial: Option<&HistoryRow>,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
+        let exec = units_as_written(m.version.as_str(), &m.up, &parsed)?;
+        let checksum = m.checksum();
+        let total = exec.units.len();
+        let resume_at = match partial {
+            Some(row) => {
+                if row.checksum != checksum || usize::try_from(row.units).ok() != Some(total) {
+                    return Err(RunError::ResumeMismatch {
+                        version: m.version.to_string(),
+                        path: m.up.path.clone(),
+                        done: row.progress,
+                        total: row.units,
+                        now: total,
+                    });
+                }
+                usize::try_from(row.progress).unwrap_or(0)
+            }
+            None => 0,
+        };
+        observer.event(&Event::Applying {
+            version: m.version.to_string(),
+            name: m.name.clone(),
+            units: total,
+            resume_at,
+            no_transaction: exec.no_transaction_reason.clone(),
+        });
+        let started = Instant::now();
+        let format = self.set.format.name();
+
+        // The common case: the whole migration and its history row commit together.
+        if total == 1 && exec.units[0].transactional && resume_at == 0 {
+            let row = row_for(m, RowState::Applied, 1, 1, None, format);
+            self.run_unit(m, &exec, 0, observer, &Record::Applied { row, started })
+                .await?;
+        } else {
+            if resume_at == 0 {
+                let units = i32::try_from(total).unwrap_or(i32::MAX);
+                history::upsert(
+                    &self.conn,
+                    &row_for(m, RowState::Partial, 0, units, None, format),
+                )
+                .await?;
+            }
+            self.set_session_timeouts().await?;
+            for i in resume_at..total {
+                if i == resume_at && partial.is_some() {
+                    self.clean_invalid_index(&exec.units[i]).await?;
+                }
+                let record = Record::Progress {
+                    version: m.version.to_string(),
+                    state: RowState::Partial,
+                    progress: i32::try_from(i + 1).unwrap_or(i32::MAX),
+                };
+                self.run_unit(m, &exec, i, observer, &record).await?;
+            }
+            self.conn
+                .batch_execute("RESET lock_timeout; RESET statement_timeout")
+                .await
+                .map_err(DbError::from)?;
+            let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            history::finish(&self.conn, m.version.as_str(), elapsed).await?;
+        }
+        observer.event(&Event::Applied {
+            version: m.version.to_string(),
+            name: m.name.clone(),
+            duration: started.elapsed(),
+        });
+        Ok(())
+    }
+
+    async fn revert(&mut self, row: &HistoryRow, observer: &dyn Observer) -> Result<()> {
+        let on_disk = Version::parse(&row.version).and_then(|v| self.set.find(&v).cloned());
+        let (script, name, from_history) = match on_disk.as_ref().and_then(|m| m.down.clone()) {
+            Some(down) => (down, row.name.clone(), false),
+            None => match &row.down_sql {
+                Some(sql) => {
+                    let mut m = pgshift_source::from_text(
+                        &format!(
+                            "<down SQL of {} recorded in pgshift.migrations>",
+                            row.version
+                        ),
+                        sql,
+                    );
+                    m.up.no_transaction = sql.contains("pgshift:no-transaction");
+                    (m.up, row.name.clone(), true)
+                }
+                None if on_disk.is_some() => {
+                    return Err(RunError::NoDown {
+                        version: row.version.clone(),
+                        name: row.name.clone(),
+                    })
+                }
+                None => {
+                    return Err(RunError::MissingDown {
+                        version: row.version.clone(),
+                    })
+                }
+            },
+        };
+        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+        let exec = units_as_written(&row.version, &script, &parsed)?;
+        let total = exec.units.len();
+        let resume_at = if row.state == RowState::Reverting {
+            if usize::try_from(row.units).ok() == Some(total) {
+                usize::try_from(row.progress).unwrap_or(0)
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        observer.event(&Event::Reverting {
+            version: row.version.clone(),
+            name: name.clone(),
+            from_history,
+        });
+        let started = Instant::now();
+        let pseudo = Migration {
+            version: Version::parse(&row.version).ok_or_else(|| {
+                RunError::Usage(format!(
+                    "the history holds version `{}`, which is not a version pgshift can read",
+                    row.version
+                ))
+            })?,
+            name: name.clone(),
+            up: script.clone(),
+            down: None,
+        };
+        if total == 1 && exec.units[0].transactional && resume_at == 0 {
+            self.run_unit(
+                &pseudo,
+                &exec,
+                0,
+                observer,
+                &Record::Reverted {
+                    version: row.version.clone(),
+                },
+            )
+            .await?;
+        } else {
+            let units = i32::try_from(total).unwrap_or(i32::MAX);
+            if row.state != RowState::Reverting {
+                self.conn
+                    .execute(
+                        "UPDATE pgshift.migrations SET state = 'reverting', progress = 0, units = $2 WHERE version = $1",
+                        &[&row.version, &units],
+                    )
+                    .await
+                    .map_err(DbError::from)?;
+            }
+            self.set_session_timeouts().await?;
+            for i in resume_at..total {
+                let record = Record::Progress {
+                    version: row.version.clone(),
+                    state: RowState::Reverting,
+                    progress: i32::try_from(i + 1).unwrap_or(i32::MAX),
+                };
+                self.run_unit(&pseudo, &exec, i, observer, &record).await?;
+            }
+            self.conn
+                .batch_execute("RESET lock_timeout; RESET statement_timeout")
+                .await
+                .map_err(DbError::from)?;
+            history::delete(&self.conn, &row.version).await?;
+        }
+        observer.event(&Event::Reverted {
+            version: row.version.clone(),
+            name,
+            duration: started.elapsed(),
+        });
+        Ok(())
+    }
+
+    /// Runs one unit, retrying it when it hits `lock_timeout`, then runs `after` in the same
+    /// transaction (transactional units) or right after (others).
+    async fn run_unit(
+        &self,
+        m: &Migration,
+        exec: &Execution,
+        index: usize,
+        observer: &dyn Observer,
+        after: &Record,
+    ) -> Result<()> {
+        let unit = &exec.units[index];
+        let deadline = Instant::now() + self.options.lock_retry_budget;
+        let mut delay = self.options.lock_retry_initial_delay;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            for step in unit.steps.iter().filter(|s| !s.is_verbatim()) {
+                if attempt == 1 {
+                    observer.event(&Event::Rewrite {
+                        version: m.version.to_string(),
+                        purpose: step.rewrite.clone().unwrap_or_default(),
+                        sql: step.sql.clone(),
+                    });
+                }
+            }
+            let outcome = self.try_unit(unit, after).await;
+            self.forward_notices(observer);
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(failure) => {
+                    let lock_timeout = failure
+                        .error
+                        .as_query_error()
+                        .is_some_and(|q| q.is_lock_timeout());
+                    let now = Instant::now();
+                    if lock_timeout && now + delay < deadline {
+                        let blockers = self.describe_blockers().await;
+                        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+                        let wait = delay.mul_f64(jitter);
+                        observer.event(&Event::LockRetry {
+                            version: m.version.to_string(),
+                            attempt,
+                            wait,
+                            blockers,
+                        });
+                        if !unit.transactional {
+                            self.clean_invalid_index(unit).await?;
+                        }
+                        tokio::time::sleep(wait).await;
+                        delay = (delay * 2).min(self.options.lock_retry_max_delay);
+                        continue;
+                    }
+                    if lock_timeout {
+                        return Err(RunError::LockBudget {
+                            version: m.version.to_string(),
+                            name: m.name.clone(),
+                            attempts: attempt,
+                            waited_secs: self.options.lock_retry_budget.as_secs(),
+                            lock_timeout_ms: u64::try_from(self.options.lock_timeout.as_millis())
+                                .unwrap_or(u64::MAX),
+                            blockers: self.describe_blockers().await,
+                        });
+                    }
+                    return Err(self.statement_error(m, exec, index, failure));
+                }
+            }
+        }
+    }
+
+    async fn try_unit(&self, unit: &Unit, after: &Record) -> std::result::Result<(), UnitFailure> {
+        let client: &tokio_postgres::Client = &self.conn;
+        let last = unit.steps.len().saturating_sub(1);
+        if unit.transactional {
+            let begin = format!(
+                "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+                millis(self.options.lock_timeout),
+                millis(self.options.statement_timeout)
+            );
+            client
+                .batch_execute(&begin)
+                .await
+                .map_err(|e| UnitFailure {
+                    step: 0,
+                    error: e.into(),
+                })?;
+            for (i, step) in unit.steps.iter().enumerate() {
+                if let Err(error) = send(client, step).await {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(UnitFailure { step: i, error });
+                }
+            }
+            if let Err(error) = after.write(client).await {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(UnitFailure { step: last, error });
+            }
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| UnitFailure {
+                    step: last,
+                    error: e.into(),
+                })?;
+        } else {
+            for (i, step) in unit.steps.iter().enumerate() {
+                if let Err(error) = send(client, step).await {
+                    // A statement the author wrapped in their own BEGIN may leave the session
+                    // in a failed transaction; end it so the advisory unlock can run.
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(UnitFailure { step: i, error });
+                }
+            }
+            after
+                .write(client)
+                .await
+                .map_err(|error| UnitFailure { step: last, error })?;
+        }
+        Ok(())
+    }
+
+    async fn set_session_timeouts(&self) -> Result<()> {
+        let sql = format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}",
+            millis(self.options.lock_timeout),
+            millis(self.options.statement_timeout)
+        );
+        self.conn.batch_execute(&sql).await.map_err(DbError::from)?;
+        Ok(())
+    }
+
+    /// Before retrying or resuming a `CREATE INDEX CONCURRENTLY`, drop the INVALID index a
+    /// failed attempt leaves behind; otherwise the retry fails with "already exists".
+    async fn clean_invalid_index(&self, unit: &Unit) -> Result<()> {
+        for step in &unit.steps {
+            let parsed = pgshift_sql::parse(&step.sql);
+            let Some(pgshift_sql::NodeEnum::IndexStmt(idx)) =
+                parsed.statements.first().map(|s| &s.node)
+            else {
+                continue;
+            };
+            if !idx.concurrent || idx.idxname.is_empty() {
+                continue;
+            }
+            let schema = idx
+                .relation
+                .as_ref()
+                .map(|r| r.schemaname.clone())
+                .unwrap_or_default();
+            let row = self
+                .conn
+                .query_opt(
+                    "SELECT n.nspname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.relname = $1 AND NOT i.indisvalid
+                        AND ($2 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $2)",
+                    &[&idx.idxname, &schema],
+                )
+                .await
+                .map_err(DbError::from)?;
+            if let Some(row) = row {
+                let nsp: String = row.get(0);
+                let sql = format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
+                    pgshift_db::quote_ident(&nsp),
+                    pgshift_db::quote_ident(&idx.idxname)
+                );
+                self.conn.batch_execute(&sql).await.map_err(DbError::from)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Who is holding transactions open right now, for messages about lock waits.
+    async fn describe_blockers(&self) -> String {
+        match pgshift_db::catalog::long_transactions(&self.conn, Duration::from_millis(0)).await {
+            Ok(sessions) if !sessions.is_empty() => sessions
+                .iter()
+                .take(5)
+                .map(describe_session)
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => "none found (the conflicting transaction ended)".to_string(),
+        }
+    }
+
+    fn forward_notices(&self, observer: &dyn Observer) {
+        for n in self.conn.take_notices() {
+            observer.event(&Event::Notice {
+                severity: n.severity,
+                message: n.message,
+            });
+        }
+    }
+
+    fn statement_error(
+        &self,
+        m: &Migration,
+        exec: &Execution,
+        unit_index: usize,
+        failure: UnitFailure,
+    ) -> RunError {
+        let unit = &exec.units[unit_index];
+        let step = unit.steps.get(failure.step).or(unit.steps.last());
+        let text = &exec.file_text;
+        let offset = match (
+            step,
+            failure
+                .error
+                .as_query_error()
+                .and_then(|q| q.position.clone()),
+        ) {
+            (Some(step), Some(ErrorPosition::Original(pos))) if step.is_verbatim() => {
+                step.origin.start + char_position_to_offset(&step.sql, pos as usize)
+            }
+            (Some(step), _) => step.origin.start,
+            (None, _) => 0,
+        };
+        let at = LineIndex::new(text).line_col(text, offset);
+        let outcome = if unit.transactional && exec.units.len() == 1 {
+            "the migration was rolled back; nothing after it ran.".to_string()
+        } else {
+            let done: usize = exec.units[..unit_index].iter().map(|u| u.steps.len()).sum();
+            format!(
+                "this migration runs in {} steps outside a single transaction; {done} completed and are recorded, the failing step did not complete (a transactional step was rolled back). Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
+                exec.units.len()
+            )
+        };
+        match failure.error {
+            DbError::Query(q) => RunError::Statement(Box::new(crate::error::StatementError {
+                version: m.version.to_string(),
+                name: m.name.clone(),
+                path: exec.path.clone(),
+                line: at.line,
+                column: at.column,
+                sqlstate: q.code.clone(),
+                message: format!("{}: {}", q.severity, q.message),
+                detail: q.detail.clone(),
+                hint: q.hint.clone(),
+                rewrite: step.and_then(|s| s.rewrite.clone()),
+                outcome,
+            })),
+            other => RunError::Db(other),
+        }
+    }
+
+    // ---- locking, drift, adoption ---------------------------------------------------------
+
+    async fn release_runner_lock(&self) {
+        // A session lock: it also goes away if this connection dies, so a failure here is
+        // harmless.
+        let _ = self
+            .conn
+            .execute("SELECT pg_advisory_unlock($1)", &[&RUNNER_LOCK_KEY])
+            .await;
+    }
+
+    async fn acquire_runner_lock(&self, observer: &dyn Observer) -> Result<()> {
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            let row = self
+                .conn
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&RUNNER_LOCK_KEY])
+                .await
+                .map_err(DbError::from)?;
+            if row.get::<_, bool>(0) {
+                return Ok(());
+            }
+            let holder = self.runner_lock_holder().await;
+            if !told {
+                observer.event(&Event::WaitingForRunnerLock { holder_pid: holder });
+                told = true;
+            }
+            if started.elapsed() > self.options.runner_lock_wait {
+                return Err(RunError::LockWait {
+                    waited_secs: started.elapsed().as_secs(),
+                    holder: holder.map_or_else(|| "unknown".to_string(), |p| p.to_string()),
+                });
+            }
+            let pause = rand::thread_rng().gen_range(50..250);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    async fn runner_lock_holder(&self) -> Option<i32> {
+        let classid = RUNNER_LOCK_KEY >> 32;
+        let objid = RUNNER_LOCK_KEY & 0xffff_ffff;
+        self.conn
+            .query_opt(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+                   AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[&classid, &objid],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.get(0))
+    }
+
+    fn check_drift(&self, rows: &[HistoryRow]) -> Result<()> {
+        for row in rows.iter().filter(|r| r.state.is_done()) {
+            let Some(m) = Version::parse(&row.version).and_then(|v| self.set.find(&v)) else {
+                continue;
+            };
+            let current = m.checksum();
+            if current != row.checksum {
+                return Err(RunError::Drift {
+                    version: row.version.clone(),
+                    path: m.up.path.clone(),
+                    applied: short(&row.checksum),
+                    current: short(&current),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn adopt(&self, observer: &dyn Observer) -> Result<()> {
+        let Some(found) = adopt::find(&self.conn, &self.set).await? else {
+            return Ok(());
+        };
+        for v in &found.versions {
+            if let Some(m) = self.set.find(v) {
+                history::upsert(
+                    &self.conn,
+                    &row_for(m, RowState::Adopted, 1, 1, None, self.set.format.name()),
+                )
+                .await?;
+            }
+        }
+        observer.event(&Event::Adopted {
+            tool: found.tool,
+            table: found.table,
+            count: found.versions.len(),
+        });
+        Ok(())
+    }
+
+    fn require_known(&self, v: &Version, rows: &[HistoryRow]) -> Result<()> {
+        let in_history = rows
+            .iter()
+            .any(|r| Version::parse(&r.version).is_some_and(|rv| rv == *v));
+        if self.set.find(v).is_none() && !in_history {
+            return Err(RunError::UnknownVersion {
+                version: v.to_string(),
+                dir: self.set.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn send(client: &tokio_postgres::Client, step: &Step) -> std::result::Result<(), DbError> {
+    match &step.copy_data {
+        None => client.batch_execute(&step.sql).await.map_err(DbError::from),
+        Some(data) => {
+            use futures_util::SinkExt;
+            let sink = client.copy_in::<_, bytes::Bytes>(step.sql.as_str()).await?;
+            futures_util::pin_mut!(sink);
+            sink.send(bytes::Bytes::from(data.clone().into_bytes()))
+                .await?;
+            sink.finish().await?;
+            Ok(())
+        }
+    }
+}
+
+fn millis(d: Duration) -> String {
+    format!("'{}ms'", d.as_millis())
+}
+
+fn short(checksum: &str) -> String {
+    checksum.chars().take(12).collect()
+}
+
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    match (Version::parse(a), Version::parse(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+fn find_row<'r>(rows: &'r [HistoryRow], v: &Version) -> Option<&'r HistoryRow> {
+    rows.iter()
+        .find(|r| Version::parse(&r.version).is_some_and(|rv| rv == *v))
+}
+
+fn row_for(
+    m: &Migration,
+    state: RowState,
+    progress: i32,
+    units: i32,
+    duration_ms: Option<i64>,
+    format: &str,
+) -> NewRow {
+    NewRow {
+        version: m.version.to_string(),
+        name: m.name.clone(),
+        checksum: m.checksum(),
+        state,
+        progress,
+        units,
+        duration_ms,
+        down_sql: m.down_sql().map(str::to_string),
+        path: m.up.path.display().to_string(),
+        format: format.to_string(),
+    }
+}
+
+/// One line about a session in the way: who, doing what, for how long.
+pub fn describe_session(s: &pgshift_db::Session) -> String {
+    let app = if s.application_name.is_empty() {
+        "no application_name"
+    } else {
+        s.application_name.as_str()
+    };
+    let age = s.xact_age.map_or_else(String::new, |a| {
+        format!(", in a transaction for {:.1} s", a.as_secs_f64())
+    });
+    let query: String = s.query.chars().take(80).collect();
+    format!(
+        "pid {} ({app}, user {}, {}{age}): {query}",
+        s.pid, s.user, s.state
+    )
+}

@@ -1,0 +1,512 @@
+//! The runner against a real PostgreSQL: each test gets its own database on a throwaway
+//! cluster (or on `PGSHIFT_TEST_DATABASE_URL`).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pgshift_db::testing::TestDb;
+use pgshift_runner::{DownTarget, EntryState, Event, Migrator, RunError, RunOptions, Silent};
+use pgshift_source::{load, Format, Version};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+fn v(s: &str) -> Version {
+    Version::parse(s).expect("version")
+}
+
+async fn migrator(db: &TestDb, dir: &Path) -> Migrator {
+    let set = load(dir, Some(Format::Pgshift)).expect("load");
+    Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect")
+}
+
+async fn tables(db: &TestDb) -> Vec<String> {
+    let c = db.connect().await;
+    c.query("SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1", &[])
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn basic_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_users.up.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+    );
+    write(
+        dir.path(),
+        "20240101000000_users.down.sql",
+        "DROP TABLE users;\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_posts.up.sql",
+        "CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_posts.down.sql",
+        "DROP TABLE posts;\n",
+    );
+    write(
+        dir.path(),
+        "20240103000000_tags.up.sql",
+        "CREATE TABLE tags (id int);\nINSERT INTO tags VALUES (1), (2);\n",
+    );
+    write(
+        dir.path(),
+        "20240103000000_tags.down.sql",
+        "DROP TABLE tags;\n",
+    );
+    dir
+}
+
+#[tokio::test]
+async fn up_applies_in_order_records_history_and_status_reports_it() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    let before = m.status().await.expect("status");
+    assert_eq!(before.pending(), 3);
+
+    let applied = m.up(None, &Silent).await.expect("up");
+    assert_eq!(
+        applied,
+        vec![
+            v("20240101000000"),
+            v("20240102000000"),
+            v("20240103000000")
+        ]
+    );
+    assert_eq!(tables(&db).await, vec!["posts", "tags", "users"]);
+
+    let status = m.status().await.expect("status");
+    assert!(
+        status
+            .entries
+            .iter()
+            .all(|e| e.state == EntryState::Applied),
+        "{status:?}"
+    );
+    let c = db.connect().await;
+    let row = c
+        .query_one("SELECT name, down_sql, applied_by, duration_ms FROM pgshift.migrations WHERE version = '20240101000000'", &[])
+        .await
+        .expect("history row");
+    assert_eq!(row.get::<_, String>(0), "users");
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("DROP TABLE users;\n")
+    );
+    assert!(
+        row.get::<_, String>(2).starts_with("postgres"),
+        "applied_by names the role"
+    );
+    assert!(row.get::<_, Option<i64>>(3).is_some());
+
+    // Nothing pending: a second run applies nothing.
+    assert!(m.up(None, &Silent).await.expect("up again").is_empty());
+}
+
+#[tokio::test]
+async fn up_to_stops_at_the_version_and_down_variants_revert_newest_first() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(Some(&v("20240102000000")), &Silent)
+        .await
+        .expect("up --to");
+    assert_eq!(tables(&db).await, vec!["posts", "users"]);
+    m.up(None, &Silent).await.expect("up");
+
+    let reverted = m.down(DownTarget::Steps(1), &Silent).await.expect("down 1");
+    assert_eq!(reverted, vec!["20240103000000"]);
+    assert_eq!(tables(&db).await, vec!["posts", "users"]);
+
+    m.up(None, &Silent).await.expect("up");
+    let reverted = m
+        .down(DownTarget::To(v("20240101000000")), &Silent)
+        .await
+        .expect("down --to");
+    assert_eq!(reverted, vec!["20240103000000", "20240102000000"]);
+    assert_eq!(tables(&db).await, vec!["users"]);
+
+    m.down(DownTarget::All, &Silent).await.expect("down --all");
+    assert!(tables(&db).await.is_empty());
+    assert_eq!(m.status().await.expect("status").pending(), 3);
+}
+
+#[tokio::test]
+async fn a_failing_statement_names_file_line_and_column_and_rolls_back_the_migration() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    write(
+        dir.path(),
+        "20240104000000_broken.up.sql",
+        "CREATE TABLE half (id int);\n-- the next line refers to a missing table\nINSERT INTO half SELECT id FROM nowhere;\n",
+    );
+    write(
+        dir.path(),
+        "20240105000000_after.up.sql",
+        "CREATE TABLE after_broken (id int);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let err = m.up(None, &Silent).await.expect_err("must fail");
+    match &err {
+        RunError::Statement(e) => {
+            assert!(e.path.ends_with("20240104000000_broken.up.sql"));
+            assert_eq!((e.line, e.column), (3, 33), "points at `nowhere`");
+            assert_eq!(e.sqlstate, "42P01");
+            assert_eq!(e.version, "20240104000000");
+        }
+        other => panic!("expected a statement error, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("20240104000000_broken.up.sql:3:33"), "{text}");
+    assert!(text.contains("rolled back"), "{text}");
+    let t = tables(&db).await;
+    assert!(
+        !t.contains(&"half".to_string()),
+        "the failed migration was rolled back: {t:?}"
+    );
+    assert!(
+        !t.contains(&"after_broken".to_string()),
+        "nothing after the failure ran: {t:?}"
+    );
+    let status = m.status().await.expect("status");
+    assert_eq!(status.pending(), 2);
+}
+
+#[tokio::test]
+async fn an_edited_applied_file_stops_up_until_restamped() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+
+    // Line endings alone are not a change.
+    write(
+        dir.path(),
+        "20240102000000_posts.up.sql",
+        "CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint);\r\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("CRLF is not drift");
+
+    write(
+        dir.path(),
+        "20240102000000_posts.up.sql",
+        "CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint, x int);\n",
+    );
+    write(
+        dir.path(),
+        "20240106000000_more.up.sql",
+        "CREATE TABLE more (id int);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let err = m.up(None, &Silent).await.expect_err("drift");
+    let text = err.to_string();
+    assert!(matches!(err, RunError::Drift { .. }), "{err:?}");
+    assert!(text.contains("20240102000000_posts.up.sql"), "{text}");
+    assert!(text.contains("pgshift restamp 20240102000000"), "{text}");
+    assert!(
+        !tables(&db).await.contains(&"more".to_string()),
+        "nothing ran"
+    );
+    assert_eq!(
+        m.status().await.expect("status").entries[1].state,
+        EntryState::Changed
+    );
+
+    let stamped = m
+        .restamp(Some(&v("20240102000000")), &Silent)
+        .await
+        .expect("restamp");
+    assert_eq!(stamped, vec!["20240102000000"]);
+    m.up(None, &Silent).await.expect("up after restamp");
+    assert!(tables(&db).await.contains(&"more".to_string()));
+}
+
+#[tokio::test]
+async fn down_uses_the_recorded_sql_when_the_file_is_gone() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    std::fs::remove_file(dir.path().join("20240103000000_tags.up.sql")).expect("rm");
+    std::fs::remove_file(dir.path().join("20240103000000_tags.down.sql")).expect("rm");
+    let mut m = migrator(&db, dir.path()).await;
+    let status = m.status().await.expect("status");
+    assert_eq!(status.entries[2].state, EntryState::MissingFromDisk);
+    let reverted = m.down(DownTarget::Steps(1), &Silent).await.expect("down");
+    assert_eq!(reverted, vec!["20240103000000"]);
+    assert!(!tables(&db).await.contains(&"tags".to_string()));
+}
+
+#[tokio::test]
+async fn forward_only_migrations_refuse_down_and_change_nothing() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_a.up.sql",
+        "CREATE TABLE a (id int);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let err = m
+        .down(DownTarget::Steps(1), &Silent)
+        .await
+        .expect_err("no down");
+    assert!(matches!(err, RunError::NoDown { .. }), "{err:?}");
+    assert_eq!(tables(&db).await, vec!["a"]);
+}
+
+#[tokio::test]
+async fn concurrent_index_runs_outside_a_transaction_and_resumes_after_a_failure() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "20240101000000_t.up.sql", "CREATE TABLE t (id int, v int);\nINSERT INTO t SELECT g, g FROM generate_series(1, 100) g;\n");
+    // Statement 2 fails the first time (the table it needs does not exist yet).
+    write(
+        dir.path(),
+        "20240102000000_idx.up.sql",
+        "CREATE INDEX CONCURRENTLY t_v_idx ON t (v);\nINSERT INTO later VALUES (1);\nCREATE INDEX CONCURRENTLY t_id_idx ON t (id);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_idx.down.sql",
+        "DROP INDEX CONCURRENTLY t_id_idx;\nDROP INDEX CONCURRENTLY t_v_idx;\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let err = m.up(None, &Silent).await.expect_err("statement 2 fails");
+    assert!(err.to_string().contains("1 completed"), "{err}");
+    let c = db.connect().await;
+    let row = c
+        .query_one("SELECT state, progress, units FROM pgshift.migrations WHERE version = '20240102000000'", &[])
+        .await
+        .expect("row");
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, i32>(2)
+        ),
+        ("partial".to_string(), 1, 3)
+    );
+    let status = m.status().await.expect("status");
+    assert_eq!(status.entries[1].state, EntryState::Partial);
+
+    c.batch_execute("CREATE TABLE later (id int)")
+        .await
+        .expect("fix");
+    let applied = m.up(None, &Silent).await.expect("resume");
+    assert_eq!(applied, vec![v("20240102000000")]);
+    let later: i64 = c
+        .query_one("SELECT count(*) FROM later", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(later, 1, "statement 2 ran exactly once");
+    let valid: i64 = c
+        .query_one("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN ('t_v_idx', 't_id_idx') AND i.indisvalid", &[])
+        .await
+        .expect("indexes")
+        .get(0);
+    assert_eq!(valid, 2);
+    m.down(DownTarget::Steps(1), &Silent)
+        .await
+        .expect("down runs concurrently too");
+}
+
+#[tokio::test]
+async fn copy_from_stdin_and_function_bodies_run() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_dump.up.sql",
+        "CREATE TABLE t (a int, b text);\nCOPY t (a, b) FROM stdin;\n1\tone; DROP TABLE t;\n2\t\\N\n\\.\n\
+         CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT count(*) FROM t); END $$;\n\
+         DO $$ BEGIN IF f() <> 2 THEN RAISE EXCEPTION 'copy lost rows'; END IF; END $$;\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let c = db.connect().await;
+    let rows = c
+        .query("SELECT a, b FROM t ORDER BY a", &[])
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(1).as_deref(),
+        Some("one; DROP TABLE t;")
+    );
+    assert_eq!(rows[1].get::<_, Option<String>>(1), None);
+}
+
+#[tokio::test]
+async fn eight_runners_at_once_apply_each_migration_exactly_once() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 1..=5 {
+        write(
+            dir.path(),
+            &format!("2024010{i}000000_m{i}.up.sql"),
+            &format!("CREATE TABLE IF NOT EXISTS counter (n int);\nINSERT INTO counter VALUES ({i});\nSELECT pg_sleep(0.05);\n"),
+        );
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = db.url();
+        let path = dir.path().to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            let set = load(&path, Some(Format::Pgshift)).expect("load");
+            let mut m = Migrator::connect(&url, set, RunOptions::default())
+                .await
+                .expect("connect");
+            m.up(None, &Silent).await.map(|v| v.len())
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("join").expect("every runner succeeds");
+    }
+    assert_eq!(total, 5, "each migration applied by exactly one runner");
+    let c = db.connect().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM counter", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 5);
+}
+
+#[tokio::test]
+async fn a_lock_timeout_is_retried_until_the_blocker_goes() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (id int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_col.up.sql",
+        "ALTER TABLE t ADD COLUMN x int;\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(Some(&v("20240101000000")), &Silent)
+        .await
+        .expect("up 1");
+
+    let blocker = db.connect().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .expect("lock");
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        blocker.batch_execute("COMMIT").await.expect("commit");
+        blocker
+    });
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let observer = move |e: &Event| {
+        if let Event::LockRetry { attempt, .. } = e {
+            sink.lock().expect("events").push(*attempt);
+        }
+    };
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let opts = RunOptions {
+        lock_timeout: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let mut m = Migrator::connect(&db.url(), set, opts)
+        .await
+        .expect("connect");
+    m.up(None, &observer)
+        .await
+        .expect("up completes once the blocker commits");
+    let _ = release.await;
+    assert!(
+        !events.lock().expect("events").is_empty(),
+        "at least one retry was reported"
+    );
+    let c = db.connect().await;
+    let has: bool = c
+        .query_one("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 't' AND column_name = 'x')", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(has);
+}
+
+#[tokio::test]
+async fn baseline_marks_without_running_and_adoption_reads_sqlx_history() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    let marked = m
+        .baseline(&v("20240102000000"), &Silent)
+        .await
+        .expect("baseline");
+    assert_eq!(marked.len(), 2);
+    m.up(None, &Silent).await.expect("up");
+    assert_eq!(
+        tables(&db).await,
+        vec!["tags"],
+        "baselined migrations did not run"
+    );
+
+    // A database sqlx migrated: pgshift adopts its history instead of re-running it.
+    let db2 = TestDb::new().await;
+    let sqlx_dir = tempfile::tempdir().expect("tempdir");
+    write(
+        sqlx_dir.path(),
+        "1_first.sql",
+        "CREATE TABLE first (id int);\n",
+    );
+    write(
+        sqlx_dir.path(),
+        "2_second.sql",
+        "CREATE TABLE second (id int);\n",
+    );
+    let c = db2.connect().await;
+    c.batch_execute(
+        "CREATE TABLE first (id int);
+         CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'first', true, '\\x00', 1);",
+    )
+    .await
+    .expect("fake sqlx history");
+    let set = load(sqlx_dir.path(), Some(Format::Sqlx)).expect("load sqlx");
+    let mut m = Migrator::connect(&db2.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let adopted = Arc::new(Mutex::new(0usize));
+    let sink = adopted.clone();
+    let observer = move |e: &Event| {
+        if let Event::Adopted { count, .. } = e {
+            *sink.lock().expect("adopted") = *count;
+        }
+    };
+    let applied = m
+        .up(None, &observer)
+        .await
+        .expect("up adopts then applies the rest");
+    assert_eq!(applied, vec![v("2")]);
+    assert_eq!(*adopted.lock().expect("adopted"), 1);
+    let status = m.status().await.expect("status");
+    assert_eq!(status.entries[0].state, EntryState::Adopted);
+}
