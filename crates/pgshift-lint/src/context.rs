@@ -32,6 +32,8 @@ pub struct HeldLock {
     pub lock: LockLevel,
     pub table: QualifiedName,
     pub span: Range<usize>,
+    /// Statements run since the lock was taken.
+    pub statements_after: usize,
 }
 
 /// The analysis state while walking a migration set, statement by statement.
@@ -213,12 +215,17 @@ impl Context {
         self.learn(node, span.clone());
         if in_tx {
             self.statements_in_transaction += 1;
+            if !matches!(node, NodeEnum::VariableSetStmt(_)) {
+                if let Some(h) = &mut self.held {
+                    h.statements_after += 1;
+                }
+            }
             for e in effects {
                 if self.is_new_table(&e.table) || self.is_new_index(&e.table) {
                     continue;
                 }
                 if self.held.as_ref().is_none_or(|h| e.lock > h.lock) {
-                    self.held = Some(HeldLock { lock: e.lock, table: e.table.clone(), span: span.clone() });
+                    self.held = Some(HeldLock { lock: e.lock, table: e.table.clone(), span: span.clone(), statements_after: 0 });
                 }
             }
         }

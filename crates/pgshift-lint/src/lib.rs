@@ -4,12 +4,24 @@
 //! what changed in which version) is data in [`knowledge`]; rules read it. Findings
 //! ([`finding`]) are what every renderer formats.
 
+pub mod check;
 pub mod context;
 pub mod finding;
 pub mod ident;
 pub mod knowledge;
+pub mod registry;
 pub mod render;
+pub mod rewrite;
+pub mod rules;
+pub mod suppress;
 
+pub use check::{check_in, check_script, check_set, CheckError, CheckOptions};
+pub use context::{Context, Direction};
 pub use finding::{CheckedFile, Counts, Finding, Fix, Report, Severity};
 pub use knowledge::lock::LockLevel;
+pub use knowledge::effects::{statement_effects, Effect};
+pub use knowledge::version::PgVersion;
 pub use pgshift_sql::LineCol;
+pub use registry::{find as find_rule, RULES};
+pub use rewrite::{safe_rewrite, SafeRewrite, Step};
+pub use rules::Rule;

@@ -1,0 +1,382 @@
+//! Running the rules over scripts and migration sets, with configuration and suppressions.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use pgshift_source::{Format, MigrationSet, Script};
+use pgshift_sql::{parse_directive, parse_range, Directive, LineIndex};
+use serde::Deserialize;
+
+use crate::context::{Context, Direction};
+use crate::finding::{CheckedFile, Finding, Report, Severity};
+use crate::knowledge::effects::statement_effects;
+use crate::knowledge::version::PgVersion;
+use crate::registry::{find, RULES};
+use crate::rewrite::safe_rewrite;
+use crate::rules::{Diagnostic, Rule, ScriptEnd, StatementCheck};
+use crate::suppress::{foreign, Suppressed};
+
+/// Configuration of `pgshift check`: the `[check]` table of `pgshift.toml`, overridden by
+/// command-line flags.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckOptions {
+    /// The PostgreSQL version the migrations will run on (`pg_version = "15"`).
+    pub pg_version: PgVersion,
+    /// Whether the runner sets `lock_timeout`/`statement_timeout` itself. `None`: decided by
+    /// the format (pgshift's runner does, other tools' runners don't).
+    pub runner_sets_timeouts: Option<bool>,
+    /// Opt-in rules to turn on (names or codes; `"all"` turns on every rule).
+    pub enable: Vec<String>,
+    /// Rules to turn off (names or codes).
+    pub disable: Vec<String>,
+    /// Severity overrides: `severity = { prefer-robust-stmts = "warning" }`.
+    pub severity: BTreeMap<String, Severity>,
+    /// Paths not checked (globs: `*`, `**`, `?`).
+    pub exclude: Vec<String>,
+    /// Honour `squawk-ignore`, `eugene: ignore`, `atlas:nolint`, `safety-assured` markers.
+    pub honour_foreign_markers: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            pg_version: PgVersion::DEFAULT,
+            runner_sets_timeouts: None,
+            enable: Vec::new(),
+            disable: Vec::new(),
+            severity: BTreeMap::new(),
+            exclude: Vec::new(),
+            honour_foreign_markers: true,
+        }
+    }
+}
+
+/// Configuration that names things pgshift does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("unknown rule `{name}` in `{setting}`; `pgshift rules` lists every rule name and code")]
+    UnknownRule { setting: &'static str, name: String },
+}
+
+impl CheckOptions {
+    /// Checks that every rule named in the configuration exists.
+    pub fn validate(&self) -> Result<(), CheckError> {
+        let lists = [("enable", &self.enable), ("disable", &self.disable)];
+        for (setting, names) in lists {
+            for n in names {
+                if n != "all" && find(n).is_none() {
+                    return Err(CheckError::UnknownRule { setting, name: n.clone() });
+                }
+            }
+        }
+        for n in self.severity.keys() {
+            if find(n).is_none() {
+                return Err(CheckError::UnknownRule { setting: "severity", name: n.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a rule runs under this configuration.
+    pub fn is_enabled(&self, rule: &Rule) -> bool {
+        let named = |list: &[String]| list.iter().any(|n| n == "all" || n.eq_ignore_ascii_case(rule.name) || n.eq_ignore_ascii_case(rule.code));
+        if named(&self.disable) {
+            return false;
+        }
+        !rule.opt_in || named(&self.enable)
+    }
+
+    /// The rule's severity after overrides.
+    pub fn severity_of(&self, rule: &Rule) -> Severity {
+        self.severity
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(rule.name) || k.eq_ignore_ascii_case(rule.code))
+            .map_or(rule.severity, |(_, s)| *s)
+    }
+
+    /// Whether a path is excluded.
+    pub fn is_excluded(&self, path: &Path) -> bool {
+        let p = path.to_string_lossy().replace('\\', "/");
+        let p = p.trim_start_matches("./");
+        self.exclude.iter().any(|g| glob_match(g.trim_start_matches("./"), p))
+    }
+}
+
+/// Checks every migration of a set, up and down parts, in order, each with the transaction
+/// behaviour of the set's format.
+pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
+    let sets_timeouts = options.runner_sets_timeouts.unwrap_or(set.format == Format::Pgshift);
+    let mut ctx = Context::new(options.pg_version, sets_timeouts);
+    let mut report = Report::default();
+    let wraps = set.format.wraps_in_transaction();
+    for m in set.migrations.iter().chain(&set.repeatable) {
+        if !options.is_excluded(&m.up.path) {
+            let findings = check_in(&mut ctx, &m.up, wraps && !m.up.no_transaction, Direction::Up, options);
+            report.add(CheckedFile { path: m.up.path.clone(), text: m.up.file_text.clone(), findings });
+        }
+        if let Some(down) = &m.down {
+            if !options.is_excluded(&down.path) {
+                let findings = check_in(&mut ctx, down, wraps && !down.no_transaction, Direction::Down, options);
+                report.add(CheckedFile { path: down.path.clone(), text: down.file_text.clone(), findings });
+            }
+        }
+    }
+    report
+}
+
+/// Checks one script on its own. `wrapped_in_transaction`: the runner runs it inside a
+/// transaction block.
+pub fn check_script(script: &Script, wrapped_in_transaction: bool, options: &CheckOptions) -> Vec<Finding> {
+    let mut ctx = Context::new(options.pg_version, options.runner_sets_timeouts.unwrap_or(false));
+    check_in(&mut ctx, script, wrapped_in_transaction, Direction::Up, options)
+}
+
+/// Checks a script with an existing context (knowledge from earlier migrations of a set).
+pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Direction, options: &CheckOptions) -> Vec<Finding> {
+    let text: &str = &script.file_text;
+    let range = clamp(text, script.range.clone());
+    let parsed = parse_range(text, range.clone());
+    ctx.start_script(wrapped, direction);
+    let rules: Vec<&Rule> = RULES.iter().copied().filter(|r| options.is_enabled(r)).collect();
+    let mut out: Vec<(&'static Rule, Diagnostic)> = Vec::new();
+
+    // Directives, once for the whole script.
+    let mut allows: Vec<Allow> = Vec::new();
+    let mut file_suppressed: Vec<Suppressed> = Vec::new();
+    let mut assured: Vec<Range<usize>> = Vec::new();
+    let mut assured_open: Option<usize> = None;
+    let mut statement_of_comment = vec![None; parsed.comments.len()];
+    for i in 0..parsed.statements.len() {
+        for c in parsed.comments_for(text, i, range.start) {
+            if let Some(pos) = parsed.comments.iter().position(|k| k.span == c.span) {
+                statement_of_comment[pos] = Some(i);
+            }
+        }
+    }
+    let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); parsed.statements.len()];
+    for (ci, comment) in parsed.comments.iter().enumerate() {
+        let Some(d) = parse_directive(comment.text(text)) else { continue };
+        match d {
+            Directive::Invalid { message } => push(&mut out, "invalid-directive", Diagnostic::new(comment.span.clone(), message)),
+            Directive::Allow { rules: names, reason } => {
+                let mut known = Vec::new();
+                for n in &names {
+                    match find(n) {
+                        Some(r) => known.push(r.name),
+                        None => push(
+                            &mut out,
+                            "invalid-directive",
+                            Diagnostic::new(comment.span.clone(), format!("`pgshift:allow` names unknown rule `{n}`"))
+                                .help("`pgshift rules` lists every rule name and code"),
+                        ),
+                    }
+                }
+                allows.push(Allow { rules: known, statement: statement_of_comment[ci], span: comment.span.clone(), used: false, _reason: reason });
+            }
+            Directive::ForeignIgnore { tool, rules: names } if options.honour_foreign_markers => {
+                if let Some(i) = statement_of_comment[ci] {
+                    foreign_by_statement[i].push(foreign(tool, &names));
+                }
+            }
+            Directive::ForeignIgnoreFile { tool, rules: names } if options.honour_foreign_markers => {
+                file_suppressed.push(foreign(tool, &names))
+            }
+            Directive::SafetyAssuredStart if options.honour_foreign_markers => assured_open = Some(comment.span.end),
+            Directive::SafetyAssuredEnd if options.honour_foreign_markers => {
+                if let Some(start) = assured_open.take() {
+                    assured.push(start..comment.span.start);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = assured_open {
+        assured.push(start..range.end);
+    }
+
+    // Statements, in order, each seen with the context before it.
+    let mut open_begin: Option<Range<usize>> = None;
+    let mut per_statement: Vec<Option<usize>> = Vec::new();
+    for (i, stmt) in parsed.statements.iter().enumerate() {
+        let effects = statement_effects(&stmt.node, ctx);
+        let rewrite = safe_rewrite(stmt, text, ctx);
+        let input = StatementCheck { statement: stmt, node: &stmt.node, file_text: text, ctx, effects: &effects, rewrite: rewrite.as_ref() };
+        for rule in &rules {
+            let mut diags = Vec::new();
+            (rule.check)(&input, &mut diags);
+            for d in diags {
+                out.push((rule, d));
+                per_statement.push(Some(i));
+            }
+        }
+        per_statement.resize(out.len(), None);
+        match pgshift_sql::transaction_control(&stmt.node) {
+            Some(pgshift_sql::TransactionControl::Begin) => open_begin = Some(stmt.span.clone()),
+            Some(pgshift_sql::TransactionControl::Commit | pgshift_sql::TransactionControl::Rollback) => open_begin = None,
+            _ => {}
+        }
+        ctx.observe(&stmt.node, &effects, stmt.span.clone());
+    }
+    let end = ScriptEnd {
+        ctx,
+        file_text: text,
+        range: range.clone(),
+        last_statement: parsed.statements.last().map(|s| s.span.clone()),
+        open_begin,
+    };
+    for rule in &rules {
+        if let Some(finish) = rule.finish {
+            let mut diags = Vec::new();
+            finish(&end, &mut diags);
+            out.extend(diags.into_iter().map(|d| (*rule, d)));
+        }
+    }
+    for e in &parsed.errors {
+        let end = e.statement.end.max(e.offset + 1).min(text.len());
+        push(
+            &mut out,
+            "syntax-error",
+            Diagnostic::new(e.offset.min(text.len())..end, e.message.clone())
+                .help("PostgreSQL rejects this statement; the rest of the file was still checked"),
+        );
+    }
+    per_statement.resize(out.len(), None);
+
+    // Suppressions.
+    let mut kept = Vec::new();
+    for (k, (rule, d)) in out.into_iter().enumerate() {
+        let stmt = per_statement.get(k).copied().flatten();
+        if file_suppressed.iter().any(|s| s.covers(rule.name)) || assured.iter().any(|a| a.start <= d.span.start && d.span.start < a.end) {
+            continue;
+        }
+        if let Some(i) = stmt {
+            if foreign_by_statement[i].iter().any(|s| s.covers(rule.name)) {
+                continue;
+            }
+            if let Some(a) = allows.iter_mut().find(|a| a.statement == Some(i) && a.rules.contains(&rule.name)) {
+                a.used = true;
+                continue;
+            }
+        }
+        kept.push((rule, d));
+    }
+    for a in allows.iter().filter(|a| !a.used && !a.rules.is_empty()) {
+        let what = match a.statement {
+            Some(_) => "the statement it is attached to has no such finding",
+            None => "it is not attached to any statement (put it on the line before the statement)",
+        };
+        push(
+            &mut kept,
+            "unused-allow",
+            Diagnostic::new(a.span.clone(), format!("`pgshift:allow {}` suppresses nothing: {what}", a.rules.join(",")))
+                .help("remove the comment, or move it right above the statement it is about"),
+        );
+    }
+
+    let index = LineIndex::new(text);
+    let mut findings: Vec<Finding> = kept
+        .into_iter()
+        .filter(|(rule, _)| options.is_enabled(rule))
+        .map(|(rule, d)| {
+            let span = clamp(text, d.span);
+            Finding {
+                rule: rule.name,
+                code: rule.code,
+                severity: options.severity_of(rule),
+                path: script.path.clone(),
+                start: index.line_col(text, span.start),
+                end: index.line_col(text, span.end),
+                span,
+                message: d.message,
+                help: d.help,
+                lock: d.lock,
+                tables: d.tables,
+                fix: d.fix,
+            }
+        })
+        .collect();
+    findings.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+    findings
+}
+
+struct Allow {
+    rules: Vec<&'static str>,
+    statement: Option<usize>,
+    span: Range<usize>,
+    used: bool,
+    _reason: String,
+}
+
+fn push(out: &mut Vec<(&'static Rule, Diagnostic)>, rule: &str, d: Diagnostic) {
+    if let Some(r) = find(rule) {
+        out.push((r, d));
+    }
+}
+
+fn clamp(text: &str, r: Range<usize>) -> Range<usize> {
+    let end = pgshift_sql::lines::floor_char_boundary(text, r.end.min(text.len()));
+    let start = pgshift_sql::lines::floor_char_boundary(text, r.start.min(end));
+    start..end
+}
+
+/// `*` matches within a path segment, `**` across segments, `?` one character.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                let rest = &rest[1..];
+                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+                (0..=s.len()).any(|i| go(rest, &s[i..]))
+            }
+            Some((b'*', rest)) => {
+                for i in 0..=s.len() {
+                    if go(rest, &s[i..]) {
+                        return true;
+                    }
+                    if s.get(i) == Some(&b'/') {
+                        break;
+                    }
+                }
+                false
+            }
+            Some((b'?', rest)) => s.first().is_some_and(|c| *c != b'/') && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes()) || (!pattern.contains('/') && path.rsplit('/').next().is_some_and(|f| go(pattern.as_bytes(), f.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("migrations/old/**", "migrations/old/1_a.sql"));
+        assert!(glob_match("**/*.down.sql", "db/m/1_a.down.sql"));
+        assert!(glob_match("*_legacy.sql", "migrations/3_legacy.sql"), "a bare pattern matches file names");
+        assert!(!glob_match("migrations/*.sql", "migrations/sub/x.sql"));
+        assert!(glob_match("m/?.sql", "m/1.sql"));
+    }
+
+    #[test]
+    fn configuration_reads_the_check_table() {
+        let o: CheckOptions = match serde_json::from_str(
+            r#"{"pg_version": "13", "disable": ["prefer-robust-stmts"], "enable": ["PGS602"], "severity": {"require-lock-timeout": "error"}}"#,
+        ) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(o.validate(), Ok(()));
+        assert_eq!(o.pg_version.major, 13);
+        let robust = find("prefer-robust-stmts").map(|r| o.is_enabled(r));
+        assert_eq!(robust, Some(false));
+        assert_eq!(find("require-schema-qualified").map(|r| o.is_enabled(r)), Some(true));
+        assert_eq!(find("require-lock-timeout").map(|r| o.severity_of(r)), Some(Severity::Error));
+        let bad = CheckOptions { disable: vec!["no-such-rule".into()], ..CheckOptions::default() };
+        assert!(matches!(bad.validate(), Err(CheckError::UnknownRule { .. })));
+    }
+}

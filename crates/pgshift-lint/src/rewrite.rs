@@ -1,0 +1,346 @@
+//! The mechanical safe forms of dangerous statements, as data: the runner executes these steps
+//! (issue 4), and the same steps are the `help` and `fix` of the matching rules, so the advice
+//! and what is executed can never disagree.
+//!
+//! SQL is produced by editing the parse tree and deparsing it with PostgreSQL's own deparser,
+//! or, for the multi-step recipes, from quoted identifiers ([`quote_ident`]).
+
+use pg_query::protobuf::{self, AlterTableType, ConstrType, ObjectType, ReindexObjectType};
+use pg_query::NodeEnum;
+use pgshift_sql::Statement;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::ident::{quote_ident, strings, QualifiedName};
+use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
+use crate::knowledge::version::Feature;
+
+/// One statement of a safe rewrite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The SQL, without a trailing `;`.
+    pub sql: String,
+    /// Whether it may share the migration's transaction. `false`: it must run outside any
+    /// transaction block (CONCURRENTLY) or in a transaction of its own (VALIDATE, so the long
+    /// scan holds only SHARE UPDATE EXCLUSIVE and nothing stronger taken earlier).
+    pub transaction: bool,
+    /// Why this step exists, for plans and logs.
+    pub purpose: &'static str,
+}
+
+/// A statement's safe replacement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SafeRewrite {
+    pub steps: Vec<Step>,
+}
+
+impl SafeRewrite {
+    /// The steps as copy-pasteable SQL, with a comment where a transaction must end.
+    pub fn to_sql(&self) -> String {
+        let mut out = String::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            if !step.transaction {
+                out.push_str("-- in its own migration, outside a transaction (e.g. `-- pgshift:no-transaction`):\n");
+            } else if i > 0 && !self.steps[i - 1].transaction {
+                out.push_str("-- then, in a new transaction:\n");
+            }
+            out.push_str(&step.sql);
+            out.push(';');
+        }
+        out
+    }
+
+    /// The steps joined as one text, for a [`crate::Fix`].
+    pub fn replacement(&self) -> String {
+        self.to_sql()
+    }
+}
+
+fn deparse(node: NodeEnum) -> Option<String> {
+    // deparse works on any statement node pgshift passes here (index, drop, alter table,
+    // reindex); an error yields no rewrite rather than a wrong one.
+    node.deparse(pg_query::DeparseOptions::default()).ok()
+}
+
+fn step(sql: String, transaction: bool, purpose: &'static str) -> Step {
+    Step { sql, transaction, purpose }
+}
+
+/// The safe replacement of a statement, when there is a mechanical one. Statements on tables
+/// created in the same migration need none and get `None`.
+pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<SafeRewrite> {
+    let _ = file_text;
+    match &stmt.node {
+        NodeEnum::IndexStmt(i) if !i.concurrent => {
+            let table = QualifiedName::from_range_var(i.relation.as_ref()?);
+            if ctx.is_new_table(&table) {
+                return None;
+            }
+            let mut new = i.clone();
+            new.concurrent = true;
+            new.if_not_exists = !new.idxname.is_empty();
+            let sql = deparse(NodeEnum::IndexStmt(new))?;
+            Some(SafeRewrite {
+                steps: vec![step(sql, false, "build the index without blocking writes")],
+            })
+        }
+        NodeEnum::DropStmt(d)
+            if !d.concurrent
+                && d.remove_type == ObjectType::ObjectIndex as i32
+                && d.objects.len() == 1
+                && d.behavior != protobuf::DropBehavior::DropCascade as i32 =>
+        {
+            let mut new = d.clone();
+            new.concurrent = true;
+            let sql = deparse(NodeEnum::DropStmt(new))?;
+            Some(SafeRewrite { steps: vec![step(sql, false, "drop the index without blocking reads and writes")] })
+        }
+        NodeEnum::ReindexStmt(r) if ctx.version.has(Feature::ReindexConcurrently) => {
+            let concurrent = r.params.iter().any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently")));
+            if concurrent {
+                return None;
+            }
+            let kind = match ReindexObjectType::try_from(r.kind).ok()? {
+                ReindexObjectType::ReindexObjectIndex => "INDEX",
+                ReindexObjectType::ReindexObjectTable => "TABLE",
+                _ => return None,
+            };
+            let name = QualifiedName::from_range_var(r.relation.as_ref()?);
+            Some(SafeRewrite {
+                steps: vec![step(
+                    format!("REINDEX {kind} CONCURRENTLY {}", name.quoted()),
+                    false,
+                    "rebuild without blocking writes",
+                )],
+            })
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let table = QualifiedName::from_range_var(a.relation.as_ref()?);
+            if ctx.is_new_table(&table) {
+                return None;
+            }
+            let cmds: Vec<_> = alter_commands(a).collect();
+            // Only single-subcommand statements have a mechanical rewrite; a combined ALTER
+            // needs a person to split it.
+            let [(kind, cmd)] = cmds.as_slice() else { return None };
+            match kind {
+                AlterTableType::AtAddConstraint => {
+                    let c = command_constraint(cmd)?;
+                    match constraint_type(c) {
+                        ConstrType::ConstrCheck | ConstrType::ConstrForeign if !c.skip_validation => {
+                            let mut c2 = c.clone();
+                            if c2.conname.is_empty() {
+                                c2.conname = constraint_name(&table, c)?;
+                            }
+                            let name = c2.conname.clone();
+                            c2.skip_validation = true;
+                            c2.initially_valid = false;
+                            let mut cmd2 = (*cmd).clone();
+                            cmd2.def = Some(Box::new(protobuf::Node { node: Some(NodeEnum::Constraint(Box::new(c2))) }));
+                            let mut a2 = a.clone();
+                            a2.cmds = vec![protobuf::Node { node: Some(NodeEnum::AlterTableCmd(Box::new(cmd2))) }];
+                            let add = deparse(NodeEnum::AlterTableStmt(a2))?;
+                            Some(SafeRewrite {
+                                steps: vec![
+                                    step(add, true, "add the constraint without checking existing rows (brief lock)"),
+                                    step(
+                                        format!("ALTER TABLE {} VALIDATE CONSTRAINT {}", table.quoted(), quote_ident(&name)),
+                                        false,
+                                        "check existing rows under SHARE UPDATE EXCLUSIVE: reads and writes continue",
+                                    ),
+                                ],
+                            })
+                        }
+                        ConstrType::ConstrUnique | ConstrType::ConstrPrimary if c.indexname.is_empty() => {
+                            let cols = strings_of_keys(&c.keys);
+                            if cols.is_empty() {
+                                return None;
+                            }
+                            let primary = constraint_type(c) == ConstrType::ConstrPrimary;
+                            let name = if c.conname.is_empty() {
+                                format!("{}_{}_{}", table.name, cols.join("_"), if primary { "pkey" } else { "key" })
+                            } else {
+                                c.conname.clone()
+                            };
+                            let quoted_cols: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
+                            let index = QualifiedName { schema: table.schema.clone(), name: name.clone() };
+                            Some(SafeRewrite {
+                                steps: vec![
+                                    step(
+                                        format!(
+                                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({})",
+                                            quote_ident(&name),
+                                            table.quoted(),
+                                            quoted_cols.join(", ")
+                                        ),
+                                        false,
+                                        "build the unique index without blocking writes",
+                                    ),
+                                    step(
+                                        format!(
+                                            "ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}",
+                                            table.quoted(),
+                                            quote_ident(&name),
+                                            if primary { "PRIMARY KEY" } else { "UNIQUE" },
+                                            quote_ident(&index.name)
+                                        ),
+                                        true,
+                                        if primary {
+                                            "turn the index into the primary key (columns must already be NOT NULL, or this scans)"
+                                        } else {
+                                            "turn the index into the constraint (brief lock, no scan)"
+                                        },
+                                    ),
+                                ],
+                            })
+                        }
+                        _ => None,
+                    }
+                }
+                AlterTableType::AtSetNotNull if ctx.version.has(Feature::CheckBackedSetNotNull) => {
+                    let col = &cmd.name;
+                    let check = truncate_ident(&format!("{}_{}_not_null", table.name, col));
+                    let t = table.quoted();
+                    let (c, q) = (quote_ident(col), quote_ident(&check));
+                    Some(SafeRewrite {
+                        steps: vec![
+                            step(
+                                format!("ALTER TABLE {t} ADD CONSTRAINT {q} CHECK ({c} IS NOT NULL) NOT VALID"),
+                                true,
+                                "new rows must not be NULL (brief lock, no scan)",
+                            ),
+                            step(
+                                format!("ALTER TABLE {t} VALIDATE CONSTRAINT {q}"),
+                                false,
+                                "check existing rows under SHARE UPDATE EXCLUSIVE: reads and writes continue",
+                            ),
+                            step(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"), true, "uses the validated CHECK: no scan"),
+                            step(format!("ALTER TABLE {t} DROP CONSTRAINT {q}"), true, "the CHECK is redundant now"),
+                        ],
+                    })
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn strings_of_keys(keys: &[protobuf::Node]) -> Vec<String> {
+    strings(keys)
+}
+
+/// PostgreSQL's default constraint name: `<table>_<cols>_fkey` / `<table>_<col>_check`.
+fn constraint_name(table: &QualifiedName, c: &protobuf::Constraint) -> Option<String> {
+    let name = match constraint_type(c) {
+        ConstrType::ConstrForeign => format!("{}_{}_fkey", table.name, strings(&c.fk_attrs).join("_")),
+        ConstrType::ConstrCheck => {
+            let cols = c
+                .raw_expr
+                .as_deref()
+                .and_then(crate::context::is_not_null_test)
+                .unwrap_or_else(|| "check".to_string());
+            if cols == "check" {
+                format!("{}_check", table.name)
+            } else {
+                format!("{}_{cols}_check", table.name)
+            }
+        }
+        _ => return None,
+    };
+    Some(truncate_ident(&name))
+}
+
+/// Identifiers longer than 63 bytes are truncated by PostgreSQL; truncate ourselves so the
+/// name we print is the name the server uses.
+fn truncate_ident(name: &str) -> String {
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::version::PgVersion;
+
+    fn rewrite(sql: &str) -> Option<SafeRewrite> {
+        let ctx = Context::new(PgVersion::new(15, 0), true);
+        let parsed = pgshift_sql::parse(sql);
+        parsed.statements.first().and_then(|s| safe_rewrite(s, sql, &ctx))
+    }
+
+    fn sqls(sql: &str) -> Vec<(String, bool)> {
+        let r = rewrite(sql).map(|r| r.steps).unwrap_or_default();
+        for s in &r {
+            let p = pgshift_sql::parse(&s.sql);
+            assert!(p.errors.is_empty() && p.statements.len() == 1, "{}: {:?}", s.sql, p.errors);
+        }
+        r.into_iter().map(|s| (s.sql, s.transaction)).collect()
+    }
+
+    #[test]
+    fn create_index_becomes_concurrent() {
+        assert_eq!(
+            sqls("CREATE INDEX idx ON t USING btree (a) WHERE b > 0"),
+            vec![("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx ON t USING btree (a) WHERE b > 0".into(), false)]
+        );
+        assert_eq!(sqls("CREATE UNIQUE INDEX ON s.t (a)"), vec![("CREATE UNIQUE INDEX CONCURRENTLY ON s.t USING btree (a)".into(), false)]);
+    }
+
+    #[test]
+    fn drop_and_reindex_become_concurrent() {
+        assert_eq!(sqls("DROP INDEX IF EXISTS i"), vec![("DROP INDEX CONCURRENTLY IF EXISTS i".into(), false)]);
+        assert_eq!(sqls("DROP INDEX a, b"), vec![], "CONCURRENTLY drops one index at a time");
+        assert_eq!(sqls("REINDEX INDEX i"), vec![("REINDEX INDEX CONCURRENTLY \"i\"".into(), false)]);
+    }
+
+    #[test]
+    fn constraints_become_not_valid_then_validate() {
+        assert_eq!(
+            sqls("ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id)"),
+            vec![
+                ("ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID".into(), true),
+                ("ALTER TABLE \"orders\" VALIDATE CONSTRAINT \"fk\"".into(), false)
+            ]
+        );
+        let check = sqls("ALTER TABLE t ADD CHECK (a > 0)");
+        assert_eq!(check[0].0, "ALTER TABLE t ADD CONSTRAINT t_check CHECK (a > 0) NOT VALID");
+    }
+
+    #[test]
+    fn set_not_null_uses_a_check() {
+        let steps = sqls("ALTER TABLE t ALTER COLUMN \"Email\" SET NOT NULL");
+        assert_eq!(steps.len(), 4);
+        assert_eq!(steps[0].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_Email_not_null\" CHECK (\"Email\" IS NOT NULL) NOT VALID");
+        assert!(!steps[1].1, "VALIDATE in its own transaction");
+    }
+
+    #[test]
+    fn unique_uses_a_concurrent_index() {
+        let steps = sqls("ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)");
+        assert_eq!(steps[0].0, "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"t_a_key\" ON \"t\" (\"a\")");
+        assert_eq!(steps[1].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_a_key\" UNIQUE USING INDEX \"t_a_key\"");
+    }
+
+    #[test]
+    fn hostile_identifiers_stay_identifiers() {
+        let steps = sqls("ALTER TABLE \"a\"\"b; drop table x\" ALTER COLUMN c SET NOT NULL");
+        assert!(steps[0].0.starts_with("ALTER TABLE \"a\"\"b; drop table x\" ADD CONSTRAINT"), "{}", steps[0].0);
+    }
+
+    #[test]
+    fn new_tables_need_no_rewrite() {
+        let mut ctx = Context::new(PgVersion::new(15, 0), true);
+        let sql = "CREATE TABLE n (a int); CREATE INDEX i ON n (a)";
+        let parsed = pgshift_sql::parse(sql);
+        let first = &parsed.statements[0];
+        ctx.observe(&first.node, &[], first.span.clone());
+        assert_eq!(safe_rewrite(&parsed.statements[1], sql, &ctx), None);
+    }
+}

@@ -1,0 +1,58 @@
+//! `add-primary-key` (PGS205): ADD PRIMARY KEY builds its index (and checks NOT NULL) under ACCESS EXCLUSIVE.
+//!
+//! Documentation: `docs/rules/add-primary-key.md` (printed by `pgshift explain add-primary-key`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::protobuf::{AlterTableType, ConstrType};
+use pg_query::NodeEnum;
+use super::{alter_table, lock_sentence};
+use crate::knowledge::effects::{alter_commands, column_constraints, command_constraint, constraint_type};
+use crate::knowledge::lock::LockLevel;
+
+pub const RULE: Rule = Rule {
+    code: "PGS205",
+    name: "add-primary-key",
+    severity: Severity::Error,
+    opt_in: false,
+    summary: "ADD PRIMARY KEY builds its index (and checks NOT NULL) under ACCESS EXCLUSIVE",
+    doc: include_str!("../../docs/rules/add-primary-key.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    let Some((table, a)) = alter_table(s) else { return };
+    if !s.existing(&table) {
+        return;
+    }
+    for (kind, cmd) in alter_commands(a) {
+        let found = match kind {
+            AlterTableType::AtAddConstraint => command_constraint(cmd).is_some_and(|c| constraint_type(c) == ConstrType::ConstrPrimary && c.indexname.is_empty()),
+            AlterTableType::AtAddColumn => match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                Some(NodeEnum::ColumnDef(col)) => column_constraints(col).any(|c| constraint_type(c) == ConstrType::ConstrPrimary),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !found {
+            continue;
+        }
+        let d = s
+            .diagnostic(format!(
+                "ADD PRIMARY KEY builds its index (and checks the columns for NULLs) while it {}",
+                lock_sentence(LockLevel::AccessExclusive, &table)
+            ))
+            .lock(LockLevel::AccessExclusive)
+            .table(&table);
+        out.push(if s.rewrite.is_some() {
+            s.with_rewrite(d, "Make the columns NOT NULL first (see set-not-null), build the unique index concurrently, then attach it as the primary key:")
+        } else {
+            d.help(format!(
+                "Make the columns NOT NULL safely, CREATE UNIQUE INDEX CONCURRENTLY <name> ON {} (<columns>), then ALTER TABLE {} ADD CONSTRAINT <name> PRIMARY KEY USING INDEX <name>;",
+                table.quoted(),
+                table.quoted()
+            ))
+        });
+    }
+}

@@ -1,0 +1,40 @@
+//! `ban-drop-not-null` (PGS407): DROP NOT NULL lets NULLs reach readers that do not expect them.
+//!
+//! Documentation: `docs/rules/ban-drop-not-null.md` (printed by `pgshift explain ban-drop-not-null`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::protobuf::AlterTableType;
+use super::alter_table;
+use crate::context::Direction;
+use crate::knowledge::effects::alter_commands;
+
+pub const RULE: Rule = Rule {
+    code: "PGS407",
+    name: "ban-drop-not-null",
+    severity: Severity::Warning,
+    opt_in: false,
+    summary: "DROP NOT NULL lets NULLs reach readers that do not expect them",
+    doc: include_str!("../../docs/rules/ban-drop-not-null.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    if s.ctx.direction != Direction::Up {
+        return;
+    }
+    let Some((table, a)) = alter_table(s) else { return };
+    if !s.existing(&table) {
+        return;
+    }
+    for (kind, cmd) in alter_commands(a) {
+        if kind == AlterTableType::AtDropNotNull {
+            out.push(
+                s.diagnostic(format!("DROP NOT NULL on `{}`: running code that assumes the column is never NULL may break on the first NULL", cmd.name))
+                    .table(&table)
+                    .help("Make sure every reader handles NULL before new code starts writing NULLs"),
+            );
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `constraint-missing-not-valid` (PGS201): ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE.
+//!
+//! Documentation: `docs/rules/constraint-missing-not-valid.md` (printed by `pgshift explain constraint-missing-not-valid`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::protobuf::{AlterTableType, ConstrType};
+use super::{alter_table, lock_sentence};
+use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
+use crate::knowledge::lock::LockLevel;
+
+pub const RULE: Rule = Rule {
+    code: "PGS201",
+    name: "constraint-missing-not-valid",
+    severity: Severity::Error,
+    opt_in: false,
+    summary: "ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE",
+    doc: include_str!("../../docs/rules/constraint-missing-not-valid.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    let Some((table, a)) = alter_table(s) else { return };
+    for (kind, cmd) in alter_commands(a) {
+        match kind {
+            AlterTableType::AtAddConstraint => {
+                let Some(c) = command_constraint(cmd) else { continue };
+                if constraint_type(c) != ConstrType::ConstrCheck || c.skip_validation || !s.existing(&table) {
+                    continue;
+                }
+                let d = s
+                    .diagnostic(format!(
+                        "ADD CHECK without NOT VALID scans the whole table while it {}",
+                        lock_sentence(LockLevel::AccessExclusive, &table)
+                    ))
+                    .lock(LockLevel::AccessExclusive)
+                    .table(&table);
+                out.push(if s.rewrite.is_some() {
+                    s.with_rewrite(d, "Add it NOT VALID (brief lock, no scan), then VALIDATE it in a separate transaction (SHARE UPDATE EXCLUSIVE: reads and writes continue):")
+                } else {
+                    d.help(format!("Add `NOT VALID` to the constraint, then run `ALTER TABLE {} VALIDATE CONSTRAINT <name>;` in a separate transaction", table.quoted()))
+                });
+            }
+            AlterTableType::AtValidateConstraint => {
+                // VALIDATE in the transaction that added the constraint: the ADD's ACCESS
+                // EXCLUSIVE lock is still held during the scan, so NOT VALID bought nothing.
+                let Some(held) = &s.ctx.held else { continue };
+                if held.lock == LockLevel::AccessExclusive && held.table.same_object(&table) && s.ctx.is_not_valid(&table, &cmd.name) && s.ctx.foreign_key_target(&table, &cmd.name).is_none() {
+                    out.push(
+                        s.diagnostic(format!(
+                            "VALIDATE CONSTRAINT {} runs in the same transaction that holds ACCESS EXCLUSIVE on `{table}`: the scan happens under that lock, which blocks all reads and writes",
+                            cmd.name
+                        ))
+                        .lock(LockLevel::AccessExclusive)
+                        .table(&table)
+                        .help("Commit after `ADD CONSTRAINT ... NOT VALID`, and VALIDATE in a separate transaction (a separate migration)"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `create-trigger-lock` (PGS509): CREATE TRIGGER takes SHARE ROW EXCLUSIVE, blocking writes.
+//!
+//! Documentation: `docs/rules/create-trigger-lock.md` (printed by `pgshift explain create-trigger-lock`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::NodeEnum;
+use super::lock_sentence;
+use crate::ident::QualifiedName;
+use crate::knowledge::lock::LockLevel;
+
+pub const RULE: Rule = Rule {
+    code: "PGS509",
+    name: "create-trigger-lock",
+    severity: Severity::Warning,
+    opt_in: false,
+    summary: "CREATE TRIGGER takes SHARE ROW EXCLUSIVE, blocking writes",
+    doc: include_str!("../../docs/rules/create-trigger-lock.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    let NodeEnum::CreateTrigStmt(t) = s.node else { return };
+    let Some(rv) = &t.relation else { return };
+    let table = QualifiedName::from_range_var(rv);
+    if !s.existing(&table) {
+        return;
+    }
+    out.push(
+        s.diagnostic(format!("CREATE TRIGGER {}", lock_sentence(LockLevel::ShareRowExclusive, &table)))
+            .lock(LockLevel::ShareRowExclusive)
+            .table(&table)
+            .help("The trigger is created quickly, but the lock waits behind running transactions and writes queue behind it: run it with a short lock_timeout (SET lock_timeout = '2s';) and retry, in a transaction of its own"),
+    );
+}

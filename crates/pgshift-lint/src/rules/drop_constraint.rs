@@ -1,0 +1,42 @@
+//! `drop-constraint` (PGS207): dropping a constraint removes a guarantee the data and the code rely on.
+//!
+//! Documentation: `docs/rules/drop-constraint.md` (printed by `pgshift explain drop-constraint`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::protobuf::AlterTableType;
+use super::alter_table;
+use crate::context::Direction;
+use crate::knowledge::effects::alter_commands;
+use crate::knowledge::lock::LockLevel;
+
+pub const RULE: Rule = Rule {
+    code: "PGS207",
+    name: "drop-constraint",
+    severity: Severity::Warning,
+    opt_in: false,
+    summary: "dropping a constraint removes a guarantee the data and the code rely on",
+    doc: include_str!("../../docs/rules/drop-constraint.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    if s.ctx.direction != Direction::Up {
+        return;
+    }
+    let Some((table, a)) = alter_table(s) else { return };
+    if !s.existing(&table) {
+        return;
+    }
+    for (kind, cmd) in alter_commands(a) {
+        if kind == AlterTableType::AtDropConstraint {
+            out.push(
+                s.diagnostic(format!("dropping constraint `{}` on `{table}` removes a guarantee that the data and the code may rely on", cmd.name))
+                    .lock(LockLevel::AccessExclusive)
+                    .table(&table)
+                    .help("Make sure no code relies on the constraint (a foreign key's ON DELETE action, a CHECK the code assumes), and keep its definition in the down migration so it can be restored"),
+            );
+        }
+    }
+}

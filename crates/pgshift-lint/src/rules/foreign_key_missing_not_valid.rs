@@ -1,0 +1,65 @@
+//! `foreign-key-missing-not-valid` (PGS202): ADD FOREIGN KEY without NOT VALID blocks writes on both tables while it scans.
+//!
+//! Documentation: `docs/rules/foreign-key-missing-not-valid.md` (printed by `pgshift explain foreign-key-missing-not-valid`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::protobuf::{AlterTableType, ConstrType};
+use super::alter_table;
+use crate::ident::QualifiedName;
+use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
+use crate::knowledge::lock::LockLevel;
+
+pub const RULE: Rule = Rule {
+    code: "PGS202",
+    name: "foreign-key-missing-not-valid",
+    severity: Severity::Error,
+    opt_in: false,
+    summary: "ADD FOREIGN KEY without NOT VALID blocks writes on both tables while it scans",
+    doc: include_str!("../../docs/rules/foreign-key-missing-not-valid.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    let Some((table, a)) = alter_table(s) else { return };
+    for (kind, cmd) in alter_commands(a) {
+        match kind {
+            AlterTableType::AtAddConstraint => {
+                let Some(c) = command_constraint(cmd) else { continue };
+                if constraint_type(c) != ConstrType::ConstrForeign || c.skip_validation || !s.existing(&table) {
+                    continue;
+                }
+                let referenced = c.pktable.as_ref().map(QualifiedName::from_range_var);
+                let other = referenced.as_ref().map_or_else(String::new, |r| format!(" and `{r}`"));
+                let d = s
+                    .diagnostic(format!(
+                        "ADD FOREIGN KEY without NOT VALID scans `{table}` while it holds SHARE ROW EXCLUSIVE on `{table}`{other}, which blocks all writes to both tables"
+                    ))
+                    .lock(LockLevel::ShareRowExclusive)
+                    .table(&table)
+                    .tables(referenced.iter());
+                out.push(if s.rewrite.is_some() {
+                    s.with_rewrite(d, "Add it NOT VALID (brief lock, no scan), then VALIDATE it in a separate transaction (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on the referenced table: reads and writes continue):")
+                } else {
+                    d.help(format!("Add `NOT VALID` to the constraint, then run `ALTER TABLE {} VALIDATE CONSTRAINT <name>;` in a separate transaction", table.quoted()))
+                });
+            }
+            AlterTableType::AtValidateConstraint => {
+                let Some(held) = &s.ctx.held else { continue };
+                if held.lock >= LockLevel::ShareRowExclusive && held.table.same_object(&table) && s.ctx.is_not_valid(&table, &cmd.name) && s.ctx.foreign_key_target(&table, &cmd.name).is_some() {
+                    out.push(
+                        s.diagnostic(format!(
+                            "VALIDATE CONSTRAINT {} runs in the same transaction that added the foreign key: the scan happens under its SHARE ROW EXCLUSIVE lock, which blocks writes to both tables",
+                            cmd.name
+                        ))
+                        .lock(held.lock)
+                        .table(&table)
+                        .help("Commit after `ADD CONSTRAINT ... NOT VALID`, and VALIDATE in a separate transaction (a separate migration)"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}

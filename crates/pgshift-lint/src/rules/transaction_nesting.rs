@@ -1,0 +1,41 @@
+//! `transaction-nesting` (PGS505): BEGIN inside a transaction (or the runner's) does nothing; COMMIT ends the runner's transaction.
+//!
+//! Documentation: `docs/rules/transaction-nesting.md` (printed by `pgshift explain transaction-nesting`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pgshift_sql::{transaction_control, TransactionControl};
+
+pub const RULE: Rule = Rule {
+    code: "PGS505",
+    name: "transaction-nesting",
+    severity: Severity::Error,
+    opt_in: false,
+    summary: "BEGIN inside a transaction (or the runner's) does nothing; COMMIT ends the runner's transaction",
+    doc: include_str!("../../docs/rules/transaction-nesting.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    match transaction_control(s.node) {
+        Some(TransactionControl::Begin) if s.ctx.in_transaction() => {
+            let why = if s.ctx.explicit_depth > 0 {
+                "a transaction is already open (an earlier BEGIN)"
+            } else {
+                "the migration runner already wraps this migration in a transaction"
+            };
+            out.push(
+                s.diagnostic(format!("BEGIN does nothing here: {why} (PostgreSQL only warns)"))
+                    .help("Remove BEGIN/COMMIT and let the runner manage the transaction, or mark the migration to run outside a transaction if it must control its own"),
+            );
+        }
+        Some(TransactionControl::Commit | TransactionControl::Rollback) if s.ctx.runner_transaction && s.ctx.explicit_depth == 0 => {
+            out.push(
+                s.diagnostic("COMMIT/ROLLBACK ends the runner's transaction: the statements after it run outside any transaction, and a failure no longer rolls the migration back")
+                    .help("Remove it, or split the migration into several migrations"),
+            );
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,47 @@
+//! `unbatched-backfill` (PGS606): one UPDATE/DELETE over an existing table locks every row it touches until commit.
+//!
+//! Documentation: `docs/rules/unbatched-backfill.md` (printed by `pgshift explain unbatched-backfill`).
+
+use super::{Diagnostic, Rule, StatementCheck};
+use crate::finding::Severity;
+use pg_query::NodeEnum;
+use crate::ident::QualifiedName;
+use crate::knowledge::lock::LockLevel;
+
+pub const RULE: Rule = Rule {
+    code: "PGS606",
+    name: "unbatched-backfill",
+    severity: Severity::Warning,
+    opt_in: false,
+    summary: "one UPDATE/DELETE over an existing table locks every row it touches until commit",
+    doc: include_str!("../../docs/rules/unbatched-backfill.md"),
+    check: check,
+    finish: None,
+};
+
+fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
+    let (rv, verb) = match s.node {
+        NodeEnum::UpdateStmt(u) => (u.relation.as_ref(), "UPDATE"),
+        NodeEnum::DeleteStmt(d) => (d.relation.as_ref(), "DELETE"),
+        _ => return,
+    };
+    let Some(rv) = rv else { return };
+    let table = QualifiedName::from_range_var(rv);
+    if !s.existing(&table) {
+        return;
+    }
+    let held = match &s.ctx.held {
+        Some(h) if s.ctx.in_transaction() && h.lock > LockLevel::RowExclusive => {
+            format!(", and the transaction already holds {} on `{}`, kept for the whole {verb}", h.lock.sql_name(), h.table)
+        }
+        _ => String::new(),
+    };
+    out.push(
+        s.diagnostic(format!(
+            "one {verb} over existing table `{table}`: it locks every row it touches until commit, blocks concurrent writers to those rows, and writes all its WAL at once{held}"
+        ))
+        .lock(LockLevel::RowExclusive)
+        .table(&table)
+        .help("Move data changes out of the schema migration and run them in batches that commit one by one: `pgshift backfill` (keyed on the primary key, throttled, resumable)"),
+    );
+}
