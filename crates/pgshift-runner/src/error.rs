@@ -82,6 +82,10 @@ pub enum RunError {
         blockers: String,
     },
 
+    /// `on_drop` could not make a destructive step recoverable; nothing of the migration ran.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+
     /// A command that needs an argument it did not get, or got a contradictory one.
     #[error("{0}")]
     Usage(String),

@@ -58,6 +58,40 @@ pub enum Event {
         name: String,
         duration: Duration,
     },
+    /// The lock-queue guard waits for sessions that hold (or wait for) a lock conflicting
+    /// with what the next unit needs, instead of queueing behind them. Sent when the wait
+    /// starts, when the set of sessions changes, and every few seconds.
+    GuardWaiting {
+        version: String,
+        /// The tables the unit locks strongly.
+        tables: Vec<String>,
+        /// Who is in the way: pid, application_name, state, transaction age, query.
+        sessions: Vec<pgshift_db::Session>,
+        waited: Duration,
+    },
+    /// The sessions the guard waited for are gone; the unit runs now.
+    GuardClear { version: String, waited: Duration },
+    /// The guard waited `guard_max_wait`; the unit runs anyway, under `lock_timeout`.
+    GuardGaveUp { version: String, waited: Duration },
+    /// `guard_cancel_after` passed: a session in the way was cancelled (running a query) or
+    /// terminated (idle in transaction).
+    GuardCancelled {
+        version: String,
+        session: pgshift_db::Session,
+        terminated: bool,
+        /// Whether the server accepted the signal.
+        signalled: bool,
+    },
+    /// A destructive step was made recoverable (`on_drop`): what was kept, and where.
+    Backup {
+        version: String,
+        /// `deprecate`, `backup` or `pg_dump`.
+        mode: &'static str,
+        /// The table or column affected.
+        object: String,
+        /// Where the data is now: the renamed table or column, the backup table, the dump file.
+        kept_in: String,
+    },
     /// Anything else worth telling a person.
     Info(String),
 }

@@ -11,14 +11,18 @@
 //! and never finds files (that is `pgshift-source`); it decides *how* statements run.
 
 pub mod adopt;
+pub mod backup;
 pub mod error;
 pub mod event;
+pub mod guard;
 pub mod history;
 pub mod migrator;
 pub mod options;
+pub mod plan;
+pub mod safe;
 pub mod units;
 
 pub use error::{Result, RunError, StatementError};
 pub use event::{Event, Observer, Silent};
 pub use migrator::{DownTarget, EntryState, Migrator, Status, StatusEntry, RUNNER_LOCK_KEY};
-pub use options::{parse_duration, RunOptions};
+pub use options::{parse_duration, OnDrop, RunOptions};

@@ -12,13 +12,17 @@
 use std::time::{Duration, Instant};
 
 use pgshift_db::{Connection, DatabaseUrl, DbError, ErrorPosition};
+use pgshift_lint::PgVersion;
 use pgshift_source::{Migration, MigrationSet, Version};
 use pgshift_sql::lines::char_position_to_offset;
 use pgshift_sql::LineIndex;
 use rand::Rng;
 
 use crate::adopt;
+use crate::backup;
 use crate::error::{Result, RunError};
+use crate::guard;
+use crate::safe;
 use crate::event::{Event, Observer};
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::options::RunOptions;
@@ -92,6 +96,9 @@ pub struct Migrator {
     conn: Connection,
     set: MigrationSet,
     options: RunOptions,
+    /// The server's version, read at the start of each command: which safe rewrites apply
+    /// (`SET NOT NULL` through a CHECK from 12, `REINDEX CONCURRENTLY` from 12).
+    pg: PgVersion,
 }
 
 /// What a unit records in the history when it completes (in its own transaction when it
@@ -146,11 +153,29 @@ impl Migrator {
         options: RunOptions,
     ) -> Result<Migrator> {
         let conn = pgshift_db::connect(url).await?;
-        Ok(Migrator { conn, set, options })
+        Ok(Migrator::from_connection(conn, set, options))
     }
 
     pub fn from_connection(conn: Connection, set: MigrationSet, options: RunOptions) -> Migrator {
-        Migrator { conn, set, options }
+        Migrator {
+            conn,
+            set,
+            options,
+            pg: PgVersion::DEFAULT,
+        }
+    }
+
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// Reads the server version, which decides the safe rewrites.
+    async fn read_server_version(&mut self) -> Result<()> {
+        let num = pgshift_db::server_version_num(&self.conn).await?;
+        if let Some(v) = PgVersion::parse(&num.to_string()) {
+            self.pg = v;
+        }
+        Ok(())
     }
 
     pub fn set(&self) -> &MigrationSet {
@@ -244,6 +269,7 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<Vec<Version>> {
         history::ensure(&self.conn).await?;
+        self.read_server_version().await?;
         let mut rows = history::read(&self.conn).await?;
         if rows.is_empty() {
             self.adopt(observer).await?;
@@ -320,6 +346,7 @@ impl Migrator {
         if !history::exists(&self.conn).await? {
             return Ok(Vec::new());
         }
+        self.read_server_version().await?;
         let rows = history::read(&self.conn).await?;
         let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
         applied.sort_by(|a, b| compare_versions(&b.version, &a.version));
@@ -447,8 +474,15 @@ impl Migrator {
         partial: Option<&HistoryRow>,
         observer: &dyn Observer,
     ) -> Result<()> {
-        let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
-        let exec = units_as_written(m.version.as_str(), &m.up, &parsed)?;
+        let prepared = safe::prepare(
+            &self.conn,
+            m.version.as_str(),
+            &m.up,
+            &self.options,
+            self.pg,
+        )
+        .await?;
+        let exec = prepared.exec;
         let checksum = m.checksum();
         let total = exec.units.len();
         let resume_at = match partial {
@@ -473,6 +507,15 @@ impl Migrator {
             resume_at,
             no_transaction: exec.no_transaction_reason.clone(),
         });
+        if let Some(dump) = prepared.dump.filter(|_| resume_at == 0) {
+            backup::announce_dump(m.version.as_str(), &dump, observer);
+            let url = self.conn.url().clone();
+            let version = m.version.to_string();
+            // pg_dump is a child process; keep it off the async executor.
+            tokio::task::spawn_blocking(move || backup::run_dump(&url, &version, &dump))
+                .await
+                .map_err(|e| RunError::Usage(format!("the pg_dump task failed: {e}")))??;
+        }
         let started = Instant::now();
         let format = self.set.format.name();
 
@@ -547,7 +590,11 @@ impl Migrator {
             },
         };
         let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
-        let exec = units_as_written(&row.version, &script, &parsed)?;
+        let exec = if self.options.exact {
+            units_as_written(&row.version, &script, &parsed)?
+        } else {
+            safe::safe_units(&row.version, &script, &parsed, self.pg)?
+        };
         let total = exec.units.len();
         let resume_at = if row.state == RowState::Reverting {
             if usize::try_from(row.units).ok() == Some(total) {
@@ -634,8 +681,21 @@ impl Migrator {
         let deadline = Instant::now() + self.options.lock_retry_budget;
         let mut delay = self.options.lock_retry_initial_delay;
         let mut attempt: u32 = 0;
+        let guarded = guard::guarded_tables(unit, self.pg);
+        let guard_deadline = Instant::now() + self.options.guard_max_wait;
         loop {
             attempt += 1;
+            if !guarded.is_empty() {
+                guard::wait_for_clear_path(
+                    &self.conn,
+                    m.version.as_str(),
+                    &guarded,
+                    &self.options,
+                    guard_deadline,
+                    observer,
+                )
+                .await?;
+            }
             for step in unit.steps.iter().filter(|s| !s.is_verbatim()) {
                 if attempt == 1 {
                     observer.event(&Event::Rewrite {
@@ -672,6 +732,12 @@ impl Migrator {
                         delay = (delay * 2).min(self.options.lock_retry_max_delay);
                         continue;
                     }
+                    if !unit.transactional {
+                        // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that
+                        // would slow every write and make the next run fail: drop it now.
+                        // The next run drops it too, should this fail.
+                        let _ = self.clean_invalid_index(unit).await;
+                    }
                     if lock_timeout {
                         return Err(RunError::LockBudget {
                             version: m.version.to_string(),
@@ -693,10 +759,11 @@ impl Migrator {
         let client: &tokio_postgres::Client = &self.conn;
         let last = unit.steps.len().saturating_sub(1);
         if unit.transactional {
+            let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
             let begin = format!(
                 "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                millis(self.options.lock_timeout),
-                millis(self.options.statement_timeout)
+                millis(lock_timeout),
+                millis(statement_timeout)
             );
             client
                 .batch_execute(&begin)
@@ -724,7 +791,29 @@ impl Migrator {
                 })?;
         } else {
             for (i, step) in unit.steps.iter().enumerate() {
-                if let Err(error) = send(client, step).await {
+                let long = safe::runs_long_without_blocking(&step.sql);
+                if long {
+                    let (lock_timeout, statement_timeout) =
+                        self.timeouts_for(std::slice::from_ref(step));
+                    let set = format!(
+                        "SET lock_timeout = {}; SET statement_timeout = {}",
+                        millis(lock_timeout),
+                        millis(statement_timeout)
+                    );
+                    client
+                        .batch_execute(&set)
+                        .await
+                        .map_err(|e| UnitFailure {
+                            step: i,
+                            error: e.into(),
+                        })?;
+                }
+                let sent = send(client, step).await;
+                if long {
+                    // Back to the session's normal timeouts for whatever runs next.
+                    let _ = self.set_session_timeouts().await;
+                }
+                if let Err(error) = sent {
                     // A statement the author wrapped in their own BEGIN may leave the session
                     // in a failed transaction; end it so the advisory unlock can run.
                     let _ = client.batch_execute("ROLLBACK").await;
@@ -737,6 +826,23 @@ impl Migrator {
                 .map_err(|error| UnitFailure { step: last, error })?;
         }
         Ok(())
+    }
+
+    /// `(lock_timeout, statement_timeout)` for these steps: the long-running, non-blocking
+    /// policy when every step is a `CONCURRENTLY` build or a `VALIDATE`, the normal one otherwise.
+    fn timeouts_for(&self, steps: &[Step]) -> (Duration, Duration) {
+        let all_long = !steps.is_empty()
+            && steps
+                .iter()
+                .all(|s| safe::runs_long_without_blocking(&s.sql));
+        if all_long {
+            (
+                self.options.concurrent_lock_timeout,
+                self.options.long_statement_timeout,
+            )
+        } else {
+            (self.options.lock_timeout, self.options.statement_timeout)
+        }
     }
 
     async fn set_session_timeouts(&self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! How the runner behaves; every field has a safe default and is settable from
 //! `pgshift.toml` (`[run]`) and from flags.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -28,6 +29,71 @@ pub struct RunOptions {
     /// How long to wait for another pgshift runner that holds the migration lock.
     #[serde(with = "millis")]
     pub runner_lock_wait: Duration,
+    /// `lock_timeout` for statements that take no lock blocking reads or writes but wait for
+    /// other transactions as part of their work: `CREATE INDEX CONCURRENTLY` (which waits for
+    /// every transaction with an older snapshot), `REINDEX CONCURRENTLY`, `DROP INDEX
+    /// CONCURRENTLY` and `VALIDATE CONSTRAINT`. Longer than `lock_timeout` because their
+    /// queueing hurts no application query; bounded so that an idle-in-transaction session
+    /// surfaces as a retry message instead of a silent hang. `0`: wait without limit.
+    #[serde(with = "millis")]
+    pub concurrent_lock_timeout: Duration,
+    /// Run the statements exactly as written: no automatic safe rewrites (`--exact`).
+    pub exact: bool,
+    /// The lock-queue guard: before a unit that needs a lock blocking reads or writes, wait
+    /// up to this long for sessions holding a conflicting lock on its tables to finish, rather
+    /// than queueing behind them (and making every query that arrives after us queue too).
+    /// After that, the unit runs with the normal `lock_timeout` and retry. `0` turns the guard off.
+    #[serde(with = "millis")]
+    pub guard_max_wait: Duration,
+    /// Sessions whose transaction is younger than this are not waited for: they are ordinary
+    /// short queries that will be done well within `lock_timeout`.
+    #[serde(with = "millis")]
+    pub guard_ignore_younger_than: Duration,
+    /// Also wait for any transaction in this database open longer than this, even one that
+    /// holds no lock on the tables (it may take one at any moment). `0` (default): off.
+    #[serde(with = "millis")]
+    pub guard_long_transaction: Duration,
+    /// After waiting this long, end the sessions in the way: `pg_cancel_backend` for one
+    /// running a query, `pg_terminate_backend` for one idle in a transaction (a cancel does
+    /// nothing to those). `0` (default): never.
+    #[serde(with = "millis")]
+    pub guard_cancel_after: Duration,
+    /// What `DROP TABLE` / `ALTER TABLE ... DROP COLUMN` on an existing table does; see
+    /// [`OnDrop`].
+    pub on_drop: OnDrop,
+    /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
+    pub pg_dump_dir: PathBuf,
+}
+
+/// How destructive steps are made recoverable (`[run] on_drop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDrop {
+    /// Drop as written.
+    #[default]
+    Drop,
+    /// Rename the table or column to `<name>_deprecated_<YYYYMMDD>` instead of dropping it.
+    Deprecate,
+    /// Copy the table (or the column with the primary key) to `_backup_<table>_<YYYYMMDD>`
+    /// in the same transaction, then drop.
+    Backup,
+    /// Run `pg_dump -t` of the affected tables into `pg_dump_dir` before the migration.
+    PgDump,
+}
+
+impl OnDrop {
+    /// Reads `drop`, `deprecate`, `backup` or `pg_dump` (also `pg-dump`).
+    pub fn parse(text: &str) -> Result<OnDrop, String> {
+        match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "drop" => Ok(OnDrop::Drop),
+            "deprecate" => Ok(OnDrop::Deprecate),
+            "backup" => Ok(OnDrop::Backup),
+            "pg_dump" => Ok(OnDrop::PgDump),
+            _ => Err(format!(
+                "`{text}` is not an on_drop mode; use drop, deprecate, backup or pg_dump"
+            )),
+        }
+    }
 }
 
 impl Default for RunOptions {
@@ -40,6 +106,14 @@ impl Default for RunOptions {
             lock_retry_initial_delay: Duration::from_millis(200),
             lock_retry_max_delay: Duration::from_secs(10),
             runner_lock_wait: Duration::from_secs(600),
+            concurrent_lock_timeout: Duration::from_secs(60),
+            exact: false,
+            guard_max_wait: Duration::from_secs(60),
+            guard_ignore_younger_than: Duration::from_millis(100),
+            guard_long_transaction: Duration::ZERO,
+            guard_cancel_after: Duration::ZERO,
+            on_drop: OnDrop::Drop,
+            pg_dump_dir: PathBuf::from("pgshift-backups"),
         }
     }
 }
@@ -116,5 +190,20 @@ mod tests {
             opts.statement_timeout,
             RunOptions::default().statement_timeout
         );
+    }
+
+    #[test]
+    fn safety_settings_read_from_the_config_table() {
+        let opts: RunOptions = toml::from_str(
+            "exact = true\non_drop = \"pg_dump\"\nguard_max_wait = \"0\"\nguard_cancel_after = \"30s\"",
+        )
+        .expect("parse");
+        assert!(opts.exact);
+        assert_eq!(opts.on_drop, OnDrop::PgDump);
+        assert_eq!(opts.guard_max_wait, Duration::ZERO);
+        assert_eq!(opts.guard_cancel_after, Duration::from_secs(30));
+        assert!(toml::from_str::<RunOptions>("on_drop = \"shred\"").is_err());
+        assert_eq!(OnDrop::parse("pg-dump"), Ok(OnDrop::PgDump));
+        assert!(OnDrop::parse("keep").is_err());
     }
 }

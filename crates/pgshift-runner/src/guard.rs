@@ -1,0 +1,274 @@
+//! The lock-queue guard: look before taking a strong lock.
+//!
+//! PostgreSQL grants locks in queue order. A DDL statement that waits for its ACCESS
+//! EXCLUSIVE lock behind one long transaction makes every query that arrives after it wait
+//! too, even plain `SELECT`s: the table is down until the long transaction ends. `lock_timeout`
+//! bounds that to the timeout, and the runner retries; the guard avoids even that. Before a
+//! unit that needs a lock blocking reads or writes (from the linter's
+//! [`statement_effects`](pgshift_lint::statement_effects)), it asks the catalog who holds (or
+//! waits for) a conflicting lock on the unit's tables, and while someone does whose
+//! transaction is not brand new, it waits *outside* the lock queue, reporting who is in the
+//! way. Then the unit runs with the normal `lock_timeout` and retry. The wait is bounded
+//! (`guard_max_wait`); optionally (`guard_cancel_after`, off by default) the sessions in the
+//! way are cancelled after a grace period.
+//!
+//! Short transactions are ignored (`guard_ignore_younger_than`): they end well within
+//! `lock_timeout`, and on a busy table some are always in flight.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use pgshift_db::{DbError, LockMode, Session};
+use pgshift_lint::{statement_effects, Context, LockLevel, PgVersion};
+
+use crate::event::{Event, Observer};
+use crate::options::RunOptions;
+use crate::units::Unit;
+
+/// How often the guard looks again while it waits.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a still-waiting guard repeats who it waits for.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// A table a unit locks with a lock that blocks application reads or writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardedTable {
+    /// The name as SQL (quoted), for `to_regclass`.
+    pub quoted: String,
+    /// The name for people.
+    pub display: String,
+    pub lock: LockLevel,
+}
+
+/// The tables of `unit` that it locks strongly enough to block ordinary reads or writes, with
+/// the strongest lock per table.
+pub fn guarded_tables(unit: &Unit, pg: PgVersion) -> Vec<GuardedTable> {
+    let ctx = Context::new(pg, true);
+    let mut strongest: BTreeMap<String, (String, LockLevel)> = BTreeMap::new();
+    for step in &unit.steps {
+        for statement in pgshift_sql::parse(&step.sql).statements {
+            for effect in statement_effects(&statement.node, &ctx) {
+                if !effect.lock.blocks_writes() {
+                    continue;
+                }
+                let entry = strongest
+                    .entry(effect.table.quoted())
+                    .or_insert_with(|| (effect.table.to_string(), effect.lock));
+                entry.1 = entry.1.max(effect.lock);
+            }
+        }
+    }
+    strongest
+        .into_iter()
+        .map(|(quoted, (display, lock))| GuardedTable {
+            quoted,
+            display,
+            lock,
+        })
+        .collect()
+}
+
+/// How the wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardOutcome {
+    /// Nobody was in the way (after waiting this long).
+    Clear { waited: Duration },
+    /// Still blocked after `guard_max_wait`: the unit runs anyway, under `lock_timeout`.
+    GaveUp { waited: Duration },
+}
+
+/// Waits until no session that matters holds or waits for a lock conflicting with what
+/// `tables` need, or until `deadline`. Queries run on `client`, the migrating session itself
+/// (which `conflicting_sessions` leaves out).
+pub async fn wait_for_clear_path(
+    client: &tokio_postgres::Client,
+    version: &str,
+    tables: &[GuardedTable],
+    options: &RunOptions,
+    deadline: Instant,
+    observer: &dyn Observer,
+) -> Result<GuardOutcome, DbError> {
+    let started = Instant::now();
+    if tables.is_empty() || options.guard_max_wait.is_zero() {
+        return Ok(GuardOutcome::Clear {
+            waited: Duration::ZERO,
+        });
+    }
+    let targets = resolve(client, tables).await?;
+    if targets.is_empty() && options.guard_long_transaction.is_zero() {
+        return Ok(GuardOutcome::Clear {
+            waited: Duration::ZERO,
+        });
+    }
+    let names: Vec<String> = tables.iter().map(|t| t.display.clone()).collect();
+    let mut last_report: Option<(Instant, Vec<i32>)> = None;
+    let mut cancelled = false;
+    loop {
+        let in_the_way = sessions_in_the_way(client, &targets, options).await?;
+        let waited = started.elapsed();
+        if in_the_way.is_empty() {
+            if !waited.is_zero() && last_report.is_some() {
+                observer.event(&Event::GuardClear {
+                    version: version.to_string(),
+                    waited,
+                });
+            }
+            return Ok(GuardOutcome::Clear { waited });
+        }
+        if Instant::now() >= deadline {
+            observer.event(&Event::GuardGaveUp {
+                version: version.to_string(),
+                waited,
+            });
+            return Ok(GuardOutcome::GaveUp { waited });
+        }
+        let pids: Vec<i32> = in_the_way.iter().map(|s| s.pid).collect();
+        let report = match &last_report {
+            None => true,
+            Some((at, before)) => *before != pids || at.elapsed() >= REPORT_EVERY,
+        };
+        if report {
+            observer.event(&Event::GuardWaiting {
+                version: version.to_string(),
+                tables: names.clone(),
+                sessions: in_the_way.clone(),
+                waited,
+            });
+            last_report = Some((Instant::now(), pids));
+        }
+        if !cancelled
+            && !options.guard_cancel_after.is_zero()
+            && waited >= options.guard_cancel_after
+        {
+            cancel(client, version, &in_the_way, observer).await?;
+            cancelled = true;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Table oids and the lock mode needed on each; tables that do not exist yet are skipped
+/// (nobody can hold a lock on them).
+async fn resolve(
+    client: &tokio_postgres::Client,
+    tables: &[GuardedTable],
+) -> Result<Vec<(u32, LockMode)>, DbError> {
+    let mut out = Vec::new();
+    for t in tables {
+        let row = client
+            .query_one("SELECT to_regclass($1)::oid", &[&t.quoted])
+            .await?;
+        let oid: Option<u32> = row.try_get(0)?;
+        let mode = LockMode::from_pg_locks_name(t.lock.pg_name());
+        if let (Some(oid), Some(mode)) = (oid, mode) {
+            out.push((oid, mode));
+        }
+    }
+    Ok(out)
+}
+
+async fn sessions_in_the_way(
+    client: &tokio_postgres::Client,
+    targets: &[(u32, LockMode)],
+    options: &RunOptions,
+) -> Result<Vec<Session>, DbError> {
+    let mut found: BTreeMap<i32, Session> = BTreeMap::new();
+    for (oid, mode) in targets {
+        for s in pgshift_db::conflicting_sessions(client, &[*oid], *mode).await? {
+            let young = s
+                .xact_age
+                .is_none_or(|age| age < options.guard_ignore_younger_than);
+            if !young {
+                found.entry(s.pid).or_insert(s);
+            }
+        }
+    }
+    if !options.guard_long_transaction.is_zero() {
+        for s in pgshift_db::long_transactions(client, options.guard_long_transaction).await? {
+            found.entry(s.pid).or_insert(s);
+        }
+    }
+    let mut sessions: Vec<Session> = found.into_values().collect();
+    sessions.sort_by(|a, b| b.xact_age.cmp(&a.xact_age));
+    Ok(sessions)
+}
+
+/// Ends the sessions in the way: a running query is cancelled; a session idle in its
+/// transaction is terminated, because a cancel request does nothing to a session that is not
+/// running a query.
+async fn cancel(
+    client: &tokio_postgres::Client,
+    version: &str,
+    sessions: &[Session],
+    observer: &dyn Observer,
+) -> Result<(), DbError> {
+    for s in sessions {
+        let idle = s.state.starts_with("idle in transaction");
+        let sql = if idle {
+            "SELECT pg_terminate_backend($1)"
+        } else {
+            "SELECT pg_cancel_backend($1)"
+        };
+        let row = client.query_one(sql, &[&s.pid]).await?;
+        let done: bool = row.try_get(0)?;
+        observer.event(&Event::GuardCancelled {
+            version: version.to_string(),
+            session: s.clone(),
+            terminated: idle,
+            signalled: done,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::Step;
+
+    fn unit(sqls: &[&str]) -> Unit {
+        Unit {
+            transactional: true,
+            steps: sqls
+                .iter()
+                .map(|s| Step {
+                    sql: s.to_string(),
+                    copy_data: None,
+                    origin: 0..0,
+                    rewrite: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_locks_that_block_traffic_are_guarded() {
+        let pg = PgVersion::new(15, 0);
+        let got = guarded_tables(
+            &unit(&[
+                "ALTER TABLE t ADD COLUMN a int",
+                "CREATE INDEX CONCURRENTLY i ON u (a)",
+                "UPDATE v SET a = 1",
+                "CREATE INDEX j ON w (a)",
+            ]),
+            pg,
+        );
+        let names: Vec<(&str, LockLevel)> = got.iter().map(|g| (g.display.as_str(), g.lock)).collect();
+        assert_eq!(
+            names,
+            vec![("t", LockLevel::AccessExclusive), ("w", LockLevel::Share)]
+        );
+        assert_eq!(got[0].quoted, "\"t\"");
+    }
+
+    #[test]
+    fn the_strongest_lock_per_table_wins() {
+        let got = guarded_tables(
+            &unit(&["CREATE INDEX i ON t (a)", "ALTER TABLE t DROP COLUMN b"]),
+            PgVersion::new(15, 0),
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].lock, LockLevel::AccessExclusive);
+    }
+}
