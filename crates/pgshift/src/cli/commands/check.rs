@@ -1,0 +1,156 @@
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgshift_lint::render::{render, OutputFormat};
+use pgshift_lint::{check_set, CheckOptions, PgVersion, Report};
+use pgshift_source::{Format, MigrationSet};
+
+use crate::cli::{exit, Context, Failure};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Migration directories or files (any supported format). `-` reads standard input.
+    /// Default: the migrations directory.
+    pub paths: Vec<PathBuf>,
+    /// Read SQL from standard input and report it under this file name.
+    #[arg(long, value_name = "NAME")]
+    pub stdin_filename: Option<String>,
+    /// Only report migrations added or changed since this git ref (e.g. origin/main).
+    #[arg(long, value_name = "GIT_REF")]
+    pub changed_since: Option<String>,
+    /// The PostgreSQL version the migrations will run on (e.g. 15, 14.2). Default: pgshift.toml, then 14.
+    #[arg(long)]
+    pub pg_version: Option<String>,
+    /// Output: human, json, sarif, github, gitlab.
+    #[arg(long, default_value = "human")]
+    pub format: String,
+    /// Turn a rule off (name or code); repeatable.
+    #[arg(long, value_name = "RULE")]
+    pub disable: Vec<String>,
+    /// Turn an opt-in rule on (name or code, or `all`); repeatable.
+    #[arg(long, value_name = "RULE")]
+    pub enable: Vec<String>,
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
+    let format: OutputFormat = args
+        .format
+        .parse()
+        .map_err(|e: pgshift_lint::render::UnknownOutputFormat| Failure::usage(e.to_string()))?;
+    let mut options: CheckOptions = ctx.config.config.check.clone();
+    if let Some(v) = &args.pg_version {
+        options.pg_version = PgVersion::parse(v).ok_or_else(|| {
+            Failure::usage(format!(
+                "`--pg-version {v}` is not a PostgreSQL version; write e.g. 15 or 14.2"
+            ))
+        })?;
+    }
+    options.disable.extend(args.disable.iter().cloned());
+    options.enable.extend(args.enable.iter().cloned());
+    options
+        .validate()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+
+    let mut report = Report::default();
+    let wants_stdin =
+        args.stdin_filename.is_some() || args.paths.iter().any(|p| p.as_os_str() == "-");
+    if wants_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            Failure::usage(format!("cannot read standard input as UTF-8 text: {e}"))
+        })?;
+        let name = args.stdin_filename.as_deref().unwrap_or("<stdin>");
+        let m = pgshift_source::from_text(name, &text);
+        let set = single(m, Path::new("."));
+        merge(&mut report, check_set(&set, &options));
+    }
+    let mut paths: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    if paths.is_empty() && !wants_stdin {
+        paths.push(ctx.migrations_dir());
+    }
+    for path in &paths {
+        if path.is_dir() {
+            let set = ctx.load_set_from(path)?;
+            merge(&mut report, check_set(&set, &options));
+        } else if path.is_file() {
+            let m = pgshift_source::load_file(path)?;
+            let set = single(m, path.parent().unwrap_or(Path::new(".")));
+            merge(&mut report, check_set(&set, &options));
+        } else {
+            return Err(Failure::usage(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        }
+    }
+
+    if let Some(git_ref) = &args.changed_since {
+        let changed = changed_files(git_ref)?;
+        report.files.retain(|f| {
+            std::fs::canonicalize(&f.path).is_ok_and(|p| changed.contains(&p))
+                || f.path.to_string_lossy().starts_with('<')
+        });
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let color = ctx.out_style.color && format == OutputFormat::Human;
+    render(&report, format, &mut out, color)?;
+    out.flush()?;
+    Ok(if report.has_errors() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+fn single(m: pgshift_source::Migration, dir: &Path) -> MigrationSet {
+    MigrationSet {
+        format: Format::Plain,
+        dir: dir.to_path_buf(),
+        migrations: vec![m],
+        repeatable: Vec::new(),
+        skipped: Vec::new(),
+    }
+}
+
+fn merge(into: &mut Report, from: Report) {
+    into.files.extend(from.files);
+}
+
+/// Files added, copied, modified or renamed since `git_ref` (committed or not), plus untracked
+/// files, as canonical paths.
+fn changed_files(git_ref: &str) -> Result<BTreeSet<PathBuf>, Failure> {
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    let top = PathBuf::from(top.trim());
+    let mut names = git(&["diff", "--name-only", "--diff-filter=ACMR", git_ref, "--"])?;
+    names.push('\n');
+    names.push_str(&git(&["ls-files", "--others", "--exclude-standard"])?);
+    Ok(names
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| std::fs::canonicalize(top.join(l)).ok())
+        .collect())
+}
+
+fn git(args: &[&str]) -> Result<String, Failure> {
+    let out = Command::new("git")
+        .args(args)
+        .output()
+        .map_err(|e| Failure::usage(format!("--changed-since needs git: {e}")))?;
+    if !out.status.success() {
+        return Err(Failure::usage(format!(
+            "--changed-since: `git {}` failed: {}. Is this a git checkout, and does the ref exist (in CI, fetch it first: `git fetch origin main`)?",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -1,0 +1,13 @@
+//! One file per command.
+
+pub mod baseline;
+pub mod check;
+pub mod down;
+pub mod explain;
+pub mod init;
+pub mod new;
+pub mod redo;
+pub mod restamp;
+pub mod rules;
+pub mod status;
+pub mod up;

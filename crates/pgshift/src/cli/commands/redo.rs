@@ -1,0 +1,23 @@
+use pgshift_runner::Event;
+
+use super::up::RunFlags;
+use crate::cli::output::log_event;
+use crate::cli::{exit, Context, Failure};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
+    let options = args.run.apply(ctx.run_options())?;
+    let mut migrator = ctx.migrator(options).await?;
+    let style = ctx.err_style;
+    let observer = move |e: &Event| log_event(style, e);
+    match migrator.redo(&observer).await? {
+        Some(v) => println!("redid {v}"),
+        None => println!("nothing applied, nothing to redo"),
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,74 @@
+use pgshift_runner::{parse_duration, Event, RunOptions};
+use pgshift_source::Version;
+
+use crate::cli::output::log_event;
+use crate::cli::{exit, Context, Failure};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Apply up to and including this version.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// Flags that override `[run]` in pgshift.toml; shared by every command that runs migrations.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunFlags {
+    /// lock_timeout for every statement (e.g. 500ms, 2s). Default 500ms.
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+    /// statement_timeout for every statement (0 = none). Default 1h.
+    #[arg(long, value_name = "DURATION")]
+    pub statement_timeout: Option<String>,
+    /// Total time spent retrying statements that hit lock_timeout. Default 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub lock_retry_budget: Option<String>,
+}
+
+impl RunFlags {
+    pub fn apply(&self, mut options: RunOptions) -> Result<RunOptions, Failure> {
+        let parse = |flag: &str, v: &str| {
+            parse_duration(v).map_err(|e| Failure::usage(format!("--{flag}: {e}")))
+        };
+        if let Some(v) = &self.lock_timeout {
+            options.lock_timeout = parse("lock-timeout", v)?;
+        }
+        if let Some(v) = &self.statement_timeout {
+            options.statement_timeout = parse("statement-timeout", v)?;
+        }
+        if let Some(v) = &self.lock_retry_budget {
+            options.lock_retry_budget = parse("lock-retry-budget", v)?;
+        }
+        Ok(options)
+    }
+}
+
+pub fn version_arg(flag: &str, v: &str) -> Result<Version, Failure> {
+    Version::parse(v)
+        .ok_or_else(|| Failure::usage(format!("{flag} `{v}` is not a migration version")))
+}
+
+pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
+    let options = args.run.apply(ctx.run_options())?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|v| version_arg("--to", v))
+        .transpose()?;
+    let mut migrator = ctx.migrator(options).await?;
+    let style = ctx.err_style;
+    let observer = move |e: &Event| log_event(style, e);
+    let applied = migrator.up(to.as_ref(), &observer).await?;
+    if applied.is_empty() {
+        println!("nothing to apply: the database is up to date");
+    } else {
+        println!(
+            "applied {} migration{}",
+            applied.len(),
+            if applied.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(exit::OK)
+}

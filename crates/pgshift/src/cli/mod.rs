@@ -1,0 +1,110 @@
+//! The `pgshift` command line: argument parsing and rendering only. Every decision is made
+//! by the library crates; a command file turns flags into library calls and results into
+//! text.
+//!
+//! Adding a command: a file in `commands/` with `Args` and `run`, one variant in [`Command`]
+//! and one arm in [`dispatch`].
+
+mod commands;
+mod context;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use context::{Context, Failure};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// Success; for `check`, no error-severity finding.
+    pub const OK: u8 = 0;
+    /// A verdict failed: `check` found errors, a migration failed, `verify` found a problem,
+    /// `plan` exceeded `--max-lock`.
+    pub const FAILED: u8 = 1;
+    /// Unusable input: arguments, configuration, migration files, edited history.
+    pub const USAGE: u8 = 2;
+    /// The database could not be reached or refused the connection.
+    pub const DATABASE: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgshift",
+    version,
+    about = "Safe, zero-downtime PostgreSQL schema changes",
+    long_about = "Safe, zero-downtime PostgreSQL schema changes.\n\nReads the migrations you already have (pgshift, sqlx, golang-migrate, Flyway, dbmate, goose, diesel, Prisma, Drizzle, Atlas, node-pg-migrate or plain SQL), tells you what each statement will lock, runs them safely, and proves the set on a throwaway PostgreSQL.",
+    after_help = "Exit codes: 0 success, 1 a check/migration/verify failed, 2 unusable input or arguments, 3 database unreachable."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: context::GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a project: pgshift.toml and a migrations directory.
+    Init(commands::init::Args),
+    /// Create a timestamped migration (up and down files).
+    New(commands::new::Args),
+    /// Analyse migrations for operations that block traffic or break running code (no database needed).
+    Check(commands::check::Args),
+    /// List every rule of `pgshift check`.
+    Rules(commands::rules::Args),
+    /// Print a rule's documentation: what it catches, why, and the safe alternative.
+    Explain(commands::explain::Args),
+    /// Apply pending migrations.
+    Up(commands::up::Args),
+    /// Revert applied migrations (default: the newest one).
+    Down(commands::down::Args),
+    /// Show applied, pending, changed and missing migrations.
+    Status(commands::status::Args),
+    /// Revert the newest migration and apply it again.
+    Redo(commands::redo::Args),
+    /// Record migrations up to VERSION as applied without running them.
+    Baseline(commands::baseline::Args),
+    /// Record the current checksum of applied migrations whose files were edited.
+    Restamp(commands::restamp::Args),
+}
+
+/// Parses the arguments, runs the command, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = match Context::new(&cli.global) {
+        Ok(ctx) => ctx,
+        Err(failure) => return output::report_failure(&failure, output::Style::stderr()),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, &ctx)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => output::report_failure(&failure, ctx.err_style),
+    }
+}
+
+async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
+    match command {
+        Command::Init(args) => commands::init::run(args, ctx),
+        Command::New(args) => commands::new::run(args, ctx),
+        Command::Check(args) => commands::check::run(args, ctx),
+        Command::Rules(args) => commands::rules::run(args, ctx),
+        Command::Explain(args) => commands::explain::run(args, ctx),
+        Command::Up(args) => commands::up::run(args, ctx).await,
+        Command::Down(args) => commands::down::run(args, ctx).await,
+        Command::Status(args) => commands::status::run(args, ctx).await,
+        Command::Redo(args) => commands::redo::run(args, ctx).await,
+        Command::Baseline(args) => commands::baseline::run(args, ctx).await,
+        Command::Restamp(args) => commands::restamp::run(args, ctx).await,
+    }
+}

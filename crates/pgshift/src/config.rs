@@ -1,0 +1,187 @@
+//! `pgshift.toml`: where the migrations are, which database, and the settings of each
+//! command. Found in the current directory or the nearest parent; `--config` names one.
+//!
+//! Precedence everywhere: command-line flag, then environment (`DATABASE_URL`), then this file,
+//! then the built-in default.
+
+use std::path::{Path, PathBuf};
+
+use pgshift_lint::CheckOptions;
+use pgshift_runner::RunOptions;
+use serde::Deserialize;
+
+pub const FILE_NAME: &str = "pgshift.toml";
+
+/// The contents of `pgshift.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The database to migrate. Prefer `DATABASE_URL` for URLs with passwords.
+    pub database_url: Option<String>,
+    /// The migrations directory, relative to this file.
+    pub dir: Option<PathBuf>,
+    /// The migration format, when detection should not decide (`"sqlx"`, `"flyway"`, ...).
+    pub format: Option<String>,
+    /// How `up`/`down` run statements: timeouts, retries, the runner lock.
+    pub run: RunOptions,
+    /// `pgshift check`: PostgreSQL version, rules on/off, severities, excluded paths.
+    pub check: CheckOptions,
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The file, or `None` when no file was found and defaults apply.
+    pub path: Option<PathBuf>,
+}
+
+impl LoadedConfig {
+    /// The migrations directory the configuration names, resolved against the file's folder.
+    pub fn dir(&self) -> Option<PathBuf> {
+        let dir = self.config.dir.as_ref()?;
+        Some(match self.path.as_ref().and_then(|p| p.parent()) {
+            Some(base) if dir.is_relative() && !base.as_os_str().is_empty() => base.join(dir),
+            _ => dir.clone(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read the configuration: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}\n  `pgshift init` writes a commented example of every setting.", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Loads `explicit` if given (it must exist), else the nearest `pgshift.toml` from `start`
+/// upwards, else defaults.
+pub fn load(explicit: Option<&Path>, start: &Path) -> Result<LoadedConfig, ConfigError> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => find(start),
+    };
+    let Some(path) = path else {
+        return Ok(LoadedConfig::default());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let config = parse(&path, &text)?;
+    Ok(LoadedConfig {
+        config,
+        path: Some(path),
+    })
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| {
+                let idx = pgshift_sql::LineIndex::new(text);
+                let at = idx.line_col(text, s.start);
+                (at.line, at.column)
+            })
+            .unwrap_or((1, 1));
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })?;
+    config.check.validate().map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("[check] {e}"),
+    })?;
+    Ok(config)
+}
+
+fn find(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        let candidate = d.join(FILE_NAME);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// What `pgshift init` writes.
+pub const TEMPLATE: &str = r#"# pgshift configuration. Every setting is optional; flags and DATABASE_URL override it.
+
+# The migrations directory, relative to this file.
+dir = "migrations"
+
+# The database. Prefer the DATABASE_URL environment variable for URLs with passwords.
+# database_url = "postgres://app@localhost:5432/app?sslmode=verify-full"
+
+# The migration format; detected from the directory when unset.
+# format = "pgshift"   # or sqlx, golang-migrate, flyway, dbmate, goose, diesel, prisma, drizzle, atlas, node-pg-migrate, plain
+
+[run]
+# lock_timeout = "500ms"          # the longest app queries queue behind a DDL statement
+# statement_timeout = "1h"
+# lock_retry_budget = "5m"        # total time retrying statements that hit lock_timeout
+# lock_retry_initial_delay = "200ms"
+# lock_retry_max_delay = "10s"
+# runner_lock_wait = "10m"        # wait for another pgshift runner on the same database
+
+[check]
+# pg_version = "15"               # the server your migrations run on
+# disable = ["prefer-bigint"]
+# enable = ["require-schema-qualified"]
+# severity = { ban-drop-column = "warning" }
+# exclude = ["migrations/legacy/**"]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses() {
+        let c = parse(Path::new("pgshift.toml"), TEMPLATE).expect("template");
+        assert_eq!(c.dir.as_deref(), Some(Path::new("migrations")));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let err = parse(
+            Path::new("pgshift.toml"),
+            "dir = \"m\"\n[run]\nlock_timeout = \"soon\"\n",
+        )
+        .expect_err("bad");
+        let text = err.to_string();
+        assert!(text.starts_with("pgshift.toml:3:"), "{text}");
+        let err = parse(Path::new("x/pgshift.toml"), "colour = 1\n").expect_err("unknown key");
+        assert!(err.to_string().contains("x/pgshift.toml:1:1"), "{err}");
+    }
+
+    #[test]
+    fn dir_is_relative_to_the_file() {
+        let loaded = LoadedConfig {
+            config: Config {
+                dir: Some("migrations".into()),
+                ..Config::default()
+            },
+            path: Some("project/pgshift.toml".into()),
+        };
+        assert_eq!(loaded.dir(), Some(PathBuf::from("project/migrations")));
+    }
+}
