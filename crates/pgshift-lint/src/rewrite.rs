@@ -161,7 +161,12 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             }
                             let primary = constraint_type(c) == ConstrType::ConstrPrimary;
                             let name = if c.conname.is_empty() {
-                                format!("{}_{}_{}", table.name, cols.join("_"), if primary { "pkey" } else { "key" })
+                                if primary {
+                                    // PostgreSQL names a primary key `<table>_pkey`, whatever its columns.
+                                    format!("{}_pkey", table.name)
+                                } else {
+                                    format!("{}_{}_key", table.name, cols.join("_"))
+                                }
                             } else {
                                 c.conname.clone()
                             };
@@ -238,15 +243,24 @@ fn constraint_name(table: &QualifiedName, c: &protobuf::Constraint) -> Option<St
     let name = match constraint_type(c) {
         ConstrType::ConstrForeign => format!("{}_{}_fkey", table.name, strings(&c.fk_attrs).join("_")),
         ConstrType::ConstrCheck => {
-            let cols = c
-                .raw_expr
-                .as_deref()
-                .and_then(crate::context::is_not_null_test)
-                .unwrap_or_else(|| "check".to_string());
-            if cols == "check" {
-                format!("{}_check", table.name)
-            } else {
-                format!("{}_{cols}_check", table.name)
+            // PostgreSQL names a CHECK after its column when the expression references
+            // exactly one distinct column (AddRelationNewConstraints), else `<table>_check`.
+            let mut cols: Vec<String> = Vec::new();
+            if let Some(NodeEnum::ColumnRef(r)) = c.raw_expr.as_deref().and_then(|e| e.node.as_ref()) {
+                cols.extend(strings(&r.fields).last().cloned());
+            }
+            for (node, ..) in c.raw_expr.as_deref().and_then(|e| e.node.as_ref()).map(|n| n.nodes()).unwrap_or_default() {
+                if let pg_query::NodeRef::ColumnRef(r) = node {
+                    if let Some(col) = strings(&r.fields).last() {
+                        if !cols.contains(col) {
+                            cols.push(col.clone());
+                        }
+                    }
+                }
+            }
+            match cols.as_slice() {
+                [col] => format!("{}_{col}_check", table.name),
+                _ => format!("{}_check", table.name),
             }
         }
         _ => return None,
@@ -310,7 +324,11 @@ mod tests {
             ]
         );
         let check = sqls("ALTER TABLE t ADD CHECK (a > 0)");
-        assert_eq!(check[0].0, "ALTER TABLE t ADD CONSTRAINT t_check CHECK (a > 0) NOT VALID");
+        assert_eq!(check[0].0, "ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (a > 0) NOT VALID");
+        let check = sqls("ALTER TABLE t ADD CHECK (a > b)");
+        assert_eq!(check[0].0, "ALTER TABLE t ADD CONSTRAINT t_check CHECK (a > b) NOT VALID");
+        let pk = sqls("ALTER TABLE t ADD PRIMARY KEY (a, b)");
+        assert_eq!(pk[1].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_pkey\" PRIMARY KEY USING INDEX \"t_pkey\"");
     }
 
     #[test]
