@@ -56,7 +56,9 @@ impl Default for CheckOptions {
 /// Configuration that names things pgshift does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
-    #[error("unknown rule `{name}` in `{setting}`; `pgshift rules` lists every rule name and code")]
+    #[error(
+        "unknown rule `{name}` in `{setting}`; `pgshift rules` lists every rule name and code"
+    )]
     UnknownRule { setting: &'static str, name: String },
 }
 
@@ -67,13 +69,19 @@ impl CheckOptions {
         for (setting, names) in lists {
             for n in names {
                 if n != "all" && find(n).is_none() {
-                    return Err(CheckError::UnknownRule { setting, name: n.clone() });
+                    return Err(CheckError::UnknownRule {
+                        setting,
+                        name: n.clone(),
+                    });
                 }
             }
         }
         for n in self.severity.keys() {
             if find(n).is_none() {
-                return Err(CheckError::UnknownRule { setting: "severity", name: n.clone() });
+                return Err(CheckError::UnknownRule {
+                    setting: "severity",
+                    name: n.clone(),
+                });
             }
         }
         Ok(())
@@ -81,7 +89,11 @@ impl CheckOptions {
 
     /// Whether a rule runs under this configuration.
     pub fn is_enabled(&self, rule: &Rule) -> bool {
-        let named = |list: &[String]| list.iter().any(|n| n == "all" || n.eq_ignore_ascii_case(rule.name) || n.eq_ignore_ascii_case(rule.code));
+        let named = |list: &[String]| {
+            list.iter().any(|n| {
+                n == "all" || n.eq_ignore_ascii_case(rule.name) || n.eq_ignore_ascii_case(rule.code)
+            })
+        };
         if named(&self.disable) {
             return false;
         }
@@ -100,26 +112,50 @@ impl CheckOptions {
     pub fn is_excluded(&self, path: &Path) -> bool {
         let p = path.to_string_lossy().replace('\\', "/");
         let p = p.trim_start_matches("./");
-        self.exclude.iter().any(|g| glob_match(g.trim_start_matches("./"), p))
+        self.exclude
+            .iter()
+            .any(|g| glob_match(g.trim_start_matches("./"), p))
     }
 }
 
 /// Checks every migration of a set, up and down parts, in order, each with the transaction
 /// behaviour of the set's format.
 pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
-    let sets_timeouts = options.runner_sets_timeouts.unwrap_or(set.format == Format::Pgshift);
+    let sets_timeouts = options
+        .runner_sets_timeouts
+        .unwrap_or(set.format == Format::Pgshift);
     let mut ctx = Context::new(options.pg_version, sets_timeouts);
     let mut report = Report::default();
     let wraps = set.format.wraps_in_transaction();
     for m in set.migrations.iter().chain(&set.repeatable) {
         if !options.is_excluded(&m.up.path) {
-            let findings = check_in(&mut ctx, &m.up, wraps && !m.up.no_transaction, Direction::Up, options);
-            report.add(CheckedFile { path: m.up.path.clone(), text: m.up.file_text.clone(), findings });
+            let findings = check_in(
+                &mut ctx,
+                &m.up,
+                wraps && !m.up.no_transaction,
+                Direction::Up,
+                options,
+            );
+            report.add(CheckedFile {
+                path: m.up.path.clone(),
+                text: m.up.file_text.clone(),
+                findings,
+            });
         }
         if let Some(down) = &m.down {
             if !options.is_excluded(&down.path) {
-                let findings = check_in(&mut ctx, down, wraps && !down.no_transaction, Direction::Down, options);
-                report.add(CheckedFile { path: down.path.clone(), text: down.file_text.clone(), findings });
+                let findings = check_in(
+                    &mut ctx,
+                    down,
+                    wraps && !down.no_transaction,
+                    Direction::Down,
+                    options,
+                );
+                report.add(CheckedFile {
+                    path: down.path.clone(),
+                    text: down.file_text.clone(),
+                    findings,
+                });
             }
         }
     }
@@ -128,18 +164,41 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
 
 /// Checks one script on its own. `wrapped_in_transaction`: the runner runs it inside a
 /// transaction block.
-pub fn check_script(script: &Script, wrapped_in_transaction: bool, options: &CheckOptions) -> Vec<Finding> {
-    let mut ctx = Context::new(options.pg_version, options.runner_sets_timeouts.unwrap_or(false));
-    check_in(&mut ctx, script, wrapped_in_transaction, Direction::Up, options)
+pub fn check_script(
+    script: &Script,
+    wrapped_in_transaction: bool,
+    options: &CheckOptions,
+) -> Vec<Finding> {
+    let mut ctx = Context::new(
+        options.pg_version,
+        options.runner_sets_timeouts.unwrap_or(false),
+    );
+    check_in(
+        &mut ctx,
+        script,
+        wrapped_in_transaction,
+        Direction::Up,
+        options,
+    )
 }
 
 /// Checks a script with an existing context (knowledge from earlier migrations of a set).
-pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Direction, options: &CheckOptions) -> Vec<Finding> {
+pub fn check_in(
+    ctx: &mut Context,
+    script: &Script,
+    wrapped: bool,
+    direction: Direction,
+    options: &CheckOptions,
+) -> Vec<Finding> {
     let text: &str = &script.file_text;
     let range = clamp(text, script.range.clone());
     let parsed = parse_range(text, range.clone());
     ctx.start_script(wrapped, direction);
-    let rules: Vec<&Rule> = RULES.iter().copied().filter(|r| options.is_enabled(r)).collect();
+    let rules: Vec<&Rule> = RULES
+        .iter()
+        .copied()
+        .filter(|r| options.is_enabled(r))
+        .collect();
     let mut out: Vec<(&'static Rule, Diagnostic)> = Vec::new();
 
     // Directives, once for the whole script.
@@ -157,10 +216,19 @@ pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Di
     }
     let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); parsed.statements.len()];
     for (ci, comment) in parsed.comments.iter().enumerate() {
-        let Some(d) = parse_directive(comment.text(text)) else { continue };
+        let Some(d) = parse_directive(comment.text(text)) else {
+            continue;
+        };
         match d {
-            Directive::Invalid { message } => push(&mut out, "invalid-directive", Diagnostic::new(comment.span.clone(), message)),
-            Directive::Allow { rules: names, reason } => {
+            Directive::Invalid { message } => push(
+                &mut out,
+                "invalid-directive",
+                Diagnostic::new(comment.span.clone(), message),
+            ),
+            Directive::Allow {
+                rules: names,
+                reason,
+            } => {
                 let mut known = Vec::new();
                 for n in &names {
                     match find(n) {
@@ -168,22 +236,35 @@ pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Di
                         None => push(
                             &mut out,
                             "invalid-directive",
-                            Diagnostic::new(comment.span.clone(), format!("`pgshift:allow` names unknown rule `{n}`"))
-                                .help("`pgshift rules` lists every rule name and code"),
+                            Diagnostic::new(
+                                comment.span.clone(),
+                                format!("`pgshift:allow` names unknown rule `{n}`"),
+                            )
+                            .help("`pgshift rules` lists every rule name and code"),
                         ),
                     }
                 }
-                allows.push(Allow { rules: known, statement: statement_of_comment[ci], span: comment.span.clone(), used: false, _reason: reason });
+                allows.push(Allow {
+                    rules: known,
+                    statement: statement_of_comment[ci],
+                    span: comment.span.clone(),
+                    used: false,
+                    _reason: reason,
+                });
             }
             Directive::ForeignIgnore { tool, rules: names } if options.honour_foreign_markers => {
                 if let Some(i) = statement_of_comment[ci] {
                     foreign_by_statement[i].push(foreign(tool, &names));
                 }
             }
-            Directive::ForeignIgnoreFile { tool, rules: names } if options.honour_foreign_markers => {
+            Directive::ForeignIgnoreFile { tool, rules: names }
+                if options.honour_foreign_markers =>
+            {
                 file_suppressed.push(foreign(tool, &names))
             }
-            Directive::SafetyAssuredStart if options.honour_foreign_markers => assured_open = Some(comment.span.end),
+            Directive::SafetyAssuredStart if options.honour_foreign_markers => {
+                assured_open = Some(comment.span.end)
+            }
             Directive::SafetyAssuredEnd if options.honour_foreign_markers => {
                 if let Some(start) = assured_open.take() {
                     assured.push(start..comment.span.start);
@@ -202,7 +283,14 @@ pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Di
     for (i, stmt) in parsed.statements.iter().enumerate() {
         let effects = statement_effects(&stmt.node, ctx);
         let rewrite = safe_rewrite(stmt, text, ctx);
-        let input = StatementCheck { statement: stmt, node: &stmt.node, file_text: text, ctx, effects: &effects, rewrite: rewrite.as_ref() };
+        let input = StatementCheck {
+            statement: stmt,
+            node: &stmt.node,
+            file_text: text,
+            ctx,
+            effects: &effects,
+            rewrite: rewrite.as_ref(),
+        };
         for rule in &rules {
             let mut diags = Vec::new();
             (rule.check)(&input, &mut diags);
@@ -214,7 +302,9 @@ pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Di
         per_statement.resize(out.len(), None);
         match pgshift_sql::transaction_control(&stmt.node) {
             Some(pgshift_sql::TransactionControl::Begin) => open_begin = Some(stmt.span.clone()),
-            Some(pgshift_sql::TransactionControl::Commit | pgshift_sql::TransactionControl::Rollback) => open_begin = None,
+            Some(
+                pgshift_sql::TransactionControl::Commit | pgshift_sql::TransactionControl::Rollback,
+            ) => open_begin = None,
             _ => {}
         }
         ctx.observe(&stmt.node, &effects, stmt.span.clone());
@@ -248,14 +338,21 @@ pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Di
     let mut kept = Vec::new();
     for (k, (rule, d)) in out.into_iter().enumerate() {
         let stmt = per_statement.get(k).copied().flatten();
-        if file_suppressed.iter().any(|s| s.covers(rule.name)) || assured.iter().any(|a| a.start <= d.span.start && d.span.start < a.end) {
+        if file_suppressed.iter().any(|s| s.covers(rule.name))
+            || assured
+                .iter()
+                .any(|a| a.start <= d.span.start && d.span.start < a.end)
+        {
             continue;
         }
         if let Some(i) = stmt {
             if foreign_by_statement[i].iter().any(|s| s.covers(rule.name)) {
                 continue;
             }
-            if let Some(a) = allows.iter_mut().find(|a| a.statement == Some(i) && a.rules.contains(&rule.name)) {
+            if let Some(a) = allows
+                .iter_mut()
+                .find(|a| a.statement == Some(i) && a.rules.contains(&rule.name))
+            {
                 a.used = true;
                 continue;
             }
@@ -270,8 +367,14 @@ pub fn check_in(ctx: &mut Context, script: &Script, wrapped: bool, direction: Di
         push(
             &mut kept,
             "unused-allow",
-            Diagnostic::new(a.span.clone(), format!("`pgshift:allow {}` suppresses nothing: {what}", a.rules.join(",")))
-                .help("remove the comment, or move it right above the statement it is about"),
+            Diagnostic::new(
+                a.span.clone(),
+                format!(
+                    "`pgshift:allow {}` suppresses nothing: {what}",
+                    a.rules.join(",")
+                ),
+            )
+            .help("remove the comment, or move it right above the statement it is about"),
         );
     }
 
@@ -346,7 +449,12 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
             Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
         }
     }
-    go(pattern.as_bytes(), path.as_bytes()) || (!pattern.contains('/') && path.rsplit('/').next().is_some_and(|f| go(pattern.as_bytes(), f.as_bytes())))
+    go(pattern.as_bytes(), path.as_bytes())
+        || (!pattern.contains('/')
+            && path
+                .rsplit('/')
+                .next()
+                .is_some_and(|f| go(pattern.as_bytes(), f.as_bytes())))
 }
 
 #[cfg(test)]
@@ -357,7 +465,10 @@ mod tests {
     fn globs() {
         assert!(glob_match("migrations/old/**", "migrations/old/1_a.sql"));
         assert!(glob_match("**/*.down.sql", "db/m/1_a.down.sql"));
-        assert!(glob_match("*_legacy.sql", "migrations/3_legacy.sql"), "a bare pattern matches file names");
+        assert!(
+            glob_match("*_legacy.sql", "migrations/3_legacy.sql"),
+            "a bare pattern matches file names"
+        );
         assert!(!glob_match("migrations/*.sql", "migrations/sub/x.sql"));
         assert!(glob_match("m/?.sql", "m/1.sql"));
     }
@@ -374,9 +485,21 @@ mod tests {
         assert_eq!(o.pg_version.major, 13);
         let robust = find("prefer-robust-stmts").map(|r| o.is_enabled(r));
         assert_eq!(robust, Some(false));
-        assert_eq!(find("require-schema-qualified").map(|r| o.is_enabled(r)), Some(true));
-        assert_eq!(find("require-lock-timeout").map(|r| o.severity_of(r)), Some(Severity::Error));
-        let bad = CheckOptions { disable: vec!["no-such-rule".into()], ..CheckOptions::default() };
-        assert!(matches!(bad.validate(), Err(CheckError::UnknownRule { .. })));
+        assert_eq!(
+            find("require-schema-qualified").map(|r| o.is_enabled(r)),
+            Some(true)
+        );
+        assert_eq!(
+            find("require-lock-timeout").map(|r| o.severity_of(r)),
+            Some(Severity::Error)
+        );
+        let bad = CheckOptions {
+            disable: vec!["no-such-rule".into()],
+            ..CheckOptions::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(CheckError::UnknownRule { .. })
+        ));
     }
 }

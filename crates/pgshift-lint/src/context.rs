@@ -15,7 +15,9 @@ use pgshift_sql::{transaction_control, TransactionControl};
 
 use crate::ident::{strings, QualifiedName};
 use crate::knowledge::casts::TypeSpec;
-use crate::knowledge::effects::{alter_commands, column_constraints, command_constraint, constraint_type, Effect};
+use crate::knowledge::effects::{
+    alter_commands, column_constraints, command_constraint, constraint_type, Effect,
+};
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::PgVersion;
 
@@ -157,7 +159,8 @@ impl Context {
 
     /// Whether an index created in this set is on a table created in this migration.
     pub fn is_new_index(&self, index: &QualifiedName) -> bool {
-        self.table_of_index(index).is_some_and(|t| self.is_new_table(t))
+        self.table_of_index(index)
+            .is_some_and(|t| self.is_new_table(t))
     }
 
     /// Whether `CREATE UNIQUE INDEX CONCURRENTLY <index>` ran earlier in the set.
@@ -167,22 +170,30 @@ impl Context {
 
     /// The column's type, when the set created or changed it earlier.
     pub fn column_type(&self, table: &QualifiedName, column: &str) -> Option<&TypeSpec> {
-        self.column_types.get(&(table.name.clone(), column.to_string()))
+        self.column_types
+            .get(&(table.name.clone(), column.to_string()))
     }
 
     /// Whether a validated `CHECK (column IS NOT NULL)` exists on the table.
     pub fn has_validated_not_null_check(&self, table: &QualifiedName, column: &str) -> bool {
-        self.validated_not_null.contains(&(table.name.clone(), column.to_string()))
+        self.validated_not_null
+            .contains(&(table.name.clone(), column.to_string()))
     }
 
     /// The table a foreign key (added in this set) references.
-    pub fn foreign_key_target(&self, table: &QualifiedName, constraint: &str) -> Option<&QualifiedName> {
-        self.foreign_keys.get(&(table.name.clone(), constraint.to_string()))
+    pub fn foreign_key_target(
+        &self,
+        table: &QualifiedName,
+        constraint: &str,
+    ) -> Option<&QualifiedName> {
+        self.foreign_keys
+            .get(&(table.name.clone(), constraint.to_string()))
     }
 
     /// Whether the constraint was added `NOT VALID` earlier in the set (and not yet validated).
     pub fn is_not_valid(&self, table: &QualifiedName, constraint: &str) -> bool {
-        self.not_valid.contains(&(table.name.clone(), constraint.to_string()))
+        self.not_valid
+            .contains(&(table.name.clone(), constraint.to_string()))
     }
 
     /// Whether the table has a validated CHECK added in this set (for ATTACH PARTITION, which
@@ -225,7 +236,12 @@ impl Context {
                     continue;
                 }
                 if self.held.as_ref().is_none_or(|h| e.lock > h.lock) {
-                    self.held = Some(HeldLock { lock: e.lock, table: e.table.clone(), span: span.clone(), statements_after: 0 });
+                    self.held = Some(HeldLock {
+                        lock: e.lock,
+                        table: e.table.clone(),
+                        span: span.clone(),
+                        statements_after: 0,
+                    });
                 }
             }
         }
@@ -392,7 +408,8 @@ impl Context {
             }
             ConstrType::ConstrForeign => {
                 if let Some(rv) = &k.pktable {
-                    self.foreign_keys.insert(key.clone(), QualifiedName::from_range_var(rv));
+                    self.foreign_keys
+                        .insert(key.clone(), QualifiedName::from_range_var(rv));
                 }
                 if k.skip_validation {
                     self.not_valid.insert(key);
@@ -400,7 +417,8 @@ impl Context {
             }
             ConstrType::ConstrNotnull | ConstrType::ConstrPrimary => {
                 if let Some(col) = column {
-                    self.validated_not_null.insert((table.name.clone(), col.to_string()));
+                    self.validated_not_null
+                        .insert((table.name.clone(), col.to_string()));
                 }
             }
             _ => {}
@@ -426,10 +444,12 @@ fn setting_is_zero(v: &pg_query::protobuf::VariableSetStmt) -> bool {
 /// `col IS NOT NULL` → `col`.
 pub fn is_not_null_test(expr: &pg_query::protobuf::Node) -> Option<String> {
     match &expr.node {
-        Some(NodeEnum::NullTest(t)) if t.nulltesttype == NullTestType::IsNotNull as i32 => match t.arg.as_deref().and_then(|a| a.node.as_ref()) {
-            Some(NodeEnum::ColumnRef(c)) => strings(&c.fields).last().cloned(),
-            _ => None,
-        },
+        Some(NodeEnum::NullTest(t)) if t.nulltesttype == NullTestType::IsNotNull as i32 => {
+            match t.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::ColumnRef(c)) => strings(&c.fields).last().cloned(),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -455,7 +475,10 @@ mod tests {
         assert!(ctx.in_transaction());
         assert_eq!(ctx.held.as_ref().map(|h| h.lock), Some(LockLevel::Share));
         walk(&mut ctx, "ALTER TABLE t ADD COLUMN b int;");
-        assert_eq!(ctx.held.as_ref().map(|h| h.lock), Some(LockLevel::AccessExclusive));
+        assert_eq!(
+            ctx.held.as_ref().map(|h| h.lock),
+            Some(LockLevel::AccessExclusive)
+        );
         walk(&mut ctx, "COMMIT;");
         assert!(!ctx.in_transaction());
         assert_eq!(ctx.held, None);
@@ -465,7 +488,10 @@ mod tests {
     fn new_tables_hold_nothing_that_matters() {
         let mut ctx = Context::new(PgVersion::DEFAULT, false);
         ctx.start_script(true, Direction::Up);
-        walk(&mut ctx, "CREATE TABLE n (id int); CREATE INDEX ni ON n (id); ALTER TABLE n ADD COLUMN x int;");
+        walk(
+            &mut ctx,
+            "CREATE TABLE n (id int); CREATE INDEX ni ON n (id); ALTER TABLE n ADD COLUMN x int;",
+        );
         assert!(ctx.is_new_table(&QualifiedName::new(None, "n")));
         assert_eq!(ctx.held, None);
     }

@@ -49,7 +49,9 @@ impl std::str::FromStr for Severity {
             "hint" => Ok(Severity::Hint),
             "warning" | "warn" => Ok(Severity::Warning),
             "error" => Ok(Severity::Error),
-            other => Err(format!("unknown severity `{other}`; use `error`, `warning` or `hint`")),
+            other => Err(format!(
+                "unknown severity `{other}`; use `error`, `warning` or `hint`"
+            )),
         }
     }
 }
@@ -148,7 +150,9 @@ impl Report {
     pub fn add(&mut self, file: CheckedFile) {
         if let Some(existing) = self.files.iter_mut().find(|f| f.path == file.path) {
             existing.findings.extend(file.findings);
-            existing.findings.sort_by_key(|f| (f.span.start, f.span.end, f.code));
+            existing
+                .findings
+                .sort_by_key(|f| (f.span.start, f.span.end, f.code));
         } else {
             self.files.push(file);
         }
@@ -164,6 +168,9 @@ mod tests {
         assert!(Severity::Error > Severity::Warning && Severity::Warning > Severity::Hint);
         assert_eq!("Warning".parse::<Severity>(), Ok(Severity::Warning));
         assert!("fatal".parse::<Severity>().is_err());
-        assert_eq!(serde_json::to_string(&Severity::Hint).ok().as_deref(), Some("\"hint\""));
+        assert_eq!(
+            serde_json::to_string(&Severity::Hint).ok().as_deref(),
+            Some("\"hint\"")
+        );
     }
 }

@@ -14,7 +14,10 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: Option<&str>, name: &str) -> QualifiedName {
-        QualifiedName { schema: schema.filter(|s| !s.is_empty()).map(str::to_string), name: name.to_string() }
+        QualifiedName {
+            schema: schema.filter(|s| !s.is_empty()).map(str::to_string),
+            name: name.to_string(),
+        }
     }
 
     pub fn from_range_var(rv: &RangeVar) -> QualifiedName {
@@ -73,8 +76,13 @@ pub fn quote_literal(value: &str) -> String {
 /// An identifier as it reads best in a message: bare when it is a plain lowercase name.
 pub fn display_ident(name: &str) -> String {
     let plain = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
     if plain {
         name.to_string()
     } else {
@@ -99,7 +107,10 @@ mod tests {
 
     #[test]
     fn quoting_doubles_embedded_quotes() {
-        assert_eq!(quote_ident("a\"b; drop table x"), "\"a\"\"b; drop table x\"");
+        assert_eq!(
+            quote_ident("a\"b; drop table x"),
+            "\"a\"\"b; drop table x\""
+        );
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(QualifiedName::new(Some("s"), "T").quoted(), "\"s\".\"T\"");
         assert_eq!(QualifiedName::new(Some("s"), "T").to_string(), "s.\"T\"");
@@ -109,6 +120,8 @@ mod tests {
     fn unqualified_names_match_qualified_ones() {
         let a = QualifiedName::new(None, "t");
         assert!(a.same_object(&QualifiedName::new(Some("public"), "t")));
-        assert!(!QualifiedName::new(Some("a"), "t").same_object(&QualifiedName::new(Some("b"), "t")));
+        assert!(
+            !QualifiedName::new(Some("a"), "t").same_object(&QualifiedName::new(Some("b"), "t"))
+        );
     }
 }

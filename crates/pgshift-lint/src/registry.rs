@@ -69,10 +69,9 @@ pub const RULES: &[&Rule] = &[
 
 /// The rule with this name or code (case-insensitive).
 pub fn find(name_or_code: &str) -> Option<&'static Rule> {
-    RULES
-        .iter()
-        .copied()
-        .find(|r| r.name.eq_ignore_ascii_case(name_or_code) || r.code.eq_ignore_ascii_case(name_or_code))
+    RULES.iter().copied().find(|r| {
+        r.name.eq_ignore_ascii_case(name_or_code) || r.code.eq_ignore_ascii_case(name_or_code)
+    })
 }
 
 #[cfg(test)]
@@ -82,16 +81,39 @@ mod tests {
     #[test]
     fn codes_and_names_are_unique_sorted_and_documented() {
         for pair in RULES.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{:?} before {:?}", pair[0], pair[1]);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{:?} before {:?}",
+                pair[0],
+                pair[1]
+            );
         }
         for r in RULES {
-            assert_eq!(RULES.iter().filter(|o| o.name == r.name).count(), 1, "{}", r.name);
+            assert_eq!(
+                RULES.iter().filter(|o| o.name == r.name).count(),
+                1,
+                "{}",
+                r.name
+            );
             assert!(r.code.len() == 6 && r.code.starts_with("PGS"), "{}", r.code);
-            assert!(r.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", r.name);
-            for section in ["## What it does", "## Why is this bad?", "## Example", "## Use instead"] {
+            assert!(
+                r.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                r.name
+            );
+            for section in [
+                "## What it does",
+                "## Why is this bad?",
+                "## Example",
+                "## Use instead",
+            ] {
                 assert!(r.doc.contains(section), "{} lacks {section}", r.name);
             }
-            assert!(r.doc.starts_with(&format!("# {} ({})", r.name, r.code)), "{} doc title", r.name);
+            assert!(
+                r.doc.starts_with(&format!("# {} ({})", r.name, r.code)),
+                "{} doc title",
+                r.name
+            );
         }
     }
 }

@@ -66,7 +66,11 @@ fn deparse(node: NodeEnum) -> Option<String> {
 }
 
 fn step(sql: String, transaction: bool, purpose: &'static str) -> Step {
-    Step { sql, transaction, purpose }
+    Step {
+        sql,
+        transaction,
+        purpose,
+    }
 }
 
 /// The safe replacement of a statement, when there is a mechanical one. Statements on tables
@@ -96,7 +100,13 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             let mut new = d.clone();
             new.concurrent = true;
             let sql = deparse(NodeEnum::DropStmt(new))?;
-            Some(SafeRewrite { steps: vec![step(sql, false, "drop the index without blocking reads and writes")] })
+            Some(SafeRewrite {
+                steps: vec![step(
+                    sql,
+                    false,
+                    "drop the index without blocking reads and writes",
+                )],
+            })
         }
         NodeEnum::ReindexStmt(r) if ctx.version.has(Feature::ReindexConcurrently) => {
             let concurrent = r.params.iter().any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently")));
@@ -125,12 +135,16 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             let cmds: Vec<_> = alter_commands(a).collect();
             // Only single-subcommand statements have a mechanical rewrite; a combined ALTER
             // needs a person to split it.
-            let [(kind, cmd)] = cmds.as_slice() else { return None };
+            let [(kind, cmd)] = cmds.as_slice() else {
+                return None;
+            };
             match kind {
                 AlterTableType::AtAddConstraint => {
                     let c = command_constraint(cmd)?;
                     match constraint_type(c) {
-                        ConstrType::ConstrCheck | ConstrType::ConstrForeign if !c.skip_validation => {
+                        ConstrType::ConstrCheck | ConstrType::ConstrForeign
+                            if !c.skip_validation =>
+                        {
                             let mut c2 = c.clone();
                             if c2.conname.is_empty() {
                                 c2.conname = constraint_name(&table, c)?;
@@ -139,9 +153,13 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             c2.skip_validation = true;
                             c2.initially_valid = false;
                             let mut cmd2 = (*cmd).clone();
-                            cmd2.def = Some(Box::new(protobuf::Node { node: Some(NodeEnum::Constraint(Box::new(c2))) }));
+                            cmd2.def = Some(Box::new(protobuf::Node {
+                                node: Some(NodeEnum::Constraint(Box::new(c2))),
+                            }));
                             let mut a2 = a.clone();
-                            a2.cmds = vec![protobuf::Node { node: Some(NodeEnum::AlterTableCmd(Box::new(cmd2))) }];
+                            a2.cmds = vec![protobuf::Node {
+                                node: Some(NodeEnum::AlterTableCmd(Box::new(cmd2))),
+                            }];
                             let add = deparse(NodeEnum::AlterTableStmt(a2))?;
                             Some(SafeRewrite {
                                 steps: vec![
@@ -154,7 +172,9 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                 ],
                             })
                         }
-                        ConstrType::ConstrUnique | ConstrType::ConstrPrimary if c.indexname.is_empty() => {
+                        ConstrType::ConstrUnique | ConstrType::ConstrPrimary
+                            if c.indexname.is_empty() =>
+                        {
                             let cols = strings_of_keys(&c.keys);
                             if cols.is_empty() {
                                 return None;
@@ -170,8 +190,12 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             } else {
                                 c.conname.clone()
                             };
-                            let quoted_cols: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
-                            let index = QualifiedName { schema: table.schema.clone(), name: name.clone() };
+                            let quoted_cols: Vec<String> =
+                                cols.iter().map(|c| quote_ident(c)).collect();
+                            let index = QualifiedName {
+                                schema: table.schema.clone(),
+                                name: name.clone(),
+                            };
                             Some(SafeRewrite {
                                 steps: vec![
                                     step(
@@ -241,15 +265,25 @@ fn strings_of_keys(keys: &[protobuf::Node]) -> Vec<String> {
 /// PostgreSQL's default constraint name: `<table>_<cols>_fkey` / `<table>_<col>_check`.
 fn constraint_name(table: &QualifiedName, c: &protobuf::Constraint) -> Option<String> {
     let name = match constraint_type(c) {
-        ConstrType::ConstrForeign => format!("{}_{}_fkey", table.name, strings(&c.fk_attrs).join("_")),
+        ConstrType::ConstrForeign => {
+            format!("{}_{}_fkey", table.name, strings(&c.fk_attrs).join("_"))
+        }
         ConstrType::ConstrCheck => {
             // PostgreSQL names a CHECK after its column when the expression references
             // exactly one distinct column (AddRelationNewConstraints), else `<table>_check`.
             let mut cols: Vec<String> = Vec::new();
-            if let Some(NodeEnum::ColumnRef(r)) = c.raw_expr.as_deref().and_then(|e| e.node.as_ref()) {
+            if let Some(NodeEnum::ColumnRef(r)) =
+                c.raw_expr.as_deref().and_then(|e| e.node.as_ref())
+            {
                 cols.extend(strings(&r.fields).last().cloned());
             }
-            for (node, ..) in c.raw_expr.as_deref().and_then(|e| e.node.as_ref()).map(|n| n.nodes()).unwrap_or_default() {
+            for (node, ..) in c
+                .raw_expr
+                .as_deref()
+                .and_then(|e| e.node.as_ref())
+                .map(|n| n.nodes())
+                .unwrap_or_default()
+            {
                 if let pg_query::NodeRef::ColumnRef(r) = node {
                     if let Some(col) = strings(&r.fields).last() {
                         if !cols.contains(col) {
@@ -286,14 +320,22 @@ mod tests {
     fn rewrite(sql: &str) -> Option<SafeRewrite> {
         let ctx = Context::new(PgVersion::new(15, 0), true);
         let parsed = pgshift_sql::parse(sql);
-        parsed.statements.first().and_then(|s| safe_rewrite(s, sql, &ctx))
+        parsed
+            .statements
+            .first()
+            .and_then(|s| safe_rewrite(s, sql, &ctx))
     }
 
     fn sqls(sql: &str) -> Vec<(String, bool)> {
         let r = rewrite(sql).map(|r| r.steps).unwrap_or_default();
         for s in &r {
             let p = pgshift_sql::parse(&s.sql);
-            assert!(p.errors.is_empty() && p.statements.len() == 1, "{}: {:?}", s.sql, p.errors);
+            assert!(
+                p.errors.is_empty() && p.statements.len() == 1,
+                "{}: {:?}",
+                s.sql,
+                p.errors
+            );
         }
         r.into_iter().map(|s| (s.sql, s.transaction)).collect()
     }
@@ -302,16 +344,36 @@ mod tests {
     fn create_index_becomes_concurrent() {
         assert_eq!(
             sqls("CREATE INDEX idx ON t USING btree (a) WHERE b > 0"),
-            vec![("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx ON t USING btree (a) WHERE b > 0".into(), false)]
+            vec![(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx ON t USING btree (a) WHERE b > 0"
+                    .into(),
+                false
+            )]
         );
-        assert_eq!(sqls("CREATE UNIQUE INDEX ON s.t (a)"), vec![("CREATE UNIQUE INDEX CONCURRENTLY ON s.t USING btree (a)".into(), false)]);
+        assert_eq!(
+            sqls("CREATE UNIQUE INDEX ON s.t (a)"),
+            vec![(
+                "CREATE UNIQUE INDEX CONCURRENTLY ON s.t USING btree (a)".into(),
+                false
+            )]
+        );
     }
 
     #[test]
     fn drop_and_reindex_become_concurrent() {
-        assert_eq!(sqls("DROP INDEX IF EXISTS i"), vec![("DROP INDEX CONCURRENTLY IF EXISTS i".into(), false)]);
-        assert_eq!(sqls("DROP INDEX a, b"), vec![], "CONCURRENTLY drops one index at a time");
-        assert_eq!(sqls("REINDEX INDEX i"), vec![("REINDEX INDEX CONCURRENTLY \"i\"".into(), false)]);
+        assert_eq!(
+            sqls("DROP INDEX IF EXISTS i"),
+            vec![("DROP INDEX CONCURRENTLY IF EXISTS i".into(), false)]
+        );
+        assert_eq!(
+            sqls("DROP INDEX a, b"),
+            vec![],
+            "CONCURRENTLY drops one index at a time"
+        );
+        assert_eq!(
+            sqls("REINDEX INDEX i"),
+            vec![("REINDEX INDEX CONCURRENTLY \"i\"".into(), false)]
+        );
     }
 
     #[test]
@@ -324,11 +386,20 @@ mod tests {
             ]
         );
         let check = sqls("ALTER TABLE t ADD CHECK (a > 0)");
-        assert_eq!(check[0].0, "ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (a > 0) NOT VALID");
+        assert_eq!(
+            check[0].0,
+            "ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (a > 0) NOT VALID"
+        );
         let check = sqls("ALTER TABLE t ADD CHECK (a > b)");
-        assert_eq!(check[0].0, "ALTER TABLE t ADD CONSTRAINT t_check CHECK (a > b) NOT VALID");
+        assert_eq!(
+            check[0].0,
+            "ALTER TABLE t ADD CONSTRAINT t_check CHECK (a > b) NOT VALID"
+        );
         let pk = sqls("ALTER TABLE t ADD PRIMARY KEY (a, b)");
-        assert_eq!(pk[1].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_pkey\" PRIMARY KEY USING INDEX \"t_pkey\"");
+        assert_eq!(
+            pk[1].0,
+            "ALTER TABLE \"t\" ADD CONSTRAINT \"t_pkey\" PRIMARY KEY USING INDEX \"t_pkey\""
+        );
     }
 
     #[test]
@@ -342,14 +413,26 @@ mod tests {
     #[test]
     fn unique_uses_a_concurrent_index() {
         let steps = sqls("ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)");
-        assert_eq!(steps[0].0, "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"t_a_key\" ON \"t\" (\"a\")");
-        assert_eq!(steps[1].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_a_key\" UNIQUE USING INDEX \"t_a_key\"");
+        assert_eq!(
+            steps[0].0,
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"t_a_key\" ON \"t\" (\"a\")"
+        );
+        assert_eq!(
+            steps[1].0,
+            "ALTER TABLE \"t\" ADD CONSTRAINT \"t_a_key\" UNIQUE USING INDEX \"t_a_key\""
+        );
     }
 
     #[test]
     fn hostile_identifiers_stay_identifiers() {
         let steps = sqls("ALTER TABLE \"a\"\"b; drop table x\" ALTER COLUMN c SET NOT NULL");
-        assert!(steps[0].0.starts_with("ALTER TABLE \"a\"\"b; drop table x\" ADD CONSTRAINT"), "{}", steps[0].0);
+        assert!(
+            steps[0]
+                .0
+                .starts_with("ALTER TABLE \"a\"\"b; drop table x\" ADD CONSTRAINT"),
+            "{}",
+            steps[0].0
+        );
     }
 
     #[test]

@@ -5,25 +5,72 @@
 /// Which pgshift rules another tool's rule name or code stands for.
 pub const FOREIGN_RULES: &[(&str, &str, &[&str])] = &[
     // squawk rule names
-    ("squawk", "adding-field-with-default", &["adding-field-with-volatile-default"]),
-    ("squawk", "adding-foreign-key-constraint", &["foreign-key-missing-not-valid"]),
+    (
+        "squawk",
+        "adding-field-with-default",
+        &["adding-field-with-volatile-default"],
+    ),
+    (
+        "squawk",
+        "adding-foreign-key-constraint",
+        &["foreign-key-missing-not-valid"],
+    ),
     ("squawk", "adding-not-nullable-field", &["set-not-null"]),
-    ("squawk", "adding-required-field", &["adding-required-field"]),
-    ("squawk", "adding-serial-primary-key-field", &["add-primary-key"]),
+    (
+        "squawk",
+        "adding-required-field",
+        &["adding-required-field"],
+    ),
+    (
+        "squawk",
+        "adding-serial-primary-key-field",
+        &["add-primary-key"],
+    ),
     ("squawk", "ban-char-field", &["ban-char-field"]),
-    ("squawk", "ban-concurrent-index-creation-in-transaction", &["concurrently-in-transaction"]),
+    (
+        "squawk",
+        "ban-concurrent-index-creation-in-transaction",
+        &["concurrently-in-transaction"],
+    ),
     ("squawk", "ban-drop-column", &["ban-drop-column"]),
     ("squawk", "ban-drop-database", &["ban-drop-database"]),
     ("squawk", "ban-drop-not-null", &["ban-drop-not-null"]),
     ("squawk", "ban-drop-table", &["ban-drop-table"]),
     ("squawk", "ban-truncate-cascade", &["ban-truncate-cascade"]),
-    ("squawk", "ban-uncommitted-transaction", &["ban-uncommitted-transaction"]),
-    ("squawk", "ban-create-domain-with-constraint", &["domain-check-constraint"]),
-    ("squawk", "ban-alter-domain-with-add-constraint", &["domain-check-constraint"]),
-    ("squawk", "ban-duplicate-column-assignments", &["duplicate-column"]),
+    (
+        "squawk",
+        "ban-uncommitted-transaction",
+        &["ban-uncommitted-transaction"],
+    ),
+    (
+        "squawk",
+        "ban-create-domain-with-constraint",
+        &["domain-check-constraint"],
+    ),
+    (
+        "squawk",
+        "ban-alter-domain-with-add-constraint",
+        &["domain-check-constraint"],
+    ),
+    (
+        "squawk",
+        "ban-duplicate-column-assignments",
+        &["duplicate-column"],
+    ),
     ("squawk", "changing-column-type", &["changing-column-type"]),
-    ("squawk", "constraint-missing-not-valid", &["constraint-missing-not-valid", "foreign-key-missing-not-valid"]),
-    ("squawk", "disallowed-unique-constraint", &["add-unique-constraint"]),
+    (
+        "squawk",
+        "constraint-missing-not-valid",
+        &[
+            "constraint-missing-not-valid",
+            "foreign-key-missing-not-valid",
+        ],
+    ),
+    (
+        "squawk",
+        "disallowed-unique-constraint",
+        &["add-unique-constraint"],
+    ),
     ("squawk", "identifier-too-long", &["identifier-too-long"]),
     ("squawk", "prefer-big-int", &["prefer-bigint"]),
     ("squawk", "prefer-bigint-over-int", &["prefer-bigint"]),
@@ -35,19 +82,58 @@ pub const FOREIGN_RULES: &[(&str, &str, &[&str])] = &[
     ("squawk", "prefer-timestamp-tz", &["prefer-timestamptz"]),
     ("squawk", "renaming-column", &["renaming-column"]),
     ("squawk", "renaming-table", &["renaming-table"]),
-    ("squawk", "require-concurrent-index-creation", &["require-concurrent-index"]),
-    ("squawk", "require-concurrent-index-deletion", &["require-concurrent-index-drop"]),
-    ("squawk", "require-concurrent-reindex", &["require-concurrent-reindex"]),
-    ("squawk", "require-concurrent-partition-detach", &["require-concurrent-detach-partition"]),
-    ("squawk", "require-enum-value-ordering", &["require-enum-value-ordering"]),
+    (
+        "squawk",
+        "require-concurrent-index-creation",
+        &["require-concurrent-index"],
+    ),
+    (
+        "squawk",
+        "require-concurrent-index-deletion",
+        &["require-concurrent-index-drop"],
+    ),
+    (
+        "squawk",
+        "require-concurrent-reindex",
+        &["require-concurrent-reindex"],
+    ),
+    (
+        "squawk",
+        "require-concurrent-partition-detach",
+        &["require-concurrent-detach-partition"],
+    ),
+    (
+        "squawk",
+        "require-enum-value-ordering",
+        &["require-enum-value-ordering"],
+    ),
     ("squawk", "require-lock-timeout", &["require-lock-timeout"]),
-    ("squawk", "require-statement-timeout", &["require-statement-timeout"]),
-    ("squawk", "require-timeout-settings", &["require-lock-timeout", "require-statement-timeout"]),
-    ("squawk", "require-table-schema", &["require-schema-qualified"]),
+    (
+        "squawk",
+        "require-statement-timeout",
+        &["require-statement-timeout"],
+    ),
+    (
+        "squawk",
+        "require-timeout-settings",
+        &["require-lock-timeout", "require-statement-timeout"],
+    ),
+    (
+        "squawk",
+        "require-table-schema",
+        &["require-schema-qualified"],
+    ),
     ("squawk", "transaction-nesting", &["transaction-nesting"]),
     ("squawk", "syntax-error", &["syntax-error"]),
     // eugene hint IDs
-    ("eugene", "E1", &["constraint-missing-not-valid", "foreign-key-missing-not-valid"]),
+    (
+        "eugene",
+        "E1",
+        &[
+            "constraint-missing-not-valid",
+            "foreign-key-missing-not-valid",
+        ],
+    ),
     ("eugene", "E2", &["set-not-null"]),
     ("eugene", "E3", &["prefer-jsonb"]),
     ("eugene", "E4", &["statements-after-access-exclusive"]),
@@ -56,7 +142,14 @@ pub const FOREIGN_RULES: &[(&str, &str, &[&str])] = &[
     ("eugene", "E7", &["add-unique-constraint"]),
     ("eugene", "E8", &["exclusion-constraint"]),
     ("eugene", "E9", &["require-lock-timeout"]),
-    ("eugene", "E11", &["adding-rewriting-column", "adding-field-with-volatile-default"]),
+    (
+        "eugene",
+        "E11",
+        &[
+            "adding-rewriting-column",
+            "adding-field-with-volatile-default",
+        ],
+    ),
     ("eugene", "W12", &["multiple-alter-table"]),
     ("eugene", "W13", &["creating-enum"]),
     ("eugene", "W14", &["add-primary-key"]),
@@ -83,7 +176,11 @@ pub const FOREIGN_RULES: &[(&str, &str, &[&str])] = &[
     ("atlas", "MF101", &["may-fail-on-existing-data"]),
     ("atlas", "MF102", &["may-fail-on-existing-data"]),
     ("atlas", "MF103", &["adding-required-field"]),
-    ("atlas", "MF104", &["may-fail-on-existing-data", "set-not-null"]),
+    (
+        "atlas",
+        "MF104",
+        &["may-fail-on-existing-data", "set-not-null"],
+    ),
     ("atlas", "BC101", &["renaming-table"]),
     ("atlas", "BC102", &["renaming-column"]),
     ("atlas", "CD101", &["drop-constraint"]),
@@ -91,11 +188,31 @@ pub const FOREIGN_RULES: &[(&str, &str, &[&str])] = &[
     ("atlas", "CD103", &["drop-constraint"]),
     ("atlas", "TX101", &["cannot-run-in-transaction"]),
     ("atlas", "TX201", &["transaction-nesting"]),
-    ("atlas", "destructive", &["ban-drop-database", "ban-drop-table", "ban-drop-column"]),
-    ("atlas", "data_depend", &["may-fail-on-existing-data", "adding-required-field"]),
-    ("atlas", "incompatible", &["renaming-table", "renaming-column"]),
+    (
+        "atlas",
+        "destructive",
+        &["ban-drop-database", "ban-drop-table", "ban-drop-column"],
+    ),
+    (
+        "atlas",
+        "data_depend",
+        &["may-fail-on-existing-data", "adding-required-field"],
+    ),
+    (
+        "atlas",
+        "incompatible",
+        &["renaming-table", "renaming-column"],
+    ),
     ("atlas", "condrop", &["drop-constraint"]),
-    ("atlas", "concurrent_index", &["require-concurrent-index", "require-concurrent-index-drop", "concurrently-in-transaction"]),
+    (
+        "atlas",
+        "concurrent_index",
+        &[
+            "require-concurrent-index",
+            "require-concurrent-index-drop",
+            "concurrently-in-transaction",
+        ],
+    ),
 ];
 
 /// What a foreign marker suppresses.
@@ -148,7 +265,10 @@ mod tests {
     fn every_mapped_rule_exists() {
         for (tool, name, ours) in FOREIGN_RULES {
             for r in *ours {
-                assert!(crate::registry::find(r).is_some(), "{tool} {name} maps to unknown rule {r}");
+                assert!(
+                    crate::registry::find(r).is_some(),
+                    "{tool} {name} maps to unknown rule {r}"
+                );
             }
         }
     }
@@ -156,7 +276,10 @@ mod tests {
     #[test]
     fn markers_map_to_our_rules() {
         assert!(foreign("eugene", &["E6".into()]).covers("require-concurrent-index"));
-        assert!(foreign("squawk", &["require-concurrent-index-creation".into()]).covers("require-concurrent-index"));
+        assert!(
+            foreign("squawk", &["require-concurrent-index-creation".into()])
+                .covers("require-concurrent-index")
+        );
         assert!(!foreign("atlas", &["PG101".into()]).covers("ban-drop-table"));
         assert!(foreign("atlas", &[]).covers("ban-drop-table"));
     }

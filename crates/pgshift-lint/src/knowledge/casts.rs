@@ -34,16 +34,29 @@ impl TypeSpec {
                 _ => None,
             })
             .collect();
-        TypeSpec { name, mods, array: !t.array_bounds.is_empty() }
+        TypeSpec {
+            name,
+            mods,
+            array: !t.array_bounds.is_empty(),
+        }
     }
 
     pub fn named(name: &str, mods: &[i64]) -> TypeSpec {
-        TypeSpec { name: canonical(name), mods: mods.to_vec(), array: false }
+        TypeSpec {
+            name: canonical(name),
+            mods: mods.to_vec(),
+            array: false,
+        }
     }
 
     /// The type as SQL (`varchar(20)`, `numeric(10,2)`, `int4[]`).
     pub fn sql(&self) -> String {
-        let mut s = self.name.clone();
+        // `bpchar` is the internal name of char(n); people write char.
+        let mut s = if self.name == "bpchar" {
+            "char".to_string()
+        } else {
+            self.name.clone()
+        };
         if !self.mods.is_empty() {
             let mods: Vec<String> = self.mods.iter().map(i64::to_string).collect();
             s.push_str(&format!("({})", mods.join(",")));
@@ -113,19 +126,84 @@ struct SafeChange {
 /// The type changes PostgreSQL performs without a table rewrite (catalog-only), per the
 /// ALTER TABLE documentation and the `*_support` planner functions of each type.
 const SAFE_TYPE_CHANGES: &[SafeChange] = &[
-    SafeChange { from: "varchar", to: "text", mods: Mods::Any, why: "varchar to text is binary-compatible" },
-    SafeChange { from: "text", to: "varchar", mods: Mods::NewUnbounded, why: "text to unbounded varchar is binary-compatible" },
-    SafeChange { from: "varchar", to: "varchar", mods: Mods::NewUnbounded, why: "removing a varchar length limit does not rewrite" },
-    SafeChange { from: "varchar", to: "varchar", mods: Mods::Widening, why: "increasing a varchar length limit does not rewrite" },
-    SafeChange { from: "numeric", to: "numeric", mods: Mods::NewUnbounded, why: "removing a numeric precision limit does not rewrite" },
-    SafeChange { from: "numeric", to: "numeric", mods: Mods::Widening, why: "increasing numeric precision at the same scale does not rewrite" },
-    SafeChange { from: "varbit", to: "varbit", mods: Mods::NewUnbounded, why: "removing a bit varying limit does not rewrite" },
-    SafeChange { from: "varbit", to: "varbit", mods: Mods::Widening, why: "increasing a bit varying limit does not rewrite" },
-    SafeChange { from: "cidr", to: "inet", mods: Mods::Any, why: "cidr to inet is binary-compatible" },
-    SafeChange { from: "timestamp", to: "timestamp", mods: Mods::Widening, why: "increasing timestamp precision does not rewrite" },
-    SafeChange { from: "timestamptz", to: "timestamptz", mods: Mods::Widening, why: "increasing timestamptz precision does not rewrite" },
-    SafeChange { from: "time", to: "time", mods: Mods::Widening, why: "increasing time precision does not rewrite" },
-    SafeChange { from: "interval", to: "interval", mods: Mods::Widening, why: "increasing interval precision does not rewrite" },
+    SafeChange {
+        from: "varchar",
+        to: "text",
+        mods: Mods::Any,
+        why: "varchar to text is binary-compatible",
+    },
+    SafeChange {
+        from: "text",
+        to: "varchar",
+        mods: Mods::NewUnbounded,
+        why: "text to unbounded varchar is binary-compatible",
+    },
+    SafeChange {
+        from: "varchar",
+        to: "varchar",
+        mods: Mods::NewUnbounded,
+        why: "removing a varchar length limit does not rewrite",
+    },
+    SafeChange {
+        from: "varchar",
+        to: "varchar",
+        mods: Mods::Widening,
+        why: "increasing a varchar length limit does not rewrite",
+    },
+    SafeChange {
+        from: "numeric",
+        to: "numeric",
+        mods: Mods::NewUnbounded,
+        why: "removing a numeric precision limit does not rewrite",
+    },
+    SafeChange {
+        from: "numeric",
+        to: "numeric",
+        mods: Mods::Widening,
+        why: "increasing numeric precision at the same scale does not rewrite",
+    },
+    SafeChange {
+        from: "varbit",
+        to: "varbit",
+        mods: Mods::NewUnbounded,
+        why: "removing a bit varying limit does not rewrite",
+    },
+    SafeChange {
+        from: "varbit",
+        to: "varbit",
+        mods: Mods::Widening,
+        why: "increasing a bit varying limit does not rewrite",
+    },
+    SafeChange {
+        from: "cidr",
+        to: "inet",
+        mods: Mods::Any,
+        why: "cidr to inet is binary-compatible",
+    },
+    SafeChange {
+        from: "timestamp",
+        to: "timestamp",
+        mods: Mods::Widening,
+        why: "increasing timestamp precision does not rewrite",
+    },
+    SafeChange {
+        from: "timestamptz",
+        to: "timestamptz",
+        mods: Mods::Widening,
+        why: "increasing timestamptz precision does not rewrite",
+    },
+    SafeChange {
+        from: "time",
+        to: "time",
+        mods: Mods::Widening,
+        why: "increasing time precision does not rewrite",
+    },
+    SafeChange {
+        from: "interval",
+        to: "interval",
+        mods: Mods::Widening,
+        why: "increasing interval precision does not rewrite",
+    },
 ];
 
 /// What changing a column from `old` to `new` costs.
@@ -137,7 +215,10 @@ pub fn type_change(old: &TypeSpec, new: &TypeSpec) -> TypeChange {
         return TypeChange::Rewrite;
     }
     let pair = (old.name.as_str(), new.name.as_str());
-    if matches!(pair, ("timestamp", "timestamptz") | ("timestamptz", "timestamp")) {
+    if matches!(
+        pair,
+        ("timestamp", "timestamptz") | ("timestamptz", "timestamp")
+    ) {
         return TypeChange::SafeOnlyInUtc;
     }
     for c in SAFE_TYPE_CHANGES {
@@ -170,7 +251,9 @@ fn widening(old: &[i64], new: &[i64]) -> bool {
 /// Whether a new type is one that binary-compatible changes commonly lead to (unbounded text
 /// types); used when the old type is unknown to say "probably fine" instead of "rewrites".
 pub fn likely_safe_target(new: &TypeSpec) -> bool {
-    !new.array && (new.name == "text" || (matches!(new.name.as_str(), "varchar" | "numeric") && new.mods.is_empty()))
+    !new.array
+        && (new.name == "text"
+            || (matches!(new.name.as_str(), "varchar" | "numeric") && new.mods.is_empty()))
 }
 
 #[cfg(test)]
@@ -183,29 +266,73 @@ mod tests {
 
     #[test]
     fn binary_compatible_changes_are_recognised() {
-        assert!(matches!(type_change(&t("varchar", &[10]), &t("text", &[])), TypeChange::BinaryCompatible(_)));
-        assert!(matches!(type_change(&t("varchar", &[10]), &t("varchar", &[20])), TypeChange::BinaryCompatible(_)));
-        assert!(matches!(type_change(&t("varchar", &[10]), &t("varchar", &[])), TypeChange::BinaryCompatible(_)));
-        assert!(matches!(type_change(&t("numeric", &[10, 2]), &t("numeric", &[12, 2])), TypeChange::BinaryCompatible(_)));
-        assert!(matches!(type_change(&t("numeric", &[10, 2]), &t("numeric", &[])), TypeChange::BinaryCompatible(_)));
-        assert!(matches!(type_change(&t("cidr", &[]), &t("inet", &[])), TypeChange::BinaryCompatible(_)));
-        assert!(matches!(type_change(&t("text", &[]), &t("varchar", &[])), TypeChange::BinaryCompatible(_)));
+        assert!(matches!(
+            type_change(&t("varchar", &[10]), &t("text", &[])),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert!(matches!(
+            type_change(&t("varchar", &[10]), &t("varchar", &[20])),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert!(matches!(
+            type_change(&t("varchar", &[10]), &t("varchar", &[])),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert!(matches!(
+            type_change(&t("numeric", &[10, 2]), &t("numeric", &[12, 2])),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert!(matches!(
+            type_change(&t("numeric", &[10, 2]), &t("numeric", &[])),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert!(matches!(
+            type_change(&t("cidr", &[]), &t("inet", &[])),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert!(matches!(
+            type_change(&t("text", &[]), &t("varchar", &[])),
+            TypeChange::BinaryCompatible(_)
+        ));
     }
 
     #[test]
     fn rewriting_changes_are_not() {
-        assert_eq!(type_change(&t("varchar", &[20]), &t("varchar", &[10])), TypeChange::Rewrite);
-        assert_eq!(type_change(&t("numeric", &[10, 2]), &t("numeric", &[12, 3])), TypeChange::Rewrite);
-        assert_eq!(type_change(&t("int4", &[]), &t("int8", &[])), TypeChange::Rewrite);
-        assert_eq!(type_change(&t("text", &[]), &t("varchar", &[10])), TypeChange::Rewrite);
-        assert_eq!(type_change(&t("varchar", &[10]), &t("char", &[10])), TypeChange::Rewrite);
-        assert_eq!(type_change(&t("varchar", &[]), &t("varchar", &[10])), TypeChange::Rewrite);
-        assert_eq!(type_change(&t("timestamp", &[]), &t("timestamptz", &[])), TypeChange::SafeOnlyInUtc);
+        assert_eq!(
+            type_change(&t("varchar", &[20]), &t("varchar", &[10])),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(&t("numeric", &[10, 2]), &t("numeric", &[12, 3])),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(&t("int4", &[]), &t("int8", &[])),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(&t("text", &[]), &t("varchar", &[10])),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(&t("varchar", &[10]), &t("char", &[10])),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(&t("varchar", &[]), &t("varchar", &[10])),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(&t("timestamp", &[]), &t("timestamptz", &[])),
+            TypeChange::SafeOnlyInUtc
+        );
     }
 
     #[test]
     fn spelled_types_are_canonical() {
-        let p = pgshift_sql::parse("CREATE TABLE x (a character varying(5), b integer, c decimal(4,1))");
+        let p = pgshift_sql::parse(
+            "CREATE TABLE x (a character varying(5), b integer, c decimal(4,1))",
+        );
         let Some(NodeEnum::CreateStmt(c)) = p.statements.first().map(|s| &s.node) else {
             panic!("parse")
         };
@@ -213,7 +340,10 @@ mod tests {
             .table_elts
             .iter()
             .filter_map(|e| match &e.node {
-                Some(NodeEnum::ColumnDef(d)) => d.type_name.as_ref().map(|t| TypeSpec::from_type_name(t).sql()),
+                Some(NodeEnum::ColumnDef(d)) => d
+                    .type_name
+                    .as_ref()
+                    .map(|t| TypeSpec::from_type_name(t).sql()),
                 _ => None,
             })
             .collect();

@@ -5,7 +5,9 @@
 //! reference ("the lock level required for each subform"). For an ALTER TABLE with several
 //! subcommands the strongest lock wins, and it is held until the transaction ends.
 
-use pg_query::protobuf::{AlterTableCmd, AlterTableType, ConstrType, Constraint, DropBehavior, ObjectType, RangeVar};
+use pg_query::protobuf::{
+    AlterTableCmd, AlterTableType, ConstrType, Constraint, DropBehavior, ObjectType, RangeVar,
+};
 use pg_query::NodeEnum;
 use serde::Serialize;
 
@@ -32,7 +34,13 @@ pub struct Effect {
 
 impl Effect {
     fn new(table: QualifiedName, lock: LockLevel, note: impl Into<String>) -> Effect {
-        Effect { table, lock, rewrite: false, scan: false, note: note.into() }
+        Effect {
+            table,
+            lock,
+            rewrite: false,
+            scan: false,
+            note: note.into(),
+        }
     }
     fn scan(mut self) -> Effect {
         self.scan = true;
@@ -58,11 +66,14 @@ pub struct CommandEffect {
 }
 
 /// The subcommands of an ALTER TABLE, with their kind.
-pub fn alter_commands(stmt: &pg_query::protobuf::AlterTableStmt) -> impl Iterator<Item = (AlterTableType, &AlterTableCmd)> {
+pub fn alter_commands(
+    stmt: &pg_query::protobuf::AlterTableStmt,
+) -> impl Iterator<Item = (AlterTableType, &AlterTableCmd)> {
     stmt.cmds.iter().filter_map(|c| match &c.node {
-        Some(NodeEnum::AlterTableCmd(cmd)) => {
-            Some((AlterTableType::try_from(cmd.subtype).unwrap_or(AlterTableType::Undefined), cmd.as_ref()))
-        }
+        Some(NodeEnum::AlterTableCmd(cmd)) => Some((
+            AlterTableType::try_from(cmd.subtype).unwrap_or(AlterTableType::Undefined),
+            cmd.as_ref(),
+        )),
         _ => None,
     })
 }
@@ -86,7 +97,11 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
     match node {
         NodeEnum::CreateStmt(c) => {
             if let Some(rv) = &c.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, "new table"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    AccessExclusive,
+                    "new table",
+                ));
             }
             for rv in c.inh_relations.iter().filter_map(range_var) {
                 let note = if c.partbound.is_some() {
@@ -94,11 +109,19 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                 } else {
                     "INHERITS locks the parent"
                 };
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, note));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    AccessExclusive,
+                    note,
+                ));
             }
             for fk in create_stmt_foreign_keys(c) {
                 if let Some(rv) = &fk.pktable {
-                    out.push(Effect::new(QualifiedName::from_range_var(rv), ShareRowExclusive, "referenced by a new foreign key"));
+                    out.push(Effect::new(
+                        QualifiedName::from_range_var(rv),
+                        ShareRowExclusive,
+                        "referenced by a new foreign key",
+                    ));
                 }
             }
         }
@@ -106,7 +129,12 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
             if let Some(rv) = &i.relation {
                 let t = QualifiedName::from_range_var(rv);
                 out.push(if i.concurrent {
-                    Effect::new(t, ShareUpdateExclusive, "CREATE INDEX CONCURRENTLY builds the index while writes continue").scan()
+                    Effect::new(
+                        t,
+                        ShareUpdateExclusive,
+                        "CREATE INDEX CONCURRENTLY builds the index while writes continue",
+                    )
+                    .scan()
                 } else {
                     Effect::new(t, Share, "CREATE INDEX blocks writes for the whole build").scan()
                 });
@@ -130,7 +158,11 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                         let note = match kind {
                             ObjectType::ObjectIndex => {
                                 if let Some(table) = ctx.table_of_index(&name) {
-                                    out.push(Effect::new(table.clone(), lock, "the table of the dropped index"));
+                                    out.push(Effect::new(
+                                        table.clone(),
+                                        lock,
+                                        "the table of the dropped index",
+                                    ));
                                 }
                                 "DROP INDEX also locks the index's table"
                             }
@@ -142,7 +174,9 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
             }
             if d.behavior == DropBehavior::DropCascade as i32 {
                 if let Some(first) = out.first_mut() {
-                    first.note.push_str("; CASCADE also drops and locks dependent objects");
+                    first
+                        .note
+                        .push_str("; CASCADE also drops and locks dependent objects");
                 }
             }
         }
@@ -176,43 +210,78 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
         NodeEnum::RenameStmt(r) => {
             if let Some(rv) = &r.relation {
                 let kind = ObjectType::try_from(r.rename_type).unwrap_or(ObjectType::Undefined);
-                let lock = if kind == ObjectType::ObjectIndex { ShareUpdateExclusive } else { AccessExclusive };
-                out.push(Effect::new(QualifiedName::from_range_var(rv), lock, "rename"));
+                let lock = if kind == ObjectType::ObjectIndex {
+                    ShareUpdateExclusive
+                } else {
+                    AccessExclusive
+                };
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    lock,
+                    "rename",
+                ));
             }
         }
         NodeEnum::AlterObjectSchemaStmt(s) => {
             if let Some(rv) = &s.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, "SET SCHEMA"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    AccessExclusive,
+                    "SET SCHEMA",
+                ));
             }
         }
         NodeEnum::CreateTrigStmt(t) => {
             if let Some(rv) = &t.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), ShareRowExclusive, "CREATE TRIGGER blocks writes"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    ShareRowExclusive,
+                    "CREATE TRIGGER blocks writes",
+                ));
             }
         }
         NodeEnum::RuleStmt(r) => {
             if let Some(rv) = &r.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, "CREATE RULE"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    AccessExclusive,
+                    "CREATE RULE",
+                ));
             }
         }
         NodeEnum::CreatePolicyStmt(p) => {
             if let Some(rv) = &p.table {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, "CREATE POLICY"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    AccessExclusive,
+                    "CREATE POLICY",
+                ));
             }
         }
         NodeEnum::TruncateStmt(t) => {
             for rv in t.relations.iter().filter_map(range_var) {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, "TRUNCATE").rewrite());
+                out.push(
+                    Effect::new(
+                        QualifiedName::from_range_var(rv),
+                        AccessExclusive,
+                        "TRUNCATE",
+                    )
+                    .rewrite(),
+                );
             }
         }
         NodeEnum::VacuumStmt(v) => {
-            let full = v.options.iter().any(|o| def_name(o).is_some_and(|n| n.eq_ignore_ascii_case("full")));
+            let full = v
+                .options
+                .iter()
+                .any(|o| def_name(o).is_some_and(|n| n.eq_ignore_ascii_case("full")));
             for rel in &v.rels {
                 if let Some(NodeEnum::VacuumRelation(vr)) = &rel.node {
                     if let Some(rv) = &vr.relation {
                         let t = QualifiedName::from_range_var(rv);
                         out.push(if full {
-                            Effect::new(t, AccessExclusive, "VACUUM FULL rewrites the table").rewrite()
+                            Effect::new(t, AccessExclusive, "VACUUM FULL rewrites the table")
+                                .rewrite()
                         } else if v.is_vacuumcmd {
                             Effect::new(t, ShareUpdateExclusive, "VACUUM").scan()
                         } else {
@@ -224,23 +293,58 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
         }
         NodeEnum::ClusterStmt(c) => {
             if let Some(rv) = &c.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), AccessExclusive, "CLUSTER rewrites the table").rewrite());
+                out.push(
+                    Effect::new(
+                        QualifiedName::from_range_var(rv),
+                        AccessExclusive,
+                        "CLUSTER rewrites the table",
+                    )
+                    .rewrite(),
+                );
             }
         }
         NodeEnum::ReindexStmt(r) => {
-            let concurrent = r.params.iter().any(|p| def_name(p).is_some_and(|n| n.eq_ignore_ascii_case("concurrently")));
+            let concurrent = r
+                .params
+                .iter()
+                .any(|p| def_name(p).is_some_and(|n| n.eq_ignore_ascii_case("concurrently")));
             if let Some(rv) = &r.relation {
                 let name = QualifiedName::from_range_var(rv);
-                let is_index = r.kind == pg_query::protobuf::ReindexObjectType::ReindexObjectIndex as i32;
+                let is_index =
+                    r.kind == pg_query::protobuf::ReindexObjectType::ReindexObjectIndex as i32;
                 if concurrent {
-                    out.push(Effect::new(name, ShareUpdateExclusive, "REINDEX CONCURRENTLY builds new indexes while writes continue").scan());
+                    out.push(
+                        Effect::new(
+                            name,
+                            ShareUpdateExclusive,
+                            "REINDEX CONCURRENTLY builds new indexes while writes continue",
+                        )
+                        .scan(),
+                    );
                 } else if is_index {
                     if let Some(table) = ctx.table_of_index(&name) {
-                        out.push(Effect::new(table.clone(), Share, "REINDEX blocks writes to the table").scan());
+                        out.push(
+                            Effect::new(table.clone(), Share, "REINDEX blocks writes to the table")
+                                .scan(),
+                        );
                     }
-                    out.push(Effect::new(name, AccessExclusive, "REINDEX locks the index: queries that would use it wait").rewrite());
+                    out.push(
+                        Effect::new(
+                            name,
+                            AccessExclusive,
+                            "REINDEX locks the index: queries that would use it wait",
+                        )
+                        .rewrite(),
+                    );
                 } else {
-                    out.push(Effect::new(name, Share, "REINDEX TABLE blocks writes and locks every index").scan());
+                    out.push(
+                        Effect::new(
+                            name,
+                            Share,
+                            "REINDEX TABLE blocks writes and locks every index",
+                        )
+                        .scan(),
+                    );
                 }
             }
         }
@@ -248,38 +352,76 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
             if let Some(rv) = &r.relation {
                 let t = QualifiedName::from_range_var(rv);
                 out.push(if r.concurrent {
-                    Effect::new(t, Exclusive, "REFRESH ... CONCURRENTLY blocks writes, reads continue").scan()
+                    Effect::new(
+                        t,
+                        Exclusive,
+                        "REFRESH ... CONCURRENTLY blocks writes, reads continue",
+                    )
+                    .scan()
                 } else {
-                    Effect::new(t, AccessExclusive, "REFRESH MATERIALIZED VIEW blocks reads for the whole refresh").rewrite()
+                    Effect::new(
+                        t,
+                        AccessExclusive,
+                        "REFRESH MATERIALIZED VIEW blocks reads for the whole refresh",
+                    )
+                    .rewrite()
                 });
             }
         }
         NodeEnum::LockStmt(l) => {
             let lock = lock_mode(l.mode);
             for rv in l.relations.iter().filter_map(range_var) {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), lock, "LOCK TABLE"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    lock,
+                    "LOCK TABLE",
+                ));
             }
         }
         NodeEnum::InsertStmt(i) => {
             if let Some(rv) = &i.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), RowExclusive, "INSERT"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    RowExclusive,
+                    "INSERT",
+                ));
             }
         }
         NodeEnum::UpdateStmt(u) => {
             if let Some(rv) = &u.relation {
-                let e = Effect::new(QualifiedName::from_range_var(rv), RowExclusive, "UPDATE locks every row it changes");
-                out.push(if u.where_clause.is_none() { e.scan() } else { e });
+                let e = Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    RowExclusive,
+                    "UPDATE locks every row it changes",
+                );
+                out.push(if u.where_clause.is_none() {
+                    e.scan()
+                } else {
+                    e
+                });
             }
         }
         NodeEnum::DeleteStmt(d) => {
             if let Some(rv) = &d.relation {
-                let e = Effect::new(QualifiedName::from_range_var(rv), RowExclusive, "DELETE locks every row it removes");
-                out.push(if d.where_clause.is_none() { e.scan() } else { e });
+                let e = Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    RowExclusive,
+                    "DELETE locks every row it removes",
+                );
+                out.push(if d.where_clause.is_none() {
+                    e.scan()
+                } else {
+                    e
+                });
             }
         }
         NodeEnum::MergeStmt(m) => {
             if let Some(rv) = &m.relation {
-                out.push(Effect::new(QualifiedName::from_range_var(rv), RowExclusive, "MERGE"));
+                out.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    RowExclusive,
+                    "MERGE",
+                ));
             }
         }
         NodeEnum::CopyStmt(c) => {
@@ -291,7 +433,11 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
         NodeEnum::CreateStatsStmt(s) => {
             for rel in &s.relations {
                 if let Some(NodeEnum::RangeVar(rv)) = &rel.node {
-                    out.push(Effect::new(QualifiedName::from_range_var(rv), ShareUpdateExclusive, "CREATE STATISTICS"));
+                    out.push(Effect::new(
+                        QualifiedName::from_range_var(rv),
+                        ShareUpdateExclusive,
+                        "CREATE STATISTICS",
+                    ));
                 }
             }
         }
@@ -305,10 +451,18 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
     use AlterTableType as T;
     use LockLevel::*;
     let kind = AlterTableType::try_from(cmd.subtype).unwrap_or(T::Undefined);
-    let mut e = CommandEffect { kind, lock: AccessExclusive, rewrite: false, scan: false, note: String::new(), others: Vec::new() };
+    let mut e = CommandEffect {
+        kind,
+        lock: AccessExclusive,
+        rewrite: false,
+        scan: false,
+        note: String::new(),
+        others: Vec::new(),
+    };
     match kind {
         T::AtAddColumn | T::AtAddColumnToView => {
-            if let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+            if let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
+            {
                 let (rewrite, why) = add_column_rewrite(col, ctx);
                 e.rewrite = rewrite;
                 e.note = why;
@@ -316,20 +470,33 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
                     match constraint_type(c) {
                         ConstrType::ConstrForeign => {
                             if let Some(rv) = &c.pktable {
-                                e.others.push(Effect::new(QualifiedName::from_range_var(rv), ShareRowExclusive, "referenced by the new column's foreign key"));
+                                e.others.push(Effect::new(
+                                    QualifiedName::from_range_var(rv),
+                                    ShareRowExclusive,
+                                    "referenced by the new column's foreign key",
+                                ));
                             }
                         }
-                        ConstrType::ConstrCheck | ConstrType::ConstrPrimary | ConstrType::ConstrUnique => e.scan = true,
+                        ConstrType::ConstrCheck
+                        | ConstrType::ConstrPrimary
+                        | ConstrType::ConstrUnique => e.scan = true,
                         _ => {}
                     }
                 }
             }
         }
-        T::AtColumnDefault | T::AtCookedColumnDefault => e.note = "SET/DROP DEFAULT: catalog only".into(),
+        T::AtColumnDefault | T::AtCookedColumnDefault => {
+            e.note = "SET/DROP DEFAULT: catalog only".into()
+        }
         T::AtDropNotNull => e.note = "DROP NOT NULL: catalog only".into(),
         T::AtSetNotNull => {
-            if ctx.version.has(Feature::CheckBackedSetNotNull) && ctx.has_validated_not_null_check(table, &cmd.name) {
-                e.note = format!("SET NOT NULL uses the validated CHECK ({} IS NOT NULL): no scan", cmd.name);
+            if ctx.version.has(Feature::CheckBackedSetNotNull)
+                && ctx.has_validated_not_null_check(table, &cmd.name)
+            {
+                e.note = format!(
+                    "SET NOT NULL uses the validated CHECK ({} IS NOT NULL): no scan",
+                    cmd.name
+                );
             } else {
                 e.scan = true;
                 e.note = "SET NOT NULL scans the whole table for NULLs".into();
@@ -341,7 +508,9 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
         }
         T::AtDropExpression => e.note = "DROP EXPRESSION".into(),
         T::AtSetStatistics | T::AtSetOptions | T::AtResetOptions => e.lock = ShareUpdateExclusive,
-        T::AtSetStorage | T::AtSetCompression => e.note = "catalog only, applies to new rows".into(),
+        T::AtSetStorage | T::AtSetCompression => {
+            e.note = "catalog only, applies to new rows".into()
+        }
         T::AtDropColumn => e.note = "DROP COLUMN: catalog only, space reclaimed later".into(),
         T::AtAddConstraint | T::AtAddIndex | T::AtAddIndexConstraint => {
             if let Some(c) = command_constraint(cmd) {
@@ -354,13 +523,22 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
             e.scan = true;
             e.note = "VALIDATE CONSTRAINT scans while reads and writes continue".into();
             if let Some(referenced) = ctx.foreign_key_target(table, &cmd.name) {
-                e.others.push(Effect::new(referenced.clone(), RowShare, "referenced by the validated foreign key").scan());
+                e.others.push(
+                    Effect::new(
+                        referenced.clone(),
+                        RowShare,
+                        "referenced by the validated foreign key",
+                    )
+                    .scan(),
+                );
             }
         }
         T::AtDropConstraint => e.note = "DROP CONSTRAINT".into(),
         T::AtAlterColumnType => {
             let new = match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
-                Some(NodeEnum::ColumnDef(col)) => col.type_name.as_ref().map(TypeSpec::from_type_name),
+                Some(NodeEnum::ColumnDef(col)) => {
+                    col.type_name.as_ref().map(TypeSpec::from_type_name)
+                }
                 _ => None,
             };
             let using = matches!(cmd.def.as_deref().and_then(|d| d.node.as_ref()), Some(NodeEnum::ColumnDef(col)) if col.raw_default.is_some());
@@ -370,11 +548,19 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
                     TypeChange::BinaryCompatible(why) => e.note = format!("{why}: no rewrite"),
                     TypeChange::SafeOnlyInUtc => {
                         e.rewrite = true;
-                        e.note = format!("{} to {} rewrites unless the session TimeZone is UTC", old.sql(), new.sql());
+                        e.note = format!(
+                            "{} to {} rewrites unless the session TimeZone is UTC",
+                            old.sql(),
+                            new.sql()
+                        );
                     }
                     TypeChange::Rewrite => {
                         e.rewrite = true;
-                        e.note = format!("{} to {} rewrites the table and rebuilds its indexes", old.sql(), new.sql());
+                        e.note = format!(
+                            "{} to {} rewrites the table and rebuilds its indexes",
+                            old.sql(),
+                            new.sql()
+                        );
                     }
                 },
                 (None, Some(new)) if likely_safe_target(&new) && !using => {
@@ -383,7 +569,10 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
                 (_, new) => {
                     e.rewrite = true;
                     e.note = match new {
-                        Some(n) => format!("ALTER TYPE to {} rewrites the table and rebuilds its indexes", n.sql()),
+                        Some(n) => format!(
+                            "ALTER TYPE to {} rewrites the table and rebuilds its indexes",
+                            n.sql()
+                        ),
                         None => "ALTER TYPE rewrites the table".into(),
                     };
                 }
@@ -403,7 +592,9 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
             e.rewrite = true;
             e.note = "SET TABLESPACE copies every file of the table".into();
         }
-        T::AtSetRelOptions | T::AtResetRelOptions | T::AtReplaceRelOptions => e.lock = ShareUpdateExclusive,
+        T::AtSetRelOptions | T::AtResetRelOptions | T::AtReplaceRelOptions => {
+            e.lock = ShareUpdateExclusive
+        }
         T::AtEnableTrig
         | T::AtEnableAlwaysTrig
         | T::AtEnableReplicaTrig
@@ -413,28 +604,47 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
         | T::AtEnableTrigUser
         | T::AtDisableTrigUser => e.lock = ShareRowExclusive,
         T::AtAttachPartition => {
-            if ctx.version.has(Feature::AttachPartitionShareUpdateExclusive) {
+            if ctx
+                .version
+                .has(Feature::AttachPartitionShareUpdateExclusive)
+            {
                 e.lock = ShareUpdateExclusive;
             }
-            if let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+            if let Some(NodeEnum::PartitionCmd(p)) =
+                cmd.def.as_deref().and_then(|d| d.node.as_ref())
+            {
                 if let Some(rv) = &p.name {
                     let part = QualifiedName::from_range_var(rv);
                     let proven = ctx.has_partition_check(&part);
-                    let effect = Effect::new(part, AccessExclusive, if proven {
-                        "the partition's validated CHECK proves the bound: no scan"
-                    } else {
-                        "ATTACH PARTITION scans the partition to check the bound"
-                    });
+                    let effect = Effect::new(
+                        part,
+                        AccessExclusive,
+                        if proven {
+                            "the partition's validated CHECK proves the bound: no scan"
+                        } else {
+                            "ATTACH PARTITION scans the partition to check the bound"
+                        },
+                    );
                     e.others.push(if proven { effect } else { effect.scan() });
                 }
             }
         }
         T::AtDetachPartition => {
-            if let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
-                let lock = if p.concurrent { ShareUpdateExclusive } else { AccessExclusive };
+            if let Some(NodeEnum::PartitionCmd(p)) =
+                cmd.def.as_deref().and_then(|d| d.node.as_ref())
+            {
+                let lock = if p.concurrent {
+                    ShareUpdateExclusive
+                } else {
+                    AccessExclusive
+                };
                 e.lock = lock;
                 if let Some(rv) = &p.name {
-                    e.others.push(Effect::new(QualifiedName::from_range_var(rv), lock, "detached partition"));
+                    e.others.push(Effect::new(
+                        QualifiedName::from_range_var(rv),
+                        lock,
+                        "detached partition",
+                    ));
                 }
             }
         }
@@ -449,7 +659,11 @@ fn constraint_effect(table: &QualifiedName, c: &Constraint, ctx: &Context, e: &m
     match constraint_type(c) {
         ConstrType::ConstrCheck => {
             e.scan = !c.skip_validation;
-            e.note = if c.skip_validation { "CHECK NOT VALID: no scan".into() } else { "ADD CHECK scans the whole table".into() };
+            e.note = if c.skip_validation {
+                "CHECK NOT VALID: no scan".into()
+            } else {
+                "ADD CHECK scans the whole table".into()
+            };
         }
         ConstrType::ConstrForeign => {
             e.lock = ShareRowExclusive;
@@ -460,8 +674,16 @@ fn constraint_effect(table: &QualifiedName, c: &Constraint, ctx: &Context, e: &m
                 "ADD FOREIGN KEY scans the table, blocking writes on both tables".into()
             };
             if let Some(rv) = &c.pktable {
-                let other = Effect::new(QualifiedName::from_range_var(rv), ShareRowExclusive, "referenced by the new foreign key");
-                e.others.push(if c.skip_validation { other } else { other.scan() });
+                let other = Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    ShareRowExclusive,
+                    "referenced by the new foreign key",
+                );
+                e.others.push(if c.skip_validation {
+                    other
+                } else {
+                    other.scan()
+                });
             }
         }
         ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
@@ -471,7 +693,8 @@ fn constraint_effect(table: &QualifiedName, c: &Constraint, ctx: &Context, e: &m
             } else {
                 e.note = "USING INDEX: the existing index becomes the constraint, no build".into();
                 if constraint_type(c) == ConstrType::ConstrPrimary {
-                    e.note.push_str(" (PRIMARY KEY still scans for NULLs in nullable columns)");
+                    e.note
+                        .push_str(" (PRIMARY KEY still scans for NULLs in nullable columns)");
                 }
             }
             let _ = table;
@@ -492,28 +715,65 @@ fn constraint_effect(table: &QualifiedName, c: &Constraint, ctx: &Context, e: &m
 /// Whether `ADD COLUMN` rewrites the table, and why.
 pub fn add_column_rewrite(col: &pg_query::protobuf::ColumnDef, ctx: &Context) -> (bool, String) {
     if !col.identity.is_empty() || !col.generated.is_empty() {
-        return (true, "an identity or generated column is computed for every row: rewrite".into());
+        return (
+            true,
+            "an identity or generated column is computed for every row: rewrite".into(),
+        );
     }
     if let Some(t) = &col.type_name {
         let spec = TypeSpec::from_type_name(t);
         if matches!(spec.name.as_str(), "serial" | "bigserial" | "smallserial") {
-            return (true, "a serial column's nextval() default is volatile: rewrite".into());
+            return (
+                true,
+                "a serial column's nextval() default is volatile: rewrite".into(),
+            );
         }
     }
     for c in column_constraints(col) {
         match constraint_type(c) {
-            ConstrType::ConstrIdentity => return (true, "an identity column is filled for every row: rewrite".into()),
-            ConstrType::ConstrGenerated => return (true, "a stored generated column is computed for every row: rewrite".into()),
+            ConstrType::ConstrIdentity => {
+                return (
+                    true,
+                    "an identity column is filled for every row: rewrite".into(),
+                )
+            }
+            ConstrType::ConstrGenerated => {
+                return (
+                    true,
+                    "a stored generated column is computed for every row: rewrite".into(),
+                )
+            }
             ConstrType::ConstrDefault => {
-                let Some(expr) = c.raw_expr.as_deref() else { continue };
+                let Some(expr) = c.raw_expr.as_deref() else {
+                    continue;
+                };
                 if !ctx.version.has(Feature::InstantConstantDefault) {
-                    return (true, format!("before PostgreSQL 11 any DEFAULT rewrites the table (target: {})", ctx.version));
+                    return (
+                        true,
+                        format!(
+                            "before PostgreSQL 11 any DEFAULT rewrites the table (target: {})",
+                            ctx.version
+                        ),
+                    );
                 }
                 match volatility(expr) {
-                    Volatility::NonVolatile => return (false, "non-volatile DEFAULT: stored in the catalog, no rewrite".into()),
-                    Volatility::Volatile(f) => return (true, format!("volatile DEFAULT {f} is evaluated for every row: rewrite")),
+                    Volatility::NonVolatile => {
+                        return (
+                            false,
+                            "non-volatile DEFAULT: stored in the catalog, no rewrite".into(),
+                        )
+                    }
+                    Volatility::Volatile(f) => {
+                        return (
+                            true,
+                            format!("volatile DEFAULT {f} is evaluated for every row: rewrite"),
+                        )
+                    }
                     Volatility::Unknown(f) => {
-                        return (false, format!("DEFAULT calls {f}: rewrites the table if it is VOLATILE"));
+                        return (
+                            false,
+                            format!("DEFAULT calls {f}: rewrites the table if it is VOLATILE"),
+                        );
                     }
                 }
             }
@@ -524,7 +784,9 @@ pub fn add_column_rewrite(col: &pg_query::protobuf::ColumnDef, ctx: &Context) ->
 }
 
 /// The constraints written on a column definition.
-pub fn column_constraints(col: &pg_query::protobuf::ColumnDef) -> impl Iterator<Item = &Constraint> {
+pub fn column_constraints(
+    col: &pg_query::protobuf::ColumnDef,
+) -> impl Iterator<Item = &Constraint> {
     col.constraints.iter().filter_map(|n| match &n.node {
         Some(NodeEnum::Constraint(c)) => Some(c.as_ref()),
         _ => None,
@@ -535,10 +797,12 @@ fn create_stmt_foreign_keys(c: &pg_query::protobuf::CreateStmt) -> Vec<&Constrai
     let mut out = Vec::new();
     for elt in &c.table_elts {
         match &elt.node {
-            Some(NodeEnum::Constraint(k)) if constraint_type(k) == ConstrType::ConstrForeign => out.push(k.as_ref()),
-            Some(NodeEnum::ColumnDef(col)) => {
-                out.extend(column_constraints(col).filter(|k| constraint_type(k) == ConstrType::ConstrForeign))
+            Some(NodeEnum::Constraint(k)) if constraint_type(k) == ConstrType::ConstrForeign => {
+                out.push(k.as_ref())
             }
+            Some(NodeEnum::ColumnDef(col)) => out.extend(
+                column_constraints(col).filter(|k| constraint_type(k) == ConstrType::ConstrForeign),
+            ),
             _ => {}
         }
     }
@@ -576,7 +840,11 @@ mod tests {
     fn effects_in(ctx: &Context, sql: &str) -> Vec<Effect> {
         let parsed = pgshift_sql::parse(sql);
         assert!(parsed.errors.is_empty(), "{sql}: {:?}", parsed.errors);
-        parsed.statements.iter().flat_map(|s| statement_effects(&s.node, ctx)).collect()
+        parsed
+            .statements
+            .iter()
+            .flat_map(|s| statement_effects(&s.node, ctx))
+            .collect()
     }
 
     fn effects(sql: &str) -> Vec<Effect> {
@@ -594,44 +862,111 @@ mod tests {
     #[test]
     fn indexes() {
         assert_eq!(one("CREATE INDEX i ON t (a)"), (Share, false, true));
-        assert_eq!(one("CREATE INDEX CONCURRENTLY i ON t (a)"), (ShareUpdateExclusive, false, true));
+        assert_eq!(
+            one("CREATE INDEX CONCURRENTLY i ON t (a)"),
+            (ShareUpdateExclusive, false, true)
+        );
         assert_eq!(one("DROP INDEX i"), (AccessExclusive, false, false));
-        assert_eq!(one("DROP INDEX CONCURRENTLY i"), (ShareUpdateExclusive, false, false));
+        assert_eq!(
+            one("DROP INDEX CONCURRENTLY i"),
+            (ShareUpdateExclusive, false, false)
+        );
         assert_eq!(one("REINDEX TABLE t"), (Share, false, true));
-        assert_eq!(one("REINDEX INDEX CONCURRENTLY i"), (ShareUpdateExclusive, false, true));
+        assert_eq!(
+            one("REINDEX INDEX CONCURRENTLY i"),
+            (ShareUpdateExclusive, false, true)
+        );
     }
 
     #[test]
     fn columns() {
-        assert_eq!(one("ALTER TABLE t ADD COLUMN a int"), (AccessExclusive, false, false));
-        assert_eq!(one("ALTER TABLE t ADD COLUMN a int DEFAULT 0"), (AccessExclusive, false, false));
-        assert_eq!(one("ALTER TABLE t ADD COLUMN a uuid DEFAULT gen_random_uuid()"), (AccessExclusive, true, false));
-        assert_eq!(one("ALTER TABLE t ADD COLUMN a bigserial"), (AccessExclusive, true, false));
-        assert_eq!(one("ALTER TABLE t ADD COLUMN a int GENERATED ALWAYS AS IDENTITY"), (AccessExclusive, true, false));
-        assert_eq!(one("ALTER TABLE t ADD COLUMN a int GENERATED ALWAYS AS (b * 2) STORED"), (AccessExclusive, true, false));
+        assert_eq!(
+            one("ALTER TABLE t ADD COLUMN a int"),
+            (AccessExclusive, false, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD COLUMN a int DEFAULT 0"),
+            (AccessExclusive, false, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD COLUMN a uuid DEFAULT gen_random_uuid()"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD COLUMN a bigserial"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD COLUMN a int GENERATED ALWAYS AS IDENTITY"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD COLUMN a int GENERATED ALWAYS AS (b * 2) STORED"),
+            (AccessExclusive, true, false)
+        );
         let old = Context::new(PgVersion::new(10, 0), true);
-        assert!(effects_in(&old, "ALTER TABLE t ADD COLUMN a int DEFAULT 0")[0].rewrite, "any default rewrites before 11");
-        assert_eq!(one("ALTER TABLE t ALTER COLUMN a SET NOT NULL"), (AccessExclusive, false, true));
-        assert_eq!(one("ALTER TABLE t ALTER COLUMN a TYPE bigint"), (AccessExclusive, true, false));
-        assert_eq!(one("ALTER TABLE t ALTER COLUMN a SET STATISTICS 100"), (ShareUpdateExclusive, false, false));
-        assert_eq!(one("ALTER TABLE t SET TABLESPACE x"), (AccessExclusive, true, false));
-        assert_eq!(one("ALTER TABLE t SET UNLOGGED"), (AccessExclusive, true, false));
-        assert_eq!(one("ALTER TABLE t SET (fillfactor = 70)"), (ShareUpdateExclusive, false, false));
+        assert!(
+            effects_in(&old, "ALTER TABLE t ADD COLUMN a int DEFAULT 0")[0].rewrite,
+            "any default rewrites before 11"
+        );
+        assert_eq!(
+            one("ALTER TABLE t ALTER COLUMN a SET NOT NULL"),
+            (AccessExclusive, false, true)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ALTER COLUMN a TYPE bigint"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ALTER COLUMN a SET STATISTICS 100"),
+            (ShareUpdateExclusive, false, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t SET TABLESPACE x"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t SET UNLOGGED"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t SET (fillfactor = 70)"),
+            (ShareUpdateExclusive, false, false)
+        );
     }
 
     #[test]
     fn constraints() {
-        assert_eq!(one("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)"), (AccessExclusive, false, true));
-        assert_eq!(one("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID"), (AccessExclusive, false, false));
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)"),
+            (AccessExclusive, false, true)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID"),
+            (AccessExclusive, false, false)
+        );
         let fk = effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id)");
         assert_eq!(fk.len(), 2, "both tables: {fk:?}");
         assert!(fk.iter().all(|e| e.lock == ShareRowExclusive && e.scan));
-        let fk = effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id) NOT VALID");
+        let fk =
+            effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id) NOT VALID");
         assert!(fk.iter().all(|e| e.lock == ShareRowExclusive && !e.scan));
-        assert_eq!(one("ALTER TABLE t VALIDATE CONSTRAINT c"), (ShareUpdateExclusive, false, true));
-        assert_eq!(one("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a)"), (AccessExclusive, false, true));
-        assert_eq!(one("ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i"), (AccessExclusive, false, false));
-        assert_eq!(one("ALTER TABLE t ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&)"), (AccessExclusive, false, true));
+        assert_eq!(
+            one("ALTER TABLE t VALIDATE CONSTRAINT c"),
+            (ShareUpdateExclusive, false, true)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a)"),
+            (AccessExclusive, false, true)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i"),
+            (AccessExclusive, false, false)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&)"),
+            (AccessExclusive, false, true)
+        );
     }
 
     #[test]
@@ -644,9 +979,18 @@ mod tests {
 
     #[test]
     fn other_statements() {
-        assert_eq!(one("CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()"), (ShareRowExclusive, false, false));
-        assert_eq!(one("REFRESH MATERIALIZED VIEW mv"), (AccessExclusive, true, false));
-        assert_eq!(one("REFRESH MATERIALIZED VIEW CONCURRENTLY mv"), (Exclusive, false, true));
+        assert_eq!(
+            one("CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()"),
+            (ShareRowExclusive, false, false)
+        );
+        assert_eq!(
+            one("REFRESH MATERIALIZED VIEW mv"),
+            (AccessExclusive, true, false)
+        );
+        assert_eq!(
+            one("REFRESH MATERIALIZED VIEW CONCURRENTLY mv"),
+            (Exclusive, false, true)
+        );
         assert_eq!(one("VACUUM FULL t"), (AccessExclusive, true, false));
         assert_eq!(one("CLUSTER t USING i"), (AccessExclusive, true, false));
         assert_eq!(one("TRUNCATE t"), (AccessExclusive, true, false));
@@ -654,7 +998,10 @@ mod tests {
         assert_eq!(one("UPDATE t SET a = 1"), (RowExclusive, false, true));
         assert_eq!(one("LOCK TABLE t IN SHARE MODE"), (Share, false, false));
         let attach = effects("ALTER TABLE p ATTACH PARTITION c FOR VALUES FROM (1) TO (2)");
-        assert_eq!((attach[0].lock, attach[1].lock, attach[1].scan), (ShareUpdateExclusive, AccessExclusive, true));
+        assert_eq!(
+            (attach[0].lock, attach[1].lock, attach[1].scan),
+            (ShareUpdateExclusive, AccessExclusive, true)
+        );
         let detach = effects("ALTER TABLE p DETACH PARTITION c");
         assert!(detach.iter().all(|e| e.lock == AccessExclusive));
         let detach = effects("ALTER TABLE p DETACH PARTITION c CONCURRENTLY");

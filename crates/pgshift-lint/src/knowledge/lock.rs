@@ -148,8 +148,8 @@ const fn bits(levels: &[LockLevel]) -> u8 {
 }
 
 use LockLevel::{
-    AccessExclusive as AE, AccessShare as AS, Exclusive as EX, RowExclusive as RE, RowShare as RS, Share as SH,
-    ShareRowExclusive as SRE, ShareUpdateExclusive as SUE,
+    AccessExclusive as AE, AccessShare as AS, Exclusive as EX, RowExclusive as RE, RowShare as RS,
+    Share as SH, ShareRowExclusive as SRE, ShareUpdateExclusive as SUE,
 };
 
 /// Table 13.2 "Conflicting Lock Modes": for each requested mode (by index), the set of held
@@ -180,7 +180,10 @@ mod tests {
 
     #[test]
     fn documented_conflicts() {
-        assert!(!LockLevel::Share.conflicts_with(LockLevel::Share), "two CREATE INDEX can run together");
+        assert!(
+            !LockLevel::Share.conflicts_with(LockLevel::Share),
+            "two CREATE INDEX can run together"
+        );
         assert!(LockLevel::ShareUpdateExclusive.conflicts_with(LockLevel::ShareUpdateExclusive));
         assert!(!LockLevel::RowExclusive.conflicts_with(LockLevel::RowExclusive));
         assert!(LockLevel::Exclusive.conflicts_with(LockLevel::RowShare));
@@ -189,9 +192,15 @@ mod tests {
 
     #[test]
     fn what_traffic_each_lock_blocks() {
-        let blocks_reads: Vec<_> = ALL_LOCK_LEVELS.into_iter().filter(|l| l.blocks_reads()).collect();
+        let blocks_reads: Vec<_> = ALL_LOCK_LEVELS
+            .into_iter()
+            .filter(|l| l.blocks_reads())
+            .collect();
         assert_eq!(blocks_reads, vec![LockLevel::AccessExclusive]);
-        let blocks_writes: Vec<_> = ALL_LOCK_LEVELS.into_iter().filter(|l| l.blocks_writes()).collect();
+        let blocks_writes: Vec<_> = ALL_LOCK_LEVELS
+            .into_iter()
+            .filter(|l| l.blocks_writes())
+            .collect();
         assert_eq!(blocks_writes, vec![SH, SRE, EX, AE]);
     }
 
@@ -204,6 +213,11 @@ mod tests {
         }
         assert_eq!(LockLevel::from_name("SHARE MODE"), Some(LockLevel::Share));
         assert_eq!(LockLevel::from_name("nope"), None);
-        assert_eq!(serde_json::to_string(&LockLevel::AccessExclusive).ok().as_deref(), Some("\"access-exclusive\""));
+        assert_eq!(
+            serde_json::to_string(&LockLevel::AccessExclusive)
+                .ok()
+                .as_deref(),
+            Some("\"access-exclusive\"")
+        );
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! Rules read these tables; they do not restate them.
 
-pub mod lock;
 pub mod casts;
 pub mod effects;
+pub mod lock;
 pub mod version;
 pub mod volatility;

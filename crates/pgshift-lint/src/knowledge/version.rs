@@ -15,10 +15,16 @@ impl PgVersion {
     /// The version `check` assumes when none is configured: the oldest major release the
     /// PostgreSQL project still supported when this table was written. Documented in
     /// `pgshift check --help`.
-    pub const DEFAULT: PgVersion = PgVersion { major: 14, minor: None };
+    pub const DEFAULT: PgVersion = PgVersion {
+        major: 14,
+        minor: None,
+    };
 
     pub const fn new(major: u32, minor: u32) -> PgVersion {
-        PgVersion { major, minor: Some(minor) }
+        PgVersion {
+            major,
+            minor: Some(minor),
+        }
     }
 
     /// Reads `15`, `14.2`, `150004` (`server_version_num`) or `PostgreSQL 16.1 on x86_64...`.
@@ -40,11 +46,17 @@ impl PgVersion {
                     PgVersion::new(n / 10_000, (n / 100) % 100)
                 }
             } else {
-                PgVersion { major: n, minor: None }
+                PgVersion {
+                    major: n,
+                    minor: None,
+                }
             });
         }
         // Stop at the first non-version character ("16beta1", "15.4 (Debian ...)").
-        let numeric: String = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let numeric: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
         let mut parts = numeric.split('.');
         let major: u32 = parts.next()?.parse().ok()?;
         let minor = match parts.next() {
@@ -61,7 +73,9 @@ impl PgVersion {
             // A bug: present from `since` up to and including `until` (same major).
             Some(until) => {
                 self.major == fact.since.major
-                    && self.minor.is_some_and(|m| m >= fact.since.minor.unwrap_or(0) && m <= until)
+                    && self
+                        .minor
+                        .is_some_and(|m| m >= fact.since.minor.unwrap_or(0) && m <= until)
             }
             None => self.at_least(fact.since),
         }
@@ -249,11 +263,20 @@ mod tests {
 
     #[test]
     fn parses_the_usual_spellings() {
-        assert_eq!(PgVersion::parse("15"), Some(PgVersion { major: 15, minor: None }));
+        assert_eq!(
+            PgVersion::parse("15"),
+            Some(PgVersion {
+                major: 15,
+                minor: None
+            })
+        );
         assert_eq!(PgVersion::parse("14.2"), Some(PgVersion::new(14, 2)));
         assert_eq!(PgVersion::parse("150004"), Some(PgVersion::new(15, 4)));
         assert_eq!(PgVersion::parse("90603").map(|v| v.major), Some(9));
-        assert_eq!(PgVersion::parse("PostgreSQL 16.1 on x86_64-pc-linux-gnu"), Some(PgVersion::new(16, 1)));
+        assert_eq!(
+            PgVersion::parse("PostgreSQL 16.1 on x86_64-pc-linux-gnu"),
+            Some(PgVersion::new(16, 1))
+        );
         assert_eq!(PgVersion::parse("17beta1").map(|v| v.major), Some(17));
         assert_eq!(PgVersion::parse("fifteen"), None);
         assert_eq!(PgVersion::parse(""), None);
@@ -271,7 +294,10 @@ mod tests {
         assert!(v("14.0").has(Feature::ConcurrentIndexCorruptionBug));
         assert!(v("14.3").has(Feature::ConcurrentIndexCorruptionBug));
         assert!(!v("14.4").has(Feature::ConcurrentIndexCorruptionBug));
-        assert!(!v("14").has(Feature::ConcurrentIndexCorruptionBug), "a bare major means a current minor");
+        assert!(
+            !v("14").has(Feature::ConcurrentIndexCorruptionBug),
+            "a bare major means a current minor"
+        );
         assert!(!v("15.1").has(Feature::ConcurrentIndexCorruptionBug));
     }
 

@@ -118,13 +118,19 @@ fn walk(node: &Node, found: &mut Volatility) {
         }
         NodeEnum::FuncCall(f) => {
             let names = strings(&f.funcname);
-            let name = names.last().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
-            let builtin_schema = names.len() == 1 || names.first().is_some_and(|s| s == "pg_catalog");
+            let name = names
+                .last()
+                .map(|s| s.to_ascii_lowercase())
+                .unwrap_or_default();
+            let builtin_schema =
+                names.len() == 1 || names.first().is_some_and(|s| s == "pg_catalog");
             if VOLATILE_FUNCTIONS.contains(&name.as_str()) {
                 *found = Volatility::Volatile(format!("{name}()"));
                 return;
             }
-            if !(builtin_schema && NON_VOLATILE_FUNCTIONS.contains(&name.as_str())) && *found == Volatility::NonVolatile {
+            if !(builtin_schema && NON_VOLATILE_FUNCTIONS.contains(&name.as_str()))
+                && *found == Volatility::NonVolatile
+            {
                 *found = Volatility::Unknown(format!("{}()", names.join(".")));
             }
             for a in &f.args {
@@ -181,10 +187,12 @@ mod tests {
         let found = parsed.statements.first().and_then(|s| match &s.node {
             NodeEnum::AlterTableStmt(a) => a.cmds.first().and_then(|c| match &c.node {
                 Some(NodeEnum::AlterTableCmd(c)) => c.def.as_ref().and_then(|d| match &d.node {
-                    Some(NodeEnum::ColumnDef(col)) => col.constraints.iter().find_map(|k| match &k.node {
-                        Some(NodeEnum::Constraint(k)) => k.raw_expr.as_deref().map(volatility),
-                        _ => None,
-                    }),
+                    Some(NodeEnum::ColumnDef(col)) => {
+                        col.constraints.iter().find_map(|k| match &k.node {
+                            Some(NodeEnum::Constraint(k)) => k.raw_expr.as_deref().map(volatility),
+                            _ => None,
+                        })
+                    }
                     _ => None,
                 }),
                 _ => None,
@@ -196,14 +204,30 @@ mod tests {
 
     #[test]
     fn constants_and_stable_functions_are_not_volatile() {
-        for e in ["0", "'x'", "'{}'::jsonb", "now()", "CURRENT_TIMESTAMP", "-1", "ARRAY[1,2]", "lower('A')", "true"] {
+        for e in [
+            "0",
+            "'x'",
+            "'{}'::jsonb",
+            "now()",
+            "CURRENT_TIMESTAMP",
+            "-1",
+            "ARRAY[1,2]",
+            "lower('A')",
+            "true",
+        ] {
             assert_eq!(default_of(e), Volatility::NonVolatile, "{e}");
         }
     }
 
     #[test]
     fn volatile_functions_are() {
-        for e in ["random()", "gen_random_uuid()", "clock_timestamp()", "nextval('s')", "(random() * 10)::int"] {
+        for e in [
+            "random()",
+            "gen_random_uuid()",
+            "clock_timestamp()",
+            "nextval('s')",
+            "(random() * 10)::int",
+        ] {
             assert!(matches!(default_of(e), Volatility::Volatile(_)), "{e}");
         }
         assert!(matches!(default_of("my_func()"), Volatility::Unknown(_)));

@@ -2,13 +2,15 @@
 //!
 //! Documentation: `docs/rules/add-unique-constraint.md` (printed by `pgshift explain add-unique-constraint`).
 
+use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
+use crate::knowledge::effects::{
+    alter_commands, column_constraints, command_constraint, constraint_type,
+};
+use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::{AlterTableType, ConstrType};
 use pg_query::NodeEnum;
-use super::{alter_table, lock_sentence};
-use crate::knowledge::effects::{alter_commands, column_constraints, command_constraint, constraint_type};
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS204",
@@ -17,20 +19,26 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ADD UNIQUE builds its index under ACCESS EXCLUSIVE",
     doc: include_str!("../../docs/rules/add-unique-constraint.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }
     for (kind, cmd) in alter_commands(a) {
         let found = match kind {
-            AlterTableType::AtAddConstraint => command_constraint(cmd).is_some_and(|c| constraint_type(c) == ConstrType::ConstrUnique && c.indexname.is_empty()),
+            AlterTableType::AtAddConstraint => command_constraint(cmd).is_some_and(|c| {
+                constraint_type(c) == ConstrType::ConstrUnique && c.indexname.is_empty()
+            }),
             AlterTableType::AtAddColumn => match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
-                Some(NodeEnum::ColumnDef(col)) => column_constraints(col).any(|c| constraint_type(c) == ConstrType::ConstrUnique),
+                Some(NodeEnum::ColumnDef(col)) => {
+                    column_constraints(col).any(|c| constraint_type(c) == ConstrType::ConstrUnique)
+                }
                 _ => false,
             },
             _ => false,

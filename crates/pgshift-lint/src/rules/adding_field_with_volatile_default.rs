@@ -2,15 +2,15 @@
 //!
 //! Documentation: `docs/rules/adding-field-with-volatile-default.md` (printed by `pgshift explain adding-field-with-volatile-default`).
 
+use super::{lock_sentence, new_columns};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ConstrType;
-use super::{lock_sentence, new_columns};
 use crate::ident::quote_ident;
 use crate::knowledge::effects::{column_constraints, constraint_type};
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
 use crate::knowledge::volatility::{volatility, Volatility};
+use pg_query::protobuf::ConstrType;
 
 pub const RULE: Rule = Rule {
     code: "PGS301",
@@ -19,7 +19,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ADD COLUMN with a volatile default (any default before 11) rewrites the table",
     doc: include_str!("../../docs/rules/adding-field-with-volatile-default.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -28,10 +28,19 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         if !existing {
             continue;
         }
-        let Some(default) = column_constraints(col).find(|c| constraint_type(c) == ConstrType::ConstrDefault) else { continue };
-        let Some(expr) = default.raw_expr.as_deref() else { continue };
+        let Some(default) =
+            column_constraints(col).find(|c| constraint_type(c) == ConstrType::ConstrDefault)
+        else {
+            continue;
+        };
+        let Some(expr) = default.raw_expr.as_deref() else {
+            continue;
+        };
         let why = if !s.ctx.version.has(Feature::InstantConstantDefault) {
-            format!("before PostgreSQL 11 any DEFAULT rewrites the table (target: {})", s.ctx.version)
+            format!(
+                "before PostgreSQL 11 any DEFAULT rewrites the table (target: {})",
+                s.ctx.version
+            )
         } else {
             match volatility(expr) {
                 Volatility::NonVolatile => continue,

@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/adding-required-field.md` (printed by `pgshift explain adding-required-field`).
 
+use super::new_columns;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ConstrType;
-use super::new_columns;
 use crate::ident::quote_ident;
 use crate::knowledge::casts::TypeSpec;
 use crate::knowledge::effects::{column_constraints, constraint_type};
+use pg_query::protobuf::ConstrType;
 
 pub const RULE: Rule = Rule {
     code: "PGS302",
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ADD COLUMN NOT NULL without a default fails on a non-empty table",
     doc: include_str!("../../docs/rules/adding-required-field.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -27,11 +27,24 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let cons: Vec<_> = column_constraints(col).map(constraint_type).collect();
-        let not_null = cons.iter().any(|c| matches!(c, ConstrType::ConstrNotnull | ConstrType::ConstrPrimary));
-        let filled = cons.iter().any(|c| matches!(c, ConstrType::ConstrDefault | ConstrType::ConstrIdentity | ConstrType::ConstrGenerated))
-            || !col.identity.is_empty()
+        let not_null = cons
+            .iter()
+            .any(|c| matches!(c, ConstrType::ConstrNotnull | ConstrType::ConstrPrimary));
+        let filled = cons.iter().any(|c| {
+            matches!(
+                c,
+                ConstrType::ConstrDefault
+                    | ConstrType::ConstrIdentity
+                    | ConstrType::ConstrGenerated
+            )
+        }) || !col.identity.is_empty()
             || !col.generated.is_empty()
-            || col.type_name.as_ref().is_some_and(|t| matches!(TypeSpec::from_type_name(t).name.as_str(), "serial" | "bigserial" | "smallserial"));
+            || col.type_name.as_ref().is_some_and(|t| {
+                matches!(
+                    TypeSpec::from_type_name(t).name.as_str(),
+                    "serial" | "bigserial" | "smallserial"
+                )
+            });
         if not_null && !filled {
             let (t, c) = (table.quoted(), quote_ident(&col.colname));
             out.push(

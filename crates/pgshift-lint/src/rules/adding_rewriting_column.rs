@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/adding-rewriting-column.md` (printed by `pgshift explain adding-rewriting-column`).
 
+use super::{lock_sentence, new_columns};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ConstrType;
-use super::{lock_sentence, new_columns};
 use crate::knowledge::casts::TypeSpec;
 use crate::knowledge::effects::{add_column_rewrite, column_constraints, constraint_type};
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::ConstrType;
 
 pub const RULE: Rule = Rule {
     code: "PGS305",
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "adding a serial, identity or stored generated column rewrites the table",
     doc: include_str!("../../docs/rules/adding-rewriting-column.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -27,11 +27,22 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let (rewrite, why) = add_column_rewrite(col, s.ctx);
-        let default_only = column_constraints(col).any(|c| constraint_type(c) == ConstrType::ConstrDefault)
+        let default_only = column_constraints(col)
+            .any(|c| constraint_type(c) == ConstrType::ConstrDefault)
             && col.identity.is_empty()
             && col.generated.is_empty()
-            && !column_constraints(col).any(|c| matches!(constraint_type(c), ConstrType::ConstrIdentity | ConstrType::ConstrGenerated))
-            && !col.type_name.as_ref().is_some_and(|t| matches!(TypeSpec::from_type_name(t).name.as_str(), "serial" | "bigserial" | "smallserial"));
+            && !column_constraints(col).any(|c| {
+                matches!(
+                    constraint_type(c),
+                    ConstrType::ConstrIdentity | ConstrType::ConstrGenerated
+                )
+            })
+            && !col.type_name.as_ref().is_some_and(|t| {
+                matches!(
+                    TypeSpec::from_type_name(t).name.as_str(),
+                    "serial" | "bigserial" | "smallserial"
+                )
+            });
         // Volatile plain defaults are adding-field-with-volatile-default's business.
         if !rewrite || default_only {
             continue;

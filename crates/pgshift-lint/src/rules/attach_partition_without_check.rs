@@ -2,15 +2,15 @@
 //!
 //! Documentation: `docs/rules/attach-partition-without-check.md` (printed by `pgshift explain attach-partition-without-check`).
 
+use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
-use pg_query::NodeEnum;
-use super::alter_table;
 use crate::ident::{quote_ident, QualifiedName};
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
+use pg_query::protobuf::AlterTableType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS511",
@@ -19,17 +19,22 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ATTACH PARTITION scans the partition under ACCESS EXCLUSIVE unless a CHECK proves the bound",
     doc: include_str!("../../docs/rules/attach-partition-without-check.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((parent, a)) = alter_table(s) else { return };
+    let Some((parent, a)) = alter_table(s) else {
+        return;
+    };
     for (kind, cmd) in alter_commands(a) {
         if kind != AlterTableType::AtAttachPartition {
             continue;
         }
-        let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
+        let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
+        else {
+            continue;
+        };
         let Some(rv) = &p.name else { continue };
         let part = QualifiedName::from_range_var(rv);
         if s.ctx.has_partition_check(&part) {

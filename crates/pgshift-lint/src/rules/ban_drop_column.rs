@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/ban-drop-column.md` (printed by `pgshift explain ban-drop-column`).
 
-use super::{Diagnostic, Rule, StatementCheck};
-use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
 use super::alter_table;
+use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
+use crate::finding::Severity;
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS404",
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "dropping a column breaks old code that still reads or writes it",
     doc: include_str!("../../docs/rules/ban-drop-column.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -25,7 +25,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }

@@ -3,10 +3,10 @@
 //! Documentation: `docs/rules/ban-drop-database.md` (printed by `pgshift explain ban-drop-database`).
 
 use super::{Diagnostic, Rule, StatementCheck};
+use crate::context::Direction;
 use crate::finding::Severity;
 use pg_query::protobuf::ObjectType;
 use pg_query::NodeEnum;
-use crate::context::Direction;
 
 pub const RULE: Rule = Rule {
     code: "PGS406",
@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "dropping a schema or database loses everything in it",
     doc: include_str!("../../docs/rules/ban-drop-database.md"),
-    check: check,
+    check,
     finish: None,
 };
 

@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/ban-drop-not-null.md` (printed by `pgshift explain ban-drop-not-null`).
 
-use super::{Diagnostic, Rule, StatementCheck};
-use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
 use super::alter_table;
+use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
+use crate::finding::Severity;
 use crate::knowledge::effects::alter_commands;
+use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS407",
@@ -16,7 +16,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "DROP NOT NULL lets NULLs reach readers that do not expect them",
     doc: include_str!("../../docs/rules/ban-drop-not-null.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -24,7 +24,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }

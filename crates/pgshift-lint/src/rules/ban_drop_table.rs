@@ -3,12 +3,12 @@
 //! Documentation: `docs/rules/ban-drop-table.md` (printed by `pgshift explain ban-drop-table`).
 
 use super::{Diagnostic, Rule, StatementCheck};
-use crate::finding::Severity;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
 use crate::context::Direction;
+use crate::finding::Severity;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::ObjectType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS405",
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "dropping a table loses its data and breaks old code",
     doc: include_str!("../../docs/rules/ban-drop-table.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -25,8 +25,13 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let NodeEnum::DropStmt(d) = s.node else { return };
-    if !matches!(ObjectType::try_from(d.remove_type), Ok(ObjectType::ObjectTable | ObjectType::ObjectMatview)) {
+    let NodeEnum::DropStmt(d) = s.node else {
+        return;
+    };
+    if !matches!(
+        ObjectType::try_from(d.remove_type),
+        Ok(ObjectType::ObjectTable | ObjectType::ObjectMatview)
+    ) {
         return;
     }
     let tables: Vec<QualifiedName> = d

@@ -4,10 +4,10 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::DropBehavior;
-use pg_query::NodeEnum;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::DropBehavior;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS408",
@@ -16,12 +16,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "TRUNCATE ... CASCADE silently empties every table that references this one",
     doc: include_str!("../../docs/rules/ban-truncate-cascade.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::TruncateStmt(t) = s.node else { return };
+    let NodeEnum::TruncateStmt(t) = s.node else {
+        return;
+    };
     if t.behavior != DropBehavior::DropCascade as i32 {
         return;
     }

@@ -16,7 +16,6 @@ pub const RULE: Rule = Rule {
     finish: Some(finish),
 };
 
-
 fn finish(end: &ScriptEnd<'_>, out: &mut Vec<Diagnostic>) {
     if let Some(begin) = &end.open_begin {
         let _ = (end.ctx, end.file_text, &end.range, &end.last_statement);

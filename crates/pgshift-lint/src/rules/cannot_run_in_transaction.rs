@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/cannot-run-in-transaction.md` (printed by `pgshift explain cannot-run-in-transaction`).
 
+use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
+use crate::knowledge::version::Feature;
 use pg_query::NodeEnum;
 use pgshift_sql::forbidden_in_transaction;
-use super::NO_TRANSACTION_HELP;
-use crate::knowledge::version::Feature;
 
 pub const RULE: Rule = Rule {
     code: "PGS507",
@@ -16,7 +16,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "a statement that cannot run inside a transaction block is in one",
     doc: include_str!("../../docs/rules/cannot-run-in-transaction.md"),
-    check: check,
+    check,
     finish: None,
 };
 

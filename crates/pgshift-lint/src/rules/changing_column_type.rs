@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/changing-column-type.md` (printed by `pgshift explain changing-column-type`).
 
+use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
-use super::{alter_table, lock_sentence};
 use crate::knowledge::effects::{alter_commands, command_effect};
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS303",
@@ -16,12 +16,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ALTER COLUMN TYPE rewrites the table and its indexes unless the change is binary-compatible",
     doc: include_str!("../../docs/rules/changing-column-type.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }

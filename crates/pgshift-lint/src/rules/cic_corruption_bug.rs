@@ -4,8 +4,8 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
 use crate::knowledge::version::Feature;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS106",
@@ -14,7 +14,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "CREATE/REINDEX CONCURRENTLY on PostgreSQL 14.0-14.3 can silently corrupt the index",
     doc: include_str!("../../docs/rules/cic-corruption-bug.md"),
-    check: check,
+    check,
     finish: None,
 };
 

@@ -2,10 +2,10 @@
 //!
 //! Documentation: `docs/rules/concurrently-in-transaction.md` (printed by `pgshift explain concurrently-in-transaction`).
 
+use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use pgshift_sql::forbidden_in_transaction;
-use super::NO_TRANSACTION_HELP;
 
 pub const RULE: Rule = Rule {
     code: "PGS103",
@@ -14,12 +14,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "CONCURRENTLY cannot run inside a transaction block: the migration fails at deploy",
     doc: include_str!("../../docs/rules/concurrently-in-transaction.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some(what) = forbidden_in_transaction(s.node) else { return };
+    let Some(what) = forbidden_in_transaction(s.node) else {
+        return;
+    };
     if !what.contains("CONCURRENTLY") || !s.ctx.in_transaction() {
         return;
     }

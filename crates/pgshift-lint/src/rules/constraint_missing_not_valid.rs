@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/constraint-missing-not-valid.md` (printed by `pgshift explain constraint-missing-not-valid`).
 
+use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::{AlterTableType, ConstrType};
-use super::{alter_table, lock_sentence};
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::{AlterTableType, ConstrType};
 
 pub const RULE: Rule = Rule {
     code: "PGS201",
@@ -16,17 +16,24 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../docs/rules/constraint-missing-not-valid.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     for (kind, cmd) in alter_commands(a) {
         match kind {
             AlterTableType::AtAddConstraint => {
-                let Some(c) = command_constraint(cmd) else { continue };
-                if constraint_type(c) != ConstrType::ConstrCheck || c.skip_validation || !s.existing(&table) {
+                let Some(c) = command_constraint(cmd) else {
+                    continue;
+                };
+                if constraint_type(c) != ConstrType::ConstrCheck
+                    || c.skip_validation
+                    || !s.existing(&table)
+                {
                     continue;
                 }
                 let d = s
@@ -46,7 +53,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 // VALIDATE in the transaction that added the constraint: the ADD's ACCESS
                 // EXCLUSIVE lock is still held during the scan, so NOT VALID bought nothing.
                 let Some(held) = &s.ctx.held else { continue };
-                if held.lock == LockLevel::AccessExclusive && held.table.same_object(&table) && s.ctx.is_not_valid(&table, &cmd.name) && s.ctx.foreign_key_target(&table, &cmd.name).is_none() {
+                if held.lock == LockLevel::AccessExclusive
+                    && held.table.same_object(&table)
+                    && s.ctx.is_not_valid(&table, &cmd.name)
+                    && s.ctx.foreign_key_target(&table, &cmd.name).is_none()
+                {
                     out.push(
                         s.diagnostic(format!(
                             "VALIDATE CONSTRAINT {} runs in the same transaction that holds ACCESS EXCLUSIVE on `{table}`: the scan happens under that lock, which blocks all reads and writes",

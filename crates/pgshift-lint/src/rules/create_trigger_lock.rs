@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/create-trigger-lock.md` (printed by `pgshift explain create-trigger-lock`).
 
+use super::lock_sentence;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
-use super::lock_sentence;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS509",
@@ -16,12 +16,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "CREATE TRIGGER takes SHARE ROW EXCLUSIVE, blocking writes",
     doc: include_str!("../../docs/rules/create-trigger-lock.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::CreateTrigStmt(t) = s.node else { return };
+    let NodeEnum::CreateTrigStmt(t) = s.node else {
+        return;
+    };
     let Some(rv) = &t.relation else { return };
     let table = QualifiedName::from_range_var(rv);
     if !s.existing(&table) {

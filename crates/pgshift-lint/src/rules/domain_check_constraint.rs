@@ -4,9 +4,9 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
+use crate::knowledge::effects::constraint_type;
 use pg_query::protobuf::ConstrType;
 use pg_query::NodeEnum;
-use crate::knowledge::effects::constraint_type;
 
 pub const RULE: Rule = Rule {
     code: "PGS208",
@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "a CHECK on a domain is validated against every column of that domain",
     doc: include_str!("../../docs/rules/domain-check-constraint.md"),
-    check: check,
+    check,
     finish: None,
 };
 

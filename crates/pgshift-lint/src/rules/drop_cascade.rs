@@ -14,7 +14,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "DROP ... CASCADE silently drops every dependent object",
     doc: include_str!("../../docs/rules/drop-cascade.md"),
-    check: check,
+    check,
     finish: None,
 };
 

@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/drop-constraint.md` (printed by `pgshift explain drop-constraint`).
 
-use super::{Diagnostic, Rule, StatementCheck};
-use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
 use super::alter_table;
+use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
+use crate::finding::Severity;
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS207",
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "dropping a constraint removes a guarantee the data and the code rely on",
     doc: include_str!("../../docs/rules/drop-constraint.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -25,7 +25,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }

@@ -4,9 +4,9 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
+use crate::knowledge::effects::alter_commands;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
-use crate::knowledge::effects::alter_commands;
 
 pub const RULE: Rule = Rule {
     code: "PGS604",
@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "the same column is defined twice",
     doc: include_str!("../../docs/rules/duplicate-column.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -31,10 +31,12 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             .collect(),
         NodeEnum::AlterTableStmt(a) => alter_commands(a)
             .filter(|(k, _)| *k == AlterTableType::AtAddColumn)
-            .filter_map(|(_, cmd)| match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
-                Some(NodeEnum::ColumnDef(col)) => Some(col.colname.as_str()),
-                _ => None,
-            })
+            .filter_map(
+                |(_, cmd)| match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                    Some(NodeEnum::ColumnDef(col)) => Some(col.colname.as_str()),
+                    _ => None,
+                },
+            )
             .collect(),
         NodeEnum::UpdateStmt(u) => u
             .target_list
@@ -58,8 +60,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     for n in names {
         if seen.contains(&n) {
             out.push(
-                s.diagnostic(format!("column `{n}` appears twice: PostgreSQL rejects the statement"))
-                    .help("Remove or rename the duplicate"),
+                s.diagnostic(format!(
+                    "column `{n}` appears twice: PostgreSQL rejects the statement"
+                ))
+                .help("Remove or rename the duplicate"),
             );
         } else {
             seen.push(n);

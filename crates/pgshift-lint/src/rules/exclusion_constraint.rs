@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/exclusion-constraint.md` (printed by `pgshift explain exclusion-constraint`).
 
+use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::{AlterTableType, ConstrType};
-use super::{alter_table, lock_sentence};
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::{AlterTableType, ConstrType};
 
 pub const RULE: Rule = Rule {
     code: "PGS206",
@@ -16,17 +16,22 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ADD EXCLUDE builds an index and checks every row under ACCESS EXCLUSIVE; it cannot be NOT VALID",
     doc: include_str!("../../docs/rules/exclusion-constraint.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }
     for (kind, cmd) in alter_commands(a) {
-        if kind == AlterTableType::AtAddConstraint && command_constraint(cmd).is_some_and(|c| constraint_type(c) == ConstrType::ConstrExclusion) {
+        if kind == AlterTableType::AtAddConstraint
+            && command_constraint(cmd)
+                .is_some_and(|c| constraint_type(c) == ConstrType::ConstrExclusion)
+        {
             out.push(
                 s.diagnostic(format!(
                     "ADD EXCLUDE builds an index and checks every row while it {}; exclusion constraints cannot be added NOT VALID",

@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/foreign-key-missing-not-valid.md` (printed by `pgshift explain foreign-key-missing-not-valid`).
 
+use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::{AlterTableType, ConstrType};
-use super::alter_table;
 use crate::ident::QualifiedName;
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::{AlterTableType, ConstrType};
 
 pub const RULE: Rule = Rule {
     code: "PGS202",
@@ -17,21 +17,30 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ADD FOREIGN KEY without NOT VALID blocks writes on both tables while it scans",
     doc: include_str!("../../docs/rules/foreign-key-missing-not-valid.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     for (kind, cmd) in alter_commands(a) {
         match kind {
             AlterTableType::AtAddConstraint => {
-                let Some(c) = command_constraint(cmd) else { continue };
-                if constraint_type(c) != ConstrType::ConstrForeign || c.skip_validation || !s.existing(&table) {
+                let Some(c) = command_constraint(cmd) else {
+                    continue;
+                };
+                if constraint_type(c) != ConstrType::ConstrForeign
+                    || c.skip_validation
+                    || !s.existing(&table)
+                {
                     continue;
                 }
                 let referenced = c.pktable.as_ref().map(QualifiedName::from_range_var);
-                let other = referenced.as_ref().map_or_else(String::new, |r| format!(" and `{r}`"));
+                let other = referenced
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" and `{r}`"));
                 let d = s
                     .diagnostic(format!(
                         "ADD FOREIGN KEY without NOT VALID scans `{table}` while it holds SHARE ROW EXCLUSIVE on `{table}`{other}, which blocks all writes to both tables"
@@ -47,7 +56,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             }
             AlterTableType::AtValidateConstraint => {
                 let Some(held) = &s.ctx.held else { continue };
-                if held.lock >= LockLevel::ShareRowExclusive && held.table.same_object(&table) && s.ctx.is_not_valid(&table, &cmd.name) && s.ctx.foreign_key_target(&table, &cmd.name).is_some() {
+                if held.lock >= LockLevel::ShareRowExclusive
+                    && held.table.same_object(&table)
+                    && s.ctx.is_not_valid(&table, &cmd.name)
+                    && s.ctx.foreign_key_target(&table, &cmd.name).is_some()
+                {
                     out.push(
                         s.diagnostic(format!(
                             "VALIDATE CONSTRAINT {} runs in the same transaction that added the foreign key: the scan happens under its SHARE ROW EXCLUSIVE lock, which blocks writes to both tables",

@@ -4,8 +4,8 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
 use crate::knowledge::effects::{alter_commands, column_constraints};
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS603",
@@ -14,7 +14,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "identifiers longer than 63 bytes are silently truncated",
     doc: include_str!("../../docs/rules/identifier-too-long.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -49,17 +49,30 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         }
         _ => {}
     }
+    // The parser has already truncated long identifiers to 63 bytes (with only a NOTICE), so a
+    // 63-byte name in the tree that continues in the text is one that was cut.
+    let sql = s.sql();
     for n in names {
-        if n.len() > MAX_IDENTIFIER_BYTES {
-            let mut end = MAX_IDENTIFIER_BYTES;
-            while !n.is_char_boundary(end) {
-                end -= 1;
-            }
-            out.push(
-                s.diagnostic(format!("identifier `{n}` is {} bytes; PostgreSQL silently truncates it to 63 bytes: `{}`", n.len(), &n[..end]))
-                    .help("Shorten it to at most 63 bytes, so the name in the database is the name in the code"),
-            );
+        if n.len() != MAX_IDENTIFIER_BYTES {
+            continue;
         }
+        let Some(written) = sql.match_indices(n).find_map(|(at, _)| {
+            let rest = &sql[at + n.len()..];
+            let tail: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                .collect();
+            (!tail.is_empty()).then(|| format!("{n}{tail}"))
+        }) else {
+            continue;
+        };
+        out.push(
+        s.diagnostic(format!(
+            "identifier `{written}` is {} bytes; PostgreSQL silently truncates it to 63 bytes: `{n}`",
+            written.len()
+        ))
+        .help("Shorten it to at most 63 bytes, so the name in the database is the name in the code"),
+    );
     }
 }
 

@@ -13,12 +13,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "a non-unique index on more than three columns is rarely the best index",
     doc: include_str!("../../docs/rules/index-too-many-columns.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::IndexStmt(i) = s.node else { return };
+    let NodeEnum::IndexStmt(i) = s.node else {
+        return;
+    };
     if i.unique || i.primary || i.index_params.len() <= 3 {
         return;
     }

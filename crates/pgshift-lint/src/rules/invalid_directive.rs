@@ -15,4 +15,3 @@ pub const RULE: Rule = Rule {
     check: super::no_statement_check,
     finish: None,
 };
-

@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/may-fail-on-existing-data.md` (printed by `pgshift explain may-fail-on-existing-data`).
 
+use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::{AlterTableType, ConstrType};
-use pg_query::NodeEnum;
-use super::alter_table;
 use crate::ident::QualifiedName;
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
+use pg_query::protobuf::{AlterTableType, ConstrType};
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS209",
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "the statement fails if existing rows violate it (duplicates, NULLs)",
     doc: include_str!("../../docs/rules/may-fail-on-existing-data.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -35,23 +35,39 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             }
         }
         NodeEnum::AlterTableStmt(_) => {
-            let Some((table, a)) = alter_table(s) else { return };
+            let Some((table, a)) = alter_table(s) else {
+                return;
+            };
             if !s.existing(&table) {
                 return;
             }
             for (kind, cmd) in alter_commands(a) {
                 let what = match kind {
                     AlterTableType::AtAddConstraint => match command_constraint(cmd) {
-                        Some(c) if matches!(constraint_type(c), ConstrType::ConstrUnique | ConstrType::ConstrPrimary) && c.indexname.is_empty() => {
-                            "ADD UNIQUE/PRIMARY KEY fails if existing rows have duplicate values".to_string()
+                        Some(c)
+                            if matches!(
+                                constraint_type(c),
+                                ConstrType::ConstrUnique | ConstrType::ConstrPrimary
+                            ) && c.indexname.is_empty() =>
+                        {
+                            "ADD UNIQUE/PRIMARY KEY fails if existing rows have duplicate values"
+                                .to_string()
                         }
-                        Some(c) if constraint_type(c) == ConstrType::ConstrCheck && !c.skip_validation => {
+                        Some(c)
+                            if constraint_type(c) == ConstrType::ConstrCheck
+                                && !c.skip_validation =>
+                        {
                             "ADD CHECK fails if any existing row violates it".to_string()
                         }
                         _ => continue,
                     },
-                    AlterTableType::AtSetNotNull if !s.ctx.has_validated_not_null_check(&table, &cmd.name) => {
-                        format!("SET NOT NULL fails if any existing row has `{}` NULL", cmd.name)
+                    AlterTableType::AtSetNotNull
+                        if !s.ctx.has_validated_not_null_check(&table, &cmd.name) =>
+                    {
+                        format!(
+                            "SET NOT NULL fails if any existing row has `{}` NULL",
+                            cmd.name
+                        )
                     }
                     _ => continue,
                 };

@@ -148,7 +148,10 @@ impl StatementCheck<'_> {
         match self.rewrite {
             Some(r) => {
                 let sql = r.to_sql();
-                d.help(format!("{intro}\n{sql}")).fix(Fix { span: self.span(), replacement: r.replacement() })
+                d.help(format!("{intro}\n{sql}")).fix(Fix {
+                    span: self.span(),
+                    replacement: r.replacement(),
+                })
             }
             None => d,
         }
@@ -181,7 +184,14 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(span: Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { span, message: message.into(), help: None, lock: None, tables: Vec::new(), fix: None }
+        Diagnostic {
+            span,
+            message: message.into(),
+            help: None,
+            lock: None,
+            tables: Vec::new(),
+            fix: None,
+        }
     }
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
@@ -215,21 +225,33 @@ impl Diagnostic {
 pub fn no_statement_check(_: &StatementCheck<'_>, _: &mut Vec<Diagnostic>) {}
 
 /// The table and statement of an `ALTER TABLE`.
-pub fn alter_table<'a>(s: &'a StatementCheck<'_>) -> Option<(QualifiedName, &'a pg_query::protobuf::AlterTableStmt)> {
+pub fn alter_table<'a>(
+    s: &'a StatementCheck<'_>,
+) -> Option<(QualifiedName, &'a pg_query::protobuf::AlterTableStmt)> {
     match s.node {
-        NodeEnum::AlterTableStmt(a) => a.relation.as_ref().map(|rv| (QualifiedName::from_range_var(rv), a)),
+        NodeEnum::AlterTableStmt(a) => a
+            .relation
+            .as_ref()
+            .map(|rv| (QualifiedName::from_range_var(rv), a)),
         _ => None,
     }
 }
 
 /// "takes ACCESS EXCLUSIVE on `t`, which blocks all reads and writes".
 pub fn lock_sentence(lock: LockLevel, table: &QualifiedName) -> String {
-    format!("takes {} on `{}`, which {}", lock.sql_name(), table, lock.blocks_description())
+    format!(
+        "takes {} on `{}`, which {}",
+        lock.sql_name(),
+        table,
+        lock.blocks_description()
+    )
 }
 
 /// Column definitions a statement adds: CREATE TABLE columns and ALTER TABLE ADD COLUMN, with
 /// their table and whether the table existed before this migration.
-pub fn new_columns<'a>(s: &'a StatementCheck<'_>) -> Vec<(QualifiedName, &'a pg_query::protobuf::ColumnDef, bool)> {
+pub fn new_columns<'a>(
+    s: &'a StatementCheck<'_>,
+) -> Vec<(QualifiedName, &'a pg_query::protobuf::ColumnDef, bool)> {
     let mut out = Vec::new();
     match s.node {
         NodeEnum::CreateStmt(c) => {
@@ -247,7 +269,9 @@ pub fn new_columns<'a>(s: &'a StatementCheck<'_>) -> Vec<(QualifiedName, &'a pg_
                 let existing = s.existing(&t);
                 for (kind, cmd) in crate::knowledge::effects::alter_commands(a) {
                     if kind == pg_query::protobuf::AlterTableType::AtAddColumn {
-                        if let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                        if let Some(NodeEnum::ColumnDef(col)) =
+                            cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                        {
                             out.push((t.clone(), col.as_ref(), existing));
                         }
                     }

@@ -13,7 +13,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "DO blocks and dynamic SQL cannot be checked",
     doc: include_str!("../../docs/rules/opaque-statement.md"),
-    check: check,
+    check,
     finish: None,
 };
 

@@ -2,9 +2,9 @@
 //!
 //! Documentation: `docs/rules/prefer-identity.md` (printed by `pgshift explain prefer-identity`).
 
+use super::new_columns;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use super::new_columns;
 use crate::knowledge::casts::TypeSpec;
 
 pub const RULE: Rule = Rule {
@@ -14,14 +14,18 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "serial has ownership and permission quirks; use GENERATED ... AS IDENTITY",
     doc: include_str!("../../docs/rules/prefer-identity.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     let types: Vec<(String, TypeSpec)> = new_columns(s)
         .into_iter()
-        .filter_map(|(_, col, _)| col.type_name.as_ref().map(|t| (col.colname.clone(), TypeSpec::from_type_name(t))))
+        .filter_map(|(_, col, _)| {
+            col.type_name
+                .as_ref()
+                .map(|t| (col.colname.clone(), TypeSpec::from_type_name(t)))
+        })
         .collect();
 
     for (column, ty) in types {

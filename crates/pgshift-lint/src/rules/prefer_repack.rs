@@ -2,11 +2,11 @@
 //!
 //! Documentation: `docs/rules/prefer-repack.md` (printed by `pgshift explain prefer-repack`).
 
+use super::lock_sentence;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
-use super::lock_sentence;
 use crate::knowledge::lock::LockLevel;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS508",
@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "VACUUM FULL and CLUSTER rewrite the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../docs/rules/prefer-repack.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -26,7 +26,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         _ => return,
     };
     let Some(e) = s.main_effect() else {
-        out.push(s.diagnostic(format!("{what} rewrites tables under ACCESS EXCLUSIVE")).lock(LockLevel::AccessExclusive));
+        out.push(
+            s.diagnostic(format!("{what} rewrites tables under ACCESS EXCLUSIVE"))
+                .lock(LockLevel::AccessExclusive),
+        );
         return;
     };
     if s.ctx.is_new_table(&e.table) {

@@ -4,18 +4,19 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
+use crate::knowledge::effects::alter_commands;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
-use crate::knowledge::effects::alter_commands;
 
 pub const RULE: Rule = Rule {
     code: "PGS601",
     name: "prefer-robust-stmts",
     severity: Severity::Hint,
     opt_in: false,
-    summary: "DDL without IF [NOT] EXISTS fails when a migration is retried after a partial failure",
+    summary:
+        "DDL without IF [NOT] EXISTS fails when a migration is retried after a partial failure",
     doc: include_str!("../../docs/rules/prefer-robust-stmts.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -39,7 +40,12 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         NodeEnum::DropStmt(d) if !d.missing_ok => "DROP without IF EXISTS",
         NodeEnum::AlterTableStmt(a) => {
             let fragile = alter_commands(a).any(|(kind, cmd)| {
-                matches!(kind, AlterTableType::AtAddColumn | AlterTableType::AtDropColumn | AlterTableType::AtDropConstraint) && !cmd.missing_ok
+                matches!(
+                    kind,
+                    AlterTableType::AtAddColumn
+                        | AlterTableType::AtDropColumn
+                        | AlterTableType::AtDropConstraint
+                ) && !cmd.missing_ok
             });
             if !fragile {
                 return;

@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/refresh-matview-without-concurrently.md` (printed by `pgshift explain refresh-matview-without-concurrently`).
 
+use super::lock_sentence;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
-use super::lock_sentence;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS510",
@@ -16,12 +16,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads for the whole refresh",
     doc: include_str!("../../docs/rules/refresh-matview-without-concurrently.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::RefreshMatViewStmt(r) = s.node else { return };
+    let NodeEnum::RefreshMatViewStmt(r) = s.node else {
+        return;
+    };
     let Some(rv) = &r.relation else { return };
     let view = QualifiedName::from_range_var(rv);
     if r.concurrent || !s.existing(&view) {

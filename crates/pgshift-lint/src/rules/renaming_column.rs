@@ -4,10 +4,10 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::ObjectType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS401",
@@ -16,12 +16,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "renaming a column breaks every running copy of the old code",
     doc: include_str!("../../docs/rules/renaming-column.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::RenameStmt(r) = s.node else { return };
+    let NodeEnum::RenameStmt(r) = s.node else {
+        return;
+    };
     if r.rename_type != ObjectType::ObjectColumn as i32 {
         return;
     }

@@ -4,8 +4,8 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
 use crate::ident::QualifiedName;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS315",
@@ -14,13 +14,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "renaming an enum value breaks code that still writes the old value",
     doc: include_str!("../../docs/rules/renaming-enum-value.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if let NodeEnum::AlterEnumStmt(e) = s.node {
-        let name = QualifiedName::from_names(&e.type_name).unwrap_or_else(|| QualifiedName::new(None, ""));
+        let name =
+            QualifiedName::from_names(&e.type_name).unwrap_or_else(|| QualifiedName::new(None, ""));
         if !e.old_val.is_empty() && !s.ctx.is_new_type(&name) {
             out.push(
                 s.diagnostic(format!(

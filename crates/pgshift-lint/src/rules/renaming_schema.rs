@@ -14,12 +14,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "renaming a schema breaks every query that names it",
     doc: include_str!("../../docs/rules/renaming-schema.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::RenameStmt(r) = s.node else { return };
+    let NodeEnum::RenameStmt(r) = s.node else {
+        return;
+    };
     if r.rename_type != ObjectType::ObjectSchema as i32 {
         return;
     }

@@ -4,10 +4,10 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
 use crate::ident::{quote_ident, QualifiedName};
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::ObjectType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS402",
@@ -16,14 +16,19 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "renaming a table breaks every running copy of the old code",
     doc: include_str!("../../docs/rules/renaming-table.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::RenameStmt(r) = s.node else { return };
+    let NodeEnum::RenameStmt(r) = s.node else {
+        return;
+    };
     let kind = ObjectType::try_from(r.rename_type).unwrap_or(ObjectType::Undefined);
-    if !matches!(kind, ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectMatview) {
+    if !matches!(
+        kind,
+        ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectMatview
+    ) {
         return;
     }
     let Some(rv) = &r.relation else { return };

@@ -2,15 +2,15 @@
 //!
 //! Documentation: `docs/rules/require-concurrent-detach-partition.md` (printed by `pgshift explain require-concurrent-detach-partition`).
 
+use super::{alter_table, lock_sentence, NO_TRANSACTION_HELP};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
-use pg_query::NodeEnum;
-use super::{alter_table, lock_sentence, NO_TRANSACTION_HELP};
 use crate::ident::QualifiedName;
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
+use pg_query::protobuf::AlterTableType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS105",
@@ -19,17 +19,22 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the parent",
     doc: include_str!("../../docs/rules/require-concurrent-detach-partition.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     for (kind, cmd) in alter_commands(a) {
         if kind != AlterTableType::AtDetachPartition {
             continue;
         }
-        let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
+        let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
+        else {
+            continue;
+        };
         if p.concurrent || !s.existing(&table) {
             continue;
         }
@@ -42,7 +47,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             .lock(LockLevel::AccessExclusive)
             .table(&table)
             .tables(part.iter());
-        let part_sql = part.as_ref().map_or_else(|| "partition".to_string(), QualifiedName::quoted);
+        let part_sql = part
+            .as_ref()
+            .map_or_else(|| "partition".to_string(), QualifiedName::quoted);
         out.push(if s.ctx.version.has(Feature::DetachPartitionConcurrently) {
             d.help(format!(
                 "Detach it concurrently (SHARE UPDATE EXCLUSIVE on the parent):\nALTER TABLE {} DETACH PARTITION {part_sql} CONCURRENTLY;\n{NO_TRANSACTION_HELP}",

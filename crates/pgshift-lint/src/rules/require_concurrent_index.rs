@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/require-concurrent-index.md` (printed by `pgshift explain require-concurrent-index`).
 
+use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
-use super::{lock_sentence, NO_TRANSACTION_HELP};
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS101",
@@ -16,19 +16,24 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "CREATE INDEX without CONCURRENTLY blocks writes for the whole build",
     doc: include_str!("../../docs/rules/require-concurrent-index.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::IndexStmt(i) = s.node else { return };
+    let NodeEnum::IndexStmt(i) = s.node else {
+        return;
+    };
     let Some(rv) = &i.relation else { return };
     let table = QualifiedName::from_range_var(rv);
     if i.concurrent || !s.existing(&table) {
         return;
     }
     let d = s
-        .diagnostic(format!("CREATE INDEX without CONCURRENTLY {} for the whole index build", lock_sentence(LockLevel::Share, &table)))
+        .diagnostic(format!(
+        "CREATE INDEX without CONCURRENTLY holds SHARE on `{table}` for the whole index build, which {}",
+        LockLevel::Share.blocks_description()
+    ))
         .lock(LockLevel::Share)
         .table(&table);
     out.push(s.with_rewrite(d, &format!("Build it with CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes continue). {NO_TRANSACTION_HELP}")));

@@ -2,13 +2,13 @@
 //!
 //! Documentation: `docs/rules/require-concurrent-index-drop.md` (printed by `pgshift explain require-concurrent-index-drop`).
 
+use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
-use super::NO_TRANSACTION_HELP;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::ObjectType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS102",
@@ -17,12 +17,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
     doc: include_str!("../../docs/rules/require-concurrent-index-drop.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::DropStmt(d) = s.node else { return };
+    let NodeEnum::DropStmt(d) = s.node else {
+        return;
+    };
     if d.concurrent || d.remove_type != ObjectType::ObjectIndex as i32 {
         return;
     }
@@ -47,7 +49,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         .lock(LockLevel::AccessExclusive)
         .tables(&names);
     let diag = if s.rewrite.is_some() {
-        s.with_rewrite(diag, &format!("Drop it concurrently. {NO_TRANSACTION_HELP}"))
+        s.with_rewrite(
+            diag,
+            &format!("Drop it concurrently. {NO_TRANSACTION_HELP}"),
+        )
     } else {
         diag.help(format!("Drop each index with its own `DROP INDEX CONCURRENTLY` (it takes one index and no CASCADE). {NO_TRANSACTION_HELP}"))
     };

@@ -2,14 +2,14 @@
 //!
 //! Documentation: `docs/rules/require-concurrent-reindex.md` (printed by `pgshift explain require-concurrent-reindex`).
 
+use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ReindexObjectType;
-use pg_query::NodeEnum;
-use super::NO_TRANSACTION_HELP;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
+use pg_query::protobuf::ReindexObjectType;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS104",
@@ -18,15 +18,22 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "REINDEX without CONCURRENTLY blocks writes and the queries that use the index",
     doc: include_str!("../../docs/rules/require-concurrent-reindex.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::ReindexStmt(r) = s.node else { return };
+    let NodeEnum::ReindexStmt(r) = s.node else {
+        return;
+    };
     let concurrent = r.params.iter().any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently")));
     let kind = ReindexObjectType::try_from(r.kind).unwrap_or(ReindexObjectType::Undefined);
-    if concurrent || !matches!(kind, ReindexObjectType::ReindexObjectIndex | ReindexObjectType::ReindexObjectTable) {
+    if concurrent
+        || !matches!(
+            kind,
+            ReindexObjectType::ReindexObjectIndex | ReindexObjectType::ReindexObjectTable
+        )
+    {
         return;
     }
     let Some(rv) = &r.relation else { return };

@@ -13,7 +13,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "ALTER TYPE ... ADD VALUE without BEFORE/AFTER appends at the end",
     doc: include_str!("../../docs/rules/require-enum-value-ordering.md"),
-    check: check,
+    check,
     finish: None,
 };
 

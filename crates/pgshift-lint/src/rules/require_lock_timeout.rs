@@ -12,7 +12,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "a dangerous lock is taken with no lock_timeout: every query queues behind it",
     doc: include_str!("../../docs/rules/require-lock-timeout.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -25,7 +25,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     let Some(e) = s
         .effects
         .iter()
-        .filter(|e| e.lock.blocks_writes() && !s.ctx.is_new_table(&e.table) && !s.ctx.is_new_index(&e.table))
+        .filter(|e| {
+            e.lock.blocks_writes() && !s.ctx.is_new_table(&e.table) && !s.ctx.is_new_index(&e.table)
+        })
         .max_by_key(|e| e.lock)
     else {
         return;

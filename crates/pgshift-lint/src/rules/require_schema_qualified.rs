@@ -13,7 +13,7 @@ pub const RULE: Rule = Rule {
     opt_in: true,
     summary: "an unqualified name depends on search_path",
     doc: include_str!("../../docs/rules/require-schema-qualified.md"),
-    check: check,
+    check,
     finish: None,
 };
 

@@ -12,7 +12,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "no statement_timeout: a long statement holds its locks without bound",
     doc: include_str!("../../docs/rules/require-statement-timeout.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -20,7 +20,13 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.has_statement_timeout() {
         return;
     }
-    let Some(e) = s.effects.iter().find(|e| (e.rewrite || e.scan) && e.lock.blocks_writes() && !s.ctx.is_new_table(&e.table)) else { return };
+    let Some(e) = s
+        .effects
+        .iter()
+        .find(|e| (e.rewrite || e.scan) && e.lock.blocks_writes() && !s.ctx.is_new_table(&e.table))
+    else {
+        return;
+    };
     out.push(
         s.diagnostic(format!(
             "no statement_timeout: this statement {} `{}` under {} with no upper bound on how long",

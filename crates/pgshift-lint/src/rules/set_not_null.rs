@@ -2,14 +2,14 @@
 //!
 //! Documentation: `docs/rules/set-not-null.md` (printed by `pgshift explain set-not-null`).
 
+use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
-use super::{alter_table, lock_sentence};
 use crate::ident::quote_ident;
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
+use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS203",
@@ -18,12 +18,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "SET NOT NULL scans the whole table under ACCESS EXCLUSIVE",
     doc: include_str!("../../docs/rules/set-not-null.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }

@@ -4,9 +4,9 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
+use crate::knowledge::lock::LockLevel;
 use pg_query::NodeEnum;
 use pgshift_sql::transaction_control;
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS503",
@@ -15,13 +15,16 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "statements after an ACCESS EXCLUSIVE lock in the same transaction extend it",
     doc: include_str!("../../docs/rules/statements-after-access-exclusive.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     let Some(held) = &s.ctx.held else { return };
-    if held.lock != LockLevel::AccessExclusive || held.statements_after > 0 || !s.ctx.in_transaction() {
+    if held.lock != LockLevel::AccessExclusive
+        || held.statements_after > 0
+        || !s.ctx.in_transaction()
+    {
         return;
     }
     if transaction_control(s.node).is_some() || matches!(s.node, NodeEnum::VariableSetStmt(_)) {

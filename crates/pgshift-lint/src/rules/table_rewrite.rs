@@ -2,12 +2,12 @@
 //!
 //! Documentation: `docs/rules/table-rewrite.md` (printed by `pgshift explain table-rewrite`).
 
+use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::AlterTableType;
-use super::{alter_table, lock_sentence};
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
+use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS306",
@@ -16,12 +16,14 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "SET LOGGED/UNLOGGED and SET ACCESS METHOD rewrite the table under ACCESS EXCLUSIVE",
     doc: include_str!("../../docs/rules/table-rewrite.md"),
-    check: check,
+    check,
     finish: None,
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else { return };
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
     if !s.existing(&table) {
         return;
     }

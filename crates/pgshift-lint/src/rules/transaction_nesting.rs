@@ -13,7 +13,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "BEGIN inside a transaction (or the runner's) does nothing; COMMIT ends the runner's transaction",
     doc: include_str!("../../docs/rules/transaction-nesting.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -30,7 +30,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                     .help("Remove BEGIN/COMMIT and let the runner manage the transaction, or mark the migration to run outside a transaction if it must control its own"),
             );
         }
-        Some(TransactionControl::Commit | TransactionControl::Rollback) if s.ctx.runner_transaction && s.ctx.explicit_depth == 0 => {
+        Some(TransactionControl::Commit | TransactionControl::Rollback)
+            if s.ctx.runner_transaction && s.ctx.explicit_depth == 0 =>
+        {
             out.push(
                 s.diagnostic("COMMIT/ROLLBACK ends the runner's transaction: the statements after it run outside any transaction, and a failure no longer rolls the migration back")
                     .help("Remove it, or split the migration into several migrations"),

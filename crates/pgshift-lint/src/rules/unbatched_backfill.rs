@@ -4,9 +4,9 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::NodeEnum;
 use crate::ident::QualifiedName;
 use crate::knowledge::lock::LockLevel;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS606",
@@ -15,7 +15,7 @@ pub const RULE: Rule = Rule {
     opt_in: false,
     summary: "one UPDATE/DELETE over an existing table locks every row it touches until commit",
     doc: include_str!("../../docs/rules/unbatched-backfill.md"),
-    check: check,
+    check,
     finish: None,
 };
 
@@ -32,7 +32,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     }
     let held = match &s.ctx.held {
         Some(h) if s.ctx.in_transaction() && h.lock > LockLevel::RowExclusive => {
-            format!(", and the transaction already holds {} on `{}`, kept for the whole {verb}", h.lock.sql_name(), h.table)
+            format!(
+                ", and the transaction already holds {} on `{}`, kept for the whole {verb}",
+                h.lock.sql_name(),
+                h.table
+            )
         }
         _ => String::new(),
     };

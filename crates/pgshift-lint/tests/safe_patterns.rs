@@ -1,0 +1,155 @@
+//! The safe patterns of issue 3 (point 2) produce no error-severity finding when checked as a
+//! migration set, each migration with its format's transaction behaviour; and the unsafe
+//! versions of the same changes do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pgshift_lint::{check_set, CheckOptions, PgVersion, Severity};
+use pgshift_source::{Format, Migration, MigrationSet, Script, Version};
+
+fn migration(version: &str, up: &str, no_transaction: bool) -> Migration {
+    let path = PathBuf::from(format!("migrations/{version}_m.up.sql"));
+    Migration {
+        version: Version::parse(version).unwrap_or_else(|| panic!("version {version}")),
+        name: "m".into(),
+        up: Script::whole_file(path, Arc::from(up), no_transaction),
+        down: None,
+    }
+}
+
+fn set(format: Format, migrations: Vec<Migration>) -> MigrationSet {
+    MigrationSet {
+        format,
+        dir: PathBuf::from("migrations"),
+        migrations,
+        repeatable: Vec::new(),
+        skipped: Vec::new(),
+    }
+}
+
+fn errors(set: &MigrationSet, version: PgVersion) -> Vec<String> {
+    let options = CheckOptions {
+        pg_version: version,
+        ..CheckOptions::default()
+    };
+    check_set(set, &options)
+        .findings()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}:{} {} {}", f.path.display(), f.start, f.rule, f.message))
+        .collect()
+}
+
+#[test]
+fn safe_patterns_have_no_errors() {
+    let s = set(
+        Format::Sqlx,
+        vec![
+            // CIC in a no-transaction migration
+            migration("1", "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_idx ON orders (user_id);", true),
+            // NOT VALID, then VALIDATE in a later transaction
+            migration(
+                "2",
+                "ALTER TABLE orders ADD CONSTRAINT orders_user_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\nALTER TABLE orders ADD CONSTRAINT orders_amount_check CHECK (amount > 0) NOT VALID;",
+                false,
+            ),
+            migration("3", "ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fkey;\nALTER TABLE orders VALIDATE CONSTRAINT orders_amount_check;", false),
+            // SET NOT NULL after a validated CHECK (12+)
+            migration("4", "ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;", false),
+            migration("5", "ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;", false),
+            migration("6", "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\nALTER TABLE users DROP CONSTRAINT users_email_nn;", false),
+            // a constant default on 11+
+            migration("7", "ALTER TABLE users ADD COLUMN active boolean NOT NULL DEFAULT true;", false),
+            // ADD CONSTRAINT ... USING INDEX after a concurrent unique index
+            migration("8", "-- no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_login_key ON users (login);", true),
+            migration("9", "ALTER TABLE users ADD CONSTRAINT users_login_key UNIQUE USING INDEX users_login_key;", false),
+            // objects created in the same migration are new and empty
+            migration(
+                "10",
+                "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, sku text NOT NULL, name varchar(50));\nCREATE INDEX items_sku_idx ON items (sku);\nALTER TABLE items ADD CONSTRAINT items_sku_check CHECK (sku <> '');\nALTER TABLE items ALTER COLUMN name TYPE text;",
+                false,
+            ),
+        ],
+    );
+    assert_eq!(errors(&s, PgVersion::new(15, 0)), Vec::<String>::new());
+    assert_eq!(errors(&s, PgVersion::new(12, 0)), Vec::<String>::new());
+}
+
+#[test]
+fn the_unsafe_versions_are_errors() {
+    let s = set(
+        Format::Sqlx,
+        vec![
+            migration("1", "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_idx ON orders (user_id);", false),
+            migration(
+                "2",
+                "ALTER TABLE orders ADD CONSTRAINT orders_user_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_user_fkey;",
+                false,
+            ),
+            migration("3", "ALTER TABLE users ALTER COLUMN email SET NOT NULL;", false),
+            migration("4", "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();", false),
+            migration("5", "ALTER TABLE users ADD CONSTRAINT users_login_key UNIQUE (login);", false),
+        ],
+    );
+    let found = errors(&s, PgVersion::new(15, 0));
+    for rule in [
+        "concurrently-in-transaction",
+        "foreign-key-missing-not-valid",
+        "set-not-null",
+        "adding-field-with-volatile-default",
+        "add-unique-constraint",
+    ] {
+        assert!(
+            found.iter().any(|f| f.contains(rule)),
+            "{rule} missing from {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn set_not_null_before_12_still_scans() {
+    let s = set(
+        Format::Sqlx,
+        vec![
+            migration("1", "ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;", false),
+            migration("2", "ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;", false),
+            migration("3", "ALTER TABLE users ALTER COLUMN email SET NOT NULL;", false),
+        ],
+    );
+    assert!(errors(&s, PgVersion::new(11, 0))
+        .iter()
+        .any(|f| f.contains("set-not-null")));
+    assert!(errors(&s, PgVersion::new(12, 0)).is_empty());
+}
+
+#[test]
+fn pgshift_format_sets_timeouts_and_others_do_not() {
+    let sql = "ALTER TABLE users ADD COLUMN nickname text;";
+    let options = CheckOptions::default();
+    let pg = check_set(
+        &set(Format::Pgshift, vec![migration("1", sql, false)]),
+        &options,
+    );
+    assert!(!pg.findings().any(|f| f.rule == "require-lock-timeout"));
+    let sqlx = check_set(
+        &set(Format::Sqlx, vec![migration("1", sql, false)]),
+        &options,
+    );
+    assert!(sqlx.findings().any(|f| f.rule == "require-lock-timeout"));
+}
+
+#[test]
+fn suppressions_and_foreign_markers() {
+    let sql = "-- pgshift:allow require-concurrent-index reviewed: config table with 12 rows\nCREATE INDEX a ON t (x);\n-- squawk-ignore require-concurrent-index-creation\nCREATE INDEX b ON t (y);\n-- eugene: ignore E6\nCREATE INDEX c ON t (z);\n-- safety-assured:start\nCREATE INDEX d ON t (w);\n-- safety-assured:end\nCREATE INDEX e ON t (v);\n";
+    let report = check_set(
+        &set(Format::Pgshift, vec![migration("1", sql, false)]),
+        &CheckOptions::default(),
+    );
+    let lines: Vec<usize> = report
+        .findings()
+        .filter(|f| f.rule == "require-concurrent-index")
+        .map(|f| f.start.line)
+        .collect();
+    assert_eq!(lines, vec![10], "only the unsuppressed index");
+    assert!(!report.findings().any(|f| f.rule == "unused-allow"));
+}
