@@ -14,6 +14,7 @@ use pgshift_sql::LineIndex;
 use serde_json::{json, Value};
 
 use crate::finding::{Finding, Report, Severity};
+use crate::registry;
 
 use super::{fingerprints, report_path};
 
@@ -129,7 +130,16 @@ fn sarif_log(report: &Report) -> Value {
 /// Every rule of the registry, then any rule a finding names that the registry does not know
 /// (a report built by another version, or by hand), so every `ruleIndex` points somewhere.
 fn rule_metadata(report: &Report) -> Vec<RuleMeta> {
-    let mut rules: Vec<RuleMeta> = Vec::new();
+    let mut rules: Vec<RuleMeta> = registry::RULES
+        .iter()
+        .map(|rule| RuleMeta {
+            code: rule.code.to_string(),
+            name: rule.name.to_string(),
+            severity: rule.severity,
+            summary: rule.summary.to_string(),
+            documentation: rule.doc.to_string(),
+        })
+        .collect();
     for finding in report.files.iter().flat_map(|f| &f.findings) {
         if !rules.iter().any(|r| r.code == finding.code) {
             rules.push(RuleMeta {
@@ -147,12 +157,16 @@ fn rule_metadata(report: &Report) -> Vec<RuleMeta> {
 /// SARIF's `fullDescription`: the documentation's first paragraph of prose (under
 /// `## What it does` when the document has that section), else the summary.
 fn full_description(rule: &RuleMeta) -> String {
-    let paragraph: Vec<&str> = rule
-        .documentation
-        .lines()
+    let lines: Vec<&str> = rule.documentation.lines().collect();
+    let section = lines
+        .iter()
+        .position(|l| l.trim().eq_ignore_ascii_case("## what it does"))
+        .map_or(0, |i| i + 1);
+    let paragraph: Vec<&str> = lines[section..]
+        .iter()
         .skip_while(|l| l.trim().is_empty() || l.starts_with('#'))
         .take_while(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(str::trim)
+        .map(|l| l.trim())
         .collect();
     if paragraph.is_empty() {
         rule.summary.clone()
@@ -221,6 +235,34 @@ mod tests {
         assert_eq!(uri("a,b:c d.sql"), "a%2Cb%3Ac%20d.sql");
         assert_eq!(uri("é.sql"), "%C3%A9.sql");
         assert_eq!(uri("/abs/x.sql"), "file:///abs/x.sql");
+    }
+
+    #[test]
+    fn full_description_is_what_the_rule_does() {
+        let rule = |documentation: &str| RuleMeta {
+            code: "PGS1".into(),
+            name: "r".into(),
+            severity: Severity::Error,
+            summary: "the summary".into(),
+            documentation: documentation.into(),
+        };
+        let doc = "# r (PGS1)\n\nDefault severity: **error**.\n\n## What it does\n\nFinds this\nand that.\n\n## Why\n\nBecause.";
+        assert_eq!(full_description(&rule(doc)), "Finds this and that.");
+        assert_eq!(
+            full_description(&rule("# r\n\nFirst paragraph.\n")),
+            "First paragraph."
+        );
+        assert_eq!(full_description(&rule("")), "the summary");
+    }
+
+    #[test]
+    fn every_registry_rule_is_described() {
+        let rules = rule_metadata(&Report::default());
+        assert_eq!(rules.len(), registry::RULES.len());
+        for rule in &rules {
+            assert!(!full_description(rule).is_empty(), "{}", rule.code);
+            assert!(!rule.summary.is_empty(), "{}", rule.code);
+        }
     }
 
     #[test]
