@@ -23,7 +23,7 @@ use crate::{Format, SourceError};
 ///    than `sql`, or a version too large for a 64-bit integer, means golang-migrate; a
 ///    `pgshift.toml` in the directory or its parent means pgshift; otherwise sqlx. Reading one
 ///    as the other changes only whether a first line `-- no-transaction` counts (sqlx honours it,
-///    golang-migrate has no marker), so the guess is harmless; `--format` overrides it;
+///    golang-migrate has no marker), so the guess is harmless; `--dir-format` overrides it;
 /// 8. `.sql` files all named `<integer>_<description>.sql` → sqlx (its simple layout), or pgshift
 ///    when `pgshift.toml` is nearby; any other `.sql` files → plain.
 ///

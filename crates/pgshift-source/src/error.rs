@@ -31,11 +31,11 @@ pub enum SourceError {
     NotUtf8 { path: PathBuf, offset: usize },
 
     /// The directory holds nothing at all.
-    #[error("{}: the migration directory is empty; create a migration with `pgshift new NAME`, or point at the directory that holds your migrations (force a layout with `--format`, one of: {})", path.display(), Format::names_list())]
+    #[error("{}: the migration directory is empty; create a migration with `pgshift new NAME`, or point at the directory that holds your migrations (force a layout with `--dir-format`, one of: {})", path.display(), Format::names_list())]
     EmptyDir { path: PathBuf },
 
     /// Nothing in the directory looks like a migration of any known format.
-    #[error("{}: no migration format recognised; saw {seen}. Force a layout with `--format` (one of: {}), or add `.sql` files", path.display(), Format::names_list())]
+    #[error("{}: no migration format recognised; saw {seen}. Force a layout with `--dir-format` (one of: {}), or add `.sql` files", path.display(), Format::names_list())]
     UnknownLayout { path: PathBuf, seen: String },
 
     /// A format name that pgshift does not know.
@@ -93,7 +93,7 @@ pub enum SourceError {
     },
 
     /// Atlas's directory checksum file is missing.
-    #[error("{}: atlas.sum is missing; run `atlas migrate hash` to create it, or use `--format plain` to read the files without integrity checking", path.display())]
+    #[error("{}: atlas.sum is missing; run `atlas migrate hash` to create it, or use `--dir-format plain` to read the files without integrity checking", path.display())]
     AtlasSumMissing { path: PathBuf },
 
     /// A migration file does not match its entry in `atlas.sum`.

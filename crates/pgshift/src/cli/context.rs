@@ -195,8 +195,9 @@ impl Context {
     }
 
     pub async fn migrator(&self, options: RunOptions) -> Result<Migrator, Failure> {
-        let set = self.load_set()?;
+        // Say a missing database first: it is the first thing a newcomer hits.
         let url = self.database_url()?;
+        let set = self.load_set()?;
         Ok(Migrator::connect(&url, set, options).await?)
     }
 }

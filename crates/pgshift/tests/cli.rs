@@ -1,0 +1,470 @@
+//! The `pgshift` binary as users run it: real processes against a real PostgreSQL.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use pgshift_db::testing::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pgshift");
+
+fn pgshift(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pgshift")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, body: &str) {
+    std::fs::write(dir.join(name), body).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_processes_at_once_all_succeed_and_apply_each_migration_once() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 1..=6 {
+        write(
+            dir.path(),
+            &format!("2024010{i}000000_m{i}.up.sql"),
+            &format!("CREATE TABLE IF NOT EXISTS applied (n int);\nINSERT INTO applied VALUES ({i});\nSELECT pg_sleep(0.1);\n"),
+        );
+    }
+    write(
+        dir.path(),
+        "20240107000000_idx.up.sql",
+        "CREATE INDEX CONCURRENTLY applied_n_idx ON applied (n);\n",
+    );
+    let url = db.url().to_string();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["up", "--database-url", &url, "--dir"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let c = db.connect().await;
+    let rows: Vec<i32> = c
+        .query("SELECT n FROM applied ORDER BY n", &[])
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![1, 2, 3, 4, 5, 6],
+        "each migration ran exactly once"
+    );
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgshift.migrations WHERE state = 'applied'",
+            &[],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(n, 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_at_any_moment_leaves_history_true_to_the_schema() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Transactional migrations that each create one table, interleaved with a migration that
+    // runs statement by statement outside a transaction.
+    for i in 1..=8 {
+        write(
+            dir.path(),
+            &format!("202401{i:02}000000_t{i}.up.sql"),
+            &format!("CREATE TABLE t{i} (id int);\nSELECT pg_sleep(0.08);\nINSERT INTO t{i} VALUES ({i});\n"),
+        );
+    }
+    write(
+        dir.path(),
+        "20240109000000_outside.up.sql",
+        "-- pgshift:no-transaction\nCREATE TABLE o1 (id int);\nSELECT pg_sleep(0.1);\nCREATE TABLE o2 (id int);\nSELECT pg_sleep(0.1);\nCREATE TABLE o3 (id int);\n",
+    );
+    let url = db.url().to_string();
+    let c = db.connect().await;
+    // Kill at increasing moments; after each kill the history must match the schema.
+    for delay_ms in [30u64, 150, 300, 450, 600, 800, 1000] {
+        let mut child = Command::new(BIN)
+            .args(["up", "--database-url", &url, "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // The server notices the dead client and rolls back its open transaction; wait until
+        // the backend is gone so we read a settled state.
+        for _ in 0..100 {
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'", &[])
+                .await
+                .expect("activity")
+                .get(0);
+            if n == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_history_matches_schema(&c).await;
+    }
+    let out = pgshift(
+        &[
+            "up",
+            "--database-url",
+            &url,
+            "--dir",
+            &dir.path().to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_history_matches_schema(&c).await;
+    let done: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgshift.migrations WHERE state = 'applied'",
+            &[],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(done, 9, "the next run finished the job");
+}
+
+async fn assert_history_matches_schema(c: &pgshift_db::Connection) {
+    let has_history: bool = c
+        .query_one("SELECT to_regclass('pgshift.migrations') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    let exists = |name: String| async move {
+        c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+            .await
+            .expect("q")
+            .get::<_, bool>(0)
+    };
+    for i in 1..=8 {
+        let version = format!("202401{i:02}000000");
+        let applied = has_history
+            && c.query_opt(
+                "SELECT 1 FROM pgshift.migrations WHERE version = $1 AND state = 'applied'",
+                &[&version],
+            )
+            .await
+            .expect("q")
+            .is_some();
+        assert_eq!(
+            exists(format!("t{i}")).await,
+            applied,
+            "table t{i} exists iff migration {version} is recorded applied"
+        );
+    }
+    if has_history {
+        if let Some(row) = c
+            .query_opt(
+                "SELECT state, progress FROM pgshift.migrations WHERE version = '20240109000000'",
+                &[],
+            )
+            .await
+            .expect("q")
+        {
+            let progress: i32 = row.get(1);
+            let state: String = row.get(0);
+            // Statement k (1-based) creates o1/o2/o3 at k = 1, 3, 5. Every statement recorded
+            // as done has happened; at most the one in flight happened without being recorded.
+            for (k, table) in [(1, "o1"), (3, "o2"), (5, "o3")] {
+                if progress >= k || state == "applied" {
+                    assert!(
+                        exists(table.to_string()).await,
+                        "{table} recorded as done (progress {progress})"
+                    );
+                }
+                if progress + 1 < k && state != "applied" {
+                    assert!(
+                        !exists(table.to_string()).await,
+                        "{table} exists but progress is {progress}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_a_nonzero_exit_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let url = db.url().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_string_lossy().to_string();
+
+    // No database configured.
+    let out = pgshift(&["up", "--dir", &d], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("needs a database"), "{}", text(&out));
+
+    // Malformed SQL: names file, line and column; nothing runs.
+    write(
+        dir.path(),
+        "20240101000000_ok.up.sql",
+        "CREATE TABLE ok (id int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_bad.up.sql",
+        "CREATE TABLE fine (id int);\nALTER TABLE fine ADD COLUMN x int NOT NULL DEFAULT;\n",
+    );
+    let out = pgshift(&["up", "--database-url", &url, "--dir", &d], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("20240102000000_bad.up.sql:2:"),
+        "{}",
+        text(&out)
+    );
+    let c = db.connect().await;
+    let fine: bool = c
+        .query_one("SELECT to_regclass('fine') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!fine);
+
+    // A failing statement: exit 1, file:line:column and SQLSTATE.
+    write(
+        dir.path(),
+        "20240102000000_bad.up.sql",
+        "CREATE TABLE fine (id int);\nINSERT INTO fine SELECT nope FROM fine;\n",
+    );
+    let out = pgshift(&["up", "--database-url", &url, "--dir", &d], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("20240102000000_bad.up.sql:2:25"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("42703"), "{}", text(&out));
+
+    // An unknown format.
+    let out = pgshift(
+        &[
+            "status",
+            "--database-url",
+            &url,
+            "--dir",
+            &d,
+            "--dir-format",
+            "liquibase",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unknown migration format `liquibase`"),
+        "{}",
+        text(&out)
+    );
+
+    // Edited history.
+    std::fs::remove_file(dir.path().join("20240102000000_bad.up.sql")).expect("rm");
+    let out = pgshift(&["up", "--database-url", &url, "--dir", &d], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    write(
+        dir.path(),
+        "20240101000000_ok.up.sql",
+        "CREATE TABLE ok (id bigint);\n",
+    );
+    let out = pgshift(&["up", "--database-url", &url, "--dir", &d], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("pgshift restamp 20240101000000"),
+        "{}",
+        text(&out)
+    );
+    let out = pgshift(
+        &[
+            "restamp",
+            "20240101000000",
+            "--database-url",
+            &url,
+            "--dir",
+            &d,
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = pgshift(&["up", "--database-url", &url, "--dir", &d], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Down on a forward-only migration.
+    let out = pgshift(&["down", "--database-url", &url, "--dir", &d], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("forward-only"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn passwords_never_appear_in_any_output() {
+    let secret = "s3cr3t-Pa55word";
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_a.up.sql",
+        "CREATE TABLE a (id int);\n",
+    );
+    let d = dir.path().to_string_lossy().to_string();
+
+    // Unreachable server.
+    let url = format!("postgres://alice:{secret}@127.0.0.1:1/app?connect_timeout=2");
+    for cmd in ["up", "status", "down"] {
+        let out = pgshift(&[cmd, "--database-url", &url, "--dir", &d], dir.path());
+        assert_eq!(out.status.code(), Some(3), "{cmd}: {}", text(&out));
+        assert!(
+            !text(&out).contains(secret),
+            "{cmd} printed the password: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains("127.0.0.1"), "{}", text(&out));
+    }
+    // Through the environment too, and in --help.
+    let out = Command::new(BIN)
+        .args(["up", "--help"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("help");
+    assert!(!text(&out).contains(secret), "{}", text(&out));
+
+    // Wrong password on a server that checks it.
+    let cluster = pgshift_db::TempCluster::start(
+        pgshift_db::ClusterOptions::default().password("right-password"),
+    )
+    .expect("cluster");
+    let base = cluster.url();
+    let wrong = format!(
+        "postgres://postgres:{secret}@127.0.0.1:{}/postgres?sslmode=disable",
+        base.hosts()[0].port
+    );
+    let out = pgshift(
+        &["status", "--database-url", &wrong, "--dir", &d],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("authentication failed"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(secret), "{}", text(&out));
+}
+
+#[test]
+fn check_reports_findings_with_exit_1_and_json_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (id bigint PRIMARY KEY, email text);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_idx.up.sql",
+        "CREATE INDEX t_email_idx ON t (email);\n",
+    );
+    let d = dir.path().to_string_lossy().to_string();
+    let out = pgshift(&["check", &d, "--dir-format", "pgshift"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("20240102000000_idx.up.sql:1:1"),
+        "{}",
+        text(&out)
+    );
+
+    let out = pgshift(
+        &["check", &d, "--dir-format", "pgshift", "--format", "json"],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = &json["findings"][0];
+    for key in [
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "rule",
+        "code",
+        "severity",
+        "message",
+        "help",
+        "lock",
+        "tables",
+    ] {
+        assert!(f.get(key).is_some(), "finding lacks `{key}`: {f}");
+    }
+
+    // Unusable input is exit 2, not a crash.
+    let out = pgshift(&["check", "/no/such/dir"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let out = pgshift(&["check", &d, "--format", "xml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_reads_stdin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(BIN)
+        .args([
+            "check",
+            "--stdin-filename",
+            "alembic.sql",
+            "--format",
+            "json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n")
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let paths: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"alembic.sql"), "{json}");
+}
