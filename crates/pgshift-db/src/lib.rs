@@ -24,8 +24,10 @@ pub mod connect;
 mod error;
 pub mod lock_mode;
 pub mod quote;
+pub mod snapshot;
 pub mod testing;
 pub mod tls;
+pub mod trace;
 pub mod url;
 
 pub use catalog::{

@@ -1,0 +1,651 @@
+//! A normalised, deterministic description of a database's schema, read from the catalog, and
+//! the readable difference between two of them.
+//!
+//! `pgshift verify` snapshots the schema before and after every migration and compares: the
+//! down of a migration must bring back exactly the schema its up started from. So a snapshot
+//! holds what a person would call the schema — schemas, tables, columns (type, default,
+//! nullability, identity, generated expression, position among the live columns),
+//! constraints (definition, validity), indexes (definition, validity), views and
+//! materialized views, functions, triggers, sequences, enums and other types, extensions and
+//! comments — and nothing that changes when the same schema is built twice: no OIDs, no
+//! `attnum` (a dropped column leaves a hole), no statistics, no sequence positions.
+//!
+//! Excluded: the system schemas (`pg_catalog`, `information_schema`, `pg_toast*`,
+//! `pg_temp*`), pgshift's own schema ([`PGSHIFT_SCHEMA`]), and objects that belong to an
+//! extension (the extension itself is listed, with its version).
+//!
+//! Every object is a [`SchemaObject`]: a kind, a name (schema-qualified unless it is in
+//! `public`; columns, constraints and triggers as `table.name`) and text attributes. Each kind
+//! is one catalog query in [`QUERIES`], whose first column is the name, the second the table
+//! the object belongs to, and every further column an attribute named by its alias — adding
+//! an attribute is adding a column to a query.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use crate::DbError;
+
+/// The schema pgshift keeps its history and state in; never part of a snapshot.
+pub const PGSHIFT_SCHEMA: &str = "pgshift";
+
+/// What sort of object a [`SchemaObject`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Schema,
+    Extension,
+    /// Enums, domains, composite, range and base types.
+    Type,
+    /// Tables, partitioned tables and foreign tables.
+    Table,
+    Column,
+    Constraint,
+    Index,
+    View,
+    MaterializedView,
+    Sequence,
+    /// Functions, procedures and aggregates.
+    Function,
+    Trigger,
+}
+
+impl ObjectKind {
+    /// The kind in words, as diffs print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Schema => "schema",
+            ObjectKind::Extension => "extension",
+            ObjectKind::Type => "type",
+            ObjectKind::Table => "table",
+            ObjectKind::Column => "column",
+            ObjectKind::Constraint => "constraint",
+            ObjectKind::Index => "index",
+            ObjectKind::View => "view",
+            ObjectKind::MaterializedView => "materialized view",
+            ObjectKind::Sequence => "sequence",
+            ObjectKind::Function => "function",
+            ObjectKind::Trigger => "trigger",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One object of the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaObject {
+    pub kind: ObjectKind,
+    /// `users`, `billing.invoices`, `orders.note` (a column), `orders.orders_pkey` (a
+    /// constraint), `f(integer, text)` (a function).
+    pub name: String,
+    /// The table a column, constraint, index or trigger belongs to. Not compared: it lets a
+    /// diff report a missing table once instead of once per column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Attribute name → value; attributes that do not apply (no default, no comment) are
+    /// absent rather than empty.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A database schema at one moment. Objects are sorted by kind, then name, so two snapshots
+/// of the same schema are equal and serialise identically.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub objects: Vec<SchemaObject>,
+}
+
+/// How an object differs between two snapshots (called *first* and *second*; the caller
+/// names them, e.g. "before up" and "after down").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "change")]
+pub enum Change {
+    /// The object exists only in the first snapshot.
+    OnlyInFirst,
+    /// The object exists only in the second snapshot.
+    OnlyInSecond,
+    /// An attribute has different values (`None`: the attribute is absent on that side).
+    Attribute {
+        attribute: String,
+        first: Option<String>,
+        second: Option<String>,
+    },
+}
+
+/// One difference between two snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Difference {
+    pub kind: ObjectKind,
+    pub name: String,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// Values longer than this (function bodies, view definitions) are summarised in diffs by
+/// their first differing line.
+const INLINE_VALUE_LIMIT: usize = 80;
+
+impl Difference {
+    /// The difference in words, with the two snapshots named by the caller:
+    /// `index users_email_idx: only after down`,
+    /// `column orders.note: type text → character varying(10)`.
+    pub fn describe(&self, first: &str, second: &str) -> String {
+        let what = format!("{} {}", self.kind, self.name);
+        match &self.change {
+            Change::OnlyInFirst => format!("{what}: only {first}"),
+            Change::OnlyInSecond => format!("{what}: only {second}"),
+            Change::Attribute {
+                attribute,
+                first: a,
+                second: b,
+            } => {
+                let long = |v: &Option<String>| {
+                    v.as_ref()
+                        .is_some_and(|s| s.len() > INLINE_VALUE_LIMIT || s.contains('\n'))
+                };
+                if long(a) || long(b) {
+                    let a = a.as_deref().unwrap_or("");
+                    let b = b.as_deref().unwrap_or("");
+                    let (la, lb) = first_differing_line(a, b);
+                    format!(
+                        "{what}: {attribute} differs; {first}: `{}`, {second}: `{}`",
+                        clip(la),
+                        clip(lb)
+                    )
+                } else {
+                    format!("{what}: {attribute} {} → {}", shown(a), shown(b))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("in the first snapshot", "in the second snapshot"))
+    }
+}
+
+fn shown(value: &Option<String>) -> String {
+    match value {
+        Some(v) => v.clone(),
+        None => "(none)".to_string(),
+    }
+}
+
+fn clip(line: &str) -> String {
+    let line = line.trim();
+    if line.chars().count() > INLINE_VALUE_LIMIT {
+        let cut: String = line.chars().take(INLINE_VALUE_LIMIT).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
+}
+
+fn first_differing_line<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    let mut la = a.lines();
+    let mut lb = b.lines();
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (x, y) => return (x.unwrap_or("(end)"), y.unwrap_or("(end)")),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Reads the schema of the database `client` is connected to. Runs a dozen catalog
+    /// queries; inside a transaction it sees that transaction's uncommitted changes.
+    pub async fn take(client: &Client) -> Result<Snapshot, DbError> {
+        let excluded: Vec<&str> = vec!["pg_catalog", "information_schema", PGSHIFT_SCHEMA];
+        let mut objects = Vec::new();
+        for (kind, sql) in queries() {
+            // Only some queries filter by schema (extensions live anywhere).
+            let rows = if sql.contains("$1") {
+                client.query(sql.as_str(), &[&excluded]).await?
+            } else {
+                client.query(sql.as_str(), &[]).await?
+            };
+            for row in rows {
+                let name: String = row.try_get(0)?;
+                let table: Option<String> = row.try_get(1)?;
+                let mut attributes = BTreeMap::new();
+                for (i, column) in row.columns().iter().enumerate().skip(2) {
+                    if let Some(value) = row.try_get::<_, Option<String>>(i)? {
+                        attributes.insert(column.name().to_string(), value);
+                    }
+                }
+                objects.push(SchemaObject {
+                    kind,
+                    name,
+                    table,
+                    attributes,
+                });
+            }
+        }
+        Ok(Snapshot::from_objects(objects))
+    }
+
+    /// A snapshot of these objects, sorted (for tests and for snapshots read back from JSON).
+    pub fn from_objects(mut objects: Vec<SchemaObject>) -> Snapshot {
+        objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        Snapshot { objects }
+    }
+
+    /// Finds an object.
+    pub fn get(&self, kind: ObjectKind, name: &str) -> Option<&SchemaObject> {
+        self.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+    }
+
+    /// What differs from `first` to `second`, sorted by kind and name. A table present on one
+    /// side only is one difference: its columns, constraints, indexes and triggers are not
+    /// listed separately.
+    pub fn diff(first: &Snapshot, second: &Snapshot) -> Vec<Difference> {
+        let index = |s: &'_ Snapshot| -> BTreeMap<(ObjectKind, String), SchemaObject> {
+            s.objects
+                .iter()
+                .map(|o| ((o.kind, o.name.clone()), o.clone()))
+                .collect()
+        };
+        let a = index(first);
+        let b = index(second);
+        let tables_only = |this: &BTreeMap<(ObjectKind, String), SchemaObject>,
+                           other: &BTreeMap<(ObjectKind, String), SchemaObject>|
+         -> BTreeSet<String> {
+            this.keys()
+                .filter(|(k, n)| *k == ObjectKind::Table && !other.contains_key(&(*k, n.clone())))
+                .map(|(_, n)| n.clone())
+                .collect()
+        };
+        let only_first_tables = tables_only(&a, &b);
+        let only_second_tables = tables_only(&b, &a);
+        let part_of = |o: &SchemaObject, tables: &BTreeSet<String>| {
+            o.kind != ObjectKind::Table && o.table.as_ref().is_some_and(|t| tables.contains(t))
+        };
+
+        let mut out = Vec::new();
+        for (key, object) in &a {
+            match b.get(key) {
+                None if part_of(object, &only_first_tables) => {}
+                None => out.push(Difference {
+                    kind: object.kind,
+                    name: object.name.clone(),
+                    change: Change::OnlyInFirst,
+                }),
+                Some(other) => {
+                    let names: BTreeSet<&String> = object
+                        .attributes
+                        .keys()
+                        .chain(other.attributes.keys())
+                        .collect();
+                    for attribute in names {
+                        let x = object.attributes.get(attribute);
+                        let y = other.attributes.get(attribute);
+                        if x != y {
+                            out.push(Difference {
+                                kind: object.kind,
+                                name: object.name.clone(),
+                                change: Change::Attribute {
+                                    attribute: attribute.clone(),
+                                    first: x.cloned(),
+                                    second: y.cloned(),
+                                },
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for (key, object) in &b {
+            if !a.contains_key(key) && !part_of(object, &only_second_tables) {
+                out.push(Difference {
+                    kind: object.kind,
+                    name: object.name.clone(),
+                    change: Change::OnlyInSecond,
+                });
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// A name as snapshots show it: `name` in `public`, `schema.name` elsewhere.
+fn display_name(schema: &str, name: &str) -> String {
+    format!("CASE WHEN {schema} = 'public' THEN '' ELSE {schema} || '.' END || {name}")
+}
+
+/// Keeps user schemas only (`$1` is the list of excluded schema names).
+fn user_schema(schema: &str) -> String {
+    format!(
+        r"({schema} <> ALL ($1::text[]) AND {schema} NOT LIKE 'pg\_toast%' AND {schema} NOT LIKE 'pg\_temp\_%')"
+    )
+}
+
+/// Drops objects that belong to an extension.
+fn not_from_extension(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+}
+
+/// The catalog query of every kind. See the [module docs](self) for their shape.
+pub fn queries() -> Vec<(ObjectKind, String)> {
+    let rel = display_name("n.nspname", "c.relname");
+    let user = user_schema("n.nspname");
+    let rel_not_ext = not_from_extension("pg_class", "c.oid");
+    vec![
+        (
+            ObjectKind::Schema,
+            format!(
+                "SELECT n.nspname AS name, NULL::text AS tbl,
+                        obj_description(n.oid, 'pg_namespace') AS comment
+                   FROM pg_namespace n
+                  WHERE {user} AND {}",
+                not_from_extension("pg_namespace", "n.oid")
+            ),
+        ),
+        (
+            ObjectKind::Extension,
+            "SELECT x.extname AS name, NULL::text AS tbl, n.nspname AS schema,
+                    x.extversion AS version
+               FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace"
+                .to_string(),
+        ),
+        (
+            ObjectKind::Type,
+            format!(
+                "SELECT {name} AS name, NULL::text AS tbl,
+                        CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain'
+                             WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range' ELSE 'base' END AS kind,
+                        CASE WHEN t.typtype = 'e' THEN
+                             (SELECT string_agg(quote_literal(l.enumlabel), ', ' ORDER BY l.enumsortorder)
+                                FROM pg_enum l WHERE l.enumtypid = t.oid) END AS labels,
+                        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS \"base type\",
+                        CASE WHEN t.typtype = 'd' AND t.typnotnull THEN 'NOT NULL' END AS nullability,
+                        t.typdefault AS default,
+                        CASE WHEN t.typtype = 'd' THEN
+                             (SELECT string_agg(k.conname || ' ' || pg_get_constraintdef(k.oid), '; ' ORDER BY k.conname)
+                                FROM pg_constraint k WHERE k.contypid = t.oid) END AS constraints,
+                        CASE WHEN t.typtype = 'c' THEN
+                             (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+                                FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS attributes,
+                        CASE WHEN t.typtype = 'r' THEN
+                             (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid) END AS subtype,
+                        obj_description(t.oid, 'pg_type') AS comment
+                   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                  WHERE {user} AND {}
+                    AND t.typcategory <> 'A'
+                    AND (t.typtype IN ('e', 'd', 'r', 'b')
+                         OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'))",
+                not_from_extension("pg_type", "t.oid"),
+                name = display_name("n.nspname", "t.typname"),
+            ),
+        ),
+        (
+            ObjectKind::Table,
+            format!(
+                "SELECT {rel} AS name, NULL::text AS tbl,
+                        CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' ELSE 'table' END AS kind,
+                        CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END AS persistence,
+                        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS \"partition key\",
+                        CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS \"partition bound\",
+                        (SELECT string_agg({parent}, ', ' ORDER BY i.inhseqno)
+                           FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                           JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                          WHERE i.inhrelid = c.oid) AS parents,
+                        CASE WHEN c.relrowsecurity THEN 'enabled' END AS \"row level security\",
+                        array_to_string(c.reloptions, ', ') AS options,
+                        obj_description(c.oid, 'pg_class') AS comment
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('r', 'p', 'f') AND {user} AND {rel_not_ext}",
+                parent = display_name("pn.nspname", "p.relname"),
+            ),
+        ),
+        (
+            ObjectKind::Column,
+            format!(
+                "SELECT {rel} || '.' || a.attname AS name, {rel} AS tbl,
+                        format_type(a.atttypid, a.atttypmod) AS type,
+                        (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::text AS position,
+                        CASE WHEN a.attnotnull THEN 'NOT NULL' ELSE 'NULL' END AS nullability,
+                        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default,
+                        CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END AS identity,
+                        CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated,
+                        CASE WHEN a.attcollation <> 0
+                              AND a.attcollation <> (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid)
+                             THEN (SELECT co.collname FROM pg_collation co WHERE co.oid = a.attcollation) END AS collation,
+                        col_description(c.oid, a.attnum) AS comment
+                   FROM pg_attribute a
+                   JOIN pg_class c ON c.oid = a.attrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                  WHERE c.relkind IN ('r', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+                    AND {user} AND {rel_not_ext}"
+            ),
+        ),
+        (
+            ObjectKind::Constraint,
+            format!(
+                "SELECT {rel} || '.' || k.conname AS name, {rel} AS tbl,
+                        regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '') AS definition,
+                        CASE WHEN k.convalidated THEN 'valid' ELSE 'NOT VALID' END AS validity,
+                        obj_description(k.oid, 'pg_constraint') AS comment
+                   FROM pg_constraint k
+                   JOIN pg_class c ON c.oid = k.conrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE {user} AND {rel_not_ext}"
+            ),
+        ),
+        (
+            ObjectKind::Index,
+            format!(
+                "SELECT {index} AS name, {rel} AS tbl,
+                        pg_get_indexdef(i.indexrelid) AS definition,
+                        CASE WHEN i.indisvalid THEN 'valid' ELSE 'INVALID' END AS validity,
+                        obj_description(i.indexrelid, 'pg_class') AS comment
+                   FROM pg_index i
+                   JOIN pg_class ic ON ic.oid = i.indexrelid
+                   JOIN pg_class c ON c.oid = i.indrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_namespace ns ON ns.oid = ic.relnamespace
+                  WHERE {user} AND {rel_not_ext}",
+                index = display_name("ns.nspname", "ic.relname"),
+            ),
+        ),
+        (
+            ObjectKind::View,
+            format!(
+                "SELECT {rel} AS name, NULL::text AS tbl,
+                        pg_get_viewdef(c.oid, true) AS definition,
+                        array_to_string(c.reloptions, ', ') AS options,
+                        obj_description(c.oid, 'pg_class') AS comment
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind = 'v' AND {user} AND {rel_not_ext}"
+            ),
+        ),
+        (
+            ObjectKind::MaterializedView,
+            format!(
+                "SELECT {rel} AS name, NULL::text AS tbl,
+                        pg_get_viewdef(c.oid, true) AS definition,
+                        CASE WHEN c.relispopulated THEN 'populated' ELSE 'not populated' END AS state,
+                        obj_description(c.oid, 'pg_class') AS comment
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind = 'm' AND {user} AND {rel_not_ext}"
+            ),
+        ),
+        (
+            ObjectKind::Sequence,
+            format!(
+                "SELECT {rel} AS name, NULL::text AS tbl,
+                        format_type(s.seqtypid, NULL) AS type,
+                        s.seqstart::text AS start, s.seqincrement::text AS increment,
+                        s.seqmin::text AS minimum, s.seqmax::text AS maximum,
+                        s.seqcache::text AS cache,
+                        CASE WHEN s.seqcycle THEN 'CYCLE' END AS cycle,
+                        (SELECT {owner} || '.' || a.attname
+                           FROM pg_depend d
+                           JOIN pg_class t ON t.oid = d.refobjid
+                           JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                           JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                          ORDER BY 1 LIMIT 1) AS \"owned by\"
+                   FROM pg_sequence s
+                   JOIN pg_class c ON c.oid = s.seqrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE {user} AND {rel_not_ext}",
+                owner = display_name("tn.nspname", "t.relname"),
+            ),
+        ),
+        (
+            ObjectKind::Function,
+            format!(
+                "SELECT {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name,
+                        NULL::text AS tbl,
+                        CASE p.prokind WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure'
+                             WHEN 'w' THEN 'window function' ELSE 'function' END AS kind,
+                        CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END AS definition,
+                        obj_description(p.oid, 'pg_proc') AS comment
+                   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                  WHERE {user} AND {}",
+                not_from_extension("pg_proc", "p.oid"),
+                name = display_name("n.nspname", "p.proname"),
+            ),
+        ),
+        (
+            ObjectKind::Trigger,
+            format!(
+                "SELECT {rel} || '.' || t.tgname AS name, {rel} AS tbl,
+                        pg_get_triggerdef(t.oid) AS definition,
+                        CASE t.tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'
+                             WHEN 'A' THEN 'always' END AS enabled,
+                        obj_description(t.oid, 'pg_trigger') AS comment
+                   FROM pg_trigger t
+                   JOIN pg_class c ON c.oid = t.tgrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE NOT t.tgisinternal AND {user} AND {rel_not_ext}"
+            ),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(kind: ObjectKind, name: &str, table: Option<&str>, attrs: &[(&str, &str)]) -> SchemaObject {
+        SchemaObject {
+            kind,
+            name: name.to_string(),
+            table: table.map(str::to_string),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn equal_snapshots_have_no_differences() {
+        let s = Snapshot::from_objects(vec![object(ObjectKind::Table, "t", None, &[("kind", "table")])]);
+        assert!(Snapshot::diff(&s, &s.clone()).is_empty());
+    }
+
+    #[test]
+    fn objects_on_one_side_and_changed_attributes_are_reported() {
+        let a = Snapshot::from_objects(vec![
+            object(ObjectKind::Column, "orders.note", Some("orders"), &[("type", "text")]),
+            object(ObjectKind::Table, "orders", None, &[]),
+        ]);
+        let b = Snapshot::from_objects(vec![
+            object(ObjectKind::Table, "orders", None, &[]),
+            object(
+                ObjectKind::Column,
+                "orders.note",
+                Some("orders"),
+                &[("type", "character varying(10)")],
+            ),
+            object(ObjectKind::Index, "users_email_idx", Some("users"), &[]),
+        ]);
+        let described: Vec<String> = Snapshot::diff(&a, &b)
+            .iter()
+            .map(|d| d.describe("before up", "after up"))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                "column orders.note: type text → character varying(10)",
+                "index users_email_idx: only after up",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_table_is_one_difference_not_one_per_column() {
+        let a = Snapshot::from_objects(vec![
+            object(ObjectKind::Table, "users", None, &[]),
+            object(ObjectKind::Column, "users.id", Some("users"), &[("type", "integer")]),
+            object(ObjectKind::Constraint, "users.users_pkey", Some("users"), &[]),
+            object(ObjectKind::Sequence, "users_id_seq", None, &[]),
+        ]);
+        let b = Snapshot::default();
+        let diff = Snapshot::diff(&a, &b);
+        let kinds: Vec<ObjectKind> = diff.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, vec![ObjectKind::Table, ObjectKind::Sequence]);
+        assert!(diff.iter().all(|d| d.change == Change::OnlyInFirst));
+        // And the other way round.
+        let back = Snapshot::diff(&b, &a);
+        assert_eq!(back.len(), 2);
+        assert!(back.iter().all(|d| d.change == Change::OnlyInSecond));
+    }
+
+    #[test]
+    fn long_values_show_the_first_differing_line() {
+        let d = Difference {
+            kind: ObjectKind::Function,
+            name: "f()".into(),
+            change: Change::Attribute {
+                attribute: "definition".into(),
+                first: Some("CREATE FUNCTION f()\n RETURNS int\nAS $$ SELECT 1 $$".into()),
+                second: Some("CREATE FUNCTION f()\n RETURNS int\nAS $$ SELECT 2 $$".into()),
+            },
+        };
+        assert_eq!(
+            d.describe("before", "after"),
+            "function f(): definition differs; before: `AS $$ SELECT 1 $$`, after: `AS $$ SELECT 2 $$`"
+        );
+    }
+
+    #[test]
+    fn absent_attributes_read_as_none() {
+        let d = Difference {
+            kind: ObjectKind::Column,
+            name: "t.c".into(),
+            change: Change::Attribute {
+                attribute: "default".into(),
+                first: None,
+                second: Some("now()".into()),
+            },
+        };
+        assert_eq!(d.to_string(), "column t.c: default (none) → now()");
+    }
+
+    #[test]
+    fn snapshots_serialise_and_read_back() {
+        let s = Snapshot::from_objects(vec![object(ObjectKind::Type, "mood", None, &[("labels", "'a', 'b'")])]);
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        let back: Snapshot = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,263 @@
+//! Lock-tracing primitives: what relation locks a session holds right now, and what happened
+//! to the relations of a database between two moments (created, dropped, altered, rewritten).
+//!
+//! `pgshift trace` runs a migration statement by statement on one session and, after each
+//! statement (while its transaction is still open, so nothing has been released), asks a
+//! *second* session for the first one's rows in `pg_locks` ([`relation_locks`]). Before and
+//! after each statement it reads [`relations`] on the migration's own session, because only
+//! that session sees its uncommitted catalog changes; [`RelationChanges::between`] then tells
+//! what the statement created, dropped, altered and rewrote. A rewrite is a new
+//! `relfilenode` for the same OID (PostgreSQL wrote the table or index into new files);
+//! "altered" means one of the catalog rows describing the relation (`pg_class`, its
+//! `pg_attribute`, `pg_constraint`, `pg_trigger`, `pg_index` rows) is a new row version.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use crate::catalog::{QualifiedName, RelationKind};
+use crate::lock_mode::LockMode;
+use crate::snapshot::PGSHIFT_SCHEMA;
+use crate::DbError;
+
+/// One table-level lock a session holds (or waits for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldLock {
+    /// The relation's OID.
+    pub oid: u32,
+    /// The relation, when the observing session can see it. A relation created in the
+    /// traced session's open transaction is invisible to others, so it is `None` here.
+    pub relation: Option<QualifiedName>,
+    /// The relation's kind, when visible.
+    pub kind: Option<RelationKind>,
+    pub mode: LockMode,
+    /// False while the lock is waited for.
+    pub granted: bool,
+}
+
+/// The relation locks (`locktype = 'relation'`) that session `pid` holds or waits for in the
+/// current database, outside the system schemas. Run it from another session than `pid`'s.
+pub async fn relation_locks(client: &Client, pid: i32) -> Result<Vec<HeldLock>, DbError> {
+    let rows = client
+        .query(
+            "SELECT l.relation, n.nspname, c.relname, c.relkind::text, l.mode, l.granted
+               FROM pg_locks l
+               LEFT JOIN pg_class c ON c.oid = l.relation
+               LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE l.pid = $1 AND l.locktype = 'relation'
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND (n.nspname IS NULL OR (n.nspname NOT IN ('pg_catalog', 'information_schema', $2)
+                     AND n.nspname NOT LIKE 'pg\\_toast%'))
+              ORDER BY l.relation, l.mode",
+            &[&pid, &PGSHIFT_SCHEMA],
+        )
+        .await?;
+    let mut locks = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mode_name: String = row.try_get(4)?;
+        // Only the eight table-level modes can appear for locktype 'relation'; anything
+        // else would be a server we do not understand, and is skipped rather than fatal.
+        let Some(mode) = LockMode::from_pg_locks_name(&mode_name) else {
+            continue;
+        };
+        let schema: Option<String> = row.try_get(1)?;
+        let name: Option<String> = row.try_get(2)?;
+        let kind: Option<String> = row.try_get(3)?;
+        locks.push(HeldLock {
+            oid: row.try_get(0)?,
+            relation: schema.zip(name).map(|(s, n)| QualifiedName::new(s, n)),
+            kind: kind.as_deref().and_then(relation_kind),
+            mode,
+            granted: row.try_get(5)?,
+        });
+    }
+    Ok(locks)
+}
+
+/// What one relation looks like at a moment, for [`RelationChanges::between`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationState {
+    pub name: QualifiedName,
+    pub kind: RelationKind,
+    /// `pg_class.relfilenode`: changes when the relation is rewritten into new files.
+    pub filenode: u32,
+    /// The row versions (`xmin`) of the catalog rows that describe the relation; changes when
+    /// any of them is updated, added or removed.
+    pub signature: String,
+}
+
+/// Every relation in the user schemas of the database, by OID, as the session `client` sees
+/// it (its own uncommitted changes included).
+pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, DbError> {
+    let rows = client
+        .query(
+            "SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relfilenode,
+                    c.xmin::text
+                    || '/' || coalesce((SELECT string_agg(a.xmin::text, ',' ORDER BY a.attnum)
+                                          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '')
+                    || '/' || coalesce((SELECT string_agg(k.xmin::text, ',' ORDER BY k.oid)
+                                          FROM pg_constraint k WHERE k.conrelid = c.oid), '')
+                    || '/' || coalesce((SELECT string_agg(t.xmin::text, ',' ORDER BY t.oid)
+                                          FROM pg_trigger t WHERE t.tgrelid = c.oid), '')
+                    || '/' || coalesce((SELECT string_agg(i.xmin::text, ',' ORDER BY i.indexrelid)
+                                          FROM pg_index i WHERE i.indrelid = c.oid OR i.indexrelid = c.oid), '')
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', $1)
+                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
+            &[&PGSHIFT_SCHEMA],
+        )
+        .await?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let kind: String = row.try_get(3)?;
+        let Some(kind) = relation_kind(&kind) else {
+            continue;
+        };
+        out.insert(
+            row.try_get::<_, u32>(0)?,
+            RelationState {
+                name: QualifiedName::new(row.try_get::<_, String>(1)?, row.try_get::<_, String>(2)?),
+                kind,
+                filenode: row.try_get(4)?,
+                signature: row.try_get(5)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A relation named in a [`RelationChanges`] list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedRelation {
+    pub oid: u32,
+    pub name: QualifiedName,
+    pub kind: RelationKind,
+}
+
+/// What happened to the relations of a database between two [`relations`] readings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationChanges {
+    pub created: Vec<ChangedRelation>,
+    pub dropped: Vec<ChangedRelation>,
+    /// Same OID, different catalog rows (not counting those also rewritten).
+    pub altered: Vec<ChangedRelation>,
+    /// Same OID, new files: the table or index was rewritten. Relations without storage
+    /// (views, partitioned tables) are never listed.
+    pub rewritten: Vec<ChangedRelation>,
+}
+
+impl RelationChanges {
+    /// Compares two readings. Pure; the lists are in OID order.
+    pub fn between(
+        before: &BTreeMap<u32, RelationState>,
+        after: &BTreeMap<u32, RelationState>,
+    ) -> RelationChanges {
+        let named = |oid: u32, state: &RelationState| ChangedRelation {
+            oid,
+            name: state.name.clone(),
+            kind: state.kind,
+        };
+        let mut changes = RelationChanges::default();
+        for (oid, old) in before {
+            match after.get(oid) {
+                None => changes.dropped.push(named(*oid, old)),
+                Some(new) => {
+                    if old.filenode != new.filenode && old.filenode != 0 && new.filenode != 0 {
+                        changes.rewritten.push(named(*oid, new));
+                    } else if old.signature != new.signature || old.name != new.name {
+                        changes.altered.push(named(*oid, new));
+                    }
+                }
+            }
+        }
+        for (oid, new) in after {
+            if !before.contains_key(oid) {
+                changes.created.push(named(*oid, new));
+            }
+        }
+        changes
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
+            && self.dropped.is_empty()
+            && self.altered.is_empty()
+            && self.rewritten.is_empty()
+    }
+}
+
+/// `pg_class.relkind` → [`RelationKind`].
+pub fn relation_kind(code: &str) -> Option<RelationKind> {
+    Some(match code {
+        "r" => RelationKind::Table,
+        "p" => RelationKind::PartitionedTable,
+        "v" => RelationKind::View,
+        "m" => RelationKind::MaterializedView,
+        "i" => RelationKind::Index,
+        "I" => RelationKind::PartitionedIndex,
+        "S" => RelationKind::Sequence,
+        "f" => RelationKind::ForeignTable,
+        "t" => RelationKind::ToastTable,
+        "c" => RelationKind::CompositeType,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(name: &str, filenode: u32, signature: &str) -> RelationState {
+        RelationState {
+            name: QualifiedName::new("public", name),
+            kind: RelationKind::Table,
+            filenode,
+            signature: signature.to_string(),
+        }
+    }
+
+    #[test]
+    fn changes_are_sorted_into_created_dropped_altered_rewritten() {
+        let before: BTreeMap<u32, RelationState> = [
+            (1, state("kept", 10, "a")),
+            (2, state("gone", 20, "a")),
+            (3, state("altered", 30, "a")),
+            (4, state("rewritten", 40, "a")),
+        ]
+        .into();
+        let after: BTreeMap<u32, RelationState> = [
+            (1, state("kept", 10, "a")),
+            (3, state("altered", 30, "b")),
+            (4, state("rewritten", 41, "b")),
+            (5, state("new", 50, "a")),
+        ]
+        .into();
+        let c = RelationChanges::between(&before, &after);
+        let names = |v: &[ChangedRelation]| v.iter().map(|r| r.name.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&c.created), vec!["new"]);
+        assert_eq!(names(&c.dropped), vec!["gone"]);
+        assert_eq!(names(&c.altered), vec!["altered"]);
+        assert_eq!(names(&c.rewritten), vec!["rewritten"]);
+        assert!(!c.is_empty());
+        assert!(RelationChanges::between(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn relations_without_storage_are_never_rewritten() {
+        let before: BTreeMap<u32, RelationState> = [(1, state("v", 0, "a"))].into();
+        let after: BTreeMap<u32, RelationState> = [(1, state("v", 0, "b"))].into();
+        let c = RelationChanges::between(&before, &after);
+        assert!(c.rewritten.is_empty());
+        assert_eq!(c.altered.len(), 1);
+    }
+
+    #[test]
+    fn every_relkind_letter_is_known() {
+        for code in ["r", "p", "v", "m", "i", "I", "S", "f", "t", "c"] {
+            assert!(relation_kind(code).is_some(), "{code}");
+        }
+        assert_eq!(relation_kind("x"), None);
+    }
+}
