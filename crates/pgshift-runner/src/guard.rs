@@ -12,8 +12,10 @@
 //! (`guard_max_wait`); optionally (`guard_cancel_after`, off by default) the sessions in the
 //! way are cancelled after a grace period.
 //!
-//! Short transactions are ignored (`guard_ignore_younger_than`): they end well within
-//! `lock_timeout`, and on a busy table some are always in flight.
+//! Sessions running a query in a transaction younger than `guard_ignore_younger_than` are
+//! not waited for: they end well within `lock_timeout`, and on a busy table some are always
+//! in flight. A session *idle* in its transaction is always waited for: it waits for its
+//! client, for as long as the client likes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -176,10 +178,14 @@ async fn sessions_in_the_way(
     let mut found: BTreeMap<i32, Session> = BTreeMap::new();
     for (oid, mode) in targets {
         for s in pgshift_db::conflicting_sessions(client, &[*oid], *mode).await? {
+            // A session idle in its transaction is waiting for its client, for as long as
+            // the client likes: always wait for it. A young one running a query will
+            // finish soon; the lock_timeout and retry cover the rest.
+            let idle = s.state.starts_with("idle in transaction");
             let young = s
                 .xact_age
                 .is_none_or(|age| age < options.guard_ignore_younger_than);
-            if !young {
+            if idle || !young {
                 found.entry(s.pid).or_insert(s);
             }
         }

@@ -45,8 +45,9 @@ pub struct RunOptions {
     /// After that, the unit runs with the normal `lock_timeout` and retry. `0` turns the guard off.
     #[serde(with = "millis")]
     pub guard_max_wait: Duration,
-    /// Sessions whose transaction is younger than this are not waited for: they are ordinary
-    /// short queries that will be done well within `lock_timeout`.
+    /// Sessions running a query in a transaction younger than this are not waited for: they
+    /// are ordinary short queries that will be done well within `lock_timeout`. (A session
+    /// idle in its transaction is always waited for.)
     #[serde(with = "millis")]
     pub guard_ignore_younger_than: Duration,
     /// Also wait for any transaction in this database open longer than this, even one that

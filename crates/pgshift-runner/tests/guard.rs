@@ -1,0 +1,233 @@
+//! The lock-queue guard against a real PostgreSQL. Blocking is observed the way an operator
+//! would: a third session samples `pg_blocking_pids` every 20 ms (no wall-clock thresholds on
+//! the migration itself).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_runner::{Event, Migrator, RunOptions};
+use pgshift_source::{load, Format};
+
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+/// What the sampler saw.
+#[derive(Debug, Default)]
+struct Observed {
+    /// The longest stretch during which an application query waited behind the migration.
+    longest_app_wait_behind_us: Duration,
+    /// Samples in which the migration itself was queued for a lock while the long
+    /// transaction was open.
+    migration_queued_samples: usize,
+    samples: usize,
+}
+
+async fn setup(db: &TestDb) -> tempfile::TempDir {
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, v int);
+         INSERT INTO items SELECT g, g FROM generate_series(1, 1000) g;",
+    )
+    .await
+    .expect("setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20240101000000_note.up.sql"),
+        "ALTER TABLE items ADD COLUMN note text;\n",
+    )
+    .expect("write");
+    dir
+}
+
+/// Runs `up` while a long transaction holds ACCESS SHARE on `items` for `hold`, with an
+/// application session querying `items` in a loop, and samples who blocks whom.
+async fn run_with_long_reader(
+    db: &TestDb,
+    dir: &Path,
+    options: RunOptions,
+    hold: Duration,
+) -> (Observed, Vec<Event>) {
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM items;")
+        .await
+        .expect("long reader");
+
+    let set = load(dir, Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, options)
+        .await
+        .expect("connect");
+    let migrator_pid = m.connection().backend_pid();
+
+    let app = db.connect().await;
+    let app_pid = app.backend_pid();
+    let stop = Arc::new(AtomicBool::new(false));
+    let app_stop = stop.clone();
+    let app_task = tokio::spawn(async move {
+        while !app_stop.load(Ordering::Relaxed) {
+            app.query_one("SELECT count(*) FROM items", &[])
+                .await
+                .expect("app query");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let up = tokio::spawn(async move {
+        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+        m.up(None, &observer).await
+    });
+
+    let sampler = db.connect().await;
+    let mut seen = Observed::default();
+    let started = Instant::now();
+    let mut released = false;
+    let mut app_blocked_since: Option<Instant> = None;
+    while !up.is_finished() {
+        if !released && started.elapsed() >= hold {
+            holder.batch_execute("COMMIT").await.expect("release");
+            released = true;
+        }
+        let rows = sampler
+            .query(
+                "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity WHERE pid = ANY($1)",
+                &[&vec![app_pid, migrator_pid]],
+            )
+            .await
+            .expect("sample");
+        let now = Instant::now();
+        seen.samples += 1;
+        for row in rows {
+            let pid: i32 = row.get(0);
+            let blockers: Vec<i32> = row.get(1);
+            if pid == app_pid {
+                if blockers.contains(&migrator_pid) {
+                    let since = *app_blocked_since.get_or_insert(now);
+                    seen.longest_app_wait_behind_us = seen
+                        .longest_app_wait_behind_us
+                        .max(now - since + SAMPLE_EVERY);
+                } else {
+                    app_blocked_since = None;
+                }
+            } else if pid == migrator_pid && !blockers.is_empty() && !released {
+                seen.migration_queued_samples += 1;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the migration did not finish"
+        );
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    if !released {
+        // The guard may have terminated it (guard_cancel_after).
+        let _ = holder.batch_execute("COMMIT").await;
+    }
+    up.await.expect("join").expect("up");
+    stop.store(true, Ordering::Relaxed);
+    app_task.await.expect("app");
+    let events = events.lock().expect("events").clone();
+    (seen, events)
+}
+
+async fn has_note_column(db: &TestDb) -> bool {
+    let c = db.connect().await;
+    c.query_opt(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'note'",
+        &[],
+    )
+    .await
+    .expect("query")
+    .is_some()
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        lock_timeout: Duration::from_millis(300),
+        lock_retry_initial_delay: Duration::from_millis(100),
+        lock_retry_max_delay: Duration::from_millis(400),
+        lock_retry_budget: Duration::from_secs(30),
+        ..RunOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_a_long_transaction_reads_the_table_no_query_queues_behind_the_alter() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    let opts = options();
+    let lock_timeout = opts.lock_timeout;
+    let (seen, events) = run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
+
+    assert!(seen.samples > 20, "sampled throughout: {seen:?}");
+    assert!(
+        seen.longest_app_wait_behind_us <= lock_timeout + Duration::from_millis(150),
+        "an application query waited behind the migration for longer than lock_timeout: {seen:?}"
+    );
+    assert_eq!(
+        seen.migration_queued_samples, 0,
+        "the guard waits outside the lock queue while the long transaction is open: {seen:?}"
+    );
+    let waiting = events.iter().find_map(|e| match e {
+        Event::GuardWaiting { sessions, tables, .. } => Some((sessions.clone(), tables.clone())),
+        _ => None,
+    });
+    let (sessions, tables) = waiting.expect("the guard reported who it waits for");
+    assert_eq!(tables, vec!["items".to_string()]);
+    assert_eq!(sessions[0].state, "idle in transaction", "{sessions:?}");
+    assert!(sessions[0].xact_age.is_some());
+    assert!(has_note_column(&db).await, "the migration completed");
+}
+
+/// The same run without the guard: the migration joins the lock queue (so the test above can
+/// fail), and `lock_timeout` with retry still bounds how long queries wait behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_guard_the_alter_queues_but_lock_timeout_bounds_the_wait() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    let opts = RunOptions {
+        guard_max_wait: Duration::ZERO,
+        ..options()
+    };
+    let lock_timeout = opts.lock_timeout;
+    let (seen, events) = run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
+    assert!(
+        seen.migration_queued_samples > 0,
+        "without the guard the ALTER waits in the lock queue: {seen:?}"
+    );
+    assert!(
+        seen.longest_app_wait_behind_us <= lock_timeout + Duration::from_millis(150),
+        "{seen:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::LockRetry { .. })));
+    assert!(has_note_column(&db).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_guard_can_end_the_session_in_the_way_after_a_grace_period() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    let opts = RunOptions {
+        guard_cancel_after: Duration::from_millis(500),
+        ..options()
+    };
+    // Held far longer than the test runs: only the guard's terminate can end it.
+    let (_seen, events) = run_with_long_reader(&db, dir.path(), opts, Duration::from_secs(3600)).await;
+    let ended = events.iter().find_map(|e| match e {
+        Event::GuardCancelled {
+            terminated,
+            signalled,
+            ..
+        } => Some((*terminated, *signalled)),
+        _ => None,
+    });
+    assert_eq!(
+        ended,
+        Some((true, true)),
+        "an idle-in-transaction session is terminated"
+    );
+    assert!(has_note_column(&db).await);
+}

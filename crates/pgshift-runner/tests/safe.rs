@@ -1,0 +1,278 @@
+//! Safe execution against a real PostgreSQL: automatic safe rewrites end in exactly the
+//! schema the author wrote, resume at the right step, and `CREATE INDEX CONCURRENTLY` waiting
+//! for an old snapshot neither loops forever nor leaves an INVALID index.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pgshift_db::testing::TestDb;
+use pgshift_runner::{EntryState, Event, Migrator, RunError, RunOptions, Silent};
+use pgshift_source::{load, Format};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+async fn migrator(db: &TestDb, dir: &Path, options: RunOptions) -> Migrator {
+    let set = load(dir, Some(Format::Pgshift)).expect("load");
+    Migrator::connect(&db.url(), set, options)
+        .await
+        .expect("connect")
+}
+
+/// Collects events for assertions.
+#[derive(Default, Clone)]
+struct Log(Arc<Mutex<Vec<Event>>>);
+
+impl Log {
+    fn observer(&self) -> impl Fn(&Event) + Send + Sync + '_ {
+        move |e: &Event| self.0.lock().expect("log").push(e.clone())
+    }
+    fn rewrites(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("log")
+            .iter()
+            .filter_map(|e| match e {
+                Event::Rewrite { sql, .. } => Some(sql.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn lock_retries(&self) -> usize {
+        self.0
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|e| matches!(e, Event::LockRetry { .. }))
+            .count()
+    }
+}
+
+/// Constraints, indexes and NOT NULL columns of the public schema, as comparable text.
+async fn schema_state(db: &TestDb) -> Vec<String> {
+    let c = db.connect().await;
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || contype::text || ' validated=' || convalidated || ' ' || pg_get_constraintdef(oid)
+           FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1",
+        "SELECT 'index ' || c.relname || ' valid=' || i.indisvalid || ' ' || pg_get_indexdef(i.indexrelid)
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
+        "SELECT 'column ' || attrelid::regclass::text || '.' || attname || ' notnull=' || attnotnull
+           FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r')
+            AND attnum > 0 AND NOT attisdropped ORDER BY 1",
+    ] {
+        for row in c.query(sql, &[]).await.expect("schema query") {
+            out.push(row.get(0));
+        }
+    }
+    out
+}
+
+const SETUP: &str = "CREATE TABLE users (id int PRIMARY KEY);
+INSERT INTO users SELECT g FROM generate_series(1, 50) g;
+CREATE TABLE orders (id int, user_id int, a int, code text, old_idx int);
+INSERT INTO orders SELECT g, g % 50 + 1, g, 'c' || g, g FROM generate_series(1, 500) g;
+CREATE INDEX orders_old_idx ON orders (old_idx);
+";
+
+const CHANGES: &str = "CREATE INDEX orders_a_idx ON orders (a);
+ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE orders ADD CHECK (a > 0);
+ALTER TABLE orders ALTER COLUMN a SET NOT NULL;
+ALTER TABLE orders ADD UNIQUE (code);
+ALTER TABLE orders ADD PRIMARY KEY (id);
+DROP INDEX orders_old_idx;
+REINDEX INDEX orders_a_idx;
+CREATE TABLE audit (id int, note text);
+CREATE INDEX audit_id_idx ON audit (id);
+";
+
+fn changes_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "20240101000000_setup.up.sql", SETUP);
+    write(dir.path(), "20240102000000_changes.up.sql", CHANGES);
+    dir
+}
+
+#[tokio::test]
+async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
+    let dir = changes_dir();
+
+    let exact_db = TestDb::new().await;
+    let exact = RunOptions {
+        exact: true,
+        ..RunOptions::default()
+    };
+    let exact_log = Log::default();
+    migrator(&exact_db, dir.path(), exact)
+        .await
+        .up(None, &exact_log.observer())
+        .await
+        .expect("up --exact");
+    assert!(exact_log.rewrites().is_empty(), "--exact rewrites nothing");
+
+    let safe_db = TestDb::new().await;
+    let safe_log = Log::default();
+    let mut m = migrator(&safe_db, dir.path(), RunOptions::default()).await;
+    m.up(None, &safe_log.observer()).await.expect("up");
+
+    let rewrites = safe_log.rewrites();
+    for expected in [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_a_idx",
+        "FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID",
+        "VALIDATE CONSTRAINT \"orders_user_fk\"",
+        "ADD CONSTRAINT orders_a_check CHECK (a > 0) NOT VALID",
+        "CHECK (\"a\" IS NOT NULL) NOT VALID",
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"orders_code_key\"",
+        "ADD CONSTRAINT \"orders_pkey\" PRIMARY KEY USING INDEX \"orders_pkey\"",
+        "DROP INDEX CONCURRENTLY orders_old_idx",
+        "REINDEX INDEX CONCURRENTLY \"orders_a_idx\"",
+    ] {
+        assert!(
+            rewrites.iter().any(|r| r.contains(expected)),
+            "no rewrite containing {expected:?} in {rewrites:#?}"
+        );
+    }
+    assert!(
+        !rewrites.iter().any(|r| r.contains("audit")),
+        "a table created in the same migration is left alone: {rewrites:#?}"
+    );
+
+    let (a, b) = (schema_state(&exact_db).await, schema_state(&safe_db).await);
+    assert_eq!(a, b, "same end state with and without rewrites");
+    assert!(
+        a.iter().any(|l| l.contains("orders_user_fk f validated=true")),
+        "{a:#?}"
+    );
+
+    let status = m.status().await.expect("status");
+    assert!(status.entries.iter().all(|e| e.state == EntryState::Applied));
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let c = safe_db.connect().await;
+    let recorded: String = c
+        .query_one(
+            "SELECT checksum FROM pgshift.migrations WHERE version = '20240102000000'",
+            &[],
+        )
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(
+        recorded,
+        set.migrations[1].checksum(),
+        "the checksum is the file's"
+    );
+}
+
+#[tokio::test]
+async fn a_rewritten_migration_resumes_at_the_failed_step() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_setup.up.sql",
+        "CREATE TABLE t (id int, a int, b int);\nINSERT INTO t SELECT g, g, CASE WHEN g = 7 THEN NULL ELSE g END FROM generate_series(1, 100) g;\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_tighten.up.sql",
+        "ALTER TABLE t ADD CONSTRAINT t_a_positive CHECK (a > 0);\nCREATE INDEX t_a_idx ON t (a);\nALTER TABLE t ALTER COLUMN b SET NOT NULL;\n",
+    );
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let err = m.up(None, &Silent).await.expect_err("b has a NULL");
+    match &err {
+        RunError::Statement(s) => {
+            assert_eq!(s.sqlstate, "23514", "{err}");
+            assert_eq!(s.line, 3, "points at the SET NOT NULL: {err}");
+            assert!(s.rewrite.is_some(), "names the rewritten step: {err}");
+        }
+        other => panic!("expected a statement error, got {other}"),
+    }
+    let status = m.status().await.expect("status");
+    let entry = &status.entries[1];
+    assert_eq!(entry.state, EntryState::Partial);
+    // ADD CHECK NOT VALID, VALIDATE, CREATE INDEX CONCURRENTLY, ADD CHECK (b IS NOT NULL)
+    // NOT VALID have committed; the VALIDATE of the NOT NULL check failed.
+    assert_eq!(entry.progress, Some((4, 6)), "{status:#?}");
+
+    let c = db.connect().await;
+    c.batch_execute("UPDATE t SET b = 0 WHERE b IS NULL")
+        .await
+        .expect("fix the data");
+    // Had the earlier steps run again, ADD CONSTRAINT would fail with "already exists".
+    m.up(None, &Silent).await.expect("resume");
+    let state = schema_state(&db).await;
+    assert!(state.iter().any(|l| l == "column t.b notnull=true"), "{state:#?}");
+    assert!(
+        !state.iter().any(|l| l.contains("t_b_not_null")),
+        "the helper CHECK is gone: {state:#?}"
+    );
+    assert!(
+        state.iter().any(|l| l.contains("t_a_idx valid=true")),
+        "{state:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_old_snapshot_makes_create_index_concurrently_give_up_without_an_invalid_index() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setup = db.connect().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 1000); CREATE TABLE other (x int);",
+        )
+        .await
+        .expect("setup");
+    write(
+        dir.path(),
+        "20240101000000_index.up.sql",
+        "CREATE INDEX t_a_idx ON t (a);\n",
+    );
+    // An old snapshot, on another table: CREATE INDEX CONCURRENTLY must wait for it before
+    // it can mark the index valid.
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM other;")
+        .await
+        .expect("snapshot");
+
+    let options = RunOptions {
+        concurrent_lock_timeout: Duration::from_millis(300),
+        lock_retry_budget: Duration::from_secs(2),
+        lock_retry_initial_delay: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let log = Log::default();
+    let mut m = migrator(&db, dir.path(), options).await;
+    let err = m
+        .up(None, &log.observer())
+        .await
+        .expect_err("the snapshot outlives the budget");
+    assert!(matches!(err, RunError::LockBudget { .. }), "{err}");
+    assert!(log.lock_retries() >= 1, "each timeout was retried first");
+    let invalid: i64 = setup
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE NOT indisvalid AND indrelid = 't'::regclass",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(invalid, 0, "no INVALID index is left behind");
+
+    holder.batch_execute("COMMIT").await.expect("release");
+    m.up(None, &Silent).await.expect("up after the snapshot ends");
+    let valid: bool = setup
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_idx'::regclass",
+            &[],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    assert!(valid);
+}
