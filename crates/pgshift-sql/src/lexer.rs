@@ -21,6 +21,9 @@ pub struct Lexed {
     /// Data blocks of `COPY ... FROM stdin`, from the line after the statement up to and
     /// including the `\.` terminator line (or the end of the text).
     pub copy_data: Vec<Range<usize>>,
+    /// psql meta-commands on their own line between statements (`\restrict KEY`, which
+    /// pg_dump writes since 17.6/16.10/15.14, `\connect db`, `\set x 1`), without the newline.
+    pub meta_commands: Vec<Range<usize>>,
 }
 
 /// Scans `text`. Never fails: unterminated constructs run to the end of the text (the parser
@@ -68,6 +71,18 @@ pub fn lex(text: &str) -> Lexed {
                     }
                     None => i += 1,
                 }
+            }
+            b'\\' if !piece_has_code && (i == 0 || b[i - 1] == b'\n') => {
+                // A psql meta-command: the whole line, not SQL.
+                let end = memchr(b'\n', b, i).unwrap_or(b.len());
+                let end = if end > i && b[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                out.meta_commands.push(i..end);
+                i = end;
+                piece_start = i;
             }
             b'(' => {
                 piece_has_code = true;
@@ -328,6 +343,28 @@ mod tests {
         assert_eq!(masked.len(), sql.len());
         assert_eq!(masked.lines().count(), sql.lines().count());
         assert!(masked.ends_with("SELECT 1;\n"));
+    }
+
+    #[test]
+    fn psql_meta_commands_between_statements_are_not_sql() {
+        let sql =
+            "\\restrict abc123\nSELECT 1;\n\\connect other\r\nSELECT '\\x';\n\\unrestrict abc123\n";
+        let lexed = lex(sql);
+        let metas: Vec<&str> = lexed
+            .meta_commands
+            .iter()
+            .map(|r| &sql[r.clone()])
+            .collect();
+        assert_eq!(
+            metas,
+            vec![
+                "\\restrict abc123",
+                "\\connect other",
+                "\\unrestrict abc123"
+            ]
+        );
+        assert_eq!(lexed.pieces.len(), 2);
+        assert_eq!(pieces(sql), vec!["SELECT 1", "SELECT '\\x'"]);
     }
 
     #[test]

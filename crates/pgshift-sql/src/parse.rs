@@ -62,6 +62,9 @@ pub struct ParsedScript {
     pub statements: Vec<Statement>,
     pub comments: Vec<Comment>,
     pub errors: Vec<SyntaxError>,
+    /// psql meta-commands between statements (`\restrict`, `\connect`, ...), file-relative,
+    /// without the line ending. They are not SQL: the parser never sees them.
+    pub meta_commands: Vec<Range<usize>>,
 }
 
 impl ParsedScript {
@@ -123,7 +126,13 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
     let section = &file_text[range.clone()];
     let base = range.start;
     let lexed = lexer::lex(section);
-    let masked = lexer::mask(section, &lexed.copy_data);
+    let hidden: Vec<Range<usize>> = lexed
+        .copy_data
+        .iter()
+        .chain(&lexed.meta_commands)
+        .cloned()
+        .collect();
+    let masked = lexer::mask(section, &hidden);
 
     let mut script = ParsedScript {
         comments: lexed
@@ -133,6 +142,7 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
                 span: shift(r, base),
             })
             .collect(),
+        meta_commands: lexed.meta_commands.iter().map(|r| shift(r, base)).collect(),
         ..ParsedScript::default()
     };
 
@@ -388,6 +398,16 @@ mod tests {
         let data = copy.copy_data.clone().expect("copy data");
         assert_eq!(&sql[data], "1\tit's ; DROP TABLE x;\n2\t\\N\n\\.\n");
         assert_eq!(parsed.statements[2].text(sql), "SELECT count(*) FROM t");
+    }
+
+    #[test]
+    fn pg_dump_output_with_restrict_and_copy_parses() {
+        let sql = "--\n-- PostgreSQL database dump\n--\n\\restrict Zx9\nSET statement_timeout = 0;\nCREATE TABLE public.t (id integer, s text);\nCOPY public.t (id, s) FROM stdin;\n1\ta\\tb; c\n\\.\n\n\\unrestrict Zx9\n";
+        let parsed = parse(sql);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.statements.len(), 3);
+        assert_eq!(parsed.meta_commands.len(), 2);
+        assert_eq!(&sql[parsed.meta_commands[0].clone()], "\\restrict Zx9");
     }
 
     #[test]
