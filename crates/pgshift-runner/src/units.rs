@@ -89,6 +89,25 @@ pub fn units_as_written(
         });
     }
     let text = &script.file_text;
+    // psql meta-commands are not SQL. pg_dump's `\restrict`/`\unrestrict` only guard psql
+    // itself and are safe to skip; anything else (`\connect`, `\i`, `\set`) changes what the
+    // script means, and pgshift cannot do it.
+    if let Some(meta) = parsed.meta_commands.iter().find(|r| {
+        let cmd = text[(*r).clone()].split_whitespace().next().unwrap_or("");
+        !matches!(cmd, "\\restrict" | "\\unrestrict")
+    }) {
+        let at = pgshift_sql::LineIndex::new(text).line_col(text, meta.start);
+        return Err(RunError::Syntax {
+            version: version.to_string(),
+            path: script.path.clone(),
+            line: at.line,
+            column: at.column,
+            message: format!(
+                "`{}` is a psql meta-command, not SQL; pgshift sends SQL to the server and cannot run it. Remove it, or run this file with psql",
+                &text[meta.clone()]
+            ),
+        });
+    }
     let mut statements: Vec<&pgshift_sql::Statement> = parsed.statements.iter().collect();
 
     let controls: Vec<Option<TransactionControl>> = statements
@@ -227,6 +246,21 @@ mod tests {
         );
         let copy = &e.units[0].steps[1];
         assert_eq!(copy.copy_data.as_deref(), Some("1\n2\n"));
+    }
+
+    #[test]
+    fn pg_dump_restrict_lines_are_skipped_and_other_meta_commands_refused() {
+        let e = exec("\\restrict k\nCREATE TABLE a (id int);\n\\unrestrict k\n", false);
+        assert_eq!(e.step_count(), 1);
+        let script = pgshift_source::from_text("m.sql", "SELECT 1;\n\\connect other\n").up;
+        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+        match units_as_written("1", &script, &parsed) {
+            Err(RunError::Syntax { line, message, .. }) => {
+                assert_eq!(line, 2);
+                assert!(message.contains("\\connect other"), "{message}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[test]
