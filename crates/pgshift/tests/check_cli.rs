@@ -1,0 +1,435 @@
+//! `pgshift check`, `rules` and `explain` as a user runs them: real processes on real files,
+//! in a real git repository where the command needs one. No database is involved.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pgshift");
+
+/// A migration that every default configuration reports as an error (PGS101).
+const BLOCKING_INDEX: &str = "CREATE INDEX users_email_idx ON users (email);\n";
+
+fn pgshift(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pgshift")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create dirs");
+    }
+    std::fs::write(path, body).expect("write");
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+/// The distinct `path`s of the findings of a `--format json` run, by file name.
+fn reported_files(o: &Output) -> Vec<String> {
+    let mut names: Vec<String> = json(o)["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no findings array: {}", text(o)))
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .filter_map(|p| Path::new(p).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn git(args: &[&str], cwd: &Path) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        // A fixed identity and no user/system configuration: the test must not depend on
+        // (or change) the machine's git setup.
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "pgshift test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "pgshift test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+}
+
+#[test]
+fn changed_since_reports_only_migrations_added_or_changed_after_the_ref() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    git(&["init", "-q", "-b", "main"], root);
+    write(root, "pgshift.toml", "dir = \"migrations\"\n");
+    write(
+        root,
+        "migrations/20240101000000_users.up.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+    );
+    // Already on main, and bad: it must not be reported once it is older than the ref.
+    write(
+        root,
+        "migrations/20240102000000_old_index.up.sql",
+        BLOCKING_INDEX,
+    );
+    // Changed after the ref: reported.
+    write(
+        root,
+        "migrations/20240103000000_edited.up.sql",
+        "ALTER TABLE users ADD COLUMN name text;\n",
+    );
+    git(&["add", "."], root);
+    git(&["commit", "-q", "-m", "base"], root);
+    git(&["tag", "base"], root);
+
+    write(
+        root,
+        "migrations/20240103000000_edited.up.sql",
+        "ALTER TABLE users ADD COLUMN name text;\nCREATE INDEX users_name_idx ON users (name);\n",
+    );
+    write(
+        root,
+        "migrations/20240104000000_added.up.sql",
+        "CREATE INDEX users_id_email_idx ON users (id, email);\n",
+    );
+    git(&["add", "."], root);
+    git(&["commit", "-q", "-m", "feature"], root);
+    // Not committed, not even added: a pull request's new file before `git add`.
+    write(
+        root,
+        "migrations/20240105000000_untracked.up.sql",
+        "CREATE INDEX users_lower_email_idx ON users (lower(email));\n",
+    );
+
+    // Without the filter the old file is reported: the filter is what hides it.
+    let all = pgshift(&["check", "--format", "json"], root);
+    assert_eq!(all.status.code(), Some(1), "{}", text(&all));
+    assert!(
+        reported_files(&all).contains(&"20240102000000_old_index.up.sql".to_string()),
+        "{}",
+        text(&all)
+    );
+
+    let out = pgshift(
+        &["check", "--changed-since", "base", "--format", "json"],
+        root,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        reported_files(&out),
+        vec![
+            "20240103000000_edited.up.sql".to_string(),
+            "20240104000000_added.up.sql".to_string(),
+            "20240105000000_untracked.up.sql".to_string(),
+        ],
+        "{}",
+        text(&out)
+    );
+
+    // Nothing changed since HEAD except the untracked file.
+    let out = pgshift(
+        &["check", "--changed-since", "HEAD", "--format", "json"],
+        root,
+    );
+    assert_eq!(
+        reported_files(&out),
+        vec!["20240105000000_untracked.up.sql".to_string()],
+        "{}",
+        text(&out)
+    );
+
+    // A ref that does not exist is unusable input: exit 2 and a message that names it.
+    let out = pgshift(&["check", "--changed-since", "no-such-ref"], root);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-ref"), "{}", text(&out));
+    assert!(stderr.contains("--changed-since"), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
+
+#[test]
+fn changed_since_outside_a_git_repository_is_unusable_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "migrations/1_a.sql", BLOCKING_INDEX);
+    let out = Command::new(BIN)
+        .args(["check", "migrations", "--changed-since", "main"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        // Stop git from finding a repository above the temporary directory.
+        .env(
+            "GIT_CEILING_DIRECTORIES",
+            dir.path().parent().expect("parent"),
+        )
+        .output()
+        .expect("run pgshift");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("git"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn sarif_is_valid_2_1_0_with_located_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "migrations/20240101000000_index.up.sql",
+        &format!("-- a comment first, so the finding is on line 2\n{BLOCKING_INDEX}"),
+    );
+    let out = pgshift(&["check", "migrations", "--format", "sarif"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let sarif = json(&out);
+    assert_eq!(sarif["version"], "2.1.0", "{sarif}");
+    assert!(
+        sarif["$schema"]
+            .as_str()
+            .is_some_and(|s| s.contains("sarif") && s.contains("2.1.0")),
+        "{sarif}"
+    );
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "pgshift", "{sarif}");
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert!(
+        rules.iter().any(|r| r["id"] == "PGS101"),
+        "driver rules lack PGS101: {sarif}"
+    );
+    let results = run["results"].as_array().expect("results");
+    let result = results
+        .iter()
+        .find(|r| r["ruleId"] == "PGS101")
+        .unwrap_or_else(|| panic!("no PGS101 result: {sarif}"));
+    assert_eq!(result["level"], "error", "{result}");
+    assert!(result["message"]["text"].as_str().is_some(), "{result}");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert!(
+        location["artifactLocation"]["uri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("migrations/20240101000000_index.up.sql")),
+        "{result}"
+    );
+    let region = &location["region"];
+    assert_eq!(region["startLine"], 2, "{result}");
+    assert_eq!(region["startColumn"], 1, "{result}");
+    assert_eq!(region["endLine"], 2, "{result}");
+    // SARIF columns are 1-based and the end is exclusive: the region is the statement up to,
+    // not including, its `;` (the same span the terminal underlines).
+    let statement = BLOCKING_INDEX.trim_end().trim_end_matches(';');
+    assert_eq!(region["endColumn"], statement.len() + 1, "{result}");
+    // Every result's rule is declared in the driver.
+    for r in results {
+        let id = r["ruleId"].as_str().expect("ruleId");
+        assert!(rules.iter().any(|d| d["id"] == id), "{id} not in driver");
+        assert!(
+            r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64() >= Some(1),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn github_format_prints_workflow_annotations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "migrations/20240101000000_index.up.sql",
+        &format!("\n\n{BLOCKING_INDEX}"),
+    );
+    let out = pgshift(&["check", "migrations", "--format", "github"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("PGS101"))
+        .unwrap_or_else(|| panic!("no PGS101 annotation: {}", text(&out)));
+    assert!(
+        line.starts_with(
+            "::error file=migrations/20240101000000_index.up.sql,line=3,col=1,endLine=3,"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("title="), "{line}");
+    // Every line is an annotation: GitHub would print anything else as plain log text.
+    for l in stdout.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            l.starts_with("::error ") || l.starts_with("::warning ") || l.starts_with("::notice "),
+            "not an annotation: {l}"
+        );
+        // A newline inside a message must be escaped, or the annotation is cut short.
+        assert!(!l.contains('\r'), "{l}");
+    }
+}
+
+#[test]
+fn check_config_table_disables_overrides_and_excludes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "migrations/20240101000000_index.up.sql",
+        BLOCKING_INDEX,
+    );
+    write(
+        root,
+        "migrations/20240102000000_not_null.up.sql",
+        "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n",
+    );
+    write(
+        root,
+        "migrations/20230101000000_legacy_drop.up.sql",
+        "DROP TABLE old_things;\n",
+    );
+
+    // The baseline, with no configuration: all three rules fire.
+    write(root, "pgshift.toml", "dir = \"migrations\"\n");
+    let out = pgshift(&["check", "--format", "json"], root);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let codes = |o: &Output| -> Vec<(String, String)> {
+        json(o)["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap_or_default().to_string(),
+                    f["severity"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = codes(&out);
+    for code in ["PGS101", "PGS203", "PGS405"] {
+        assert!(
+            before.iter().any(|(c, _)| c == code),
+            "{code} missing without config: {before:?}"
+        );
+    }
+    let set_not_null = pgshift_lint::find_rule("set-not-null").expect("rule");
+    assert_eq!(set_not_null.code, "PGS203");
+
+    write(
+        root,
+        "pgshift.toml",
+        r#"dir = "migrations"
+
+[check]
+disable = ["require-concurrent-index"]
+severity = { PGS203 = "hint" }
+exclude = ["migrations/*_legacy_*"]
+"#,
+    );
+    let out = pgshift(&["check", "--format", "json"], root);
+    let after = codes(&out);
+    assert!(
+        !after.iter().any(|(c, _)| c == "PGS101"),
+        "disabled rule still reported: {after:?}"
+    );
+    assert!(
+        !after.iter().any(|(c, _)| c == "PGS405"),
+        "excluded file still checked: {after:?}"
+    );
+    assert!(
+        after.iter().any(|(c, s)| c == "PGS203" && s == "hint"),
+        "severity override not applied: {after:?}"
+    );
+    assert!(
+        !reported_files(&out).iter().any(|f| f.contains("drop")),
+        "{}",
+        text(&out)
+    );
+    // Only a hint is left, so the verdict passes.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // A rule the configuration names but pgshift does not know is unusable input.
+    write(
+        root,
+        "pgshift.toml",
+        "dir = \"migrations\"\n[check]\ndisable = [\"no-such-rule\"]\n",
+    );
+    let out = pgshift(&["check"], root);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-rule"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn explain_prints_the_rule_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../pgshift-lint/docs/rules/require-concurrent-index.md"),
+    )
+    .expect("rule documentation");
+    for name in ["PGS101", "pgs101", "require-concurrent-index"] {
+        let out = pgshift(&["explain", name], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with("PGS101 require-concurrent-index (error)\n"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.trim_end().ends_with(doc.trim_end()),
+            "`explain {name}` differs from the rule's file:\n{stdout}"
+        );
+    }
+    let out = pgshift(&["explain", "concurrent-index"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("require-concurrent-index"),
+        "a close name is suggested: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn rules_lists_every_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = pgshift(&["rules"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(pgshift_lint::RULES.len() >= 57);
+    for rule in pgshift_lint::RULES {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(rule.code))
+            .unwrap_or_else(|| panic!("{} missing from `pgshift rules`:\n{stdout}", rule.code));
+        assert!(line.contains(rule.name), "{line}");
+        assert!(line.contains(rule.severity.name()), "{line}");
+    }
+    assert!(
+        stdout.contains(&format!("{} rules", pgshift_lint::RULES.len())),
+        "{stdout}"
+    );
+
+    let out = pgshift(&["rules", "--format", "json"], dir.path());
+    let list = json(&out);
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), pgshift_lint::RULES.len());
+    // Every rule can be explained by the code `rules` gives.
+    for rule in list.iter().take(3) {
+        let code = rule["code"].as_str().expect("code");
+        let out = pgshift(&["explain", code], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+}
