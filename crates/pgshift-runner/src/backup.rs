@@ -190,8 +190,7 @@ async fn drop_targets(
                 let Some(NodeEnum::List(list)) = &obj.node else {
                     continue;
                 };
-                let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items)
-                else {
+                let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items) else {
                     continue;
                 };
                 if ctx.is_new_table(&name) {
@@ -279,7 +278,11 @@ async fn free_name(
 ) -> Result<String, DbError> {
     let mut n = 1;
     loop {
-        let suffix = if n == 1 { String::new() } else { format!("_{n}") };
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("_{n}")
+        };
         let candidate = format!("{}{suffix}", truncate(base, 63 - suffix.len()));
         if !taken.contains(&candidate) && is_free(client, &space, &candidate).await? {
             taken.push(candidate.clone());
@@ -527,7 +530,10 @@ pub fn run_dump(url: &DatabaseUrl, version: &str, dump: &PlannedDump) -> Result<
     let mut cmd = Command::new(&program);
     let host = url.hosts().first();
     if let Some(h) = host {
-        cmd.arg("--host").arg(&h.host).arg("--port").arg(h.port.to_string());
+        cmd.arg("--host")
+            .arg(&h.host)
+            .arg("--port")
+            .arg(h.port.to_string());
     }
     cmd.arg("--username")
         .arg(url.user())

@@ -196,7 +196,7 @@ async fn sessions_in_the_way(
         }
     }
     let mut sessions: Vec<Session> = found.into_values().collect();
-    sessions.sort_by(|a, b| b.xact_age.cmp(&a.xact_age));
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.xact_age));
     Ok(sessions)
 }
 
@@ -260,7 +260,8 @@ mod tests {
             ]),
             pg,
         );
-        let names: Vec<(&str, LockLevel)> = got.iter().map(|g| (g.display.as_str(), g.lock)).collect();
+        let names: Vec<(&str, LockLevel)> =
+            got.iter().map(|g| (g.display.as_str(), g.lock)).collect();
         assert_eq!(
             names,
             vec![("t", LockLevel::AccessExclusive), ("w", LockLevel::Share)]

@@ -20,7 +20,9 @@ pub mod migrator;
 pub mod options;
 pub mod plan;
 pub mod safe;
+pub mod trace;
 pub mod units;
+pub mod verify;
 
 pub use error::{Result, RunError, StatementError};
 pub use event::{Event, Observer, Silent};

@@ -21,11 +21,11 @@ use rand::Rng;
 use crate::adopt;
 use crate::backup;
 use crate::error::{Result, RunError};
-use crate::guard;
-use crate::safe;
 use crate::event::{Event, Observer};
+use crate::guard;
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::options::RunOptions;
+use crate::safe;
 use crate::units::{units_as_written, Execution, Step, Unit};
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
@@ -800,13 +800,10 @@ impl Migrator {
                         millis(lock_timeout),
                         millis(statement_timeout)
                     );
-                    client
-                        .batch_execute(&set)
-                        .await
-                        .map_err(|e| UnitFailure {
-                            step: i,
-                            error: e.into(),
-                        })?;
+                    client.batch_execute(&set).await.map_err(|e| UnitFailure {
+                        step: i,
+                        error: e.into(),
+                    })?;
                 }
                 let sent = send(client, step).await;
                 if long {

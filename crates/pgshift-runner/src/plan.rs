@@ -1,1 +1,935 @@
-//! `pgshift plan`.
+//! `pgshift plan`: what `up` would do on *this* database, before it does it.
+//!
+//! For each pending migration and statement: the lock it takes and on which tables, each
+//! table's live size (rows estimate and bytes, from the catalog), whether it rewrites or scans,
+//! the safe rewrite `up` will run instead, an estimate of how long the part that blocks
+//! reads or writes holds its lock, and the sessions that would conflict right now. Then the
+//! seeds' pre-flight checklist, answered for this plan.
+//!
+//! The units planned are the ones `up` runs ([`safe::prepare`]), so the plan and the
+//! execution cannot disagree. Planning reads the catalog and changes nothing (its session
+//! sets a short `lock_timeout`, so sizing a never-analysed table cannot queue behind DDL).
+//!
+//! ## The estimate model
+//!
+//! A statement's work on an existing table takes `bytes / rate`, with `bytes` the table's
+//! `pg_total_relation_size` and the rate by kind of work ([`PlanOptions`], all configurable):
+//! a rewrite (`rewrite_mb_per_sec`, default 50 MB/s), a non-concurrent index build
+//! (`index_mb_per_sec`, 30 MB/s), a scan (`scan_mb_per_sec`, 200 MB/s); catalog-only changes
+//! take `catalog_ms` (1 ms). A lock taken in a transaction is held until it commits, so the
+//! blocking time of a statement is its own work plus that of every later statement in the
+//! same unit. Lock waits are not included: the runner bounds them with `lock_timeout`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use pgshift_db::{Connection, DbError, Session, TableSize};
+use pgshift_lint::{statement_effects, Context, Direction, LockLevel, PgVersion};
+use pgshift_source::{Migration, MigrationSet, Version};
+use pgshift_sql::protobuf::{AlterTableType, ConstrType, ObjectType};
+use pgshift_sql::NodeEnum;
+use serde::Serialize;
+
+use crate::error::RunError;
+use crate::history::{self, RowState};
+use crate::options::RunOptions;
+use crate::safe;
+
+/// How `plan` estimates and when it fails.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The options `up` would run with (`exact`, `on_drop`, timeouts).
+    pub run: RunOptions,
+    /// A statement that would hold a lock blocking reads or writes on a non-empty table for
+    /// longer than this makes the plan fail (`--max-lock`).
+    pub max_lock: Duration,
+    pub rewrite_mb_per_sec: f64,
+    pub index_mb_per_sec: f64,
+    pub scan_mb_per_sec: f64,
+    pub catalog_ms: f64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            run: RunOptions::default(),
+            max_lock: Duration::from_secs(2),
+            rewrite_mb_per_sec: 50.0,
+            index_mb_per_sec: 30.0,
+            scan_mb_per_sec: 200.0,
+            catalog_ms: 1.0,
+        }
+    }
+}
+
+/// The rates the estimates used, stated in every report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimateModel {
+    pub rewrite_mb_per_sec: f64,
+    pub index_mb_per_sec: f64,
+    pub scan_mb_per_sec: f64,
+    pub catalog_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanReport {
+    /// The database, password redacted.
+    pub database: String,
+    pub server_version: String,
+    pub exact: bool,
+    pub max_lock_ms: u64,
+    pub model: EstimateModel,
+    pub migrations: Vec<PlannedMigration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedMigration {
+    pub version: String,
+    pub name: String,
+    pub path: String,
+    /// Units that commit on their own (1: the whole migration in one transaction).
+    pub units: usize,
+    /// Set when an earlier run stopped partway: the unit `up` resumes at.
+    pub resumes_at: Option<usize>,
+    /// The `pg_dump` file written first (`on_drop = "pg_dump"`).
+    pub dump: Option<String>,
+    pub statements: Vec<PlannedStatement>,
+    pub checklist: Checklist,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStatement {
+    /// Line of the statement in its file.
+    pub line: usize,
+    /// The statement as written, on one line, shortened.
+    pub sql: String,
+    /// Every table the statement as written locks.
+    pub tables: Vec<TableLock>,
+    /// The steps `up` runs instead, when it rewrites the statement.
+    pub runs_instead: Vec<RunStep>,
+    /// The part that blocks reads or writes, as it will run.
+    pub blocking: Option<Blocking>,
+    /// Sessions holding or waiting for a lock that conflicts with it, right now.
+    pub conflicting_now: Vec<SessionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableLock {
+    pub table: String,
+    pub lock: LockLevel,
+    pub rewrite: bool,
+    pub scan: bool,
+    /// -1 when unknown; `None` when the table does not exist yet.
+    pub rows_estimate: Option<i64>,
+    pub bytes: Option<i64>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunStep {
+    pub sql: String,
+    pub purpose: String,
+    /// `in the migration's transaction`, `own transaction` or `outside a transaction`.
+    pub runs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blocking {
+    pub table: String,
+    pub lock: LockLevel,
+    /// `reads and writes` or `writes`.
+    pub blocks: String,
+    pub estimate_ms: f64,
+    /// Whether the table has rows (only then does the limit apply).
+    pub table_has_rows: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSummary {
+    pub pid: i32,
+    pub application_name: String,
+    pub state: String,
+    pub xact_age_ms: Option<u64>,
+    pub query: String,
+}
+
+impl From<&Session> for SessionSummary {
+    fn from(s: &Session) -> Self {
+        SessionSummary {
+            pid: s.pid,
+            application_name: s.application_name.clone(),
+            state: s.state.clone(),
+            xact_age_ms: s
+                .xact_age
+                .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
+            query: one_line(&s.query, 80),
+        }
+    }
+}
+
+/// The seeds' pre-flight checklist, answered for one migration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Checklist {
+    pub backward_compatible: Answer,
+    pub if_it_fails_halfway: Answer,
+    pub rollback: Answer,
+    pub locking: Answer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    /// `true`: nothing to worry about; `false`: read `text`.
+    pub ok: bool,
+    pub text: String,
+}
+
+/// A statement over the `--max-lock` limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverLimit {
+    pub version: String,
+    pub line: usize,
+    pub table: String,
+    pub lock: LockLevel,
+    pub estimate_ms: f64,
+}
+
+impl PlanReport {
+    /// Statements that would hold a blocking lock on a non-empty table for longer than
+    /// `max_lock_ms`: the reasons `plan` exits non-zero.
+    pub fn over_limit(&self) -> Vec<OverLimit> {
+        let mut out = Vec::new();
+        for m in &self.migrations {
+            for s in &m.statements {
+                if let Some(b) = &s.blocking {
+                    if b.table_has_rows && b.estimate_ms > self.max_lock_ms as f64 {
+                        out.push(OverLimit {
+                            version: m.version.clone(),
+                            line: s.line,
+                            table: b.table.clone(),
+                            lock: b.lock,
+                            estimate_ms: b.estimate_ms,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Plans every pending (or partly applied) migration of `set` against `conn`.
+pub async fn plan(
+    conn: &Connection,
+    set: &MigrationSet,
+    options: &PlanOptions,
+) -> Result<PlanReport, RunError> {
+    // Sizing a never-analysed table counts rows under ACCESS SHARE: never queue for it.
+    conn.batch_execute("SET lock_timeout = '200ms'")
+        .await
+        .map_err(DbError::from)?;
+    let num = pgshift_db::server_version_num(conn).await?;
+    let pg = PgVersion::parse(&num.to_string()).unwrap_or_default();
+    let rows = if history::exists(conn).await? {
+        history::read(conn).await?
+    } else {
+        Vec::new()
+    };
+    let mut migrations = Vec::new();
+    for m in &set.migrations {
+        let row = rows
+            .iter()
+            .find(|r| Version::parse(&r.version).is_some_and(|v| v == m.version));
+        let resumes_at = match row {
+            None => None,
+            Some(r) if r.state == RowState::Partial => usize::try_from(r.progress).ok(),
+            Some(_) => continue,
+        };
+        migrations.push(plan_migration(conn, m, resumes_at, options, pg).await?);
+    }
+    Ok(PlanReport {
+        database: conn.url().redacted(),
+        server_version: pg.to_string(),
+        exact: options.run.exact,
+        max_lock_ms: u64::try_from(options.max_lock.as_millis()).unwrap_or(u64::MAX),
+        model: EstimateModel {
+            rewrite_mb_per_sec: options.rewrite_mb_per_sec,
+            index_mb_per_sec: options.index_mb_per_sec,
+            scan_mb_per_sec: options.scan_mb_per_sec,
+            catalog_ms: options.catalog_ms,
+        },
+        migrations,
+    })
+}
+
+async fn plan_migration(
+    conn: &Connection,
+    m: &Migration,
+    resumes_at: Option<usize>,
+    options: &PlanOptions,
+    pg: PgVersion,
+) -> Result<PlannedMigration, RunError> {
+    let version = m.version.to_string();
+    let prepared = safe::prepare(conn, &version, &m.up, &options.run, pg).await?;
+    let exec = &prepared.exec;
+    let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
+    let analysed = safe::analyse(&m.up, &parsed, pg, exec.no_transaction_reason.is_none());
+    let line_index = pgshift_sql::LineIndex::new(&m.up.file_text);
+
+    // Sizes of every table any statement (as written or as run) touches.
+    let mut names: Vec<pgshift_db::QualifiedName> = Vec::new();
+    for a in &analysed {
+        for e in &a.effects {
+            names.push(db_name(&e.table));
+        }
+    }
+    names.dedup();
+    let sizes: Vec<TableSize> = pgshift_db::table_sizes(conn, &names).await?;
+    let size_of = |t: &pgshift_lint::ident::QualifiedName| -> Option<&TableSize> {
+        sizes.iter().find(|s| {
+            s.name.name == t.name
+                && t.schema
+                    .as_ref()
+                    .is_none_or(|sc| *sc == s.name.schema.clone().unwrap_or_default())
+        })
+    };
+
+    // Blocking time per statement (by its start offset), walking the units as they run.
+    let mut ctx = Context::new(pg, true);
+    ctx.start_script(true, Direction::Up);
+    let mut blocking: HashMap<usize, Blocking> = HashMap::new();
+    for unit in &exec.units {
+        let mut steps: Vec<StepEstimate> = Vec::new();
+        for step in &unit.steps {
+            let Some(statement) = pgshift_sql::parse(&step.sql).statements.into_iter().next()
+            else {
+                continue;
+            };
+            let effects = statement_effects(&statement.node, &ctx);
+            let mut work = 0.0_f64;
+            let mut strongest: Option<(String, LockLevel, bool)> = None;
+            for e in &effects {
+                if ctx.is_new_table(&e.table) {
+                    continue;
+                }
+                let size = size_of(&e.table);
+                let bytes = size.map_or(0, |s| s.total_bytes.max(0)) as f64;
+                let mb = bytes / 1_048_576.0;
+                let index_build = matches!(statement.node, NodeEnum::IndexStmt(_));
+                let w = if e.rewrite {
+                    mb / options.rewrite_mb_per_sec * 1000.0
+                } else if e.scan && index_build {
+                    mb / options.index_mb_per_sec * 1000.0
+                } else if e.scan {
+                    mb / options.scan_mb_per_sec * 1000.0
+                } else {
+                    options.catalog_ms
+                };
+                work = work.max(w);
+                if e.lock.blocks_writes() && size.is_some() {
+                    let rows = size.is_some_and(|s| s.rows_estimate != 0);
+                    if strongest.as_ref().is_none_or(|(_, l, _)| e.lock > *l) {
+                        strongest = Some((e.table.to_string(), e.lock, rows));
+                    }
+                }
+            }
+            ctx.observe(&statement.node, &effects, step.origin.clone());
+            steps.push((step.origin.start, strongest, work));
+        }
+        for (i, (origin, strongest, _)) in steps.iter().enumerate() {
+            let Some((table, lock, rows)) = strongest else {
+                continue;
+            };
+            let held: f64 = if unit.transactional {
+                steps[i..].iter().map(|s| s.2).sum()
+            } else {
+                steps[i].2
+            };
+            let entry = Blocking {
+                table: table.clone(),
+                lock: *lock,
+                blocks: if lock.blocks_reads() {
+                    "reads and writes"
+                } else {
+                    "writes"
+                }
+                .to_string(),
+                estimate_ms: (held * 10.0).round() / 10.0,
+                table_has_rows: *rows,
+            };
+            match blocking.get(origin) {
+                Some(b) if b.estimate_ms >= entry.estimate_ms => {}
+                _ => {
+                    blocking.insert(*origin, entry);
+                }
+            }
+        }
+    }
+
+    let mut statements = Vec::new();
+    for a in &analysed {
+        let start = a.statement.span.start;
+        let tables = a
+            .effects
+            .iter()
+            .map(|e| {
+                let size = size_of(&e.table);
+                TableLock {
+                    table: e.table.to_string(),
+                    lock: e.lock,
+                    rewrite: e.rewrite,
+                    scan: e.scan,
+                    rows_estimate: size.map(|s| s.rows_estimate),
+                    bytes: size.map(|s| s.total_bytes),
+                    note: e.note.clone(),
+                }
+            })
+            .collect();
+        let runs_instead: Vec<RunStep> = exec
+            .units
+            .iter()
+            .flat_map(|u| u.steps.iter().map(move |s| (u, s)))
+            .filter(|(_, s)| s.origin.start == start && !s.is_verbatim())
+            .map(|(u, s)| RunStep {
+                sql: s.sql.clone(),
+                purpose: s.rewrite.clone().unwrap_or_default(),
+                runs: if !u.transactional {
+                    "outside a transaction"
+                } else if u.steps.len() == 1 && exec.units.len() > 1 {
+                    "own transaction"
+                } else {
+                    "in the migration's transaction"
+                }
+                .to_string(),
+            })
+            .collect();
+        let b = blocking.remove(&start);
+        let mut conflicting_now = Vec::new();
+        if let Some(b) = &b {
+            let oid = sizes
+                .iter()
+                .find(|s| s.name.to_string() == b.table || s.name.name == b.table)
+                .map(|s| s.oid);
+            let mode = pgshift_db::LockMode::from_pg_locks_name(b.lock.pg_name());
+            if let (Some(oid), Some(mode)) = (oid, mode) {
+                for s in pgshift_db::conflicting_sessions(conn, &[oid], mode).await? {
+                    conflicting_now.push(SessionSummary::from(&s));
+                }
+            }
+        }
+        statements.push(PlannedStatement {
+            line: line_index.line_col(&m.up.file_text, start).line,
+            sql: one_line(a.statement.text(&m.up.file_text), 100),
+            tables,
+            runs_instead,
+            blocking: b,
+            conflicting_now,
+        });
+    }
+    let checklist = checklist(m, &analysed, exec, &statements, &line_index);
+    Ok(PlannedMigration {
+        version,
+        name: m.name.clone(),
+        path: m.up.path.display().to_string(),
+        units: exec.units.len(),
+        resumes_at,
+        dump: prepared.dump.map(|d| d.file.display().to_string()),
+        statements,
+        checklist,
+    })
+}
+
+/// One step as it will run: the statement it comes from (by start offset), the strongest
+/// blocking lock it takes on an existing table (table, lock, whether the table has rows), and
+/// its estimated work in ms.
+type StepEstimate = (usize, Option<(String, LockLevel, bool)>, f64);
+
+fn db_name(t: &pgshift_lint::ident::QualifiedName) -> pgshift_db::QualifiedName {
+    match &t.schema {
+        Some(s) => pgshift_db::QualifiedName::new(s.clone(), t.name.clone()),
+        None => pgshift_db::QualifiedName::unqualified(t.name.clone()),
+    }
+}
+
+/// What in a statement breaks code that is running against the old schema.
+fn breaking_change(node: &NodeEnum) -> Option<&'static str> {
+    match node {
+        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectTable as i32 => {
+            Some("drops a table the running code may still use")
+        }
+        NodeEnum::RenameStmt(r)
+            if r.rename_type == ObjectType::ObjectColumn as i32
+                || r.rename_type == ObjectType::ObjectTable as i32 =>
+        {
+            Some("renames what the running code refers to by its old name")
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            for (kind, cmd) in pgshift_lint::knowledge::effects::alter_commands(a) {
+                match kind {
+                    AlterTableType::AtDropColumn => {
+                        return Some("drops a column the running code may still read or write")
+                    }
+                    AlterTableType::AtAlterColumnType => {
+                        return Some("changes a column's type under the running code")
+                    }
+                    AlterTableType::AtSetNotNull => {
+                        return Some("SET NOT NULL makes inserts without the column fail")
+                    }
+                    AlterTableType::AtAddColumn => {
+                        if let Some(NodeEnum::ColumnDef(col)) =
+                            cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                        {
+                            let cons: Vec<ConstrType> =
+                                pgshift_lint::knowledge::effects::column_constraints(col)
+                                    .map(pgshift_lint::knowledge::effects::constraint_type)
+                                    .collect();
+                            if cons.contains(&ConstrType::ConstrNotnull)
+                                && !cons.contains(&ConstrType::ConstrDefault)
+                            {
+                                return Some("adds a NOT NULL column without a default: the running code's inserts fail");
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn checklist(
+    m: &Migration,
+    analysed: &[safe::AnalysedStatement<'_>],
+    exec: &crate::units::Execution,
+    statements: &[PlannedStatement],
+    lines: &pgshift_sql::LineIndex,
+) -> Checklist {
+    let breaking: Vec<String> = analysed
+        .iter()
+        .filter_map(|a| {
+            breaking_change(&a.statement.node).map(|why| {
+                format!(
+                    "line {}: {why}",
+                    lines.line_col(&m.up.file_text, a.statement.span.start).line
+                )
+            })
+        })
+        .collect();
+    let backward_compatible = if breaking.is_empty() {
+        Answer {
+            ok: true,
+            text: "yes: nothing is dropped, renamed, retyped or made mandatory".into(),
+        }
+    } else {
+        Answer {
+            ok: false,
+            text: format!(
+                "no: {}. Deploy code that no longer depends on it first, or use an expand/contract change (`pgshift start`)",
+                breaking.join("; ")
+            ),
+        }
+    };
+    let if_it_fails_halfway = if exec.units.len() == 1 && exec.units[0].transactional {
+        Answer {
+            ok: true,
+            text: "it is rolled back as a whole: the database stays as it was".into(),
+        }
+    } else {
+        Answer {
+            ok: true,
+            text: format!(
+                "it runs in {} steps ({}); each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
+                exec.units.len(),
+                exec.no_transaction_reason.clone().unwrap_or_default()
+            ),
+        }
+    };
+    let rollback = match &m.down {
+        Some(down) => Answer {
+            ok: true,
+            text: format!("down script present: {}", down.path.display()),
+        },
+        None => Answer {
+            ok: false,
+            text: "forward-only: there is no down script; undoing it means writing a new migration"
+                .into(),
+        },
+    };
+    let locks: Vec<String> = statements
+        .iter()
+        .filter_map(|s| {
+            s.blocking.as_ref().map(|b| {
+                format!(
+                    "line {}: {} on {} blocks {} for ≈ {}",
+                    s.line,
+                    b.lock,
+                    b.table,
+                    b.blocks,
+                    format_ms(b.estimate_ms)
+                )
+            })
+        })
+        .collect();
+    let locking = if locks.is_empty() {
+        Answer {
+            ok: true,
+            text: "no step takes a lock that blocks reads or writes of an existing table".into(),
+        }
+    } else {
+        Answer {
+            ok: false,
+            text: locks.join("; "),
+        }
+    };
+    Checklist {
+        backward_compatible,
+        if_it_fails_halfway,
+        rollback,
+        locking,
+    }
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+/// `0.4 ms`, `12 ms`, `3.2 s`, `4.5 min`.
+pub fn format_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 60_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{:.1} min", ms / 60_000.0)
+    }
+}
+
+/// `-1` → `?`; otherwise `1.2M`, `35k`, `12`.
+fn format_rows(rows: Option<i64>) -> String {
+    match rows {
+        None => "new".into(),
+        Some(r) if r < 0 => "?".into(),
+        Some(r) if r >= 1_000_000 => format!("{:.1}M", r as f64 / 1e6),
+        Some(r) if r >= 10_000 => format!("{}k", r / 1000),
+        Some(r) => r.to_string(),
+    }
+}
+
+fn format_bytes(bytes: Option<i64>) -> String {
+    match bytes {
+        None => "-".into(),
+        Some(b) if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
+        Some(b) if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        Some(b) if b >= 1 << 10 => format!("{} kB", b >> 10),
+        Some(b) => format!("{b} B"),
+    }
+}
+
+fn table_summary(t: &TableLock) -> String {
+    let mut what = Vec::new();
+    if t.rewrite {
+        what.push("rewrite");
+    }
+    if t.scan {
+        what.push("scan");
+    }
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", what.join("+"))
+    };
+    format!(
+        "{} {} ({} rows, {}{what})",
+        t.lock,
+        t.table,
+        format_rows(t.rows_estimate),
+        format_bytes(t.bytes)
+    )
+}
+
+fn yes_no(a: &Answer) -> &'static str {
+    if a.ok {
+        "ok"
+    } else {
+        "check"
+    }
+}
+
+/// The plan for a terminal: one block per migration, one entry per statement.
+pub fn render_terminal(report: &PlanReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan for {} (PostgreSQL {}){}",
+        report.database,
+        report.server_version,
+        if report.exact {
+            ", --exact: no safe rewrites"
+        } else {
+            ""
+        }
+    );
+    if report.migrations.is_empty() {
+        let _ = writeln!(out, "nothing pending");
+        return out;
+    }
+    for m in &report.migrations {
+        let _ = writeln!(out);
+        let resume = m
+            .resumes_at
+            .map(|r| format!(", resumes at step {}", r + 1))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} {} ({}; {} unit{}{resume})",
+            m.version,
+            m.name,
+            m.path,
+            m.units,
+            if m.units == 1 { "" } else { "s" }
+        );
+        if let Some(d) = &m.dump {
+            let _ = writeln!(out, "  first: pg_dump of the dropped tables to {d}");
+        }
+        for s in &m.statements {
+            let _ = writeln!(out, "  line {}: {}", s.line, s.sql);
+            for t in &s.tables {
+                let _ = writeln!(out, "    locks    {}", table_summary(t));
+            }
+            for r in &s.runs_instead {
+                let _ = writeln!(out, "    runs     {} [{}]", r.sql, r.runs);
+                let _ = writeln!(out, "             {}", r.purpose);
+            }
+            match &s.blocking {
+                Some(b) => {
+                    let _ = writeln!(
+                        out,
+                        "    blocks   {} on {} for ≈ {}",
+                        b.blocks,
+                        b.table,
+                        format_ms(b.estimate_ms)
+                    );
+                }
+                None if !s.tables.is_empty() => {
+                    let _ = writeln!(out, "    blocks   no reads or writes");
+                }
+                None => {}
+            }
+            for c in &s.conflicting_now {
+                let _ = writeln!(
+                    out,
+                    "    in the way now: pid {} ({}, {}{}): {}",
+                    c.pid,
+                    if c.application_name.is_empty() {
+                        "no application_name"
+                    } else {
+                        &c.application_name
+                    },
+                    c.state,
+                    c.xact_age_ms
+                        .map(|a| format!(", transaction open {}", format_ms(a as f64)))
+                        .unwrap_or_default(),
+                    c.query
+                );
+            }
+        }
+        let _ = writeln!(out, "  checklist");
+        for (q, a) in checklist_rows(&m.checklist) {
+            let _ = writeln!(out, "    [{}] {q} {}", yes_no(a), a.text);
+        }
+    }
+    let over = report.over_limit();
+    let _ = writeln!(out);
+    if over.is_empty() {
+        let _ = writeln!(
+            out,
+            "no statement holds a blocking lock on a non-empty table for longer than {}",
+            format_ms(report.max_lock_ms as f64)
+        );
+    } else {
+        for o in &over {
+            let _ = writeln!(
+                out,
+                "over the limit: {} line {}: {} on {} for ≈ {} (max {})",
+                o.version,
+                o.line,
+                o.lock,
+                o.table,
+                format_ms(o.estimate_ms),
+                format_ms(report.max_lock_ms as f64)
+            );
+        }
+    }
+    out
+}
+
+fn checklist_rows(c: &Checklist) -> [(&'static str, &Answer); 4] {
+    [
+        (
+            "Backward compatible with the running code?",
+            &c.backward_compatible,
+        ),
+        ("What if it fails halfway?", &c.if_it_fails_halfway),
+        ("Rollback script?", &c.rollback),
+        ("Locking operations and expected lock duration?", &c.locking),
+    ]
+}
+
+/// The report as JSON (every field of [`PlanReport`]).
+pub fn render_json(report: &PlanReport) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The report as Markdown, to paste into a pull request.
+pub fn render_markdown(report: &PlanReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## pgshift plan");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Database `{}`, PostgreSQL {}{}. Estimates: rewrite {} MB/s, index build {} MB/s, scan {} MB/s, catalog-only {} ms.",
+        report.database,
+        report.server_version,
+        if report.exact { " (`--exact`: no safe rewrites)" } else { "" },
+        report.model.rewrite_mb_per_sec,
+        report.model.index_mb_per_sec,
+        report.model.scan_mb_per_sec,
+        report.model.catalog_ms
+    );
+    if report.migrations.is_empty() {
+        let _ = writeln!(out, "\nNothing pending.");
+        return out;
+    }
+    for m in &report.migrations {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "### {} {}", m.version, m.name);
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "`{}`, {} unit{}{}",
+            m.path,
+            m.units,
+            if m.units == 1 { "" } else { "s" },
+            m.resumes_at
+                .map(|r| format!(", resumes at step {}", r + 1))
+                .unwrap_or_default()
+        );
+        if let Some(d) = &m.dump {
+            let _ = writeln!(out, "\nFirst: `pg_dump` of the dropped tables to `{d}`.");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| line | statement | locks | runs instead | blocks | in the way now |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for s in &m.statements {
+            let locks: Vec<String> = s.tables.iter().map(table_summary).collect();
+            let runs: Vec<String> = s
+                .runs_instead
+                .iter()
+                .map(|r| format!("`{}` ({})", r.sql, r.runs))
+                .collect();
+            let blocks = match &s.blocking {
+                Some(b) => format!(
+                    "{} on {}, ≈ {}",
+                    b.blocks,
+                    b.table,
+                    format_ms(b.estimate_ms)
+                ),
+                None => "nothing".into(),
+            };
+            let way: Vec<String> = s
+                .conflicting_now
+                .iter()
+                .map(|c| format!("pid {} ({})", c.pid, c.state))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} | {} |",
+                s.line,
+                md_cell(&s.sql),
+                md_cell(&locks.join("<br>")),
+                md_cell(&runs.join("<br>")),
+                md_cell(&blocks),
+                md_cell(&way.join("<br>"))
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Pre-flight checklist:");
+        let _ = writeln!(out);
+        for (q, a) in checklist_rows(&m.checklist) {
+            let _ = writeln!(
+                out,
+                "- [{}] **{q}** {}",
+                if a.ok { "x" } else { " " },
+                a.text
+            );
+        }
+    }
+    let over = report.over_limit();
+    let _ = writeln!(out);
+    if over.is_empty() {
+        let _ = writeln!(
+            out,
+            "No statement holds a blocking lock on a non-empty table for longer than {}.",
+            format_ms(report.max_lock_ms as f64)
+        );
+    } else {
+        for o in &over {
+            let _ = writeln!(
+                out,
+                "**Over the limit:** {} line {}: {} on {} for ≈ {} (max {}).",
+                o.version,
+                o.line,
+                o.lock,
+                o.table,
+                format_ms(o.estimate_ms),
+                format_ms(report.max_lock_ms as f64)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_well() {
+        assert_eq!(format_ms(0.42), "0.4 ms");
+        assert_eq!(format_ms(250.0), "250 ms");
+        assert_eq!(format_ms(3200.0), "3.2 s");
+        assert_eq!(format_rows(Some(1_500_000)), "1.5M");
+        assert_eq!(format_rows(Some(-1)), "?");
+        assert_eq!(format_rows(None), "new");
+        assert_eq!(format_bytes(Some(3 << 20)), "3.0 MB");
+    }
+
+    #[test]
+    fn breaking_changes_are_named() {
+        let node = |sql: &str| pgshift_sql::parse(sql).statements.remove(0).node;
+        assert!(breaking_change(&node("ALTER TABLE t DROP COLUMN a")).is_some());
+        assert!(breaking_change(&node("ALTER TABLE t RENAME COLUMN a TO b")).is_some());
+        assert!(breaking_change(&node("ALTER TABLE t ADD COLUMN a int NOT NULL")).is_some());
+        assert!(
+            breaking_change(&node("ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT 0")).is_none()
+        );
+        assert!(breaking_change(&node("CREATE INDEX i ON t (a)")).is_none());
+    }
+}

@@ -49,8 +49,15 @@ pub async fn prepare(
     } else {
         safe_units(version, script, &parsed, pg)?
     };
-    let (exec, dump) =
-        backup::protect(client, version, exec, options.on_drop, pg, &options.pg_dump_dir).await?;
+    let (exec, dump) = backup::protect(
+        client,
+        version,
+        exec,
+        options.on_drop,
+        pg,
+        &options.pg_dump_dir,
+    )
+    .await?;
     Ok(Prepared { exec, dump })
 }
 
@@ -232,7 +239,12 @@ mod tests {
         let exec = safe_units("1", &script, &parsed, PgVersion::new(15, 0)).expect("units");
         exec.units
             .into_iter()
-            .map(|u| (u.transactional, u.steps.into_iter().map(|s| s.sql).collect()))
+            .map(|u| {
+                (
+                    u.transactional,
+                    u.steps.into_iter().map(|s| s.sql).collect(),
+                )
+            })
             .collect()
     }
 
@@ -240,9 +252,15 @@ mod tests {
     fn create_index_leaves_the_transaction() {
         let got = units("ALTER TABLE t ADD COLUMN b int;\nCREATE INDEX t_b ON t (b);\nUPDATE t SET b = 1 WHERE false;\n");
         assert_eq!(got.len(), 3, "{got:?}");
-        assert_eq!(got[0], (true, vec!["ALTER TABLE t ADD COLUMN b int".to_string()]));
+        assert_eq!(
+            got[0],
+            (true, vec!["ALTER TABLE t ADD COLUMN b int".to_string()])
+        );
         assert!(!got[1].0);
-        assert!(got[1].1[0].starts_with("CREATE INDEX CONCURRENTLY"), "{got:?}");
+        assert!(
+            got[1].1[0].starts_with("CREATE INDEX CONCURRENTLY"),
+            "{got:?}"
+        );
         assert!(got[2].0);
     }
 
@@ -265,16 +283,25 @@ mod tests {
     fn a_no_transaction_script_stays_statement_by_statement() {
         let got = units("-- pgshift:no-transaction\nALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id);\n");
         assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got.iter().all(|(tx, _)| *tx), "each step in a short transaction of its own");
+        assert!(
+            got.iter().all(|(tx, _)| *tx),
+            "each step in a short transaction of its own"
+        );
     }
 
     #[test]
     fn statements_that_wait_without_blocking_are_recognised() {
-        assert!(runs_long_without_blocking("CREATE INDEX CONCURRENTLY i ON t (a)"));
-        assert!(runs_long_without_blocking("ALTER TABLE t VALIDATE CONSTRAINT c"));
+        assert!(runs_long_without_blocking(
+            "CREATE INDEX CONCURRENTLY i ON t (a)"
+        ));
+        assert!(runs_long_without_blocking(
+            "ALTER TABLE t VALIDATE CONSTRAINT c"
+        ));
         assert!(runs_long_without_blocking("REINDEX INDEX CONCURRENTLY i"));
         assert!(runs_long_without_blocking("DROP INDEX CONCURRENTLY i"));
         assert!(!runs_long_without_blocking("CREATE INDEX i ON t (a)"));
-        assert!(!runs_long_without_blocking("ALTER TABLE t ADD COLUMN a int"));
+        assert!(!runs_long_without_blocking(
+            "ALTER TABLE t ADD COLUMN a int"
+        ));
     }
 }

@@ -250,7 +250,10 @@ mod tests {
 
     #[test]
     fn pg_dump_restrict_lines_are_skipped_and_other_meta_commands_refused() {
-        let e = exec("\\restrict k\nCREATE TABLE a (id int);\n\\unrestrict k\n", false);
+        let e = exec(
+            "\\restrict k\nCREATE TABLE a (id int);\n\\unrestrict k\n",
+            false,
+        );
         assert_eq!(e.step_count(), 1);
         let script = pgshift_source::from_text("m.sql", "SELECT 1;\n\\connect other\n").up;
         let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());

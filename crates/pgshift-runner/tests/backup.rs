@@ -99,7 +99,10 @@ async fn deprecate_renames_instead_of_dropping_and_renaming_back_restores() {
     let date = today(&db).await;
     let kept_table = format!("scratch_deprecated_{date}");
     let kept_column = format!("email_deprecated_{date}");
-    assert_eq!(tables(&db).await, vec!["people".to_string(), kept_table.clone()]);
+    assert_eq!(
+        tables(&db).await,
+        vec!["people".to_string(), kept_table.clone()]
+    );
     assert_eq!(
         columns(&db, "people").await,
         vec!["id".to_string(), "name".to_string(), kept_column.clone()]
@@ -135,9 +138,17 @@ async fn backup_copies_the_table_and_the_column_with_its_primary_key() {
     let date = today(&db).await;
     let people_backup = format!("_backup_people_{date}");
     let scratch_backup = format!("_backup_scratch_{date}");
-    let mut expected = vec![people_backup.clone(), scratch_backup.clone(), "people".to_string()];
+    let mut expected = vec![
+        people_backup.clone(),
+        scratch_backup.clone(),
+        "people".to_string(),
+    ];
     expected.sort();
-    assert_eq!(tables(&db).await, expected, "no backup of a table created in the migration");
+    assert_eq!(
+        tables(&db).await,
+        expected,
+        "no backup of a table created in the migration"
+    );
     assert_eq!(columns(&db, "people").await, vec!["id", "name"]);
     assert_eq!(columns(&db, &people_backup).await, vec!["id", "email"]);
     let c = db.connect().await;
@@ -187,11 +198,17 @@ async fn pg_dump_writes_a_restorable_file_before_dropping() {
         .to_string();
     assert!(name.starts_with("pgshift_20240102000000_"), "{name}");
     let text = std::fs::read_to_string(&files[0]).expect("read dump");
-    assert!(text.contains("CREATE TABLE public.people"), "dumps the table losing a column");
+    assert!(
+        text.contains("CREATE TABLE public.people"),
+        "dumps the table losing a column"
+    );
     assert!(text.contains("CREATE TABLE public.scratch"));
     assert!(!text.contains("temp_only"));
 
-    assert!(text.contains("3\tn3\te3"), "the dropped column's data is in the dump");
+    assert!(
+        text.contains("3\tn3\te3"),
+        "the dropped column's data is in the dump"
+    );
 
     // Restore into a scratch database, as docs/safe-execution.md says (psql -f FILE).
     let restore = TestDb::new().await;
@@ -201,7 +218,15 @@ async fn pg_dump_writes_a_restorable_file_before_dropping() {
         .with_file_name("psql");
     let host = &url.hosts()[0];
     let status = std::process::Command::new(psql)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--host", &host.host, "--port"])
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--host",
+            &host.host,
+            "--port",
+        ])
         .arg(host.port.to_string())
         .args(["--username", url.user(), "--dbname", url.database(), "-f"])
         .arg(&files[0])

@@ -160,7 +160,8 @@ async fn while_a_long_transaction_reads_the_table_no_query_queues_behind_the_alt
     let dir = setup(&db).await;
     let opts = options();
     let lock_timeout = opts.lock_timeout;
-    let (seen, events) = run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
+    let (seen, events) =
+        run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
 
     assert!(seen.samples > 20, "sampled throughout: {seen:?}");
     assert!(
@@ -172,7 +173,9 @@ async fn while_a_long_transaction_reads_the_table_no_query_queues_behind_the_alt
         "the guard waits outside the lock queue while the long transaction is open: {seen:?}"
     );
     let waiting = events.iter().find_map(|e| match e {
-        Event::GuardWaiting { sessions, tables, .. } => Some((sessions.clone(), tables.clone())),
+        Event::GuardWaiting {
+            sessions, tables, ..
+        } => Some((sessions.clone(), tables.clone())),
         _ => None,
     });
     let (sessions, tables) = waiting.expect("the guard reported who it waits for");
@@ -193,7 +196,8 @@ async fn without_the_guard_the_alter_queues_but_lock_timeout_bounds_the_wait() {
         ..options()
     };
     let lock_timeout = opts.lock_timeout;
-    let (seen, events) = run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
+    let (seen, events) =
+        run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
     assert!(
         seen.migration_queued_samples > 0,
         "without the guard the ALTER waits in the lock queue: {seen:?}"
@@ -215,7 +219,8 @@ async fn the_guard_can_end_the_session_in_the_way_after_a_grace_period() {
         ..options()
     };
     // Held far longer than the test runs: only the guard's terminate can end it.
-    let (_seen, events) = run_with_long_reader(&db, dir.path(), opts, Duration::from_secs(3600)).await;
+    let (_seen, events) =
+        run_with_long_reader(&db, dir.path(), opts, Duration::from_secs(3600)).await;
     let ended = events.iter().find_map(|e| match e {
         Event::GuardCancelled {
             terminated,

@@ -144,12 +144,16 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
     let (a, b) = (schema_state(&exact_db).await, schema_state(&safe_db).await);
     assert_eq!(a, b, "same end state with and without rewrites");
     assert!(
-        a.iter().any(|l| l.contains("orders_user_fk f validated=true")),
+        a.iter()
+            .any(|l| l.contains("orders_user_fk f validated=true")),
         "{a:#?}"
     );
 
     let status = m.status().await.expect("status");
-    assert!(status.entries.iter().all(|e| e.state == EntryState::Applied));
+    assert!(status
+        .entries
+        .iter()
+        .all(|e| e.state == EntryState::Applied));
     let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
     let c = safe_db.connect().await;
     let recorded: String = c
@@ -205,7 +209,10 @@ async fn a_rewritten_migration_resumes_at_the_failed_step() {
     // Had the earlier steps run again, ADD CONSTRAINT would fail with "already exists".
     m.up(None, &Silent).await.expect("resume");
     let state = schema_state(&db).await;
-    assert!(state.iter().any(|l| l == "column t.b notnull=true"), "{state:#?}");
+    assert!(
+        state.iter().any(|l| l == "column t.b notnull=true"),
+        "{state:#?}"
+    );
     assert!(
         !state.iter().any(|l| l.contains("t_b_not_null")),
         "the helper CHECK is gone: {state:#?}"
@@ -265,7 +272,9 @@ async fn an_old_snapshot_makes_create_index_concurrently_give_up_without_an_inva
     assert_eq!(invalid, 0, "no INVALID index is left behind");
 
     holder.batch_execute("COMMIT").await.expect("release");
-    m.up(None, &Silent).await.expect("up after the snapshot ends");
+    m.up(None, &Silent)
+        .await
+        .expect("up after the snapshot ends");
     let valid: bool = setup
         .query_one(
             "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_idx'::regclass",

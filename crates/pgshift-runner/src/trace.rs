@@ -1,0 +1,1236 @@
+//! `pgshift trace`: run migrations statement by statement and record what each one really
+//! did — the relation locks it took (mode, relation, kind), whether it rewrote a table or
+//! index, what it created, dropped or altered, and how long it took — then compare that with
+//! what the analyzer predicts ([`pgshift_lint::statement_effects`]). Every disagreement is
+//! reported: that is how holes in pgshift's lock knowledge are found.
+//!
+//! How locks are seen (the way eugene does it): the migration runs on one session; after each
+//! statement, while its transaction is still open and nothing has been released, a second
+//! session reads the first one's rows in `pg_locks`. Statements that cannot run in a
+//! transaction (`CREATE INDEX CONCURRENTLY`, ...) release their locks as they finish, so for
+//! them the second session samples `pg_locks` while the statement runs ([`LockSource::Sampled`]);
+//! a very short lock can slip between two samples.
+//!
+//! Relations created by the migration itself are left out of the lock report: nobody else can
+//! be waiting for them. Where it runs:
+//! - [`Target::Throwaway`]: a throwaway cluster (or any server given by URL that lets us
+//!   `CREATE DATABASE`), in a fresh database, each migration committed so the next builds on
+//!   it; migrations before the first traced one are replayed untraced.
+//! - [`Target::Database`]: an existing database. The pending migrations run inside ONE
+//!   transaction that is rolled back at the end (committed only with `commit`). Statements that
+//!   cannot run in a transaction are then skipped, with a note.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pgshift_db::trace::{relation_locks, relations, RelationChanges, RelationState};
+use pgshift_db::{
+    quote_ident, ClusterOptions, Connection, DatabaseUrl, DbError, LockMode, QualifiedName,
+    RelationKind, TempCluster,
+};
+use pgshift_lint::{statement_effects, Context, Direction, PgVersion};
+use pgshift_source::{Migration, MigrationSet, Version};
+use pgshift_sql::LineIndex;
+use serde::Serialize;
+
+use crate::error::{Result, RunError};
+use crate::history::{self, NewRow, RowState};
+use crate::migrator::Migrator;
+use crate::options::RunOptions;
+use crate::units::{units_as_written, Step};
+use crate::Silent;
+
+/// How often `pg_locks` is read while a statement outside a transaction runs.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Where to trace.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A fresh database on a throwaway cluster started from `pg_bin` (or the binaries found on
+    /// the machine), or on the server at `server` when given (which must allow
+    /// `CREATE DATABASE`).
+    Throwaway {
+        pg_bin: Option<PathBuf>,
+        server: Option<DatabaseUrl>,
+    },
+    /// An existing database: pending migrations run in one transaction, rolled back unless
+    /// `commit`.
+    Database { url: DatabaseUrl, commit: bool },
+}
+
+/// What to trace and how.
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    pub target: Target,
+    /// SQL file loaded before the migrations (throwaway target only), so statements run
+    /// against data.
+    pub seed: Option<PathBuf>,
+    /// Trace from this version on; earlier migrations are replayed untraced.
+    pub from: Option<Version>,
+    /// `lock_timeout` and `statement_timeout` for the traced statements.
+    pub run: RunOptions,
+}
+
+impl TraceOptions {
+    /// Tracing on a throwaway cluster from the binaries found on the machine.
+    pub fn throwaway() -> TraceOptions {
+        TraceOptions {
+            target: Target::Throwaway {
+                pg_bin: None,
+                server: None,
+            },
+            seed: None,
+            from: None,
+            run: RunOptions::default(),
+        }
+    }
+}
+
+/// How the locks of a statement were seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockSource {
+    /// Read once after the statement, inside its still-open transaction: complete.
+    AfterStatement,
+    /// Sampled while the statement ran outside a transaction: may miss short locks.
+    Sampled,
+}
+
+/// One lock a statement took on a relation that existed before its migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedLock {
+    pub relation: QualifiedName,
+    pub kind: RelationKind,
+    pub mode: LockMode,
+}
+
+/// What the analyzer predicted for a statement on a relation that existed before the
+/// migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PredictedLock {
+    pub relation: String,
+    pub mode: LockMode,
+    pub rewrite: bool,
+}
+
+/// Everything traced about one statement.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementTrace {
+    pub line: usize,
+    pub column: usize,
+    pub sql: String,
+    /// Ran inside a transaction (the migration's own, or the rolled-back trace transaction).
+    pub in_transaction: bool,
+    pub lock_source: LockSource,
+    /// Locks newly taken by this statement (not held before it in the same transaction).
+    pub locks: Vec<ObservedLock>,
+    pub rewritten: Vec<String>,
+    pub created: Vec<String>,
+    pub dropped: Vec<String>,
+    pub altered: Vec<String>,
+    pub duration_ms: f64,
+    pub predicted: Vec<PredictedLock>,
+    /// Where observation and prediction disagree, in words.
+    pub disagreements: Vec<String>,
+}
+
+/// One traced migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationTrace {
+    pub version: String,
+    pub name: String,
+    pub path: String,
+    pub statements: Vec<StatementTrace>,
+    /// Why some statements were not run (e.g. CONCURRENTLY inside the rolled-back transaction).
+    pub notes: Vec<String>,
+    /// The statement that failed, `file:line:column: message`; tracing stopped there.
+    pub error: Option<String>,
+}
+
+/// The result of `pgshift trace`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceReport {
+    /// `15.18`.
+    pub server_version: String,
+    /// Where it ran: "throwaway cluster" or the redacted URL.
+    pub target: String,
+    /// Whether the traced migrations' changes were kept.
+    pub committed: bool,
+    pub migrations: Vec<MigrationTrace>,
+    pub notes: Vec<String>,
+}
+
+impl TraceReport {
+    /// Every disagreement, with the file and line of its statement.
+    pub fn disagreements(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in &self.migrations {
+            for s in &m.statements {
+                for d in &s.disagreements {
+                    out.push(format!("{}:{}: {d}", m.path, s.line));
+                }
+            }
+        }
+        out
+    }
+
+    /// The first statement error, if tracing stopped on one.
+    pub fn error(&self) -> Option<&str> {
+        self.migrations.iter().find_map(|m| m.error.as_deref())
+    }
+
+    /// Number of statements traced.
+    pub fn statement_count(&self) -> usize {
+        self.migrations.iter().map(|m| m.statements.len()).sum()
+    }
+}
+
+/// Traces `set` as `options` say.
+pub async fn trace(set: &MigrationSet, options: &TraceOptions) -> Result<TraceReport> {
+    match &options.target {
+        Target::Throwaway { pg_bin, server } => {
+            let server = ScratchServer::start(pg_bin.clone(), server.clone()).await?;
+            let url = server.create_database("pgshift_trace").await?;
+            let report = trace_fresh_database(&url, &server.describe(), set, options).await;
+            server.drop_database("pgshift_trace").await;
+            report
+        }
+        Target::Database { url, commit } => trace_existing(url, *commit, set, options).await,
+    }
+}
+
+/// Traces every migration of `set` (from `options.from`) in an empty database, committing
+/// each. `verify` calls this on its throwaway cluster.
+pub async fn trace_fresh_database(
+    url: &DatabaseUrl,
+    target: &str,
+    set: &MigrationSet,
+    options: &TraceOptions,
+) -> Result<TraceReport> {
+    let worker = pgshift_db::connect(url).await?;
+    let observer = pgshift_db::connect(url).await?;
+    if let Some(seed) = &options.seed {
+        load_seed(&worker, seed).await?;
+    }
+    let mut notes = Vec::new();
+    let mut first = 0;
+    if let Some(from) = &options.from {
+        first = set
+            .migrations
+            .iter()
+            .position(|m| m.version >= *from)
+            .unwrap_or(set.migrations.len());
+        if first > 0 {
+            let last_untraced = set.migrations[first - 1].version.clone();
+            let conn = pgshift_db::connect(url).await?;
+            let mut migrator = Migrator::from_connection(conn, set.clone(), options.run.clone());
+            migrator.up(Some(&last_untraced), &Silent).await?;
+            notes.push(format!(
+                "{first} earlier migration(s) replayed untraced, up to {last_untraced}"
+            ));
+        }
+    }
+    let version_num = pgshift_db::server_version_num(&worker).await?;
+    let mut tracer = Tracer::new(&worker, &observer, version_num, &options.run, true);
+    let mut migrations = Vec::new();
+    for m in &set.migrations[first..] {
+        let traced = tracer.migration(m).await?;
+        let failed = traced.error.is_some();
+        migrations.push(traced);
+        if failed {
+            notes.push("tracing stopped at the failing statement".to_string());
+            break;
+        }
+    }
+    Ok(TraceReport {
+        server_version: version_text(version_num),
+        target: target.to_string(),
+        committed: true,
+        migrations,
+        notes,
+    })
+}
+
+/// Traces the pending migrations of an existing database in one transaction.
+async fn trace_existing(
+    url: &DatabaseUrl,
+    commit: bool,
+    set: &MigrationSet,
+    options: &TraceOptions,
+) -> Result<TraceReport> {
+    let worker = pgshift_db::connect(url).await?;
+    let observer = pgshift_db::connect(url).await?;
+    let version_num = pgshift_db::server_version_num(&worker).await?;
+    let applied: BTreeSet<String> = if history::exists(&worker).await? {
+        history::read(&worker)
+            .await?
+            .into_iter()
+            .filter(|r| r.state.is_done())
+            .map(|r| r.version)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let pending: Vec<&Migration> = set
+        .migrations
+        .iter()
+        .filter(|m| !applied.contains(m.version.as_str()))
+        .filter(|m| options.from.as_ref().is_none_or(|f| m.version >= *f))
+        .collect();
+    let mut notes = Vec::new();
+    if pending.is_empty() {
+        notes.push("nothing pending: every migration is applied".to_string());
+    }
+    let mut migrations = Vec::new();
+    if commit {
+        // Each migration as `up` would run it (committed unit by unit), recorded in the history.
+        let mut tracer = Tracer::new(&worker, &observer, version_num, &options.run, true);
+        history::ensure(&worker).await?;
+        for m in pending {
+            let traced = tracer.migration(m).await?;
+            let failed = traced.error.is_some();
+            migrations.push(traced);
+            if failed {
+                notes.push("tracing stopped at the failing statement; the migrations before it are committed and recorded".to_string());
+                break;
+            }
+            history::upsert(&worker, &history_row(m, set)).await?;
+        }
+    } else {
+        worker
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+                options.run.lock_timeout.as_millis(),
+                options.run.statement_timeout.as_millis()
+            ))
+            .await
+            .map_err(DbError::from)?;
+        let mut tracer = Tracer::new(&worker, &observer, version_num, &options.run, false);
+        let mut outcome = Ok(());
+        for m in pending {
+            match tracer.migration(m).await {
+                Ok(traced) => {
+                    let failed = traced.error.is_some();
+                    migrations.push(traced);
+                    if failed {
+                        notes.push("tracing stopped at the failing statement".to_string());
+                        break;
+                    }
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        // Whatever happened, nothing of this trace is kept.
+        let rollback = worker
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(DbError::from);
+        outcome?;
+        rollback?;
+        notes.push("everything was rolled back: the database is unchanged".to_string());
+    }
+    Ok(TraceReport {
+        server_version: version_text(version_num),
+        target: url.redacted(),
+        committed: commit,
+        migrations,
+        notes,
+    })
+}
+
+fn history_row(m: &Migration, set: &MigrationSet) -> NewRow {
+    NewRow {
+        version: m.version.to_string(),
+        name: m.name.clone(),
+        checksum: m.checksum(),
+        state: RowState::Applied,
+        progress: 1,
+        units: 1,
+        duration_ms: None,
+        down_sql: m.down_sql().map(str::to_string),
+        path: m.up.path.display().to_string(),
+        format: set.format.name().to_string(),
+    }
+}
+
+/// `150018` → `15.18`.
+pub fn version_text(num: i32) -> String {
+    format!("{}.{}", num / 10_000, num % 10_000)
+}
+
+/// Loads a seed SQL file; errors name the file.
+pub(crate) async fn load_seed(conn: &Connection, path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        RunError::Usage(format!("cannot read the seed file {}: {e}", path.display()))
+    })?;
+    conn.batch_execute(&text).await.map_err(|e| {
+        let e = DbError::from(e);
+        RunError::Usage(format!(
+            "{}: the seed SQL failed: {e}. Fix the seed file; no migration was run",
+            path.display()
+        ))
+    })
+}
+
+/// Runs and observes statements on one session.
+struct Tracer<'c> {
+    worker: &'c Connection,
+    observer: &'c Connection,
+    ctx: Context,
+    run: &'c RunOptions,
+    /// Each migration's transactional units get their own `BEGIN ... COMMIT`; otherwise the
+    /// caller holds one transaction open around everything.
+    own_transactions: bool,
+}
+
+impl<'c> Tracer<'c> {
+    fn new(
+        worker: &'c Connection,
+        observer: &'c Connection,
+        version_num: i32,
+        run: &'c RunOptions,
+        own_transactions: bool,
+    ) -> Tracer<'c> {
+        let version = PgVersion::parse(&version_num.to_string()).unwrap_or(PgVersion::DEFAULT);
+        Tracer {
+            worker,
+            observer,
+            ctx: Context::new(version, true),
+            run,
+            own_transactions,
+        }
+    }
+
+    async fn migration(&mut self, m: &Migration) -> Result<MigrationTrace> {
+        let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
+        let exec = units_as_written(m.version.as_str(), &m.up, &parsed)?;
+        let lines = LineIndex::new(&m.up.file_text);
+        let text: &str = &m.up.file_text;
+        let mut traced = MigrationTrace {
+            version: m.version.to_string(),
+            name: m.name.clone(),
+            path: m.up.path.display().to_string(),
+            statements: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+        };
+        let transactional = exec.units.iter().any(|u| u.transactional);
+        self.ctx.start_script(transactional, Direction::Up);
+        let existing = relations(self.worker).await?;
+
+        for unit in &exec.units {
+            let in_transaction = unit.transactional || !self.own_transactions;
+            if !unit.transactional && !self.own_transactions {
+                for step in &unit.steps {
+                    let at = lines.line_col(text, step.origin.start);
+                    traced.notes.push(format!(
+                        "line {}: not run: {} cannot run inside the rolled-back trace transaction; trace on a throwaway cluster (without --database-url) to see it",
+                        at.line,
+                        exec.no_transaction_reason.as_deref().unwrap_or("this statement")
+                    ));
+                    self.observe_untraced(&parsed, step);
+                }
+                continue;
+            }
+            if unit.transactional && self.own_transactions {
+                self.worker
+                    .batch_execute(&format!(
+                        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+                        self.run.lock_timeout.as_millis(),
+                        self.run.statement_timeout.as_millis()
+                    ))
+                    .await
+                    .map_err(DbError::from)?;
+            }
+            let mut held: BTreeSet<(u32, LockMode)> = BTreeSet::new();
+            if !self.own_transactions {
+                held = self.current_locks().await?.into_iter().collect();
+            }
+            for step in &unit.steps {
+                let at = lines.line_col(text, step.origin.start);
+                let before = relations(self.worker).await?;
+                let started = Instant::now();
+                let (outcome, sampled) = if in_transaction {
+                    (send(self.worker, step).await, Vec::new())
+                } else {
+                    self.run_sampled(step).await
+                };
+                let duration = started.elapsed();
+                if let Err(e) = outcome {
+                    if unit.transactional && self.own_transactions {
+                        let _ = self.worker.batch_execute("ROLLBACK").await;
+                    }
+                    traced.error = Some(format!(
+                        "{}:{}:{}: {e}",
+                        m.up.path.display(),
+                        at.line,
+                        at.column
+                    ));
+                    return Ok(traced);
+                }
+                let now_held: Vec<(u32, LockMode)> = if in_transaction {
+                    self.current_locks().await?
+                } else {
+                    sampled
+                };
+                let after = relations(self.worker).await?;
+                let new_locks: Vec<(u32, LockMode)> = now_held
+                    .iter()
+                    .filter(|l| !held.contains(l))
+                    .copied()
+                    .collect();
+                held.extend(now_held.iter().copied());
+                let statement = statement_for(&parsed, step);
+                let effects = statement
+                    .map(|s| statement_effects(&s.node, &self.ctx))
+                    .unwrap_or_default();
+                if let Some(s) = statement {
+                    self.ctx.observe(&s.node, &effects, s.span.clone());
+                }
+                let changes = RelationChanges::between(&before, &after);
+                let source = if in_transaction {
+                    LockSource::AfterStatement
+                } else {
+                    LockSource::Sampled
+                };
+                traced.statements.push(describe_statement(
+                    step,
+                    at.line,
+                    at.column,
+                    in_transaction,
+                    source,
+                    &existing,
+                    &held,
+                    &new_locks,
+                    &changes,
+                    &effects,
+                    duration,
+                ));
+            }
+            if unit.transactional && self.own_transactions {
+                self.worker
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(DbError::from)?;
+            }
+        }
+        Ok(traced)
+    }
+
+    /// Keeps the analyzer's context in step for a statement that was not run.
+    fn observe_untraced(&mut self, parsed: &pgshift_sql::ParsedScript, step: &Step) {
+        if let Some(s) = statement_for(parsed, step) {
+            let effects = statement_effects(&s.node, &self.ctx);
+            self.ctx.observe(&s.node, &effects, s.span.clone());
+        }
+    }
+
+    /// The granted relation locks of the worker session, as seen by the observer.
+    async fn current_locks(&self) -> Result<Vec<(u32, LockMode)>> {
+        Ok(relation_locks(self.observer, self.worker.backend_pid())
+            .await?
+            .into_iter()
+            .filter(|l| l.granted)
+            .map(|l| (l.oid, l.mode))
+            .collect())
+    }
+
+    /// Runs a statement outside a transaction while the observer samples its locks.
+    async fn run_sampled(
+        &self,
+        step: &Step,
+    ) -> (std::result::Result<(), DbError>, Vec<(u32, LockMode)>) {
+        let done = AtomicBool::new(false);
+        let run = async {
+            let timeouts = format!(
+                "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+                self.run.lock_timeout.as_millis(),
+                self.run.long_statement_timeout.as_millis()
+            );
+            let outcome = match self.worker.batch_execute(&timeouts).await {
+                Ok(()) => send(self.worker, step).await,
+                Err(e) => Err(DbError::from(e)),
+            };
+            let _ = self
+                .worker
+                .batch_execute("RESET lock_timeout; RESET statement_timeout")
+                .await;
+            done.store(true, Ordering::SeqCst);
+            outcome
+        };
+        let sample = async {
+            let mut seen: BTreeSet<(u32, LockMode)> = BTreeSet::new();
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(locks) = self.current_locks().await {
+                    seen.extend(locks);
+                }
+                tokio::time::sleep(SAMPLE_INTERVAL).await;
+            }
+            seen
+        };
+        let (outcome, seen) = tokio::join!(run, sample);
+        (outcome, seen.into_iter().collect())
+    }
+}
+
+/// The parsed statement a step runs.
+fn statement_for<'p>(
+    parsed: &'p pgshift_sql::ParsedScript,
+    step: &Step,
+) -> Option<&'p pgshift_sql::Statement> {
+    parsed.statements.iter().find(|s| s.span == step.origin)
+}
+
+/// Relation kinds whose locks are compared with predictions even when the prediction does not
+/// name them (indexes, sequences and the like are locked as a side effect of their table).
+fn is_table_like(kind: RelationKind) -> bool {
+    matches!(
+        kind,
+        RelationKind::Table
+            | RelationKind::PartitionedTable
+            | RelationKind::MaterializedView
+            | RelationKind::ForeignTable
+            | RelationKind::View
+    )
+}
+
+fn lock_mode_of(level: pgshift_lint::LockLevel) -> LockMode {
+    LockMode::from_pg_locks_name(level.pg_name()).unwrap_or(LockMode::AccessExclusive)
+}
+
+/// Whether a predicted relation name means this relation.
+fn names_match(predicted: &pgshift_lint::ident::QualifiedName, actual: &QualifiedName) -> bool {
+    predicted.name == actual.name
+        && match &predicted.schema {
+            Some(schema) => actual.schema.as_deref() == Some(schema.as_str()),
+            None => true,
+        }
+}
+
+fn shown(name: &QualifiedName) -> String {
+    match name.schema.as_deref() {
+        Some("public") | None => name.name.clone(),
+        Some(schema) => format!("{schema}.{}", name.name),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn describe_statement(
+    step: &Step,
+    line: usize,
+    column: usize,
+    in_transaction: bool,
+    source: LockSource,
+    existing: &BTreeMap<u32, RelationState>,
+    held: &BTreeSet<(u32, LockMode)>,
+    new_locks: &[(u32, LockMode)],
+    changes: &RelationChanges,
+    effects: &[pgshift_lint::Effect],
+    duration: Duration,
+) -> StatementTrace {
+    // Only relations that existed before the migration count: the migration's own new
+    // objects are invisible to everyone else.
+    let locks: Vec<ObservedLock> = new_locks
+        .iter()
+        .filter_map(|(oid, mode)| {
+            existing.get(oid).map(|r| ObservedLock {
+                relation: r.name.clone(),
+                kind: r.kind,
+                mode: *mode,
+            })
+        })
+        .collect();
+    let held_on = |oid: u32| -> Vec<LockMode> {
+        held.iter()
+            .filter(|(o, _)| *o == oid)
+            .map(|(_, m)| *m)
+            .collect()
+    };
+    let existed = |oid: &u32| existing.contains_key(oid);
+    let rewritten_oids: BTreeSet<u32> = changes
+        .rewritten
+        .iter()
+        .map(|r| r.oid)
+        .filter(existed)
+        .collect();
+
+    let mut predicted = Vec::new();
+    let mut disagreements = Vec::new();
+    let mut predicted_oids = BTreeSet::new();
+    for effect in effects {
+        let Some((oid, relation)) = existing
+            .iter()
+            .find(|(_, r)| names_match(&effect.table, &r.name))
+        else {
+            // A relation this migration creates (or one that does not exist).
+            continue;
+        };
+        predicted_oids.insert(*oid);
+        let mode = lock_mode_of(effect.lock);
+        let name = shown(&relation.name);
+        predicted.push(PredictedLock {
+            relation: name.clone(),
+            mode,
+            rewrite: effect.rewrite,
+        });
+        let observed = held_on(*oid);
+        let this_statement: Vec<LockMode> = new_locks
+            .iter()
+            .filter(|(o, _)| o == oid)
+            .map(|(_, m)| *m)
+            .collect();
+        match source {
+            LockSource::AfterStatement if !observed.contains(&mode) => {
+                disagreements.push(format!(
+                    "predicted {mode} on {name}, observed {}",
+                    modes_text(&this_statement)
+                ));
+            }
+            LockSource::Sampled
+                if !this_statement.is_empty() && !this_statement.contains(&mode) =>
+            {
+                disagreements.push(format!(
+                    "predicted {mode} on {name}, sampled {}",
+                    modes_text(&this_statement)
+                ));
+            }
+            _ => {}
+        }
+        if let Some(stronger) = this_statement.iter().filter(|m| **m > mode).max() {
+            disagreements.push(format!(
+                "took {stronger} on {name}, stronger than the predicted {mode}"
+            ));
+        }
+        let was_rewritten = rewritten_oids.contains(oid);
+        if effect.rewrite && !was_rewritten && relation.filenode != 0 {
+            disagreements.push(format!(
+                "predicted a rewrite of {name}; it was not rewritten"
+            ));
+        }
+        if !effect.rewrite && was_rewritten {
+            disagreements.push(format!("{name} was rewritten; no rewrite was predicted"));
+        }
+    }
+    for lock in &locks {
+        let Some((oid, _)) = existing.iter().find(|(_, r)| r.name == lock.relation) else {
+            continue;
+        };
+        // Reads (ACCESS SHARE) happen everywhere (a view's query, a foreign key's check) and
+        // block only ACCESS EXCLUSIVE; they are shown but not compared.
+        if predicted_oids.contains(oid)
+            || !is_table_like(lock.kind)
+            || lock.mode == LockMode::AccessShare
+        {
+            continue;
+        }
+        disagreements.push(format!(
+            "took {} on {} {}; not predicted",
+            lock.mode,
+            kind_text(lock.kind),
+            shown(&lock.relation)
+        ));
+    }
+    for oid in &rewritten_oids {
+        if predicted_oids.contains(oid) {
+            continue;
+        }
+        if let Some(r) = existing.get(oid).filter(|r| is_table_like(r.kind)) {
+            disagreements.push(format!(
+                "{} was rewritten; no rewrite was predicted",
+                shown(&r.name)
+            ));
+        }
+    }
+    disagreements.dedup();
+
+    let names = |list: &[pgshift_db::trace::ChangedRelation]| -> Vec<String> {
+        list.iter()
+            .filter(|r| r.kind != RelationKind::ToastTable)
+            .map(|r| format!("{} {}", kind_text(r.kind), shown(&r.name)))
+            .collect()
+    };
+    StatementTrace {
+        line,
+        column,
+        sql: step.sql.trim().to_string(),
+        in_transaction,
+        lock_source: source,
+        locks,
+        rewritten: names(
+            &changes
+                .rewritten
+                .iter()
+                .filter(|r| existed(&r.oid))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        created: names(&changes.created),
+        dropped: names(&changes.dropped),
+        altered: names(&changes.altered),
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        predicted,
+        disagreements,
+    }
+}
+
+fn modes_text(modes: &[LockMode]) -> String {
+    if modes.is_empty() {
+        "no new lock".to_string()
+    } else {
+        modes
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+fn kind_text(kind: RelationKind) -> &'static str {
+    match kind {
+        RelationKind::Table => "table",
+        RelationKind::PartitionedTable => "partitioned table",
+        RelationKind::View => "view",
+        RelationKind::MaterializedView => "materialized view",
+        RelationKind::Index => "index",
+        RelationKind::PartitionedIndex => "partitioned index",
+        RelationKind::Sequence => "sequence",
+        RelationKind::ForeignTable => "foreign table",
+        RelationKind::ToastTable => "toast table",
+        RelationKind::CompositeType => "type",
+    }
+}
+
+async fn send(client: &tokio_postgres::Client, step: &Step) -> std::result::Result<(), DbError> {
+    match &step.copy_data {
+        None => client.batch_execute(&step.sql).await.map_err(DbError::from),
+        Some(data) => {
+            use futures_util::SinkExt;
+            let sink = client.copy_in::<_, bytes::Bytes>(step.sql.as_str()).await?;
+            futures_util::pin_mut!(sink);
+            sink.send(bytes::Bytes::from(data.clone().into_bytes()))
+                .await?;
+            sink.finish().await?;
+            Ok(())
+        }
+    }
+}
+
+// ---- the server verify and trace run on ------------------------------------------------------
+
+/// A server to make scratch databases on: a throwaway cluster, or a given server.
+pub(crate) struct ScratchServer {
+    cluster: Option<TempCluster>,
+    admin: DatabaseUrl,
+}
+
+impl ScratchServer {
+    /// Starts a throwaway cluster (from `pg_bin` when given), or uses `server`.
+    pub(crate) async fn start(
+        pg_bin: Option<PathBuf>,
+        server: Option<DatabaseUrl>,
+    ) -> Result<ScratchServer> {
+        if let Some(admin) = server {
+            return Ok(ScratchServer {
+                cluster: None,
+                admin,
+            });
+        }
+        let options = match pg_bin {
+            Some(dir) => ClusterOptions::default().bin_dir(dir),
+            None => ClusterOptions::default(),
+        };
+        // initdb and pg_ctl block for a second or two.
+        let cluster = tokio::task::spawn_blocking(move || TempCluster::start(options))
+            .await
+            .map_err(|e| {
+                RunError::Usage(format!("the throwaway cluster could not be started: {e}"))
+            })??;
+        Ok(ScratchServer {
+            admin: cluster.url(),
+            cluster: Some(cluster),
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match &self.cluster {
+            Some(c) => format!(
+                "throwaway cluster (PostgreSQL {}, {})",
+                version_text(c.server_version_num()),
+                c.bin_dir().display()
+            ),
+            None => self.admin.redacted(),
+        }
+    }
+
+    /// Creates an empty database (dropping a leftover of the same name) and returns its URL.
+    pub(crate) async fn create_database(&self, name: &str) -> Result<DatabaseUrl> {
+        let admin = pgshift_db::connect(&self.admin).await?;
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
+            format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name)),
+        ] {
+            admin.batch_execute(&sql).await.map_err(DbError::from)?;
+        }
+        Ok(self.admin.with_database(name))
+    }
+
+    /// Drops a scratch database; failures are ignored (a throwaway cluster goes anyway).
+    pub(crate) async fn drop_database(&self, name: &str) {
+        if let Ok(admin) = pgshift_db::connect(&self.admin).await {
+            let _ = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(name)
+                ))
+                .await;
+        }
+    }
+}
+
+// ---- rendering ---------------------------------------------------------------------------------
+
+fn clip(sql: &str, width: usize) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > width {
+        let cut: String = one_line.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        one_line
+    }
+}
+
+fn locks_text(s: &StatementTrace) -> String {
+    if s.locks.is_empty() {
+        return "-".to_string();
+    }
+    s.locks
+        .iter()
+        .map(|l| format!("{} {}", l.mode, shown(&l.relation)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn changes_text(s: &StatementTrace) -> String {
+    let mut parts = Vec::new();
+    for r in &s.rewritten {
+        parts.push(format!("REWROTE {r}"));
+    }
+    for (label, list) in [
+        ("created", &s.created),
+        ("dropped", &s.dropped),
+        ("altered", &s.altered),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{label} {}", list.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The trace as a table for a terminal.
+pub fn render_terminal(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "trace on {} (PostgreSQL {}){}",
+        report.target,
+        report.server_version,
+        if report.committed {
+            ""
+        } else {
+            ", rolled back"
+        }
+    )?;
+    for m in &report.migrations {
+        writeln!(out, "\n{} {}  ({})", m.version, m.name, m.path)?;
+        for s in &m.statements {
+            writeln!(
+                out,
+                "  {:>4}  {:<48}  {:>8.1} ms{}",
+                s.line,
+                clip(&s.sql, 48),
+                s.duration_ms,
+                if s.lock_source == LockSource::Sampled {
+                    "  (no transaction; locks sampled)"
+                } else {
+                    ""
+                }
+            )?;
+            writeln!(out, "        locks:   {}", locks_text(s))?;
+            let changes = changes_text(s);
+            if changes != "-" {
+                writeln!(out, "        changes: {changes}")?;
+            }
+            for d in &s.disagreements {
+                writeln!(out, "        ≠ {d}")?;
+            }
+        }
+        for n in &m.notes {
+            writeln!(out, "  note: {n}")?;
+        }
+        if let Some(e) = &m.error {
+            writeln!(out, "  error: {e}")?;
+        }
+    }
+    let disagreements = report.disagreements();
+    writeln!(
+        out,
+        "\n{} statement(s) traced in {} migration(s); {} disagreement(s) with pgshift's lock knowledge",
+        report.statement_count(),
+        report.migrations.len(),
+        disagreements.len()
+    )?;
+    for n in &report.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
+
+/// The trace as JSON (the [`TraceReport`] fields).
+pub fn render_json(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// Escapes text for a markdown table cell.
+pub(crate) fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The trace as markdown (one table per migration), for a pull request comment.
+pub fn render_markdown(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "### Lock trace (PostgreSQL {}{})\n",
+        report.server_version,
+        if report.committed {
+            ""
+        } else {
+            ", rolled back"
+        }
+    )?;
+    write_markdown_tables(report, out)
+}
+
+/// The per-migration tables, shared with `verify`'s markdown report.
+pub(crate) fn write_markdown_tables(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+    for m in &report.migrations {
+        writeln!(
+            out,
+            "**{} {}** (`{}`)\n",
+            m.version,
+            cell(&m.name),
+            cell(&m.path)
+        )?;
+        writeln!(
+            out,
+            "| line | statement | locks taken | changes | ms | disagreements |"
+        )?;
+        writeln!(out, "|---:|---|---|---|---:|---|")?;
+        for s in &m.statements {
+            writeln!(
+                out,
+                "| {} | `{}` | {}{} | {} | {:.1} | {} |",
+                s.line,
+                cell(&clip(&s.sql, 60)).replace('`', "'"),
+                cell(&locks_text(s)),
+                if s.lock_source == LockSource::Sampled {
+                    " (sampled)"
+                } else {
+                    ""
+                },
+                cell(&changes_text(s)),
+                s.duration_ms,
+                cell(&s.disagreements.join("; "))
+            )?;
+        }
+        for n in &m.notes {
+            writeln!(out, "\n> note: {}", cell(n))?;
+        }
+        if let Some(e) = &m.error {
+            writeln!(out, "\n> **error:** {}", cell(e))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relation(name: &str, kind: RelationKind) -> RelationState {
+        RelationState {
+            name: QualifiedName::new("public", name),
+            kind,
+            filenode: 100,
+            signature: String::new(),
+        }
+    }
+
+    fn step(sql: &str) -> Step {
+        Step {
+            sql: sql.to_string(),
+            copy_data: None,
+            origin: 0..sql.len(),
+            rewrite: None,
+        }
+    }
+
+    fn effects_of(sql: &str) -> Vec<pgshift_lint::Effect> {
+        let parsed = pgshift_sql::parse(sql);
+        let ctx = Context::new(PgVersion::DEFAULT, true);
+        parsed
+            .statements
+            .first()
+            .map(|s| statement_effects(&s.node, &ctx))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn agreement_leaves_no_disagreement() {
+        let sql = "CREATE INDEX i ON t (a)";
+        let existing: BTreeMap<u32, RelationState> =
+            [(1, relation("t", RelationKind::Table))].into();
+        let held: BTreeSet<(u32, LockMode)> = [(1, LockMode::Share)].into();
+        let s = describe_statement(
+            &step(sql),
+            1,
+            1,
+            true,
+            LockSource::AfterStatement,
+            &existing,
+            &held,
+            &[(1, LockMode::Share)],
+            &RelationChanges::default(),
+            &effects_of(sql),
+            Duration::from_millis(3),
+        );
+        assert_eq!(s.locks.len(), 1);
+        assert_eq!(s.predicted.len(), 1);
+        assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
+    }
+
+    #[test]
+    fn a_missing_stronger_or_unpredicted_lock_is_a_disagreement() {
+        let sql = "CREATE INDEX i ON t (a)";
+        let existing: BTreeMap<u32, RelationState> = [
+            (1, relation("t", RelationKind::Table)),
+            (2, relation("other", RelationKind::Table)),
+        ]
+        .into();
+        let held: BTreeSet<(u32, LockMode)> =
+            [(1, LockMode::AccessExclusive), (2, LockMode::RowExclusive)].into();
+        let s = describe_statement(
+            &step(sql),
+            1,
+            1,
+            true,
+            LockSource::AfterStatement,
+            &existing,
+            &held,
+            &[(1, LockMode::AccessExclusive), (2, LockMode::RowExclusive)],
+            &RelationChanges::default(),
+            &effects_of(sql),
+            Duration::ZERO,
+        );
+        let text = s.disagreements.join("\n");
+        assert!(
+            text.contains("predicted SHARE on t, observed ACCESS EXCLUSIVE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("took ACCESS EXCLUSIVE on t, stronger than the predicted SHARE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("took ROW EXCLUSIVE on table other; not predicted"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unpredicted_rewrite_is_a_disagreement_and_new_objects_are_left_out() {
+        let sql = "ALTER TABLE t ADD COLUMN c int";
+        let existing: BTreeMap<u32, RelationState> =
+            [(1, relation("t", RelationKind::Table))].into();
+        let held: BTreeSet<(u32, LockMode)> = [
+            (1, LockMode::AccessExclusive),
+            (9, LockMode::AccessExclusive),
+        ]
+        .into();
+        let changes = RelationChanges {
+            rewritten: vec![pgshift_db::trace::ChangedRelation {
+                oid: 1,
+                name: QualifiedName::new("public", "t"),
+                kind: RelationKind::Table,
+            }],
+            ..RelationChanges::default()
+        };
+        let s = describe_statement(
+            &step(sql),
+            1,
+            1,
+            true,
+            LockSource::AfterStatement,
+            &existing,
+            &held,
+            &[
+                (1, LockMode::AccessExclusive),
+                (9, LockMode::AccessExclusive),
+            ],
+            &changes,
+            &effects_of(sql),
+            Duration::ZERO,
+        );
+        // oid 9 did not exist before the migration: not reported.
+        assert_eq!(s.locks.len(), 1);
+        assert_eq!(s.rewritten, vec!["table t"]);
+        assert!(
+            s.disagreements
+                .iter()
+                .any(|d| d == "t was rewritten; no rewrite was predicted"),
+            "{:?}",
+            s.disagreements
+        );
+    }
+
+    #[test]
+    fn sampled_statements_without_observed_locks_do_not_disagree() {
+        let sql = "CREATE INDEX CONCURRENTLY i ON t (a)";
+        let existing: BTreeMap<u32, RelationState> =
+            [(1, relation("t", RelationKind::Table))].into();
+        let s = describe_statement(
+            &step(sql),
+            1,
+            1,
+            false,
+            LockSource::Sampled,
+            &existing,
+            &BTreeSet::new(),
+            &[],
+            &RelationChanges::default(),
+            &effects_of(sql),
+            Duration::ZERO,
+        );
+        assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
+    }
+
+    #[test]
+    fn versions_read_like_people_write_them() {
+        assert_eq!(version_text(150018), "15.18");
+        assert_eq!(version_text(170010), "17.10");
+        assert_eq!(clip("SELECT   1\n FROM t", 40), "SELECT 1 FROM t");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+}

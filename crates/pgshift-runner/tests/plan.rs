@@ -1,0 +1,262 @@
+//! `pgshift plan`: against a real PostgreSQL, and snapshots of the renderers on a fixed report
+//! (`PGSHIFT_UPDATE_SNAPSHOTS=1` rewrites them; review the diff).
+
+use std::path::Path;
+use std::time::Duration;
+
+use pgshift_db::testing::TestDb;
+use pgshift_lint::LockLevel;
+use pgshift_runner::plan::{
+    plan, render_json, render_markdown, render_terminal, Answer, Blocking, Checklist,
+    EstimateModel, PlanOptions, PlanReport, PlannedMigration, PlannedStatement, RunStep,
+    SessionSummary, TableLock,
+};
+use pgshift_runner::{Migrator, Silent};
+use pgshift_source::{load, Format, Version};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_orders.up.sql",
+        "CREATE TABLE orders (id int, a int, note text);\nINSERT INTO orders SELECT g, g, repeat('x', 200) FROM generate_series(1, 20000) g;\nANALYZE orders;\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_change.up.sql",
+        "CREATE INDEX orders_a_idx ON orders (a);\nALTER TABLE orders ADD COLUMN flag bool;\nALTER TABLE orders ALTER COLUMN a TYPE bigint;\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_change.down.sql",
+        "DROP INDEX orders_a_idx;\n",
+    );
+    dir
+}
+
+#[tokio::test]
+async fn plan_reports_locks_sizes_rewrites_and_who_is_in_the_way() {
+    let db = TestDb::new().await;
+    let dir = fixture();
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set.clone(), Default::default())
+        .await
+        .expect("connect");
+    m.up(Some(&Version::parse("20240101000000").expect("v")), &Silent)
+        .await
+        .expect("up the first");
+
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM orders;")
+        .await
+        .expect("reader");
+
+    let conn = db.connect().await;
+    let report = plan(&conn, &set, &PlanOptions::default())
+        .await
+        .expect("plan");
+    assert_eq!(report.migrations.len(), 1, "only the pending one");
+    let mig = &report.migrations[0];
+    assert_eq!(mig.version, "20240102000000");
+    let [index, add, retype] = mig.statements.as_slice() else {
+        panic!("three statements: {mig:#?}");
+    };
+
+    assert_eq!(index.line, 1);
+    assert_eq!(index.tables[0].lock, LockLevel::Share);
+    assert!(
+        index.tables[0].rows_estimate.unwrap_or(0) >= 19_000,
+        "{index:#?}"
+    );
+    assert!(index.tables[0].bytes.unwrap_or(0) > 1_000_000, "{index:#?}");
+    assert!(index.runs_instead[0]
+        .sql
+        .starts_with("CREATE INDEX CONCURRENTLY"));
+    assert_eq!(index.runs_instead[0].runs, "outside a transaction");
+    assert!(
+        index.blocking.is_none(),
+        "the concurrent build blocks nothing"
+    );
+
+    assert_eq!(add.tables[0].lock, LockLevel::AccessExclusive);
+    assert!(add.runs_instead.is_empty());
+    let b = add.blocking.as_ref().expect("ADD COLUMN blocks briefly");
+    assert_eq!(b.blocks, "reads and writes");
+    assert_eq!(add.conflicting_now.len(), 1, "the open reader: {add:#?}");
+    assert_eq!(add.conflicting_now[0].state, "idle in transaction");
+
+    assert!(retype.tables[0].rewrite);
+    let r = retype.blocking.as_ref().expect("the rewrite blocks");
+    assert!(
+        r.estimate_ms > 1.0,
+        "a rewrite of ~5 MB takes longer than a catalog change: {r:?}"
+    );
+    assert!(
+        b.estimate_ms > r.estimate_ms,
+        "ADD COLUMN's lock is held until its transaction commits, after the rewrite: {b:?} {r:?}"
+    );
+    assert!(r.table_has_rows);
+
+    assert!(!mig.checklist.backward_compatible.ok, "the type change");
+    assert!(mig.checklist.rollback.ok, "has a down file");
+    assert!(mig.checklist.if_it_fails_halfway.text.contains("steps"));
+    assert!(report.over_limit().is_empty(), "within the default 2 s");
+
+    let strict = PlanOptions {
+        max_lock: Duration::ZERO,
+        ..PlanOptions::default()
+    };
+    let report = plan(&conn, &set, &strict).await.expect("plan");
+    let over = report.over_limit();
+    assert!(over.iter().any(|o| o.line == 3), "{over:?}");
+    assert!(
+        !over.iter().any(|o| o.line == 1),
+        "CONCURRENTLY is never over"
+    );
+
+    let exact = PlanOptions {
+        run: pgshift_runner::RunOptions {
+            exact: true,
+            ..Default::default()
+        },
+        ..PlanOptions::default()
+    };
+    let report = plan(&conn, &set, &exact).await.expect("plan");
+    let index = &report.migrations[0].statements[0];
+    assert!(index.runs_instead.is_empty());
+    assert_eq!(
+        index.blocking.as_ref().map(|b| b.blocks.as_str()),
+        Some("writes")
+    );
+    holder.batch_execute("COMMIT").await.expect("release");
+}
+
+fn fixed_report() -> PlanReport {
+    let answer = |ok: bool, text: &str| Answer {
+        ok,
+        text: text.to_string(),
+    };
+    PlanReport {
+        database: "postgres://app:***@db.internal:5432/shop".into(),
+        server_version: "15.4".into(),
+        exact: false,
+        max_lock_ms: 2000,
+        model: EstimateModel {
+            rewrite_mb_per_sec: 50.0,
+            index_mb_per_sec: 30.0,
+            scan_mb_per_sec: 200.0,
+            catalog_ms: 1.0,
+        },
+        migrations: vec![PlannedMigration {
+            version: "20240102000000".into(),
+            name: "change".into(),
+            path: "migrations/20240102000000_change.up.sql".into(),
+            units: 3,
+            resumes_at: None,
+            dump: None,
+            statements: vec![
+                PlannedStatement {
+                    line: 1,
+                    sql: "CREATE INDEX orders_a_idx ON orders (a)".into(),
+                    tables: vec![TableLock {
+                        table: "orders".into(),
+                        lock: LockLevel::Share,
+                        rewrite: false,
+                        scan: true,
+                        rows_estimate: Some(1_250_000),
+                        bytes: Some(300 << 20),
+                        note: "CREATE INDEX blocks writes for the whole build".into(),
+                    }],
+                    runs_instead: vec![RunStep {
+                        sql: "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_a_idx ON orders USING btree (a)".into(),
+                        purpose: "build the index without blocking writes".into(),
+                        runs: "outside a transaction".into(),
+                    }],
+                    blocking: None,
+                    conflicting_now: vec![],
+                },
+                PlannedStatement {
+                    line: 2,
+                    sql: "ALTER TABLE orders ALTER COLUMN a TYPE bigint".into(),
+                    tables: vec![TableLock {
+                        table: "orders".into(),
+                        lock: LockLevel::AccessExclusive,
+                        rewrite: true,
+                        scan: false,
+                        rows_estimate: Some(1_250_000),
+                        bytes: Some(300 << 20),
+                        note: "int to bigint rewrites the table and rebuilds its indexes".into(),
+                    }],
+                    runs_instead: vec![],
+                    blocking: Some(Blocking {
+                        table: "orders".into(),
+                        lock: LockLevel::AccessExclusive,
+                        blocks: "reads and writes".into(),
+                        estimate_ms: 6000.0,
+                        table_has_rows: true,
+                    }),
+                    conflicting_now: vec![SessionSummary {
+                        pid: 4242,
+                        application_name: "billing".into(),
+                        state: "idle in transaction".into(),
+                        xact_age_ms: Some(95_000),
+                        query: "SELECT * FROM orders WHERE id = $1".into(),
+                    }],
+                },
+            ],
+            checklist: Checklist {
+                backward_compatible: answer(false, "no: line 2: changes a column's type under the running code. Deploy code that no longer depends on it first, or use an expand/contract change (`pgshift start`)"),
+                if_it_fails_halfway: answer(true, "it runs in 3 steps; each completed step is recorded, so `pgshift up` again resumes at the failed step"),
+                rollback: answer(false, "forward-only: there is no down script; undoing it means writing a new migration"),
+                locking: answer(false, "line 2: ACCESS EXCLUSIVE on orders blocks reads and writes for ≈ 6.0 s"),
+            },
+        }],
+    }
+}
+
+fn check_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("PGSHIFT_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}; run with PGSHIFT_UPDATE_SNAPSHOTS=1 and review it",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "snapshot {name} changed");
+}
+
+#[test]
+fn terminal_rendering_snapshot() {
+    check_snapshot("plan.txt", &render_terminal(&fixed_report()));
+}
+
+#[test]
+fn markdown_rendering_snapshot() {
+    check_snapshot("plan.md", &render_markdown(&fixed_report()));
+}
+
+#[test]
+fn json_keeps_every_field_and_reports_over_limit() {
+    let report = fixed_report();
+    let json: serde_json::Value = serde_json::from_str(&render_json(&report)).expect("valid JSON");
+    assert_eq!(
+        json["migrations"][0]["statements"][1]["blocking"]["lock"],
+        "access-exclusive"
+    );
+    assert_eq!(json["max_lock_ms"], 2000);
+    let over = report.over_limit();
+    assert_eq!(over.len(), 1);
+    assert_eq!(over[0].line, 2);
+}
