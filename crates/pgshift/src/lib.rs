@@ -21,6 +21,7 @@
 //! ```
 
 pub mod config;
+pub mod embed;
 
 pub use pgshift_db as db;
 pub use pgshift_lint as lint;
