@@ -4,9 +4,8 @@
 //! In the application's `build.rs` (with `pgshift` also under `[build-dependencies]`):
 //!
 //! ```no_run
-//! fn main() {
-//!     pgshift::embed::generate("migrations").expect("embed migrations");
-//! }
+//! // build.rs
+//! pgshift::embed::generate("migrations").expect("embed migrations");
 //! ```
 //!
 //! and at start-up:
