@@ -540,7 +540,7 @@ fn checklist(
         Answer {
             ok: true,
             text: format!(
-                "it runs in {} steps ({}); each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
+                "it runs in {} steps, not one transaction ({}); each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
                 exec.units.len(),
                 exec.no_transaction_reason.clone().unwrap_or_default()
             ),

@@ -171,10 +171,7 @@ fn apply_rewrites(written: Execution, rewrites: &HashMap<usize, SafeRewrite>) ->
     }
     let no_transaction_reason = no_transaction_reason.or_else(|| {
         (out.len() > 1).then(|| {
-            format!(
-                "pgshift's safe rewrites run it in {} steps (CONCURRENTLY cannot run in a transaction; VALIDATE runs in its own)",
-                out.len()
-            )
+            "pgshift's safe rewrites split it: CONCURRENTLY cannot run in a transaction, VALIDATE runs in its own".to_string()
         })
     });
     Execution {

@@ -19,6 +19,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pgshift_db::snapshot::{Difference, ObjectKind, Snapshot};
@@ -38,7 +39,17 @@ use crate::trace::{
 
 /// The scratch databases verify creates on a throwaway cluster (or a given server).
 const VERIFY_DATABASE: &str = "pgshift_verify";
-const TRACE_DATABASE: &str = "pgshift_verify_trace";
+
+/// The trace's scratch database: unique per run, because with `--database-url` several verify
+/// runs (CI jobs, tests) may share one server.
+fn trace_database() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "pgshift_verify_trace_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// How `verify` runs.
 #[derive(Debug, Clone)]
@@ -254,7 +265,8 @@ pub async fn verify(
     }
 
     if options.trace && first_pass_ok {
-        match server.create_database(TRACE_DATABASE).await {
+        let trace_db = trace_database();
+        match server.create_database(&trace_db).await {
             Ok(trace_url) => {
                 let trace_options = TraceOptions {
                     seed: options.seed.clone(),
@@ -267,7 +279,7 @@ pub async fn verify(
                     Ok(report) => run.report.trace = Some(report),
                     Err(e) => run.report.notes.push(format!("the trace could not run: {e}")),
                 }
-                server.drop_database(TRACE_DATABASE).await;
+                server.drop_database(&trace_db).await;
             }
             Err(e) => run.report.notes.push(format!(
                 "the trace was skipped: it needs a second scratch database and `CREATE DATABASE` failed: {e}"

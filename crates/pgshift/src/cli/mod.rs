@@ -55,6 +55,8 @@ pub enum Command {
     Rules(commands::rules::Args),
     /// Print a rule's documentation: what it catches, why, and the safe alternative.
     Explain(commands::explain::Args),
+    /// Show what `up` would do on the database: locks, table sizes, safe rewrites, lock-duration estimates, the pre-flight checklist.
+    Plan(commands::plan::Args),
     /// Apply pending migrations.
     Up(commands::up::Args),
     /// Revert applied migrations (default: the newest one).
@@ -100,6 +102,7 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Check(args) => commands::check::run(args, ctx),
         Command::Rules(args) => commands::rules::run(args, ctx),
         Command::Explain(args) => commands::explain::run(args, ctx),
+        Command::Plan(args) => commands::plan::run(args, ctx).await,
         Command::Up(args) => commands::up::run(args, ctx).await,
         Command::Down(args) => commands::down::run(args, ctx).await,
         Command::Status(args) => commands::status::run(args, ctx).await,

@@ -108,6 +108,35 @@ pub fn log_event(style: Style, event: &Event) {
         Event::Reverted { version, name, duration } => {
             format!("  {} {version} {name} ({} ms)", style.green("reverted"), duration.as_millis())
         }
+        Event::GuardWaiting { tables, sessions, waited, .. } => format!(
+            "  {} {} in the way of the lock on {} (waited {} ms); not joining the lock queue:\n{}",
+            style.yellow("guard:"),
+            if sessions.len() == 1 { "1 session".to_string() } else { format!("{} sessions", sessions.len()) },
+            tables.join(", "),
+            waited.as_millis(),
+            sessions
+                .iter()
+                .map(|s| format!("    {}", pgshift_runner::migrator::describe_session(s)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        Event::GuardClear { waited, .. } => format!("  {} the way is clear after {} ms", style.dim("guard:"), waited.as_millis()),
+        Event::GuardGaveUp { waited, .. } => format!(
+            "  {} still blocked after {} ms (guard_max_wait); going ahead under lock_timeout with retries",
+            style.yellow("guard:"),
+            waited.as_millis()
+        ),
+        Event::GuardCancelled { session, terminated, signalled, .. } => format!(
+            "  {} {} pid {} ({}){}",
+            style.yellow("guard:"),
+            if *terminated { "terminated" } else { "cancelled the query of" },
+            session.pid,
+            session.application_name,
+            if *signalled { "" } else { " — the server refused the signal" }
+        ),
+        Event::Backup { mode, object, kept_in, .. } => {
+            format!("  {} {object} kept in {kept_in} (on_drop = {mode})", style.dim("backup:"))
+        }
         Event::Info(text) => text.clone(),
         #[allow(unreachable_patterns)]
         other => format!("{other:?}"),

@@ -6,6 +6,7 @@ pub mod down;
 pub mod explain;
 pub mod init;
 pub mod new;
+pub mod plan;
 pub mod redo;
 pub mod restamp;
 pub mod rules;

@@ -1,4 +1,4 @@
-use pgshift_runner::{parse_duration, Event, RunOptions};
+use pgshift_runner::{parse_duration, Event, OnDrop, RunOptions};
 use pgshift_source::Version;
 
 use crate::cli::output::log_event;
@@ -25,6 +25,18 @@ pub struct RunFlags {
     /// Total time spent retrying statements that hit lock_timeout. Default 5m.
     #[arg(long, value_name = "DURATION")]
     pub lock_retry_budget: Option<String>,
+    /// Run statements exactly as written: no automatic safe rewrites.
+    #[arg(long)]
+    pub exact: bool,
+    /// What DROP TABLE / DROP COLUMN do: drop, deprecate, backup or pg_dump. Default drop.
+    #[arg(long, value_name = "MODE")]
+    pub on_drop: Option<String>,
+    /// Longest wait for sessions holding a conflicting lock before taking a strong one (0 = guard off). Default 60s.
+    #[arg(long, value_name = "DURATION")]
+    pub guard_max_wait: Option<String>,
+    /// Cancel (or terminate, when idle in transaction) the sessions in the way after this wait (0 = never, the default).
+    #[arg(long, value_name = "DURATION")]
+    pub guard_cancel_after: Option<String>,
 }
 
 impl RunFlags {
@@ -40,6 +52,19 @@ impl RunFlags {
         }
         if let Some(v) = &self.lock_retry_budget {
             options.lock_retry_budget = parse("lock-retry-budget", v)?;
+        }
+        if self.exact {
+            options.exact = true;
+        }
+        if let Some(v) = &self.on_drop {
+            options.on_drop =
+                OnDrop::parse(v).map_err(|e| Failure::usage(format!("--on-drop: {e}")))?;
+        }
+        if let Some(v) = &self.guard_max_wait {
+            options.guard_max_wait = parse("guard-max-wait", v)?;
+        }
+        if let Some(v) = &self.guard_cancel_after {
+            options.guard_cancel_after = parse("guard-cancel-after", v)?;
         }
         Ok(options)
     }
