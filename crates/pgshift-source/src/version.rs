@@ -8,6 +8,10 @@
 //! - a version made only of digits and dashes is read with the dashes removed, which is how diesel
 //!   compares `2017-09-26-200549` with `20170708133715`;
 //! - trailing `0` segments do not count (Flyway treats `1.0` as `1`);
+//! - except that a version made only of zeros keeps its width: diesel compares versions as
+//!   text, and projects keep diesel's `00000000000000_diesel_initial_setup` next to a
+//!   `000000000000000_...` of their own (Lemmy does), which diesel runs as two migrations,
+//!   the shorter first;
 //! - any other segment compares as text, after all numbers (plain files named `init.sql`).
 //!
 //! Equality follows the ordering, so two files whose versions compare equal are a duplicate.
@@ -21,6 +25,9 @@ use std::hash::{Hash, Hasher};
 pub struct Version {
     raw: String,
     key: Vec<Segment>,
+    /// For a version written with two or more zeros and nothing else, how many: it orders
+    /// `00000000000000` before `000000000000000`. `0` for every other version.
+    zero_width: usize,
 }
 
 /// One piece of a version. Numbers sort before text; numbers compare by value, kept as their
@@ -66,9 +73,16 @@ impl Version {
         if key.is_empty() {
             return None;
         }
+        // Width 1 stays 0 so that `0`, `0.0` and `0_0` remain one version, as before.
+        let zero_width = if text.len() > 1 && text.bytes().all(|b| b == b'0') {
+            text.len()
+        } else {
+            0
+        };
         Some(Version {
             raw: raw.to_owned(),
             key,
+            zero_width,
         })
     }
 
@@ -80,6 +94,7 @@ impl Version {
                 len: 0,
                 digits: String::new(),
             }],
+            zero_width: 0,
         }
     }
 
@@ -101,7 +116,7 @@ impl Version {
 
 impl PartialEq for Version {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key == other.key && self.zero_width == other.zero_width
     }
 }
 
@@ -110,6 +125,7 @@ impl Eq for Version {}
 impl Hash for Version {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.key.hash(state);
+        self.zero_width.hash(state);
     }
 }
 
@@ -121,7 +137,9 @@ impl PartialOrd for Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key)
+        self.key
+            .cmp(&other.key)
+            .then(self.zero_width.cmp(&other.zero_width))
     }
 }
 
@@ -186,9 +204,28 @@ mod tests {
     fn leading_zeros_and_trailing_zero_segments_do_not_count() {
         assert_eq!(v("0001"), v("1"));
         assert_eq!(v("1.0"), v("1"));
-        assert_eq!(v("0"), v("000"));
         assert!(v("0") < v("1"));
+        assert!(v("000") < v("1"));
         assert_eq!(v("1.01"), v("1.1"));
+    }
+
+    #[test]
+    fn all_zero_versions_keep_their_width_as_diesel_compares_them() {
+        // diesel's own initial setup and a project's 15-zero migration are two migrations,
+        // run in diesel's (text) order: the shorter first, both before any real version.
+        let fourteen = v("00000000000000");
+        let fifteen = v("000000000000000");
+        assert_ne!(fourteen, fifteen);
+        assert!(fourteen < fifteen);
+        assert!(fifteen < v("1"));
+        assert!(fifteen < v("2019-02-26-002946"));
+        assert_eq!(fourteen, v("00000000000000"));
+        assert_eq!(v("0"), Version::zero());
+        assert_eq!(v("0"), v("0.0"));
+        assert_eq!(fifteen.as_i64(), Some(0));
+        // Only all-zero versions: other leading zeros still do not count.
+        assert_eq!(v("0001"), v("1"));
+        assert_eq!(v("1.00"), v("1"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn an_empty_directory_says_how_to_force_or_create() -> TestResult {
     fs::create_dir(&dir)?;
     let err = message(load(&dir, None));
     assert!(
-        err.contains("is empty") && err.contains("pgshift new") && err.contains("--format"),
+        err.contains("is empty") && err.contains("pgshift new") && err.contains("--dir-format"),
         "{err}"
     );
     // A fresh `pgshift init`: pgshift.toml next to an empty migrations directory.

@@ -281,6 +281,35 @@ fn diesel_mixes_dashed_and_plain_versions_and_reads_metadata() -> Result<(), Sou
 }
 
 #[test]
+fn diesel_keeps_two_all_zero_versions_of_different_widths_apart() -> Result<(), SourceError> {
+    // diesel compares versions as text: a project may keep diesel's 14-zero initial setup
+    // and a 15-zero migration of its own; diesel runs both, the shorter first.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, sql) in [
+        ("000000000000000_guard", "SELECT 1;\n"),
+        ("00000000000000_diesel_initial_setup", "SELECT 0;\n"),
+        (
+            "2020-01-01-000000_create_things",
+            "CREATE TABLE things (id bigint);\n",
+        ),
+    ] {
+        let m = dir.path().join(name);
+        std::fs::create_dir(&m).expect("mkdir");
+        std::fs::write(m.join("up.sql"), sql).expect("write");
+    }
+    let set = load(dir.path(), Some(Format::Diesel))?;
+    assert_eq!(
+        versions(&set),
+        ["00000000000000", "000000000000000", "2020-01-01-000000"]
+    );
+    assert_eq!(
+        names(&set),
+        ["diesel_initial_setup", "guard", "create_things"]
+    );
+    Ok(())
+}
+
+#[test]
 fn prisma_reads_migration_directories() -> Result<(), SourceError> {
     let set = load_detected("prisma/migrations", Format::Prisma)?;
     assert_eq!(versions(&set), ["20240101000000", "20240201000000"]);
