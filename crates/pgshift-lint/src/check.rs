@@ -126,13 +126,21 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
         .unwrap_or(set.format == Format::Pgshift);
     let mut ctx = Context::new(options.pg_version, sets_timeouts);
     let mut report = Report::default();
-    let wraps = set.format.wraps_in_transaction();
+    let wrapping = |no_transaction: bool| {
+        if no_transaction || !set.format.wraps_in_transaction() {
+            Wrapping::None
+        } else if set.format.sends_file_as_one_query() {
+            Wrapping::ImplicitUnlessSingle
+        } else {
+            Wrapping::Transaction
+        }
+    };
     for m in set.migrations.iter().chain(&set.repeatable) {
         if !options.is_excluded(&m.up.path) {
-            let findings = check_in(
+            let findings = check_wrapped(
                 &mut ctx,
                 &m.up,
-                wraps && !m.up.no_transaction,
+                wrapping(m.up.no_transaction),
                 Direction::Up,
                 options,
             );
@@ -144,10 +152,10 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
         }
         if let Some(down) = &m.down {
             if !options.is_excluded(&down.path) {
-                let findings = check_in(
+                let findings = check_wrapped(
                     &mut ctx,
                     down,
-                    wraps && !down.no_transaction,
+                    wrapping(down.no_transaction),
                     Direction::Down,
                     options,
                 );
@@ -182,6 +190,18 @@ pub fn check_script(
     )
 }
 
+/// How the runner runs one script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrapping {
+    /// Inside `BEGIN` ... `COMMIT`.
+    Transaction,
+    /// Statement by statement, each in its own transaction.
+    None,
+    /// As one query string (golang-migrate, Prisma): PostgreSQL runs several statements as
+    /// one implicit transaction, a single statement outside any transaction block.
+    ImplicitUnlessSingle,
+}
+
 /// Checks a script with an existing context (knowledge from earlier migrations of a set).
 pub fn check_in(
     ctx: &mut Context,
@@ -190,9 +210,29 @@ pub fn check_in(
     direction: Direction,
     options: &CheckOptions,
 ) -> Vec<Finding> {
+    let wrapping = if wrapped {
+        Wrapping::Transaction
+    } else {
+        Wrapping::None
+    };
+    check_wrapped(ctx, script, wrapping, direction, options)
+}
+
+fn check_wrapped(
+    ctx: &mut Context,
+    script: &Script,
+    wrapping: Wrapping,
+    direction: Direction,
+    options: &CheckOptions,
+) -> Vec<Finding> {
     let text: &str = &script.file_text;
     let range = clamp(text, script.range.clone());
     let parsed = parse_range(text, range.clone());
+    let wrapped = match wrapping {
+        Wrapping::Transaction => true,
+        Wrapping::None => false,
+        Wrapping::ImplicitUnlessSingle => parsed.statements.len() > 1,
+    };
     ctx.start_script(wrapped, direction);
     let rules: Vec<&Rule> = RULES
         .iter()

@@ -107,6 +107,38 @@ fn the_unsafe_versions_are_errors() {
 }
 
 #[test]
+fn a_concurrent_index_alone_in_a_one_query_file_runs_outside_a_transaction() {
+    // golang-migrate and Prisma send the whole file as one query string: one statement runs
+    // outside a transaction block (their documented way to build an index concurrently),
+    // several statements run as one implicit transaction, where CONCURRENTLY fails.
+    let alone = "-- build it without blocking writes\nCREATE INDEX CONCURRENTLY orders_user_idx ON orders (user_id);\n";
+    let with_other = "CREATE INDEX CONCURRENTLY orders_day_idx ON orders (day);\nALTER TABLE orders ADD COLUMN note text;\n";
+    for format in [Format::GolangMigrate, Format::Prisma] {
+        let s = set(format, vec![migration("1", alone, false)]);
+        assert_eq!(
+            errors(&s, PgVersion::new(15, 0)),
+            Vec::<String>::new(),
+            "{format}"
+        );
+        let s = set(format, vec![migration("1", with_other, false)]);
+        let errs = errors(&s, PgVersion::new(15, 0));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("concurrently-in-transaction")),
+            "{format}: {errs:?}"
+        );
+    }
+    // Tools that wrap the file in BEGIN/COMMIT fail even on a single statement.
+    let s = set(Format::Sqlx, vec![migration("1", alone, false)]);
+    let errs = errors(&s, PgVersion::new(15, 0));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("concurrently-in-transaction")),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn set_not_null_before_12_still_scans() {
     let s = set(
         Format::Sqlx,

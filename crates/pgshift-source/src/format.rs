@@ -88,6 +88,16 @@ impl Format {
         }
     }
 
+    /// Whether this tool sends each file to PostgreSQL as one query string (golang-migrate,
+    /// Prisma) rather than statement by statement inside `BEGIN`/`COMMIT`.
+    ///
+    /// PostgreSQL runs a query string of several statements as one implicit transaction, but a
+    /// query string holding a single statement runs outside any transaction block: that is how
+    /// these tools' users run `CREATE INDEX CONCURRENTLY`, alone in its migration file.
+    pub fn sends_file_as_one_query(self) -> bool {
+        matches!(self, Format::GolangMigrate | Format::Prisma)
+    }
+
     /// The names of all formats, comma separated, for error messages.
     pub(crate) fn names_list() -> String {
         ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")

@@ -116,6 +116,11 @@ fn golang_migrate_reads_sql_and_skips_other_extensions() -> Result<(), SourceErr
     );
     assert_eq!(skipped_names(&set), ["000003_seed.up.json"]);
     assert!(Format::GolangMigrate.wraps_in_transaction());
+    // One Exec per file: a file of one statement runs outside a transaction block.
+    assert!(Format::GolangMigrate.sends_file_as_one_query());
+    assert!(Format::Prisma.sends_file_as_one_query());
+    assert!(!Format::Sqlx.sends_file_as_one_query());
+    assert!(!Format::Drizzle.sends_file_as_one_query());
     Ok(())
 }
 
