@@ -138,6 +138,18 @@ impl StatementCheck<'_> {
         !self.ctx.is_new_table(table)
     }
 
+    /// Whether this statement itself creates the table: its lock on a table no other session
+    /// can see yet blocks no one. (The context learns of the table only after the statement.)
+    pub fn creates(&self, table: &QualifiedName) -> bool {
+        match self.node {
+            NodeEnum::CreateStmt(c) => c
+                .relation
+                .as_ref()
+                .is_some_and(|rv| QualifiedName::from_range_var(rv).same_object(table)),
+            _ => false,
+        }
+    }
+
     /// The main effect of the statement (the first table it locks).
     pub fn main_effect(&self) -> Option<&Effect> {
         self.effects.first()

@@ -26,7 +26,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         .effects
         .iter()
         .filter(|e| {
-            e.lock.blocks_writes() && !s.ctx.is_new_table(&e.table) && !s.ctx.is_new_index(&e.table)
+            e.lock.blocks_writes()
+                && !s.creates(&e.table)
+                && !s.ctx.is_new_table(&e.table)
+                && !s.ctx.is_new_index(&e.table)
         })
         .max_by_key(|e| e.lock)
     else {
