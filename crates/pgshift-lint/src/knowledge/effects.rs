@@ -679,11 +679,10 @@ fn constraint_effect(table: &QualifiedName, c: &Constraint, ctx: &Context, e: &m
                     ShareRowExclusive,
                     "referenced by the new foreign key",
                 );
-                e.others.push(if c.skip_validation {
-                    other
-                } else {
-                    other.scan()
-                });
+                // Validation joins the referencing rows to the referenced table; a table
+                // created in this migration has no rows, so nothing is read.
+                let reads_rows = !c.skip_validation && !ctx.is_new_table(table);
+                e.others.push(if reads_rows { other.scan() } else { other });
             }
         }
         ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
@@ -951,6 +950,21 @@ mod tests {
         let fk =
             effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id) NOT VALID");
         assert!(fk.iter().all(|e| e.lock == ShareRowExclusive && !e.scan));
+        // A foreign key from a table created in this migration reads no rows of either table
+        // (Prisma writes CREATE TABLE, then ADD FOREIGN KEY).
+        let mut ctx = Context::new(PgVersion::new(15, 0), true);
+        ctx.start_script(true, crate::context::Direction::Up);
+        let create = pgshift_sql::parse("CREATE TABLE t (id bigint, u bigint)");
+        for st in &create.statements {
+            ctx.observe(&st.node, &[], st.span.clone());
+        }
+        let fk = effects_in(
+            &ctx,
+            "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id)",
+        );
+        assert_eq!(fk.len(), 2, "both tables: {fk:?}");
+        assert!(fk.iter().all(|e| e.lock == ShareRowExclusive), "{fk:?}");
+        assert!(!fk[1].scan, "the referenced table is not read: {fk:?}");
         assert_eq!(
             one("ALTER TABLE t VALIDATE CONSTRAINT c"),
             (ShareUpdateExclusive, false, true)
