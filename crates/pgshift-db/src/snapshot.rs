@@ -544,7 +544,12 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
 mod tests {
     use super::*;
 
-    fn object(kind: ObjectKind, name: &str, table: Option<&str>, attrs: &[(&str, &str)]) -> SchemaObject {
+    fn object(
+        kind: ObjectKind,
+        name: &str,
+        table: Option<&str>,
+        attrs: &[(&str, &str)],
+    ) -> SchemaObject {
         SchemaObject {
             kind,
             name: name.to_string(),
@@ -558,14 +563,24 @@ mod tests {
 
     #[test]
     fn equal_snapshots_have_no_differences() {
-        let s = Snapshot::from_objects(vec![object(ObjectKind::Table, "t", None, &[("kind", "table")])]);
+        let s = Snapshot::from_objects(vec![object(
+            ObjectKind::Table,
+            "t",
+            None,
+            &[("kind", "table")],
+        )]);
         assert!(Snapshot::diff(&s, &s.clone()).is_empty());
     }
 
     #[test]
     fn objects_on_one_side_and_changed_attributes_are_reported() {
         let a = Snapshot::from_objects(vec![
-            object(ObjectKind::Column, "orders.note", Some("orders"), &[("type", "text")]),
+            object(
+                ObjectKind::Column,
+                "orders.note",
+                Some("orders"),
+                &[("type", "text")],
+            ),
             object(ObjectKind::Table, "orders", None, &[]),
         ]);
         let b = Snapshot::from_objects(vec![
@@ -595,8 +610,18 @@ mod tests {
     fn a_missing_table_is_one_difference_not_one_per_column() {
         let a = Snapshot::from_objects(vec![
             object(ObjectKind::Table, "users", None, &[]),
-            object(ObjectKind::Column, "users.id", Some("users"), &[("type", "integer")]),
-            object(ObjectKind::Constraint, "users.users_pkey", Some("users"), &[]),
+            object(
+                ObjectKind::Column,
+                "users.id",
+                Some("users"),
+                &[("type", "integer")],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "users.users_pkey",
+                Some("users"),
+                &[],
+            ),
             object(ObjectKind::Sequence, "users_id_seq", None, &[]),
         ]);
         let b = Snapshot::default();
@@ -643,7 +668,12 @@ mod tests {
 
     #[test]
     fn snapshots_serialise_and_read_back() {
-        let s = Snapshot::from_objects(vec![object(ObjectKind::Type, "mood", None, &[("labels", "'a', 'b'")])]);
+        let s = Snapshot::from_objects(vec![object(
+            ObjectKind::Type,
+            "mood",
+            None,
+            &[("labels", "'a', 'b'")],
+        )]);
         let json = serde_json::to_string(&s).unwrap_or_default();
         let back: Snapshot = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, s);

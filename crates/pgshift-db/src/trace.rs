@@ -117,12 +117,33 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
         out.insert(
             row.try_get::<_, u32>(0)?,
             RelationState {
-                name: QualifiedName::new(row.try_get::<_, String>(1)?, row.try_get::<_, String>(2)?),
+                name: QualifiedName::new(
+                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, String>(2)?,
+                ),
                 kind,
                 filenode: row.try_get(4)?,
                 signature: row.try_get(5)?,
             },
         );
+    }
+    Ok(out)
+}
+
+/// How many sequential scans the session's current transaction has started on each user
+/// table so far (`pg_stat_xact_user_tables.seq_scan`, by OID). Read before and after a
+/// statement inside its transaction, the difference tells whether the statement read the
+/// whole table (e.g. `SET NOT NULL` checking for NULLs).
+pub async fn sequential_scans(client: &Client) -> Result<BTreeMap<u32, i64>, DbError> {
+    let rows = client
+        .query(
+            "SELECT relid, seq_scan FROM pg_stat_xact_user_tables WHERE seq_scan > 0",
+            &[],
+        )
+        .await?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        out.insert(row.try_get::<_, u32>(0)?, row.try_get::<_, i64>(1)?);
     }
     Ok(out)
 }
@@ -235,7 +256,8 @@ mod tests {
         ]
         .into();
         let c = RelationChanges::between(&before, &after);
-        let names = |v: &[ChangedRelation]| v.iter().map(|r| r.name.name.clone()).collect::<Vec<_>>();
+        let names =
+            |v: &[ChangedRelation]| v.iter().map(|r| r.name.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&c.created), vec!["new"]);
         assert_eq!(names(&c.dropped), vec!["gone"]);
         assert_eq!(names(&c.altered), vec!["altered"]);

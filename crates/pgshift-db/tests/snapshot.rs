@@ -66,49 +66,113 @@ async fn a_snapshot_describes_every_kind_of_object() {
     let s = snapshot(&conn).await;
 
     assert!(s.get(ObjectKind::Schema, "billing").is_some());
-    assert_eq!(attr(&s, ObjectKind::Schema, "billing", "comment"), Some("money"));
+    assert_eq!(
+        attr(&s, ObjectKind::Schema, "billing", "comment"),
+        Some("money")
+    );
     assert!(s.get(ObjectKind::Extension, "citext").is_some());
-    assert_eq!(attr(&s, ObjectKind::Type, "mood", "labels"), Some("'sad', 'ok', 'happy'"));
-    assert_eq!(attr(&s, ObjectKind::Type, "positive", "base type"), Some("integer"));
-    assert_eq!(attr(&s, ObjectKind::Type, "pair", "attributes"), Some("a integer, b text"));
+    assert_eq!(
+        attr(&s, ObjectKind::Type, "mood", "labels"),
+        Some("'sad', 'ok', 'happy'")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Type, "positive", "base type"),
+        Some("integer")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Type, "pair", "attributes"),
+        Some("a integer, b text")
+    );
 
-    assert_eq!(attr(&s, ObjectKind::Column, "users.email", "type"), Some("citext"));
-    assert_eq!(attr(&s, ObjectKind::Column, "users.email", "nullability"), Some("NOT NULL"));
-    assert_eq!(attr(&s, ObjectKind::Column, "users.email", "comment"), Some("login"));
-    assert_eq!(attr(&s, ObjectKind::Column, "users.id", "identity"), Some("ALWAYS"));
-    assert_eq!(attr(&s, ObjectKind::Column, "users.created_at", "default"), Some("now()"));
-    assert_eq!(attr(&s, ObjectKind::Column, "users.email_lower", "generated"), Some("lower((email)::text)"));
-    assert_eq!(attr(&s, ObjectKind::Column, "users.mood", "position"), Some("3"));
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.email", "type"),
+        Some("citext")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.email", "nullability"),
+        Some("NOT NULL")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.email", "comment"),
+        Some("login")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.id", "identity"),
+        Some("ALWAYS")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.created_at", "default"),
+        Some("now()")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.email_lower", "generated"),
+        Some("lower((email)::text)")
+    );
+    assert_eq!(
+        attr(&s, ObjectKind::Column, "users.mood", "position"),
+        Some("3")
+    );
     assert_eq!(
         attr(&s, ObjectKind::Column, "billing.invoices.total", "type"),
         Some("numeric(12,2)")
     );
 
     assert_eq!(
-        attr(&s, ObjectKind::Constraint, "billing.invoices.invoices_user_fk", "validity"),
+        attr(
+            &s,
+            ObjectKind::Constraint,
+            "billing.invoices.invoices_user_fk",
+            "validity"
+        ),
         Some("NOT VALID")
     );
     assert_eq!(
-        attr(&s, ObjectKind::Constraint, "billing.invoices.invoices_user_fk", "definition"),
+        attr(
+            &s,
+            ObjectKind::Constraint,
+            "billing.invoices.invoices_user_fk",
+            "definition"
+        ),
         Some("FOREIGN KEY (user_id) REFERENCES users(id)")
     );
     assert_eq!(
         attr(&s, ObjectKind::Index, "users_email_idx", "definition"),
         Some("CREATE UNIQUE INDEX users_email_idx ON public.users USING btree (email)")
     );
-    assert_eq!(attr(&s, ObjectKind::Index, "users_email_idx", "validity"), Some("valid"));
-    assert!(attr(&s, ObjectKind::View, "happy_users", "definition").is_some_and(|d| d.contains("'happy'")));
-    assert!(s.get(ObjectKind::MaterializedView, "invoice_totals").is_some());
-    assert_eq!(attr(&s, ObjectKind::Sequence, "billing.ticket_seq", "start"), Some("100"));
     assert_eq!(
-        attr(&s, ObjectKind::Sequence, "billing.invoices_id_seq", "owned by"),
+        attr(&s, ObjectKind::Index, "users_email_idx", "validity"),
+        Some("valid")
+    );
+    assert!(attr(&s, ObjectKind::View, "happy_users", "definition")
+        .is_some_and(|d| d.contains("'happy'")));
+    assert!(s
+        .get(ObjectKind::MaterializedView, "invoice_totals")
+        .is_some());
+    assert_eq!(
+        attr(&s, ObjectKind::Sequence, "billing.ticket_seq", "start"),
+        Some("100")
+    );
+    assert_eq!(
+        attr(
+            &s,
+            ObjectKind::Sequence,
+            "billing.invoices_id_seq",
+            "owned by"
+        ),
         Some("billing.invoices.id")
     );
-    assert!(attr(&s, ObjectKind::Function, "touch()", "definition").is_some_and(|d| d.contains("NEW.created_at")));
-    assert!(attr(&s, ObjectKind::Trigger, "users.users_touch", "definition").is_some_and(|d| d.contains("BEFORE UPDATE")));
+    assert!(attr(&s, ObjectKind::Function, "touch()", "definition")
+        .is_some_and(|d| d.contains("NEW.created_at")));
+    assert!(
+        attr(&s, ObjectKind::Trigger, "users.users_touch", "definition")
+            .is_some_and(|d| d.contains("BEFORE UPDATE"))
+    );
 
     // Excluded: pgshift's own schema, system schemas, and the extension's members.
-    assert!(s.objects.iter().all(|o| !o.name.starts_with("pgshift")), "pgshift's schema leaked");
+    assert!(
+        s.objects.iter().all(|o| !o.name.starts_with("pgshift")),
+        "pgshift's schema leaked"
+    );
     assert!(s.get(ObjectKind::Function, "citextin(cstring)").is_none());
     assert!(s.objects.iter().all(|o| !o.name.starts_with("pg_")));
 }
@@ -127,9 +191,16 @@ async fn the_same_schema_built_twice_gives_equal_snapshots() {
     let b = snapshot(&second).await;
     let diff = Snapshot::diff(&a, &b);
     assert!(diff.is_empty(), "{diff:#?}");
-    assert_eq!(a, snapshot(&first).await, "two snapshots of one database differ");
+    assert_eq!(
+        a,
+        snapshot(&first).await,
+        "two snapshots of one database differ"
+    );
     let json = serde_json::to_string(&a).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(json, serde_json::to_string(&b).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        json,
+        serde_json::to_string(&b).unwrap_or_else(|e| panic!("{e}"))
+    );
 }
 
 #[tokio::test]
@@ -159,15 +230,26 @@ async fn diffs_name_what_changed() {
         "type mood: labels 'sad', 'ok', 'happy' → 'sad', 'ok', 'happy', 'ecstatic'",
     ];
     for line in expect {
-        assert!(described.iter().any(|d| d == line), "missing `{line}` in {described:#?}");
+        assert!(
+            described.iter().any(|d| d == line),
+            "missing `{line}` in {described:#?}"
+        );
     }
     // The index is the same (the constraint made one of the same name and definition), so
     // only the constraint shows.
-    assert!(!described.iter().any(|d| d.starts_with("index ")), "{described:#?}");
+    assert!(
+        !described.iter().any(|d| d.starts_with("index ")),
+        "{described:#?}"
+    );
     // The new table's columns are not listed one by one.
-    assert!(!described.iter().any(|d| d.starts_with("column audit.")), "{described:#?}");
+    assert!(
+        !described.iter().any(|d| d.starts_with("column audit.")),
+        "{described:#?}"
+    );
     let diff = Snapshot::diff(&before, &after);
-    assert!(diff.iter().any(|d| d.kind == ObjectKind::Table && d.change == Change::OnlyInSecond));
+    assert!(diff
+        .iter()
+        .any(|d| d.kind == ObjectKind::Table && d.change == Change::OnlyInSecond));
 }
 
 #[tokio::test]
@@ -189,12 +271,20 @@ async fn relation_locks_show_what_an_open_transaction_holds() {
     assert!(on_t.contains(&LockMode::Share), "{locks:#?}");
     assert!(locks.iter().all(|l| l.granted));
     // The new table and index are invisible to the observer: their locks carry no name.
-    assert!(locks.iter().any(|l| l.relation.is_none() && l.mode == LockMode::AccessExclusive), "{locks:#?}");
+    assert!(
+        locks
+            .iter()
+            .any(|l| l.relation.is_none() && l.mode == LockMode::AccessExclusive),
+        "{locks:#?}"
+    );
     assert!(locks
         .iter()
         .filter_map(|l| l.kind)
         .all(|k| matches!(k, RelationKind::Table | RelationKind::Index)));
-    worker.batch_execute("ROLLBACK").await.unwrap_or_else(|e| panic!("{e}"));
+    worker
+        .batch_execute("ROLLBACK")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let after = relation_locks(&observer, worker.backend_pid())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -223,10 +313,27 @@ async fn relations_tell_created_dropped_altered_and_rewritten() {
     let names = |v: &[pgshift_db::trace::ChangedRelation]| {
         v.iter().map(|r| r.name.name.clone()).collect::<Vec<_>>()
     };
-    assert!(names(&changes.rewritten).contains(&"a".to_string()), "{changes:#?}");
-    assert!(names(&changes.altered).contains(&"b".to_string()), "{changes:#?}");
-    assert!(!names(&changes.rewritten).contains(&"b".to_string()), "{changes:#?}");
-    assert_eq!(names(&changes.dropped).contains(&"c".to_string()), true, "{changes:#?}");
-    assert!(names(&changes.created).contains(&"d".to_string()), "{changes:#?}");
-    conn.batch_execute("ROLLBACK").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        names(&changes.rewritten).contains(&"a".to_string()),
+        "{changes:#?}"
+    );
+    assert!(
+        names(&changes.altered).contains(&"b".to_string()),
+        "{changes:#?}"
+    );
+    assert!(
+        !names(&changes.rewritten).contains(&"b".to_string()),
+        "{changes:#?}"
+    );
+    assert!(
+        names(&changes.dropped).contains(&"c".to_string()),
+        "{changes:#?}"
+    );
+    assert!(
+        names(&changes.created).contains(&"d".to_string()),
+        "{changes:#?}"
+    );
+    conn.batch_execute("ROLLBACK")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -18,12 +18,10 @@ pub mod guard;
 pub mod history;
 pub mod migrator;
 pub mod options;
-pub mod trace;
 pub mod plan;
 pub mod safe;
 pub mod trace;
 pub mod units;
-pub mod verify;
 pub mod verify;
 
 pub use error::{Result, RunError, StatementError};

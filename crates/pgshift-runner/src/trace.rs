@@ -26,14 +26,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pgshift_db::trace::{relation_locks, relations, RelationChanges, RelationState};
+use pgshift_db::trace::{
+    relation_locks, relations, sequential_scans, RelationChanges, RelationState,
+};
 use pgshift_db::{
     quote_ident, ClusterOptions, Connection, DatabaseUrl, DbError, LockMode, QualifiedName,
     RelationKind, TempCluster,
 };
 use pgshift_lint::{statement_effects, Context, Direction, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
-use pgshift_sql::LineIndex;
+use pgshift_sql::{forbidden_in_transaction, transaction_control, LineIndex};
 use serde::Serialize;
 
 use crate::error::{Result, RunError};
@@ -128,6 +130,9 @@ pub struct StatementTrace {
     /// Locks newly taken by this statement (not held before it in the same transaction).
     pub locks: Vec<ObservedLock>,
     pub rewritten: Vec<String>,
+    /// Tables the statement read in full (sequential scans it started); only known for
+    /// statements traced inside a transaction.
+    pub scanned: Vec<String>,
     pub created: Vec<String>,
     pub dropped: Vec<String>,
     pub altered: Vec<String>,
@@ -425,20 +430,32 @@ impl<'c> Tracer<'c> {
         let existing = relations(self.worker).await?;
 
         for unit in &exec.units {
-            let in_transaction = unit.transactional || !self.own_transactions;
-            if !unit.transactional && !self.own_transactions {
+            // A unit outside a transaction is one statement. If that statement may run in a
+            // transaction (it is in a no-transaction migration for another reason), tracing
+            // it inside one of its own is the same as autocommit and sees every lock; only
+            // statements PostgreSQL refuses in a transaction block must be sampled.
+            let must_run_alone = !unit.transactional
+                && unit.steps.iter().any(|step| {
+                    statement_for(&parsed, step).is_none_or(|s| {
+                        forbidden_in_transaction(&s.node).is_some()
+                            || transaction_control(&s.node).is_some()
+                    })
+                });
+            if must_run_alone && !self.own_transactions {
                 for step in &unit.steps {
                     let at = lines.line_col(text, step.origin.start);
                     traced.notes.push(format!(
                         "line {}: not run: {} cannot run inside the rolled-back trace transaction; trace on a throwaway cluster (without --database-url) to see it",
                         at.line,
-                        exec.no_transaction_reason.as_deref().unwrap_or("this statement")
+                        clip(&step.sql, 40)
                     ));
                     self.observe_untraced(&parsed, step);
                 }
                 continue;
             }
-            if unit.transactional && self.own_transactions {
+            let in_transaction = !must_run_alone;
+            let own_transaction = in_transaction && self.own_transactions;
+            if own_transaction {
                 self.worker
                     .batch_execute(&format!(
                         "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
@@ -455,6 +472,11 @@ impl<'c> Tracer<'c> {
             for step in &unit.steps {
                 let at = lines.line_col(text, step.origin.start);
                 let before = relations(self.worker).await?;
+                let scans_before = if in_transaction {
+                    sequential_scans(self.worker).await?
+                } else {
+                    BTreeMap::new()
+                };
                 let started = Instant::now();
                 let (outcome, sampled) = if in_transaction {
                     (send(self.worker, step).await, Vec::new())
@@ -463,7 +485,7 @@ impl<'c> Tracer<'c> {
                 };
                 let duration = started.elapsed();
                 if let Err(e) = outcome {
-                    if unit.transactional && self.own_transactions {
+                    if own_transaction {
                         let _ = self.worker.batch_execute("ROLLBACK").await;
                     }
                     traced.error = Some(format!(
@@ -480,6 +502,16 @@ impl<'c> Tracer<'c> {
                     sampled
                 };
                 let after = relations(self.worker).await?;
+                let scanned: Vec<String> = if in_transaction {
+                    sequential_scans(self.worker)
+                        .await?
+                        .into_iter()
+                        .filter(|(oid, n)| scans_before.get(oid).is_none_or(|b| n > b))
+                        .filter_map(|(oid, _)| existing.get(&oid).map(|r| shown(&r.name)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let new_locks: Vec<(u32, LockMode)> = now_held
                     .iter()
                     .filter(|l| !held.contains(l))
@@ -499,7 +531,7 @@ impl<'c> Tracer<'c> {
                 } else {
                     LockSource::Sampled
                 };
-                traced.statements.push(describe_statement(
+                let mut statement_trace = describe_statement(
                     step,
                     at.line,
                     at.column,
@@ -511,9 +543,11 @@ impl<'c> Tracer<'c> {
                     &changes,
                     &effects,
                     duration,
-                ));
+                );
+                statement_trace.scanned = scanned;
+                traced.statements.push(statement_trace);
             }
-            if unit.transactional && self.own_transactions {
+            if own_transaction {
                 self.worker
                     .batch_execute("COMMIT")
                     .await
@@ -613,7 +647,8 @@ fn names_match(predicted: &pgshift_lint::ident::QualifiedName, actual: &Qualifie
         }
 }
 
-fn shown(name: &QualifiedName) -> String {
+/// A relation name for people: bare in `public`, schema-qualified elsewhere.
+pub(crate) fn shown(name: &QualifiedName) -> String {
     match name.schema.as_deref() {
         Some("public") | None => name.name.clone(),
         Some(schema) => format!("{schema}.{}", name.name),
@@ -770,6 +805,7 @@ fn describe_statement(
                 .cloned()
                 .collect::<Vec<_>>(),
         ),
+        scanned: Vec::new(),
         created: names(&changes.created),
         dropped: names(&changes.dropped),
         altered: names(&changes.altered),
@@ -909,8 +945,10 @@ fn locks_text(s: &StatementTrace) -> String {
     if s.locks.is_empty() {
         return "-".to_string();
     }
+    // Index reads come with every table read; JSON keeps them, the tables leave them out.
     s.locks
         .iter()
+        .filter(|l| !(l.kind == RelationKind::Index && l.mode == LockMode::AccessShare))
         .map(|l| format!("{} {}", l.mode, shown(&l.relation)))
         .collect::<Vec<_>>()
         .join(", ")
@@ -920,6 +958,9 @@ fn changes_text(s: &StatementTrace) -> String {
     let mut parts = Vec::new();
     for r in &s.rewritten {
         parts.push(format!("REWROTE {r}"));
+    }
+    for r in &s.scanned {
+        parts.push(format!("scanned {r}"));
     }
     for (label, list) in [
         ("created", &s.created),

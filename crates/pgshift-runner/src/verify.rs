@@ -530,7 +530,7 @@ pub fn trace_highlights(trace: &TraceReport) -> Vec<(String, String)> {
                 .locks
                 .iter()
                 .filter(|l| l.mode.conflicts_with(LockMode::RowExclusive))
-                .map(|l| format!("{} on {}", l.mode, l.relation))
+                .map(|l| format!("{} on {}", l.mode, crate::trace::shown(&l.relation)))
                 .collect();
             let mut parts = Vec::new();
             if !strong.is_empty() {

@@ -11,4 +11,6 @@ pub mod redo;
 pub mod restamp;
 pub mod rules;
 pub mod status;
+pub mod trace;
 pub mod up;
+pub mod verify;

@@ -1,0 +1,316 @@
+//! `trace` against a real PostgreSQL: the lock modes PostgreSQL's documentation gives for
+//! known statements ("Explicit Locking", 13.3.1, and the ALTER TABLE reference), rewrites,
+//! the rolled-back mode, and — when `PGSHIFT_PG_BINS` lists other server binaries (see
+//! `scripts/fetch-pg.sh`) — the version-dependent facts on each of those versions.
+
+use std::path::{Path, PathBuf};
+
+use pgshift_db::testing::TestDb;
+use pgshift_db::LockMode;
+use pgshift_runner::trace::{
+    trace, trace_fresh_database, LockSource, StatementTrace, Target, TraceOptions, TraceReport,
+};
+use pgshift_source::{Format, MigrationSet};
+
+/// Writes migrations `(name, sql)` as a pgshift directory (versions 1, 2, ... in order).
+fn migrations(dir: &Path, files: &[(&str, &str)]) -> MigrationSet {
+    for (i, (name, sql)) in files.iter().enumerate() {
+        let path = dir.join(format!("2024010100{:04}_{name}.up.sql", i + 1));
+        std::fs::write(path, sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+    pgshift_source::load(dir, Some(Format::Pgshift)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const SETUP: &str = "
+CREATE TABLE parent (id int PRIMARY KEY);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int, n int);
+CREATE TABLE big (id int, flag boolean);
+INSERT INTO big SELECT g, true FROM generate_series(1, 50000) g;
+INSERT INTO parent VALUES (1);
+INSERT INTO child VALUES (1, 1, 1);
+CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+";
+
+/// (migration name, SQL, the table, the mode the documentation gives).
+const KNOWN: &[(&str, &str, &str, LockMode)] = &[
+    ("create_index", "CREATE INDEX child_n_idx ON child (n);", "child", LockMode::Share),
+    ("add_column", "ALTER TABLE child ADD COLUMN note text;", "child", LockMode::AccessExclusive),
+    (
+        "create_trigger",
+        "CREATE TRIGGER child_noop BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION noop();",
+        "child",
+        LockMode::ShareRowExclusive,
+    ),
+    (
+        "add_fk",
+        "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id) NOT VALID;",
+        "child",
+        LockMode::ShareRowExclusive,
+    ),
+    (
+        "validate_fk",
+        "ALTER TABLE child VALIDATE CONSTRAINT child_parent_fk;",
+        "child",
+        LockMode::ShareUpdateExclusive,
+    ),
+    ("change_type", "ALTER TABLE child ALTER COLUMN n TYPE bigint;", "child", LockMode::AccessExclusive),
+    ("lock_exclusive", "LOCK TABLE parent IN EXCLUSIVE MODE;", "parent", LockMode::Exclusive),
+    ("set_not_null", "ALTER TABLE big ALTER COLUMN id SET NOT NULL;", "big", LockMode::AccessExclusive),
+    ("analyze", "ANALYZE big;", "big", LockMode::ShareUpdateExclusive),
+    ("truncate", "TRUNCATE child;", "child", LockMode::AccessExclusive),
+];
+
+fn only_statement<'r>(report: &'r TraceReport, name: &str) -> &'r StatementTrace {
+    let m = report
+        .migrations
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no migration {name} in {report:#?}"));
+    assert_eq!(m.statements.len(), 1, "{m:#?}");
+    &m.statements[0]
+}
+
+fn took(s: &StatementTrace, table: &str, mode: LockMode) -> bool {
+    s.locks
+        .iter()
+        .any(|l| l.relation.name == table && l.mode == mode)
+}
+
+#[tokio::test]
+async fn known_statements_take_the_documented_locks() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut files = vec![("setup", SETUP)];
+    files.extend(KNOWN.iter().map(|(name, sql, _, _)| (*name, *sql)));
+    let set = migrations(dir.path(), &files);
+    let db = TestDb::new().await;
+    let report = trace_fresh_database(&db.url(), "test database", &set, &TraceOptions::throwaway())
+        .await
+        .unwrap_or_else(|e| panic!("trace: {e}"));
+    assert!(report.error().is_none(), "{report:#?}");
+
+    for (name, sql, table, mode) in KNOWN {
+        let s = only_statement(&report, name);
+        assert_eq!(s.lock_source, LockSource::AfterStatement);
+        assert!(
+            took(s, table, *mode),
+            "{sql}: expected {mode} on {table}, saw {:#?}",
+            s.locks
+        );
+    }
+    // A foreign key locks both tables.
+    let fk = only_statement(&report, "add_fk");
+    assert!(
+        took(fk, "parent", LockMode::ShareRowExclusive),
+        "{:#?}",
+        fk.locks
+    );
+    // int → bigint rewrites the table; adding a nullable column does not.
+    let rewritten = &only_statement(&report, "change_type").rewritten;
+    assert!(
+        rewritten.iter().any(|r| r == "table child"),
+        "{rewritten:?}"
+    );
+    assert!(only_statement(&report, "add_column").rewritten.is_empty());
+    // SET NOT NULL without a CHECK reads the whole table to look for NULLs.
+    assert_eq!(only_statement(&report, "set_not_null").scanned, vec!["big"]);
+    // The setup's own tables were created in its migration: nothing is reported for them.
+    let setup = &report.migrations[0];
+    assert!(
+        setup.statements.iter().all(|s| s.locks.is_empty()),
+        "{setup:#?}"
+    );
+    assert!(
+        setup.statements[0]
+            .created
+            .iter()
+            .any(|c| c == "table parent"),
+        "{setup:#?}"
+    );
+    // Where our knowledge and the server disagree, it is reported (printed for a person
+    // reading the test log; the knowledge tables are tested on their own).
+    for d in report.disagreements() {
+        eprintln!("disagreement: {d}");
+    }
+}
+
+#[tokio::test]
+async fn concurrently_is_traced_outside_a_transaction() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let set = migrations(
+        dir.path(),
+        &[
+            (
+                "setup",
+                "CREATE TABLE big (id int); INSERT INTO big SELECT generate_series(1, 200000);",
+            ),
+            (
+                "cic",
+                "-- pgshift:no-transaction\nCREATE INDEX CONCURRENTLY big_id_idx ON big (id);",
+            ),
+        ],
+    );
+    let db = TestDb::new().await;
+    let report = trace_fresh_database(&db.url(), "test database", &set, &TraceOptions::throwaway())
+        .await
+        .unwrap_or_else(|e| panic!("trace: {e}"));
+    let s = only_statement(&report, "cic");
+    assert_eq!(s.lock_source, LockSource::Sampled);
+    assert!(!s.in_transaction);
+    assert!(s.created.iter().any(|c| c == "index big_id_idx"), "{s:#?}");
+    // Sampling sees the build's lock on a table this size (it takes tens of milliseconds).
+    assert!(took(s, "big", LockMode::ShareUpdateExclusive), "{s:#?}");
+    assert!(!took(s, "big", LockMode::Share), "{s:#?}");
+}
+
+#[tokio::test]
+async fn on_a_database_everything_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let set = migrations(
+        dir.path(),
+        &[
+            ("create", "CREATE TABLE widgets (id int);"),
+            ("alter", "ALTER TABLE widgets ADD COLUMN name text;"),
+            ("alter_existing", "ALTER TABLE gadgets ADD COLUMN name text;"),
+            ("cic", "-- pgshift:no-transaction\nCREATE INDEX CONCURRENTLY widgets_id_idx ON widgets (id);"),
+        ],
+    );
+    let db = TestDb::new().await;
+    let conn = db.connect().await;
+    conn.batch_execute("CREATE TABLE gadgets (id int)")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = TraceOptions {
+        target: Target::Database {
+            url: db.url(),
+            commit: false,
+        },
+        ..TraceOptions::throwaway()
+    };
+    let report = trace(&set, &options)
+        .await
+        .unwrap_or_else(|e| panic!("trace: {e}"));
+    assert!(!report.committed);
+    assert!(report.error().is_none(), "{report:#?}");
+    // gadgets existed before the trace: its lock is reported.
+    assert!(
+        took(
+            only_statement(&report, "alter_existing"),
+            "gadgets",
+            LockMode::AccessExclusive
+        ),
+        "{report:#?}"
+    );
+    // widgets was created earlier in the same (single) transaction, which already holds
+    // ACCESS EXCLUSIVE on it: nothing new is taken, and that agrees with the prediction.
+    let alter = only_statement(&report, "alter");
+    assert!(
+        alter
+            .predicted
+            .iter()
+            .any(|p| p.relation == "widgets" && p.mode == LockMode::AccessExclusive),
+        "{alter:#?}"
+    );
+    assert!(alter.disagreements.is_empty(), "{alter:#?}");
+    let cic = report
+        .migrations
+        .iter()
+        .find(|m| m.name == "cic")
+        .unwrap_or_else(|| panic!("{report:#?}"));
+    assert!(cic.statements.is_empty());
+    assert!(
+        cic.notes
+            .iter()
+            .any(|n| n.contains("cannot run inside the rolled-back trace transaction")),
+        "{cic:#?}"
+    );
+    let exists: Option<String> = conn
+        .query_one("SELECT to_regclass('widgets')::text", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(exists, None, "the trace left a table behind");
+    conn.batch_execute("SELECT name FROM gadgets")
+        .await
+        .expect_err("the column added by the trace was rolled back");
+}
+
+/// Server binary directories to check version-dependent knowledge on: `PGSHIFT_PG_BINS`
+/// (separated by `:`), e.g. `PGSHIFT_PG_BINS=$(scripts/fetch-pg.sh 17)`.
+fn other_versions() -> Vec<PathBuf> {
+    std::env::var("PGSHIFT_PG_BINS")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|s| !s.trim().is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+#[tokio::test]
+async fn version_dependent_facts_hold_on_every_listed_server() {
+    let bins = other_versions();
+    if bins.is_empty() {
+        eprintln!("PGSHIFT_PG_BINS is not set: checking the default server only");
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let set = migrations(
+        dir.path(),
+        &[
+            ("setup", "CREATE TABLE t (id int, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 10000) g;"),
+            // 11+: a non-volatile default is stored in the catalog, no rewrite.
+            ("default_now", "ALTER TABLE t ADD COLUMN created_at timestamptz DEFAULT now();"),
+            // A volatile default still rewrites.
+            ("default_random", "ALTER TABLE t ADD COLUMN r float8 DEFAULT random();"),
+            ("check_not_null", "ALTER TABLE t ADD CONSTRAINT t_v_not_null CHECK (v IS NOT NULL) NOT VALID;"),
+            ("validate", "ALTER TABLE t VALIDATE CONSTRAINT t_v_not_null;"),
+            // 12+: the validated CHECK proves there are no NULLs; no scan.
+            ("set_not_null", "ALTER TABLE t ALTER COLUMN v SET NOT NULL;"),
+            ("widen", "ALTER TABLE t ALTER COLUMN id TYPE bigint;"),
+        ],
+    );
+    let mut targets: Vec<Option<PathBuf>> = vec![None];
+    targets.extend(bins.into_iter().map(Some));
+    for pg_bin in targets {
+        let options = TraceOptions {
+            target: Target::Throwaway {
+                pg_bin: pg_bin.clone(),
+                server: None,
+            },
+            ..TraceOptions::throwaway()
+        };
+        let report = trace(&set, &options)
+            .await
+            .unwrap_or_else(|e| panic!("trace on {pg_bin:?}: {e}"));
+        let on = format!("PostgreSQL {} ({pg_bin:?})", report.server_version);
+        assert!(report.error().is_none(), "{on}: {report:#?}");
+        assert!(
+            only_statement(&report, "default_now").rewritten.is_empty(),
+            "{on}"
+        );
+        assert_eq!(
+            only_statement(&report, "default_random").rewritten,
+            vec!["table t"],
+            "{on}"
+        );
+        assert_eq!(
+            only_statement(&report, "validate").scanned,
+            vec!["t"],
+            "{on}"
+        );
+        assert!(
+            only_statement(&report, "set_not_null").scanned.is_empty(),
+            "{on}: SET NOT NULL scanned despite the validated CHECK"
+        );
+        assert_eq!(
+            only_statement(&report, "widen").rewritten,
+            vec!["table t"],
+            "{on}"
+        );
+        eprintln!(
+            "{on}: version-dependent facts hold; {} disagreement(s)",
+            report.disagreements().len()
+        );
+        for d in report.disagreements() {
+            eprintln!("  {d}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+ALTER TABLE orders
+    DROP COLUMN note,
+    DROP COLUMN shipped_at;
