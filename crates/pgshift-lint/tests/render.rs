@@ -316,6 +316,16 @@ fn sarif_has_every_required_field() {
             .contains(&rule["defaultConfiguration"]["level"].as_str().unwrap_or("")));
     }
 
+    assert!(rules.len() >= pgshift_lint::RULES.len());
+    for (rule, registered) in rules.iter().zip(pgshift_lint::RULES) {
+        assert_eq!(rule["id"], registered.code);
+        assert_eq!(rule["name"], registered.name);
+        assert_eq!(
+            rule["help"]["markdown"], registered.doc,
+            "the same text as `pgshift explain`"
+        );
+    }
+
     let results = run["results"].as_array().cloned().unwrap_or_default();
     assert_eq!(results.len(), 4);
     for result in &results {

@@ -103,7 +103,7 @@ fn sarif_log(report: &Report) -> Value {
                 "name": rule.name,
                 "shortDescription": { "text": rule.summary },
                 "fullDescription": { "text": full_description(rule) },
-                "help": { "text": rule.documentation, "markdown": rule.documentation },
+                "help": help(rule),
                 "defaultConfiguration": { "level": level(rule.severity) },
             })
         })
@@ -172,6 +172,20 @@ fn full_description(rule: &RuleMeta) -> String {
         rule.summary.clone()
     } else {
         paragraph.join(" ")
+    }
+}
+
+/// The rule's documentation for viewers that render Markdown (GitHub does), and a short
+/// plain-text form for the others: the whole documentation twice would double the log's size.
+fn help(rule: &RuleMeta) -> Value {
+    let text = format!(
+        "{}\n\n`pgshift explain {}` prints the full documentation.",
+        rule.summary, rule.name
+    );
+    if rule.documentation.is_empty() {
+        json!({ "text": text })
+    } else {
+        json!({ "text": text, "markdown": rule.documentation })
     }
 }
 
