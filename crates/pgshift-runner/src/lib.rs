@@ -6,6 +6,13 @@
 //!   transaction by default; statement by statement when it cannot run in a transaction).
 //! - [`history`] is the `pgshift.migrations` table; [`adopt`] reads other tools' history
 //!   tables so adopting pgshift never re-runs history.
+//! - Safe execution: [`safe`] applies pgshift-lint's mechanical rewrites to the units
+//!   (CONCURRENTLY, NOT VALID + VALIDATE, ...), [`guard`] waits for sessions that would make a
+//!   DDL statement queue in front of the application's queries, [`backup`] makes destructive
+//!   steps recoverable (`on_drop`).
+//! - [`plan`] predicts, against the live database, what each pending statement will lock and
+//!   for how long; [`verify`] proves a set up → down → up on a throwaway cluster; [`trace`]
+//!   records the locks statements really take.
 //!
 //! Architecture invariant: the runner never parses SQL text itself (that is `pgshift-sql`)
 //! and never finds files (that is `pgshift-source`); it decides *how* statements run.
