@@ -3,7 +3,8 @@
 //! its version is its description). Version segments are separated by `.` or `_` and compare
 //! as numbers, so `1_10` follows `1_9` and `1.1` equals `1_1` (a duplicate). Locations are
 //! scanned recursively, as Flyway does. No-transaction marker: a sibling `<file>.conf` (e.g.
-//! `V2__index.sql.conf`) holding `executeInTransaction=false`. Other `.sql` files (callbacks
+//! `V2__index.sql.conf`) holding `executeInTransaction=false`, or the same setting as an
+//! in-script comment line, `-- flyway:executeInTransaction=false`. Other `.sql` files (callbacks
 //! such as `afterMigrate.sql`) are listed as skipped.
 
 use std::path::{Path, PathBuf};
@@ -88,15 +89,18 @@ pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     }
     let mut migrations = pair_files(files, |v| format!("V{v}__*.sql"), |_| false)?;
     for migration in &mut migrations {
-        migration.up.no_transaction |= conf_says_no_transaction(&migration.up.path)?;
+        migration.up.no_transaction |= conf_says_no_transaction(&migration.up.path)?
+            || script_says_no_transaction(&migration.up.file_text);
         if let Some(down) = &mut migration.down {
-            down.no_transaction |= conf_says_no_transaction(&down.path)?;
+            down.no_transaction |= conf_says_no_transaction(&down.path)?
+                || script_says_no_transaction(&down.file_text);
         }
     }
     let mut repeatable = Vec::with_capacity(repeatable_entries.len());
     for (entry, description) in repeatable_entries {
         let text = read_text(&entry.path)?;
-        let no_transaction = conf_says_no_transaction(&entry.path)?;
+        let no_transaction =
+            conf_says_no_transaction(&entry.path)? || script_says_no_transaction(&text);
         repeatable.push(Migration {
             version: version_of(
                 &entry.path,
@@ -121,6 +125,21 @@ fn conf_says_no_transaction(script: &Path) -> Result<bool, SourceError> {
     }
     let text = read_text(&conf)?;
     parse_conf(&conf, &text)
+}
+
+/// Whether the script carries Flyway's in-script configuration comment
+/// `-- flyway:executeInTransaction=false` (Flyway 9.19+), on a line of its own.
+fn script_says_no_transaction(text: &str) -> bool {
+    text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("--")
+            .map(str::trim_start)
+            .and_then(|c| c.strip_prefix("flyway:"))
+            .and_then(|c| c.split_once('='))
+            .is_some_and(|(key, value)| {
+                key.trim() == "executeInTransaction" && value.trim().eq_ignore_ascii_case("false")
+            })
+    })
 }
 
 /// Flyway script configuration: `key=value` lines, `#` comments. Only `executeInTransaction`
@@ -159,6 +178,24 @@ fn parse_conf(conf: &Path, text: &str) -> Result<bool, SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_script_configuration_comment_turns_the_transaction_off() {
+        assert!(script_says_no_transaction(
+            "-- why this runs outside a transaction\n\n-- flyway:executeInTransaction=false\nCREATE INDEX CONCURRENTLY i ON t (a);\n"
+        ));
+        assert!(script_says_no_transaction(
+            "--flyway:executeInTransaction = FALSE\nSELECT 1;\n"
+        ));
+        assert!(!script_says_no_transaction(
+            "-- flyway:executeInTransaction=true\nSELECT 1;\n"
+        ));
+        // Only a comment line counts, not text inside a statement.
+        assert!(!script_says_no_transaction(
+            "SELECT '-- flyway:executeInTransaction=false';\n"
+        ));
+        assert!(!script_says_no_transaction("SELECT 1;\n"));
+    }
 
     #[test]
     fn names_are_classified() {
