@@ -22,8 +22,11 @@ use crate::{Format, SourceError};
 ///    layout have exactly this shape. The rule: an `.up.`/`.down.` file with an extension other
 ///    than `sql`, or a version too large for a 64-bit integer, means golang-migrate; a
 ///    `pgshift.toml` in the directory or its parent means pgshift; otherwise sqlx. Reading one
-///    as the other changes only whether a first line `-- no-transaction` counts (sqlx honours it,
-///    golang-migrate has no marker), so the guess is harmless; `--dir-format` overrides it;
+///    as the other changes whether a first line `-- no-transaction` counts (sqlx honours it,
+///    golang-migrate has no marker) and whether a file of one statement runs outside a
+///    transaction (golang-migrate sends the file as one query; sqlx wraps it): a golang-migrate
+///    project with `CREATE INDEX CONCURRENTLY` alone in a file needs `--dir-format golang-migrate`
+///    (or `format = "golang-migrate"` in pgshift.toml);
 /// 8. `.sql` files all named `<integer>_<description>.sql` → sqlx (its simple layout), or pgshift
 ///    when `pgshift.toml` is nearby; any other `.sql` files → plain.
 ///
