@@ -7,10 +7,12 @@
 //! agree with the other formats. URIs are relative to the directory `pgshift check` ran in
 //! (the repository root in CI), with forward slashes and percent-encoding.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
 use pgshift_sql::LineIndex;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::finding::{Finding, Report, Severity};
@@ -31,22 +33,79 @@ pub fn render_sarif(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
-/// What SARIF needs to know about a rule.
+/// What SARIF needs to know about a rule. Borrowed: the documentation of every rule is large
+/// (the registry's Markdown), and copying it into a JSON value tree for every report made
+/// rendering SARIF slower than checking.
 struct RuleMeta {
-    code: String,
-    name: String,
+    code: &'static str,
+    name: &'static str,
     severity: Severity,
-    summary: String,
-    documentation: String,
+    summary: &'static str,
+    documentation: &'static str,
 }
 
-fn sarif_log(report: &Report) -> Value {
+/// The log, typed so that it serialises straight from borrowed data in SARIF's field order.
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool<'a>,
+    column_kind: &'static str,
+    results: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    driver: Driver<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver<'a> {
+    name: &'static str,
+    version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<SarifRule<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifRule<'a> {
+    id: &'a str,
+    name: &'a str,
+    short_description: Text<'a>,
+    full_description: Text<'a>,
+    help: Help<'a>,
+    default_configuration: Configuration,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    text: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct Help<'a> {
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    markdown: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+fn sarif_log(report: &Report) -> Log<'static> {
     let rules = rule_metadata(report);
-    let index: HashMap<&str, usize> = rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.code.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> = rules.iter().enumerate().map(|(i, r)| (r.code, i)).collect();
     let fingerprints = fingerprints(report);
 
     let mut results = Vec::new();
@@ -95,36 +154,40 @@ fn sarif_log(report: &Report) -> Value {
         }
     }
 
-    let rules: Vec<Value> = rules
+    let rules = rules
         .iter()
-        .map(|rule| {
-            json!({
-                "id": rule.code,
-                "name": rule.name,
-                "shortDescription": { "text": rule.summary },
-                "fullDescription": { "text": full_description(rule) },
-                "help": help(rule),
-                "defaultConfiguration": { "level": level(rule.severity) },
-            })
+        .map(|rule| SarifRule {
+            id: rule.code,
+            name: rule.name,
+            short_description: Text {
+                text: Cow::Borrowed(rule.summary),
+            },
+            full_description: Text {
+                text: full_description(rule),
+            },
+            help: help(rule),
+            default_configuration: Configuration {
+                level: level(rule.severity),
+            },
         })
         .collect();
 
-    json!({
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "pgshift",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "informationUri": INFORMATION_URI,
-                    "rules": rules,
-                }
+    Log {
+        schema: SARIF_SCHEMA,
+        version: SARIF_VERSION,
+        runs: [Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "pgshift",
+                    version: env!("CARGO_PKG_VERSION"),
+                    information_uri: INFORMATION_URI,
+                    rules,
+                },
             },
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }]
-    })
+            column_kind: "unicodeCodePoints",
+            results,
+        }],
+    }
 }
 
 /// Every rule of the registry, then any rule a finding names that the registry does not know
@@ -133,21 +196,21 @@ fn rule_metadata(report: &Report) -> Vec<RuleMeta> {
     let mut rules: Vec<RuleMeta> = registry::RULES
         .iter()
         .map(|rule| RuleMeta {
-            code: rule.code.to_string(),
-            name: rule.name.to_string(),
+            code: rule.code,
+            name: rule.name,
             severity: rule.severity,
-            summary: rule.summary.to_string(),
-            documentation: rule.doc.to_string(),
+            summary: rule.summary,
+            documentation: rule.doc,
         })
         .collect();
     for finding in report.files.iter().flat_map(|f| &f.findings) {
         if !rules.iter().any(|r| r.code == finding.code) {
             rules.push(RuleMeta {
-                code: finding.code.to_string(),
-                name: finding.rule.to_string(),
+                code: finding.code,
+                name: finding.rule,
                 severity: finding.severity,
-                summary: finding.rule.to_string(),
-                documentation: String::new(),
+                summary: finding.rule,
+                documentation: "",
             });
         }
     }
@@ -156,7 +219,7 @@ fn rule_metadata(report: &Report) -> Vec<RuleMeta> {
 
 /// SARIF's `fullDescription`: the documentation's first paragraph of prose (under
 /// `## What it does` when the document has that section), else the summary.
-fn full_description(rule: &RuleMeta) -> String {
+fn full_description(rule: &RuleMeta) -> Cow<'static, str> {
     let lines: Vec<&str> = rule.documentation.lines().collect();
     let section = lines
         .iter()
@@ -169,23 +232,21 @@ fn full_description(rule: &RuleMeta) -> String {
         .map(|l| l.trim())
         .collect();
     if paragraph.is_empty() {
-        rule.summary.clone()
+        Cow::Borrowed(rule.summary)
     } else {
-        paragraph.join(" ")
+        Cow::Owned(paragraph.join(" "))
     }
 }
 
 /// The rule's documentation for viewers that render Markdown (GitHub does), and a short
 /// plain-text form for the others: the whole documentation twice would double the log's size.
-fn help(rule: &RuleMeta) -> Value {
-    let text = format!(
-        "{}\n\n`pgshift explain {}` prints the full documentation.",
-        rule.summary, rule.name
-    );
-    if rule.documentation.is_empty() {
-        json!({ "text": text })
-    } else {
-        json!({ "text": text, "markdown": rule.documentation })
+fn help(rule: &RuleMeta) -> Help<'static> {
+    Help {
+        text: format!(
+            "{}\n\n`pgshift explain {}` prints the full documentation.",
+            rule.summary, rule.name
+        ),
+        markdown: Some(rule.documentation).filter(|doc| !doc.is_empty()),
     }
 }
 
@@ -253,12 +314,12 @@ mod tests {
 
     #[test]
     fn full_description_is_what_the_rule_does() {
-        let rule = |documentation: &str| RuleMeta {
-            code: "PGS1".into(),
-            name: "r".into(),
+        let rule = |documentation: &'static str| RuleMeta {
+            code: "PGS1",
+            name: "r",
             severity: Severity::Error,
-            summary: "the summary".into(),
-            documentation: documentation.into(),
+            summary: "the summary",
+            documentation,
         };
         let doc = "# r (PGS1)\n\nDefault severity: **error**.\n\n## What it does\n\nFinds this\nand that.\n\n## Why\n\nBecause.";
         assert_eq!(full_description(&rule(doc)), "Finds this and that.");
