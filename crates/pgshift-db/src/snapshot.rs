@@ -16,7 +16,7 @@
 //!
 //! Every object is a [`SchemaObject`]: a kind, a name (schema-qualified unless it is in
 //! `public`; columns, constraints and triggers as `table.name`) and text attributes. Each kind
-//! is one catalog query in [`QUERIES`], whose first column is the name, the second the table
+//! is one catalog query in [`queries`], whose first column is the name, the second the table
 //! the object belongs to, and every further column an attribute named by its alias — adding
 //! an attribute is adding a column to a query.
 
@@ -24,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::quote::quote_literal;
 
 use crate::DbError;
 
@@ -204,31 +206,55 @@ impl Snapshot {
     /// Reads the schema of the database `client` is connected to. Runs a dozen catalog
     /// queries; inside a transaction it sees that transaction's uncommitted changes.
     pub async fn take(client: &Client) -> Result<Snapshot, DbError> {
-        let excluded: Vec<&str> = vec!["pg_catalog", "information_schema", PGSHIFT_SCHEMA];
+        // One round trip: every query in one simple-query batch (no parse/bind per query;
+        // verify takes two snapshots per migration, so this is most of its time). Each
+        // query's rows are tagged with the query's index in a first column.
+        let kinds_and_queries = queries();
+        let excluded = format!(
+            "ARRAY[{}]::text[]",
+            ["pg_catalog", "information_schema", PGSHIFT_SCHEMA]
+                .iter()
+                .map(|s| quote_literal(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let batch = kinds_and_queries
+            .iter()
+            .enumerate()
+            .map(|(i, (_, sql))| {
+                format!(
+                    "SELECT {i} AS query, q.* FROM ({}) q",
+                    sql.replace("$1::text[]", &excluded)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(";\n");
         let mut objects = Vec::new();
-        for (kind, sql) in queries() {
-            // Only some queries filter by schema (extensions live anywhere).
-            let rows = if sql.contains("$1") {
-                client.query(sql.as_str(), &[&excluded]).await?
-            } else {
-                client.query(sql.as_str(), &[]).await?
+        for message in client.simple_query(&batch).await? {
+            let SimpleQueryMessage::Row(row) = message else {
+                continue;
             };
-            for row in rows {
-                let name: String = row.try_get(0)?;
-                let table: Option<String> = row.try_get(1)?;
-                let mut attributes = BTreeMap::new();
-                for (i, column) in row.columns().iter().enumerate().skip(2) {
-                    if let Some(value) = row.try_get::<_, Option<String>>(i)? {
-                        attributes.insert(column.name().to_string(), value);
-                    }
+            let index: usize = row.get(0).and_then(|v| v.parse().ok()).ok_or_else(|| {
+                DbError::UnexpectedValue {
+                    what: "a schema snapshot query's tag",
+                    value: row.get(0).unwrap_or("NULL").to_string(),
                 }
-                objects.push(SchemaObject {
-                    kind,
-                    name,
-                    table,
-                    attributes,
-                });
+            })?;
+            let Some((kind, _)) = kinds_and_queries.get(index) else {
+                continue;
+            };
+            let mut attributes = BTreeMap::new();
+            for (i, column) in row.columns().iter().enumerate().skip(3) {
+                if let Some(value) = row.get(i) {
+                    attributes.insert(column.name().to_string(), value.to_string());
+                }
             }
+            objects.push(SchemaObject {
+                kind: *kind,
+                name: row.get(1).unwrap_or_default().to_string(),
+                table: row.get(2).map(str::to_string),
+                attributes,
+            });
         }
         Ok(Snapshot::from_objects(objects))
     }
