@@ -75,7 +75,7 @@ async fn the_correct_set_passes_on_a_throwaway_cluster_with_nothing_configured()
         "{add_column:#?}"
     );
     assert!(
-        text.contains("takes ACCESS EXCLUSIVE on public.users"),
+        text.contains("takes ACCESS EXCLUSIVE on users"),
         "{text}"
     );
 
