@@ -100,13 +100,17 @@ pub fn render(
     out: &mut dyn Write,
     color: bool,
 ) -> io::Result<()> {
+    // Standard output is line-buffered: unbuffered, a report of thousands of findings costs a
+    // write system call per line.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     match format {
-        OutputFormat::Human => render_human(report, out, color),
-        OutputFormat::Json => render_json(report, out),
-        OutputFormat::Sarif => render_sarif(report, out),
-        OutputFormat::Github => render_github(report, out),
-        OutputFormat::Gitlab => render_gitlab(report, out),
-    }
+        OutputFormat::Human => render_human(report, &mut out, color),
+        OutputFormat::Json => render_json(report, &mut out),
+        OutputFormat::Sarif => render_sarif(report, &mut out),
+        OutputFormat::Github => render_github(report, &mut out),
+        OutputFormat::Gitlab => render_gitlab(report, &mut out),
+    }?;
+    out.flush()
 }
 
 /// A path as CI systems want it: forward slashes, no leading `./`. Relative paths stay relative
