@@ -16,9 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use crate::lock_mode::LockMode;
 use crate::quote::quote_ident;
 use crate::DbError;
+use pgshift_sql::LockLevel;
 
 /// A table (or other relation) name, optionally schema-qualified, as the user wrote it
 /// (already unquoted: `"Users"` is stored as `Users`).
@@ -265,7 +265,7 @@ pub struct SessionLock {
     /// The table (`pg_locks.relation`).
     pub table_oid: u32,
     /// The mode held or wanted.
-    pub mode: LockMode,
+    pub mode: LockLevel,
     /// `true` if held, `false` if the session is queued for it.
     pub granted: bool,
 }
@@ -302,7 +302,7 @@ pub const QUERY_TEXT_LIMIT: i32 = 300;
 pub async fn conflicting_sessions(
     client: &Client,
     table_oids: &[u32],
-    wanted: LockMode,
+    wanted: LockLevel,
 ) -> Result<Vec<Session>, DbError> {
     const SQL: &str = "
         SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
@@ -318,23 +318,18 @@ pub async fn conflicting_sessions(
            AND l.mode = ANY($2::text[])
            AND l.pid <> pg_backend_pid()
          ORDER BY a.xact_start NULLS LAST, a.pid";
-    let modes: Vec<&str> = wanted
-        .conflicting_modes()
-        .iter()
-        .map(|m| m.pg_locks_name())
-        .collect();
+    let modes: Vec<&str> = wanted.conflicting_levels().map(|m| m.pg_name()).collect();
     let rows = client
         .query(SQL, &[&table_oids, &modes, &QUERY_TEXT_LIMIT])
         .await?;
     rows.iter()
         .map(|row| {
             let mode_name: String = row.try_get(7)?;
-            let mode = LockMode::from_pg_locks_name(&mode_name).ok_or_else(|| {
-                DbError::UnexpectedValue {
+            let mode =
+                LockLevel::from_name(&mode_name).ok_or_else(|| DbError::UnexpectedValue {
                     what: "pg_locks.mode",
                     value: mode_name.clone(),
-                }
-            })?;
+                })?;
             Ok(Session {
                 lock: Some(SessionLock {
                     table_oid: row.try_get(6)?,

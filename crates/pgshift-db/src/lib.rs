@@ -12,7 +12,7 @@
 //!   integration tests.
 //! - [`catalog`]: server version, table sizes, sessions holding conflicting locks, long
 //!   transactions.
-//! - [`lock_mode`]: PostgreSQL's table lock modes and their conflict table.
+//! - lock levels: `pgshift_sql::LockLevel` (re-exported here), shared with the analyzer.
 //! - [`quote`]: the one place identifiers and literals are quoted for generated SQL.
 //!
 //! Architecture invariant: this crate depends on no other pgshift crate, so the runner, the
@@ -22,7 +22,6 @@ pub mod catalog;
 pub mod cluster;
 pub mod connect;
 mod error;
-pub mod lock_mode;
 pub mod quote;
 pub mod snapshot;
 pub mod testing;
@@ -37,7 +36,7 @@ pub use catalog::{
 pub use cluster::{ClusterOptions, TempCluster};
 pub use connect::{connect, CancelToken, Connection, Notice};
 pub use error::{ConnectFailure, DbError, ErrorPosition, QueryError};
-pub use lock_mode::LockMode;
+pub use pgshift_sql::LockLevel;
 pub use quote::{quote_ident, quote_literal};
 pub use url::{DatabaseUrl, HostPort, SslMode};
 

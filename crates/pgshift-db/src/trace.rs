@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use crate::catalog::{QualifiedName, RelationKind};
-use crate::lock_mode::LockMode;
 use crate::snapshot::PGSHIFT_SCHEMA;
 use crate::DbError;
+use pgshift_sql::LockLevel;
 
 /// One table-level lock a session holds (or waits for).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct HeldLock {
     pub relation: Option<QualifiedName>,
     /// The relation's kind, when visible.
     pub kind: Option<RelationKind>,
-    pub mode: LockMode,
+    pub mode: LockLevel,
     /// False while the lock is waited for.
     pub granted: bool,
 }
@@ -58,7 +58,7 @@ pub async fn relation_locks(client: &Client, pid: i32) -> Result<Vec<HeldLock>, 
         let mode_name: String = row.try_get(4)?;
         // Only the eight table-level modes can appear for locktype 'relation'; anything
         // else would be a server we do not understand, and is skipped rather than fatal.
-        let Some(mode) = LockMode::from_pg_locks_name(&mode_name) else {
+        let Some(mode) = LockLevel::from_name(&mode_name) else {
             continue;
         };
         let schema: Option<String> = row.try_get(1)?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pgshift_db::testing::TestDb;
 use pgshift_db::{
-    conflicting_sessions, connect, long_transactions, server_version_num, table_sizes, LockMode,
+    conflicting_sessions, connect, long_transactions, server_version_num, table_sizes, LockLevel,
     QualifiedName, RelationKind, RowsSource,
 };
 
@@ -37,7 +37,7 @@ async fn conflicting_sessions_sees_a_holder_only_for_conflicting_modes() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let blockers = conflicting_sessions(&me, &[oid], LockMode::AccessExclusive)
+    let blockers = conflicting_sessions(&me, &[oid], LockLevel::AccessExclusive)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(blockers.len(), 1, "{blockers:?}");
@@ -50,10 +50,10 @@ async fn conflicting_sessions_sees_a_holder_only_for_conflicting_modes() {
     let lock = blocker.lock.as_ref().unwrap_or_else(|| panic!("no lock"));
     assert_eq!(
         (lock.table_oid, lock.mode, lock.granted),
-        (oid, LockMode::AccessShare, true)
+        (oid, LockLevel::AccessShare, true)
     );
 
-    let none = conflicting_sessions(&me, &[oid], LockMode::RowExclusive)
+    let none = conflicting_sessions(&me, &[oid], LockLevel::RowExclusive)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(none.is_empty(), "{none:?}");
@@ -69,7 +69,7 @@ async fn conflicting_sessions_sees_a_holder_only_for_conflicting_modes() {
     });
     let mut seen = Vec::new();
     for _ in 0..50 {
-        seen = conflicting_sessions(&me, &[oid], LockMode::AccessShare)
+        seen = conflicting_sessions(&me, &[oid], LockLevel::AccessShare)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         if !seen.is_empty() {
@@ -82,7 +82,7 @@ async fn conflicting_sessions_sees_a_holder_only_for_conflicting_modes() {
     let lock = seen[0].lock.as_ref().unwrap_or_else(|| panic!("no lock"));
     assert_eq!(
         (lock.mode, lock.granted),
-        (LockMode::AccessExclusive, false)
+        (LockLevel::AccessExclusive, false)
     );
     cancel.cancel().await.unwrap_or_else(|e| panic!("{e}"));
     let result = queued.await.unwrap_or_else(|e| panic!("{e}"));
@@ -96,7 +96,7 @@ async fn conflicting_sessions_sees_a_holder_only_for_conflicting_modes() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let other = table_oid(&me, &QualifiedName::unqualified("other")).await;
-    let none = conflicting_sessions(&me, &[other], LockMode::AccessExclusive)
+    let none = conflicting_sessions(&me, &[other], LockLevel::AccessExclusive)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(none.is_empty(), "{none:?}");

@@ -3,7 +3,7 @@
 use pgshift_db::snapshot::{Change, ObjectKind, Snapshot};
 use pgshift_db::testing::TestDb;
 use pgshift_db::trace::{relation_locks, relations, RelationChanges};
-use pgshift_db::{Connection, LockMode, RelationKind};
+use pgshift_db::{Connection, LockLevel, RelationKind};
 
 const SCHEMA: &str = r#"
 CREATE EXTENSION citext;
@@ -263,18 +263,18 @@ async fn relation_locks_show_what_an_open_transaction_holds() {
     let locks = relation_locks(&observer, worker.backend_pid())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let on_t: Vec<LockMode> = locks
+    let on_t: Vec<LockLevel> = locks
         .iter()
         .filter(|l| l.relation.as_ref().is_some_and(|r| r.name == "t"))
         .map(|l| l.mode)
         .collect();
-    assert!(on_t.contains(&LockMode::Share), "{locks:#?}");
+    assert!(on_t.contains(&LockLevel::Share), "{locks:#?}");
     assert!(locks.iter().all(|l| l.granted));
     // The new table and index are invisible to the observer: their locks carry no name.
     assert!(
         locks
             .iter()
-            .any(|l| l.relation.is_none() && l.mode == LockMode::AccessExclusive),
+            .any(|l| l.relation.is_none() && l.mode == LockLevel::AccessExclusive),
         "{locks:#?}"
     );
     assert!(locks

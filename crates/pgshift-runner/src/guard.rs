@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use pgshift_db::{DbError, LockMode, Session};
+use pgshift_db::{DbError, Session};
 use pgshift_lint::{statement_effects, Context, LockLevel, PgVersion};
 
 use crate::event::{Event, Observer};
@@ -155,16 +155,15 @@ pub async fn wait_for_clear_path(
 async fn resolve(
     client: &tokio_postgres::Client,
     tables: &[GuardedTable],
-) -> Result<Vec<(u32, LockMode)>, DbError> {
+) -> Result<Vec<(u32, LockLevel)>, DbError> {
     let mut out = Vec::new();
     for t in tables {
         let row = client
             .query_one("SELECT to_regclass($1)::oid", &[&t.quoted])
             .await?;
         let oid: Option<u32> = row.try_get(0)?;
-        let mode = LockMode::from_pg_locks_name(t.lock.pg_name());
-        if let (Some(oid), Some(mode)) = (oid, mode) {
-            out.push((oid, mode));
+        if let Some(oid) = oid {
+            out.push((oid, t.lock));
         }
     }
     Ok(out)
@@ -172,7 +171,7 @@ async fn resolve(
 
 async fn sessions_in_the_way(
     client: &tokio_postgres::Client,
-    targets: &[(u32, LockMode)],
+    targets: &[(u32, LockLevel)],
     options: &RunOptions,
 ) -> Result<Vec<Session>, DbError> {
     let mut found: BTreeMap<i32, Session> = BTreeMap::new();

@@ -410,9 +410,8 @@ async fn plan_migration(
                 .iter()
                 .find(|s| s.name.to_string() == b.table || s.name.name == b.table)
                 .map(|s| s.oid);
-            let mode = pgshift_db::LockMode::from_pg_locks_name(b.lock.pg_name());
-            if let (Some(oid), Some(mode)) = (oid, mode) {
-                for s in pgshift_db::conflicting_sessions(conn, &[oid], mode).await? {
+            if let Some(oid) = oid {
+                for s in pgshift_db::conflicting_sessions(conn, &[oid], b.lock).await? {
                     conflicting_now.push(SessionSummary::from(&s));
                 }
             }

@@ -30,7 +30,7 @@ use pgshift_db::trace::{
     relation_locks, relations, sequential_scans, RelationChanges, RelationState,
 };
 use pgshift_db::{
-    quote_ident, ClusterOptions, Connection, DatabaseUrl, DbError, LockMode, QualifiedName,
+    quote_ident, ClusterOptions, Connection, DatabaseUrl, DbError, LockLevel, QualifiedName,
     RelationKind, TempCluster,
 };
 use pgshift_lint::{statement_effects, Context, Direction, PgVersion};
@@ -106,7 +106,7 @@ pub enum LockSource {
 pub struct ObservedLock {
     pub relation: QualifiedName,
     pub kind: RelationKind,
-    pub mode: LockMode,
+    pub mode: LockLevel,
 }
 
 /// What the analyzer predicted for a statement on a relation that existed before the
@@ -114,7 +114,7 @@ pub struct ObservedLock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PredictedLock {
     pub relation: String,
-    pub mode: LockMode,
+    pub mode: LockLevel,
     pub rewrite: bool,
 }
 
@@ -465,7 +465,7 @@ impl<'c> Tracer<'c> {
                     .await
                     .map_err(DbError::from)?;
             }
-            let mut held: BTreeSet<(u32, LockMode)> = BTreeSet::new();
+            let mut held: BTreeSet<(u32, LockLevel)> = BTreeSet::new();
             if !self.own_transactions {
                 held = self.current_locks().await?.into_iter().collect();
             }
@@ -496,7 +496,7 @@ impl<'c> Tracer<'c> {
                     ));
                     return Ok(traced);
                 }
-                let now_held: Vec<(u32, LockMode)> = if in_transaction {
+                let now_held: Vec<(u32, LockLevel)> = if in_transaction {
                     self.current_locks().await?
                 } else {
                     sampled
@@ -512,7 +512,7 @@ impl<'c> Tracer<'c> {
                 } else {
                     Vec::new()
                 };
-                let new_locks: Vec<(u32, LockMode)> = now_held
+                let new_locks: Vec<(u32, LockLevel)> = now_held
                     .iter()
                     .filter(|l| !held.contains(l))
                     .copied()
@@ -566,7 +566,7 @@ impl<'c> Tracer<'c> {
     }
 
     /// The granted relation locks of the worker session, as seen by the observer.
-    async fn current_locks(&self) -> Result<Vec<(u32, LockMode)>> {
+    async fn current_locks(&self) -> Result<Vec<(u32, LockLevel)>> {
         Ok(relation_locks(self.observer, self.worker.backend_pid())
             .await?
             .into_iter()
@@ -579,7 +579,7 @@ impl<'c> Tracer<'c> {
     async fn run_sampled(
         &self,
         step: &Step,
-    ) -> (std::result::Result<(), DbError>, Vec<(u32, LockMode)>) {
+    ) -> (std::result::Result<(), DbError>, Vec<(u32, LockLevel)>) {
         let done = AtomicBool::new(false);
         let run = async {
             let timeouts = format!(
@@ -599,7 +599,7 @@ impl<'c> Tracer<'c> {
             outcome
         };
         let sample = async {
-            let mut seen: BTreeSet<(u32, LockMode)> = BTreeSet::new();
+            let mut seen: BTreeSet<(u32, LockLevel)> = BTreeSet::new();
             while !done.load(Ordering::SeqCst) {
                 if let Ok(locks) = self.current_locks().await {
                     seen.extend(locks);
@@ -634,10 +634,6 @@ fn is_table_like(kind: RelationKind) -> bool {
     )
 }
 
-fn lock_mode_of(level: pgshift_lint::LockLevel) -> LockMode {
-    LockMode::from_pg_locks_name(level.pg_name()).unwrap_or(LockMode::AccessExclusive)
-}
-
 /// Whether a predicted relation name means this relation.
 fn names_match(predicted: &pgshift_lint::ident::QualifiedName, actual: &QualifiedName) -> bool {
     predicted.name == actual.name
@@ -663,8 +659,8 @@ fn describe_statement(
     in_transaction: bool,
     source: LockSource,
     existing: &BTreeMap<u32, RelationState>,
-    held: &BTreeSet<(u32, LockMode)>,
-    new_locks: &[(u32, LockMode)],
+    held: &BTreeSet<(u32, LockLevel)>,
+    new_locks: &[(u32, LockLevel)],
     changes: &RelationChanges,
     effects: &[pgshift_lint::Effect],
     duration: Duration,
@@ -681,7 +677,7 @@ fn describe_statement(
             })
         })
         .collect();
-    let held_on = |oid: u32| -> Vec<LockMode> {
+    let held_on = |oid: u32| -> Vec<LockLevel> {
         held.iter()
             .filter(|(o, _)| *o == oid)
             .map(|(_, m)| *m)
@@ -707,7 +703,7 @@ fn describe_statement(
             continue;
         };
         predicted_oids.insert(*oid);
-        let mode = lock_mode_of(effect.lock);
+        let mode = effect.lock;
         let name = shown(&relation.name);
         predicted.push(PredictedLock {
             relation: name.clone(),
@@ -715,7 +711,7 @@ fn describe_statement(
             rewrite: effect.rewrite,
         });
         let observed = held_on(*oid);
-        let this_statement: Vec<LockMode> = new_locks
+        let this_statement: Vec<LockLevel> = new_locks
             .iter()
             .filter(|(o, _)| o == oid)
             .map(|(_, m)| *m)
@@ -760,7 +756,7 @@ fn describe_statement(
         // block only ACCESS EXCLUSIVE; they are shown but not compared.
         if predicted_oids.contains(oid)
             || !is_table_like(lock.kind)
-            || lock.mode == LockMode::AccessShare
+            || lock.mode == LockLevel::AccessShare
         {
             continue;
         }
@@ -815,7 +811,7 @@ fn describe_statement(
     }
 }
 
-fn modes_text(modes: &[LockMode]) -> String {
+fn modes_text(modes: &[LockLevel]) -> String {
     if modes.is_empty() {
         "no new lock".to_string()
     } else {
@@ -948,7 +944,7 @@ fn locks_text(s: &StatementTrace) -> String {
     // Index reads come with every table read; JSON keeps them, the tables leave them out.
     s.locks
         .iter()
-        .filter(|l| !(l.kind == RelationKind::Index && l.mode == LockMode::AccessShare))
+        .filter(|l| !(l.kind == RelationKind::Index && l.mode == LockLevel::AccessShare))
         .map(|l| format!("{} {}", l.mode, shown(&l.relation)))
         .collect::<Vec<_>>()
         .join(", ")
@@ -1142,7 +1138,7 @@ mod tests {
         let sql = "CREATE INDEX i ON t (a)";
         let existing: BTreeMap<u32, RelationState> =
             [(1, relation("t", RelationKind::Table))].into();
-        let held: BTreeSet<(u32, LockMode)> = [(1, LockMode::Share)].into();
+        let held: BTreeSet<(u32, LockLevel)> = [(1, LockLevel::Share)].into();
         let s = describe_statement(
             &step(sql),
             1,
@@ -1151,7 +1147,7 @@ mod tests {
             LockSource::AfterStatement,
             &existing,
             &held,
-            &[(1, LockMode::Share)],
+            &[(1, LockLevel::Share)],
             &RelationChanges::default(),
             &effects_of(sql),
             Duration::from_millis(3),
@@ -1169,8 +1165,11 @@ mod tests {
             (2, relation("other", RelationKind::Table)),
         ]
         .into();
-        let held: BTreeSet<(u32, LockMode)> =
-            [(1, LockMode::AccessExclusive), (2, LockMode::RowExclusive)].into();
+        let held: BTreeSet<(u32, LockLevel)> = [
+            (1, LockLevel::AccessExclusive),
+            (2, LockLevel::RowExclusive),
+        ]
+        .into();
         let s = describe_statement(
             &step(sql),
             1,
@@ -1179,7 +1178,10 @@ mod tests {
             LockSource::AfterStatement,
             &existing,
             &held,
-            &[(1, LockMode::AccessExclusive), (2, LockMode::RowExclusive)],
+            &[
+                (1, LockLevel::AccessExclusive),
+                (2, LockLevel::RowExclusive),
+            ],
             &RelationChanges::default(),
             &effects_of(sql),
             Duration::ZERO,
@@ -1204,9 +1206,9 @@ mod tests {
         let sql = "ALTER TABLE t ADD COLUMN c int";
         let existing: BTreeMap<u32, RelationState> =
             [(1, relation("t", RelationKind::Table))].into();
-        let held: BTreeSet<(u32, LockMode)> = [
-            (1, LockMode::AccessExclusive),
-            (9, LockMode::AccessExclusive),
+        let held: BTreeSet<(u32, LockLevel)> = [
+            (1, LockLevel::AccessExclusive),
+            (9, LockLevel::AccessExclusive),
         ]
         .into();
         let changes = RelationChanges {
@@ -1226,8 +1228,8 @@ mod tests {
             &existing,
             &held,
             &[
-                (1, LockMode::AccessExclusive),
-                (9, LockMode::AccessExclusive),
+                (1, LockLevel::AccessExclusive),
+                (9, LockLevel::AccessExclusive),
             ],
             &changes,
             &effects_of(sql),

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pgshift_db::snapshot::{Difference, ObjectKind, Snapshot};
-use pgshift_db::{Connection, DatabaseUrl, LockMode};
+use pgshift_db::{Connection, DatabaseUrl, LockLevel};
 use pgshift_lint::{check_set, CheckOptions, Severity};
 use pgshift_source::MigrationSet;
 use serde::Serialize;
@@ -529,7 +529,7 @@ pub fn trace_highlights(trace: &TraceReport) -> Vec<(String, String)> {
             let strong: Vec<String> = s
                 .locks
                 .iter()
-                .filter(|l| l.mode.conflicts_with(LockMode::RowExclusive))
+                .filter(|l| l.mode.conflicts_with(LockLevel::RowExclusive))
                 .map(|l| format!("{} on {}", l.mode, crate::trace::shown(&l.relation)))
                 .collect();
             let mut parts = Vec::new();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use pgshift_db::testing::TestDb;
-use pgshift_db::LockMode;
+use pgshift_db::LockLevel;
 use pgshift_runner::trace::{
     trace, trace_fresh_database, LockSource, StatementTrace, Target, TraceOptions, TraceReport,
 };
@@ -32,32 +32,32 @@ CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; 
 ";
 
 /// (migration name, SQL, the table, the mode the documentation gives).
-const KNOWN: &[(&str, &str, &str, LockMode)] = &[
-    ("create_index", "CREATE INDEX child_n_idx ON child (n);", "child", LockMode::Share),
-    ("add_column", "ALTER TABLE child ADD COLUMN note text;", "child", LockMode::AccessExclusive),
+const KNOWN: &[(&str, &str, &str, LockLevel)] = &[
+    ("create_index", "CREATE INDEX child_n_idx ON child (n);", "child", LockLevel::Share),
+    ("add_column", "ALTER TABLE child ADD COLUMN note text;", "child", LockLevel::AccessExclusive),
     (
         "create_trigger",
         "CREATE TRIGGER child_noop BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION noop();",
         "child",
-        LockMode::ShareRowExclusive,
+        LockLevel::ShareRowExclusive,
     ),
     (
         "add_fk",
         "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id) NOT VALID;",
         "child",
-        LockMode::ShareRowExclusive,
+        LockLevel::ShareRowExclusive,
     ),
     (
         "validate_fk",
         "ALTER TABLE child VALIDATE CONSTRAINT child_parent_fk;",
         "child",
-        LockMode::ShareUpdateExclusive,
+        LockLevel::ShareUpdateExclusive,
     ),
-    ("change_type", "ALTER TABLE child ALTER COLUMN n TYPE bigint;", "child", LockMode::AccessExclusive),
-    ("lock_exclusive", "LOCK TABLE parent IN EXCLUSIVE MODE;", "parent", LockMode::Exclusive),
-    ("set_not_null", "ALTER TABLE big ALTER COLUMN id SET NOT NULL;", "big", LockMode::AccessExclusive),
-    ("analyze", "ANALYZE big;", "big", LockMode::ShareUpdateExclusive),
-    ("truncate", "TRUNCATE child;", "child", LockMode::AccessExclusive),
+    ("change_type", "ALTER TABLE child ALTER COLUMN n TYPE bigint;", "child", LockLevel::AccessExclusive),
+    ("lock_exclusive", "LOCK TABLE parent IN EXCLUSIVE MODE;", "parent", LockLevel::Exclusive),
+    ("set_not_null", "ALTER TABLE big ALTER COLUMN id SET NOT NULL;", "big", LockLevel::AccessExclusive),
+    ("analyze", "ANALYZE big;", "big", LockLevel::ShareUpdateExclusive),
+    ("truncate", "TRUNCATE child;", "child", LockLevel::AccessExclusive),
 ];
 
 fn only_statement<'r>(report: &'r TraceReport, name: &str) -> &'r StatementTrace {
@@ -70,7 +70,7 @@ fn only_statement<'r>(report: &'r TraceReport, name: &str) -> &'r StatementTrace
     &m.statements[0]
 }
 
-fn took(s: &StatementTrace, table: &str, mode: LockMode) -> bool {
+fn took(s: &StatementTrace, table: &str, mode: LockLevel) -> bool {
     s.locks
         .iter()
         .any(|l| l.relation.name == table && l.mode == mode)
@@ -100,7 +100,7 @@ async fn known_statements_take_the_documented_locks() {
     // A foreign key locks both tables.
     let fk = only_statement(&report, "add_fk");
     assert!(
-        took(fk, "parent", LockMode::ShareRowExclusive),
+        took(fk, "parent", LockLevel::ShareRowExclusive),
         "{:#?}",
         fk.locks
     );
@@ -158,8 +158,8 @@ async fn concurrently_is_traced_outside_a_transaction() {
     assert!(!s.in_transaction);
     assert!(s.created.iter().any(|c| c == "index big_id_idx"), "{s:#?}");
     // Sampling sees the build's lock on a table this size (it takes tens of milliseconds).
-    assert!(took(s, "big", LockMode::ShareUpdateExclusive), "{s:#?}");
-    assert!(!took(s, "big", LockMode::Share), "{s:#?}");
+    assert!(took(s, "big", LockLevel::ShareUpdateExclusive), "{s:#?}");
+    assert!(!took(s, "big", LockLevel::Share), "{s:#?}");
 }
 
 #[tokio::test]
@@ -196,7 +196,7 @@ async fn on_a_database_everything_is_rolled_back() {
         took(
             only_statement(&report, "alter_existing"),
             "gadgets",
-            LockMode::AccessExclusive
+            LockLevel::AccessExclusive
         ),
         "{report:#?}"
     );
@@ -207,7 +207,7 @@ async fn on_a_database_everything_is_rolled_back() {
         alter
             .predicted
             .iter()
-            .any(|p| p.relation == "widgets" && p.mode == LockMode::AccessExclusive),
+            .any(|p| p.relation == "widgets" && p.mode == LockLevel::AccessExclusive),
         "{alter:#?}"
     );
     assert!(alter.disagreements.is_empty(), "{alter:#?}");

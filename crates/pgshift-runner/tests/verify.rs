@@ -71,13 +71,10 @@ async fn the_correct_set_passes_on_a_throwaway_cluster_with_nothing_configured()
         add_column
             .locks
             .iter()
-            .any(|l| l.relation.name == "users" && l.mode == pgshift_db::LockMode::AccessExclusive),
+            .any(|l| l.relation.name == "users" && l.mode == pgshift_db::LockLevel::AccessExclusive),
         "{add_column:#?}"
     );
-    assert!(
-        text.contains("takes ACCESS EXCLUSIVE on users"),
-        "{text}"
-    );
+    assert!(text.contains("takes ACCESS EXCLUSIVE on users"), "{text}");
 
     let mut md = Vec::new();
     render_markdown(&report, &mut md).unwrap_or_else(|e| panic!("{e}"));

@@ -7,17 +7,22 @@
 //! recovery, comments and the directives written in them, the data blocks of
 //! `COPY ... FROM stdin`, and line/column mapping for messages.
 //!
+//! It also holds PostgreSQL's table lock modes and their conflict table ([`lock`]): the
+//! vocabulary of `LOCK TABLE` that the analyzer, the database layer and the runner share.
+//!
 //! Architecture invariant: this crate knows SQL text and nothing else — no migration formats,
-//! no databases, no lock knowledge.
+//! no databases, no knowledge of which statement takes which lock.
 
 pub mod directive;
 pub mod lexer;
 pub mod lines;
+pub mod lock;
 pub mod parse;
 pub mod transaction;
 
 pub use directive::{parse_directive, Directive};
 pub use lines::{LineCol, LineIndex};
+pub use lock::LockLevel;
 pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
 pub use pg_query::{protobuf, NodeEnum};
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};
