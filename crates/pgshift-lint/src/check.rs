@@ -129,6 +129,9 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     let wrapping = |no_transaction: bool| {
         if no_transaction || !set.format.wraps_in_transaction() {
             Wrapping::None
+        } else if matches!(set.format, Format::Pgshift | Format::Plain) {
+            // pgshift's own runner runs these folders.
+            Wrapping::PgshiftRunner
         } else if set.format.sends_file_as_one_query() {
             Wrapping::ImplicitUnlessSingle
         } else {
@@ -200,6 +203,9 @@ enum Wrapping {
     /// As one query string (golang-migrate, Prisma): PostgreSQL runs several statements as
     /// one implicit transaction, a single statement outside any transaction block.
     ImplicitUnlessSingle,
+    /// pgshift's runner: one transaction, unless a top-level statement cannot run in one;
+    /// then statement by statement (so CONCURRENTLY needs no marker).
+    PgshiftRunner,
 }
 
 /// Checks a script with an existing context (knowledge from earlier migrations of a set).
@@ -232,6 +238,10 @@ fn check_wrapped(
         Wrapping::Transaction => true,
         Wrapping::None => false,
         Wrapping::ImplicitUnlessSingle => parsed.statements.len() > 1,
+        Wrapping::PgshiftRunner => !parsed
+            .statements
+            .iter()
+            .any(|s| pgshift_sql::forbidden_in_transaction(&s.node).is_some()),
     };
     ctx.start_script(wrapped, direction);
     let rules: Vec<&Rule> = RULES

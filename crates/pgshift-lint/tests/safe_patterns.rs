@@ -185,3 +185,37 @@ fn suppressions_and_foreign_markers() {
     assert_eq!(lines, vec![10], "only the unsuppressed index");
     assert!(!report.findings().any(|f| f.rule == "unused-allow"));
 }
+
+/// pgshift's runner runs a migration holding CREATE INDEX CONCURRENTLY outside a transaction by
+/// itself, so a pgshift-format folder needs no marker; a sqlx folder (sqlx wraps it) does.
+#[test]
+fn concurrently_needs_no_marker_under_pgshifts_runner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pgshift.toml"), "").expect("write");
+    std::fs::write(
+        dir.path().join("20240101000000_t.up.sql"),
+        "CREATE TABLE t (id bigint PRIMARY KEY, v int);\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("20240102000000_i.up.sql"),
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_v_idx ON t (v);\n",
+    )
+    .expect("write");
+    let options = pgshift_lint::CheckOptions::default();
+    let pgshift =
+        pgshift_source::load(dir.path(), Some(pgshift_source::Format::Pgshift)).expect("load");
+    let report = pgshift_lint::check_set(&pgshift, &options);
+    assert!(
+        !report
+            .findings()
+            .any(|f| f.rule == "concurrently-in-transaction"),
+        "{:?}",
+        report.findings().map(|f| f.rule).collect::<Vec<_>>()
+    );
+    let sqlx = pgshift_source::load(dir.path(), Some(pgshift_source::Format::Sqlx)).expect("load");
+    let report = pgshift_lint::check_set(&sqlx, &options);
+    assert!(report
+        .findings()
+        .any(|f| f.rule == "concurrently-in-transaction"));
+}
