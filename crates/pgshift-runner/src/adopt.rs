@@ -97,6 +97,15 @@ const TOOLS: &[Tool] = &[
         latest_only: false,
     },
     Tool {
+        format: Format::Drizzle,
+        table: "drizzle.__drizzle_migrations",
+        required_column: None,
+        // drizzle records the journal entry's `when`, which is the version pgshift reads.
+        query: "SELECT created_at::text FROM drizzle.__drizzle_migrations",
+        by_name: false,
+        latest_only: false,
+    },
+    Tool {
         format: Format::NodePgMigrate,
         table: "pgmigrations",
         required_column: None,

@@ -1,0 +1,293 @@
+//! Adopting pgshift on a database another tool migrated: the tool's history table is read and
+//! its migrations are recorded as applied, never run again. Each case builds the tool's real
+//! history table (columns as the tool creates them), marks some migrations applied, creates
+//! the objects they made (so running one again would fail), then runs `up`.
+
+use pgshift_db::testing::TestDb;
+use pgshift_runner::{EntryState, Migrator, RunError, RunOptions, Silent};
+use pgshift_source::{load, Format, Version};
+
+struct Case {
+    format: Format,
+    files: &'static [(&'static str, &'static str)],
+    /// The tool's history table with the state "first migration applied" (plus the table
+    /// the first migration created).
+    history: &'static str,
+    /// The versions `up` must run.
+    expect_run: &'static [&'static str],
+    /// The versions that must show as adopted.
+    expect_adopted: &'static [&'static str],
+}
+
+async fn run_case(case: &Case) {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in case.files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, body).expect("write");
+    }
+    let c = db.connect().await;
+    c.batch_execute(case.history).await.expect("tool history");
+    let set = load(dir.path(), Some(case.format)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let ran = m
+        .up(None, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("{}: up failed: {e}", case.format));
+    let ran: Vec<String> = ran.iter().map(Version::to_string).collect();
+    assert_eq!(ran, case.expect_run, "{}: what up ran", case.format);
+    let status = m.status().await.expect("status");
+    let adopted: Vec<&str> = status
+        .entries
+        .iter()
+        .filter(|e| e.state == EntryState::Adopted)
+        .map(|e| e.version.as_str())
+        .collect();
+    assert_eq!(adopted, case.expect_adopted, "{}: adopted", case.format);
+    assert_eq!(status.pending(), 0, "{}: nothing pending", case.format);
+}
+
+#[tokio::test]
+async fn golang_migrate_schema_migrations() {
+    run_case(&Case {
+        format: Format::GolangMigrate,
+        files: &[
+            ("1_first.up.sql", "CREATE TABLE first (id int);"),
+            ("1_first.down.sql", "DROP TABLE first;"),
+            ("2_second.up.sql", "CREATE TABLE second (id int);"),
+            ("2_second.down.sql", "DROP TABLE second;"),
+        ],
+        history: "CREATE TABLE first (id int);
+                  CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+                  INSERT INTO schema_migrations VALUES (1, false);",
+        expect_run: &["2"],
+        expect_adopted: &["1"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn golang_migrate_dirty_database_is_refused_with_what_to_do() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("1_first.up.sql"),
+        "CREATE TABLE first (id int);",
+    )
+    .expect("write");
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, true);",
+    )
+    .await
+    .expect("history");
+    let set = load(dir.path(), Some(Format::GolangMigrate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let err = m.up(None, &Silent).await.expect_err("dirty");
+    assert!(matches!(err, RunError::Usage(_)), "{err:?}");
+    assert!(err.to_string().contains("pgshift baseline 1"), "{err}");
+    let exists: bool = c
+        .query_one("SELECT to_regclass('first') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!exists, "nothing ran");
+}
+
+#[tokio::test]
+async fn dbmate_schema_migrations() {
+    run_case(&Case {
+        format: Format::Dbmate,
+        files: &[
+            ("20240101000000_first.sql", "-- migrate:up\nCREATE TABLE first (id int);\n\n-- migrate:down\nDROP TABLE first;\n"),
+            ("20240102000000_second.sql", "-- migrate:up\nCREATE TABLE second (id int);\n\n-- migrate:down\nDROP TABLE second;\n"),
+        ],
+        history: "CREATE TABLE first (id int);
+                  CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);
+                  INSERT INTO schema_migrations VALUES ('20240101000000');",
+        expect_run: &["20240102000000"],
+        expect_adopted: &["20240101000000"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn flyway_schema_history() {
+    run_case(&Case {
+        format: Format::Flyway,
+        files: &[
+            ("V1__first.sql", "CREATE TABLE first (id int);"),
+            ("V1_1__first_more.sql", "ALTER TABLE first ADD COLUMN x int;"),
+            ("V2__second.sql", "CREATE TABLE second (id int);"),
+        ],
+        history: "CREATE TABLE first (id int, x int);
+                  CREATE TABLE flyway_schema_history (
+                      installed_rank integer NOT NULL PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+                      type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer,
+                      installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(),
+                      execution_time integer NOT NULL, success boolean NOT NULL);
+                  INSERT INTO flyway_schema_history VALUES
+                      (1, '1', 'first', 'SQL', 'V1__first.sql', 12345, 'app', now(), 5, true),
+                      (2, '1.1', 'first more', 'SQL', 'V1_1__first_more.sql', 999, 'app', now(), 5, true),
+                      (3, '2', 'second', 'SQL', 'V2__second.sql', 777, 'app', now(), 5, false);",
+        // Flyway writes 1.1 for V1_1; a failed row (success = false) is not applied.
+        expect_run: &["2"],
+        expect_adopted: &["1", "1_1"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn diesel_schema_migrations_with_dashed_versions() {
+    run_case(&Case {
+        format: Format::Diesel,
+        files: &[
+            ("2024-01-01-000000_first/up.sql", "CREATE TABLE first (id int);"),
+            ("2024-01-01-000000_first/down.sql", "DROP TABLE first;"),
+            ("2024-01-02-000000_second/up.sql", "CREATE TABLE second (id int);"),
+            ("2024-01-02-000000_second/down.sql", "DROP TABLE second;"),
+        ],
+        // diesel records the version with the dashes removed.
+        history: "CREATE TABLE first (id int);
+                  CREATE TABLE __diesel_schema_migrations (version varchar(50) PRIMARY KEY NOT NULL,
+                                                           run_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP);
+                  INSERT INTO __diesel_schema_migrations (version) VALUES ('20240101000000');",
+        expect_run: &["2024-01-02-000000"],
+        expect_adopted: &["2024-01-01-000000"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prisma_migrations_table() {
+    run_case(&Case {
+        format: Format::Prisma,
+        files: &[
+            ("migration_lock.toml", "provider = \"postgresql\"\n"),
+            ("20240101000000_first/migration.sql", "CREATE TABLE first (id int);"),
+            ("20240102000000_second/migration.sql", "CREATE TABLE second (id int);"),
+            ("20240103000000_third/migration.sql", "CREATE TABLE third (id int);"),
+        ],
+        // The second one was rolled back (`prisma migrate resolve --rolled-back`): not applied.
+        history: "CREATE TABLE first (id int);
+                  CREATE TABLE _prisma_migrations (
+                      id varchar(36) PRIMARY KEY NOT NULL, checksum varchar(64) NOT NULL, finished_at timestamptz,
+                      migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+                      started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);
+                  INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, rolled_back_at, applied_steps_count) VALUES
+                      ('a', 'c1', now(), '20240101000000_first', NULL, 1),
+                      ('b', 'c2', NULL, '20240102000000_second', now(), 0);",
+        expect_run: &["20240102000000", "20240103000000"],
+        expect_adopted: &["20240101000000"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn goose_db_version_newest_row_decides() {
+    run_case(&Case {
+        format: Format::Goose,
+        files: &[
+            ("00001_first.sql", "-- +goose Up\nCREATE TABLE first (id int);\n-- +goose Down\nDROP TABLE first;\n"),
+            ("00002_second.sql", "-- +goose Up\nCREATE TABLE second (id int);\n-- +goose Down\nDROP TABLE second;\n"),
+            ("00003_third.sql", "-- +goose Up\nCREATE TABLE third (id int);\n-- +goose Down\nDROP TABLE third;\n"),
+        ],
+        // goose appends a row per up and per down: 2 was applied, then rolled back.
+        history: "CREATE TABLE first (id int);
+                  CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL,
+                                                 is_applied boolean NOT NULL, tstamp timestamp DEFAULT now());
+                  INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true), (2, false);",
+        expect_run: &["00002", "00003"],
+        expect_adopted: &["00001"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn drizzle_migrations_by_journal_time() {
+    run_case(&Case {
+        format: Format::Drizzle,
+        files: &[
+            (
+                "meta/_journal.json",
+                r#"{"version":"7","dialect":"postgresql","entries":[
+                    {"idx":0,"version":"7","when":1700000000000,"tag":"0000_first","breakpoints":true},
+                    {"idx":1,"version":"7","when":1700000500000,"tag":"0001_second","breakpoints":true}]}"#,
+            ),
+            ("0000_first.sql", "CREATE TABLE first (id int);"),
+            ("0001_second.sql", "CREATE TABLE second (id int);\n--> statement-breakpoint\nCREATE INDEX second_id_idx ON second (id);"),
+        ],
+        history: "CREATE TABLE first (id int);
+                  CREATE SCHEMA drizzle;
+                  CREATE TABLE drizzle.__drizzle_migrations (id serial PRIMARY KEY, hash text NOT NULL, created_at bigint);
+                  INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('h', 1700000000000);",
+        expect_run: &["1700000500000"],
+        expect_adopted: &["1700000000000"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn node_pg_migrate_pgmigrations_by_name() {
+    run_case(&Case {
+        format: Format::NodePgMigrate,
+        files: &[
+            ("1700000000000_first.sql", "-- Up Migration\nCREATE TABLE first (id int);\n-- Down Migration\nDROP TABLE first;\n"),
+            ("1700000000001_second.sql", "-- Up Migration\nCREATE TABLE second (id int);\n-- Down Migration\nDROP TABLE second;\n"),
+        ],
+        history: "CREATE TABLE first (id int);
+                  CREATE TABLE pgmigrations (id serial PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL);
+                  INSERT INTO pgmigrations (name, run_on) VALUES ('1700000000000_first', now());",
+        expect_run: &["1700000000001"],
+        expect_adopted: &["1700000000000"],
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn adoption_happens_once_and_never_overrides_pgshifts_own_history() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("1_first.sql"),
+        "CREATE TABLE first (id int);",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("2_second.sql"),
+        "CREATE TABLE second (id int);",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(Some(&Version::parse("1").expect("v")), &Silent)
+        .await
+        .expect("up 1");
+    // sqlx's table appears later claiming both are applied: pgshift's own history wins.
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'a', true, '\\x00', 1), (2, 'b', true, '\\x00', 1);",
+    )
+    .await
+    .expect("history");
+    let ran = m.up(None, &Silent).await.expect("up");
+    assert_eq!(ran, vec![Version::parse("2").expect("v")]);
+    let exists: bool = c
+        .query_one("SELECT to_regclass('second') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(exists);
+}
