@@ -3,6 +3,8 @@
 //! history table (columns as the tool creates them), marks some migrations applied, creates
 //! the objects they made (so running one again would fail), then runs `up`.
 
+use std::path::Path;
+
 use pgshift_db::testing::TestDb;
 use pgshift_runner::{EntryState, Migrator, RunError, RunOptions, Silent};
 use pgshift_source::{load, Format, Version};
@@ -290,4 +292,35 @@ async fn adoption_happens_once_and_never_overrides_pgshifts_own_history() {
         .expect("q")
         .get(0);
     assert!(exists);
+}
+
+#[tokio::test]
+async fn atlas_schema_revisions() {
+    // The source crate's verified Atlas fixture (its atlas.sum is checked on load).
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pgshift-source/tests/fixtures/atlas/good");
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        r#"CREATE TABLE "users" ("id" bigint NOT NULL, PRIMARY KEY ("id"));
+           CREATE SCHEMA atlas_schema_revisions;
+           CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (
+               version varchar NOT NULL PRIMARY KEY, description varchar NOT NULL, type bigint NOT NULL DEFAULT 2,
+               applied bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL,
+               execution_time bigint NOT NULL, error text, error_stmt text, hash varchar NOT NULL,
+               partial_hashes jsonb, operator_version varchar NOT NULL);
+           INSERT INTO atlas_schema_revisions.atlas_schema_revisions
+               (version, description, applied, total, executed_at, execution_time, hash, operator_version)
+           VALUES ('20240101000000', 'init', 1, 1, now(), 1, 'h', 'Atlas CLI v0.30.0');"#,
+    )
+    .await
+    .expect("history");
+    let set = load(&dir, Some(Format::Atlas)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let ran = m.up(None, &Silent).await.expect("up");
+    assert_eq!(ran, vec![Version::parse("20240102000000").expect("v")]);
+    let status = m.status().await.expect("status");
+    assert_eq!(status.entries[0].state, EntryState::Adopted);
 }
