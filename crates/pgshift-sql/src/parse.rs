@@ -114,6 +114,8 @@ fn statement_end_with_semicolon(text: &str, end: usize) -> usize {
     }
 }
 
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
 /// Parses a whole text.
 pub fn parse(text: &str) -> ParsedScript {
     parse_range(text, 0..text.len())
@@ -132,7 +134,13 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
         .chain(&lexed.meta_commands)
         .cloned()
         .collect();
-    let masked = lexer::mask(section, &hidden);
+    let mut masked = lexer::mask(section, &hidden);
+    // A UTF-8 byte-order mark (Windows editors write one) is not SQL: PostgreSQL's parser reads
+    // it as part of the first word ("syntax error at or near \"\u{feff}CREATE\""). Masked as
+    // spaces so every offset into the file stays valid and no statement text includes it.
+    if base == 0 && masked.starts_with(BYTE_ORDER_MARK) {
+        masked.replace_range(..BYTE_ORDER_MARK.len_utf8(), "   ");
+    }
 
     let mut script = ParsedScript {
         comments: lexed
@@ -455,6 +463,26 @@ mod tests {
             let _ = parse(text);
         }
         assert!(parse("select \0 1").has_errors());
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_the_file_is_not_sql() {
+        let file = "\u{feff}CREATE TABLE a (id int);\r\nCREATE INDEX a_i ON a (id);\r\n";
+        let parsed = parse(file);
+        assert!(!parsed.has_errors(), "{:?}", parsed.errors);
+        assert_eq!(parsed.statements.len(), 2);
+        assert_eq!(parsed.statements[0].text(file), "CREATE TABLE a (id int)");
+        assert_eq!(
+            parsed.statements[0].span.start, 3,
+            "spans stay file offsets"
+        );
+        // dbmate/goose: the up section starts at the top of the file, after the marker line.
+        let file =
+            "\u{feff}-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n";
+        let up_end = file.find("-- migrate:down").unwrap_or(file.len());
+        assert!(!parse_range(file, 0..up_end).has_errors());
+        // Anywhere else U+FEFF is text (a zero-width no-break space), and stays an error.
+        assert!(parse("SELECT 1;\n\u{feff}SELECT 2;").has_errors());
     }
 
     #[test]
