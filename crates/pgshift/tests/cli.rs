@@ -468,3 +468,51 @@ fn check_reads_stdin() {
         .collect();
     assert!(paths.contains(&"alembic.sql"), "{json}");
 }
+
+/// Runs pgshift with stdout connected to a pipe whose reading end is already closed, as in
+/// `pgshift rules | head -1` once `head` has exited: every write fails with EPIPE.
+fn pgshift_into_closed_pipe(args: &[&str], cwd: &Path) -> Output {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: both descriptors were just created by pipe(2) and are owned by nobody else.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::from(write_end))
+        .output()
+        .expect("run pgshift")
+}
+
+#[tokio::test]
+async fn a_closed_stdout_pipe_ends_quietly_without_a_panic() {
+    let db = TestDb::new().await;
+    let url = db.url().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_idx.up.sql",
+        "CREATE INDEX t_email_idx ON t (email);\n",
+    );
+    let d = dir.path().to_string_lossy().to_string();
+    for args in [
+        vec!["rules"],
+        vec!["explain", "require-concurrent-index"],
+        vec!["check", &d],
+        vec!["check", &d, "--format", "sarif"],
+        vec!["status", "--database-url", &url, "--dir", &d],
+        vec!["plan", "--database-url", &url, "--dir", &d],
+    ] {
+        let out = pgshift_into_closed_pipe(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {stderr}");
+        assert!(out.status.code().is_some(), "{args:?} died of a signal");
+        assert!(stderr.trim().is_empty(), "{args:?} printed: {stderr}");
+    }
+}

@@ -89,9 +89,15 @@ impl From<RunError> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Failure {
-        // Writing to a closed pipe (`pgshift status | head`) is not worth a message.
+        // Writing to a closed pipe (`pgshift status | head`) is not worth a message; the exit
+        // code still says the output was not all delivered.
+        let message = if e.kind() == std::io::ErrorKind::BrokenPipe {
+            String::new()
+        } else {
+            format!("cannot write the output: {e}")
+        };
         Failure {
-            message: format!("cannot write the output: {e}"),
+            message,
             code: exit::FAILED,
         }
     }

@@ -55,8 +55,21 @@ fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `println!` that returns the write error instead of panicking, for `?`: stdout may be a pipe
+/// the reader has closed (`pgshift status | head`), which `println!` turns into a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
 pub fn report_failure(failure: &Failure, style: Style) -> ExitCode {
-    eprintln!("{} {}", style.red("error:"), failure.message);
+    // A closed stdout (the reader of a pipe stopped reading) is not worth a message.
+    if !failure.message.is_empty() {
+        eprintln!("{} {}", style.red("error:"), failure.message);
+    }
     ExitCode::from(failure.code)
 }
 

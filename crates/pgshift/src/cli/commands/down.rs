@@ -2,6 +2,7 @@ use pgshift_runner::{DownTarget, Event};
 
 use super::up::{version_arg, RunFlags};
 use crate::cli::output::log_event;
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -33,13 +34,13 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let observer = move |e: &Event| log_event(style, e);
     let reverted = migrator.down(target, &observer).await?;
     if reverted.is_empty() {
-        println!("nothing to revert");
+        outln!("nothing to revert")?;
     } else {
-        println!(
+        outln!(
             "reverted {} migration{}",
             reverted.len(),
             if reverted.len() == 1 { "" } else { "s" }
-        );
+        )?;
     }
     Ok(exit::OK)
 }

@@ -1,3 +1,4 @@
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -9,8 +10,8 @@ pub struct Args {
 pub fn run(args: Args, _ctx: &Context) -> Result<u8, Failure> {
     match pgshift_lint::find_rule(&args.rule) {
         Some(rule) => {
-            println!("{} {} ({})\n", rule.code, rule.name, rule.severity.name());
-            println!("{}", rule.doc.trim_end());
+            outln!("{} {} ({})\n", rule.code, rule.name, rule.severity.name())?;
+            outln!("{}", rule.doc.trim_end())?;
             Ok(exit::OK)
         }
         None => {

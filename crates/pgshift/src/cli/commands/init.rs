@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use pgshift::config::{FILE_NAME, TEMPLATE};
 
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -21,15 +22,15 @@ pub fn run(args: Args, _ctx: &Context) -> Result<u8, Failure> {
         ))
     })?;
     if config.exists() {
-        println!("{} already exists; left as it is", config.display());
+        outln!("{} already exists; left as it is", config.display())?;
     } else {
         std::fs::write(&config, TEMPLATE)
             .map_err(|e| Failure::usage(format!("{}: cannot write: {e}", config.display())))?;
-        println!("created {}", config.display());
+        outln!("created {}", config.display())?;
     }
-    println!(
+    outln!(
         "migrations go in {}; create one with `pgshift new NAME`",
         migrations.display()
-    );
+    )?;
     Ok(exit::OK)
 }

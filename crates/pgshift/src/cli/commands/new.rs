@@ -1,3 +1,4 @@
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +16,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         ))
     })?;
     let (up, down) = pgshift_source::new_migration(&dir, &args.name, std::time::SystemTime::now())?;
-    println!("{}", up.display());
-    println!("{}", down.display());
+    outln!("{}", up.display())?;
+    outln!("{}", down.display())?;
     Ok(exit::OK)
 }

@@ -6,6 +6,7 @@ use pgshift_runner::parse_duration;
 use pgshift_runner::plan::{self, PlanOptions};
 
 use crate::cli::commands::up::RunFlags;
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -80,7 +81,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         PlanFormat::Json => plan::render_json(&report),
         PlanFormat::Markdown => plan::render_markdown(&report),
     };
-    println!("{}", text.trim_end());
+    outln!("{}", text.trim_end())?;
     Ok(if report.over_limit().is_empty() {
         exit::OK
     } else {

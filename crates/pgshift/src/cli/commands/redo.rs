@@ -2,6 +2,7 @@ use pgshift_runner::Event;
 
 use super::up::RunFlags;
 use crate::cli::output::log_event;
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -16,8 +17,8 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
     match migrator.redo(&observer).await? {
-        Some(v) => println!("redid {v}"),
-        None => println!("nothing applied, nothing to redo"),
+        Some(v) => outln!("redid {v}")?,
+        None => outln!("nothing applied, nothing to redo")?,
     }
     Ok(exit::OK)
 }

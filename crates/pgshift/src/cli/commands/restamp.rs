@@ -2,6 +2,7 @@ use pgshift_runner::Event;
 
 use super::up::version_arg;
 use crate::cli::output::log_event;
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -25,10 +26,10 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let observer = move |e: &Event| log_event(style, e);
     let stamped = migrator.restamp(version.as_ref(), &observer).await?;
     if stamped.is_empty() {
-        println!("no applied migration has a changed file; nothing re-stamped");
+        outln!("no applied migration has a changed file; nothing re-stamped")?;
     } else {
         for v in &stamped {
-            println!("re-stamped {v} with the file's current checksum");
+            outln!("re-stamped {v} with the file's current checksum")?;
         }
     }
     Ok(exit::OK)

@@ -1,3 +1,4 @@
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -20,10 +21,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
                     })
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&list).unwrap_or_default()
-            );
+            )?;
         }
         "human" => {
             let style = ctx.out_style;
@@ -35,17 +36,17 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
                     _ => style.dim(&sev),
                 };
                 let opt = if r.opt_in { " (opt-in)" } else { "" };
-                println!(
+                outln!(
                     "{}  {:<38} {sev}  {}{opt}",
                     style.bold(r.code),
                     r.name,
                     r.summary
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "\n{} rules. `pgshift explain RULE` prints one rule's documentation.",
                 rules.len()
-            );
+            )?;
         }
         other => {
             return Err(Failure::usage(format!(

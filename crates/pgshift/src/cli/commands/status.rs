@@ -1,5 +1,6 @@
 use pgshift_runner::EntryState;
 
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -19,20 +20,20 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let migrator = ctx.migrator(ctx.run_options()).await?;
     let status = migrator.status().await?;
     if args.format == "json" {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&status).map_err(|e| Failure::usage(e.to_string()))?
-        );
+        )?;
         return Ok(exit::OK);
     }
     let style = ctx.out_style;
-    println!(
+    outln!(
         "{} {} ({}) → {}",
         style.bold("migrations:"),
         status.dir,
         status.format,
         status.database
-    );
+    )?;
     for e in &status.entries {
         let state = match e.state {
             EntryState::Applied => style.green("applied"),
@@ -50,14 +51,14 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             .map(|(d, t)| format!(" ({d}/{t} steps)"))
             .unwrap_or_default();
         let down = if e.has_down { "" } else { " [forward-only]" };
-        println!(
+        outln!(
             "  {:<20} {:<10} {:<40} {}{progress}{}",
             e.version,
             strip(&state, style.color),
             e.name,
             style.dim(when),
             style.dim(down)
-        );
+        )?;
     }
     let pending = status.pending();
     let changed = status
@@ -65,11 +66,11 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         .iter()
         .filter(|e| e.state == EntryState::Changed)
         .count();
-    println!(
+    outln!(
         "{} pending, {changed} changed, {} total",
         pending,
         status.entries.len()
-    );
+    )?;
     Ok(exit::OK)
 }
 

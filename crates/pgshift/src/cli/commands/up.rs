@@ -2,6 +2,7 @@ use pgshift_runner::{parse_duration, Event, OnDrop, RunOptions};
 use pgshift_source::Version;
 
 use crate::cli::output::log_event;
+use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -87,13 +88,13 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let observer = move |e: &Event| log_event(style, e);
     let applied = migrator.up(to.as_ref(), &observer).await?;
     if applied.is_empty() {
-        println!("nothing to apply: the database is up to date");
+        outln!("nothing to apply: the database is up to date")?;
     } else {
-        println!(
+        outln!(
             "applied {} migration{}",
             applied.len(),
             if applied.len() == 1 { "" } else { "s" }
-        );
+        )?;
     }
     Ok(exit::OK)
 }
