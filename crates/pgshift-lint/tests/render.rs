@@ -295,9 +295,8 @@ fn sarif_has_every_required_field() {
     let run = &sarif["runs"][0];
     let driver = &run["tool"]["driver"];
     assert_eq!(driver["name"], "pgshift");
-    assert!(driver["informationUri"]
-        .as_str()
-        .is_some_and(|u| u.starts_with("https://")));
+    // No informationUri until the project has a public home (the field is optional).
+    assert!(driver.get("informationUri").is_none());
     let rules = driver["rules"].as_array().cloned().unwrap_or_default();
     for rule in &rules {
         for key in [

@@ -24,8 +24,6 @@ use super::{fingerprints, report_path};
 pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 /// The SARIF version the document declares.
 pub const SARIF_VERSION: &str = "2.1.0";
-/// Where code-scanning viewers send a user who wants to know what pgshift is.
-const INFORMATION_URI: &str = "https://github.com/pgshift/pgshift";
 
 /// Writes the report as one SARIF 2.1.0 log, pretty-printed, followed by a newline.
 pub fn render_sarif(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -71,7 +69,6 @@ struct Tool<'a> {
 struct Driver<'a> {
     name: &'static str,
     version: &'static str,
-    information_uri: &'static str,
     rules: Vec<SarifRule<'a>>,
 }
 
@@ -180,7 +177,6 @@ fn sarif_log(report: &Report) -> Log<'static> {
                 driver: Driver {
                     name: "pgshift",
                     version: env!("CARGO_PKG_VERSION"),
-                    information_uri: INFORMATION_URI,
                     rules,
                 },
             },
