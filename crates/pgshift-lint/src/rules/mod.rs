@@ -295,5 +295,34 @@ pub fn new_columns<'a>(
     out
 }
 
+/// The declared type of every column a statement defines or retypes (CREATE TABLE columns,
+/// ADD COLUMN, ALTER COLUMN ... TYPE), with the column's name: what the type-hygiene rules
+/// look at.
+pub fn column_types(s: &StatementCheck<'_>) -> Vec<(String, crate::knowledge::casts::TypeSpec)> {
+    use crate::knowledge::casts::TypeSpec;
+    let mut types: Vec<(String, TypeSpec)> = new_columns(s)
+        .into_iter()
+        .filter_map(|(_, col, _)| {
+            col.type_name
+                .as_ref()
+                .map(|t| (col.colname.clone(), TypeSpec::from_type_name(t)))
+        })
+        .collect();
+    if let Some((_, a)) = alter_table(s) {
+        for (kind, cmd) in crate::knowledge::effects::alter_commands(a) {
+            if kind == pg_query::protobuf::AlterTableType::AtAlterColumnType {
+                if let Some(NodeEnum::ColumnDef(col)) =
+                    cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                {
+                    if let Some(t) = &col.type_name {
+                        types.push((cmd.name.clone(), TypeSpec::from_type_name(t)));
+                    }
+                }
+            }
+        }
+    }
+    types
+}
+
 /// How to run a statement outside a transaction, in every format pgshift reads.
 pub const NO_TRANSACTION_HELP: &str = "Put it in a migration of its own that runs outside a transaction: `-- pgshift:no-transaction` (pgshift), first line `-- no-transaction` (sqlx), `-- +goose NO TRANSACTION` (goose), `-- migrate:up transaction:false` (dbmate), `executeInTransaction=false` in the `.sql.conf` (Flyway), `run_in_transaction = false` in metadata.toml (diesel), `-- atlas:txmode none` (Atlas).";
