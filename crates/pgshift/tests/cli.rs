@@ -516,3 +516,81 @@ async fn a_closed_stdout_pipe_ends_quietly_without_a_panic() {
         assert!(stderr.trim().is_empty(), "{args:?} printed: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_up_cancels_the_statement_and_releases_every_lock() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_slow.up.sql",
+        "CREATE TABLE started (id int);\nSELECT pg_sleep(60);\n",
+    );
+    let c = db.connect().await;
+    let running_sleep = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND query LIKE 'SELECT pg_sleep%'";
+    let child = Command::new(BIN)
+        .args([
+            "up",
+            "--database-url",
+            db.url().to_string().as_str(),
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut seen = false;
+    for _ in 0..200 {
+        let n: i64 = c.query_one(running_sleep, &[]).await.expect("q").get(0);
+        if n > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(seen, "the migration never reached its slow statement");
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on the child we spawned and have not waited for yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // The statement was cancelled, not left running: its session, its transaction and the
+    // runner's advisory lock are gone within moments, not after the 60 s sleep.
+    let mut settled = false;
+    for _ in 0..100 {
+        let sessions: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("q")
+            .get(0);
+        let advisory: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+                &[],
+            )
+            .await
+            .expect("q")
+            .get(0);
+        if sessions == 0 && advisory == 0 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(settled, "pgshift's session or runner lock outlived Ctrl-C");
+    let started: bool = c
+        .query_one("SELECT to_regclass('started') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(
+        !started,
+        "the interrupted migration's transaction was rolled back"
+    );
+}

@@ -7,6 +7,7 @@
 
 mod commands;
 mod context;
+mod interrupt;
 mod output;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The database could not be reached or refused the connection.
     pub const DATABASE: u8 = 3;
+    /// Ctrl-C (SIGINT) stopped `up`, `down` or `redo`; the running statement was cancelled.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, Parser)]
