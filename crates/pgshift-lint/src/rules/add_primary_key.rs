@@ -2,15 +2,10 @@
 //!
 //! Documentation: `docs/rules/add-primary-key.md` (printed by `pgshift explain add-primary-key`).
 
-use super::{alter_table, lock_sentence};
+use super::{index_backed_constraint, IndexBackedConstraint};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::knowledge::effects::{
-    alter_commands, column_constraints, command_constraint, constraint_type,
-};
-use crate::knowledge::lock::LockLevel;
-use pg_query::protobuf::{AlterTableType, ConstrType};
-use pg_query::NodeEnum;
+use pg_query::protobuf::ConstrType;
 
 pub const RULE: Rule = Rule {
     code: "PGS205",
@@ -24,43 +19,14 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let Some((table, a)) = alter_table(s) else {
-        return;
-    };
-    if !s.existing(&table) {
-        return;
-    }
-    for (kind, cmd) in alter_commands(a) {
-        let found = match kind {
-            AlterTableType::AtAddConstraint => command_constraint(cmd).is_some_and(|c| {
-                constraint_type(c) == ConstrType::ConstrPrimary && c.indexname.is_empty()
-            }),
-            AlterTableType::AtAddColumn => match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
-                Some(NodeEnum::ColumnDef(col)) => {
-                    column_constraints(col).any(|c| constraint_type(c) == ConstrType::ConstrPrimary)
-                }
-                _ => false,
-            },
-            _ => false,
-        };
-        if !found {
-            continue;
-        }
-        let d = s
-            .diagnostic(format!(
-                "ADD PRIMARY KEY builds its index (and checks the columns for NULLs) while it {}",
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table);
-        out.push(if s.rewrite.is_some() {
-            s.with_rewrite(d, "Make the columns NOT NULL first (see set-not-null), build the unique index concurrently, then attach it as the primary key:")
-        } else {
-            d.help(format!(
-                "Make the columns NOT NULL safely, CREATE UNIQUE INDEX CONCURRENTLY <name> ON {} (<columns>), then ALTER TABLE {} ADD CONSTRAINT <name> PRIMARY KEY USING INDEX <name>;",
-                table.quoted(),
-                table.quoted()
-            ))
-        });
-    }
+    index_backed_constraint(
+        s,
+        out,
+        &IndexBackedConstraint {
+            kind: ConstrType::ConstrPrimary,
+            what: "ADD PRIMARY KEY builds its index (and checks the columns for NULLs)",
+            rewrite_intro: "Make the columns NOT NULL first (see set-not-null), build the unique index concurrently, then attach it as the primary key:",
+            recipe: "Make the columns NOT NULL safely, CREATE UNIQUE INDEX CONCURRENTLY <name> ON {table} (<columns>), then ALTER TABLE {table} ADD CONSTRAINT <name> PRIMARY KEY USING INDEX <name>;",
+        },
+    );
 }

@@ -324,5 +324,65 @@ pub fn column_types(s: &StatementCheck<'_>) -> Vec<(String, crate::knowledge::ca
     types
 }
 
+/// What differs between the rules about constraints that build a unique index in place
+/// (`ADD UNIQUE`, `ADD PRIMARY KEY`).
+pub struct IndexBackedConstraint {
+    pub kind: pg_query::protobuf::ConstrType,
+    /// "ADD UNIQUE builds its index"; the lock sentence follows.
+    pub what: &'static str,
+    /// Introduces the executable safe rewrite, when there is one.
+    pub rewrite_intro: &'static str,
+    /// The manual recipe, with `{table}` for the quoted table name.
+    pub recipe: &'static str,
+}
+
+/// Reports `ADD CONSTRAINT` (without `USING INDEX`) or `ADD COLUMN ... <constraint>` of
+/// `spec.kind` on an existing table: the index builds under ACCESS EXCLUSIVE.
+pub fn index_backed_constraint(
+    s: &StatementCheck<'_>,
+    out: &mut Vec<Diagnostic>,
+    spec: &IndexBackedConstraint,
+) {
+    use crate::knowledge::effects::{
+        alter_commands, column_constraints, command_constraint, constraint_type,
+    };
+    use pg_query::protobuf::AlterTableType;
+    let Some((table, a)) = alter_table(s) else {
+        return;
+    };
+    if !s.existing(&table) {
+        return;
+    }
+    for (kind, cmd) in alter_commands(a) {
+        let found = match kind {
+            AlterTableType::AtAddConstraint => command_constraint(cmd)
+                .is_some_and(|c| constraint_type(c) == spec.kind && c.indexname.is_empty()),
+            AlterTableType::AtAddColumn => match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                Some(NodeEnum::ColumnDef(col)) => {
+                    column_constraints(col).any(|c| constraint_type(c) == spec.kind)
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !found {
+            continue;
+        }
+        let d = s
+            .diagnostic(format!(
+                "{} while it {}",
+                spec.what,
+                lock_sentence(LockLevel::AccessExclusive, &table)
+            ))
+            .lock(LockLevel::AccessExclusive)
+            .table(&table);
+        out.push(if s.rewrite.is_some() {
+            s.with_rewrite(d, spec.rewrite_intro)
+        } else {
+            d.help(spec.recipe.replace("{table}", &table.quoted()))
+        });
+    }
+}
+
 /// How to run a statement outside a transaction, in every format pgshift reads.
 pub const NO_TRANSACTION_HELP: &str = "Put it in a migration of its own that runs outside a transaction: `-- pgshift:no-transaction` (pgshift), first line `-- no-transaction` (sqlx), `-- +goose NO TRANSACTION` (goose), `-- migrate:up transaction:false` (dbmate), `executeInTransaction=false` in the `.sql.conf` (Flyway), `run_in_transaction = false` in metadata.toml (diesel), `-- atlas:txmode none` (Atlas).";
