@@ -469,8 +469,7 @@ fn redact_raw(input: &str) -> String {
     if let Some(scheme_end) = text.find("://") {
         let authority_start = scheme_end + 3;
         let rest = &text[authority_start..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
+        if let Some(at) = userinfo_end(rest).map(UserinfoEnd::at) {
             let userinfo = &rest[..at];
             if let Some(colon) = userinfo.find(':') {
                 let user = userinfo[..colon].to_owned();
@@ -517,19 +516,45 @@ fn redact_raw(input: &str) -> String {
     out
 }
 
+/// Where the `user:password` part of a URL (after `://`) ends: at the `@` that separates it
+/// from the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserinfoEnd {
+    /// An `@` before the first `/`, as libpq reads it: the password may hold `?`, `#` or `@`
+    /// unencoded (the last `@` before the first `/` ends it).
+    At(usize),
+    /// No `@` before the first `/`, but `user:...` followed by an `@` before the query: a
+    /// password holding an unencoded `/`. libpq refuses such a URL too; the position is known
+    /// so that the error message can hide the password.
+    AfterSlash(usize),
+}
+
+impl UserinfoEnd {
+    fn at(self) -> usize {
+        match self {
+            UserinfoEnd::At(at) | UserinfoEnd::AfterSlash(at) => at,
+        }
+    }
+}
+
+fn userinfo_end(rest: &str) -> Option<UserinfoEnd> {
+    let first_slash = rest.find('/').unwrap_or(rest.len());
+    if let Some(at) = rest[..first_slash].rfind('@') {
+        return Some(UserinfoEnd::At(at));
+    }
+    let before_query = rest.find('?').unwrap_or(rest.len());
+    if first_slash < before_query && rest[..first_slash].contains(':') {
+        return rest[..before_query].rfind('@').map(UserinfoEnd::AfterSlash);
+    }
+    None
+}
+
 /// Splits `user:pw@host1:p1,host2/db?k=v` into key/value pairs, percent-decoding each part.
 fn parse_url_parts(rest: &str) -> Result<Vec<(String, String)>, String> {
-    let (before_query, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match before_query.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (before_query, None),
-    };
     let mut pairs = Vec::new();
-    let host_part = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
+    let rest = match userinfo_end(rest) {
+        Some(UserinfoEnd::At(at)) => {
+            let userinfo = &rest[..at];
             match userinfo.split_once(':') {
                 Some((user, password)) => {
                     pairs.push(("user".to_owned(), percent_decode(user, "user name")?));
@@ -537,9 +562,24 @@ fn parse_url_parts(rest: &str) -> Result<Vec<(String, String)>, String> {
                 }
                 None => pairs.push(("user".to_owned(), percent_decode(userinfo, "user name")?)),
             }
-            hosts
+            &rest[at + 1..]
         }
-        None => authority,
+        Some(UserinfoEnd::AfterSlash(_)) => {
+            return Err(
+                "the text before `@` holds a `/`: percent-encode `/` as %2F (and `@` as \
+                 %40, `:` as %3A) in the user name, password or database name"
+                    .to_owned(),
+            )
+        }
+        None => rest,
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let (host_part, path) = match before_query.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (before_query, None),
     };
     if !host_part.is_empty() {
         let mut hosts = Vec::new();
@@ -805,6 +845,35 @@ mod tests {
         assert!(!err.contains("hunter"), "{err}");
         let err = parse_err("postgres://alice@db/app?password=hunter2&x");
         assert!(!err.contains("hunter2"), "{err}");
+        // Generated passwords hold `/`, `?`, `#` and `@`; written unencoded, no part of them
+        // may appear in a message.
+        let err = parse_err("postgres://alice:hun/ter2@db:5432/app");
+        assert!(!err.contains("hun"), "{err}");
+        assert!(!err.contains("ter2"), "{err}");
+        assert!(err.contains("%2F"), "{err}");
+        let err = parse_err("postgres://alice:hun?ter2@db:99999/app");
+        assert!(err.contains("99999"), "{err}");
+        assert!(!err.contains("hun") && !err.contains("ter2"), "{err}");
+    }
+
+    #[test]
+    fn passwords_with_unencoded_question_marks_hashes_and_ats_are_read_as_libpq_reads_them() {
+        for password in ["hun?ter2", "hun#ter2", "hun@ter2", "a?b=c&d"] {
+            let url = parse(&format!(
+                "postgres://alice:{password}@db:5433/app?sslmode=disable"
+            ));
+            assert_eq!(url.password(), Some(password));
+            assert_eq!(url.user(), "alice");
+            assert_eq!(url.database(), "app");
+            assert_eq!(
+                url.redacted(),
+                "postgres://alice@db:5433/app?sslmode=disable"
+            );
+        }
+        // An `@` in a query value is not a password separator.
+        let url = parse("postgres://db/app?application_name=me@laptop");
+        assert_eq!(url.param("application_name"), Some("me@laptop"));
+        assert_eq!(url.password(), None);
     }
 
     #[test]
