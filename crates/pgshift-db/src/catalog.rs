@@ -103,7 +103,8 @@ pub enum RelationKind {
 }
 
 impl RelationKind {
-    fn from_relkind(code: &str) -> Option<RelationKind> {
+    /// `pg_class.relkind` → the kind.
+    pub fn from_relkind(code: &str) -> Option<RelationKind> {
         Some(match code {
             "r" => RelationKind::Table,
             "p" => RelationKind::PartitionedTable,

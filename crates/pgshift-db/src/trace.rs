@@ -67,7 +67,7 @@ pub async fn relation_locks(client: &Client, pid: i32) -> Result<Vec<HeldLock>, 
         locks.push(HeldLock {
             oid: row.try_get(0)?,
             relation: schema.zip(name).map(|(s, n)| QualifiedName::new(s, n)),
-            kind: kind.as_deref().and_then(relation_kind),
+            kind: kind.as_deref().and_then(RelationKind::from_relkind),
             mode,
             granted: row.try_get(5)?,
         });
@@ -111,7 +111,7 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
     let mut out = BTreeMap::new();
     for row in rows {
         let kind: String = row.try_get(3)?;
-        let Some(kind) = relation_kind(&kind) else {
+        let Some(kind) = RelationKind::from_relkind(&kind) else {
             continue;
         };
         out.insert(
@@ -209,23 +209,6 @@ impl RelationChanges {
     }
 }
 
-/// `pg_class.relkind` → [`RelationKind`].
-pub fn relation_kind(code: &str) -> Option<RelationKind> {
-    Some(match code {
-        "r" => RelationKind::Table,
-        "p" => RelationKind::PartitionedTable,
-        "v" => RelationKind::View,
-        "m" => RelationKind::MaterializedView,
-        "i" => RelationKind::Index,
-        "I" => RelationKind::PartitionedIndex,
-        "S" => RelationKind::Sequence,
-        "f" => RelationKind::ForeignTable,
-        "t" => RelationKind::ToastTable,
-        "c" => RelationKind::CompositeType,
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,8 +261,8 @@ mod tests {
     #[test]
     fn every_relkind_letter_is_known() {
         for code in ["r", "p", "v", "m", "i", "I", "S", "f", "t", "c"] {
-            assert!(relation_kind(code).is_some(), "{code}");
+            assert!(RelationKind::from_relkind(code).is_some(), "{code}");
         }
-        assert_eq!(relation_kind("x"), None);
+        assert_eq!(RelationKind::from_relkind("x"), None);
     }
 }

@@ -773,7 +773,7 @@ impl Migrator {
                     error: e.into(),
                 })?;
             for (i, step) in unit.steps.iter().enumerate() {
-                if let Err(error) = send(client, step).await {
+                if let Err(error) = step.send(client).await {
                     let _ = client.batch_execute("ROLLBACK").await;
                     return Err(UnitFailure { step: i, error });
                 }
@@ -805,7 +805,7 @@ impl Migrator {
                         error: e.into(),
                     })?;
                 }
-                let sent = send(client, step).await;
+                let sent = step.send(client).await;
                 if long {
                     // Back to the session's normal timeouts for whatever runs next.
                     let _ = self.set_session_timeouts().await;
@@ -1072,21 +1072,6 @@ impl Migrator {
             });
         }
         Ok(())
-    }
-}
-
-async fn send(client: &tokio_postgres::Client, step: &Step) -> std::result::Result<(), DbError> {
-    match &step.copy_data {
-        None => client.batch_execute(&step.sql).await.map_err(DbError::from),
-        Some(data) => {
-            use futures_util::SinkExt;
-            let sink = client.copy_in::<_, bytes::Bytes>(step.sql.as_str()).await?;
-            futures_util::pin_mut!(sink);
-            sink.send(bytes::Bytes::from(data.clone().into_bytes()))
-                .await?;
-            sink.finish().await?;
-            Ok(())
-        }
     }
 }
 

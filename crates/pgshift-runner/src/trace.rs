@@ -479,7 +479,7 @@ impl<'c> Tracer<'c> {
                 };
                 let started = Instant::now();
                 let (outcome, sampled) = if in_transaction {
-                    (send(self.worker, step).await, Vec::new())
+                    (step.send(self.worker).await, Vec::new())
                 } else {
                     self.run_sampled(step).await
                 };
@@ -588,7 +588,7 @@ impl<'c> Tracer<'c> {
                 self.run.long_statement_timeout.as_millis()
             );
             let outcome = match self.worker.batch_execute(&timeouts).await {
-                Ok(()) => send(self.worker, step).await,
+                Ok(()) => step.send(self.worker).await,
                 Err(e) => Err(DbError::from(e)),
             };
             let _ = self
@@ -835,21 +835,6 @@ fn kind_text(kind: RelationKind) -> &'static str {
         RelationKind::ForeignTable => "foreign table",
         RelationKind::ToastTable => "toast table",
         RelationKind::CompositeType => "type",
-    }
-}
-
-async fn send(client: &tokio_postgres::Client, step: &Step) -> std::result::Result<(), DbError> {
-    match &step.copy_data {
-        None => client.batch_execute(&step.sql).await.map_err(DbError::from),
-        Some(data) => {
-            use futures_util::SinkExt;
-            let sink = client.copy_in::<_, bytes::Bytes>(step.sql.as_str()).await?;
-            futures_util::pin_mut!(sink);
-            sink.send(bytes::Bytes::from(data.clone().into_bytes()))
-                .await?;
-            sink.finish().await?;
-            Ok(())
-        }
     }
 }
 

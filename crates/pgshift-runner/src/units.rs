@@ -32,6 +32,25 @@ pub struct Step {
 }
 
 impl Step {
+    /// Sends the step on `client`: a simple query, or `COPY ... FROM stdin` with its data.
+    pub async fn send(&self, client: &tokio_postgres::Client) -> Result<(), pgshift_db::DbError> {
+        match &self.copy_data {
+            None => client
+                .batch_execute(&self.sql)
+                .await
+                .map_err(pgshift_db::DbError::from),
+            Some(data) => {
+                use futures_util::SinkExt;
+                let sink = client.copy_in::<_, bytes::Bytes>(self.sql.as_str()).await?;
+                futures_util::pin_mut!(sink);
+                sink.send(bytes::Bytes::from(data.clone().into_bytes()))
+                    .await?;
+                sink.finish().await?;
+                Ok(())
+            }
+        }
+    }
+
     /// True when `sql` is exactly the statement's text, so server error positions map into
     /// the file.
     pub fn is_verbatim(&self) -> bool {
