@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::SourceError;
 
@@ -24,7 +24,14 @@ pub fn new_migration(
         path: dir.to_path_buf(),
         source,
     })?;
-    let stem = format!("{}_{clean}", timestamp(now));
+    // Two `pgshift new` in the same second (a script, or an expand and its contract written
+    // together) would share a version, and a duplicate version stops every command: take the
+    // next free second instead.
+    let mut at = now;
+    while version_taken(dir, &timestamp(at))? {
+        at += Duration::from_secs(1);
+    }
+    let stem = format!("{}_{clean}", timestamp(at));
     let up = dir.join(format!("{stem}.up.sql"));
     let down = dir.join(format!("{stem}.down.sql"));
     for path in [&up, &down] {
@@ -35,6 +42,25 @@ pub fn new_migration(
     write_new(&up, &format!("-- {stem}: the forward change.\n-- `pgshift check` reviews it; `-- pgshift:no-transaction` runs it outside a transaction.\n\n"))?;
     write_new(&down, &format!("-- {stem}: undo the up migration.\n-- Delete this file to make the migration forward-only.\n\n"))?;
     Ok((up, down))
+}
+
+/// Whether a file or directory in `dir` already carries `version` (`<version>_...`).
+fn version_taken(dir: &Path, version: &str) -> Result<bool, SourceError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| SourceError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let prefix = format!("{version}_");
+    for entry in entries {
+        let entry = entry.map_err(|source| SourceError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn write_new(path: &Path, text: &str) -> Result<(), SourceError> {
@@ -61,10 +87,18 @@ fn write_new(path: &Path, text: &str) -> Result<(), SourceError> {
         })
 }
 
-/// Lowercase ASCII letters, digits and single underscores, no leading or trailing underscore.
+/// The longest name kept: `<14 digits>_<name>.down.sql` must fit the 255 bytes most file
+/// systems allow in a file name, with room to spare.
+const MAX_NAME: usize = 200;
+
+/// Lowercase ASCII letters, digits and single underscores, no leading or trailing underscore,
+/// at most [`MAX_NAME`] characters.
 fn sanitise(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
+        if out.len() >= MAX_NAME {
+            break;
+        }
         let c = c.to_ascii_lowercase();
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             out.push(c);
@@ -109,7 +143,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn names_are_sanitised() {
@@ -117,6 +150,40 @@ mod tests {
         assert_eq!(sanitise("  --x--y__z!! "), "x_y_z");
         assert_eq!(sanitise("Ünïcode"), "n_code");
         assert_eq!(sanitise("!!!"), "");
+    }
+
+    #[test]
+    fn two_migrations_created_in_the_same_second_get_different_versions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = UNIX_EPOCH + Duration::from_secs(1_709_251_199);
+        let (first, _) = new_migration(dir.path(), "expand", now).expect("first");
+        let (second, _) = new_migration(dir.path(), "contract", now).expect("second");
+        let (third, _) = new_migration(dir.path(), "contract", now).expect("third");
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        assert_eq!(
+            name(&first).as_deref(),
+            Some("20240229235959_expand.up.sql")
+        );
+        assert_eq!(
+            name(&second).as_deref(),
+            Some("20240301000000_contract.up.sql")
+        );
+        assert_eq!(
+            name(&third).as_deref(),
+            Some("20240301000001_contract.up.sql")
+        );
+        let set = crate::load(dir.path(), None).expect("the set loads: no duplicate version");
+        assert_eq!(set.migrations.len(), 3);
+    }
+
+    #[test]
+    fn very_long_names_are_shortened_to_fit_a_file_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (up, down) = new_migration(dir.path(), &"x".repeat(400), UNIX_EPOCH).expect("new");
+        for path in [up, down] {
+            let len = path.file_name().map_or(0, |n| n.len());
+            assert!(len <= 255, "{len}");
+        }
     }
 
     #[test]
