@@ -141,6 +141,15 @@ dir = "migrations"
 # lock_retry_initial_delay = "200ms"
 # lock_retry_max_delay = "10s"
 # runner_lock_wait = "10m"        # wait for another pgshift runner on the same database
+# concurrent_lock_timeout = "60s" # lock_timeout of CREATE INDEX CONCURRENTLY, VALIDATE, ... (0: no limit)
+# long_statement_timeout = 0      # statement_timeout of those statements (0: none)
+# exact = false                   # true: run statements as written, no safe rewrites (--exact)
+# guard_max_wait = "60s"          # wait for sessions holding a conflicting lock (0: guard off)
+# guard_ignore_younger_than = "100ms"
+# guard_long_transaction = 0      # also wait for any transaction open longer than this (0: off)
+# guard_cancel_after = 0          # end the sessions in the way after this wait (0: never)
+# on_drop = "drop"                # or "deprecate", "backup", "pg_dump" (docs/safe-execution.md)
+# pg_dump_dir = "pgshift-backups" # where on_drop = "pg_dump" writes
 
 [check]
 # pg_version = "15"               # the server your migrations run on
@@ -148,6 +157,8 @@ dir = "migrations"
 # enable = ["require-schema-qualified"]
 # severity = { ban-drop-column = "warning" }
 # exclude = ["migrations/legacy/**"]
+# runner_sets_timeouts = true     # detected from the format when unset
+# honour_foreign_markers = true   # squawk-ignore, eugene: ignore, atlas:nolint, safety-assured
 "#;
 
 #[cfg(test)]
@@ -158,6 +169,62 @@ mod tests {
     fn the_template_parses() {
         let c = parse(Path::new("pgshift.toml"), TEMPLATE).expect("template");
         assert_eq!(c.dir.as_deref(), Some(Path::new("migrations")));
+    }
+
+    /// The keys serde accepts in a table, read from its "unknown field" error.
+    fn keys_of_table(table: &str) -> Vec<String> {
+        let err = parse(
+            Path::new("pgshift.toml"),
+            &format!("[{table}]\nno_such_key = 1\n"),
+        )
+        .expect_err("unknown key");
+        let text = err.to_string();
+        let listed = text.split("expected one of").nth(1).unwrap_or_default();
+        listed
+            .split(',')
+            .filter_map(|k| k.split('`').nth(1).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn the_template_names_every_setting_and_each_one_parses_uncommented() {
+        let mut uncommented = String::new();
+        for line in TEMPLATE.lines() {
+            // `# key = value   # why` → `key = value`; prose comments stay comments.
+            let setting = line.strip_prefix("# ").filter(|l| {
+                l.split_once(" = ")
+                    .is_some_and(|(k, _)| !k.is_empty() && !k.contains(' '))
+            });
+            match setting {
+                Some(l) => {
+                    let value_end = l.find("  #").unwrap_or(l.len());
+                    uncommented.push_str(&l[..value_end]);
+                }
+                None => uncommented.push_str(line),
+            }
+            uncommented.push('\n');
+        }
+        parse(Path::new("pgshift.toml"), &uncommented).expect("every setting, uncommented");
+        for key in ["database_url", "dir", "format"] {
+            assert!(
+                uncommented
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{key} = "))),
+                "{key}"
+            );
+        }
+        for table in ["run", "check"] {
+            let keys = keys_of_table(table);
+            assert!(keys.len() > 3, "[{table}] keys read from serde: {keys:?}");
+            for key in keys {
+                assert!(
+                    uncommented
+                        .lines()
+                        .any(|l| l.starts_with(&format!("{key} = "))),
+                    "`pgshift init` does not write [{table}] {key}"
+                );
+            }
+        }
     }
 
     #[test]
