@@ -123,10 +123,19 @@ pub struct Adoption {
     pub versions: Vec<Version>,
 }
 
-/// Reads the history table of the set's format, if the database has one, and returns the
-/// migrations of `set` that it records as applied.
+/// Reads the history table of the tool that migrated this database, if it has one, and
+/// returns the migrations of `set` it records as applied.
+///
+/// The set's own format is tried first, then every other tool: layouts are ambiguous (a
+/// golang-migrate folder of `.up.sql` files reads as sqlx unless forced), and missing another
+/// tool's history would run its migrations a second time, while a false match needs that
+/// tool to have recorded exactly the versions of these files.
 pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption>, RunError> {
-    for tool in TOOLS.iter().filter(|t| t.format == set.format) {
+    let ordered = TOOLS
+        .iter()
+        .filter(|t| t.format == set.format)
+        .chain(TOOLS.iter().filter(|t| t.format != set.format));
+    for tool in ordered {
         let row = client
             .query_one("SELECT to_regclass($1)::oid IS NOT NULL", &[&tool.table])
             .await
@@ -155,6 +164,10 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
             .filter_map(|r| r.get::<_, Option<String>>(0))
             .collect();
         let versions = match_versions(tool, set, &recorded)?;
+        if tool.format != set.format && versions.is_empty() {
+            // Another tool's table that records none of these files: not their history.
+            continue;
+        }
         return Ok(Some(Adoption {
             tool: tool.format.name(),
             table: tool.table,

@@ -324,3 +324,42 @@ async fn atlas_schema_revisions() {
     let status = m.status().await.expect("status");
     assert_eq!(status.entries[0].state, EntryState::Adopted);
 }
+
+#[tokio::test]
+async fn another_tools_history_is_found_when_the_layout_was_read_as_a_different_format() {
+    // golang-migrate's `.up.sql`/`.down.sql` layout is detected as sqlx; its history must
+    // still be adopted, or its migrations would run twice.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in [
+        ("1_first.up.sql", "CREATE TABLE first (id int);"),
+        ("1_first.down.sql", "DROP TABLE first;"),
+        ("2_second.up.sql", "CREATE TABLE second (id int);"),
+        ("2_second.down.sql", "DROP TABLE second;"),
+    ] {
+        std::fs::write(dir.path().join(name), body).expect("write");
+    }
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE first (id int);
+         CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, false);",
+    )
+    .await
+    .expect("history");
+    let set = load(dir.path(), None).expect("load");
+    assert_eq!(
+        set.format,
+        Format::Sqlx,
+        "the layout is ambiguous and reads as sqlx"
+    );
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let ran = m.up(None, &Silent).await.expect("up");
+    assert_eq!(
+        ran,
+        vec![Version::parse("2").expect("v")],
+        "migration 1 was adopted, not re-run"
+    );
+}
