@@ -525,7 +525,7 @@ fn checklist(
         Answer {
             ok: false,
             text: format!(
-                "no: {}. Deploy code that no longer depends on it first, or use an expand/contract change (`pgshift start`)",
+                "no: {}. Deploy code that no longer depends on it first, or make the change in expand/contract steps",
                 breaking.join("; ")
             ),
         }
@@ -536,14 +536,20 @@ fn checklist(
             text: "it is rolled back as a whole: the database stays as it was".into(),
         }
     } else {
-        Answer {
-            ok: true,
-            text: format!(
-                "it runs in {} steps, not one transaction ({}); each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
-                exec.units.len(),
-                exec.no_transaction_reason.clone().unwrap_or_default()
-            ),
-        }
+        let why = exec
+            .no_transaction_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let text = if exec.units.len() == 1 {
+            format!("it runs as one step outside a transaction{why}; `pgshift up` again retries it")
+        } else {
+            format!(
+                "it runs in {} steps, not one transaction{why}; each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
+                exec.units.len()
+            )
+        };
+        Answer { ok: true, text }
     };
     let rollback = match &m.down {
         Some(down) => Answer {

@@ -260,3 +260,49 @@ fn json_keeps_every_field_and_reports_over_limit() {
     assert_eq!(over.len(), 1);
     assert_eq!(over[0].line, 2);
 }
+
+#[tokio::test]
+async fn the_checklist_reads_well_for_a_single_statement_run_outside_a_transaction() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (id int, a int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_idx.up.sql",
+        "CREATE INDEX t_a_idx ON t (a);\n",
+    );
+    write(
+        dir.path(),
+        "20240103000000_retype.up.sql",
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n",
+    );
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set.clone(), Default::default())
+        .await
+        .expect("connect");
+    m.up(Some(&Version::parse("20240101000000").expect("v")), &Silent)
+        .await
+        .expect("up the first");
+    let conn = db.connect().await;
+    let report = plan(&conn, &set, &PlanOptions::default())
+        .await
+        .expect("plan");
+    let [index, retype] = report.migrations.as_slice() else {
+        panic!("two pending: {report:#?}");
+    };
+    // The safe rewrite makes the index one CONCURRENTLY step of its own.
+    let text = &index.checklist.if_it_fails_halfway.text;
+    assert!(
+        text.starts_with("it runs as one step outside a transaction"),
+        "{text}"
+    );
+    assert!(!text.contains("()") && !text.contains("1 steps"), "{text}");
+    // No advice to run a command pgshift does not have.
+    let text = &retype.checklist.backward_compatible.text;
+    assert!(!retype.checklist.backward_compatible.ok, "{text}");
+    assert!(!text.contains("pgshift start"), "{text}");
+}
