@@ -268,13 +268,11 @@ impl Migrator {
         to: Option<Version>,
         observer: &dyn Observer,
     ) -> Result<Vec<Version>> {
-        history::ensure(&self.conn).await?;
-        self.read_server_version().await?;
-        let mut rows = history::read(&self.conn).await?;
-        if rows.is_empty() {
-            self.adopt(observer).await?;
-            rows = history::read(&self.conn).await?;
+        if !history::exists(&self.conn).await? {
+            self.create_history_and_adopt(observer).await?;
         }
+        self.read_server_version().await?;
+        let rows = history::read(&self.conn).await?;
         if let Some(r) = rows.iter().find(|r| r.state == RowState::Reverting) {
             return Err(RunError::HalfReverted {
                 version: r.version.clone(),
@@ -1038,6 +1036,37 @@ impl Migrator {
             }
         }
         Ok(())
+    }
+
+    /// Creates pgshift's history and fills it from another tool's, in one transaction.
+    /// Adoption happens only here, when the history is created: an existing but empty
+    /// history means pgshift reverted everything, and the other tool's table (never updated
+    /// by pgshift) would then claim migrations whose objects are gone. The transaction makes
+    /// a failed adoption (a dirty golang-migrate database) leave no history behind, so the
+    /// next `up` after the repair adopts.
+    async fn create_history_and_adopt(&self, observer: &dyn Observer) -> Result<()> {
+        self.conn
+            .batch_execute("BEGIN")
+            .await
+            .map_err(DbError::from)?;
+        let created = async {
+            history::ensure(&self.conn).await?;
+            self.adopt(observer).await
+        }
+        .await;
+        match created {
+            Ok(()) => {
+                self.conn
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(DbError::from)?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.conn.batch_execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
     }
 
     async fn adopt(&self, observer: &dyn Observer) -> Result<()> {

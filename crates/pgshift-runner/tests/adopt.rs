@@ -363,3 +363,81 @@ async fn another_tools_history_is_found_when_the_layout_was_read_as_a_different_
         "migration 1 was adopted, not re-run"
     );
 }
+
+#[tokio::test]
+async fn after_reverting_everything_the_other_tools_table_is_not_adopted_again() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in [
+        ("1_first.up.sql", "CREATE TABLE first (id int);"),
+        ("1_first.down.sql", "DROP TABLE first;"),
+        ("2_second.up.sql", "CREATE TABLE second (id int);"),
+        ("2_second.down.sql", "DROP TABLE second;"),
+    ] {
+        std::fs::write(dir.path().join(name), body).expect("write");
+    }
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE first (id int);
+         CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, false);",
+    )
+    .await
+    .expect("tool history");
+    let set = load(dir.path(), Some(Format::GolangMigrate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(None, &Silent).await.expect("first up");
+    let reverted = m
+        .down(pgshift_runner::DownTarget::All, &Silent)
+        .await
+        .expect("down all");
+    assert_eq!(reverted, vec!["2".to_string(), "1".to_string()]);
+    // pgshift's history is now empty but exists; golang-migrate's table still says 1. The
+    // schema has neither table, so `up` must run both, not adopt 1 again.
+    let ran = m.up(None, &Silent).await.expect("second up");
+    let ran: Vec<String> = ran.iter().map(Version::to_string).collect();
+    assert_eq!(ran, vec!["1", "2"]);
+    let first: bool = c
+        .query_one("SELECT to_regclass('first') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(first, "migration 1 was recorded as applied without running");
+}
+
+#[tokio::test]
+async fn a_failed_adoption_leaves_no_empty_history_behind() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in [
+        ("1_first.up.sql", "CREATE TABLE first (id int);"),
+        ("2_second.up.sql", "CREATE TABLE second (id int);"),
+    ] {
+        std::fs::write(dir.path().join(name), body).expect("write");
+    }
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE first (id int);
+         CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, true);",
+    )
+    .await
+    .expect("tool history");
+    let set = load(dir.path(), Some(Format::GolangMigrate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    assert!(
+        m.up(None, &Silent).await.is_err(),
+        "a dirty database stops up"
+    );
+    // The user repairs golang-migrate's state; the next `up` must still adopt it.
+    c.batch_execute("UPDATE schema_migrations SET dirty = false")
+        .await
+        .expect("repair");
+    let ran = m.up(None, &Silent).await.expect("up after repair");
+    let ran: Vec<String> = ran.iter().map(Version::to_string).collect();
+    assert_eq!(ran, vec!["2"]);
+}
