@@ -433,3 +433,52 @@ fn rules_lists_every_rule() {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
 }
+
+/// Every `pgshift COMMAND` a rule's documentation tells the user to run is a command this
+/// binary has (the docs once sent users to `pgshift backfill` and `pgshift start`).
+#[test]
+fn rule_documentation_mentions_only_commands_that_exist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut mentioned = std::collections::BTreeSet::new();
+    for rule in pgshift_lint::RULES {
+        let out = pgshift(&["explain", rule.code], dir.path());
+        assert!(out.status.success(), "{}", text(&out));
+        let doc = String::from_utf8_lossy(&out.stdout).into_owned();
+        for line in doc.lines() {
+            let code_line = line
+                .trim_start()
+                .trim_start_matches("-- ")
+                .trim_start_matches("$ ");
+            let starts: Vec<usize> = line
+                .match_indices("`pgshift ")
+                .map(|(i, _)| i + 1)
+                .chain(line.match_indices("(pgshift ").map(|(i, _)| i + 1))
+                .chain(
+                    code_line
+                        .starts_with("pgshift ")
+                        .then(|| line.len() - code_line.len()),
+                )
+                .collect();
+            for start in starts {
+                let word: String = line[start + "pgshift ".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                    .collect();
+                if !word.is_empty() {
+                    mentioned.insert((word, rule.name));
+                }
+            }
+        }
+    }
+    assert!(
+        mentioned.iter().any(|(w, _)| w == "explain" || w == "up"),
+        "the scan finds mentions at all: {mentioned:?}"
+    );
+    for (command, rule) in &mentioned {
+        let out = pgshift(&[command.as_str(), "--help"], dir.path());
+        assert!(
+            out.status.success(),
+            "the documentation of {rule} mentions `pgshift {command}`, which is not a command"
+        );
+    }
+}

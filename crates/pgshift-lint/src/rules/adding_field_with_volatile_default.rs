@@ -59,7 +59,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             .lock(LockLevel::AccessExclusive)
             .table(&table)
             .help(format!(
-                "Add the column without the default, set the default for new rows, then fill existing rows in batches:\nALTER TABLE {t} ADD COLUMN {c} <type>;\nALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT <expression>;\n-- then: pgshift backfill (batched UPDATE ... SET {c} = <expression> WHERE {c} IS NULL)"
+                "Add the column without the default, set the default for new rows, then fill existing rows in batches:\nALTER TABLE {t} ADD COLUMN {c} <type>;\nALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT <expression>;\n-- then, in batches that each commit: UPDATE ... SET {c} = <expression> WHERE {c} IS NULL"
             )),
         );
     }

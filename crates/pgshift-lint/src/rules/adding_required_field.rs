@@ -54,7 +54,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 ))
                 .table(&table)
                 .help(format!(
-                    "Add it nullable (or with a constant default), backfill, then make it NOT NULL safely:\nALTER TABLE {t} ADD COLUMN {c} <type>;\n-- pgshift backfill, then the set-not-null recipe (CHECK ... NOT VALID, VALIDATE, SET NOT NULL)\n-- or, when a constant fits: ALTER TABLE {t} ADD COLUMN {c} <type> NOT NULL DEFAULT <constant>;"
+                    "Add it nullable (or with a constant default), backfill, then make it NOT NULL safely:\nALTER TABLE {t} ADD COLUMN {c} <type>;\n-- fill existing rows in batches, then the set-not-null recipe (CHECK ... NOT VALID, VALIDATE, SET NOT NULL)\n-- or, when a constant fits: ALTER TABLE {t} ADD COLUMN {c} <type> NOT NULL DEFAULT <constant>;"
                 )),
             );
         }

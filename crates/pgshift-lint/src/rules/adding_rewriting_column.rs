@@ -55,7 +55,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             ))
             .lock(LockLevel::AccessExclusive)
             .table(&table)
-            .help("Add a plain nullable column, fill it in batches (`pgshift backfill`) with a trigger for new rows, then attach the sequence or identity; or create the column when the table is created"),
+            .help("Add a plain nullable column, fill it in batches of UPDATEs that each commit, with a trigger for new rows, then attach the sequence or identity; or create the column when the table is created"),
         );
     }
 }

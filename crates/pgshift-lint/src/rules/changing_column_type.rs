@@ -45,7 +45,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             .lock(LockLevel::AccessExclusive)
             .table(&table)
             .help(format!(
-                "Change it in phases (expand/contract, `pgshift start`): add a new column of the new type, keep both in step with a trigger, backfill in batches, switch the code to the new column, then drop the old one. Binary-compatible changes (varchar(n) to text or to a larger varchar, numeric(p,s) to numeric(q>=p,s), cidr to inet) do not rewrite. Table: {}",
+                "Change it in phases (expand/contract): add a new column of the new type, keep both in step with a trigger, backfill in batches, switch the code to the new column, then drop the old one. Binary-compatible changes (varchar(n) to text or to a larger varchar, numeric(p,s) to numeric(q>=p,s), cidr to inet) do not rewrite. Table: {}",
                 table
             )),
         );

@@ -74,7 +74,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 out.push(
                     s.diagnostic(format!("{what} in `{table}`"))
                         .table(&table)
-                        .help("Check the data first (or backfill it with `pgshift backfill`) and make sure the application no longer writes violating rows before this runs"),
+                        .help("Check the data first (fix violating rows with batched UPDATEs) and make sure the application no longer writes violating rows before this runs"),
                 );
             }
         }

@@ -40,7 +40,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         .lock(LockLevel::AccessExclusive)
         .table(&table)
         .help(format!(
-            "Rename in phases so old and new code both work (`pgshift start` with a rename operation): add `{new}`, keep both columns in step with a trigger, backfill, move the code to `{new}`, then drop `{old}`. Or keep the column name and alias it in the application",
+            "Rename in phases so old and new code both work (expand/contract): add `{new}`, keep both columns in step with a trigger, backfill, move the code to `{new}`, then drop `{old}`. Or keep the column name and alias it in the application",
             new = r.newname,
             old = r.subname
         )),

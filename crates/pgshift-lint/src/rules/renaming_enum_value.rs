@@ -28,7 +28,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                     "RENAME VALUE '{}' TO '{}': running code that reads or writes '{}' fails immediately",
                     e.old_val, e.new_val, e.old_val
                 ))
-                .help("Add the new value, make the code accept both, move existing rows in batches (`pgshift backfill`), then stop using the old value (it cannot be removed from the type)"),
+                .help("Add the new value, make the code accept both, move existing rows in batches of UPDATEs that each commit, then stop using the old value (it cannot be removed from the type)"),
             );
         }
     }

@@ -46,6 +46,6 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         ))
         .lock(LockLevel::RowExclusive)
         .table(&table)
-        .help("Move data changes out of the schema migration and run them in batches that commit one by one: `pgshift backfill` (keyed on the primary key, throttled, resumable)"),
+        .help("Move data changes out of the schema migration and run them in batches that commit one by one, keyed on the primary key: `UPDATE t SET ... WHERE id IN (SELECT id FROM t WHERE <not done yet> LIMIT 5000)`, repeated until it updates no row"),
     );
 }
