@@ -156,8 +156,14 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
 
     match raw_parse(&masked) {
         Ok(stmts) => {
-            script.statements =
-                statements_from(section, &masked, &stmts, 0, base, &lexed.copy_data);
+            script.statements = statements_from(
+                section,
+                &masked,
+                &stmts,
+                0..masked.len(),
+                base,
+                &lexed.copy_data,
+            );
         }
         Err(_) => {
             // Recover: parse each top-level piece on its own, so one bad statement yields one
@@ -169,7 +175,7 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
                         section,
                         &masked,
                         &stmts,
-                        piece.start,
+                        piece.clone(),
                         base,
                         &lexed.copy_data,
                     )),
@@ -211,7 +217,7 @@ fn statements_from(
     section: &str,
     masked: &str,
     stmts: &[protobuf::RawStmt],
-    piece_start: usize,
+    parsed: Range<usize>,
     base: usize,
     copy_data: &[Range<usize>],
 ) -> Vec<Statement> {
@@ -221,10 +227,12 @@ fn statements_from(
             continue;
         };
         // libpg_query reports offsets in bytes of the text it was given.
-        let loc = piece_start + usize::try_from(raw.stmt_location).unwrap_or(0);
+        let loc = parsed.start + usize::try_from(raw.stmt_location).unwrap_or(0);
         let end = if raw.stmt_len <= 0 {
-            // stmt_len 0 means "to the end of the text"; for a piece that is the piece's end.
-            piece_end(masked, loc)
+            // stmt_len 0 means "to the end of the text that was parsed" (the last statement
+            // has no `;`). Not the next `;` found by the lexer: a `BEGIN ATOMIC ... END` body
+            // holds `;`s the lexer does not know belong to it.
+            parsed.end
         } else {
             loc + usize::try_from(raw.stmt_len).unwrap_or(0)
         };
@@ -247,11 +255,6 @@ fn statements_from(
         });
     }
     out
-}
-
-fn piece_end(masked: &str, from: usize) -> usize {
-    let lexed = lexer::lex(&masked[from..]);
-    lexed.pieces.first().map_or(masked.len(), |p| from + p.end)
 }
 
 /// Drops trailing whitespace and comments from a statement range.
@@ -483,6 +486,20 @@ mod tests {
         assert!(!parse_range(file, 0..up_end).has_errors());
         // Anywhere else U+FEFF is text (a zero-width no-break space), and stays an error.
         assert!(parse("SELECT 1;\n\u{feff}SELECT 2;").has_errors());
+    }
+
+    #[test]
+    fn a_last_statement_without_semicolon_keeps_its_begin_atomic_body() {
+        // stmt_len 0 ("to the end") used to be cut at the body's first `;`, so the runner
+        // would have sent `... BEGIN ATOMIC SELECT 1` on its own.
+        let sql = "SELECT 1;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END  -- done\n";
+        assert_eq!(
+            spans(sql),
+            vec![
+                "SELECT 1",
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END"
+            ]
+        );
     }
 
     #[test]
