@@ -186,7 +186,13 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
             let objtype = ObjectType::try_from(a.objtype).unwrap_or(ObjectType::ObjectTable);
             let mut main: Option<Effect> = None;
             for (_, cmd) in alter_commands(a) {
-                let e = command_effect(&table, cmd, ctx);
+                let mut e = command_effect(&table, cmd, ctx);
+                if objtype == ObjectType::ObjectIndex && e.kind != AlterTableType::AtSetTableSpace {
+                    // ALTER INDEX ... SET (...), ALTER COLUMN ... SET STATISTICS and ATTACH
+                    // PARTITION take SHARE UPDATE EXCLUSIVE; SET TABLESPACE copies the index
+                    // under ACCESS EXCLUSIVE, as on a table.
+                    e.lock = e.lock.min(ShareUpdateExclusive);
+                }
                 let merged = main.get_or_insert_with(|| Effect::new(table.clone(), e.lock, ""));
                 merged.lock = merged.lock.max(e.lock);
                 merged.rewrite |= e.rewrite;
@@ -199,11 +205,7 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                 }
                 out.extend(e.others);
             }
-            if let Some(mut m) = main {
-                if objtype == ObjectType::ObjectIndex && m.lock == AccessExclusive {
-                    // ALTER INDEX ... SET/RENAME forms mostly take SHARE UPDATE EXCLUSIVE.
-                    m.lock = ShareUpdateExclusive;
-                }
+            if let Some(m) = main {
                 out.insert(0, m);
             }
         }
@@ -931,6 +933,19 @@ mod tests {
         assert_eq!(
             one("ALTER TABLE t SET (fillfactor = 70)"),
             (ShareUpdateExclusive, false, false)
+        );
+    }
+
+    #[test]
+    fn alter_index() {
+        // Checked with pg_locks on PostgreSQL 15.
+        assert_eq!(
+            one("ALTER INDEX i SET (fillfactor = 70)"),
+            (ShareUpdateExclusive, false, false)
+        );
+        assert_eq!(
+            one("ALTER INDEX i SET TABLESPACE x"),
+            (AccessExclusive, true, false)
         );
     }
 
