@@ -172,8 +172,14 @@ impl Context {
         .transpose()
     }
 
+    /// The migrations to run, with a warning on stderr for every file that is in the
+    /// directory but will not run: a user must not believe a file applied that never is.
     pub fn load_set(&self) -> Result<MigrationSet, Failure> {
-        self.load_set_from(&self.migrations_dir())
+        let set = self.load_set_from(&self.migrations_dir())?;
+        for line in not_run_warnings(&set) {
+            eprintln!("{} {line}", self.err_style.yellow("warning:"));
+        }
+        Ok(set)
     }
 
     pub fn load_set_from(&self, dir: &Path) -> Result<MigrationSet, Failure> {
@@ -205,5 +211,45 @@ impl Context {
         let url = self.database_url()?;
         let set = self.load_set()?;
         Ok(Migrator::connect(&url, set, options).await?)
+    }
+}
+
+/// The files of `set` that `up` never runs: other tools' repeatable migrations and the files
+/// the format reader skipped (with its reason).
+fn not_run_warnings(set: &MigrationSet) -> Vec<String> {
+    let repeatable = set.repeatable.iter().map(|m| {
+        format!(
+            "{}: a repeatable migration is checked but not run by pgshift; apply it with Flyway, or make it a versioned migration (V<version>__<name>.sql)",
+            m.up.path.display()
+        )
+    });
+    let skipped = set
+        .skipped
+        .iter()
+        .map(|(path, why)| format!("{}: not run: {why}", path.display()));
+    repeatable.chain(skipped).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_never_run_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, sql) in [
+            ("V1__create.sql", "CREATE TABLE t (id int);"),
+            (
+                "R__views.sql",
+                "CREATE OR REPLACE VIEW v AS SELECT id FROM t;",
+            ),
+        ] {
+            std::fs::write(dir.path().join(name), sql).expect("write");
+        }
+        let set = pgshift_source::load(dir.path(), Some(Format::Flyway)).expect("load");
+        let warnings = not_run_warnings(&set);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("R__views.sql"), "{warnings:?}");
+        assert!(warnings[0].contains("not run"), "{warnings:?}");
     }
 }
