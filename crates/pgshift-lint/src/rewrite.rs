@@ -183,9 +183,9 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             let name = if c.conname.is_empty() {
                                 if primary {
                                     // PostgreSQL names a primary key `<table>_pkey`, whatever its columns.
-                                    format!("{}_pkey", table.name)
+                                    object_name(&table.name, None, "pkey")
                                 } else {
-                                    format!("{}_{}_key", table.name, cols.join("_"))
+                                    object_name(&table.name, Some(&name_addition(&cols)), "key")
                                 }
                             } else {
                                 c.conname.clone()
@@ -265,9 +265,11 @@ fn strings_of_keys(keys: &[protobuf::Node]) -> Vec<String> {
 /// PostgreSQL's default constraint name: `<table>_<cols>_fkey` / `<table>_<col>_check`.
 fn constraint_name(table: &QualifiedName, c: &protobuf::Constraint) -> Option<String> {
     let name = match constraint_type(c) {
-        ConstrType::ConstrForeign => {
-            format!("{}_{}_fkey", table.name, strings(&c.fk_attrs).join("_"))
-        }
+        ConstrType::ConstrForeign => object_name(
+            &table.name,
+            Some(&name_addition(&strings(&c.fk_attrs))),
+            "fkey",
+        ),
         ConstrType::ConstrCheck => {
             // PostgreSQL names a CHECK after its column when the expression references
             // exactly one distinct column (AddRelationNewConstraints), else `<table>_check`.
@@ -293,23 +295,74 @@ fn constraint_name(table: &QualifiedName, c: &protobuf::Constraint) -> Option<St
                 }
             }
             match cols.as_slice() {
-                [col] => format!("{}_{col}_check", table.name),
-                _ => format!("{}_check", table.name),
+                [col] => object_name(&table.name, Some(col), "check"),
+                _ => object_name(&table.name, None, "check"),
             }
         }
         _ => return None,
     };
-    Some(truncate_ident(&name))
+    Some(name)
+}
+
+/// The longest name PostgreSQL keeps (`NAMEDATALEN - 1`).
+const MAX_NAME_BYTES: usize = 63;
+
+/// PostgreSQL's `makeObjectName`: `name1_name2_label`, where a name too long for 63 bytes is
+/// made by shortening the longer of `name1` and `name2`, never the label. Cutting the joined
+/// text at 63 bytes instead would name the constraint differently from the statement as
+/// written (`..._archive_2024_custom` instead of `..._notifica_customer_identifier_fkey`), and a
+/// later `DROP CONSTRAINT` of the default name would fail.
+fn object_name(name1: &str, name2: Option<&str>, label: &str) -> String {
+    let overhead = label.len() + 1 + usize::from(name2.is_some());
+    let available = MAX_NAME_BYTES.saturating_sub(overhead);
+    let (mut n1, mut n2) = (name1.len(), name2.map_or(0, str::len));
+    while n1 + n2 > available {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    let mut out = clip(name1, n1).to_string();
+    if let Some(name2) = name2 {
+        out.push('_');
+        out.push_str(clip(name2, n2));
+    }
+    out.push('_');
+    out.push_str(label);
+    out
+}
+
+/// PostgreSQL's `ChooseForeignKeyConstraintNameAddition` / `ChooseIndexNameAddition`: column
+/// names joined by `_`, stopping once the text reaches 64 bytes.
+fn name_addition(columns: &[String]) -> String {
+    let mut out = String::new();
+    for col in columns {
+        if !out.is_empty() {
+            out.push('_');
+        }
+        out.push_str(clip(col, MAX_NAME_BYTES));
+        if out.len() > MAX_NAME_BYTES {
+            break;
+        }
+    }
+    out
+}
+
+/// The longest prefix of `name` of at most `max` bytes that ends on a character boundary
+/// (PostgreSQL's `pg_mbcliplen`).
+fn clip(name: &str, max: usize) -> &str {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// Identifiers longer than 63 bytes are truncated by PostgreSQL; truncate ourselves so the
 /// name we print is the name the server uses.
 fn truncate_ident(name: &str) -> String {
-    let mut end = name.len().min(63);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_string()
+    clip(name, MAX_NAME_BYTES).to_string()
 }
 
 #[cfg(test)]
@@ -400,6 +453,39 @@ mod tests {
             pk[1].0,
             "ALTER TABLE \"t\" ADD CONSTRAINT \"t_pkey\" PRIMARY KEY USING INDEX \"t_pkey\""
         );
+    }
+
+    #[test]
+    fn default_names_of_long_tables_are_postgresql_s() {
+        // The names PostgreSQL 15 gave these constraints when added as written.
+        let table = "customer_subscription_renewal_notifications_archive_2024";
+        let fk = sqls(&format!(
+            "ALTER TABLE {table} ADD FOREIGN KEY (customer_identifier) REFERENCES p (id)"
+        ));
+        assert_eq!(
+            fk[1].0,
+            format!("ALTER TABLE \"{table}\" VALIDATE CONSTRAINT \"customer_subscription_renewal_notifica_customer_identifier_fkey\"")
+        );
+        let check = sqls(&format!("ALTER TABLE {table} ADD CHECK (a > 0)"));
+        assert!(
+            check[1]
+                .0
+                .ends_with("\"customer_subscription_renewal_notifications_archive_202_a_check\""),
+            "{}",
+            check[1].0
+        );
+        let unique = sqls(&format!("ALTER TABLE {table} ADD UNIQUE (a)"));
+        assert!(
+            unique[1].0.ends_with(
+                "USING INDEX \"customer_subscription_renewal_notifications_archive_2024_a_key\""
+            ),
+            "{}",
+            unique[1].0
+        );
+        assert_eq!(object_name("t", Some("a"), "check"), "t_a_check");
+        // Shortened on a character boundary: 57 bytes of `aéé...`, then `_pkey`.
+        let wide = format!("a{}", "é".repeat(40));
+        assert_eq!(object_name(&wide, None, "pkey").len(), 62);
     }
 
     #[test]
