@@ -961,11 +961,19 @@ fn changes_text(s: &StatementTrace) -> String {
 
 /// The trace as a table for a terminal.
 pub fn render_terminal(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+    // A throwaway cluster's description already names its version; a URL does not.
+    let version = if report
+        .target
+        .contains(&format!("PostgreSQL {}", report.server_version))
+    {
+        String::new()
+    } else {
+        format!(" (PostgreSQL {})", report.server_version)
+    };
     writeln!(
         out,
-        "trace on {} (PostgreSQL {}){}",
+        "trace on {}{version}{}",
         report.target,
-        report.server_version,
         if report.committed {
             ""
         } else {
@@ -1088,6 +1096,35 @@ pub(crate) fn write_markdown_tables(report: &TraceReport, out: &mut dyn Write) -
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_terminal_header_names_the_server_version_once() {
+        let header = |target: &str| {
+            let report = TraceReport {
+                server_version: "15.20".into(),
+                target: target.into(),
+                committed: false,
+                migrations: Vec::new(),
+                notes: Vec::new(),
+            };
+            let mut out = Vec::new();
+            render_terminal(&report, &mut out).expect("render");
+            String::from_utf8_lossy(&out)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            header("throwaway cluster (PostgreSQL 15.20, /usr/lib/postgresql/15/bin)"),
+            "trace on throwaway cluster (PostgreSQL 15.20, /usr/lib/postgresql/15/bin), rolled back"
+        );
+        assert_eq!(
+            header("postgres://app@db/app"),
+            "trace on postgres://app@db/app (PostgreSQL 15.20), rolled back"
+        );
+    }
+
     use super::*;
 
     fn relation(name: &str, kind: RelationKind) -> RelationState {
