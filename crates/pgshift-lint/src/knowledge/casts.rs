@@ -204,6 +204,32 @@ const SAFE_TYPE_CHANGES: &[SafeChange] = &[
         mods: Mods::Widening,
         why: "increasing interval precision does not rewrite",
     },
+    // Removing the precision (`timestamp(3)` → `timestamp`) is a widening too: the planner's
+    // `TemporalSimplify` relabels when the new typmod is unlimited (checked: no new relfilenode).
+    SafeChange {
+        from: "timestamp",
+        to: "timestamp",
+        mods: Mods::NewUnbounded,
+        why: "removing a timestamp precision limit does not rewrite",
+    },
+    SafeChange {
+        from: "timestamptz",
+        to: "timestamptz",
+        mods: Mods::NewUnbounded,
+        why: "removing a timestamptz precision limit does not rewrite",
+    },
+    SafeChange {
+        from: "time",
+        to: "time",
+        mods: Mods::NewUnbounded,
+        why: "removing a time precision limit does not rewrite",
+    },
+    SafeChange {
+        from: "interval",
+        to: "interval",
+        mods: Mods::NewUnbounded,
+        why: "removing an interval precision limit does not rewrite",
+    },
 ];
 
 /// What changing a column from `old` to `new` costs.
@@ -294,6 +320,15 @@ mod tests {
             type_change(&t("text", &[]), &t("varchar", &[])),
             TypeChange::BinaryCompatible(_)
         ));
+        for name in ["timestamp", "timestamptz", "time", "interval"] {
+            assert!(
+                matches!(
+                    type_change(&t(name, &[3]), &t(name, &[])),
+                    TypeChange::BinaryCompatible(_)
+                ),
+                "{name}(3) to {name}"
+            );
+        }
     }
 
     #[test]
