@@ -26,7 +26,7 @@ use crate::guard;
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::options::RunOptions;
 use crate::safe;
-use crate::units::{units_as_written, Execution, Step, Unit};
+use crate::units::{open_transaction_start, units_as_written, Execution, Step, Unit};
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
 pub const RUNNER_LOCK_KEY: i64 = 0x0070_6773_6869_6674;
@@ -713,7 +713,12 @@ impl Migrator {
                         .as_query_error()
                         .is_some_and(|q| q.is_lock_timeout());
                     let now = Instant::now();
-                    if lock_timeout && now + delay < deadline {
+                    // Inside the author's own BEGIN the server rolled back the whole
+                    // transaction: retrying this statement alone would run it outside it
+                    // and skip the statements before it. The error says to run again,
+                    // which resumes at that BEGIN.
+                    let retry_alone = open_transaction_start(exec, index).is_none();
+                    if lock_timeout && retry_alone && now + delay < deadline {
                         let blockers = self.describe_blockers().await;
                         let jitter = rand::thread_rng().gen_range(0.5..1.5);
                         let wait = delay.mul_f64(jitter);
@@ -736,7 +741,7 @@ impl Migrator {
                         // The next run drops it too, should this fail.
                         let _ = self.clean_invalid_index(unit).await;
                     }
-                    if lock_timeout {
+                    if lock_timeout && retry_alone {
                         return Err(RunError::LockBudget {
                             version: m.version.to_string(),
                             name: m.name.clone(),
@@ -940,6 +945,14 @@ impl Migrator {
         let at = LineIndex::new(text).line_col(text, offset);
         let outcome = if unit.transactional && exec.units.len() == 1 {
             "the migration was rolled back; nothing after it ran.".to_string()
+        } else if let Some(begin) = open_transaction_start(exec, unit_index) {
+            let done: usize = exec.units[..begin].iter().map(|u| u.steps.len()).sum();
+            let line = exec.units[begin].steps.first().map_or(0, |s| {
+                LineIndex::new(text).line_col(text, s.origin.start).line
+            });
+            format!(
+                "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. The {done} steps before it completed and are recorded; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
+            )
         } else {
             let done: usize = exec.units[..unit_index].iter().map(|u| u.steps.len()).sum();
             format!(

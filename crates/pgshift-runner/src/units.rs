@@ -197,6 +197,34 @@ pub fn units_as_written(
     })
 }
 
+/// The unit whose `BEGIN` the author left open when unit `index` runs, if any: a script that
+/// controls its own transactions runs statement by statement, and a failure between its
+/// `BEGIN` and `COMMIT` rolls back everything since that `BEGIN` (the progress recorded
+/// meanwhile included), so the run must resume there, not at the failing statement.
+pub fn open_transaction_start(exec: &Execution, index: usize) -> Option<usize> {
+    let mut open = None;
+    // pgshift's own transactional units never hold the author's BEGIN (a wrapping one is
+    // stripped), so only statements run on their own are looked at.
+    for (i, unit) in exec.units.iter().enumerate().take(index) {
+        if unit.transactional {
+            continue;
+        }
+        for step in &unit.steps {
+            let parsed = pgshift_sql::parse(&step.sql);
+            match parsed
+                .statements
+                .first()
+                .and_then(|s| transaction_control(&s.node))
+            {
+                Some(TransactionControl::Begin) => open = open.or(Some(i)),
+                Some(TransactionControl::Commit | TransactionControl::Rollback) => open = None,
+                _ => {}
+            }
+        }
+    }
+    open
+}
+
 fn strip_copy_terminator(data: &str) -> String {
     let trimmed = data.trim_end_matches(['\n', '\r']);
     match trimmed.strip_suffix("\\.") {
@@ -255,6 +283,23 @@ mod tests {
         );
         assert_eq!(e.units.len(), 6);
         assert!(e.units.iter().all(|u| !u.transactional));
+    }
+
+    #[test]
+    fn the_authors_open_transaction_is_found() {
+        let e = exec(
+            "BEGIN; CREATE TABLE a (id int); COMMIT; BEGIN; CREATE TABLE b (id int); COMMIT;",
+            false,
+        );
+        let open: Vec<Option<usize>> = (0..e.units.len())
+            .map(|i| open_transaction_start(&e, i))
+            .collect();
+        assert_eq!(open, vec![None, Some(0), Some(0), None, Some(3), Some(3)]);
+        let plain = exec(
+            "CREATE TABLE a (id int);\nCREATE INDEX CONCURRENTLY i ON a (id);",
+            false,
+        );
+        assert_eq!(open_transaction_start(&plain, 1), None);
     }
 
     #[test]

@@ -513,3 +513,59 @@ async fn baseline_marks_without_running_and_adoption_reads_sqlx_history() {
     let status = m.status().await.expect("status");
     assert_eq!(status.entries[0].state, EntryState::Adopted);
 }
+
+#[tokio::test]
+async fn a_lock_timeout_inside_the_authors_own_transaction_is_not_retried_alone() {
+    // The migration opens its own transaction and also runs CONCURRENTLY, so it runs
+    // statement by statement. When the ALTER hits lock_timeout, the server rolls back the
+    // author's whole transaction (CREATE TABLE a included). Retrying the ALTER alone would
+    // run it outside any transaction and record the migration as applied without `a`.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (id int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_own.up.sql",
+        "BEGIN;\nCREATE TABLE a (id int);\nALTER TABLE t ADD COLUMN x int;\nCOMMIT;\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(Some(&v("20240101000000")), &Silent)
+        .await
+        .expect("up 1");
+
+    let blocker = db.connect().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .expect("lock");
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        blocker.batch_execute("COMMIT").await.expect("commit");
+        blocker
+    });
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let opts = RunOptions {
+        lock_timeout: Duration::from_millis(100),
+        guard_max_wait: Duration::ZERO,
+        ..RunOptions::default()
+    };
+    let mut m = Migrator::connect(&db.url(), set, opts)
+        .await
+        .expect("connect");
+    let first = m.up(None, &Silent).await;
+    let _ = release.await;
+    match first {
+        Err(RunError::Statement(e)) => {
+            assert_eq!(e.line, 3, "{e}");
+            assert!(e.outcome.contains("BEGIN"), "{}", e.outcome);
+        }
+        other => panic!("expected the lock timeout to stop the run, got {other:?}"),
+    }
+    // The history rolled back with the author's transaction: the next run starts at BEGIN.
+    m.up(None, &Silent).await.expect("up again");
+    assert_eq!(tables(&db).await, vec!["a", "t"]);
+}
