@@ -477,10 +477,12 @@ fn redact_raw(input: &str) -> String {
             }
         }
     }
-    // `password=...` up to the next separator (or the closing quote of a quoted value).
+    // `password=...` up to the next separator (or the closing quote of a quoted value). In
+    // any letter case: `Password=` is an unknown parameter, and its error shows the input.
+    // (ASCII lowercasing keeps every byte offset.)
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
-    while let Some(pos) = rest.find("password") {
+    while let Some(pos) = rest.to_ascii_lowercase().find("password") {
         let after = &rest[pos + "password".len()..];
         let trimmed = after.trim_start();
         if let Some(value) = trimmed.strip_prefix('=') {
@@ -844,6 +846,12 @@ mod tests {
         let err = parse_err("host=db password='hunter 2' sslmode=nope");
         assert!(!err.contains("hunter"), "{err}");
         let err = parse_err("postgres://alice@db/app?password=hunter2&x");
+        assert!(!err.contains("hunter2"), "{err}");
+        // A misspelt key is an error that shows the input: its value stays hidden.
+        let err = parse_err("host=db Password=hunter2");
+        assert!(err.contains("unknown parameter `Password`"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse_err("postgres://alice@db/app?PASSWORD=hunter2");
         assert!(!err.contains("hunter2"), "{err}");
         // Generated passwords hold `/`, `?`, `#` and `@`; written unencoded, no part of them
         // may appear in a message.
