@@ -67,6 +67,17 @@ pub enum RunError {
         now: usize,
     },
 
+    /// A half-finished revert whose down changed shape since it started: which of its
+    /// steps ran can no longer be told.
+    #[error("{}: the revert of migration {version} stopped after {done} of {total} steps in an earlier run, but its down now has {now} steps. Starting over could repeat work and resuming could skip some. Restore the down as it was and run `pgshift down` again; or finish the revert by hand and remove its row from pgshift.migrations.", path.display())]
+    RevertMismatch {
+        version: String,
+        path: PathBuf,
+        done: i32,
+        total: i32,
+        now: usize,
+    },
+
     /// Another runner holds the lock for longer than we are willing to wait.
     #[error("another pgshift runner has held the migration lock on this database for {waited_secs} s (pid {holder}); gave up waiting. If no runner is active, that session is stuck: end it with `SELECT pg_terminate_backend({holder})`.")]
     LockWait { waited_secs: u64, holder: String },

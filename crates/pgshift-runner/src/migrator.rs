@@ -595,11 +595,16 @@ impl Migrator {
         };
         let total = exec.units.len();
         let resume_at = if row.state == RowState::Reverting {
-            if usize::try_from(row.units).ok() == Some(total) {
-                usize::try_from(row.progress).unwrap_or(0)
-            } else {
-                0
+            if usize::try_from(row.units).ok() != Some(total) {
+                return Err(RunError::RevertMismatch {
+                    version: row.version.clone(),
+                    path: script.path.clone(),
+                    done: row.progress,
+                    total: row.units,
+                    now: total,
+                });
             }
+            usize::try_from(row.progress).unwrap_or(0)
         } else {
             0
         };

@@ -569,3 +569,44 @@ async fn a_lock_timeout_inside_the_authors_own_transaction_is_not_retried_alone(
     m.up(None, &Silent).await.expect("up again");
     assert_eq!(tables(&db).await, vec!["a", "t"]);
 }
+
+#[tokio::test]
+async fn a_half_finished_revert_whose_down_changed_shape_is_not_started_over() {
+    // The down runs statement by statement and stops after its first statement. Its file
+    // then gets another statement: starting the revert over would run the INSERT twice.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_log.up.sql",
+        "CREATE TABLE log (what text);\n",
+    );
+    write(
+        dir.path(),
+        "20240101000000_log.down.sql",
+        "-- pgshift:no-transaction\nINSERT INTO log VALUES ('reverted');\nDROP TABLE missing;\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    assert!(m.down(DownTarget::Steps(1), &Silent).await.is_err());
+    write(
+        dir.path(),
+        "20240101000000_log.down.sql",
+        "-- pgshift:no-transaction\nINSERT INTO log VALUES ('reverted');\nDROP TABLE IF EXISTS missing;\nDROP TABLE log;\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let err = m
+        .down(DownTarget::Steps(1), &Silent)
+        .await
+        .expect_err("a revert that changed shape must stop");
+    let text = err.to_string();
+    assert!(text.contains("20240101000000_log.down.sql"), "{text}");
+    assert!(text.contains("1 of 2"), "{text}");
+    let c = db.connect().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM log", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 1, "the INSERT ran again");
+}
