@@ -322,7 +322,7 @@ async fn refuse_non_empty(conn: &Connection, url: &DatabaseUrl) -> Result<()> {
             found.join(", ")
         };
         return Err(RunError::Usage(format!(
-            "{} is not empty ({what}, ...). verify applies and reverts every migration there, so it needs a scratch database: create an empty one, run without --database-url to use a throwaway cluster, or pass --allow-non-empty if this database really is disposable",
+            "{} is not empty ({what}, ...). verify applies and reverts every migration there, so it needs a scratch database: create an empty one, run without --scratch-url (and PGSHIFT_SCRATCH_DATABASE_URL) to use a throwaway cluster, or pass --allow-non-empty if this database really is disposable",
             url.redacted()
         )));
     }

@@ -226,6 +226,9 @@ async fn a_non_empty_scratch_database_is_refused_unless_allowed() {
                 "{message}"
             );
             assert!(message.contains("--allow-non-empty"), "{message}");
+            // verify never reads --database-url: the advice names the flag it does read.
+            assert!(message.contains("without --scratch-url"), "{message}");
+            assert!(!message.contains("--database-url"), "{message}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
