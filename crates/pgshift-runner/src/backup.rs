@@ -134,6 +134,16 @@ pub async fn protect(
                     for t in &targets {
                         steps.extend(deprecate(client, t, &date, &step, &mut taken).await?);
                     }
+                    // `DROP TABLE kept, new_in_this_migration`: the tables that are not kept
+                    // still go, as the author wrote (IF EXISTS and CASCADE included).
+                    if let Some(sql) = leftover_drop(client, &node, &targets).await? {
+                        steps.push(protected_step(
+                            sql,
+                            "on_drop = deprecate: drop the other tables the statement names"
+                                .to_string(),
+                            &step,
+                        ));
+                    }
                 }
                 OnDrop::Backup => {
                     for t in &targets {
@@ -178,6 +188,50 @@ pub async fn protect(
 
 /// The existing tables (and column) a statement drops, or nothing when it drops no data
 /// (another kind of object, a table created in this migration, `IF EXISTS` on a missing one).
+/// For a `DROP TABLE` naming several tables: a `DROP TABLE` of the ones that are not in
+/// `targets` (created in this migration, or absent under IF EXISTS), with the statement's
+/// IF EXISTS and CASCADE; `None` when every table named is a target.
+async fn leftover_drop(
+    client: &tokio_postgres::Client,
+    node: &NodeEnum,
+    targets: &[Target],
+) -> Result<Option<String>, DbError> {
+    let NodeEnum::DropStmt(d) = node else {
+        return Ok(None);
+    };
+    if d.remove_type != ObjectType::ObjectTable as i32 {
+        return Ok(None);
+    }
+    let mut rest = Vec::new();
+    for obj in &d.objects {
+        let Some(NodeEnum::List(list)) = &obj.node else {
+            continue;
+        };
+        let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items) else {
+            continue;
+        };
+        let resolved = resolve(client, &name.quoted()).await?;
+        let kept = resolved.is_some_and(|(schema, table)| {
+            targets
+                .iter()
+                .any(|t| t.column.is_none() && t.schema == schema && t.table == table)
+        });
+        if !kept {
+            rest.push(name.quoted());
+        }
+    }
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let cascade = d.behavior == pgshift_sql::protobuf::DropBehavior::DropCascade as i32;
+    Ok(Some(format!(
+        "DROP TABLE {}{}{}",
+        if d.missing_ok { "IF EXISTS " } else { "" },
+        rest.join(", "),
+        if cascade { " CASCADE" } else { "" }
+    )))
+}
+
 async fn drop_targets(
     client: &tokio_postgres::Client,
     node: &NodeEnum,

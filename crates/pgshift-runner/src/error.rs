@@ -58,7 +58,7 @@ pub enum RunError {
     },
 
     /// A partially applied migration changed shape since it started, so its progress cannot be trusted.
-    #[error("{}: migration {version} stopped after {done} of {total} steps in an earlier run, but the file now has {now} steps (or a different checksum). Resuming could skip or repeat work. Restore the file as it was, or repair by hand and run `pgshift restamp {version}`.", path.display())]
+    #[error("{}: migration {version} stopped after {done} of {total} steps in an earlier run, but the file now has {now} steps (or a different checksum). Resuming could skip or repeat work. Restore the file as it was and run `pgshift up` to resume it; or finish the migration by hand, remove its unfinished record (`DELETE FROM pgshift.migrations WHERE version = '{version}'`) and record it as applied with `pgshift baseline {version}`.", path.display())]
     ResumeMismatch {
         version: String,
         path: PathBuf,

@@ -773,13 +773,15 @@ impl Migrator {
                 millis(lock_timeout),
                 millis(statement_timeout)
             );
-            client
-                .batch_execute(&begin)
-                .await
-                .map_err(|e| UnitFailure {
+            if let Err(e) = client.batch_execute(&begin).await {
+                // The BEGIN may have opened a transaction that is now aborted; end it so the
+                // session (and the runner lock's release) stays usable.
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(UnitFailure {
                     step: 0,
                     error: e.into(),
-                })?;
+                });
+            }
             for (i, step) in unit.steps.iter().enumerate() {
                 if let Err(error) = step.send(client).await {
                     let _ = client.batch_execute("ROLLBACK").await;

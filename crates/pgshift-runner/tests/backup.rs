@@ -243,3 +243,34 @@ async fn pg_dump_writes_a_restorable_file_before_dropping() {
         .get(0);
     assert_eq!(email, "e3");
 }
+
+#[tokio::test]
+async fn deprecate_still_drops_the_other_tables_a_drop_names() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_setup.up.sql",
+        "CREATE TABLE old_t (k int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_cleanup.up.sql",
+        "CREATE TABLE fresh (x int);\nDROP TABLE IF EXISTS fresh, old_t, never_existed;\n",
+    );
+    up(
+        &db,
+        dir.path(),
+        RunOptions {
+            on_drop: OnDrop::Deprecate,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    let day = today(&db).await;
+    assert_eq!(
+        tables(&db).await,
+        vec![format!("old_t_deprecated_{day}")],
+        "old_t is kept under a new name; fresh is dropped as written"
+    );
+}
