@@ -64,10 +64,13 @@ impl Script {
     }
 }
 
-/// Line-ending-normalised SHA-256 of a text, as lowercase hex.
+/// SHA-256 of a text with line endings normalised and a leading byte-order mark ignored, as
+/// lowercase hex.
 pub fn checksum_of(sql: &str) -> String {
     let mut hasher = Sha256::new();
-    let bytes = sql.as_bytes();
+    // An editor that adds or drops a byte-order mark has not changed the migration, any more
+    // than one that changes line endings.
+    let bytes = sql.strip_prefix('\u{feff}').unwrap_or(sql).as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -188,6 +191,13 @@ mod tests {
         assert!(lf
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn checksum_ignores_a_byte_order_mark() {
+        let plain = checksum_of("create table t (id int);\n");
+        assert_eq!(plain, checksum_of("\u{feff}create table t (id int);\r\n"));
+        assert_ne!(plain, checksum_of("create table t (id bigint);\n"));
     }
 
     #[test]
