@@ -36,6 +36,7 @@ pub const RULES: &[&Rule] = &[
     &rules::creating_enum::RULE,
     &rules::require_enum_value_ordering::RULE,
     &rules::renaming_enum_value::RULE,
+    &rules::type_change_unknown_source::RULE,
     &rules::renaming_column::RULE,
     &rules::renaming_table::RULE,
     &rules::renaming_schema::RULE,

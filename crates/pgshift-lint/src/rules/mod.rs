@@ -75,6 +75,7 @@ pub mod statements_after_access_exclusive;
 pub mod syntax_error;
 pub mod table_rewrite;
 pub mod transaction_nesting;
+pub mod type_change_unknown_source;
 pub mod unbatched_backfill;
 pub mod unused_allow;
 
