@@ -169,6 +169,13 @@ impl Context {
     }
 
     /// The column's type, when the set created or changed it earlier.
+    /// Records a column's current type learnt elsewhere (the live catalog, for `pgshift plan`),
+    /// so type changes on it are judged exactly instead of guessed.
+    pub fn assume_column_type(&mut self, table: &QualifiedName, column: &str, ty: TypeSpec) {
+        self.column_types
+            .insert((table.name.clone(), column.to_string()), ty);
+    }
+
     pub fn column_type(&self, table: &QualifiedName, column: &str) -> Option<&TypeSpec> {
         self.column_types
             .get(&(table.name.clone(), column.to_string()))

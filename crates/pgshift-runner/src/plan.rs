@@ -262,6 +262,58 @@ pub async fn plan(
     })
 }
 
+/// Reads from the catalog the current type of each column an `ALTER COLUMN ... TYPE` of the
+/// script names, into `ctx`.
+async fn assume_live_column_types(
+    conn: &Connection,
+    parsed: &pgshift_sql::ParsedScript,
+    ctx: &mut Context,
+) -> Result<(), DbError> {
+    use pgshift_sql::protobuf::AlterTableType;
+    for statement in &parsed.statements {
+        let NodeEnum::AlterTableStmt(a) = &statement.node else {
+            continue;
+        };
+        let Some(rv) = &a.relation else { continue };
+        let table = pgshift_lint::ident::QualifiedName::from_range_var(rv);
+        for cmd in &a.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            if cmd.subtype != AlterTableType::AtAlterColumnType as i32 {
+                continue;
+            }
+            let row = conn
+                .query_opt(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                      WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                    &[&table.quoted(), &cmd.name],
+                )
+                .await?;
+            let Some(type_text) = row.map(|r| r.get::<_, String>(0)) else {
+                continue;
+            };
+            // format_type's text is a type as the grammar reads it; parse it (locally, never
+            // run) to get the same normalised form the analyzer uses for the files.
+            let probe = pgshift_sql::parse(&format!("CREATE TABLE probe (c {type_text})"));
+            if let Some(NodeEnum::CreateStmt(c)) = probe.statements.first().map(|s| &s.node) {
+                if let Some(NodeEnum::ColumnDef(col)) =
+                    c.table_elts.first().and_then(|e| e.node.as_ref())
+                {
+                    if let Some(t) = &col.type_name {
+                        ctx.assume_column_type(
+                            &table,
+                            &cmd.name,
+                            pgshift_lint::knowledge::casts::TypeSpec::from_type_name(t),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn plan_migration(
     conn: &Connection,
     m: &Migration,
@@ -273,7 +325,16 @@ async fn plan_migration(
     let prepared = safe::prepare(conn, &version, &m.up, &options.run, pg).await?;
     let exec = &prepared.exec;
     let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
-    let analysed = safe::analyse(&m.up, &parsed, pg, exec.no_transaction_reason.is_none());
+    // What the live catalog knows and the files may not: the current type of every column a
+    // statement retypes, so `ALTER ... TYPE` is judged (rewrite or not) instead of guessed.
+    let mut known = Context::new(pg, true);
+    assume_live_column_types(conn, &parsed, &mut known).await?;
+    let analysed = safe::analyse(
+        &m.up,
+        &parsed,
+        known.clone(),
+        exec.no_transaction_reason.is_none(),
+    );
     let line_index = pgshift_sql::LineIndex::new(&m.up.file_text);
 
     // Sizes of every table any statement (as written or as run) touches.
@@ -295,7 +356,7 @@ async fn plan_migration(
     };
 
     // Blocking time per statement (by its start offset), walking the units as they run.
-    let mut ctx = Context::new(pg, true);
+    let mut ctx = known;
     ctx.start_script(true, Direction::Up);
     let mut blocking: HashMap<usize, Blocking> = HashMap::new();
     for unit in &exec.units {

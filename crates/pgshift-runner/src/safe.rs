@@ -76,10 +76,9 @@ pub struct AnalysedStatement<'a> {
 pub fn analyse<'a>(
     script: &Script,
     parsed: &'a ParsedScript,
-    pg: PgVersion,
+    mut ctx: Context,
     runner_transaction: bool,
 ) -> Vec<AnalysedStatement<'a>> {
-    let mut ctx = Context::new(pg, true);
     ctx.start_script(runner_transaction, Direction::Up);
     parsed
         .statements
@@ -108,10 +107,11 @@ pub fn safe_units(
 ) -> Result<Execution, RunError> {
     let written = units_as_written(version, script, parsed)?;
     let runner_transaction = written.no_transaction_reason.is_none();
-    let rewrites: HashMap<usize, SafeRewrite> = analyse(script, parsed, pg, runner_transaction)
-        .into_iter()
-        .filter_map(|a| a.rewrite.map(|r| (a.statement.span.start, r)))
-        .collect();
+    let rewrites: HashMap<usize, SafeRewrite> =
+        analyse(script, parsed, Context::new(pg, true), runner_transaction)
+            .into_iter()
+            .filter_map(|a| a.rewrite.map(|r| (a.statement.span.start, r)))
+            .collect();
     Ok(apply_rewrites(written, &rewrites))
 }
 

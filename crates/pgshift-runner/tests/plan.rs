@@ -306,3 +306,37 @@ async fn the_checklist_reads_well_for_a_single_statement_run_outside_a_transacti
     assert!(!retype.checklist.backward_compatible.ok, "{text}");
     assert!(!text.contains("pgshift start"), "{text}");
 }
+
+/// A table created outside the migration set: only the live catalog knows its column types,
+/// and they decide whether `ALTER ... TYPE` rewrites it.
+#[tokio::test]
+async fn plan_judges_type_changes_by_the_live_column_types() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE legacy (id bigint PRIMARY KEY, amount bigint, code varchar(10));
+         INSERT INTO legacy SELECT g, g, 'c' || g FROM generate_series(1, 1000) g; ANALYZE legacy;",
+    )
+    .await
+    .expect("legacy table");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20240101000000_retype.up.sql"),
+        "ALTER TABLE legacy ALTER COLUMN amount TYPE numeric;\nALTER TABLE legacy ALTER COLUMN code TYPE text;\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let report = plan(&c, &set, &PlanOptions::default()).await.expect("plan");
+    let [amount, code] = report.migrations[0].statements.as_slice() else {
+        panic!("two statements: {report:#?}");
+    };
+    assert!(
+        amount.tables[0].rewrite,
+        "bigint to numeric rewrites: {amount:#?}"
+    );
+    assert!(amount.blocking.is_some(), "{amount:#?}");
+    assert!(
+        !code.tables[0].rewrite,
+        "varchar(10) to text is binary-compatible: {code:#?}"
+    );
+}
