@@ -151,8 +151,6 @@ pub fn log_event(style: Style, event: &Event) {
             format!("  {} {object} kept in {kept_in} (on_drop = {mode})", style.dim("backup:"))
         }
         Event::Info(text) => text.clone(),
-        #[allow(unreachable_patterns)]
-        other => format!("{other:?}"),
     };
     eprintln!("{line}");
 }
