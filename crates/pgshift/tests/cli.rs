@@ -594,3 +594,45 @@ async fn ctrl_c_during_up_cancels_the_statement_and_releases_every_lock() {
         "the interrupted migration's transaction was rolled back"
     );
 }
+
+/// `verify` on the bundled example as an ordinary user: directly when the tests run as one,
+/// through `runuser -u postgres` when they run as root (initdb refuses root, so the cluster
+/// code takes a different path for each).
+#[test]
+fn verify_works_as_an_ordinary_user() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/migrations");
+    // A copy the ordinary user can read, wherever the checkout lives.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("migrations");
+    std::fs::create_dir(&copy).expect("mkdir");
+    for entry in std::fs::read_dir(&example).expect("example") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).expect("copy");
+    }
+    std::fs::write(dir.path().join("pgshift.toml"), "format = \"pgshift\"\n").expect("config");
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if is_root {
+        use std::os::unix::fs::PermissionsExt;
+        // The checkout (and so target/) may be in a directory the user cannot enter: run a
+        // copy of the binary from the readable temporary directory.
+        let bin = dir.path().join("pgshift");
+        std::fs::copy(BIN, &bin).expect("copy the binary");
+        for p in [dir.path().to_path_buf(), copy.clone(), bin.clone()] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&bin);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let out = cmd
+        .args(["verify", "--dir"])
+        .arg(&copy)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run verify");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("PASSED"), "{}", text(&out));
+}
