@@ -35,7 +35,8 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             "this statement runs while the transaction holds ACCESS EXCLUSIVE on `{}` (taken by an earlier statement): every read and write of `{}` waits until the transaction commits",
             held.table, held.table
         ))
-        .lock(LockLevel::AccessExclusive)
+        // No `.lock(..)`: a finding's lock is the one its statement takes, and this statement
+        // takes none of it; the message names the lock the transaction already holds.
         .table(&held.table)
         .help("Commit right after the statement that takes ACCESS EXCLUSIVE: move it to the end of the migration, or move the statements after it to a migration of their own"),
     );
