@@ -76,7 +76,10 @@ impl From<RunError> for Failure {
         match e {
             RunError::Db(db) => Failure::from(db),
             RunError::Source(s) => Failure::from(s),
-            RunError::Statement(_) | RunError::LockBudget { .. } | RunError::LockWait { .. } => {
+            RunError::Statement(_)
+            | RunError::LockBudget { .. }
+            | RunError::LockWait { .. }
+            | RunError::Backup(pgshift_runner::backup::BackupError::PgDumpFailed { .. }) => {
                 Failure {
                     message: e.to_string(),
                     code: exit::FAILED,
