@@ -315,6 +315,16 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                 let is_index =
                     r.kind == pg_query::protobuf::ReindexObjectType::ReindexObjectIndex as i32;
                 if concurrent {
+                    // On an index, its table is locked too (checked with pg_locks on 15).
+                    if is_index {
+                        if let Some(table) = ctx.table_of_index(&name) {
+                            out.push(Effect::new(
+                                table.clone(),
+                                ShareUpdateExclusive,
+                                "REINDEX CONCURRENTLY locks the index's table against schema changes; writes continue",
+                            ));
+                        }
+                    }
                     out.push(
                         Effect::new(
                             name,
@@ -651,6 +661,18 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
             }
         }
         T::AtDetachPartitionFinalize => e.lock = ShareUpdateExclusive,
+        T::AtAddInherit | T::AtDropInherit => {
+            // The child takes ACCESS EXCLUSIVE; the parent SHARE UPDATE EXCLUSIVE (checked
+            // with pg_locks on 15).
+            e.note = "INHERIT changes the child's parent".into();
+            if let Some(NodeEnum::RangeVar(rv)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                e.others.push(Effect::new(
+                    QualifiedName::from_range_var(rv),
+                    ShareUpdateExclusive,
+                    "the parent of INHERIT / NO INHERIT",
+                ));
+            }
+        }
         _ => {}
     }
     e
@@ -933,6 +955,49 @@ mod tests {
         assert_eq!(
             one("ALTER TABLE t SET (fillfactor = 70)"),
             (ShareUpdateExclusive, false, false)
+        );
+    }
+
+    #[test]
+    fn inherit_locks_the_parent_too() {
+        let e = effects("ALTER TABLE child INHERIT parent");
+        let locks: Vec<(String, LockLevel)> =
+            e.iter().map(|e| (e.table.name.clone(), e.lock)).collect();
+        assert!(
+            locks.contains(&("child".into(), AccessExclusive)),
+            "{locks:?}"
+        );
+        assert!(
+            locks.contains(&("parent".into(), ShareUpdateExclusive)),
+            "{locks:?}"
+        );
+        let e = effects("ALTER TABLE child NO INHERIT parent");
+        assert!(e
+            .iter()
+            .any(|e| e.table.name == "parent" && e.lock == ShareUpdateExclusive));
+    }
+
+    #[test]
+    fn reindex_concurrently_of_a_known_index_locks_its_table() {
+        // The context learns from the earlier statements which table `i` belongs to.
+        let mut ctx = Context::new(PgVersion::new(15, 0), true);
+        let parsed = pgshift_sql::parse(
+            "CREATE TABLE t (a int); CREATE INDEX i ON t (a); REINDEX INDEX CONCURRENTLY i",
+        );
+        let mut e = Vec::new();
+        for s in &parsed.statements {
+            e = statement_effects(&s.node, &ctx);
+            ctx.observe(&s.node, &e, s.span.clone());
+        }
+        let locks: Vec<(String, LockLevel)> =
+            e.iter().map(|e| (e.table.name.clone(), e.lock)).collect();
+        assert!(
+            locks.contains(&("t".into(), ShareUpdateExclusive)),
+            "{locks:?}"
+        );
+        assert!(
+            locks.contains(&("i".into(), ShareUpdateExclusive)),
+            "{locks:?}"
         );
     }
 
