@@ -768,11 +768,7 @@ impl Migrator {
         let last = unit.steps.len().saturating_sub(1);
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
-            let begin = format!(
-                "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                millis(lock_timeout),
-                millis(statement_timeout)
-            );
+            let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
             if let Err(e) = client.batch_execute(&begin).await {
                 // The BEGIN may have opened a transaction that is now aborted; end it so the
                 // session (and the runner lock's release) stays usable.

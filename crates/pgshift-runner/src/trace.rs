@@ -306,10 +306,9 @@ async fn trace_existing(
         }
     } else {
         worker
-            .batch_execute(&format!(
-                "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
-                options.run.lock_timeout.as_millis(),
-                options.run.statement_timeout.as_millis()
+            .batch_execute(&crate::units::begin_with_timeouts(
+                options.run.lock_timeout,
+                options.run.statement_timeout,
             ))
             .await
             .map_err(DbError::from)?;
@@ -457,10 +456,9 @@ impl<'c> Tracer<'c> {
             let own_transaction = in_transaction && self.own_transactions;
             if own_transaction {
                 self.worker
-                    .batch_execute(&format!(
-                        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
-                        self.run.lock_timeout.as_millis(),
-                        self.run.statement_timeout.as_millis()
+                    .batch_execute(&crate::units::begin_with_timeouts(
+                        self.run.lock_timeout,
+                        self.run.statement_timeout,
                     ))
                     .await
                     .map_err(DbError::from)?;

@@ -58,6 +58,19 @@ impl Step {
     }
 }
 
+/// The statement that opens a unit's transaction: `SET LOCAL` keeps the timeouts inside it,
+/// so they hold through transaction-mode poolers and end with it.
+pub fn begin_with_timeouts(
+    lock_timeout: std::time::Duration,
+    statement_timeout: std::time::Duration,
+) -> String {
+    format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+        lock_timeout.as_millis(),
+        statement_timeout.as_millis()
+    )
+}
+
 /// Statements that commit together.
 #[derive(Debug, Clone)]
 pub struct Unit {
