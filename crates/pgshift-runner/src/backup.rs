@@ -158,6 +158,7 @@ pub async fn protect(
         }
         units.push(Unit {
             transactional,
+            in_author_transaction: unit.in_author_transaction,
             steps,
         });
     }
@@ -380,12 +381,7 @@ pub fn truncate(name: &str, max: usize) -> &str {
 }
 
 fn protected_step(sql: String, purpose: String, origin: &Step) -> Step {
-    Step {
-        sql,
-        copy_data: None,
-        origin: origin.origin.clone(),
-        rewrite: Some(purpose),
-    }
+    Step::generated(sql, origin.origin.clone(), purpose)
 }
 
 async fn deprecate(

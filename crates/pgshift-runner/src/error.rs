@@ -57,26 +57,30 @@ pub enum RunError {
         total: i32,
     },
 
-    /// A partially applied migration changed shape since it started, so its progress cannot be trusted.
-    #[error("{}: migration {version} stopped after {done} of {total} steps in an earlier run, but the file now has {now} steps (or a different checksum). Resuming could skip or repeat work. Restore the file as it was and run `pgshift up` to resume it; or finish the migration by hand, remove its unfinished record (`DELETE FROM pgshift.migrations WHERE version = '{version}'`) and record it as applied with `pgshift baseline {version}`.", path.display())]
+    /// A partially applied migration whose steps already done are no longer the first steps
+    /// of its file, so its progress cannot be trusted.
+    #[error("{}: migration {version} stopped after {done} of {total} steps in an earlier run, but the steps already done (or the one in flight) are no longer the first steps of the file: resuming could skip or repeat work. Restore those statements as they were (later ones may change) and run `pgshift up` to resume; or finish the migration by hand and record it with `pgshift resolve {version} --finished`.", path.display())]
     ResumeMismatch {
         version: String,
         path: PathBuf,
         done: i32,
         total: i32,
-        now: usize,
     },
 
-    /// A half-finished revert whose down changed shape since it started: which of its
-    /// steps ran can no longer be told.
-    #[error("{}: the revert of migration {version} stopped after {done} of {total} steps in an earlier run, but its down now has {now} steps. Starting over could repeat work and resuming could skip some. Restore the down as it was and run `pgshift down` again; or finish the revert by hand and remove its row from pgshift.migrations.", path.display())]
+    /// A half-finished revert whose steps already done are no longer the first steps of its
+    /// down: which of them ran can no longer be told.
+    #[error("{}: the revert of migration {version} stopped after {done} of {total} steps in an earlier run, but the steps already done (or the one in flight) are no longer the first steps of its down. Starting over could repeat work and resuming could skip some. Restore those statements as they were and run `pgshift down` again; or finish the revert by hand and record it with `pgshift resolve {version} --finished`.", path.display())]
     RevertMismatch {
         version: String,
         path: PathBuf,
         done: i32,
         total: i32,
-        now: usize,
     },
+
+    /// A statement run outside any transaction was in flight when the last run stopped, and
+    /// the catalog cannot tell whether it completed. Boxed: it is large.
+    #[error(transparent)]
+    InFlightUnknown(Box<InFlightUnknown>),
 
     /// Another runner holds the lock for longer than we are willing to wait.
     #[error("another pgshift runner has held the migration lock on this database for {waited_secs} s (pid {holder}); gave up waiting. If no runner is active, that session is stuck: end it with `SELECT pg_terminate_backend({holder})`.")]
@@ -124,4 +128,18 @@ pub struct StatementError {
     pub rewrite: Option<String>,
     /// What state the database was left in.
     pub outcome: String,
+}
+
+/// A statement run outside any transaction was in flight when the last run stopped, and the
+/// catalog cannot tell whether it completed: the user decides with `pgshift resolve`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: migration {version} ({name}): step {step} of {total}, `{sql}`, runs outside a transaction and was still running when the last run stopped; {why}. Nothing was run. Look at the database, then record what happened: `pgshift resolve {version} --step {step} --done` if it completed, or `pgshift resolve {version} --step {step} --redo` to run it again.", path.display())]
+pub struct InFlightUnknown {
+    pub version: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub step: usize,
+    pub total: i32,
+    pub sql: String,
+    pub why: String,
 }

@@ -92,6 +92,17 @@ pub enum Event {
         /// Where the data is now: the renamed table or column, the backup table, the dump file.
         kept_in: String,
     },
+    /// A statement the last run left in flight (sent outside any transaction, its end not
+    /// recorded) was looked up in the catalog before resuming.
+    Settled {
+        version: String,
+        /// 1-based.
+        step: usize,
+        /// It completed and is now recorded; otherwise it runs again.
+        landed: bool,
+        /// What the catalog showed.
+        why: String,
+    },
     /// Anything else worth telling a person.
     Info(String),
 }

@@ -235,14 +235,10 @@ mod tests {
     fn unit(sqls: &[&str]) -> Unit {
         Unit {
             transactional: true,
+            in_author_transaction: false,
             steps: sqls
                 .iter()
-                .map(|s| Step {
-                    sql: s.to_string(),
-                    copy_data: None,
-                    origin: 0..0,
-                    rewrite: None,
-                })
+                .map(|s| Step::generated(s.to_string(), 0..0, "test".to_string()))
                 .collect(),
         }
     }

@@ -6,6 +6,8 @@ use pgshift_db::quote::quote_literal;
 use pgshift_db::DbError;
 use tokio_postgres::Client;
 
+use crate::inflight::InFlight;
+
 /// The schema pgshift owns in every database it migrates.
 pub const SCHEMA: &str = "pgshift";
 
@@ -71,6 +73,15 @@ pub struct HistoryRow {
     #[serde(skip)]
     pub down_sql: Option<String>,
     pub path: Option<String>,
+    /// A statement sent outside any transaction whose end was not recorded (the run died
+    /// while it ran): the next run settles it first.
+    #[serde(skip)]
+    pub inflight: Option<InFlight>,
+    /// The fingerprint of each unit as it ran, so a resumed migration is checked against the
+    /// units already done rather than the whole file (empty in rows written before pgshift
+    /// recorded them).
+    #[serde(skip)]
+    pub unit_digests: Vec<String>,
 }
 
 const CREATE: &str = "
@@ -88,17 +99,36 @@ CREATE TABLE IF NOT EXISTS pgshift.migrations (
     duration_ms bigint,
     down_sql    text,
     path        text,
-    format      text
+    format      text,
+    inflight    jsonb,
+    unit_digests text[]
 );
 COMMENT ON TABLE pgshift.migrations IS 'Migrations applied by pgshift. Do not edit by hand; use pgshift baseline/restamp.';
 ";
 
-/// Creates the schema and table if missing. Call only while holding the runner lock: two
-/// concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
+/// The columns added since the first release, for histories created by an older pgshift.
+const UPGRADE: &str = "
+ALTER TABLE pgshift.migrations ADD COLUMN IF NOT EXISTS inflight jsonb,
+                               ADD COLUMN IF NOT EXISTS unit_digests text[];
+";
+
+/// Creates the schema and table if missing, and adds the columns a history made by an older
+/// pgshift lacks. Call only while holding the runner lock: two concurrent `CREATE TABLE IF
+/// NOT EXISTS` can still collide in the catalog.
 pub async fn ensure(client: &Client) -> Result<(), DbError> {
-    let exists = exists(client).await?;
-    if !exists {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('pgshift.migrations') IS NOT NULL,
+                    (SELECT count(*) FROM pg_attribute
+                      WHERE attrelid = to_regclass('pgshift.migrations')
+                        AND attname IN ('inflight', 'unit_digests') AND NOT attisdropped)",
+            &[],
+        )
+        .await?;
+    if !row.get::<_, bool>(0) {
         client.batch_execute(CREATE).await?;
+    } else if row.get::<_, i64>(1) < 2 {
+        client.batch_execute(UPGRADE).await?;
     }
     Ok(())
 }
@@ -119,8 +149,9 @@ pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
         .query(
             "SELECT version, name, checksum, state, progress, units,
                     to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    applied_by, duration_ms, down_sql, path
-               FROM pgshift.migrations",
+                    applied_by, duration_ms, down_sql, path,
+                    to_jsonb(m) ->> 'inflight', (to_jsonb(m) -> 'unit_digests')::text
+               FROM pgshift.migrations m",
             &[],
         )
         .await?;
@@ -138,6 +169,15 @@ pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
             duration_ms: r.get(8),
             down_sql: r.get(9),
             path: r.get(10),
+            // Columns an older pgshift did not write read as absent (`to_jsonb` works
+            // whether or not they exist, so `status` needs no upgrade and writes nothing).
+            inflight: r
+                .get::<_, Option<String>>(11)
+                .and_then(|t| serde_json::from_str(&t).ok()),
+            unit_digests: r
+                .get::<_, Option<String>>(12)
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
         })
         .collect())
 }
@@ -171,19 +211,21 @@ pub struct NewRow {
     pub down_sql: Option<String>,
     pub path: String,
     pub format: String,
+    pub unit_digests: Vec<String>,
 }
 
 /// Inserts or replaces the row of a version. Values are passed as parameters.
 pub async fn upsert(client: &Client, row: &NewRow) -> Result<(), DbError> {
     let sql = format!(
         "INSERT INTO pgshift.migrations
-             (version, name, checksum, state, progress, units, applied_by, duration_ms, down_sql, path, format)
-         VALUES ($1, $2, $3, $4, $5, $6, {}, $7, $8, $9, $10)
+             (version, name, checksum, state, progress, units, applied_by, duration_ms, down_sql, path, format, unit_digests, inflight)
+         VALUES ($1, $2, $3, $4, $5, $6, {}, $7, $8, $9, $10, $11, NULL)
          ON CONFLICT (version) DO UPDATE SET
              name = EXCLUDED.name, checksum = EXCLUDED.checksum, state = EXCLUDED.state,
              progress = EXCLUDED.progress, units = EXCLUDED.units, applied_at = now(),
              applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
-             down_sql = EXCLUDED.down_sql, path = EXCLUDED.path, format = EXCLUDED.format",
+             down_sql = EXCLUDED.down_sql, path = EXCLUDED.path, format = EXCLUDED.format,
+             unit_digests = EXCLUDED.unit_digests, inflight = NULL",
         applied_by_sql()
     );
     client
@@ -200,23 +242,95 @@ pub async fn upsert(client: &Client, row: &NewRow) -> Result<(), DbError> {
                 &row.down_sql,
                 &row.path,
                 &row.format,
+                &row.unit_digests,
             ],
         )
         .await?;
     Ok(())
 }
 
-/// Records how far a multi-unit migration (or its revert) got.
+/// Records how far a multi-unit migration (or its revert) got; nothing is in flight. With
+/// `digests`, also the units' total and fingerprints (a revert records them with its first
+/// progress).
 pub async fn set_progress(
     client: &Client,
     version: &str,
     state: RowState,
     progress: i32,
+    digests: Option<&[String]>,
 ) -> Result<(), DbError> {
+    match digests {
+        None => {
+            client
+                .execute(
+                    "UPDATE pgshift.migrations SET state = $2, progress = $3, inflight = NULL WHERE version = $1",
+                    &[&version, &state.as_str(), &progress],
+                )
+                .await?
+        }
+        Some(digests) => {
+            let units = i32::try_from(digests.len()).unwrap_or(i32::MAX);
+            client
+                .execute(
+                    "UPDATE pgshift.migrations
+                        SET state = $2, progress = $3, units = $4, unit_digests = $5, inflight = NULL
+                      WHERE version = $1",
+                    &[&version, &state.as_str(), &progress, &units, &digests],
+                )
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// Starts a multi-unit run of a recorded migration: its state, the units done, their
+/// total and fingerprints, and the checksum of the file as it is now.
+pub async fn start_units(
+    client: &Client,
+    version: &str,
+    state: RowState,
+    progress: i32,
+    digests: &[String],
+    checksum: Option<&str>,
+) -> Result<(), DbError> {
+    let units = i32::try_from(digests.len()).unwrap_or(i32::MAX);
     client
         .execute(
-            "UPDATE pgshift.migrations SET state = $2, progress = $3 WHERE version = $1",
-            &[&version, &state.as_str(), &progress],
+            "UPDATE pgshift.migrations
+                SET state = $2, progress = $3, units = $4, unit_digests = $5,
+                    checksum = coalesce($6, checksum), inflight = NULL
+              WHERE version = $1",
+            &[
+                &version,
+                &state.as_str(),
+                &progress,
+                &units,
+                &digests,
+                &checksum,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Records a statement as sent outside any transaction, before it is sent (and the state
+/// the row is in while it runs).
+pub async fn set_inflight(
+    client: &Client,
+    version: &str,
+    state: RowState,
+    inflight: Option<&InFlight>,
+) -> Result<(), DbError> {
+    let json = inflight
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| DbError::Driver {
+            reason: format!("could not record the statement in flight: {e}"),
+        })?;
+    client
+        .execute(
+            "UPDATE pgshift.migrations SET state = $2, inflight = $3::text::jsonb WHERE version = $1",
+            &[&version, &state.as_str(), &json],
         )
         .await?;
     Ok(())
@@ -226,7 +340,7 @@ pub async fn set_progress(
 pub async fn finish(client: &Client, version: &str, duration_ms: i64) -> Result<(), DbError> {
     client
         .execute(
-            "UPDATE pgshift.migrations SET state = 'applied', progress = units, duration_ms = $2 WHERE version = $1",
+            "UPDATE pgshift.migrations SET state = 'applied', progress = units, duration_ms = $2, inflight = NULL WHERE version = $1",
             &[&version, &duration_ms],
         )
         .await?;

@@ -1,7 +1,10 @@
 //! The runner: applies and reverts migrations against one database, safely.
 //!
 //! - [`Migrator`] holds a connection and a [`pgshift_source::MigrationSet`] and implements
-//!   `up`, `down`, `redo`, `status`, `baseline` and `restamp`.
+//!   `up`, `down`, `redo`, `status`, `baseline`, `restamp` and `resolve`; applying and
+//!   reverting are one loop over the units.
+//! - [`inflight`] tells, after pgshift died during a statement that runs outside any
+//!   transaction, whether it landed.
 //! - [`units`] turns a migration's statements into units that commit on their own (one
 //!   transaction by default; statement by statement when it cannot run in a transaction).
 //! - [`history`] is the `pgshift.migrations` table; [`adopt`] reads other tools' history
@@ -23,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod guard;
 pub mod history;
+pub mod inflight;
 pub mod migrator;
 pub mod options;
 pub mod plan;
@@ -33,5 +37,7 @@ pub mod verify;
 
 pub use error::{Result, RunError, StatementError};
 pub use event::{Event, Observer, Silent};
-pub use migrator::{DownTarget, EntryState, Migrator, Status, StatusEntry, RUNNER_LOCK_KEY};
+pub use migrator::{
+    DownTarget, EntryState, Migrator, Resolution, Status, StatusEntry, RUNNER_LOCK_KEY,
+};
 pub use options::{parse_duration, OnDrop, RunOptions};

@@ -24,6 +24,7 @@ use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
 use crate::guard;
 use crate::history::{self, HistoryRow, NewRow, RowState};
+use crate::inflight::{self, Verdict};
 use crate::options::RunOptions;
 use crate::safe;
 use crate::units::{open_transaction_start, units_as_written, Execution, Step, Unit};
@@ -40,6 +41,17 @@ pub enum DownTarget {
     To(Version),
     /// All of them.
     All,
+}
+
+/// What the user found, for `resolve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The next step (the one in flight, or the one that failed) completed: record it done.
+    Done,
+    /// It did not: the next run runs it again.
+    Redo,
+    /// The whole migration, or its revert, was finished by hand.
+    Finished,
 }
 
 /// The state of one migration, as `status` reports it.
@@ -106,11 +118,13 @@ pub struct Migrator {
 enum Record {
     /// The whole migration in one transaction: its row, as applied.
     Applied { row: NewRow, started: Instant },
-    /// One unit of several done.
+    /// One unit of several done (and nothing in flight).
     Progress {
         version: String,
         state: RowState,
         progress: i32,
+        /// The fingerprints of the units, recorded with the first progress of a revert.
+        digests: Option<Vec<String>>,
     },
     /// The whole revert in one transaction: the row goes.
     Reverted { version: String },
@@ -134,10 +148,41 @@ impl Record {
                 version,
                 state,
                 progress,
-            } => history::set_progress(client, version, *state, *progress).await,
+                digests,
+            } => {
+                history::set_progress(client, version, *state, *progress, digests.as_deref()).await
+            }
             Record::Reverted { version } => history::delete(client, version).await,
         }
     }
+}
+
+/// Which way a migration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Apply,
+    Revert,
+}
+
+impl Direction {
+    /// The state of the row while a run in this direction is partway.
+    fn running_state(self) -> RowState {
+        match self {
+            Direction::Apply => RowState::Partial,
+            Direction::Revert => RowState::Reverting,
+        }
+    }
+}
+
+/// One migration to run in one direction: its units and the history row it starts from.
+struct Run {
+    direction: Direction,
+    /// For a revert, the down script stands in as `up`.
+    migration: Migration,
+    exec: Execution,
+    row: Option<HistoryRow>,
+    /// A revert whose down SQL comes from the history (the file is gone).
+    from_history: bool,
 }
 
 /// A unit that failed: which step, and the server's error.
@@ -169,11 +214,20 @@ impl Migrator {
         &self.options
     }
 
-    /// Reads the server version, which decides the safe rewrites.
+    /// Reads the server version, which decides the safe rewrites. From PostgreSQL 14 the
+    /// session also asks the server to check every second that pgshift is still connected:
+    /// a statement whose runner died is then cancelled (and a transaction rolled back)
+    /// instead of running on, holding its locks, with nobody to record its end.
     async fn read_server_version(&mut self) -> Result<()> {
         let num = pgshift_db::server_version_num(&self.conn).await?;
         if let Some(v) = PgVersion::parse(&num.to_string()) {
             self.pg = v;
+        }
+        if num >= 140_000 {
+            self.conn
+                .batch_execute("SET client_connection_check_interval = '1s'")
+                .await
+                .map_err(DbError::from)?;
         }
         Ok(())
     }
@@ -268,7 +322,9 @@ impl Migrator {
         to: Option<Version>,
         observer: &dyn Observer,
     ) -> Result<Vec<Version>> {
-        if !history::exists(&self.conn).await? {
+        if history::exists(&self.conn).await? {
+            history::ensure(&self.conn).await?;
+        } else {
             self.create_history_and_adopt(observer).await?;
         }
         self.read_server_version().await?;
@@ -344,6 +400,7 @@ impl Migrator {
         if !history::exists(&self.conn).await? {
             return Ok(Vec::new());
         }
+        history::ensure(&self.conn).await?;
         self.read_server_version().await?;
         let rows = history::read(&self.conn).await?;
         let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
@@ -399,27 +456,147 @@ impl Migrator {
     ) -> Result<Vec<Version>> {
         self.require_known(version, &[])?;
         self.acquire_runner_lock(observer).await?;
-        let outcome = self.baseline_locked(version).await;
+        let outcome = self.baseline_locked(version, observer).await;
         self.release_runner_lock().await;
         outcome
     }
 
-    async fn baseline_locked(&mut self, version: &Version) -> Result<Vec<Version>> {
+    async fn baseline_locked(
+        &mut self,
+        version: &Version,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Version>> {
         history::ensure(&self.conn).await?;
         let rows = history::read(&self.conn).await?;
         let mut marked = Vec::new();
         for m in self.set.migrations.iter().filter(|m| m.version <= *version) {
-            if find_row(&rows, &m.version).is_some() {
+            if let Some(row) = find_row(&rows, &m.version) {
+                if matches!(row.state, RowState::Partial | RowState::Reverting) {
+                    let what = if row.state == RowState::Partial {
+                        "applied"
+                    } else {
+                        "reverted"
+                    };
+                    observer.event(&Event::Info(format!(
+                        "  {} {} was not recorded: it stopped partway when it was {what} ({} of {} steps), so part of it is in the database and part is not. `pgshift up` finishes it, `pgshift down` reverts it; if you finished it by hand, `pgshift resolve {} --finished` records that",
+                        m.version, m.name, row.progress, row.units, m.version
+                    )));
+                }
                 continue;
             }
             history::upsert(
                 &self.conn,
-                &row_for(m, RowState::Baseline, 1, 1, None, self.set.format.name()),
+                &row_for(
+                    m,
+                    RowState::Baseline,
+                    1,
+                    1,
+                    None,
+                    self.set.format.name(),
+                    Vec::new(),
+                ),
             )
             .await?;
             marked.push(m.version.clone());
         }
         Ok(marked)
+    }
+
+    /// Records what happened to a migration that stopped partway (in `up` or `down`), after
+    /// the user looked at the database: the step pgshift could not settle by itself, or the
+    /// whole migration finished by hand. `step` (1-based), when given, must be the next step
+    /// the history expects, so a decision about one step cannot land on another. Returns what
+    /// was recorded, in words.
+    pub async fn resolve(
+        &mut self,
+        version: &Version,
+        step: Option<usize>,
+        resolution: Resolution,
+        observer: &dyn Observer,
+    ) -> Result<String> {
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.resolve_locked(version, step, resolution).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    async fn resolve_locked(
+        &mut self,
+        version: &Version,
+        step: Option<usize>,
+        resolution: Resolution,
+    ) -> Result<String> {
+        history::ensure(&self.conn).await?;
+        let rows = history::read(&self.conn).await?;
+        let Some(row) = find_row(&rows, version) else {
+            return Err(RunError::Usage(format!(
+                "migration {version} is not in the history, so nothing stopped partway; `pgshift status` lists where each migration stands"
+            )));
+        };
+        let state = row.state;
+        if !matches!(state, RowState::Partial | RowState::Reverting) {
+            return Err(RunError::Usage(format!(
+                "migration {version} is {}, not stopped partway: there is nothing to resolve",
+                state.as_str()
+            )));
+        }
+        let done = usize::try_from(row.progress).unwrap_or(0);
+        let total = usize::try_from(row.units).unwrap_or(0);
+        let next = done + 1;
+        if let Some(n) = step {
+            if n != next {
+                return Err(RunError::Usage(format!(
+                    "step {n} is not the step to resolve: migration {version} has {done} of {total} steps recorded as done, so the next one is step {next}. Nothing was recorded."
+                )));
+            }
+        }
+        let what = if state == RowState::Partial {
+            "applied"
+        } else {
+            "reverted"
+        };
+        let checksum = self.set.find(version).map(Migration::checksum);
+        let conn = &self.conn;
+        let finish = || async {
+            if state == RowState::Partial {
+                if let Some(checksum) = &checksum {
+                    history::set_checksum(conn, &row.version, checksum, None).await?;
+                }
+                history::finish(conn, &row.version, 0).await
+            } else {
+                history::delete(conn, &row.version).await
+            }
+        };
+        match resolution {
+            Resolution::Done if next >= total => {
+                finish().await?;
+                Ok(format!(
+                    "recorded step {next} of {total} as done: migration {version} is now {what}"
+                ))
+            }
+            Resolution::Done => {
+                let progress = i32::try_from(next).unwrap_or(i32::MAX);
+                history::set_progress(&self.conn, &row.version, state, progress, None).await?;
+                Ok(format!(
+                    "recorded step {next} of {total} of migration {version} as done; `pgshift {}` goes on with step {}",
+                    if state == RowState::Partial { "up" } else { "down" },
+                    next + 1
+                ))
+            }
+            Resolution::Redo => {
+                history::set_inflight(&self.conn, &row.version, state, None).await?;
+                Ok(format!(
+                    "step {next} of {total} of migration {version} will run again on the next `pgshift {}`",
+                    if state == RowState::Partial { "up" } else { "down" }
+                ))
+            }
+            Resolution::Finished => {
+                finish().await?;
+                Ok(format!(
+                    "recorded migration {version} as {what}, finished by hand"
+                ))
+            }
+        }
     }
 
     /// Records the current checksum (and down SQL) of applied migrations whose files changed:
@@ -457,14 +634,20 @@ impl Migrator {
             };
             let checksum = m.checksum();
             if checksum != row.checksum {
-                history::set_checksum(&self.conn, &row.version, &checksum, m.down_sql()).await?;
+                history::set_checksum(
+                    &self.conn,
+                    &row.version,
+                    &checksum,
+                    m.recorded_down().as_deref(),
+                )
+                .await?;
                 stamped.push(row.version.clone());
             }
         }
         Ok(stamped)
     }
 
-    // ---- applying -------------------------------------------------------------------------
+    // ---- applying and reverting: one loop -------------------------------------------------
 
     async fn apply(
         &mut self,
@@ -480,100 +663,32 @@ impl Migrator {
             self.pg,
         )
         .await?;
-        let exec = prepared.exec;
-        let checksum = m.checksum();
-        let total = exec.units.len();
-        let resume_at = match partial {
-            Some(row) => {
-                if row.checksum != checksum || usize::try_from(row.units).ok() != Some(total) {
-                    return Err(RunError::ResumeMismatch {
-                        version: m.version.to_string(),
-                        path: m.up.path.clone(),
-                        done: row.progress,
-                        total: row.units,
-                        now: total,
-                    });
-                }
-                usize::try_from(row.progress).unwrap_or(0)
-            }
-            None => 0,
+        let run = Run {
+            direction: Direction::Apply,
+            migration: m.clone(),
+            exec: prepared.exec,
+            row: partial.cloned(),
+            from_history: false,
         };
-        observer.event(&Event::Applying {
-            version: m.version.to_string(),
-            name: m.name.clone(),
-            units: total,
-            resume_at,
-            no_transaction: exec.no_transaction_reason.clone(),
-        });
-        if let Some(dump) = prepared.dump.filter(|_| resume_at == 0) {
-            backup::announce_dump(m.version.as_str(), &dump, observer);
-            let url = self.conn.url().clone();
-            let version = m.version.to_string();
-            // pg_dump is a child process; keep it off the async executor.
-            tokio::task::spawn_blocking(move || backup::run_dump(&url, &version, &dump))
-                .await
-                .map_err(|e| RunError::Usage(format!("the pg_dump task failed: {e}")))??;
-        }
-        let started = Instant::now();
-        let format = self.set.format.name();
-
-        // The common case: the whole migration and its history row commit together.
-        if total == 1 && exec.units[0].transactional && resume_at == 0 {
-            let row = row_for(m, RowState::Applied, 1, 1, None, format);
-            self.run_unit(m, &exec, 0, observer, &Record::Applied { row, started })
-                .await?;
-        } else {
-            if resume_at == 0 {
-                let units = i32::try_from(total).unwrap_or(i32::MAX);
-                history::upsert(
-                    &self.conn,
-                    &row_for(m, RowState::Partial, 0, units, None, format),
-                )
-                .await?;
-            }
-            self.set_session_timeouts().await?;
-            for i in resume_at..total {
-                if i == resume_at && partial.is_some() {
-                    self.clean_invalid_index(&exec.units[i]).await?;
-                }
-                let record = Record::Progress {
-                    version: m.version.to_string(),
-                    state: RowState::Partial,
-                    progress: i32::try_from(i + 1).unwrap_or(i32::MAX),
-                };
-                self.run_unit(m, &exec, i, observer, &record).await?;
-            }
-            self.conn
-                .batch_execute("RESET lock_timeout; RESET statement_timeout")
-                .await
-                .map_err(DbError::from)?;
-            let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            history::finish(&self.conn, m.version.as_str(), elapsed).await?;
-        }
-        observer.event(&Event::Applied {
-            version: m.version.to_string(),
-            name: m.name.clone(),
-            duration: started.elapsed(),
-        });
-        Ok(())
+        self.execute(run, prepared.dump, observer).await
     }
 
     async fn revert(&mut self, row: &HistoryRow, observer: &dyn Observer) -> Result<()> {
         let on_disk = Version::parse(&row.version).and_then(|v| self.set.find(&v).cloned());
-        let (script, name, from_history) = match on_disk.as_ref().and_then(|m| m.down.clone()) {
-            Some(down) => (down, row.name.clone(), false),
+        let (script, from_history) = match on_disk.as_ref().and_then(|m| m.down.clone()) {
+            Some(down) => (down, false),
             None => match &row.down_sql {
-                Some(sql) => {
-                    let mut m = pgshift_source::from_text(
-                        &format!(
+                Some(sql) => (
+                    pgshift_source::Script::from_recorded(
+                        format!(
                             "<down SQL of {} recorded in pgshift.migrations>",
                             row.version
-                        ),
+                        )
+                        .into(),
                         sql,
-                    );
-                    m.up.no_transaction = sql.contains("pgshift:no-transaction");
-                    (m.up, row.name.clone(), true)
-                }
+                    ),
+                    true,
+                ),
                 None if on_disk.is_some() => {
                     return Err(RunError::NoDown {
                         version: row.version.clone(),
@@ -593,81 +708,288 @@ impl Migrator {
         } else {
             safe::safe_units(&row.version, &script, &parsed, self.pg)?
         };
-        let total = exec.units.len();
-        let resume_at = if row.state == RowState::Reverting {
-            if usize::try_from(row.units).ok() != Some(total) {
-                return Err(RunError::RevertMismatch {
-                    version: row.version.clone(),
-                    path: script.path.clone(),
-                    done: row.progress,
-                    total: row.units,
-                    now: total,
-                });
-            }
-            usize::try_from(row.progress).unwrap_or(0)
-        } else {
-            0
-        };
-        observer.event(&Event::Reverting {
-            version: row.version.clone(),
-            name: name.clone(),
-            from_history,
-        });
-        let started = Instant::now();
-        let pseudo = Migration {
+        let migration = Migration {
             version: Version::parse(&row.version).ok_or_else(|| {
                 RunError::Usage(format!(
                     "the history holds version `{}`, which is not a version pgshift can read",
                     row.version
                 ))
             })?,
-            name: name.clone(),
-            up: script.clone(),
+            name: row.name.clone(),
+            up: script,
             down: None,
         };
-        if total == 1 && exec.units[0].transactional && resume_at == 0 {
-            self.run_unit(
-                &pseudo,
-                &exec,
-                0,
-                observer,
-                &Record::Reverted {
-                    version: row.version.clone(),
+        let mut row = row.clone();
+        if row.state == RowState::Partial {
+            // A migration that stopped partway is reverted with the down written for the
+            // whole of it; a statement of its up still in flight is settled first, so the
+            // history says what the down starts from.
+            if row.inflight.is_some() {
+                let up = on_disk
+                    .as_ref()
+                    .map(|m| m.up.path.clone())
+                    .unwrap_or_default();
+                let done = self
+                    .settle_inflight(&row, &migration.name, &up, RowState::Partial, observer)
+                    .await?;
+                row.progress = i32::try_from(done).unwrap_or(i32::MAX);
+                row.inflight = None;
+            }
+            observer.event(&Event::Info(format!(
+                "  migration {} stopped after {} of {} steps when it was applied; its down, written for the whole migration, runs as written (a statement undoing a step that never ran may fail: finish by hand and record it with `pgshift resolve {} --finished`)",
+                row.version, row.progress, row.units, row.version
+            )));
+        }
+        let run = Run {
+            direction: Direction::Revert,
+            migration,
+            exec,
+            row: Some(row),
+            from_history,
+        };
+        self.execute(run, None, observer).await
+    }
+
+    /// Runs a migration's up (apply) or down (revert) unit by unit: resumes where an earlier
+    /// run stopped, records progress with each unit, settles a statement the earlier run left
+    /// in flight, and records the end.
+    async fn execute(
+        &mut self,
+        run: Run,
+        dump: Option<backup::PlannedDump>,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let Run {
+            direction,
+            migration: m,
+            exec,
+            row,
+            from_history,
+        } = run;
+        let version = m.version.to_string();
+        let total = exec.units.len();
+        let digests = exec.digests();
+        let state = direction.running_state();
+        // The row to resume from: a partial apply, or a revert that stopped partway.
+        let resuming = row.as_ref().filter(|r| r.state == state);
+        let resume_at = match resuming {
+            Some(r) => self.resume_point(&m, &exec, r, direction, observer).await?,
+            None => 0,
+        };
+        match direction {
+            Direction::Apply => observer.event(&Event::Applying {
+                version: version.clone(),
+                name: m.name.clone(),
+                units: total,
+                resume_at,
+                no_transaction: exec.no_transaction_reason.clone(),
+            }),
+            Direction::Revert => observer.event(&Event::Reverting {
+                version: version.clone(),
+                name: m.name.clone(),
+                from_history,
+            }),
+        }
+        if let Some(dump) = dump.filter(|_| resuming.is_none()) {
+            backup::announce_dump(&version, &dump, observer);
+            let url = self.conn.url().clone();
+            let v = version.clone();
+            // pg_dump is a child process; keep it off the async executor.
+            tokio::task::spawn_blocking(move || backup::run_dump(&url, &v, &dump))
+                .await
+                .map_err(|e| RunError::Usage(format!("the pg_dump task failed: {e}")))??;
+        }
+        let started = Instant::now();
+        let format = self.set.format.name();
+
+        if total == 1 && exec.units[0].transactional && resuming.is_none() {
+            // The common case: the whole migration and its history record commit together.
+            let record = match direction {
+                Direction::Apply => Record::Applied {
+                    row: row_for(&m, RowState::Applied, 1, 1, None, format, digests),
+                    started,
                 },
-            )
-            .await?;
+                Direction::Revert => Record::Reverted {
+                    version: version.clone(),
+                },
+            };
+            self.run_unit(&m, &exec, 0, observer, &record).await?;
         } else {
-            let units = i32::try_from(total).unwrap_or(i32::MAX);
-            if row.state != RowState::Reverting {
-                self.conn
-                    .execute(
-                        "UPDATE pgshift.migrations SET state = 'reverting', progress = 0, units = $2 WHERE version = $1",
-                        &[&row.version, &units],
-                    )
-                    .await
-                    .map_err(DbError::from)?;
+            if resuming.is_none() && direction == Direction::Apply {
+                let units = i32::try_from(total).unwrap_or(i32::MAX);
+                history::upsert(
+                    &self.conn,
+                    &row_for(
+                        &m,
+                        RowState::Partial,
+                        0,
+                        units,
+                        None,
+                        format,
+                        digests.clone(),
+                    ),
+                )
+                .await?;
             }
             self.set_session_timeouts().await?;
             for i in resume_at..total {
+                if i == resume_at && resuming.is_some() {
+                    self.clean_invalid_index(&exec.units[i]).await?;
+                }
                 let record = Record::Progress {
-                    version: row.version.clone(),
-                    state: RowState::Reverting,
+                    version: version.clone(),
+                    state,
                     progress: i32::try_from(i + 1).unwrap_or(i32::MAX),
+                    // A revert marks the row as reverting only once a unit of it is done
+                    // (or in flight): a down that fails before leaves the migration applied.
+                    digests: (direction == Direction::Revert).then(|| digests.clone()),
                 };
-                self.run_unit(&pseudo, &exec, i, observer, &record).await?;
+                self.run_unit(&m, &exec, i, observer, &record).await?;
             }
             self.conn
                 .batch_execute("RESET lock_timeout; RESET statement_timeout")
                 .await
                 .map_err(DbError::from)?;
-            history::delete(&self.conn, &row.version).await?;
+            match direction {
+                Direction::Apply => {
+                    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                    history::finish(&self.conn, &version, elapsed).await?;
+                }
+                Direction::Revert => history::delete(&self.conn, &version).await?,
+            }
         }
-        observer.event(&Event::Reverted {
-            version: row.version.clone(),
-            name,
-            duration: started.elapsed(),
-        });
+        match direction {
+            Direction::Apply => observer.event(&Event::Applied {
+                version,
+                name: m.name.clone(),
+                duration: started.elapsed(),
+            }),
+            Direction::Revert => observer.event(&Event::Reverted {
+                version,
+                name: m.name.clone(),
+                duration: started.elapsed(),
+            }),
+        }
         Ok(())
+    }
+
+    /// Where a stopped run resumes: after the units it recorded as done, provided they are
+    /// still the first units of the script (what comes after may have been fixed), and after
+    /// settling the statement it left in flight. Records the script as it is now.
+    async fn resume_point(
+        &self,
+        m: &Migration,
+        exec: &Execution,
+        row: &HistoryRow,
+        direction: Direction,
+        observer: &dyn Observer,
+    ) -> Result<usize> {
+        let total = exec.units.len();
+        let digests = exec.digests();
+        let done = usize::try_from(row.progress).unwrap_or(0);
+        let same_start = if row.unit_digests.is_empty() {
+            // Recorded by an older pgshift, without fingerprints: only the shape can be
+            // compared.
+            usize::try_from(row.units).ok() == Some(total)
+                && (direction == Direction::Revert || row.checksum == m.checksum())
+        } else {
+            done <= total && row.unit_digests.get(..done) == digests.get(..done)
+        };
+        let inflight_changed = row.inflight.as_ref().is_some_and(|f| {
+            usize::try_from(f.unit).ok() != Some(done)
+                || exec
+                    .units
+                    .get(done)
+                    .and_then(|u| u.steps.first())
+                    .is_none_or(|s| s.sql != f.sql)
+        });
+        if !same_start || inflight_changed {
+            let (done, total) = (row.progress, row.units);
+            let (version, path) = (m.version.to_string(), exec.path.clone());
+            return Err(match direction {
+                Direction::Apply => RunError::ResumeMismatch {
+                    version,
+                    path,
+                    done,
+                    total,
+                },
+                Direction::Revert => RunError::RevertMismatch {
+                    version,
+                    path,
+                    done,
+                    total,
+                },
+            });
+        }
+        let state = direction.running_state();
+        let done = if row.inflight.is_some() {
+            self.settle_inflight(row, &m.name, &exec.path, state, observer)
+                .await?
+        } else {
+            done
+        };
+        let checksum = (direction == Direction::Apply).then(|| m.checksum());
+        history::start_units(
+            &self.conn,
+            &row.version,
+            state,
+            i32::try_from(done).unwrap_or(i32::MAX),
+            &digests,
+            checksum.as_deref(),
+        )
+        .await?;
+        Ok(done)
+    }
+
+    /// Settles the statement a stopped run left in flight: returns the units done after it.
+    async fn settle_inflight(
+        &self,
+        row: &HistoryRow,
+        name: &str,
+        path: &std::path::Path,
+        state: RowState,
+        observer: &dyn Observer,
+    ) -> Result<usize> {
+        let done = usize::try_from(row.progress).unwrap_or(0);
+        let Some(f) = &row.inflight else {
+            return Ok(done);
+        };
+        let verdict = inflight::settle(&self.conn, &row.version, f, observer).await?;
+        let step = done + 1;
+        match verdict {
+            Verdict::Landed(why) => {
+                let progress = i32::try_from(step).unwrap_or(i32::MAX);
+                history::set_progress(&self.conn, &row.version, state, progress, None).await?;
+                observer.event(&Event::Settled {
+                    version: row.version.clone(),
+                    step,
+                    landed: true,
+                    why,
+                });
+                Ok(step)
+            }
+            Verdict::NotLanded(why) => {
+                history::set_inflight(&self.conn, &row.version, state, None).await?;
+                observer.event(&Event::Settled {
+                    version: row.version.clone(),
+                    step,
+                    landed: false,
+                    why,
+                });
+                Ok(done)
+            }
+            Verdict::Unknown(why) => Err(RunError::InFlightUnknown(Box::new(
+                crate::error::InFlightUnknown {
+                    version: row.version.clone(),
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                    step,
+                    total: row.units,
+                    sql: inflight::clip(&f.sql),
+                    why,
+                },
+            ))),
+        }
     }
 
     /// Runs one unit, retrying it when it hits `lock_timeout`, then runs `after` in the same
@@ -680,11 +1002,11 @@ impl Migrator {
         observer: &dyn Observer,
         after: &Record,
     ) -> Result<()> {
-        let unit = &exec.units[index];
+        let mut unit = exec.units[index].clone();
         let deadline = Instant::now() + self.options.lock_retry_budget;
         let mut delay = self.options.lock_retry_initial_delay;
         let mut attempt: u32 = 0;
-        let guarded = guard::guarded_tables(unit, self.pg);
+        let guarded = guard::guarded_tables(&unit, self.pg);
         let guard_deadline = Instant::now() + self.options.guard_max_wait;
         loop {
             attempt += 1;
@@ -708,62 +1030,77 @@ impl Migrator {
                     });
                 }
             }
-            let outcome = self.try_unit(unit, after).await;
+            let outcome = self.try_unit(&unit, index, after).await;
             self.forward_notices(observer);
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(failure) => {
-                    let lock_timeout = failure
-                        .error
-                        .as_query_error()
-                        .is_some_and(|q| q.is_lock_timeout());
-                    let now = Instant::now();
-                    // Inside the author's own BEGIN the server rolled back the whole
-                    // transaction: retrying this statement alone would run it outside it
-                    // and skip the statements before it. The error says to run again,
-                    // which resumes at that BEGIN.
-                    let retry_alone = open_transaction_start(exec, index).is_none();
-                    if lock_timeout && retry_alone && now + delay < deadline {
-                        let blockers = self.describe_blockers().await;
-                        let jitter = rand::thread_rng().gen_range(0.5..1.5);
-                        let wait = delay.mul_f64(jitter);
-                        observer.event(&Event::LockRetry {
-                            version: m.version.to_string(),
-                            attempt,
-                            wait,
-                            blockers,
-                        });
-                        if !unit.transactional {
-                            self.clean_invalid_index(unit).await?;
-                        }
-                        tokio::time::sleep(wait).await;
-                        delay = (delay * 2).min(self.options.lock_retry_max_delay);
-                        continue;
-                    }
-                    if !unit.transactional {
-                        // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that
-                        // would slow every write and make the next run fail: drop it now.
-                        // The next run drops it too, should this fail.
-                        let _ = self.clean_invalid_index(unit).await;
-                    }
-                    if lock_timeout && retry_alone {
-                        return Err(RunError::LockBudget {
-                            version: m.version.to_string(),
-                            name: m.name.clone(),
-                            attempts: attempt,
-                            waited_secs: self.options.lock_retry_budget.as_secs(),
-                            lock_timeout_ms: u64::try_from(self.options.lock_timeout.as_millis())
-                                .unwrap_or(u64::MAX),
-                            blockers: self.describe_blockers().await,
-                        });
-                    }
-                    return Err(self.statement_error(m, exec, index, failure));
+            let Err(failure) = outcome else {
+                return Ok(());
+            };
+            let query = failure.error.as_query_error();
+            // A statement of a no-transaction migration that PostgreSQL refuses in a
+            // transaction block although pgshift does not know it: run it bare, recorded in
+            // flight, as it would for a statement it knows.
+            if query.is_some_and(|q| q.code == "25001")
+                && unit.transactional
+                && unit.steps.len() == 1
+                && exec.no_transaction_reason.is_some()
+            {
+                unit.transactional = false;
+                if let Some(step) = unit.steps.first_mut() {
+                    step.facts.landing = Some(inflight::Landing::Unknown);
                 }
+                continue;
             }
+            let lock_timeout = query.is_some_and(|q| q.is_lock_timeout());
+            let now = Instant::now();
+            // Inside the author's own BEGIN the server rolled back the whole transaction:
+            // retrying this statement alone would run it outside it and skip the statements
+            // before it. The error says to run again, which resumes at that BEGIN.
+            let retry_alone = open_transaction_start(exec, index).is_none();
+            // The jittered wait never exceeds the documented cap.
+            let jitter = rand::thread_rng().gen_range(0.5..1.5);
+            let wait = delay.mul_f64(jitter).min(self.options.lock_retry_max_delay);
+            if lock_timeout && retry_alone && now + wait < deadline {
+                let blockers = self.describe_blockers().await;
+                observer.event(&Event::LockRetry {
+                    version: m.version.to_string(),
+                    attempt,
+                    wait,
+                    blockers,
+                });
+                if !unit.transactional {
+                    self.clean_invalid_index(&unit).await?;
+                }
+                tokio::time::sleep(wait).await;
+                delay = (delay * 2).min(self.options.lock_retry_max_delay);
+                continue;
+            }
+            if !unit.transactional {
+                // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that would slow
+                // every write and make the next run fail: drop it now. The next run drops it
+                // too, should this fail.
+                let _ = self.clean_invalid_index(&unit).await;
+            }
+            if lock_timeout && retry_alone {
+                return Err(RunError::LockBudget {
+                    version: m.version.to_string(),
+                    name: m.name.clone(),
+                    attempts: attempt,
+                    waited_secs: self.options.lock_retry_budget.as_secs(),
+                    lock_timeout_ms: u64::try_from(self.options.lock_timeout.as_millis())
+                        .unwrap_or(u64::MAX),
+                    blockers: self.describe_blockers().await,
+                });
+            }
+            return Err(self.statement_error(m, exec, index, failure));
         }
     }
 
-    async fn try_unit(&self, unit: &Unit, after: &Record) -> std::result::Result<(), UnitFailure> {
+    async fn try_unit(
+        &self,
+        unit: &Unit,
+        index: usize,
+        after: &Record,
+    ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = &self.conn;
         let last = unit.steps.len().saturating_sub(1);
         if unit.transactional {
@@ -788,56 +1125,83 @@ impl Migrator {
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(UnitFailure { step: last, error });
             }
-            client
+            return client
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| UnitFailure {
                     step: last,
                     error: e.into(),
+                });
+        }
+        // Bare: the author's transaction control (the record joins their transaction), or a
+        // statement that cannot run in a transaction block, recorded in flight first.
+        let in_flight = match (unit.runs_in_flight(), after) {
+            (true, Record::Progress { version, state, .. }) => Some((version.as_str(), *state)),
+            _ => None,
+        };
+        for (i, step) in unit.steps.iter().enumerate() {
+            if let Some((version, state)) = in_flight {
+                let landing = step
+                    .facts
+                    .landing
+                    .clone()
+                    .unwrap_or(inflight::Landing::Unknown);
+                let noted = async {
+                    let record = inflight::begin(client, index, &step.sql, &landing).await?;
+                    history::set_inflight(client, version, state, Some(&record)).await
+                }
+                .await;
+                noted.map_err(|error| UnitFailure { step: i, error })?;
+            }
+            let long = step.facts.runs_long_without_blocking;
+            if long {
+                let (lock_timeout, statement_timeout) =
+                    self.timeouts_for(std::slice::from_ref(step));
+                let set = format!(
+                    "SET lock_timeout = {}; SET statement_timeout = {}",
+                    millis(lock_timeout),
+                    millis(statement_timeout)
+                );
+                client.batch_execute(&set).await.map_err(|e| UnitFailure {
+                    step: i,
+                    error: e.into(),
                 })?;
-        } else {
-            for (i, step) in unit.steps.iter().enumerate() {
-                let long = safe::runs_long_without_blocking(&step.sql);
-                if long {
-                    let (lock_timeout, statement_timeout) =
-                        self.timeouts_for(std::slice::from_ref(step));
-                    let set = format!(
-                        "SET lock_timeout = {}; SET statement_timeout = {}",
-                        millis(lock_timeout),
-                        millis(statement_timeout)
-                    );
-                    client.batch_execute(&set).await.map_err(|e| UnitFailure {
-                        step: i,
-                        error: e.into(),
-                    })?;
-                }
-                let sent = step.send(client).await;
-                if long {
-                    // Back to the session's normal timeouts for whatever runs next.
-                    let _ = self.set_session_timeouts().await;
-                }
-                if let Err(error) = sent {
+            }
+            let sent = step.send(client).await;
+            if long {
+                // Back to the session's normal timeouts for whatever runs next.
+                let _ = self.set_session_timeouts().await;
+            }
+            if let Err(error) = sent {
+                if unit.in_author_transaction {
                     // A statement the author wrapped in their own BEGIN may leave the session
                     // in a failed transaction; end it so the advisory unlock can run.
                     let _ = client.batch_execute("ROLLBACK").await;
-                    return Err(UnitFailure { step: i, error });
                 }
+                if let (Some((version, state)), Some(_)) = (in_flight, error.as_query_error()) {
+                    // The server answered: the statement did not complete, nothing is in
+                    // flight. A revert with nothing done yet leaves the migration applied.
+                    let state = if state == RowState::Reverting && index == 0 {
+                        RowState::Applied
+                    } else {
+                        state
+                    };
+                    let _ = history::set_inflight(client, version, state, None).await;
+                }
+                return Err(UnitFailure { step: i, error });
             }
-            after
-                .write(client)
-                .await
-                .map_err(|error| UnitFailure { step: last, error })?;
         }
-        Ok(())
+        after
+            .write(client)
+            .await
+            .map_err(|error| UnitFailure { step: last, error })
     }
 
     /// `(lock_timeout, statement_timeout)` for these steps: the long-running, non-blocking
     /// policy when every step is a `CONCURRENTLY` build or a `VALIDATE`, the normal one otherwise.
     fn timeouts_for(&self, steps: &[Step]) -> (Duration, Duration) {
-        let all_long = !steps.is_empty()
-            && steps
-                .iter()
-                .all(|s| safe::runs_long_without_blocking(&s.sql));
+        let all_long =
+            !steps.is_empty() && steps.iter().all(|s| s.facts.runs_long_without_blocking);
         if all_long {
             (
                 self.options.concurrent_lock_timeout,
@@ -861,21 +1225,11 @@ impl Migrator {
     /// Before retrying or resuming a `CREATE INDEX CONCURRENTLY`, drop the INVALID index a
     /// failed attempt leaves behind; otherwise the retry fails with "already exists".
     async fn clean_invalid_index(&self, unit: &Unit) -> Result<()> {
-        for step in &unit.steps {
-            let parsed = pgshift_sql::parse(&step.sql);
-            let Some(pgshift_sql::NodeEnum::IndexStmt(idx)) =
-                parsed.statements.first().map(|s| &s.node)
-            else {
-                continue;
-            };
-            if !idx.concurrent || idx.idxname.is_empty() {
-                continue;
-            }
-            let schema = idx
-                .relation
-                .as_ref()
-                .map(|r| r.schemaname.clone())
-                .unwrap_or_default();
+        for (schema, name) in unit
+            .steps
+            .iter()
+            .filter_map(|s| s.facts.builds_index.as_ref())
+        {
             let row = self
                 .conn
                 .query_opt(
@@ -883,7 +1237,7 @@ impl Migrator {
                        JOIN pg_namespace n ON n.oid = c.relnamespace
                       WHERE c.relname = $1 AND NOT i.indisvalid
                         AND ($2 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $2)",
-                    &[&idx.idxname, &schema],
+                    &[name, schema],
                 )
                 .await
                 .map_err(DbError::from)?;
@@ -892,14 +1246,13 @@ impl Migrator {
                 let sql = format!(
                     "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
                     pgshift_db::quote_ident(&nsp),
-                    pgshift_db::quote_ident(&idx.idxname)
+                    pgshift_db::quote_ident(name)
                 );
                 self.conn.batch_execute(&sql).await.map_err(DbError::from)?;
             }
         }
         Ok(())
     }
-
     /// Who is holding transactions open right now, for messages about lock waits.
     async fn describe_blockers(&self) -> String {
         match pgshift_db::catalog::long_transactions(&self.conn, Duration::from_millis(0)).await {
@@ -1093,7 +1446,15 @@ impl Migrator {
             if let Some(m) = self.set.find(v) {
                 history::upsert(
                     &self.conn,
-                    &row_for(m, RowState::Adopted, 1, 1, None, self.set.format.name()),
+                    &row_for(
+                        m,
+                        RowState::Adopted,
+                        1,
+                        1,
+                        None,
+                        self.set.format.name(),
+                        Vec::new(),
+                    ),
                 )
                 .await?;
             }
@@ -1147,6 +1508,7 @@ fn row_for(
     units: i32,
     duration_ms: Option<i64>,
     format: &str,
+    unit_digests: Vec<String>,
 ) -> NewRow {
     NewRow {
         version: m.version.to_string(),
@@ -1156,9 +1518,10 @@ fn row_for(
         progress,
         units,
         duration_ms,
-        down_sql: m.down_sql().map(str::to_string),
+        down_sql: m.recorded_down(),
         path: m.up.path.display().to_string(),
         format: format.to_string(),
+        unit_digests,
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use pgshift_lint::{statement_effects, Context, Direction, Effect, PgVersion, SafeRewrite};
 use pgshift_source::Script;
-use pgshift_sql::{NodeEnum, ParsedScript, Statement};
+use pgshift_sql::{ParsedScript, Statement};
 
 use crate::backup::{self, PlannedDump};
 use crate::error::RunError;
@@ -129,40 +129,43 @@ fn apply_rewrites(written: Execution, rewrites: &HashMap<usize, SafeRewrite>) ->
     } = written;
     let mut out: Vec<Unit> = Vec::new();
     for unit in units {
-        let transactional = unit.transactional;
+        let Unit {
+            transactional,
+            in_author_transaction,
+            steps,
+        } = unit;
         // The steps of the transaction being assembled; flushed whenever a step must run on
         // its own.
         let mut current: Vec<Step> = Vec::new();
-        for step in unit.steps {
+        for step in steps {
             let Some(rewrite) = rewrites.get(&step.origin.start) else {
                 if transactional {
                     current.push(step);
                 } else {
                     out.push(Unit {
                         transactional: false,
+                        in_author_transaction,
                         steps: vec![step],
                     });
                 }
                 continue;
             };
             for rs in &rewrite.steps {
-                let new = Step {
-                    sql: rs.sql.clone(),
-                    copy_data: None,
-                    origin: step.origin.clone(),
-                    rewrite: Some(rs.purpose.to_string()),
-                };
+                let new =
+                    Step::generated(rs.sql.clone(), step.origin.clone(), rs.purpose.to_string());
                 if rs.transaction && transactional {
                     current.push(new);
                     continue;
                 }
                 flush(&mut current, &mut out);
-                // Outside the author's transaction: CONCURRENTLY runs on its own; anything
+                // Outside the migration's transaction: CONCURRENTLY runs on its own; anything
                 // else (VALIDATE, the brief ALTERs around it) gets a short transaction of its
-                // own, so it runs with `SET LOCAL` timeouts.
-                let concurrent = must_run_outside_transaction(&new.sql);
+                // own, so it runs with `SET LOCAL` timeouts and commits with its progress
+                // record. Inside a transaction the author opened, everything joins it.
+                let outside = new.facts.outside_transaction.is_some();
                 out.push(Unit {
-                    transactional: !concurrent,
+                    transactional: !outside && !in_author_transaction,
+                    in_author_transaction,
                     steps: vec![new],
                 });
             }
@@ -186,43 +189,9 @@ fn flush(current: &mut Vec<Step>, out: &mut Vec<Unit>) {
     if !current.is_empty() {
         out.push(Unit {
             transactional: true,
+            in_author_transaction: false,
             steps: std::mem::take(current),
         });
-    }
-}
-
-fn first_node(sql: &str) -> Option<NodeEnum> {
-    pgshift_sql::parse(sql)
-        .statements
-        .into_iter()
-        .next()
-        .map(|s| s.node)
-}
-
-fn must_run_outside_transaction(sql: &str) -> bool {
-    first_node(sql).is_some_and(|n| pgshift_sql::forbidden_in_transaction(&n).is_some())
-}
-
-/// Whether a statement blocks no application traffic but may legitimately wait for other
-/// transactions and run for long: `CREATE INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY`,
-/// `DROP INDEX CONCURRENTLY`, `ALTER TABLE ... VALIDATE CONSTRAINT`. These get
-/// `long_statement_timeout` and `concurrent_lock_timeout` instead of the normal timeouts.
-pub fn runs_long_without_blocking(sql: &str) -> bool {
-    use pgshift_sql::protobuf::{AlterTableType, ObjectType};
-    match first_node(sql) {
-        Some(NodeEnum::IndexStmt(i)) => i.concurrent,
-        Some(NodeEnum::DropStmt(d)) => d.concurrent && d.remove_type == ObjectType::ObjectIndex as i32,
-        Some(NodeEnum::ReindexStmt(r)) => r.params.iter().any(|p| {
-            matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
-        }),
-        Some(NodeEnum::AlterTableStmt(a)) => {
-            !a.cmds.is_empty()
-                && a.cmds.iter().all(|c| {
-                    matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
-                        if cmd.subtype == AlterTableType::AtValidateConstraint as i32)
-                })
-        }
-        _ => false,
     }
 }
 
@@ -288,17 +257,12 @@ mod tests {
 
     #[test]
     fn statements_that_wait_without_blocking_are_recognised() {
-        assert!(runs_long_without_blocking(
-            "CREATE INDEX CONCURRENTLY i ON t (a)"
-        ));
-        assert!(runs_long_without_blocking(
-            "ALTER TABLE t VALIDATE CONSTRAINT c"
-        ));
-        assert!(runs_long_without_blocking("REINDEX INDEX CONCURRENTLY i"));
-        assert!(runs_long_without_blocking("DROP INDEX CONCURRENTLY i"));
-        assert!(!runs_long_without_blocking("CREATE INDEX i ON t (a)"));
-        assert!(!runs_long_without_blocking(
-            "ALTER TABLE t ADD COLUMN a int"
-        ));
+        let long = |sql: &str| crate::units::StepFacts::of_sql(sql).runs_long_without_blocking;
+        assert!(long("CREATE INDEX CONCURRENTLY i ON t (a)"));
+        assert!(long("ALTER TABLE t VALIDATE CONSTRAINT c"));
+        assert!(long("REINDEX INDEX CONCURRENTLY i"));
+        assert!(long("DROP INDEX CONCURRENTLY i"));
+        assert!(!long("CREATE INDEX i ON t (a)"));
+        assert!(!long("ALTER TABLE t ADD COLUMN a int"));
     }
 }

@@ -357,9 +357,10 @@ fn history_row(m: &Migration, set: &MigrationSet) -> NewRow {
         progress: 1,
         units: 1,
         duration_ms: None,
-        down_sql: m.down_sql().map(str::to_string),
+        down_sql: m.recorded_down(),
         path: m.up.path.display().to_string(),
         format: set.format.name().to_string(),
+        unit_digests: Vec::new(),
     }
 }
 
@@ -1140,6 +1141,7 @@ mod tests {
             copy_data: None,
             origin: 0..sql.len(),
             rewrite: None,
+            facts: crate::units::StepFacts::of_sql(sql),
         }
     }
 

@@ -1,10 +1,22 @@
 //! How a migration's SQL becomes units of execution.
 //!
 //! A *unit* is what commits on its own: one transaction holding several statements, or one
-//! statement run outside any transaction. Progress is recorded per unit, in the unit's own
-//! transaction where it has one, so after a crash the next run resumes at the first unit
-//! that did not commit. A migration that is one transactional unit records its history row in
-//! that same transaction: it is applied entirely or not at all.
+//! statement that cannot run in a transaction block. Progress is recorded per unit, in the
+//! unit's own transaction where it has one, so after a crash the next run resumes at the
+//! first unit that did not commit. A migration that is one transactional unit records its
+//! history row in that same transaction: it is applied entirely or not at all.
+//!
+//! A migration that runs outside a single transaction (marked no-transaction, or holding a
+//! statement such as `CREATE INDEX CONCURRENTLY`) still runs each statement that *may* run
+//! in a transaction block inside a short transaction of its own, together with its progress
+//! record: a single statement commits the same way either way, and the effect and the record
+//! then land together even when pgshift dies mid-statement (PostgreSQL finishes a statement
+//! whose client is gone). Only the statements that cannot (see
+//! [`pgshift_sql::forbidden_in_transaction`]) and the author's own transaction control run
+//! bare; the first are recorded as *in flight* before they are sent ([`crate::inflight`]).
+//!
+//! Every statement is parsed once, here: [`StepFacts`] carries what the executor needs to
+//! know about it, so nothing downstream parses the SQL again to decide how to run it.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -12,10 +24,85 @@ use std::sync::Arc;
 
 use pgshift_source::Script;
 use pgshift_sql::{
-    forbidden_in_transaction, transaction_control, ParsedScript, TransactionControl,
+    forbidden_in_transaction, transaction_control, NodeEnum, ParsedScript, TransactionControl,
 };
 
 use crate::error::RunError;
+use crate::inflight::Landing;
+
+/// What the executor needs to know about one statement, decided from its parse tree once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepFacts {
+    /// Why the statement cannot run inside a transaction block, when it cannot.
+    pub outside_transaction: Option<&'static str>,
+    /// The author's own `BEGIN`, `COMMIT`, `ROLLBACK`, ...
+    pub transaction_control: Option<TransactionControl>,
+    /// It blocks no application traffic but may wait for other transactions and run long
+    /// (`CREATE INDEX CONCURRENTLY`, `REINDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`,
+    /// `VALIDATE CONSTRAINT`): it gets the long-running timeouts.
+    pub runs_long_without_blocking: bool,
+    /// For a statement run outside any transaction: how to tell, after pgshift died while it
+    /// ran, whether it landed.
+    pub landing: Option<Landing>,
+    /// `CREATE INDEX CONCURRENTLY name`: the index a failed attempt leaves INVALID, to drop
+    /// before a retry (schema, name; schema empty for the search path).
+    pub builds_index: Option<(String, String)>,
+}
+
+impl StepFacts {
+    /// The facts of a parsed statement.
+    pub fn of(node: &NodeEnum) -> StepFacts {
+        let builds_index = match node {
+            NodeEnum::IndexStmt(idx) if idx.concurrent && !idx.idxname.is_empty() => Some((
+                idx.relation
+                    .as_ref()
+                    .map(|r| r.schemaname.clone())
+                    .unwrap_or_default(),
+                idx.idxname.clone(),
+            )),
+            _ => None,
+        };
+        let outside_transaction = forbidden_in_transaction(node);
+        StepFacts {
+            outside_transaction,
+            transaction_control: transaction_control(node),
+            runs_long_without_blocking: runs_long_without_blocking(node),
+            landing: outside_transaction.map(|_| Landing::of(node)),
+            builds_index,
+        }
+    }
+
+    /// The facts of a statement given as text (a generated step): parsed here, once.
+    pub fn of_sql(sql: &str) -> StepFacts {
+        pgshift_sql::parse(sql)
+            .statements
+            .first()
+            .map(|s| StepFacts::of(&s.node))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether a statement blocks no application traffic but may legitimately wait for other
+/// transactions and run for long: `CREATE INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY`,
+/// `DROP INDEX CONCURRENTLY`, `ALTER TABLE ... VALIDATE CONSTRAINT`.
+fn runs_long_without_blocking(node: &NodeEnum) -> bool {
+    use pgshift_sql::protobuf::{AlterTableType, ObjectType};
+    match node {
+        NodeEnum::IndexStmt(i) => i.concurrent,
+        NodeEnum::DropStmt(d) => d.concurrent && d.remove_type == ObjectType::ObjectIndex as i32,
+        NodeEnum::ReindexStmt(r) => r.params.iter().any(|p| {
+            matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
+        }),
+        NodeEnum::AlterTableStmt(a) => {
+            !a.cmds.is_empty()
+                && a.cmds.iter().all(|c| {
+                    matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+                        if cmd.subtype == AlterTableType::AtValidateConstraint as i32)
+                })
+        }
+        _ => false,
+    }
+}
 
 /// One statement to send.
 #[derive(Debug, Clone)]
@@ -29,9 +116,24 @@ pub struct Step {
     /// Set when the step is not the statement as written but part of a safe rewrite of it:
     /// what the step is for, shown before it runs and in errors.
     pub rewrite: Option<String>,
+    /// What the statement is, for the executor.
+    pub facts: StepFacts,
 }
 
 impl Step {
+    /// A step generated by pgshift (a safe rewrite, an `on_drop` protection): its SQL is
+    /// parsed here, once.
+    pub fn generated(sql: String, origin: Range<usize>, purpose: String) -> Step {
+        let facts = StepFacts::of_sql(&sql);
+        Step {
+            sql,
+            copy_data: None,
+            origin,
+            rewrite: Some(purpose),
+            facts,
+        }
+    }
+
     /// Sends the step on `client`: a simple query, or `COPY ... FROM stdin` with its data.
     pub async fn send(&self, client: &tokio_postgres::Client) -> Result<(), pgshift_db::DbError> {
         match &self.copy_data {
@@ -74,10 +176,41 @@ pub fn begin_with_timeouts(
 /// Statements that commit together.
 #[derive(Debug, Clone)]
 pub struct Unit {
-    /// Run inside `BEGIN ... COMMIT` with `SET LOCAL` timeouts; otherwise the single step runs
-    /// on its own with session timeouts.
+    /// Run inside `BEGIN ... COMMIT` with `SET LOCAL` timeouts, the progress record
+    /// included; otherwise the single step runs on its own with session timeouts.
     pub transactional: bool,
+    /// The unit is the author's own transaction control, or runs inside a transaction the
+    /// author opened: its progress record joins that transaction.
+    pub in_author_transaction: bool,
     pub steps: Vec<Step>,
+}
+
+impl Unit {
+    /// A fingerprint of what the unit sends, to tell whether the steps already done are
+    /// still the ones in the file when a stopped migration resumes.
+    pub fn digest(&self) -> String {
+        let mut text = String::new();
+        text.push_str(if self.transactional {
+            "tx\n"
+        } else {
+            "alone\n"
+        });
+        for step in &self.steps {
+            text.push_str(&step.sql);
+            text.push_str("\n;\n");
+            if let Some(data) = &step.copy_data {
+                text.push_str(data);
+                text.push_str("\n\\.\n");
+            }
+        }
+        pgshift_source::checksum_of(&text)
+    }
+
+    /// A statement that runs bare, outside any transaction, and is recorded as in flight
+    /// before it is sent.
+    pub fn runs_in_flight(&self) -> bool {
+        !self.transactional && !self.in_author_transaction
+    }
 }
 
 /// A script broken into units, with what is needed to report errors against the file.
@@ -94,13 +227,19 @@ impl Execution {
     pub fn step_count(&self) -> usize {
         self.units.iter().map(|u| u.steps.len()).sum()
     }
+
+    /// The fingerprint of each unit, in order.
+    pub fn digests(&self) -> Vec<String> {
+        self.units.iter().map(Unit::digest).collect()
+    }
 }
 
 /// Breaks a parsed script into units as written (no safe rewrites):
 /// - one transaction for the whole script by default;
-/// - statement by statement outside a transaction when the format's or pgshift's
+/// - statement by statement outside a single transaction when the format's or pgshift's
 ///   no-transaction marker says so, or when a top-level statement cannot run inside a
-///   transaction block (decided from the parse tree);
+///   transaction block (decided from the parse tree); each statement that may run in a
+///   transaction block then gets a short one of its own, with its progress record;
 /// - a script wrapped in its own `BEGIN; ... COMMIT;` runs in pgshift's transaction instead
 ///   (same effect, and the history row commits with it); any other explicit transaction
 ///   control runs as written, statement by statement.
@@ -140,23 +279,33 @@ pub fn units_as_written(
             ),
         });
     }
-    let mut statements: Vec<&pgshift_sql::Statement> = parsed.statements.iter().collect();
-
-    let controls: Vec<Option<TransactionControl>> = statements
+    let mut steps: Vec<Step> = parsed
+        .statements
         .iter()
-        .map(|s| transaction_control(&s.node))
+        .map(|s| Step {
+            sql: s.text(text).to_string(),
+            copy_data: s.copy_data.clone().map(|r| strip_copy_terminator(&text[r])),
+            origin: s.span.clone(),
+            rewrite: None,
+            facts: StepFacts::of(&s.node),
+        })
         .collect();
-    let wrapped_by_author = statements.len() >= 2
-        && controls.first() == Some(&Some(TransactionControl::Begin))
-        && controls.last() == Some(&Some(TransactionControl::Commit))
-        && controls[1..controls.len() - 1].iter().all(|c| c.is_none());
+
+    let control = |s: &Step| s.facts.transaction_control;
+    let wrapped_by_author = steps.len() >= 2
+        && steps.first().and_then(control) == Some(TransactionControl::Begin)
+        && steps.last().and_then(control) == Some(TransactionControl::Commit)
+        && steps[1..steps.len() - 1]
+            .iter()
+            .all(|s| control(s).is_none());
     if wrapped_by_author {
-        statements = statements[1..statements.len() - 1].to_vec();
+        steps.pop();
+        steps.remove(0);
     }
     let has_own_control = !wrapped_by_author
-        && controls.iter().any(|c| {
+        && steps.iter().any(|s| {
             matches!(
-                c,
+                control(s),
                 Some(
                     TransactionControl::Begin
                         | TransactionControl::Commit
@@ -165,9 +314,7 @@ pub fn units_as_written(
             )
         });
 
-    let forbidden = statements
-        .iter()
-        .find_map(|s| forbidden_in_transaction(&s.node));
+    let forbidden = steps.iter().find_map(|s| s.facts.outside_transaction);
     let no_transaction_reason = if script.no_transaction {
         Some("the migration is marked no-transaction".to_string())
     } else if let Some(what) = forbidden {
@@ -178,27 +325,31 @@ pub fn units_as_written(
         None
     };
 
-    let steps: Vec<Step> = statements
-        .iter()
-        .map(|s| Step {
-            sql: s.text(text).to_string(),
-            copy_data: s.copy_data.clone().map(|r| strip_copy_terminator(&text[r])),
-            origin: s.span.clone(),
-            rewrite: None,
-        })
-        .collect();
-
     let units = if no_transaction_reason.is_some() {
+        let mut author_open = false;
         steps
             .into_iter()
-            .map(|step| Unit {
-                transactional: false,
-                steps: vec![step],
+            .map(|step| {
+                let in_author_transaction = author_open || step.facts.transaction_control.is_some();
+                match step.facts.transaction_control {
+                    Some(TransactionControl::Begin) => author_open = true,
+                    Some(TransactionControl::Commit | TransactionControl::Rollback) => {
+                        author_open = false
+                    }
+                    _ => {}
+                }
+                Unit {
+                    transactional: !in_author_transaction
+                        && step.facts.outside_transaction.is_none(),
+                    in_author_transaction,
+                    steps: vec![step],
+                }
             })
             .collect()
     } else {
         vec![Unit {
             transactional: true,
+            in_author_transaction: false,
             steps,
         }]
     };
@@ -216,19 +367,12 @@ pub fn units_as_written(
 /// meanwhile included), so the run must resume there, not at the failing statement.
 pub fn open_transaction_start(exec: &Execution, index: usize) -> Option<usize> {
     let mut open = None;
-    // pgshift's own transactional units never hold the author's BEGIN (a wrapping one is
-    // stripped), so only statements run on their own are looked at.
     for (i, unit) in exec.units.iter().enumerate().take(index) {
-        if unit.transactional {
+        if !unit.in_author_transaction {
             continue;
         }
         for step in &unit.steps {
-            let parsed = pgshift_sql::parse(&step.sql);
-            match parsed
-                .statements
-                .first()
-                .and_then(|s| transaction_control(&s.node))
-            {
+            match step.facts.transaction_control {
                 Some(TransactionControl::Begin) => open = open.or(Some(i)),
                 Some(TransactionControl::Commit | TransactionControl::Rollback) => open = None,
                 _ => {}
@@ -272,7 +416,10 @@ mod tests {
             false,
         );
         assert_eq!(e.units.len(), 2);
-        assert!(e.units.iter().all(|u| !u.transactional));
+        // The CREATE TABLE commits with its progress record; the index build runs bare and
+        // is recorded as in flight.
+        assert!(e.units[0].transactional && !e.units[0].runs_in_flight());
+        assert!(!e.units[1].transactional && e.units[1].runs_in_flight());
         assert!(e
             .no_transaction_reason
             .unwrap_or_default()
@@ -295,7 +442,61 @@ mod tests {
             false,
         );
         assert_eq!(e.units.len(), 6);
-        assert!(e.units.iter().all(|u| !u.transactional));
+        assert!(e
+            .units
+            .iter()
+            .all(|u| !u.transactional && u.in_author_transaction));
+    }
+
+    #[test]
+    fn a_no_transaction_script_commits_each_statement_with_its_record() {
+        let e = exec(
+            "INSERT INTO t (a) SELECT g FROM generate_series(1, 10) g;
+VACUUM t;
+BEGIN;
+UPDATE t SET a = 1;
+COMMIT;
+UPDATE t SET a = 2;
+",
+            true,
+        );
+        let shape: Vec<(bool, bool)> = e
+            .units
+            .iter()
+            .map(|u| (u.transactional, u.in_author_transaction))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (true, false),  // INSERT: its own transaction, with its progress record
+                (false, false), // VACUUM: bare, recorded in flight
+                (false, true),  // the author's BEGIN
+                (false, true),  // inside the author's transaction
+                (false, true),  // the author's COMMIT
+                (true, false),  // after it: its own transaction again
+            ]
+        );
+        assert!(e.units[1].steps[0].facts.landing.is_some());
+    }
+
+    #[test]
+    fn a_unit_digest_changes_with_its_sql_only() {
+        let a = exec(
+            "SELECT 1;
+VACUUM t;
+",
+            true,
+        );
+        let b = exec(
+            "SELECT 1;
+
+-- comment
+VACUUM   t;
+",
+            true,
+        );
+        assert_eq!(a.digests()[0], b.digests()[0]);
+        assert_ne!(a.digests()[1], b.digests()[1]);
     }
 
     #[test]

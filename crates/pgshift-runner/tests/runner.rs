@@ -571,42 +571,66 @@ async fn a_lock_timeout_inside_the_authors_own_transaction_is_not_retried_alone(
 }
 
 #[tokio::test]
-async fn a_half_finished_revert_whose_down_changed_shape_is_not_started_over() {
-    // The down runs statement by statement and stops after its first statement. Its file
-    // then gets another statement: starting the revert over would run the INSERT twice.
+async fn a_half_finished_revert_resumes_after_a_fix_and_refuses_when_a_done_step_changed() {
+    // The down runs statement by statement and stops after its first statement.
     let db = TestDb::new().await;
+    let c = db.connect().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write(
         dir.path(),
         "20240101000000_log.up.sql",
         "CREATE TABLE log (what text);\n",
     );
+    let down = "20240101000000_log.down.sql";
     write(
         dir.path(),
-        "20240101000000_log.down.sql",
+        down,
         "-- pgshift:no-transaction\nINSERT INTO log VALUES ('reverted');\nDROP TABLE missing;\n",
     );
     let mut m = migrator(&db, dir.path()).await;
     m.up(None, &Silent).await.expect("up");
     assert!(m.down(DownTarget::Steps(1), &Silent).await.is_err());
+    let count = || async {
+        c.query_one("SELECT count(*) FROM log", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0)
+    };
+
+    // A done step edited: which steps ran can no longer be told, so nothing runs.
     write(
         dir.path(),
-        "20240101000000_log.down.sql",
-        "-- pgshift:no-transaction\nINSERT INTO log VALUES ('reverted');\nDROP TABLE IF EXISTS missing;\nDROP TABLE log;\n",
+        down,
+        "-- pgshift:no-transaction\nINSERT INTO log VALUES ('reverted twice');\nDROP TABLE IF EXISTS missing;\n",
     );
     let mut m = migrator(&db, dir.path()).await;
     let err = m
         .down(DownTarget::Steps(1), &Silent)
         .await
-        .expect_err("a revert that changed shape must stop");
+        .expect_err("a revert whose done step changed must stop");
     let text = err.to_string();
-    assert!(text.contains("20240101000000_log.down.sql"), "{text}");
+    assert!(text.contains(down), "{text}");
     assert!(text.contains("1 of 2"), "{text}");
-    let c = db.connect().await;
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM log", &[])
+    assert!(text.contains("pgshift resolve 20240101000000"), "{text}");
+    assert_eq!(count().await, 1, "the INSERT ran again");
+
+    // The failing statement fixed and one added after it: the revert resumes after the
+    // INSERT it already did.
+    write(
+        dir.path(),
+        down,
+        "-- pgshift:no-transaction\nINSERT INTO log VALUES ('reverted');\nDROP TABLE IF EXISTS missing;\nUPDATE log SET what = what || '!';\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    m.down(DownTarget::Steps(1), &Silent)
         .await
-        .expect("count")
+        .expect("the fixed down resumes");
+    assert_eq!(count().await, 1, "the INSERT ran again");
+    let what: String = c
+        .query_one("SELECT what FROM log", &[])
+        .await
+        .expect("q")
         .get(0);
-    assert_eq!(n, 1, "the INSERT ran again");
+    assert_eq!(what, "reverted!");
+    assert!(m.status().await.expect("status").entries[0].state == EntryState::Pending);
 }

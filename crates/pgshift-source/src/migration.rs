@@ -53,6 +53,28 @@ impl Script {
         checksum_of(self.sql())
     }
 
+    /// The SQL to record in the history so the script can run again once its file is gone:
+    /// its text, with `-- pgshift:no-transaction` in front when it runs outside a
+    /// transaction for a reason the text does not carry (a format's file-level marker, such
+    /// as goose's `-- +goose NO TRANSACTION` or diesel's `metadata.toml`).
+    pub fn recorded_sql(&self) -> String {
+        let sql = self.sql();
+        if self.no_transaction && !crate::lines::has_pgshift_no_transaction(sql) {
+            format!("-- pgshift:no-transaction\n{sql}")
+        } else {
+            sql.to_string()
+        }
+    }
+
+    /// A script read back from SQL recorded in the history ([`Script::recorded_sql`]). It
+    /// runs outside a transaction when it holds pgshift's marker as a comment on a line of
+    /// its own, decided the way every file is read; the marker's words inside a string
+    /// literal or anywhere else do not count.
+    pub fn from_recorded(label: PathBuf, sql: &str) -> Script {
+        let no_transaction = crate::lines::has_pgshift_no_transaction(sql);
+        Script::whole_file(label, Arc::from(sql), no_transaction)
+    }
+
     /// The 1-based line of `file_text` on which this section starts.
     pub fn first_line(&self) -> usize {
         let start = self.range.start.min(self.file_text.len());
@@ -126,6 +148,11 @@ impl Migration {
     pub fn down_sql(&self) -> Option<&str> {
         self.down.as_ref().map(Script::sql)
     }
+
+    /// The down script as recorded in the history ([`Script::recorded_sql`]).
+    pub fn recorded_down(&self) -> Option<String> {
+        self.down.as_ref().map(Script::recorded_sql)
+    }
 }
 
 /// A directory of migrations, read in one format.
@@ -179,6 +206,22 @@ mod tests {
             range,
             no_transaction: false,
         }
+    }
+
+    #[test]
+    fn a_recorded_script_keeps_its_no_transaction_marker_and_nothing_else_counts() {
+        let marked = Script::whole_file(
+            PathBuf::from("x.sql"),
+            Arc::from("DROP INDEX CONCURRENTLY i;\n"),
+            true,
+        );
+        let recorded = marked.recorded_sql();
+        assert!(recorded.starts_with("-- pgshift:no-transaction\n"));
+        assert!(Script::from_recorded(PathBuf::from("h"), &recorded).no_transaction);
+        let literal = "DROP TABLE a; SELECT 'see pgshift:no-transaction'; SELECT 1/0;";
+        assert!(!Script::from_recorded(PathBuf::from("h"), literal).no_transaction);
+        let plain = Script::whole_file(PathBuf::from("x.sql"), Arc::from("SELECT 1;\n"), false);
+        assert_eq!(plain.recorded_sql(), "SELECT 1;\n");
     }
 
     #[test]

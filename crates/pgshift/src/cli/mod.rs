@@ -72,6 +72,8 @@ pub enum Command {
     Baseline(commands::baseline::Args),
     /// Record the current checksum of applied migrations whose files were edited.
     Restamp(commands::restamp::Args),
+    /// Record what happened to a migration that stopped partway: a step pgshift could not settle by itself, or the whole migration finished by hand.
+    Resolve(commands::resolve::Args),
     /// Prove the migrations on a throwaway PostgreSQL: up, down, up, schema compared at every step, analyzer, lock trace.
     Verify(commands::verify::Args),
     /// Run migrations statement by statement and show the locks each really takes and the tables it rewrites.
@@ -116,6 +118,7 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Redo(args) => commands::redo::run(args, ctx).await,
         Command::Baseline(args) => commands::baseline::run(args, ctx).await,
         Command::Restamp(args) => commands::restamp::run(args, ctx).await,
+        Command::Resolve(args) => commands::resolve::run(args, ctx).await,
         Command::Verify(args) => commands::verify::run(args, ctx).await,
         Command::Trace(args) => commands::trace::run(args, ctx).await,
     }

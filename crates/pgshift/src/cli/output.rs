@@ -150,6 +150,11 @@ pub fn log_event(style: Style, event: &Event) {
         Event::Backup { mode, object, kept_in, .. } => {
             format!("  {} {object} kept in {kept_in} (on_drop = {mode})", style.dim("backup:"))
         }
+        Event::Settled { version, step, landed, why } => format!(
+            "  {} step {step} of {version} was in flight when the last run stopped: {why}; {}",
+            style.yellow("recovered:"),
+            if *landed { "it completed and is now recorded" } else { "it runs again" }
+        ),
         Event::Info(text) => text.clone(),
     };
     eprintln!("{line}");

@@ -8,6 +8,7 @@ pub mod init;
 pub mod new;
 pub mod plan;
 pub mod redo;
+pub mod resolve;
 pub mod restamp;
 pub mod rules;
 pub mod status;
