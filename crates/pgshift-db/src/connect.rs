@@ -1,8 +1,9 @@
 //! Opening a connection: TLS per `sslmode`, a background task that drives the socket and
 //! collects server notices, and the handles the runner needs (backend pid, cancel).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -20,6 +21,26 @@ pub const DEFAULT_APPLICATION_NAME: &str = "pgshift";
 /// At most this many notices are kept between two [`Connection::take_notices`] calls; older
 /// ones are dropped so that a chatty `RAISE NOTICE` loop cannot exhaust memory.
 const MAX_BUFFERED_NOTICES: usize = 10_000;
+
+/// The cancel handle of every session this process has open, so that a termination signal can
+/// stop what each one runs ([`cancel_every_session`]) — including sessions a library opens
+/// and keeps to itself, such as `trace`'s. A session is listed from [`connect`] until its
+/// [`Connection`] is dropped.
+static OPEN_SESSIONS: Mutex<BTreeMap<u64, CancelToken>> = Mutex::new(BTreeMap::new());
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(0);
+
+/// Asks the server of every session this process has open to cancel the statement it is
+/// running (an idle session ignores the request), and returns how many sessions were asked.
+/// Each cancelled statement fails with SQLSTATE 57014 and its transaction rolls back; the
+/// sessions stay open until their [`Connection`]s are dropped or the process exits.
+///
+/// Every session is asked even when one request fails; the first failure is returned.
+pub async fn cancel_every_session() -> Result<usize, DbError> {
+    let tokens: Vec<CancelToken> = lock(&OPEN_SESSIONS).values().cloned().collect();
+    let results = futures_util::future::join_all(tokens.iter().map(CancelToken::cancel)).await;
+    results.into_iter().collect::<Result<Vec<()>, DbError>>()?;
+    Ok(tokens.len())
+}
 
 /// A message the server sent that is not an error: `NOTICE`, `WARNING`, `INFO`, ...
 /// (e.g. "relation \"x\" already exists, skipping").
@@ -60,6 +81,8 @@ pub struct Connection {
     backend_pid: i32,
     notices: Arc<Mutex<VecDeque<Notice>>>,
     closed_reason: Arc<Mutex<Option<String>>>,
+    /// Its key in [`OPEN_SESSIONS`].
+    session: u64,
 }
 
 /// Connects to `url`, with TLS as its `sslmode` says (see [`crate::tls`]) and
@@ -86,14 +109,18 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
         .await
         .map_err(|err| DbError::from_connect(url.redacted(), &err))?;
     let backend_pid: i32 = row.try_get(0)?;
-    Ok(Connection {
+    let session = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+    let connection = Connection {
         client,
         url: url.clone(),
         tls,
         backend_pid,
         notices,
         closed_reason,
-    })
+        session,
+    };
+    lock(&OPEN_SESSIONS).insert(session, connection.cancel_token());
+    Ok(connection)
 }
 
 /// Polls the socket until it closes, keeping notices for the caller.
@@ -171,6 +198,12 @@ impl Connection {
     /// Why the session closed, if it closed with an error.
     pub fn closed_reason(&self) -> Option<String> {
         lock(&self.closed_reason).clone()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        lock(&OPEN_SESSIONS).remove(&self.session);
     }
 }
 

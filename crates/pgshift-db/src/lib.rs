@@ -4,7 +4,8 @@
 //! - [`url`]: connection strings (`postgres://` URLs and libpq key/value), `sslmode`, and
 //!   password redaction — a [`DatabaseUrl`] never prints its password.
 //! - [`connect`](mod@connect): opening a [`Connection`] over TLS (rustls) as `sslmode` says,
-//!   with server notices collected and a cancel handle.
+//!   with server notices collected and a cancel handle; [`cancel_every_session`] cancels what
+//!   every open session of the process runs (on a termination signal).
 //! - [`tls`]: the rustls configuration behind each `sslmode`.
 //! - [`cluster`]: a throwaway cluster ([`TempCluster`]) from the server binaries on the
 //!   machine, for `verify`, `trace` and tests.
@@ -34,7 +35,7 @@ pub use catalog::{
     RelationKind, RowsSource, Session, SessionLock, TableSize,
 };
 pub use cluster::{ClusterOptions, TempCluster};
-pub use connect::{connect, CancelToken, Connection, Notice};
+pub use connect::{cancel_every_session, connect, CancelToken, Connection, Notice};
 pub use error::{ConnectFailure, DbError, ErrorPosition, QueryError};
 pub use pgshift_sql::LockLevel;
 pub use quote::{quote_ident, quote_literal};

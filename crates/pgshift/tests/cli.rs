@@ -199,21 +199,15 @@ async fn assert_history_matches_schema(c: &pgshift_db::Connection) {
         {
             let progress: i32 = row.get(1);
             let state: String = row.get(0);
-            // Statement k (1-based) creates o1/o2/o3 at k = 1, 3, 5. Every statement recorded
-            // as done has happened; at most the one in flight happened without being recorded.
+            // Statement k (1-based) creates o1/o2/o3 at k = 1, 3, 5. Each commits with its
+            // progress record, so a table exists exactly when its statement is recorded done,
+            // wherever the kill landed.
             for (k, table) in [(1, "o1"), (3, "o2"), (5, "o3")] {
-                if progress >= k || state == "applied" {
-                    assert!(
-                        exists(table.to_string()).await,
-                        "{table} recorded as done (progress {progress})"
-                    );
-                }
-                if progress + 1 < k && state != "applied" {
-                    assert!(
-                        !exists(table.to_string()).await,
-                        "{table} exists but progress is {progress}"
-                    );
-                }
+                assert_eq!(
+                    exists(table.to_string()).await,
+                    progress >= k || state == "applied",
+                    "{table} exists iff recorded done (progress {progress}, state {state})"
+                );
             }
         }
     }
@@ -519,71 +513,168 @@ async fn a_closed_stdout_pipe_ends_quietly_without_a_panic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_during_up_cancels_the_statement_and_releases_every_lock() {
+    signal_during_cancels_the_statement_and_releases_every_lock("up", libc::SIGINT, 130, "SIGINT")
+        .await;
+}
+
+/// What Kubernetes, `docker stop`, systemd and CI cancels send.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_up_cancels_the_statement_and_releases_every_lock() {
+    signal_during_cancels_the_statement_and_releases_every_lock(
+        "up",
+        libc::SIGTERM,
+        143,
+        "SIGTERM",
+    )
+    .await;
+}
+
+/// `trace` on a database runs the migrations in sessions of its own, inside the library.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_trace_on_a_database_cancels_the_statement_and_releases_every_lock() {
+    signal_during_cancels_the_statement_and_releases_every_lock(
+        "trace",
+        libc::SIGTERM,
+        143,
+        "SIGTERM",
+    )
+    .await;
+}
+
+/// What a closed terminal or SSH session sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_during_up_cancels_the_statement_and_releases_every_lock() {
+    signal_during_cancels_the_statement_and_releases_every_lock("up", libc::SIGHUP, 129, "SIGHUP")
+        .await;
+}
+
+/// `pgshift <command>` gets `signal` while its migration holds ACCESS EXCLUSIVE on `t` (and
+/// `up` the runner's advisory lock) in a statement that would run for a minute: pgshift must
+/// exit with 128 + the signal number within moments, and the server must not keep running the
+/// statement: no lock, no session, nothing recorded, and the next `up` runs.
+async fn signal_during_cancels_the_statement_and_releases_every_lock(
+    command: &str,
+    signal: libc::c_int,
+    code: i32,
+    name: &str,
+) {
     let db = TestDb::new().await;
+    let url = db.url().to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     write(
         dir.path(),
-        "20240101000000_slow.up.sql",
-        "CREATE TABLE started (id int);\nSELECT pg_sleep(60);\n",
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (id int);\n",
     );
+    write(
+        dir.path(),
+        "20240102000000_slow.up.sql",
+        "CREATE TABLE started (id int);\nLOCK TABLE t IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(60);\n",
+    );
+    if command != "up" {
+        // `trace` runs what is pending in a transaction it rolls back: `t` must exist already.
+        let out = pgshift(
+            &[
+                "up",
+                "--database-url",
+                url.as_str(),
+                "--dir",
+                &dir.path().to_string_lossy(),
+                "--to",
+                "20240101000000",
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
     let c = db.connect().await;
-    let running_sleep = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND query LIKE 'SELECT pg_sleep%'";
-    let child = Command::new(BIN)
-        .args([
-            "up",
-            "--database-url",
-            db.url().to_string().as_str(),
-            "--dir",
-        ])
+    let count = |sql: &'static str| {
+        let c = &c;
+        async move {
+            let n: i64 = c.query_one(sql, &[]).await.expect(sql).get(0);
+            n
+        }
+    };
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND query LIKE 'SELECT pg_sleep%'";
+    // pg_locks lists the whole cluster, which other tests share: only this database counts.
+    let locks_on_t = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'relation' AND l.relation = 't'::regclass AND l.pid <> pg_backend_pid()";
+    let advisory = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'advisory'";
+    let sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND pid <> pg_backend_pid()";
+
+    let mut child = Command::new(BIN)
+        .args([command, "--database-url", url.as_str(), "--dir"])
         .arg(dir.path())
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut seen = false;
-    for _ in 0..200 {
-        let n: i64 = c.query_one(running_sleep, &[]).await.expect("q").get(0);
-        if n > 0 {
-            seen = true;
-            break;
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(sleeping).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration never reached its slow statement"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(seen, "the migration never reached its slow statement");
+    // What the signal must undo: the table lock and (`up`) the runner lock, held right now.
+    assert_eq!(
+        count(locks_on_t).await,
+        1,
+        "the migration holds its lock on t"
+    );
+    if command == "up" {
+        assert_eq!(
+            count(advisory).await,
+            1,
+            "the runner holds its advisory lock"
+        );
+    }
+
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY: kill(2) on the child we spawned and have not waited for yet.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    // The statement was cancelled, not left running: its session, its transaction and the
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pgshift was still running 5 s after {name}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(code), "{name}: {status:?}, {stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by {name}"))
+            && stderr
+                .contains("the running statement was cancelled and its transaction rolled back"),
+        "{stderr}"
+    );
+
+    // The statement was cancelled, not left running: its session, its lock on t and the
     // runner's advisory lock are gone within moments, not after the 60 s sleep.
-    let mut settled = false;
-    for _ in 0..100 {
-        let sessions: i64 = c
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .expect("q")
-            .get(0);
-        let advisory: i64 = c
-            .query_one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
-                &[],
-            )
-            .await
-            .expect("q")
-            .get(0);
-        if sessions == 0 && advisory == 0 {
-            settled = true;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = (
+            count(sessions).await,
+            count(locks_on_t).await,
+            count(advisory).await,
+        );
+        if left == (0, 0, 0) {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "5 s after {name}: (pgshift sessions, locks on t, advisory locks) = {left:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(settled, "pgshift's session or runner lock outlived Ctrl-C");
     let started: bool = c
         .query_one("SELECT to_regclass('started') IS NOT NULL", &[])
         .await
@@ -593,6 +684,38 @@ async fn ctrl_c_during_up_cancels_the_statement_and_releases_every_lock() {
         !started,
         "the interrupted migration's transaction was rolled back"
     );
+    let recorded = "SELECT count(*) FROM pgshift.migrations WHERE version = '20240102000000'";
+    assert_eq!(
+        count(recorded).await,
+        0,
+        "the interrupted migration is not recorded"
+    );
+    let earlier = "SELECT count(*) FROM pgshift.migrations WHERE version = '20240101000000' AND state = 'applied'";
+    assert_eq!(
+        count(earlier).await,
+        1,
+        "the migration before stays applied"
+    );
+
+    // Nothing is left in the way of the next run.
+    write(
+        dir.path(),
+        "20240102000000_slow.up.sql",
+        "CREATE TABLE started (id int);\nLOCK TABLE t IN ACCESS EXCLUSIVE MODE;\n",
+    );
+    let out = pgshift(
+        &[
+            "up",
+            "--database-url",
+            url.as_str(),
+            "--dir",
+            &dir.path().to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let applied = "SELECT count(*) FROM pgshift.migrations WHERE version = '20240102000000' AND state = 'applied'";
+    assert_eq!(count(applied).await, 1, "{}", text(&out));
 }
 
 /// `verify` on the bundled example as an ordinary user: directly when the tests run as one,

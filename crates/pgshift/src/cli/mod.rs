@@ -14,6 +14,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use interrupt::cancel_on_signal;
+
 pub use context::{Context, Failure};
 
 /// Exit codes, documented in the README.
@@ -27,8 +29,15 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The database could not be reached or refused the connection.
     pub const DATABASE: u8 = 3;
-    /// Ctrl-C (SIGINT) stopped `up`, `down` or `redo`; the running statement was cancelled.
+    /// Ctrl-C (SIGINT) stopped a command that uses a database; the running statement was
+    /// cancelled.
     pub const INTERRUPTED: u8 = 130;
+    /// SIGTERM (Kubernetes, `docker stop`, systemd, CI cancels) stopped such a command; the
+    /// running statement was cancelled.
+    pub const TERMINATED: u8 = 143;
+    /// SIGHUP (terminal or SSH session closed) stopped such a command; the running statement
+    /// was cancelled.
+    pub const HANGUP: u8 = 129;
 }
 
 #[derive(Debug, Parser)]
@@ -37,7 +46,7 @@ pub mod exit {
     version,
     about = "Safe, zero-downtime PostgreSQL schema changes",
     long_about = "Safe, zero-downtime PostgreSQL schema changes.\n\nReads the migrations you already have (pgshift, sqlx, golang-migrate, Flyway, dbmate, goose, diesel, Prisma, Drizzle, Atlas, node-pg-migrate or plain SQL), tells you what each statement will lock, runs them safely, and proves the set on a throwaway PostgreSQL.",
-    after_help = "Exit codes: 0 success, 1 a check/migration/verify failed, 2 unusable input or arguments, 3 database unreachable."
+    after_help = "Exit codes: 0 success, 1 a check/migration/verify failed, 2 unusable input or arguments, 3 database unreachable, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (the running statement cancelled)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -98,28 +107,54 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    match runtime.block_on(dispatch(cli.command, &ctx)) {
+    let result = runtime.block_on(dispatch(cli.command, &ctx));
+    // Exit without waiting for a blocking task a signal cut short (a `pg_dump` backup): the
+    // process exiting is what closes the sessions and so releases their locks at once.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => output::report_failure(&failure, ctx.err_style),
     }
 }
 
 async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
+    /// What an interrupted `up`, `down`, `redo` or `trace --commit` leaves.
+    const MIGRATIONS_STOPPED: &str = "; steps already completed stay applied and recorded. \
+        `pgshift status` shows where it stopped; `pgshift up` resumes";
+    /// What an interrupted `down` leaves.
+    const REVERT_STOPPED: &str = "; steps already reverted stay reverted and recorded. \
+        `pgshift status` shows where it stopped; `pgshift down` finishes the revert";
+    // The commands below run statements on a database: each runs under `cancel_on_signal`, so
+    // a signal does not leave a statement running on the server. The others never connect
+    // (and `check` blocks the thread, which would hold a signal back until it ends).
     match command {
         Command::Init(args) => commands::init::run(args, ctx),
         Command::New(args) => commands::new::run(args, ctx),
         Command::Check(args) => commands::check::run(args, ctx),
         Command::Rules(args) => commands::rules::run(args, ctx),
         Command::Explain(args) => commands::explain::run(args, ctx),
-        Command::Plan(args) => commands::plan::run(args, ctx).await,
-        Command::Up(args) => commands::up::run(args, ctx).await,
-        Command::Down(args) => commands::down::run(args, ctx).await,
-        Command::Status(args) => commands::status::run(args, ctx).await,
-        Command::Redo(args) => commands::redo::run(args, ctx).await,
-        Command::Baseline(args) => commands::baseline::run(args, ctx).await,
-        Command::Restamp(args) => commands::restamp::run(args, ctx).await,
-        Command::Resolve(args) => commands::resolve::run(args, ctx).await,
-        Command::Verify(args) => commands::verify::run(args, ctx).await,
-        Command::Trace(args) => commands::trace::run(args, ctx).await,
+        Command::Plan(args) => cancel_on_signal("", commands::plan::run(args, ctx)).await,
+        Command::Up(args) => {
+            cancel_on_signal(MIGRATIONS_STOPPED, commands::up::run(args, ctx)).await
+        }
+        Command::Down(args) => {
+            cancel_on_signal(REVERT_STOPPED, commands::down::run(args, ctx)).await
+        }
+        Command::Status(args) => cancel_on_signal("", commands::status::run(args, ctx)).await,
+        Command::Redo(args) => {
+            cancel_on_signal(MIGRATIONS_STOPPED, commands::redo::run(args, ctx)).await
+        }
+        Command::Baseline(args) => cancel_on_signal("", commands::baseline::run(args, ctx)).await,
+        Command::Restamp(args) => cancel_on_signal("", commands::restamp::run(args, ctx)).await,
+        Command::Resolve(args) => cancel_on_signal("", commands::resolve::run(args, ctx)).await,
+        Command::Verify(args) => cancel_on_signal("", commands::verify::run(args, ctx)).await,
+        Command::Trace(args) => {
+            let after = if args.commit {
+                MIGRATIONS_STOPPED
+            } else {
+                "; without --commit, nothing is committed on the database"
+            };
+            cancel_on_signal(after, commands::trace::run(args, ctx)).await
+        }
     }
 }

@@ -1,7 +1,6 @@
 use pgshift_runner::{DownTarget, Event};
 
 use super::up::{version_arg, RunFlags};
-use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::log_event;
 use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
@@ -33,11 +32,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let mut migrator = ctx.migrator(options).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
-    let cancel = migrator.connection().cancel_token();
-    let reverted = cancel_on_ctrl_c(cancel, async {
-        Ok(migrator.down(target, &observer).await?)
-    })
-    .await?;
+    let reverted = migrator.down(target, &observer).await?;
     if reverted.is_empty() {
         outln!("nothing to revert")?;
     } else {

@@ -1,7 +1,6 @@
 use pgshift_runner::Event;
 
 use super::up::RunFlags;
-use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::log_event;
 use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
@@ -17,8 +16,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let mut migrator = ctx.migrator(options).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
-    let cancel = migrator.connection().cancel_token();
-    let redone = cancel_on_ctrl_c(cancel, async { Ok(migrator.redo(&observer).await?) }).await?;
+    let redone = migrator.redo(&observer).await?;
     match redone {
         Some(v) => outln!("redid {v}")?,
         None => outln!("nothing applied, nothing to redo")?,

@@ -1,7 +1,6 @@
 use pgshift_runner::{parse_duration, Event, OnDrop, RunOptions};
 use pgshift_source::Version;
 
-use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::log_event;
 use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
@@ -87,11 +86,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let mut migrator = ctx.migrator(options).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
-    let cancel = migrator.connection().cancel_token();
-    let applied = cancel_on_ctrl_c(cancel, async {
-        Ok(migrator.up(to.as_ref(), &observer).await?)
-    })
-    .await?;
+    let applied = migrator.up(to.as_ref(), &observer).await?;
     if applied.is_empty() {
         outln!("nothing to apply: the database is up to date")?;
     } else {
