@@ -18,6 +18,7 @@ pub mod suppress;
 pub use check::{check_in, check_script, check_set, CheckError, CheckOptions};
 pub use context::{Context, Direction};
 pub use finding::{CheckedFile, Counts, Finding, Fix, Report, Severity};
+pub use knowledge::compat::{breaking_changes, BreakingChange, BreakingKind};
 pub use knowledge::effects::{statement_effects, Effect};
 pub use knowledge::lock::LockLevel;
 pub use knowledge::version::PgVersion;

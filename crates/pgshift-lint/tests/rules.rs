@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pgshift_lint::{check_script, CheckOptions, Finding, PgVersion, RULES};
+use pgshift_lint::{
+    breaking_changes, check_script, statement_effects, BreakingKind, CheckOptions, Context,
+    Direction, Finding, PgVersion, RULES,
+};
 use pgshift_source::Script;
 
 fn fixtures() -> PathBuf {
@@ -114,4 +117,77 @@ fn findings_carry_spans_locks_and_help() {
         &text[fix.span],
         "CREATE INDEX orders_user_id_idx ON orders (user_id)"
     );
+}
+
+/// The rules about code running against the old schema, and the breaking change each reports.
+/// Most fire on exactly what `knowledge::compat` reports (and `plan`'s checklist lists); the
+/// last two fire for their lock or rewrite, on a subset of what compat reports.
+const BACKWARD_COMPATIBILITY_RULES: &[(&str, &[BreakingKind])] = &[
+    ("renaming-enum-value", &[BreakingKind::RenameEnumValue]),
+    ("renaming-column", &[BreakingKind::RenameColumn]),
+    ("renaming-table", &[BreakingKind::RenameTable]),
+    ("renaming-schema", &[BreakingKind::RenameSchema]),
+    ("ban-drop-column", &[BreakingKind::DropColumn]),
+    ("ban-drop-table", &[BreakingKind::DropTable]),
+    (
+        "ban-drop-database",
+        &[BreakingKind::DropDatabase, BreakingKind::DropSchema],
+    ),
+    ("ban-drop-not-null", &[BreakingKind::DropNotNull]),
+    ("drop-constraint", &[BreakingKind::DropConstraint]),
+    ("adding-required-field", &[BreakingKind::AddRequiredColumn]),
+    ("changing-column-type", &[BreakingKind::RetypeColumn]),
+    ("set-not-null", &[BreakingKind::SetNotNull]),
+];
+
+/// What `knowledge::compat` reports for each statement of a fixture (by span), with the
+/// context the checker has before it.
+fn breaking_kinds_of_fixture(name: &str) -> Vec<(std::ops::Range<usize>, Vec<BreakingKind>)> {
+    let text = std::fs::read_to_string(fixtures().join(format!("{name}.sql")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (options, wrapped) = options_for(&text);
+    let mut ctx = Context::new(
+        options.pg_version,
+        options.runner_sets_timeouts.unwrap_or(false),
+    );
+    ctx.start_script(wrapped, Direction::Up);
+    let parsed = pgshift_sql::parse(&text);
+    parsed
+        .statements
+        .iter()
+        .map(|s| {
+            let kinds = breaking_changes(&s.node, &ctx)
+                .into_iter()
+                .map(|b| b.kind)
+                .collect();
+            let effects = statement_effects(&s.node, &ctx);
+            ctx.observe(&s.node, &effects, s.span.clone());
+            (s.span.clone(), kinds)
+        })
+        .collect()
+}
+
+/// `check` and `plan` cannot disagree: every finding of a backward-compatibility rule is on a
+/// statement the compat knowledge reports as breaking, with one of that rule's kinds of change.
+#[test]
+fn backward_compatibility_findings_are_breaking_changes() {
+    for (rule, rule_kinds) in BACKWARD_COMPATIBILITY_RULES {
+        let statements = breaking_kinds_of_fixture(rule);
+        let findings: Vec<Finding> = check_fixture(rule)
+            .into_iter()
+            .filter(|f| f.rule == *rule)
+            .collect();
+        assert!(!findings.is_empty(), "{rule}: no finding in its fixture");
+        for f in findings {
+            let (_, kinds) = statements
+                .iter()
+                .find(|(span, _)| span.contains(&f.span.start))
+                .unwrap_or_else(|| panic!("{rule}: no statement at {:?}", f.span));
+            assert!(
+                kinds.iter().any(|k| rule_kinds.contains(k)),
+                "{rule} fires at line {} but compat reports {kinds:?}, not {rule_kinds:?}",
+                f.start.line
+            );
+        }
+    }
 }

@@ -340,3 +340,94 @@ async fn plan_judges_type_changes_by_the_live_column_types() {
         "varchar(10) to text is binary-compatible: {code:#?}"
     );
 }
+
+/// Issue 17: `plan` said "backward compatible" for migrations `check` reports as breaking,
+/// because it kept its own shorter list. Both now read the lint crate's compat knowledge: each
+/// migration that breaks running code is a "no" naming the change, with the `check` finding
+/// of the same statement; an additive migration is still a "yes".
+#[tokio::test]
+async fn plan_and_check_agree_on_what_breaks_the_running_code() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_base.up.sql",
+        "CREATE SCHEMA app;\nCREATE TYPE mood AS ENUM ('a', 'c');\nCREATE TABLE app.users (id bigint PRIMARY KEY, email text NOT NULL CONSTRAINT users_email_key UNIQUE, feeling mood);\n",
+    );
+    // (file, SQL, what plan names, the rule `check` reports)
+    let breaking = [
+        (
+            "20240102000000_rename_schema.up.sql",
+            "ALTER SCHEMA app RENAME TO app2;\n",
+            "renames schema `app` to `app2`",
+            "renaming-schema",
+        ),
+        (
+            "20240103000000_rename_value.up.sql",
+            "ALTER TYPE mood RENAME VALUE 'a' TO 'b';\n",
+            "renames value 'a' of `mood` to 'b'",
+            "renaming-enum-value",
+        ),
+        (
+            "20240104000000_drop_not_null.up.sql",
+            "ALTER TABLE app.users ALTER COLUMN email DROP NOT NULL;\n",
+            "drops NOT NULL on `email` of `app.users`",
+            "ban-drop-not-null",
+        ),
+        (
+            "20240105000000_drop_constraint.up.sql",
+            "ALTER TABLE app.users DROP CONSTRAINT users_email_key;\n",
+            "drops constraint `users_email_key` of `app.users`",
+            "drop-constraint",
+        ),
+    ];
+    for (file, sql, _, _) in &breaking {
+        write(dir.path(), file, sql);
+    }
+    write(
+        dir.path(),
+        "20240106000000_additive.up.sql",
+        "CREATE TABLE app.events (id bigint PRIMARY KEY, payload text NOT NULL);\nALTER TABLE app.users ADD COLUMN nickname text;\nCREATE INDEX users_nickname_idx ON app.users (nickname);\n",
+    );
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set.clone(), Default::default())
+        .await
+        .expect("connect");
+    m.up(Some(&Version::parse("20240101000000").expect("v")), &Silent)
+        .await
+        .expect("up the base");
+
+    let conn = db.connect().await;
+    let report = plan(&conn, &set, &PlanOptions::default())
+        .await
+        .expect("plan");
+    assert_eq!(report.migrations.len(), breaking.len() + 1, "{report:#?}");
+    for ((_, sql, names, rule), planned) in breaking.iter().zip(&report.migrations) {
+        let answer = &planned.checklist.backward_compatible;
+        assert!(!answer.ok, "{sql}: plan says {}", answer.text);
+        assert!(
+            answer.text.starts_with(&format!("no: line 1: {names}: ")),
+            "{sql}: {}",
+            answer.text
+        );
+        let migration = set
+            .migrations
+            .iter()
+            .find(|m| m.version.to_string() == planned.version)
+            .expect("the planned migration");
+        let findings =
+            pgshift_lint::check_script(&migration.up, true, &pgshift_lint::CheckOptions::default());
+        assert!(
+            findings.iter().any(|f| f.rule == *rule),
+            "{sql}: check does not report {rule}: {findings:#?}"
+        );
+    }
+    let additive = &report.migrations[breaking.len()]
+        .checklist
+        .backward_compatible;
+    assert!(additive.ok, "{}", additive.text);
+    assert_eq!(
+        additive.text,
+        "yes: nothing is dropped, renamed, retyped or made mandatory"
+    );
+}

@@ -2,13 +2,10 @@
 //!
 //! Documentation: `docs/rules/adding-required-field.md` (printed by `pgshift explain adding-required-field`).
 
-use super::new_columns;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::quote_ident;
-use crate::knowledge::casts::TypeSpec;
-use crate::knowledge::effects::{column_constraints, constraint_type};
-use pg_query::protobuf::ConstrType;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 
 pub const RULE: Rule = Rule {
     code: "PGS302",
@@ -22,41 +19,20 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    for (table, col, existing) in new_columns(s) {
-        if !existing {
+    for b in breaking_changes(s.node, s.ctx) {
+        if b.kind != BreakingKind::AddRequiredColumn {
             continue;
         }
-        let cons: Vec<_> = column_constraints(col).map(constraint_type).collect();
-        let not_null = cons
-            .iter()
-            .any(|c| matches!(c, ConstrType::ConstrNotnull | ConstrType::ConstrPrimary));
-        let filled = cons.iter().any(|c| {
-            matches!(
-                c,
-                ConstrType::ConstrDefault
-                    | ConstrType::ConstrIdentity
-                    | ConstrType::ConstrGenerated
-            )
-        }) || !col.identity.is_empty()
-            || !col.generated.is_empty()
-            || col.type_name.as_ref().is_some_and(|t| {
-                matches!(
-                    TypeSpec::from_type_name(t).name.as_str(),
-                    "serial" | "bigserial" | "smallserial"
-                )
-            });
-        if not_null && !filled {
-            let (t, c) = (table.quoted(), quote_ident(&col.colname));
-            out.push(
-                s.diagnostic(format!(
-                    "ADD COLUMN `{}` NOT NULL without a default fails if `{table}` has any row (existing rows would be NULL); running code that does not write the column breaks too",
-                    col.colname
-                ))
-                .table(&table)
-                .help(format!(
-                    "Add it nullable (or with a constant default), backfill, then make it NOT NULL safely:\nALTER TABLE {t} ADD COLUMN {c} <type>;\n-- fill existing rows in batches, then the set-not-null recipe (CHECK ... NOT VALID, VALIDATE, SET NOT NULL)\n-- or, when a constant fits: ALTER TABLE {t} ADD COLUMN {c} <type> NOT NULL DEFAULT <constant>;"
-                )),
-            );
-        }
+        let (table, column) = (b.object, b.part.unwrap_or_default());
+        let (t, c) = (table.quoted(), quote_ident(&column));
+        out.push(
+            s.diagnostic(format!(
+                "ADD COLUMN `{column}` NOT NULL without a default fails if `{table}` has any row (existing rows would be NULL); running code that does not write the column breaks too"
+            ))
+            .table(&table)
+            .help(format!(
+                "Add it nullable (or with a constant default), backfill, then make it NOT NULL safely:\nALTER TABLE {t} ADD COLUMN {c} <type>;\n-- fill existing rows in batches, then the set-not-null recipe (CHECK ... NOT VALID, VALIDATE, SET NOT NULL)\n-- or, when a constant fits: ALTER TABLE {t} ADD COLUMN {c} <type> NOT NULL DEFAULT <constant>;"
+            )),
+        );
     }
 }

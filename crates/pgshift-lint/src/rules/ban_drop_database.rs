@@ -5,8 +5,7 @@
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 
 pub const RULE: Rule = Rule {
     code: "PGS406",
@@ -23,20 +22,24 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let what = match s.node {
-        NodeEnum::DropdbStmt(d) => format!("database `{}`", d.dbname),
-        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectSchema as i32 => {
-            let names: Vec<String> = d
-                .objects
-                .iter()
-                .filter_map(|o| match &o.node {
-                    Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                    _ => None,
-                })
-                .collect();
-            format!("schema `{}`", names.join("`, `"))
-        }
-        _ => return,
+    let breaks = breaking_changes(s.node, s.ctx);
+    let names = |kind: BreakingKind| -> Vec<String> {
+        breaks
+            .iter()
+            .filter(|b| b.kind == kind)
+            .map(|b| b.object.name.clone())
+            .collect()
+    };
+    let (databases, schemas) = (
+        names(BreakingKind::DropDatabase),
+        names(BreakingKind::DropSchema),
+    );
+    let what = if !databases.is_empty() {
+        format!("database `{}`", databases.join("`, `"))
+    } else if !schemas.is_empty() {
+        format!("schema `{}`", schemas.join("`, `"))
+    } else {
+        return;
     };
     out.push(
         s.diagnostic(format!("dropping {what} loses everything in it"))

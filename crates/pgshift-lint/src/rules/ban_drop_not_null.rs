@@ -2,12 +2,10 @@
 //!
 //! Documentation: `docs/rules/ban-drop-not-null.md` (printed by `pgshift explain ban-drop-not-null`).
 
-use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
-use crate::knowledge::effects::alter_commands;
-use pg_query::protobuf::AlterTableType;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 
 pub const RULE: Rule = Rule {
     code: "PGS407",
@@ -24,19 +22,14 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let Some((table, a)) = alter_table(s) else {
-        return;
-    };
-    if !s.existing(&table) {
-        return;
-    }
-    for (kind, cmd) in alter_commands(a) {
-        if kind == AlterTableType::AtDropNotNull {
-            out.push(
-                s.diagnostic(format!("DROP NOT NULL on `{}`: running code that assumes the column is never NULL may break on the first NULL", cmd.name))
-                    .table(&table)
-                    .help("Make sure every reader handles NULL before new code starts writing NULLs"),
-            );
+    for b in breaking_changes(s.node, s.ctx) {
+        if b.kind != BreakingKind::DropNotNull {
+            continue;
         }
+        out.push(
+            s.diagnostic(format!("DROP NOT NULL on `{}`: running code that assumes the column is never NULL may break on the first NULL", b.part.unwrap_or_default()))
+                .table(&b.object)
+                .help("Make sure every reader handles NULL before new code starts writing NULLs"),
+        );
     }
 }

@@ -6,9 +6,8 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 use crate::knowledge::lock::LockLevel;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS405",
@@ -25,21 +24,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let NodeEnum::DropStmt(d) = s.node else {
-        return;
-    };
-    // Not materialized views: their rows are derived and come back with the view.
-    if ObjectType::try_from(d.remove_type) != Ok(ObjectType::ObjectTable) {
-        return;
-    }
-    let tables: Vec<QualifiedName> = d
-        .objects
-        .iter()
-        .filter_map(|o| match &o.node {
-            Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
-            _ => None,
-        })
-        .filter(|t| s.existing(t))
+    // Tables only, not (materialized) views: their rows are derived and come back with the view.
+    let tables: Vec<QualifiedName> = breaking_changes(s.node, s.ctx)
+        .into_iter()
+        .filter(|b| b.kind == BreakingKind::DropTable)
+        .map(|b| b.object)
         .collect();
     if tables.is_empty() {
         return;

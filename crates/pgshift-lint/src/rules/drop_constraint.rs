@@ -2,13 +2,11 @@
 //!
 //! Documentation: `docs/rules/drop-constraint.md` (printed by `pgshift explain drop-constraint`).
 
-use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
-use crate::knowledge::effects::alter_commands;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 use crate::knowledge::lock::LockLevel;
-use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
     code: "PGS207",
@@ -25,20 +23,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.direction != Direction::Up {
         return;
     }
-    let Some((table, a)) = alter_table(s) else {
-        return;
-    };
-    if !s.existing(&table) {
-        return;
-    }
-    for (kind, cmd) in alter_commands(a) {
-        if kind == AlterTableType::AtDropConstraint {
-            out.push(
-                s.diagnostic(format!("dropping constraint `{}` on `{table}` removes a guarantee that the data and the code may rely on", cmd.name))
-                    .lock(LockLevel::AccessExclusive)
-                    .table(&table)
-                    .help("Make sure no code relies on the constraint (a foreign key's ON DELETE action, a CHECK the code assumes), and keep its definition in the down migration so it can be restored"),
-            );
+    for b in breaking_changes(s.node, s.ctx) {
+        if b.kind != BreakingKind::DropConstraint {
+            continue;
         }
+        let table = b.object;
+        out.push(
+            s.diagnostic(format!("dropping constraint `{}` on `{table}` removes a guarantee that the data and the code may rely on", b.part.unwrap_or_default()))
+                .lock(LockLevel::AccessExclusive)
+                .table(&table)
+                .help("Make sure no code relies on the constraint (a foreign key's ON DELETE action, a CHECK the code assumes), and keep its definition in the down migration so it can be restored"),
+        );
     }
 }

@@ -4,8 +4,7 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::QualifiedName;
-use pg_query::NodeEnum;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 
 pub const RULE: Rule = Rule {
     code: "PGS315",
@@ -19,17 +18,16 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    if let NodeEnum::AlterEnumStmt(e) = s.node {
-        let name =
-            QualifiedName::from_names(&e.type_name).unwrap_or_else(|| QualifiedName::new(None, ""));
-        if !e.old_val.is_empty() && !s.ctx.is_new_type(&name) {
-            out.push(
-                s.diagnostic(format!(
-                    "RENAME VALUE '{}' TO '{}': running code that reads or writes '{}' fails immediately",
-                    e.old_val, e.new_val, e.old_val
-                ))
-                .help("Add the new value, make the code accept both, move existing rows in batches of UPDATEs that each commit, then stop using the old value (it cannot be removed from the type)"),
-            );
+    for b in breaking_changes(s.node, s.ctx) {
+        if b.kind != BreakingKind::RenameEnumValue {
+            continue;
         }
+        let (old, new) = (b.part.unwrap_or_default(), b.new_name.unwrap_or_default());
+        out.push(
+            s.diagnostic(format!(
+                "RENAME VALUE '{old}' TO '{new}': running code that reads or writes '{old}' fails immediately"
+            ))
+            .help("Add the new value, make the code accept both, move existing rows in batches of UPDATEs that each commit, then stop using the old value (it cannot be removed from the type)"),
+        );
     }
 }

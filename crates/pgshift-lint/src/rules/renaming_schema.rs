@@ -4,8 +4,7 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
+use crate::knowledge::compat::{breaking_changes, BreakingKind};
 
 pub const RULE: Rule = Rule {
     code: "PGS403",
@@ -19,14 +18,13 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
-    let NodeEnum::RenameStmt(r) = s.node else {
-        return;
-    };
-    if r.rename_type != ObjectType::ObjectSchema as i32 {
-        return;
+    for b in breaking_changes(s.node, s.ctx) {
+        if b.kind != BreakingKind::RenameSchema {
+            continue;
+        }
+        out.push(
+            s.diagnostic(format!("renaming schema `{}` to `{}` breaks every query and search_path that names it", b.object.name, b.new_name.unwrap_or_default()))
+                .help("Create the new schema, move or recreate objects there while the old names stay available (views), move the code, then drop the old schema"),
+        );
     }
-    out.push(
-        s.diagnostic(format!("renaming schema `{}` to `{}` breaks every query and search_path that names it", r.subname, r.newname))
-            .help("Create the new schema, move or recreate objects there while the old names stay available (views), move the code, then drop the old schema"),
-    );
 }
