@@ -22,12 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pgshift_db::{quote_ident, DatabaseUrl, DbError};
-use pgshift_lint::{statement_effects, Context, Direction, PgVersion};
-use pgshift_sql::protobuf::{AlterTableType, ObjectType};
-use pgshift_sql::NodeEnum;
 
 use crate::event::{Event, Observer};
 use crate::options::OnDrop;
+use crate::prepare::{Drops, StatementFacts};
 use crate::units::{Execution, Step, Unit};
 
 /// What went wrong making a destructive step recoverable. Nothing of the migration ran.
@@ -88,8 +86,8 @@ pub async fn protect(
     client: &tokio_postgres::Client,
     version: &str,
     exec: Execution,
+    statements: &[StatementFacts],
     mode: OnDrop,
-    pg: PgVersion,
     dump_dir: &Path,
 ) -> Result<(Execution, Option<PlannedDump>), DbError> {
     if mode == OnDrop::Drop {
@@ -99,8 +97,6 @@ pub async fn protect(
         .query_one("SELECT to_char(now(), 'YYYYMMDD')", &[])
         .await?
         .try_get(0)?;
-    let mut ctx = Context::new(pg, true);
-    ctx.start_script(true, Direction::Up);
     let mut taken: Vec<String> = Vec::new();
     let mut dumped: Vec<Target> = Vec::new();
     let mut units = Vec::with_capacity(exec.units.len());
@@ -108,18 +104,16 @@ pub async fn protect(
         let mut steps: Vec<Step> = Vec::with_capacity(unit.steps.len());
         let mut transactional = unit.transactional;
         for step in unit.steps {
-            let parsed = pgshift_sql::parse(&step.sql);
-            let Some(node) = parsed.statements.first().map(|s| s.node.clone()) else {
-                steps.push(step);
-                continue;
+            // A statement as written (not a step of a safe rewrite) that drops data.
+            let drops = statements
+                .iter()
+                .find(|s| s.span.start == step.origin.start)
+                .filter(|_| step.is_verbatim())
+                .and_then(|s| s.drops.as_ref());
+            let targets = match drops {
+                Some(drops) => drop_targets(client, drops).await?,
+                None => Vec::new(),
             };
-            let targets = if step.is_verbatim() {
-                drop_targets(client, &node, &ctx).await?
-            } else {
-                Vec::new()
-            };
-            let effects = statement_effects(&node, &ctx);
-            ctx.observe(&node, &effects, step.origin.clone());
             if targets.is_empty() {
                 steps.push(step);
                 continue;
@@ -136,7 +130,7 @@ pub async fn protect(
                     }
                     // `DROP TABLE kept, new_in_this_migration`: the tables that are not kept
                     // still go, as the author wrote (IF EXISTS and CASCADE included).
-                    if let Some(sql) = leftover_drop(client, &node, &targets).await? {
+                    if let Some(sql) = leftover_drop(client, drops, &targets).await? {
                         steps.push(protected_step(
                             sql,
                             "on_drop = deprecate: drop the other tables the statement names"
@@ -187,30 +181,25 @@ pub async fn protect(
     Ok((Execution { units, ..exec }, dump))
 }
 
-/// The existing tables (and column) a statement drops, or nothing when it drops no data
-/// (another kind of object, a table created in this migration, `IF EXISTS` on a missing one).
 /// For a `DROP TABLE` naming several tables: a `DROP TABLE` of the ones that are not in
 /// `targets` (created in this migration, or absent under IF EXISTS), with the statement's
 /// IF EXISTS and CASCADE; `None` when every table named is a target.
 async fn leftover_drop(
     client: &tokio_postgres::Client,
-    node: &NodeEnum,
+    drops: Option<&Drops>,
     targets: &[Target],
 ) -> Result<Option<String>, DbError> {
-    let NodeEnum::DropStmt(d) = node else {
+    let Some(Drops::Tables {
+        all,
+        if_exists,
+        cascade,
+        ..
+    }) = drops
+    else {
         return Ok(None);
     };
-    if d.remove_type != ObjectType::ObjectTable as i32 {
-        return Ok(None);
-    }
     let mut rest = Vec::new();
-    for obj in &d.objects {
-        let Some(NodeEnum::List(list)) = &obj.node else {
-            continue;
-        };
-        let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items) else {
-            continue;
-        };
+    for name in all {
         let resolved = resolve(client, &name.quoted()).await?;
         let kept = resolved.is_some_and(|(schema, table)| {
             targets
@@ -224,33 +213,24 @@ async fn leftover_drop(
     if rest.is_empty() {
         return Ok(None);
     }
-    let cascade = d.behavior == pgshift_sql::protobuf::DropBehavior::DropCascade as i32;
     Ok(Some(format!(
         "DROP TABLE {}{}{}",
-        if d.missing_ok { "IF EXISTS " } else { "" },
+        if *if_exists { "IF EXISTS " } else { "" },
         rest.join(", "),
-        if cascade { " CASCADE" } else { "" }
+        if *cascade { " CASCADE" } else { "" }
     )))
 }
 
+/// The existing tables (and column) a statement drops, resolved on the live database;
+/// nothing for a table created in this migration or absent under IF EXISTS.
 async fn drop_targets(
     client: &tokio_postgres::Client,
-    node: &NodeEnum,
-    ctx: &Context,
+    drops: &Drops,
 ) -> Result<Vec<Target>, DbError> {
     let mut out = Vec::new();
-    match node {
-        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectTable as i32 => {
-            for obj in &d.objects {
-                let Some(NodeEnum::List(list)) = &obj.node else {
-                    continue;
-                };
-                let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items) else {
-                    continue;
-                };
-                if ctx.is_new_table(&name) {
-                    continue;
-                }
+    match drops {
+        Drops::Tables { existing, .. } => {
+            for name in existing {
                 if let Some((schema, table)) = resolve(client, &name.quoted()).await? {
                     out.push(Target {
                         schema,
@@ -260,28 +240,15 @@ async fn drop_targets(
                 }
             }
         }
-        NodeEnum::AlterTableStmt(a) => {
-            let [cmd] = a.cmds.as_slice() else {
-                return Ok(out);
-            };
-            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                return Ok(out);
-            };
-            if cmd.subtype != AlterTableType::AtDropColumn as i32 {
-                return Ok(out);
-            }
-            let Some(rv) = &a.relation else {
-                return Ok(out);
-            };
-            let name = pgshift_lint::ident::QualifiedName::from_range_var(rv);
-            if ctx.is_new_table(&name) {
-                return Ok(out);
-            }
+        Drops::Column {
+            table: name,
+            column,
+        } => {
             if let Some((schema, table)) = resolve(client, &name.quoted()).await? {
                 let exists = client
                     .query_opt(
                         "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
-                        &[&name.quoted(), &cmd.name],
+                        &[&name.quoted(), column],
                     )
                     .await?
                     .is_some();
@@ -289,12 +256,11 @@ async fn drop_targets(
                     out.push(Target {
                         schema,
                         table,
-                        column: Some(cmd.name.clone()),
+                        column: Some(column.clone()),
                     });
                 }
             }
         }
-        _ => {}
     }
     Ok(out)
 }

@@ -4,8 +4,8 @@
 //! EXCLUSIVE lock behind one long transaction makes every query that arrives after it wait
 //! too, even plain `SELECT`s: the table is down until the long transaction ends. `lock_timeout`
 //! bounds that to the timeout, and the runner retries; the guard avoids even that. Before a
-//! unit that needs a lock blocking reads or writes (from the linter's
-//! [`statement_effects`](pgshift_lint::statement_effects)), it asks the catalog who holds (or
+//! unit that needs a lock blocking reads or writes (the effects [`crate::prepare`] found for
+//! its steps, from the linter's knowledge), it asks the catalog who holds (or
 //! waits for) a conflicting lock on the unit's tables, and while someone does whose
 //! transaction is not brand new, it waits *outside* the lock queue, reporting who is in the
 //! way. Then the unit runs with the normal `lock_timeout` and retry. The wait is bounded
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pgshift_db::{DbError, Session};
-use pgshift_lint::{statement_effects, Context, LockLevel, PgVersion};
+use pgshift_lint::LockLevel;
 
 use crate::event::{Event, Observer};
 use crate::options::RunOptions;
@@ -45,21 +45,16 @@ pub struct GuardedTable {
 
 /// The tables of `unit` that it locks strongly enough to block ordinary reads or writes, with
 /// the strongest lock per table.
-pub fn guarded_tables(unit: &Unit, pg: PgVersion) -> Vec<GuardedTable> {
-    let ctx = Context::new(pg, true);
+pub fn guarded_tables(unit: &Unit) -> Vec<GuardedTable> {
     let mut strongest: BTreeMap<String, (String, LockLevel)> = BTreeMap::new();
-    for step in &unit.steps {
-        for statement in pgshift_sql::parse(&step.sql).statements {
-            for effect in statement_effects(&statement.node, &ctx) {
-                if !effect.lock.blocks_writes() {
-                    continue;
-                }
-                let entry = strongest
-                    .entry(effect.table.quoted())
-                    .or_insert_with(|| (effect.table.to_string(), effect.lock));
-                entry.1 = entry.1.max(effect.lock);
-            }
+    for effect in unit.steps.iter().flat_map(|s| &s.facts.effects) {
+        if !effect.lock.blocks_writes() {
+            continue;
         }
+        let entry = strongest
+            .entry(effect.table.quoted())
+            .or_insert_with(|| (effect.table.to_string(), effect.lock));
+        entry.1 = entry.1.max(effect.lock);
     }
     strongest
         .into_iter()
@@ -230,31 +225,20 @@ async fn cancel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::Step;
+    use pgshift_lint::PgVersion;
 
-    fn unit(sqls: &[&str]) -> Unit {
-        Unit {
-            transactional: true,
-            in_author_transaction: false,
-            steps: sqls
-                .iter()
-                .map(|s| Step::generated(s.to_string(), 0..0, "test".to_string()))
-                .collect(),
-        }
+    fn unit(sql: &str) -> Unit {
+        let script = pgshift_source::from_text("m.sql", sql).up;
+        let prepared = crate::prepare::prepare_offline("1", &script, true, PgVersion::new(15, 0))
+            .expect("prepare");
+        prepared.exec.units.into_iter().next().expect("one unit")
     }
 
     #[test]
     fn only_locks_that_block_traffic_are_guarded() {
-        let pg = PgVersion::new(15, 0);
-        let got = guarded_tables(
-            &unit(&[
-                "ALTER TABLE t ADD COLUMN a int",
-                "CREATE INDEX CONCURRENTLY i ON u (a)",
-                "UPDATE v SET a = 1",
-                "CREATE INDEX j ON w (a)",
-            ]),
-            pg,
-        );
+        let got = guarded_tables(&unit(
+            "ALTER TABLE t ADD COLUMN a int; UPDATE v SET a = 1; CREATE INDEX j ON w (a);",
+        ));
         let names: Vec<(&str, LockLevel)> =
             got.iter().map(|g| (g.display.as_str(), g.lock)).collect();
         assert_eq!(
@@ -262,15 +246,22 @@ mod tests {
             vec![("t", LockLevel::AccessExclusive), ("w", LockLevel::Share)]
         );
         assert_eq!(got[0].quoted, "\"t\"");
+        let concurrent = guarded_tables(&unit("CREATE INDEX CONCURRENTLY i ON u (a);"));
+        assert!(concurrent.is_empty(), "{concurrent:?}");
     }
 
     #[test]
     fn the_strongest_lock_per_table_wins() {
-        let got = guarded_tables(
-            &unit(&["CREATE INDEX i ON t (a)", "ALTER TABLE t DROP COLUMN b"]),
-            PgVersion::new(15, 0),
-        );
+        let got = guarded_tables(&unit(
+            "CREATE INDEX i ON t (a); ALTER TABLE t DROP COLUMN b;",
+        ));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].lock, LockLevel::AccessExclusive);
+    }
+
+    #[test]
+    fn a_table_created_earlier_in_the_migration_is_not_guarded() {
+        let got = guarded_tables(&unit("CREATE TABLE n (a int); CREATE INDEX ON n (a);"));
+        assert!(got.is_empty(), "{got:?}");
     }
 }

@@ -30,6 +30,7 @@ pub mod inflight;
 pub mod migrator;
 pub mod options;
 pub mod plan;
+pub mod prepare;
 pub mod safe;
 pub mod trace;
 pub mod units;

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use pgshift_db::{Connection, DatabaseUrl, DbError, ErrorPosition};
-use pgshift_lint::PgVersion;
+use pgshift_lint::{Context, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
 use pgshift_sql::lines::char_position_to_offset;
 use pgshift_sql::LineIndex;
@@ -26,8 +26,8 @@ use crate::guard;
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
 use crate::options::RunOptions;
-use crate::safe;
-use crate::units::{open_transaction_start, units_as_written, Execution, Step, Unit};
+use crate::prepare::{prepare, Purpose};
+use crate::units::{open_transaction_start, Execution, Step, Unit};
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
 pub const RUNNER_LOCK_KEY: i64 = 0x0070_6773_6869_6674;
@@ -655,12 +655,13 @@ impl Migrator {
         partial: Option<&HistoryRow>,
         observer: &dyn Observer,
     ) -> Result<()> {
-        let prepared = safe::prepare(
+        let prepared = prepare(
             &self.conn,
             m.version.as_str(),
             &m.up,
             &self.options,
-            self.pg,
+            Purpose::Apply,
+            &mut Context::new(self.pg, true),
         )
         .await?;
         let run = Run {
@@ -702,12 +703,16 @@ impl Migrator {
                 }
             },
         };
-        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
-        let exec = if self.options.exact {
-            units_as_written(&row.version, &script, &parsed)?
-        } else {
-            safe::safe_units(&row.version, &script, &parsed, self.pg)?
-        };
+        let exec = prepare(
+            &self.conn,
+            &row.version,
+            &script,
+            &self.options,
+            Purpose::Revert,
+            &mut Context::new(self.pg, true),
+        )
+        .await?
+        .exec;
         let migration = Migration {
             version: Version::parse(&row.version).ok_or_else(|| {
                 RunError::Usage(format!(
@@ -1006,7 +1011,7 @@ impl Migrator {
         let deadline = Instant::now() + self.options.lock_retry_budget;
         let mut delay = self.options.lock_retry_initial_delay;
         let mut attempt: u32 = 0;
-        let guarded = guard::guarded_tables(&unit, self.pg);
+        let guarded = guard::guarded_tables(&unit);
         let guard_deadline = Instant::now() + self.options.guard_max_wait;
         loop {
             attempt += 1;
@@ -1056,9 +1061,8 @@ impl Migrator {
             // retrying this statement alone would run it outside it and skip the statements
             // before it. The error says to run again, which resumes at that BEGIN.
             let retry_alone = open_transaction_start(exec, index).is_none();
-            // The jittered wait never exceeds the documented cap.
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
-            let wait = delay.mul_f64(jitter).min(self.options.lock_retry_max_delay);
+            let wait = retry_wait(delay, jitter, self.options.lock_retry_max_delay);
             if lock_timeout && retry_alone && now + wait < deadline {
                 let blockers = self.describe_blockers().await;
                 observer.event(&Event::LockRetry {
@@ -1481,6 +1485,13 @@ impl Migrator {
     }
 }
 
+/// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
+/// never more than the documented cap (jitter applied after the cap once gave 13.4 s waits
+/// against a 10 s maximum).
+fn retry_wait(delay: Duration, jitter: f64, max: Duration) -> Duration {
+    delay.mul_f64(jitter).min(max)
+}
+
 fn millis(d: Duration) -> String {
     format!("'{}ms'", d.as_millis())
 }
@@ -1540,4 +1551,22 @@ pub fn describe_session(s: &pgshift_db::Session) -> String {
         "pid {} ({app}, user {}, {}{age}): {query}",
         s.pid, s.user, s.state
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jittered_retry_wait_never_exceeds_the_cap() {
+        let max = Duration::from_secs(10);
+        for jitter in [0.5, 1.0, 1.34, 1.49999] {
+            assert!(retry_wait(max, jitter, max) <= max);
+            assert!(retry_wait(Duration::from_secs(8), jitter, max) <= max);
+        }
+        assert_eq!(
+            retry_wait(Duration::from_millis(200), 0.5, max),
+            Duration::from_millis(100)
+        );
+    }
 }

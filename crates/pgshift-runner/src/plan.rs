@@ -6,7 +6,7 @@
 //! reads or writes holds its lock, and the sessions that would conflict right now. Then the
 //! seeds' pre-flight checklist, answered for this plan.
 //!
-//! The units planned are the ones `up` runs ([`safe::prepare`]), so the plan and the
+//! The units planned are the ones `up` runs ([`crate::prepare`]), so the plan and the
 //! execution cannot disagree. Planning reads the catalog and changes nothing (its session
 //! sets a short `lock_timeout`, so sizing a never-analysed table cannot queue behind DDL).
 //!
@@ -25,15 +25,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use pgshift_db::{Connection, DbError, Session, TableSize};
-use pgshift_lint::{statement_effects, BreakingChange, Context, Direction, LockLevel, PgVersion};
+use pgshift_lint::{BreakingChange, Context, LockLevel, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
-use pgshift_sql::NodeEnum;
 use serde::Serialize;
 
 use crate::error::RunError;
 use crate::history::{self, RowState};
 use crate::options::RunOptions;
-use crate::safe;
+use crate::prepare::{prepare, Purpose};
 
 /// How `plan` estimates and when it fails.
 #[derive(Debug, Clone)]
@@ -261,58 +260,6 @@ pub async fn plan(
     })
 }
 
-/// Reads from the catalog the current type of each column an `ALTER COLUMN ... TYPE` of the
-/// script names, into `ctx`.
-async fn assume_live_column_types(
-    conn: &Connection,
-    parsed: &pgshift_sql::ParsedScript,
-    ctx: &mut Context,
-) -> Result<(), DbError> {
-    use pgshift_sql::protobuf::AlterTableType;
-    for statement in &parsed.statements {
-        let NodeEnum::AlterTableStmt(a) = &statement.node else {
-            continue;
-        };
-        let Some(rv) = &a.relation else { continue };
-        let table = pgshift_lint::ident::QualifiedName::from_range_var(rv);
-        for cmd in &a.cmds {
-            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                continue;
-            };
-            if cmd.subtype != AlterTableType::AtAlterColumnType as i32 {
-                continue;
-            }
-            let row = conn
-                .query_opt(
-                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-                      WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
-                    &[&table.quoted(), &cmd.name],
-                )
-                .await?;
-            let Some(type_text) = row.map(|r| r.get::<_, String>(0)) else {
-                continue;
-            };
-            // format_type's text is a type as the grammar reads it; parse it (locally, never
-            // run) to get the same normalised form the analyzer uses for the files.
-            let probe = pgshift_sql::parse(&format!("CREATE TABLE probe (c {type_text})"));
-            if let Some(NodeEnum::CreateStmt(c)) = probe.statements.first().map(|s| &s.node) {
-                if let Some(NodeEnum::ColumnDef(col)) =
-                    c.table_elts.first().and_then(|e| e.node.as_ref())
-                {
-                    if let Some(t) = &col.type_name {
-                        ctx.assume_column_type(
-                            &table,
-                            &cmd.name,
-                            pgshift_lint::knowledge::casts::TypeSpec::from_type_name(t),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 async fn plan_migration(
     conn: &Connection,
     m: &Migration,
@@ -321,21 +268,28 @@ async fn plan_migration(
     pg: PgVersion,
 ) -> Result<PlannedMigration, RunError> {
     let version = m.version.to_string();
-    let prepared = safe::prepare(conn, &version, &m.up, &options.run, pg).await?;
+    // The live catalog's types of retyped columns are read by `prepare`, so `ALTER ... TYPE`
+    // is judged (rewrite or not) instead of guessed.
+    let prepared = prepare(
+        conn,
+        &version,
+        &m.up,
+        &options.run,
+        Purpose::Apply,
+        &mut Context::new(pg, true),
+    )
+    .await?;
     let exec = &prepared.exec;
-    let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
-    // What the live catalog knows and the files may not: the current type of every column a
-    // statement retypes, so `ALTER ... TYPE` is judged (rewrite or not) instead of guessed.
-    let mut known = Context::new(pg, true);
-    assume_live_column_types(conn, &parsed, &mut known).await?;
-    let runner_transaction = exec.no_transaction_reason.is_none();
-    let analysed = safe::analyse(&m.up, &parsed, known.clone(), runner_transaction);
-    let breaking = breaking_changes(&analysed, known.clone(), runner_transaction);
+    let analysed = &prepared.statements;
+    let breaking: Vec<(usize, BreakingChange)> = analysed
+        .iter()
+        .flat_map(|a| a.breaking.iter().map(|b| (a.span.start, b.clone())))
+        .collect();
     let line_index = pgshift_sql::LineIndex::new(&m.up.file_text);
 
     // Sizes of every table any statement (as written or as run) touches.
     let mut names: Vec<pgshift_db::QualifiedName> = Vec::new();
-    for a in &analysed {
+    for a in analysed {
         for e in &a.effects {
             names.push(db_name(&e.table));
         }
@@ -351,31 +305,21 @@ async fn plan_migration(
         })
     };
 
-    // Blocking time per statement (by its start offset), walking the units as they run.
-    let mut ctx = known;
-    ctx.start_script(true, Direction::Up);
+    // Blocking time per statement (by its start offset), from the steps as they run (their
+    // effects leave out tables created earlier in the migration).
     let mut blocking: HashMap<usize, Blocking> = HashMap::new();
     for unit in &exec.units {
         let mut steps: Vec<StepEstimate> = Vec::new();
         for step in &unit.steps {
-            let Some(statement) = pgshift_sql::parse(&step.sql).statements.into_iter().next()
-            else {
-                continue;
-            };
-            let effects = statement_effects(&statement.node, &ctx);
             let mut work = 0.0_f64;
             let mut strongest: Option<(String, LockLevel, bool)> = None;
-            for e in &effects {
-                if ctx.is_new_table(&e.table) {
-                    continue;
-                }
+            for e in &step.facts.effects {
                 let size = size_of(&e.table);
                 let bytes = size.map_or(0, |s| s.total_bytes.max(0)) as f64;
                 let mb = bytes / 1_048_576.0;
-                let index_build = matches!(statement.node, NodeEnum::IndexStmt(_));
                 let w = if e.rewrite {
                     mb / options.rewrite_mb_per_sec * 1000.0
-                } else if e.scan && index_build {
+                } else if e.scan && step.facts.index_build {
                     mb / options.index_mb_per_sec * 1000.0
                 } else if e.scan {
                     mb / options.scan_mb_per_sec * 1000.0
@@ -390,7 +334,6 @@ async fn plan_migration(
                     }
                 }
             }
-            ctx.observe(&statement.node, &effects, step.origin.clone());
             steps.push((step.origin.start, strongest, work));
         }
         for (i, (origin, strongest, _)) in steps.iter().enumerate() {
@@ -424,8 +367,8 @@ async fn plan_migration(
     }
 
     let mut statements = Vec::new();
-    for a in &analysed {
-        let start = a.statement.span.start;
+    for a in analysed {
+        let start = a.span.start;
         let tables = a
             .effects
             .iter()
@@ -475,7 +418,7 @@ async fn plan_migration(
         }
         statements.push(PlannedStatement {
             line: line_index.line_col(&m.up.file_text, start).line,
-            sql: one_line(a.statement.text(&m.up.file_text), 100),
+            sql: one_line(&m.up.file_text[a.span.clone()], 100),
             tables,
             runs_instead,
             blocking: b,
@@ -510,22 +453,6 @@ fn db_name(t: &pgshift_lint::ident::QualifiedName) -> pgshift_db::QualifiedName 
 /// What in each statement breaks code running against the old schema, with the statement's
 /// start offset: the lint crate's compat knowledge, with the context before each statement,
 /// which is what `check`'s backward-compatibility rules fire on.
-fn breaking_changes(
-    analysed: &[safe::AnalysedStatement<'_>],
-    mut ctx: Context,
-    runner_transaction: bool,
-) -> Vec<(usize, BreakingChange)> {
-    ctx.start_script(runner_transaction, Direction::Up);
-    let mut out = Vec::new();
-    for a in analysed {
-        for b in pgshift_lint::breaking_changes(&a.statement.node, &ctx) {
-            out.push((a.statement.span.start, b));
-        }
-        ctx.observe(&a.statement.node, &a.effects, a.statement.span.clone());
-    }
-    out
-}
-
 fn checklist(
     m: &Migration,
     breaking: &[(usize, BreakingChange)],

@@ -2,9 +2,9 @@
 //! prescribe (`CREATE INDEX` → `CONCURRENTLY` outside the transaction, `ADD FOREIGN KEY` →
 //! `NOT VALID` then `VALIDATE` in its own transaction, ...).
 //!
-//! The rewrites themselves are pgshift-lint's [`safe_rewrite`]: the same steps the rules
-//! print as their fix, so the advice and what `up` executes cannot disagree. This module only
-//! decides *where* the steps run: a step that may share the migration's transaction stays in
+//! The rewrites themselves are pgshift-lint's `safe_rewrite`, found for each statement by
+//! [`crate::prepare`]: the same steps the rules print as their fix, so the advice and what
+//! `up` executes cannot disagree. This module only decides *where* the steps run: a step that may share the migration's transaction stays in
 //! it, a `CONCURRENTLY` step runs outside any transaction, and a `VALIDATE` gets a transaction
 //! of its own (so its long scan holds only SHARE UPDATE EXCLUSIVE, and nothing stronger taken
 //! earlier in the migration). A rewritten migration therefore spans several units; the
@@ -12,112 +12,21 @@
 //! keeps the checksum of the file as written.
 //!
 //! Statements on tables created earlier in the same migration are left alone (the table is
-//! new, empty and invisible to other sessions until commit): [`safe_rewrite`] knows this
-//! from the [`Context`] walked here statement by statement.
+//! new, empty and invisible to other sessions until commit): `safe_rewrite` knows this from
+//! the linter's context, walked statement by statement.
 
 use std::collections::HashMap;
 
-use pgshift_lint::{statement_effects, Context, Direction, Effect, PgVersion, SafeRewrite};
-use pgshift_source::Script;
-use pgshift_sql::{ParsedScript, Statement};
+use pgshift_lint::SafeRewrite;
 
-use crate::backup::{self, PlannedDump};
-use crate::error::RunError;
-use crate::options::RunOptions;
-use crate::units::{units_as_written, Execution, Step, Unit};
-
-/// What `up` will run for one migration, and the dump to take first (`on_drop = "pg_dump"`).
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub exec: Execution,
-    pub dump: Option<PlannedDump>,
-}
-
-/// The units `up` (and `plan`) use for a migration's up script: as written with `exact`,
-/// otherwise with safe rewrites; then with `on_drop` applied. Reads the catalog, changes
-/// nothing.
-pub async fn prepare(
-    client: &tokio_postgres::Client,
-    version: &str,
-    script: &Script,
-    options: &RunOptions,
-    pg: PgVersion,
-) -> Result<Prepared, RunError> {
-    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
-    let exec = if options.exact {
-        units_as_written(version, script, &parsed)?
-    } else {
-        safe_units(version, script, &parsed, pg)?
-    };
-    let (exec, dump) = backup::protect(
-        client,
-        version,
-        exec,
-        options.on_drop,
-        pg,
-        &options.pg_dump_dir,
-    )
-    .await?;
-    Ok(Prepared { exec, dump })
-}
-
-/// One statement of a script as pgshift sees it before running it.
-#[derive(Debug, Clone)]
-pub struct AnalysedStatement<'a> {
-    pub statement: &'a Statement,
-    /// What it locks, rewrites and scans, as written.
-    pub effects: Vec<Effect>,
-    /// What runs instead, when a mechanical safe form exists.
-    pub rewrite: Option<SafeRewrite>,
-}
-
-/// Walks a script's statements in order, with the linter's [`Context`], so that knowledge
-/// such as "this table was created earlier in this migration" is the linter's.
-pub fn analyse<'a>(
-    script: &Script,
-    parsed: &'a ParsedScript,
-    mut ctx: Context,
-    runner_transaction: bool,
-) -> Vec<AnalysedStatement<'a>> {
-    ctx.start_script(runner_transaction, Direction::Up);
-    parsed
-        .statements
-        .iter()
-        .map(|statement| {
-            let rewrite = pgshift_lint::safe_rewrite(statement, &script.file_text, &ctx);
-            let effects = statement_effects(&statement.node, &ctx);
-            ctx.observe(&statement.node, &effects, statement.span.clone());
-            AnalysedStatement {
-                statement,
-                effects,
-                rewrite,
-            }
-        })
-        .collect()
-}
-
-/// The units `up` runs by default: [`units_as_written`], with each statement that has a safe
-/// form replaced by its steps, and the units split where a step must run outside the
-/// migration's transaction.
-pub fn safe_units(
-    version: &str,
-    script: &Script,
-    parsed: &ParsedScript,
-    pg: PgVersion,
-) -> Result<Execution, RunError> {
-    let written = units_as_written(version, script, parsed)?;
-    let runner_transaction = written.no_transaction_reason.is_none();
-    let rewrites: HashMap<usize, SafeRewrite> =
-        analyse(script, parsed, Context::new(pg, true), runner_transaction)
-            .into_iter()
-            .filter_map(|a| a.rewrite.map(|r| (a.statement.span.start, r)))
-            .collect();
-    Ok(apply_rewrites(written, &rewrites))
-}
+use crate::units::{Execution, Step, Unit};
 
 /// Replaces steps by their rewrites (keyed by the statement's start offset in the file) and
 /// regroups the units.
-fn apply_rewrites(written: Execution, rewrites: &HashMap<usize, SafeRewrite>) -> Execution {
+pub(crate) fn apply_rewrites(
+    written: Execution,
+    rewrites: &HashMap<usize, SafeRewrite>,
+) -> Execution {
     if rewrites.is_empty() {
         return written;
     }
@@ -198,11 +107,13 @@ fn flush(current: &mut Vec<Step>, out: &mut Vec<Unit>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgshift_lint::PgVersion;
 
     fn units(sql: &str) -> Vec<(bool, Vec<String>)> {
         let script = pgshift_source::from_text("m.sql", sql).up;
-        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
-        let exec = safe_units("1", &script, &parsed, PgVersion::new(15, 0)).expect("units");
+        let exec = crate::prepare::prepare_offline("1", &script, false, PgVersion::new(15, 0))
+            .expect("units")
+            .exec;
         exec.units
             .into_iter()
             .map(|u| {
@@ -257,7 +168,11 @@ mod tests {
 
     #[test]
     fn statements_that_wait_without_blocking_are_recognised() {
-        let long = |sql: &str| crate::units::StepFacts::of_sql(sql).runs_long_without_blocking;
+        let long = |sql: &str| {
+            Step::generated(sql.to_string(), 0..0, String::new())
+                .facts
+                .runs_long_without_blocking
+        };
         assert!(long("CREATE INDEX CONCURRENTLY i ON t (a)"));
         assert!(long("ALTER TABLE t VALIDATE CONSTRAINT c"));
         assert!(long("REINDEX INDEX CONCURRENTLY i"));

@@ -33,16 +33,17 @@ use pgshift_db::{
     quote_ident, ClusterOptions, Connection, DatabaseUrl, DbError, LockLevel, QualifiedName,
     RelationKind, TempCluster,
 };
-use pgshift_lint::{statement_effects, Context, Direction, PgVersion};
+use pgshift_lint::{Context, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
-use pgshift_sql::{forbidden_in_transaction, transaction_control, LineIndex};
+use pgshift_sql::LineIndex;
 use serde::Serialize;
 
 use crate::error::{Result, RunError};
 use crate::history::{self, NewRow, RowState};
 use crate::migrator::Migrator;
 use crate::options::RunOptions;
-use crate::units::{units_as_written, Step};
+use crate::prepare::{prepare, Purpose};
+use crate::units::Step;
 use crate::Silent;
 
 /// How often `pg_locks` is read while a statement outside a transaction runs.
@@ -413,8 +414,18 @@ impl<'c> Tracer<'c> {
     }
 
     async fn migration(&mut self, m: &Migration) -> Result<MigrationTrace> {
-        let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
-        let exec = units_as_written(m.version.as_str(), &m.up, &parsed)?;
+        // The statements as written, each with the effects the analyzer predicts, walked with
+        // the context of the migrations traced before it.
+        let exec = prepare(
+            self.worker,
+            m.version.as_str(),
+            &m.up,
+            self.run,
+            Purpose::Trace,
+            &mut self.ctx,
+        )
+        .await?
+        .exec;
         let lines = LineIndex::new(&m.up.file_text);
         let text: &str = &m.up.file_text;
         let mut traced = MigrationTrace {
@@ -425,8 +436,6 @@ impl<'c> Tracer<'c> {
             notes: Vec::new(),
             error: None,
         };
-        let transactional = exec.units.iter().any(|u| u.transactional);
-        self.ctx.start_script(transactional, Direction::Up);
         let existing = relations(self.worker).await?;
 
         for unit in &exec.units {
@@ -436,10 +445,8 @@ impl<'c> Tracer<'c> {
             // statements PostgreSQL refuses in a transaction block must be sampled.
             let must_run_alone = !unit.transactional
                 && unit.steps.iter().any(|step| {
-                    statement_for(&parsed, step).is_none_or(|s| {
-                        forbidden_in_transaction(&s.node).is_some()
-                            || transaction_control(&s.node).is_some()
-                    })
+                    step.facts.outside_transaction.is_some()
+                        || step.facts.transaction_control.is_some()
                 });
             if must_run_alone && !self.own_transactions {
                 for step in &unit.steps {
@@ -449,7 +456,6 @@ impl<'c> Tracer<'c> {
                         at.line,
                         clip(&step.sql, 40)
                     ));
-                    self.observe_untraced(&parsed, step);
                 }
                 continue;
             }
@@ -517,13 +523,7 @@ impl<'c> Tracer<'c> {
                     .copied()
                     .collect();
                 held.extend(now_held.iter().copied());
-                let statement = statement_for(&parsed, step);
-                let effects = statement
-                    .map(|s| statement_effects(&s.node, &self.ctx))
-                    .unwrap_or_default();
-                if let Some(s) = statement {
-                    self.ctx.observe(&s.node, &effects, s.span.clone());
-                }
+                let effects = &step.facts.effects;
                 let changes = RelationChanges::between(&before, &after);
                 let source = if in_transaction {
                     LockSource::AfterStatement
@@ -540,7 +540,7 @@ impl<'c> Tracer<'c> {
                     &held,
                     &new_locks,
                     &changes,
-                    &effects,
+                    effects,
                     duration,
                 );
                 statement_trace.scanned = scanned;
@@ -554,14 +554,6 @@ impl<'c> Tracer<'c> {
             }
         }
         Ok(traced)
-    }
-
-    /// Keeps the analyzer's context in step for a statement that was not run.
-    fn observe_untraced(&mut self, parsed: &pgshift_sql::ParsedScript, step: &Step) {
-        if let Some(s) = statement_for(parsed, step) {
-            let effects = statement_effects(&s.node, &self.ctx);
-            self.ctx.observe(&s.node, &effects, s.span.clone());
-        }
     }
 
     /// The granted relation locks of the worker session, as seen by the observer.
@@ -610,14 +602,6 @@ impl<'c> Tracer<'c> {
         let (outcome, seen) = tokio::join!(run, sample);
         (outcome, seen.into_iter().collect())
     }
-}
-
-/// The parsed statement a step runs.
-fn statement_for<'p>(
-    parsed: &'p pgshift_sql::ParsedScript,
-    step: &Step,
-) -> Option<&'p pgshift_sql::Statement> {
-    parsed.statements.iter().find(|s| s.span == step.origin)
 }
 
 /// Relation kinds whose locks are compared with predictions even when the prediction does not
@@ -1136,13 +1120,9 @@ mod tests {
     }
 
     fn step(sql: &str) -> Step {
-        Step {
-            sql: sql.to_string(),
-            copy_data: None,
-            origin: 0..sql.len(),
-            rewrite: None,
-            facts: crate::units::StepFacts::of_sql(sql),
-        }
+        let mut step = Step::generated(sql.to_string(), 0..sql.len(), String::new());
+        step.rewrite = None;
+        step
     }
 
     fn effects_of(sql: &str) -> Vec<pgshift_lint::Effect> {
@@ -1151,7 +1131,7 @@ mod tests {
         parsed
             .statements
             .first()
-            .map(|s| statement_effects(&s.node, &ctx))
+            .map(|s| pgshift_lint::statement_effects(&s.node, &ctx))
             .unwrap_or_default()
     }
 

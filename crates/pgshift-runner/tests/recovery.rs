@@ -94,10 +94,14 @@ fn index_project(build: &str) -> tempfile::TempDir {
 async fn killed_during(db: &TestDb, dir: &Path, unit: usize, landing: Landing) {
     let set = load(dir, Some(Format::Pgshift)).expect("load");
     let m = set.find(&v("20240102000000")).expect("migration").clone();
-    let parsed = pgshift_sql::parse_range(&m.up.file_text, m.up.range.clone());
-    let exec =
-        pgshift_runner::safe::safe_units("20240102000000", &m.up, &parsed, PgVersion::new(15, 0))
-            .expect("units");
+    let exec = pgshift_runner::prepare::prepare_offline(
+        "20240102000000",
+        &m.up,
+        false,
+        PgVersion::new(15, 0),
+    )
+    .expect("units")
+    .exec;
     let c = db.connect().await;
     history::upsert(
         &c,

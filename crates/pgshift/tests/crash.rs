@@ -169,7 +169,9 @@ async fn kill_9_inside_long_statements_outside_a_transaction_ends_as_an_uninterr
     let url = db.url().to_string();
     let c = db.connect().await;
     let mut rng = Rng::seeded();
-    let budget_ms = u64::try_from(whole_run.as_millis()).unwrap_or(2_000).max(200);
+    let budget_ms = u64::try_from(whole_run.as_millis())
+        .unwrap_or(2_000)
+        .max(200);
     for round in 0..6 {
         let mut child = spawn_up(&url, dir.path(), &[]);
         let delay = 30 + rng.below(budget_ms);
@@ -220,7 +222,10 @@ async fn wait_until_waiting(c: &Connection, prefix: &str) {
         if n > 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "pgshift never reached `{prefix}`");
+        assert!(
+            Instant::now() < deadline,
+            "pgshift never reached `{prefix}`"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,0 +1,311 @@
+//! The one place the runner reads a migration's SQL: a script becomes [`Prepared`], typed
+//! steps grouped into units, each step carrying its facts ([`crate::units::StepFacts`]: what
+//! it locks and on which tables, whether it must run outside a transaction, how to tell it
+//! landed), and each statement as written carrying what it does ([`StatementFacts`]: effects,
+//! safe rewrite, breaking changes, data it drops). `up`, `down`, `plan`, `trace`, the guard
+//! and `on_drop` read these facts; none of them parses SQL or looks at a parse tree.
+//!
+//! The facts come from pgshift-lint's knowledge (`statement_effects`, `safe_rewrite`,
+//! `breaking_changes`), walked with its [`Context`] so that "this table was created earlier
+//! in this migration" and the live type of a retyped column are known: the prediction
+//! `check` prints, the lock `plan` estimates, the lock the guard looks before and the lock
+//! `trace` compares are one computation.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use pgshift_db::DbError;
+use pgshift_lint::ident::QualifiedName;
+use pgshift_lint::{
+    breaking_changes, statement_effects, BreakingChange, Context, Direction, Effect, PgVersion,
+    SafeRewrite,
+};
+use pgshift_source::Script;
+use pgshift_sql::protobuf::{AlterTableType, DropBehavior, ObjectType};
+use pgshift_sql::{NodeEnum, ParsedScript};
+use tokio_postgres::Client;
+
+use crate::backup::{self, PlannedDump};
+use crate::error::RunError;
+use crate::options::RunOptions;
+use crate::units::{units_as_written, Execution};
+
+/// What the steps are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `up` and `plan`: safe rewrites unless `exact`, then `on_drop`.
+    Apply,
+    /// `down`: safe rewrites unless `exact`; `on_drop` concerns the up direction only.
+    Revert,
+    /// `trace`: the statements exactly as written, to compare with the prediction.
+    Trace,
+}
+
+/// A script ready to run.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub exec: Execution,
+    /// The `pg_dump` to take first (`on_drop = "pg_dump"`).
+    pub dump: Option<PlannedDump>,
+    /// Each statement as written, in order.
+    pub statements: Vec<StatementFacts>,
+}
+
+/// One statement as written, and what it does.
+#[derive(Debug, Clone)]
+pub struct StatementFacts {
+    /// Its bytes in the file.
+    pub span: Range<usize>,
+    /// What it locks, rewrites and scans, as written.
+    pub effects: Vec<Effect>,
+    /// What runs instead, when a mechanical safe form exists.
+    pub rewrite: Option<SafeRewrite>,
+    /// What in it breaks code running against the old schema.
+    pub breaking: Vec<BreakingChange>,
+    /// The data it drops, for `on_drop`.
+    pub drops: Option<Drops>,
+}
+
+/// Data a statement drops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drops {
+    /// `DROP TABLE a, b, ...`.
+    Tables {
+        /// Every table named.
+        all: Vec<QualifiedName>,
+        /// Those not created earlier in this migration.
+        existing: Vec<QualifiedName>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    /// `ALTER TABLE t DROP COLUMN c` as the statement's only subcommand, on a table not
+    /// created earlier in this migration.
+    Column {
+        table: QualifiedName,
+        column: String,
+    },
+}
+
+/// Turns a script into units of typed steps and statement facts. Reads the catalog (the
+/// live type of each column an `ALTER ... TYPE` names; for `Apply`, what `on_drop` needs)
+/// and changes nothing. `ctx` carries what earlier scripts of the run established; it leaves
+/// having walked this script's steps as they will run.
+pub async fn prepare(
+    client: &Client,
+    version: &str,
+    script: &Script,
+    options: &RunOptions,
+    purpose: Purpose,
+    ctx: &mut Context,
+) -> Result<Prepared, RunError> {
+    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+    let written = units_as_written(version, script, &parsed)?;
+    assume_live_column_types(client, &parsed, ctx).await?;
+    let runner_transaction = written.no_transaction_reason.is_none();
+    let statements = analyse(&parsed, &script.file_text, ctx.clone(), runner_transaction);
+    let exec = if options.exact || purpose == Purpose::Trace {
+        written
+    } else {
+        let rewrites: HashMap<usize, SafeRewrite> = statements
+            .iter()
+            .filter_map(|s| s.rewrite.clone().map(|r| (s.span.start, r)))
+            .collect();
+        crate::safe::apply_rewrites(written, &rewrites)
+    };
+    let (exec, dump) = if purpose == Purpose::Apply {
+        backup::protect(
+            client,
+            version,
+            exec,
+            &statements,
+            options.on_drop,
+            &options.pg_dump_dir,
+        )
+        .await?
+    } else {
+        (exec, None)
+    };
+    let mut exec = exec;
+    walk_steps(&mut exec, ctx);
+    Ok(Prepared {
+        exec,
+        dump,
+        statements,
+    })
+}
+
+/// Prepares a script without a database: safe rewrites (unless `exact`), no `on_drop`, no
+/// live column types. For unit tests and callers that only look.
+pub fn prepare_offline(
+    version: &str,
+    script: &Script,
+    exact: bool,
+    pg: PgVersion,
+) -> Result<Prepared, RunError> {
+    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+    let written = units_as_written(version, script, &parsed)?;
+    let runner_transaction = written.no_transaction_reason.is_none();
+    let ctx = Context::new(pg, true);
+    let statements = analyse(&parsed, &script.file_text, ctx.clone(), runner_transaction);
+    let mut exec = if exact {
+        written
+    } else {
+        let rewrites: HashMap<usize, SafeRewrite> = statements
+            .iter()
+            .filter_map(|s| s.rewrite.clone().map(|r| (s.span.start, r)))
+            .collect();
+        crate::safe::apply_rewrites(written, &rewrites)
+    };
+    let mut ctx = ctx;
+    walk_steps(&mut exec, &mut ctx);
+    Ok(Prepared {
+        exec,
+        dump: None,
+        statements,
+    })
+}
+
+/// Walks the statements as written with the linter's context: effects, safe rewrite,
+/// breaking changes and dropped data, each as of its place in the script.
+fn analyse(
+    parsed: &ParsedScript,
+    file_text: &str,
+    mut ctx: Context,
+    runner_transaction: bool,
+) -> Vec<StatementFacts> {
+    ctx.start_script(runner_transaction, Direction::Up);
+    parsed
+        .statements
+        .iter()
+        .map(|statement| {
+            let rewrite = pgshift_lint::safe_rewrite(statement, file_text, &ctx);
+            let effects = statement_effects(&statement.node, &ctx);
+            let breaking = breaking_changes(&statement.node, &ctx);
+            let drops = drops(&statement.node, &ctx);
+            ctx.observe(&statement.node, &effects, statement.span.clone());
+            StatementFacts {
+                span: statement.span.clone(),
+                effects,
+                rewrite,
+                breaking,
+                drops,
+            }
+        })
+        .collect()
+}
+
+/// Fills each step's effects, walking the steps as they will run (rewrites included).
+fn walk_steps(exec: &mut Execution, ctx: &mut Context) {
+    ctx.start_script(exec.no_transaction_reason.is_none(), Direction::Up);
+    for unit in &mut exec.units {
+        for step in &mut unit.steps {
+            let Some(node) = step.node.clone() else {
+                continue;
+            };
+            let effects = statement_effects(&node, ctx);
+            ctx.observe(&node, &effects, step.origin.clone());
+            // A table created earlier in this migration is invisible to other sessions until
+            // it commits: nothing waits on its locks, and nothing is there to rewrite.
+            step.facts.effects = effects
+                .into_iter()
+                .filter(|e| !ctx.is_new_table(&e.table))
+                .collect();
+        }
+    }
+}
+
+/// The data a statement drops, as of its place in the script.
+fn drops(node: &NodeEnum, ctx: &Context) -> Option<Drops> {
+    match node {
+        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectTable as i32 => {
+            let all: Vec<QualifiedName> = d
+                .objects
+                .iter()
+                .filter_map(|obj| match &obj.node {
+                    Some(NodeEnum::List(list)) => QualifiedName::from_names(&list.items),
+                    _ => None,
+                })
+                .collect();
+            let existing = all
+                .iter()
+                .filter(|n| !ctx.is_new_table(n))
+                .cloned()
+                .collect();
+            Some(Drops::Tables {
+                all,
+                existing,
+                if_exists: d.missing_ok,
+                cascade: d.behavior == DropBehavior::DropCascade as i32,
+            })
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let [cmd] = a.cmds.as_slice() else {
+                return None;
+            };
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                return None;
+            };
+            if cmd.subtype != AlterTableType::AtDropColumn as i32 {
+                return None;
+            }
+            let table = QualifiedName::from_range_var(a.relation.as_ref()?);
+            (!ctx.is_new_table(&table)).then(|| Drops::Column {
+                table,
+                column: cmd.name.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Reads from the catalog the current type of each column an `ALTER COLUMN ... TYPE` of the
+/// script names, into `ctx`: the files may not say what an old column's type is, and
+/// whether the change rewrites the table depends on it.
+async fn assume_live_column_types(
+    client: &Client,
+    parsed: &ParsedScript,
+    ctx: &mut Context,
+) -> Result<(), DbError> {
+    for statement in &parsed.statements {
+        let NodeEnum::AlterTableStmt(a) = &statement.node else {
+            continue;
+        };
+        let Some(rv) = &a.relation else { continue };
+        let table = QualifiedName::from_range_var(rv);
+        for cmd in &a.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            if cmd.subtype != AlterTableType::AtAlterColumnType as i32 {
+                continue;
+            }
+            let row = client
+                .query_opt(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                      WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                    &[&table.quoted(), &cmd.name],
+                )
+                .await?;
+            let Some(type_text) = row.map(|r| r.get::<_, String>(0)) else {
+                continue;
+            };
+            // format_type's text is a type as the grammar reads it; parse it (locally, never
+            // run) to get the same normalised form the analyzer uses for the files.
+            let probe = pgshift_sql::parse(&format!("CREATE TABLE probe (c {type_text})"));
+            if let Some(NodeEnum::CreateStmt(c)) = probe.statements.first().map(|s| &s.node) {
+                if let Some(NodeEnum::ColumnDef(col)) =
+                    c.table_elts.first().and_then(|e| e.node.as_ref())
+                {
+                    if let Some(t) = &col.type_name {
+                        ctx.assume_column_type(
+                            &table,
+                            &cmd.name,
+                            pgshift_lint::knowledge::casts::TypeSpec::from_type_name(t),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
