@@ -126,11 +126,29 @@ async fn known_statements_take_the_documented_locks() {
             .any(|c| c == "table parent"),
         "{setup:#?}"
     );
-    // Where our knowledge and the server disagree, it is reported (printed for a person
-    // reading the test log; the knowledge tables are tested on their own).
-    for d in report.disagreements() {
-        eprintln!("disagreement: {d}");
-    }
+    // Where our knowledge and the server disagree, the knowledge is wrong: every
+    // disagreement fails the test unless it is in the reviewed list.
+    assert_only_reviewed_disagreements(&report.disagreements(), "PostgreSQL (machine)");
+}
+
+/// Disagreements between the analyzer's prediction and what the server did that were looked
+/// into and accepted, each with why (a substring of the disagreement's text). Empty today:
+/// anything the trace finds is a defect of the knowledge tables until reviewed here.
+const REVIEWED_DISAGREEMENTS: &[(&str, &str)] = &[];
+
+fn assert_only_reviewed_disagreements(found: &[String], on: &str) {
+    let unreviewed: Vec<&String> = found
+        .iter()
+        .filter(|d| {
+            !REVIEWED_DISAGREEMENTS
+                .iter()
+                .any(|(text, _why)| d.contains(text))
+        })
+        .collect();
+    assert!(
+        unreviewed.is_empty(),
+        "{on}: the analyzer's prediction and the server disagree; fix the knowledge (pgshift-lint/src/knowledge) or, after review, add to REVIEWED_DISAGREEMENTS with why:\n{unreviewed:#?}"
+    );
 }
 
 #[tokio::test]
@@ -305,12 +323,6 @@ async fn version_dependent_facts_hold_on_every_listed_server() {
             vec!["table t"],
             "{on}"
         );
-        eprintln!(
-            "{on}: version-dependent facts hold; {} disagreement(s)",
-            report.disagreements().len()
-        );
-        for d in report.disagreements() {
-            eprintln!("  {d}");
-        }
+        assert_only_reviewed_disagreements(&report.disagreements(), &on);
     }
 }
