@@ -24,6 +24,7 @@ pub mod adopt;
 pub mod backup;
 pub mod error;
 pub mod event;
+pub(crate) mod executor;
 pub mod guard;
 pub mod history;
 pub mod inflight;

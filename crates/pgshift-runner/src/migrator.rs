@@ -11,23 +11,21 @@
 
 use std::time::{Duration, Instant};
 
-use pgshift_db::{Connection, DatabaseUrl, DbError, ErrorPosition};
+use pgshift_db::{Connection, DatabaseUrl, DbError};
 use pgshift_lint::{Context, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
-use pgshift_sql::lines::char_position_to_offset;
-use pgshift_sql::LineIndex;
 use rand::Rng;
 
 use crate::adopt;
 use crate::backup;
 use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
-use crate::guard;
+use crate::executor::{Executor, Record, Transactions, Unwatched};
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
 use crate::options::RunOptions;
 use crate::prepare::{prepare, Purpose};
-use crate::units::{open_transaction_start, Execution, Step, Unit};
+use crate::units::Execution;
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
 pub const RUNNER_LOCK_KEY: i64 = 0x0070_6773_6869_6674;
@@ -113,50 +111,6 @@ pub struct Migrator {
     pg: PgVersion,
 }
 
-/// What a unit records in the history when it completes (in its own transaction when it
-/// has one).
-enum Record {
-    /// The whole migration in one transaction: its row, as applied.
-    Applied { row: NewRow, started: Instant },
-    /// One unit of several done (and nothing in flight).
-    Progress {
-        version: String,
-        state: RowState,
-        progress: i32,
-        /// The fingerprints of the units, recorded with the first progress of a revert.
-        digests: Option<Vec<String>>,
-    },
-    /// The whole revert in one transaction: the row goes.
-    Reverted { version: String },
-}
-
-impl Record {
-    async fn write(&self, client: &tokio_postgres::Client) -> Result<(), DbError> {
-        match self {
-            Record::Applied { row, started } => {
-                let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                history::upsert(
-                    client,
-                    &NewRow {
-                        duration_ms: Some(elapsed),
-                        ..row.clone()
-                    },
-                )
-                .await
-            }
-            Record::Progress {
-                version,
-                state,
-                progress,
-                digests,
-            } => {
-                history::set_progress(client, version, *state, *progress, digests.as_deref()).await
-            }
-            Record::Reverted { version } => history::delete(client, version).await,
-        }
-    }
-}
-
 /// Which way a migration runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -185,12 +139,6 @@ struct Run {
     from_history: bool,
 }
 
-/// A unit that failed: which step, and the server's error.
-struct UnitFailure {
-    step: usize,
-    error: DbError,
-}
-
 impl Migrator {
     pub async fn connect(
         url: &DatabaseUrl,
@@ -207,6 +155,15 @@ impl Migrator {
             set,
             options,
             pg: PgVersion::DEFAULT,
+        }
+    }
+
+    /// The executor on this runner's session.
+    fn executor(&self) -> Executor<'_> {
+        Executor {
+            conn: &self.conn,
+            options: &self.options,
+            transactions: Transactions::Own,
         }
     }
 
@@ -818,7 +775,9 @@ impl Migrator {
                     version: version.clone(),
                 },
             };
-            self.run_unit(&m, &exec, 0, observer, &record).await?;
+            self.executor()
+                .run_unit(&m, &exec, 0, observer, &record, &mut Unwatched)
+                .await?;
         } else {
             if resuming.is_none() && direction == Direction::Apply {
                 let units = i32::try_from(total).unwrap_or(i32::MAX);
@@ -836,10 +795,10 @@ impl Migrator {
                 )
                 .await?;
             }
-            self.set_session_timeouts().await?;
+            self.executor().set_session_timeouts().await?;
             for i in resume_at..total {
                 if i == resume_at && resuming.is_some() {
-                    self.clean_invalid_index(&exec.units[i]).await?;
+                    self.executor().clean_invalid_index(&exec.units[i]).await?;
                 }
                 let record = Record::Progress {
                     version: version.clone(),
@@ -849,7 +808,9 @@ impl Migrator {
                     // (or in flight): a down that fails before leaves the migration applied.
                     digests: (direction == Direction::Revert).then(|| digests.clone()),
                 };
-                self.run_unit(&m, &exec, i, observer, &record).await?;
+                self.executor()
+                    .run_unit(&m, &exec, i, observer, &record, &mut Unwatched)
+                    .await?;
             }
             self.conn
                 .batch_execute("RESET lock_timeout; RESET statement_timeout")
@@ -994,347 +955,6 @@ impl Migrator {
                     why,
                 },
             ))),
-        }
-    }
-
-    /// Runs one unit, retrying it when it hits `lock_timeout`, then runs `after` in the same
-    /// transaction (transactional units) or right after (others).
-    async fn run_unit(
-        &self,
-        m: &Migration,
-        exec: &Execution,
-        index: usize,
-        observer: &dyn Observer,
-        after: &Record,
-    ) -> Result<()> {
-        let mut unit = exec.units[index].clone();
-        let deadline = Instant::now() + self.options.lock_retry_budget;
-        let mut delay = self.options.lock_retry_initial_delay;
-        let mut attempt: u32 = 0;
-        let guarded = guard::guarded_tables(&unit);
-        let guard_deadline = Instant::now() + self.options.guard_max_wait;
-        loop {
-            attempt += 1;
-            if !guarded.is_empty() {
-                guard::wait_for_clear_path(
-                    &self.conn,
-                    m.version.as_str(),
-                    &guarded,
-                    &self.options,
-                    guard_deadline,
-                    observer,
-                )
-                .await?;
-            }
-            for step in unit.steps.iter().filter(|s| !s.is_verbatim()) {
-                if attempt == 1 {
-                    observer.event(&Event::Rewrite {
-                        version: m.version.to_string(),
-                        purpose: step.rewrite.clone().unwrap_or_default(),
-                        sql: step.sql.clone(),
-                    });
-                }
-            }
-            let outcome = self.try_unit(&unit, index, after).await;
-            self.forward_notices(observer);
-            let Err(failure) = outcome else {
-                return Ok(());
-            };
-            let query = failure.error.as_query_error();
-            // A statement of a no-transaction migration that PostgreSQL refuses in a
-            // transaction block although pgshift does not know it: run it bare, recorded in
-            // flight, as it would for a statement it knows.
-            if query.is_some_and(|q| q.code == "25001")
-                && unit.transactional
-                && unit.steps.len() == 1
-                && exec.no_transaction_reason.is_some()
-            {
-                unit.transactional = false;
-                if let Some(step) = unit.steps.first_mut() {
-                    step.facts.landing = Some(inflight::Landing::Unknown);
-                }
-                continue;
-            }
-            let lock_timeout = query.is_some_and(|q| q.is_lock_timeout());
-            let now = Instant::now();
-            // Inside the author's own BEGIN the server rolled back the whole transaction:
-            // retrying this statement alone would run it outside it and skip the statements
-            // before it. The error says to run again, which resumes at that BEGIN.
-            let retry_alone = open_transaction_start(exec, index).is_none();
-            let jitter = rand::thread_rng().gen_range(0.5..1.5);
-            let wait = retry_wait(delay, jitter, self.options.lock_retry_max_delay);
-            if lock_timeout && retry_alone && now + wait < deadline {
-                let blockers = self.describe_blockers().await;
-                observer.event(&Event::LockRetry {
-                    version: m.version.to_string(),
-                    attempt,
-                    wait,
-                    blockers,
-                });
-                if !unit.transactional {
-                    self.clean_invalid_index(&unit).await?;
-                }
-                tokio::time::sleep(wait).await;
-                delay = (delay * 2).min(self.options.lock_retry_max_delay);
-                continue;
-            }
-            if !unit.transactional {
-                // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that would slow
-                // every write and make the next run fail: drop it now. The next run drops it
-                // too, should this fail.
-                let _ = self.clean_invalid_index(&unit).await;
-            }
-            if lock_timeout && retry_alone {
-                return Err(RunError::LockBudget {
-                    version: m.version.to_string(),
-                    name: m.name.clone(),
-                    attempts: attempt,
-                    waited_secs: self.options.lock_retry_budget.as_secs(),
-                    lock_timeout_ms: u64::try_from(self.options.lock_timeout.as_millis())
-                        .unwrap_or(u64::MAX),
-                    blockers: self.describe_blockers().await,
-                });
-            }
-            return Err(self.statement_error(m, exec, index, failure));
-        }
-    }
-
-    async fn try_unit(
-        &self,
-        unit: &Unit,
-        index: usize,
-        after: &Record,
-    ) -> std::result::Result<(), UnitFailure> {
-        let client: &tokio_postgres::Client = &self.conn;
-        let last = unit.steps.len().saturating_sub(1);
-        if unit.transactional {
-            let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
-            let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
-            if let Err(e) = client.batch_execute(&begin).await {
-                // The BEGIN may have opened a transaction that is now aborted; end it so the
-                // session (and the runner lock's release) stays usable.
-                let _ = client.batch_execute("ROLLBACK").await;
-                return Err(UnitFailure {
-                    step: 0,
-                    error: e.into(),
-                });
-            }
-            for (i, step) in unit.steps.iter().enumerate() {
-                if let Err(error) = step.send(client).await {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    return Err(UnitFailure { step: i, error });
-                }
-            }
-            if let Err(error) = after.write(client).await {
-                let _ = client.batch_execute("ROLLBACK").await;
-                return Err(UnitFailure { step: last, error });
-            }
-            return client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| UnitFailure {
-                    step: last,
-                    error: e.into(),
-                });
-        }
-        // Bare: the author's transaction control (the record joins their transaction), or a
-        // statement that cannot run in a transaction block, recorded in flight first.
-        let in_flight = match (unit.runs_in_flight(), after) {
-            (true, Record::Progress { version, state, .. }) => Some((version.as_str(), *state)),
-            _ => None,
-        };
-        for (i, step) in unit.steps.iter().enumerate() {
-            if let Some((version, state)) = in_flight {
-                let landing = step
-                    .facts
-                    .landing
-                    .clone()
-                    .unwrap_or(inflight::Landing::Unknown);
-                let noted = async {
-                    let record = inflight::begin(client, index, &step.sql, &landing).await?;
-                    history::set_inflight(client, version, state, Some(&record)).await
-                }
-                .await;
-                noted.map_err(|error| UnitFailure { step: i, error })?;
-            }
-            let long = step.facts.runs_long_without_blocking;
-            if long {
-                let (lock_timeout, statement_timeout) =
-                    self.timeouts_for(std::slice::from_ref(step));
-                let set = format!(
-                    "SET lock_timeout = {}; SET statement_timeout = {}",
-                    millis(lock_timeout),
-                    millis(statement_timeout)
-                );
-                client.batch_execute(&set).await.map_err(|e| UnitFailure {
-                    step: i,
-                    error: e.into(),
-                })?;
-            }
-            let sent = step.send(client).await;
-            if long {
-                // Back to the session's normal timeouts for whatever runs next.
-                let _ = self.set_session_timeouts().await;
-            }
-            if let Err(error) = sent {
-                if unit.in_author_transaction {
-                    // A statement the author wrapped in their own BEGIN may leave the session
-                    // in a failed transaction; end it so the advisory unlock can run.
-                    let _ = client.batch_execute("ROLLBACK").await;
-                }
-                if let (Some((version, state)), Some(_)) = (in_flight, error.as_query_error()) {
-                    // The server answered: the statement did not complete, nothing is in
-                    // flight. A revert with nothing done yet leaves the migration applied.
-                    let state = if state == RowState::Reverting && index == 0 {
-                        RowState::Applied
-                    } else {
-                        state
-                    };
-                    let _ = history::set_inflight(client, version, state, None).await;
-                }
-                return Err(UnitFailure { step: i, error });
-            }
-        }
-        after
-            .write(client)
-            .await
-            .map_err(|error| UnitFailure { step: last, error })
-    }
-
-    /// `(lock_timeout, statement_timeout)` for these steps: the long-running, non-blocking
-    /// policy when every step is a `CONCURRENTLY` build or a `VALIDATE`, the normal one otherwise.
-    fn timeouts_for(&self, steps: &[Step]) -> (Duration, Duration) {
-        let all_long =
-            !steps.is_empty() && steps.iter().all(|s| s.facts.runs_long_without_blocking);
-        if all_long {
-            (
-                self.options.concurrent_lock_timeout,
-                self.options.long_statement_timeout,
-            )
-        } else {
-            (self.options.lock_timeout, self.options.statement_timeout)
-        }
-    }
-
-    async fn set_session_timeouts(&self) -> Result<()> {
-        let sql = format!(
-            "SET lock_timeout = {}; SET statement_timeout = {}",
-            millis(self.options.lock_timeout),
-            millis(self.options.statement_timeout)
-        );
-        self.conn.batch_execute(&sql).await.map_err(DbError::from)?;
-        Ok(())
-    }
-
-    /// Before retrying or resuming a `CREATE INDEX CONCURRENTLY`, drop the INVALID index a
-    /// failed attempt leaves behind; otherwise the retry fails with "already exists".
-    async fn clean_invalid_index(&self, unit: &Unit) -> Result<()> {
-        for (schema, name) in unit
-            .steps
-            .iter()
-            .filter_map(|s| s.facts.builds_index.as_ref())
-        {
-            let row = self
-                .conn
-                .query_opt(
-                    "SELECT n.nspname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                       JOIN pg_namespace n ON n.oid = c.relnamespace
-                      WHERE c.relname = $1 AND NOT i.indisvalid
-                        AND ($2 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $2)",
-                    &[name, schema],
-                )
-                .await
-                .map_err(DbError::from)?;
-            if let Some(row) = row {
-                let nsp: String = row.get(0);
-                let sql = format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
-                    pgshift_db::quote_ident(&nsp),
-                    pgshift_db::quote_ident(name)
-                );
-                self.conn.batch_execute(&sql).await.map_err(DbError::from)?;
-            }
-        }
-        Ok(())
-    }
-    /// Who is holding transactions open right now, for messages about lock waits.
-    async fn describe_blockers(&self) -> String {
-        match pgshift_db::catalog::long_transactions(&self.conn, Duration::from_millis(0)).await {
-            Ok(sessions) if !sessions.is_empty() => sessions
-                .iter()
-                .take(5)
-                .map(describe_session)
-                .collect::<Vec<_>>()
-                .join("; "),
-            _ => "none found (the conflicting transaction ended)".to_string(),
-        }
-    }
-
-    fn forward_notices(&self, observer: &dyn Observer) {
-        for n in self.conn.take_notices() {
-            observer.event(&Event::Notice {
-                severity: n.severity,
-                message: n.message,
-            });
-        }
-    }
-
-    fn statement_error(
-        &self,
-        m: &Migration,
-        exec: &Execution,
-        unit_index: usize,
-        failure: UnitFailure,
-    ) -> RunError {
-        let unit = &exec.units[unit_index];
-        let step = unit.steps.get(failure.step).or(unit.steps.last());
-        let text = &exec.file_text;
-        let offset = match (
-            step,
-            failure
-                .error
-                .as_query_error()
-                .and_then(|q| q.position.clone()),
-        ) {
-            (Some(step), Some(ErrorPosition::Original(pos))) if step.is_verbatim() => {
-                step.origin.start + char_position_to_offset(&step.sql, pos as usize)
-            }
-            (Some(step), _) => step.origin.start,
-            (None, _) => 0,
-        };
-        let at = LineIndex::new(text).line_col(text, offset);
-        let outcome = if unit.transactional && exec.units.len() == 1 {
-            "the migration was rolled back; nothing after it ran.".to_string()
-        } else if let Some(begin) = open_transaction_start(exec, unit_index) {
-            let done: usize = exec.units[..begin].iter().map(|u| u.steps.len()).sum();
-            let line = exec.units[begin].steps.first().map_or(0, |s| {
-                LineIndex::new(text).line_col(text, s.origin.start).line
-            });
-            format!(
-                "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. The {done} steps before it completed and are recorded; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
-            )
-        } else {
-            let done: usize = exec.units[..unit_index].iter().map(|u| u.steps.len()).sum();
-            format!(
-                "this migration runs in {} steps outside a single transaction; {done} completed and are recorded, the failing step did not complete (a transactional step was rolled back). Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
-                exec.units.len()
-            )
-        };
-        match failure.error {
-            DbError::Query(q) => RunError::Statement(Box::new(crate::error::StatementError {
-                version: m.version.to_string(),
-                name: m.name.clone(),
-                path: exec.path.clone(),
-                line: at.line,
-                column: at.column,
-                sqlstate: q.code.clone(),
-                message: format!("{}: {}", q.severity, q.message),
-                detail: q.detail.clone(),
-                hint: q.hint.clone(),
-                rewrite: step.and_then(|s| s.rewrite.clone()),
-                outcome,
-            })),
-            other => RunError::Db(other),
         }
     }
 
@@ -1485,17 +1105,6 @@ impl Migrator {
     }
 }
 
-/// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
-/// never more than the documented cap (jitter applied after the cap once gave 13.4 s waits
-/// against a 10 s maximum).
-fn retry_wait(delay: Duration, jitter: f64, max: Duration) -> Duration {
-    delay.mul_f64(jitter).min(max)
-}
-
-fn millis(d: Duration) -> String {
-    format!("'{}ms'", d.as_millis())
-}
-
 fn short(checksum: &str) -> String {
     checksum.chars().take(12).collect()
 }
@@ -1551,22 +1160,4 @@ pub fn describe_session(s: &pgshift_db::Session) -> String {
         "pid {} ({app}, user {}, {}{age}): {query}",
         s.pid, s.user, s.state
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_jittered_retry_wait_never_exceeds_the_cap() {
-        let max = Duration::from_secs(10);
-        for jitter in [0.5, 1.0, 1.34, 1.49999] {
-            assert!(retry_wait(max, jitter, max) <= max);
-            assert!(retry_wait(Duration::from_secs(8), jitter, max) <= max);
-        }
-        assert_eq!(
-            retry_wait(Duration::from_millis(200), 0.5, max),
-            Duration::from_millis(100)
-        );
-    }
 }

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgshift_db::trace::{
     relation_locks, relations, sequential_scans, RelationChanges, RelationState,
@@ -38,7 +38,10 @@ use pgshift_source::{Migration, MigrationSet, Version};
 use pgshift_sql::LineIndex;
 use serde::Serialize;
 
+use futures_util::future::BoxFuture;
+
 use crate::error::{Result, RunError};
+use crate::executor::{Executor, Record, StepHook, Transactions};
 use crate::history::{self, NewRow, RowState};
 use crate::migrator::Migrator;
 use crate::options::RunOptions;
@@ -384,7 +387,8 @@ pub(crate) async fn load_seed(conn: &Connection, path: &std::path::Path) -> Resu
     })
 }
 
-/// Runs and observes statements on one session.
+/// Traces migrations on one session: runs their units with the executor `up` uses, watching
+/// each step ([`TraceHook`]) from a second session.
 struct Tracer<'c> {
     worker: &'c Connection,
     observer: &'c Connection,
@@ -437,12 +441,21 @@ impl<'c> Tracer<'c> {
             error: None,
         };
         let existing = relations(self.worker).await?;
-
-        for unit in &exec.units {
-            // A unit outside a transaction is one statement. If that statement may run in a
-            // transaction (it is in a no-transaction migration for another reason), tracing
-            // it inside one of its own is the same as autocommit and sees every lock; only
-            // statements PostgreSQL refuses in a transaction block must be sampled.
+        let executor = Executor {
+            conn: self.worker,
+            options: self.run,
+            transactions: if self.own_transactions {
+                Transactions::Own
+            } else {
+                Transactions::Caller
+            },
+        };
+        if self.own_transactions {
+            executor.set_session_timeouts().await?;
+        }
+        for (index, unit) in exec.units.iter().enumerate() {
+            // A statement PostgreSQL refuses in a transaction block, or the author's own
+            // transaction control, cannot run inside the rolled-back trace transaction.
             let must_run_alone = !unit.transactional
                 && unit.steps.iter().any(|step| {
                     step.facts.outside_transaction.is_some()
@@ -459,105 +472,61 @@ impl<'c> Tracer<'c> {
                 }
                 continue;
             }
-            let in_transaction = !must_run_alone;
-            let own_transaction = in_transaction && self.own_transactions;
-            if own_transaction {
-                self.worker
-                    .batch_execute(&crate::units::begin_with_timeouts(
-                        self.run.lock_timeout,
-                        self.run.statement_timeout,
-                    ))
-                    .await
-                    .map_err(DbError::from)?;
-            }
-            let mut held: BTreeSet<(u32, LockLevel)> = BTreeSet::new();
-            if !self.own_transactions {
-                held = self.current_locks().await?.into_iter().collect();
-            }
-            for step in &unit.steps {
-                let at = lines.line_col(text, step.origin.start);
-                let before = relations(self.worker).await?;
-                let scans_before = if in_transaction {
-                    sequential_scans(self.worker).await?
-                } else {
-                    BTreeMap::new()
-                };
-                let started = Instant::now();
-                let (outcome, sampled) = if in_transaction {
-                    (step.send(self.worker).await, Vec::new())
-                } else {
-                    self.run_sampled(step).await
-                };
-                let duration = started.elapsed();
-                if let Err(e) = outcome {
-                    if own_transaction {
-                        let _ = self.worker.batch_execute("ROLLBACK").await;
-                    }
-                    traced.error = Some(format!(
-                        "{}:{}:{}: {e}",
-                        m.up.path.display(),
-                        at.line,
-                        at.column
-                    ));
-                    return Ok(traced);
-                }
-                let now_held: Vec<(u32, LockLevel)> = if in_transaction {
-                    self.current_locks().await?
-                } else {
-                    sampled
-                };
-                let after = relations(self.worker).await?;
-                let scanned: Vec<String> = if in_transaction {
-                    sequential_scans(self.worker)
-                        .await?
-                        .into_iter()
-                        .filter(|(oid, n)| scans_before.get(oid).is_none_or(|b| n > b))
-                        .filter_map(|(oid, _)| existing.get(&oid).map(|r| shown(&r.name)))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let new_locks: Vec<(u32, LockLevel)> = now_held
-                    .iter()
-                    .filter(|l| !held.contains(l))
-                    .copied()
-                    .collect();
-                held.extend(now_held.iter().copied());
-                let effects = &step.facts.effects;
-                let changes = RelationChanges::between(&before, &after);
-                let source = if in_transaction {
-                    LockSource::AfterStatement
-                } else {
-                    LockSource::Sampled
-                };
-                let mut statement_trace = describe_statement(
-                    step,
+            let mut hook = TraceHook {
+                worker: self.worker,
+                observer: self.observer,
+                existing: &existing,
+                lines: &lines,
+                text,
+                caller_transaction: !self.own_transactions,
+                held: BTreeSet::new(),
+                before: BTreeMap::new(),
+                scans_before: BTreeMap::new(),
+                statements: Vec::new(),
+            };
+            let outcome = executor
+                .try_unit(unit, index, &Record::Nothing, &mut hook)
+                .await;
+            traced.statements.append(&mut hook.statements);
+            if let Err(failure) = outcome {
+                let origin = unit.steps.get(failure.step).map_or(0, |s| s.origin.start);
+                let at = lines.line_col(text, origin);
+                traced.error = Some(format!(
+                    "{}:{}:{}: {}",
+                    m.up.path.display(),
                     at.line,
                     at.column,
-                    in_transaction,
-                    source,
-                    &existing,
-                    &held,
-                    &new_locks,
-                    &changes,
-                    effects,
-                    duration,
-                );
-                statement_trace.scanned = scanned;
-                traced.statements.push(statement_trace);
-            }
-            if own_transaction {
-                self.worker
-                    .batch_execute("COMMIT")
-                    .await
-                    .map_err(DbError::from)?;
+                    failure.error
+                ));
+                return Ok(traced);
             }
         }
         Ok(traced)
     }
+}
 
+/// What the tracer records of each step, from the observer session: the relation locks the
+/// worker holds (read after a statement in a transaction, sampled while a statement outside
+/// one runs), the relations created, dropped and rewritten, and the tables read whole.
+struct TraceHook<'h> {
+    worker: &'h Connection,
+    observer: &'h Connection,
+    /// The relations before the migration: only they count.
+    existing: &'h BTreeMap<u32, RelationState>,
+    lines: &'h LineIndex,
+    text: &'h str,
+    /// Everything runs inside one transaction the caller holds.
+    caller_transaction: bool,
+    /// The locks held before the current step.
+    held: BTreeSet<(u32, LockLevel)>,
+    before: BTreeMap<u32, RelationState>,
+    scans_before: BTreeMap<u32, i64>,
+    statements: Vec<StatementTrace>,
+}
+
+impl TraceHook<'_> {
     /// The granted relation locks of the worker session, as seen by the observer.
-    async fn current_locks(&self) -> Result<Vec<(u32, LockLevel)>> {
+    async fn current_locks(&self) -> std::result::Result<Vec<(u32, LockLevel)>, DbError> {
         Ok(relation_locks(self.observer, self.worker.backend_pid())
             .await?
             .into_iter()
@@ -565,31 +534,40 @@ impl<'c> Tracer<'c> {
             .map(|l| (l.oid, l.mode))
             .collect())
     }
+}
 
-    /// Runs a statement outside a transaction while the observer samples its locks.
-    async fn run_sampled(
-        &self,
-        step: &Step,
-    ) -> (std::result::Result<(), DbError>, Vec<(u32, LockLevel)>) {
-        let done = AtomicBool::new(false);
-        let run = async {
-            let timeouts = format!(
-                "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
-                self.run.lock_timeout.as_millis(),
-                self.run.long_statement_timeout.as_millis()
-            );
-            let outcome = match self.worker.batch_execute(&timeouts).await {
-                Ok(()) => step.send(self.worker).await,
-                Err(e) => Err(DbError::from(e)),
+impl StepHook for TraceHook<'_> {
+    fn unit_started(&mut self) -> BoxFuture<'_, std::result::Result<(), DbError>> {
+        Box::pin(async move {
+            // Inside the caller's transaction, earlier statements' locks are still held: only
+            // what is new counts.
+            self.held = if self.caller_transaction {
+                self.current_locks().await?.into_iter().collect()
+            } else {
+                BTreeSet::new()
             };
-            let _ = self
-                .worker
-                .batch_execute("RESET lock_timeout; RESET statement_timeout")
-                .await;
-            done.store(true, Ordering::SeqCst);
-            outcome
-        };
-        let sample = async {
+            Ok(())
+        })
+    }
+
+    fn before_step<'a>(
+        &'a mut self,
+        _step: &'a Step,
+        in_transaction: bool,
+    ) -> BoxFuture<'a, std::result::Result<(), DbError>> {
+        Box::pin(async move {
+            self.before = relations(self.worker).await?;
+            self.scans_before = if in_transaction {
+                sequential_scans(self.worker).await?
+            } else {
+                BTreeMap::new()
+            };
+            Ok(())
+        })
+    }
+
+    fn while_running<'a>(&'a self, done: &'a AtomicBool) -> BoxFuture<'a, Vec<(u32, LockLevel)>> {
+        Box::pin(async move {
             let mut seen: BTreeSet<(u32, LockLevel)> = BTreeSet::new();
             while !done.load(Ordering::SeqCst) {
                 if let Ok(locks) = self.current_locks().await {
@@ -597,10 +575,64 @@ impl<'c> Tracer<'c> {
                 }
                 tokio::time::sleep(SAMPLE_INTERVAL).await;
             }
-            seen
-        };
-        let (outcome, seen) = tokio::join!(run, sample);
-        (outcome, seen.into_iter().collect())
+            seen.into_iter().collect()
+        })
+    }
+
+    fn after_step<'a>(
+        &'a mut self,
+        step: &'a Step,
+        in_transaction: bool,
+        sampled: Vec<(u32, LockLevel)>,
+        took: Duration,
+    ) -> BoxFuture<'a, std::result::Result<(), DbError>> {
+        Box::pin(async move {
+            let at = self.lines.line_col(self.text, step.origin.start);
+            let now_held: Vec<(u32, LockLevel)> = if in_transaction {
+                self.current_locks().await?
+            } else {
+                sampled
+            };
+            let after = relations(self.worker).await?;
+            let scanned: Vec<String> = if in_transaction {
+                sequential_scans(self.worker)
+                    .await?
+                    .into_iter()
+                    .filter(|(oid, n)| self.scans_before.get(oid).is_none_or(|b| n > b))
+                    .filter_map(|(oid, _)| self.existing.get(&oid).map(|r| shown(&r.name)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let new_locks: Vec<(u32, LockLevel)> = now_held
+                .iter()
+                .filter(|l| !self.held.contains(l))
+                .copied()
+                .collect();
+            self.held.extend(now_held.iter().copied());
+            let changes = RelationChanges::between(&self.before, &after);
+            let source = if in_transaction {
+                LockSource::AfterStatement
+            } else {
+                LockSource::Sampled
+            };
+            let mut statement_trace = describe_statement(
+                step,
+                at.line,
+                at.column,
+                in_transaction,
+                source,
+                self.existing,
+                &self.held,
+                &new_locks,
+                &changes,
+                &step.facts.effects,
+                took,
+            );
+            statement_trace.scanned = scanned;
+            self.statements.push(statement_trace);
+            Ok(())
+        })
     }
 }
 
