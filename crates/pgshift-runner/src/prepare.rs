@@ -103,15 +103,11 @@ pub async fn prepare(
     assume_live_column_types(client, &parsed, ctx).await?;
     let runner_transaction = written.no_transaction_reason.is_none();
     let statements = analyse(&parsed, &script.file_text, ctx.clone(), runner_transaction);
-    let exec = if options.exact || purpose == Purpose::Trace {
-        written
-    } else {
-        let rewrites: HashMap<usize, SafeRewrite> = statements
-            .iter()
-            .filter_map(|s| s.rewrite.clone().map(|r| (s.span.start, r)))
-            .collect();
-        crate::safe::apply_rewrites(written, &rewrites)
-    };
+    let exec = with_rewrites(
+        written,
+        &statements,
+        options.exact || purpose == Purpose::Trace,
+    );
     let (exec, dump) = if purpose == Purpose::Apply {
         backup::protect(
             client,
@@ -147,15 +143,7 @@ pub fn prepare_offline(
     let runner_transaction = written.no_transaction_reason.is_none();
     let ctx = Context::new(pg, true);
     let statements = analyse(&parsed, &script.file_text, ctx.clone(), runner_transaction);
-    let mut exec = if exact {
-        written
-    } else {
-        let rewrites: HashMap<usize, SafeRewrite> = statements
-            .iter()
-            .filter_map(|s| s.rewrite.clone().map(|r| (s.span.start, r)))
-            .collect();
-        crate::safe::apply_rewrites(written, &rewrites)
-    };
+    let mut exec = with_rewrites(written, &statements, exact);
     let mut ctx = ctx;
     walk_steps(&mut exec, &mut ctx);
     Ok(Prepared {
@@ -163,6 +151,18 @@ pub fn prepare_offline(
         dump: None,
         statements,
     })
+}
+
+/// The units with each statement's safe rewrite in place, unless `exact`.
+fn with_rewrites(written: Execution, statements: &[StatementFacts], exact: bool) -> Execution {
+    if exact {
+        return written;
+    }
+    let rewrites: HashMap<usize, SafeRewrite> = statements
+        .iter()
+        .filter_map(|s| s.rewrite.clone().map(|r| (s.span.start, r)))
+        .collect();
+    crate::safe::apply_rewrites(written, &rewrites)
 }
 
 /// Walks the statements as written with the linter's context: effects, safe rewrite,

@@ -230,6 +230,21 @@ async fn wait_until_waiting(c: &Connection, prefix: &str) {
     }
 }
 
+/// Starts `pgshift up` while another session holds `blocker` open, kills it with SIGKILL
+/// once its statement starting with `prefix` waits for that session, then ends the blocker
+/// and waits for the orphaned server session to finish.
+async fn kill_while_waiting(db: &TestDb, dir: &Path, blocker_sql: &str, prefix: &str) {
+    let c = db.connect().await;
+    let blocker = db.connect().await;
+    blocker.batch_execute(blocker_sql).await.expect("blocker");
+    let mut child = spawn_up(&db.url().to_string(), dir, &[]);
+    wait_until_waiting(&c, prefix).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    blocker.batch_execute("COMMIT").await.expect("commit");
+    wait_for_pgshift_sessions_to_end(&c).await;
+}
+
 async fn index_names(c: &Connection) -> Vec<(String, bool)> {
     c.query(
         "SELECT c.relname::text, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -264,17 +279,13 @@ async fn kill_9_during_an_unnamed_index_build_leaves_one_index_after_the_next_ru
 
     // A transaction with an older snapshot: the build waits for it after creating the index,
     // so the kill lands inside the statement.
-    let blocker = db.connect().await;
-    blocker
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class")
-        .await
-        .expect("blocker");
-    let mut child = spawn_up(&url, dir.path(), &[]);
-    wait_until_waiting(&c, "CREATE INDEX CONCURRENTLY").await;
-    let _ = child.kill();
-    let _ = child.wait();
-    blocker.batch_execute("COMMIT").await.expect("commit");
-    wait_for_pgshift_sessions_to_end(&c).await;
+    kill_while_waiting(
+        &db,
+        dir.path(),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class",
+        "CREATE INDEX CONCURRENTLY",
+    )
+    .await;
 
     up_to_the_end(&url, dir.path());
     assert_eq!(
@@ -309,17 +320,13 @@ async fn kill_9_during_a_concurrent_drop_does_not_leave_the_next_runs_stuck() {
     up_partway(&url, dir.path(), "20240101000000");
 
     // A transaction using the table: the drop waits for it after marking the index invalid.
-    let blocker = db.connect().await;
-    blocker
-        .batch_execute("BEGIN; SELECT count(*) FROM t")
-        .await
-        .expect("blocker");
-    let mut child = spawn_up(&url, dir.path(), &[]);
-    wait_until_waiting(&c, "DROP INDEX CONCURRENTLY").await;
-    let _ = child.kill();
-    let _ = child.wait();
-    blocker.batch_execute("COMMIT").await.expect("commit");
-    wait_for_pgshift_sessions_to_end(&c).await;
+    kill_while_waiting(
+        &db,
+        dir.path(),
+        "BEGIN; SELECT count(*) FROM t",
+        "DROP INDEX CONCURRENTLY",
+    )
+    .await;
 
     up_to_the_end(&url, dir.path());
     assert!(index_names(&c).await.is_empty());
