@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pgshift_lint::{
     breaking_changes, check_script, statement_effects, BreakingKind, CheckOptions, Context,
-    Direction, Finding, PgVersion, RULES,
+    Direction, Effect, Finding, LockLevel, PgVersion, RULES,
 };
 use pgshift_source::Script;
 
@@ -140,9 +140,15 @@ const BACKWARD_COMPATIBILITY_RULES: &[(&str, &[BreakingKind])] = &[
     ("set-not-null", &[BreakingKind::SetNotNull]),
 ];
 
-/// What `knowledge::compat` reports for each statement of a fixture (by span), with the
-/// context the checker has before it.
-fn breaking_kinds_of_fixture(name: &str) -> Vec<(std::ops::Range<usize>, Vec<BreakingKind>)> {
+/// Each statement of a fixture (by span) with what `knowledge::compat` reports for it and its
+/// effects (`knowledge::effects`), each computed with the context the checker has before it.
+struct FixtureStatement {
+    span: std::ops::Range<usize>,
+    breaking: Vec<BreakingKind>,
+    effects: Vec<Effect>,
+}
+
+fn statements_of_fixture(name: &str) -> Vec<FixtureStatement> {
     let text = std::fs::read_to_string(fixtures().join(format!("{name}.sql")))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let (options, wrapped) = options_for(&text);
@@ -156,15 +162,26 @@ fn breaking_kinds_of_fixture(name: &str) -> Vec<(std::ops::Range<usize>, Vec<Bre
         .statements
         .iter()
         .map(|s| {
-            let kinds = breaking_changes(&s.node, &ctx)
+            let breaking = breaking_changes(&s.node, &ctx)
                 .into_iter()
                 .map(|b| b.kind)
                 .collect();
             let effects = statement_effects(&s.node, &ctx);
             ctx.observe(&s.node, &effects, s.span.clone());
-            (s.span.clone(), kinds)
+            FixtureStatement {
+                span: s.span.clone(),
+                breaking,
+                effects,
+            }
         })
         .collect()
+}
+
+fn statement_at<'s>(statements: &'s [FixtureStatement], f: &Finding) -> &'s FixtureStatement {
+    statements
+        .iter()
+        .find(|s| s.span.contains(&f.span.start))
+        .unwrap_or_else(|| panic!("{}: no statement at line {}", f.rule, f.start.line))
 }
 
 /// `check` and `plan` cannot disagree: every finding of a backward-compatibility rule is on a
@@ -172,17 +189,14 @@ fn breaking_kinds_of_fixture(name: &str) -> Vec<(std::ops::Range<usize>, Vec<Bre
 #[test]
 fn backward_compatibility_findings_are_breaking_changes() {
     for (rule, rule_kinds) in BACKWARD_COMPATIBILITY_RULES {
-        let statements = breaking_kinds_of_fixture(rule);
+        let statements = statements_of_fixture(rule);
         let findings: Vec<Finding> = check_fixture(rule)
             .into_iter()
             .filter(|f| f.rule == *rule)
             .collect();
         assert!(!findings.is_empty(), "{rule}: no finding in its fixture");
         for f in findings {
-            let (_, kinds) = statements
-                .iter()
-                .find(|(span, _)| span.contains(&f.span.start))
-                .unwrap_or_else(|| panic!("{rule}: no statement at {:?}", f.span));
+            let kinds = &statement_at(&statements, &f).breaking;
             assert!(
                 kinds.iter().any(|k| rule_kinds.contains(k)),
                 "{rule} fires at line {} but compat reports {kinds:?}, not {rule_kinds:?}",
@@ -190,4 +204,94 @@ fn backward_compatibility_findings_are_breaking_changes() {
             );
         }
     }
+}
+
+/// `check` and `trace` cannot disagree: a finding's lock is the strongest lock its statement's
+/// effects (`knowledge::effects`, what `plan`, the guard and `trace` predict) give on the
+/// finding's tables. Every finding of every fixture is checked, whatever rule reports it.
+#[test]
+fn finding_locks_are_the_statements_effects() {
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for rule in RULES {
+        let statements = statements_of_fixture(rule.name);
+        for f in check_fixture(rule.name) {
+            let Some(lock) = f.lock else { continue };
+            let s = statement_at(&statements, &f);
+            let predicted: Option<LockLevel> = s
+                .effects
+                .iter()
+                .filter(|e| f.tables.contains(&e.table.to_string()))
+                .map(|e| e.lock)
+                .max();
+            checked += 1;
+            if predicted != Some(lock) {
+                wrong.push(format!(
+                    "{}.sql:{} {}: the finding says {} on {:?}; the effects say {}",
+                    rule.name,
+                    f.start.line,
+                    f.rule,
+                    lock.sql_name(),
+                    f.tables,
+                    predicted.map_or("nothing", LockLevel::sql_name),
+                ));
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} findings carry a lock");
+    assert!(
+        wrong.is_empty(),
+        "findings whose lock is not their statement's effect:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// No rule decides a lock itself: outside comments, a rule file names a `LockLevel::` constant
+/// only to compare against it (`held.lock > LockLevel::RowExclusive`). What a statement takes
+/// comes from its effects (`StatementCheck::lock_on`, `StatementCheck::lock_diagnostic`).
+#[test]
+fn rules_name_lock_levels_only_to_compare() {
+    const COMPARISONS: &[&str] = &["==", "!=", ">=", "<=", ">", "<"];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 50, "{files:?}");
+    let mut found = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let mut rest = code;
+            let mut before = String::new();
+            while let Some(at) = rest.find("LockLevel::") {
+                before.push_str(&rest[..at]);
+                let operand = before.trim_end();
+                // `=>` and `->` end with `>` but compare nothing.
+                let compared = COMPARISONS.iter().any(|op| operand.ends_with(op))
+                    && !operand.ends_with("=>")
+                    && !operand.ends_with("->");
+                if !compared {
+                    found.push(format!(
+                        "{}:{}: {}",
+                        path.file_name()
+                            .map(|f| f.to_string_lossy())
+                            .unwrap_or_default(),
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+                before.push_str("LockLevel::");
+                rest = &rest[at + "LockLevel::".len()..];
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "rules that name a lock level instead of reading the statement's effects:\n{}",
+        found.join("\n")
+    );
 }

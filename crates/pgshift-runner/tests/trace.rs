@@ -58,6 +58,10 @@ const KNOWN: &[(&str, &str, &str, LockLevel)] = &[
     ("set_not_null", "ALTER TABLE big ALTER COLUMN id SET NOT NULL;", "big", LockLevel::AccessExclusive),
     ("analyze", "ANALYZE big;", "big", LockLevel::ShareUpdateExclusive),
     ("truncate", "TRUNCATE child;", "child", LockLevel::AccessExclusive),
+    // REINDEX (Notes): "locks out writes but not reads of the index's parent table. It also
+    // takes an ACCESS EXCLUSIVE lock on the specific index being processed".
+    ("reindex_table", "REINDEX TABLE big;", "big", LockLevel::Share),
+    ("reindex_index", "REINDEX INDEX child_n_idx;", "child_n_idx", LockLevel::AccessExclusive),
 ];
 
 fn only_statement<'r>(report: &'r TraceReport, name: &str) -> &'r StatementTrace {
@@ -103,6 +107,13 @@ async fn known_statements_take_the_documented_locks() {
         took(fk, "parent", LockLevel::ShareRowExclusive),
         "{:#?}",
         fk.locks
+    );
+    // REINDEX INDEX also blocks writes to the index's table.
+    let reindex = only_statement(&report, "reindex_index");
+    assert!(
+        took(reindex, "child", LockLevel::Share),
+        "{:#?}",
+        reindex.locks
     );
     // int → bigint rewrites the table; adding a nullable column does not.
     let rewritten = &only_statement(&report, "change_type").rewritten;

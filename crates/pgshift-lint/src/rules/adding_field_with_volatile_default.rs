@@ -7,7 +7,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::quote_ident;
 use crate::knowledge::effects::{column_constraints, constraint_type};
-use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
 use crate::knowledge::volatility::{volatility, Volatility};
 use pg_query::protobuf::ConstrType;
@@ -48,16 +47,20 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 Volatility::Unknown(f) => format!("the default calls {f}; if it is VOLATILE it is evaluated for every existing row, rewriting the table"),
             }
         };
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
         let c = quote_ident(&col.colname);
         let t = table.quoted();
         out.push(
-            s.diagnostic(format!(
-                "ADD COLUMN `{}` with a default: {why}, while it {}",
-                col.colname,
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table)
+            s.lock_diagnostic(
+                format!(
+                    "ADD COLUMN `{}` with a default: {why}, while it {}",
+                    col.colname,
+                    lock_sentence(lock, &table)
+                ),
+                [&table],
+            )
             .help(format!(
                 "Add the column without the default, set the default for new rows, then fill existing rows in batches:\nALTER TABLE {t} ADD COLUMN {c} <type>;\nALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT <expression>;\n-- then, in batches that each commit: UPDATE ... SET {c} = <expression> WHERE {c} IS NULL"
             )),

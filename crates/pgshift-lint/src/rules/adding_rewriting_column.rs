@@ -7,7 +7,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::casts::TypeSpec;
 use crate::knowledge::effects::{add_column_rewrite, column_constraints, constraint_type};
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::ConstrType;
 
 pub const RULE: Rule = Rule {
@@ -47,14 +46,18 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         if !rewrite || default_only {
             continue;
         }
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
         out.push(
-            s.diagnostic(format!(
-                "ADD COLUMN `{}`: {why}, while it {}",
-                col.colname,
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table)
+            s.lock_diagnostic(
+                format!(
+                    "ADD COLUMN `{}`: {why}, while it {}",
+                    col.colname,
+                    lock_sentence(lock, &table)
+                ),
+                [&table],
+            )
             .help("Add a plain nullable column, fill it in batches of UPDATEs that each commit, with a trigger for new rows, then attach the sequence or identity; or create the column when the table is created"),
         );
     }

@@ -7,8 +7,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::{quote_ident, QualifiedName};
 use crate::knowledge::effects::alter_commands;
-use crate::knowledge::lock::LockLevel;
-use crate::knowledge::version::Feature;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
 
@@ -37,17 +35,27 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         };
         let Some(rv) = &p.name else { continue };
         let part = QualifiedName::from_range_var(rv);
-        if s.ctx.has_partition_check(&part) {
+        // The effects know whether a validated CHECK proves the bound (then nothing is read),
+        // and which lock each table takes on the target version.
+        let scanned = s
+            .effects
+            .iter()
+            .any(|e| e.scan && e.table.same_object(&part));
+        let (Some(part_lock), Some(parent_lock)) = (s.lock_on(&part), s.lock_on(&parent)) else {
+            continue;
+        };
+        if !scanned {
             continue;
         }
         out.push(
-            s.diagnostic(format!(
-                "ATTACH PARTITION scans `{part}` to check the partition bound while it holds ACCESS EXCLUSIVE on `{part}` (and {} on `{parent}`)",
-                if s.ctx.version.has(Feature::AttachPartitionShareUpdateExclusive) { "SHARE UPDATE EXCLUSIVE" } else { "ACCESS EXCLUSIVE" }
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&part)
-            .table(&parent)
+            s.lock_diagnostic(
+                format!(
+                    "ATTACH PARTITION scans `{part}` to check the partition bound while it holds {} on `{part}` (and {} on `{parent}`)",
+                    part_lock.sql_name(),
+                    parent_lock.sql_name()
+                ),
+                [&part, &parent],
+            )
             .help(format!(
                 "Prove the bound first with a CHECK that matches it, validated without blocking; ATTACH then skips the scan:\nALTER TABLE {p} ADD CONSTRAINT {c} CHECK (<partition bound as a condition>) NOT VALID;\n-- then, in a separate transaction:\nALTER TABLE {p} VALIDATE CONSTRAINT {c};\n-- then ATTACH, and drop the CHECK",
                 p = part.quoted(),

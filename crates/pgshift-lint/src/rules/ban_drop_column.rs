@@ -6,7 +6,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS404",
@@ -29,9 +28,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         }
         let table = b.object;
         out.push(
-            s.diagnostic(format!("dropping column `{}` of `{table}` breaks running code that still reads or writes it, and loses its data", b.part.unwrap_or_default()))
-                .lock(LockLevel::AccessExclusive)
-                .table(&table)
+            s.lock_diagnostic(format!("dropping column `{}` of `{table}` breaks running code that still reads or writes it, and loses its data", b.part.unwrap_or_default()), [&table])
                 .help("First deploy code that no longer uses the column (ORMs: mark it ignored), then drop it in a later migration; keep a backup of the data if it may be needed"),
         );
     }

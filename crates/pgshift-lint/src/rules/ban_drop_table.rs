@@ -7,7 +7,6 @@ use crate::context::Direction;
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS405",
@@ -35,9 +34,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     }
     let list: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
     out.push(
-        s.diagnostic(format!("dropping {} loses its data and breaks running code that still uses it", list.join(", ")))
-            .lock(LockLevel::AccessExclusive)
-            .tables(&tables)
+        s.lock_diagnostic(format!("dropping {} loses its data and breaks running code that still uses it", list.join(", ")), &tables)
             .help("Deploy code that no longer uses the table first; rename it (e.g. to `<name>_deprecated`) and drop it in a later release, or back it up (pg_dump -t) before dropping"),
     );
 }

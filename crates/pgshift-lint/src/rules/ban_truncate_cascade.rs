@@ -5,7 +5,6 @@
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::DropBehavior;
 use pg_query::NodeEnum;
 
@@ -36,9 +35,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         })
         .collect();
     out.push(
-        s.diagnostic("TRUNCATE ... CASCADE also empties every table with a foreign key to these tables, and every table referencing those, without naming them")
-            .lock(LockLevel::AccessExclusive)
-            .tables(&tables)
+        s.lock_diagnostic("TRUNCATE ... CASCADE also empties every table with a foreign key to these tables, and every table referencing those, without naming them", &tables)
             .help("Name every table to truncate explicitly, without CASCADE: TRUNCATE a, b, c;"),
     );
 }

@@ -6,7 +6,6 @@ use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::effects::{alter_commands, command_effect};
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
@@ -35,15 +34,19 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         if !e.rewrite {
             continue;
         }
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
         out.push(
-            s.diagnostic(format!(
-                "changing the type of `{}`: {}, while it {}",
-                cmd.name,
-                e.note,
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table)
+            s.lock_diagnostic(
+                format!(
+                    "changing the type of `{}`: {}, while it {}",
+                    cmd.name,
+                    e.note,
+                    lock_sentence(lock, &table)
+                ),
+                [&table],
+            )
             .help(format!(
                 "Change it in phases (expand/contract): add a new column of the new type, keep both in step with a trigger, backfill in batches, switch the code to the new column, then drop the old one. Binary-compatible changes (varchar(n) to text or to a larger varchar, numeric(p,s) to numeric(q>=p,s), cidr to inet) do not rewrite. Table: {}",
                 table

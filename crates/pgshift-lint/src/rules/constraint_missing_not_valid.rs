@@ -36,13 +36,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 {
                     continue;
                 }
-                let d = s
-                    .diagnostic(format!(
+                let Some(lock) = s.lock_on(&table) else {
+                    continue;
+                };
+                let d = s.lock_diagnostic(
+                    format!(
                         "ADD CHECK without NOT VALID scans the whole table while it {}",
-                        lock_sentence(LockLevel::AccessExclusive, &table)
-                    ))
-                    .lock(LockLevel::AccessExclusive)
-                    .table(&table);
+                        lock_sentence(lock, &table)
+                    ),
+                    [&table],
+                );
                 out.push(if s.rewrite.is_some() {
                     s.with_rewrite(d, "Add it NOT VALID (brief lock, no scan), then VALIDATE it in a separate transaction (SHARE UPDATE EXCLUSIVE: reads and writes continue):")
                 } else {
@@ -63,7 +66,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                             "VALIDATE CONSTRAINT {} runs in the same transaction that holds ACCESS EXCLUSIVE on `{table}`: the scan happens under that lock, which blocks all reads and writes",
                             cmd.name
                         ))
-                        .lock(LockLevel::AccessExclusive)
+                        // No lock: a finding's lock is the one its statement takes (VALIDATE
+                        // takes SHARE UPDATE EXCLUSIVE); the message names the lock the
+                        // transaction already holds.
                         .table(&table)
                         .help("Commit after `ADD CONSTRAINT ... NOT VALID`, and VALIDATE in a separate transaction (a separate migration)"),
                     );

@@ -6,7 +6,6 @@ use super::lock_sentence;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
@@ -29,10 +28,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if !s.existing(&table) {
         return;
     }
+    let Some(lock) = s.lock_on(&table) else {
+        return;
+    };
     out.push(
-        s.diagnostic(format!("CREATE TRIGGER {}", lock_sentence(LockLevel::ShareRowExclusive, &table)))
-            .lock(LockLevel::ShareRowExclusive)
-            .table(&table)
+        s.lock_diagnostic(format!("CREATE TRIGGER {}", lock_sentence(lock, &table)), [&table])
             .help("The trigger is created quickly, but the lock waits behind running transactions and writes queue behind it: run it with a short lock_timeout (SET lock_timeout = '2s';) and retry, in a transaction of its own"),
     );
 }

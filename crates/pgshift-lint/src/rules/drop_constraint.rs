@@ -6,7 +6,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS207",
@@ -29,9 +28,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         }
         let table = b.object;
         out.push(
-            s.diagnostic(format!("dropping constraint `{}` on `{table}` removes a guarantee that the data and the code may rely on", b.part.unwrap_or_default()))
-                .lock(LockLevel::AccessExclusive)
-                .table(&table)
+            s.lock_diagnostic(format!("dropping constraint `{}` on `{table}` removes a guarantee that the data and the code may rely on", b.part.unwrap_or_default()), [&table])
                 .help("Make sure no code relies on the constraint (a foreign key's ON DELETE action, a CHECK the code assumes), and keep its definition in the down migration so it can be restored"),
         );
     }

@@ -41,13 +41,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 let other = referenced
                     .as_ref()
                     .map_or_else(String::new, |r| format!(" and `{r}`"));
-                let d = s
-                    .diagnostic(format!(
-                        "ADD FOREIGN KEY without NOT VALID scans `{table}` while it holds SHARE ROW EXCLUSIVE on `{table}`{other}, which blocks all writes to both tables"
-                    ))
-                    .lock(LockLevel::ShareRowExclusive)
-                    .table(&table)
-                    .tables(referenced.iter());
+                let Some(lock) = s.lock_on(&table) else {
+                    continue;
+                };
+                let d = s.lock_diagnostic(
+                    format!(
+                        "ADD FOREIGN KEY without NOT VALID scans `{table}` while it holds {} on `{table}`{other}, which blocks all writes to both tables",
+                        lock.sql_name()
+                    ),
+                    std::iter::once(&table).chain(referenced.iter()),
+                );
                 out.push(if s.rewrite.is_some() {
                     s.with_rewrite(d, "Add it NOT VALID (brief lock, no scan), then VALIDATE it in a separate transaction (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on the referenced table: reads and writes continue):")
                 } else {
@@ -66,7 +69,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                             "VALIDATE CONSTRAINT {} runs in the same transaction that added the foreign key: the scan happens under its SHARE ROW EXCLUSIVE lock, which blocks writes to both tables",
                             cmd.name
                         ))
-                        .lock(held.lock)
+                        // No lock: a finding's lock is the one its statement takes (VALIDATE
+                        // takes SHARE UPDATE EXCLUSIVE); the message names the lock the
+                        // transaction already holds.
                         .table(&table)
                         .help("Commit after `ADD CONSTRAINT ... NOT VALID`, and VALIDATE in a separate transaction (a separate migration)"),
                     );

@@ -4,6 +4,13 @@
 //!
 //! Adding a rule touches its file here, its line in the registry, its documentation and its
 //! fixture in `tests/fixtures/` — nothing else.
+//!
+//! A rule never decides what a statement locks: the checker computes the statement's effects
+//! once ([`crate::knowledge::effects`], the prediction `plan`, the guard and `trace` also read)
+//! and every rule reads them from [`StatementCheck`] ([`StatementCheck::lock_on`],
+//! [`StatementCheck::lock_diagnostic`]), so a finding's lock cannot disagree with them.
+//! `tests/rules.rs` enforces both halves: every fixture finding's lock is its statement's
+//! effect, and no rule file names a `LockLevel::` except to compare against it.
 
 use std::ops::Range;
 
@@ -156,6 +163,32 @@ impl StatementCheck<'_> {
         self.effects.first()
     }
 
+    /// The strongest lock this statement takes on `table`, as its effects give it; `None` when
+    /// the effects do not lock it (then a rule about that lock has nothing true to report).
+    pub fn lock_on(&self, table: &QualifiedName) -> Option<LockLevel> {
+        self.effects
+            .iter()
+            .filter(|e| e.table.same_object(table))
+            .map(|e| e.lock)
+            .max()
+    }
+
+    /// A diagnostic about what this statement locks: it names `tables` and carries the
+    /// strongest lock the statement's effects give on them. The only way a rule gives a finding
+    /// a lock.
+    pub fn lock_diagnostic<'t>(
+        &self,
+        message: impl Into<String>,
+        tables: impl IntoIterator<Item = &'t QualifiedName>,
+    ) -> Diagnostic {
+        let mut d = self.diagnostic(message);
+        for t in tables {
+            d.lock = d.lock.max(self.lock_on(t));
+            d = d.table(t);
+        }
+        d
+    }
+
     /// The safe replacement as help text, and as a fix.
     pub fn with_rewrite(&self, d: Diagnostic, intro: &str) -> Diagnostic {
         match self.rewrite {
@@ -208,10 +241,6 @@ impl Diagnostic {
     }
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
-        self
-    }
-    pub fn lock(mut self, lock: LockLevel) -> Diagnostic {
-        self.lock = Some(lock);
         self
     }
     pub fn table(mut self, table: &QualifiedName) -> Diagnostic {
@@ -369,14 +398,13 @@ pub fn index_backed_constraint(
         if !found {
             continue;
         }
-        let d = s
-            .diagnostic(format!(
-                "{} while it {}",
-                spec.what,
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table);
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
+        let d = s.lock_diagnostic(
+            format!("{} while it {}", spec.what, lock_sentence(lock, &table)),
+            [&table],
+        );
         out.push(if s.rewrite.is_some() {
             s.with_rewrite(d, spec.rewrite_intro)
         } else {

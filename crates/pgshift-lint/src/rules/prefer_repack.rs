@@ -5,7 +5,6 @@
 use super::lock_sentence;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::knowledge::lock::LockLevel;
 use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
@@ -26,19 +25,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         _ => return,
     };
     let Some(e) = s.main_effect() else {
-        out.push(
-            s.diagnostic(format!("{what} rewrites tables under ACCESS EXCLUSIVE"))
-                .lock(LockLevel::AccessExclusive),
-        );
+        // Every table of the database, one after the other: the effects name no table, so the
+        // finding carries no lock (a finding's lock is its statement's lock on its tables).
+        out.push(s.diagnostic(format!("{what} rewrites tables under ACCESS EXCLUSIVE")));
         return;
     };
     if s.ctx.is_new_table(&e.table) {
         return;
     }
     out.push(
-        s.diagnostic(format!("{what} rewrites the whole table while it {}", lock_sentence(LockLevel::AccessExclusive, &e.table)))
-            .lock(LockLevel::AccessExclusive)
-            .table(&e.table)
+        s.lock_diagnostic(format!("{what} rewrites the whole table while it {}", lock_sentence(e.lock, &e.table)), [&e.table])
             .help(format!("Use pg_repack (`pg_repack --table {}`), which rebuilds online and swaps with a brief lock", e.table)),
     );
 }

@@ -6,7 +6,6 @@ use super::lock_sentence;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
@@ -29,13 +28,17 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if r.concurrent || !s.existing(&view) {
         return;
     }
+    let Some(lock) = s.lock_on(&view) else {
+        return;
+    };
     out.push(
-        s.diagnostic(format!(
-            "REFRESH MATERIALIZED VIEW without CONCURRENTLY {} for the whole refresh",
-            lock_sentence(LockLevel::AccessExclusive, &view)
-        ))
-        .lock(LockLevel::AccessExclusive)
-        .table(&view)
+        s.lock_diagnostic(
+            format!(
+                "REFRESH MATERIALIZED VIEW without CONCURRENTLY {} for the whole refresh",
+                lock_sentence(lock, &view)
+            ),
+            [&view],
+        )
         .help(format!(
             "Refresh concurrently (EXCLUSIVE: reads continue); it needs a unique index on the view:\nREFRESH MATERIALIZED VIEW CONCURRENTLY {};",
             view.quoted()

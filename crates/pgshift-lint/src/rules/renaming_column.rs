@@ -5,7 +5,6 @@
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS401",
@@ -26,11 +25,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         let table = b.object;
         let (old, new) = (b.part.unwrap_or_default(), b.new_name.unwrap_or_default());
         out.push(
-            s.diagnostic(format!(
+            s.lock_diagnostic(format!(
                 "renaming column `{old}` of `{table}` to `{new}` breaks every running copy of the code that still uses the old name"
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table)
+            ), [&table])
             .help(format!(
                 "Rename in phases so old and new code both work (expand/contract): add `{new}`, keep both columns in step with a trigger, backfill, move the code to `{new}`, then drop `{old}`. Or keep the column name and alias it in the application"
             )),

@@ -6,7 +6,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::quote_ident;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
-use crate::knowledge::lock::LockLevel;
 
 pub const RULE: Rule = Rule {
     code: "PGS402",
@@ -27,9 +26,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         let table = b.object;
         let new = b.new_name.unwrap_or_default();
         out.push(
-            s.diagnostic(format!("renaming `{table}` to `{new}` breaks every running copy of the code that still uses the old name"))
-                .lock(LockLevel::AccessExclusive)
-                .table(&table)
+            s.lock_diagnostic(format!("renaming `{table}` to `{new}` breaks every running copy of the code that still uses the old name"), [&table])
                 .help(format!(
                     "Rename, then create a view with the old name so old code keeps working until it is gone:\nALTER TABLE {old} RENAME TO {new};\nCREATE VIEW {old} AS SELECT * FROM {new};\n-- drop the view once no code uses the old name",
                     old = table.quoted(),

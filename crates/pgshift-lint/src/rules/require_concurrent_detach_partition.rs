@@ -7,7 +7,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
 use crate::knowledge::effects::alter_commands;
-use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
@@ -39,14 +38,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let part = p.name.as_ref().map(QualifiedName::from_range_var);
-        let d = s
-            .diagnostic(format!(
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
+        let d = s.lock_diagnostic(
+            format!(
                 "DETACH PARTITION without CONCURRENTLY {}, and the same on the partition",
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table)
-            .tables(part.iter());
+                lock_sentence(lock, &table)
+            ),
+            std::iter::once(&table).chain(part.iter()),
+        );
         let part_sql = part
             .as_ref()
             .map_or_else(|| "partition".to_string(), QualifiedName::quoted);

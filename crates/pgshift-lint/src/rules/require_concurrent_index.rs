@@ -6,7 +6,6 @@ use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
@@ -29,12 +28,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if i.concurrent || !s.existing(&table) {
         return;
     }
-    let d = s
-        .diagnostic(format!(
-        "CREATE INDEX without CONCURRENTLY holds SHARE on `{table}` for the whole index build, which {}",
-        LockLevel::Share.blocks_description()
-    ))
-        .lock(LockLevel::Share)
-        .table(&table);
+    let Some(lock) = s.lock_on(&table) else {
+        return;
+    };
+    let d = s.lock_diagnostic(
+        format!(
+            "CREATE INDEX without CONCURRENTLY holds {} on `{table}` for the whole index build, which {}",
+            lock.sql_name(),
+            lock.blocks_description()
+        ),
+        [&table],
+    );
     out.push(s.with_rewrite(d, &format!("Build it with CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes continue). {NO_TRANSACTION_HELP}")));
 }

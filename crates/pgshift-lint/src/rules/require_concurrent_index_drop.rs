@@ -6,7 +6,6 @@ use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::ObjectType;
 use pg_query::NodeEnum;
 
@@ -41,13 +40,13 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         return;
     }
     let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    let diag = s
-        .diagnostic(format!(
+    let diag = s.lock_diagnostic(
+        format!(
             "DROP INDEX {} without CONCURRENTLY takes ACCESS EXCLUSIVE on the index's table, which blocks all reads and writes while it waits for running queries",
             list.join(", ")
-        ))
-        .lock(LockLevel::AccessExclusive)
-        .tables(&names);
+        ),
+        &names,
+    );
     let diag = if s.rewrite.is_some() {
         s.with_rewrite(
             diag,

@@ -6,7 +6,6 @@ use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::ReindexObjectType;
 use pg_query::NodeEnum;
@@ -41,12 +40,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if s.ctx.is_new_table(&name) || s.ctx.is_new_index(&name) {
         return;
     }
-    let d = s
-        .diagnostic(format!(
+    // REINDEX INDEX: ACCESS EXCLUSIVE on the index; REINDEX TABLE: SHARE on the table (and
+    // ACCESS EXCLUSIVE on each of its indexes, which the statement does not name).
+    let d = s.lock_diagnostic(format!(
             "REINDEX without CONCURRENTLY blocks writes to the table of `{name}` and locks its indexes in ACCESS EXCLUSIVE mode: queries that would use them wait for the whole rebuild"
-        ))
-        .lock(LockLevel::AccessExclusive)
-        .table(&name);
+        ), [&name]);
     out.push(if s.ctx.version.has(Feature::ReindexConcurrently) {
         s.with_rewrite(d, &format!("Rebuild it concurrently. {NO_TRANSACTION_HELP}"))
     } else {

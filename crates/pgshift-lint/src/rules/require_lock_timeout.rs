@@ -39,13 +39,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         return;
     }
     out.push(
-        s.diagnostic(format!(
+        s.lock_diagnostic(format!(
             "this statement waits for {} on `{}` with no lock_timeout: while it waits behind a long-running query, every new query on the table queues behind it",
             e.lock.sql_name(),
             e.table
-        ))
-        .lock(e.lock)
-        .table(&e.table)
+        ), [&e.table])
         .help("Set a short lock timeout at the start of the migration and retry on failure (pgshift's own runner does both):\nSET lock_timeout = '2s';"),
     );
 }

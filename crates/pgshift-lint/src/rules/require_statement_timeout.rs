@@ -27,15 +27,15 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     else {
         return;
     };
+    // The strongest lock on that table, should the effects list it more than once.
+    let lock = s.lock_on(&e.table).unwrap_or(e.lock);
     out.push(
-        s.diagnostic(format!(
+        s.lock_diagnostic(format!(
             "no statement_timeout: this statement {} `{}` under {} with no upper bound on how long",
             if e.rewrite { "rewrites" } else { "scans" },
             e.table,
-            e.lock.sql_name()
-        ))
-        .lock(e.lock)
-        .table(&e.table)
+            lock.sql_name()
+        ), [&e.table])
         .help("Bound it: SET statement_timeout = '5min'; (pgshift's runner sets one for every migration)"),
     );
 }

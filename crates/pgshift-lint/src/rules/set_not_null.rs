@@ -6,8 +6,7 @@ use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::quote_ident;
-use crate::knowledge::effects::alter_commands;
-use crate::knowledge::lock::LockLevel;
+use crate::knowledge::effects::{alter_commands, command_effect};
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::AlterTableType;
 
@@ -33,18 +32,21 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         if kind != AlterTableType::AtSetNotNull {
             continue;
         }
-        let proven = s.ctx.has_validated_not_null_check(&table, &cmd.name);
-        if proven && s.ctx.version.has(Feature::CheckBackedSetNotNull) {
+        // No scan when a validated CHECK proves the column has no NULLs (12+).
+        if !command_effect(&table, cmd, s.ctx).scan {
             continue;
         }
-        let d = s
-            .diagnostic(format!(
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
+        let d = s.lock_diagnostic(
+            format!(
                 "SET NOT NULL on `{}` scans the whole table while it {}",
                 cmd.name,
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table);
+                lock_sentence(lock, &table)
+            ),
+            [&table],
+        );
         out.push(if s.ctx.version.has(Feature::CheckBackedSetNotNull) {
             if s.rewrite.is_some() {
                 s.with_rewrite(d, "Prove it with a CHECK first (PostgreSQL 12+ then skips the scan):")

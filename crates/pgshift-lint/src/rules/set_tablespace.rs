@@ -6,7 +6,6 @@ use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::effects::alter_commands;
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
@@ -27,16 +26,20 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if !s.existing(&table) || s.ctx.is_new_index(&table) {
         return;
     }
+    let Some(lock) = s.lock_on(&table) else {
+        return;
+    };
     for (kind, cmd) in alter_commands(a) {
         if kind == AlterTableType::AtSetTableSpace {
             out.push(
-                s.diagnostic(format!(
-                    "SET TABLESPACE {} copies every file of `{table}` while it {}",
-                    cmd.name,
-                    lock_sentence(LockLevel::AccessExclusive, &table)
-                ))
-                .lock(LockLevel::AccessExclusive)
-                .table(&table)
+                s.lock_diagnostic(
+                    format!(
+                        "SET TABLESPACE {} copies every file of `{table}` while it {}",
+                        cmd.name,
+                        lock_sentence(lock, &table)
+                    ),
+                    [&table],
+                )
                 .help("Move it with pg_repack (`--tablespace`), which copies online, or in a maintenance window"),
             );
         }

@@ -6,7 +6,6 @@ use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::effects::alter_commands;
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::AlterTableType;
 
 pub const RULE: Rule = Rule {
@@ -34,10 +33,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
             AlterTableType::AtSetAccessMethod => "SET ACCESS METHOD",
             _ => continue,
         };
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
         out.push(
-            s.diagnostic(format!("{what} rewrites the whole table while it {}", lock_sentence(LockLevel::AccessExclusive, &table)))
-                .lock(LockLevel::AccessExclusive)
-                .table(&table)
+            s.lock_diagnostic(format!("{what} rewrites the whole table while it {}", lock_sentence(lock, &table)), [&table])
                 .help("Do it in a maintenance window, or build a new table with the wanted property, copy the data in batches and swap"),
         );
     }

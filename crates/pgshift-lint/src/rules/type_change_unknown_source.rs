@@ -7,7 +7,6 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::casts::{likely_safe_target, TypeSpec};
 use crate::knowledge::effects::alter_commands;
-use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
 
@@ -53,15 +52,16 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         } else {
             "varchar or text"
         };
+        let Some(lock) = s.lock_on(&table) else {
+            continue;
+        };
         out.push(
-            s.diagnostic(format!(
+            s.lock_diagnostic(format!(
                 "changing `{}` to {} is free only if it is {compatible} now, and pgshift cannot see its current type (no migration in this set defines it); from any other type (integer, uuid, ...) it rewrites the table and its indexes while it {}",
                 cmd.name,
                 new.sql(),
-                lock_sentence(LockLevel::AccessExclusive, &table)
-            ))
-            .lock(LockLevel::AccessExclusive)
-            .table(&table)
+                lock_sentence(lock, &table)
+            ), [&table])
             .help(format!(
                 "Check the current type (`SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '{}'::regclass AND attname = '{}'`) or run `pgshift plan` against the database. If it is not binary-compatible, change it in phases: a new column, a trigger keeping both in step, a batched backfill, then switch and drop the old one.",
                 table.quoted().replace('\'', "''"),

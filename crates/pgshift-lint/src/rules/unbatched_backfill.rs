@@ -5,7 +5,6 @@
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::ident::QualifiedName;
-use crate::knowledge::lock::LockLevel;
 use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
@@ -30,8 +29,11 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if !s.existing(&table) {
         return;
     }
+    let Some(lock) = s.lock_on(&table) else {
+        return;
+    };
     let held = match &s.ctx.held {
-        Some(h) if s.ctx.in_transaction() && h.lock > LockLevel::RowExclusive => {
+        Some(h) if s.ctx.in_transaction() && h.lock > lock => {
             format!(
                 ", and the transaction already holds {} on `{}`, kept for the whole {verb}",
                 h.lock.sql_name(),
@@ -41,11 +43,9 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         _ => String::new(),
     };
     out.push(
-        s.diagnostic(format!(
+        s.lock_diagnostic(format!(
             "one {verb} over existing table `{table}`: it locks every row it touches until commit, blocks concurrent writers to those rows, and writes all its WAL at once{held}"
-        ))
-        .lock(LockLevel::RowExclusive)
-        .table(&table)
+        ), [&table])
         .help("Move data changes out of the schema migration and run them in batches that commit one by one, keyed on the primary key: `UPDATE t SET ... WHERE id IN (SELECT id FROM t WHERE <not done yet> LIMIT 5000)`, repeated until it updates no row"),
     );
 }
