@@ -305,6 +305,7 @@ impl Executor<'_> {
             .await
             .map_err(|error| UnitFailure { step: 0, error })?;
         for (i, step) in unit.steps.iter().enumerate() {
+            let mut record = None;
             if let Some((version, state)) = in_flight {
                 let landing = step
                     .facts
@@ -312,11 +313,12 @@ impl Executor<'_> {
                     .clone()
                     .unwrap_or(inflight::Landing::Unknown);
                 let noted = async {
-                    let record = inflight::begin(client, index, &step.sql, &landing).await?;
-                    history::set_inflight(client, version, state, Some(&record)).await
+                    let r = inflight::begin(client, index, &step.sql, &landing).await?;
+                    history::set_inflight(client, version, state, Some(&r)).await?;
+                    Ok(r)
                 }
                 .await;
-                noted.map_err(|error| UnitFailure { step: i, error })?;
+                record = Some(noted.map_err(|error| UnitFailure { step: i, error })?);
             }
             let long = step.facts.runs_long_without_blocking;
             if long {
@@ -349,7 +351,15 @@ impl Executor<'_> {
                 }
                 if let (Some((version, state)), Some(_)) = (in_flight, error.as_query_error()) {
                     // The server answered: the statement did not complete, nothing is in
-                    // flight. A revert with nothing done yet leaves the migration applied.
+                    // flight. What it left half-done (an INVALID index, named or not, the
+                    // copies of a stopped REINDEX) goes now, as the next run would drop it.
+                    if let Some(r) = record
+                        .as_ref()
+                        .filter(|r| r.landing.leaves_invalid_indexes())
+                    {
+                        let _ = inflight::settle(client, version, r, &crate::Silent).await;
+                    }
+                    // A revert with nothing done yet leaves the migration applied.
                     let state = if state == RowState::Reverting && index == 0 {
                         RowState::Applied
                     } else {

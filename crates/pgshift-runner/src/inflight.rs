@@ -59,6 +59,16 @@ pub enum Landing {
 }
 
 impl Landing {
+    /// A failed statement of this kind leaves INVALID indexes behind, which [`settle`] drops.
+    pub fn leaves_invalid_indexes(&self) -> bool {
+        matches!(
+            self,
+            Landing::CreateIndex { .. }
+                | Landing::CreateUnnamedIndex { .. }
+                | Landing::Reindex { .. }
+        )
+    }
+
     /// How to tell about a statement that cannot run in a transaction block.
     pub fn of(node: &NodeEnum) -> Landing {
         use pgshift_sql::protobuf::ReindexObjectType;

@@ -497,3 +497,30 @@ async fn a_recorded_down_runs_in_a_transaction_unless_it_holds_the_marker_as_a_c
         .get(0);
     assert_eq!(state, "applied");
 }
+
+#[tokio::test]
+async fn a_failed_unnamed_index_build_leaves_no_invalid_index_and_the_retry_keeps_the_name() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        TABLE,
+        "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n",
+    );
+    // Rewritten to CREATE UNIQUE INDEX CONCURRENTLY: fails on the duplicate.
+    write(dir.path(), INDEX, "CREATE UNIQUE INDEX ON t (a);\n");
+    let mut m = migrator(&db, dir.path()).await;
+    let err = m.up(None, &Silent).await.expect_err("duplicate key");
+    assert!(err.to_string().contains("23505"), "{err}");
+    assert!(
+        indexes(&db).await.is_empty(),
+        "the INVALID index of the failed build is gone"
+    );
+    db.connect()
+        .await
+        .batch_execute("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t)")
+        .await
+        .expect("dedup");
+    m.up(None, &Silent).await.expect("the retry builds it");
+    assert_eq!(indexes(&db).await, vec![("t_a_idx".to_string(), true)]);
+}
