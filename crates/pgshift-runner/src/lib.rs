@@ -3,6 +3,8 @@
 //! - [`Migrator`] holds a connection and a [`pgshift_source::MigrationSet`] and implements
 //!   `up`, `down`, `redo`, `status`, `baseline`, `restamp` and `resolve`; applying and
 //!   reverting are one loop over the units.
+//! - [`prepare`] reads a script once into steps with their facts; the executor (`executor.rs`)
+//!   runs a unit of them, with `trace`'s tracer watching as a hook.
 //! - [`inflight`] tells, after pgshift died during a statement that runs outside any
 //!   transaction, whether it landed.
 //! - [`units`] turns a migration's statements into units that commit on their own (one
@@ -17,8 +19,11 @@
 //!   for how long; [`verify`] proves a set up → down → up on a throwaway cluster; [`trace`]
 //!   records the locks statements really take.
 //!
-//! Architecture invariant: the runner never parses SQL text itself (that is `pgshift-sql`)
-//! and never finds files (that is `pgshift-source`); it decides *how* statements run.
+//! Architecture invariants: the runner reads a migration's SQL in one place, [`prepare`],
+//! which turns it into steps carrying their facts; everything downstream (the one executor
+//! `up`, `down` and `trace` share, the guard, `on_drop`, `plan`) reads those facts and never
+//! parses or looks at a parse tree again (`crates/pgshift/tests/architecture.rs`). It never
+//! finds files (that is `pgshift-source`); it decides *how* statements run.
 
 pub mod adopt;
 pub mod backup;
