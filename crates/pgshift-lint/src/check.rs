@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
-use pgshift_source::{Format, MigrationSet, Script};
+use pgshift_source::{Format, MigrationSet, Script, TransactionModel};
 use pgshift_sql::{parse_directive, parse_range, Directive, LineIndex};
 use serde::Deserialize;
 
@@ -128,14 +128,12 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     let mut report = Report::default();
     let wrapping = |no_transaction: bool| {
         if no_transaction || !set.format.wraps_in_transaction() {
-            Wrapping::None
-        } else if matches!(set.format, Format::Pgshift | Format::Plain) {
-            // pgshift's own runner runs these folders.
-            Wrapping::PgshiftRunner
-        } else if set.format.sends_file_as_one_query() {
-            Wrapping::ImplicitUnlessSingle
-        } else {
-            Wrapping::Transaction
+            return Wrapping::None;
+        }
+        match set.format.descriptor().transaction {
+            TransactionModel::PgshiftRunner => Wrapping::PgshiftRunner,
+            TransactionModel::OneQueryString => Wrapping::ImplicitUnlessSingle,
+            TransactionModel::Wrapped => Wrapping::Transaction,
         }
     };
     for m in set.migrations.iter().chain(&set.repeatable) {

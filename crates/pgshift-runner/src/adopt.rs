@@ -1,119 +1,15 @@
 //! Adoption: on a database another tool migrated, read that tool's history table so that
 //! pgshift does not run its migrations again.
 //!
-//! Each tool's table is one entry of [`TOOLS`]: where it lives and a query returning the
-//! versions it considers applied. The versions are matched to the migrations on disk by
-//! [`Version`] equality (so `0001` matches `1`, and diesel's dashed versions match).
+//! Which tables each tool keeps, and the query that returns what it applied, are data in the
+//! tool's [`FormatDescriptor`](pgshift_source::FormatDescriptor) (`history`); this module runs
+//! them. The versions are matched to the migrations on disk by [`Version`] equality (so `0001`
+//! matches `1`, and diesel's dashed versions match).
 
-use pgshift_source::{Format, MigrationSet, Version};
+use pgshift_source::{AppliedRows, Format, HistoryTable, MigrationSet, Version};
 use tokio_postgres::Client;
 
 use crate::error::RunError;
-
-/// One tool's history table.
-struct Tool {
-    format: Format,
-    /// `schema.table` as `to_regclass` takes it.
-    table: &'static str,
-    /// A column that must exist (tells golang-migrate's `schema_migrations` from dbmate's).
-    required_column: Option<&'static str>,
-    /// Returns one text column: the applied versions (or, for golang-migrate, the one
-    /// current version: every migration up to it is applied).
-    query: &'static str,
-    /// The versions are names/file stems rather than versions.
-    by_name: bool,
-    /// The table holds only the latest version; everything up to it is applied.
-    latest_only: bool,
-}
-
-const TOOLS: &[Tool] = &[
-    Tool {
-        format: Format::Sqlx,
-        table: "_sqlx_migrations",
-        required_column: None,
-        query: "SELECT version::text FROM _sqlx_migrations WHERE success",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::GolangMigrate,
-        table: "schema_migrations",
-        required_column: Some("dirty"),
-        query: "SELECT CASE WHEN dirty THEN 'dirty:' ELSE '' END || version::text FROM schema_migrations",
-        by_name: false,
-        latest_only: true,
-    },
-    Tool {
-        format: Format::Dbmate,
-        table: "schema_migrations",
-        required_column: None,
-        query: "SELECT version::text FROM schema_migrations",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::Flyway,
-        table: "flyway_schema_history",
-        required_column: None,
-        query: "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::Diesel,
-        table: "__diesel_schema_migrations",
-        required_column: None,
-        query: "SELECT version FROM __diesel_schema_migrations",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::Prisma,
-        table: "_prisma_migrations",
-        required_column: None,
-        query: "SELECT split_part(migration_name, '_', 1) FROM _prisma_migrations
-                 WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::Goose,
-        table: "goose_db_version",
-        required_column: None,
-        // goose appends a row per up and per down; the newest row of a version decides.
-        query: "SELECT version_id::text FROM (
-                    SELECT DISTINCT ON (version_id) version_id, is_applied
-                      FROM goose_db_version ORDER BY version_id, id DESC) latest
-                 WHERE is_applied AND version_id > 0",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::Atlas,
-        table: "atlas_schema_revisions.atlas_schema_revisions",
-        required_column: None,
-        query: "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::Drizzle,
-        table: "drizzle.__drizzle_migrations",
-        required_column: None,
-        // drizzle records the journal entry's `when`, which is the version pgshift reads.
-        query: "SELECT created_at::text FROM drizzle.__drizzle_migrations",
-        by_name: false,
-        latest_only: false,
-    },
-    Tool {
-        format: Format::NodePgMigrate,
-        table: "pgmigrations",
-        required_column: None,
-        query: "SELECT name FROM pgmigrations",
-        by_name: true,
-        latest_only: false,
-    },
-];
 
 /// What adoption found.
 #[derive(Debug, Clone)]
@@ -131,23 +27,25 @@ pub struct Adoption {
 /// tool's history would run its migrations a second time, while a false match needs that
 /// tool to have recorded exactly the versions of these files.
 pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption>, RunError> {
-    let ordered = TOOLS
-        .iter()
-        .filter(|t| t.format == set.format)
-        .chain(TOOLS.iter().filter(|t| t.format != set.format));
-    for tool in ordered {
+    // Collected: an iterator of closures held across the awaits below would keep the future
+    // from being `Send`.
+    let ordered: Vec<(Format, &HistoryTable)> = std::iter::once(set.format)
+        .chain(Format::all().iter().copied().filter(|f| *f != set.format))
+        .flat_map(|format| format.descriptor().history.iter().map(move |t| (format, t)))
+        .collect();
+    for (format, table) in ordered {
         let row = client
-            .query_one("SELECT to_regclass($1)::oid IS NOT NULL", &[&tool.table])
+            .query_one("SELECT to_regclass($1)::oid IS NOT NULL", &[&table.table])
             .await
             .map_err(pgshift_db::DbError::from)?;
         if !row.get::<_, bool>(0) {
             continue;
         }
-        if let Some(column) = tool.required_column {
+        if let Some(column) = table.required_column {
             let has = client
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped)",
-                    &[&tool.table, &column],
+                    &[&table.table, &column],
                 )
                 .await
                 .map_err(pgshift_db::DbError::from)?;
@@ -156,71 +54,94 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
             }
         }
         let rows = client
-            .query(tool.query, &[])
+            .query(table.applied, &[])
             .await
             .map_err(pgshift_db::DbError::from)?;
-        let recorded: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.get::<_, Option<String>>(0))
-            .collect();
-        let versions = match_versions(tool, set, &recorded)?;
-        if tool.format != set.format && versions.is_empty() {
+        let mut recorded = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(value) = row.get::<_, Option<String>>(0) else {
+                continue;
+            };
+            let dirty = table.rows == AppliedRows::CurrentVersion
+                && row
+                    .try_get::<_, Option<bool>>(1)
+                    .map_err(pgshift_db::DbError::from)?
+                    .unwrap_or(false);
+            recorded.push(Recorded { value, dirty });
+        }
+        let versions = match_versions(format, table, set, &recorded)?;
+        if format != set.format && versions.is_empty() {
             // Another tool's table that records none of these files: not their history.
             continue;
         }
         return Ok(Some(Adoption {
-            tool: tool.format.name(),
-            table: tool.table,
+            tool: format.name(),
+            table: table.table,
             versions,
         }));
     }
     Ok(None)
 }
 
+/// One row of a history table's `applied` query.
+struct Recorded {
+    /// A version or a file stem, as the table's [`AppliedRows`] says.
+    value: String,
+    /// The tool stopped halfway at this version ([`AppliedRows::CurrentVersion`] only).
+    dirty: bool,
+}
+
 fn match_versions(
-    tool: &Tool,
+    format: Format,
+    table: &HistoryTable,
     set: &MigrationSet,
-    recorded: &[String],
+    recorded: &[Recorded],
 ) -> Result<Vec<Version>, RunError> {
-    if tool.by_name {
-        return Ok(set
+    match table.rows {
+        AppliedRows::FileStems => Ok(set
             .migrations
             .iter()
             .filter(|m| {
-                recorded.iter().any(|name| {
+                recorded.iter().any(|r| {
                     m.up.path
                         .file_stem()
-                        .is_some_and(|stem| stem.to_string_lossy() == name.as_str())
+                        .is_some_and(|stem| stem.to_string_lossy() == r.value.as_str())
                 })
             })
             .map(|m| m.version.clone())
-            .collect());
-    }
-    if tool.latest_only {
-        let Some(current) = recorded.first() else {
-            return Ok(Vec::new());
-        };
-        if let Some(version) = current.strip_prefix("dirty:") {
-            return Err(RunError::Usage(format!(
-                "golang-migrate's schema_migrations says the database is dirty at version {version}: a migration failed halfway. \
-                 Repair the schema by hand, then tell pgshift where it stands with `pgshift baseline {version}`."
-            )));
+            .collect()),
+        AppliedRows::CurrentVersion => {
+            let Some(current) = recorded.first() else {
+                return Ok(Vec::new());
+            };
+            if current.dirty {
+                let (tool, table, version) = (format.name(), table.table, &current.value);
+                return Err(RunError::Usage(format!(
+                    "{tool}'s {table} says the database is dirty at version {version}: a migration failed halfway. \
+                     Repair the schema by hand, then tell pgshift where it stands with `pgshift baseline {version}`."
+                )));
+            }
+            let Some(current) = Version::parse(&current.value) else {
+                return Ok(Vec::new());
+            };
+            Ok(set
+                .migrations
+                .iter()
+                .filter(|m| m.version <= current)
+                .map(|m| m.version.clone())
+                .collect())
         }
-        let Some(current) = Version::parse(current) else {
-            return Ok(Vec::new());
-        };
-        return Ok(set
-            .migrations
-            .iter()
-            .filter(|m| m.version <= current)
-            .map(|m| m.version.clone())
-            .collect());
+        AppliedRows::Versions => {
+            let recorded: Vec<Version> = recorded
+                .iter()
+                .filter_map(|r| Version::parse(&r.value))
+                .collect();
+            Ok(set
+                .migrations
+                .iter()
+                .filter(|m| recorded.contains(&m.version))
+                .map(|m| m.version.clone())
+                .collect())
+        }
     }
-    let recorded: Vec<Version> = recorded.iter().filter_map(|v| Version::parse(v)).collect();
-    Ok(set
-        .migrations
-        .iter()
-        .filter(|m| recorded.contains(&m.version))
-        .map(|m| m.version.clone())
-        .collect())
 }

@@ -441,3 +441,36 @@ async fn a_failed_adoption_leaves_no_empty_history_behind() {
     let ran: Vec<String> = ran.iter().map(Version::to_string).collect();
     assert_eq!(ran, vec!["2"]);
 }
+
+/// Adding a format touches nothing in the runner: which tables each tool keeps and how to read
+/// them come from the format descriptors, so no runner source names a format or its table.
+#[test]
+fn the_runner_names_no_format_and_no_other_tools_table() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&src).expect("runner src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read source");
+        read += 1;
+        for format in Format::all() {
+            let variant = format!("Format::{format:?}");
+            assert!(
+                !text.contains(&variant),
+                "{} names {variant}: put what the runner needs in the format's descriptor",
+                path.display()
+            );
+            for table in format.descriptor().history {
+                assert!(
+                    !text.contains(table.table),
+                    "{} names {format}'s table {}: adoption reads it from the descriptor",
+                    path.display(),
+                    table.table
+                );
+            }
+        }
+    }
+    assert!(read > 5, "read {read} files of {}", src.display());
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::formats::{dbmate, drizzle, flyway, golang_migrate, goose, node_pg_migrate};
+use crate::formats::{drizzle, flyway, golang_migrate};
 use crate::read::{list, list_recursive, read_text, Listing};
 use crate::{Format, SourceError};
 
@@ -16,8 +16,9 @@ use crate::{Format, SourceError};
 /// 4. `atlas.sum` → Atlas;
 /// 5. a Flyway name (`V1__x.sql`, `U1__x.sql`, `R__x.sql`) → Flyway (also when only found in
 ///    subdirectories, checked last);
-/// 6. a marker inside a `.sql` file: `-- migrate:up` → dbmate, `-- +goose` → goose (or a
-///    numbered `.go` file mentioning goose), `-- Up Migration` → node-pg-migrate;
+/// 6. a marker inside a `.sql` file that one tool writes (its descriptor's `content_marker`):
+///    `-- migrate:up` → dbmate, `-- +goose` → goose (or a numbered `.go` file mentioning
+///    goose), `-- Up Migration` → node-pg-migrate;
 /// 7. `<version>_<name>.up.<ext>` / `.down.<ext>` files. golang-migrate and sqlx's reversible
 ///    layout have exactly this shape. The rule: an `.up.`/`.down.` file with an extension other
 ///    than `sql`, or a version too large for a 64-bit integer, means golang-migrate; a
@@ -144,14 +145,15 @@ fn content_markers(listing: &Listing) -> Option<Format> {
             }
             continue;
         }
-        if dbmate::has_marker(&text) {
-            return Some(Format::Dbmate);
-        }
-        if goose::has_marker(&text) {
-            return Some(Format::Goose);
-        }
-        if node_pg_migrate::has_marker(&text) {
-            return Some(Format::NodePgMigrate);
+        // Each format's own marker (its descriptor's), in registry order.
+        let marked = Format::all().iter().copied().find(|format| {
+            format
+                .descriptor()
+                .content_marker
+                .is_some_and(|has_marker| has_marker(&text))
+        });
+        if marked.is_some() {
+            return marked;
         }
     }
     None

@@ -4,8 +4,11 @@
 //! This crate knows nothing about databases or SQL syntax. It hands out [`Script`]s (text plus
 //! the byte range of the section to run, inside the whole file so that line numbers stay the
 //! file's) for the SQL layer to parse, and [`Migration`]s and [`MigrationSet`]s for the runner.
-//! Adding a format means adding a module under `formats/`, a variant of [`Format`] and a
-//! detection rule in `detect.rs`; nothing outside this crate changes.
+//! Each format's facts (names, transaction model, no-transaction marker and its help, the
+//! tool's history tables and how to read them) are one [`FormatDescriptor`] in its module under
+//! `formats/`; the runner's adoption and the rule help read them. Adding a format means adding
+//! that module and its line in the registry (`format.rs`), plus a detection rule in `detect.rs`
+//! when no content marker tells it; nothing outside this crate changes.
 //!
 //! # Formats
 //!
@@ -51,7 +54,9 @@ use std::path::Path;
 
 pub use detect::detect;
 pub use error::SourceError;
-pub use format::Format;
+pub use format::{
+    AppliedRows, Format, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+};
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;
 pub use version::{InvalidVersion, Version};

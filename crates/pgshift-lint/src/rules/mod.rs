@@ -414,4 +414,23 @@ pub fn index_backed_constraint(
 }
 
 /// How to run a statement outside a transaction, in every format pgshift reads.
-pub const NO_TRANSACTION_HELP: &str = "Put it in a migration of its own that runs outside a transaction: `-- pgshift:no-transaction` (pgshift), first line `-- no-transaction` (sqlx), `-- +goose NO TRANSACTION` (goose), `-- migrate:up transaction:false` (dbmate), `executeInTransaction=false` in the `.sql.conf` (Flyway), `run_in_transaction = false` in metadata.toml (diesel), `-- atlas:txmode none` (Atlas).";
+pub const NO_TRANSACTION_HELP: NoTransactionHelp = NoTransactionHelp;
+
+/// The text of [`NO_TRANSACTION_HELP`]: each format's marker and how to write it come from the
+/// format's descriptor ([`pgshift_source::NoTransactionMarker::help`]), in registry order.
+pub struct NoTransactionHelp;
+
+impl std::fmt::Display for NoTransactionHelp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Put it in a migration of its own that runs outside a transaction: ")?;
+        let markers = pgshift_source::Format::all().iter().filter_map(|format| {
+            let descriptor = format.descriptor();
+            Some((descriptor.no_transaction.as_ref()?.help, descriptor.title))
+        });
+        for (i, (help, title)) in markers.enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(f, "{separator}{help} ({title})")?;
+        }
+        f.write_str(".")
+    }
+}

@@ -17,12 +17,43 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{finish, version_of, whole};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+};
 use crate::lines::lines;
 use crate::read::read_text;
 use crate::{Format, Migration, MigrationSet, SourceError};
 
 /// Atlas's integrity file name.
 pub(crate) const SUM_FILE: &str = "atlas.sum";
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "atlas",
+    aliases: &[],
+    title: "Atlas",
+    transaction: TransactionModel::Wrapped,
+    no_transaction: Some(NoTransactionMarker {
+        text: "-- atlas:txmode none",
+        help: "`-- atlas:txmode none`",
+        // `atlas:sum ignore` keeps the file out of atlas.sum, so the sum (that of no entries)
+        // holds with and without the marker.
+        example: &[
+            (
+                "20240101000000_index.sql",
+                "-- atlas:sum ignore\n-- atlas:txmode none\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+            ),
+            (SUM_FILE, "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"),
+        ],
+    }),
+    history: &[HistoryTable {
+        table: "atlas_schema_revisions.atlas_schema_revisions",
+        required_column: None,
+        applied: "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let files = sql_files(dir)?;

@@ -11,8 +11,34 @@ use std::sync::Arc;
 use super::{
     load_single_files, numbered_sql_file, sections_from_markers, sql_before, Direction, Marker,
 };
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+};
 use crate::lines::lines;
 use crate::{Format, MigrationSet, Script, SourceError};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "dbmate",
+    aliases: &[],
+    title: "dbmate",
+    transaction: TransactionModel::Wrapped,
+    no_transaction: Some(NoTransactionMarker {
+        text: "transaction:false",
+        help: "`-- migrate:up transaction:false`",
+        example: &[(
+            "1_index.sql",
+            "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n\n-- migrate:down\nDROP INDEX t_a;\n",
+        )],
+    }),
+    history: &[HistoryTable {
+        table: "schema_migrations",
+        required_column: None,
+        applied: "SELECT version::text FROM schema_migrations",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: Some(has_marker),
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     load_single_files(

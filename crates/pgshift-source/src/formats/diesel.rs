@@ -8,8 +8,40 @@
 use std::path::Path;
 
 use super::{finish, version_of, whole};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+};
 use crate::read::{list, read_text};
 use crate::{Format, Migration, MigrationSet, SourceError};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "diesel",
+    aliases: &[],
+    title: "diesel",
+    transaction: TransactionModel::Wrapped,
+    no_transaction: Some(NoTransactionMarker {
+        text: "run_in_transaction = false",
+        help: "`run_in_transaction = false` in metadata.toml",
+        example: &[
+            (
+                "2024-01-01-000000_index/up.sql",
+                "CREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+            ),
+            (
+                "2024-01-01-000000_index/metadata.toml",
+                "run_in_transaction = false\n",
+            ),
+        ],
+    }),
+    history: &[HistoryTable {
+        table: "__diesel_schema_migrations",
+        required_column: None,
+        applied: "SELECT version FROM __diesel_schema_migrations",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let listing = list(dir)?;

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{finish, leading_number, whole};
+use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
 use crate::read::{list, read_text};
 use crate::{Format, Migration, MigrationSet, SourceError, Version};
 
@@ -31,6 +32,24 @@ struct Entry {
     when: u64,
     tag: String,
 }
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "drizzle",
+    aliases: &["drizzle-kit"],
+    title: "Drizzle",
+    // All pending migrations in one transaction.
+    transaction: TransactionModel::Wrapped,
+    no_transaction: None,
+    history: &[HistoryTable {
+        table: "drizzle.__drizzle_migrations",
+        required_column: None,
+        // drizzle records the journal entry's `when`, which is the version pgshift reads.
+        applied: "SELECT created_at::text FROM drizzle.__drizzle_migrations",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let journal_path = dir.join(JOURNAL);

@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{finish, pair_files, version_of, whole, Direction, SeparateFile};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+};
 use crate::read::{list_recursive, read_text, Entry};
 use crate::{Format, Migration, MigrationSet, SourceError};
 
@@ -56,6 +59,29 @@ pub(crate) fn parse_name(file_name: &str) -> Option<FlywayName<'_>> {
         _ => None,
     }
 }
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "flyway",
+    aliases: &[],
+    title: "Flyway",
+    transaction: TransactionModel::Wrapped,
+    no_transaction: Some(NoTransactionMarker {
+        text: "executeInTransaction=false",
+        help: "`executeInTransaction=false` in the `.sql.conf`",
+        example: &[
+            ("V1__index.sql", "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"),
+            ("V1__index.sql.conf", "executeInTransaction=false\n"),
+        ],
+    }),
+    history: &[HistoryTable {
+        table: "flyway_schema_history",
+        required_column: None,
+        applied: "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let listing = list_recursive(dir)?;

@@ -9,8 +9,25 @@
 use std::path::Path;
 
 use super::{finish, pair_files, version_of, Direction, SeparateFile};
+use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
 use crate::read::list;
 use crate::{Format, MigrationSet, SourceError};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "golang-migrate",
+    aliases: &["migrate", "golangmigrate"],
+    title: "golang-migrate",
+    transaction: TransactionModel::OneQueryString,
+    no_transaction: None,
+    history: &[HistoryTable {
+        table: "schema_migrations",
+        required_column: Some("dirty"),
+        applied: "SELECT version::text, dirty::boolean FROM schema_migrations",
+        rows: AppliedRows::CurrentVersion,
+    }],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let listing = list(dir)?;

@@ -13,9 +13,39 @@ use super::{
     leading_number, load_single_files, sections_from_markers, sql_before, Direction, Marker,
     NameVerdict,
 };
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+};
 use crate::lines::lines;
 use crate::read::Entry;
 use crate::{Format, MigrationSet, Script, SourceError};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "goose",
+    aliases: &[],
+    title: "goose",
+    transaction: TransactionModel::Wrapped,
+    no_transaction: Some(NoTransactionMarker {
+        text: "-- +goose NO TRANSACTION",
+        help: "`-- +goose NO TRANSACTION`",
+        example: &[(
+            "00001_index.sql",
+            "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+        )],
+    }),
+    history: &[HistoryTable {
+        table: "goose_db_version",
+        required_column: None,
+        // goose appends a row per up and per down; the newest row of a version decides.
+        applied: "SELECT version_id::text FROM (
+                      SELECT DISTINCT ON (version_id) version_id, is_applied
+                        FROM goose_db_version ORDER BY version_id, id DESC) latest
+                   WHERE is_applied AND version_id > 0",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: Some(has_marker),
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     load_single_files(Format::Goose, dir, name_of, split)

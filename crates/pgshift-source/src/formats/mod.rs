@@ -1,7 +1,8 @@
 //! One module per migration format. Each module knows its tool's file names, how the tool splits
 //! a file into up and down, and its no-transaction marker, and turns a directory into a
-//! [`MigrationSet`]. What they share (sorting, duplicate detection, up/down pairing, sections
-//! between marker lines) lives here.
+//! [`MigrationSet`]; its `DESCRIPTOR` states the format's facts (see [`crate::format`]). What
+//! the modules share (sorting, duplicate detection, up/down pairing, the up/down file layout of
+//! pgshift and sqlx, sections between marker lines) lives here.
 
 pub(crate) mod atlas;
 pub(crate) mod dbmate;
@@ -27,20 +28,7 @@ use crate::{Format, Migration, MigrationSet, Script, SourceError, Version};
 
 /// Reads `dir` in `format`.
 pub(crate) fn load(format: Format, dir: &Path) -> Result<MigrationSet, SourceError> {
-    match format {
-        Format::Pgshift => pgshift::load(dir),
-        Format::Sqlx => sqlx::load(dir),
-        Format::GolangMigrate => golang_migrate::load(dir),
-        Format::Flyway => flyway::load(dir),
-        Format::Dbmate => dbmate::load(dir),
-        Format::Goose => goose::load(dir),
-        Format::Diesel => diesel::load(dir),
-        Format::Prisma => prisma::load(dir),
-        Format::Drizzle => drizzle::load(dir),
-        Format::Atlas => atlas::load(dir),
-        Format::NodePgMigrate => node_pg_migrate::load(dir),
-        Format::Plain => plain::load(dir),
-    }
+    (format.descriptor().load)(dir)
 }
 
 /// A script for `range` of a file; pgshift's own `-- pgshift:no-transaction` counts in every format.
@@ -193,6 +181,96 @@ pub(crate) fn pair_files(
         });
     }
     Ok(migrations)
+}
+
+/// The `<version>_<name>.up.sql` / `<version>_<name>.down.sql` layout that pgshift and sqlx
+/// share (a bare `<version>_<name>.sql` is a forward-only up). What differs between the two
+/// formats is this data; [`load_up_down`] is the one reader.
+pub(crate) struct UpDownLayout {
+    pub format: Format,
+    /// The names the format reads, for the note on a skipped file.
+    pub expected: &'static str,
+    /// What the text before the first `_` must be.
+    pub version: UpDownVersion,
+    /// The format's no-transaction marker, read from a file's text.
+    pub no_transaction: fn(&str) -> bool,
+}
+
+/// The version rule of an [`UpDownLayout`].
+pub(crate) enum UpDownVersion {
+    /// Digits, any number of them; a file whose name is not `<digits>_...` is skipped.
+    Digits,
+    /// Digits that fit an `i64`, as sqlx parses them; any other text before the first `_` is
+    /// an error with this reason (sqlx refuses such a folder too).
+    I64 { reason: &'static str },
+}
+
+/// Reads a directory in an up/down layout.
+pub(crate) fn load_up_down(dir: &Path, layout: &UpDownLayout) -> Result<MigrationSet, SourceError> {
+    let listing = crate::read::list(dir)?;
+    let mut skipped = listing.skipped_names();
+    let mut files = Vec::new();
+    for entry in listing.files() {
+        match up_down_name(entry, layout)? {
+            Some(file) => files.push(file),
+            None => skipped.push((
+                entry.path.clone(),
+                format!(
+                    "not a {} migration name (expected {})",
+                    layout.format, layout.expected
+                ),
+            )),
+        }
+    }
+    for entry in listing.dirs() {
+        skipped.push((
+            entry.path.clone(),
+            format!("a directory; {} migrations are files", layout.format),
+        ));
+    }
+    let migrations = pair_files(files, |v| format!("{v}_*.up.sql"), layout.no_transaction)?;
+    finish(layout.format, dir, migrations, Vec::new(), skipped)
+}
+
+/// `<version>_<name>.up.sql`, `.down.sql` or `.sql`; `None` for a name the layout skips.
+fn up_down_name<'a>(
+    entry: &'a Entry,
+    layout: &UpDownLayout,
+) -> Result<Option<SeparateFile<'a>>, SourceError> {
+    let Some((number, rest)) = entry.name.split_once('_') else {
+        return Ok(None);
+    };
+    let Some(rest) = rest.strip_suffix(".sql") else {
+        return Ok(None);
+    };
+    let digits = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+    let reason = match layout.version {
+        UpDownVersion::Digits if digits => "expected digits",
+        UpDownVersion::Digits => return Ok(None),
+        UpDownVersion::I64 { .. } if digits && number.parse::<i64>().is_ok() => {
+            "expected an integer"
+        }
+        UpDownVersion::I64 { reason } => {
+            return Err(SourceError::InvalidVersion {
+                path: entry.path.clone(),
+                raw: number.to_owned(),
+                reason,
+            })
+        }
+    };
+    let (name, direction) = if let Some(n) = rest.strip_suffix(".up") {
+        (n, Direction::Up)
+    } else if let Some(n) = rest.strip_suffix(".down") {
+        (n, Direction::Down)
+    } else {
+        (rest, Direction::Up)
+    };
+    Ok(Some(SeparateFile {
+        entry,
+        version: version_of(&entry.path, number, reason)?,
+        name: name.to_owned(),
+        direction,
+    }))
 }
 
 /// A section marker line found in a single-file format (dbmate, goose, node-pg-migrate).

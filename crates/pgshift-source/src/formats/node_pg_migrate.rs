@@ -8,9 +8,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{load_single_files, numbered_sql_file, section, Direction, NameVerdict};
+use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
 use crate::lines::lines;
 use crate::read::Entry;
 use crate::{Format, MigrationSet, Script, SourceError};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "node-pg-migrate",
+    aliases: &["nodepgmigrate", "pg-migrate"],
+    title: "node-pg-migrate",
+    transaction: TransactionModel::Wrapped,
+    no_transaction: None,
+    history: &[HistoryTable {
+        table: "pgmigrations",
+        required_column: None,
+        applied: "SELECT name FROM pgmigrations",
+        rows: AppliedRows::FileStems,
+    }],
+    content_marker: Some(has_marker),
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     load_single_files(Format::NodePgMigrate, dir, name_of, |p, t| Ok(split(p, t)))

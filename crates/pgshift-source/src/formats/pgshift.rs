@@ -5,56 +5,37 @@
 
 use std::path::Path;
 
-use super::{finish, leading_number, pair_files, version_of, Direction, SeparateFile};
-use crate::read::{list, Entry};
+use super::{load_up_down, UpDownLayout, UpDownVersion};
+use crate::format::{FormatDescriptor, NoTransactionMarker, TransactionModel};
 use crate::{Format, MigrationSet, SourceError};
 
-pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
-    let listing = list(dir)?;
-    let mut skipped = listing.skipped_names();
-    let mut files = Vec::new();
-    for entry in listing.files() {
-        match parse_name(entry)? {
-            Some(file) => files.push(file),
-            None => skipped.push((
-                entry.path.clone(),
-                "not a pgshift migration name (expected <YYYYMMDDHHMMSS>_<name>.up.sql or .down.sql)".to_owned(),
-            )),
-        }
-    }
-    for entry in listing.dirs() {
-        skipped.push((
-            entry.path.clone(),
-            "a directory; pgshift migrations are files".to_owned(),
-        ));
-    }
-    let migrations = pair_files(files, |v| format!("{v}_*.up.sql"), |_| false)?;
-    finish(Format::Pgshift, dir, migrations, Vec::new(), skipped)
-}
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "pgshift",
+    aliases: &[],
+    title: "pgshift",
+    transaction: TransactionModel::PgshiftRunner,
+    no_transaction: Some(NoTransactionMarker {
+        text: "-- pgshift:no-transaction",
+        help: "`-- pgshift:no-transaction`",
+        example: &[(
+            "20240101000000_index.up.sql",
+            "-- pgshift:no-transaction\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+        )],
+    }),
+    // pgshift's own history, `pgshift.migrations`, is the runner's: nothing to adopt.
+    history: &[],
+    content_marker: None,
+    load,
+};
 
-/// `<digits>_<name>.up.sql`, `.down.sql` or `.sql`; `None` for anything else.
-fn parse_name(entry: &Entry) -> Result<Option<SeparateFile<'_>>, SourceError> {
-    let Some(stem) = entry.name.strip_suffix(".sql") else {
-        return Ok(None);
-    };
-    let (stem, direction) = if let Some(s) = stem.strip_suffix(".up") {
-        (s, Direction::Up)
-    } else if let Some(s) = stem.strip_suffix(".down") {
-        (s, Direction::Down)
-    } else {
-        (stem, Direction::Up)
-    };
-    let Some((number, name)) = leading_number(stem) else {
-        return Ok(None);
-    };
-    if !stem[number.len()..].starts_with('_') {
-        return Ok(None);
-    }
-    let version = version_of(&entry.path, number, "expected digits")?;
-    Ok(Some(SeparateFile {
-        entry,
-        version,
-        name: name.to_owned(),
-        direction,
-    }))
+static LAYOUT: UpDownLayout = UpDownLayout {
+    format: Format::Pgshift,
+    expected: "<YYYYMMDDHHMMSS>_<name>.up.sql or .down.sql",
+    version: UpDownVersion::Digits,
+    // `-- pgshift:no-transaction` is read in every format, by `formats::section`.
+    no_transaction: |_| false,
+};
+
+fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
+    load_up_down(dir, &LAYOUT)
 }

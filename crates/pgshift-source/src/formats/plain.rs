@@ -14,8 +14,22 @@ use std::sync::Arc;
 use super::{
     dbmate, goose, leading_number, load_single_files, node_pg_migrate, whole, NameVerdict,
 };
+use crate::format::{FormatDescriptor, TransactionModel};
 use crate::read::Entry;
 use crate::{Format, Migration, MigrationSet, Script, SourceError, Version};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "plain",
+    aliases: &["sql"],
+    title: "plain SQL",
+    // pgshift's own runner runs a plain folder.
+    transaction: TransactionModel::PgshiftRunner,
+    // Its own marker is pgshift's; the single-file markers of other tools are honoured too.
+    no_transaction: None,
+    history: &[],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     load_single_files(Format::Plain, dir, name_of, split)

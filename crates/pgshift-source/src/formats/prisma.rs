@@ -6,8 +6,27 @@
 use std::path::Path;
 
 use super::{finish, version_of, whole};
+use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
 use crate::read::{list, read_text};
 use crate::{Format, Migration, MigrationSet, SourceError};
+
+pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    name: "prisma",
+    aliases: &["prisma-migrate"],
+    title: "Prisma",
+    transaction: TransactionModel::OneQueryString,
+    no_transaction: None,
+    history: &[HistoryTable {
+        table: "_prisma_migrations",
+        required_column: None,
+        // Finished and not rolled back: a failed or rolled-back row is not applied.
+        applied: "SELECT split_part(migration_name, '_', 1) FROM _prisma_migrations
+                   WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
+        rows: AppliedRows::Versions,
+    }],
+    content_marker: None,
+    load,
+};
 
 pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let listing = list(dir)?;
