@@ -524,3 +524,49 @@ async fn a_failed_unnamed_index_build_leaves_no_invalid_index_and_the_retry_keep
     m.up(None, &Silent).await.expect("the retry builds it");
     assert_eq!(indexes(&db).await, vec![("t_a_idx".to_string(), true)]);
 }
+
+#[tokio::test]
+async fn a_history_made_by_an_older_pgshift_is_read_as_is_and_upgraded_by_the_next_run() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    // The table as the first release created it: no in-flight record, no unit fingerprints.
+    c.batch_execute(
+        "CREATE SCHEMA pgshift;
+         CREATE TABLE pgshift.migrations (
+             version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+             state text NOT NULL DEFAULT 'applied', progress integer NOT NULL DEFAULT 0,
+             units integer NOT NULL DEFAULT 1, applied_at timestamptz NOT NULL DEFAULT now(),
+             applied_by text NOT NULL, duration_ms bigint, down_sql text, path text, format text);
+         CREATE TABLE t (a int);",
+    )
+    .await
+    .expect("old history");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), TABLE, "CREATE TABLE t (a int);\n");
+    write(dir.path(), INDEX, "INSERT INTO t VALUES (1);\n");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let checksum = set.migrations[0].checksum();
+    c.execute(
+        "INSERT INTO pgshift.migrations (version, name, checksum, applied_by) VALUES ('20240101000000', 't', $1, 'old')",
+        &[&checksum],
+    )
+    .await
+    .expect("row");
+
+    let mut m = migrator(&db, dir.path()).await;
+    // Reading writes nothing: status works on the old table.
+    assert_eq!(state_of(&m, "20240101000000").await, EntryState::Applied);
+    assert_eq!(state_of(&m, "20240102000000").await, EntryState::Pending);
+    m.up(None, &Silent).await.expect("up on the old history");
+    assert_eq!(rows(&db).await, 1);
+    let columns: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'pgshift.migrations'::regclass
+               AND attname IN ('inflight', 'unit_digests')",
+            &[],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(columns, 2, "the history was upgraded");
+}
