@@ -21,8 +21,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pgshift_db::{quote_ident, DatabaseUrl, DbError};
+use pgshift_db::{DatabaseUrl, DbError};
 use pgshift_lint::{statement_effects, Context, Direction, PgVersion};
+use pgshift_sql::ident::{clip, quote_ident, MAX_IDENTIFIER_BYTES};
 use pgshift_sql::protobuf::{AlterTableType, ObjectType};
 use pgshift_sql::NodeEnum;
 
@@ -208,7 +209,7 @@ async fn leftover_drop(
         let Some(NodeEnum::List(list)) = &obj.node else {
             continue;
         };
-        let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items) else {
+        let Some(name) = pgshift_sql::ident::QualifiedName::from_names(&list.items) else {
             continue;
         };
         let resolved = resolve(client, &name.quoted()).await?;
@@ -245,7 +246,7 @@ async fn drop_targets(
                 let Some(NodeEnum::List(list)) = &obj.node else {
                     continue;
                 };
-                let Some(name) = pgshift_lint::ident::QualifiedName::from_names(&list.items) else {
+                let Some(name) = pgshift_sql::ident::QualifiedName::from_names(&list.items) else {
                     continue;
                 };
                 if ctx.is_new_table(&name) {
@@ -273,7 +274,7 @@ async fn drop_targets(
             let Some(rv) = &a.relation else {
                 return Ok(out);
             };
-            let name = pgshift_lint::ident::QualifiedName::from_range_var(rv);
+            let name = pgshift_sql::ident::QualifiedName::from_range_var(rv);
             if ctx.is_new_table(&name) {
                 return Ok(out);
             }
@@ -338,7 +339,10 @@ async fn free_name(
         } else {
             format!("_{n}")
         };
-        let candidate = format!("{}{suffix}", truncate(base, 63 - suffix.len()));
+        let candidate = format!(
+            "{}{suffix}",
+            clip(base, MAX_IDENTIFIER_BYTES - suffix.len())
+        );
         if !taken.contains(&candidate) && is_free(client, &space, &candidate).await? {
             taken.push(candidate.clone());
             return Ok(candidate);
@@ -369,15 +373,6 @@ async fn is_free(
         }
     };
     Ok(row.try_get(0)?)
-}
-
-/// The longest prefix of `name` that fits in `max` bytes, cut at a character boundary.
-pub fn truncate(name: &str, max: usize) -> &str {
-    let mut end = name.len().min(max);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
 }
 
 fn protected_step(sql: String, purpose: String, origin: &Step) -> Step {
@@ -633,8 +628,8 @@ mod tests {
     #[test]
     fn names_are_cut_to_the_identifier_limit() {
         let long = "x".repeat(80);
-        assert_eq!(truncate(&long, 63).len(), 63);
-        assert_eq!(truncate("é", 1), "");
-        assert_eq!(truncate("abc", 63), "abc");
+        assert_eq!(clip(&long, MAX_IDENTIFIER_BYTES).len(), 63);
+        assert_eq!(clip("é", 1), "");
+        assert_eq!(clip("abc", MAX_IDENTIFIER_BYTES), "abc");
     }
 }

@@ -5,12 +5,12 @@
 use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::{quote_ident, QualifiedName};
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
+use pgshift_sql::ident::{quote_ident, QualifiedName};
 
 pub const RULE: Rule = Rule {
     code: "PGS511",

@@ -4,9 +4,9 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::quote_ident;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
 use crate::knowledge::lock::LockLevel;
+use pgshift_sql::ident::quote_ident;
 
 pub const RULE: Rule = Rule {
     code: "PGS402",
