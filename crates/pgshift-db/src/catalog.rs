@@ -4,67 +4,21 @@
 //!
 //! Every function takes a plain `&tokio_postgres::Client`, so it works on a [`Connection`]
 //! (which derefs to one) and inside a transaction alike. Queries pass values as parameters;
-//! the one place that must put a name into SQL quotes it through [`quote_ident`].
+//! the one place that must put a name into SQL quotes it through
+//! [`quote_ident`](pgshift_sql::ident::quote_ident).
 //!
 //! Requires PostgreSQL 12 or later (`pg_partition_tree`).
 //!
 //! [`Connection`]: crate::Connection
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use crate::quote::quote_ident;
 use crate::DbError;
+use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::LockLevel;
-
-/// A table (or other relation) name, optionally schema-qualified, as the user wrote it
-/// (already unquoted: `"Users"` is stored as `Users`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct QualifiedName {
-    /// The schema; `None` means "resolve through `search_path`".
-    pub schema: Option<String>,
-    /// The relation name.
-    pub name: String,
-}
-
-impl QualifiedName {
-    /// A schema-qualified name.
-    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> QualifiedName {
-        QualifiedName {
-            schema: Some(schema.into()),
-            name: name.into(),
-        }
-    }
-
-    /// A name resolved through `search_path`.
-    pub fn unqualified(name: impl Into<String>) -> QualifiedName {
-        QualifiedName {
-            schema: None,
-            name: name.into(),
-        }
-    }
-
-    /// The name for use in SQL, every part quoted: `"public"."Users"`.
-    pub fn quoted(&self) -> String {
-        match &self.schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
-            None => quote_ident(&self.name),
-        }
-    }
-}
-
-impl fmt::Display for QualifiedName {
-    /// The name for people: `public.users` (unquoted; use [`QualifiedName::quoted`] for SQL).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.schema {
-            Some(schema) => write!(f, "{schema}.{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
 
 /// The server's version as a number, e.g. `150018` for 15.18 (`server_version_num`).
 pub async fn server_version_num(client: &Client) -> Result<i32, DbError> {
@@ -202,7 +156,7 @@ pub async fn table_sizes(
         };
         let oid: u32 = row.try_get(0)?;
         let resolved =
-            QualifiedName::new(row.try_get::<_, String>(1)?, row.try_get::<_, String>(2)?);
+            QualifiedName::qualified(row.try_get::<_, String>(1)?, row.try_get::<_, String>(2)?);
         let relkind: String = row.try_get(3)?;
         let kind =
             RelationKind::from_relkind(&relkind).ok_or_else(|| DbError::UnexpectedValue {
@@ -386,20 +340,6 @@ fn session_from_row(row: &tokio_postgres::Row) -> Result<Session, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn qualified_names_quote_every_part() {
-        assert_eq!(
-            QualifiedName::new("public", "users").quoted(),
-            "\"public\".\"users\""
-        );
-        assert_eq!(QualifiedName::unqualified("Users").quoted(), "\"Users\"");
-        assert_eq!(
-            QualifiedName::new("s", "a\"b; drop table x").quoted(),
-            "\"s\".\"a\"\"b; drop table x\""
-        );
-        assert_eq!(QualifiedName::new("s", "t").to_string(), "s.t");
-    }
 
     #[test]
     fn relkind_codes_map_to_kinds() {

@@ -14,16 +14,17 @@
 //! - [`catalog`]: server version, table sizes, sessions holding conflicting locks, long
 //!   transactions.
 //! - lock levels: `pgshift_sql::LockLevel` (re-exported here), shared with the analyzer.
-//! - [`quote`]: the one place identifiers and literals are quoted for generated SQL.
+//! - names and quoting: [`pgshift_sql::ident`] (`QualifiedName`, `quote_ident`,
+//!   `quote_literal`), the one implementation the whole workspace uses.
 //!
-//! Architecture invariant: this crate depends on no other pgshift crate, so the runner, the
-//! linter's live checks and the CLI can all build on it.
+//! Architecture invariant: the only pgshift crate this one depends on is `pgshift-sql` (for
+//! its shared vocabularies: lock levels and identity), so the runner, the linter's live checks
+//! and the CLI can all build on it; it knows nothing about migrations or rules.
 
 pub mod catalog;
 pub mod cluster;
 pub mod connect;
 mod error;
-pub mod quote;
 pub mod snapshot;
 pub mod testing;
 pub mod tls;
@@ -31,14 +32,13 @@ pub mod trace;
 pub mod url;
 
 pub use catalog::{
-    conflicting_sessions, long_transactions, server_version_num, table_sizes, QualifiedName,
-    RelationKind, RowsSource, Session, SessionLock, TableSize,
+    conflicting_sessions, long_transactions, server_version_num, table_sizes, RelationKind,
+    RowsSource, Session, SessionLock, TableSize,
 };
 pub use cluster::{ClusterOptions, TempCluster};
 pub use connect::{cancel_every_session, connect, CancelToken, Connection, Notice};
 pub use error::{ConnectFailure, DbError, ErrorPosition, QueryError};
 pub use pgshift_sql::LockLevel;
-pub use quote::{quote_ident, quote_literal};
 pub use url::{DatabaseUrl, HostPort, SslMode};
 
 /// Re-exported so that users of [`Connection`] can name the driver's types (`Row`,

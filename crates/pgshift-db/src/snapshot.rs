@@ -26,7 +26,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::quote::quote_literal;
+use pgshift_sql::ident::quote_literal;
 
 use crate::DbError;
 

@@ -22,8 +22,8 @@ use std::sync::OnceLock;
 
 use crate::cluster::{ClusterOptions, TempCluster};
 use crate::connect::{connect, Connection};
-use crate::quote::quote_ident;
 use crate::url::DatabaseUrl;
+use pgshift_sql::ident::quote_ident;
 
 /// The environment variable naming an existing server for tests.
 pub const TEST_DATABASE_URL_ENV: &str = "PGSHIFT_TEST_DATABASE_URL";

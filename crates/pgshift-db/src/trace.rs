@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use crate::catalog::{QualifiedName, RelationKind};
+use crate::catalog::RelationKind;
 use crate::snapshot::PGSHIFT_SCHEMA;
 use crate::DbError;
+use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::LockLevel;
 
 /// One table-level lock a session holds (or waits for).
@@ -66,7 +67,9 @@ pub async fn relation_locks(client: &Client, pid: i32) -> Result<Vec<HeldLock>, 
         let kind: Option<String> = row.try_get(3)?;
         locks.push(HeldLock {
             oid: row.try_get(0)?,
-            relation: schema.zip(name).map(|(s, n)| QualifiedName::new(s, n)),
+            relation: schema
+                .zip(name)
+                .map(|(s, n)| QualifiedName::qualified(s, n)),
             kind: kind.as_deref().and_then(RelationKind::from_relkind),
             mode,
             granted: row.try_get(5)?,
@@ -117,7 +120,7 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
         out.insert(
             row.try_get::<_, u32>(0)?,
             RelationState {
-                name: QualifiedName::new(
+                name: QualifiedName::qualified(
                     row.try_get::<_, String>(1)?,
                     row.try_get::<_, String>(2)?,
                 ),
@@ -215,7 +218,7 @@ mod tests {
 
     fn state(name: &str, filenode: u32, signature: &str) -> RelationState {
         RelationState {
-            name: QualifiedName::new("public", name),
+            name: QualifiedName::qualified("public", name),
             kind: RelationKind::Table,
             filenode,
             signature: signature.to_string(),

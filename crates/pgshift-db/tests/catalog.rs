@@ -6,8 +6,9 @@ use std::time::Duration;
 use pgshift_db::testing::TestDb;
 use pgshift_db::{
     conflicting_sessions, connect, long_transactions, server_version_num, table_sizes, LockLevel,
-    QualifiedName, RelationKind, RowsSource,
+    RelationKind, RowsSource,
 };
+use pgshift_sql::ident::QualifiedName;
 
 async fn table_oid(conn: &pgshift_db::Connection, name: &QualifiedName) -> u32 {
     conn.query_one("SELECT to_regclass($1)::oid", &[&name.quoted()])
@@ -152,7 +153,7 @@ async fn table_sizes_use_statistics_and_fall_back_to_a_bounded_count() {
     .unwrap_or_else(|e| panic!("{e}"));
 
     let names = [
-        QualifiedName::new("app", "big"),
+        QualifiedName::qualified("app", "big"),
         QualifiedName::unqualified("fresh"),
         QualifiedName::unqualified("missing"),
         QualifiedName::unqualified("a\"b; drop table x"),
@@ -168,7 +169,9 @@ async fn table_sizes_use_statistics_and_fall_back_to_a_bounded_count() {
         vec![
             "app.big",
             "public.fresh",
-            "public.a\"b; drop table x",
+            // Display is for people: a part that is not a plain lower-case name is quoted, so
+            // the dot and the quote inside it cannot be misread.
+            "public.\"a\"\"b; drop table x\"",
             "public.parted",
             "public.v"
         ]

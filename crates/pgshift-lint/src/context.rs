@@ -13,13 +13,13 @@ use pg_query::protobuf::{AlterTableType, ConstrType, Constraint, NullTestType, V
 use pg_query::NodeEnum;
 use pgshift_sql::{transaction_control, TransactionControl};
 
-use crate::ident::{strings, QualifiedName};
 use crate::knowledge::casts::TypeSpec;
 use crate::knowledge::effects::{
     alter_commands, column_constraints, command_constraint, constraint_type, Effect,
 };
 use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::PgVersion;
+use pgshift_sql::ident::{strings, QualifiedName};
 
 /// Which part of a migration is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,6 @@
 pub mod check;
 pub mod context;
 pub mod finding;
-pub mod ident;
 pub mod knowledge;
 pub mod registry;
 pub mod render;

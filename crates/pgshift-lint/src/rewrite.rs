@@ -11,9 +11,11 @@ use pgshift_sql::Statement;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::ident::{quote_ident, strings, QualifiedName};
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use crate::knowledge::version::Feature;
+use pgshift_sql::ident::{
+    clip, quote_ident, strings, truncate_identifier, QualifiedName, MAX_IDENTIFIER_BYTES,
+};
 
 /// One statement of a safe rewrite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -231,7 +233,8 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 }
                 AlterTableType::AtSetNotNull if ctx.version.has(Feature::CheckBackedSetNotNull) => {
                     let col = &cmd.name;
-                    let check = truncate_ident(&format!("{}_{}_not_null", table.name, col));
+                    let check = truncate_identifier(&format!("{}_{}_not_null", table.name, col))
+                        .to_string();
                     let t = table.quoted();
                     let (c, q) = (quote_ident(col), quote_ident(&check));
                     Some(SafeRewrite {
@@ -304,9 +307,6 @@ fn constraint_name(table: &QualifiedName, c: &protobuf::Constraint) -> Option<St
     Some(name)
 }
 
-/// The longest name PostgreSQL keeps (`NAMEDATALEN - 1`).
-const MAX_NAME_BYTES: usize = 63;
-
 /// PostgreSQL's `makeObjectName`: `name1_name2_label`, where a name too long for 63 bytes is
 /// made by shortening the longer of `name1` and `name2`, never the label. Cutting the joined
 /// text at 63 bytes instead would name the constraint differently from the statement as
@@ -314,7 +314,7 @@ const MAX_NAME_BYTES: usize = 63;
 /// later `DROP CONSTRAINT` of the default name would fail.
 fn object_name(name1: &str, name2: Option<&str>, label: &str) -> String {
     let overhead = label.len() + 1 + usize::from(name2.is_some());
-    let available = MAX_NAME_BYTES.saturating_sub(overhead);
+    let available = MAX_IDENTIFIER_BYTES.saturating_sub(overhead);
     let (mut n1, mut n2) = (name1.len(), name2.map_or(0, str::len));
     while n1 + n2 > available {
         if n1 > n2 {
@@ -341,28 +341,12 @@ fn name_addition(columns: &[String]) -> String {
         if !out.is_empty() {
             out.push('_');
         }
-        out.push_str(clip(col, MAX_NAME_BYTES));
-        if out.len() > MAX_NAME_BYTES {
+        out.push_str(clip(col, MAX_IDENTIFIER_BYTES));
+        if out.len() > MAX_IDENTIFIER_BYTES {
             break;
         }
     }
     out
-}
-
-/// The longest prefix of `name` of at most `max` bytes that ends on a character boundary
-/// (PostgreSQL's `pg_mbcliplen`).
-fn clip(name: &str, max: usize) -> &str {
-    let mut end = name.len().min(max);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
-}
-
-/// Identifiers longer than 63 bytes are truncated by PostgreSQL; truncate ourselves so the
-/// name we print is the name the server uses.
-fn truncate_ident(name: &str) -> String {
-    clip(name, MAX_NAME_BYTES).to_string()
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pgshift_db::{quote_ident, DatabaseUrl, DbError};
+use pgshift_db::{DatabaseUrl, DbError};
+use pgshift_sql::ident::{clip, quote_ident, MAX_IDENTIFIER_BYTES};
 
 use crate::event::{Event, Observer};
 use crate::options::OnDrop;
@@ -304,7 +305,10 @@ async fn free_name(
         } else {
             format!("_{n}")
         };
-        let candidate = format!("{}{suffix}", truncate(base, 63 - suffix.len()));
+        let candidate = format!(
+            "{}{suffix}",
+            clip(base, MAX_IDENTIFIER_BYTES - suffix.len())
+        );
         if !taken.contains(&candidate) && is_free(client, &space, &candidate).await? {
             taken.push(candidate.clone());
             return Ok(candidate);
@@ -335,15 +339,6 @@ async fn is_free(
         }
     };
     Ok(row.try_get(0)?)
-}
-
-/// The longest prefix of `name` that fits in `max` bytes, cut at a character boundary.
-pub fn truncate(name: &str, max: usize) -> &str {
-    let mut end = name.len().min(max);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
 }
 
 fn protected_step(sql: String, purpose: String, origin: &Step) -> Step {
@@ -599,8 +594,8 @@ mod tests {
     #[test]
     fn names_are_cut_to_the_identifier_limit() {
         let long = "x".repeat(80);
-        assert_eq!(truncate(&long, 63).len(), 63);
-        assert_eq!(truncate("é", 1), "");
-        assert_eq!(truncate("abc", 63), "abc");
+        assert_eq!(clip(&long, MAX_IDENTIFIER_BYTES).len(), 63);
+        assert_eq!(clip("é", 1), "");
+        assert_eq!(clip("abc", MAX_IDENTIFIER_BYTES), "abc");
     }
 }

@@ -450,8 +450,8 @@ impl Executor<'_> {
                 let nsp: String = row.get(0);
                 let sql = format!(
                     "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
-                    pgshift_db::quote_ident(&nsp),
-                    pgshift_db::quote_ident(name)
+                    pgshift_sql::ident::quote_ident(&nsp),
+                    pgshift_sql::ident::quote_ident(name)
                 );
                 self.conn.batch_execute(&sql).await.map_err(DbError::from)?;
             }

@@ -2,8 +2,8 @@
 //! took, with which checksum, the down SQL (so a revert works when the file is gone), and how
 //! far a migration that runs in several units got.
 
-use pgshift_db::quote::quote_literal;
 use pgshift_db::DbError;
+use pgshift_sql::ident::quote_literal;
 use tokio_postgres::Client;
 
 use crate::inflight::InFlight;

@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
-use pgshift_db::{quote_ident, DbError};
-use pgshift_lint::ident::QualifiedName;
+use pgshift_db::DbError;
+use pgshift_sql::ident::{quote_ident, QualifiedName};
 use pgshift_sql::NodeEnum;
 use tokio_postgres::Client;
 

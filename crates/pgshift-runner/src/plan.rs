@@ -288,7 +288,7 @@ async fn plan_migration(
     let line_index = pgshift_sql::LineIndex::new(&m.up.file_text);
 
     // Sizes of every table any statement (as written or as run) touches.
-    let mut names: Vec<pgshift_db::QualifiedName> = Vec::new();
+    let mut names: Vec<pgshift_sql::ident::QualifiedName> = Vec::new();
     for a in analysed {
         for e in &a.effects {
             names.push(db_name(&e.table));
@@ -296,7 +296,7 @@ async fn plan_migration(
     }
     names.dedup();
     let sizes: Vec<TableSize> = pgshift_db::table_sizes(conn, &names).await?;
-    let size_of = |t: &pgshift_lint::ident::QualifiedName| -> Option<&TableSize> {
+    let size_of = |t: &pgshift_sql::ident::QualifiedName| -> Option<&TableSize> {
         sizes.iter().find(|s| {
             s.name.name == t.name
                 && t.schema
@@ -443,10 +443,10 @@ async fn plan_migration(
 /// its estimated work in ms.
 type StepEstimate = (usize, Option<(String, LockLevel, bool)>, f64);
 
-fn db_name(t: &pgshift_lint::ident::QualifiedName) -> pgshift_db::QualifiedName {
+fn db_name(t: &pgshift_sql::ident::QualifiedName) -> pgshift_sql::ident::QualifiedName {
     match &t.schema {
-        Some(s) => pgshift_db::QualifiedName::new(s.clone(), t.name.clone()),
-        None => pgshift_db::QualifiedName::unqualified(t.name.clone()),
+        Some(s) => pgshift_sql::ident::QualifiedName::qualified(s.clone(), t.name.clone()),
+        None => pgshift_sql::ident::QualifiedName::unqualified(t.name.clone()),
     }
 }
 

@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use pgshift_db::DbError;
-use pgshift_lint::ident::QualifiedName;
 use pgshift_lint::{
     breaking_changes, statement_effects, BreakingChange, Context, Direction, Effect, PgVersion,
     SafeRewrite,
 };
 use pgshift_source::Script;
+use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::protobuf::{AlterTableType, DropBehavior, ObjectType};
 use pgshift_sql::{NodeEnum, ParsedScript};
 use tokio_postgres::Client;

@@ -30,11 +30,11 @@ use pgshift_db::trace::{
     relation_locks, relations, sequential_scans, RelationChanges, RelationState,
 };
 use pgshift_db::{
-    quote_ident, ClusterOptions, Connection, DatabaseUrl, DbError, LockLevel, QualifiedName,
-    RelationKind, TempCluster,
+    ClusterOptions, Connection, DatabaseUrl, DbError, LockLevel, RelationKind, TempCluster,
 };
 use pgshift_lint::{Context, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
+use pgshift_sql::ident::{quote_ident, QualifiedName};
 use pgshift_sql::LineIndex;
 use serde::Serialize;
 
@@ -650,7 +650,7 @@ fn is_table_like(kind: RelationKind) -> bool {
 }
 
 /// Whether a predicted relation name means this relation.
-fn names_match(predicted: &pgshift_lint::ident::QualifiedName, actual: &QualifiedName) -> bool {
+fn names_match(predicted: &QualifiedName, actual: &QualifiedName) -> bool {
     predicted.name == actual.name
         && match &predicted.schema {
             Some(schema) => actual.schema.as_deref() == Some(schema.as_str()),
@@ -1144,7 +1144,7 @@ mod tests {
 
     fn relation(name: &str, kind: RelationKind) -> RelationState {
         RelationState {
-            name: QualifiedName::new("public", name),
+            name: QualifiedName::qualified("public", name),
             kind,
             filenode: 100,
             signature: String::new(),
@@ -1248,7 +1248,7 @@ mod tests {
         let changes = RelationChanges {
             rewritten: vec![pgshift_db::trace::ChangedRelation {
                 oid: 1,
-                name: QualifiedName::new("public", "t"),
+                name: QualifiedName::qualified("public", "t"),
                 kind: RelationKind::Table,
             }],
             ..RelationChanges::default()

@@ -7,13 +7,16 @@
 //! recovery, comments and the directives written in them, the data blocks of
 //! `COPY ... FROM stdin`, and line/column mapping for messages.
 //!
-//! It also holds PostgreSQL's table lock modes and their conflict table ([`lock`]): the
-//! vocabulary of `LOCK TABLE` that the analyzer, the database layer and the runner share.
+//! It also holds the two vocabularies every other crate shares: identity ([`ident`]: qualified
+//! names, identifier and literal quoting, the 63-byte limit on names — the one implementation
+//! of each) and PostgreSQL's table lock modes and their conflict table ([`lock`]: the
+//! vocabulary of `LOCK TABLE` that the analyzer, the database layer and the runner share).
 //!
 //! Architecture invariant: this crate knows SQL text and nothing else — no migration formats,
 //! no databases, no knowledge of which statement takes which lock.
 
 pub mod directive;
+pub mod ident;
 pub mod lexer;
 pub mod lines;
 pub mod lock;

@@ -6,7 +6,7 @@
 use pg_query::protobuf::TypeName;
 use pg_query::NodeEnum;
 
-use crate::ident::strings;
+use pgshift_sql::ident::strings;
 
 /// A column type as written: canonical base name (`varchar`, `numeric`, `int4`, `text`, ...),
 /// its integer modifiers (`varchar(20)` → `[20]`) and whether it is an array.

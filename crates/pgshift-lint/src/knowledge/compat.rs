@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::casts::{type_change, TypeChange, TypeSpec};
 use super::effects::{alter_commands, column_constraints, constraint_type};
 use crate::context::Context;
-use crate::ident::QualifiedName;
+use pgshift_sql::ident::QualifiedName;
 
 /// What kind of change breaks the running code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

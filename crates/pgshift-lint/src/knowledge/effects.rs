@@ -16,7 +16,7 @@ use super::lock::LockLevel;
 use super::version::Feature;
 use super::volatility::{volatility, Volatility};
 use crate::context::Context;
-use crate::ident::QualifiedName;
+use pgshift_sql::ident::QualifiedName;
 
 /// One relation a statement locks, and what it does to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

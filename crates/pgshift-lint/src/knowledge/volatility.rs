@@ -6,7 +6,7 @@
 use pg_query::protobuf::Node;
 use pg_query::NodeEnum;
 
-use crate::ident::strings;
+use pgshift_sql::ident::strings;
 
 /// How a default expression behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,11 @@
 use super::{lock_sentence, new_columns};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::quote_ident;
 use crate::knowledge::effects::{column_constraints, constraint_type};
 use crate::knowledge::version::Feature;
 use crate::knowledge::volatility::{volatility, Volatility};
 use pg_query::protobuf::ConstrType;
+use pgshift_sql::ident::quote_ident;
 
 pub const RULE: Rule = Rule {
     code: "PGS301",

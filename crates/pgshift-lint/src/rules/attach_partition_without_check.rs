@@ -5,10 +5,10 @@
 use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::{quote_ident, QualifiedName};
 use crate::knowledge::effects::alter_commands;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
+use pgshift_sql::ident::{quote_ident, QualifiedName};
 
 pub const RULE: Rule = Rule {
     code: "PGS511",

@@ -5,8 +5,8 @@
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::context::Direction;
 use crate::finding::Severity;
-use crate::ident::QualifiedName;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
+use pgshift_sql::ident::QualifiedName;
 
 pub const RULE: Rule = Rule {
     code: "PGS405",

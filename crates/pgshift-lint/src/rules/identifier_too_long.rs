@@ -6,6 +6,7 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::effects::{alter_commands, column_constraints};
 use pg_query::NodeEnum;
+use pgshift_sql::ident::MAX_IDENTIFIER_BYTES;
 
 pub const RULE: Rule = Rule {
     code: "PGS603",
@@ -75,6 +76,3 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     );
     }
 }
-
-/// NAMEDATALEN - 1.
-const MAX_IDENTIFIER_BYTES: usize = 63;

@@ -5,10 +5,10 @@
 use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::QualifiedName;
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use pg_query::protobuf::{AlterTableType, ConstrType};
 use pg_query::NodeEnum;
+use pgshift_sql::ident::QualifiedName;
 
 pub const RULE: Rule = Rule {
     code: "PGS209",

@@ -19,10 +19,10 @@ use pgshift_sql::Statement;
 
 use crate::context::Context;
 use crate::finding::{Fix, Severity};
-use crate::ident::QualifiedName;
 use crate::knowledge::effects::Effect;
 use crate::knowledge::lock::LockLevel;
 use crate::rewrite::SafeRewrite;
+use pgshift_sql::ident::QualifiedName;
 
 pub mod add_primary_key;
 pub mod add_unique_constraint;

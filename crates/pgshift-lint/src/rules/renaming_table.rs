@@ -4,8 +4,8 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::quote_ident;
 use crate::knowledge::compat::{breaking_changes, BreakingKind};
+use pgshift_sql::ident::quote_ident;
 
 pub const RULE: Rule = Rule {
     code: "PGS402",

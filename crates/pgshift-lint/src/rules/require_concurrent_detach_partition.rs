@@ -5,11 +5,11 @@
 use super::{alter_table, lock_sentence, NO_TRANSACTION_HELP};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::QualifiedName;
 use crate::knowledge::effects::alter_commands;
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
+use pgshift_sql::ident::QualifiedName;
 
 pub const RULE: Rule = Rule {
     code: "PGS105",

@@ -5,9 +5,9 @@
 use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::QualifiedName;
 use pg_query::protobuf::ObjectType;
 use pg_query::NodeEnum;
+use pgshift_sql::ident::QualifiedName;
 
 pub const RULE: Rule = Rule {
     code: "PGS102",

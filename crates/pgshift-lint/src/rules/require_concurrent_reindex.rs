@@ -5,10 +5,10 @@
 use super::NO_TRANSACTION_HELP;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::QualifiedName;
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::ReindexObjectType;
 use pg_query::NodeEnum;
+use pgshift_sql::ident::QualifiedName;
 
 pub const RULE: Rule = Rule {
     code: "PGS104",

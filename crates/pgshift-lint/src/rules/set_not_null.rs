@@ -5,10 +5,10 @@
 use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::ident::quote_ident;
 use crate::knowledge::effects::{alter_commands, command_effect};
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::AlterTableType;
+use pgshift_sql::ident::quote_ident;
 
 pub const RULE: Rule = Rule {
     code: "PGS203",
