@@ -298,7 +298,15 @@ impl Executor<'_> {
         // Bare: the author's transaction control (the record joins their transaction), or a
         // statement that cannot run in a transaction block, recorded in flight first.
         let in_flight = match (unit.runs_in_flight(), after) {
-            (true, Record::Progress { version, state, .. }) => Some((version.as_str(), *state)),
+            (
+                true,
+                Record::Progress {
+                    version,
+                    state,
+                    digests,
+                    ..
+                },
+            ) => Some((version.as_str(), *state, digests.as_deref())),
             _ => None,
         };
         hook.unit_started()
@@ -306,18 +314,21 @@ impl Executor<'_> {
             .map_err(|error| UnitFailure { step: 0, error })?;
         for (i, step) in unit.steps.iter().enumerate() {
             let mut record = None;
-            if let Some((version, state)) = in_flight {
+            if let Some((version, state, digests)) = in_flight {
                 let landing = step
                     .facts
                     .landing
                     .clone()
                     .unwrap_or(inflight::Landing::Unknown);
-                let noted = async {
-                    let r = inflight::begin(client, index, &step.sql, &landing).await?;
-                    history::set_inflight(client, version, state, Some(&r)).await?;
-                    Ok(r)
-                }
-                .await;
+                // The row says where the run stands (a revert's first record turns an applied
+                // row into a reverting one with 0 of its units done) and what is in flight.
+                let progress = inflight::Progress {
+                    state,
+                    done: i32::try_from(index).unwrap_or(i32::MAX),
+                    digests,
+                };
+                let noted =
+                    inflight::record(client, version, progress, index, &step.sql, &landing).await;
                 record = Some(noted.map_err(|error| UnitFailure { step: i, error })?);
             }
             let long = step.facts.runs_long_without_blocking;
@@ -349,7 +360,7 @@ impl Executor<'_> {
                     // in a failed transaction; end it so the advisory unlock can run.
                     let _ = client.batch_execute("ROLLBACK").await;
                 }
-                if let (Some((version, state)), Some(_)) = (in_flight, error.as_query_error()) {
+                if let (Some((version, state, _)), Some(_)) = (in_flight, error.as_query_error()) {
                     // The server answered: the statement did not complete, nothing is in
                     // flight. What it left half-done (an INVALID index, named or not, the
                     // copies of a stopped REINDEX) goes now, as the next run would drop it.
@@ -360,12 +371,11 @@ impl Executor<'_> {
                         let _ = inflight::settle(client, version, r, &crate::Silent).await;
                     }
                     // A revert with nothing done yet leaves the migration applied.
-                    let state = if state == RowState::Reverting && index == 0 {
-                        RowState::Applied
+                    let _ = if state == RowState::Reverting && index == 0 {
+                        history::restore_applied(client, version).await
                     } else {
-                        state
+                        history::clear_inflight(client, version).await
                     };
-                    let _ = history::set_inflight(client, version, state, None).await;
                 }
                 return Err(UnitFailure { step: i, error });
             }
@@ -507,7 +517,8 @@ impl Executor<'_> {
         let outcome = if unit.transactional && exec.units.len() == 1 {
             "the migration was rolled back; nothing after it ran.".to_string()
         } else if let Some(begin) = open_transaction_start(exec, unit_index) {
-            let done: usize = exec.units[..begin].iter().map(|u| u.steps.len()).sum();
+            // Steps are counted as the history counts them: one per unit.
+            let done = begin;
             let line = exec.units[begin].steps.first().map_or(0, |s| {
                 LineIndex::new(text).line_col(text, s.origin.start).line
             });
@@ -515,10 +526,15 @@ impl Executor<'_> {
                 "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. The {done} steps before it completed and are recorded; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
             )
         } else {
-            let done: usize = exec.units[..unit_index].iter().map(|u| u.steps.len()).sum();
+            let how = if unit.transactional {
+                "it ran in a transaction of its own, which was rolled back"
+            } else {
+                "it ran outside any transaction and the server reported the error, so it did not complete"
+            };
             format!(
-                "this migration runs in {} steps outside a single transaction; {done} completed and are recorded, the failing step did not complete (a transactional step was rolled back). Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
-                exec.units.len()
+                "this migration runs in {} steps outside a single transaction; the {unit_index} before this one (step {}) completed and are recorded; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
+                exec.units.len(),
+                unit_index + 1
             )
         };
         match failure.error {

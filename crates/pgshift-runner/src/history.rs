@@ -313,24 +313,23 @@ pub async fn start_units(
     Ok(())
 }
 
-/// Records a statement as sent outside any transaction, before it is sent (and the state
-/// the row is in while it runs).
-pub async fn set_inflight(
-    client: &Client,
-    version: &str,
-    state: RowState,
-    inflight: Option<&InFlight>,
-) -> Result<(), DbError> {
-    let json = inflight
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| DbError::Driver {
-            reason: format!("could not record the statement in flight: {e}"),
-        })?;
+/// Forgets the statement in flight (it was settled, or the user decided); the state stays.
+pub async fn clear_inflight(client: &Client, version: &str) -> Result<(), DbError> {
     client
         .execute(
-            "UPDATE pgshift.migrations SET state = $2, inflight = $3::text::jsonb WHERE version = $1",
-            &[&version, &state.as_str(), &json],
+            "UPDATE pgshift.migrations SET inflight = NULL WHERE version = $1",
+            &[&version],
+        )
+        .await?;
+    Ok(())
+}
+
+/// A revert that failed before completing any step: the migration is applied, as it was.
+pub async fn restore_applied(client: &Client, version: &str) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE pgshift.migrations SET state = 'applied', progress = units, inflight = NULL WHERE version = $1",
+            &[&version],
         )
         .await?;
     Ok(())

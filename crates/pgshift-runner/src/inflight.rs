@@ -19,6 +19,7 @@ use pgshift_sql::NodeEnum;
 use tokio_postgres::Client;
 
 use crate::event::{Event, Observer};
+use crate::history::RowState;
 
 /// How to tell whether a statement sent outside any transaction landed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -198,45 +199,108 @@ pub enum Verdict {
     Unknown(String),
 }
 
-/// Notes, before `sql` is sent, what is needed to tell afterwards whether it landed.
-pub async fn begin(
+/// What the record of a statement in flight says, before the server adds who sent it and
+/// what the catalog held.
+#[derive(serde::Serialize)]
+struct Sent<'a> {
+    unit: i32,
+    sql: &'a str,
+    landing: &'a Landing,
+}
+
+/// Where a migration run stands when a statement is recorded in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// The history row's state while the run is partway (partial or reverting).
+    pub state: RowState,
+    /// Units done before this one.
+    pub done: i32,
+    /// The fingerprints of the units, when the row does not hold them yet (a revert's first
+    /// record).
+    pub digests: Option<&'a [String]>,
+}
+
+/// Records `sql` (unit `unit` of migration `version`) as in flight, before it is sent, in
+/// one round trip: the history row's state and progress, the statement and how to tell it
+/// landed, the session sending it, and what the catalog holds now (whether the object it
+/// creates or drops exists; an unnamed index build's table's indexes). Returns the record.
+pub async fn record(
     client: &Client,
+    version: &str,
+    progress: Progress<'_>,
     unit: usize,
     sql: &str,
     landing: &Landing,
 ) -> Result<InFlight, DbError> {
-    let me = client
-        .query_one(
-            "SELECT pg_backend_pid(), backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
-            &[],
+    let sent = serde_json::to_string(&Sent {
+        unit: i32::try_from(unit).unwrap_or(i32::MAX),
+        sql,
+        landing,
+    })
+    .map_err(|e| DbError::Driver {
+        reason: format!("could not record the statement in flight: {e}"),
+    })?;
+    let (index_schema, index_name, database, table) = match landing {
+        Landing::CreateIndex { schema, name, .. } | Landing::DropIndex { schema, name } => {
+            (schema.as_str(), name.as_str(), "", "")
+        }
+        Landing::CreateDatabase { name } | Landing::DropDatabase { name } => {
+            ("", "", name.as_str(), "")
+        }
+        Landing::CreateUnnamedIndex { table } => ("", "", "", table.as_str()),
+        _ => ("", "", "", ""),
+    };
+    let units = progress
+        .digests
+        .map(|d| i32::try_from(d.len()).unwrap_or(i32::MAX));
+    let digests: Option<Vec<String>> = progress.digests.map(<[String]>::to_vec);
+    let row = client
+        .query_opt(
+            "UPDATE pgshift.migrations
+                SET state = $2, progress = $3,
+                    units = coalesce($4, units), unit_digests = coalesce($5, unit_digests),
+                    inflight = $6::text::jsonb || jsonb_build_object(
+                        'pid', pg_backend_pid(),
+                        'backend_start',
+                            (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+                        'existed_before', CASE
+                            WHEN $8 <> '' THEN EXISTS (
+                                SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                 WHERE c.relkind IN ('i', 'I') AND c.relname = $8
+                                   AND ($7 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $7))
+                            WHEN $9 <> '' THEN EXISTS (SELECT 1 FROM pg_database WHERE datname = $9)
+                            ELSE false END,
+                        'indexes_before', CASE
+                            WHEN $10 <> '' THEN coalesce(
+                                (SELECT jsonb_agg(c.relname::text ORDER BY c.relname)
+                                   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                  WHERE i.indrelid = to_regclass($10)), '[]'::jsonb)
+                            ELSE '[]'::jsonb END)
+              WHERE version = $1
+          RETURNING inflight::text",
+            &[
+                &version,
+                &progress.state.as_str(),
+                &progress.done,
+                &units,
+                &digests,
+                &sent,
+                &index_schema,
+                &index_name,
+                &database,
+                &table,
+            ],
         )
         .await?;
-    let (existed_before, indexes_before) = match landing {
-        Landing::CreateIndex { schema, name, .. } | Landing::DropIndex { schema, name } => (
-            index_validity(client, schema, name).await?.is_some(),
-            Vec::new(),
-        ),
-        Landing::CreateUnnamedIndex { table } => (
-            false,
-            table_indexes(client, table)
-                .await?
-                .into_iter()
-                .map(|(name, _)| name)
-                .collect(),
-        ),
-        Landing::CreateDatabase { name } | Landing::DropDatabase { name } => {
-            (database_exists(client, name).await?, Vec::new())
-        }
-        _ => (false, Vec::new()),
-    };
-    Ok(InFlight {
-        unit: i32::try_from(unit).unwrap_or(i32::MAX),
-        pid: me.get(0),
-        backend_start: me.get::<_, Option<String>>(1).unwrap_or_default(),
-        sql: sql.to_string(),
-        landing: landing.clone(),
-        existed_before,
-        indexes_before,
+    let text: String = row
+        .ok_or_else(|| DbError::Driver {
+            reason: format!(
+                "migration {version} has no history row to record the statement in flight in"
+            ),
+        })?
+        .get(0);
+    serde_json::from_str(&text).map_err(|e| DbError::Driver {
+        reason: format!("the in-flight record reads back wrong: {e}"),
     })
 }
 

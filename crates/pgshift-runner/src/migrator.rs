@@ -500,6 +500,12 @@ impl Migrator {
         let done = usize::try_from(row.progress).unwrap_or(0);
         let total = usize::try_from(row.units).unwrap_or(0);
         let next = done + 1;
+        if next > total && resolution != Resolution::Finished {
+            return Err(RunError::Usage(format!(
+                "all {total} steps of migration {version} are recorded as done; `pgshift {}` records the end (or `pgshift resolve {version} --finished`). Nothing was recorded.",
+                if state == RowState::Partial { "up" } else { "down" }
+            )));
+        }
         if let Some(n) = step {
             if n != next {
                 return Err(RunError::Usage(format!(
@@ -525,7 +531,7 @@ impl Migrator {
             }
         };
         match resolution {
-            Resolution::Done if next >= total => {
+            Resolution::Done if next == total => {
                 finish().await?;
                 Ok(format!(
                     "recorded step {next} of {total} as done: migration {version} is now {what}"
@@ -541,7 +547,7 @@ impl Migrator {
                 ))
             }
             Resolution::Redo => {
-                history::set_inflight(&self.conn, &row.version, state, None).await?;
+                history::clear_inflight(&self.conn, &row.version).await?;
                 Ok(format!(
                     "step {next} of {total} of migration {version} will run again on the next `pgshift {}`",
                     if state == RowState::Partial { "up" } else { "down" }
@@ -935,7 +941,7 @@ impl Migrator {
                 Ok(step)
             }
             Verdict::NotLanded(why) => {
-                history::set_inflight(&self.conn, &row.version, state, None).await?;
+                history::clear_inflight(&self.conn, &row.version).await?;
                 observer.event(&Event::Settled {
                     version: row.version.clone(),
                     step,

@@ -122,10 +122,12 @@ async fn killed_during(db: &TestDb, dir: &Path, unit: usize, landing: Landing) {
     .await
     .expect("row");
     let sql = &exec.units[unit].steps[0].sql;
-    let record = inflight::begin(&c, unit, sql, &landing)
-        .await
-        .expect("begin");
-    history::set_inflight(&c, "20240102000000", RowState::Partial, Some(&record))
+    let progress = inflight::Progress {
+        state: RowState::Partial,
+        done: i32::try_from(unit).expect("unit"),
+        digests: None,
+    };
+    inflight::record(&c, "20240102000000", progress, unit, sql, &landing)
         .await
         .expect("in flight");
 }
@@ -569,4 +571,30 @@ async fn a_history_made_by_an_older_pgshift_is_read_as_is_and_upgraded_by_the_ne
         .expect("q")
         .get(0);
     assert_eq!(columns, 2, "the history was upgraded");
+}
+
+#[tokio::test]
+async fn resolve_refuses_a_step_past_the_end_and_up_records_the_end() {
+    let db = TestDb::new().await;
+    let dir = index_project("VACUUM t");
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(Some(&v("20240101000000")), &Silent).await.expect("up");
+    // Every unit recorded, the end not (a run killed between its last unit and the end).
+    killed_during(&db, dir.path(), 2, Landing::Unknown).await;
+    db.connect()
+        .await
+        .batch_execute(
+            "INSERT INTO t VALUES (-1);
+             UPDATE pgshift.migrations SET progress = 3, inflight = NULL WHERE version = '20240102000000'",
+        )
+        .await
+        .expect("simulate");
+    let err = m
+        .resolve(&v("20240102000000"), None, Resolution::Done, &Silent)
+        .await
+        .expect_err("nothing left to resolve");
+    assert!(err.to_string().contains("all 3 steps"), "{err}");
+    m.up(None, &Silent).await.expect("up records the end");
+    assert_eq!(state_of(&m, "20240102000000").await, EntryState::Applied);
+    assert_eq!(rows(&db).await, 1001, "no step ran again");
 }

@@ -17,11 +17,10 @@ fn write(dir: &Path, name: &str, body: &str) {
     std::fs::write(dir.join(name), body).expect("write");
 }
 
-fn spawn_up(url: &str, dir: &Path, extra: &[&str]) -> Child {
+fn spawn(command: &str, url: &str, dir: &Path) -> Child {
     Command::new(BIN)
-        .args(["up", "--database-url", url, "--dir"])
+        .args([command, "--database-url", url, "--dir"])
         .arg(dir)
-        .args(extra)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -173,7 +172,7 @@ async fn kill_9_inside_long_statements_outside_a_transaction_ends_as_an_uninterr
         .unwrap_or(2_000)
         .max(200);
     for round in 0..6 {
-        let mut child = spawn_up(&url, dir.path(), &[]);
+        let mut child = spawn("up", &url, dir.path());
         let delay = 30 + rng.below(budget_ms);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let _ = child.kill(); // SIGKILL
@@ -230,14 +229,20 @@ async fn wait_until_waiting(c: &Connection, prefix: &str) {
     }
 }
 
-/// Starts `pgshift up` while another session holds `blocker` open, kills it with SIGKILL
-/// once its statement starting with `prefix` waits for that session, then ends the blocker
-/// and waits for the orphaned server session to finish.
-async fn kill_while_waiting(db: &TestDb, dir: &Path, blocker_sql: &str, prefix: &str) {
+/// Starts `pgshift <command>` while another session holds `blocker` open, kills it with
+/// SIGKILL once its statement starting with `prefix` waits for that session, then ends the
+/// blocker and waits for the orphaned server session to finish.
+async fn kill_while_waiting(
+    db: &TestDb,
+    dir: &Path,
+    command: &str,
+    blocker_sql: &str,
+    prefix: &str,
+) {
     let c = db.connect().await;
     let blocker = db.connect().await;
     blocker.batch_execute(blocker_sql).await.expect("blocker");
-    let mut child = spawn_up(&db.url().to_string(), dir, &[]);
+    let mut child = spawn(command, &db.url().to_string(), dir);
     wait_until_waiting(&c, prefix).await;
     let _ = child.kill();
     let _ = child.wait();
@@ -282,6 +287,7 @@ async fn kill_9_during_an_unnamed_index_build_leaves_one_index_after_the_next_ru
     kill_while_waiting(
         &db,
         dir.path(),
+        "up",
         "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class",
         "CREATE INDEX CONCURRENTLY",
     )
@@ -323,6 +329,7 @@ async fn kill_9_during_a_concurrent_drop_does_not_leave_the_next_runs_stuck() {
     kill_while_waiting(
         &db,
         dir.path(),
+        "up",
         "BEGIN; SELECT count(*) FROM t",
         "DROP INDEX CONCURRENTLY",
     )
@@ -343,6 +350,73 @@ async fn kill_9_during_a_concurrent_drop_does_not_leave_the_next_runs_stuck() {
     );
     up_to_the_end(&url, dir.path());
     assert!(index_names(&c).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_a_concurrent_drop_in_a_down_lets_the_next_down_finish() {
+    // Seen on a real project: a revert killed inside its first statement, a DROP INDEX
+    // CONCURRENTLY, made every later `down` refuse to go on.
+    let db = TestDb::new().await;
+    let url = db.url().to_string();
+    let c = db.connect().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (a int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_idx.up.sql",
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\nALTER TABLE t ADD COLUMN b int;\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_idx.down.sql",
+        "DROP INDEX CONCURRENTLY t_a;\nALTER TABLE t DROP COLUMN b;\n",
+    );
+    up_to_the_end(&url, dir.path());
+    kill_while_waiting(
+        &db,
+        dir.path(),
+        "down",
+        "BEGIN; SELECT count(*) FROM t",
+        "DROP INDEX CONCURRENTLY",
+    )
+    .await;
+
+    let down = Command::new(BIN)
+        .args(["down", "--database-url", &url, "--dir"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("down");
+    assert!(
+        down.status.success(),
+        "the next down finishes the revert:\n{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(index_names(&c).await.is_empty());
+    let b_exists: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'b' AND NOT attisdropped)",
+            &[],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!b_exists, "the rest of the down ran");
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgshift.migrations WHERE version = '20240102000000'",
+            &[],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(left, 0, "the migration is recorded as reverted");
+    up_to_the_end(&url, dir.path());
+    assert_eq!(index_names(&c).await, vec![("t_a".to_string(), true)]);
 }
 
 fn up_partway(url: &str, dir: &Path, to: &str) {

@@ -66,8 +66,23 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         .iter()
         .filter(|e| e.state == EntryState::Changed)
         .count();
+    let stopped: Vec<&str> = status
+        .entries
+        .iter()
+        .filter(|e| matches!(e.state, EntryState::Partial | EntryState::Reverting))
+        .map(|e| e.version.as_str())
+        .collect();
+    let stopped = if stopped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} stopped partway ({}: `pgshift up` finishes a partial one, `pgshift down` a reverting one)",
+            stopped.len(),
+            stopped.join(", ")
+        )
+    };
     outln!(
-        "{} pending, {changed} changed, {} total",
+        "{} pending, {changed} changed{stopped}, {} total",
         pending,
         status.entries.len()
     )?;
