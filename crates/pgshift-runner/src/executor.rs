@@ -85,6 +85,9 @@ pub(crate) enum Record {
         progress: i32,
         /// The fingerprints of the units, recorded with the first progress of a revert.
         digests: Option<Vec<String>>,
+        /// Set for the last unit (to when the run started): the record is the end instead —
+        /// the row applied (with its duration), or, for a revert, gone.
+        ends_at: Option<Instant>,
     },
     /// The whole revert in one transaction: the row goes.
     Reverted { version: String },
@@ -111,9 +114,18 @@ impl Record {
                 state,
                 progress,
                 digests,
-            } => {
-                history::set_progress(client, version, *state, *progress, digests.as_deref()).await
-            }
+                ends_at,
+            } => match (ends_at, state) {
+                (Some(_), RowState::Reverting) => history::delete(client, version).await,
+                (Some(started), _) => {
+                    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                    history::finish(client, version, elapsed).await
+                }
+                (None, _) => {
+                    history::set_progress(client, version, *state, *progress, digests.as_deref())
+                        .await
+                }
+            },
             Record::Reverted { version } => history::delete(client, version).await,
             Record::Nothing => Ok(()),
         }
@@ -531,8 +543,13 @@ impl Executor<'_> {
             } else {
                 "it ran outside any transaction and the server reported the error, so it did not complete"
             };
+            let before = match unit_index {
+                0 => "no step before it had completed".to_string(),
+                1 => "the 1 step before it completed and is recorded".to_string(),
+                n => format!("the {n} steps before it completed and are recorded"),
+            };
             format!(
-                "this migration runs in {} steps outside a single transaction; the {unit_index} before this one (step {}) completed and are recorded; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
+                "this migration runs in {} steps outside a single transaction and failed at step {}; {before}; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
                 exec.units.len(),
                 unit_index + 1
             )

@@ -813,6 +813,8 @@ impl Migrator {
                     // A revert marks the row as reverting only once a unit of it is done
                     // (or in flight): a down that fails before leaves the migration applied.
                     digests: (direction == Direction::Revert).then(|| digests.clone()),
+                    // The last unit records the end with its own work: one commit less.
+                    ends_at: (i + 1 == total).then_some(started),
                 };
                 self.executor()
                     .run_unit(&m, &exec, i, observer, &record, &mut Unwatched)
@@ -822,12 +824,16 @@ impl Migrator {
                 .batch_execute("RESET lock_timeout; RESET statement_timeout")
                 .await
                 .map_err(DbError::from)?;
-            match direction {
-                Direction::Apply => {
-                    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                    history::finish(&self.conn, &version, elapsed).await?;
+            if resume_at >= total {
+                // Every unit was recorded done by an earlier run, but not the end.
+                match direction {
+                    Direction::Apply => {
+                        let elapsed =
+                            i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                        history::finish(&self.conn, &version, elapsed).await?;
+                    }
+                    Direction::Revert => history::delete(&self.conn, &version).await?,
                 }
-                Direction::Revert => history::delete(&self.conn, &version).await?,
             }
         }
         match direction {

@@ -288,7 +288,11 @@ async fn concurrent_index_runs_outside_a_transaction_and_resumes_after_a_failure
     );
     let mut m = migrator(&db, dir.path()).await;
     let err = m.up(None, &Silent).await.expect_err("statement 2 fails");
-    assert!(err.to_string().contains("1 completed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("failed at step 2; the 1 step before it completed and is recorded"),
+        "{err}"
+    );
     let c = db.connect().await;
     let row = c
         .query_one("SELECT state, progress, units FROM pgshift.migrations WHERE version = '20240102000000'", &[])
