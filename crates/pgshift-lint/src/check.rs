@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::context::{Context, Direction};
 use crate::finding::{CheckedFile, Finding, Report, Severity};
+use pgshift_sql::ident::QualifiedName;
 use crate::knowledge::effects::statement_effects;
 use crate::knowledge::version::PgVersion;
 use crate::registry::{find, RULES};
@@ -136,15 +137,24 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
             TransactionModel::Wrapped => Wrapping::Transaction,
         }
     };
+    let batched = batches_pending_migrations(set.format);
+    // What the open transaction carries into the next up script when the tool runs all pending
+    // migrations in one transaction: the enum values added in it, still unusable.
+    let mut carried: Vec<(QualifiedName, String)> = Vec::new();
     for m in set.migrations.iter().chain(&set.repeatable) {
         if !options.is_excluded(&m.up.path) {
+            let up_wrapping = wrapping(m.up.no_transaction);
             let findings = check_wrapped(
                 &mut ctx,
                 &m.up,
-                wrapping(m.up.no_transaction),
+                up_wrapping,
                 Direction::Up,
                 options,
+                std::mem::take(&mut carried),
             );
+            if batched && up_wrapping != Wrapping::None {
+                carried = ctx.enum_values_added.clone();
+            }
             report.add(CheckedFile {
                 path: m.up.path.clone(),
                 text: m.up.file_text.clone(),
@@ -159,6 +169,7 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
                     wrapping(down.no_transaction),
                     Direction::Down,
                     options,
+                    Vec::new(),
                 );
                 report.add(CheckedFile {
                     path: down.path.clone(),
@@ -219,7 +230,15 @@ pub fn check_in(
     } else {
         Wrapping::None
     };
-    check_wrapped(ctx, script, wrapping, direction, options)
+    check_wrapped(ctx, script, wrapping, direction, options, Vec::new())
+}
+
+/// Whether the tool's runner applies all pending migrations in one transaction by default:
+/// drizzle-orm's migrator, and node-pg-migrate (`singleTransaction` defaults to true). A fact
+/// about the format that belongs in its `FormatDescriptor` (`TransactionModel::Wrapped` covers
+/// both one transaction per migration and one for all); kept here until the descriptor says it.
+fn batches_pending_migrations(format: Format) -> bool {
+    matches!(format, Format::Drizzle | Format::NodePgMigrate)
 }
 
 fn check_wrapped(
@@ -228,6 +247,8 @@ fn check_wrapped(
     wrapping: Wrapping,
     direction: Direction,
     options: &CheckOptions,
+    // Enum values added earlier in the same transaction, by an earlier migration of a batch.
+    carried: Vec<(QualifiedName, String)>,
 ) -> Vec<Finding> {
     let text: &str = &script.file_text;
     let range = clamp(text, script.range.clone());
@@ -242,6 +263,9 @@ fn check_wrapped(
             .any(|s| pgshift_sql::forbidden_in_transaction(&s.node).is_some()),
     };
     ctx.start_script(wrapped, direction);
+    if wrapped {
+        ctx.enum_values_added = carried;
+    }
     let rules: Vec<&Rule> = RULES
         .iter()
         .copied()

@@ -63,6 +63,9 @@ pub struct Context {
     pub data_changed: bool,
     /// A DDL statement ran in the current transaction.
     pub ddl_in_transaction: bool,
+    /// Enum values added (`ALTER TYPE ... ADD VALUE`) in the current transaction, as (type,
+    /// value): PostgreSQL refuses to use them until the transaction commits.
+    pub enum_values_added: Vec<(QualifiedName, String)>,
 
     // Per script: objects created by this migration, new and empty.
     created_tables: HashSet<QualifiedName>,
@@ -97,6 +100,7 @@ impl Context {
             altered: Vec::new(),
             data_changed: false,
             ddl_in_transaction: false,
+            enum_values_added: Vec::new(),
             created_tables: HashSet::new(),
             created_types: HashSet::new(),
             index_tables: HashMap::new(),
@@ -124,6 +128,7 @@ impl Context {
         self.altered.clear();
         self.data_changed = false;
         self.ddl_in_transaction = false;
+        self.enum_values_added.clear();
         self.created_tables.clear();
         self.created_types.clear();
     }
@@ -264,6 +269,7 @@ impl Context {
         self.altered.clear();
         self.data_changed = false;
         self.ddl_in_transaction = false;
+        self.enum_values_added.clear();
     }
 
     fn learn(&mut self, node: &NodeEnum, span: Range<usize>) {
@@ -316,6 +322,12 @@ impl Context {
             NodeEnum::CreateEnumStmt(e) => {
                 if let Some(n) = QualifiedName::from_names(&e.type_name) {
                     self.created_types.insert(n);
+                }
+            }
+            NodeEnum::AlterEnumStmt(e) if e.old_val.is_empty() && !e.new_val.is_empty() => {
+                // Kept until the transaction ends (autocommit ends it right after this).
+                if let Some(n) = QualifiedName::from_names(&e.type_name) {
+                    self.enum_values_added.push((n, e.new_val.clone()));
                 }
             }
             NodeEnum::CompositeTypeStmt(c) => {
@@ -423,9 +435,16 @@ impl Context {
                 }
             }
             ConstrType::ConstrNotnull | ConstrType::ConstrPrimary => {
-                if let Some(col) = column {
-                    self.validated_not_null
-                        .insert((table.name.clone(), col.to_string()));
+                // A table constraint (`ADD PRIMARY KEY (a, b)`, 18's `ADD CONSTRAINT n NOT
+                // NULL col`) names its columns; NOT VALID proves nothing yet.
+                let columns = match column {
+                    Some(c) => vec![c.to_string()],
+                    None => strings(&k.keys),
+                };
+                if !k.skip_validation {
+                    for col in columns {
+                        self.validated_not_null.insert((table.name.clone(), col));
+                    }
                 }
             }
             _ => {}

@@ -46,6 +46,7 @@ pub const RULES: &[&Rule] = &[
     &rules::ban_drop_not_null::RULE,
     &rules::ban_truncate_cascade::RULE,
     &rules::drop_cascade::RULE,
+    &rules::ban_truncate::RULE,
     &rules::require_lock_timeout::RULE,
     &rules::require_statement_timeout::RULE,
     &rules::statements_after_access_exclusive::RULE,
@@ -57,15 +58,18 @@ pub const RULES: &[&Rule] = &[
     &rules::create_trigger_lock::RULE,
     &rules::refresh_matview_without_concurrently::RULE,
     &rules::attach_partition_without_check::RULE,
+    &rules::enum_value_used_before_commit::RULE,
     &rules::prefer_robust_stmts::RULE,
     &rules::require_schema_qualified::RULE,
     &rules::identifier_too_long::RULE,
     &rules::duplicate_column::RULE,
     &rules::opaque_statement::RULE,
     &rules::unbatched_backfill::RULE,
+    &rules::table_copy_in_transaction::RULE,
     &rules::syntax_error::RULE,
     &rules::unused_allow::RULE,
     &rules::invalid_directive::RULE,
+    &rules::unsupported_on_version::RULE,
 ];
 
 /// The rule with this name or code (case-insensitive).

@@ -144,7 +144,11 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 AlterTableType::AtAddConstraint => {
                     let c = command_constraint(cmd)?;
                     match constraint_type(c) {
-                        ConstrType::ConstrCheck | ConstrType::ConstrForeign
+                        // NOT NULL: PostgreSQL 18's named NOT NULL constraint, which can be
+                        // added NOT VALID and validated under SHARE UPDATE EXCLUSIVE (18.4).
+                        ConstrType::ConstrCheck
+                        | ConstrType::ConstrForeign
+                        | ConstrType::ConstrNotnull
                             if !c.skip_validation =>
                         {
                             let mut c2 = c.clone();

@@ -219,3 +219,48 @@ fn concurrently_needs_no_marker_under_pgshifts_runner() {
         .findings()
         .any(|f| f.rule == "concurrently-in-transaction"));
 }
+
+/// A new enum value used in a later migration: an error only when the tool runs both
+/// migrations in one transaction (Drizzle, node-pg-migrate), never when each commits on its own.
+#[test]
+fn new_enum_value_in_a_later_migration_fails_only_in_a_batch() {
+    let migrations = || {
+        vec![
+            migration("1", "ALTER TYPE mood ADD VALUE 'meh';", false),
+            migration("2", "UPDATE people SET mood = 'meh' WHERE id = 1;", false),
+        ]
+    };
+    let rule = |format: Format| -> Vec<String> {
+        errors(&set(format, migrations()), PgVersion::new(15, 0))
+            .into_iter()
+            .filter(|e| e.contains("enum-value-used-before-commit"))
+            .collect()
+    };
+    for batched in [Format::Drizzle, Format::NodePgMigrate] {
+        let found = rule(batched);
+        assert_eq!(found.len(), 1, "{batched}: {found:?}");
+        assert!(found[0].contains("2_m.up.sql"), "{found:?}");
+    }
+    for separate in [
+        Format::Sqlx,
+        Format::Goose,
+        Format::Pgshift,
+        Format::GolangMigrate,
+    ] {
+        assert_eq!(rule(separate), Vec::<String>::new(), "{separate}");
+    }
+    // In one migration, every format fails.
+    let one = set(
+        Format::Sqlx,
+        vec![migration(
+            "1",
+            "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET mood = 'meh' WHERE id = 1;",
+            false,
+        )],
+    );
+    let found: Vec<String> = errors(&one, PgVersion::new(15, 0))
+        .into_iter()
+        .filter(|e| e.contains("enum-value-used-before-commit"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+}

@@ -17,7 +17,7 @@ use pg_query::NodeEnum;
 use serde::Serialize;
 
 use super::casts::{type_change, TypeChange, TypeSpec};
-use super::effects::{alter_commands, column_constraints, constraint_type};
+use super::effects::{alter_commands, column_constraints, command_constraint, constraint_type};
 use crate::context::Context;
 use pgshift_sql::ident::QualifiedName;
 
@@ -281,6 +281,16 @@ pub fn breaking_changes(node: &NodeEnum, ctx: &Context) -> Vec<BreakingChange> {
                         Some((RetypeColumn, cmd.name.as_str()))
                     }
                     AlterTableType::AtSetNotNull => Some((SetNotNull, cmd.name.as_str())),
+                    // PostgreSQL 18: `ADD CONSTRAINT n NOT NULL col` is a SET NOT NULL.
+                    AlterTableType::AtAddConstraint => match command_constraint(cmd) {
+                        Some(c) if constraint_type(c) == ConstrType::ConstrNotnull => {
+                            c.keys.iter().find_map(|k| match &k.node {
+                                Some(NodeEnum::String(s)) => Some((SetNotNull, s.sval.as_str())),
+                                _ => None,
+                            })
+                        }
+                        _ => None,
+                    },
                     AlterTableType::AtDropNotNull => Some((DropNotNull, cmd.name.as_str())),
                     AlterTableType::AtDropConstraint => Some((DropConstraint, cmd.name.as_str())),
                     // SET DEFAULT and DROP DEFAULT share a subtype; DROP has no expression.

@@ -481,12 +481,19 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
                 for c in column_constraints(col) {
                     match constraint_type(c) {
                         ConstrType::ConstrForeign => {
+                            // analyzer-misses: validated only when existing rows get a value.
+                            let scans = inline_foreign_key_scans(table, col, ctx);
+                            if scans {
+                                e.scan = true;
+                                e.note.push_str("; the inline REFERENCES checks every row's default against the referenced table");
+                            }
                             if let Some(rv) = &c.pktable {
-                                e.others.push(Effect::new(
+                                let other = Effect::new(
                                     QualifiedName::from_range_var(rv),
                                     ShareRowExclusive,
                                     "referenced by the new column's foreign key",
-                                ));
+                                );
+                                e.others.push(if scans { other.scan() } else { other });
                             }
                         }
                         ConstrType::ConstrCheck
@@ -727,8 +734,22 @@ fn constraint_effect(table: &QualifiedName, c: &Constraint, ctx: &Context, e: &m
             e.note = "ADD EXCLUDE builds an index and checks every row".into();
         }
         ConstrType::ConstrNotnull => {
-            e.scan = !c.skip_validation;
-            e.note = "NOT NULL constraint scans the whole table".into();
+            // analyzer-misses: PostgreSQL 18's `ADD CONSTRAINT n NOT NULL col` is SET NOT NULL
+            // (pg_locks and pg_stat_xact_user_tables on 18.4): ACCESS EXCLUSIVE, a full scan
+            // unless NOT VALID or a validated CHECK (col IS NOT NULL) proves it.
+            let column = pgshift_sql::ident::strings(&c.keys).into_iter().next();
+            let proven = ctx.version.has(Feature::CheckBackedSetNotNull)
+                && column
+                    .as_deref()
+                    .is_some_and(|col| ctx.has_validated_not_null_check(table, col));
+            e.scan = !c.skip_validation && !proven;
+            e.note = if c.skip_validation {
+                "NOT NULL NOT VALID: no scan".into()
+            } else if proven {
+                "NOT NULL uses the validated CHECK (col IS NOT NULL): no scan".into()
+            } else {
+                "NOT NULL constraint scans the whole table".into()
+            };
         }
         _ => {}
     }
@@ -804,6 +825,26 @@ pub fn add_column_rewrite(col: &pg_query::protobuf::ColumnDef, ctx: &Context) ->
         }
     }
     (false, "ADD COLUMN: catalog only".into())
+}
+
+// analyzer-misses: ADD COLUMN ... REFERENCES (Django's and Rails' `DEFAULT 1 NOT NULL
+// REFERENCES c(id)`). Checked on 15.20 with pg_stat_xact_user_tables: with a default, both
+// tables are read once (every existing row gets the default, which must exist in the
+// referenced table); without one, the new column is NULL everywhere and nothing is read.
+/// Whether an inline `REFERENCES` on a new column validates existing rows: the table existed
+/// before the migration and the column gets a non-NULL default.
+fn inline_foreign_key_scans(
+    table: &QualifiedName,
+    col: &pg_query::protobuf::ColumnDef,
+    ctx: &Context,
+) -> bool {
+    let null =
+        |n: &pg_query::protobuf::Node| matches!(&n.node, Some(NodeEnum::AConst(a)) if a.isnull);
+    !ctx.is_new_table(table)
+        && column_constraints(col).any(|c| {
+            constraint_type(c) == ConstrType::ConstrDefault
+                && c.raw_expr.as_deref().is_some_and(|x| !null(x))
+        })
 }
 
 /// The constraints written on a column definition.
@@ -1060,6 +1101,33 @@ mod tests {
         assert_eq!(
             one("ALTER TABLE t ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&)"),
             (AccessExclusive, false, true)
+        );
+    }
+
+    #[test]
+    fn inline_references_scan_only_with_a_default() {
+        // pg_stat_xact_user_tables on 15.20: with a default both tables are read, without none.
+        let e =
+            effects("ALTER TABLE t ADD COLUMN c_id bigint DEFAULT 1 NOT NULL REFERENCES c (id)");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].scan && e[0].lock == AccessExclusive, "{e:?}");
+        assert!(e[1].scan && e[1].lock == ShareRowExclusive, "{e:?}");
+        let e = effects("ALTER TABLE t ADD COLUMN c_id bigint REFERENCES c (id)");
+        assert!(e.iter().all(|e| !e.scan), "{e:?}");
+        let e = effects("ALTER TABLE t ADD COLUMN c_id bigint DEFAULT NULL REFERENCES c (id)");
+        assert!(e.iter().all(|e| !e.scan), "{e:?}");
+    }
+
+    #[test]
+    fn not_null_table_constraint_is_set_not_null() {
+        // PostgreSQL 18.4: ACCESS EXCLUSIVE and a scan; none with NOT VALID.
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT t_a_nn NOT NULL a"),
+            (AccessExclusive, false, true)
+        );
+        assert_eq!(
+            one("ALTER TABLE t ADD CONSTRAINT t_a_nn NOT NULL a NOT VALID"),
+            (AccessExclusive, false, false)
         );
     }
 

@@ -1,5 +1,6 @@
 //! PostgreSQL versions and the facts that changed between them, in one table.
 
+use pg_query::NodeEnum;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A server version: `15`, `14.2`, or `server_version_num` style `150004`.
@@ -163,6 +164,11 @@ pub enum Feature {
     NullsNotDistinct,
     /// `ALTER TABLE ... SET ACCESS METHOD`.
     SetAccessMethod,
+    /// A subquery (or `VALUES`) in `FROM` without an alias.
+    SubqueryWithoutAlias,
+    /// NOT NULL as a table constraint: `ALTER TABLE t ADD CONSTRAINT name NOT NULL col`,
+    /// `CONSTRAINT name NOT NULL col` in CREATE TABLE (named, catalogued NOT NULL constraints).
+    NotNullTableConstraint,
 }
 
 /// One row of the version table.
@@ -175,6 +181,9 @@ pub struct VersionFact {
     pub until: Option<u32>,
     /// What changed, for messages and documentation.
     pub what: &'static str,
+    /// For syntax that older servers reject: what to write instead on a server without it
+    /// (read by `unsupported-on-version`). `None` for behaviours, which every version accepts.
+    pub before: Option<&'static str>,
 }
 
 /// Every version-dependent fact pgshift uses. Rules ask [`PgVersion::has`]; nothing else
@@ -185,66 +194,91 @@ pub const FACTS: &[VersionFact] = &[
         since: PgVersion { major: 11, minor: None },
         until: None,
         what: "ADD COLUMN with a non-volatile DEFAULT no longer rewrites the table",
+        before: None,
     },
     VersionFact {
         feature: Feature::CheckBackedSetNotNull,
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "SET NOT NULL skips the full-table scan when a validated CHECK (col IS NOT NULL) proves it",
+        before: None,
     },
     VersionFact {
         feature: Feature::ReindexConcurrently,
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "REINDEX ... CONCURRENTLY",
+        before: Some("build a new index with CREATE INDEX CONCURRENTLY, drop the old one with DROP INDEX CONCURRENTLY, then rename the new one"),
     },
     VersionFact {
         feature: Feature::DetachPartitionConcurrently,
         since: PgVersion { major: 14, minor: None },
         until: None,
         what: "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY",
+        before: Some("DETACH PARTITION without CONCURRENTLY (ACCESS EXCLUSIVE on the parent and the partition, brief)"),
     },
     VersionFact {
         feature: Feature::AddEnumValueInTransaction,
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "ALTER TYPE ... ADD VALUE inside a transaction block",
+        before: None,
     },
     VersionFact {
         feature: Feature::ConcurrentIndexCorruptionBug,
         since: PgVersion { major: 14, minor: Some(0) },
         until: Some(3),
         what: "CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY can miss rows (silent index corruption); fixed in 14.4",
+        before: None,
     },
     VersionFact {
         feature: Feature::AttachPartitionShareUpdateExclusive,
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent table",
+        before: None,
     },
     VersionFact {
         feature: Feature::GeneratedColumns,
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "generated columns",
+        before: Some("a plain column filled by a trigger"),
     },
     VersionFact {
         feature: Feature::IdentityColumns,
         since: PgVersion { major: 10, minor: None },
         until: None,
         what: "identity columns",
+        before: Some("a serial column"),
     },
     VersionFact {
         feature: Feature::NullsNotDistinct,
         since: PgVersion { major: 15, minor: None },
         until: None,
         what: "UNIQUE NULLS NOT DISTINCT",
+        before: Some("a unique index on COALESCE(column, <sentinel>)"),
     },
     VersionFact {
         feature: Feature::SetAccessMethod,
         since: PgVersion { major: 15, minor: None },
         until: None,
         what: "ALTER TABLE ... SET ACCESS METHOD",
+        before: Some("create a new table with USING <method> and copy the rows"),
+    },
+    VersionFact {
+        feature: Feature::SubqueryWithoutAlias,
+        since: PgVersion { major: 16, minor: None },
+        until: None,
+        what: "a subquery or VALUES in FROM without an alias",
+        before: Some("give the subquery an alias: FROM (SELECT ...) AS sub"),
+    },
+    VersionFact {
+        feature: Feature::NotNullTableConstraint,
+        since: PgVersion { major: 18, minor: None },
+        until: None,
+        what: "NOT NULL as a named table constraint (ADD CONSTRAINT name NOT NULL column)",
+        before: Some("ALTER TABLE ... ALTER COLUMN column SET NOT NULL (or, without the scan, the CHECK (column IS NOT NULL) NOT VALID recipe of set-not-null)"),
     },
 ];
 
@@ -255,6 +289,60 @@ pub fn fact(feature: Feature) -> &'static VersionFact {
         .find(|f| f.feature == feature)
         // Every Feature variant has a row: `every_feature_has_a_fact` checks it.
         .unwrap_or(&FACTS[0])
+}
+
+/// The syntax of [`FACTS`] a statement uses: on a server older than the fact's `since` it
+/// fails (`unsupported-on-version` reports it). Behaviours that every version accepts are not
+/// listed.
+pub fn required_features(node: &NodeEnum) -> Vec<Feature> {
+    use pg_query::protobuf::{AlterTableType, ConstrType};
+    let mut out = Vec::new();
+    let mut need = |f: Feature| {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    };
+    let def_named = |n: &pg_query::protobuf::Node, name: &str| matches!(&n.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case(name));
+    let is_table_not_null = |n: &pg_query::protobuf::Node| matches!(&n.node, Some(NodeEnum::Constraint(c)) if c.contype == ConstrType::ConstrNotnull as i32);
+    match node {
+        NodeEnum::ReindexStmt(r) if r.params.iter().any(|p| def_named(p, "concurrently")) => {
+            need(Feature::ReindexConcurrently)
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            for cmd in &a.cmds {
+                let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                    continue;
+                };
+                let def = cmd.def.as_deref();
+                match AlterTableType::try_from(cmd.subtype).unwrap_or(AlterTableType::Undefined) {
+                    AlterTableType::AtDetachPartition if matches!(def.and_then(|d| d.node.as_ref()), Some(NodeEnum::PartitionCmd(p)) if p.concurrent) => {
+                        need(Feature::DetachPartitionConcurrently)
+                    }
+                    AlterTableType::AtAddConstraint if def.is_some_and(is_table_not_null) => {
+                        need(Feature::NotNullTableConstraint)
+                    }
+                    AlterTableType::AtSetAccessMethod => need(Feature::SetAccessMethod),
+                    _ => {}
+                }
+            }
+        }
+        NodeEnum::CreateStmt(c) if c.table_elts.iter().any(is_table_not_null) => {
+            need(Feature::NotNullTableConstraint)
+        }
+        _ => {}
+    }
+    for (n, ..) in node.nodes() {
+        match n {
+            pg_query::NodeRef::RangeSubselect(r) if r.alias.is_none() => {
+                need(Feature::SubqueryWithoutAlias)
+            }
+            pg_query::NodeRef::IndexStmt(i) if i.nulls_not_distinct => {
+                need(Feature::NullsNotDistinct)
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -302,6 +390,44 @@ mod tests {
     }
 
     #[test]
+    fn statements_name_the_syntax_they_need() {
+        let needs = |sql: &str| {
+            let parsed = pgshift_sql::parse(sql);
+            assert!(parsed.errors.is_empty(), "{sql}: {:?}", parsed.errors);
+            parsed
+                .statements
+                .first()
+                .map(|s| required_features(&s.node))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            needs("REINDEX INDEX CONCURRENTLY i"),
+            [Feature::ReindexConcurrently]
+        );
+        assert_eq!(needs("REINDEX INDEX i"), []);
+        assert_eq!(
+            needs("ALTER TABLE p DETACH PARTITION c CONCURRENTLY"),
+            [Feature::DetachPartitionConcurrently]
+        );
+        assert_eq!(needs("ALTER TABLE p DETACH PARTITION c"), []);
+        assert_eq!(
+            needs("INSERT INTO t SELECT * FROM (SELECT 1) WHERE true"),
+            [Feature::SubqueryWithoutAlias]
+        );
+        assert_eq!(needs("SELECT * FROM (SELECT 1) AS s"), []);
+        assert_eq!(
+            needs("ALTER TABLE t ADD CONSTRAINT t_a_nn NOT NULL a"),
+            [Feature::NotNullTableConstraint]
+        );
+        assert_eq!(
+            needs("CREATE TABLE t (a int, CONSTRAINT t_a_nn NOT NULL a)"),
+            [Feature::NotNullTableConstraint]
+        );
+        assert_eq!(needs("CREATE TABLE t (a int NOT NULL)"), []);
+        assert_eq!(needs("ALTER TABLE t ALTER COLUMN a SET NOT NULL"), []);
+    }
+
+    #[test]
     fn every_feature_has_a_fact() {
         use Feature::*;
         for f in [
@@ -316,6 +442,8 @@ mod tests {
             IdentityColumns,
             NullsNotDistinct,
             SetAccessMethod,
+            SubqueryWithoutAlias,
+            NotNullTableConstraint,
         ] {
             assert!(FACTS.iter().any(|x| x.feature == f), "{f:?}");
         }

@@ -1,13 +1,17 @@
-//! `constraint-missing-not-valid` (PGS201): ADD CHECK without NOT VALID scans the table under ACCESS EXCLUSIVE.
+//! `constraint-missing-not-valid` (PGS201): ADD CHECK without NOT VALID (or ADD COLUMN with an inline CHECK) scans the table under ACCESS EXCLUSIVE.
 //!
 //! Documentation: `docs/rules/constraint-missing-not-valid.md` (printed by `pgshift explain constraint-missing-not-valid`).
 
 use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
+use pgshift_sql::ident::quote_ident;
+use crate::knowledge::effects::{
+    alter_commands, column_constraints, command_constraint, constraint_type,
+};
 use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::{AlterTableType, ConstrType};
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS201",
@@ -51,6 +55,38 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 } else {
                     d.help(format!("Add `NOT VALID` to the constraint, then run `ALTER TABLE {} VALIDATE CONSTRAINT <name>;` in a separate transaction", table.quoted()))
                 });
+            }
+            AlterTableType::AtAddColumn => {
+                // `ADD COLUMN c int CHECK (...)` validates every existing row (even when the new
+                // column is NULL everywhere: one seq scan on 15.20), and an inline constraint
+                // cannot be NOT VALID.
+                let Some(NodeEnum::ColumnDef(col)) =
+                    cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                else {
+                    continue;
+                };
+                let has_check = column_constraints(col)
+                    .any(|c| constraint_type(c) == ConstrType::ConstrCheck && !c.skip_validation);
+                if !has_check || !s.existing(&table) {
+                    continue;
+                }
+                let Some(lock) = s.lock_on(&table) else {
+                    continue;
+                };
+                let (t, c) = (table.quoted(), quote_ident(&col.colname));
+                out.push(
+                    s.lock_diagnostic(
+                        format!(
+                            "ADD COLUMN `{}` with an inline CHECK scans the whole table to validate it while it {}",
+                            col.colname,
+                            lock_sentence(lock, &table)
+                        ),
+                        [&table],
+                    )
+                    .help(format!(
+                        "Add the column without the CHECK, then add the CHECK NOT VALID (brief lock, no scan) and VALIDATE it in a separate transaction (SHARE UPDATE EXCLUSIVE: reads and writes continue):\nALTER TABLE {t} ADD COLUMN {c} <type and default as written, without CHECK>;\nALTER TABLE {t} ADD CONSTRAINT <name> CHECK (<expression>) NOT VALID;\n-- then, in a separate transaction:\nALTER TABLE {t} VALIDATE CONSTRAINT <name>;"
+                    )),
+                );
             }
             AlterTableType::AtValidateConstraint => {
                 // VALIDATE in the transaction that added the constraint: the ADD's ACCESS

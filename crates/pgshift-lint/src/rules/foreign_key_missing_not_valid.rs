@@ -5,10 +5,13 @@
 use super::alter_table;
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
+use pgshift_sql::ident::{quote_ident, strings, QualifiedName};
+use crate::knowledge::effects::{
+    alter_commands, column_constraints, command_constraint, command_effect, constraint_type,
+};
 use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::{AlterTableType, ConstrType};
-use pgshift_sql::ident::QualifiedName;
+use pg_query::NodeEnum;
 
 pub const RULE: Rule = Rule {
     code: "PGS202",
@@ -56,6 +59,59 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 } else {
                     d.help(format!("Add `NOT VALID` to the constraint, then run `ALTER TABLE {} VALIDATE CONSTRAINT <name>;` in a separate transaction", table.quoted()))
                 });
+            }
+            AlterTableType::AtAddColumn => {
+                // `ADD COLUMN c_id bigint DEFAULT 1 NOT NULL REFERENCES c (id)` (Django, Rails):
+                // the effects say whether existing rows are checked (a non-NULL default on a
+                // table that existed before); an inline REFERENCES cannot be NOT VALID.
+                let Some(NodeEnum::ColumnDef(col)) =
+                    cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                else {
+                    continue;
+                };
+                let Some(fk) = column_constraints(col)
+                    .find(|c| constraint_type(c) == ConstrType::ConstrForeign)
+                else {
+                    continue;
+                };
+                if !s.existing(&table) || !command_effect(&table, cmd, s.ctx).scan {
+                    continue;
+                }
+                let referenced = fk.pktable.as_ref().map(QualifiedName::from_range_var);
+                let Some(lock) = s.lock_on(&table) else {
+                    continue;
+                };
+                let other = match referenced.as_ref().and_then(|r| Some((r, s.lock_on(r)?))) {
+                    Some((r, l)) => format!(" and {} on `{r}`", l.sql_name()),
+                    None => String::new(),
+                };
+                let (t, c) = (table.quoted(), quote_ident(&col.colname));
+                let name = quote_ident(&format!("{}_{}_fkey", table.name, col.colname));
+                let target = match &referenced {
+                    Some(r) => {
+                        let cols = strings(&fk.pk_attrs);
+                        if cols.is_empty() {
+                            r.quoted()
+                        } else {
+                            let cols: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
+                            format!("{} ({})", r.quoted(), cols.join(", "))
+                        }
+                    }
+                    None => "<table> (<column>)".into(),
+                };
+                out.push(
+                    s.lock_diagnostic(
+                        format!(
+                            "ADD COLUMN `{}` with a DEFAULT and an inline REFERENCES checks every existing row against the referenced table while it holds {} on `{table}`{other}",
+                            col.colname,
+                            lock.sql_name()
+                        ),
+                        std::iter::once(&table).chain(referenced.iter()),
+                    )
+                    .help(format!(
+                        "Add the column without REFERENCES, then the foreign key NOT VALID (brief lock, no scan), and VALIDATE it in a separate transaction (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on the referenced table: reads and writes continue):\nALTER TABLE {t} ADD COLUMN {c} <type, DEFAULT and NOT NULL as written>;\nALTER TABLE {t} ADD CONSTRAINT {name} FOREIGN KEY ({c}) REFERENCES {target} NOT VALID;\n-- then, in a separate transaction:\nALTER TABLE {t} VALIDATE CONSTRAINT {name};"
+                    )),
+                );
             }
             AlterTableType::AtValidateConstraint => {
                 let Some(held) = &s.ctx.held else { continue };

@@ -35,6 +35,7 @@ pub mod ban_drop_column;
 pub mod ban_drop_database;
 pub mod ban_drop_not_null;
 pub mod ban_drop_table;
+pub mod ban_truncate;
 pub mod ban_truncate_cascade;
 pub mod ban_uncommitted_transaction;
 pub mod cannot_run_in_transaction;
@@ -48,6 +49,7 @@ pub mod domain_check_constraint;
 pub mod drop_cascade;
 pub mod drop_constraint;
 pub mod duplicate_column;
+pub mod enum_value_used_before_commit;
 pub mod exclusion_constraint;
 pub mod foreign_key_missing_not_valid;
 pub mod identifier_too_long;
@@ -80,10 +82,12 @@ pub mod set_not_null;
 pub mod set_tablespace;
 pub mod statements_after_access_exclusive;
 pub mod syntax_error;
+pub mod table_copy_in_transaction;
 pub mod table_rewrite;
 pub mod transaction_nesting;
 pub mod type_change_unknown_source;
 pub mod unbatched_backfill;
+pub mod unsupported_on_version;
 pub mod unused_allow;
 
 /// A rule: identity, default severity, documentation, and the check.
@@ -277,6 +281,23 @@ pub fn alter_table<'a>(
             .map(|rv| (QualifiedName::from_range_var(rv), a)),
         _ => None,
     }
+}
+
+/// The tables a `TRUNCATE` names, and whether it says CASCADE.
+pub fn truncated_tables(s: &StatementCheck<'_>) -> Option<(Vec<QualifiedName>, bool)> {
+    let NodeEnum::TruncateStmt(t) = s.node else {
+        return None;
+    };
+    let tables = t
+        .relations
+        .iter()
+        .filter_map(|r| match &r.node {
+            Some(NodeEnum::RangeVar(rv)) => Some(QualifiedName::from_range_var(rv)),
+            _ => None,
+        })
+        .collect();
+    let cascade = t.behavior == pg_query::protobuf::DropBehavior::DropCascade as i32;
+    Some((tables, cascade))
 }
 
 /// "takes ACCESS EXCLUSIVE on `t`, which blocks all reads and writes".
