@@ -142,6 +142,9 @@ pub enum Feature {
     InstantConstantDefault,
     /// `SET NOT NULL` skips the table scan when a validated `CHECK (c IS NOT NULL)` exists.
     CheckBackedSetNotNull,
+    /// `ALTER COLUMN ... TYPE` between timestamp and timestamptz keeps the table's files when
+    /// the session `TimeZone` is UTC.
+    TimestampTzRelabelInUtc,
     /// `REINDEX ... CONCURRENTLY`.
     ReindexConcurrently,
     /// `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`.
@@ -191,6 +194,12 @@ pub const FACTS: &[VersionFact] = &[
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "SET NOT NULL skips the full-table scan when a validated CHECK (col IS NOT NULL) proves it",
+    },
+    VersionFact {
+        feature: Feature::TimestampTzRelabelInUtc,
+        since: PgVersion { major: 12, minor: None },
+        until: None,
+        what: "timestamp to timestamptz (and back) does not rewrite the table when the session TimeZone is UTC",
     },
     VersionFact {
         feature: Feature::ReindexConcurrently,
@@ -307,6 +316,7 @@ mod tests {
         for f in [
             InstantConstantDefault,
             CheckBackedSetNotNull,
+            TimestampTzRelabelInUtc,
             ReindexConcurrently,
             DetachPartitionConcurrently,
             AddEnumValueInTransaction,
