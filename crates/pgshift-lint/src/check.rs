@@ -10,13 +10,13 @@ use serde::Deserialize;
 
 use crate::context::{Context, Direction};
 use crate::finding::{CheckedFile, Finding, Report, Severity};
-use pgshift_sql::ident::QualifiedName;
 use crate::knowledge::effects::statement_effects;
 use crate::knowledge::version::PgVersion;
 use crate::registry::{find, RULES};
 use crate::rewrite::safe_rewrite;
 use crate::rules::{Diagnostic, Rule, ScriptEnd, StatementCheck};
 use crate::suppress::{foreign, Suppressed};
+use pgshift_sql::ident::QualifiedName;
 
 /// Configuration of `pgshift check`: the `[check]` table of `pgshift.toml`, overridden by
 /// command-line flags.
@@ -103,10 +103,15 @@ impl CheckOptions {
 
     /// The rule's severity after overrides.
     pub fn severity_of(&self, rule: &Rule) -> Severity {
+        self.configured_severity(rule).unwrap_or(rule.severity)
+    }
+
+    /// The severity `pgshift.toml` or the command line gives the rule, if any.
+    fn configured_severity(&self, rule: &Rule) -> Option<Severity> {
         self.severity
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(rule.name) || k.eq_ignore_ascii_case(rule.code))
-            .map_or(rule.severity, |(_, s)| *s)
+            .map(|(_, s)| *s)
     }
 
     /// Whether a path is excluded.
@@ -127,16 +132,7 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
         .unwrap_or(set.format == Format::Pgshift);
     let mut ctx = Context::new(options.pg_version, sets_timeouts);
     let mut report = Report::default();
-    let wrapping = |no_transaction: bool| {
-        if no_transaction || !set.format.wraps_in_transaction() {
-            return Wrapping::None;
-        }
-        match set.format.descriptor().transaction {
-            TransactionModel::PgshiftRunner => Wrapping::PgshiftRunner,
-            TransactionModel::OneQueryString => Wrapping::ImplicitUnlessSingle,
-            TransactionModel::Wrapped => Wrapping::Transaction,
-        }
-    };
+    let wrapping = |no_transaction: bool| wrapping_of(set.format, no_transaction);
     let batched = batches_pending_migrations(set.format);
     // What the open transaction carries into the next up script when the tool runs all pending
     // migrations in one transaction: the enum values added in it, still unusable.
@@ -200,6 +196,42 @@ pub fn check_script(
         Direction::Up,
         options,
     )
+}
+
+/// Checks one script as the runner of `format` runs it (its transaction model, its marker
+/// read into [`Script::no_transaction`]).
+pub fn check_script_as(script: &Script, format: Format, options: &CheckOptions) -> Vec<Finding> {
+    let mut ctx = Context::new(
+        options.pg_version,
+        options
+            .runner_sets_timeouts
+            .unwrap_or(format == Format::Pgshift),
+    );
+    check_in_as(&mut ctx, script, format, Direction::Up, options)
+}
+
+/// [`check_script_as`] with an existing context (knowledge from earlier migrations of a set).
+pub fn check_in_as(
+    ctx: &mut Context,
+    script: &Script,
+    format: Format,
+    direction: Direction,
+    options: &CheckOptions,
+) -> Vec<Finding> {
+    let wrapping = wrapping_of(format, script.no_transaction);
+    check_wrapped(ctx, script, wrapping, direction, options, Vec::new())
+}
+
+/// How the runner of `format` runs a script, from the format's transaction model.
+fn wrapping_of(format: Format, no_transaction: bool) -> Wrapping {
+    if no_transaction || !format.wraps_in_transaction() {
+        return Wrapping::None;
+    }
+    match format.descriptor().transaction {
+        TransactionModel::PgshiftRunner => Wrapping::PgshiftRunner,
+        TransactionModel::OneQueryString => Wrapping::ImplicitUnlessSingle,
+        TransactionModel::Wrapped => Wrapping::Transaction,
+    }
 }
 
 /// How the runner runs one script.
@@ -266,6 +298,9 @@ fn check_wrapped(
     if wrapped {
         ctx.enum_values_added = carried;
     }
+    // A query string of several statements is PostgreSQL's implicit transaction: BEGIN and
+    // COMMIT in the file change it rather than nest in it.
+    ctx.implicit_transaction = wrapped && wrapping == Wrapping::ImplicitUnlessSingle;
     let rules: Vec<&Rule> = RULES
         .iter()
         .copied()
@@ -459,7 +494,10 @@ fn check_wrapped(
             Finding {
                 rule: rule.name,
                 code: rule.code,
-                severity: options.severity_of(rule),
+                severity: options
+                    .configured_severity(rule)
+                    .or(d.severity)
+                    .unwrap_or(rule.severity),
                 path: script.path.clone(),
                 start: index.line_col(text, span.start),
                 end: index.line_col(text, span.end),

@@ -1,7 +1,7 @@
 //! What is known at a given statement of a migration: the server version, whether we are in a
 //! transaction and what it already holds, which objects the migration created (new and empty,
 //! so rules about locking or scanning them stay quiet), which constraints were added `NOT VALID`
-//! and validated since, and whether timeouts are set.
+//! and validated since, whether timeouts are set and whether the session's `TimeZone` is UTC.
 //!
 //! [`Context::observe`] is called after the rules have looked at a statement, so a rule always
 //! sees the state *before* its statement.
@@ -9,11 +9,13 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use pg_query::protobuf::{AlterTableType, ConstrType, Constraint, NullTestType, VariableSetKind};
+use pg_query::protobuf::{
+    AlterTableType, ConstrType, Constraint, NullTestType, ObjectType, VariableSetKind,
+};
 use pg_query::NodeEnum;
 use pgshift_sql::{transaction_control, TransactionControl};
 
-use crate::knowledge::casts::TypeSpec;
+use crate::knowledge::casts::{is_zero_offset_zone, TypeSpec};
 use crate::knowledge::effects::{
     alter_commands, column_constraints, command_constraint, constraint_type, Effect,
 };
@@ -47,6 +49,11 @@ pub struct Context {
     pub direction: Direction,
     /// The runner wraps the current script in a transaction.
     pub runner_transaction: bool,
+    /// The runner's transaction is the implicit one PostgreSQL gives a query string of several
+    /// statements (golang-migrate, Prisma): a `BEGIN` in it turns it into an explicit block
+    /// without any warning, and a `COMMIT` ends it while the rest of the string starts another
+    /// (checked on 15 with a multi-statement `psql -c`).
+    pub implicit_transaction: bool,
     /// `BEGIN`s seen and not yet committed.
     pub explicit_depth: u32,
     /// Statement index in the current script.
@@ -57,6 +64,10 @@ pub struct Context {
     pub held: Option<HeldLock>,
     pub lock_timeout_set: bool,
     pub statement_timeout_set: bool,
+    /// `SET timezone` / `SET TIME ZONE` chose a fixed zero offset (UTC) for the session.
+    session_timezone_utc: bool,
+    /// `SET LOCAL timezone`: whether it is UTC, until the transaction ends.
+    local_timezone_utc: Option<bool>,
     /// Tables altered so far in the current transaction, with the span of the first ALTER.
     pub altered: Vec<(QualifiedName, Range<usize>)>,
     /// Data changed so far in the current transaction (an UPDATE/DELETE/INSERT ... SELECT).
@@ -78,6 +89,10 @@ pub struct Context {
     not_null_checks: HashMap<(String, String), String>,
     validated_not_null: HashSet<(String, String)>,
     foreign_keys: HashMap<(String, String), QualifiedName>,
+    /// Functions created in this set: lowercase name → whether VOLATILE (the default).
+    function_volatile: HashMap<String, bool>,
+    /// Functions created in this set that return `trigger`, lowercase.
+    trigger_functions: HashSet<String>,
     not_valid: HashSet<(String, String)>,
     validated_checks: HashSet<String>,
 }
@@ -91,12 +106,15 @@ impl Context {
             runner_sets_timeouts,
             direction: Direction::Up,
             runner_transaction: false,
+            implicit_transaction: false,
             explicit_depth: 0,
             statement_index: 0,
             statements_in_transaction: 0,
             held: None,
             lock_timeout_set: false,
             statement_timeout_set: false,
+            session_timezone_utc: false,
+            local_timezone_utc: None,
             altered: Vec::new(),
             data_changed: false,
             ddl_in_transaction: false,
@@ -109,6 +127,8 @@ impl Context {
             not_null_checks: HashMap::new(),
             validated_not_null: HashSet::new(),
             foreign_keys: HashMap::new(),
+            function_volatile: HashMap::new(),
+            trigger_functions: HashSet::new(),
             not_valid: HashSet::new(),
             validated_checks: HashSet::new(),
         }
@@ -119,12 +139,15 @@ impl Context {
     pub fn start_script(&mut self, runner_transaction: bool, direction: Direction) {
         self.direction = direction;
         self.runner_transaction = runner_transaction;
+        self.implicit_transaction = false;
         self.explicit_depth = 0;
         self.statement_index = 0;
         self.statements_in_transaction = 0;
         self.held = None;
         self.lock_timeout_set = false;
         self.statement_timeout_set = false;
+        self.session_timezone_utc = false;
+        self.local_timezone_utc = None;
         self.altered.clear();
         self.data_changed = false;
         self.ddl_in_transaction = false;
@@ -145,6 +168,54 @@ impl Context {
 
     pub fn has_statement_timeout(&self) -> bool {
         self.statement_timeout_set || self.runner_sets_timeouts
+    }
+
+    /// Whether the session's `TimeZone` is known to be a fixed zero offset: set so earlier in
+    /// the script (`SET timezone = 'UTC'`, `SET TIME ZONE 'UTC'`, or `SET LOCAL` in the current
+    /// transaction). The server's default is not known, so without a SET this is false.
+    pub fn timezone_is_utc(&self) -> bool {
+        self.local_timezone_utc.unwrap_or(self.session_timezone_utc)
+    }
+
+    /// Whether a function created earlier in the set is VOLATILE (`None`: not created in the
+    /// set). `name` is the function name as called, possibly schema-qualified.
+    pub fn function_is_volatile(&self, name: &[String]) -> Option<bool> {
+        let last = name.last()?.to_ascii_lowercase();
+        self.function_volatile.get(&last).copied()
+    }
+
+    /// Whether a function created earlier in the set returns `trigger`.
+    pub fn is_trigger_function(&self, name: &[String]) -> bool {
+        name.last()
+            .is_some_and(|n| self.trigger_functions.contains(&n.to_ascii_lowercase()))
+    }
+
+    /// The tables the foreign keys of `table` (added in this set and not dropped since)
+    /// reference.
+    pub fn referenced_by(&self, table: &QualifiedName) -> Vec<&QualifiedName> {
+        let mut out: Vec<&QualifiedName> = self
+            .foreign_keys
+            .iter()
+            .filter(|((t, _), _)| *t == table.name)
+            .map(|(_, target)| target)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.same_object(b));
+        out
+    }
+
+    /// The tables with a foreign key (added in this set and not dropped since) referencing
+    /// `table`.
+    pub fn referencing(&self, table: &QualifiedName) -> Vec<QualifiedName> {
+        let mut out: Vec<QualifiedName> = self
+            .foreign_keys
+            .iter()
+            .filter(|(_, target)| target.same_object(table))
+            .map(|((t, _), _)| QualifiedName::new(None, t))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup();
+        out
     }
 
     /// Whether the table was created earlier in this migration: new, empty and invisible to
@@ -224,9 +295,10 @@ impl Context {
                     self.statements_in_transaction = 0;
                 }
                 TransactionControl::Commit | TransactionControl::Rollback => {
-                    // COMMIT inside the runner's transaction ends that transaction too.
+                    // COMMIT inside the runner's transaction ends that transaction too; in a
+                    // query string the statements after it run in a new implicit one.
                     self.explicit_depth = 0;
-                    self.runner_transaction = false;
+                    self.runner_transaction = self.implicit_transaction;
                     self.end_transaction();
                 }
                 TransactionControl::Other => {}
@@ -264,6 +336,7 @@ impl Context {
     }
 
     fn end_transaction(&mut self) {
+        self.local_timezone_utc = None;
         self.held = None;
         self.statements_in_transaction = 0;
         self.altered.clear();
@@ -277,12 +350,25 @@ impl Context {
             NodeEnum::VariableSetStmt(v) => {
                 let name = v.name.to_ascii_lowercase();
                 let kind = VariableSetKind::try_from(v.kind).unwrap_or(VariableSetKind::Undefined);
+                if name == "timezone" {
+                    // RESET / DEFAULT / LOCAL: the server's default, which is not known here.
+                    let utc = kind == VariableSetKind::VarSetValue && setting_is_utc(v);
+                    if v.is_local {
+                        self.local_timezone_utc = Some(utc);
+                    } else {
+                        self.session_timezone_utc = utc;
+                        self.local_timezone_utc = None;
+                    }
+                    return;
+                }
                 let on = match kind {
                     VariableSetKind::VarSetValue => !setting_is_zero(v),
                     VariableSetKind::VarReset | VariableSetKind::VarSetDefault => false,
                     VariableSetKind::VarResetAll => {
                         self.lock_timeout_set = false;
                         self.statement_timeout_set = false;
+                        self.session_timezone_utc = false;
+                        self.local_timezone_utc = None;
                         return;
                     }
                     _ => return,
@@ -377,6 +463,9 @@ impl Context {
                         AlterTableType::AtDropColumn => {
                             self.column_types.remove(&(table.name.clone(), cmd.name.clone()));
                         }
+                        AlterTableType::AtDropConstraint => {
+                            self.foreign_keys.remove(&(table.name.clone(), cmd.name.clone()));
+                        }
                         AlterTableType::AtAddConstraint => {
                             if let Some(k) = command_constraint(cmd) {
                                 self.learn_constraint(&table, k, None);
@@ -401,7 +490,33 @@ impl Context {
             {
                 self.data_changed = true
             }
-            NodeEnum::RenameStmt(_) | NodeEnum::DropStmt(_) | NodeEnum::CreateTrigStmt(_) | NodeEnum::AlterObjectSchemaStmt(_) => {
+            NodeEnum::DropStmt(d) => {
+                self.ddl_in_transaction = true;
+                if d.remove_type == ObjectType::ObjectTable as i32 {
+                    // The dropped tables' foreign keys go with them, and so (CASCADE) do the
+                    // foreign keys referencing them.
+                    for name in d.objects.iter().filter_map(|o| match &o.node {
+                        Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
+                        _ => None,
+                    }) {
+                        self.foreign_keys
+                            .retain(|(t, _), target| *t != name.name && !target.same_object(&name));
+                    }
+                }
+            }
+            NodeEnum::CreateFunctionStmt(f) => {
+                if let Some(name) = strings(&f.funcname).last() {
+                    let name = name.to_ascii_lowercase();
+                    let returns = f.return_type.as_ref().map(|t| strings(&t.names)).unwrap_or_default();
+                    if returns.last().is_some_and(|r| r == "trigger" || r == "event_trigger") {
+                        self.trigger_functions.insert(name.clone());
+                    } else {
+                        self.trigger_functions.remove(&name);
+                    }
+                    self.function_volatile.insert(name, declared_volatile(&f.options));
+                }
+            }
+            NodeEnum::RenameStmt(_) | NodeEnum::CreateTrigStmt(_) | NodeEnum::AlterObjectSchemaStmt(_) => {
                 self.ddl_in_transaction = true
             }
             _ => {}
@@ -426,6 +541,20 @@ impl Context {
                 }
             }
             ConstrType::ConstrForeign => {
+                // An unnamed foreign key gets PostgreSQL's name: `<table>_<columns>_fkey`.
+                let key = if k.conname.is_empty() {
+                    let columns = match column {
+                        Some(c) => vec![c.to_string()],
+                        None => strings(&k.fk_attrs),
+                    };
+                    let name = format!("{}_{}_fkey", table.name, columns.join("_"));
+                    if columns.is_empty() || name.len() > 63 {
+                        return;
+                    }
+                    (table.name.clone(), name)
+                } else {
+                    key
+                };
                 if let Some(rv) = &k.pktable {
                     self.foreign_keys
                         .insert(key.clone(), QualifiedName::from_range_var(rv));
@@ -463,6 +592,37 @@ fn setting_is_zero(v: &pg_query::protobuf::VariableSetStmt) -> bool {
             }
             _ => false,
         },
+        _ => false,
+    })
+}
+
+/// Whether `SET timezone` / `SET TIME ZONE` sets a fixed zero offset: `'UTC'`, `utc`, `0`,
+/// `INTERVAL '+00:00' HOUR TO MINUTE` (the list is `knowledge::casts`').
+fn setting_is_utc(v: &pg_query::protobuf::VariableSetStmt) -> bool {
+    let [arg] = v.args.as_slice() else {
+        return false;
+    };
+    let arg = match &arg.node {
+        Some(NodeEnum::TypeCast(c)) => c.arg.as_deref().and_then(|a| a.node.as_ref()),
+        other => other.as_ref(),
+    };
+    let Some(NodeEnum::AConst(c)) = arg else {
+        return false;
+    };
+    match &c.val {
+        Some(pg_query::protobuf::a_const::Val::Sval(s)) => is_zero_offset_zone(&s.sval),
+        Some(pg_query::protobuf::a_const::Val::Ival(i)) => i.ival == 0,
+        Some(pg_query::protobuf::a_const::Val::Fval(f)) => is_zero_offset_zone(&f.fval),
+        _ => false,
+    }
+}
+
+/// A `CREATE FUNCTION`'s volatility: VOLATILE unless it says IMMUTABLE or STABLE.
+fn declared_volatile(options: &[pg_query::protobuf::Node]) -> bool {
+    !options.iter().any(|o| match &o.node {
+        Some(NodeEnum::DefElem(d)) if d.defname == "volatility" => {
+            matches!(d.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::String(s)) if s.sval != "volatile")
+        }
         _ => false,
     })
 }

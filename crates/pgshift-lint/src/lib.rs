@@ -14,7 +14,9 @@ pub mod rewrite;
 pub mod rules;
 pub mod suppress;
 
-pub use check::{check_in, check_script, check_set, CheckError, CheckOptions};
+pub use check::{
+    check_in, check_in_as, check_script, check_script_as, check_set, CheckError, CheckOptions,
+};
 pub use context::{Context, Direction};
 pub use finding::{CheckedFile, Counts, Finding, Fix, Report, Severity};
 pub use knowledge::compat::{breaking_changes, BreakingChange, BreakingKind};

@@ -2,60 +2,127 @@
 //! snapshot (`tests/fixtures/<rule>.snap`: one line per finding of that rule,
 //! `line:col code rule severity message`). `UPDATE_SNAPSHOTS=1 cargo test -p pgshift-lint`
 //! rewrites the snapshots; review the diff, it is the specification.
+//!
+//! A fixture is one migration, or several: a line `-- fixture: next migration` starts the next
+//! one, checked with what the earlier ones established (their tables exist and are no longer
+//! new; their column types and functions are known; a new migration is a new session). The
+//! first line may set options for every migration, a `next migration` line for its own:
+//! `-- fixture: wrapped=false pg_version=14.2 runner_sets_timeouts=false` and
+//! `-- fixture: next migration format=golang-migrate` (the runner's transaction model is that
+//! format's).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pgshift_lint::{
-    breaking_changes, check_script, statement_effects, BreakingKind, CheckOptions, Context,
-    Direction, Effect, Finding, LockLevel, PgVersion, RULES,
+    breaking_changes, check_in, check_in_as, statement_effects, BreakingKind, CheckOptions,
+    Context, Direction, Effect, Finding, LockLevel, PgVersion, RULES,
 };
-use pgshift_source::Script;
+use pgshift_source::{Format, Script};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Reads `-- fixture: wrapped=false pg_version=14.2 runner_sets_timeouts=false` from the first line.
-fn options_for(text: &str) -> (CheckOptions, bool) {
-    let mut options = CheckOptions {
-        pg_version: PgVersion::new(15, 0),
-        runner_sets_timeouts: Some(true),
-        enable: vec!["all".into()],
-        ..CheckOptions::default()
+/// The options of one migration of a fixture.
+#[derive(Clone)]
+struct FixtureOptions {
+    check: CheckOptions,
+    wrapped: bool,
+    format: Option<Format>,
+}
+
+/// The options the first line sets for every migration.
+fn options_for(text: &str) -> FixtureOptions {
+    let defaults = FixtureOptions {
+        check: CheckOptions {
+            pg_version: PgVersion::new(15, 0),
+            runner_sets_timeouts: Some(true),
+            enable: vec!["all".into()],
+            ..CheckOptions::default()
+        },
+        wrapped: true,
+        format: None,
     };
-    let mut wrapped = true;
-    if let Some(header) = text
+    match text
         .lines()
         .next()
         .and_then(|l| l.strip_prefix("-- fixture:"))
     {
-        for pair in header.split_whitespace() {
-            match pair.split_once('=') {
-                Some(("wrapped", v)) => wrapped = v == "true",
-                Some(("pg_version", v)) => {
-                    options.pg_version = v.parse().unwrap_or(options.pg_version)
-                }
-                Some(("runner_sets_timeouts", v)) => {
-                    options.runner_sets_timeouts = Some(v == "true")
-                }
-                _ => panic!("unknown fixture option {pair}"),
+        Some(header) if !header.trim_start().starts_with("next migration") => {
+            with_options(defaults, header)
+        }
+        _ => defaults,
+    }
+}
+
+/// `o` with the `name=value` pairs of `pairs`.
+fn with_options(mut o: FixtureOptions, pairs: &str) -> FixtureOptions {
+    for pair in pairs.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("wrapped", v)) => o.wrapped = v == "true",
+            Some(("pg_version", v)) => o.check.pg_version = v.parse().unwrap_or(o.check.pg_version),
+            Some(("runner_sets_timeouts", v)) => o.check.runner_sets_timeouts = Some(v == "true"),
+            Some(("format", v)) => {
+                o.format = Some(v.parse().unwrap_or_else(|e| panic!("fixture format: {e}")))
             }
+            _ => panic!("unknown fixture option {pair}"),
         }
     }
-    (options, wrapped)
+    o
+}
+
+const NEXT_MIGRATION: &str = "-- fixture: next migration";
+
+/// The migrations of a fixture: the byte ranges between `-- fixture: next migration` lines,
+/// each with its options.
+fn migrations_of(text: &str) -> Vec<(std::ops::Range<usize>, FixtureOptions)> {
+    let first = options_for(text);
+    let mut out = Vec::new();
+    let (mut start, mut options) = (0, first.clone());
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(pairs) = line.trim_end().strip_prefix(NEXT_MIGRATION) {
+            out.push((start..at, options));
+            start = at + line.len();
+            options = with_options(first.clone(), pairs);
+        }
+        at += line.len();
+    }
+    out.push((start..text.len(), options));
+    out
+}
+
+/// The context a fixture's migrations share, as `check_set` keeps one for a whole set.
+fn context_for(text: &str) -> Context {
+    let o = options_for(text);
+    Context::new(
+        o.check.pg_version,
+        o.check.runner_sets_timeouts.unwrap_or(false),
+    )
 }
 
 fn check_fixture(name: &str) -> Vec<Finding> {
     let path = fixtures().join(format!("{name}.sql"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (options, wrapped) = options_for(&text);
-    let script = Script::whole_file(
-        PathBuf::from(format!("{name}.sql")),
-        Arc::from(text.as_str()),
-        !wrapped,
-    );
-    check_script(&script, wrapped, &options)
+    let mut ctx = context_for(&text);
+    let text: Arc<str> = Arc::from(text.as_str());
+    let mut findings = Vec::new();
+    for (range, o) in migrations_of(&text) {
+        let script = Script {
+            range,
+            ..Script::whole_file(
+                PathBuf::from(format!("{name}.sql")),
+                text.clone(),
+                !o.wrapped,
+            )
+        };
+        findings.extend(match o.format {
+            Some(format) => check_in_as(&mut ctx, &script, format, Direction::Up, &o.check),
+            None => check_in(&mut ctx, &script, o.wrapped, Direction::Up, &o.check),
+        });
+    }
+    findings
 }
 
 fn snapshot_line(f: &Finding) -> String {
@@ -151,17 +218,12 @@ struct FixtureStatement {
 fn statements_of_fixture(name: &str) -> Vec<FixtureStatement> {
     let text = std::fs::read_to_string(fixtures().join(format!("{name}.sql")))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (options, wrapped) = options_for(&text);
-    let mut ctx = Context::new(
-        options.pg_version,
-        options.runner_sets_timeouts.unwrap_or(false),
-    );
-    ctx.start_script(wrapped, Direction::Up);
-    let parsed = pgshift_sql::parse(&text);
-    parsed
-        .statements
-        .iter()
-        .map(|s| {
+    let mut ctx = context_for(&text);
+    let mut out = Vec::new();
+    for (range, o) in migrations_of(&text) {
+        ctx.start_script(o.wrapped, Direction::Up);
+        let parsed = pgshift_sql::parse_range(&text, range);
+        out.extend(parsed.statements.iter().map(|s| {
             let breaking = breaking_changes(&s.node, &ctx)
                 .into_iter()
                 .map(|b| b.kind)
@@ -173,8 +235,9 @@ fn statements_of_fixture(name: &str) -> Vec<FixtureStatement> {
                 breaking,
                 effects,
             }
-        })
-        .collect()
+        }));
+    }
+    out
 }
 
 fn statement_at<'s>(statements: &'s [FixtureStatement], f: &Finding) -> &'s FixtureStatement {

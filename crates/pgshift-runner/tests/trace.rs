@@ -162,6 +162,115 @@ fn assert_only_reviewed_disagreements(found: &[String], on: &str) {
     );
 }
 
+/// The statements where the analyzer and the server used to disagree (issue 13), and the
+/// false positives whose "no rewrite" the server confirms: each is traced, and what the
+/// server did is asserted besides the absence of any disagreement.
+#[tokio::test]
+async fn comments_foreign_keys_defaults_and_retypes_agree_with_the_server() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let set = migrations(
+        dir.path(),
+        &[
+            (
+                "setup",
+                "CREATE TABLE parent (id int PRIMARY KEY);
+                 CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id), n int);
+                 CREATE TABLE tree (id int PRIMARY KEY, up int);
+                 CREATE TABLE gone (id int, parent_id int CONSTRAINT gone_parent_fk REFERENCES parent (id));
+                 CREATE TABLE ev (id int, at timestamp, at_tz timestamptz, name text, label varchar(20));
+                 CREATE UNIQUE INDEX ev_id_idx ON ev (id);
+                 CREATE UNIQUE INDEX child_id_new ON child (id);
+                 ALTER TABLE ev ADD CONSTRAINT ev_id_check CHECK (id > 0);
+                 INSERT INTO parent SELECT g FROM generate_series(1, 1000) g;
+                 INSERT INTO child SELECT g, g, g FROM generate_series(1, 1000) g;
+                 INSERT INTO tree SELECT g, g FROM generate_series(1, 1000) g;
+                 INSERT INTO ev SELECT g, now(), now(), 'n' || g, 'l' || g FROM generate_series(1, 1000) g;
+                 CREATE FUNCTION next_code() RETURNS text LANGUAGE sql AS $$ SELECT md5(random()::text) $$;
+                 CREATE FUNCTION tenant_default() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1';",
+            ),
+            // COMMENT ON: SHARE UPDATE EXCLUSIVE on the relation (the column's table); ACCESS
+            // SHARE on the table of a constraint.
+            ("comment_table", "COMMENT ON TABLE child IS 'children';"),
+            ("comment_column", "COMMENT ON COLUMN child.n IS 'a number';"),
+            ("comment_index", "COMMENT ON INDEX ev_id_idx IS 'by id';"),
+            ("comment_constraint", "COMMENT ON CONSTRAINT ev_id_check ON ev IS 'positive';"),
+            // A self-referencing foreign key: one table, the strongest of its two roles.
+            ("self_fk", "ALTER TABLE tree ADD CONSTRAINT tree_up_fk FOREIGN KEY (up) REFERENCES tree (id) NOT VALID;"),
+            ("validate_self_fk", "ALTER TABLE tree VALIDATE CONSTRAINT tree_up_fk;"),
+            // Dropping a foreign key, or the table that has one, takes ACCESS EXCLUSIVE on the
+            // referenced table too (the key's triggers there are dropped).
+            ("drop_fk", "ALTER TABLE child DROP CONSTRAINT child_parent_id_fkey;"),
+            ("drop_table_with_fk", "DROP TABLE gone;"),
+            // A default through a user function: VOLATILE unless declared otherwise.
+            ("default_volatile_fn", "ALTER TABLE ev ADD COLUMN code text DEFAULT next_code();"),
+            ("default_stable_fn", "ALTER TABLE ev ADD COLUMN tenant int DEFAULT tenant_default();"),
+            // timestamp <-> timestamptz keeps the files in a UTC session, not elsewhere.
+            ("retype_in_utc", "SET timezone = 'UTC'; ALTER TABLE ev ALTER COLUMN at TYPE timestamptz;"),
+            ("retype_in_paris", "SET timezone = 'Europe/Paris'; ALTER TABLE ev ALTER COLUMN at_tz TYPE timestamp;"),
+            // An identity cast written with USING (Knex) keeps the files.
+            ("retype_using_itself", "ALTER TABLE ev ALTER COLUMN name TYPE text USING (name::text);"),
+            ("retype_using_relabel", "ALTER TABLE ev ALTER COLUMN label TYPE text USING label::text;"),
+            // A primary key moved to a new index in one statement.
+            ("swap_pkey", "ALTER TABLE child DROP CONSTRAINT child_pkey, ADD CONSTRAINT child_pkey PRIMARY KEY USING INDEX child_id_new;"),
+        ],
+    );
+    let db = TestDb::new().await;
+    let report = trace_fresh_database(&db.url(), "test database", &set, &TraceOptions::throwaway())
+        .await
+        .unwrap_or_else(|e| panic!("trace: {e}"));
+    assert!(report.error().is_none(), "{report:#?}");
+    let statement = |name: &str| -> &StatementTrace {
+        let m = report
+            .migrations
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no migration {name} in {report:#?}"));
+        m.statements
+            .last()
+            .unwrap_or_else(|| panic!("{name}: no statement"))
+    };
+    for (name, table, mode) in [
+        ("comment_table", "child", LockLevel::ShareUpdateExclusive),
+        ("comment_column", "child", LockLevel::ShareUpdateExclusive),
+        (
+            "comment_index",
+            "ev_id_idx",
+            LockLevel::ShareUpdateExclusive,
+        ),
+        ("comment_constraint", "ev", LockLevel::AccessShare),
+        ("validate_self_fk", "tree", LockLevel::ShareUpdateExclusive),
+        ("drop_fk", "parent", LockLevel::AccessExclusive),
+        ("drop_table_with_fk", "parent", LockLevel::AccessExclusive),
+    ] {
+        let s = statement(name);
+        assert!(
+            took(s, table, mode),
+            "{name}: expected {mode} on {table}, saw {:#?}",
+            s.locks
+        );
+    }
+    for (name, rewritten) in [
+        ("default_volatile_fn", true),
+        ("default_stable_fn", false),
+        ("retype_in_utc", false),
+        ("retype_in_paris", true),
+        ("retype_using_itself", false),
+        ("retype_using_relabel", false),
+        ("swap_pkey", false),
+    ] {
+        let s = statement(name);
+        assert_eq!(
+            s.rewritten
+                .iter()
+                .any(|r| r == "table ev" || r == "table child"),
+            rewritten,
+            "{name}: {:?}",
+            s.rewritten
+        );
+    }
+    assert_only_reviewed_disagreements(&report.disagreements(), "PostgreSQL (machine)");
+}
+
 #[tokio::test]
 async fn concurrently_is_traced_outside_a_transaction() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

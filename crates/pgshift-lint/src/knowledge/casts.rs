@@ -3,9 +3,10 @@
 //!
 //! Anything not listed rewrites the table and rebuilds its indexes under ACCESS EXCLUSIVE.
 
-use pg_query::protobuf::TypeName;
+use pg_query::protobuf::{Node, TypeName};
 use pg_query::NodeEnum;
 
+use super::version::{Feature, PgVersion};
 use pgshift_sql::ident::strings;
 
 /// A column type as written: canonical base name (`varchar`, `numeric`, `int4`, `text`, ...),
@@ -263,6 +264,130 @@ pub fn type_change(old: &TypeSpec, new: &TypeSpec) -> TypeChange {
     TypeChange::Rewrite
 }
 
+/// The time zones with a fixed offset of zero, lowercase: in a session whose `TimeZone` is one
+/// of them, PostgreSQL 12+ changes timestamp ↔ timestamptz without rewriting the table
+/// (`TimestampTimestampTzRequiresRewrite` asks `pg_get_timezone_offset` for a fixed offset of
+/// 0). Zones that are at +00:00 only part of the year or of their history (`Europe/London`,
+/// `Africa/Abidjan`) do not count. Checked on 15: no new relfilenode after `SET timezone` to
+/// each of these, a new one with `Europe/London` and `Africa/Abidjan`.
+const ZERO_OFFSET_ZONES: &[&str] = &[
+    "utc",
+    "etc/utc",
+    "uct",
+    "etc/uct",
+    "universal",
+    "etc/universal",
+    "zulu",
+    "etc/zulu",
+    "gmt",
+    "etc/gmt",
+    "gmt0",
+    "etc/gmt0",
+    "gmt+0",
+    "etc/gmt+0",
+    "gmt-0",
+    "etc/gmt-0",
+    "greenwich",
+    "etc/greenwich",
+    // POSIX-style specifications with a zero offset.
+    "utc0",
+];
+
+/// Whether a `TimeZone` setting as written (`'UTC'`, `utc`, `'Etc/UTC'`, `'+00:00'`, `0`) is
+/// a fixed zero offset.
+pub fn is_zero_offset_zone(setting: &str) -> bool {
+    let s = setting.trim().to_ascii_lowercase();
+    if ZERO_OFFSET_ZONES.contains(&s.as_str()) {
+        return true;
+    }
+    // A numeric offset (`SET TIME ZONE 0`, `'+00:00'`, `INTERVAL '00:00'`): zero in every part.
+    let digits = s.trim_start_matches(['+', '-']);
+    !digits.is_empty()
+        && digits
+            .split([':', '.'])
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b == b'0'))
+}
+
+/// What changing a column from `old` to `new` costs on `version`, in a session whose
+/// `TimeZone` is (`utc_session`) or may not be a fixed zero offset: [`type_change`] with
+/// timestamp ↔ timestamptz decided.
+pub fn type_change_in(
+    old: &TypeSpec,
+    new: &TypeSpec,
+    utc_session: bool,
+    version: PgVersion,
+) -> TypeChange {
+    match type_change(old, new) {
+        TypeChange::SafeOnlyInUtc if !version.has(Feature::TimestampTzRelabelInUtc) => {
+            TypeChange::Rewrite
+        }
+        TypeChange::SafeOnlyInUtc if utc_session => TypeChange::BinaryCompatible(
+            "timestamp and timestamptz hold the same value in a UTC session",
+        ),
+        other => other,
+    }
+}
+
+/// The casts a `USING` expression applies to the altered column itself, innermost first:
+/// `USING name` is `[]`, `USING (name::varchar)::text` is `[varchar, text]`. `None` when the
+/// expression is anything else (a function, an operator, another column): PostgreSQL then
+/// computes every row anew.
+pub fn using_casts(expr: &Node, column: &str) -> Option<Vec<TypeSpec>> {
+    let mut casts = Vec::new();
+    let mut node = expr;
+    loop {
+        match node.node.as_ref()? {
+            NodeEnum::TypeCast(c) => {
+                casts.push(TypeSpec::from_type_name(c.type_name.as_ref()?));
+                node = c.arg.as_deref()?;
+            }
+            NodeEnum::ColumnRef(r) => {
+                let fields = strings(&r.fields);
+                // `name` or `table.name`: the column being altered (the only table in scope).
+                if fields.len() > 2 || fields.last().map(String::as_str) != Some(column) {
+                    return None;
+                }
+                casts.reverse();
+                return Some(casts);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// What `ALTER COLUMN ... TYPE new [USING column::a::b]` costs from `old`: each cast in turn,
+/// then the conversion to the column's new type. PostgreSQL strips binary-compatible
+/// relabelings from the USING expression and rewrites only when something is left but the
+/// column itself (`ATColumnChangeRequiresRewrite`): checked on 15, `TYPE text USING
+/// (name::text)` on a text column keeps its relfilenode, `USING name::varchar(10)` does not.
+pub fn retype(
+    old: &TypeSpec,
+    casts: &[TypeSpec],
+    new: &TypeSpec,
+    utc_session: bool,
+    version: PgVersion,
+) -> TypeChange {
+    let mut worst = TypeChange::Same;
+    let mut from = old;
+    for to in casts.iter().chain([new]) {
+        let step = type_change_in(from, to, utc_session, version);
+        if cost(step) > cost(worst) {
+            worst = step;
+        }
+        from = to;
+    }
+    worst
+}
+
+fn cost(change: TypeChange) -> u8 {
+    match change {
+        TypeChange::Same => 0,
+        TypeChange::BinaryCompatible(_) => 1,
+        TypeChange::SafeOnlyInUtc => 2,
+        TypeChange::Rewrite => 3,
+    }
+}
+
 /// `(n)` → `(m ≥ n)`; `(p, s)` → `(q ≥ p, s)`; an unbounded old type never widens into a
 /// bounded one.
 fn widening(old: &[i64], new: &[i64]) -> bool {
@@ -360,6 +485,90 @@ mod tests {
         assert_eq!(
             type_change(&t("timestamp", &[]), &t("timestamptz", &[])),
             TypeChange::SafeOnlyInUtc
+        );
+    }
+
+    #[test]
+    fn utc_sessions_and_identity_casts_do_not_rewrite() {
+        for z in [
+            "UTC", "utc", "Etc/UTC", "GMT", "Zulu", "+00:00", "0", "UTC0",
+        ] {
+            assert!(is_zero_offset_zone(z), "{z}");
+        }
+        for z in ["Europe/London", "Africa/Abidjan", "+01:00", "", "local"] {
+            assert!(!is_zero_offset_zone(z), "{z}");
+        }
+        let (ts, tstz) = (t("timestamp", &[]), t("timestamptz", &[]));
+        let v15 = PgVersion::new(15, 0);
+        assert!(matches!(
+            type_change_in(&ts, &tstz, true, v15),
+            TypeChange::BinaryCompatible(_)
+        ));
+        assert_eq!(
+            type_change_in(&ts, &tstz, false, v15),
+            TypeChange::SafeOnlyInUtc
+        );
+        assert_eq!(
+            type_change_in(&ts, &tstz, true, PgVersion::new(11, 0)),
+            TypeChange::Rewrite
+        );
+        // `TYPE text USING (name::text)` on text; `USING v::varchar(10)` on varchar(20).
+        let text = t("text", &[]);
+        assert_eq!(
+            retype(&text, std::slice::from_ref(&text), &text, false, v15),
+            TypeChange::Same
+        );
+        assert_eq!(
+            retype(
+                &t("varchar", &[20]),
+                &[t("varchar", &[10])],
+                &text,
+                false,
+                v15
+            ),
+            TypeChange::Rewrite
+        );
+    }
+
+    #[test]
+    fn using_casts_of_the_column_itself() {
+        let casts = |sql: &str| {
+            let p = pgshift_sql::parse(sql);
+            let Some(NodeEnum::AlterTableStmt(a)) = p.statements.first().map(|s| &s.node) else {
+                panic!("parse {sql}")
+            };
+            let Some(NodeEnum::AlterTableCmd(cmd)) = a.cmds.first().and_then(|c| c.node.as_ref())
+            else {
+                panic!("cmd")
+            };
+            let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
+            else {
+                panic!("def")
+            };
+            col.raw_default
+                .as_deref()
+                .and_then(|e| using_casts(e, &cmd.name))
+                .map(|c| c.iter().map(TypeSpec::sql).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            casts("ALTER TABLE t ALTER COLUMN name TYPE text USING (name::text)"),
+            Some(vec!["text".to_string()])
+        );
+        assert_eq!(
+            casts("ALTER TABLE t ALTER COLUMN name TYPE text USING t.name"),
+            Some(vec![])
+        );
+        assert_eq!(
+            casts("ALTER TABLE t ALTER COLUMN n TYPE text USING (n::varchar)::text"),
+            Some(vec!["varchar".to_string(), "text".to_string()])
+        );
+        assert_eq!(
+            casts("ALTER TABLE t ALTER COLUMN name TYPE text USING lower(name)"),
+            None
+        );
+        assert_eq!(
+            casts("ALTER TABLE t ALTER COLUMN name TYPE text USING other::text"),
+            None
         );
     }
 

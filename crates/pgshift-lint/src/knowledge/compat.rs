@@ -16,7 +16,7 @@ use pg_query::protobuf::{AlterTableType, ConstrType, Node, ObjectType};
 use pg_query::NodeEnum;
 use serde::Serialize;
 
-use super::casts::{type_change, TypeChange, TypeSpec};
+use super::casts::{retype, using_casts, TypeChange, TypeSpec};
 use super::effects::{alter_commands, column_constraints, command_constraint, constraint_type};
 use crate::context::Context;
 use pgshift_sql::ident::QualifiedName;
@@ -292,7 +292,9 @@ pub fn breaking_changes(node: &NodeEnum, ctx: &Context) -> Vec<BreakingChange> {
                         _ => None,
                     },
                     AlterTableType::AtDropNotNull => Some((DropNotNull, cmd.name.as_str())),
-                    AlterTableType::AtDropConstraint => Some((DropConstraint, cmd.name.as_str())),
+                    AlterTableType::AtDropConstraint if !re_added(a, &table, &cmd.name) => {
+                        Some((DropConstraint, cmd.name.as_str()))
+                    }
                     // SET DEFAULT and DROP DEFAULT share a subtype; DROP has no expression.
                     AlterTableType::AtColumnDefault if cmd.def.is_none() => {
                         Some((DropDefault, cmd.name.as_str()))
@@ -315,6 +317,27 @@ pub fn breaking_changes(node: &NodeEnum, ctx: &Context) -> Vec<BreakingChange> {
         _ => {}
     }
     out
+}
+
+/// Whether the same ALTER TABLE adds back the constraint it drops, so no moment without it is
+/// visible to anyone: a constraint of the same name, or a PRIMARY KEY when the dropped one is
+/// the table's (PostgreSQL names it `<table>_pkey`). The usual way to move a primary key to a
+/// new index (built CONCURRENTLY beforehand): `DROP CONSTRAINT t_pkey, ADD CONSTRAINT t_pkey
+/// PRIMARY KEY USING INDEX t_new` (checked on 15: one ACCESS EXCLUSIVE on the table, the index
+/// renamed, the key never missing).
+fn re_added(
+    stmt: &pg_query::protobuf::AlterTableStmt,
+    table: &QualifiedName,
+    dropped: &str,
+) -> bool {
+    let primary_key = format!("{}_pkey", table.name);
+    alter_commands(stmt).any(|(kind, cmd)| {
+        kind == AlterTableType::AtAddConstraint
+            && command_constraint(cmd).is_some_and(|c| {
+                c.conname == dropped
+                    || (dropped == primary_key && constraint_type(c) == ConstrType::ConstrPrimary)
+            })
+    })
 }
 
 /// Whether a new column must be written by every insert: NOT NULL (or PRIMARY KEY) with
@@ -348,12 +371,26 @@ fn widens(table: &QualifiedName, cmd: &pg_query::protobuf::AlterTableCmd, ctx: &
     let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else {
         return false;
     };
-    if col.raw_default.is_some() {
-        return false;
-    }
+    // A USING that only casts the column itself (`USING name::text`, Knex's habit) is judged
+    // like the casts it spells; anything else computes new values.
+    let casts = match col.raw_default.as_deref() {
+        None => Vec::new(),
+        Some(expr) => match using_casts(expr, &cmd.name) {
+            Some(casts) => casts,
+            None => return false,
+        },
+    };
     match (ctx.column_type(table, &cmd.name), &col.type_name) {
+        // timestamp ↔ timestamptz changes what the code reads even where the files stay: not
+        // judged in a UTC session here.
         (Some(old), Some(new)) => matches!(
-            type_change(old, &TypeSpec::from_type_name(new)),
+            retype(
+                old,
+                &casts,
+                &TypeSpec::from_type_name(new),
+                false,
+                ctx.version
+            ),
             TypeChange::Same | TypeChange::BinaryCompatible(_)
         ),
         _ => false,

@@ -11,10 +11,10 @@ use pg_query::protobuf::{
 use pg_query::NodeEnum;
 use serde::Serialize;
 
-use super::casts::{likely_safe_target, type_change, TypeChange, TypeSpec};
+use super::casts::{likely_safe_target, retype, using_casts, TypeChange, TypeSpec};
 use super::lock::LockLevel;
 use super::version::Feature;
-use super::volatility::{volatility, Volatility};
+use super::volatility::{volatility_in, Volatility};
 use crate::context::Context;
 use pgshift_sql::ident::QualifiedName;
 
@@ -92,6 +92,32 @@ pub fn constraint_type(c: &Constraint) -> ConstrType {
 
 /// Every lock the statement takes, one entry per relation, strongest first per relation.
 pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
+    one_per_relation(effects_by_clause(node, ctx))
+}
+
+/// Several clauses of one statement may lock the same relation (a self-referencing foreign
+/// key locks its table as the referencing and the referenced one): the strongest lock is what
+/// the statement holds, so each relation is listed once, where it first appears.
+fn one_per_relation(effects: Vec<Effect>) -> Vec<Effect> {
+    let mut out: Vec<Effect> = Vec::with_capacity(effects.len());
+    for e in effects {
+        match out.iter_mut().find(|o| o.table.same_object(&e.table)) {
+            Some(o) => {
+                o.lock = o.lock.max(e.lock);
+                o.rewrite |= e.rewrite;
+                o.scan |= e.scan;
+                if !e.note.is_empty() && !o.note.contains(&e.note) {
+                    o.note.push_str("; ");
+                    o.note.push_str(&e.note);
+                }
+            }
+            None => out.push(e),
+        }
+    }
+    out
+}
+
+fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
     use LockLevel::*;
     let mut out = Vec::new();
     match node {
@@ -172,6 +198,31 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                     }
                 }
             }
+            // ---- Foreign keys that go with a dropped table (checked with pg_locks on 15:
+            // `DROP TABLE child` takes ACCESS EXCLUSIVE on the table child references, `DROP
+            // TABLE parent CASCADE` on every table referencing parent).
+            if kind == ObjectType::ObjectTable {
+                let dropped: Vec<QualifiedName> = out.iter().map(|e| e.table.clone()).collect();
+                for t in &dropped {
+                    for referenced in ctx.referenced_by(t) {
+                        out.push(Effect::new(
+                            referenced.clone(),
+                            AccessExclusive,
+                            "referenced by a foreign key of the dropped table",
+                        ));
+                    }
+                    if d.behavior == DropBehavior::DropCascade as i32 {
+                        for referencing in ctx.referencing(t) {
+                            out.push(Effect::new(
+                                referencing,
+                                AccessExclusive,
+                                "its foreign key to the dropped table is dropped by CASCADE",
+                            ));
+                        }
+                    }
+                }
+            }
+            // ---- end of foreign keys of a dropped table
             if d.behavior == DropBehavior::DropCascade as i32 {
                 if let Some(first) = out.first_mut() {
                     first
@@ -442,6 +493,47 @@ pub fn statement_effects(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                 out.push(Effect::new(QualifiedName::from_range_var(rv), lock, "COPY"));
             }
         }
+        // ---- COMMENT ON (checked with pg_locks on 15): SHARE UPDATE EXCLUSIVE on a table,
+        // view, materialized view, index, sequence or foreign table, and on the table of a
+        // commented column; ACCESS SHARE on the table of a constraint, trigger, rule or policy;
+        // nothing on a function, type or schema.
+        NodeEnum::CommentStmt(c) => {
+            let kind = ObjectType::try_from(c.objtype).unwrap_or(ObjectType::Undefined);
+            let names = match c.object.as_deref().and_then(|o| o.node.as_ref()) {
+                Some(NodeEnum::List(l)) => l.items.as_slice(),
+                _ => return out,
+            };
+            let (relation, lock, note) = match kind {
+                ObjectType::ObjectTable
+                | ObjectType::ObjectView
+                | ObjectType::ObjectMatview
+                | ObjectType::ObjectIndex
+                | ObjectType::ObjectSequence
+                | ObjectType::ObjectForeignTable => (
+                    QualifiedName::from_names(names),
+                    ShareUpdateExclusive,
+                    "COMMENT ON",
+                ),
+                ObjectType::ObjectColumn => (
+                    QualifiedName::from_names(&names[..names.len().saturating_sub(1)]),
+                    ShareUpdateExclusive,
+                    "COMMENT ON COLUMN locks its table",
+                ),
+                ObjectType::ObjectTabconstraint
+                | ObjectType::ObjectTrigger
+                | ObjectType::ObjectRule
+                | ObjectType::ObjectPolicy => (
+                    QualifiedName::from_names(&names[..names.len().saturating_sub(1)]),
+                    AccessShare,
+                    "COMMENT ON a constraint, trigger, rule or policy reads its table's definition",
+                ),
+                _ => return out,
+            };
+            if let Some(relation) = relation {
+                out.push(Effect::new(relation, lock, note));
+            }
+        }
+        // ---- end of COMMENT ON
         NodeEnum::CreateStatsStmt(s) => {
             for rel in &s.relations {
                 if let Some(NodeEnum::RangeVar(rv)) = &rel.node {
@@ -552,40 +644,64 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
                 );
             }
         }
-        T::AtDropConstraint => e.note = "DROP CONSTRAINT".into(),
+        T::AtDropConstraint => {
+            e.note = "DROP CONSTRAINT".into();
+            // ---- Dropping a foreign key takes ACCESS EXCLUSIVE on the referenced table too
+            // (checked with pg_locks on 15): its triggers there are dropped.
+            if let Some(referenced) = ctx.foreign_key_target(table, &cmd.name) {
+                e.others.push(Effect::new(
+                    referenced.clone(),
+                    AccessExclusive,
+                    "referenced by the dropped foreign key",
+                ));
+            }
+            // ---- end of DROP CONSTRAINT
+        }
         T::AtAlterColumnType => {
-            let new = match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
-                Some(NodeEnum::ColumnDef(col)) => {
-                    col.type_name.as_ref().map(TypeSpec::from_type_name)
-                }
+            // ---- ALTER COLUMN ... TYPE: the type change decided by `knowledge::casts`, with
+            // the session's TimeZone and the casts of a USING that only relabels the column.
+            let col = match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                Some(NodeEnum::ColumnDef(col)) => Some(col.as_ref()),
                 _ => None,
             };
-            let using = matches!(cmd.def.as_deref().and_then(|d| d.node.as_ref()), Some(NodeEnum::ColumnDef(col)) if col.raw_default.is_some());
-            match (ctx.column_type(table, &cmd.name), new) {
-                (Some(old), Some(new)) if !using => match type_change(old, &new) {
-                    TypeChange::Same => e.note = "same type: no rewrite".into(),
-                    TypeChange::BinaryCompatible(why) => e.note = format!("{why}: no rewrite"),
-                    TypeChange::SafeOnlyInUtc => {
-                        e.rewrite = true;
-                        e.note = format!(
-                            "{} to {} rewrites unless the session TimeZone is UTC",
-                            old.sql(),
-                            new.sql()
-                        );
+            let new = col
+                .and_then(|c| c.type_name.as_ref())
+                .map(TypeSpec::from_type_name);
+            // `Some([])` without USING; `None` when USING computes something else.
+            let casts = match col.and_then(|c| c.raw_default.as_deref()) {
+                None => Some(Vec::new()),
+                Some(expr) => using_casts(expr, &cmd.name),
+            };
+            let utc = ctx.timezone_is_utc();
+            match (ctx.column_type(table, &cmd.name), new, casts) {
+                (Some(old), Some(new), Some(casts)) => {
+                    match retype(old, &casts, &new, utc, ctx.version) {
+                        TypeChange::Same => e.note = "same type: no rewrite".into(),
+                        TypeChange::BinaryCompatible(why) => e.note = format!("{why}: no rewrite"),
+                        TypeChange::SafeOnlyInUtc => {
+                            e.rewrite = true;
+                            e.note = format!(
+                                "{} to {} rewrites unless the session TimeZone is UTC (SET timezone = 'UTC' earlier in the migration)",
+                                old.sql(),
+                                new.sql()
+                            );
+                        }
+                        TypeChange::Rewrite => {
+                            e.rewrite = true;
+                            e.note = format!(
+                                "{} to {} rewrites the table and rebuilds its indexes",
+                                old.sql(),
+                                new.sql()
+                            );
+                        }
                     }
-                    TypeChange::Rewrite => {
-                        e.rewrite = true;
-                        e.note = format!(
-                            "{} to {} rewrites the table and rebuilds its indexes",
-                            old.sql(),
-                            new.sql()
-                        );
-                    }
-                },
-                (None, Some(new)) if likely_safe_target(&new) && !using => {
+                }
+                (None, Some(new), Some(casts))
+                    if likely_safe_target(&new) && casts.iter().all(|c| *c == new) =>
+                {
                     e.note = format!("to {}: no rewrite only if the old type is binary-compatible (varchar, text)", new.sql());
                 }
-                (_, new) => {
+                (_, new, _) => {
                     e.rewrite = true;
                     e.note = match new {
                         Some(n) => format!(
@@ -596,6 +712,7 @@ pub fn command_effect(table: &QualifiedName, cmd: &AlterTableCmd, ctx: &Context)
                     };
                 }
             }
+            // ---- end of ALTER COLUMN ... TYPE
         }
         T::AtChangeOwner => {}
         T::AtClusterOn | T::AtDropCluster => e.lock = ShareUpdateExclusive,
@@ -800,7 +917,7 @@ pub fn add_column_rewrite(col: &pg_query::protobuf::ColumnDef, ctx: &Context) ->
                         ),
                     );
                 }
-                match volatility(expr) {
+                match volatility_in(expr, ctx) {
                     Volatility::NonVolatile => {
                         return (
                             false,
@@ -813,10 +930,14 @@ pub fn add_column_rewrite(col: &pg_query::protobuf::ColumnDef, ctx: &Context) ->
                             format!("volatile DEFAULT {f} is evaluated for every row: rewrite"),
                         )
                     }
+                    // A function this set did not create: CREATE FUNCTION makes it VOLATILE
+                    // unless it says otherwise, so the table is rewritten unless it was
+                    // declared STABLE or IMMUTABLE (what adding-field-with-volatile-default
+                    // reports, and what trace expects).
                     Volatility::Unknown(f) => {
                         return (
-                            false,
-                            format!("DEFAULT calls {f}: rewrites the table if it is VOLATILE"),
+                            true,
+                            format!("DEFAULT calls {f}: a function is VOLATILE unless declared STABLE or IMMUTABLE, and a volatile default rewrites the table"),
                         );
                     }
                 }
@@ -1128,6 +1249,73 @@ mod tests {
         assert_eq!(
             one("ALTER TABLE t ADD CONSTRAINT t_a_nn NOT NULL a NOT VALID"),
             (AccessExclusive, false, false)
+        );
+    }
+
+    #[test]
+    fn comments_and_dropped_foreign_keys() {
+        // Checked with pg_locks on 15.
+        assert_eq!(
+            one("COMMENT ON TABLE t IS 'x'"),
+            (ShareUpdateExclusive, false, false)
+        );
+        let e = effects("COMMENT ON COLUMN s.t.c IS 'x'");
+        assert_eq!(
+            (e[0].table.to_string(), e[0].lock),
+            ("s.t".into(), ShareUpdateExclusive)
+        );
+        assert_eq!(
+            one("COMMENT ON CONSTRAINT c ON t IS 'x'"),
+            (AccessShare, false, false)
+        );
+        assert!(effects("COMMENT ON FUNCTION f() IS 'x'").is_empty());
+        let mut ctx = Context::new(PgVersion::new(15, 0), true);
+        ctx.start_script(true, crate::context::Direction::Up);
+        for st in &pgshift_sql::parse(
+            "CREATE TABLE c (id int, p int REFERENCES p (id)); CREATE TABLE d (p int CONSTRAINT d_fk REFERENCES p (id)); CREATE TABLE tree (id int, up int)",
+        )
+        .statements
+        {
+            ctx.observe(&st.node, &[], st.span.clone());
+        }
+        let locks = |ctx: &Context, sql: &str| -> Vec<(String, LockLevel)> {
+            effects_in(ctx, sql)
+                .iter()
+                .map(|e| (e.table.name.clone(), e.lock))
+                .collect()
+        };
+        // An unnamed foreign key has PostgreSQL's name.
+        assert_eq!(
+            locks(&ctx, "ALTER TABLE c DROP CONSTRAINT c_p_fkey"),
+            vec![("c".into(), AccessExclusive), ("p".into(), AccessExclusive)]
+        );
+        assert_eq!(
+            locks(&ctx, "DROP TABLE d"),
+            vec![("d".into(), AccessExclusive), ("p".into(), AccessExclusive)]
+        );
+        assert_eq!(
+            locks(&ctx, "DROP TABLE p CASCADE"),
+            vec![
+                ("p".into(), AccessExclusive),
+                ("c".into(), AccessExclusive),
+                ("d".into(), AccessExclusive)
+            ]
+        );
+        // A self-referencing key: one entry, the strongest lock.
+        assert_eq!(
+            locks(
+                &ctx,
+                "ALTER TABLE tree ADD CONSTRAINT f FOREIGN KEY (up) REFERENCES tree (id)"
+            ),
+            vec![("tree".into(), ShareRowExclusive)]
+        );
+        // Once dropped, a key locks nothing more.
+        for st in &pgshift_sql::parse("ALTER TABLE c DROP CONSTRAINT c_p_fkey").statements {
+            ctx.observe(&st.node, &[], st.span.clone());
+        }
+        assert_eq!(
+            locks(&ctx, "DROP TABLE c"),
+            vec![("c".into(), AccessExclusive)]
         );
     }
 

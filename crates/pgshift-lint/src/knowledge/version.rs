@@ -143,6 +143,9 @@ pub enum Feature {
     InstantConstantDefault,
     /// `SET NOT NULL` skips the table scan when a validated `CHECK (c IS NOT NULL)` exists.
     CheckBackedSetNotNull,
+    /// `ALTER COLUMN ... TYPE` between timestamp and timestamptz keeps the table's files when
+    /// the session `TimeZone` is UTC.
+    TimestampTzRelabelInUtc,
     /// `REINDEX ... CONCURRENTLY`.
     ReindexConcurrently,
     /// `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`.
@@ -201,6 +204,13 @@ pub const FACTS: &[VersionFact] = &[
         since: PgVersion { major: 12, minor: None },
         until: None,
         what: "SET NOT NULL skips the full-table scan when a validated CHECK (col IS NOT NULL) proves it",
+        before: None,
+    },
+    VersionFact {
+        feature: Feature::TimestampTzRelabelInUtc,
+        since: PgVersion { major: 12, minor: None },
+        until: None,
+        what: "timestamp to timestamptz (and back) does not rewrite the table when the session TimeZone is UTC",
         before: None,
     },
     VersionFact {
@@ -433,6 +443,7 @@ mod tests {
         for f in [
             InstantConstantDefault,
             CheckBackedSetNotNull,
+            TimestampTzRelabelInUtc,
             ReindexConcurrently,
             DetachPartitionConcurrently,
             AddEnumValueInTransaction,

@@ -6,6 +6,7 @@
 use pg_query::protobuf::Node;
 use pg_query::NodeEnum;
 
+use crate::context::Context;
 use pgshift_sql::ident::strings;
 
 /// How a default expression behaves.
@@ -100,11 +101,23 @@ const NON_VOLATILE_FUNCTIONS: &[&str] = &[
 /// Classifies a default expression (the `raw_default` / DEFAULT constraint expression).
 pub fn volatility(expr: &Node) -> Volatility {
     let mut found = Volatility::NonVolatile;
-    walk(expr, &mut found);
+    walk(expr, &|_| None, &mut found);
     found
 }
 
-fn walk(node: &Node, found: &mut Volatility) {
+/// [`volatility`], knowing the functions the migration set created earlier (and whether each
+/// was declared VOLATILE, IMMUTABLE or STABLE): a call to one of them is judged exactly.
+pub fn volatility_in(expr: &Node, ctx: &Context) -> Volatility {
+    let mut found = Volatility::NonVolatile;
+    walk(expr, &|name| ctx.function_is_volatile(name), &mut found);
+    found
+}
+
+/// Whether a user function (by its name as called) is VOLATILE, when known.
+type Known<'a> = &'a dyn Fn(&[String]) -> Option<bool>;
+
+fn walk(node: &Node, known: Known<'_>, found: &mut Volatility) {
+    let walk = |n: &Node, found: &mut Volatility| walk(n, known, found);
     if matches!(found, Volatility::Volatile(_)) {
         return;
     }
@@ -124,11 +137,17 @@ fn walk(node: &Node, found: &mut Volatility) {
                 .unwrap_or_default();
             let builtin_schema =
                 names.len() == 1 || names.first().is_some_and(|s| s == "pg_catalog");
-            if VOLATILE_FUNCTIONS.contains(&name.as_str()) {
+            let user = known(&names);
+            if user == Some(true) {
+                *found = Volatility::Volatile(format!("{}()", names.join(".")));
+                return;
+            }
+            if user.is_none() && VOLATILE_FUNCTIONS.contains(&name.as_str()) {
                 *found = Volatility::Volatile(format!("{name}()"));
                 return;
             }
-            if !(builtin_schema && NON_VOLATILE_FUNCTIONS.contains(&name.as_str()))
+            if user.is_none()
+                && !(builtin_schema && NON_VOLATILE_FUNCTIONS.contains(&name.as_str()))
                 && *found == Volatility::NonVolatile
             {
                 *found = Volatility::Unknown(format!("{}()", names.join(".")));

@@ -7,7 +7,7 @@ use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
 use crate::knowledge::effects::{column_constraints, constraint_type};
 use crate::knowledge::version::Feature;
-use crate::knowledge::volatility::{volatility, Volatility};
+use crate::knowledge::volatility::{volatility_in, Volatility};
 use pg_query::protobuf::ConstrType;
 use pgshift_sql::ident::quote_ident;
 
@@ -41,10 +41,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
                 s.ctx.version
             )
         } else {
-            match volatility(expr) {
+            match volatility_in(expr, s.ctx) {
                 Volatility::NonVolatile => continue,
                 Volatility::Volatile(f) => format!("the default {f} is volatile: it is evaluated for every existing row, rewriting the table"),
-                Volatility::Unknown(f) => format!("the default calls {f}; if it is VOLATILE it is evaluated for every existing row, rewriting the table"),
+                Volatility::Unknown(f) => format!("the default calls {f}; unless it was declared STABLE or IMMUTABLE it is VOLATILE (the default for CREATE FUNCTION), evaluated for every existing row, rewriting the table"),
             }
         };
         let Some(lock) = s.lock_on(&table) else {

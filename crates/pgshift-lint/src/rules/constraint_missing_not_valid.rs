@@ -5,13 +5,13 @@
 use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pgshift_sql::ident::quote_ident;
 use crate::knowledge::effects::{
     alter_commands, column_constraints, command_constraint, constraint_type,
 };
 use crate::knowledge::lock::LockLevel;
 use pg_query::protobuf::{AlterTableType, ConstrType};
 use pg_query::NodeEnum;
+use pgshift_sql::ident::quote_ident;
 
 pub const RULE: Rule = Rule {
     code: "PGS201",

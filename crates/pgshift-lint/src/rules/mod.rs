@@ -230,6 +230,10 @@ pub struct Diagnostic {
     pub lock: Option<LockLevel>,
     pub tables: Vec<String>,
     pub fix: Option<Fix>,
+    /// Lower than the rule's default severity when this case is less serious (what `DROP
+    /// FUNCTION ... CASCADE` can reach is not what `DROP TABLE ... CASCADE` can). A severity
+    /// configured for the rule still wins.
+    pub severity: Option<Severity>,
 }
 
 impl Diagnostic {
@@ -241,6 +245,7 @@ impl Diagnostic {
             lock: None,
             tables: Vec::new(),
             fix: None,
+            severity: None,
         }
     }
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
@@ -258,6 +263,10 @@ impl Diagnostic {
         for t in tables {
             self = self.table(t);
         }
+        self
+    }
+    pub fn severity(mut self, severity: Severity) -> Diagnostic {
+        self.severity = Some(severity);
         self
     }
     pub fn fix(mut self, fix: Fix) -> Diagnostic {

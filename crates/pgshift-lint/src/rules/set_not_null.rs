@@ -5,12 +5,12 @@
 use super::{alter_table, lock_sentence};
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pgshift_sql::ident::{quote_ident, strings};
 use crate::knowledge::effects::{
     alter_commands, command_constraint, command_effect, constraint_type,
 };
 use crate::knowledge::version::Feature;
 use pg_query::protobuf::{AlterTableType, ConstrType};
+use pgshift_sql::ident::{quote_ident, strings};
 
 pub const RULE: Rule = Rule {
     code: "PGS203",

@@ -4,9 +4,9 @@
 
 use super::{Diagnostic, Rule, StatementCheck};
 use crate::finding::Severity;
-use pgshift_sql::ident::QualifiedName;
 use pg_query::protobuf::ObjectType;
 use pg_query::{NodeEnum, NodeRef};
+use pgshift_sql::ident::QualifiedName;
 
 pub const RULE: Rule = Rule {
     code: "PGS607",
