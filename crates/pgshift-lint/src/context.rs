@@ -548,7 +548,7 @@ impl Context {
                         None => strings(&k.fk_attrs),
                     };
                     let name = format!("{}_{}_fkey", table.name, columns.join("_"));
-                    if columns.is_empty() || name.len() > 63 {
+                    if columns.is_empty() || name.len() > pgshift_sql::ident::MAX_IDENTIFIER_BYTES {
                         return;
                     }
                     (table.name.clone(), name)
