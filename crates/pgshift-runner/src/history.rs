@@ -106,6 +106,58 @@ CREATE TABLE IF NOT EXISTS pgshift.migrations (
 COMMENT ON TABLE pgshift.migrations IS 'Migrations applied by pgshift. Do not edit by hand; use pgshift baseline/restamp.';
 ";
 
+/// The rows of other tools' history tables pgshift has already taken into account: a version
+/// the other tool records that is not here is new (that tool applied it since), while one
+/// that is here but missing from `pgshift.migrations` was reverted by pgshift.
+const CREATE_FOREIGN: &str = "
+CREATE TABLE IF NOT EXISTS pgshift.foreign_history (
+    tool     text NOT NULL,
+    version  text NOT NULL,
+    seen_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tool, version)
+);
+COMMENT ON TABLE pgshift.foreign_history IS 'Versions another migration tool recorded, as pgshift last read them. Do not edit by hand.';
+";
+
+/// Creates `pgshift.foreign_history` when missing; true when it was missing.
+pub async fn ensure_foreign(client: &Client) -> Result<bool, DbError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('pgshift.foreign_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        client.batch_execute(CREATE_FOREIGN).await?;
+    }
+    Ok(!exists)
+}
+
+/// The versions of `tool` already taken into account.
+pub async fn foreign_seen(client: &Client, tool: &str) -> Result<Vec<String>, DbError> {
+    Ok(client
+        .query(
+            "SELECT version FROM pgshift.foreign_history WHERE tool = $1",
+            &[&tool],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Notes that `tool`'s history records `version`.
+pub async fn mark_foreign_seen(client: &Client, tool: &str, version: &str) -> Result<(), DbError> {
+    client
+        .execute(
+            "INSERT INTO pgshift.foreign_history (tool, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&tool, &version],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The columns added since the first release, for histories created by an older pgshift.
 const UPGRADE: &str = "
 ALTER TABLE pgshift.migrations ADD COLUMN IF NOT EXISTS inflight jsonb,

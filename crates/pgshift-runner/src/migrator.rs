@@ -281,6 +281,7 @@ impl Migrator {
     ) -> Result<Vec<Version>> {
         if history::exists(&self.conn).await? {
             history::ensure(&self.conn).await?;
+            self.reconcile(observer, false).await?;
         } else {
             self.create_history_and_adopt(observer).await?;
         }
@@ -358,6 +359,7 @@ impl Migrator {
             return Ok(Vec::new());
         }
         history::ensure(&self.conn).await?;
+        self.reconcile(observer, false).await?;
         self.read_server_version().await?;
         let rows = history::read(&self.conn).await?;
         let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
@@ -423,7 +425,12 @@ impl Migrator {
         version: &Version,
         observer: &dyn Observer,
     ) -> Result<Vec<Version>> {
-        history::ensure(&self.conn).await?;
+        if history::exists(&self.conn).await? {
+            history::ensure(&self.conn).await?;
+            self.reconcile(observer, false).await?;
+        } else {
+            self.create_history_and_adopt(observer).await?;
+        }
         let rows = history::read(&self.conn).await?;
         let mut marked = Vec::new();
         for m in self.set.migrations.iter().filter(|m| m.version <= *version) {
@@ -1044,22 +1051,31 @@ impl Migrator {
     }
 
     /// Creates pgshift's history and fills it from another tool's, in one transaction.
-    /// Adoption happens only here, when the history is created: an existing but empty
-    /// history means pgshift reverted everything, and the other tool's table (never updated
-    /// by pgshift) would then claim migrations whose objects are gone. The transaction makes
-    /// a failed adoption (a dirty golang-migrate database) leave no history behind, so the
-    /// next `up` after the repair adopts.
     async fn create_history_and_adopt(&self, observer: &dyn Observer) -> Result<()> {
+        self.reconcile(observer, true).await
+    }
+
+    /// Takes in what another tool recorded since pgshift last looked, in one transaction: a
+    /// migration that tool applied (a teammate, another environment, an application still
+    /// running that tool at start-up) is recorded as adopted, never run a second time. Every
+    /// row of the other tool's table is remembered once seen (`pgshift.foreign_history`), so
+    /// a migration pgshift reverted is not adopted again from that tool's stale table. The
+    /// transaction makes a failed adoption (a dirty golang-migrate database) leave nothing
+    /// behind, so the next run after the repair adopts.
+    async fn reconcile(&self, observer: &dyn Observer, creating_history: bool) -> Result<()> {
         self.conn
             .batch_execute("BEGIN")
             .await
             .map_err(DbError::from)?;
-        let created = async {
-            history::ensure(&self.conn).await?;
-            self.adopt(observer).await
+        let done = async {
+            if creating_history {
+                history::ensure(&self.conn).await?;
+                history::ensure_foreign(&self.conn).await?;
+            }
+            self.adopt_new(observer, creating_history).await
         }
         .await;
-        match created {
+        match done {
             Ok(()) => {
                 self.conn
                     .batch_execute("COMMIT")
@@ -1074,11 +1090,34 @@ impl Migrator {
         }
     }
 
-    async fn adopt(&self, observer: &dyn Observer) -> Result<()> {
+    async fn adopt_new(&self, observer: &dyn Observer, creating_history: bool) -> Result<()> {
         let Some(found) = adopt::find(&self.conn, &self.set).await? else {
             return Ok(());
         };
+        // A history made before pgshift remembered the other tool's rows: which of that
+        // tool's versions pgshift has not recorded were reverted by pgshift, and which were
+        // applied by the tool since, cannot be told.
+        let first_look = history::ensure_foreign(&self.conn).await?;
+        let seen = history::foreign_seen(&self.conn, found.tool).await?;
+        let rows = history::read(&self.conn).await?;
+        let mut adopted = 0;
+        let mut unknown = Vec::new();
         for v in &found.versions {
+            let text = v.to_string();
+            if seen
+                .iter()
+                .any(|s| Version::parse(s).is_some_and(|sv| sv == *v))
+            {
+                continue;
+            }
+            history::mark_foreign_seen(&self.conn, found.tool, &text).await?;
+            if find_row(&rows, v).is_some() {
+                continue;
+            }
+            if first_look && !creating_history {
+                unknown.push(text);
+                continue;
+            }
             if let Some(m) = self.set.find(v) {
                 history::upsert(
                     &self.conn,
@@ -1093,13 +1132,26 @@ impl Migrator {
                     ),
                 )
                 .await?;
+                adopted += 1;
             }
         }
-        observer.event(&Event::Adopted {
-            tool: found.tool,
-            table: found.table,
-            count: found.versions.len(),
-        });
+        if adopted > 0 || creating_history {
+            observer.event(&Event::Adopted {
+                tool: found.tool,
+                table: found.table,
+                count: adopted,
+            });
+        }
+        if !unknown.is_empty() {
+            observer.event(&Event::Info(format!(
+                "warning: {} records {} as applied but pgshift's history does not, and this history predates pgshift remembering {}'s rows: pgshift cannot tell whether it reverted them or {} applied them since. They count as pending. If {} applied them, record them with `pgshift baseline VERSION` before `pgshift up`.",
+                found.table,
+                unknown.join(", "),
+                found.tool,
+                found.tool,
+                found.tool
+            )));
+        }
         Ok(())
     }
 

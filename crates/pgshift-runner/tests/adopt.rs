@@ -255,7 +255,79 @@ async fn node_pg_migrate_pgmigrations_by_name() {
 }
 
 #[tokio::test]
-async fn adoption_happens_once_and_never_overrides_pgshifts_own_history() {
+async fn a_migration_the_old_tool_applies_later_is_adopted_not_run_again() {
+    // The switch seen in the field: pgshift took over a sqlx database, then sqlx applied one
+    // more migration (an application still calling `sqlx::migrate!()` at start-up). pgshift
+    // ran it a second time: 999.00 became 99900.00, then 9990000.00.
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("1_prices.sql"),
+        "CREATE TABLE prices (amount numeric NOT NULL);\nINSERT INTO prices VALUES (999.00);\n",
+    )
+    .expect("write");
+    c.batch_execute(
+        "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         CREATE TABLE prices (amount numeric NOT NULL);
+         INSERT INTO prices VALUES (999.00);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'prices', true, '\\x00', 1);",
+    )
+    .await
+    .expect("sqlx applied 1");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    assert!(m.up(None, &Silent).await.expect("adopts 1").is_empty());
+
+    // A teammate adds migration 2 and sqlx applies it.
+    std::fs::write(
+        dir.path().join("2_cents.sql"),
+        "UPDATE prices SET amount = amount * 100;\n",
+    )
+    .expect("write");
+    c.batch_execute(
+        "UPDATE prices SET amount = amount * 100;
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (2, 'cents', true, '\\x00', 1);",
+    )
+    .await
+    .expect("sqlx applied 2");
+
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let events = std::sync::Mutex::new(Vec::new());
+    let observer =
+        |e: &pgshift_runner::Event| events.lock().expect("events").push(format!("{e:?}"));
+    let ran = m.up(None, &observer).await.expect("up");
+    assert!(ran.is_empty(), "ran {ran:?} again");
+    let amount: String = c
+        .query_one("SELECT amount::text FROM prices", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(amount, "99900.00", "migration 2 ran twice");
+    let said = events.lock().expect("events").join("\n");
+    assert!(
+        said.contains("Adopted") && said.contains("count: 1"),
+        "{said}"
+    );
+    let state: String = c
+        .query_one(
+            "SELECT state FROM pgshift.migrations WHERE version = '2'",
+            &[],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(state, "adopted");
+}
+
+#[tokio::test]
+async fn pgshifts_own_history_wins_over_the_old_tools_row_for_the_same_version() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
@@ -272,10 +344,8 @@ async fn adoption_happens_once_and_never_overrides_pgshifts_own_history() {
     let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
         .await
         .expect("connect");
-    m.up(Some(&Version::parse("1").expect("v")), &Silent)
-        .await
-        .expect("up 1");
-    // sqlx's table appears later claiming both are applied: pgshift's own history wins.
+    m.up(None, &Silent).await.expect("up");
+    // sqlx's table appears later claiming both: pgshift applied them, nothing changes.
     let c = db.connect().await;
     c.batch_execute(
         "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
@@ -284,14 +354,15 @@ async fn adoption_happens_once_and_never_overrides_pgshifts_own_history() {
     )
     .await
     .expect("history");
-    let ran = m.up(None, &Silent).await.expect("up");
-    assert_eq!(ran, vec![Version::parse("2").expect("v")]);
-    let exists: bool = c
-        .query_one("SELECT to_regclass('second') IS NOT NULL", &[])
+    assert!(m.up(None, &Silent).await.expect("up").is_empty());
+    let states: Vec<String> = c
+        .query("SELECT state FROM pgshift.migrations ORDER BY version", &[])
         .await
         .expect("q")
-        .get(0);
-    assert!(exists);
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(states, vec!["applied", "applied"]);
 }
 
 #[tokio::test]
@@ -473,4 +544,54 @@ fn the_runner_names_no_format_and_no_other_tools_table() {
         }
     }
     assert!(read > 5, "read {read} files of {}", src.display());
+}
+
+#[tokio::test]
+async fn down_takes_in_what_the_old_tool_applied_before_choosing_what_to_revert() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).expect("write");
+    write(
+        "1_prices.up.sql",
+        "CREATE TABLE prices (amount numeric NOT NULL);\nINSERT INTO prices VALUES (999.00);\n",
+    );
+    write("1_prices.down.sql", "DROP TABLE prices;\n");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(None, &Silent).await.expect("pgshift applies 1");
+    // sqlx, still deployed somewhere, applies migration 2.
+    write(
+        "2_cents.up.sql",
+        "UPDATE prices SET amount = amount * 100;\n",
+    );
+    write(
+        "2_cents.down.sql",
+        "UPDATE prices SET amount = amount / 100;\n",
+    );
+    c.batch_execute(
+        "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         UPDATE prices SET amount = amount * 100;
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'prices', true, '\\x00', 1), (2, 'cents', true, '\\x00', 1);",
+    )
+    .await
+    .expect("sqlx applied 2");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let reverted = m
+        .down(pgshift_runner::DownTarget::Steps(1), &Silent)
+        .await
+        .expect("down");
+    assert_eq!(reverted, vec!["2".to_string()], "the newest is sqlx's 2");
+    let amount: String = c
+        .query_one("SELECT round(amount, 2)::text FROM prices", &[])
+        .await
+        .expect("the table is still there")
+        .get(0);
+    assert_eq!(amount, "999.00");
 }

@@ -77,7 +77,7 @@ pub fn report_failure(failure: &Failure, style: Style) -> ExitCode {
 pub fn log_event(style: Style, event: &Event) {
     let line = match event {
         Event::WaitingForRunnerLock { holder_pid } => format!(
-            "{} another pgshift runner holds the migration lock{}; waiting",
+            "{} another pgshift runner holds the migration lock{} (the session of a killed run lets go within seconds)",
             style.yellow("waiting:"),
             holder_pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
         ),
@@ -95,7 +95,9 @@ pub fn log_event(style: Style, event: &Event) {
         ),
         Event::Applying { version, name, units, resume_at, no_transaction } => {
             let mut s = format!("{} {version} {name}", style.bold("applying"));
-            if *resume_at > 0 {
+            if *resume_at >= *units && *units > 0 {
+                s.push_str(" (every step was done by an earlier run; recording the end)");
+            } else if *resume_at > 0 {
                 s.push_str(&format!(" (resuming at step {} of {units})", resume_at + 1));
             }
             if let Some(why) = no_transaction {
