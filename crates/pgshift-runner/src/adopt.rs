@@ -145,3 +145,69 @@ fn match_versions(
         }
     }
 }
+
+/// The history as a reader should see it: pgshift's own rows, plus a row for each migration
+/// another tool applied that the next `up` or `down` will record as adopted (before the first
+/// `up`, every migration that tool applied). Reads only; `status` and `plan` use it so that
+/// they neither list applied migrations as pending nor plan statements that already ran. An
+/// unreadable other history (a dirty golang-migrate database) leaves pgshift's rows alone: the
+/// next `up` reports it.
+pub async fn history_view(
+    client: &Client,
+    set: &MigrationSet,
+) -> Result<Vec<crate::history::HistoryRow>, RunError> {
+    use crate::history::{self, HistoryRow, RowState};
+    let has_history = history::exists(client).await?;
+    let mut rows = history::read(client).await?;
+    let Ok(Some(found)) = find(client, set).await else {
+        return Ok(rows);
+    };
+    let seen: Vec<Version> = if !has_history {
+        Vec::new()
+    } else if client
+        .query_one(
+            "SELECT to_regclass('pgshift.foreign_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(pgshift_db::DbError::from)?
+        .get::<_, bool>(0)
+    {
+        history::foreign_seen(client, found.tool)
+            .await?
+            .iter()
+            .filter_map(|v| Version::parse(v))
+            .collect()
+    } else {
+        // A history that predates remembering the other tool's rows: the next run decides.
+        return Ok(rows);
+    };
+    for v in &found.versions {
+        let recorded = rows
+            .iter()
+            .any(|r| Version::parse(&r.version).is_some_and(|rv| rv == *v));
+        if recorded || seen.contains(v) {
+            continue;
+        }
+        let Some(m) = set.find(v) else { continue };
+        rows.push(HistoryRow {
+            version: m.version.to_string(),
+            name: m.name.clone(),
+            checksum: m.checksum(),
+            state: RowState::Adopted,
+            progress: 1,
+            units: 1,
+            applied_at: String::new(),
+            applied_by: format!(
+                "{} ({}); pgshift records it on the next up",
+                found.tool, found.table
+            ),
+            duration_ms: None,
+            down_sql: m.recorded_down(),
+            path: Some(m.up.path.display().to_string()),
+            inflight: None,
+            unit_digests: Vec::new(),
+        });
+    }
+    Ok(rows)
+}

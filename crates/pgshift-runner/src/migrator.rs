@@ -199,7 +199,8 @@ impl Migrator {
 
     /// Applied, pending, changed and missing migrations. Takes no lock and writes nothing.
     pub async fn status(&self) -> Result<Status> {
-        let rows = history::read(&self.conn).await?;
+        // Migrations another tool applied show as adopted, even before `up` records them.
+        let rows = adopt::history_view(&self.conn, &self.set).await?;
         let mut entries = Vec::new();
         for m in &self.set.migrations {
             let row = find_row(&rows, &m.version);
@@ -355,11 +356,16 @@ impl Migrator {
         target: DownTarget,
         observer: &dyn Observer,
     ) -> Result<Vec<String>> {
-        if !history::exists(&self.conn).await? {
+        if history::exists(&self.conn).await? {
+            history::ensure(&self.conn).await?;
+            self.reconcile(observer, false).await?;
+        } else if adopt::find(&self.conn, &self.set).await?.is_some() {
+            // Before the first `up` on a database another tool migrated: its migrations are
+            // what there is to revert.
+            self.create_history_and_adopt(observer).await?;
+        } else {
             return Ok(Vec::new());
         }
-        history::ensure(&self.conn).await?;
-        self.reconcile(observer, false).await?;
         self.read_server_version().await?;
         let rows = history::read(&self.conn).await?;
         let mut applied: Vec<HistoryRow> = rows.into_iter().collect();

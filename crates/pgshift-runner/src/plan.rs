@@ -30,7 +30,7 @@ use pgshift_source::{Migration, MigrationSet, Version};
 use serde::Serialize;
 
 use crate::error::RunError;
-use crate::history::{self, RowState};
+use crate::history::RowState;
 use crate::options::RunOptions;
 use crate::prepare::{prepare, Purpose};
 
@@ -228,11 +228,8 @@ pub async fn plan(
         .map_err(DbError::from)?;
     let num = pgshift_db::server_version_num(conn).await?;
     let pg = PgVersion::parse(&num.to_string()).unwrap_or_default();
-    let rows = if history::exists(conn).await? {
-        history::read(conn).await?
-    } else {
-        Vec::new()
-    };
+    // Migrations another tool applied are not pending, even before the first `up` records them.
+    let rows = crate::adopt::history_view(conn, set).await?;
     let mut migrations = Vec::new();
     for m in &set.migrations {
         let row = rows

@@ -595,3 +595,74 @@ async fn down_takes_in_what_the_old_tool_applied_before_choosing_what_to_revert(
         .get(0);
     assert_eq!(amount, "999.00");
 }
+
+#[tokio::test]
+async fn before_the_first_up_status_plan_and_down_see_what_the_old_tool_applied() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).expect("write");
+    write("1_users.up.sql", "CREATE TABLE users (id int);\n");
+    write("1_users.down.sql", "DROP TABLE users;\n");
+    write("2_posts.up.sql", "CREATE TABLE posts (id int);\n");
+    write("2_posts.down.sql", "DROP TABLE posts;\n");
+    c.batch_execute(
+        "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         CREATE TABLE users (id int);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'users', true, '\\x00', 1);",
+    )
+    .await
+    .expect("sqlx applied 1");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set.clone(), RunOptions::default())
+        .await
+        .expect("connect");
+
+    let status = m.status().await.expect("status");
+    let states: Vec<_> = status
+        .entries
+        .iter()
+        .map(|e| (e.version.clone(), e.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("1".to_string(), pgshift_runner::EntryState::Adopted),
+            ("2".to_string(), pgshift_runner::EntryState::Pending)
+        ]
+    );
+    let created: bool = c
+        .query_one("SELECT to_regnamespace('pgshift') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!created, "status wrote nothing");
+
+    let report =
+        pgshift_runner::plan::plan(&c, &set, &pgshift_runner::plan::PlanOptions::default())
+            .await
+            .expect("plan");
+    let planned: Vec<String> = report
+        .migrations
+        .iter()
+        .map(|p| p.version.clone())
+        .collect();
+    assert_eq!(
+        planned,
+        vec!["2".to_string()],
+        "no phantom CREATE TABLE users"
+    );
+
+    let reverted = m
+        .down(pgshift_runner::DownTarget::Steps(1), &Silent)
+        .await
+        .expect("down");
+    assert_eq!(reverted, vec!["1".to_string()], "not 'nothing to revert'");
+    let users: bool = c
+        .query_one("SELECT to_regclass('users') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!users);
+}
