@@ -17,6 +17,9 @@ pub struct Adoption {
     pub tool: &'static str,
     pub table: &'static str,
     pub versions: Vec<Version>,
+    /// Of `versions`, those whose file no longer has the checksum the tool recorded when it
+    /// applied it (for tools that record one): edited since, so not what ran.
+    pub edited: Vec<Version>,
 }
 
 /// Reads the history table of the tool that migrated this database, if it has one, and
@@ -67,17 +70,44 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
                     .try_get::<_, Option<bool>>(1)
                     .map_err(pgshift_db::DbError::from)?
                     .unwrap_or(false);
-            recorded.push(Recorded { value, dirty });
+            let checksum = match table.checksum {
+                Some(_) => row
+                    .try_get::<_, Option<Vec<u8>>>(1)
+                    .map_err(pgshift_db::DbError::from)?,
+                None => None,
+            };
+            recorded.push(Recorded {
+                value,
+                dirty,
+                checksum,
+            });
         }
         let versions = match_versions(format, table, set, &recorded)?;
         if format != set.format && versions.is_empty() {
             // Another tool's table that records none of these files: not their history.
             continue;
         }
+        let edited = match table.checksum {
+            Some(kind) => versions
+                .iter()
+                .filter(|v| {
+                    let Some(m) = set.find(v) else { return false };
+                    recorded.iter().any(|r| {
+                        Version::parse(&r.value).is_some_and(|rv| rv == **v)
+                            && r.checksum
+                                .as_ref()
+                                .is_some_and(|c| *c != kind.of(m.up.sql()))
+                    })
+                })
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         return Ok(Some(Adoption {
             tool: format.name(),
             table: table.table,
             versions,
+            edited,
         }));
     }
     Ok(None)
@@ -89,6 +119,8 @@ struct Recorded {
     value: String,
     /// The tool stopped halfway at this version ([`AppliedRows::CurrentVersion`] only).
     dirty: bool,
+    /// The tool's fingerprint of what it applied, where it records one.
+    checksum: Option<Vec<u8>>,
 }
 
 fn match_versions(

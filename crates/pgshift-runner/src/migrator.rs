@@ -431,11 +431,12 @@ impl Migrator {
         version: &Version,
         observer: &dyn Observer,
     ) -> Result<Vec<Version>> {
-        if history::exists(&self.conn).await? {
-            history::ensure(&self.conn).await?;
-            self.reconcile(observer, false).await?;
-        } else {
-            self.create_history_and_adopt(observer).await?;
+        // Another tool's history is taken in after the baseline rows are written: a version
+        // the user baselines is theirs to vouch for (the way out of an edited-file refusal).
+        let existed = history::exists(&self.conn).await?;
+        history::ensure(&self.conn).await?;
+        if !existed {
+            history::ensure_foreign(&self.conn).await?;
         }
         let rows = history::read(&self.conn).await?;
         let mut marked = Vec::new();
@@ -469,6 +470,7 @@ impl Migrator {
             .await?;
             marked.push(m.version.clone());
         }
+        self.reconcile(observer, false).await?;
         Ok(marked)
     }
 
@@ -1106,6 +1108,26 @@ impl Migrator {
         let first_look = history::ensure_foreign(&self.conn).await?;
         let seen = history::foreign_seen(&self.conn, found.tool).await?;
         let rows = history::read(&self.conn).await?;
+        // A file edited after the other tool applied it is not what ran: adopting it would
+        // record the edit as applied (the tool itself refuses to go on).
+        let new = |v: &Version| {
+            !seen
+                .iter()
+                .any(|s| Version::parse(s).is_some_and(|sv| sv == *v))
+                && find_row(&rows, v).is_none()
+        };
+        if let Some(v) = found.edited.iter().find(|v| new(v)) {
+            let path = self
+                .set
+                .find(v)
+                .map(|m| m.up.path.display().to_string())
+                .unwrap_or_default();
+            return Err(RunError::Usage(format!(
+                "{path}: {tool} applied migration {v} with a different checksum than the file has now ({table}): the file was edited after {tool} ran it, and {tool} itself refuses to go on. Nothing was recorded. Restore the file as it was applied; or, if the database already matches the edited file, record it with `pgshift baseline {v}`.",
+                tool = found.tool,
+                table = found.table,
+            )));
+        }
         let mut adopted = 0;
         let mut unknown = Vec::new();
         for v in &found.versions {

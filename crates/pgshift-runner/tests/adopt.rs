@@ -272,7 +272,7 @@ async fn a_migration_the_old_tool_applies_later_is_adopted_not_run_again() {
              success boolean NOT NULL, checksum bytea, execution_time bigint);
          CREATE TABLE prices (amount numeric NOT NULL);
          INSERT INTO prices VALUES (999.00);
-         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'prices', true, '\\x00', 1);",
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'prices', true, '\\x2b369bec913cf6b886164ed13970318cdffdbd8cb9396a5b7e46b23fa8f108c1b98d05f421f0b6a8d2b9a561475fc583', 1);",
     )
     .await
     .expect("sqlx applied 1");
@@ -290,7 +290,7 @@ async fn a_migration_the_old_tool_applies_later_is_adopted_not_run_again() {
     .expect("write");
     c.batch_execute(
         "UPDATE prices SET amount = amount * 100;
-         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (2, 'cents', true, '\\x00', 1);",
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (2, 'cents', true, '\\x5007bb1e8ff80d510ac2980e5bef6dbd503074990d9a1add22cc4e7f492d6457d3f8c9a76c513d667814f973c4ba5f7c', 1);",
     )
     .await
     .expect("sqlx applied 2");
@@ -575,7 +575,7 @@ async fn down_takes_in_what_the_old_tool_applied_before_choosing_what_to_revert(
         "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
              success boolean NOT NULL, checksum bytea, execution_time bigint);
          UPDATE prices SET amount = amount * 100;
-         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'prices', true, '\\x00', 1), (2, 'cents', true, '\\x00', 1);",
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'prices', true, '\\x00', 1), (2, 'cents', true, '\\x5007bb1e8ff80d510ac2980e5bef6dbd503074990d9a1add22cc4e7f492d6457d3f8c9a76c513d667814f973c4ba5f7c', 1);",
     )
     .await
     .expect("sqlx applied 2");
@@ -610,7 +610,7 @@ async fn before_the_first_up_status_plan_and_down_see_what_the_old_tool_applied(
         "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
              success boolean NOT NULL, checksum bytea, execution_time bigint);
          CREATE TABLE users (id int);
-         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'users', true, '\\x00', 1);",
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'users', true, '\\x6337697883ead93bde2c64aa4c89983e494facc84418dc07c69854725a0401e9abccd1b1a56f06b2871d89dd25d29d40', 1);",
     )
     .await
     .expect("sqlx applied 1");
@@ -665,4 +665,70 @@ async fn before_the_first_up_status_plan_and_down_see_what_the_old_tool_applied(
         .expect("q")
         .get(0);
     assert!(!users);
+}
+
+#[tokio::test]
+async fn a_file_edited_after_the_old_tool_applied_it_is_not_adopted_silently() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let applied = "CREATE TABLE users (id int);\n";
+    // sqlx applied the file as it was: its checksum is SHA-384 of that text.
+    c.batch_execute(&format!(
+        "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         CREATE TABLE users (id int);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+              VALUES (1, 'users', true, sha384(convert_to({}, 'UTF8')), 1);",
+        pgshift_sql::ident::quote_literal(applied)
+    ))
+    .await
+    .expect("sqlx applied 1");
+    // Then someone edits the applied file (which `sqlx migrate run` refuses).
+    std::fs::write(
+        dir.path().join("1_users.sql"),
+        "CREATE TABLE users (id bigint);\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let err = m.up(None, &Silent).await.expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("1_users.sql"), "{text}");
+    assert!(text.contains("different checksum"), "{text}");
+    assert!(text.contains("pgshift baseline 1"), "{text}");
+    let recorded: bool = c
+        .query_one("SELECT to_regclass('pgshift.migrations') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!recorded, "nothing was recorded");
+
+    // The way out the message gives.
+    m.baseline(&Version::parse("1").expect("v"), &Silent)
+        .await
+        .expect("baseline");
+    assert!(m.up(None, &Silent).await.expect("up").is_empty());
+
+    // The file as sqlx applied it is adopted without a word.
+    let db2 = TestDb::new().await;
+    let c2 = db2.connect().await;
+    c2.batch_execute(&format!(
+        "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
+             success boolean NOT NULL, checksum bytea, execution_time bigint);
+         CREATE TABLE users (id int);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+              VALUES (1, 'users', true, sha384(convert_to({}, 'UTF8')), 1);",
+        pgshift_sql::ident::quote_literal(applied)
+    ))
+    .await
+    .expect("sqlx applied 1");
+    std::fs::write(dir.path().join("1_users.sql"), applied).expect("write");
+    let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
+    let mut m = Migrator::connect(&db2.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    assert!(m.up(None, &Silent).await.expect("adopts").is_empty());
 }

@@ -493,7 +493,7 @@ async fn baseline_marks_without_running_and_adoption_reads_sqlx_history() {
         "CREATE TABLE first (id int);
          CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, installed_on timestamptz DEFAULT now(),
              success boolean NOT NULL, checksum bytea, execution_time bigint);
-         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'first', true, '\\x00', 1);",
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'first', true, '\\x91e56efd5ea0cf6fefc5463c018d3bf87fedba8423ba802fca5b7093d8839e6f98b15fda6cb65298ecbacc8dec5e8c09', 1);",
     )
     .await
     .expect("fake sqlx history");

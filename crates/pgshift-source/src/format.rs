@@ -135,6 +135,27 @@ pub struct HistoryTable {
     pub applied: &'static str,
     /// What each row of `applied` means.
     pub rows: AppliedRows,
+    /// How the tool fingerprints a migration, when `applied` returns the fingerprint it
+    /// recorded as a second column: a file edited after the tool applied it is then not
+    /// adopted silently (the tool itself refuses to go on).
+    pub checksum: Option<ToolChecksum>,
+}
+
+/// A tool's own fingerprint of a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolChecksum {
+    /// sqlx: SHA-384 of the migration's SQL text, as bytes (`_sqlx_migrations.checksum`).
+    Sha384,
+}
+
+impl ToolChecksum {
+    /// The fingerprint of `sql` as the tool computes it.
+    pub fn of(self, sql: &str) -> Vec<u8> {
+        use sha2::Digest;
+        match self {
+            ToolChecksum::Sha384 => sha2::Sha384::digest(sql.as_bytes()).to_vec(),
+        }
+    }
 }
 
 /// What the rows of a [`HistoryTable::applied`] query mean.

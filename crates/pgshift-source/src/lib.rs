@@ -55,7 +55,8 @@ use std::path::Path;
 pub use detect::detect;
 pub use error::SourceError;
 pub use format::{
-    AppliedRows, Format, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, Format, FormatDescriptor, HistoryTable, NoTransactionMarker, ToolChecksum,
+    TransactionModel,
 };
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;

@@ -50,6 +50,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         required_column: None,
         applied: "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: None,
     load,

@@ -35,6 +35,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         required_column: None,
         applied: "SELECT version::text FROM schema_migrations",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: Some(has_marker),
     load,

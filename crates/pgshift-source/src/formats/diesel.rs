@@ -38,6 +38,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         required_column: None,
         applied: "SELECT version FROM __diesel_schema_migrations",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: None,
     load,

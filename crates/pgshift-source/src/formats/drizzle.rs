@@ -46,6 +46,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         // drizzle records the journal entry's `when`, which is the version pgshift reads.
         applied: "SELECT created_at::text FROM drizzle.__drizzle_migrations",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: None,
     load,

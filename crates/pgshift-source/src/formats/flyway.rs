@@ -78,6 +78,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         required_column: None,
         applied: "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: None,
     load,

@@ -24,6 +24,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         required_column: Some("dirty"),
         applied: "SELECT version::text, dirty::boolean FROM schema_migrations",
         rows: AppliedRows::CurrentVersion,
+        checksum: None,
     }],
     content_marker: None,
     load,

@@ -42,6 +42,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
                         FROM goose_db_version ORDER BY version_id, id DESC) latest
                    WHERE is_applied AND version_id > 0",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: Some(has_marker),
     load,

@@ -24,6 +24,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         required_column: None,
         applied: "SELECT name FROM pgmigrations",
         rows: AppliedRows::FileStems,
+        checksum: None,
     }],
     content_marker: Some(has_marker),
     load,

@@ -23,6 +23,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT split_part(migration_name, '_', 1) FROM _prisma_migrations
                    WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
         rows: AppliedRows::Versions,
+        checksum: None,
     }],
     content_marker: None,
     load,

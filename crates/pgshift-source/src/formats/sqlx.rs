@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::{load_up_down, UpDownLayout, UpDownVersion};
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, ToolChecksum,
+    TransactionModel,
 };
 use crate::{Format, MigrationSet, SourceError};
 
@@ -28,8 +29,9 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     history: &[HistoryTable {
         table: "_sqlx_migrations",
         required_column: None,
-        applied: "SELECT version::text FROM _sqlx_migrations WHERE success",
+        applied: "SELECT version::text, checksum FROM _sqlx_migrations WHERE success",
         rows: AppliedRows::Versions,
+        checksum: Some(ToolChecksum::Sha384),
     }],
     content_marker: None,
     load,
