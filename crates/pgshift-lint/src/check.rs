@@ -178,6 +178,15 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     report
 }
 
+/// Checks one file of a set as checking the whole set checks it: every migration is walked, so
+/// what earlier migrations created informs the context, and only `file`'s findings are kept
+/// (`pgshift check FILE` agrees with `pgshift check FOLDER` about the file).
+pub fn check_file_in_set(set: &MigrationSet, file: &Path, options: &CheckOptions) -> Report {
+    let mut report = check_set(set, options);
+    report.files.retain(|f| f.path == file);
+    report
+}
+
 /// Checks one script on its own. `wrapped_in_transaction`: the runner runs it inside a
 /// transaction block.
 pub fn check_script(

@@ -119,6 +119,10 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+
+    /// Asking git which files changed failed.
+    #[error("`{command}` failed: {problem}. Is this a git checkout, and does the ref exist (in CI, fetch it first: `git fetch origin main`)?")]
+    Git { command: String, problem: String },
 }
 
 impl SourceError {
@@ -140,7 +144,9 @@ impl SourceError {
             | SourceError::Write { path, .. } => Some(path),
             SourceError::DuplicateVersion { second, .. } => Some(second),
             SourceError::AtlasSumMismatch { file, .. } => Some(file),
-            SourceError::UnknownFormat { .. } | SourceError::InvalidName { .. } => None,
+            SourceError::UnknownFormat { .. }
+            | SourceError::InvalidName { .. }
+            | SourceError::Git { .. } => None,
         }
     }
 

@@ -33,13 +33,17 @@
 //! normalised, so a CRLF checkout of an applied file is not an edit.
 //!
 //! How a directory's format is guessed is described in [`detect`]; it can always be forced by
-//! passing a [`Format`] to [`load`].
+//! passing a [`Format`] to [`load`]. Where the migrations are when nobody said (another tool's
+//! conventional folder, `migrations/` beside a schema dump, the folder of a single file) is
+//! [`find_tool_folder`], [`migrations_below`] and [`load_with_folder`]; which of them changed
+//! since a git ref, [`changed_since`].
 //!
 //! # Architecture invariant
 //!
 //! No database access, no SQL parsing, no printing: every problem is a [`SourceError`] that
 //! names the file (and line) and says what to do. No input, however malformed, panics.
 
+mod changed;
 mod detect;
 mod error;
 mod format;
@@ -47,11 +51,13 @@ mod formats;
 mod lines;
 mod migration;
 mod new;
+mod project;
 mod read;
 mod version;
 
 use std::path::Path;
 
+pub use changed::changed_since;
 pub use detect::detect;
 pub use error::SourceError;
 pub use format::{
@@ -60,6 +66,7 @@ pub use format::{
 };
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;
+pub use project::{find_tool_folder, load_with_folder, migrations_below, FoundFolder};
 pub use version::{InvalidVersion, Version};
 
 /// Reads the migrations in `dir`, in `format`, or in the format [`detect`] finds when `None`.
@@ -71,9 +78,10 @@ pub fn load(dir: &Path, format: Option<Format>) -> Result<MigrationSet, SourceEr
     formats::load(format, dir)
 }
 
-/// Reads one file as one migration (`pgshift check file.sql`). The version is the number the
-/// file name starts with (else the stem); dbmate, goose and node-pg-migrate section markers in
-/// the file are honoured, so `up` is the up section and `down` the down section.
+/// Reads one file as one migration, alone ([`load_with_folder`] reads it as its folder does).
+/// The version is the number the file name starts with (else the stem); dbmate, goose and
+/// node-pg-migrate section markers in the file are honoured, so `up` is the up section and
+/// `down` the down section.
 pub fn load_file(path: &Path) -> Result<Migration, SourceError> {
     formats::plain::load_file(path)
 }

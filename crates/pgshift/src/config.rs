@@ -122,8 +122,21 @@ fn find(start: &Path) -> Option<PathBuf> {
     None
 }
 
-/// What `pgshift init` writes.
-pub const TEMPLATE: &str = r#"# pgshift configuration. Every setting is optional; flags and DATABASE_URL override it.
+/// What `pgshift init` writes: the commented template with the migrations directory `dir`
+/// (relative to the file, `/`-separated) and the default PostgreSQL version `check` assumes.
+pub fn template(dir: &str) -> String {
+    let dir = toml::Value::String(dir.to_owned()).to_string();
+    TEMPLATE
+        .replace("dir = \"migrations\"", &format!("dir = {dir}"))
+        .replace(
+            "{pg_version}",
+            &pgshift_lint::PgVersion::DEFAULT.to_string(),
+        )
+}
+
+/// The text of `pgshift.toml` as `pgshift init` writes it, before [`template`] fills in the
+/// directory and `{pg_version}`.
+const TEMPLATE: &str = r#"# pgshift configuration. Every setting is optional; flags and DATABASE_URL override it.
 
 # The migrations directory, relative to this file.
 dir = "migrations"
@@ -152,7 +165,7 @@ dir = "migrations"
 # pg_dump_dir = "pgshift-backups" # where on_drop = "pg_dump" writes
 
 [check]
-# pg_version = "15"               # the server your migrations run on
+# pg_version = "{pg_version}"               # the server your migrations run on (this is the default)
 # disable = ["prefer-bigint"]
 # enable = ["require-schema-qualified"]
 # severity = { ban-drop-column = "warning" }
@@ -167,8 +180,21 @@ mod tests {
 
     #[test]
     fn the_template_parses() {
-        let c = parse(Path::new("pgshift.toml"), TEMPLATE).expect("template");
+        let c = parse(Path::new("pgshift.toml"), &template("migrations")).expect("template");
         assert_eq!(c.dir.as_deref(), Some(Path::new("migrations")));
+        let c = parse(Path::new("pgshift.toml"), &template("db/migrations")).expect("template");
+        assert_eq!(c.dir.as_deref(), Some(Path::new("db/migrations")));
+    }
+
+    #[test]
+    fn the_template_names_the_default_pg_version() {
+        let line = template("migrations")
+            .lines()
+            .find(|l| l.contains("pg_version"))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let expected = format!("pg_version = \"{}\"", pgshift_lint::PgVersion::DEFAULT);
+        assert!(line.contains(&expected), "{line}");
     }
 
     /// The keys serde accepts in a table, read from its "unknown field" error.
@@ -189,7 +215,7 @@ mod tests {
     #[test]
     fn the_template_names_every_setting_and_each_one_parses_uncommented() {
         let mut uncommented = String::new();
-        for line in TEMPLATE.lines() {
+        for line in template("migrations").lines() {
             // `# key = value   # why` → `key = value`; prose comments stay comments.
             let setting = line.strip_prefix("# ").filter(|l| {
                 l.split_once(" = ")

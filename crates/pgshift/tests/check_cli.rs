@@ -482,3 +482,223 @@ fn rule_documentation_mentions_only_commands_that_exist() {
         );
     }
 }
+
+/// The `(rule, line)` of each finding of a `--format json` run about the file named `name`.
+fn findings_of(o: &Output, name: &str) -> Vec<(String, u64)> {
+    json(o)["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no findings array: {}", text(o)))
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .and_then(|p| Path::new(p).file_name())
+                .is_some_and(|n| n == name)
+        })
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_owned(),
+                f["line"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn checking_one_file_finds_what_checking_its_folder_finds_for_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    // dbmate: the up section runs outside a transaction, the down section inside one.
+    write(
+        root,
+        "db/migrations/20240101000000_users.sql",
+        "-- migrate:up\nCREATE TABLE users (id bigint PRIMARY KEY, email text);\n\n-- migrate:down\nDROP TABLE users;\n",
+    );
+    write(
+        root,
+        "db/migrations/20240102000000_index.sql",
+        "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n\n-- migrate:down\nDROP INDEX CONCURRENTLY users_email_idx;\n",
+    );
+    // sqlx wraps every file without `-- no-transaction` in a transaction.
+    write(
+        root,
+        "sqlx/1_users.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+    );
+    write(
+        root,
+        "sqlx/2_index.sql",
+        "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n",
+    );
+
+    let folder = pgshift(&["check", "db/migrations", "--format", "json"], root);
+    let file = "20240102000000_index.sql";
+    let lone = pgshift(
+        &[
+            "check",
+            &format!("db/migrations/{file}"),
+            "--format",
+            "json",
+        ],
+        root,
+    );
+    let up_findings: Vec<_> = findings_of(&lone, file)
+        .into_iter()
+        .filter(|(rule, line)| rule == "concurrently-in-transaction" && *line == 2)
+        .collect();
+    assert!(up_findings.is_empty(), "{}", text(&lone));
+    assert_eq!(
+        findings_of(&lone, file),
+        findings_of(&folder, file),
+        "lone:\n{}\nfolder:\n{}",
+        text(&lone),
+        text(&folder)
+    );
+    // The down section has no `transaction:false`: dbmate runs it in a transaction.
+    assert!(
+        findings_of(&lone, file).contains(&("concurrently-in-transaction".to_owned(), 5)),
+        "{}",
+        text(&lone)
+    );
+
+    let folder = pgshift(&["check", "sqlx", "--format", "json"], root);
+    for file in ["1_users.sql", "2_index.sql"] {
+        let lone = pgshift(
+            &["check", &format!("sqlx/{file}"), "--format", "json"],
+            root,
+        );
+        assert_eq!(
+            findings_of(&lone, file),
+            findings_of(&folder, file),
+            "lone:\n{}\nfolder:\n{}",
+            text(&lone),
+            text(&folder)
+        );
+    }
+    let lone = pgshift(&["check", "sqlx/2_index.sql"], root);
+    assert_eq!(lone.status.code(), Some(1), "{}", text(&lone));
+    assert!(
+        String::from_utf8_lossy(&lone.stdout).contains("concurrently-in-transaction"),
+        "{}",
+        text(&lone)
+    );
+}
+
+#[test]
+fn changed_since_asks_the_repository_that_holds_the_migrations() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    git(&["init", "-q", "-b", "main"], root);
+    write(
+        root,
+        "service/migrations/20240101000000_old_index.up.sql",
+        BLOCKING_INDEX,
+    );
+    git(&["add", "."], root);
+    git(&["commit", "-q", "-m", "base"], root);
+    git(&["tag", "base"], root);
+    write(
+        root,
+        "service/migrations/20240102000000_added.up.sql",
+        "CREATE INDEX users_id_idx ON users (id);\n",
+    );
+    git(&["add", "."], root);
+    git(&["commit", "-q", "-m", "feature"], root);
+    // Untracked: listed by `git ls-files` relative to where git runs.
+    write(
+        root,
+        "service/migrations/20240103000000_untracked.up.sql",
+        "CREATE INDEX users_email_idx2 ON users (email);\n",
+    );
+
+    // pgshift runs somewhere else entirely, outside any repository.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let migrations = root.join("service/migrations");
+    let out = Command::new(BIN)
+        .args(["check", "--format", "json", "--changed-since", "base"])
+        .arg(&migrations)
+        .current_dir(elsewhere.path())
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .env(
+            "GIT_CEILING_DIRECTORIES",
+            elsewhere.path().parent().expect("parent"),
+        )
+        .output()
+        .expect("run pgshift");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        reported_files(&out),
+        vec![
+            "20240102000000_added.up.sql".to_string(),
+            "20240103000000_untracked.up.sql".to_string(),
+        ],
+        "{}",
+        text(&out)
+    );
+
+    // A file given from a subdirectory of the repository maps the same way.
+    let out = pgshift(
+        &[
+            "check",
+            "--format",
+            "json",
+            "--changed-since",
+            "HEAD",
+            "20240103000000_untracked.up.sql",
+            "20240101000000_old_index.up.sql",
+        ],
+        &migrations,
+    );
+    assert_eq!(
+        reported_files(&out),
+        vec!["20240103000000_untracked.up.sql".to_string()],
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_help_states_the_pg_version_default_check_assumes() {
+    let out = pgshift(&["check", "--help"], Path::new("."));
+    let help = String::from_utf8_lossy(&out.stdout);
+    let line = help
+        .lines()
+        .find(|l| l.contains("--pg-version"))
+        .unwrap_or_else(|| panic!("no --pg-version in {help}"));
+    let default = pgshift::lint::PgVersion::DEFAULT.to_string();
+    let named = line
+        .split_once(&format!("then {default}"))
+        .is_some_and(|(_, after)| !after.starts_with(|c: char| c.is_ascii_digit()));
+    assert!(named, "the help must name the default {default}: {line}");
+}
+
+#[test]
+fn checking_a_dbmate_db_folder_checks_its_migrations_not_the_schema_dump() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "db/migrations/20240101000000_index.sql",
+        &format!("-- migrate:up\n{BLOCKING_INDEX}\n-- migrate:down\nDROP INDEX users_email_idx;\n"),
+    );
+    write(
+        root,
+        "db/schema.sql",
+        "CREATE TABLE public.users (id bigint NOT NULL, email text);\n",
+    );
+    let out = pgshift(&["check", "db", "--format", "json"], root);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        reported_files(&out),
+        vec!["20240101000000_index.sql".to_string()],
+        "{}",
+        text(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("db/migrations") && stderr.contains("dbmate"),
+        "say which folder was read: {}",
+        text(&out)
+    );
+}

@@ -1,10 +1,8 @@
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pgshift_lint::render::{render, OutputFormat};
-use pgshift_lint::{check_set, CheckOptions, PgVersion, Report};
+use pgshift_lint::{check_file_in_set, check_set, CheckOptions, PgVersion, Report};
 use pgshift_source::{Format, MigrationSet};
 
 use crate::cli::{exit, Context, Failure};
@@ -20,8 +18,7 @@ pub struct Args {
     /// Only report migrations added or changed since this git ref (e.g. origin/main).
     #[arg(long, value_name = "GIT_REF")]
     pub changed_since: Option<String>,
-    /// The PostgreSQL version the migrations will run on (e.g. 15, 14.2). Default: pgshift.toml, then 14.
-    #[arg(long)]
+    #[arg(long, help = pg_version_help())]
     pub pg_version: Option<String>,
     /// Output: human, json, sarif, github, gitlab.
     #[arg(long, default_value = "human")]
@@ -77,12 +74,24 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     }
     for path in &paths {
         if path.is_dir() {
-            let set = ctx.load_set_from(path)?;
+            let dir = match pgshift_source::migrations_below(path)? {
+                Some(found) => {
+                    eprintln!(
+                        "{} {}; checking the {} migrations in {}",
+                        ctx.err_style.dim("note:"),
+                        found.source,
+                        found.format,
+                        found.dir.display()
+                    );
+                    found.dir
+                }
+                None => path.clone(),
+            };
+            let set = ctx.load_set_from(&dir)?;
             merge(&mut report, check_set(&set, &options));
         } else if path.is_file() {
-            let m = pgshift_source::load_file(path)?;
-            let set = single(m, path.parent().unwrap_or(Path::new(".")));
-            merge(&mut report, check_set(&set, &options));
+            let set = pgshift_source::load_with_folder(path, ctx.format()?)?;
+            merge(&mut report, check_file_in_set(&set, path, &options));
         } else {
             return Err(Failure::usage(format!(
                 "{}: no such file or directory",
@@ -92,7 +101,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     }
 
     if let Some(git_ref) = &args.changed_since {
-        let changed = changed_files(git_ref)?;
+        let changed = pgshift_source::changed_since(&paths, git_ref)
+            .map_err(|e| Failure::usage(format!("--changed-since: {e}")))?;
         report.files.retain(|f| {
             std::fs::canonicalize(&f.path).is_ok_and(|p| changed.contains(&p))
                 || f.path.to_string_lossy().starts_with('<')
@@ -125,32 +135,10 @@ fn merge(into: &mut Report, from: Report) {
     into.files.extend(from.files);
 }
 
-/// Files added, copied, modified or renamed since `git_ref` (committed or not), plus untracked
-/// files, as canonical paths.
-fn changed_files(git_ref: &str) -> Result<BTreeSet<PathBuf>, Failure> {
-    let top = git(&["rev-parse", "--show-toplevel"])?;
-    let top = PathBuf::from(top.trim());
-    let mut names = git(&["diff", "--name-only", "--diff-filter=ACMR", git_ref, "--"])?;
-    names.push('\n');
-    names.push_str(&git(&["ls-files", "--others", "--exclude-standard"])?);
-    Ok(names
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| std::fs::canonicalize(top.join(l)).ok())
-        .collect())
-}
-
-fn git(args: &[&str]) -> Result<String, Failure> {
-    let out = Command::new("git")
-        .args(args)
-        .output()
-        .map_err(|e| Failure::usage(format!("--changed-since needs git: {e}")))?;
-    if !out.status.success() {
-        return Err(Failure::usage(format!(
-            "--changed-since: `git {}` failed: {}. Is this a git checkout, and does the ref exist (in CI, fetch it first: `git fetch origin main`)?",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// `--pg-version`'s help, naming the default `check` assumes.
+fn pg_version_help() -> String {
+    format!(
+        "The PostgreSQL version the migrations will run on (e.g. 16, 15.2). Default: pgshift.toml, then {}.",
+        PgVersion::DEFAULT
+    )
 }
