@@ -6,6 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use pgshift_sql::ident::quote_ident;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -86,7 +87,10 @@ pub struct Connection {
 }
 
 /// Connects to `url`, with TLS as its `sslmode` says (see [`crate::tls`]) and
-/// `application_name=pgshift` unless the URL sets one. Must be called inside a tokio runtime.
+/// `application_name=pgshift` unless the URL sets one. With Prisma's `schema=NAME`
+/// ([`DatabaseUrl::schema`]) the session's `search_path` is that one schema, as Prisma sets
+/// it, so `_prisma_migrations` and the application's tables are found unqualified. Must be
+/// called inside a tokio runtime.
 ///
 /// Errors name the server (without password), the cause, and what to do.
 pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
@@ -103,6 +107,20 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
     let notices = Arc::new(Mutex::new(VecDeque::new()));
     let closed_reason = Arc::new(Mutex::new(None));
     tokio::spawn(drive(connection, notices.clone(), closed_reason.clone()));
+
+    if let Some(schema) = url.schema() {
+        // A `SET` rather than the `options=-c search_path=...` startup parameter: PgBouncer
+        // refuses startup parameters it does not know ("unsupported startup parameter:
+        // options") unless told to ignore them, and then drops them silently, which would
+        // point pgshift at the wrong schema. A `SET` is an ordinary statement every pooler
+        // forwards, and it lasts for the session (pgshift needs a session anyway: its runner
+        // lock is a session advisory lock). Prisma itself sends the same `SET` behind
+        // PgBouncer.
+        client
+            .batch_execute(&format!("SET search_path TO {}", quote_ident(schema)))
+            .await
+            .map_err(|err| DbError::from_connect(url.redacted(), &err))?;
+    }
 
     let row = client
         .query_one("SELECT pg_backend_pid()", &[])

@@ -7,6 +7,19 @@
 //! (`host=db user=alice dbname=app`) forms are accepted, with libpq's environment defaults
 //! (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`).
 //!
+//! URLs written for other tools work unchanged: Prisma's `schema=NAME` (the schema its tables
+//! and `_prisma_migrations` live in; the connection's `search_path`, see
+//! [`DatabaseUrl::schema`]), and node-postgres's TLS parameters with the meaning
+//! node-postgres documents for them (`pg-connection-string`, `pg`):
+//!
+//! | parameter | node-postgres | pgshift |
+//! |---|---|---|
+//! | `ssl=true`, `ssl=1` | `ssl: true`: Node's TLS defaults verify the chain and the host name | `verify-full` |
+//! | `ssl=false`, `ssl=0` | no TLS | `disable` |
+//! | `sslmode=no-verify`, `ssl=no-verify`, `PGSSLMODE=no-verify` | `ssl: { rejectUnauthorized: false }`: TLS, certificate never checked | `require` without a root certificate |
+//!
+//! As in node-postgres, `sslmode` wins over `ssl` when both are given.
+//!
 //! A [`DatabaseUrl`] never shows its password: `Display`, `Debug` and [`DatabaseUrl::redacted`]
 //! all leave it out, so it can be logged and put into error messages freely.
 
@@ -56,6 +69,43 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+}
+
+/// What a TLS parameter of the URL asks for: a libpq mode, or node-postgres's `no-verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsChoice {
+    Mode(SslMode),
+    /// node-postgres's `sslmode=no-verify` / `ssl=no-verify` (also in `PGSSLMODE`): TLS
+    /// with `{ rejectUnauthorized: false }`, so the certificate is never checked — not even
+    /// against an `sslrootcert` (node-postgres still turns verification off then). pgshift's
+    /// `require` without a root certificate is exactly that.
+    NoVerify,
+}
+
+const SSLMODE_VALUES: &str =
+    "disable, allow, prefer, require, verify-ca, verify-full (or node-postgres's no-verify)";
+const NODE_SSL_VALUES: &str = "node-postgres's true, 1, false, 0, no-verify";
+
+impl TlsChoice {
+    /// An `sslmode` value: libpq's six, and node-postgres's `no-verify`.
+    fn parse_sslmode(value: &str) -> Option<TlsChoice> {
+        match value {
+            "no-verify" => Some(TlsChoice::NoVerify),
+            _ => SslMode::parse(value).map(TlsChoice::Mode),
+        }
+    }
+
+    /// node-postgres's `ssl` parameter. `ssl=true` hands `ssl: true` to Node's TLS socket,
+    /// whose defaults (`rejectUnauthorized: true` and the host-name check) verify the chain
+    /// against the trusted roots and the host name: `verify-full`, not libpq's `require`.
+    fn parse_node_ssl(value: &str) -> Option<TlsChoice> {
+        Some(match value {
+            "true" | "1" => TlsChoice::Mode(SslMode::VerifyFull),
+            "false" | "0" => TlsChoice::Mode(SslMode::Disable),
+            "no-verify" => TlsChoice::NoVerify,
             _ => return None,
         })
     }
@@ -124,6 +174,8 @@ pub struct DatabaseUrl {
     database: String,
     ssl_mode: SslMode,
     ssl_root_cert: Option<PathBuf>,
+    /// Prisma's `schema=NAME`: the one schema on the connection's `search_path`.
+    schema: Option<String>,
     /// Other parameters, in the order they were given.
     params: Vec<(String, String)>,
 }
@@ -169,7 +221,9 @@ impl DatabaseUrl {
         let mut ports: Option<String> = None;
         let mut database = None;
         let mut ssl_mode = None;
+        let mut node_ssl = None;
         let mut ssl_root_cert = None;
+        let mut schema = None;
         let mut params: Vec<(String, String)> = Vec::new();
         for (key, value) in pairs {
             match key.as_str() {
@@ -179,11 +233,18 @@ impl DatabaseUrl {
                 "port" => ports = Some(value),
                 "dbname" => database = Some(value),
                 "sslmode" => {
-                    ssl_mode = Some(SslMode::parse(&value).ok_or_else(|| {
-                        format!("sslmode `{value}` is not one of disable, allow, prefer, require, verify-ca, verify-full")
+                    ssl_mode = Some(TlsChoice::parse_sslmode(&value).ok_or_else(|| {
+                        format!("sslmode `{value}` is not one of {SSLMODE_VALUES}")
                     })?)
                 }
+                "ssl" => {
+                    node_ssl =
+                        Some(TlsChoice::parse_node_ssl(&value).ok_or_else(|| {
+                            format!("ssl `{value}` is not one of {NODE_SSL_VALUES}")
+                        })?)
+                }
                 "sslrootcert" => ssl_root_cert = Some(PathBuf::from(value)),
+                "schema" => schema = Some(value),
                 k if PASS_THROUGH_PARAMS.contains(&k) => {
                     params.retain(|(existing, _)| existing != k);
                     params.push((key, value));
@@ -204,17 +265,27 @@ impl DatabaseUrl {
         let database = non_empty(database)
             .or_else(|| non_empty(env("PGDATABASE")))
             .unwrap_or_else(|| user.clone());
-        let ssl_mode = match ssl_mode {
-            Some(mode) => mode,
+        // node-postgres applies `sslmode` after `ssl`, so `sslmode` wins.
+        let tls = match ssl_mode.or(node_ssl) {
+            Some(choice) => choice,
             None => match non_empty(env("PGSSLMODE")) {
-                Some(value) => SslMode::parse(&value)
+                Some(value) => TlsChoice::parse_sslmode(&value)
                     .ok_or_else(|| format!("PGSSLMODE `{value}` is not a valid sslmode"))?,
-                None => SslMode::default(),
+                None => TlsChoice::Mode(SslMode::default()),
             },
         };
-        let ssl_root_cert = ssl_root_cert
-            .or_else(|| non_empty(env("PGSSLROOTCERT")).map(PathBuf::from))
-            .filter(|p| !p.as_os_str().is_empty());
+        let (ssl_mode, ssl_root_cert) = match tls {
+            TlsChoice::Mode(mode) => (
+                mode,
+                ssl_root_cert
+                    .or_else(|| non_empty(env("PGSSLROOTCERT")).map(PathBuf::from))
+                    .filter(|p| !p.as_os_str().is_empty()),
+            ),
+            // A root certificate would make `require` verify the chain; `no-verify` never does.
+            TlsChoice::NoVerify => (SslMode::Require, None),
+        };
+        // An empty value means "not set", as for libpq's parameters.
+        let schema = non_empty(schema);
 
         let hosts_text = non_empty(hosts)
             .or_else(|| non_empty(env("PGHOST")))
@@ -229,12 +300,15 @@ impl DatabaseUrl {
             database,
             ssl_mode,
             ssl_root_cert,
+            schema,
             params,
         })
     }
 
     /// The URL without its password, e.g. `postgres://alice@db:5432/app?sslmode=require`.
-    /// It is itself a valid libpq URL (for `psql`, `pg_dump`).
+    /// It is itself a valid libpq URL (for `psql`, `pg_dump`), except for Prisma's `schema=`,
+    /// which it keeps so that messages say which schema was used (libpq has no such
+    /// parameter). node-postgres's TLS parameters come out as the equivalent `sslmode`.
     pub fn redacted(&self) -> String {
         let mut out = String::from("postgres://");
         out.push_str(&percent_encode(&self.user));
@@ -271,6 +345,9 @@ impl DatabaseUrl {
         }
         if let Some(root) = &self.ssl_root_cert {
             query.push(("sslrootcert", root.display().to_string()));
+        }
+        if let Some(schema) = &self.schema {
+            query.push(("schema", schema.clone()));
         }
         for (k, v) in &self.params {
             query.push((k, v.clone()));
@@ -313,6 +390,13 @@ impl DatabaseUrl {
     /// The CA certificate file from `sslrootcert`, if given.
     pub fn ssl_root_cert(&self) -> Option<&Path> {
         self.ssl_root_cert.as_deref()
+    }
+
+    /// Prisma's `schema=NAME`, if given: the schema the application's tables (and Prisma's
+    /// `_prisma_migrations`) live in. [`connect`](crate::connect()) makes it the session's
+    /// whole `search_path`, as Prisma does, so unqualified names resolve there.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 
     /// A pass-through parameter such as `application_name`.
@@ -967,6 +1051,97 @@ mod tests {
             url.redacted(),
             "postgres://u@h:5432/d?sslmode=verify-ca&sslrootcert=ca.pem"
         );
+    }
+
+    #[test]
+    fn prismas_schema_parameter_is_recorded_and_shown() {
+        // What `prisma init` writes.
+        let url = parse("postgresql://johndoe:randompassword@localhost:5432/mydb?schema=public");
+        assert_eq!(url.schema(), Some("public"));
+        assert_eq!(url.database(), "mydb");
+        assert_eq!(
+            url.redacted(),
+            "postgres://johndoe@localhost:5432/mydb?schema=public"
+        );
+        let again = parse(&url.redacted());
+        assert_eq!(again.schema(), Some("public"));
+        // Names are taken as written (Prisma quotes them), in key/value form too.
+        let url = parse("postgres://h/d?schema=My%20App&sslmode=disable");
+        assert_eq!(url.schema(), Some("My App"));
+        assert_eq!(
+            parse("host=h dbname=d schema=tenant_1").schema(),
+            Some("tenant_1")
+        );
+        assert_eq!(parse("postgres://h/d").schema(), None);
+        assert_eq!(parse("postgres://h/d?schema=").schema(), None);
+        // Other databases and users keep it.
+        assert_eq!(
+            parse("postgres://h/d?schema=other")
+                .with_database("postgres")
+                .schema(),
+            Some("other")
+        );
+    }
+
+    #[test]
+    fn node_postgres_tls_parameters_have_their_documented_meaning() {
+        // `ssl=true` is Node's TLS with its defaults: chain and host name verified.
+        for value in ["true", "1"] {
+            let url = parse(&format!("postgres://u:pw@h/d?ssl={value}"));
+            assert_eq!(url.ssl_mode(), SslMode::VerifyFull, "ssl={value}");
+            assert_eq!(url.redacted(), "postgres://u@h:5432/d?sslmode=verify-full");
+        }
+        for value in ["false", "0"] {
+            let url = parse(&format!("postgres://h/d?ssl={value}"));
+            assert_eq!(url.ssl_mode(), SslMode::Disable, "ssl={value}");
+        }
+        // `no-verify`: TLS, certificate never checked, even against a root certificate.
+        for input in [
+            "postgres://h/d?sslmode=no-verify",
+            "postgres://h/d?ssl=no-verify",
+            "postgres://h/d?sslmode=no-verify&sslrootcert=/etc/ca.pem",
+            "host=h sslmode=no-verify",
+        ] {
+            let url = parse(input);
+            assert_eq!(url.ssl_mode(), SslMode::Require, "{input}");
+            assert_eq!(url.ssl_root_cert(), None, "{input}");
+        }
+        let env = |name: &str| match name {
+            "PGSSLMODE" => Some("no-verify".to_owned()),
+            "PGSSLROOTCERT" => Some("/etc/ca.pem".to_owned()),
+            _ => None,
+        };
+        let url =
+            DatabaseUrl::parse_with_env("postgres://h/d", &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url.ssl_mode(), SslMode::Require);
+        assert_eq!(url.ssl_root_cert(), None);
+        // As in node-postgres, `sslmode` wins over `ssl`.
+        assert_eq!(
+            parse("postgres://h/d?ssl=true&sslmode=disable").ssl_mode(),
+            SslMode::Disable
+        );
+        assert_eq!(
+            parse("postgres://h/d?sslmode=require&ssl=false").ssl_mode(),
+            SslMode::Require
+        );
+        // `ssl=true` with a root certificate verifies against it, as Node does with `ca`.
+        let url = parse("postgres://h/d?ssl=true&sslrootcert=/etc/ca.pem");
+        assert_eq!(url.ssl_mode(), SslMode::VerifyFull);
+        assert_eq!(url.ssl_root_cert(), Some(Path::new("/etc/ca.pem")));
+    }
+
+    #[test]
+    fn bad_node_and_prisma_values_are_rejected_without_the_password() {
+        let err = parse_err("postgres://alice:hunter2@db/app?ssl=yes&schema=public");
+        assert!(err.contains("ssl `yes`"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse_err("postgres://alice:hunter2@db/app?schema=public&sslmode=noverify");
+        assert!(err.contains("sslmode `noverify`"), "{err}");
+        assert!(err.contains("no-verify"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse_err("host=db password=hunter2 schema=public Ssl=true");
+        assert!(err.contains("unknown parameter `Ssl`"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -245,3 +245,65 @@ async fn unknown_host_is_named_as_such() {
     );
     assert_no_secret(&err, "hunter2-secret");
 }
+
+#[tokio::test]
+async fn prismas_schema_parameter_sets_the_search_path() {
+    let db = TestDb::new().await;
+    let setup = db.connect().await;
+    setup
+        .batch_execute(
+            "CREATE SCHEMA other;
+             CREATE TABLE other._prisma_migrations (migration_name text);
+             INSERT INTO other._prisma_migrations VALUES ('20240101000000_init');
+             CREATE TABLE public._prisma_migrations (migration_name text);",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // The URL as Prisma writes it, parsed from text: `?schema=` after whatever the test
+    // server's URL already carries. The password is not in the redacted text; put it back.
+    let base = db.url();
+    let text = base.redacted();
+    let separator = if text.contains('?') { '&' } else { '?' };
+    let url = DatabaseUrl::parse(&format!("{text}{separator}schema=other"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_password(base.password());
+    assert_eq!(url.schema(), Some("other"));
+
+    let conn = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let row = conn
+        .query_one(
+            "SELECT current_schema()::text, (SELECT min(migration_name) FROM _prisma_migrations)",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("other"));
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("20240101000000_init"),
+        "the unqualified name must resolve in schema `other`, not `public`"
+    );
+    // New tables go there too, as with Prisma.
+    conn.batch_execute("CREATE TABLE made_here (id int)")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let schema: String = setup
+        .query_one(
+            "SELECT relnamespace::regnamespace::text FROM pg_class WHERE relname = 'made_here'",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(schema, "other");
+
+    // Without `schema=` the server's default search_path applies.
+    let plain = db.connect().await;
+    let n: i64 = plain
+        .query_one("SELECT count(*) FROM _prisma_migrations", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(n, 0);
+}

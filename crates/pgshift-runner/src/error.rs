@@ -101,6 +101,10 @@ pub enum RunError {
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
 
+    /// The role may not create pgshift's schema or history table. Boxed: it is large.
+    #[error(transparent)]
+    HistoryPermission(Box<HistoryPermission>),
+
     /// A command that needs an argument it did not get, or got a contradictory one.
     #[error("{0}")]
     Usage(String),
@@ -128,6 +132,23 @@ pub struct StatementError {
     pub rewrite: Option<String>,
     /// What state the database was left in.
     pub outcome: String,
+}
+
+/// The server refused to let pgshift create what it keeps its history in (SQLSTATE 42501):
+/// says what that was, for which role in which database, and the statement that fixes it.
+#[derive(Debug, thiserror::Error)]
+#[error("pgshift could not create {creating}: {server} (database {database}, role {role}).\n  Nothing was created and no migration ran. To fix it, {fix}")]
+pub struct HistoryPermission {
+    /// What was being created, e.g. "its schema (`CREATE SCHEMA pgshift`)".
+    pub creating: String,
+    /// `current_database()`.
+    pub database: String,
+    /// `current_user`.
+    pub role: String,
+    /// The server's message, e.g. "permission denied for database app".
+    pub server: String,
+    /// The statement(s) that grant what is missing, naming this database and role.
+    pub fix: String,
 }
 
 /// A statement run outside any transaction was in flight when the last run stopped, and the

@@ -3,9 +3,10 @@
 //! far a migration that runs in several units got.
 
 use pgshift_db::DbError;
-use pgshift_sql::ident::quote_literal;
+use pgshift_sql::ident::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
+use crate::error::{HistoryPermission, RunError};
 use crate::inflight::InFlight;
 
 /// The schema pgshift owns in every database it migrates.
@@ -84,8 +85,12 @@ pub struct HistoryRow {
     pub unit_digests: Vec<String>,
 }
 
+/// The schema, created only when missing: `CREATE SCHEMA IF NOT EXISTS` still needs the
+/// `CREATE` privilege on the database when the schema exists (the server checks it first), and
+/// a role that an owner gave only `USAGE, CREATE ON SCHEMA pgshift` must get past it.
+const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS pgshift;";
+
 const CREATE: &str = "
-CREATE SCHEMA IF NOT EXISTS pgshift;
 CREATE TABLE IF NOT EXISTS pgshift.migrations (
     version     text PRIMARY KEY,
     name        text NOT NULL,
@@ -120,16 +125,36 @@ COMMENT ON TABLE pgshift.foreign_history IS 'Versions another migration tool rec
 ";
 
 /// Creates `pgshift.foreign_history` when missing; true when it was missing.
-pub async fn ensure_foreign(client: &Client) -> Result<bool, DbError> {
-    let exists: bool = client
+pub async fn ensure_foreign(client: &Client) -> Result<bool, RunError> {
+    let row = client
         .query_one(
-            "SELECT to_regclass('pgshift.foreign_history') IS NOT NULL",
+            "SELECT to_regclass('pgshift.foreign_history') IS NOT NULL,
+                    current_database()::text, current_user::text,
+                    (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace
+                      WHERE nspname = 'pgshift')",
             &[],
         )
-        .await?
-        .get(0);
+        .await
+        .map_err(DbError::from)?;
+    let exists: bool = row.get(0);
     if !exists {
-        client.batch_execute(CREATE_FOREIGN).await?;
+        let asking = Asking {
+            database: row.get(1),
+            role: row.get(2),
+        };
+        let owner = row
+            .get::<_, Option<String>>(3)
+            .unwrap_or_else(|| "its owner".to_owned());
+        run_creating(
+            client,
+            CREATE_FOREIGN,
+            &asking,
+            Creating::Table {
+                table: "pgshift.foreign_history",
+                schema_owner: owner,
+            },
+        )
+        .await?;
     }
     Ok(!exists)
 }
@@ -167,22 +192,141 @@ ALTER TABLE pgshift.migrations ADD COLUMN IF NOT EXISTS inflight jsonb,
 /// Creates the schema and table if missing, and adds the columns a history made by an older
 /// pgshift lacks. Call only while holding the runner lock: two concurrent `CREATE TABLE IF
 /// NOT EXISTS` can still collide in the catalog.
-pub async fn ensure(client: &Client) -> Result<(), DbError> {
+///
+/// A role without the privilege gets [`RunError::HistoryPermission`]: what pgshift was
+/// creating and the `GRANT` that fixes it, instead of the server's bare "permission denied
+/// for database".
+pub async fn ensure(client: &Client) -> Result<(), RunError> {
+    // Everything the message may need is read first: once a CREATE fails, the transaction
+    // it runs in is aborted and answers no more questions. The catalog rather than
+    // `to_regclass`, which raises an error of its own on a schema the role may not use.
     let row = client
         .query_one(
-            "SELECT to_regclass('pgshift.migrations') IS NOT NULL,
-                    (SELECT count(*) FROM pg_attribute
-                      WHERE attrelid = to_regclass('pgshift.migrations')
-                        AND attname IN ('inflight', 'unit_digests') AND NOT attisdropped)",
+            "SELECT current_database()::text, current_user::text,
+                    (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace
+                      WHERE nspname = 'pgshift'),
+                    (SELECT pg_get_userbyid(datdba)::text FROM pg_database
+                      WHERE datname = current_database()),
+                    (SELECT pg_get_userbyid(c.relowner)::text FROM pg_class c
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = 'pgshift' AND c.relname = 'migrations'),
+                    (SELECT count(*) FROM pg_attribute a
+                       JOIN pg_class c ON c.oid = a.attrelid
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = 'pgshift' AND c.relname = 'migrations'
+                        AND a.attname IN ('inflight', 'unit_digests') AND NOT a.attisdropped)",
             &[],
         )
-        .await?;
-    if !row.get::<_, bool>(0) {
-        client.batch_execute(CREATE).await?;
-    } else if row.get::<_, i64>(1) < 2 {
-        client.batch_execute(UPGRADE).await?;
+        .await
+        .map_err(DbError::from)?;
+    let asking = Asking {
+        database: row.get(0),
+        role: row.get(1),
+    };
+    let schema_owner: Option<String> = row.get(2);
+    let database_owner = row
+        .get::<_, Option<String>>(3)
+        .unwrap_or_else(|| "the owner".to_owned());
+    let table_owner: Option<String> = row.get(4);
+    let columns: i64 = row.get(5);
+    match (schema_owner, table_owner) {
+        (None, _) => {
+            // One multi-statement query: the server runs it as one transaction when no
+            // transaction is open, so a failure leaves no schema without its table.
+            let sql = format!("{CREATE_SCHEMA}{CREATE}");
+            let creating = Creating::Schema { database_owner };
+            run_creating(client, &sql, &asking, creating).await
+        }
+        (Some(schema_owner), None) => {
+            let creating = Creating::Table {
+                table: "pgshift.migrations",
+                schema_owner,
+            };
+            run_creating(client, CREATE, &asking, creating).await
+        }
+        (Some(_), Some(table_owner)) if columns < 2 => {
+            run_creating(client, UPGRADE, &asking, Creating::Columns { table_owner }).await
+        }
+        (Some(_), Some(_)) => Ok(()),
     }
-    Ok(())
+}
+
+/// The database and role a privilege is missing in and for.
+struct Asking {
+    database: String,
+    role: String,
+}
+
+/// What [`ensure`] or [`ensure_foreign`] was creating, and so which privilege it needed.
+enum Creating {
+    /// `CREATE SCHEMA pgshift`: needs `CREATE` on the database.
+    Schema { database_owner: String },
+    /// A table in the existing schema: needs `USAGE, CREATE` on it.
+    Table {
+        table: &'static str,
+        schema_owner: String,
+    },
+    /// Columns added to `pgshift.migrations`: only its owner may.
+    Columns { table_owner: String },
+}
+
+/// Runs `sql`, turning "permission denied" (SQLSTATE 42501, `insufficient_privilege`) into
+/// an error that says what pgshift was creating and which `GRANT` fixes it.
+async fn run_creating(
+    client: &Client,
+    sql: &str,
+    asking: &Asking,
+    creating: Creating,
+) -> Result<(), RunError> {
+    let err = match client.batch_execute(sql).await {
+        Ok(()) => return Ok(()),
+        Err(err) => DbError::from(err),
+    };
+    let Some(server) = err
+        .as_query_error()
+        .filter(|e| e.code == "42501")
+        .map(|e| e.message.clone())
+    else {
+        return Err(err.into());
+    };
+    let database = quote_ident(&asking.database);
+    let role = quote_ident(&asking.role);
+    let (what, fix) = match creating {
+        Creating::Schema { database_owner } => (
+            "its schema with `CREATE SCHEMA pgshift` (where it keeps its history table)".to_owned(),
+            format!(
+                "as {database_owner} (the database's owner) or a superuser, run \
+                 `GRANT CREATE ON DATABASE {database} TO {role};`, or create the schema \
+                 yourself and let the role use it: \
+                 `CREATE SCHEMA pgshift; GRANT USAGE, CREATE ON SCHEMA pgshift TO {role};`"
+            ),
+        ),
+        Creating::Table {
+            table,
+            schema_owner,
+        } => (
+            format!("its history table `{table}` in the existing schema pgshift"),
+            format!(
+                "as {schema_owner} (the schema's owner) or a superuser, run \
+                 `GRANT USAGE, CREATE ON SCHEMA pgshift TO {role};`"
+            ),
+        ),
+        Creating::Columns { table_owner } => (
+            "the columns this version of pgshift needs in its history table `pgshift.migrations`"
+                .to_owned(),
+            format!(
+                "run pgshift once as {table_owner} (the table's owner), or have a superuser \
+                 give the table to this role: `ALTER TABLE pgshift.migrations OWNER TO {role};`"
+            ),
+        ),
+    };
+    Err(RunError::HistoryPermission(Box::new(HistoryPermission {
+        creating: what,
+        database: asking.database.clone(),
+        role: asking.role.clone(),
+        server,
+        fix,
+    })))
 }
 
 pub async fn exists(client: &Client) -> Result<bool, DbError> {

@@ -42,7 +42,7 @@ pub mod trace;
 pub mod units;
 pub mod verify;
 
-pub use error::{Result, RunError, StatementError};
+pub use error::{HistoryPermission, Result, RunError, StatementError};
 pub use event::{Event, Observer, Silent};
 pub use migrator::{
     DownTarget, EntryState, Migrator, Resolution, Status, StatusEntry, RUNNER_LOCK_KEY,

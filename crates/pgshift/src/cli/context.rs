@@ -79,6 +79,7 @@ impl From<RunError> for Failure {
             RunError::Statement(_)
             | RunError::LockBudget { .. }
             | RunError::LockWait { .. }
+            | RunError::HistoryPermission(_)
             | RunError::Backup(pgshift_runner::backup::BackupError::PgDumpFailed { .. }) => {
                 Failure {
                     message: e.to_string(),
