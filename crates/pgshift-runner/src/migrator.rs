@@ -840,15 +840,17 @@ impl Migrator {
                 .await
                 .map_err(DbError::from)?;
             if resume_at >= total {
-                // Every unit was recorded done by an earlier run, but not the end.
-                match direction {
-                    Direction::Apply => {
-                        let elapsed =
-                            i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                        history::finish(&self.conn, &version, elapsed).await?;
-                    }
-                    Direction::Revert => history::delete(&self.conn, &version).await?,
+                // Every unit was recorded done by an earlier run, but not the end: the record
+                // the last unit would have written.
+                Record::Progress {
+                    version: version.clone(),
+                    state,
+                    progress: i32::try_from(total).unwrap_or(i32::MAX),
+                    digests: None,
+                    ends_at: Some(started),
                 }
+                .write(&self.conn)
+                .await?;
             }
         }
         match direction {

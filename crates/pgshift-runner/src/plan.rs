@@ -288,7 +288,7 @@ async fn plan_migration(
     let mut names: Vec<pgshift_sql::ident::QualifiedName> = Vec::new();
     for a in analysed {
         for e in &a.effects {
-            names.push(db_name(&e.table));
+            names.push(e.table.clone());
         }
     }
     names.dedup();
@@ -440,16 +440,9 @@ async fn plan_migration(
 /// its estimated work in ms.
 type StepEstimate = (usize, Option<(String, LockLevel, bool)>, f64);
 
-fn db_name(t: &pgshift_sql::ident::QualifiedName) -> pgshift_sql::ident::QualifiedName {
-    match &t.schema {
-        Some(s) => pgshift_sql::ident::QualifiedName::qualified(s.clone(), t.name.clone()),
-        None => pgshift_sql::ident::QualifiedName::unqualified(t.name.clone()),
-    }
-}
-
-/// What in each statement breaks code running against the old schema, with the statement's
-/// start offset: the lint crate's compat knowledge, with the context before each statement,
-/// which is what `check`'s backward-compatibility rules fire on.
+/// The pre-flight checklist of a migration. `breaking` is what in each statement breaks code
+/// running against the old schema (the lint crate's compat knowledge, which `check`'s
+/// backward-compatibility rules read too), with the statement's start offset.
 fn checklist(
     m: &Migration,
     breaking: &[(usize, BreakingChange)],
