@@ -154,16 +154,40 @@ impl Difference {
                 if long(a) || long(b) {
                     let a = a.as_deref().unwrap_or("");
                     let b = b.as_deref().unwrap_or("");
-                    let (la, lb) = first_differing_line(a, b);
+                    let diff = line_diff(a, b);
+                    let changed = |tag: char| {
+                        diff.iter()
+                            .find_map(|l| l.strip_prefix(tag).map(|l| l.trim().to_string()))
+                            .unwrap_or_else(|| "(no line)".to_string())
+                    };
                     format!(
                         "{what}: {attribute} differs; {first}: `{}`, {second}: `{}`",
-                        clip(la),
-                        clip(lb)
+                        clip(&changed('-')),
+                        clip(&changed('+'))
                     )
                 } else {
                     format!("{what}: {attribute} {} → {}", shown(a), shown(b))
                 }
             }
+        }
+    }
+
+    /// For a long value (a function body, a view), the changed lines with a little context
+    /// (see [`line_diff`]); empty otherwise.
+    pub fn details(&self) -> Vec<String> {
+        match &self.change {
+            Change::Attribute { first, second, .. }
+                if [first, second].iter().any(|v| {
+                    v.as_ref()
+                        .is_some_and(|s| s.len() > INLINE_VALUE_LIMIT || s.contains('\n'))
+                }) =>
+            {
+                line_diff(
+                    first.as_deref().unwrap_or(""),
+                    second.as_deref().unwrap_or(""),
+                )
+            }
+            _ => Vec::new(),
         }
     }
 }
@@ -188,17 +212,6 @@ fn clip(line: &str) -> String {
         format!("{cut}…")
     } else {
         line.to_string()
-    }
-}
-
-fn first_differing_line<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
-    let mut la = a.lines();
-    let mut lb = b.lines();
-    loop {
-        match (la.next(), lb.next()) {
-            (Some(x), Some(y)) if x == y => continue,
-            (x, y) => return (x.unwrap_or("(end)"), y.unwrap_or("(end)")),
-        }
     }
 }
 
@@ -272,10 +285,29 @@ impl Snapshot {
             .find(|o| o.kind == kind && o.name == name)
     }
 
+    /// What differs from `first` to `second`, sorted by kind and name, compared as
+    /// [`DiffOptions::default`] says: column order ignored, bodies normalised, generated names
+    /// matched by what they name.
+    pub fn diff(first: &Snapshot, second: &Snapshot) -> Vec<Difference> {
+        Snapshot::diff_with(first, second, DiffOptions::default())
+    }
+
     /// What differs from `first` to `second`, sorted by kind and name. A table present on one
     /// side only is one difference: its columns, constraints, indexes and triggers are not
     /// listed separately.
-    pub fn diff(first: &Snapshot, second: &Snapshot) -> Vec<Difference> {
+    ///
+    /// - A column's position among the live columns is compared only with
+    ///   [`DiffOptions::strict_order`]: a down that re-adds a dropped column puts it last, and
+    ///   nothing but `SELECT *` and `COPY` without a column list can tell.
+    /// - Function and view definitions are compared with whitespace normalised (a function
+    ///   re-created with other indentation is the same function); when they differ,
+    ///   [`Difference::line_diff`] shows the lines.
+    /// - A constraint or index whose name PostgreSQL generated (`<table>_<columns>_key`,
+    ///   `_pkey`, `_idx`, `_check`, `_fkey`, `_excl`, `_not_null`, with or without a number)
+    ///   and which has no counterpart of the same name is matched with one of the same table
+    ///   and the same definition: the name records what the table and columns were called and
+    ///   which names were taken when it was made, not what it is.
+    pub fn diff_with(first: &Snapshot, second: &Snapshot, options: DiffOptions) -> Vec<Difference> {
         let index = |s: &'_ Snapshot| -> BTreeMap<(ObjectKind, String), SchemaObject> {
             s.objects
                 .iter()
@@ -298,41 +330,95 @@ impl Snapshot {
             o.kind != ObjectKind::Table && o.table.as_ref().is_some_and(|t| tables.contains(t))
         };
 
+        // Objects with a generated name and no namesake on the other side, paired by what
+        // they are.
+        let unmatched_generated = |this: &BTreeMap<(ObjectKind, String), SchemaObject>,
+                                   other: &BTreeMap<(ObjectKind, String), SchemaObject>|
+         -> Vec<SchemaObject> {
+            this.iter()
+                .filter(|(key, o)| !other.contains_key(key) && has_generated_name(o))
+                .map(|(_, o)| o.clone())
+                .collect()
+        };
+        let mut second_generated = unmatched_generated(&b, &a);
+        let mut paired: Vec<(SchemaObject, SchemaObject)> = Vec::new();
+        let mut paired_first: BTreeSet<(ObjectKind, String)> = BTreeSet::new();
+        for object in unmatched_generated(&a, &b) {
+            let identity = generated_identity(&object);
+            if let Some(pos) = second_generated
+                .iter()
+                .position(|o| generated_identity(o) == identity)
+            {
+                let other = second_generated.remove(pos);
+                paired_first.insert((object.kind, object.name.clone()));
+                paired.push((object, other));
+            }
+        }
+        let paired_second: BTreeSet<(ObjectKind, String)> = paired
+            .iter()
+            .map(|(_, o)| (o.kind, o.name.clone()))
+            .collect();
+
         let mut out = Vec::new();
+        let compare = |object: &SchemaObject, other: &SchemaObject, out: &mut Vec<Difference>| {
+            let names: BTreeSet<&String> = object
+                .attributes
+                .keys()
+                .chain(other.attributes.keys())
+                .collect();
+            for attribute in names {
+                if object.kind == ObjectKind::Column
+                    && attribute == "position"
+                    && !options.strict_order
+                {
+                    continue;
+                }
+                let x = object.attributes.get(attribute);
+                let y = other.attributes.get(attribute);
+                let same = match (x, y) {
+                    (Some(x), Some(y)) if is_body(object.kind, attribute) => {
+                        normalise_body(x) == normalise_body(y)
+                    }
+                    (Some(x), Some(y))
+                        if object.kind == ObjectKind::Index && attribute == "definition" =>
+                    {
+                        index_definition_without_name(x) == index_definition_without_name(y)
+                    }
+                    _ => x == y,
+                };
+                if !same {
+                    out.push(Difference {
+                        kind: object.kind,
+                        name: object.name.clone(),
+                        change: Change::Attribute {
+                            attribute: attribute.clone(),
+                            first: x.cloned(),
+                            second: y.cloned(),
+                        },
+                    });
+                }
+            }
+        };
         for (key, object) in &a {
             match b.get(key) {
                 None if part_of(object, &only_first_tables) => {}
+                None if paired_first.contains(key) => {}
                 None => out.push(Difference {
                     kind: object.kind,
                     name: object.name.clone(),
                     change: Change::OnlyInFirst,
                 }),
-                Some(other) => {
-                    let names: BTreeSet<&String> = object
-                        .attributes
-                        .keys()
-                        .chain(other.attributes.keys())
-                        .collect();
-                    for attribute in names {
-                        let x = object.attributes.get(attribute);
-                        let y = other.attributes.get(attribute);
-                        if x != y {
-                            out.push(Difference {
-                                kind: object.kind,
-                                name: object.name.clone(),
-                                change: Change::Attribute {
-                                    attribute: attribute.clone(),
-                                    first: x.cloned(),
-                                    second: y.cloned(),
-                                },
-                            });
-                        }
-                    }
-                }
+                Some(other) => compare(object, other, &mut out),
             }
         }
+        for (object, other) in &paired {
+            compare(object, other, &mut out);
+        }
         for (key, object) in &b {
-            if !a.contains_key(key) && !part_of(object, &only_second_tables) {
+            if !a.contains_key(key)
+                && !part_of(object, &only_second_tables)
+                && !paired_second.contains(key)
+            {
                 out.push(Difference {
                     kind: object.kind,
                     name: object.name.clone(),
@@ -343,6 +429,140 @@ impl Snapshot {
         out.sort();
         out
     }
+}
+
+/// How [`Snapshot::diff_with`] compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Compare the position of each column among its table's live columns too.
+    pub strict_order: bool,
+}
+
+/// The suffixes PostgreSQL gives the names it makes up (`ChooseConstraintName`,
+/// `ChooseIndexName`): `<table>_<columns>_<suffix>`, then a number when the name is taken.
+const GENERATED_SUFFIXES: [&str; 7] = ["pkey", "key", "idx", "check", "fkey", "excl", "not_null"];
+
+/// Whether a constraint's or index's name looks generated by PostgreSQL.
+fn has_generated_name(object: &SchemaObject) -> bool {
+    if !matches!(object.kind, ObjectKind::Constraint | ObjectKind::Index) {
+        return false;
+    }
+    let own = match (&object.table, object.kind) {
+        (Some(table), ObjectKind::Constraint) => object
+            .name
+            .strip_prefix(table.as_str())
+            .and_then(|n| n.strip_prefix('.'))
+            .unwrap_or(&object.name),
+        _ => object.name.rsplit('.').next().unwrap_or(&object.name),
+    };
+    let own = own.trim_end_matches(|c: char| c.is_ascii_digit());
+    GENERATED_SUFFIXES
+        .iter()
+        .any(|suffix| own.len() > suffix.len() + 1 && own.ends_with(&format!("_{suffix}")))
+}
+
+/// What a generated-name object is, without its name: kind, table, definition.
+fn generated_identity(object: &SchemaObject) -> (ObjectKind, Option<String>, String) {
+    let definition = object
+        .attributes
+        .get("definition")
+        .map(|d| match object.kind {
+            ObjectKind::Index => index_definition_without_name(d),
+            _ => d.clone(),
+        })
+        .unwrap_or_default();
+    (object.kind, object.table.clone(), definition)
+}
+
+/// `CREATE UNIQUE INDEX users_email_key ON public.users ...` without the index's name.
+fn index_definition_without_name(definition: &str) -> String {
+    match (definition.find("INDEX "), definition.find(" ON ")) {
+        (Some(start), Some(on)) if start + 6 <= on => {
+            format!("{}{}", &definition[..start + 5], &definition[on..])
+        }
+        _ => definition.to_string(),
+    }
+}
+
+/// Attributes holding text a person wrote (function bodies) or PostgreSQL pretty-printed
+/// (views), compared with whitespace normalised.
+fn is_body(kind: ObjectKind, attribute: &str) -> bool {
+    attribute == "definition"
+        && matches!(
+            kind,
+            ObjectKind::Function | ObjectKind::View | ObjectKind::MaterializedView
+        )
+}
+
+/// A body with every run of whitespace, line breaks included, made one space.
+pub fn normalise_body(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A line diff of two texts (each line trimmed, blank lines dropped), as `- old` / `+ new`
+/// lines with up to two lines of context around each change; `  …` marks skipped lines.
+pub fn line_diff(first: &str, second: &str) -> Vec<String> {
+    let a: Vec<&str> = first
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let b: Vec<&str> = second
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // Longest common subsequence, by dynamic programming from the end.
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if normalise_body(a[i]) == normalise_body(b[j]) {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // (tag, line): ' ' same, '-' only first, '+' only second.
+    let mut script: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && normalise_body(a[i]) == normalise_body(b[j]) {
+            script.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            script.push(('+', b[j]));
+            j += 1;
+        } else {
+            script.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    const CONTEXT: usize = 2;
+    let near_change = |k: usize| {
+        let lo = k.saturating_sub(CONTEXT);
+        let hi = (k + CONTEXT + 1).min(script.len());
+        script[lo..hi].iter().any(|(t, _)| *t != ' ')
+    };
+    let mut out = Vec::new();
+    let mut skipped = false;
+    for (k, (tag, line)) in script.iter().enumerate() {
+        if *tag != ' ' || near_change(k) {
+            if skipped {
+                out.push("  …".to_string());
+                skipped = false;
+            }
+            out.push(format!("{tag} {line}"));
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped && !out.is_empty() {
+        out.push("  …".to_string());
+    }
+    out
 }
 
 /// A name as snapshots show it: `name` in `public`, `schema.name` elsewhere.

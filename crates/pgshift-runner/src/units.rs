@@ -52,6 +52,75 @@ pub struct StepFacts {
     pub index_build: bool,
     /// What it locks, rewrites and scans, as of its place in the steps as they run.
     pub effects: Vec<pgshift_lint::Effect>,
+    /// How the statement runs inside a transaction block that `verify` rolls back, with the
+    /// same end state for the schema.
+    pub in_rolled_back_transaction: InTransaction,
+}
+
+/// How a statement runs inside a transaction block with the same end state for the schema:
+/// `verify` checks each down in a transaction it rolls back, so a failing down leaves nothing
+/// behind to clean up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InTransaction {
+    /// As written.
+    #[default]
+    AsWritten,
+    /// This SQL instead: `CREATE INDEX`/`DROP INDEX`/`DETACH PARTITION` without
+    /// `CONCURRENTLY` build or drop the same object.
+    Instead(String),
+    /// Skipped: it changes nothing a schema snapshot compares (`VACUUM`, `REINDEX`, the
+    /// author's own `BEGIN`/`COMMIT`).
+    Skip,
+    /// Cannot (`CREATE DATABASE`, `ALTER SYSTEM`, ...): the migration is checked with real
+    /// commits instead.
+    Impossible,
+}
+
+impl InTransaction {
+    fn of(node: &NodeEnum) -> InTransaction {
+        use pgshift_sql::protobuf::AlterTableType;
+        if transaction_control(node).is_some() {
+            return InTransaction::Skip;
+        }
+        if forbidden_in_transaction(node).is_none() {
+            return InTransaction::AsWritten;
+        }
+        let deparsed = |n: NodeEnum| match n.deparse(pgshift_sql::DeparseOptions::default()) {
+            Ok(sql) => InTransaction::Instead(sql),
+            Err(_) => InTransaction::Impossible,
+        };
+        match node {
+            NodeEnum::IndexStmt(i) => {
+                let mut i = i.clone();
+                i.concurrent = false;
+                deparsed(NodeEnum::IndexStmt(i))
+            }
+            NodeEnum::DropStmt(d) => {
+                let mut d = d.clone();
+                d.concurrent = false;
+                deparsed(NodeEnum::DropStmt(d))
+            }
+            NodeEnum::ReindexStmt(_) | NodeEnum::VacuumStmt(_) | NodeEnum::ClusterStmt(_) => {
+                InTransaction::Skip
+            }
+            NodeEnum::AlterTableStmt(a) => {
+                let mut a = a.clone();
+                for cmd in &mut a.cmds {
+                    if let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_mut() {
+                        if c.subtype == AlterTableType::AtDetachPartition as i32 {
+                            if let Some(NodeEnum::PartitionCmd(p)) =
+                                c.def.as_mut().and_then(|d| d.node.as_mut())
+                            {
+                                p.concurrent = false;
+                            }
+                        }
+                    }
+                }
+                deparsed(NodeEnum::AlterTableStmt(a))
+            }
+            _ => InTransaction::Impossible,
+        }
+    }
 }
 
 impl StepFacts {
@@ -76,6 +145,7 @@ impl StepFacts {
             builds_index,
             index_build: matches!(node, NodeEnum::IndexStmt(_)),
             effects: Vec::new(),
+            in_rolled_back_transaction: InTransaction::of(node),
         }
     }
 }

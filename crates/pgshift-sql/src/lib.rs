@@ -27,5 +27,5 @@ pub use directive::{parse_directive, Directive};
 pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
 pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
-pub use pg_query::{protobuf, NodeEnum};
+pub use pg_query::{protobuf, DeparseOptions, NodeEnum};
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};
