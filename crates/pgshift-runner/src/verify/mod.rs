@@ -578,6 +578,31 @@ impl Run<'_> {
         self.report.failures.push(failure);
     }
 
+    /// A problem of the full cycle: a failure, unless a down was already found broken on its
+    /// own — then the full cycle mostly sees that down's consequences (a table its down left
+    /// behind makes the up again fail with "already exists"), which are noted, not reported
+    /// as problems of their own.
+    fn fail_cycle(&mut self, failure: Failure) {
+        let broken = self
+            .report
+            .migrations
+            .iter()
+            .any(|m| matches!(m.down, Outcome::Failed | Outcome::Differs));
+        if broken {
+            self.report.notes.push(format!(
+                "the full cycle (every down, then every up) found more, probably a consequence of the broken downs above: {}{}",
+                failure.message,
+                failure
+                    .differences
+                    .first()
+                    .map(|d| format!(" ({d}{})", if failure.differences.len() > 1 { ", ..." } else { "" }))
+                    .unwrap_or_default()
+            ));
+        } else {
+            self.fail(failure);
+        }
+    }
+
     fn blame(&mut self, differences: &[Difference]) {
         self.blamed
             .extend(differences.iter().map(|d| (d.kind, d.name.clone())));
@@ -668,7 +693,7 @@ impl Run<'_> {
                     ));
                 } else {
                     let (message, details) = split_message(&e.to_string());
-                    self.fail(Failure {
+                    self.fail_cycle(Failure {
                         phase: Phase::Down,
                         migration: guilty.map(|i| label(&set.migrations[i])),
                         file: None,
@@ -684,7 +709,7 @@ impl Run<'_> {
                 let after = self.snapshot().await?;
                 let diff = self.unexplained(Snapshot::diff_with(&states[expected], &after, self.diff));
                 if !diff.is_empty() {
-                    self.fail(Failure {
+                    self.fail_cycle(Failure {
                         phase: Phase::Cycle,
                         migration: None,
                         file: None,
@@ -700,7 +725,7 @@ impl Run<'_> {
         }
         if let Err(e) = self.migrator.up(None, observer).await {
             let (message, details) = split_message(&e.to_string());
-            self.fail(Failure {
+            self.fail_cycle(Failure {
                 phase: Phase::Reapply,
                 migration: guilty_migration(&e, set).map(|i| label(&set.migrations[i])),
                 file: None,
@@ -714,7 +739,7 @@ impl Run<'_> {
         let last = states.last().cloned().unwrap_or_default();
         let diff = self.unexplained(Snapshot::diff_with(&last, &again, self.diff));
         if !diff.is_empty() {
-            self.fail(Failure {
+            self.fail_cycle(Failure {
                 phase: Phase::Reapply,
                 migration: None,
                 file: None,
@@ -743,7 +768,7 @@ impl Run<'_> {
             .map(|e| format!("{} {} ({:?})", e.version, e.name, e.state))
             .collect();
         if !pending.is_empty() {
-            self.fail(Failure {
+            self.fail_cycle(Failure {
                 phase: Phase::Pending,
                 migration: None,
                 file: None,
@@ -783,10 +808,7 @@ impl Run<'_> {
                     phase: Phase::Restore,
                     migration: Some(label(m)),
                     file: Some(down_path.clone()),
-                    message: format!(
-                        "the down of {} does not restore the schema ({down_path})",
-                        label(m)
-                    ),
+                    message: format!("the down of {} does not restore the schema", label(m)),
                     differences: diff
                         .iter()
                         .map(|d| d.describe("before its up", "after its down"))
