@@ -298,6 +298,10 @@ fn runs_as(mut d: Diagnostic, rewrite: &crate::rewrite::SafeRewrite) -> Diagnost
         steps.join("; "),
         d.message
     );
+    d.help = Some(format!(
+        "Nothing to change: `pgshift up` runs these steps instead, and announces them before they run:\n{}\n`pgshift up --exact`, or another tool's runner, runs the statement as written.",
+        rewrite.to_sql()
+    ));
     d.runs_as = true;
     d
 }
