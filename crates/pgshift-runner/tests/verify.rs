@@ -499,3 +499,69 @@ async fn markdown_of_a_300_migration_set_fits_a_pull_request_comment() {
         );
     }
 }
+
+/// A blocking `CREATE INDEX` in history that `pgshift up` runs CONCURRENTLY is a note, never
+/// a failure; with `--exact` it runs as written and fails the gate — unless the gate only
+/// covers migrations newer than a baseline.
+#[tokio::test]
+async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_history() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        ("20240101000000_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n"),
+        ("20240101000000_users.down.sql", "DROP TABLE users;\n"),
+        ("20240102000000_index.up.sql", "CREATE INDEX users_email_idx ON users (email);\n"),
+        ("20240102000000_index.down.sql", "DROP INDEX users_email_idx;\n"),
+        ("20240103000000_nickname.up.sql", "ALTER TABLE users ADD COLUMN nickname text;\n"),
+        ("20240103000000_nickname.down.sql", "ALTER TABLE users DROP COLUMN nickname;\n"),
+    ];
+    for (name, sql) in files {
+        std::fs::write(dir.path().join(name), sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let set =
+        pgshift_source::load(dir.path(), Some(Format::Pgshift)).unwrap_or_else(|e| panic!("{e}"));
+    let run = |exact: bool, gate: Option<pgshift_runner::verify::Gate>| {
+        let set = set.clone();
+        async move {
+            let db = TestDb::new().await;
+            let mut options = VerifyOptions {
+                database_url: Some(db.url()),
+                trace: false,
+                gate,
+                ..VerifyOptions::default()
+            };
+            options.run.exact = exact;
+            if exact {
+                options.check.runner_rewrites = Some(false);
+            }
+            verify(&set, &options, &Silent)
+                .await
+                .unwrap_or_else(|e| panic!("verify: {e}"))
+        }
+    };
+
+    let report = run(false, None).await;
+    let text = terminal(&report);
+    assert!(report.passed, "{text}");
+    assert!(report.analyzer.notes >= 1, "{text}");
+    assert!(
+        text.contains("note[require-concurrent-index]: runs as `CREATE INDEX CONCURRENTLY"),
+        "{text}"
+    );
+
+    let exact = run(true, None).await;
+    let text = terminal(&exact);
+    assert!(!exact.passed, "{text}");
+    assert_eq!(exact.failures.len(), 1, "{text}");
+    assert_eq!(exact.failures[0].phase, Phase::Analyzer, "{text}");
+
+    // The index is history: the gate covers only what came after it.
+    let version = pgshift_source::Version::parse("20240102000000").unwrap_or_else(|| panic!());
+    let gated = run(true, Some(pgshift_runner::verify::Gate::after_version(&set, &version))).await;
+    let text = terminal(&gated);
+    assert!(gated.passed, "{text}");
+    assert!(gated.analyzer.outside_gate >= 1, "{text}");
+    assert!(
+        text.contains("analyzer gated to the migrations changed since baseline 20240102000000"),
+        "{text}"
+    );
+}
