@@ -155,16 +155,36 @@ impl Difference {
                     let a = a.as_deref().unwrap_or("");
                     let b = b.as_deref().unwrap_or("");
                     let diff = line_diff(a, b);
+                    let count = |tag: char| diff.iter().filter(|l| l.starts_with(tag)).count();
                     let changed = |tag: char| {
                         diff.iter()
                             .find_map(|l| l.strip_prefix(tag).map(|l| l.trim().to_string()))
-                            .unwrap_or_else(|| "(no line)".to_string())
                     };
-                    format!(
-                        "{what}: {attribute} differs; {first}: `{}`, {second}: `{}`",
-                        clip(&changed('-')),
-                        clip(&changed('+'))
-                    )
+                    match (changed('-'), changed('+')) {
+                        (Some(x), Some(y)) if count('-') == 1 && count('+') == 1 => format!(
+                            "{what}: {attribute} differs; {first}: `{}`, {second}: `{}`",
+                            clip(&x),
+                            clip(&y)
+                        ),
+                        (x, y) => {
+                            let mut parts = Vec::new();
+                            if let Some(x) = x {
+                                parts.push(format!(
+                                    "{} line(s) only {first}, the first `{}`",
+                                    count('-'),
+                                    clip(&x)
+                                ));
+                            }
+                            if let Some(y) = y {
+                                parts.push(format!(
+                                    "{} line(s) only {second}, the first `{}`",
+                                    count('+'),
+                                    clip(&y)
+                                ));
+                            }
+                            format!("{what}: {attribute} differs: {}", parts.join("; "))
+                        }
+                    }
                 } else {
                     format!("{what}: {attribute} {} → {}", shown(a), shown(b))
                 }
@@ -377,7 +397,12 @@ impl Snapshot {
                 let y = other.attributes.get(attribute);
                 let same = match (x, y) {
                     (Some(x), Some(y)) if is_body(object.kind, attribute) => {
-                        normalise_body(x) == normalise_body(y)
+                        normalise_body(&without_clock(x)) == normalise_body(&without_clock(y))
+                    }
+                    (Some(x), Some(y))
+                        if object.kind == ObjectKind::Column && attribute == "default" =>
+                    {
+                        without_clock(x) == without_clock(y)
                     }
                     (Some(x), Some(y))
                         if object.kind == ObjectKind::Index && attribute == "definition" =>
@@ -494,6 +519,76 @@ fn is_body(kind: ObjectKind, attribute: &str) -> bool {
         )
 }
 
+/// `'now'` (and `'today'`, `'yesterday'`, ...) cast to a timestamp type is folded into a
+/// constant when a view or a default is created: `('now'::timestamp - '1 day'::interval)` is
+/// stored as `('2024-05-01 10:02:31.48'::timestamp without time zone - ...)`, so the same
+/// statement run twice a second apart gives two definitions. A timestamp literal within a day
+/// of the clock is such a fold, and is compared as `'<now>'`.
+fn without_clock(text: &str) -> std::borrow::Cow<'_, str> {
+    let today = days_since_epoch_now();
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    // `'YYYY-MM-DD` then digits, spaces, `:`, `.`, `+`, `-` up to the closing quote.
+    while i + 11 <= bytes.len() {
+        if bytes[i] == b'\''
+            && bytes[i + 1..i + 5].iter().all(u8::is_ascii_digit)
+            && bytes[i + 5] == b'-'
+            && bytes[i + 6..i + 8].iter().all(u8::is_ascii_digit)
+            && bytes[i + 8] == b'-'
+            && bytes[i + 9..i + 11].iter().all(u8::is_ascii_digit)
+        {
+            let end = bytes[i + 1..]
+                .iter()
+                .position(|b| *b == b'\'')
+                .map(|p| i + 1 + p);
+            let parsed = (
+                text[i + 1..i + 5].parse::<i64>(),
+                text[i + 6..i + 8].parse::<u32>(),
+                text[i + 9..i + 11].parse::<u32>(),
+            );
+            if let (Some(end), (Ok(y), Ok(m), Ok(d))) = (end, parsed) {
+                let literal = &text[i + 1..end];
+                let timestamp_like = literal.len() > 10
+                    && literal[10..].bytes().all(|b| {
+                        b.is_ascii_digit() || matches!(b, b' ' | b':' | b'.' | b'+' | b'-')
+                    });
+                if timestamp_like && (days_from_civil(y, m, d) - today).abs() <= 1 {
+                    out.push_str(&text[copied..i]);
+                    out.push_str("'<now>'");
+                    copied = end + 1;
+                    i = end + 1;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+fn days_since_epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs() / 86_400).unwrap_or(0))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A body with every run of whitespace, line breaks included, made one space.
 pub fn normalise_body(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -532,12 +627,12 @@ pub fn line_diff(first: &str, second: &str) -> Vec<String> {
             script.push((' ', a[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            script.push(('+', b[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             script.push(('-', a[i]));
             i += 1;
+        } else {
+            script.push(('+', b[j]));
+            j += 1;
         }
     }
     const CONTEXT: usize = 2;
@@ -895,6 +990,74 @@ mod tests {
         assert_eq!(
             d.describe("before", "after"),
             "function f(): definition differs; before: `AS $$ SELECT 1 $$`, after: `AS $$ SELECT 2 $$`"
+        );
+    }
+
+    #[test]
+    fn whitespace_in_bodies_and_now_folded_into_views_are_not_differences() {
+        let view = |def: &str| {
+            Snapshot::from_objects(vec![object(ObjectKind::View, "v", None, &[("definition", def)])])
+        };
+        let now = |secs: u64| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + secs;
+            let days = i64::try_from(t / 86_400).unwrap_or(0);
+            // Find the civil date whose day number is `days` (close to the clock, so search).
+            let mut found = String::new();
+            'y: for y in 2020..2100 {
+                for m in 1..=12 {
+                    for d in 1..=31 {
+                        if days_from_civil(y, m, d) == days {
+                            found = format!("{y:04}-{m:02}-{d:02} 10:02:{:02}.48", secs % 60);
+                            break 'y;
+                        }
+                    }
+                }
+            }
+            found
+        };
+        let a = view(&format!(" SELECT t.a\n   FROM t\n  WHERE t.at < ('{}'::timestamp without time zone - '1 day'::interval);", now(0)));
+        let b = view(&format!("SELECT t.a FROM t WHERE t.at < ('{}'::timestamp without time zone - '1 day'::interval);", now(1)));
+        assert!(Snapshot::diff(&a, &b).is_empty(), "{:?}", Snapshot::diff(&a, &b));
+        // A literal far from the clock is the author's, and compared.
+        let c = view("SELECT t.a FROM t WHERE t.at < '2001-01-01 00:00:00'::timestamp without time zone;");
+        let d = view("SELECT t.a FROM t WHERE t.at < '2001-01-02 00:00:00'::timestamp without time zone;");
+        assert_eq!(Snapshot::diff(&c, &d).len(), 1);
+    }
+
+    #[test]
+    fn generated_names_are_matched_by_definition_and_column_order_is_ignored() {
+        let a = Snapshot::from_objects(vec![
+            object(ObjectKind::Table, "orders", None, &[]),
+            object(ObjectKind::Column, "orders.note", Some("orders"), &[("position", "2")]),
+            object(ObjectKind::Index, "orders_note_idx", Some("orders"), &[("definition", "CREATE INDEX orders_note_idx ON public.orders USING btree (note)")]),
+            object(ObjectKind::Constraint, "orders.orders_note_check", Some("orders"), &[("definition", "CHECK ((note <> ''::text))")]),
+        ]);
+        let b = Snapshot::from_objects(vec![
+            object(ObjectKind::Table, "orders", None, &[]),
+            object(ObjectKind::Column, "orders.note", Some("orders"), &[("position", "3")]),
+            object(ObjectKind::Index, "orders_note_idx1", Some("orders"), &[("definition", "CREATE INDEX orders_note_idx1 ON public.orders USING btree (note)")]),
+            object(ObjectKind::Constraint, "orders.orders_note_check1", Some("orders"), &[("definition", "CHECK ((note <> ''::text))")]),
+        ]);
+        assert!(Snapshot::diff(&a, &b).is_empty(), "{:?}", Snapshot::diff(&a, &b));
+        let strict = Snapshot::diff_with(&a, &b, DiffOptions { strict_order: true });
+        assert_eq!(strict.len(), 1, "{strict:?}");
+        // A name the author chose is compared by name.
+        let named = |n: &str| {
+            Snapshot::from_objects(vec![object(ObjectKind::Index, n, Some("orders"), &[("definition", &format!("CREATE INDEX {n} ON public.orders USING btree (note)"))])])
+        };
+        assert_eq!(Snapshot::diff(&named("by_note"), &named("note_lookup")).len(), 2);
+    }
+
+    #[test]
+    fn line_diff_shows_changed_lines_with_context() {
+        let a = "BEGIN\n  x := 1;\n  y := 2;\n  z := 3;\n  w := 4;\n  v := 5;\nEND";
+        let b = "BEGIN\n    x := 1;\n  y := 2;\n  z := 30;\n  w := 4;\n  v := 5;\nEND";
+        assert_eq!(
+            line_diff(a, b),
+            vec!["  …", "  x := 1;", "  y := 2;", "- z := 3;", "+ z := 30;", "  w := 4;", "  v := 5;", "  …"]
         );
     }
 

@@ -543,9 +543,17 @@ async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_histor
     let text = terminal(&report);
     assert!(report.passed, "{text}");
     assert!(report.analyzer.notes >= 1, "{text}");
+    let note = report
+        .analyzer
+        .findings
+        .iter()
+        .find(|f| f.rule == "require-concurrent-index")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(note.severity, pgshift_lint::Severity::Note);
     assert!(
-        text.contains("note[require-concurrent-index]: runs as `CREATE INDEX CONCURRENTLY"),
-        "{text}"
+        note.message.starts_with("runs as `CREATE INDEX CONCURRENTLY"),
+        "{}",
+        note.message
     );
 
     let exact = run(true, None).await;

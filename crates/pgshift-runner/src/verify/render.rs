@@ -10,6 +10,8 @@ use std::io::{self, Write};
 
 use pgshift_db::LockLevel;
 
+use pgshift_lint::Severity;
+
 use super::VerifyReport;
 use crate::trace::{cell, TraceReport};
 
@@ -63,17 +65,13 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
         }
     }
     let a = &report.analyzer;
-    if !a.findings.is_empty() {
-        writeln!(out, "\nanalyzer (errors, warnings and notes; hints counted only):")?;
-        for f in &a.findings {
-            writeln!(
-                out,
-                "  {} {}[{}]: {}",
-                f.location,
-                f.severity.name(),
-                f.rule,
-                f.message
-            )?;
+    if a.errors > 0 {
+        writeln!(
+            out,
+            "\nanalyzer errors, by rule (`pgshift check` lists each, and the warnings, notes and hints):"
+        )?;
+        for line in error_groups(a) {
+            writeln!(out, "  {line}")?;
         }
     }
     if let Some(g) = &a.gate {
@@ -123,6 +121,28 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
         "\n{}",
         if report.passed { "PASSED" } else { "FAILED" }
     )
+}
+
+/// The analyzer's errors, one line per rule: how many, and the first with its location
+/// (`pgshift check` lists every one).
+fn error_groups(a: &super::AnalyzerSummary) -> Vec<String> {
+    let mut groups: Vec<(&str, usize, &super::AnalyzerFinding)> = Vec::new();
+    for f in a.findings.iter().filter(|f| f.severity == Severity::Error) {
+        match groups.iter_mut().find(|(rule, _, _)| *rule == f.rule) {
+            Some(group) => group.1 += 1,
+            None => groups.push((&f.rule, 1, f)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(rule, n, first)| match n {
+            1 => format!("error[{rule}] at {}: {}", first.location, first.message),
+            n => format!(
+                "error[{rule}] ×{n}, the first at {}: {}",
+                first.location, first.message
+            ),
+        })
+        .collect()
 }
 
 /// A failure in one line: the message, and the first difference when there is one.
@@ -191,7 +211,7 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
         sections.push(("problems".to_string(), lines));
     }
     let a = &report.analyzer;
-    if !a.findings.is_empty() || a.gate.is_some() {
+    if a.errors > 0 || a.gate.is_some() {
         let mut lines = vec![format!(
             "### Analyzer: {} error(s), {} warning(s), {} note(s), {} hint(s) (not listed)\n",
             a.errors, a.warnings, a.notes, a.hints
@@ -203,15 +223,11 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
                 a.outside_gate
             ));
         }
-        lines.extend(a.findings.iter().map(|f| {
-            format!(
-                "- `{}` **{}** `{}`: {}",
-                cell(&f.location),
-                f.severity.name(),
-                f.rule,
-                cell(&f.message)
-            )
-        }));
+        lines.push(
+            "Errors by rule; `pgshift check` lists each, and the warnings and notes (what `pgshift up` runs instead).\n"
+                .to_string(),
+        );
+        lines.extend(error_groups(a).iter().map(|l| format!("- {}", cell(l))));
         lines.push(String::new());
         sections.push(("analyzer findings".to_string(), lines));
     }
