@@ -996,7 +996,12 @@ mod tests {
     #[test]
     fn whitespace_in_bodies_and_now_folded_into_views_are_not_differences() {
         let view = |def: &str| {
-            Snapshot::from_objects(vec![object(ObjectKind::View, "v", None, &[("definition", def)])])
+            Snapshot::from_objects(vec![object(
+                ObjectKind::View,
+                "v",
+                None,
+                &[("definition", def)],
+            )])
         };
         let now = |secs: u64| {
             let t = std::time::SystemTime::now()
@@ -1020,10 +1025,18 @@ mod tests {
         };
         let a = view(&format!(" SELECT t.a\n   FROM t\n  WHERE t.at < ('{}'::timestamp without time zone - '1 day'::interval);", now(0)));
         let b = view(&format!("SELECT t.a FROM t WHERE t.at < ('{}'::timestamp without time zone - '1 day'::interval);", now(1)));
-        assert!(Snapshot::diff(&a, &b).is_empty(), "{:?}", Snapshot::diff(&a, &b));
+        assert!(
+            Snapshot::diff(&a, &b).is_empty(),
+            "{:?}",
+            Snapshot::diff(&a, &b)
+        );
         // A literal far from the clock is the author's, and compared.
-        let c = view("SELECT t.a FROM t WHERE t.at < '2001-01-01 00:00:00'::timestamp without time zone;");
-        let d = view("SELECT t.a FROM t WHERE t.at < '2001-01-02 00:00:00'::timestamp without time zone;");
+        let c = view(
+            "SELECT t.a FROM t WHERE t.at < '2001-01-01 00:00:00'::timestamp without time zone;",
+        );
+        let d = view(
+            "SELECT t.a FROM t WHERE t.at < '2001-01-02 00:00:00'::timestamp without time zone;",
+        );
         assert_eq!(Snapshot::diff(&c, &d).len(), 1);
     }
 
@@ -1031,24 +1044,75 @@ mod tests {
     fn generated_names_are_matched_by_definition_and_column_order_is_ignored() {
         let a = Snapshot::from_objects(vec![
             object(ObjectKind::Table, "orders", None, &[]),
-            object(ObjectKind::Column, "orders.note", Some("orders"), &[("position", "2")]),
-            object(ObjectKind::Index, "orders_note_idx", Some("orders"), &[("definition", "CREATE INDEX orders_note_idx ON public.orders USING btree (note)")]),
-            object(ObjectKind::Constraint, "orders.orders_note_check", Some("orders"), &[("definition", "CHECK ((note <> ''::text))")]),
+            object(
+                ObjectKind::Column,
+                "orders.note",
+                Some("orders"),
+                &[("position", "2")],
+            ),
+            object(
+                ObjectKind::Index,
+                "orders_note_idx",
+                Some("orders"),
+                &[(
+                    "definition",
+                    "CREATE INDEX orders_note_idx ON public.orders USING btree (note)",
+                )],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "orders.orders_note_check",
+                Some("orders"),
+                &[("definition", "CHECK ((note <> ''::text))")],
+            ),
         ]);
         let b = Snapshot::from_objects(vec![
             object(ObjectKind::Table, "orders", None, &[]),
-            object(ObjectKind::Column, "orders.note", Some("orders"), &[("position", "3")]),
-            object(ObjectKind::Index, "orders_note_idx1", Some("orders"), &[("definition", "CREATE INDEX orders_note_idx1 ON public.orders USING btree (note)")]),
-            object(ObjectKind::Constraint, "orders.orders_note_check1", Some("orders"), &[("definition", "CHECK ((note <> ''::text))")]),
+            object(
+                ObjectKind::Column,
+                "orders.note",
+                Some("orders"),
+                &[("position", "3")],
+            ),
+            object(
+                ObjectKind::Index,
+                "orders_note_idx1",
+                Some("orders"),
+                &[(
+                    "definition",
+                    "CREATE INDEX orders_note_idx1 ON public.orders USING btree (note)",
+                )],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "orders.orders_note_check1",
+                Some("orders"),
+                &[("definition", "CHECK ((note <> ''::text))")],
+            ),
         ]);
-        assert!(Snapshot::diff(&a, &b).is_empty(), "{:?}", Snapshot::diff(&a, &b));
+        assert!(
+            Snapshot::diff(&a, &b).is_empty(),
+            "{:?}",
+            Snapshot::diff(&a, &b)
+        );
         let strict = Snapshot::diff_with(&a, &b, DiffOptions { strict_order: true });
         assert_eq!(strict.len(), 1, "{strict:?}");
         // A name the author chose is compared by name.
         let named = |n: &str| {
-            Snapshot::from_objects(vec![object(ObjectKind::Index, n, Some("orders"), &[("definition", &format!("CREATE INDEX {n} ON public.orders USING btree (note)"))])])
+            Snapshot::from_objects(vec![object(
+                ObjectKind::Index,
+                n,
+                Some("orders"),
+                &[(
+                    "definition",
+                    &format!("CREATE INDEX {n} ON public.orders USING btree (note)"),
+                )],
+            )])
         };
-        assert_eq!(Snapshot::diff(&named("by_note"), &named("note_lookup")).len(), 2);
+        assert_eq!(
+            Snapshot::diff(&named("by_note"), &named("note_lookup")).len(),
+            2
+        );
     }
 
     #[test]
@@ -1057,7 +1121,16 @@ mod tests {
         let b = "BEGIN\n    x := 1;\n  y := 2;\n  z := 30;\n  w := 4;\n  v := 5;\nEND";
         assert_eq!(
             line_diff(a, b),
-            vec!["  …", "  x := 1;", "  y := 2;", "- z := 3;", "+ z := 30;", "  w := 4;", "  v := 5;", "  …"]
+            vec![
+                "  …",
+                "  x := 1;",
+                "  y := 2;",
+                "- z := 3;",
+                "+ z := 30;",
+                "  w := 4;",
+                "  v := 5;",
+                "  …"
+            ]
         );
     }
 

@@ -228,9 +228,7 @@ pub fn check_script_as(script: &Script, format: Format, options: &CheckOptions) 
             .runner_sets_timeouts
             .unwrap_or(format == Format::Pgshift),
     );
-    ctx.runner_rewrites = options
-        .runner_rewrites
-        .unwrap_or(format == Format::Pgshift);
+    ctx.runner_rewrites = options.runner_rewrites.unwrap_or(format == Format::Pgshift);
     check_in_as(&mut ctx, script, format, Direction::Up, options)
 }
 

@@ -13,9 +13,7 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use crate::knowledge::version::Feature;
-use pgshift_sql::ident::{
-    clip, quote_ident, strings, QualifiedName, MAX_IDENTIFIER_BYTES,
-};
+use pgshift_sql::ident::{clip, quote_ident, strings, QualifiedName, MAX_IDENTIFIER_BYTES};
 
 /// One statement of a safe rewrite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -487,7 +485,11 @@ mod tests {
         assert_eq!(steps.len(), 4);
         assert_eq!(steps[0].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_Email_not_null_pgshift\" CHECK (\"Email\" IS NOT NULL) NOT VALID");
         // Long names keep the suffix, so the helper never takes PostgreSQL 18's name.
-        let long = format!("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL", "t".repeat(60), "c".repeat(60));
+        let long = format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+            "t".repeat(60),
+            "c".repeat(60)
+        );
         let helper = &sqls(&long)[0].0;
         assert!(helper.contains("_not_null_pgshift\" CHECK"), "{helper}");
         assert!(!steps[1].1, "VALIDATE in its own transaction");

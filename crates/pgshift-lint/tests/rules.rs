@@ -366,7 +366,9 @@ fn rules_answered_by_a_safe_rewrite_document_the_note() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
     for rule in pgshift_lint::RULES {
-        let source = dir.join("src/rules").join(format!("{}.rs", rule.name.replace('-', "_")));
+        let source = dir
+            .join("src/rules")
+            .join(format!("{}.rs", rule.name.replace('-', "_")));
         let Ok(text) = std::fs::read_to_string(&source) else {
             continue;
         };

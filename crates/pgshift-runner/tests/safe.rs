@@ -348,14 +348,24 @@ async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_
         if major >= 18 {
             files.extend([
                 // A named NOT NULL constraint, not yet validated: SET NOT NULL validates it.
-                ("c_named", "ALTER TABLE t ADD CONSTRAINT c_must_be_set NOT NULL c NOT VALID;"),
+                (
+                    "c_named",
+                    "ALTER TABLE t ADD CONSTRAINT c_must_be_set NOT NULL c NOT VALID;",
+                ),
                 ("c_not_null", "ALTER TABLE t ALTER COLUMN c SET NOT NULL;"),
                 // Renaming by the name the statement as written gives.
-                ("rename", "ALTER TABLE t RENAME CONSTRAINT t_a_not_null TO t_a_required;"),
+                (
+                    "rename",
+                    "ALTER TABLE t RENAME CONSTRAINT t_a_not_null TO t_a_required;",
+                ),
             ]);
         }
         for (i, (name, sql)) in files.iter().enumerate() {
-            write(dir.path(), &format!("2024010100{:04}_{name}.up.sql", i + 1), sql);
+            write(
+                dir.path(),
+                &format!("2024010100{:04}_{name}.up.sql", i + 1),
+                sql,
+            );
         }
         let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use pgshift_db::testing::TestDb;
 use pgshift_runner::verify::{
-    render_json, render_markdown, render_markdown_capped, render_terminal, verify, Outcome,
-    Phase, VerifyOptions, VerifyReport, MARKDOWN_LIMIT,
+    render_json, render_markdown, render_markdown_capped, render_terminal, verify, Outcome, Phase,
+    VerifyOptions, VerifyReport, MARKDOWN_LIMIT,
 };
 use pgshift_runner::{RunError, Silent};
 use pgshift_source::{Format, MigrationSet};
@@ -395,7 +395,9 @@ async fn three_independent_broken_downs_are_all_named_in_one_run() {
         vec!["column users.avatar_url: only after its down"]
     );
     assert!(
-        report.failures[1].message.contains("index_email.down.sql:2:1")
+        report.failures[1]
+            .message
+            .contains("index_email.down.sql:2:1")
             && report.failures[1].message.contains("users_mail_idx"),
         "{text}"
     );
@@ -409,7 +411,8 @@ async fn three_independent_broken_downs_are_all_named_in_one_run() {
     // Verdict and counts first, then one line per problem.
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("pgshift verify FAILED: 3 failure(s); 5 migrations, 3 of 5 downs broken"),
+        lines[0]
+            .starts_with("pgshift verify FAILED: 3 failure(s); 5 migrations, 3 of 5 downs broken"),
         "{text}"
     );
     assert_eq!(text.matches("  ✗ ").count(), 3, "{text}");
@@ -486,7 +489,10 @@ async fn markdown_of_a_300_migration_set_fits_a_pull_request_comment() {
         "{}",
         &capped[..300]
     );
-    assert!(capped.contains("> ✂ Cut to fit a pull request comment"), "{capped}");
+    assert!(
+        capped.contains("> ✂ Cut to fit a pull request comment"),
+        "{capped}"
+    );
     assert!(capped.contains("--output FILE"), "{capped}");
     // The problems come first, one line each, as many as fit; what did not is counted.
     let shown = capped.matches("\n- the down of ").count();
@@ -507,12 +513,27 @@ async fn markdown_of_a_300_migration_set_fits_a_pull_request_comment() {
 async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_history() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let files = [
-        ("20240101000000_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n"),
+        (
+            "20240101000000_users.up.sql",
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+        ),
         ("20240101000000_users.down.sql", "DROP TABLE users;\n"),
-        ("20240102000000_index.up.sql", "CREATE INDEX users_email_idx ON users (email);\n"),
-        ("20240102000000_index.down.sql", "DROP INDEX users_email_idx;\n"),
-        ("20240103000000_nickname.up.sql", "ALTER TABLE users ADD COLUMN nickname text;\n"),
-        ("20240103000000_nickname.down.sql", "ALTER TABLE users DROP COLUMN nickname;\n"),
+        (
+            "20240102000000_index.up.sql",
+            "CREATE INDEX users_email_idx ON users (email);\n",
+        ),
+        (
+            "20240102000000_index.down.sql",
+            "DROP INDEX users_email_idx;\n",
+        ),
+        (
+            "20240103000000_nickname.up.sql",
+            "ALTER TABLE users ADD COLUMN nickname text;\n",
+        ),
+        (
+            "20240103000000_nickname.down.sql",
+            "ALTER TABLE users DROP COLUMN nickname;\n",
+        ),
     ];
     for (name, sql) in files {
         std::fs::write(dir.path().join(name), sql).unwrap_or_else(|e| panic!("{e}"));
@@ -551,7 +572,8 @@ async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_histor
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(note.severity, pgshift_lint::Severity::Note);
     assert!(
-        note.message.starts_with("runs as `CREATE INDEX CONCURRENTLY"),
+        note.message
+            .starts_with("runs as `CREATE INDEX CONCURRENTLY"),
         "{}",
         note.message
     );
@@ -564,7 +586,11 @@ async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_histor
 
     // The index is history: the gate covers only what came after it.
     let version = pgshift_source::Version::parse("20240102000000").unwrap_or_else(|| panic!());
-    let gated = run(true, Some(pgshift_runner::verify::Gate::after_version(&set, &version))).await;
+    let gated = run(
+        true,
+        Some(pgshift_runner::verify::Gate::after_version(&set, &version)),
+    )
+    .await;
     let text = terminal(&gated);
     assert!(gated.passed, "{text}");
     assert!(gated.analyzer.outside_gate >= 1, "{text}");

@@ -129,7 +129,14 @@ fn changed_since_reports_only_migrations_added_or_changed_after_the_ref() {
     );
 
     let out = pgshift(
-        &["check", "--exact", "--changed-since", "base", "--format", "json"],
+        &[
+            "check",
+            "--exact",
+            "--changed-since",
+            "base",
+            "--format",
+            "json",
+        ],
         root,
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -146,7 +153,14 @@ fn changed_since_reports_only_migrations_added_or_changed_after_the_ref() {
 
     // Nothing changed since HEAD except the untracked file.
     let out = pgshift(
-        &["check", "--exact", "--changed-since", "HEAD", "--format", "json"],
+        &[
+            "check",
+            "--exact",
+            "--changed-since",
+            "HEAD",
+            "--format",
+            "json",
+        ],
         root,
     );
     assert_eq!(
@@ -715,7 +729,11 @@ fn a_statement_pgshift_up_makes_safe_is_a_note_saying_what_runs_unless_exact_or_
         "migrations/20240101000000_users.up.sql",
         "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
     );
-    write(root, "migrations/20240102000000_index.up.sql", BLOCKING_INDEX);
+    write(
+        root,
+        "migrations/20240102000000_index.up.sql",
+        BLOCKING_INDEX,
+    );
     write(
         root,
         "pgshift.toml",

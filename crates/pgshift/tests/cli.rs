@@ -391,7 +391,10 @@ fn check_reports_findings_with_exit_1_and_json_fields() {
         "CREATE INDEX t_email_idx ON t (email);\n",
     );
     let d = dir.path().to_string_lossy().to_string();
-    let out = pgshift(&["check", &d, "--dir-format", "pgshift", "--exact"], dir.path());
+    let out = pgshift(
+        &["check", &d, "--dir-format", "pgshift", "--exact"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("20240102000000_idx.up.sql:1:1"),
@@ -400,7 +403,15 @@ fn check_reports_findings_with_exit_1_and_json_fields() {
     );
 
     let out = pgshift(
-        &["check", &d, "--dir-format", "pgshift", "--exact", "--format", "json"],
+        &[
+            "check",
+            &d,
+            "--dir-format",
+            "pgshift",
+            "--exact",
+            "--format",
+            "json",
+        ],
         dir.path(),
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -44,10 +44,15 @@ use crate::event::Observer;
 use crate::history;
 use crate::migrator::{DownTarget, Migrator};
 use crate::options::RunOptions;
-use crate::trace::{load_seed, trace_fresh_database, version_text, ScratchServer, TraceOptions, TraceReport};
+use crate::trace::{
+    load_seed, trace_fresh_database, version_text, ScratchServer, TraceOptions, TraceReport,
+};
 use crate::units::{InTransaction, Step};
 
-pub use render::{render_json, render_markdown, render_markdown_capped, render_terminal, trace_highlights, MARKDOWN_LIMIT};
+pub use render::{
+    render_json, render_markdown, render_markdown_capped, render_terminal, trace_highlights,
+    MARKDOWN_LIMIT,
+};
 
 /// The scratch database verify creates on a throwaway cluster (or a given server).
 const VERIFY_DATABASE: &str = "pgshift_verify";
@@ -292,10 +297,7 @@ impl VerifyReport {
             a.errors, a.warnings, a.notes, a.hints
         ));
         if let Some(t) = &self.trace {
-            parts.push(format!(
-                "trace {} disagreement(s)",
-                t.disagreements().len()
-            ));
+            parts.push(format!("trace {} disagreement(s)", t.disagreements().len()));
         }
         format!(
             "{}: {} failure(s); {}",
@@ -544,9 +546,15 @@ enum Checked {
     /// Down restored the schema and the up again gave the same schema.
     Passed,
     /// A statement failed: where and why.
-    DownFailed { at: String, error: String },
+    DownFailed {
+        at: String,
+        error: String,
+    },
     DownDiffers(Vec<Difference>),
-    UpFailed { at: String, error: String },
+    UpFailed {
+        at: String,
+        error: String,
+    },
     UpDiffers(Vec<Difference>),
 }
 
@@ -642,7 +650,10 @@ impl Run<'_> {
             states.push(self.snapshot().await?);
             let Some(down) = &m.down else { continue };
             let started = Instant::now();
-            let checked = match self.check_in_transaction(m, down, &states[i], &states[i + 1]).await? {
+            let checked = match self
+                .check_in_transaction(m, down, &states[i], &states[i + 1])
+                .await?
+            {
                 Some(checked) => checked,
                 None => {
                     match self
@@ -689,7 +700,9 @@ impl Run<'_> {
                 if known {
                     self.report.notes.push(format!(
                         "the full cycle's down stopped at {}, whose down is reported above",
-                        guilty.map(|i| label(&set.migrations[i])).unwrap_or_default()
+                        guilty
+                            .map(|i| label(&set.migrations[i]))
+                            .unwrap_or_default()
                     ));
                 } else {
                     let (message, details) = split_message(&e.to_string());
@@ -707,7 +720,8 @@ impl Run<'_> {
             }
             Ok(_) => {
                 let after = self.snapshot().await?;
-                let diff = self.unexplained(Snapshot::diff_with(&states[expected], &after, self.diff));
+                let diff =
+                    self.unexplained(Snapshot::diff_with(&states[expected], &after, self.diff));
                 if !diff.is_empty() {
                     self.fail_cycle(Failure {
                         phase: Phase::Cycle,
@@ -729,7 +743,9 @@ impl Run<'_> {
                 phase: Phase::Reapply,
                 migration: guilty_migration(&e, set).map(|i| label(&set.migrations[i])),
                 file: None,
-                message: format!("applying the migrations again after the full down failed: {message}"),
+                message: format!(
+                    "applying the migrations again after the full down failed: {message}"
+                ),
                 differences: Vec::new(),
                 details,
             });
@@ -1014,11 +1030,8 @@ impl Run<'_> {
             load_seed(&self.inspector, seed).await?;
         }
         let conn = pgshift_db::connect(&self.url).await?;
-        self.migrator = Migrator::from_connection(
-            conn,
-            self.migrator.set().clone(),
-            self.options.run.clone(),
-        );
+        self.migrator =
+            Migrator::from_connection(conn, self.migrator.set().clone(), self.options.run.clone());
         self.migrator.up(Some(&m.version), observer).await?;
         Ok(())
     }

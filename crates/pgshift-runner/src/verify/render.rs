@@ -101,7 +101,11 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
     for n in &report.notes {
         writeln!(out, "note: {n}")?;
     }
-    if report.failures.iter().any(|f| !f.differences.is_empty() || !f.details.is_empty()) {
+    if report
+        .failures
+        .iter()
+        .any(|f| !f.differences.is_empty() || !f.details.is_empty())
+    {
         writeln!(out, "\ndetails:")?;
         for f in &report.failures {
             if f.differences.is_empty() && f.details.is_empty() {
@@ -116,11 +120,7 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
             }
         }
     }
-    writeln!(
-        out,
-        "\n{}",
-        if report.passed { "PASSED" } else { "FAILED" }
-    )
+    writeln!(out, "\n{}", if report.passed { "PASSED" } else { "FAILED" })
 }
 
 /// The analyzer's errors, one line per rule: how many, and the first with its location
@@ -232,11 +232,19 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
         sections.push(("analyzer findings".to_string(), lines));
     }
     if !report.notes.is_empty() {
-        let mut lines: Vec<String> = report.notes.iter().map(|n| format!("> {}", cell(n))).collect();
+        let mut lines: Vec<String> = report
+            .notes
+            .iter()
+            .map(|n| format!("> {}", cell(n)))
+            .collect();
         lines.push(String::new());
         sections.push(("notes".to_string(), lines));
     }
-    if report.failures.iter().any(|f| !f.differences.is_empty() || !f.details.is_empty()) {
+    if report
+        .failures
+        .iter()
+        .any(|f| !f.differences.is_empty() || !f.details.is_empty())
+    {
         let mut lines = vec!["### Details\n".to_string()];
         for f in &report.failures {
             if f.differences.is_empty() && f.details.is_empty() {
@@ -314,7 +322,9 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
         }
         // Partly: whole lines while they fit, then the rest is cut. A `<details>` block or a
         // code fence is never left open: such sections go whole or not at all.
-        let splittable = !lines.iter().any(|l| l.contains("```") || l.contains("<details>"));
+        let splittable = !lines
+            .iter()
+            .any(|l| l.contains("```") || l.contains("<details>"));
         let mut shown = 0;
         if cut.is_empty() && splittable {
             let mut used = out.chars().count();
@@ -422,7 +432,9 @@ mod tests {
     fn the_terminal_report_starts_with_the_verdict_and_names_the_guilty_migration() {
         let text = rendered(render_terminal, &report(false));
         assert!(
-            text.starts_with("pgshift verify FAILED: 1 failure(s); 1 migrations, 1 of 1 downs broken"),
+            text.starts_with(
+                "pgshift verify FAILED: 1 failure(s); 1 migrations, 1 of 1 downs broken"
+            ),
             "{text}"
         );
         assert!(
@@ -467,9 +479,15 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let text = String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"));
         assert!(text.chars().count() <= MARKDOWN_LIMIT, "{}", text.len());
-        assert!(text.contains("the full report is in `verify-full.md`"), "{text}");
+        assert!(
+            text.contains("the full report is in `verify-full.md`"),
+            "{text}"
+        );
         assert!(text.contains("the table of every migration"), "{text}");
-        assert!(text.starts_with("## pgshift verify: ❌ failed\n\n**FAILED: 2001 failure(s)"), "{text}");
+        assert!(
+            text.starts_with("## pgshift verify: ❌ failed\n\n**FAILED: 2001 failure(s)"),
+            "{text}"
+        );
     }
 
     #[test]

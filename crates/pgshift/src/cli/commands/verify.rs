@@ -146,7 +146,10 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         ReportFormat::Markdown => verify::render_markdown_capped(
             &report,
             verify::MARKDOWN_LIMIT,
-            args.output.as_ref().map(|p| p.display().to_string()).as_deref(),
+            args.output
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .as_deref(),
             &mut out,
         )?,
     }
