@@ -78,7 +78,7 @@ run() {
 }
 
 # The baseline: the same folder replayed with psql, up → down → up, one psql per file (what a
-# CI shell loop does), on a cluster of its own started the same way.
+# CI shell loop does), on a cluster of its own; and, tighter, all files in one psql session.
 psql_replay() {
   local bin data sock as=()
   bin="${PGSHIFT_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}"
@@ -100,27 +100,48 @@ psql_replay() {
     "${psql[@]}" -f "$f" >/dev/null
   done
   end=$(date +%s.%N)
+  echo "$end - $start" | bc > "$work/per_file"
+  # The tightest replay: one psql session reading every file in turn (`-f` repeated).
+  "${psql[@]}" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null
+  local args=()
+  for f in "${ups[@]}" "${downs[@]}" "${ups[@]}"; do args+=(-f "$f"); done
+  start=$(date +%s.%N)
+  "${psql[@]}" "${args[@]}" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc > "$work/one_session"
   "${as[@]}" "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null
-  echo "$end - $start" | bc
 }
 
 echo "generated $count migrations in $dir" >&2
-baseline=$(psql_replay)
+psql_replay
+baseline=$(cat "$work/per_file")
+one_session=$(cat "$work/one_session")
 with_trace=$(run)
 without_trace=$(run --no-trace)
 statements=$(python3 -c "import json; r=json.load(open('$work/report.json')); print(len(r['migrations']))")
+# Snapshot cost against schema size, early (small schema, few migrations applied) and late.
+snap() { python3 -c "import json; t=json.load(open('$work/report.json'))['timings']; print('%.2f' % eval('$1'))"; }
 # The report a person reads: terminal and markdown, lines and characters.
 "$pgshift" verify --dir "$dir" --dir-format pgshift --no-trace > "$work/report.txt" || true
 "$pgshift" verify --dir "$dir" --dir-format pgshift --format markdown > "$work/report.md" || true
 echo "pgshift: $pgshift" >&2
 echo "psql_replay_up_down_up_${count}: $baseline s"
+echo "psql_replay_one_session_${count}: $one_session s"
 echo "verify_${count}_migrations_with_trace: $with_trace s"
 echo "verify_${count}_migrations_without_trace: $without_trace s"
 echo "verify_per_migration_with_trace: $(echo "scale=1; $with_trace * 1000 / $count" | bc) ms"
 echo "verify_with_trace_vs_psql_replay: $(echo "scale=2; $with_trace / $baseline" | bc) x"
 echo "verify_without_trace_vs_psql_replay: $(echo "scale=2; $without_trace / $baseline" | bc) x"
+echo "verify_with_trace_vs_psql_one_session: $(echo "scale=2; $with_trace / $one_session" | bc) x"
 echo "terminal_report: $(wc -l < "$work/report.txt") lines"
 echo "terminal_report_size: $(wc -m < "$work/report.txt") characters"
 echo "markdown_report: $(wc -l < "$work/report.md") lines"
 echo "markdown_report_size: $(wc -m < "$work/report.md") characters"
+echo "snapshots_taken: $(snap "t['snapshots']") count"
+echo "snapshot_first_tenth: $(snap "t['first_tenth']['ms']") ms"
+echo "snapshot_last_tenth: $(snap "t['last_tenth']['ms']") ms"
+echo "snapshot_objects_first_tenth: $(snap "t['first_tenth']['objects']") count"
+echo "snapshot_objects_last_tenth: $(snap "t['last_tenth']['objects']") count"
+echo "snapshot_ms_per_100_objects_first_tenth: $(snap "100 * t['first_tenth']['ms'] / t['first_tenth']['objects']") ms"
+echo "snapshot_ms_per_100_objects_last_tenth: $(snap "100 * t['last_tenth']['ms'] / t['last_tenth']['objects']") ms"
 echo "migrations_verified: $statements count"

@@ -599,3 +599,13 @@ async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_histor
         "{text}"
     );
 }
+
+/// Library users run verify on a multi-threaded runtime.
+#[test]
+fn verify_can_be_spawned_on_a_multi_threaded_runtime() {
+    fn is_send<T: Send>(_: &T) {}
+    let set = fixture("good");
+    let options = VerifyOptions::default();
+    let future = verify(&set, &options, &Silent);
+    is_send(&future);
+}

@@ -260,6 +260,26 @@ pub struct Counts {
     pub failures: usize,
 }
 
+/// Where the time went, and what the schema snapshots cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Snapshots taken.
+    pub snapshots: usize,
+    /// Their total time.
+    pub snapshot_ms: u64,
+    /// The average time and size (objects) of the first and the last tenth of the snapshots:
+    /// a snapshot's cost follows the size of the schema, not the number of migrations applied.
+    pub first_tenth: SnapshotCost,
+    pub last_tenth: SnapshotCost,
+}
+
+/// The average cost of some snapshots.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SnapshotCost {
+    pub ms: f64,
+    pub objects: f64,
+}
+
 /// The result of `pgshift verify`; every renderer formats this.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -277,6 +297,7 @@ pub struct VerifyReport {
     /// `None` when tracing was off or could not run (see `notes`).
     pub trace: Option<TraceReport>,
     pub duration_ms: u64,
+    pub timings: Timings,
 }
 
 impl VerifyReport {
@@ -367,6 +388,7 @@ pub async fn verify(
             analyzer: AnalyzerSummary::default(),
             trace: None,
             duration_ms: 0,
+            timings: Timings::default(),
         },
         inspector,
         migrator,
@@ -379,14 +401,17 @@ pub async fn verify(
             strict_order: options.strict_order,
         },
         blamed: BTreeSet::new(),
+        snapshot_costs: std::sync::Mutex::new(Vec::new()),
     };
     let first_pass_ok = run.cycle(set, observer).await?;
     let Run {
         mut report,
         inspector,
         migrator,
+        snapshot_costs,
         ..
     } = run;
+    report.timings = timings(&snapshot_costs.into_inner().unwrap_or_default());
     drop(inspector);
     drop(migrator);
 
@@ -522,6 +547,27 @@ fn analyze(set: &MigrationSet, options: &CheckOptions, gate: Option<&Gate>) -> A
     summary
 }
 
+fn timings(costs: &[(Duration, usize)]) -> Timings {
+    let tenth = (costs.len() / 10).max(1).min(costs.len());
+    let average = |part: &[(Duration, usize)]| {
+        let n = part.len().max(1) as f64;
+        SnapshotCost {
+            ms: part
+                .iter()
+                .map(|(d, _)| d.as_secs_f64() * 1000.0)
+                .sum::<f64>()
+                / n,
+            objects: part.iter().map(|(_, o)| *o as f64).sum::<f64>() / n,
+        }
+    };
+    Timings {
+        snapshots: costs.len(),
+        snapshot_ms: millis(costs.iter().map(|(d, _)| *d).sum()),
+        first_tenth: average(&costs[..tenth]),
+        last_tenth: average(&costs[costs.len() - tenth..]),
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -575,11 +621,18 @@ struct Run<'a> {
     diff: DiffOptions,
     /// Objects a broken down was blamed for: not blamed again in the full cycle.
     blamed: BTreeSet<(ObjectKind, String)>,
+    /// Each snapshot's duration and size, in order.
+    snapshot_costs: std::sync::Mutex<Vec<(Duration, usize)>>,
 }
 
 impl Run<'_> {
     async fn snapshot(&self) -> Result<Snapshot> {
-        Ok(Snapshot::take(&self.inspector).await?)
+        let started = Instant::now();
+        let snapshot = Snapshot::take(&self.inspector).await?;
+        if let Ok(mut costs) = self.snapshot_costs.lock() {
+            costs.push((started.elapsed(), snapshot.objects.len()));
+        }
+        Ok(snapshot)
     }
 
     fn fail(&mut self, failure: Failure) {

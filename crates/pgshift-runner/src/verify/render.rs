@@ -15,6 +15,9 @@ use pgshift_lint::Severity;
 use super::VerifyReport;
 use crate::trace::{cell, TraceReport};
 
+/// The detail lines (line diffs) the terminal shows per problem; JSON and markdown have all.
+const TERMINAL_DETAIL_LINES: usize = 40;
+
 /// The most characters a markdown report has, cut note included.
 pub const MARKDOWN_LIMIT: usize = 60_000;
 
@@ -115,8 +118,15 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
             for d in &f.differences {
                 writeln!(out, "      - {d}")?;
             }
-            for d in &f.details {
+            for d in f.details.iter().take(TERMINAL_DETAIL_LINES) {
                 writeln!(out, "        {d}")?;
+            }
+            if f.details.len() > TERMINAL_DETAIL_LINES {
+                writeln!(
+                    out,
+                    "        … {} more line(s): --format json or --output FILE",
+                    f.details.len() - TERMINAL_DETAIL_LINES
+                )?;
             }
         }
     }
@@ -416,6 +426,7 @@ mod tests {
             analyzer: AnalyzerSummary::default(),
             trace: None,
             duration_ms: 1234,
+            timings: Timings::default(),
         }
     }
 
