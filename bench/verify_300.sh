@@ -120,7 +120,7 @@ with_trace=$(run)
 without_trace=$(run --no-trace)
 statements=$(python3 -c "import json; r=json.load(open('$work/report.json')); print(len(r['migrations']))")
 # Snapshot cost against schema size, early (small schema, few migrations applied) and late.
-snap() { python3 -c "import json; t=json.load(open('$work/report.json'))['timings']; print('%.2f' % eval('$1'))"; }
+snap() { EXPR="$1" python3 -c "import json, os; t=json.load(open('$work/report.json'))['timings']; print('%.2f' % eval(os.environ['EXPR']))"; }
 # The report a person reads: terminal and markdown, lines and characters.
 "$pgshift" verify --dir "$dir" --dir-format pgshift --no-trace > "$work/report.txt" || true
 "$pgshift" verify --dir "$dir" --dir-format pgshift --format markdown > "$work/report.md" || true
