@@ -486,6 +486,33 @@ mod tests {
     }
 
     #[test]
+    fn statements_have_a_form_for_verify_s_rolled_back_transaction() {
+        let form = |sql: &str| {
+            let e = exec(sql, false);
+            e.units[0].steps[0].facts.in_rolled_back_transaction.clone()
+        };
+        assert_eq!(
+            form("ALTER TABLE t ADD COLUMN a int"),
+            InTransaction::AsWritten
+        );
+        assert_eq!(
+            form("CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)"),
+            InTransaction::Instead("CREATE UNIQUE INDEX t_a ON t USING btree (a)".to_string())
+        );
+        assert_eq!(
+            form("DROP INDEX CONCURRENTLY IF EXISTS t_a"),
+            InTransaction::Instead("DROP INDEX IF EXISTS t_a".to_string())
+        );
+        assert_eq!(form("VACUUM t"), InTransaction::Skip);
+        assert_eq!(form("REINDEX INDEX CONCURRENTLY t_a"), InTransaction::Skip);
+        assert_eq!(form("CREATE DATABASE other"), InTransaction::Impossible);
+        assert_eq!(
+            form("ALTER SYSTEM SET work_mem = '1MB'"),
+            InTransaction::Impossible
+        );
+    }
+
+    #[test]
     fn a_plain_script_is_one_transaction() {
         let e = exec("CREATE TABLE a (id int); CREATE INDEX ON a (id);", false);
         assert_eq!(e.units.len(), 1);
