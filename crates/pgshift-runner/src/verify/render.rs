@@ -107,11 +107,11 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
     if report
         .failures
         .iter()
-        .any(|f| !f.differences.is_empty() || !f.details.is_empty())
+        .any(has_details)
     {
         writeln!(out, "\ndetails:")?;
         for f in &report.failures {
-            if f.differences.is_empty() && f.details.is_empty() {
+            if !has_details(f) {
                 continue;
             }
             writeln!(out, "  {}", f.migration.as_deref().unwrap_or(&f.message))?;
@@ -153,6 +153,11 @@ fn error_groups(a: &super::AnalyzerSummary) -> Vec<String> {
             ),
         })
         .collect()
+}
+
+/// Whether a failure has more to say than its line: several differences, or detail lines.
+fn has_details(f: &super::Failure) -> bool {
+    f.differences.len() > 1 || !f.details.is_empty()
 }
 
 /// A failure in one line: the message, and the first difference when there is one.
@@ -253,11 +258,11 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
     if report
         .failures
         .iter()
-        .any(|f| !f.differences.is_empty() || !f.details.is_empty())
+        .any(has_details)
     {
         let mut lines = vec!["### Details\n".to_string()];
         for f in &report.failures {
-            if f.differences.is_empty() && f.details.is_empty() {
+            if !has_details(f) {
                 continue;
             }
             let mut block = format!(
