@@ -609,3 +609,36 @@ fn verify_can_be_spawned_on_a_multi_threaded_runtime() {
     let future = verify(&set, &options, &Silent);
     is_send(&future);
 }
+
+/// A down that cannot run in a transaction block is checked through the runner with real
+/// commits; when it does not restore the schema the throwaway database is built again up to
+/// that migration, and verification goes on.
+#[tokio::test]
+async fn a_down_checked_with_real_commits_is_named_and_verification_goes_on() {
+    let set = fixture("down_outside_any_transaction");
+    let options = VerifyOptions {
+        trace: false,
+        ..VerifyOptions::default()
+    };
+    let report = verify(&set, &options, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("verify: {e}"));
+    let text = terminal(&report);
+    assert!(!report.passed, "{text}");
+    let named: Vec<(&str, Phase)> = report
+        .failures
+        .iter()
+        .map(|f| (f.migration.as_deref().unwrap_or("-"), f.phase))
+        .collect();
+    assert_eq!(
+        named,
+        vec![("20240102000000 add_avatar", Phase::Restore)],
+        "{text}"
+    );
+    assert_eq!(
+        report.failures[0].differences,
+        vec!["column users.avatar_url: only after its down"]
+    );
+    assert_eq!(report.migrations[2].down, Outcome::Passed, "{text}");
+    assert_eq!(report.migrations[0].down, Outcome::Passed, "{text}");
+}

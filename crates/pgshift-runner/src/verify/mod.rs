@@ -646,18 +646,14 @@ impl Run<'_> {
     }
 
     /// A problem of the full cycle: a failure, unless a down (or an up applied again after it)
-    /// was already found broken on its own — then the full cycle mostly sees that down's consequences (a table its down left
-    /// behind makes the up again fail with "already exists"), which are noted, not reported
-    /// as problems of their own.
+    /// was already found broken on its own — then the full cycle mostly sees that down's
+    /// consequences (a table its down left behind makes the up again fail with "already
+    /// exists"), which are noted, not reported as problems of their own.
     fn fail_cycle(&mut self, failure: Failure) {
-        let broken = self
-            .report
-            .migrations
-            .iter()
-            .any(|m| {
-                matches!(m.down, Outcome::Failed | Outcome::Differs)
-                    || matches!(m.reapply, Outcome::Failed | Outcome::Differs)
-            });
+        let broken = self.report.migrations.iter().any(|m| {
+            matches!(m.down, Outcome::Failed | Outcome::Differs)
+                || matches!(m.reapply, Outcome::Failed | Outcome::Differs)
+        });
         if broken {
             self.report.notes.push(format!(
                 "the full cycle (every down, then every up) found more, probably a consequence of the broken downs above: {}{}",

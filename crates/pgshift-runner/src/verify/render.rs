@@ -104,11 +104,7 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
     for n in &report.notes {
         writeln!(out, "note: {n}")?;
     }
-    if report
-        .failures
-        .iter()
-        .any(has_details)
-    {
+    if report.failures.iter().any(has_details) {
         writeln!(out, "\ndetails:")?;
         for f in &report.failures {
             if !has_details(f) {
@@ -255,11 +251,7 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
         lines.push(String::new());
         sections.push(("notes".to_string(), lines));
     }
-    if report
-        .failures
-        .iter()
-        .any(has_details)
-    {
+    if report.failures.iter().any(has_details) {
         let mut lines = vec!["### Details\n".to_string()];
         for f in &report.failures {
             if !has_details(f) {
