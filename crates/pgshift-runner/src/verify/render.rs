@@ -346,7 +346,10 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
                 shown += 1;
             }
         }
-        let items = lines.len().saturating_sub(shown);
+        let items = lines[shown..]
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .count();
         if shown > 0 {
             cut.push(format!("{items} line(s) of {name}"));
         } else {
