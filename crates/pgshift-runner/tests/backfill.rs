@@ -1,0 +1,509 @@
+//! Backfills against a real PostgreSQL: the walk (primary key, composite key, no key), the
+//! application writing and inserting meanwhile, a run killed partway and resumed, pause and
+//! resume from another session, the user's throttle probe, rows the application holds
+//! locked, and bad input that changes nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_db::Connection;
+use pgshift_runner::backfill::{Backfill, BackfillError, BackfillOptions, BackfillSpec};
+use pgshift_runner::{Event, Silent};
+
+async fn exec(c: &Connection, sql: &str) {
+    c.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn one(c: &Connection, sql: &str) -> i64 {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// Small batches so that a few thousand rows take many batches.
+fn small() -> BackfillOptions {
+    BackfillOptions {
+        target_batch: Duration::from_millis(5),
+        initial_batch: 50,
+        min_batch: 10,
+        max_batch: 200,
+        ..BackfillOptions::default()
+    }
+}
+
+fn backfill(table: &str, set: &str, filter: Option<&str>, options: BackfillOptions) -> Backfill {
+    Backfill {
+        spec: BackfillSpec::from_flags(table, set, filter, None).expect("spec"),
+        options,
+    }
+}
+
+/// Rows with a counter the trigger bumps on every update, to see each row updated once.
+async fn items(c: &Connection, rows: i64) {
+    exec(
+        c,
+        &format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, a int NOT NULL, b int, touched int NOT NULL DEFAULT 0);
+             INSERT INTO items (id, a) SELECT g, g % 1000 FROM generate_series(1, {rows}) g;
+             CREATE FUNCTION count_touch() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+             CREATE TRIGGER count_touch BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION count_touch();
+             ANALYZE items;"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_primary_key_walk_updates_every_row_once_and_proves_the_end() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 3000).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &Event| seen.lock().unwrap().push(format!("{e:?}"));
+    let outcome = backfill("items", "b = a * 2", Some("b IS NULL"), small())
+        .run(&c, &observer)
+        .await
+        .expect("backfill");
+    assert_eq!(outcome.rows_updated, 3000);
+    assert_eq!(outcome.passes, 1);
+    assert!(outcome.batches > 10, "{} batches", outcome.batches);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM items WHERE b IS DISTINCT FROM a * 2"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE touched <> 1").await,
+        0
+    );
+    let status: String = c
+        .query_one("SELECT status FROM pgshift.backfills", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "done");
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.contains("BackfillProgress")));
+
+    // The same command again: already done, nothing runs.
+    let again = backfill("items", "b = a * 2", Some("b IS NULL"), small())
+        .run(&c, &Silent)
+        .await
+        .expect("again");
+    assert!(again.already_done);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE touched <> 1").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_application_writing_and_inserting_meanwhile_loses_nothing_and_the_backfill_ends() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 4000).await;
+    let app = db.connect().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // New code writes b itself (a value the backfill would not compute), and old code keeps
+    // inserting rows without b.
+    let writer = tokio::spawn(async move {
+        let mut written = Vec::new();
+        let mut next_id = 1_000_000i64;
+        let mut i = 0i64;
+        while !flag.load(Ordering::Relaxed) {
+            let id = (i * 7919) % 4000 + 1;
+            app.execute("UPDATE items SET b = -id WHERE id = $1", &[&id])
+                .await
+                .expect("app update");
+            written.push(id);
+            app.execute("INSERT INTO items (id, a) VALUES ($1, 1)", &[&next_id])
+                .await
+                .expect("app insert");
+            next_id += 1;
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        written
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let outcome = backfill("items", "b = a * 2", Some("b IS NULL"), small())
+        .run(&c, &Silent)
+        .await
+        .expect("backfill ends while rows keep arriving");
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.expect("writer");
+    assert!(written.len() > 20, "the writer ran during the backfill");
+    for id in written {
+        let b: Option<i32> = c
+            .query_one("SELECT b FROM items WHERE id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            b,
+            Some(-(id as i32)),
+            "the application's write to row {id} was overwritten"
+        );
+    }
+    // Every row that existed at the start is done; rows inserted after are reported.
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM items WHERE id <= 4000 AND b IS NULL"
+        )
+        .await,
+        0
+    );
+    let inserted_null = one(
+        &c,
+        "SELECT count(*) FROM items WHERE id > 4000 AND b IS NULL",
+    )
+    .await;
+    assert!(outcome.beyond_bound <= inserted_null as u64);
+}
+
+#[tokio::test]
+async fn a_run_stopped_partway_resumes_without_updating_a_row_twice() {
+    let db = TestDb::new().await;
+    let setup = db.connect().await;
+    items(&setup, 5000).await;
+    for stop_after in [Duration::from_millis(300), Duration::from_millis(400)] {
+        let conn = db.connect().await;
+        let task = tokio::spawn(async move {
+            // Slowed down so that it is surely stopped partway.
+            let mut options = small();
+            options.max_rows_per_second = Some(4000);
+            backfill("items", "b = a + 1", None, options)
+                .run(&conn, &Silent)
+                .await
+        });
+        tokio::time::sleep(stop_after).await;
+        // Dropping the task drops its connection mid-batch, as kill -9 would.
+        task.abort();
+        let _ = task.await;
+    }
+    // Wait for the server to notice the dropped sessions and roll back their batches.
+    let start = Instant::now();
+    while one(&setup, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'").await > 0
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done_before = one(&setup, "SELECT count(*) FROM items WHERE touched = 1").await;
+    assert!(
+        done_before > 0 && done_before < 5000,
+        "stopped partway: {done_before} rows done"
+    );
+    let outcome = backfill("items", "b = a + 1", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("resume");
+    assert_eq!(outcome.rows_total, 5000);
+    assert_eq!(
+        outcome.rows_updated as i64,
+        5000 - done_before,
+        "resumed at the checkpoint"
+    );
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM items WHERE touched <> 1").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn pause_from_another_session_stops_batches_until_resume() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 20_000).await;
+    let mut options = small();
+    options.throttle.check_every = Duration::from_millis(50);
+    let bf = backfill("items", "b = a", None, options);
+    let id = bf.spec.id.clone();
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move { bf.run(&conn, &Silent).await });
+    let other = db.connect().await;
+    // Wait for the first checkpoint, then pause.
+    while one(
+        &other,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'pgshift' AND tablename = 'backfills'",
+    )
+    .await
+        == 0
+        || one(
+            &other,
+            "SELECT coalesce(max(rows_done), 0) FROM pgshift.backfills",
+        )
+        .await
+            == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        pgshift_runner::backfill::state::request_pause(&other, &id, true)
+            .await
+            .unwrap()
+    );
+    let start = Instant::now();
+    loop {
+        let status: String = other
+            .query_one("SELECT status FROM pgshift.backfills", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if status == "paused" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never paused");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let at_pause = one(&other, "SELECT count(*) FROM items WHERE touched = 1").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        one(&other, "SELECT count(*) FROM items WHERE touched = 1").await,
+        at_pause,
+        "no batch ran while paused"
+    );
+    assert!(at_pause < 20_000);
+    let listed = pgshift_runner::backfill::state::list(&other).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].active, "a runner holds it");
+    assert!(listed[0]
+        .throttle_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("paused"));
+    pgshift_runner::backfill::state::request_pause(&other, &id, false)
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("finishes after resume")
+        .unwrap()
+        .expect("backfill");
+    assert_eq!(outcome.rows_total, 20_000);
+}
+
+#[tokio::test]
+async fn the_throttle_query_pauses_while_it_returns_true() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 2000).await;
+    exec(
+        &c,
+        "CREATE TABLE hold (on_ boolean); INSERT INTO hold VALUES (true)",
+    )
+    .await;
+    let mut options = small();
+    options.throttle.check_every = Duration::from_millis(50);
+    options.throttle.throttle_query = Some("SELECT EXISTS (SELECT 1 FROM hold)".into());
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move {
+        let observer = move |e: &Event| {
+            if let Event::BackfillProgress(p) = e {
+                if let Some(t) = &p.throttle {
+                    seen.lock().unwrap().push(t.clone());
+                }
+            }
+        };
+        backfill("items", "b = 1", None, options)
+            .run(&conn, &observer)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS NOT NULL").await,
+        0
+    );
+    assert!(reasons
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains("--throttle-query returned true")));
+    exec(&c, "DELETE FROM hold").await;
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("continues once the probe says go")
+        .unwrap()
+        .expect("backfill");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS NULL").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_row_the_application_holds_is_waited_for_never_skipped() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 1000).await;
+    let app = db.connect().await;
+    exec(&app, "BEGIN; SELECT * FROM items WHERE id = 500 FOR UPDATE").await;
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move {
+        let mut options = small();
+        options.lock_timeout = Duration::from_millis(20);
+        backfill("items", "b = 5", None, options)
+            .run(&conn, &Silent)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!task.is_finished(), "it waits for the held row");
+    let before = one(&c, "SELECT count(*) FROM items WHERE b = 5").await;
+    assert!(before < 1000);
+    exec(&app, "COMMIT").await;
+    let outcome = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("finishes once the row is free")
+        .unwrap()
+        .expect("backfill");
+    assert_eq!(outcome.rows_total, 1000);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS DISTINCT FROM 5").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_composite_key_and_a_table_without_key_are_walked_too() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE pairs (region text, n int, v int, PRIMARY KEY (region, n));
+         INSERT INTO pairs SELECT r, g, NULL FROM unnest(ARRAY['eu', 'us', 'ap']) r, generate_series(1, 700) g;
+         CREATE TABLE heap (a int, v int);
+         INSERT INTO heap SELECT g, NULL FROM generate_series(1, 3000) g;
+         ANALYZE pairs; ANALYZE heap;",
+    )
+    .await;
+    let outcome = backfill("pairs", "v = n * 10", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("composite");
+    assert_eq!(outcome.rows_total, 2100);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pairs WHERE v IS DISTINCT FROM n * 10"
+        )
+        .await,
+        0
+    );
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &Event| {
+        if let Event::BackfillStarted { walk, .. } = e {
+            seen.lock().unwrap().push(walk.clone());
+        }
+    };
+    let outcome = backfill("heap", "v = a + 1", None, small())
+        .run(&c, &observer)
+        .await
+        .expect("ctid walk");
+    assert_eq!(events.lock().unwrap().as_slice(), ["ctid"]);
+    assert_eq!(outcome.rows_total, 3000);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM heap WHERE v IS DISTINCT FROM a + 1"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_input_fails_before_the_first_batch_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 100).await;
+    exec(&c, "CREATE TABLE words (id int PRIMARY KEY, w text, n int); INSERT INTO words VALUES (1, '1', NULL), (2, 'two', NULL)").await;
+    let cases: Vec<(&str, &str, Option<&str>, &str)> = vec![
+        ("nope", "b = 1", None, "does not exist"),
+        ("items", "zz = 1", None, "column zz does not exist"),
+        ("items", "b = a / 0", None, "division by zero"),
+        ("items", "b = a", Some("a + 1"), "must be type boolean"),
+        ("items", "b = no_such_column", None, "no_such_column"),
+        ("words", "n = w::int", None, "invalid input syntax"),
+    ];
+    for (table, set, filter, expected) in cases {
+        let err = backfill(table, set, filter, small())
+            .run(&c, &Silent)
+            .await
+            .expect_err(set);
+        let text = err.to_string();
+        assert!(text.contains(expected), "{set}: {text}");
+        assert!(text.contains("othing was changed"), "{set}: {text}");
+    }
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE touched > 0").await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM words WHERE n IS NOT NULL").await,
+        0
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'pgshift'"
+        )
+        .await,
+        0,
+        "no state table either"
+    );
+}
+
+#[tokio::test]
+async fn a_second_runner_of_the_same_backfill_is_refused() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 20_000).await;
+    let mut options = small();
+    options.max_rows_per_second = Some(2_000);
+    let conn = db.connect().await;
+    let first = tokio::spawn(async move {
+        backfill("items", "b = 3", None, options)
+            .run(&conn, &Silent)
+            .await
+    });
+    let other = db.connect().await;
+    while one(
+        &other,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'pgshift' AND tablename = 'backfills'",
+    )
+    .await
+        == 0
+        || one(
+            &other,
+            "SELECT coalesce(max(rows_done), 0) FROM pgshift.backfills",
+        )
+        .await
+            == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = backfill("items", "b = 3", None, small())
+        .run(&other, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackfillError::Running { .. }), "{err}");
+    first.abort();
+}
