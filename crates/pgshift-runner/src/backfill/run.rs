@@ -286,6 +286,21 @@ impl<'a> Job<'a> {
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await
             .map_err(DbError::from)?;
+        if let Some(filter) = &spec.filter {
+            // On its own first, so a condition that is not boolean is reported as such, not
+            // as an operand of the AND the batch statement joins it with.
+            let sql = format!("SELECT 1 FROM {} WHERE ({filter})", from_clause(spec));
+            if let Err(e) = client.prepare(&sql).await {
+                return Err(match DbError::from(e) {
+                    DbError::Query(server) => BackfillError::Invalid {
+                        table: table.name.to_string(),
+                        statement: spec.statement(),
+                        server,
+                    },
+                    other => other.into(),
+                });
+            }
+        }
         let statements = Statements::prepare(backfill, client, &table, &walk).await?;
         let mut job = Job {
             backfill,
