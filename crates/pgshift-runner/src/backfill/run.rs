@@ -15,6 +15,9 @@ use super::walk::{self, Table, Walk};
 use super::{Backfill, BackfillError};
 use crate::event::{Event, Observer};
 
+/// The shortest batch duration aimed at while the application waits on the backfill's rows.
+const MIN_TARGET: Duration = Duration::from_millis(20);
+
 /// Where a backfill is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -710,14 +713,23 @@ impl<'a> Job<'a> {
                 Ok(step) => {
                     conflicts = 0;
                     let took = batch_started.elapsed();
-                    sizer.record(step.walked, took);
                     reason = None;
+                    // A session waiting on this batch's row locks waits until it commits:
+                    // while that happens, batches aim shorter (down to MIN_TARGET) and come
+                    // back by a quarter per batch once nobody waits.
+                    let target = if step.blocked > 0 {
+                        (sizer.target() / 2).max(MIN_TARGET.min(options.target_batch))
+                    } else {
+                        sizer.target().mul_f64(1.25).min(options.target_batch)
+                    };
+                    sizer.set_target(target);
+                    sizer.record(step.walked, took);
                     if step.blocked > 0 {
                         sizer.halve();
                         reason = Some(format!(
-                            "{} session(s) waited on the backfill's row locks; batch halved to {}",
+                            "{} session(s) waited on the backfill's row locks; batches shortened to {} ms",
                             step.blocked,
-                            sizer.size()
+                            target.as_millis()
                         ));
                     }
                     self.progress(

@@ -36,6 +36,17 @@ impl BatchSizer {
         self.size
     }
 
+    /// The duration batches aim at now.
+    pub fn target(&self) -> Duration {
+        self.target
+    }
+
+    /// Aim at another duration (the caller shortens it while sessions wait on the batch's
+    /// row locks, and lengthens it back when they stop).
+    pub fn set_target(&mut self, target: Duration) {
+        self.target = target;
+    }
+
     /// A batch of `units` took `took`. Batches that walked fewer units than asked (the last
     /// one) still tell the time per unit.
     pub fn record(&mut self, units: u64, took: Duration) {

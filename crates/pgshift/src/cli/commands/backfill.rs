@@ -130,8 +130,16 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         } else {
             outln!("{} {}", ctx.out_style.bold("backfill"), e.id)?;
             outln!("  statement: {}", e.statement)?;
-            outln!("  table:     {} (about {} rows), walked by {}", e.table, e.table_rows, e.walk)?;
-            outln!("  rows:      about {} need the update (planner estimate)", e.rows_needed)?;
+            outln!(
+                "  table:     {} (about {} rows), walked by {}",
+                e.table,
+                e.table_rows,
+                e.walk
+            )?;
+            outln!(
+                "  rows:      about {} need the update (planner estimate)",
+                e.rows_needed
+            )?;
             outln!(
                 "  estimate:  {} batches, {} of WAL, {} (from a sample of {} rows that took {} ms, rolled back)",
                 e.batches,
@@ -283,9 +291,11 @@ fn size(flag: &str, v: &str) -> Result<Option<u64>, Failure> {
     let t = v.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| Failure::usage(format!("--{flag}: `{v}` is not a size; write e.g. 512MB, 1GB or off")))?;
+    let n: u64 = n.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--{flag}: `{v}` is not a size; write e.g. 512MB, 1GB or off"
+        ))
+    })?;
     let factor = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "KB" | "K" => 1 << 10,
@@ -441,7 +451,13 @@ impl ProgressView {
                     }
                 }
             }
-            Event::BackfillStarted { id, table, walk, estimate, resumed_at } => {
+            Event::BackfillStarted {
+                id,
+                table,
+                walk,
+                estimate,
+                resumed_at,
+            } => {
                 if self.quiet {
                     return;
                 }
