@@ -507,3 +507,207 @@ async fn a_second_runner_of_the_same_backfill_is_refused() {
     assert!(matches!(err, BackfillError::Running { .. }), "{err}");
     first.abort();
 }
+
+mod in_migrations {
+    use super::*;
+    use pgshift_runner::plan::{plan, PlanOptions};
+    use pgshift_runner::{Migrator, RunOptions};
+    use pgshift_source::{load, Format};
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, sql) in files {
+            std::fs::write(dir.path().join(name), sql).expect("write");
+        }
+        dir
+    }
+
+    const ADD_AND_FILL: &str = "ALTER TABLE items ADD COLUMN c int;
+-- pgshift:backfill
+UPDATE items SET c = a + 7 WHERE c IS NULL;
+ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALID;
+";
+
+    #[tokio::test]
+    async fn a_marked_update_runs_as_a_backfill_that_up_resumes_after_a_crash() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 20_000).await;
+        let dir = folder(&[("20240101000000_fill_c.up.sql", ADD_AND_FILL)]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+
+        // plan says how it runs.
+        let report = plan(&c, &set, &PlanOptions::default()).await.expect("plan");
+        let text = format!("{report:?}");
+        assert!(text.contains("batched, resumable backfill"), "{text}");
+
+        // A run stopped partway (its connection dropped mid-batch)...
+        let mut options = RunOptions::default();
+        options.backfill_batch_time = Duration::from_millis(5);
+        let url = db.url();
+        let (set2, options2) = (
+            load(dir.path(), Some(Format::Pgshift)).unwrap(),
+            options.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let mut m = Migrator::connect(&url, set2, options2)
+                .await
+                .expect("connect");
+            m.up(None, &Silent).await
+        });
+        let start = Instant::now();
+        while one(&c, "SELECT count(*) FROM items WHERE touched = 1").await < 500 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the backfill never started"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        task.abort();
+        let _ = task.await;
+        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'").await > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let partway = one(&c, "SELECT count(*) FROM items WHERE touched = 1").await;
+        assert!(partway < 20_000, "stopped partway ({partway})");
+
+        // ... and `up` again: the ADD COLUMN is not run twice, the backfill resumes, the rest runs.
+        let mut m = Migrator::connect(&db.url(), set, options)
+            .await
+            .expect("connect");
+        m.up(None, &Silent).await.expect("up resumes");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM items WHERE touched <> 1").await,
+            0,
+            "no row updated twice"
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM items WHERE c IS DISTINCT FROM a + 7"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM pg_constraint WHERE conname = 'items_c_not_null'"
+            )
+            .await,
+            1
+        );
+        let (id, status): (String, String) = {
+            let r = c
+                .query_one("SELECT id, status FROM pgshift.backfills", &[])
+                .await
+                .unwrap();
+            (r.get(0), r.get(1))
+        };
+        assert_eq!(
+            (id.as_str(), status.as_str()),
+            ("20240101000000-step2", "done")
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM pgshift.migrations WHERE state = 'applied'"
+            )
+            .await,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_on_a_statement_that_cannot_be_a_backfill_is_refused_with_its_line() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 10).await;
+        let dir = folder(&[(
+            "20240101000000_bad.up.sql",
+            "ALTER TABLE items ADD COLUMN c int;\n-- pgshift:backfill\nDELETE FROM items WHERE a = 1;\n",
+        )]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        let err = m.up(None, &Silent).await.expect_err("refused").to_string();
+        assert!(err.contains("20240101000000_bad.up.sql:3"), "{err}");
+        assert!(err.contains("cannot run as a backfill"), "{err}");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'c'").await,
+            0,
+            "nothing ran"
+        );
+    }
+
+    /// The bundled example's expand step: its trigger keeps both columns in step whichever
+    /// version writes, and its backfill fills the rows that existed before.
+    #[tokio::test]
+    async fn the_shop_example_keeps_old_and_new_writes() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/migrations");
+        let set = load(&example, Some(Format::Pgshift)).expect("load");
+        let versions: Vec<_> = set.migrations.iter().map(|m| m.version.clone()).collect();
+        let before_expand = versions[versions.len() - 2].clone();
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        m.up(Some(&before_expand), &Silent)
+            .await
+            .expect("up to before the expand");
+        exec(&c, "INSERT INTO users (email, full_name) SELECT 'u' || g || '@x', 'Name ' || g FROM generate_series(1, 500) g").await;
+        m.up(None, &Silent).await.expect("expand");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM users WHERE display_name IS DISTINCT FROM full_name"
+            )
+            .await,
+            0,
+            "backfilled"
+        );
+        // Old code renames by full_name, after the backfill: the new column follows.
+        exec(
+            &c,
+            "UPDATE users SET full_name = 'Ada King' WHERE email = 'u1@x'",
+        )
+        .await;
+        // New code renames by display_name: the old column follows.
+        exec(
+            &c,
+            "UPDATE users SET display_name = 'Grace H' WHERE email = 'u2@x'",
+        )
+        .await;
+        // Old code inserts without display_name, new code without full_name.
+        exec(
+            &c,
+            "INSERT INTO users (email, full_name) VALUES ('old@x', 'Old Writer')",
+        )
+        .await;
+        exec(
+            &c,
+            "INSERT INTO users (email, display_name) VALUES ('new@x', 'New Writer')",
+        )
+        .await;
+        let rows = c
+            .query("SELECT email, full_name, display_name FROM users WHERE email IN ('u1@x', 'u2@x', 'old@x', 'new@x') ORDER BY email", &[])
+            .await
+            .unwrap();
+        let got: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("new@x".into(), "New Writer".into(), "New Writer".into()),
+                ("old@x".into(), "Old Writer".into(), "Old Writer".into()),
+                ("u1@x".into(), "Ada King".into(), "Ada King".into()),
+                ("u2@x".into(), "Grace H".into(), "Grace H".into()),
+            ]
+        );
+    }
+}
