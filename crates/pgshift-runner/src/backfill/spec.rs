@@ -158,7 +158,7 @@ mod tests {
         assert!(a.id.starts_with("users-"), "{}", a.id);
         assert_eq!(
             a.statement(),
-            "UPDATE app.users SET full_name = first || ' ' || last WHERE full_name IS NULL"
+            r#"UPDATE "app"."users" SET "full_name" = first || ' ' || last WHERE full_name IS NULL"#
         );
         let c = BackfillSpec::from_flags("app.users", "full_name = last", None, None).unwrap();
         assert_ne!(a.id, c.id);

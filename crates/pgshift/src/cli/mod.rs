@@ -84,7 +84,7 @@ pub enum Command {
     /// Record what happened to a migration that stopped partway: a step pgshift could not settle by itself, or the whole migration finished by hand.
     Resolve(commands::resolve::Args),
     /// Run an UPDATE over a large table in short, throttled, resumable batches, and prove the end; `backfill status`, `--pause`, `--resume`.
-    Backfill(commands::backfill::Args),
+    Backfill(Box<commands::backfill::Args>),
     /// Prove the migrations on a throwaway PostgreSQL: up, down, up, schema compared at every step, analyzer, lock trace.
     Verify(commands::verify::Args),
     /// Run migrations statement by statement and show the locks each really takes and the tables it rewrites.
@@ -151,7 +151,7 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Resolve(args) => cancel_on_signal("", commands::resolve::run(args, ctx)).await,
         Command::Backfill(args) => cancel_on_signal(
             "; batches already committed stay done and recorded. `pgshift backfill status` shows where it stopped; the same command resumes",
-            commands::backfill::run(args, ctx),
+            commands::backfill::run(*args, ctx),
         )
         .await,
         Command::Verify(args) => cancel_on_signal("", commands::verify::run(args, ctx)).await,
