@@ -430,6 +430,75 @@ async fn a_composite_key_and_a_table_without_key_are_walked_too() {
 }
 
 #[tokio::test]
+async fn a_unique_not_null_index_orders_the_walk_when_there_is_no_primary_key() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE codes (code uuid NOT NULL, v int, nullable_id int UNIQUE);
+         CREATE UNIQUE INDEX codes_code ON codes (code);
+         INSERT INTO codes SELECT gen_random_uuid(), NULL, NULL FROM generate_series(1, 2500);
+         ANALYZE codes;",
+    )
+    .await;
+    let walks = Arc::new(Mutex::new(Vec::new()));
+    let seen = walks.clone();
+    let observer = move |e: &Event| {
+        if let Event::BackfillStarted { walk, .. } = e {
+            seen.lock().unwrap().push(walk.clone());
+        }
+    };
+    let outcome = backfill("codes", "v = 1", None, small())
+        .run(&c, &observer)
+        .await
+        .expect("uuid walk");
+    // The nullable unique column cannot order a walk (NULLs repeat); the NOT NULL one can.
+    assert_eq!(walks.lock().unwrap().as_slice(), ["key (code)"]);
+    assert_eq!(outcome.rows_total, 2500);
+}
+
+#[tokio::test]
+async fn rows_that_keep_needing_the_update_fail_it_with_the_count_after_three_passes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 1000).await;
+    // Something that keeps writing the old way: every update of a row with a >= 990 is undone.
+    exec(
+        &c,
+        "CREATE FUNCTION undo() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.a >= 990 THEN NEW.b := NULL; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER undo BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION undo();",
+    )
+    .await;
+    let err = backfill("items", "b = a", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("never proved");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            BackfillError::Unproved {
+                remaining: 10,
+                passes: 3,
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("10 rows still need the update"), "{text}");
+    let (status, last_error): (String, Option<String>) = {
+        let r = c
+            .query_one("SELECT status, last_error FROM pgshift.backfills", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "failed");
+    assert!(last_error.unwrap_or_default().contains("still need"));
+}
+
+#[tokio::test]
 async fn bad_input_fails_before_the_first_batch_and_changes_nothing() {
     let db = TestDb::new().await;
     let c = db.connect().await;

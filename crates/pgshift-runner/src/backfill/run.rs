@@ -1055,18 +1055,13 @@ impl<'a> Job<'a> {
     /// Rows past the upper bound that need the update (inserted after the walk started).
     async fn beyond(&self, upper: Option<&[String]>) -> Result<u64, BackfillError> {
         let Some(upper) = upper else { return Ok(0) };
-        let params: Vec<&(dyn ToSql + Sync)> =
-            upper.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let params = match self.walk {
-            Walk::Key { .. } => params,
-            Walk::Pages => Vec::new(),
+        // A key walk compares with the bound's key values; a ctid walk with its first page.
+        let bound: Vec<String> = match self.walk {
+            Walk::Key { .. } => upper.to_vec(),
+            Walk::Pages => vec![format!("({},0)", page(upper))],
         };
-        let page_bound;
-        let mut params = params;
-        if self.walk == Walk::Pages {
-            page_bound = format!("({},0)", page(upper));
-            params.push(&page_bound);
-        }
+        let params: Vec<&(dyn ToSql + Sync)> =
+            bound.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         let row = self
             .client
             .query_one(&self.statements.beyond, &params)

@@ -133,7 +133,6 @@ impl Throttle {
     }
 
     async fn read(&mut self, client: &Client, now: Instant) -> Result<Verdict, DbError> {
-        let o = &self.options;
         let row = client
             .query_one(
                 "SELECT
@@ -147,29 +146,17 @@ impl Throttle {
                 &[&self.table_oid],
             )
             .await?;
-        let lag: Option<f64> = row.get(0);
-        let lag_bytes: Option<i64> = row.get(1);
-        let slot_bytes: Option<i64> = row.get(2);
+        let mut readings = Readings {
+            replica_lag: row.get(0),
+            replica_lag_bytes: row.get(1),
+            slot_bytes: row.get(2),
+            archive_ready: None,
+            vacuum_for: None,
+            probe: None,
+            wal_rate: None,
+        };
         let wal: i64 = row.get(3);
         let vacuum: bool = row.get(4);
-
-        if let (Some(max), Some(lag)) = (o.max_replica_lag, lag) {
-            if lag > max.as_secs_f64() {
-                return Ok(Verdict::Pause(format!(
-                    "replica replay lag {lag:.1}s is above {:.1}s",
-                    max.as_secs_f64()
-                )));
-            }
-        }
-        if let (Some(max), Some(bytes)) = (o.max_replica_lag_bytes, lag_bytes) {
-            if bytes > max as i64 {
-                return Ok(Verdict::Pause(format!(
-                    "a replica is {} of WAL behind (limit {})",
-                    bytes_text(bytes),
-                    bytes_text(max as i64)
-                )));
-            }
-        }
         if let Some(replica) = &self.replica {
             let r = replica
                 .client()
@@ -180,84 +167,121 @@ impl Throttle {
                 )
                 .await?;
             let lag: Option<f64> = r.get(0);
-            if let (Some(max), Some(lag)) = (o.max_replica_lag, lag) {
-                if lag > max.as_secs_f64() {
-                    return Ok(Verdict::Pause(format!(
-                        "the replica given by --replica-url is {lag:.1}s behind (limit {:.1}s)",
-                        max.as_secs_f64()
-                    )));
-                }
-            }
-        }
-        if let (Some(max), Some(bytes)) = (o.max_slot_wal_bytes, slot_bytes) {
-            if bytes > max as i64 {
-                return Ok(Verdict::Pause(format!(
-                    "a logical replication slot holds back {} of WAL (limit {}): its consumer is behind",
-                    bytes_text(bytes),
-                    bytes_text(max as i64)
-                )));
-            }
+            readings.replica_lag = match (readings.replica_lag, lag) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         }
         if self.archiver_readable {
-            if let Some(max) = o.max_archive_ready {
-                let ready: Option<i64> = client
-                    .query_one(
-                        "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
-                        &[],
-                    )
-                    .await
-                    .ok()
-                    .map(|r| r.get(0));
-                if let Some(ready) = ready.filter(|r| *r > max) {
-                    return Ok(Verdict::Pause(format!(
-                        "{ready} WAL segments wait for archive_command (limit {max})"
-                    )));
-                }
-            }
+            readings.archive_ready = client
+                .query_one(
+                    "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
+                    &[],
+                )
+                .await
+                .ok()
+                .map(|r| r.get(0));
         }
         if vacuum {
-            if let Some(limit) = o.autovacuum_wait {
-                let since = *self.vacuum_since.get_or_insert(now);
-                if now.duration_since(since) < limit {
-                    return Ok(Verdict::Pause(
-                        "a vacuum is working on the table; the backfill waits so it can finish"
-                            .into(),
-                    ));
-                }
-            }
+            readings.vacuum_for = Some(now.duration_since(*self.vacuum_since.get_or_insert(now)));
         } else {
             self.vacuum_since = None;
         }
-        if let Some(query) = &o.throttle_query {
-            match probe(client, query).await {
-                Ok(true) => return Ok(Verdict::Pause("the --throttle-query returned true".into())),
-                Ok(false) => {}
-                Err(reason) => {
-                    return Ok(Verdict::Pause(format!(
-                        "the --throttle-query failed: {reason}"
-                    )))
-                }
-            }
+        if let Some(query) = &self.options.throttle_query {
+            readings.probe = Some(probe(client, query).await);
         }
-        let previous = self.last_wal.replace((now, wal));
-        if let (Some(max), Some((then, before))) = (o.max_wal_rate, previous) {
+        if let Some((then, before)) = self.last_wal.replace((now, wal)) {
             let secs = now.duration_since(then).as_secs_f64();
-            let written = (wal - before).max(0) as f64;
-            if secs > 0.0 && written / secs > max as f64 {
-                // Sleep long enough that the average over the interval comes back to the limit.
-                let wait = Duration::from_secs_f64(written / max as f64 - secs);
-                return Ok(Verdict::Slow(
-                    wait,
-                    format!(
-                        "WAL written at {}/s (limit {}/s)",
-                        bytes_text((written / secs) as i64),
-                        bytes_text(max as i64)
-                    ),
-                ));
+            if secs > 0.0 {
+                readings.wal_rate = Some(((wal - before).max(0) as f64 / secs, secs));
             }
         }
-        Ok(Verdict::Go)
+        Ok(judge(&readings, &self.options))
     }
+}
+
+/// What the signals read at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Readings {
+    /// Seconds, the largest over the replicas.
+    pub replica_lag: Option<f64>,
+    pub replica_lag_bytes: Option<i64>,
+    /// WAL held back by the most-behind logical slot.
+    pub slot_bytes: Option<i64>,
+    /// WAL segments waiting for `archive_command`.
+    pub archive_ready: Option<i64>,
+    /// How long a vacuum has been working on the table.
+    pub vacuum_for: Option<Duration>,
+    /// The user's probe: its value, or why it failed.
+    pub probe: Option<Result<bool, String>>,
+    /// WAL written per second since the last reading, and that interval in seconds.
+    pub wal_rate: Option<(f64, f64)>,
+}
+
+/// The verdict for `readings` under `options`: the first limit exceeded, with its reason.
+pub fn judge(readings: &Readings, o: &ThrottleOptions) -> Verdict {
+    if let (Some(max), Some(lag)) = (o.max_replica_lag, readings.replica_lag) {
+        if lag > max.as_secs_f64() {
+            return Verdict::Pause(format!(
+                "replica replay lag {lag:.1}s is above {:.1}s",
+                max.as_secs_f64()
+            ));
+        }
+    }
+    if let (Some(max), Some(bytes)) = (o.max_replica_lag_bytes, readings.replica_lag_bytes) {
+        if bytes > max as i64 {
+            return Verdict::Pause(format!(
+                "a replica is {} of WAL behind (limit {})",
+                bytes_text(bytes),
+                bytes_text(max as i64)
+            ));
+        }
+    }
+    if let (Some(max), Some(bytes)) = (o.max_slot_wal_bytes, readings.slot_bytes) {
+        if bytes > max as i64 {
+            return Verdict::Pause(format!(
+                "a logical replication slot holds back {} of WAL (limit {}): its consumer is behind",
+                bytes_text(bytes),
+                bytes_text(max as i64)
+            ));
+        }
+    }
+    if let (Some(max), Some(ready)) = (o.max_archive_ready, readings.archive_ready) {
+        if ready > max {
+            return Verdict::Pause(format!(
+                "{ready} WAL segments wait for archive_command (limit {max})"
+            ));
+        }
+    }
+    if let (Some(limit), Some(running)) = (o.autovacuum_wait, readings.vacuum_for) {
+        if running < limit {
+            return Verdict::Pause(
+                "a vacuum is working on the table; the backfill waits so it can finish".into(),
+            );
+        }
+    }
+    match &readings.probe {
+        Some(Ok(true)) => return Verdict::Pause("the --throttle-query returned true".into()),
+        Some(Err(reason)) => {
+            return Verdict::Pause(format!("the --throttle-query failed: {reason}"))
+        }
+        _ => {}
+    }
+    if let (Some(max), Some((rate, secs))) = (o.max_wal_rate, readings.wal_rate) {
+        if rate > max as f64 {
+            // Long enough that the average over the interval comes back to the limit.
+            let wait = Duration::from_secs_f64(rate * secs / max as f64 - secs);
+            return Verdict::Slow(
+                wait,
+                format!(
+                    "WAL written at {}/s (limit {}/s)",
+                    bytes_text(rate as i64),
+                    bytes_text(max as i64)
+                ),
+            );
+        }
+    }
+    Verdict::Go
 }
 
 /// Runs the user's probe; Ok(value) or the reason it is unusable.
@@ -284,5 +308,117 @@ fn bytes_text(bytes: i64) -> String {
         format!("{:.1} GB", bytes as f64 / (1 << 30) as f64)
     } else {
         format!("{:.0} MB", bytes as f64 / MB)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paused(r: Readings) -> String {
+        match judge(&r, &ThrottleOptions::default()) {
+            Verdict::Pause(why) => why,
+            other => panic!("expected a pause, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_signal_over_its_default_limit_pauses_with_its_reason() {
+        assert!(paused(Readings {
+            replica_lag: Some(3.0),
+            ..Readings::default()
+        })
+        .contains("replica replay lag 3.0s"));
+        assert!(paused(Readings {
+            replica_lag_bytes: Some(300 << 20),
+            ..Readings::default()
+        })
+        .contains("300 MB of WAL behind"));
+        assert!(paused(Readings {
+            slot_bytes: Some(2 << 30),
+            ..Readings::default()
+        })
+        .contains("logical replication slot"));
+        assert!(paused(Readings {
+            archive_ready: Some(43),
+            ..Readings::default()
+        })
+        .contains("archive_command"));
+        assert!(paused(Readings {
+            vacuum_for: Some(Duration::from_secs(5)),
+            ..Readings::default()
+        })
+        .contains("vacuum"));
+        assert!(paused(Readings {
+            probe: Some(Ok(true)),
+            ..Readings::default()
+        })
+        .contains("--throttle-query returned true"));
+        assert!(paused(Readings {
+            probe: Some(Err("boom".into())),
+            ..Readings::default()
+        })
+        .contains("boom"));
+    }
+
+    #[test]
+    fn under_the_limits_it_goes() {
+        let calm = Readings {
+            replica_lag: Some(0.5),
+            replica_lag_bytes: Some(1 << 20),
+            slot_bytes: Some(1 << 20),
+            archive_ready: Some(3),
+            vacuum_for: None,
+            probe: Some(Ok(false)),
+            wal_rate: Some((100.0 * (1 << 20) as f64, 1.0)),
+        };
+        assert_eq!(judge(&calm, &ThrottleOptions::default()), Verdict::Go);
+        // A vacuum is waited for at most autovacuum_wait.
+        let long_vacuum = Readings {
+            vacuum_for: Some(Duration::from_secs(601)),
+            ..Readings::default()
+        };
+        assert_eq!(
+            judge(&long_vacuum, &ThrottleOptions::default()),
+            Verdict::Go
+        );
+        // Every limit can be turned off.
+        let off = ThrottleOptions {
+            max_replica_lag: None,
+            max_replica_lag_bytes: None,
+            max_slot_wal_bytes: None,
+            max_archive_ready: None,
+            autovacuum_wait: None,
+            ..ThrottleOptions::default()
+        };
+        let stormy = Readings {
+            replica_lag: Some(99.0),
+            replica_lag_bytes: Some(1 << 40),
+            slot_bytes: Some(1 << 40),
+            archive_ready: Some(1000),
+            vacuum_for: Some(Duration::from_secs(1)),
+            ..Readings::default()
+        };
+        assert_eq!(judge(&stormy, &off), Verdict::Go);
+    }
+
+    #[test]
+    fn a_wal_rate_over_the_limit_slows_down_to_bring_the_average_back() {
+        let o = ThrottleOptions {
+            max_wal_rate: Some(10 << 20),
+            ..ThrottleOptions::default()
+        };
+        // 40 MB/s for 1 s against a 10 MB/s limit: 3 s more brings the average to 10 MB/s.
+        let r = Readings {
+            wal_rate: Some((40.0 * (1 << 20) as f64, 1.0)),
+            ..Readings::default()
+        };
+        match judge(&r, &o) {
+            Verdict::Slow(wait, why) => {
+                assert_eq!(wait.as_secs(), 3);
+                assert!(why.contains("WAL written at 40 MB/s"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

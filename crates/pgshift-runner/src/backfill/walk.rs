@@ -211,17 +211,43 @@ pub async fn choose(
             });
         }
     }
-    if table.relkind == 'p' {
+    without_key(&table.name, table.relkind, server_version)
+}
+
+/// The walk of a table with no usable key: pages, where PostgreSQL can scan TID ranges.
+fn without_key(
+    name: &QualifiedName,
+    relkind: char,
+    server_version: i32,
+) -> Result<Walk, BackfillError> {
+    if relkind == 'p' {
         return Err(BackfillError::NoKey {
-            table: table.name.to_string(),
+            table: name.to_string(),
             why: "it is a partitioned table, which has no physical positions of its own: add a primary key, or backfill each partition with --table".into(),
         });
     }
     if server_version < 140000 {
         return Err(BackfillError::NoKey {
-            table: table.name.to_string(),
+            table: name.to_string(),
             why: "walking a table by physical position (TID ranges) needs PostgreSQL 14 or later: add a primary key or a unique index on NOT NULL columns".into(),
         });
     }
     Ok(Walk::Pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_key_pages_on_14_and_later_and_a_clear_refusal_otherwise() {
+        let t = QualifiedName::qualified("public", "events");
+        assert_eq!(without_key(&t, 'r', 140000).unwrap(), Walk::Pages);
+        let old = without_key(&t, 'r', 130012).unwrap_err().to_string();
+        assert!(old.contains("needs PostgreSQL 14"), "{old}");
+        assert!(old.contains("add a primary key"), "{old}");
+        assert!(old.contains("nothing was changed"), "{old}");
+        let partitioned = without_key(&t, 'p', 170000).unwrap_err().to_string();
+        assert!(partitioned.contains("partitioned"), "{partitioned}");
+    }
 }
