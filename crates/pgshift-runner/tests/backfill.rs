@@ -499,6 +499,27 @@ async fn rows_that_keep_needing_the_update_fail_it_with_the_count_after_three_pa
 }
 
 #[tokio::test]
+async fn rows_whose_new_value_is_null_are_counted_not_walked_forever() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 2000).await;
+    // The seeds' loop never ends here: `b IS NULL` stays true for the 2 rows in each thousand
+    // where the expression gives NULL.
+    let outcome = backfill(
+        "items",
+        "b = NULLIF(a, 7) + NULLIF(a, 8) * 0",
+        Some("b IS NULL"),
+        small(),
+    )
+    .run(&c, &Silent)
+    .await
+    .expect("ends");
+    assert_eq!(outcome.passes, 1);
+    assert_eq!(outcome.null_results, 4);
+    assert_eq!(outcome.rows_total, 1996);
+}
+
+#[tokio::test]
 async fn bad_input_fails_before_the_first_batch_and_changes_nothing() {
     let db = TestDb::new().await;
     let c = db.connect().await;
@@ -684,6 +705,27 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
             )
             .await,
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_inside_the_authors_own_transaction_is_refused() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 10).await;
+        let dir = folder(&[(
+            "20240101000000_own_tx.up.sql",
+            "BEGIN;\nALTER TABLE items ADD COLUMN c int;\nCOMMIT;\nBEGIN;\n-- pgshift:backfill\nUPDATE items SET c = 1;\nCOMMIT;\n",
+        )]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        let err = m.up(None, &Silent).await.expect_err("refused").to_string();
+        assert!(err.contains("controls its own transactions"), "{err}");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'c'").await,
+            0
         );
     }
 
