@@ -520,6 +520,66 @@ async fn rows_whose_new_value_is_null_are_counted_not_walked_forever() {
 }
 
 #[tokio::test]
+async fn a_ctid_walk_refuses_to_resume_on_a_rewritten_table_and_restart_starts_over() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE heap (a int, v int, touched int NOT NULL DEFAULT 0);
+         INSERT INTO heap (a) SELECT g FROM generate_series(1, 40000) g;
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+         CREATE TRIGGER touch BEFORE UPDATE ON heap FOR EACH ROW EXECUTE FUNCTION touch();
+         ANALYZE heap;",
+    )
+    .await;
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move {
+        let mut options = small();
+        options.max_rows_per_second = Some(5000);
+        backfill("heap", "v = a", None, options)
+            .run(&conn, &Silent)
+            .await
+    });
+    let start = Instant::now();
+    while one(&c, "SELECT count(*) FROM heap WHERE touched > 0").await < 200 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    exec(&c, "VACUUM FULL heap").await;
+    let err = backfill("heap", "v = a", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("positions mean nothing now");
+    assert!(matches!(err, BackfillError::Rewritten { .. }), "{err}");
+    assert!(err.to_string().contains("--restart"), "{err}");
+
+    let mut options = small();
+    options.restart = true;
+    let outcome = backfill("heap", "v = a", None, options)
+        .run(&c, &Silent)
+        .await
+        .expect("restart");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM heap WHERE v IS DISTINCT FROM a").await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM heap WHERE touched > 1").await,
+        0,
+        "rows done before are skipped"
+    );
+    // The count starts over with the restart, and the rows done before it were not updated again.
+    assert_eq!(outcome.rows_total, outcome.rows_updated);
+    assert!(outcome.rows_updated < 40000, "{}", outcome.rows_updated);
+}
+
+#[tokio::test]
 async fn bad_input_fails_before_the_first_batch_and_changes_nothing() {
     let db = TestDb::new().await;
     let c = db.connect().await;

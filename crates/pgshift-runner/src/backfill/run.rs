@@ -676,11 +676,14 @@ impl<'a> Job<'a> {
         let mut reason: Option<String> = None;
         let mut conflicts = 0u32;
         while pos.upper.is_some() && !self.reached_end(pos) {
-            // Throttle signals, read at most every `check_every`.
+            // Throttle signals, read at most every `check_every`. A signal that fired also
+            // halves the next batch: the system was under strain when it last ran.
+            let mut signalled = false;
             loop {
                 match throttle.check(self.client).await? {
                     Verdict::Go => break,
                     Verdict::Pause(why) => {
+                        signalled = true;
                         self.set_status("throttled", Some(&why)).await?;
                         self.progress(
                             Phase::Walking { pass: pos.pass },
@@ -692,6 +695,7 @@ impl<'a> Job<'a> {
                         tokio::time::sleep(options.throttle.check_every).await;
                     }
                     Verdict::Slow(wait, why) => {
+                        signalled = true;
                         self.progress(
                             Phase::Walking { pass: pos.pass },
                             pos,
@@ -703,6 +707,10 @@ impl<'a> Job<'a> {
                         break;
                     }
                 }
+            }
+            if signalled {
+                sizer.halve();
+                self.set_status("running", None).await?;
             }
             let size = sizer.size();
             let batch_started = Instant::now();
