@@ -275,12 +275,24 @@ impl Executor<'_> {
             purpose: "runs as a batched, resumable backfill (`-- pgshift:backfill`)".into(),
             sql: step.sql.clone(),
         });
+        // Named after the migration, the direction and the step, so an up and a down never
+        // share a checkpoint; one that finished before (applied, reverted, applied again)
+        // runs again.
+        let direction = match after {
+            Record::Progress {
+                state: RowState::Reverting,
+                ..
+            } => "down",
+            _ => "up",
+        };
+        let mut options = self.options.backfill_options();
+        options.restart_if_done = true;
         let backfill = Backfill {
             spec: BackfillSpec::from_update(
                 parts.clone(),
-                Some(format!("{}-step{}", m.version, index + 1)),
+                Some(format!("{}-{direction}-{}", m.version, index + 1)),
             ),
-            options: self.options.backfill_options(),
+            options,
         };
         if let Err(error) = backfill.run(self.conn, observer).await {
             let at = LineIndex::new(&exec.file_text).line_col(&exec.file_text, step.origin.start);

@@ -756,7 +756,7 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
         };
         assert_eq!(
             (id.as_str(), status.as_str()),
-            ("20240101000000-step2", "done")
+            ("20240101000000-up-2", "done")
         );
         assert_eq!(
             one(
@@ -766,6 +766,52 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
             .await,
             1
         );
+    }
+
+    #[tokio::test]
+    async fn up_down_up_backfills_again_and_a_down_backfill_has_its_own_checkpoint() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 3000).await;
+        let dir = folder(&[
+            ("20240101000000_fill_c.up.sql", ADD_AND_FILL),
+            (
+                "20240101000000_fill_c.down.sql",
+                "ALTER TABLE items DROP CONSTRAINT items_c_not_null;\n-- pgshift:backfill\nUPDATE items SET b = NULL WHERE b IS NOT NULL;\nALTER TABLE items DROP COLUMN c;\n",
+            ),
+        ]);
+        exec(&c, "UPDATE items SET b = 1").await;
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        m.up(None, &Silent).await.expect("up");
+        m.down(pgshift_runner::DownTarget::All, &Silent)
+            .await
+            .expect("down");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM items WHERE b IS NOT NULL").await,
+            0,
+            "the down's backfill ran"
+        );
+        m.up(None, &Silent).await.expect("up again");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM items WHERE c IS DISTINCT FROM a + 7"
+            )
+            .await,
+            0,
+            "filled again"
+        );
+        let ids: Vec<String> = c
+            .query("SELECT id FROM pgshift.backfills ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(ids, ["20240101000000-down-2", "20240101000000-up-2"]);
     }
 
     #[tokio::test]

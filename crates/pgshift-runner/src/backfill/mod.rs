@@ -68,6 +68,10 @@ pub struct BackfillOptions {
     pub max_passes: u32,
     /// Start over even if a run with the same definition stopped partway or finished.
     pub restart: bool,
+    /// A backfill recorded as finished runs again from the start instead of being skipped: a
+    /// migration's backfill that runs again was reverted in between (`down`, `redo`), so its
+    /// old end says nothing about the rows now.
+    pub restart_if_done: bool,
     pub throttle: ThrottleOptions,
 }
 
@@ -84,6 +88,7 @@ impl Default for BackfillOptions {
             max_rows_per_second: None,
             max_passes: 3,
             restart: false,
+            restart_if_done: false,
             throttle: ThrottleOptions::default(),
         }
     }

@@ -341,15 +341,16 @@ impl<'a> Job<'a> {
             .map(|a| format!("({})", a.expression))
             .collect();
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} LIMIT 1000",
+            "SELECT {} FROM {} WHERE {} LIMIT 100",
             exprs.join(", "),
             from_clause(spec),
             spec.filter
                 .as_deref()
                 .map_or("true".to_owned(), |f| format!("({f})")),
         );
+        // A transaction rolled back, not a read-only one: an expression may call nextval().
         self.client
-            .batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'")
+            .batch_execute("BEGIN; SET LOCAL statement_timeout = '10s'")
             .await
             .map_err(DbError::from)?;
         let result = self.client.query(&sql, &[]).await;
@@ -450,15 +451,17 @@ impl<'a> Job<'a> {
         let options = &self.backfill.options;
         let statement = spec.statement();
         let saved = state::load(self.client, &spec.id).await?;
+        let restart = options.restart
+            || (options.restart_if_done && saved.as_ref().is_some_and(|s| s.status == "done"));
         if let Some(saved) = &saved {
-            if saved.statement != statement && !options.restart {
+            if saved.statement != statement && !restart {
                 return Err(BackfillError::Changed {
                     id: spec.id.clone(),
                     recorded: saved.statement.clone(),
                     current: statement,
                 });
             }
-            if saved.status == "done" && !options.restart {
+            if saved.status == "done" && !restart {
                 return Ok(Outcome {
                     id: spec.id.clone(),
                     table: self.table.name.to_string(),
@@ -473,7 +476,7 @@ impl<'a> Job<'a> {
                 });
             }
         }
-        let resume = saved.filter(|_| !options.restart);
+        let resume = saved.filter(|_| !restart);
         let mut pos = match &resume {
             Some(saved) => {
                 if self.walk == Walk::Pages && saved.relfilenode != Some(self.table.filenode) {
