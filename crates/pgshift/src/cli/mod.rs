@@ -98,8 +98,9 @@ pub fn main() -> ExitCode {
         Ok(ctx) => ctx,
         Err(failure) => return output::report_failure(&failure, output::Style::stderr()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: every command is one session's sequential work (or a few sessions waiting
+    // on the server), and a multi-threaded runtime only adds thread switching to it.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -109,7 +110,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let result = runtime.block_on(dispatch(cli.command, &ctx));
+    let result = runtime.block_on(async {
+        let result = dispatch(cli.command, &ctx).await;
+        // The command's connections are dropped: let each say goodbye to the server.
+        pgshift_db::sessions_closed(std::time::Duration::from_millis(500)).await;
+        result
+    });
     // Exit without waiting for a blocking task a signal cut short (a `pg_dump` backup): the
     // process exiting is what closes the sessions and so releases their locks at once.
     runtime.shutdown_background();
