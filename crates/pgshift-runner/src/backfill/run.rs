@@ -629,7 +629,8 @@ impl<'a> Job<'a> {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', $11, pg_backend_pid(), now())
                  ON CONFLICT (id) DO UPDATE SET table_name = $2, statement = $3, walk = $4,
                         lower_bound = $5, upper_bound = $6, cursor = $7, relfilenode = $8, pass = $9,
-                        estimate = coalesce(b.estimate, $10), status = 'running', owner = $11,
+                        estimate = CASE WHEN $12 THEN $10 ELSE coalesce(b.estimate, $10) END,
+                        status = 'running', owner = $11,
                         owner_pid = pg_backend_pid(), heartbeat = now(), last_error = NULL,
                         finished_at = NULL,
                         rows_done = CASE WHEN $12 THEN 0 ELSE b.rows_done END,
