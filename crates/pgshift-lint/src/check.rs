@@ -328,10 +328,18 @@ fn check_wrapped(
         Wrapping::Transaction => true,
         Wrapping::None => false,
         Wrapping::ImplicitUnlessSingle => parsed.statements.len() > 1,
-        Wrapping::PgshiftRunner => !parsed
-            .statements
-            .iter()
-            .any(|s| pgshift_sql::forbidden_in_transaction(&s.node).is_some()),
+        // pgshift runs a script statement by statement when one statement cannot run in a
+        // transaction block, or when an UPDATE is marked to run as a backfill.
+        Wrapping::PgshiftRunner => {
+            !parsed
+                .statements
+                .iter()
+                .any(|s| pgshift_sql::forbidden_in_transaction(&s.node).is_some())
+                && !parsed
+                    .comments
+                    .iter()
+                    .any(|c| parse_directive(c.text(text)) == Some(Directive::Backfill))
+        }
     };
     ctx.start_script(wrapped, direction);
     if wrapped {
@@ -361,6 +369,7 @@ fn check_wrapped(
         }
     }
     let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); parsed.statements.len()];
+    let mut backfill_marked = vec![false; parsed.statements.len()];
     for (ci, comment) in parsed.comments.iter().enumerate() {
         let Some(d) = parse_directive(comment.text(text)) else {
             continue;
@@ -408,6 +417,30 @@ fn check_wrapped(
             {
                 file_suppressed.push(foreign(tool, &names))
             }
+            Directive::Backfill => match statement_of_comment[ci] {
+                Some(i) => {
+                    let stmt = &parsed.statements[i];
+                    match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
+                        Ok(_) => backfill_marked[i] = true,
+                        Err(reason) => push(
+                            &mut out,
+                            "invalid-directive",
+                            Diagnostic::new(
+                                comment.span.clone(),
+                                format!("`pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"),
+                            ),
+                        ),
+                    }
+                }
+                None => push(
+                    &mut out,
+                    "invalid-directive",
+                    Diagnostic::new(
+                        comment.span.clone(),
+                        "`pgshift:backfill` must come right before the UPDATE it marks",
+                    ),
+                ),
+            },
             Directive::SafetyAssuredStart if options.honour_foreign_markers => {
                 assured_open = Some(comment.span.end)
             }
@@ -436,6 +469,7 @@ fn check_wrapped(
             ctx,
             effects: &effects,
             rewrite: rewrite.as_ref(),
+            marked_backfill: backfill_marked[i],
         };
         for rule in &rules {
             let mut diags = Vec::new();

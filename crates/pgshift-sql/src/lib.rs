@@ -22,6 +22,7 @@ pub mod lines;
 pub mod lock;
 pub mod parse;
 pub mod transaction;
+pub mod update;
 
 pub use directive::{parse_directive, Directive};
 pub use lines::{LineCol, LineIndex};
@@ -29,3 +30,4 @@ pub use lock::LockLevel;
 pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
 pub use pg_query::{protobuf, DeparseOptions, NodeEnum};
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};
+pub use update::{update_parts, Assignment, NotBatchable, UpdateParts};

@@ -157,6 +157,24 @@ pub fn log_event(style: Style, event: &Event) {
             style.yellow("recovered:"),
             if *landed { "it completed and is now recorded" } else { "it runs again" }
         ),
+        Event::BackfillStarted { id, table, walk, estimate, resumed_at } => format!(
+            "  {} {id} of {table} by {walk}{}{}",
+            style.bold("backfill"),
+            estimate.map(|e| format!(", about {e} rows to update")).unwrap_or_default(),
+            resumed_at.map(|r| format!(", resuming after {r} rows done")).unwrap_or_default()
+        ),
+        // In a log, only what matters: waits with their reason, and the end. `pgshift
+        // backfill` draws the full progress itself.
+        Event::BackfillProgress(p) => match (&p.phase, &p.throttle) {
+            (pgshift_runner::backfill::Phase::Done, _) => format!(
+                "  {} backfill {}: {} rows, proved complete",
+                style.green("done:"),
+                p.id,
+                p.rows_done
+            ),
+            (_, Some(reason)) => format!("  {} backfill {}: {reason}", style.yellow("waiting:"), p.id),
+            _ => return,
+        },
         Event::Info(text) => text.clone(),
     };
     eprintln!("{line}");
