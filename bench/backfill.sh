@@ -19,6 +19,8 @@
 # Run:   bash bench/backfill.sh                             (its own throwaway cluster)
 #        ROWS=2000000 BIG_ROWS=8000000 RUNS=3 bash bench/backfill.sh
 #        PGSHIFT_BIN=target/release/pgshift PGSHIFT_BIN_PREBUILT=1 bash bench/backfill.sh
+#        SECTIONS=load BF_ARGS="--batch-time 50ms" bash bench/backfill.sh   (only the load part,
+#                                                  with extra flags for pgshift backfill)
 # Needs psql and pgbench (next to the server binaries). Prints its figures last, one per
 # line: `name: value unit`.
 set -euo pipefail
@@ -27,6 +29,9 @@ ROWS="${ROWS:-2000000}"
 BIG_ROWS="${BIG_ROWS:-8000000}"
 RUNS="${RUNS:-3}"
 KILLS="${KILLS:-10}"
+SECTIONS="${SECTIONS:-all}"
+BF_ARGS="${BF_ARGS:-}"
+want() { [ "$SECTIONS" = all ] || [[ ",$SECTIONS," == *",$1,"* ]]; }
 LOOP_CAP="${LOOP_CAP:-60}"
 bench_build
 bench_cluster_start
@@ -56,8 +61,10 @@ wal() { q "$1" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint";
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 plain() { q "$1" -c "UPDATE bench SET b = a * 2 WHERE b IS NULL"; }
-backfill() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" >"$WORK/bf.out" 2>"$WORK/bf.err"; }
-backfill_duty50() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" --duty 0.5 >"$WORK/bf50.out" 2>"$WORK/bf50.err"; }
+# shellcheck disable=SC2086
+backfill() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" $BF_ARGS >"$WORK/bf.out" 2>"$WORK/bf.err"; }
+# shellcheck disable=SC2086
+backfill_duty50() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" --duty 0.5 $BF_ARGS >"$WORK/bf50.out" 2>"$WORK/bf50.err"; }
 seeds_loop() {
     # The seeds' loop, as a procedure (COMMIT per batch), stopped after LOOP_CAP seconds.
     q "$1" -c "CREATE PROCEDURE seed_loop() LANGUAGE plpgsql AS \$\$
