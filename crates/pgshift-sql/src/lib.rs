@@ -21,6 +21,8 @@ pub mod lexer;
 pub mod lines;
 pub mod lock;
 pub mod parse;
+pub mod printable;
+pub mod secret;
 pub mod transaction;
 
 pub use directive::{parse_directive, Directive};
@@ -28,4 +30,6 @@ pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
 pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
 pub use pg_query::{protobuf, NodeEnum};
+pub use printable::{printable, printable_line};
+pub use secret::redact_secrets;
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};

@@ -154,6 +154,21 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
         ..ParsedScript::default()
     };
 
+    if let Some(at) = lexed.too_deep_comment {
+        let start = lexer::skip_trivia(&masked, 0, masked.len()).min(at);
+        script.errors.push(SyntaxError {
+            offset: base + at,
+            statement: base + start..base + masked.len(),
+            message: format!(
+                "block comments nested more than {} levels deep (`/* /* ...`): pgshift \
+                 refuses them, because PostgreSQL's scanner takes time quadratic in the depth; \
+                 close each comment before opening the next",
+                lexer::MAX_COMMENT_NESTING
+            ),
+        });
+        return script;
+    }
+
     match raw_parse(&masked) {
         Ok(stmts) => {
             script.statements = statements_from(
