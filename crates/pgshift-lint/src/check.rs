@@ -1,11 +1,12 @@
 //! Running the rules over scripts and migration sets, with configuration and suppressions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
 use pgshift_source::{Format, MigrationSet, Script, TransactionModel};
-use pgshift_sql::{parse_directive, parse_range, Directive, LineIndex};
+use pgshift_sql::{parse_directive, parse_range, redact_secrets, Directive, LineIndex};
 use serde::Deserialize;
 
 use crate::context::{Context, Direction};
@@ -511,11 +512,16 @@ fn check_wrapped(
                 start: index.line_col(text, span.start),
                 end: index.line_col(text, span.end),
                 span,
-                message: d.message,
-                help: d.help,
+                // A finding quotes SQL; a password in it must reach no report. A fix that holds
+                // one is dropped rather than shown with the password replaced (applying that
+                // would set the password to `***`).
+                message: redact_secrets(&d.message).into_owned(),
+                help: d.help.map(|h| redact_secrets(&h).into_owned()),
                 lock: d.lock,
                 tables: d.tables,
-                fix: d.fix,
+                fix: d
+                    .fix
+                    .filter(|f| matches!(redact_secrets(&f.replacement), Cow::Borrowed(_))),
             }
         })
         .collect();
