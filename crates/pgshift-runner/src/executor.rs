@@ -181,7 +181,7 @@ impl Executor<'_> {
                     observer.event(&Event::Rewrite {
                         version: m.version.to_string(),
                         purpose: step.rewrite.clone().unwrap_or_default(),
-                        sql: step.sql.clone(),
+                        sql: pgshift_sql::redact_secrets(&step.sql).into_owned(),
                     });
                 }
             }

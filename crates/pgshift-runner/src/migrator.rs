@@ -980,7 +980,7 @@ impl Migrator {
                     path: path.to_path_buf(),
                     step,
                     total: row.units,
-                    sql: inflight::clip(&f.sql),
+                    sql: inflight::clip(&pgshift_sql::redact_secrets(&f.sql)),
                     why,
                 },
             ))),
@@ -1249,9 +1249,14 @@ pub fn describe_session(s: &pgshift_db::Session) -> String {
     let age = s.xact_age.map_or_else(String::new, |a| {
         format!(", in a transaction for {:.1} s", a.as_secs_f64())
     });
-    let query: String = s.query.chars().take(80).collect();
-    format!(
+    // Another session's query can hold anything, a password included.
+    let query: String = pgshift_sql::redact_secrets(&s.query)
+        .chars()
+        .take(80)
+        .collect();
+    let line = format!(
         "pid {} ({app}, user {}, {}{age}): {query}",
         s.pid, s.user, s.state
-    )
+    );
+    pgshift_sql::printable_line(&line).into_owned()
 }

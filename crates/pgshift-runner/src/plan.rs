@@ -33,6 +33,8 @@ use crate::error::RunError;
 use crate::history::RowState;
 use crate::options::RunOptions;
 use crate::prepare::{prepare, Purpose};
+use crate::report::markdown;
+use pgshift_sql::printable_line;
 
 /// How `plan` estimates and when it fails.
 #[derive(Debug, Clone)]
@@ -161,7 +163,7 @@ impl From<&Session> for SessionSummary {
             xact_age_ms: s
                 .xact_age
                 .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
-            query: one_line(&s.query, 80),
+            query: one_line(&pgshift_sql::redact_secrets(&s.query), 80),
         }
     }
 }
@@ -388,7 +390,7 @@ async fn plan_migration(
             .flat_map(|u| u.steps.iter().map(move |s| (u, s)))
             .filter(|(_, s)| s.origin.start == start && !s.is_verbatim())
             .map(|(u, s)| RunStep {
-                sql: s.sql.clone(),
+                sql: pgshift_sql::redact_secrets(&s.sql).into_owned(),
                 purpose: s.rewrite.clone().unwrap_or_default(),
                 runs: if !u.transactional {
                     "outside a transaction"
@@ -415,7 +417,11 @@ async fn plan_migration(
         }
         statements.push(PlannedStatement {
             line: line_index.line_col(&m.up.file_text, start).line,
-            sql: one_line(&m.up.file_text[a.span.clone()], 100),
+            // `CREATE ROLE ... PASSWORD '...'` is shown without the password, in every format.
+            sql: one_line(
+                &pgshift_sql::redact_secrets(&m.up.file_text[a.span.clone()]),
+                100,
+            ),
             tables,
             runs_instead,
             blocking: b,
@@ -536,6 +542,7 @@ fn checklist(
 
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = pgshift_sql::printable_line(&flat).into_owned();
     if flat.chars().count() > max {
         let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
@@ -614,7 +621,7 @@ pub fn render_terminal(report: &PlanReport) -> String {
     let _ = writeln!(
         out,
         "plan for {} (PostgreSQL {}){}",
-        report.database,
+        printable_line(&report.database),
         report.server_version,
         if report.exact {
             ", --exact: no safe rewrites"
@@ -635,9 +642,9 @@ pub fn render_terminal(report: &PlanReport) -> String {
         let _ = writeln!(
             out,
             "{} {} ({}; {} unit{}{resume})",
-            m.version,
-            m.name,
-            m.path,
+            printable_line(&m.version),
+            printable_line(&m.name),
+            printable_line(&m.path),
             m.units,
             if m.units == 1 { "" } else { "s" }
         );
@@ -674,11 +681,11 @@ pub fn render_terminal(report: &PlanReport) -> String {
                     "    in the way now: pid {} ({}, {}{}): {}",
                     c.pid,
                     if c.application_name.is_empty() {
-                        "no application_name"
+                        "no application_name".into()
                     } else {
-                        &c.application_name
+                        printable_line(&c.application_name)
                     },
-                    c.state,
+                    printable_line(&c.state),
                     c.xact_age_ms
                         .map(|a| format!(", transaction open {}", format_ms(a as f64)))
                         .unwrap_or_default(),
@@ -688,7 +695,7 @@ pub fn render_terminal(report: &PlanReport) -> String {
         }
         let _ = writeln!(out, "  checklist");
         for (q, a) in checklist_rows(&m.checklist) {
-            let _ = writeln!(out, "    [{}] {q} {}", yes_no(a), a.text);
+            let _ = writeln!(out, "    [{}] {q} {}", yes_no(a), printable_line(&a.text));
         }
     }
     let over = report.over_limit();
@@ -733,10 +740,6 @@ pub fn render_json(report: &PlanReport) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-fn md_cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
 /// The report as Markdown, to paste into a pull request.
 pub fn render_markdown(report: &PlanReport) -> String {
     let mut out = String::new();
@@ -744,8 +747,8 @@ pub fn render_markdown(report: &PlanReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Database `{}`, PostgreSQL {}{}. Estimates: rewrite {} MB/s, index build {} MB/s, scan {} MB/s, catalog-only {} ms.",
-        report.database,
+        "Database {}, PostgreSQL {}{}. Estimates: rewrite {} MB/s, index build {} MB/s, scan {} MB/s, catalog-only {} ms.",
+        markdown::code(&report.database),
         report.server_version,
         if report.exact { " (`--exact`: no safe rewrites)" } else { "" },
         report.model.rewrite_mb_per_sec,
@@ -759,12 +762,17 @@ pub fn render_markdown(report: &PlanReport) -> String {
     }
     for m in &report.migrations {
         let _ = writeln!(out);
-        let _ = writeln!(out, "### {} {}", m.version, m.name);
+        let _ = writeln!(
+            out,
+            "### {} {}",
+            markdown::text(&m.version),
+            markdown::text(&m.name)
+        );
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "`{}`, {} unit{}{}",
-            m.path,
+            "{}, {} unit{}{}",
+            markdown::code(&m.path),
             m.units,
             if m.units == 1 { "" } else { "s" },
             m.resumes_at
@@ -772,7 +780,11 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 .unwrap_or_default()
         );
         if let Some(d) = &m.dump {
-            let _ = writeln!(out, "\nFirst: `pg_dump` of the dropped tables to `{d}`.");
+            let _ = writeln!(
+                out,
+                "\nFirst: `pg_dump` of the dropped tables to {}.",
+                markdown::code(d)
+            );
         }
         let _ = writeln!(out);
         let _ = writeln!(
@@ -785,7 +797,7 @@ pub fn render_markdown(report: &PlanReport) -> String {
             let runs: Vec<String> = s
                 .runs_instead
                 .iter()
-                .map(|r| format!("`{}` ({})", r.sql, r.runs))
+                .map(|r| format!("{} ({})", markdown::code_cell(&r.sql), r.runs))
                 .collect();
             let blocks = match &s.blocking {
                 Some(b) => format!(
@@ -803,13 +815,17 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 s.line,
-                md_cell(&s.sql),
-                md_cell(&locks.join("<br>")),
-                md_cell(&runs.join("<br>")),
-                md_cell(&blocks),
-                md_cell(&way.join("<br>"))
+                markdown::code_cell(&s.sql),
+                locks
+                    .iter()
+                    .map(|l| markdown::text(l))
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
+                runs.join("<br>"),
+                markdown::text(&blocks),
+                markdown::text(&way.join(", "))
             );
         }
         let _ = writeln!(out);
@@ -820,7 +836,7 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 out,
                 "- [{}] **{q}** {}",
                 if a.ok { "x" } else { " " },
-                a.text
+                markdown::text(&a.text)
             );
         }
     }
@@ -837,10 +853,10 @@ pub fn render_markdown(report: &PlanReport) -> String {
             let _ = writeln!(
                 out,
                 "**Over the limit:** {} line {}: {} on {} for ≈ {} (max {}).",
-                o.version,
+                markdown::text(&o.version),
                 o.line,
                 o.lock,
-                o.table,
+                markdown::text(&o.table),
                 format_ms(o.estimate_ms),
                 format_ms(report.max_lock_ms as f64)
             );

@@ -35,7 +35,7 @@ use pgshift_db::{
 use pgshift_lint::{Context, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
 use pgshift_sql::ident::{quote_ident, QualifiedName};
-use pgshift_sql::LineIndex;
+use pgshift_sql::{printable_line, LineIndex};
 use serde::Serialize;
 
 use futures_util::future::BoxFuture;
@@ -804,7 +804,7 @@ fn describe_statement(
     StatementTrace {
         line,
         column,
-        sql: step.sql.trim().to_string(),
+        sql: pgshift_sql::redact_secrets(step.sql.trim()).into_owned(),
         in_transaction,
         lock_source: source,
         locks,
@@ -929,6 +929,7 @@ impl ScratchServer {
 
 fn clip(sql: &str, width: usize) -> String {
     let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = pgshift_sql::printable_line(&one_line).into_owned();
     if one_line.chars().count() > width {
         let cut: String = one_line.chars().take(width.saturating_sub(1)).collect();
         format!("{cut}…")
@@ -996,7 +997,13 @@ pub fn render_terminal(report: &TraceReport, out: &mut dyn Write) -> io::Result<
         }
     )?;
     for m in &report.migrations {
-        writeln!(out, "\n{} {}  ({})", m.version, m.name, m.path)?;
+        writeln!(
+            out,
+            "\n{} {}  ({})",
+            printable_line(&m.version),
+            printable_line(&m.name),
+            printable_line(&m.path)
+        )?;
         for s in &m.statements {
             writeln!(
                 out,
@@ -1046,9 +1053,9 @@ pub fn render_json(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> 
     writeln!(out)
 }
 
-/// Escapes text for a markdown table cell.
+/// Escapes text for a markdown table cell (`verify`'s report uses it too).
 pub(crate) fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    crate::report::markdown::cell(text)
 }
 
 /// The trace as markdown (one table per migration), for a pull request comment.
@@ -1071,10 +1078,10 @@ pub(crate) fn write_markdown_tables(report: &TraceReport, out: &mut dyn Write) -
     for m in &report.migrations {
         writeln!(
             out,
-            "**{} {}** (`{}`)\n",
-            m.version,
-            cell(&m.name),
-            cell(&m.path)
+            "**{} {}** ({})\n",
+            crate::report::markdown::text(&m.version),
+            crate::report::markdown::text(&m.name),
+            crate::report::markdown::code(&m.path)
         )?;
         writeln!(
             out,
@@ -1084,9 +1091,9 @@ pub(crate) fn write_markdown_tables(report: &TraceReport, out: &mut dyn Write) -
         for s in &m.statements {
             writeln!(
                 out,
-                "| {} | `{}` | {}{} | {} | {:.1} | {} |",
+                "| {} | {} | {}{} | {} | {:.1} | {} |",
                 s.line,
-                cell(&clip(&s.sql, 60)).replace('`', "'"),
+                crate::report::markdown::code_cell(&clip(&s.sql, 60)),
                 cell(&locks_text(s)),
                 if s.lock_source == LockSource::Sampled {
                     " (sampled)"

@@ -6,7 +6,6 @@
 //! It never uses `--database-url`/`DATABASE_URL`: it reverts everything it applies, so it runs
 //! on a database of its own unless `--scratch-url` names one.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use pgshift_db::DatabaseUrl;
@@ -16,21 +15,12 @@ use pgshift_runner::Silent;
 use crate::cli::commands::up::RunFlags;
 use crate::cli::{exit, Context, Failure};
 
-/// How reports are printed (`verify` and `trace`).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ReportFormat {
-    /// A readable summary.
-    Terminal,
-    /// Every field, for tools (see docs/verify-and-trace.md).
-    Json,
-    /// A pull request comment.
-    Markdown,
-}
+pub use crate::cli::output::ReportFormat;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format.
-    #[arg(long, value_enum, default_value = "terminal")]
+    #[arg(long, value_enum, default_value = "human")]
     pub format: ReportFormat,
     /// Directory of the PostgreSQL server binaries (initdb, pg_ctl, postgres) for the throwaway
     /// cluster, e.g. another major version fetched with scripts/fetch-pg.sh. Default: PGSHIFT_PG_BIN, PATH, pg_config.
@@ -91,13 +81,11 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         ))
     );
     let report = verify::verify(&set, &options, &Silent).await?;
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        ReportFormat::Terminal => verify::render_terminal(&report, &mut out)?,
-        ReportFormat::Json => verify::render_json(&report, &mut out)?,
-        ReportFormat::Markdown => verify::render_markdown(&report, &mut out)?,
-    }
-    out.flush()?;
+    crate::cli::output::write_report(args.format, |out| match args.format {
+        ReportFormat::Human => verify::render_terminal(&report, out),
+        ReportFormat::Json => verify::render_json(&report, out),
+        ReportFormat::Markdown => verify::render_markdown(&report, out),
+    })?;
     Ok(if report.passed {
         exit::OK
     } else {
