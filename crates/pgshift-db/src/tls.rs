@@ -137,14 +137,22 @@ pub(crate) fn describe_tls_error(err: &rustls::Error) -> String {
         CertificateError::NotValidForNameContext {
             expected,
             presented,
-        } => format!(
-            "the server's certificate is not valid for name {expected:?}: it names {}",
-            if presented.is_empty() {
-                "no host".to_owned()
-            } else {
-                presented.join(", ")
-            }
-        ),
+        } => {
+            // rustls writes the presented names as `DnsName("db.example")`.
+            let names: Vec<&str> = presented
+                .iter()
+                .map(|p| p.split('"').nth(1).unwrap_or(p))
+                .collect();
+            format!(
+                "the server's certificate is not valid for name {}: it names {}",
+                expected.to_str(),
+                if names.is_empty() {
+                    "no host".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )
+        }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             "the server's certificate has expired".to_owned()
         }
