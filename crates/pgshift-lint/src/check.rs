@@ -325,10 +325,8 @@ fn check_wrapped(
     let mut assured_open: Option<usize> = None;
     let mut statement_of_comment = vec![None; parsed.comments.len()];
     for i in 0..parsed.statements.len() {
-        for c in parsed.comments_for(text, i, range.start) {
-            if let Some(pos) = parsed.comments.iter().position(|k| k.span == c.span) {
-                statement_of_comment[pos] = Some(i);
-            }
+        for pos in parsed.comment_indices_for(text, i, range.start) {
+            statement_of_comment[pos] = Some(i);
         }
     }
     let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); parsed.statements.len()];

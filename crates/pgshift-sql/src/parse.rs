@@ -76,6 +76,21 @@ impl ParsedScript {
     /// of statement `index`, plus a comment that starts on the same line right after the
     /// statement ends: the comments that speak about this statement.
     pub fn comments_for(&self, file_text: &str, index: usize, range_start: usize) -> Vec<&Comment> {
+        self.comment_indices_for(file_text, index, range_start)
+            .into_iter()
+            .map(|i| &self.comments[i])
+            .collect()
+    }
+
+    /// [`ParsedScript::comments_for`], as indices into `comments`. Looks only at the comments
+    /// that start near the statement (comments are in file order), so asking for every
+    /// statement of a file is linear in its size, not quadratic.
+    pub fn comment_indices_for(
+        &self,
+        file_text: &str,
+        index: usize,
+        range_start: usize,
+    ) -> Vec<usize> {
         let Some(stmt) = self.statements.get(index) else {
             return Vec::new();
         };
@@ -93,9 +108,12 @@ impl ParsedScript {
         let line_end = file_text[after_end..]
             .find('\n')
             .map_or(file_text.len(), |p| p + after_end);
-        self.comments
-            .iter()
-            .filter(|c| {
+        let from = before.min(stmt.span.start);
+        let first = self.comments.partition_point(|c| c.span.start < from);
+        let last = self.comments.partition_point(|c| c.span.start < line_end);
+        (first..last.max(first))
+            .filter(|&i| {
+                let c = &self.comments[i];
                 (c.span.start >= before && c.span.end <= stmt.span.start)
                     || (c.span.start >= stmt.span.end && c.span.start < line_end)
                     || (c.span.start > stmt.span.start && c.span.end <= stmt.span.end)
@@ -169,12 +187,16 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
         return script;
     }
 
+    if let Some(statements) = parse_in_chunks(section, &masked, &lexed, base) {
+        script.statements = statements;
+        return script;
+    }
     match raw_parse(&masked) {
         Ok(stmts) => {
             script.statements = statements_from(
                 section,
                 &masked,
-                &stmts,
+                stmts,
                 0..masked.len(),
                 base,
                 &lexed.copy_data,
@@ -189,7 +211,7 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
                     Ok(stmts) => script.statements.extend(statements_from(
                         section,
                         &masked,
-                        &stmts,
+                        stmts,
                         piece.clone(),
                         base,
                         &lexed.copy_data,
@@ -228,17 +250,67 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
     script
 }
 
+/// How much SQL text goes to the parser at once. libpg_query builds the tree of everything it
+/// is given, serialises it and pgshift decodes it: for a whole 50 MB file, three copies of a
+/// tree many times the size of the text at once. Parsing runs of whole statements of about
+/// this size keeps that peak to one run's worth.
+const PARSE_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Parses a long text as runs of whole top-level pieces. `None` when the text is short (one
+/// parse, as before) or when a run does not parse on its own (a `BEGIN ATOMIC` body split at
+/// one of its `;`, or a syntax error): the caller then parses the whole text, with recovery.
+fn parse_in_chunks(
+    section: &str,
+    masked: &str,
+    lexed: &lexer::Lexed,
+    base: usize,
+) -> Option<Vec<Statement>> {
+    if masked.len() <= PARSE_CHUNK_BYTES {
+        return None;
+    }
+    let mut statements = Vec::new();
+    let mut pieces = lexed.pieces.iter().peekable();
+    while let Some(first) = pieces.next() {
+        let mut end = first.end;
+        while let Some(next) = pieces.peek() {
+            if next.end - first.start > PARSE_CHUNK_BYTES {
+                break;
+            }
+            end = next.end;
+            pieces.next();
+        }
+        // The `;` that ends the run belongs to it.
+        let end = if masked.as_bytes().get(end) == Some(&b';') {
+            end + 1
+        } else {
+            end
+        };
+        let chunk = first.start..end;
+        let stmts = raw_parse(&masked[chunk.clone()]).ok()?;
+        statements.extend(statements_from(
+            section,
+            masked,
+            stmts,
+            chunk,
+            base,
+            &lexed.copy_data,
+        ));
+    }
+    Some(statements)
+}
+
 fn statements_from(
     section: &str,
     masked: &str,
-    stmts: &[protobuf::RawStmt],
+    stmts: Vec<protobuf::RawStmt>,
     parsed: Range<usize>,
     base: usize,
     copy_data: &[Range<usize>],
 ) -> Vec<Statement> {
     let mut out = Vec::with_capacity(stmts.len());
     for raw in stmts {
-        let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.clone()) else {
+        // Taken, not cloned: a clone doubled the peak memory of a large file.
+        let Some(node) = raw.stmt.and_then(|n| n.node) else {
             continue;
         };
         // libpg_query reports offsets in bytes of the text it was given.

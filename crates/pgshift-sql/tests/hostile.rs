@@ -49,3 +49,41 @@ fn comments_nested_up_to_the_limit_still_parse() {
     let script = pgshift_sql::parse(&nested(MAX_COMMENT_NESTING + 1));
     assert_eq!(script.errors.len(), 1);
 }
+
+/// A file larger than one parser run is parsed in runs of whole statements (bounded memory);
+/// what comes out is what parsing it whole gives: the same statements with the same spans,
+/// even when a `BEGIN ATOMIC` body (whose `;`s split the lexer's pieces) sits on a run's edge.
+#[test]
+fn large_files_parse_in_runs_to_the_same_statements() {
+    let mut text = String::new();
+    let mut n = 0;
+    while text.len() < 1_200_000 {
+        n += 1;
+        text.push_str(&format!(
+            "INSERT INTO t (id, note) VALUES ({n}, 'row {n}; not a split');\n"
+        ));
+        if n % 5000 == 0 {
+            text.push_str(
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT 2;\nEND;\n",
+            );
+        }
+    }
+    let script = pgshift_sql::parse(&text);
+    assert!(script.errors.is_empty(), "{:?}", script.errors);
+    let functions = n / 5000;
+    assert_eq!(script.statements.len(), n + functions);
+    let last = &script.statements[script.statements.len() - 1];
+    assert!(
+        last.text(&text).starts_with("INSERT INTO t"),
+        "{}",
+        last.text(&text)
+    );
+    for s in &script.statements {
+        let t = s.text(&text);
+        assert!(
+            t.starts_with("INSERT INTO t (id, note) VALUES (") && t.ends_with("')")
+                || t.starts_with("CREATE FUNCTION f()") && t.ends_with("END"),
+            "{t:?}"
+        );
+    }
+}
