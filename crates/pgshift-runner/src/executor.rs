@@ -534,8 +534,16 @@ impl Executor<'_> {
             let line = exec.units[begin].steps.first().map_or(0, |s| {
                 LineIndex::new(text).line_col(text, s.origin.start).line
             });
+            let before = match done {
+                0 => "No step before it had completed".to_string(),
+                n => format!(
+                    "The {} before it completed and {} recorded",
+                    crate::report::count(n, "step"),
+                    if n == 1 { "is" } else { "are" }
+                ),
+            };
             format!(
-                "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. The {done} steps before it completed and are recorded; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
+                "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. {before}; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
             )
         } else {
             let how = if unit.transactional {
@@ -549,8 +557,8 @@ impl Executor<'_> {
                 n => format!("the {n} steps before it completed and are recorded"),
             };
             format!(
-                "this migration runs in {} steps outside a single transaction and failed at step {}; {before}; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
-                exec.units.len(),
+                "this migration runs in {} outside a single transaction and failed at step {}; {before}; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
+                crate::report::count(exec.units.len(), "step"),
                 unit_index + 1
             )
         };

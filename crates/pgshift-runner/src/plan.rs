@@ -489,8 +489,8 @@ fn checklist(
             format!("it runs as one step outside a transaction{why}; `pgshift up` again retries it")
         } else {
             format!(
-                "it runs in {} steps, not one transaction{why}; each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
-                exec.units.len()
+                "it runs in {}, not one transaction{why}; each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
+                crate::report::count(exec.units.len(), "step")
             )
         };
         Answer { ok: true, text }
@@ -641,12 +641,11 @@ pub fn render_terminal(report: &PlanReport) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{} {} ({}; {} unit{}{resume})",
+            "{} {} ({}; {}{resume})",
             printable_line(&m.version),
             printable_line(&m.name),
             printable_line(&m.path),
-            m.units,
-            if m.units == 1 { "" } else { "s" }
+            crate::report::count(m.units, "step")
         );
         if let Some(d) = &m.dump {
             let _ = writeln!(out, "  first: pg_dump of the dropped tables to {d}");
@@ -771,10 +770,9 @@ pub fn render_markdown(report: &PlanReport) -> String {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{}, {} unit{}{}",
+            "{}, {}{}",
             markdown::code(&m.path),
-            m.units,
-            if m.units == 1 { "" } else { "s" },
+            crate::report::count(m.units, "step"),
             m.resumes_at
                 .map(|r| format!(", resumes at step {}", r + 1))
                 .unwrap_or_default()
@@ -836,7 +834,7 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 out,
                 "- [{}] **{q}** {}",
                 if a.ok { "x" } else { " " },
-                markdown::text(&a.text)
+                markdown::prose(&a.text)
             );
         }
     }

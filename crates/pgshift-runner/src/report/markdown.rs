@@ -35,7 +35,7 @@ pub fn text(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' | '(' | ')' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -43,6 +43,17 @@ pub fn text(text: &str) -> String {
         }
     }
     out
+}
+
+/// pgshift's own sentences, which mark code with backticks on purpose but quote names from
+/// files and databases: kept as Markdown, except that a line break, a `|` (a table cell's end)
+/// and HTML cannot come through.
+pub fn prose(text: &str) -> String {
+    one_line(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
 }
 
 /// A cell whose text may be put inside a single-backtick code span or outside one: newlines
@@ -74,7 +85,8 @@ mod tests {
     #[test]
     fn text_is_never_markup() {
         assert_eq!(text("<img src=x>"), "&lt;img src=x&gt;");
-        assert_eq!(text("**bold** [l](u)"), "\\*\\*bold\\*\\* \\[l\\]\\(u\\)");
+        assert_eq!(text("**bold** [l](u)"), "\\*\\*bold\\*\\* \\[l\\](u)");
+        assert_eq!(prose("run `pgshift up` <b>"), "run `pgshift up` &lt;b&gt;");
         assert_eq!(text("a\nb|c"), "a b\\|c");
     }
 }

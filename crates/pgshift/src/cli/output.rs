@@ -121,7 +121,11 @@ pub fn log_event(style: Style, event: &Event) {
             holder_pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
         ),
         Event::Adopted { tool, table, count } => {
-            format!("{} {count} migrations recorded as applied by {tool} in {table}", style.bold("adopted:"))
+            format!(
+                "{} {} recorded as applied by {tool} in {table}",
+                style.bold("adopted:"),
+                pgshift_runner::report::count(*count, "migration")
+            )
         }
         Event::OutOfOrder { version, latest_applied } => format!(
             "{} {} is older than {}, which is already applied; applying it now",
