@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use pgshift_source::{Format, MigrationSet, Script, TransactionModel};
-use pgshift_sql::{parse_directive, parse_range, redact_secrets, Directive, LineIndex};
+use pgshift_sql::{parse_directive, redact_secrets, walk_range, Directive, LineIndex};
 use serde::Deserialize;
 
 use crate::context::{Context, Direction};
@@ -294,15 +294,15 @@ fn check_wrapped(
 ) -> Vec<Finding> {
     let text: &str = &script.file_text;
     let range = clamp(text, script.range.clone());
-    let parsed = parse_range(text, range.clone());
+    // Statements are walked one at a time: a large file's parse trees are never all alive.
+    let walk = walk_range(text, range.clone());
+    let parsed = &walk.script;
+    let statement_count = walk.spans.len();
     let wrapped = match wrapping {
         Wrapping::Transaction => true,
         Wrapping::None => false,
-        Wrapping::ImplicitUnlessSingle => parsed.statements.len() > 1,
-        Wrapping::PgshiftRunner => !parsed
-            .statements
-            .iter()
-            .any(|s| pgshift_sql::forbidden_in_transaction(&s.node).is_some()),
+        Wrapping::ImplicitUnlessSingle => statement_count > 1,
+        Wrapping::PgshiftRunner => walk.forbidden_in_transaction.is_none(),
     };
     ctx.start_script(wrapped, direction);
     if wrapped {
@@ -324,12 +324,12 @@ fn check_wrapped(
     let mut assured: Vec<Range<usize>> = Vec::new();
     let mut assured_open: Option<usize> = None;
     let mut statement_of_comment = vec![None; parsed.comments.len()];
-    for i in 0..parsed.statements.len() {
-        for pos in parsed.comment_indices_for(text, i, range.start) {
+    for i in 0..statement_count {
+        for pos in walk.comment_indices_for(text, i, range.start) {
             statement_of_comment[pos] = Some(i);
         }
     }
-    let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); parsed.statements.len()];
+    let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); statement_count];
     for (ci, comment) in parsed.comments.iter().enumerate() {
         let Some(d) = parse_directive(comment.text(text)) else {
             continue;
@@ -395,7 +395,7 @@ fn check_wrapped(
     // Statements, in order, each seen with the context before it.
     let mut open_begin: Option<Range<usize>> = None;
     let mut per_statement: Vec<Option<usize>> = Vec::new();
-    for (i, stmt) in parsed.statements.iter().enumerate() {
+    walk.for_each(|i, stmt| {
         let effects = statement_effects(&stmt.node, ctx);
         let rewrite = safe_rewrite(stmt, text, ctx);
         let input = StatementCheck {
@@ -423,12 +423,12 @@ fn check_wrapped(
             _ => {}
         }
         ctx.observe(&stmt.node, &effects, stmt.span.clone());
-    }
+    });
     let end = ScriptEnd {
         ctx,
         file_text: text,
         range: range.clone(),
-        last_statement: parsed.statements.last().map(|s| s.span.clone()),
+        last_statement: walk.spans.last().cloned(),
         open_begin,
     };
     for rule in &rules {

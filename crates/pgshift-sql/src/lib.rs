@@ -28,7 +28,9 @@ pub mod transaction;
 pub use directive::{parse_directive, Directive};
 pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
-pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
+pub use parse::{
+    parse, parse_range, walk_range, Comment, ParsedScript, Statement, StatementWalk, SyntaxError,
+};
 pub use pg_query::{protobuf, NodeEnum};
 pub use printable::{printable, printable_line};
 pub use secret::redact_secrets;

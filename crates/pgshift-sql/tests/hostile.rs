@@ -70,6 +70,14 @@ fn large_files_parse_in_runs_to_the_same_statements() {
     }
     let script = pgshift_sql::parse(&text);
     assert!(script.errors.is_empty(), "{:?}", script.errors);
+    // Walking it a run at a time (what `check` does) sees the same statements, in order.
+    let walk = pgshift_sql::walk_range(&text, 0..text.len());
+    let spans: Vec<_> = script.statements.iter().map(|s| s.span.clone()).collect();
+    assert_eq!(walk.spans, spans);
+    let mut walked = Vec::new();
+    walk.for_each(|i, s| walked.push((i, s.span.clone())));
+    assert_eq!(walked.len(), spans.len());
+    assert!(walked.iter().all(|(i, span)| spans[*i] == *span));
     let functions = n / 5000;
     assert_eq!(script.statements.len(), n + functions);
     let last = &script.statements[script.statements.len() - 1];
