@@ -56,6 +56,10 @@ pub(crate) trait StepHook: Send {
     fn while_running<'a>(&'a self, _done: &'a AtomicBool) -> BoxFuture<'a, Vec<(u32, LockLevel)>> {
         Box::pin(async { Vec::new() })
     }
+    /// Runs while any step runs, until `done` (the progress line).
+    fn while_sending<'a>(&'a self, _step: &'a Step, _done: &'a AtomicBool) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
     /// A step completed.
     fn after_step<'a>(
         &'a mut self,
@@ -67,11 +71,6 @@ pub(crate) trait StepHook: Send {
         Box::pin(async { Ok(()) })
     }
 }
-
-/// Watches nothing.
-pub(crate) struct Unwatched;
-
-impl StepHook for Unwatched {}
 
 /// What a unit records in the history when it completes (in its own transaction when it
 /// has one).
@@ -408,16 +407,21 @@ impl Executor<'_> {
     ) -> std::result::Result<(), DbError> {
         hook.before_step(step, in_transaction).await?;
         let started = Instant::now();
-        let (sent, sampled) = if in_transaction {
-            (step.send(self.conn).await, Vec::new())
+        let done = AtomicBool::new(false);
+        let send = async {
+            let sent = step.send(self.conn).await;
+            done.store(true, Ordering::SeqCst);
+            sent
+        };
+        let (sent, sampled, ()) = if in_transaction {
+            let sampled = async { Vec::new() };
+            tokio::join!(send, sampled, hook.while_sending(step, &done))
         } else {
-            let done = AtomicBool::new(false);
-            let send = async {
-                let sent = step.send(self.conn).await;
-                done.store(true, Ordering::SeqCst);
-                sent
-            };
-            tokio::join!(send, hook.while_running(&done))
+            tokio::join!(
+                send,
+                hook.while_running(&done),
+                hook.while_sending(step, &done)
+            )
         };
         sent?;
         hook.after_step(step, in_transaction, sampled, started.elapsed())

@@ -37,6 +37,7 @@ pub mod migrator;
 pub mod options;
 pub mod plan;
 pub mod prepare;
+pub(crate) mod progress;
 pub mod report;
 pub mod safe;
 pub mod trace;

@@ -110,8 +110,53 @@ pub fn report_failure(failure: &Failure, style: Style) -> ExitCode {
     ExitCode::from(failure.code)
 }
 
+/// Whether the last thing written to stderr is a live progress line without its newline.
+static LIVE_LINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A step still running: on a terminal, one line redrawn in place every second; elsewhere (a
+/// CI log, a file), a plain line every five seconds.
+fn log_running(style: Style, event: &Event) {
+    let Event::StepRunning {
+        version,
+        sql,
+        elapsed,
+        waiting_for,
+        progress,
+    } = event
+    else {
+        return;
+    };
+    let p = |text: &str| printable_line(text).into_owned();
+    let mut line = format!(
+        "  {} {} for {} s: {}",
+        style.dim("running"),
+        p(version),
+        elapsed.as_secs(),
+        p(sql)
+    );
+    if let Some(waiting) = waiting_for {
+        line.push_str(&format!(" — waiting for {}", p(waiting)));
+    }
+    if let Some(progress) = progress {
+        line.push_str(&format!(" — {}", p(progress)));
+    }
+    if std::io::stderr().is_terminal() {
+        // `\r` and erase-line: the next line (or the next tick) takes its place.
+        eprint!("\r\x1b[2K{line}");
+        LIVE_LINE.store(true, std::sync::atomic::Ordering::SeqCst);
+    } else if elapsed.as_secs() % 5 == 0 {
+        eprintln!("{line}");
+    }
+}
+
 /// Renders the runner's events as log lines on stderr.
 pub fn log_event(style: Style, event: &Event) {
+    if matches!(event, Event::StepRunning { .. }) {
+        return log_running(style, event);
+    }
+    if LIVE_LINE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        eprint!("\r\x1b[2K");
+    }
     // Names, SQL and server messages come from files and databases: shown, never obeyed.
     let p = |text: &str| printable_line(text).into_owned();
     let line = match event {
@@ -208,6 +253,7 @@ pub fn log_event(style: Style, event: &Event) {
             if *landed { "it completed and is now recorded" } else { "it runs again" }
         ),
         Event::Info(text) => printable(text).into_owned(),
+        Event::StepRunning { .. } => return,
     };
     eprintln!("{line}");
 }
