@@ -367,15 +367,15 @@ fn parse_prepared(
     masked: &str,
     script: &mut ParsedScript,
 ) {
-    if let Some(statements) = parse_in_chunks(section, &masked, &lexed, base) {
+    if let Some(statements) = parse_in_chunks(section, masked, lexed, base) {
         script.statements = statements;
         return;
     }
-    match raw_parse(&masked) {
+    match raw_parse(masked) {
         Ok(stmts) => {
             script.statements = statements_from(
                 section,
-                &masked,
+                masked,
                 stmts,
                 0..masked.len(),
                 base,
@@ -390,21 +390,21 @@ fn parse_prepared(
                 match raw_parse(text) {
                     Ok(stmts) => script.statements.extend(statements_from(
                         section,
-                        &masked,
+                        masked,
                         stmts,
                         piece.clone(),
                         base,
                         &lexed.copy_data,
                     )),
                     Err(err) => {
-                        let start = lexer::skip_trivia(&masked, piece.start, piece.end);
+                        let start = lexer::skip_trivia(masked, piece.start, piece.end);
                         let offset = match err.cursor {
                             Some(pos) => piece.start + char_position_to_offset(text, pos),
                             None => start,
                         };
                         script.errors.push(SyntaxError {
                             offset: base + offset,
-                            statement: base + start..base + trim_end(&masked, start, piece.end),
+                            statement: base + start..base + trim_end(masked, start, piece.end),
                             message: err.message,
                         });
                     }
@@ -413,10 +413,10 @@ fn parse_prepared(
             if script.errors.is_empty() {
                 // The whole text failed but every piece parsed: the pieces split something the
                 // grammar needs whole (e.g. BEGIN ATOMIC bodies). Report the whole-text error.
-                if let Err(err) = raw_parse(&masked) {
+                if let Err(err) = raw_parse(masked) {
                     let offset = err
                         .cursor
-                        .map_or(0, |pos| char_position_to_offset(&masked, pos));
+                        .map_or(0, |pos| char_position_to_offset(masked, pos));
                     script.statements.clear();
                     script.errors.push(SyntaxError {
                         offset: base + offset,

@@ -53,9 +53,8 @@ fn documented(command: &str) -> Vec<String> {
 /// element (the test fills every optional part somewhere). Returns the missing prefix.
 fn missing(value: &Value, path: &str) -> Option<String> {
     fn walk(value: &Value, parts: &[&str], seen: &str) -> Option<String> {
-        let Some((first, rest)) = parts.split_first() else {
-            return None;
-        };
+        // An exhausted path was found whole.
+        let (first, rest) = parts.split_first()?;
         let (key, each) = match first.strip_suffix("[]") {
             Some(key) => (key, true),
             None => (*first, false),
