@@ -30,6 +30,21 @@ const MAX_BUFFERED_NOTICES: usize = 10_000;
 static OPEN_SESSIONS: Mutex<BTreeMap<u64, CancelToken>> = Mutex::new(BTreeMap::new());
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(0);
 
+/// Sockets whose driver is still running: a session's socket stays open until its driver has
+/// told the server goodbye (the protocol's Terminate), after its [`Connection`] is dropped.
+static DRIVERS: AtomicU64 = AtomicU64::new(0);
+
+/// Waits, at most `limit`, until every session this process opened has closed its socket
+/// properly. A process that exits with sessions still open leaves "could not receive data from
+/// client: Connection reset by peer" in the server's log for each one; call this after
+/// dropping the connections, before the runtime stops.
+pub async fn sessions_closed(limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while DRIVERS.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// Asks the server of every session this process has open to cancel the statement it is
 /// running (an idle session ignores the request), and returns how many sessions were asked.
 /// Each cancelled statement fails with SQLSTATE 57014 and its transaction rolls back; the
@@ -106,6 +121,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
 
     let notices = Arc::new(Mutex::new(VecDeque::new()));
     let closed_reason = Arc::new(Mutex::new(None));
+    DRIVERS.fetch_add(1, Ordering::SeqCst);
     tokio::spawn(drive(connection, notices.clone(), closed_reason.clone()));
 
     if let Some(schema) = url.schema() {
@@ -167,6 +183,7 @@ async fn drive<S, T>(
             None => break,
         }
     }
+    DRIVERS.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Locks a mutex, recovering the data if another thread panicked while holding it (the

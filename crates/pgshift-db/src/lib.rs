@@ -36,7 +36,9 @@ pub use catalog::{
     Activity, RelationKind, RowsSource, Session, SessionLock, TableSize,
 };
 pub use cluster::{ClusterOptions, TempCluster};
-pub use connect::{cancel_every_session, connect, CancelToken, Connection, Notice};
+pub use connect::{
+    cancel_every_session, connect, sessions_closed, CancelToken, Connection, Notice,
+};
 pub use error::{ConnectFailure, DbError, ErrorPosition, QueryError};
 pub use pgshift_sql::LockLevel;
 pub use url::{DatabaseUrl, HostPort, SslMode};

@@ -302,7 +302,15 @@ fn check_wrapped(
         Wrapping::Transaction => true,
         Wrapping::None => false,
         Wrapping::ImplicitUnlessSingle => statement_count > 1,
-        Wrapping::PgshiftRunner => walk.forbidden_in_transaction.is_none(),
+        // pgshift runs a script statement by statement when one statement cannot run in a
+        // transaction block, or when an UPDATE is marked to run as a backfill.
+        Wrapping::PgshiftRunner => {
+            walk.forbidden_in_transaction.is_none()
+                && !parsed
+                    .comments
+                    .iter()
+                    .any(|c| parse_directive(c.text(text)) == Some(Directive::Backfill))
+        }
     };
     ctx.start_script(wrapped, direction);
     if wrapped {
@@ -330,6 +338,8 @@ fn check_wrapped(
         }
     }
     let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); statement_count];
+    let mut backfill_marked = vec![false; statement_count];
+    let mut backfill_comments: Vec<Vec<Range<usize>>> = vec![Vec::new(); statement_count];
     for (ci, comment) in parsed.comments.iter().enumerate() {
         let Some(d) = parse_directive(comment.text(text)) else {
             continue;
@@ -377,6 +387,18 @@ fn check_wrapped(
             {
                 file_suppressed.push(foreign(tool, &names))
             }
+            // Checked against the statement when the walk reaches it.
+            Directive::Backfill => match statement_of_comment[ci] {
+                Some(i) => backfill_comments[i].push(comment.span.clone()),
+                None => push(
+                    &mut out,
+                    "invalid-directive",
+                    Diagnostic::new(
+                        comment.span.clone(),
+                        "`pgshift:backfill` must come right before the UPDATE it marks",
+                    ),
+                ),
+            },
             Directive::SafetyAssuredStart if options.honour_foreign_markers => {
                 assured_open = Some(comment.span.end)
             }
@@ -394,8 +416,23 @@ fn check_wrapped(
 
     // Statements, in order, each seen with the context before it.
     let mut open_begin: Option<Range<usize>> = None;
-    let mut per_statement: Vec<Option<usize>> = Vec::new();
+    // The statement each diagnostic of `out` is about; none for those of the directives.
+    let mut per_statement: Vec<Option<usize>> = vec![None; out.len()];
     walk.for_each(|i, stmt| {
+        for span in &backfill_comments[i] {
+            match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
+                Ok(_) => backfill_marked[i] = true,
+                Err(reason) => push(
+                    &mut out,
+                    "invalid-directive",
+                    Diagnostic::new(
+                        span.clone(),
+                        format!("`pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"),
+                    ),
+                ),
+            }
+        }
+        per_statement.resize(out.len(), None);
         let effects = statement_effects(&stmt.node, ctx);
         let rewrite = safe_rewrite(stmt, text, ctx);
         let input = StatementCheck {
@@ -405,6 +442,7 @@ fn check_wrapped(
             ctx,
             effects: &effects,
             rewrite: rewrite.as_ref(),
+            marked_backfill: backfill_marked[i],
         };
         for rule in &rules {
             let mut diags = Vec::new();

@@ -13,6 +13,15 @@ pub enum RunError {
     #[error(transparent)]
     Source(#[from] SourceError),
 
+    /// An `UPDATE` marked `-- pgshift:backfill` stopped or was refused.
+    #[error("{}:{line}: migration {version}: {error}\n  Batches already committed stay done; `pgshift up` resumes the backfill where it stopped.", path.display())]
+    Backfill {
+        version: String,
+        path: PathBuf,
+        line: usize,
+        error: Box<crate::backfill::BackfillError>,
+    },
+
     /// The file does not parse; nothing was run.
     #[error("{}:{line}:{column}: syntax error: {message}\n  migration {version} was not run, and nothing after it. Fix the SQL and run the command again.", path.display())]
     Syntax {

@@ -116,6 +116,18 @@ pub enum Event {
         /// table, 41% (12000 of 29000)`.
         progress: Option<String>,
     },
+    /// A backfill starts (or resumes after `resumed_at` rows done in earlier runs).
+    BackfillStarted {
+        id: String,
+        table: String,
+        /// `key (id)` or `ctid`.
+        walk: String,
+        /// Rows the planner expects to need the update.
+        estimate: Option<u64>,
+        resumed_at: Option<u64>,
+    },
+    /// A backfill's progress: after each batch, and while it waits (with the reason).
+    BackfillProgress(crate::backfill::Progress),
     /// Anything else worth telling a person.
     Info(String),
 }

@@ -157,6 +157,11 @@ impl Executor<'_> {
         hook: &mut dyn StepHook,
     ) -> Result<()> {
         let mut unit = exec.units[index].clone();
+        if let (Some(parts), Transactions::Own) = (unit.backfill(), self.transactions) {
+            return self
+                .run_backfill(m, exec, index, parts, observer, after)
+                .await;
+        }
         let deadline = Instant::now() + self.options.lock_retry_budget;
         let mut delay = self.options.lock_retry_initial_delay;
         let mut attempt: u32 = 0;
@@ -248,6 +253,57 @@ impl Executor<'_> {
             }
             return Err(self.statement_error(m, exec, index, failure));
         }
+    }
+
+    /// An `UPDATE` marked `-- pgshift:backfill`: the backfill engine runs it in batches (its
+    /// checkpoint named after the migration and step, so running `up` again resumes it), then
+    /// the unit's record is written.
+    async fn run_backfill(
+        &self,
+        m: &Migration,
+        exec: &Execution,
+        index: usize,
+        parts: &pgshift_sql::UpdateParts,
+        observer: &dyn Observer,
+        after: &Record,
+    ) -> Result<()> {
+        use crate::backfill::{Backfill, BackfillSpec};
+        let step = &exec.units[index].steps[0];
+        observer.event(&Event::Rewrite {
+            version: m.version.to_string(),
+            purpose: "runs as a batched, resumable backfill (`-- pgshift:backfill`)".into(),
+            sql: step.sql.clone(),
+        });
+        // Named after the migration, the direction and the step, so an up and a down never
+        // share a checkpoint; one that finished before (applied, reverted, applied again)
+        // runs again.
+        let direction = match after {
+            Record::Progress {
+                state: RowState::Reverting,
+                ..
+            } => "down",
+            _ => "up",
+        };
+        let mut options = self.options.backfill_options();
+        options.restart_if_done = true;
+        let backfill = Backfill {
+            spec: BackfillSpec::from_update(
+                parts.clone(),
+                Some(format!("{}-{direction}-{}", m.version, index + 1)),
+            ),
+            options,
+        };
+        if let Err(error) = backfill.run(self.conn, observer).await {
+            let at = LineIndex::new(&exec.file_text).line_col(&exec.file_text, step.origin.start);
+            return Err(RunError::Backfill {
+                version: m.version.to_string(),
+                path: exec.path.clone(),
+                line: at.line,
+                error: Box::new(error),
+            });
+        }
+        after.write(self.conn).await?;
+        Ok(())
     }
 
     /// One attempt at a unit: its steps, each watched by `hook`, and its record.

@@ -15,6 +15,8 @@
 //!   (CONCURRENTLY, NOT VALID + VALIDATE, ...), [`guard`] waits for sessions that would make a
 //!   DDL statement queue in front of the application's queries, [`backup`] makes destructive
 //!   steps recoverable (`on_drop`).
+//! - [`backfill`] runs an `UPDATE` over a large table in short, throttled, resumable
+//!   batches, and proves the end.
 //! - [`plan`] predicts, against the live database, what each pending statement will lock and
 //!   for how long; [`verify`] proves a set up → down → up on a throwaway cluster; [`trace`]
 //!   records the locks statements really take.
@@ -26,6 +28,7 @@
 //! finds files (that is `pgshift-source`); it decides *how* statements run.
 
 pub mod adopt;
+pub mod backfill;
 pub mod backup;
 pub mod error;
 pub mod event;

@@ -62,6 +62,14 @@ pub struct RunOptions {
     /// What `DROP TABLE` / `ALTER TABLE ... DROP COLUMN` on an existing table does; see
     /// [`OnDrop`].
     pub on_drop: OnDrop,
+    /// Batches of an `UPDATE` marked `-- pgshift:backfill` aim at this duration (their rows
+    /// stay locked that long).
+    #[serde(with = "millis")]
+    pub backfill_batch_time: Duration,
+    /// `lock_timeout` of each backfill batch: how long it waits for a row the application
+    /// holds before it is retried smaller.
+    #[serde(with = "millis")]
+    pub backfill_lock_timeout: Duration,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
 }
@@ -115,6 +123,19 @@ impl Default for RunOptions {
             guard_cancel_after: Duration::ZERO,
             on_drop: OnDrop::Drop,
             pg_dump_dir: PathBuf::from("pgshift-backups"),
+            backfill_batch_time: Duration::from_millis(200),
+            backfill_lock_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+impl RunOptions {
+    /// How a backfill marked in a migration runs.
+    pub fn backfill_options(&self) -> crate::backfill::BackfillOptions {
+        crate::backfill::BackfillOptions {
+            target_batch: self.backfill_batch_time,
+            lock_timeout: self.backfill_lock_timeout,
+            ..crate::backfill::BackfillOptions::default()
         }
     }
 }

@@ -385,11 +385,19 @@ async fn plan_migration(
             .units
             .iter()
             .flat_map(|u| u.steps.iter().map(move |s| (u, s)))
-            .filter(|(_, s)| s.origin.start == start && !s.is_verbatim())
+            .filter(|(_, s)| {
+                s.origin.start == start && (!s.is_verbatim() || s.facts.backfill.is_some())
+            })
             .map(|(u, s)| RunStep {
                 sql: pgshift_sql::redact_secrets(&s.sql).into_owned(),
-                purpose: s.rewrite.clone().unwrap_or_default(),
-                runs: if !u.transactional {
+                purpose: if s.facts.backfill.is_some() {
+                    "a batched, resumable backfill (`-- pgshift:backfill`): key ranges sized to ~200 ms, each committed with its checkpoint, then the end proved".to_string()
+                } else {
+                    s.rewrite.clone().unwrap_or_default()
+                },
+                runs: if s.facts.backfill.is_some() {
+                    "in batches, each its own transaction"
+                } else if !u.transactional {
                     "outside a transaction"
                 } else if u.steps.len() == 1 && exec.units.len() > 1 {
                     "own transaction"

@@ -52,6 +52,9 @@ pub struct StepFacts {
     pub index_build: bool,
     /// What it locks, rewrites and scans, as of its place in the steps as they run.
     pub effects: Vec<pgshift_lint::Effect>,
+    /// An `UPDATE` the author marked `-- pgshift:backfill`: it runs as a batched, resumable
+    /// backfill ([`crate::backfill`]), these are its parts.
+    pub backfill: Option<pgshift_sql::UpdateParts>,
 }
 
 impl StepFacts {
@@ -76,6 +79,7 @@ impl StepFacts {
             builds_index,
             index_build: matches!(node, NodeEnum::IndexStmt(_)),
             effects: Vec::new(),
+            backfill: None,
         }
     }
 }
@@ -229,7 +233,16 @@ impl Unit {
     /// A statement that runs bare, outside any transaction, and is recorded as in flight
     /// before it is sent.
     pub fn runs_in_flight(&self) -> bool {
-        !self.transactional && !self.in_author_transaction
+        !self.transactional && !self.in_author_transaction && self.backfill().is_none()
+    }
+
+    /// The backfill this unit is, when it is one: it commits batch by batch with its own
+    /// checkpoint, so it needs no in-flight record (running it again resumes it).
+    pub fn backfill(&self) -> Option<&pgshift_sql::UpdateParts> {
+        match self.steps.as_slice() {
+            [step] => step.facts.backfill.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -304,6 +317,32 @@ pub fn units_as_written(
         .iter()
         .map(|s| Step::written(s, text))
         .collect();
+    for (i, statement) in parsed.statements.iter().enumerate() {
+        let marked = parsed
+            .comments_for(text, i, script.range.start)
+            .iter()
+            .any(|c| {
+                pgshift_sql::parse_directive(c.text(text)) == Some(pgshift_sql::Directive::Backfill)
+            });
+        if !marked {
+            continue;
+        }
+        let parts = pgshift_sql::update_parts(statement.text(text), &statement.node).map_err(
+            |reason| {
+                let at = pgshift_sql::LineIndex::new(text).line_col(text, statement.span.start);
+                RunError::Syntax {
+                    version: version.to_string(),
+                    path: script.path.clone(),
+                    line: at.line,
+                    column: at.column,
+                    message: format!(
+                        "`-- pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"
+                    ),
+                }
+            },
+        )?;
+        steps[i].facts.backfill = Some(parts);
+    }
 
     let control = |s: &Step| s.facts.transaction_control;
     let wrapped_by_author = steps.len() >= 2
@@ -328,11 +367,26 @@ pub fn units_as_written(
             )
         });
 
+    if has_own_control {
+        if let Some(step) = steps.iter().find(|s| s.facts.backfill.is_some()) {
+            let at = pgshift_sql::LineIndex::new(text).line_col(text, step.origin.start);
+            return Err(RunError::Syntax {
+                version: version.to_string(),
+                path: script.path.clone(),
+                line: at.line,
+                column: at.column,
+                message: "`-- pgshift:backfill` in a migration that controls its own transactions (BEGIN/COMMIT): a backfill commits batch by batch and cannot run inside them. Remove the BEGIN/COMMIT, or the directive".into(),
+            });
+        }
+    }
     let forbidden = steps.iter().find_map(|s| s.facts.outside_transaction);
+    let backfills = steps.iter().any(|s| s.facts.backfill.is_some());
     let no_transaction_reason = if script.no_transaction {
         Some("the migration is marked no-transaction".to_string())
     } else if let Some(what) = forbidden {
         Some(format!("{what} cannot run inside a transaction block"))
+    } else if backfills {
+        Some("an UPDATE marked `-- pgshift:backfill` commits batch by batch".to_string())
     } else if has_own_control {
         Some("the migration controls its own transactions (BEGIN/COMMIT)".to_string())
     } else {
@@ -354,7 +408,8 @@ pub fn units_as_written(
                 }
                 Unit {
                     transactional: !in_author_transaction
-                        && step.facts.outside_transaction.is_none(),
+                        && step.facts.outside_transaction.is_none()
+                        && step.facts.backfill.is_none(),
                     in_author_transaction,
                     steps: vec![step],
                 }

@@ -1,5 +1,5 @@
 //! Directives written in SQL comments: pgshift's own (`-- pgshift:no-transaction`,
-//! `-- pgshift:allow RULE reason`) and the suppression markers of other tools that pgshift
+//! `-- pgshift:backfill`, `-- pgshift:allow RULE reason`) and the suppression markers of other tools that pgshift
 //! honours when it reads their folders (`squawk-ignore`, `eugene: ignore`, `atlas:nolint`,
 //! `-- safety-assured:start` / `-- safety-assured:end`).
 
@@ -8,6 +8,8 @@
 pub enum Directive {
     /// `-- pgshift:no-transaction`: run this migration outside a transaction.
     NoTransaction,
+    /// `-- pgshift:backfill` before an `UPDATE`: run it as a batched, resumable backfill.
+    Backfill,
     /// `-- pgshift:allow RULE[,RULE...] reason`: a person reviewed the next statement.
     Allow {
         rules: Vec<String>,
@@ -77,6 +79,7 @@ fn parse_pgshift(rest: &str) -> Directive {
     let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     match word {
         "no-transaction" => Directive::NoTransaction,
+        "backfill" => Directive::Backfill,
         "allow" => {
             let args = args.trim();
             let (rules, reason) = split_rules(args);
@@ -99,7 +102,7 @@ fn parse_pgshift(rest: &str) -> Directive {
         }
         other => Directive::Invalid {
             message: format!(
-                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction` and `pgshift:allow RULE reason`"
+                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill` and `pgshift:allow RULE reason`"
             ),
         },
     }

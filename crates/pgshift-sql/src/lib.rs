@@ -24,6 +24,7 @@ pub mod parse;
 pub mod printable;
 pub mod secret;
 pub mod transaction;
+pub mod update;
 
 pub use directive::{parse_directive, Directive};
 pub use lines::{LineCol, LineIndex};
@@ -35,3 +36,4 @@ pub use pg_query::{protobuf, NodeEnum};
 pub use printable::{printable, printable_line};
 pub use secret::redact_secrets;
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};
+pub use update::{update_parts, Assignment, NotBatchable, UpdateParts};

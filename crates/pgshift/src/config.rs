@@ -163,6 +163,8 @@ dir = "migrations"
 # guard_cancel_after = 0          # end the sessions in the way after this wait (0: never)
 # on_drop = "drop"                # or "deprecate", "backup", "pg_dump" (docs/safe-execution.md)
 # pg_dump_dir = "pgshift-backups" # where on_drop = "pg_dump" writes
+# backfill_batch_time = "200ms"   # an UPDATE marked -- pgshift:backfill: each batch aims at this
+# backfill_lock_timeout = "100ms" # ... and waits this long for a row the app holds, then shrinks
 
 [check]
 # pg_version = "{pg_version}"               # the server your migrations run on (this is the default)

@@ -128,6 +128,8 @@ pub struct StatementCheck<'a> {
     pub effects: &'a [Effect],
     /// The mechanical safe replacement, when there is one.
     pub rewrite: Option<&'a SafeRewrite>,
+    /// An `UPDATE` marked `-- pgshift:backfill`: `pgshift up` runs it in batches.
+    pub marked_backfill: bool,
 }
 
 impl StatementCheck<'_> {

@@ -25,6 +25,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         _ => return,
     };
     let Some(rv) = rv else { return };
+    if s.marked_backfill {
+        // `pgshift up` runs it as a batched, resumable backfill.
+        return;
+    }
     let table = QualifiedName::from_range_var(rv);
     if !s.existing(&table) {
         return;
@@ -46,6 +50,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         s.lock_diagnostic(format!(
             "one {verb} over existing table `{table}`: it locks every row it touches until commit, blocks concurrent writers to those rows, and writes all its WAL at once{held}"
         ), [&table])
-        .help("Move data changes out of the schema migration and run them in batches that commit one by one, keyed on the primary key: `UPDATE t SET ... WHERE id IN (SELECT id FROM t WHERE <not done yet> LIMIT 5000)`, repeated until it updates no row"),
+        .help(if verb == "UPDATE" {
+            "Mark it `-- pgshift:backfill` (the line before it) and `pgshift up` runs it as a batched, throttled, resumable backfill; or run it apart from the migration with `pgshift backfill --table T --set \"col = expr\" --where \"<not done yet>\"`"
+        } else {
+            "Delete in batches that commit one by one, walking the primary key in ranges (`DELETE FROM t WHERE id > $last AND id <= $next AND <condition>`), outside the schema migration"
+        }),
     );
 }

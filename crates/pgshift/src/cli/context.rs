@@ -77,6 +77,7 @@ impl From<RunError> for Failure {
             RunError::Db(db) => Failure::from(db),
             RunError::Source(s) => Failure::from(s),
             RunError::Statement(_)
+            | RunError::Backfill { .. }
             | RunError::LockBudget { .. }
             | RunError::LockWait { .. }
             | RunError::HistoryPermission(_)

@@ -83,6 +83,8 @@ pub enum Command {
     Restamp(commands::restamp::Args),
     /// Record what happened to a migration that stopped partway: a step pgshift could not settle by itself, or the whole migration finished by hand.
     Resolve(commands::resolve::Args),
+    /// Run an UPDATE over a large table in short, throttled, resumable batches, and prove the end; `backfill status`, `--pause`, `--resume`.
+    Backfill(Box<commands::backfill::Args>),
     /// Prove the migrations on a throwaway PostgreSQL: up, down, up, schema compared at every step, analyzer, lock trace.
     Verify(commands::verify::Args),
     /// Run migrations statement by statement and show the locks each really takes and the tables it rewrites.
@@ -96,8 +98,9 @@ pub fn main() -> ExitCode {
         Ok(ctx) => ctx,
         Err(failure) => return output::report_failure(&failure, output::Style::stderr()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: every command is one session's sequential work (or a few sessions waiting
+    // on the server), and a multi-threaded runtime only adds thread switching to it.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -107,7 +110,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let result = runtime.block_on(dispatch(cli.command, &ctx));
+    let result = runtime.block_on(async {
+        let result = dispatch(cli.command, &ctx).await;
+        // The command's connections are dropped: let each say goodbye to the server.
+        pgshift_db::sessions_closed(std::time::Duration::from_millis(500)).await;
+        result
+    });
     // Exit without waiting for a blocking task a signal cut short (a `pg_dump` backup): the
     // process exiting is what closes the sessions and so releases their locks at once.
     runtime.shutdown_background();
@@ -147,6 +155,11 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Baseline(args) => cancel_on_signal("", commands::baseline::run(args, ctx)).await,
         Command::Restamp(args) => cancel_on_signal("", commands::restamp::run(args, ctx)).await,
         Command::Resolve(args) => cancel_on_signal("", commands::resolve::run(args, ctx)).await,
+        Command::Backfill(args) => cancel_on_signal(
+            "; batches already committed stay done and recorded. `pgshift backfill status` shows where it stopped; the same command resumes",
+            commands::backfill::run(*args, ctx),
+        )
+        .await,
         Command::Verify(args) => cancel_on_signal("", commands::verify::run(args, ctx)).await,
         Command::Trace(args) => {
             let after = if args.commit {

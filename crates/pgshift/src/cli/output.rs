@@ -252,6 +252,31 @@ pub fn log_event(style: Style, event: &Event) {
             p(why),
             if *landed { "it completed and is now recorded" } else { "it runs again" }
         ),
+        Event::BackfillStarted { id, table, walk, estimate, resumed_at } => format!(
+            "  {} {} of {} by {walk}{}{}",
+            style.bold("backfill"),
+            p(id),
+            p(table),
+            estimate.map(|e| format!(", about {e} rows to update")).unwrap_or_default(),
+            resumed_at.map(|r| format!(", resuming after {r} rows done")).unwrap_or_default()
+        ),
+        // In a log, only what matters: waits with their reason, and the end. `pgshift
+        // backfill` draws the full progress itself.
+        Event::BackfillProgress(p) => match (&p.phase, &p.throttle) {
+            (pgshift_runner::backfill::Phase::Done, _) => format!(
+                "  {} backfill {}: {} rows, proved complete",
+                style.green("done:"),
+                printable_line(&p.id),
+                p.rows_done
+            ),
+            (_, Some(reason)) => format!(
+                "  {} backfill {}: {}",
+                style.yellow("waiting:"),
+                printable_line(&p.id),
+                printable_line(reason)
+            ),
+            _ => return,
+        },
         Event::Info(text) => printable(text).into_owned(),
         Event::StepRunning { .. } => return,
     };

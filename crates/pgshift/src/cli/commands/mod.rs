@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod backfill;
 pub mod baseline;
 pub mod check;
 pub mod down;

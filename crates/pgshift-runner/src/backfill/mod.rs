@@ -1,0 +1,169 @@
+//! Batched, throttled, resumable data backfills: `UPDATE t SET ... [WHERE ...]` run over a
+//! large table in short transactions that the application does not feel.
+//!
+//! - [`spec`]: what to backfill, read once from flags or from an `UPDATE` in a migration.
+//! - [`walk`]: the order of the walk: keyset ranges over the primary key (or a unique index on
+//!   NOT NULL columns), TID ranges when there is neither (PostgreSQL 14+).
+//! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
+//! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, autovacuum, the
+//!   user's probe.
+//! - [`state`]: `pgshift.backfills`, the checkpoint written in each batch's transaction, and
+//!   the pause switch other machines set.
+//! - `run`: the loop: per batch one transaction with `SET LOCAL lock_timeout` and
+//!   `statement_timeout`, the UPDATE restricted to the batch's key range and to rows that
+//!   still need it (`(col) IS DISTINCT FROM (expr)`), and the checkpoint. Then the end is
+//!   proved by counting what still needs the update; another pass runs if rows remain
+//!   (inserted behind the walk or changed back), and the backfill fails with the count after
+//!   `max_passes`.
+//!
+//! Why "still needs it" matters: a row the application changed after the batch read it is
+//! re-evaluated on its latest version (READ COMMITTED's recheck of the locked row), so a
+//! concurrent write is never overwritten with a value computed from stale data, and a rerun
+//! touches only what is left.
+
+mod run;
+pub mod sizing;
+pub mod spec;
+pub mod state;
+pub mod throttle;
+pub mod walk;
+
+use std::time::Duration;
+
+use pgshift_db::{DbError, QueryError};
+use pgshift_sql::NotBatchable;
+
+pub use run::{dry_run, Estimate, Outcome, Phase, Progress};
+pub use spec::BackfillSpec;
+pub use state::BackfillState;
+pub use throttle::ThrottleOptions;
+
+/// A backfill ready to run: what, and how.
+#[derive(Debug, Clone)]
+pub struct Backfill {
+    pub spec: BackfillSpec,
+    pub options: BackfillOptions,
+}
+
+/// How a backfill runs; every field has a default that suits an OLTP database.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// How long one batch should take. Its rows stay locked until it commits, so this is
+    /// also about the longest an application write to one of them waits.
+    pub target_batch: Duration,
+    pub initial_batch: u64,
+    pub min_batch: u64,
+    pub max_batch: u64,
+    /// `SET LOCAL lock_timeout` of each batch: how long it waits for a row the application
+    /// holds before it is rolled back and retried smaller.
+    pub lock_timeout: Duration,
+    /// `SET LOCAL statement_timeout` of each batch statement.
+    pub statement_timeout: Duration,
+    /// Share of the time spent in batches; below 1 the backfill rests between batches
+    /// (`batch time × (1/duty − 1)`).
+    pub duty: f64,
+    /// Rows per second at most.
+    pub max_rows_per_second: Option<u64>,
+    /// Walks of the table before giving up on rows that keep needing the update.
+    pub max_passes: u32,
+    /// Start over even if a run with the same definition stopped partway or finished.
+    pub restart: bool,
+    /// A backfill recorded as finished runs again from the start instead of being skipped: a
+    /// migration's backfill that runs again was reverted in between (`down`, `redo`), so its
+    /// old end says nothing about the rows now.
+    pub restart_if_done: bool,
+    pub throttle: ThrottleOptions,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> BackfillOptions {
+        BackfillOptions {
+            target_batch: Duration::from_millis(200),
+            initial_batch: 1000,
+            min_batch: 100,
+            max_batch: 100_000,
+            lock_timeout: Duration::from_millis(100),
+            statement_timeout: Duration::from_secs(30),
+            duty: 1.0,
+            max_rows_per_second: None,
+            max_passes: 3,
+            restart: false,
+            restart_if_done: false,
+            throttle: ThrottleOptions::default(),
+        }
+    }
+}
+
+/// Why a backfill did not start or did not finish. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+
+    #[error("the backfill is not valid SQL: {message}\n  statement: {statement}")]
+    Syntax { statement: String, message: String },
+
+    #[error("this UPDATE cannot run as a backfill: {reason}")]
+    NotBatchable { reason: NotBatchable },
+
+    #[error("`{name}` is not a usable backfill name: use letters, digits, '-', '_', '.' or ':' (at most 100)")]
+    BadName { name: String },
+
+    #[error("table {table} does not exist (or is not a table); nothing was changed")]
+    NoTable { table: String },
+
+    #[error("column {column} does not exist in table {table}; nothing was changed")]
+    NoColumn { table: String, column: String },
+
+    #[error("table {table} cannot be backfilled in batches: {why}; nothing was changed")]
+    NoKey { table: String, why: String },
+
+    #[error("the backfill of {table} does not run: {server}\n  statement: {statement}\n  Nothing was changed. Fix the SET expressions or the WHERE condition.")]
+    Invalid {
+        table: String,
+        statement: String,
+        server: Box<QueryError>,
+    },
+
+    #[error("the --throttle-query `{query}` is unusable: {reason}; nothing was changed")]
+    ThrottleQuery { query: String, reason: String },
+
+    #[error("backfill {id} is already running{}: one runner per backfill. `pgshift backfill status` shows its progress; `pgshift backfill --pause {id}` pauses it", match (owner, pid) { (Some(o), p) => format!(" in {o} (server pid {p})"), (None, p) => format!(" (server pid {p})") })]
+    Running {
+        id: String,
+        owner: Option<String>,
+        pid: i32,
+    },
+
+    #[error("backfill {id} was started with another statement:\n    {recorded}\n  this run has:\n    {current}\n  Rerun the first, or pass --restart to start over with this one (rows it already updated stay updated), or name this one differently with --name.")]
+    Changed {
+        id: String,
+        recorded: String,
+        current: String,
+    },
+
+    #[error("table {table} was rewritten while backfill {id} walked it by physical position (VACUUM FULL, CLUSTER or pg_repack): the saved position means nothing now. Run it again with --restart; rows already done are skipped cheaply.")]
+    Rewritten { id: String, table: String },
+
+    #[error("backfill {id} failed on the rows with {range}: {server}\n  The batch was rolled back; {rows_done} rows done before it stay done. Fix the expression or those rows and run the same command again to resume.")]
+    Batch {
+        id: String,
+        range: String,
+        rows_done: u64,
+        server: Box<QueryError>,
+    },
+
+    #[error("backfill {id} walked {table} {passes} times and {remaining} rows still need the update{}. Something keeps writing the old way (old application code, a trigger) — find it, then run the same command again.", if *null_results > 0 { format!(" ({null_results} rows in scope get NULL from the SET expressions)") } else { String::new() })]
+    Unproved {
+        id: String,
+        table: String,
+        passes: u32,
+        remaining: u64,
+        null_results: u64,
+    },
+
+    #[error(
+        "no backfill named {id} is recorded in this database; `pgshift backfill status` lists them"
+    )]
+    Unknown { id: String },
+}

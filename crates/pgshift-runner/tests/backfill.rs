@@ -1,0 +1,930 @@
+//! Backfills against a real PostgreSQL: the walk (primary key, composite key, no key), the
+//! application writing and inserting meanwhile, a run killed partway and resumed, pause and
+//! resume from another session, the user's throttle probe, rows the application holds
+//! locked, and bad input that changes nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_db::Connection;
+use pgshift_runner::backfill::{Backfill, BackfillError, BackfillOptions, BackfillSpec};
+use pgshift_runner::{Event, Silent};
+
+async fn exec(c: &Connection, sql: &str) {
+    c.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn one(c: &Connection, sql: &str) -> i64 {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// Small batches so that a few thousand rows take many batches.
+fn small() -> BackfillOptions {
+    BackfillOptions {
+        target_batch: Duration::from_millis(5),
+        initial_batch: 50,
+        min_batch: 10,
+        max_batch: 200,
+        ..BackfillOptions::default()
+    }
+}
+
+fn backfill(table: &str, set: &str, filter: Option<&str>, options: BackfillOptions) -> Backfill {
+    Backfill {
+        spec: BackfillSpec::from_flags(table, set, filter, None).expect("spec"),
+        options,
+    }
+}
+
+/// Rows with a counter the trigger bumps on every update, to see each row updated once.
+async fn items(c: &Connection, rows: i64) {
+    exec(
+        c,
+        &format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, a int NOT NULL, b int, touched int NOT NULL DEFAULT 0);
+             INSERT INTO items (id, a) SELECT g, g % 1000 FROM generate_series(1, {rows}) g;
+             CREATE FUNCTION count_touch() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+             CREATE TRIGGER count_touch BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION count_touch();
+             ANALYZE items;"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_primary_key_walk_updates_every_row_once_and_proves_the_end() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 3000).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &Event| seen.lock().unwrap().push(format!("{e:?}"));
+    let outcome = backfill("items", "b = a * 2", Some("b IS NULL"), small())
+        .run(&c, &observer)
+        .await
+        .expect("backfill");
+    assert_eq!(outcome.rows_updated, 3000);
+    assert_eq!(outcome.passes, 1);
+    assert!(outcome.batches > 10, "{} batches", outcome.batches);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM items WHERE b IS DISTINCT FROM a * 2"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE touched <> 1").await,
+        0
+    );
+    let status: String = c
+        .query_one("SELECT status FROM pgshift.backfills", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "done");
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.contains("BackfillProgress")));
+
+    // The same command again: already done, nothing runs.
+    let again = backfill("items", "b = a * 2", Some("b IS NULL"), small())
+        .run(&c, &Silent)
+        .await
+        .expect("again");
+    assert!(again.already_done);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE touched <> 1").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_application_writing_and_inserting_meanwhile_loses_nothing_and_the_backfill_ends() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 4000).await;
+    let app = db.connect().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // New code writes b itself (a value the backfill would not compute), and old code keeps
+    // inserting rows without b.
+    let writer = tokio::spawn(async move {
+        let mut written = Vec::new();
+        let mut next_id = 1_000_000i64;
+        let mut i = 0i64;
+        while !flag.load(Ordering::Relaxed) {
+            let id = (i * 7919) % 4000 + 1;
+            app.execute("UPDATE items SET b = -id WHERE id = $1", &[&id])
+                .await
+                .expect("app update");
+            written.push(id);
+            app.execute("INSERT INTO items (id, a) VALUES ($1, 1)", &[&next_id])
+                .await
+                .expect("app insert");
+            next_id += 1;
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        written
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let outcome = backfill("items", "b = a * 2", Some("b IS NULL"), small())
+        .run(&c, &Silent)
+        .await
+        .expect("backfill ends while rows keep arriving");
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.expect("writer");
+    assert!(written.len() > 20, "the writer ran during the backfill");
+    for id in written {
+        let b: Option<i32> = c
+            .query_one("SELECT b FROM items WHERE id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            b,
+            Some(-(id as i32)),
+            "the application's write to row {id} was overwritten"
+        );
+    }
+    // Every row that existed at the start is done; rows inserted after are reported.
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM items WHERE id <= 4000 AND b IS NULL"
+        )
+        .await,
+        0
+    );
+    let inserted_null = one(
+        &c,
+        "SELECT count(*) FROM items WHERE id > 4000 AND b IS NULL",
+    )
+    .await;
+    assert!(outcome.beyond_bound <= inserted_null as u64);
+}
+
+#[tokio::test]
+async fn a_run_stopped_partway_resumes_without_updating_a_row_twice() {
+    let db = TestDb::new().await;
+    let setup = db.connect().await;
+    items(&setup, 5000).await;
+    for stop_after in [Duration::from_millis(300), Duration::from_millis(400)] {
+        let conn = db.connect().await;
+        let task = tokio::spawn(async move {
+            // Slowed down so that it is surely stopped partway.
+            let mut options = small();
+            options.max_rows_per_second = Some(4000);
+            backfill("items", "b = a + 1", None, options)
+                .run(&conn, &Silent)
+                .await
+        });
+        tokio::time::sleep(stop_after).await;
+        // Dropping the task drops its connection mid-batch, as kill -9 would.
+        task.abort();
+        let _ = task.await;
+    }
+    // Wait for the server to notice the dropped sessions and roll back their batches.
+    let start = Instant::now();
+    while one(&setup, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'").await > 0
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done_before = one(&setup, "SELECT count(*) FROM items WHERE touched = 1").await;
+    assert!(
+        done_before > 0 && done_before < 5000,
+        "stopped partway: {done_before} rows done"
+    );
+    let outcome = backfill("items", "b = a + 1", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("resume");
+    assert_eq!(outcome.rows_total, 5000);
+    assert_eq!(
+        outcome.rows_updated as i64,
+        5000 - done_before,
+        "resumed at the checkpoint"
+    );
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM items WHERE touched <> 1").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn pause_from_another_session_stops_batches_until_resume() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 20_000).await;
+    let mut options = small();
+    options.throttle.check_every = Duration::from_millis(50);
+    let bf = backfill("items", "b = a", None, options);
+    let id = bf.spec.id.clone();
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move { bf.run(&conn, &Silent).await });
+    let other = db.connect().await;
+    // Wait for the first checkpoint, then pause.
+    while one(
+        &other,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'pgshift' AND tablename = 'backfills'",
+    )
+    .await
+        == 0
+        || one(
+            &other,
+            "SELECT coalesce(max(rows_done), 0) FROM pgshift.backfills",
+        )
+        .await
+            == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        pgshift_runner::backfill::state::request_pause(&other, &id, true)
+            .await
+            .unwrap()
+    );
+    let start = Instant::now();
+    loop {
+        let status: String = other
+            .query_one("SELECT status FROM pgshift.backfills", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if status == "paused" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never paused");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let at_pause = one(&other, "SELECT count(*) FROM items WHERE touched = 1").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        one(&other, "SELECT count(*) FROM items WHERE touched = 1").await,
+        at_pause,
+        "no batch ran while paused"
+    );
+    assert!(at_pause < 20_000);
+    let listed = pgshift_runner::backfill::state::list(&other).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].active, "a runner holds it");
+    assert!(listed[0]
+        .throttle_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("paused"));
+    pgshift_runner::backfill::state::request_pause(&other, &id, false)
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("finishes after resume")
+        .unwrap()
+        .expect("backfill");
+    assert_eq!(outcome.rows_total, 20_000);
+}
+
+#[tokio::test]
+async fn the_throttle_query_pauses_while_it_returns_true() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 2000).await;
+    exec(
+        &c,
+        "CREATE TABLE hold (on_ boolean); INSERT INTO hold VALUES (true)",
+    )
+    .await;
+    let mut options = small();
+    options.throttle.check_every = Duration::from_millis(50);
+    options.throttle.throttle_query = Some("SELECT EXISTS (SELECT 1 FROM hold)".into());
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move {
+        let observer = move |e: &Event| {
+            if let Event::BackfillProgress(p) = e {
+                if let Some(t) = &p.throttle {
+                    seen.lock().unwrap().push(t.clone());
+                }
+            }
+        };
+        backfill("items", "b = 1", None, options)
+            .run(&conn, &observer)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS NOT NULL").await,
+        0
+    );
+    assert!(reasons
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains("--throttle-query returned true")));
+    exec(&c, "DELETE FROM hold").await;
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("continues once the probe says go")
+        .unwrap()
+        .expect("backfill");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS NULL").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_row_the_application_holds_is_waited_for_never_skipped() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 1000).await;
+    let app = db.connect().await;
+    exec(&app, "BEGIN; SELECT * FROM items WHERE id = 500 FOR UPDATE").await;
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move {
+        let mut options = small();
+        options.lock_timeout = Duration::from_millis(20);
+        backfill("items", "b = 5", None, options)
+            .run(&conn, &Silent)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!task.is_finished(), "it waits for the held row");
+    let before = one(&c, "SELECT count(*) FROM items WHERE b = 5").await;
+    assert!(before < 1000);
+    exec(&app, "COMMIT").await;
+    let outcome = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("finishes once the row is free")
+        .unwrap()
+        .expect("backfill");
+    assert_eq!(outcome.rows_total, 1000);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS DISTINCT FROM 5").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_composite_key_and_a_table_without_key_are_walked_too() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE pairs (region text, n int, v int, PRIMARY KEY (region, n));
+         INSERT INTO pairs SELECT r, g, NULL FROM unnest(ARRAY['eu', 'us', 'ap']) r, generate_series(1, 700) g;
+         CREATE TABLE heap (a int, v int);
+         INSERT INTO heap SELECT g, NULL FROM generate_series(1, 3000) g;
+         ANALYZE pairs; ANALYZE heap;",
+    )
+    .await;
+    let outcome = backfill("pairs", "v = n * 10", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("composite");
+    assert_eq!(outcome.rows_total, 2100);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pairs WHERE v IS DISTINCT FROM n * 10"
+        )
+        .await,
+        0
+    );
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &Event| {
+        if let Event::BackfillStarted { walk, .. } = e {
+            seen.lock().unwrap().push(walk.clone());
+        }
+    };
+    let outcome = backfill("heap", "v = a + 1", None, small())
+        .run(&c, &observer)
+        .await
+        .expect("ctid walk");
+    assert_eq!(events.lock().unwrap().as_slice(), ["ctid"]);
+    assert_eq!(outcome.rows_total, 3000);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM heap WHERE v IS DISTINCT FROM a + 1"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_unique_not_null_index_orders_the_walk_when_there_is_no_primary_key() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE codes (code uuid NOT NULL, v int, nullable_id int UNIQUE);
+         CREATE UNIQUE INDEX codes_code ON codes (code);
+         INSERT INTO codes SELECT gen_random_uuid(), NULL, NULL FROM generate_series(1, 2500);
+         ANALYZE codes;",
+    )
+    .await;
+    let walks = Arc::new(Mutex::new(Vec::new()));
+    let seen = walks.clone();
+    let observer = move |e: &Event| {
+        if let Event::BackfillStarted { walk, .. } = e {
+            seen.lock().unwrap().push(walk.clone());
+        }
+    };
+    let outcome = backfill("codes", "v = 1", None, small())
+        .run(&c, &observer)
+        .await
+        .expect("uuid walk");
+    // The nullable unique column cannot order a walk (NULLs repeat); the NOT NULL one can.
+    assert_eq!(walks.lock().unwrap().as_slice(), ["key (code)"]);
+    assert_eq!(outcome.rows_total, 2500);
+}
+
+#[tokio::test]
+async fn rows_that_keep_needing_the_update_fail_it_with_the_count_after_three_passes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 1000).await;
+    // Something that keeps writing the old way: every update of a row with a >= 990 is undone.
+    exec(
+        &c,
+        "CREATE FUNCTION undo() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.a >= 990 THEN NEW.b := NULL; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER undo BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION undo();",
+    )
+    .await;
+    let err = backfill("items", "b = a", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("never proved");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            BackfillError::Unproved {
+                remaining: 10,
+                passes: 3,
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("10 rows still need the update"), "{text}");
+    let (status, last_error): (String, Option<String>) = {
+        let r = c
+            .query_one("SELECT status, last_error FROM pgshift.backfills", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "failed");
+    assert!(last_error.unwrap_or_default().contains("still need"));
+}
+
+#[tokio::test]
+async fn rows_whose_new_value_is_null_are_counted_not_walked_forever() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 2000).await;
+    // The seeds' loop never ends here: `b IS NULL` stays true for the 2 rows in each thousand
+    // where the expression gives NULL.
+    let outcome = backfill(
+        "items",
+        "b = NULLIF(a, 7) + NULLIF(a, 8) * 0",
+        Some("b IS NULL"),
+        small(),
+    )
+    .run(&c, &Silent)
+    .await
+    .expect("ends");
+    assert_eq!(outcome.passes, 1);
+    assert_eq!(outcome.null_results, 4);
+    assert_eq!(outcome.rows_total, 1996);
+}
+
+#[tokio::test]
+async fn a_ctid_walk_refuses_to_resume_on_a_rewritten_table_and_restart_starts_over() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE heap (a int, v int, touched int NOT NULL DEFAULT 0);
+         INSERT INTO heap (a) SELECT g FROM generate_series(1, 40000) g;
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+         CREATE TRIGGER touch BEFORE UPDATE ON heap FOR EACH ROW EXECUTE FUNCTION touch();
+         ANALYZE heap;",
+    )
+    .await;
+    let conn = db.connect().await;
+    let task = tokio::spawn(async move {
+        let mut options = small();
+        options.max_rows_per_second = Some(5000);
+        backfill("heap", "v = a", None, options)
+            .run(&conn, &Silent)
+            .await
+    });
+    let start = Instant::now();
+    while one(&c, "SELECT count(*) FROM heap WHERE touched > 0").await < 200 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    exec(&c, "VACUUM FULL heap").await;
+    let err = backfill("heap", "v = a", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("positions mean nothing now");
+    assert!(matches!(err, BackfillError::Rewritten { .. }), "{err}");
+    assert!(err.to_string().contains("--restart"), "{err}");
+
+    let mut options = small();
+    options.restart = true;
+    let outcome = backfill("heap", "v = a", None, options)
+        .run(&c, &Silent)
+        .await
+        .expect("restart");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM heap WHERE v IS DISTINCT FROM a").await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM heap WHERE touched > 1").await,
+        0,
+        "rows done before are skipped"
+    );
+    // The count starts over with the restart, and the rows done before it were not updated again.
+    assert_eq!(outcome.rows_total, outcome.rows_updated);
+    assert!(outcome.rows_updated < 40000, "{}", outcome.rows_updated);
+}
+
+#[tokio::test]
+async fn bad_input_fails_before_the_first_batch_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 100).await;
+    exec(&c, "CREATE TABLE words (id int PRIMARY KEY, w text, n int); INSERT INTO words VALUES (1, '1', NULL), (2, 'two', NULL)").await;
+    let cases: Vec<(&str, &str, Option<&str>, &str)> = vec![
+        ("nope", "b = 1", None, "does not exist"),
+        ("items", "zz = 1", None, "column zz does not exist"),
+        ("items", "b = a / 0", None, "division by zero"),
+        ("items", "b = a", Some("a + 1"), "must be type boolean"),
+        ("items", "b = no_such_column", None, "no_such_column"),
+        ("words", "n = w::int", None, "invalid input syntax"),
+    ];
+    for (table, set, filter, expected) in cases {
+        let err = backfill(table, set, filter, small())
+            .run(&c, &Silent)
+            .await
+            .expect_err(set);
+        let text = err.to_string();
+        assert!(text.contains(expected), "{set}: {text}");
+        assert!(text.contains("othing was changed"), "{set}: {text}");
+    }
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE touched > 0").await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM words WHERE n IS NOT NULL").await,
+        0
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'pgshift'"
+        )
+        .await,
+        0,
+        "no state table either"
+    );
+}
+
+#[tokio::test]
+async fn a_second_runner_of_the_same_backfill_is_refused() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 20_000).await;
+    let mut options = small();
+    options.max_rows_per_second = Some(2_000);
+    let conn = db.connect().await;
+    let first = tokio::spawn(async move {
+        backfill("items", "b = 3", None, options)
+            .run(&conn, &Silent)
+            .await
+    });
+    let other = db.connect().await;
+    while one(
+        &other,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'pgshift' AND tablename = 'backfills'",
+    )
+    .await
+        == 0
+        || one(
+            &other,
+            "SELECT coalesce(max(rows_done), 0) FROM pgshift.backfills",
+        )
+        .await
+            == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = backfill("items", "b = 3", None, small())
+        .run(&other, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackfillError::Running { .. }), "{err}");
+    first.abort();
+}
+
+mod in_migrations {
+    use super::*;
+    use pgshift_runner::plan::{plan, PlanOptions};
+    use pgshift_runner::{Migrator, RunOptions};
+    use pgshift_source::{load, Format};
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, sql) in files {
+            std::fs::write(dir.path().join(name), sql).expect("write");
+        }
+        dir
+    }
+
+    const ADD_AND_FILL: &str = "ALTER TABLE items ADD COLUMN c int;
+-- pgshift:backfill
+UPDATE items SET c = a + 7 WHERE c IS NULL;
+ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALID;
+";
+
+    #[tokio::test]
+    async fn a_marked_update_runs_as_a_backfill_that_up_resumes_after_a_crash() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 20_000).await;
+        let dir = folder(&[("20240101000000_fill_c.up.sql", ADD_AND_FILL)]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+
+        // plan says how it runs.
+        let report = plan(&c, &set, &PlanOptions::default()).await.expect("plan");
+        let text = format!("{report:?}");
+        assert!(text.contains("batched, resumable backfill"), "{text}");
+
+        // A run stopped partway (its connection dropped mid-batch)...
+        let mut options = RunOptions::default();
+        options.backfill_batch_time = Duration::from_millis(5);
+        let url = db.url();
+        let (set2, options2) = (
+            load(dir.path(), Some(Format::Pgshift)).unwrap(),
+            options.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let mut m = Migrator::connect(&url, set2, options2)
+                .await
+                .expect("connect");
+            m.up(None, &Silent).await
+        });
+        let start = Instant::now();
+        while one(&c, "SELECT count(*) FROM items WHERE touched = 1").await < 500 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the backfill never started"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        task.abort();
+        let _ = task.await;
+        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'").await > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let partway = one(&c, "SELECT count(*) FROM items WHERE touched = 1").await;
+        assert!(partway < 20_000, "stopped partway ({partway})");
+
+        // ... and `up` again: the ADD COLUMN is not run twice, the backfill resumes, the rest runs.
+        let mut m = Migrator::connect(&db.url(), set, options)
+            .await
+            .expect("connect");
+        m.up(None, &Silent).await.expect("up resumes");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM items WHERE touched <> 1").await,
+            0,
+            "no row updated twice"
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM items WHERE c IS DISTINCT FROM a + 7"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM pg_constraint WHERE conname = 'items_c_not_null'"
+            )
+            .await,
+            1
+        );
+        let (id, status): (String, String) = {
+            let r = c
+                .query_one("SELECT id, status FROM pgshift.backfills", &[])
+                .await
+                .unwrap();
+            (r.get(0), r.get(1))
+        };
+        assert_eq!(
+            (id.as_str(), status.as_str()),
+            ("20240101000000-up-2", "done")
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM pgshift.migrations WHERE state = 'applied'"
+            )
+            .await,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn up_down_up_backfills_again_and_a_down_backfill_has_its_own_checkpoint() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 3000).await;
+        let dir = folder(&[
+            ("20240101000000_fill_c.up.sql", ADD_AND_FILL),
+            (
+                "20240101000000_fill_c.down.sql",
+                "ALTER TABLE items DROP CONSTRAINT items_c_not_null;\n-- pgshift:backfill\nUPDATE items SET b = NULL WHERE b IS NOT NULL;\nALTER TABLE items DROP COLUMN c;\n",
+            ),
+        ]);
+        exec(&c, "UPDATE items SET b = 1").await;
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        m.up(None, &Silent).await.expect("up");
+        m.down(pgshift_runner::DownTarget::All, &Silent)
+            .await
+            .expect("down");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM items WHERE b IS NOT NULL").await,
+            0,
+            "the down's backfill ran"
+        );
+        m.up(None, &Silent).await.expect("up again");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM items WHERE c IS DISTINCT FROM a + 7"
+            )
+            .await,
+            0,
+            "filled again"
+        );
+        let ids: Vec<String> = c
+            .query("SELECT id FROM pgshift.backfills ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(ids, ["20240101000000-down-2", "20240101000000-up-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_marker_inside_the_authors_own_transaction_is_refused() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 10).await;
+        let dir = folder(&[(
+            "20240101000000_own_tx.up.sql",
+            "BEGIN;\nALTER TABLE items ADD COLUMN c int;\nCOMMIT;\nBEGIN;\n-- pgshift:backfill\nUPDATE items SET c = 1;\nCOMMIT;\n",
+        )]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        let err = m.up(None, &Silent).await.expect_err("refused").to_string();
+        assert!(err.contains("controls its own transactions"), "{err}");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'c'").await,
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_on_a_statement_that_cannot_be_a_backfill_is_refused_with_its_line() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        items(&c, 10).await;
+        let dir = folder(&[(
+            "20240101000000_bad.up.sql",
+            "ALTER TABLE items ADD COLUMN c int;\n-- pgshift:backfill\nDELETE FROM items WHERE a = 1;\n",
+        )]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        let err = m.up(None, &Silent).await.expect_err("refused").to_string();
+        assert!(err.contains("20240101000000_bad.up.sql:3"), "{err}");
+        assert!(err.contains("cannot run as a backfill"), "{err}");
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'c'").await,
+            0,
+            "nothing ran"
+        );
+    }
+
+    /// The bundled example's expand step: its trigger keeps both columns in step whichever
+    /// version writes, and its backfill fills the rows that existed before.
+    #[tokio::test]
+    async fn the_shop_example_keeps_old_and_new_writes() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/migrations");
+        let set = load(&example, Some(Format::Pgshift)).expect("load");
+        let versions: Vec<_> = set.migrations.iter().map(|m| m.version.clone()).collect();
+        let before_expand = versions[versions.len() - 2].clone();
+        let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+            .await
+            .expect("connect");
+        m.up(Some(&before_expand), &Silent)
+            .await
+            .expect("up to before the expand");
+        exec(&c, "INSERT INTO users (email, full_name) SELECT 'u' || g || '@x', 'Name ' || g FROM generate_series(1, 500) g").await;
+        m.up(None, &Silent).await.expect("expand");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM users WHERE display_name IS DISTINCT FROM full_name"
+            )
+            .await,
+            0,
+            "backfilled"
+        );
+        // Old code renames by full_name, after the backfill: the new column follows.
+        exec(
+            &c,
+            "UPDATE users SET full_name = 'Ada King' WHERE email = 'u1@x'",
+        )
+        .await;
+        // New code renames by display_name: the old column follows.
+        exec(
+            &c,
+            "UPDATE users SET display_name = 'Grace H' WHERE email = 'u2@x'",
+        )
+        .await;
+        // Old code inserts without display_name, new code without full_name.
+        exec(
+            &c,
+            "INSERT INTO users (email, full_name) VALUES ('old@x', 'Old Writer')",
+        )
+        .await;
+        exec(
+            &c,
+            "INSERT INTO users (email, display_name) VALUES ('new@x', 'New Writer')",
+        )
+        .await;
+        let rows = c
+            .query("SELECT email, full_name, display_name FROM users WHERE email IN ('u1@x', 'u2@x', 'old@x', 'new@x') ORDER BY email", &[])
+            .await
+            .unwrap();
+        let got: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("new@x".into(), "New Writer".into(), "New Writer".into()),
+                ("old@x".into(), "Old Writer".into(), "Old Writer".into()),
+                ("u1@x".into(), "Ada King".into(), "Ada King".into()),
+                ("u2@x".into(), "Grace H".into(), "Grace H".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! `pgshift backfill` as a user runs it: the whole job with its summary, `status`, the pause
+//! switch, `--dry-run`, bad input with its exit code, and `kill -9` of the process partway
+//! then the same command again, against a real PostgreSQL.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_db::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pgshift");
+
+fn pgshift(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("backfill")
+        .args(args)
+        .args(["--database-url", url])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pgshift")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn one(c: &Connection, sql: &str) -> i64 {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+async fn table(c: &Connection, rows: i64) {
+    c.batch_execute(&format!(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL, cents bigint,
+                                touched int NOT NULL DEFAULT 0);
+         INSERT INTO accounts (id, balance) SELECT g, g % 500 FROM generate_series(1, {rows}) g;
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+         CREATE TRIGGER touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION touch();
+         ANALYZE accounts;"
+    ))
+    .await
+    .expect("table");
+}
+
+const SET: &str = "cents = balance * 100";
+const WHERE: &str = "cents IS NULL";
+
+#[tokio::test]
+async fn a_backfill_runs_reports_and_is_listed() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    table(&c, 5000).await;
+    let url = db.url().to_string();
+
+    let dry = pgshift(
+        &url,
+        &[
+            "--table",
+            "accounts",
+            "--set",
+            SET,
+            "--where",
+            WHERE,
+            "--dry-run",
+        ],
+    );
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains("nothing was changed"), "{}", text(&dry));
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE touched > 0").await,
+        0
+    );
+
+    let out = pgshift(
+        &url,
+        &["--table", "accounts", "--set", SET, "--where", WHERE],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("5000 rows updated"), "{}", text(&out));
+    assert!(text(&out).contains("proved"), "{}", text(&out));
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM accounts WHERE cents IS DISTINCT FROM balance * 100"
+        )
+        .await,
+        0
+    );
+
+    let status = Command::new(BIN)
+        .args([
+            "backfill",
+            "status",
+            "--format",
+            "json",
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .expect("status");
+    assert!(status.status.success(), "{}", text(&status));
+    let listed: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(listed[0]["status"], "done");
+    assert_eq!(listed[0]["rows_done"], 5000);
+    assert_eq!(listed[0]["table"], "public.accounts");
+
+    // Nothing unfinished: --pause has nothing to pause.
+    let pause = pgshift(&url, &["--pause"]);
+    assert_eq!(pause.status.code(), Some(2), "{}", text(&pause));
+    assert!(
+        text(&pause).contains("no unfinished backfill"),
+        "{}",
+        text(&pause)
+    );
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_naming_the_problem_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    table(&c, 100).await;
+    let url = db.url().to_string();
+    for (args, expected) in [
+        (
+            vec!["--table", "nope", "--set", SET],
+            "table nope does not exist",
+        ),
+        (
+            vec!["--table", "accounts", "--set", "cents = "],
+            "not valid SQL",
+        ),
+        (
+            vec!["--table", "accounts", "--set", SET, "--where", "balance"],
+            "argument of WHERE must be type boolean",
+        ),
+        (
+            vec![
+                "--table",
+                "accounts",
+                "--set",
+                "cents = 1; DROP TABLE accounts",
+            ],
+            "one UPDATE statement",
+        ),
+        (vec!["--table", "accounts"], "needs --table and --set"),
+        (
+            vec!["--table", "accounts", "--set", SET, "--duty", "3"],
+            "--duty",
+        ),
+    ] {
+        let out = pgshift(&url, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE touched > 0").await,
+        0
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'accounts'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn kill_9_partway_then_the_same_command_finishes_without_updating_a_row_twice() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    table(&c, 30_000).await;
+    let url = db.url().to_string();
+    for kill_after in [300u64, 500, 700] {
+        let mut child = Command::new(BIN)
+            .args([
+                "backfill",
+                "--database-url",
+                &url,
+                "--table",
+                "accounts",
+                "--set",
+                SET,
+            ])
+            .args([
+                "--where",
+                WHERE,
+                "--max-rate",
+                "10000",
+                "--batch-time",
+                "20ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(kill_after));
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+    }
+    // The server rolls back the batch a killed client left open once it notices.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle' AND application_name = 'pgshift'").await > 0 {
+        assert!(Instant::now() < deadline, "killed sessions never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let partway = one(&c, "SELECT count(*) FROM accounts WHERE touched = 1").await;
+    assert!(
+        partway > 0 && partway < 30_000,
+        "stopped partway: {partway}"
+    );
+
+    let status = Command::new(BIN)
+        .args(["backfill", "status", "--database-url", &url])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("status");
+    assert!(
+        text(&status).contains("stopped (no runner"),
+        "{}",
+        text(&status)
+    );
+
+    let out = pgshift(
+        &url,
+        &["--table", "accounts", "--set", SET, "--where", WHERE],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("resuming after"), "{}", text(&out));
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE touched <> 1").await,
+        0,
+        "every row updated exactly once"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM accounts WHERE cents IS DISTINCT FROM balance * 100"
+        )
+        .await,
+        0
+    );
+}
