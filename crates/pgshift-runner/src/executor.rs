@@ -56,9 +56,10 @@ pub(crate) trait StepHook: Send {
     fn while_running<'a>(&'a self, _done: &'a AtomicBool) -> BoxFuture<'a, Vec<(u32, LockLevel)>> {
         Box::pin(async { Vec::new() })
     }
-    /// Runs while any step runs, until `done` (the progress line).
-    fn while_sending<'a>(&'a self, _step: &'a Step, _done: &'a AtomicBool) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
+    /// Runs while any step runs (the progress line). Never completes on its own: it is dropped
+    /// when the step ends, so a fast step waits for nothing.
+    fn while_sending<'a>(&'a self, _step: &'a Step) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::pending())
     }
     /// A step completed.
     fn after_step<'a>(
@@ -469,15 +470,18 @@ impl Executor<'_> {
             done.store(true, Ordering::SeqCst);
             sent
         };
-        let (sent, sampled, ()) = if in_transaction {
-            let sampled = async { Vec::new() };
-            tokio::join!(send, sampled, hook.while_sending(step, &done))
-        } else {
-            tokio::join!(
-                send,
-                hook.while_running(&done),
-                hook.while_sending(step, &done)
-            )
+        let watched = async {
+            if in_transaction {
+                (send.await, Vec::new())
+            } else {
+                tokio::join!(send, hook.while_running(&done))
+            }
+        };
+        // The progress watcher ends with the step: `while_sending` never completes.
+        let (sent, sampled) = tokio::select! {
+            biased;
+            result = watched => result,
+            () = hook.while_sending(step) => (Ok(()), Vec::new()),
         };
         sent?;
         hook.after_step(step, in_transaction, sampled, started.elapsed())

@@ -5,8 +5,7 @@
 //! connection of its own, opened when a step first runs that long; the CLI draws the events as
 //! a live line on a terminal and as a plain line every few seconds elsewhere.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use pgshift_db::{Activity, Connection, DatabaseUrl};
@@ -54,24 +53,20 @@ impl<'a> Progress<'a> {
 }
 
 impl StepHook for Progress<'_> {
-    fn while_sending<'b>(&'b self, step: &'b Step, done: &'b AtomicBool) -> BoxFuture<'b, ()> {
+    fn while_sending<'b>(&'b self, step: &'b Step) -> BoxFuture<'b, ()> {
+        // Dropped by the executor when the step ends: a step shorter than a second costs a
+        // timer, no query.
         Box::pin(async move {
-            let started = Instant::now();
-            let mut next = EVERY;
-            let sql = one_line(&pgshift_sql::redact_secrets(&step.sql), 60);
-            while !done.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if started.elapsed() < next || done.load(Ordering::SeqCst) {
-                    continue;
-                }
+            let started = tokio::time::Instant::now();
+            let mut next = started + EVERY;
+            loop {
+                tokio::time::sleep_until(next).await;
                 next += EVERY;
+                let sql = one_line(&pgshift_sql::redact_secrets(&step.sql), 60);
                 let activity = self.activity().await.unwrap_or_default();
-                if done.load(Ordering::SeqCst) {
-                    break;
-                }
                 self.observer.event(&Event::StepRunning {
                     version: self.version.clone(),
-                    sql: sql.clone(),
+                    sql,
                     elapsed: started.elapsed(),
                     waiting_for: waiting_for(&activity),
                     progress: activity.index_build.as_ref().map(index_progress),
