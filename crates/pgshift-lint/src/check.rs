@@ -663,4 +663,33 @@ mod tests {
             Err(CheckError::UnknownRule { .. })
         ));
     }
+
+    /// A directive's own diagnostics (an allow naming unknown rules) come before every
+    /// statement's findings: they must not shift which statement an allow applies to.
+    #[test]
+    fn an_allow_covers_its_own_statement_after_an_invalid_directive() {
+        let m = pgshift_source::from_text(
+            "1_idx.sql",
+            "-- pgshift:allow no-such-1 no-such-2 no-such-3 no-such-4 no-such-5 no-such-6 typos\nCREATE INDEX a_idx ON t (a);\n\
+             -- pgshift:allow require-concurrent-index reviewed, 40 rows\nCREATE INDEX b_idx ON t (b);\n",
+        );
+        let findings = check_script_as(&m.up, Format::Plain, &CheckOptions::default());
+        let rules_at = |needle: &str| -> Vec<&str> {
+            let at = m.up.file_text.find(needle).unwrap_or(usize::MAX);
+            findings
+                .iter()
+                .filter(|f| f.span.start == at)
+                .map(|f| f.rule)
+                .collect()
+        };
+        assert!(
+            rules_at("CREATE INDEX a_idx").contains(&"require-concurrent-index"),
+            "{findings:#?}"
+        );
+        assert!(
+            !rules_at("CREATE INDEX b_idx").contains(&"require-concurrent-index"),
+            "{findings:#?}"
+        );
+        assert!(findings.iter().any(|f| f.rule == "invalid-directive"));
+    }
 }
