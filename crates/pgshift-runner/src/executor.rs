@@ -470,18 +470,21 @@ impl Executor<'_> {
             done.store(true, Ordering::SeqCst);
             sent
         };
+        // The hook's futures are made here, not inside `watched`: a `&dyn StepHook` held
+        // across an await would make `up`'s future not `Send`.
+        let sampler = (!in_transaction).then(|| hook.while_running(&done));
+        let progress = hook.while_sending(step);
         let watched = async {
-            if in_transaction {
-                (send.await, Vec::new())
-            } else {
-                tokio::join!(send, hook.while_running(&done))
+            match sampler {
+                Some(sampler) => tokio::join!(send, sampler),
+                None => (send.await, Vec::new()),
             }
         };
         // The progress watcher ends with the step: `while_sending` never completes.
         let (sent, sampled) = tokio::select! {
             biased;
             result = watched => result,
-            () = hook.while_sending(step) => (Ok(()), Vec::new()),
+            () = progress => (Ok(()), Vec::new()),
         };
         sent?;
         hook.after_step(step, in_transaction, sampled, started.elapsed())
