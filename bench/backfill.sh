@@ -10,7 +10,8 @@
 #   scaling      pgshift backfill at BIG_ROWS rows vs ROWS rows
 #   under load   pgbench (4 clients, fixed rate = half of its measured capacity, updating `a` of
 #                random rows, latency logged per transaction) alone, during the plain UPDATE, and
-#                during pgshift backfill: p99 in the operation's window, failed transactions, and
+#                during pgshift backfill (defaults, and --duty 0.5): p99 in the operation's window,
+#                failed transactions, and
 #                the longest lock wait (log_lock_waits with deadlock_timeout = 20ms)
 #   kill -9      pgshift backfill killed KILLS times at random moments, then resumed: rows
 #                updated twice (a trigger counts updates per row) and rows still needing it
@@ -56,6 +57,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 plain() { q "$1" -c "UPDATE bench SET b = a * 2 WHERE b IS NULL"; }
 backfill() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" >"$WORK/bf.out" 2>"$WORK/bf.err"; }
+backfill_duty50() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" --duty 0.5 >"$WORK/bf50.out" 2>"$WORK/bf50.err"; }
 seeds_loop() {
     # The seeds' loop, as a procedure (COMMIT per batch), stopped after LOOP_CAP seconds.
     q "$1" -c "CREATE PROCEDURE seed_loop() LANGUAGE plpgsql AS \$\$
@@ -146,6 +148,7 @@ ALONE=$(under_load alone none 26)
 DURING_PLAIN=$(under_load plain_load plain $((PLAIN_SECS * 3 + 15)))
 DURING_PGSHIFT=$(under_load pgshift_load backfill $((PGSHIFT_SECS * 4 + 15)))
 LOAD_PGSHIFT_RATE=$(grep -o '[0-9]* rows updated in [0-9.]* s' "$WORK/bf.out" | awk '{print $1 / $5}')
+DURING_DUTY50=$(under_load duty50_load backfill_duty50 $((PGSHIFT_SECS * 6 + 15)))
 
 # --- kill -9 and resume --------------------------------------------------------------------
 KURL=$(fresh base)
@@ -182,8 +185,11 @@ printf 'load_p99_alone: %.1f ms\n' "$(p99 "$ALONE")"
 printf 'load_p99_during_plain_update: %.1f ms\n' "$(p99 "$DURING_PLAIN")"
 printf 'load_p99_during_pgshift: %.1f ms\n' "$(p99 "$DURING_PGSHIFT")"
 printf 'p99_ratio_pgshift_vs_alone: %.2f x\n' "$(echo "$(p99 "$DURING_PGSHIFT") / $(p99 "$ALONE")" | bc -l)"
+printf 'load_p99_during_pgshift_duty50: %.1f ms\n' "$(p99 "$DURING_DUTY50")"
+printf 'p99_ratio_pgshift_duty50_vs_alone: %.2f x\n' "$(echo "$(p99 "$DURING_DUTY50") / $(p99 "$ALONE")" | bc -l)"
 printf 'load_failed_during_pgshift: %d transactions\n' "$(echo "$DURING_PGSHIFT" | cut -d' ' -f2)"
 printf 'longest_lock_wait_during_pgshift: %.0f ms\n' "$(echo "$DURING_PGSHIFT" | cut -d' ' -f3)"
+printf 'longest_lock_wait_during_pgshift_duty50: %.0f ms\n' "$(echo "$DURING_DUTY50" | cut -d' ' -f3)"
 printf 'longest_lock_wait_during_plain_update: %.0f ms\n' "$(echo "$DURING_PLAIN" | cut -d' ' -f3)"
 printf 'kill9_rows_updated_twice: %d rows\n' "$TWICE"
 printf 'kill9_largest_batch: %d rows\n' "$MAX_BATCH"

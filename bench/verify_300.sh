@@ -2,7 +2,9 @@
 # Times `pgshift verify` on a generated directory of 300 migrations, each with a down: a mix
 # of new tables, added columns, indexes (some CONCURRENTLY, in no-transaction migrations),
 # foreign keys added NOT VALID and validated, and comments — the shape of a real project's
-# history. Runs on a throwaway cluster, trace included (and once more with --no-trace).
+# history. Runs on a throwaway cluster, trace included (and once more with --no-trace), and
+# compares with a psql replay of the same folder (up, down, up; one psql per file) in the same
+# run. Needs psql and the server binaries (initdb, pg_ctl) on the machine.
 #
 #   bench/verify_300.sh                 # builds pgshift (debug) first
 #   PGSHIFT=target/release/pgshift bench/verify_300.sh
@@ -75,12 +77,71 @@ run() {
   echo "$end - $start" | bc
 }
 
+# The baseline: the same folder replayed with psql, up → down → up, one psql per file (what a
+# CI shell loop does), on a cluster of its own; and, tighter, all files in one psql session.
+psql_replay() {
+  local bin data sock as=()
+  bin="${PGSHIFT_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}"
+  data="$work/pgdata"; sock="$work/sock"
+  mkdir -p "$sock"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown -R postgres "$work"
+    chmod o+rx "$work"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$data" -o "-c listen_addresses= -k $sock -c fsync=off" -l "$work/pg.log" -w start >/dev/null
+  local psql=(psql -X -q -h "$sock" -U postgres -d postgres -v ON_ERROR_STOP=1)
+  local ups downs start end
+  mapfile -t ups < <(ls "$dir"/*.up.sql | sort)
+  mapfile -t downs < <(ls "$dir"/*.down.sql | sort -r)
+  start=$(date +%s.%N)
+  for f in "${ups[@]}" "${downs[@]}" "${ups[@]}"; do
+    "${psql[@]}" -f "$f" >/dev/null
+  done
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc > "$work/per_file"
+  # The tightest replay: one psql session reading every file in turn (`-f` repeated).
+  "${psql[@]}" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null
+  local args=()
+  for f in "${ups[@]}" "${downs[@]}" "${ups[@]}"; do args+=(-f "$f"); done
+  start=$(date +%s.%N)
+  "${psql[@]}" "${args[@]}" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc > "$work/one_session"
+  "${as[@]}" "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null
+}
+
 echo "generated $count migrations in $dir" >&2
+psql_replay
+baseline=$(cat "$work/per_file")
+one_session=$(cat "$work/one_session")
 with_trace=$(run)
 without_trace=$(run --no-trace)
 statements=$(python3 -c "import json; r=json.load(open('$work/report.json')); print(len(r['migrations']))")
+# Snapshot cost against schema size, early (small schema, few migrations applied) and late.
+snap() { EXPR="$1" python3 -c "import json, os; t=json.load(open('$work/report.json'))['timings']; print('%.2f' % eval(os.environ['EXPR']))"; }
+# The report a person reads: terminal and markdown, lines and characters.
+"$pgshift" verify --dir "$dir" --dir-format pgshift --no-trace > "$work/report.txt" || true
+"$pgshift" verify --dir "$dir" --dir-format pgshift --format markdown > "$work/report.md" || true
 echo "pgshift: $pgshift" >&2
+echo "psql_replay_up_down_up_${count}: $baseline s"
+echo "psql_replay_one_session_${count}: $one_session s"
 echo "verify_${count}_migrations_with_trace: $with_trace s"
 echo "verify_${count}_migrations_without_trace: $without_trace s"
 echo "verify_per_migration_with_trace: $(echo "scale=1; $with_trace * 1000 / $count" | bc) ms"
+echo "verify_with_trace_vs_psql_replay: $(echo "scale=2; $with_trace / $baseline" | bc) x"
+echo "verify_without_trace_vs_psql_replay: $(echo "scale=2; $without_trace / $baseline" | bc) x"
+echo "verify_with_trace_vs_psql_one_session: $(echo "scale=2; $with_trace / $one_session" | bc) x"
+echo "terminal_report: $(wc -l < "$work/report.txt") lines"
+echo "terminal_report_size: $(wc -m < "$work/report.txt") characters"
+echo "markdown_report: $(wc -l < "$work/report.md") lines"
+echo "markdown_report_size: $(wc -m < "$work/report.md") characters"
+echo "snapshots_taken: $(snap "t['snapshots']") count"
+echo "snapshot_first_tenth: $(snap "t['first_tenth']['ms']") ms"
+echo "snapshot_last_tenth: $(snap "t['last_tenth']['ms']") ms"
+echo "snapshot_objects_first_tenth: $(snap "t['first_tenth']['objects']") count"
+echo "snapshot_objects_last_tenth: $(snap "t['last_tenth']['objects']") count"
+echo "snapshot_ms_per_100_objects_first_tenth: $(snap "100 * t['first_tenth']['ms'] / t['first_tenth']['objects']") ms"
+echo "snapshot_ms_per_100_objects_last_tenth: $(snap "100 * t['last_tenth']['ms'] / t['last_tenth']['objects']") ms"
 echo "migrations_verified: $statements count"

@@ -154,16 +154,60 @@ impl Difference {
                 if long(a) || long(b) {
                     let a = a.as_deref().unwrap_or("");
                     let b = b.as_deref().unwrap_or("");
-                    let (la, lb) = first_differing_line(a, b);
-                    format!(
-                        "{what}: {attribute} differs; {first}: `{}`, {second}: `{}`",
-                        clip(la),
-                        clip(lb)
-                    )
+                    let diff = line_diff(a, b);
+                    let count = |tag: char| diff.iter().filter(|l| l.starts_with(tag)).count();
+                    let changed = |tag: char| {
+                        diff.iter()
+                            .find_map(|l| l.strip_prefix(tag).map(|l| l.trim().to_string()))
+                    };
+                    match (changed('-'), changed('+')) {
+                        (Some(x), Some(y)) if count('-') == 1 && count('+') == 1 => format!(
+                            "{what}: {attribute} differs; {first}: `{}`, {second}: `{}`",
+                            clip(&x),
+                            clip(&y)
+                        ),
+                        (x, y) => {
+                            let mut parts = Vec::new();
+                            if let Some(x) = x {
+                                parts.push(format!(
+                                    "{} line(s) only {first}, the first `{}`",
+                                    count('-'),
+                                    clip(&x)
+                                ));
+                            }
+                            if let Some(y) = y {
+                                parts.push(format!(
+                                    "{} line(s) only {second}, the first `{}`",
+                                    count('+'),
+                                    clip(&y)
+                                ));
+                            }
+                            format!("{what}: {attribute} differs: {}", parts.join("; "))
+                        }
+                    }
                 } else {
                     format!("{what}: {attribute} {} → {}", shown(a), shown(b))
                 }
             }
+        }
+    }
+
+    /// For a long value (a function body, a view), the changed lines with a little context
+    /// (see [`line_diff`]); empty otherwise.
+    pub fn details(&self) -> Vec<String> {
+        match &self.change {
+            Change::Attribute { first, second, .. }
+                if [first, second].iter().any(|v| {
+                    v.as_ref()
+                        .is_some_and(|s| s.len() > INLINE_VALUE_LIMIT || s.contains('\n'))
+                }) =>
+            {
+                line_diff(
+                    first.as_deref().unwrap_or(""),
+                    second.as_deref().unwrap_or(""),
+                )
+            }
+            _ => Vec::new(),
         }
     }
 }
@@ -188,17 +232,6 @@ fn clip(line: &str) -> String {
         format!("{cut}…")
     } else {
         line.to_string()
-    }
-}
-
-fn first_differing_line<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
-    let mut la = a.lines();
-    let mut lb = b.lines();
-    loop {
-        match (la.next(), lb.next()) {
-            (Some(x), Some(y)) if x == y => continue,
-            (x, y) => return (x.unwrap_or("(end)"), y.unwrap_or("(end)")),
-        }
     }
 }
 
@@ -272,10 +305,29 @@ impl Snapshot {
             .find(|o| o.kind == kind && o.name == name)
     }
 
+    /// What differs from `first` to `second`, sorted by kind and name, compared as
+    /// [`DiffOptions::default`] says: column order ignored, bodies normalised, generated names
+    /// matched by what they name.
+    pub fn diff(first: &Snapshot, second: &Snapshot) -> Vec<Difference> {
+        Snapshot::diff_with(first, second, DiffOptions::default())
+    }
+
     /// What differs from `first` to `second`, sorted by kind and name. A table present on one
     /// side only is one difference: its columns, constraints, indexes and triggers are not
     /// listed separately.
-    pub fn diff(first: &Snapshot, second: &Snapshot) -> Vec<Difference> {
+    ///
+    /// - A column's position among the live columns is compared only with
+    ///   [`DiffOptions::strict_order`]: a down that re-adds a dropped column puts it last, and
+    ///   nothing but `SELECT *` and `COPY` without a column list can tell.
+    /// - Function and view definitions are compared with whitespace normalised (a function
+    ///   re-created with other indentation is the same function); when they differ,
+    ///   [`Difference::line_diff`] shows the lines.
+    /// - A constraint or index whose name PostgreSQL generated (`<table>_<columns>_key`,
+    ///   `_pkey`, `_idx`, `_check`, `_fkey`, `_excl`, `_not_null`, with or without a number)
+    ///   and which has no counterpart of the same name is matched with one of the same table
+    ///   and the same definition: the name records what the table and columns were called and
+    ///   which names were taken when it was made, not what it is.
+    pub fn diff_with(first: &Snapshot, second: &Snapshot, options: DiffOptions) -> Vec<Difference> {
         let index = |s: &'_ Snapshot| -> BTreeMap<(ObjectKind, String), SchemaObject> {
             s.objects
                 .iter()
@@ -298,41 +350,100 @@ impl Snapshot {
             o.kind != ObjectKind::Table && o.table.as_ref().is_some_and(|t| tables.contains(t))
         };
 
+        // Objects with a generated name and no namesake on the other side, paired by what
+        // they are.
+        let unmatched_generated = |this: &BTreeMap<(ObjectKind, String), SchemaObject>,
+                                   other: &BTreeMap<(ObjectKind, String), SchemaObject>|
+         -> Vec<SchemaObject> {
+            this.iter()
+                .filter(|(key, o)| !other.contains_key(key) && has_generated_name(o))
+                .map(|(_, o)| o.clone())
+                .collect()
+        };
+        let mut second_generated = unmatched_generated(&b, &a);
+        let mut paired: Vec<(SchemaObject, SchemaObject)> = Vec::new();
+        let mut paired_first: BTreeSet<(ObjectKind, String)> = BTreeSet::new();
+        for object in unmatched_generated(&a, &b) {
+            let identity = generated_identity(&object);
+            if let Some(pos) = second_generated
+                .iter()
+                .position(|o| generated_identity(o) == identity)
+            {
+                let other = second_generated.remove(pos);
+                paired_first.insert((object.kind, object.name.clone()));
+                paired.push((object, other));
+            }
+        }
+        let paired_second: BTreeSet<(ObjectKind, String)> = paired
+            .iter()
+            .map(|(_, o)| (o.kind, o.name.clone()))
+            .collect();
+
         let mut out = Vec::new();
+        let compare = |object: &SchemaObject, other: &SchemaObject, out: &mut Vec<Difference>| {
+            let names: BTreeSet<&String> = object
+                .attributes
+                .keys()
+                .chain(other.attributes.keys())
+                .collect();
+            for attribute in names {
+                if object.kind == ObjectKind::Column
+                    && attribute == "position"
+                    && !options.strict_order
+                {
+                    continue;
+                }
+                let x = object.attributes.get(attribute);
+                let y = other.attributes.get(attribute);
+                let same = match (x, y) {
+                    (Some(x), Some(y)) if is_body(object.kind, attribute) => {
+                        normalise_body(&without_clock(x)) == normalise_body(&without_clock(y))
+                    }
+                    (Some(x), Some(y))
+                        if object.kind == ObjectKind::Column && attribute == "default" =>
+                    {
+                        without_clock(x) == without_clock(y)
+                    }
+                    (Some(x), Some(y))
+                        if object.kind == ObjectKind::Index && attribute == "definition" =>
+                    {
+                        index_definition_without_name(x) == index_definition_without_name(y)
+                    }
+                    _ => x == y,
+                };
+                if !same {
+                    out.push(Difference {
+                        kind: object.kind,
+                        name: object.name.clone(),
+                        change: Change::Attribute {
+                            attribute: attribute.clone(),
+                            first: x.cloned(),
+                            second: y.cloned(),
+                        },
+                    });
+                }
+            }
+        };
         for (key, object) in &a {
             match b.get(key) {
                 None if part_of(object, &only_first_tables) => {}
+                None if paired_first.contains(key) => {}
                 None => out.push(Difference {
                     kind: object.kind,
                     name: object.name.clone(),
                     change: Change::OnlyInFirst,
                 }),
-                Some(other) => {
-                    let names: BTreeSet<&String> = object
-                        .attributes
-                        .keys()
-                        .chain(other.attributes.keys())
-                        .collect();
-                    for attribute in names {
-                        let x = object.attributes.get(attribute);
-                        let y = other.attributes.get(attribute);
-                        if x != y {
-                            out.push(Difference {
-                                kind: object.kind,
-                                name: object.name.clone(),
-                                change: Change::Attribute {
-                                    attribute: attribute.clone(),
-                                    first: x.cloned(),
-                                    second: y.cloned(),
-                                },
-                            });
-                        }
-                    }
-                }
+                Some(other) => compare(object, other, &mut out),
             }
         }
+        for (object, other) in &paired {
+            compare(object, other, &mut out);
+        }
         for (key, object) in &b {
-            if !a.contains_key(key) && !part_of(object, &only_second_tables) {
+            if !a.contains_key(key)
+                && !part_of(object, &only_second_tables)
+                && !paired_second.contains(key)
+            {
                 out.push(Difference {
                     kind: object.kind,
                     name: object.name.clone(),
@@ -343,6 +454,210 @@ impl Snapshot {
         out.sort();
         out
     }
+}
+
+/// How [`Snapshot::diff_with`] compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Compare the position of each column among its table's live columns too.
+    pub strict_order: bool,
+}
+
+/// The suffixes PostgreSQL gives the names it makes up (`ChooseConstraintName`,
+/// `ChooseIndexName`): `<table>_<columns>_<suffix>`, then a number when the name is taken.
+const GENERATED_SUFFIXES: [&str; 7] = ["pkey", "key", "idx", "check", "fkey", "excl", "not_null"];
+
+/// Whether a constraint's or index's name looks generated by PostgreSQL.
+fn has_generated_name(object: &SchemaObject) -> bool {
+    if !matches!(object.kind, ObjectKind::Constraint | ObjectKind::Index) {
+        return false;
+    }
+    let own = match (&object.table, object.kind) {
+        (Some(table), ObjectKind::Constraint) => object
+            .name
+            .strip_prefix(table.as_str())
+            .and_then(|n| n.strip_prefix('.'))
+            .unwrap_or(&object.name),
+        _ => object.name.rsplit('.').next().unwrap_or(&object.name),
+    };
+    let own = own.trim_end_matches(|c: char| c.is_ascii_digit());
+    GENERATED_SUFFIXES
+        .iter()
+        .any(|suffix| own.len() > suffix.len() + 1 && own.ends_with(&format!("_{suffix}")))
+}
+
+/// What a generated-name object is, without its name: kind, table, definition.
+fn generated_identity(object: &SchemaObject) -> (ObjectKind, Option<String>, String) {
+    let definition = object
+        .attributes
+        .get("definition")
+        .map(|d| match object.kind {
+            ObjectKind::Index => index_definition_without_name(d),
+            _ => d.clone(),
+        })
+        .unwrap_or_default();
+    (object.kind, object.table.clone(), definition)
+}
+
+/// `CREATE UNIQUE INDEX users_email_key ON public.users ...` without the index's name.
+fn index_definition_without_name(definition: &str) -> String {
+    match (definition.find("INDEX "), definition.find(" ON ")) {
+        (Some(start), Some(on)) if start + 6 <= on => {
+            format!("{}{}", &definition[..start + 5], &definition[on..])
+        }
+        _ => definition.to_string(),
+    }
+}
+
+/// Attributes holding text a person wrote (function bodies) or PostgreSQL pretty-printed
+/// (views), compared with whitespace normalised.
+fn is_body(kind: ObjectKind, attribute: &str) -> bool {
+    attribute == "definition"
+        && matches!(
+            kind,
+            ObjectKind::Function | ObjectKind::View | ObjectKind::MaterializedView
+        )
+}
+
+/// `'now'` (and `'today'`, `'yesterday'`, ...) cast to a timestamp type is folded into a
+/// constant when a view or a default is created: `('now'::timestamp - '1 day'::interval)` is
+/// stored as `('2024-05-01 10:02:31.48'::timestamp without time zone - ...)`, so the same
+/// statement run twice a second apart gives two definitions. A timestamp literal within a day
+/// of the clock is such a fold, and is compared as `'<now>'`.
+fn without_clock(text: &str) -> std::borrow::Cow<'_, str> {
+    let today = days_since_epoch_now();
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    // `'YYYY-MM-DD` then digits, spaces, `:`, `.`, `+`, `-` up to the closing quote.
+    while i + 11 <= bytes.len() {
+        if bytes[i] == b'\''
+            && bytes[i + 1..i + 5].iter().all(u8::is_ascii_digit)
+            && bytes[i + 5] == b'-'
+            && bytes[i + 6..i + 8].iter().all(u8::is_ascii_digit)
+            && bytes[i + 8] == b'-'
+            && bytes[i + 9..i + 11].iter().all(u8::is_ascii_digit)
+        {
+            let end = bytes[i + 1..]
+                .iter()
+                .position(|b| *b == b'\'')
+                .map(|p| i + 1 + p);
+            let parsed = (
+                text[i + 1..i + 5].parse::<i64>(),
+                text[i + 6..i + 8].parse::<u32>(),
+                text[i + 9..i + 11].parse::<u32>(),
+            );
+            if let (Some(end), (Ok(y), Ok(m), Ok(d))) = (end, parsed) {
+                let literal = &text[i + 1..end];
+                let timestamp_like = literal.len() > 10
+                    && literal[10..].bytes().all(|b| {
+                        b.is_ascii_digit() || matches!(b, b' ' | b':' | b'.' | b'+' | b'-')
+                    });
+                if timestamp_like && (days_from_civil(y, m, d) - today).abs() <= 1 {
+                    out.push_str(&text[copied..i]);
+                    out.push_str("'<now>'");
+                    copied = end + 1;
+                    i = end + 1;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+fn days_since_epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs() / 86_400).unwrap_or(0))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A body with every run of whitespace, line breaks included, made one space.
+pub fn normalise_body(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A line diff of two texts (each line trimmed, blank lines dropped), as `- old` / `+ new`
+/// lines with up to two lines of context around each change; `  …` marks skipped lines.
+pub fn line_diff(first: &str, second: &str) -> Vec<String> {
+    let a: Vec<&str> = first
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let b: Vec<&str> = second
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // Longest common subsequence, by dynamic programming from the end.
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if normalise_body(a[i]) == normalise_body(b[j]) {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // (tag, line): ' ' same, '-' only first, '+' only second.
+    let mut script: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && normalise_body(a[i]) == normalise_body(b[j]) {
+            script.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            script.push(('-', a[i]));
+            i += 1;
+        } else {
+            script.push(('+', b[j]));
+            j += 1;
+        }
+    }
+    const CONTEXT: usize = 2;
+    let near_change = |k: usize| {
+        let lo = k.saturating_sub(CONTEXT);
+        let hi = (k + CONTEXT + 1).min(script.len());
+        script[lo..hi].iter().any(|(t, _)| *t != ' ')
+    };
+    let mut out = Vec::new();
+    let mut skipped = false;
+    for (k, (tag, line)) in script.iter().enumerate() {
+        if *tag != ' ' || near_change(k) {
+            if skipped {
+                out.push("  …".to_string());
+                skipped = false;
+            }
+            out.push(format!("{tag} {line}"));
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped && !out.is_empty() {
+        out.push("  …".to_string());
+    }
+    out
 }
 
 /// A name as snapshots show it: `name` in `public`, `schema.name` elsewhere.
@@ -675,6 +990,147 @@ mod tests {
         assert_eq!(
             d.describe("before", "after"),
             "function f(): definition differs; before: `AS $$ SELECT 1 $$`, after: `AS $$ SELECT 2 $$`"
+        );
+    }
+
+    #[test]
+    fn whitespace_in_bodies_and_now_folded_into_views_are_not_differences() {
+        let view = |def: &str| {
+            Snapshot::from_objects(vec![object(
+                ObjectKind::View,
+                "v",
+                None,
+                &[("definition", def)],
+            )])
+        };
+        let now = |secs: u64| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + secs;
+            let days = i64::try_from(t / 86_400).unwrap_or(0);
+            // Find the civil date whose day number is `days` (close to the clock, so search).
+            let mut found = String::new();
+            'y: for y in 2020..2100 {
+                for m in 1..=12 {
+                    for d in 1..=31 {
+                        if days_from_civil(y, m, d) == days {
+                            found = format!("{y:04}-{m:02}-{d:02} 10:02:{:02}.48", secs % 60);
+                            break 'y;
+                        }
+                    }
+                }
+            }
+            found
+        };
+        let a = view(&format!(" SELECT t.a\n   FROM t\n  WHERE t.at < ('{}'::timestamp without time zone - '1 day'::interval);", now(0)));
+        let b = view(&format!("SELECT t.a FROM t WHERE t.at < ('{}'::timestamp without time zone - '1 day'::interval);", now(1)));
+        assert!(
+            Snapshot::diff(&a, &b).is_empty(),
+            "{:?}",
+            Snapshot::diff(&a, &b)
+        );
+        // A literal far from the clock is the author's, and compared.
+        let c = view(
+            "SELECT t.a FROM t WHERE t.at < '2001-01-01 00:00:00'::timestamp without time zone;",
+        );
+        let d = view(
+            "SELECT t.a FROM t WHERE t.at < '2001-01-02 00:00:00'::timestamp without time zone;",
+        );
+        assert_eq!(Snapshot::diff(&c, &d).len(), 1);
+    }
+
+    #[test]
+    fn generated_names_are_matched_by_definition_and_column_order_is_ignored() {
+        let a = Snapshot::from_objects(vec![
+            object(ObjectKind::Table, "orders", None, &[]),
+            object(
+                ObjectKind::Column,
+                "orders.note",
+                Some("orders"),
+                &[("position", "2")],
+            ),
+            object(
+                ObjectKind::Index,
+                "orders_note_idx",
+                Some("orders"),
+                &[(
+                    "definition",
+                    "CREATE INDEX orders_note_idx ON public.orders USING btree (note)",
+                )],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "orders.orders_note_check",
+                Some("orders"),
+                &[("definition", "CHECK ((note <> ''::text))")],
+            ),
+        ]);
+        let b = Snapshot::from_objects(vec![
+            object(ObjectKind::Table, "orders", None, &[]),
+            object(
+                ObjectKind::Column,
+                "orders.note",
+                Some("orders"),
+                &[("position", "3")],
+            ),
+            object(
+                ObjectKind::Index,
+                "orders_note_idx1",
+                Some("orders"),
+                &[(
+                    "definition",
+                    "CREATE INDEX orders_note_idx1 ON public.orders USING btree (note)",
+                )],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "orders.orders_note_check1",
+                Some("orders"),
+                &[("definition", "CHECK ((note <> ''::text))")],
+            ),
+        ]);
+        assert!(
+            Snapshot::diff(&a, &b).is_empty(),
+            "{:?}",
+            Snapshot::diff(&a, &b)
+        );
+        let strict = Snapshot::diff_with(&a, &b, DiffOptions { strict_order: true });
+        assert_eq!(strict.len(), 1, "{strict:?}");
+        // A name the author chose is compared by name.
+        let named = |n: &str| {
+            Snapshot::from_objects(vec![object(
+                ObjectKind::Index,
+                n,
+                Some("orders"),
+                &[(
+                    "definition",
+                    &format!("CREATE INDEX {n} ON public.orders USING btree (note)"),
+                )],
+            )])
+        };
+        assert_eq!(
+            Snapshot::diff(&named("by_note"), &named("note_lookup")).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn line_diff_shows_changed_lines_with_context() {
+        let a = "BEGIN\n  x := 1;\n  y := 2;\n  z := 3;\n  w := 4;\n  v := 5;\nEND";
+        let b = "BEGIN\n    x := 1;\n  y := 2;\n  z := 30;\n  w := 4;\n  v := 5;\nEND";
+        assert_eq!(
+            line_diff(a, b),
+            vec![
+                "  …",
+                "  x := 1;",
+                "  y := 2;",
+                "- z := 3;",
+                "+ z := 30;",
+                "  w := 4;",
+                "  v := 5;",
+                "  …"
+            ]
         );
     }
 

@@ -39,6 +39,13 @@ pub struct CheckOptions {
     pub exclude: Vec<String>,
     /// Honour `squawk-ignore`, `eugene: ignore`, `atlas:nolint`, `safety-assured` markers.
     pub honour_foreign_markers: bool,
+    /// Whether the runner applies pgshift's safe rewrites (`pgshift up` without `--exact`).
+    /// Then a finding the rewrite makes safe is a note saying what will run. `None`: decided
+    /// by the format (pgshift's runner does; other tools' runners don't).
+    pub runner_rewrites: Option<bool>,
+    /// A version whose migrations, and every older one, are history: `pgshift verify`'s
+    /// analyzer gates only the newer ones.
+    pub baseline: Option<String>,
 }
 
 impl Default for CheckOptions {
@@ -51,6 +58,8 @@ impl Default for CheckOptions {
             severity: BTreeMap::new(),
             exclude: Vec::new(),
             honour_foreign_markers: true,
+            runner_rewrites: None,
+            baseline: None,
         }
     }
 }
@@ -132,6 +141,9 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
         .runner_sets_timeouts
         .unwrap_or(set.format == Format::Pgshift);
     let mut ctx = Context::new(options.pg_version, sets_timeouts);
+    ctx.runner_rewrites = options
+        .runner_rewrites
+        .unwrap_or(set.format == Format::Pgshift);
     let mut report = Report::default();
     let wrapping = |no_transaction: bool| wrapping_of(set.format, no_transaction);
     let batched = batches_pending_migrations(set.format);
@@ -217,6 +229,7 @@ pub fn check_script_as(script: &Script, format: Format, options: &CheckOptions) 
             .runner_sets_timeouts
             .unwrap_or(format == Format::Pgshift),
     );
+    ctx.runner_rewrites = options.runner_rewrites.unwrap_or(format == Format::Pgshift);
     check_in_as(&mut ctx, script, format, Direction::Up, options)
 }
 
@@ -273,6 +286,23 @@ pub fn check_in(
         Wrapping::None
     };
     check_wrapped(ctx, script, wrapping, direction, options, Vec::new())
+}
+
+/// A finding the runner's safe rewrite answers, as what will run: `pgshift up` executes the
+/// rewrite, so the statement as written is not what reaches the server.
+fn runs_as(mut d: Diagnostic, rewrite: &crate::rewrite::SafeRewrite) -> Diagnostic {
+    let steps: Vec<&str> = rewrite.steps.iter().map(|s| s.sql.as_str()).collect();
+    d.message = format!(
+        "runs as `{}` (`pgshift up`'s safe rewrite; `--exact` or another runner runs it as written: {})",
+        steps.join("; "),
+        d.message
+    );
+    d.help = Some(format!(
+        "Nothing to change: `pgshift up` runs these steps instead, and announces them before they run:\n{}\n`pgshift up --exact`, or another tool's runner, runs the statement as written.",
+        rewrite.to_sql()
+    ));
+    d.runs_as = true;
+    d
 }
 
 /// Whether the tool's runner applies all pending migrations in one transaction by default:
@@ -447,7 +477,12 @@ fn check_wrapped(
         for rule in &rules {
             let mut diags = Vec::new();
             (rule.check)(&input, &mut diags);
-            for d in diags {
+            for mut d in diags {
+                if let (true, Some(r), Some(fix)) = (ctx.runner_rewrites, &rewrite, &d.fix) {
+                    if fix.replacement == r.replacement() {
+                        d = runs_as(d, r);
+                    }
+                }
                 out.push((rule, d));
                 per_statement.push(Some(i));
             }
@@ -540,10 +575,14 @@ fn check_wrapped(
             Finding {
                 rule: rule.name,
                 code: rule.code,
-                severity: options
-                    .configured_severity(rule)
-                    .or(d.severity)
-                    .unwrap_or(rule.severity),
+                severity: if d.runs_as {
+                    Severity::Note
+                } else {
+                    options
+                        .configured_severity(rule)
+                        .or(d.severity)
+                        .unwrap_or(rule.severity)
+                },
                 path: script.path.clone(),
                 start: index.line_col(text, span.start),
                 end: index.line_col(text, span.end),

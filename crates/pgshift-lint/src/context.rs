@@ -46,6 +46,9 @@ pub struct Context {
     pub version: PgVersion,
     /// The runner sets `lock_timeout` and `statement_timeout` itself (pgshift's does).
     pub runner_sets_timeouts: bool,
+    /// The runner executes pgshift's safe rewrites (`pgshift up` without `--exact`): a finding
+    /// whose fix is the rewrite is a note saying what runs.
+    pub runner_rewrites: bool,
     pub direction: Direction,
     /// The runner wraps the current script in a transaction.
     pub runner_transaction: bool,
@@ -104,6 +107,7 @@ impl Context {
         Context {
             version,
             runner_sets_timeouts,
+            runner_rewrites: false,
             direction: Direction::Up,
             runner_transaction: false,
             implicit_transaction: false,

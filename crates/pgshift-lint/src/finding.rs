@@ -18,6 +18,9 @@ use crate::knowledge::lock::LockLevel;
 pub enum Severity {
     /// Hygiene: worth knowing, never blocks.
     Hint,
+    /// What will run instead of the statement: `pgshift up` makes it safe by a mechanical
+    /// rewrite ("runs as CREATE INDEX CONCURRENTLY ..."). Never blocks.
+    Note,
     /// Depends on the table's size or on context the checker cannot see.
     Warning,
     /// Will block production traffic, break running code, or fail at deploy time.
@@ -29,6 +32,7 @@ impl Severity {
     pub fn name(self) -> &'static str {
         match self {
             Severity::Hint => "hint",
+            Severity::Note => "note",
             Severity::Warning => "warning",
             Severity::Error => "error",
         }
@@ -47,10 +51,11 @@ impl std::str::FromStr for Severity {
     fn from_str(s: &str) -> Result<Severity, String> {
         match s.to_ascii_lowercase().as_str() {
             "hint" => Ok(Severity::Hint),
+            "note" => Ok(Severity::Note),
             "warning" | "warn" => Ok(Severity::Warning),
             "error" => Ok(Severity::Error),
             other => Err(format!(
-                "unknown severity `{other}`; use `error`, `warning` or `hint`"
+                "unknown severity `{other}`; use `error`, `warning`, `note` or `hint`"
             )),
         }
     }
@@ -108,11 +113,13 @@ pub struct Counts {
     pub error: usize,
     pub warning: usize,
     pub hint: usize,
+    /// Statements `pgshift up` runs in a safe form (see [`Severity::Note`]).
+    pub note: usize,
 }
 
 impl Counts {
     pub fn total(&self) -> usize {
-        self.error + self.warning + self.hint
+        self.error + self.warning + self.hint + self.note
     }
 }
 
@@ -135,6 +142,7 @@ impl Report {
                 Severity::Error => counts.error += 1,
                 Severity::Warning => counts.warning += 1,
                 Severity::Hint => counts.hint += 1,
+                Severity::Note => counts.note += 1,
             }
         }
         counts

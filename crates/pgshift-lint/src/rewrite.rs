@@ -13,9 +13,7 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::knowledge::effects::{alter_commands, command_constraint, constraint_type};
 use crate::knowledge::version::Feature;
-use pgshift_sql::ident::{
-    clip, quote_ident, strings, truncate_identifier, QualifiedName, MAX_IDENTIFIER_BYTES,
-};
+use pgshift_sql::ident::{clip, quote_ident, strings, QualifiedName, MAX_IDENTIFIER_BYTES};
 
 /// One statement of a safe rewrite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -237,8 +235,13 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 }
                 AlterTableType::AtSetNotNull if ctx.version.has(Feature::CheckBackedSetNotNull) => {
                     let col = &cmd.name;
-                    let check = truncate_identifier(&format!("{}_{}_not_null", table.name, col))
-                        .to_string();
+                    // Not `<table>_<column>_not_null`: PostgreSQL 18 gives its own NOT NULL
+                    // constraints that name, so a column that already has one makes the ADD
+                    // fail with "already exists", and otherwise SET NOT NULL, finding the name
+                    // taken by the helper, names its constraint `..._not_null1` where the
+                    // author's statement leaves `..._not_null`. A suffix PostgreSQL never
+                    // generates, with the parts shortened as it shortens them, cannot collide.
+                    let check = object_name(&table.name, Some(col), "not_null_pgshift");
                     let t = table.quoted();
                     let (c, q) = (quote_ident(col), quote_ident(&check));
                     Some(SafeRewrite {
@@ -480,7 +483,15 @@ mod tests {
     fn set_not_null_uses_a_check() {
         let steps = sqls("ALTER TABLE t ALTER COLUMN \"Email\" SET NOT NULL");
         assert_eq!(steps.len(), 4);
-        assert_eq!(steps[0].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_Email_not_null\" CHECK (\"Email\" IS NOT NULL) NOT VALID");
+        assert_eq!(steps[0].0, "ALTER TABLE \"t\" ADD CONSTRAINT \"t_Email_not_null_pgshift\" CHECK (\"Email\" IS NOT NULL) NOT VALID");
+        // Long names keep the suffix, so the helper never takes PostgreSQL 18's name.
+        let long = format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+            "t".repeat(60),
+            "c".repeat(60)
+        );
+        let helper = &sqls(&long)[0].0;
+        assert!(helper.contains("_not_null_pgshift\" CHECK"), "{helper}");
         assert!(!steps[1].1, "VALIDATE in its own transaction");
     }
 

@@ -358,3 +358,29 @@ fn rules_name_lock_levels_only_to_compare() {
         found.join("\n")
     );
 }
+
+/// A rule whose fix is the runner's safe rewrite (`with_rewrite`) becomes a note when pgshift
+/// runs the migrations; its documentation (`pgshift explain`) must say so.
+#[test]
+fn rules_answered_by_a_safe_rewrite_document_the_note() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for rule in pgshift_lint::RULES {
+        let source = dir
+            .join("src/rules")
+            .join(format!("{}.rs", rule.name.replace('-', "_")));
+        let Ok(text) = std::fs::read_to_string(&source) else {
+            continue;
+        };
+        if text.contains("with_rewrite(") {
+            checked += 1;
+            assert!(
+                rule.doc.contains("## When pgshift runs the migrations")
+                    && rule.doc.contains("**note**"),
+                "{}: its documentation does not say that pgshift up runs it safely (a note)",
+                rule.name
+            );
+        }
+    }
+    assert!(checked >= 6, "{checked}");
+}

@@ -1213,8 +1213,14 @@ fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 fn find_row<'r>(rows: &'r [HistoryRow], v: &Version) -> Option<&'r HistoryRow> {
-    rows.iter()
-        .find(|r| Version::parse(&r.version).is_some_and(|rv| rv == *v))
+    // The row is recorded with the version's own text almost always: compare text first, and
+    // parse every row only when that finds nothing (each `up` looks up every migration, so
+    // parsing each row for each would cost n² parses per run).
+    let text = v.to_string();
+    rows.iter().find(|r| r.version == text).or_else(|| {
+        rows.iter()
+            .find(|r| Version::parse(&r.version).is_some_and(|rv| rv == *v))
+    })
 }
 
 fn row_for(

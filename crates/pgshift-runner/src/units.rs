@@ -55,6 +55,75 @@ pub struct StepFacts {
     /// An `UPDATE` the author marked `-- pgshift:backfill`: it runs as a batched, resumable
     /// backfill ([`crate::backfill`]), these are its parts.
     pub backfill: Option<pgshift_sql::UpdateParts>,
+    /// How the statement runs inside a transaction block that `verify` rolls back, with the
+    /// same end state for the schema.
+    pub in_rolled_back_transaction: InTransaction,
+}
+
+/// How a statement runs inside a transaction block with the same end state for the schema:
+/// `verify` checks each down in a transaction it rolls back, so a failing down leaves nothing
+/// behind to clean up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InTransaction {
+    /// As written.
+    #[default]
+    AsWritten,
+    /// This SQL instead: `CREATE INDEX`/`DROP INDEX`/`DETACH PARTITION` without
+    /// `CONCURRENTLY` build or drop the same object.
+    Instead(String),
+    /// Skipped: it changes nothing a schema snapshot compares (`VACUUM`, `REINDEX`, the
+    /// author's own `BEGIN`/`COMMIT`).
+    Skip,
+    /// Cannot (`CREATE DATABASE`, `ALTER SYSTEM`, ...): the migration is checked with real
+    /// commits instead.
+    Impossible,
+}
+
+impl InTransaction {
+    fn of(node: &NodeEnum) -> InTransaction {
+        use pgshift_sql::protobuf::AlterTableType;
+        if transaction_control(node).is_some() {
+            return InTransaction::Skip;
+        }
+        if forbidden_in_transaction(node).is_none() {
+            return InTransaction::AsWritten;
+        }
+        let deparsed = |n: NodeEnum| match n.deparse(pgshift_sql::DeparseOptions::default()) {
+            Ok(sql) => InTransaction::Instead(sql),
+            Err(_) => InTransaction::Impossible,
+        };
+        match node {
+            NodeEnum::IndexStmt(i) => {
+                let mut i = i.clone();
+                i.concurrent = false;
+                deparsed(NodeEnum::IndexStmt(i))
+            }
+            NodeEnum::DropStmt(d) => {
+                let mut d = d.clone();
+                d.concurrent = false;
+                deparsed(NodeEnum::DropStmt(d))
+            }
+            NodeEnum::ReindexStmt(_) | NodeEnum::VacuumStmt(_) | NodeEnum::ClusterStmt(_) => {
+                InTransaction::Skip
+            }
+            NodeEnum::AlterTableStmt(a) => {
+                let mut a = a.clone();
+                for cmd in &mut a.cmds {
+                    if let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_mut() {
+                        if c.subtype == AlterTableType::AtDetachPartition as i32 {
+                            if let Some(NodeEnum::PartitionCmd(p)) =
+                                c.def.as_mut().and_then(|d| d.node.as_mut())
+                            {
+                                p.concurrent = false;
+                            }
+                        }
+                    }
+                }
+                deparsed(NodeEnum::AlterTableStmt(a))
+            }
+            _ => InTransaction::Impossible,
+        }
+    }
 }
 
 impl StepFacts {
@@ -80,6 +149,7 @@ impl StepFacts {
             index_build: matches!(node, NodeEnum::IndexStmt(_)),
             effects: Vec::new(),
             backfill: None,
+            in_rolled_back_transaction: InTransaction::of(node),
         }
     }
 }
@@ -468,6 +538,33 @@ mod tests {
         script.no_transaction = no_tx;
         let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
         units_as_written("1", &script, &parsed).expect("units")
+    }
+
+    #[test]
+    fn statements_have_a_form_for_verify_s_rolled_back_transaction() {
+        let form = |sql: &str| {
+            let e = exec(sql, false);
+            e.units[0].steps[0].facts.in_rolled_back_transaction.clone()
+        };
+        assert_eq!(
+            form("ALTER TABLE t ADD COLUMN a int"),
+            InTransaction::AsWritten
+        );
+        assert_eq!(
+            form("CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)"),
+            InTransaction::Instead("CREATE UNIQUE INDEX t_a ON t USING btree (a)".to_string())
+        );
+        assert_eq!(
+            form("DROP INDEX CONCURRENTLY IF EXISTS t_a"),
+            InTransaction::Instead("DROP INDEX IF EXISTS t_a".to_string())
+        );
+        assert_eq!(form("VACUUM t"), InTransaction::Skip);
+        assert_eq!(form("REINDEX INDEX CONCURRENTLY t_a"), InTransaction::Skip);
+        assert_eq!(form("CREATE DATABASE other"), InTransaction::Impossible);
+        assert_eq!(
+            form("ALTER SYSTEM SET work_mem = '1MB'"),
+            InTransaction::Impossible
+        );
     }
 
     #[test]

@@ -214,7 +214,7 @@ async fn a_rewritten_migration_resumes_at_the_failed_step() {
         "{state:#?}"
     );
     assert!(
-        !state.iter().any(|l| l.contains("t_b_not_null")),
+        !state.iter().any(|l| l.contains("t_b_not_null_pgshift")),
         "the helper CHECK is gone: {state:#?}"
     );
     assert!(
@@ -284,4 +284,138 @@ async fn an_old_snapshot_makes_create_index_concurrently_give_up_without_an_inva
         .expect("index")
         .get(0);
     assert!(valid);
+}
+
+/// Server binary directories for the version-dependent tests: `PGSHIFT_PG_BINS` (separated by
+/// `:`, e.g. `$(scripts/fetch-pg.sh 18):$(scripts/fetch-pg.sh 14)`), besides the machine's.
+fn listed_servers() -> Vec<Option<std::path::PathBuf>> {
+    let mut out = vec![None];
+    out.extend(
+        std::env::var("PGSHIFT_PG_BINS")
+            .unwrap_or_default()
+            .split(':')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Some(std::path::PathBuf::from(s))),
+    );
+    out
+}
+
+/// The constraints of table `t`: name, type, validated, definition.
+async fn constraints_of_t(conn: &pgshift_db::tokio_postgres::Client) -> Vec<String> {
+    conn.query(
+        "SELECT conname || ' ' || contype::text || ' validated=' || convalidated || ' ' || pg_get_constraintdef(oid)
+           FROM pg_constraint WHERE conrelid = 'public.t'::regclass ORDER BY 1",
+        &[],
+    )
+    .await
+    .expect("constraints")
+    .iter()
+    .map(|r| r.get::<_, String>(0))
+    .collect()
+}
+
+/// `SET NOT NULL` runs as a validated helper CHECK first; on PostgreSQL 18, where the column's
+/// NOT NULL is a constraint named `<table>_<column>_not_null`, the helper must neither collide
+/// with an existing one ("already exists" on a column that has one) nor take the name, so the
+/// end state has exactly the names the statement as written gives — a later migration that
+/// renames the constraint by name works. Checked against `--exact` on every listed server.
+#[tokio::test]
+async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_listed_server() {
+    for pg_bin in listed_servers() {
+        let options = match &pg_bin {
+            Some(dir) => pgshift_db::ClusterOptions::default().bin_dir(dir),
+            None => pgshift_db::ClusterOptions::default(),
+        };
+        let cluster = tokio::task::spawn_blocking(move || pgshift_db::TempCluster::start(options))
+            .await
+            .expect("join")
+            .unwrap_or_else(|e| panic!("cluster on {pg_bin:?}: {e}"));
+        let major = cluster.server_version_num() / 10_000;
+        let on = format!("PostgreSQL {major} ({pg_bin:?})");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = vec![
+            (
+                "setup",
+                "CREATE TABLE t (a int, b int NOT NULL, c int);
+                 INSERT INTO t SELECT g, g, g FROM generate_series(1, 1000) g;",
+            ),
+            // A nullable column: 18 names its new NOT NULL constraint t_a_not_null.
+            ("a_not_null", "ALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+            // Already NOT NULL: on 18 the column has the constraint t_b_not_null.
+            ("b_not_null", "ALTER TABLE t ALTER COLUMN b SET NOT NULL;"),
+        ];
+        if major >= 18 {
+            files.extend([
+                // A named NOT NULL constraint, not yet validated: SET NOT NULL validates it.
+                (
+                    "c_named",
+                    "ALTER TABLE t ADD CONSTRAINT c_must_be_set NOT NULL c NOT VALID;",
+                ),
+                ("c_not_null", "ALTER TABLE t ALTER COLUMN c SET NOT NULL;"),
+                // Renaming by the name the statement as written gives.
+                (
+                    "rename",
+                    "ALTER TABLE t RENAME CONSTRAINT t_a_not_null TO t_a_required;",
+                ),
+            ]);
+        }
+        for (i, (name, sql)) in files.iter().enumerate() {
+            write(
+                dir.path(),
+                &format!("2024010100{:04}_{name}.up.sql", i + 1),
+                sql,
+            );
+        }
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+
+        let admin = pgshift_db::connect(&cluster.url()).await.expect("admin");
+        let mut states = Vec::new();
+        for (db, exact) in [("rewritten", false), ("as_written", true)] {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {db}"))
+                .await
+                .expect("create database");
+            let url = cluster.url().with_database(db);
+            let log = Log::default();
+            let mut m = Migrator::connect(
+                &url,
+                set.clone(),
+                RunOptions {
+                    exact,
+                    ..RunOptions::default()
+                },
+            )
+            .await
+            .expect("connect");
+            m.up(None, &log.observer())
+                .await
+                .unwrap_or_else(|e| panic!("{on}, exact={exact}: {e}"));
+            if !exact {
+                assert!(
+                    log.rewrites()
+                        .iter()
+                        .any(|s| s.contains("t_a_not_null_pgshift")),
+                    "{on}: the rewrite ran: {:?}",
+                    log.rewrites()
+                );
+            }
+            let conn = pgshift_db::connect(&url).await.expect("connect");
+            states.push(constraints_of_t(&conn).await);
+        }
+        assert_eq!(states[0], states[1], "{on}: rewritten vs as written");
+        if major >= 18 {
+            assert_eq!(
+                states[0],
+                vec![
+                    "c_must_be_set n validated=true NOT NULL c",
+                    "t_a_required n validated=true NOT NULL a",
+                    "t_b_not_null n validated=true NOT NULL b",
+                ],
+                "{on}"
+            );
+        } else {
+            assert!(states[0].is_empty(), "{on}: {:?}", states[0]);
+        }
+    }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use pgshift_db::testing::TestDb;
 use pgshift_runner::verify::{
-    render_json, render_markdown, render_terminal, verify, Outcome, Phase, VerifyOptions,
-    VerifyReport,
+    render_json, render_markdown, render_markdown_capped, render_terminal, verify, Outcome, Phase,
+    VerifyOptions, VerifyReport, MARKDOWN_LIMIT,
 };
 use pgshift_runner::{RunError, Silent};
 use pgshift_source::{Format, MigrationSet};
@@ -74,12 +74,13 @@ async fn the_correct_set_passes_on_a_throwaway_cluster_with_nothing_configured()
             .any(|l| l.relation.name == "users" && l.mode == pgshift_db::LockLevel::AccessExclusive),
         "{add_column:#?}"
     );
-    assert!(text.contains("takes ACCESS EXCLUSIVE on users"), "{text}");
+    assert!(text.starts_with("pgshift verify PASSED"), "{text}");
 
     let mut md = Vec::new();
     render_markdown(&report, &mut md).unwrap_or_else(|e| panic!("{e}"));
     let md = String::from_utf8_lossy(&md);
     assert!(md.starts_with("## pgshift verify: ✅ passed"), "{md}");
+    assert!(md.contains("takes ACCESS EXCLUSIVE on users"), "{md}");
     let mut json = Vec::new();
     render_json(&report, &mut json).unwrap_or_else(|e| panic!("{e}"));
     let value: serde_json::Value = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
@@ -164,8 +165,9 @@ async fn a_down_with_a_syntax_error_is_reported_with_file_and_line() {
         "{}",
         failure.message
     );
-    // The down phase stopped there: the first migration was never reverted.
-    assert_eq!(report.migrations[0].down, Outcome::NotRun);
+    // Verification went on: the first migration's down was checked too.
+    assert_eq!(report.migrations[0].down, Outcome::Passed);
+    assert_eq!(report.migrations[1].down, Outcome::Failed);
 }
 
 #[tokio::test]
@@ -191,7 +193,8 @@ async fn a_forward_only_migration_ends_the_down_phase_with_a_note() {
     let text = terminal(&report);
     assert!(report.passed, "{text}");
     assert_eq!(report.migrations[1].down, Outcome::ForwardOnly);
-    assert_eq!(report.migrations[0].down, Outcome::NotRun);
+    // Each down is checked on its own, so the one before the forward-only migration is too.
+    assert_eq!(report.migrations[0].down, Outcome::Passed);
     assert!(
         report
             .notes
@@ -307,4 +310,335 @@ async fn a_seed_file_is_loaded_first_and_an_up_failing_on_its_data_is_named() {
             || report.failures[0].message.contains("duplicate"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_down_that_re_adds_a_column_last_restores_the_schema() {
+    let db = TestDb::new().await;
+    let set = fixture("column_readded_last");
+    let report = verify_in(&db, &set).await;
+    let text = terminal(&report);
+    assert!(report.passed, "{text}");
+    assert_eq!(report.counts.downs_checked, 2, "{text}");
+
+    // With --strict-order the position counts.
+    let db = TestDb::new().await;
+    let options = VerifyOptions {
+        database_url: Some(db.url()),
+        strict_order: true,
+        trace: false,
+        ..VerifyOptions::default()
+    };
+    let strict = verify(&set, &options, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("verify: {e}"));
+    let text = terminal(&strict);
+    assert!(!strict.passed, "{text}");
+    assert!(
+        strict.failures[0]
+            .differences
+            .iter()
+            .any(|d| d == "column users.email: position 2 → 3"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_re_created_with_other_whitespace_is_the_same_function() {
+    let db = TestDb::new().await;
+    let report = verify_in(&db, &fixture("function_whitespace")).await;
+    let text = terminal(&report);
+    assert!(report.passed, "{text}");
+}
+
+#[tokio::test]
+async fn a_function_body_that_differs_is_shown_as_a_line_diff() {
+    let db = TestDb::new().await;
+    let report = verify_in(&db, &fixture("function_body_changed")).await;
+    let text = terminal(&report);
+    assert!(!report.passed, "{text}");
+    assert_eq!(report.failures.len(), 1, "{text}");
+    let f = &report.failures[0];
+    assert_eq!(
+        f.differences,
+        vec!["function score(n integer): definition differs; before its up: `RETURN n;`, after its down: `RETURN n + 1;`"],
+        "{text}"
+    );
+    assert!(f.details.iter().any(|l| l == "- RETURN n;"), "{text}");
+    assert!(f.details.iter().any(|l| l == "+ RETURN n + 1;"), "{text}");
+}
+
+#[tokio::test]
+async fn three_independent_broken_downs_are_all_named_in_one_run() {
+    let db = TestDb::new().await;
+    let report = verify_in(&db, &fixture("three_broken_downs")).await;
+    let text = terminal(&report);
+    assert!(!report.passed, "{text}");
+    let named: Vec<(&str, Phase)> = report
+        .failures
+        .iter()
+        .map(|f| (f.migration.as_deref().unwrap_or("-"), f.phase))
+        .collect();
+    // Each broken down once, with its cause, and nothing else: no knock-on effect of one
+    // broken down is reported against another migration.
+    assert_eq!(
+        named,
+        vec![
+            ("20240102000000 add_avatar", Phase::Restore),
+            ("20240103000000 index_email", Phase::Down),
+            ("20240104000000 create_orders", Phase::Restore),
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        report.failures[0].differences,
+        vec!["column users.avatar_url: only after its down"]
+    );
+    assert!(
+        report.failures[1]
+            .message
+            .contains("index_email.down.sql:2:1")
+            && report.failures[1].message.contains("users_mail_idx"),
+        "{text}"
+    );
+    assert_eq!(
+        report.failures[2].differences,
+        vec!["table orders: only after its down"]
+    );
+    assert_eq!(report.counts.downs_broken, 3);
+    assert_eq!(report.counts.downs_checked, 5);
+    assert_eq!(report.migrations[4].down, Outcome::Passed);
+    // Verdict and counts first, then one line per problem.
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0]
+            .starts_with("pgshift verify FAILED: 3 failure(s); 5 migrations, 3 of 5 downs broken"),
+        "{text}"
+    );
+    assert_eq!(text.matches("  ✗ ").count(), 3, "{text}");
+}
+
+/// A 300-migration set whose every down is broken makes a report far beyond a pull request
+/// comment: the markdown on standard output stays under the cap and says what it cut and
+/// where the rest is; the full report has everything.
+#[tokio::test]
+async fn markdown_of_a_300_migration_set_fits_a_pull_request_comment() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let write = |name: String, text: String| {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    write(
+        "20240000000000_create_wide_table_for_the_report.up.sql".into(),
+        "CREATE TABLE a_table_with_a_long_name_for_the_report (id bigint PRIMARY KEY);\n".into(),
+    );
+    write(
+        "20240000000000_create_wide_table_for_the_report.down.sql".into(),
+        "DROP TABLE a_table_with_a_long_name_for_the_report;\n".into(),
+    );
+    for i in 1..300 {
+        let version = format!("2024{i:010}");
+        write(
+            format!("{version}_add_a_column_whose_down_forgets_it_{i}.up.sql"),
+            format!("ALTER TABLE a_table_with_a_long_name_for_the_report ADD COLUMN column_number_{i}_with_a_long_name text;\n"),
+        );
+        write(
+            format!("{version}_add_a_column_whose_down_forgets_it_{i}.down.sql"),
+            "SELECT 1;\n".into(),
+        );
+    }
+    let set =
+        pgshift_source::load(dir.path(), Some(Format::Pgshift)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.migrations.len(), 300);
+    let db = TestDb::new().await;
+    let options = VerifyOptions {
+        database_url: Some(db.url()),
+        trace: false,
+        ..VerifyOptions::default()
+    };
+    let report = verify(&set, &options, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("verify: {e}"));
+    assert_eq!(
+        report.counts.downs_broken,
+        299,
+        "{:?}",
+        report
+            .migrations
+            .iter()
+            .filter(|m| m.down != Outcome::Differs)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+
+    let mut full = Vec::new();
+    render_markdown(&report, &mut full).unwrap_or_else(|e| panic!("{e}"));
+    let full = String::from_utf8_lossy(&full).into_owned();
+    assert!(full.chars().count() > MARKDOWN_LIMIT, "{}", full.len());
+
+    let mut capped = Vec::new();
+    render_markdown_capped(&report, MARKDOWN_LIMIT, None, &mut capped)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let capped = String::from_utf8_lossy(&capped).into_owned();
+    assert!(
+        capped.chars().count() <= MARKDOWN_LIMIT,
+        "{} characters",
+        capped.chars().count()
+    );
+    assert!(
+        capped.starts_with("## pgshift verify: ❌ failed\n\n**FAILED: 299 failure(s); 300 migrations, 299 of 300 downs broken"),
+        "{}",
+        &capped[..300]
+    );
+    assert!(
+        capped.contains("> ✂ Cut to fit a pull request comment"),
+        "{capped}"
+    );
+    assert!(capped.contains("--output FILE"), "{capped}");
+    // The problems come first, one line each, as many as fit; what did not is counted.
+    let shown = capped.matches("\n- the down of ").count();
+    assert!(shown >= 250, "{shown} problem lines");
+    if shown < 299 {
+        assert!(
+            capped.contains(&format!("{} line(s) of problems", 299 - shown)),
+            "{}",
+            &capped[capped.len() - 600..]
+        );
+    }
+}
+
+/// A blocking `CREATE INDEX` in history that `pgshift up` runs CONCURRENTLY is a note, never
+/// a failure; with `--exact` it runs as written and fails the gate — unless the gate only
+/// covers migrations newer than a baseline.
+#[tokio::test]
+async fn what_pgshift_up_makes_safe_never_fails_verify_and_the_gate_skips_history() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        (
+            "20240101000000_users.up.sql",
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+        ),
+        ("20240101000000_users.down.sql", "DROP TABLE users;\n"),
+        (
+            "20240102000000_index.up.sql",
+            "CREATE INDEX users_email_idx ON users (email);\n",
+        ),
+        (
+            "20240102000000_index.down.sql",
+            "DROP INDEX users_email_idx;\n",
+        ),
+        (
+            "20240103000000_nickname.up.sql",
+            "ALTER TABLE users ADD COLUMN nickname text;\n",
+        ),
+        (
+            "20240103000000_nickname.down.sql",
+            "ALTER TABLE users DROP COLUMN nickname;\n",
+        ),
+    ];
+    for (name, sql) in files {
+        std::fs::write(dir.path().join(name), sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let set =
+        pgshift_source::load(dir.path(), Some(Format::Pgshift)).unwrap_or_else(|e| panic!("{e}"));
+    let run = |exact: bool, gate: Option<pgshift_runner::verify::Gate>| {
+        let set = set.clone();
+        async move {
+            let db = TestDb::new().await;
+            let mut options = VerifyOptions {
+                database_url: Some(db.url()),
+                trace: false,
+                gate,
+                ..VerifyOptions::default()
+            };
+            options.run.exact = exact;
+            if exact {
+                options.check.runner_rewrites = Some(false);
+            }
+            verify(&set, &options, &Silent)
+                .await
+                .unwrap_or_else(|e| panic!("verify: {e}"))
+        }
+    };
+
+    let report = run(false, None).await;
+    let text = terminal(&report);
+    assert!(report.passed, "{text}");
+    assert!(report.analyzer.notes >= 1, "{text}");
+    let note = report
+        .analyzer
+        .findings
+        .iter()
+        .find(|f| f.rule == "require-concurrent-index")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(note.severity, pgshift_lint::Severity::Note);
+    assert!(
+        note.message
+            .starts_with("runs as `CREATE INDEX CONCURRENTLY"),
+        "{}",
+        note.message
+    );
+
+    let exact = run(true, None).await;
+    let text = terminal(&exact);
+    assert!(!exact.passed, "{text}");
+    assert_eq!(exact.failures.len(), 1, "{text}");
+    assert_eq!(exact.failures[0].phase, Phase::Analyzer, "{text}");
+
+    // The index is history: the gate covers only what came after it.
+    let version = pgshift_source::Version::parse("20240102000000").unwrap_or_else(|| panic!());
+    let gated = run(
+        true,
+        Some(pgshift_runner::verify::Gate::after_version(&set, &version)),
+    )
+    .await;
+    let text = terminal(&gated);
+    assert!(gated.passed, "{text}");
+    assert!(gated.analyzer.outside_gate >= 1, "{text}");
+    assert!(
+        text.contains("analyzer gated to the migrations changed since baseline 20240102000000"),
+        "{text}"
+    );
+}
+
+/// Library users run verify on a multi-threaded runtime.
+#[test]
+fn verify_can_be_spawned_on_a_multi_threaded_runtime() {
+    fn is_send<T: Send>(_: &T) {}
+    let set = fixture("good");
+    let options = VerifyOptions::default();
+    let future = verify(&set, &options, &Silent);
+    is_send(&future);
+}
+
+/// A down that cannot run in a transaction block is checked through the runner with real
+/// commits; when it does not restore the schema the throwaway database is built again up to
+/// that migration, and verification goes on.
+#[tokio::test]
+async fn a_down_checked_with_real_commits_is_named_and_verification_goes_on() {
+    let set = fixture("down_outside_any_transaction");
+    let options = VerifyOptions {
+        trace: false,
+        ..VerifyOptions::default()
+    };
+    let report = verify(&set, &options, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("verify: {e}"));
+    let text = terminal(&report);
+    assert!(!report.passed, "{text}");
+    let named: Vec<(&str, Phase)> = report
+        .failures
+        .iter()
+        .map(|f| (f.migration.as_deref().unwrap_or("-"), f.phase))
+        .collect();
+    assert_eq!(
+        named,
+        vec![("20240102000000 add_avatar", Phase::Restore)],
+        "{text}"
+    );
+    assert_eq!(
+        report.failures[0].differences,
+        vec!["column users.avatar_url: only after its down"]
+    );
+    assert_eq!(report.migrations[2].down, Outcome::Passed, "{text}");
+    assert_eq!(report.migrations[0].down, Outcome::Passed, "{text}");
 }

@@ -32,7 +32,7 @@ pub use lock::LockLevel;
 pub use parse::{
     parse, parse_range, walk_range, Comment, ParsedScript, Statement, StatementWalk, SyntaxError,
 };
-pub use pg_query::{protobuf, NodeEnum};
+pub use pg_query::{protobuf, DeparseOptions, NodeEnum};
 pub use printable::{printable, printable_line};
 pub use secret::redact_secrets;
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};

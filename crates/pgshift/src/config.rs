@@ -173,6 +173,8 @@ dir = "migrations"
 # severity = { ban-drop-column = "warning" }
 # exclude = ["migrations/legacy/**"]
 # runner_sets_timeouts = true     # detected from the format when unset
+# runner_rewrites = true          # pgshift up runs the safe rewrites (findings they answer are notes); detected from the format and [run] exact when unset
+# baseline = "20240101000000"     # verify's analyzer gates only migrations newer than this (history nobody can change)
 # honour_foreign_markers = true   # squawk-ignore, eugene: ignore, atlas:nolint, safety-assured
 "#;
 

@@ -117,8 +117,10 @@ fn changed_since_reports_only_migrations_added_or_changed_after_the_ref() {
         "CREATE INDEX users_lower_email_idx ON users (lower(email));\n",
     );
 
+    // `--exact`: the blocking indexes are errors, as they run as written (without it,
+    // `pgshift up` builds them CONCURRENTLY and they are notes).
     // Without the filter the old file is reported: the filter is what hides it.
-    let all = pgshift(&["check", "--format", "json"], root);
+    let all = pgshift(&["check", "--exact", "--format", "json"], root);
     assert_eq!(all.status.code(), Some(1), "{}", text(&all));
     assert!(
         reported_files(&all).contains(&"20240102000000_old_index.up.sql".to_string()),
@@ -127,7 +129,14 @@ fn changed_since_reports_only_migrations_added_or_changed_after_the_ref() {
     );
 
     let out = pgshift(
-        &["check", "--changed-since", "base", "--format", "json"],
+        &[
+            "check",
+            "--exact",
+            "--changed-since",
+            "base",
+            "--format",
+            "json",
+        ],
         root,
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -144,7 +153,14 @@ fn changed_since_reports_only_migrations_added_or_changed_after_the_ref() {
 
     // Nothing changed since HEAD except the untracked file.
     let out = pgshift(
-        &["check", "--changed-since", "HEAD", "--format", "json"],
+        &[
+            "check",
+            "--exact",
+            "--changed-since",
+            "HEAD",
+            "--format",
+            "json",
+        ],
         root,
     );
     assert_eq!(
@@ -297,9 +313,10 @@ fn check_config_table_disables_overrides_and_excludes() {
         "DROP TABLE old_things;\n",
     );
 
-    // The baseline, with no configuration: all three rules fire.
+    // The baseline, with no configuration: all three rules fire (`--exact`: as errors, not as
+    // notes on what `pgshift up` runs instead).
     write(root, "pgshift.toml", "dir = \"migrations\"\n");
-    let out = pgshift(&["check", "--format", "json"], root);
+    let out = pgshift(&["check", "--exact", "--format", "json"], root);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let codes = |o: &Output| -> Vec<(String, String)> {
         json(o)["findings"]
@@ -335,7 +352,7 @@ severity = { PGS203 = "hint" }
 exclude = ["migrations/*_legacy_*"]
 "#,
     );
-    let out = pgshift(&["check", "--format", "json"], root);
+    let out = pgshift(&["check", "--exact", "--format", "json"], root);
     let after = codes(&out);
     assert!(
         !after.iter().any(|(c, _)| c == "PGS101"),
@@ -701,4 +718,84 @@ fn checking_a_dbmate_db_folder_checks_its_migrations_not_the_schema_dump() {
         "say which folder was read: {}",
         text(&out)
     );
+}
+
+#[test]
+fn a_statement_pgshift_up_makes_safe_is_a_note_saying_what_runs_unless_exact_or_another_runner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "migrations/20240101000000_users.up.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+    );
+    write(
+        root,
+        "migrations/20240102000000_index.up.sql",
+        BLOCKING_INDEX,
+    );
+    write(
+        root,
+        "pgshift.toml",
+        "dir = \"migrations\"\nformat = \"pgshift\"\n",
+    );
+    let findings = |o: &Output| -> Vec<(String, String, String)> {
+        json(o)["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap_or_default().to_string(),
+                    f["severity"].as_str().unwrap_or_default().to_string(),
+                    f["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    // pgshift's own format: pgshift runs it, as CREATE INDEX CONCURRENTLY.
+    let out = pgshift(&["check", "--format", "json"], root);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let got = findings(&out);
+    let note = got
+        .iter()
+        .find(|(rule, _, _)| rule == "require-concurrent-index")
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(note.1, "note", "{got:?}");
+    assert!(
+        note.2.starts_with("runs as `CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users USING btree (email)`"),
+        "{}",
+        note.2
+    );
+    let human = pgshift(&["check"], root);
+    assert!(text(&human).contains("1 note"), "{}", text(&human));
+
+    // --exact: it runs as written, an error.
+    let out = pgshift(&["check", "--exact", "--format", "json"], root);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        findings(&out)
+            .iter()
+            .any(|(rule, sev, _)| rule == "require-concurrent-index" && sev == "error"),
+        "{}",
+        text(&out)
+    );
+
+    // Another runner: sqlx runs the same files as written, an error.
+    write(
+        root,
+        "pgshift.toml",
+        "dir = \"migrations\"\nformat = \"sqlx\"\n",
+    );
+    let out = pgshift(&["check", "--format", "json"], root);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // And when the configuration says pgshift does not run them.
+    write(
+        root,
+        "pgshift.toml",
+        "dir = \"migrations\"\nformat = \"pgshift\"\n[check]\nrunner_rewrites = false\n",
+    );
+    let out = pgshift(&["check", "--format", "json"], root);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }

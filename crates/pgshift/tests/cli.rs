@@ -391,7 +391,10 @@ fn check_reports_findings_with_exit_1_and_json_fields() {
         "CREATE INDEX t_email_idx ON t (email);\n",
     );
     let d = dir.path().to_string_lossy().to_string();
-    let out = pgshift(&["check", &d, "--dir-format", "pgshift"], dir.path());
+    let out = pgshift(
+        &["check", &d, "--dir-format", "pgshift", "--exact"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("20240102000000_idx.up.sql:1:1"),
@@ -400,7 +403,15 @@ fn check_reports_findings_with_exit_1_and_json_fields() {
     );
 
     let out = pgshift(
-        &["check", &d, "--dir-format", "pgshift", "--format", "json"],
+        &[
+            "check",
+            &d,
+            "--dir-format",
+            "pgshift",
+            "--exact",
+            "--format",
+            "json",
+        ],
         dir.path(),
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -758,4 +769,105 @@ fn verify_works_as_an_ordinary_user() {
         .expect("run verify");
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("PASSED"), "{}", text(&out));
+}
+
+/// `verify --changed-since REF`: the analyzer gates only the migrations added or changed since
+/// the ref (a blocking index already deployed by sqlx is history), while up/down/up still runs
+/// every one; `--output FILE` writes the whole report and the markdown on stdout names it.
+#[test]
+fn verify_changed_since_gates_the_analyzer_and_output_writes_the_full_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "pgshift test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "pgshift test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    };
+    std::fs::create_dir(root.join("migrations")).expect("mkdir");
+    // sqlx runs these in production, as written: the blocking index is an error.
+    write(
+        root,
+        "pgshift.toml",
+        "dir = \"migrations\"\nformat = \"sqlx\"\n",
+    );
+    let m = root.join("migrations");
+    write(
+        &m,
+        "20240101000000_users.up.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+    );
+    write(&m, "20240101000000_users.down.sql", "DROP TABLE users;\n");
+    write(
+        &m,
+        "20240102000000_index.up.sql",
+        "CREATE INDEX users_email_idx ON users (email);\n",
+    );
+    write(
+        &m,
+        "20240102000000_index.down.sql",
+        "DROP INDEX users_email_idx;\n",
+    );
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "base"]);
+    git(&["tag", "base"]);
+    write(
+        &m,
+        "20240103000000_nickname.up.sql",
+        "ALTER TABLE users ADD COLUMN nickname text;\n",
+    );
+    write(
+        &m,
+        "20240103000000_nickname.down.sql",
+        "ALTER TABLE users DROP COLUMN nickname;\n",
+    );
+
+    let all = pgshift(&["verify", "--no-trace"], root);
+    assert_eq!(all.status.code(), Some(1), "{}", text(&all));
+    assert!(
+        text(&all).contains(
+            "error[require-concurrent-index] at migrations/20240102000000_index.up.sql:1:1"
+        ),
+        "{}",
+        text(&all)
+    );
+
+    let gated = pgshift(
+        &[
+            "verify",
+            "--no-trace",
+            "--changed-since",
+            "base",
+            "--format",
+            "markdown",
+            "--output",
+            "verify-full.md",
+        ],
+        root,
+    );
+    assert_eq!(gated.status.code(), Some(0), "{}", text(&gated));
+    let stdout = String::from_utf8_lossy(&gated.stdout);
+    assert!(
+        stdout.starts_with("## pgshift verify: ✅ passed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Gated to the migrations changed since base;"),
+        "{stdout}"
+    );
+    let full = std::fs::read_to_string(root.join("verify-full.md")).expect("the full report");
+    assert!(full.starts_with("## pgshift verify: ✅ passed"), "{full}");
+    assert!(
+        full.contains("| `20240103000000` nickname | ok | ok | ok |"),
+        "{full}"
+    );
 }

@@ -27,7 +27,7 @@ fn command(finding: &Finding) -> String {
     let name = match finding.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
-        Severity::Hint => "notice",
+        Severity::Hint | Severity::Note => "notice",
     };
     let start = finding.start;
     let end = if finding.end < start {

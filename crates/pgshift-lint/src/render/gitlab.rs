@@ -41,6 +41,7 @@ pub fn gitlab_severity(severity: Severity) -> &'static str {
         Severity::Error => "blocker",
         Severity::Warning => "major",
         Severity::Hint => "minor",
+        Severity::Note => "info",
     }
 }
 

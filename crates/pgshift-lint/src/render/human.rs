@@ -40,8 +40,13 @@ pub fn render_human(report: &Report, out: &mut dyn Write, color: bool) -> io::Re
         }
     }
     let counts = report.counts();
+    let notes = if counts.note > 0 {
+        format!(", {}", plural(counts.note, "note"))
+    } else {
+        String::new()
+    };
     let summary = format!(
-        "{}, {}, {} in {}",
+        "{}, {}, {}{notes} in {}",
         plural(counts.error, "error"),
         plural(counts.warning, "warning"),
         plural(counts.hint, "hint"),
@@ -336,6 +341,7 @@ fn severity_name(severity: Severity) -> &'static str {
         Severity::Error => "error",
         Severity::Warning => "warning",
         Severity::Hint => "hint",
+        Severity::Note => "note",
     }
 }
 
@@ -383,6 +389,7 @@ impl Paint {
             Severity::Error => "1;31",
             Severity::Warning => "1;33",
             Severity::Hint => "1;36",
+            Severity::Note => "1;32",
         };
         self.wrap(code, text)
     }

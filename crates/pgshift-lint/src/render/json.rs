@@ -30,6 +30,13 @@ pub struct JsonSummary {
     pub error: usize,
     pub warning: usize,
     pub hint: usize,
+    /// Statements `pgshift up` runs in a safe form; absent when there are none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub note: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One finding. Lines and columns are 1-based, columns count characters (Unicode scalar
@@ -100,6 +107,7 @@ impl JsonOutput {
                 error: counts.error,
                 warning: counts.warning,
                 hint: counts.hint,
+                note: counts.note,
             },
             findings,
         }

@@ -236,6 +236,9 @@ pub struct Diagnostic {
     /// FUNCTION ... CASCADE` can reach is not what `DROP TABLE ... CASCADE` can). A severity
     /// configured for the rule still wins.
     pub severity: Option<Severity>,
+    /// The runner executes the statement's safe rewrite instead (see [`Severity::Note`]): the
+    /// finding is a note saying what runs, whatever severity is configured for the rule.
+    pub runs_as: bool,
 }
 
 impl Diagnostic {
@@ -248,6 +251,7 @@ impl Diagnostic {
             tables: Vec::new(),
             fix: None,
             severity: None,
+            runs_as: false,
         }
     }
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {

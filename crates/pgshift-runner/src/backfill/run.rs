@@ -103,6 +103,9 @@ struct Statements {
     count: [Statement; 2],
     /// Counting what needs the update past the upper bound.
     beyond: Statement,
+    /// Counting what still needs the update in a range of pages (and, for a key walk, keys
+    /// up to the upper bound).
+    count_pages: Statement,
     /// The checkpoint, in the batch's transaction; prepared once `pgshift.backfills`
     /// exists (a dry run never creates it).
     checkpoint: Option<Statement>,
@@ -117,6 +120,10 @@ struct Job<'a> {
     walk: Walk,
     statements: Statements,
     estimate: Option<u64>,
+    /// The proof counts by page ranges (PostgreSQL 14+, a table without children): a
+    /// sequential read, where key ranges would also visit every dead version the walk left
+    /// behind through the index.
+    prove_by_pages: bool,
 }
 
 /// The bounds and position of the current pass.
@@ -305,6 +312,7 @@ impl<'a> Job<'a> {
             }
         }
         let statements = Statements::prepare(backfill, client, &table, &walk).await?;
+        let prove_by_pages = version >= 140000 && table.relkind == 'r' && !table.has_children;
         let mut job = Job {
             backfill,
             client,
@@ -313,6 +321,7 @@ impl<'a> Job<'a> {
             walk,
             statements,
             estimate: None,
+            prove_by_pages,
         };
         job.try_first_rows().await?;
         job.estimate = job.planner_estimate().await;
@@ -999,6 +1008,9 @@ impl<'a> Job<'a> {
         let Some(upper) = upper.map(<[String]>::to_vec) else {
             return Ok((0, 0));
         };
+        if self.prove_by_pages {
+            return self.prove_by_pages(&upper).await;
+        }
         let chunk = (sizer.size() * 10).max(match self.walk {
             Walk::Key { .. } => 10_000,
             Walk::Pages => 1_000,
@@ -1060,6 +1072,44 @@ impl<'a> Job<'a> {
                     }
                 }
             }
+        }
+        Ok((remaining, nulls))
+    }
+
+    /// The proof by page ranges: every page of the table now (rows the walk moved are
+    /// wherever their new version went), limited to the walk's range of keys (a ctid walk's
+    /// range is its pages).
+    async fn prove_by_pages(&self, upper: &[String]) -> Result<(u64, u64), BackfillError> {
+        const CHUNK_PAGES: i64 = 4096;
+        let pages = match self.walk {
+            Walk::Pages => page(upper),
+            Walk::Key { .. } => self
+                .client
+                .query_one(
+                    "SELECT pg_relation_size($1::oid::regclass) / current_setting('block_size')::int8",
+                    &[&self.table.oid],
+                )
+                .await
+                .map_err(DbError::from)?
+                .get(0),
+        };
+        let (mut remaining, mut nulls) = (0u64, 0u64);
+        let mut from = 0i64;
+        while from < pages {
+            let to = (from + CHUNK_PAGES).min(pages);
+            let (lo, hi) = (format!("({from},0)"), format!("({to},0)"));
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&lo, &hi];
+            if matches!(self.walk, Walk::Key { .. }) {
+                params.extend(upper.iter().map(|v| v as &(dyn ToSql + Sync)));
+            }
+            let row = self
+                .client
+                .query_one(&self.statements.count_pages, &params)
+                .await
+                .map_err(DbError::from)?;
+            remaining += row.get::<_, i64>(0) as u64;
+            nulls += row.get::<_, i64>(1) as u64;
+            from = to;
         }
         Ok((remaining, nulls))
     }
@@ -1333,11 +1383,24 @@ impl Statements {
             }
         );
         let beyond = prep(beyond_sql).await.map_err(invalid)?;
+        let pages = Walk::Pages;
+        let count_pages_sql = format!(
+            "SELECT count(*) FILTER (WHERE {needed}), count(*) FILTER (WHERE {}) FROM {from} WHERE {} AND {}{}{filter}",
+            nulls.join(" OR "),
+            pages.compare(">=", 1),
+            pages.compare("<", 2),
+            match walk {
+                Walk::Key { .. } => format!(" AND {}", walk.compare("<=", 3)),
+                Walk::Pages => String::new(),
+            },
+        );
+        let count_pages = prep(count_pages_sql).await.map_err(invalid)?;
         Ok(Statements {
             locate,
             update,
             count,
             beyond,
+            count_pages,
             checkpoint: None,
         })
     }

@@ -23,6 +23,8 @@ pub struct Table {
     pub relkind: char,
     pub reltuples: f64,
     pub relpages: i64,
+    /// Inheritance children or partitions: physical positions are per child.
+    pub has_children: bool,
     pub filenode: u32,
     pub columns: Vec<Column>,
 }
@@ -133,7 +135,8 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
     let row = client
         .query_opt(
             "SELECT c.oid, c.relkind::text, c.reltuples::float8, c.relpages::int8,
-                    pg_relation_filenode(c.oid), n.nspname::text, c.relname::text
+                    pg_relation_filenode(c.oid), n.nspname::text, c.relname::text,
+                    c.relhassubclass
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')",
             &[&name.quoted()],
@@ -165,6 +168,7 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
         relkind: relkind.chars().next().unwrap_or('r'),
         reltuples: row.get(2),
         relpages: row.get(3),
+        has_children: row.get(7),
         filenode: row.get::<_, Option<u32>>(4).unwrap_or(0),
         columns,
     }))

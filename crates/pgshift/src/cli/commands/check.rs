@@ -29,6 +29,10 @@ pub struct Args {
     /// Turn an opt-in rule on (name or code, or `all`); repeatable.
     #[arg(long, value_name = "RULE")]
     pub enable: Vec<String>,
+    /// The migrations run exactly as written (`pgshift up --exact`, or another tool's runner):
+    /// a statement pgshift would rewrite safely is reported at its own severity, not as a note.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
@@ -43,6 +47,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
                 "`--pg-version {v}` is not a PostgreSQL version; write e.g. 15 or 14.2"
             ))
         })?;
+    }
+    if args.exact || ctx.run_options().exact {
+        options.runner_rewrites = Some(false);
     }
     options.disable.extend(args.disable.iter().cloned());
     options.enable.extend(args.enable.iter().cloned());

@@ -6,6 +6,7 @@
 //! It never uses `--database-url`/`DATABASE_URL`: it reverts everything it applies, so it runs
 //! on a database of its own unless `--scratch-url` names one.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use pgshift_db::DatabaseUrl;
@@ -43,6 +44,17 @@ pub struct Args {
     /// Skip the lock trace.
     #[arg(long)]
     pub no_trace: bool,
+    /// Compare the order of columns too (by default a down that re-adds a column last
+    /// restores the schema).
+    #[arg(long)]
+    pub strict_order: bool,
+    /// The analyzer gates only migrations added or changed since this git ref (up/down/up
+    /// still runs every migration). Default: `[check] baseline` in pgshift.toml, if set.
+    #[arg(long, value_name = "GIT_REF")]
+    pub changed_since: Option<String>,
+    /// Write the full report (uncut) to this file too; the markdown on standard output names it.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -58,14 +70,40 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             "--allow-non-empty only applies with --scratch-url (a throwaway cluster is always empty)",
         ));
     }
+    let run = args.run.apply(ctx.run_options())?;
+    let mut check = ctx.config.config.check.clone();
+    if run.exact {
+        check.runner_rewrites = Some(false);
+    }
+    let gate = match (&args.changed_since, &check.baseline) {
+        (Some(git_ref), _) => {
+            let files = pgshift_source::changed_since(std::slice::from_ref(&set.dir), git_ref)
+                .map_err(|e| Failure::usage(format!("--changed-since: {e}")))?;
+            Some(verify::Gate {
+                since: git_ref.clone(),
+                files,
+            })
+        }
+        (None, Some(baseline)) => {
+            let version = pgshift_source::Version::parse(baseline).ok_or_else(|| {
+                Failure::usage(format!(
+                    "[check] baseline = \"{baseline}\" is not a migration version"
+                ))
+            })?;
+            Some(verify::Gate::after_version(&set, &version))
+        }
+        (None, None) => None,
+    };
     let options = VerifyOptions {
         database_url: scratch,
         allow_non_empty: args.allow_non_empty,
         pg_bin: args.pg_bin,
         seed: args.seed,
-        check: ctx.config.config.check.clone(),
+        check,
+        gate,
+        strict_order: args.strict_order,
         trace: !args.no_trace,
-        run: args.run.apply(ctx.run_options())?,
+        run,
     };
     eprintln!(
         "{}",
@@ -81,10 +119,24 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         ))
     );
     let report = verify::verify(&set, &options, &Silent).await?;
+    if let Some(path) = &args.output {
+        let mut file = std::fs::File::create(path).map_err(|e| {
+            Failure::usage(format!("--output {}: cannot write: {e}", path.display()))
+        })?;
+        match args.format {
+            ReportFormat::Human => verify::render_terminal(&report, &mut file)?,
+            ReportFormat::Json => verify::render_json(&report, &mut file)?,
+            ReportFormat::Markdown => verify::render_markdown(&report, &mut file)?,
+        }
+        file.flush()?;
+    }
+    let output = args.output.as_ref().map(|p| p.display().to_string());
     crate::cli::output::write_report(args.format, |out| match args.format {
         ReportFormat::Human => verify::render_terminal(&report, out),
         ReportFormat::Json => verify::render_json(&report, out),
-        ReportFormat::Markdown => verify::render_markdown(&report, out),
+        ReportFormat::Markdown => {
+            verify::render_markdown_capped(&report, verify::MARKDOWN_LIMIT, output.as_deref(), out)
+        }
     })?;
     Ok(if report.passed {
         exit::OK
