@@ -357,3 +357,42 @@ mod tests {
         assert!(!RelationKind::ForeignTable.holds_local_rows());
     }
 }
+
+/// What a running session is doing, for a progress line: what it waits for and, for an index
+/// build, how far it is (PostgreSQL's `pg_stat_progress_create_index`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// `Lock`, `IO`, `IPC`, ... (`pg_stat_activity.wait_event_type`); `None` when it runs.
+    pub wait_event_type: Option<String>,
+    /// E.g. `relation`, `transactionid`.
+    pub wait_event: Option<String>,
+    /// The sessions it waits for (`pg_blocking_pids`).
+    pub blocked_by: Vec<i32>,
+    /// `(phase, done, total)` of an index build: blocks while scanning the table, tuples while
+    /// loading and validating.
+    pub index_build: Option<(String, i64, i64)>,
+}
+
+/// The activity of session `pid`, `None` when it is gone.
+pub async fn session_activity(client: &Client, pid: i32) -> Result<Option<Activity>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT a.wait_event_type, a.wait_event, pg_blocking_pids(a.pid),
+                    p.phase, CASE WHEN p.blocks_total > 0 THEN p.blocks_done ELSE p.tuples_done END,
+                    CASE WHEN p.blocks_total > 0 THEN p.blocks_total ELSE p.tuples_total END
+               FROM pg_stat_activity a
+               LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid
+              WHERE a.pid = $1",
+            &[&pid],
+        )
+        .await?;
+    Ok(row.map(|r| Activity {
+        wait_event_type: r.get(0),
+        wait_event: r.get(1),
+        blocked_by: r.get(2),
+        index_build: match (r.get::<_, Option<String>>(3), r.get(4), r.get(5)) {
+            (Some(phase), Some(done), Some(total)) => Some((phase, done, total)),
+            _ => None,
+        },
+    }))
+}

@@ -357,8 +357,16 @@ fn classify_connect_error(err: &tokio_postgres::Error) -> (ConnectFailure, Strin
                 _ => failure,
             };
         }
-        if cause.downcast_ref::<rustls::Error>().is_some() {
+        // rustls's error reaches us inside an io::Error, whose `source()` skips it.
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
             failure = ConnectFailure::Tls;
+            return (failure, crate::tls::describe_tls_error(tls));
         }
         source = cause.source();
     }

@@ -32,8 +32,8 @@ pub mod trace;
 pub mod url;
 
 pub use catalog::{
-    conflicting_sessions, long_transactions, server_version_num, table_sizes, RelationKind,
-    RowsSource, Session, SessionLock, TableSize,
+    conflicting_sessions, long_transactions, server_version_num, session_activity, table_sizes,
+    Activity, RelationKind, RowsSource, Session, SessionLock, TableSize,
 };
 pub use cluster::{ClusterOptions, TempCluster};
 pub use connect::{

@@ -10,6 +10,12 @@
 //!
 //! The "not checked" modes still verify the handshake signatures, so the connection is
 //! encrypted to whoever holds the presented certificate's key — what libpq gives too.
+//!
+//! A server certificate that is itself in `sslrootcert` is trusted as it is, even when it is a
+//! CA certificate (`CA:TRUE`): PostgreSQL's documentation makes the server's certificate that
+//! way (`openssl req -new -x509 ...`, then `sslrootcert=server.crt`), OpenSSL and so libpq
+//! accept it, and webpki alone refuses a CA certificate as a server's. Its validity dates (and
+//! for `verify-full` its host name) are still checked.
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,18 +56,18 @@ pub(crate) fn make_tls_connect(url: &DatabaseUrl) -> Result<MakeRustlsConnect, D
             .with_custom_certificate_verifier(Arc::new(EncryptOnly { provider }))
             .with_no_client_auth(),
         Verification::Chain | Verification::ChainAndHost => {
-            let roots = Arc::new(root_store(url).map_err(setup_error)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            let (roots, pinned) = root_store(url).map_err(setup_error)?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| setup_error(e.to_string()))?;
-            if verification == Verification::Chain {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly { webpki }))
-                    .with_no_client_auth()
-            } else {
-                builder.with_webpki_verifier(webpki).with_no_client_auth()
-            }
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(LibpqVerifier {
+                    webpki,
+                    pinned,
+                    check_name: verification == Verification::ChainAndHost,
+                }))
+                .with_no_client_auth()
         }
     };
     Ok(MakeRustlsConnect::new(config))
@@ -75,16 +81,19 @@ enum Verification {
 }
 
 /// The trust anchors: the certificates in `sslrootcert`, or the Mozilla roots shipped in
-/// `webpki-roots` when none is given (or `sslrootcert=system`, as in libpq 16).
-fn root_store(url: &DatabaseUrl) -> Result<RootCertStore, String> {
+/// `webpki-roots` when none is given (or `sslrootcert=system`, as in libpq 16); and the
+/// certificates of `sslrootcert` as they are, which a server may present as its own.
+fn root_store(url: &DatabaseUrl) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), String> {
     let path = match url.ssl_root_cert() {
         Some(path) if path.as_os_str() != "system" => path,
         _ => {
-            return Ok(RootCertStore {
+            let roots = RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            })
+            };
+            return Ok((roots, Vec::new()));
         }
     };
+    let mut pinned = Vec::new();
     let pem = std::fs::read(path)
         .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
     let mut store = RootCertStore::empty();
@@ -96,6 +105,7 @@ fn root_store(url: &DatabaseUrl) -> Result<RootCertStore, String> {
                 path.display()
             )
         })?;
+        pinned.push(cert.clone());
         store.add(cert).map_err(|e| {
             format!(
                 "sslrootcert {} contains a certificate rustls cannot use: {e}",
@@ -109,7 +119,57 @@ fn root_store(url: &DatabaseUrl) -> Result<RootCertStore, String> {
             path.display()
         ));
     }
-    Ok(store)
+    Ok((store, pinned))
+}
+
+/// A TLS failure in words for people (rustls's own text names Rust enum variants).
+pub(crate) fn describe_tls_error(err: &rustls::Error) -> String {
+    let rustls::Error::InvalidCertificate(cert) = err else {
+        return format!("TLS handshake failed: {err}");
+    };
+    match cert {
+        CertificateError::UnknownIssuer => "the server's certificate is not signed by a CA \
+            pgshift trusts (the certificates in sslrootcert, or without it the public CAs)"
+            .to_owned(),
+        CertificateError::NotValidForName => {
+            "the server's certificate is not valid for name of the host connected to".to_owned()
+        }
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => {
+            // rustls writes the presented names as `DnsName("db.example")`.
+            let names: Vec<&str> = presented
+                .iter()
+                .map(|p| p.split('"').nth(1).unwrap_or(p))
+                .collect();
+            format!(
+                "the server's certificate is not valid for name {}: it names {}",
+                expected.to_str(),
+                if names.is_empty() {
+                    "no host".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "the server's certificate has expired".to_owned()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (is this machine's clock right?)".to_owned()
+        }
+        CertificateError::BadSignature => {
+            "the server's certificate has a signature that does not verify".to_owned()
+        }
+        CertificateError::BadEncoding => "the server's certificate cannot be read".to_owned(),
+        _ if is_ca_used_as_end_entity(err) => "the server presents a CA certificate (CA:TRUE) \
+            as its own, and it is not in sslrootcert; put the server's certificate in \
+            sslrootcert (libpq and pgshift trust it then) or give the server a certificate \
+            signed by that CA"
+            .to_owned(),
+        other => format!("the server's certificate was refused: {other:?}"),
+    }
 }
 
 /// Accepts any server certificate but still checks the handshake signatures made with it
@@ -171,15 +231,28 @@ impl ServerCertVerifier for EncryptOnly {
     }
 }
 
-/// Full webpki verification, except that a certificate valid for another name is accepted
-/// (`sslmode=verify-ca`). webpki checks the chain before the name, so a name error means the
-/// chain itself was fine.
+/// webpki's verification, read as libpq reads certificates: for `verify-ca` a certificate
+/// valid for another name is accepted (webpki checks the chain before the name, so a name
+/// error means the chain itself was fine), and a server certificate found as it is in
+/// `sslrootcert` is trusted even when it is a CA certificate.
 #[derive(Debug)]
-struct ChainOnly {
+struct LibpqVerifier {
     webpki: Arc<WebPkiServerVerifier>,
+    /// The certificates of `sslrootcert`.
+    pinned: Vec<CertificateDer<'static>>,
+    /// `verify-full`.
+    check_name: bool,
 }
 
-impl ServerCertVerifier for ChainOnly {
+/// webpki's "a CA certificate is used as an end entity", which rustls passes on as an opaque
+/// error. webpki checks the validity dates before the basic constraints, so when this is the
+/// error the dates were fine.
+fn is_ca_used_as_end_entity(err: &rustls::Error) -> bool {
+    matches!(err, rustls::Error::InvalidCertificate(CertificateError::Other(other))
+        if format!("{other:?}").contains("CaUsedAsEndEntity"))
+}
+
+impl ServerCertVerifier for LibpqVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -197,7 +270,20 @@ impl ServerCertVerifier for ChainOnly {
         ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            Err(err)
+                if is_ca_used_as_end_entity(&err)
+                    && self
+                        .pinned
+                        .iter()
+                        .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                if self.check_name {
+                    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                    rustls::client::verify_server_name(&parsed, server_name)?;
+                }
+                Ok(ServerCertVerified::assertion())
+            }
             other => other,
         }
     }

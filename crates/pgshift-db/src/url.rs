@@ -199,6 +199,15 @@ impl DatabaseUrl {
             .strip_prefix("postgres://")
             .or_else(|| input.strip_prefix("postgresql://"))
         {
+            if userinfo_end(rest).is_none() && password_like_userinfo_end(rest).is_some() {
+                // Any other message would quote a piece of the password.
+                return Err(invalid(
+                    input,
+                    "the password seems to hold an unencoded `/` or `?`: percent-encode `/` \
+                     as %2F and `?` as %3F (and `@` as %40, `:` as %3A, `#` as %23)"
+                        .into(),
+                ));
+            }
             parse_url_parts(rest).map_err(|reason| invalid(input, reason))?
         } else if input.contains('=') {
             parse_key_values(input).map_err(|reason| invalid(input, reason))?
@@ -553,7 +562,10 @@ fn redact_raw(input: &str) -> String {
     if let Some(scheme_end) = text.find("://") {
         let authority_start = scheme_end + 3;
         let rest = &text[authority_start..];
-        if let Some(at) = userinfo_end(rest).map(UserinfoEnd::at) {
+        let at = userinfo_end(rest)
+            .map(UserinfoEnd::at)
+            .or_else(|| password_like_userinfo_end(rest));
+        if let Some(at) = at {
             let userinfo = &rest[..at];
             if let Some(colon) = userinfo.find(':') {
                 let user = userinfo[..colon].to_owned();
@@ -633,6 +645,26 @@ fn userinfo_end(rest: &str) -> Option<UserinfoEnd> {
         return rest[..before_query].rfind('@').map(UserinfoEnd::AfterSlash);
     }
     None
+}
+
+/// For an error message only: where a password that holds an unencoded `?` *and* `/`
+/// (`app:pa?ss/S3cr3t@host`) ends. Neither libpq nor [`userinfo_end`] reads such a URL as
+/// having a password, but a person wrote one: `user:` followed by text that is not a port, and
+/// an `@` further on. Hiding too much in a message that already says the URL is invalid costs
+/// nothing; showing a password does.
+fn password_like_userinfo_end(rest: &str) -> Option<usize> {
+    let colon = rest.find(':')?;
+    let user = &rest[..colon];
+    if user.contains(['/', '?', '@', '#', ',', '[']) {
+        return None;
+    }
+    let after = &rest[colon + 1..];
+    let port_len = after.find(['/', '?', ',']).unwrap_or(after.len());
+    let looks_like_port = port_len > 0 && after[..port_len].bytes().all(|b| b.is_ascii_digit());
+    if looks_like_port {
+        return None;
+    }
+    rest.rfind('@').filter(|&at| at > colon)
 }
 
 /// Splits `user:pw@host1:p1,host2/db?k=v` into key/value pairs, percent-decoding each part.
@@ -943,6 +975,19 @@ mod tests {
         assert!(!err.contains("hun"), "{err}");
         assert!(!err.contains("ter2"), "{err}");
         assert!(err.contains("%2F"), "{err}");
+        // Both `?` and `/` unencoded: libpq reads no password at all, but it is one.
+        for url in [
+            "postgres://app:pa?ss/S3cr3t@host/app",
+            "postgresql://app:pa?ss/S3cr3t@host:5432/app?sslmode=require",
+            "postgres://app:p/a?ss/S3cr3t@host/app",
+        ] {
+            let err = parse_err(url);
+            assert!(!err.contains("S3cr3t") && !err.contains("pa?ss"), "{err}");
+            assert!(
+                err.contains("percent-encode `/` as %2F and `?` as %3F"),
+                "{err}"
+            );
+        }
         let err = parse_err("postgres://alice:hun?ter2@db:99999/app");
         assert!(err.contains("99999"), "{err}");
         assert!(!err.contains("hun") && !err.contains("ter2"), "{err}");

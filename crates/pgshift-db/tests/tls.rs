@@ -284,3 +284,87 @@ async fn require_fails_against_a_server_without_tls_but_prefer_falls_back() {
     );
     eprintln!("{err}");
 }
+
+/// PostgreSQL's documentation makes the server certificate self-signed (a CA:TRUE certificate
+/// used as the server's) and hands it to the client as `sslrootcert`; psql accepts it with
+/// `verify-ca` and `verify-full`. pgshift refused it with a Rust error text.
+#[tokio::test]
+async fn a_self_signed_server_certificate_given_as_sslrootcert_is_trusted_like_libpq() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipping: openssl is not installed");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The docs' recipe, with the CA:TRUE and the host name spelled out (openssl.cnf differs).
+    openssl(
+        certs.path(),
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "2",
+            "-nodes",
+            "-text",
+            "-out",
+            "server.crt",
+            "-keyout",
+            "server.key",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+    );
+    let other_ca = make_ca(certs.path(), "other-ca");
+    let options = ClusterOptions::default()
+        .file_in_data_dir("server.crt", read(&certs.path().join("server.crt")))
+        .file_in_data_dir("server.key", read(&certs.path().join("server.key")))
+        .setting("ssl", "on")
+        .setting("ssl_cert_file", "server.crt")
+        .setting("ssl_key_file", "server.key");
+    let cluster = tokio::task::spawn_blocking(move || TempCluster::start(options))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let by_ip = cluster.url();
+    let by_name = by_ip.with_hosts(vec![HostPort {
+        host: "localhost".to_owned(),
+        port: cluster.port(),
+    }]);
+    let server_crt = certs.path().join("server.crt");
+
+    let ca = by_ip
+        .with_ssl_mode(SslMode::VerifyCa)
+        .with_ssl_root_cert(Some(&server_crt));
+    assert!(ssl_in_use(&ca).await.unwrap_or_else(|e| panic!("{e}")));
+    let full = by_name
+        .with_ssl_mode(SslMode::VerifyFull)
+        .with_ssl_root_cert(Some(&server_crt));
+    assert!(ssl_in_use(&full).await.unwrap_or_else(|e| panic!("{e}")));
+
+    // The host name is still checked by verify-full.
+    let err = match ssl_in_use(&full.with_hosts(by_ip.hosts().to_vec())).await {
+        Ok(_) => panic!("verify-full accepted a certificate without the host name"),
+        Err(err) => err,
+    };
+    assert!(err.to_string().contains("not valid for name"), "{err}");
+
+    // Not in sslrootcert: refused, in words for people.
+    let err = match ssl_in_use(&ca.with_ssl_root_cert(Some(&other_ca))).await {
+        Ok(_) => panic!("verify-ca trusted a certificate that is not in sslrootcert"),
+        Err(err) => err,
+    };
+    let text = err.to_string();
+    assert!(text.contains("CA certificate (CA:TRUE)"), "{text}");
+    for rust_words in [
+        "Other(",
+        "OtherError",
+        "CaUsedAsEndEntity",
+        "InvalidCertificate",
+    ] {
+        assert!(!text.contains(rust_words), "{text}");
+    }
+}

@@ -1,11 +1,12 @@
 //! Running the rules over scripts and migration sets, with configuration and suppressions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
 use pgshift_source::{Format, MigrationSet, Script, TransactionModel};
-use pgshift_sql::{parse_directive, parse_range, Directive, LineIndex};
+use pgshift_sql::{parse_directive, redact_secrets, walk_range, Directive, LineIndex};
 use serde::Deserialize;
 
 use crate::context::{Context, Direction};
@@ -323,18 +324,18 @@ fn check_wrapped(
 ) -> Vec<Finding> {
     let text: &str = &script.file_text;
     let range = clamp(text, script.range.clone());
-    let parsed = parse_range(text, range.clone());
+    // Statements are walked one at a time: a large file's parse trees are never all alive.
+    let walk = walk_range(text, range.clone());
+    let parsed = &walk.script;
+    let statement_count = walk.spans.len();
     let wrapped = match wrapping {
         Wrapping::Transaction => true,
         Wrapping::None => false,
-        Wrapping::ImplicitUnlessSingle => parsed.statements.len() > 1,
+        Wrapping::ImplicitUnlessSingle => statement_count > 1,
         // pgshift runs a script statement by statement when one statement cannot run in a
         // transaction block, or when an UPDATE is marked to run as a backfill.
         Wrapping::PgshiftRunner => {
-            !parsed
-                .statements
-                .iter()
-                .any(|s| pgshift_sql::forbidden_in_transaction(&s.node).is_some())
+            walk.forbidden_in_transaction.is_none()
                 && !parsed
                     .comments
                     .iter()
@@ -361,15 +362,14 @@ fn check_wrapped(
     let mut assured: Vec<Range<usize>> = Vec::new();
     let mut assured_open: Option<usize> = None;
     let mut statement_of_comment = vec![None; parsed.comments.len()];
-    for i in 0..parsed.statements.len() {
-        for c in parsed.comments_for(text, i, range.start) {
-            if let Some(pos) = parsed.comments.iter().position(|k| k.span == c.span) {
-                statement_of_comment[pos] = Some(i);
-            }
+    for i in 0..statement_count {
+        for pos in walk.comment_indices_for(text, i, range.start) {
+            statement_of_comment[pos] = Some(i);
         }
     }
-    let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); parsed.statements.len()];
-    let mut backfill_marked = vec![false; parsed.statements.len()];
+    let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); statement_count];
+    let mut backfill_marked = vec![false; statement_count];
+    let mut backfill_comments: Vec<Vec<Range<usize>>> = vec![Vec::new(); statement_count];
     for (ci, comment) in parsed.comments.iter().enumerate() {
         let Some(d) = parse_directive(comment.text(text)) else {
             continue;
@@ -417,21 +417,9 @@ fn check_wrapped(
             {
                 file_suppressed.push(foreign(tool, &names))
             }
+            // Checked against the statement when the walk reaches it.
             Directive::Backfill => match statement_of_comment[ci] {
-                Some(i) => {
-                    let stmt = &parsed.statements[i];
-                    match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
-                        Ok(_) => backfill_marked[i] = true,
-                        Err(reason) => push(
-                            &mut out,
-                            "invalid-directive",
-                            Diagnostic::new(
-                                comment.span.clone(),
-                                format!("`pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"),
-                            ),
-                        ),
-                    }
-                }
+                Some(i) => backfill_comments[i].push(comment.span.clone()),
                 None => push(
                     &mut out,
                     "invalid-directive",
@@ -458,8 +446,23 @@ fn check_wrapped(
 
     // Statements, in order, each seen with the context before it.
     let mut open_begin: Option<Range<usize>> = None;
-    let mut per_statement: Vec<Option<usize>> = Vec::new();
-    for (i, stmt) in parsed.statements.iter().enumerate() {
+    // The statement each diagnostic of `out` is about; none for those of the directives.
+    let mut per_statement: Vec<Option<usize>> = vec![None; out.len()];
+    walk.for_each(|i, stmt| {
+        for span in &backfill_comments[i] {
+            match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
+                Ok(_) => backfill_marked[i] = true,
+                Err(reason) => push(
+                    &mut out,
+                    "invalid-directive",
+                    Diagnostic::new(
+                        span.clone(),
+                        format!("`pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"),
+                    ),
+                ),
+            }
+        }
+        per_statement.resize(out.len(), None);
         let effects = statement_effects(&stmt.node, ctx);
         let rewrite = safe_rewrite(stmt, text, ctx);
         let input = StatementCheck {
@@ -493,12 +496,12 @@ fn check_wrapped(
             _ => {}
         }
         ctx.observe(&stmt.node, &effects, stmt.span.clone());
-    }
+    });
     let end = ScriptEnd {
         ctx,
         file_text: text,
         range: range.clone(),
-        last_statement: parsed.statements.last().map(|s| s.span.clone()),
+        last_statement: walk.spans.last().cloned(),
         open_begin,
     };
     for rule in &rules {
@@ -584,11 +587,16 @@ fn check_wrapped(
                 start: index.line_col(text, span.start),
                 end: index.line_col(text, span.end),
                 span,
-                message: d.message,
-                help: d.help,
+                // A finding quotes SQL; a password in it must reach no report. A fix that holds
+                // one is dropped rather than shown with the password replaced (applying that
+                // would set the password to `***`).
+                message: redact_secrets(&d.message).into_owned(),
+                help: d.help.map(|h| redact_secrets(&h).into_owned()),
                 lock: d.lock,
                 tables: d.tables,
-                fix: d.fix,
+                fix: d
+                    .fix
+                    .filter(|f| matches!(redact_secrets(&f.replacement), Cow::Borrowed(_))),
             }
         })
         .collect();
@@ -693,5 +701,34 @@ mod tests {
             bad.validate(),
             Err(CheckError::UnknownRule { .. })
         ));
+    }
+
+    /// A directive's own diagnostics (an allow naming unknown rules) come before every
+    /// statement's findings: they must not shift which statement an allow applies to.
+    #[test]
+    fn an_allow_covers_its_own_statement_after_an_invalid_directive() {
+        let m = pgshift_source::from_text(
+            "1_idx.sql",
+            "-- pgshift:allow no-such-1 no-such-2 no-such-3 no-such-4 no-such-5 no-such-6 typos\nCREATE INDEX a_idx ON t (a);\n\
+             -- pgshift:allow require-concurrent-index reviewed, 40 rows\nCREATE INDEX b_idx ON t (b);\n",
+        );
+        let findings = check_script_as(&m.up, Format::Plain, &CheckOptions::default());
+        let rules_at = |needle: &str| -> Vec<&str> {
+            let at = m.up.file_text.find(needle).unwrap_or(usize::MAX);
+            findings
+                .iter()
+                .filter(|f| f.span.start == at)
+                .map(|f| f.rule)
+                .collect()
+        };
+        assert!(
+            rules_at("CREATE INDEX a_idx").contains(&"require-concurrent-index"),
+            "{findings:#?}"
+        );
+        assert!(
+            !rules_at("CREATE INDEX b_idx").contains(&"require-concurrent-index"),
+            "{findings:#?}"
+        );
+        assert!(findings.iter().any(|f| f.rule == "invalid-directive"));
     }
 }

@@ -502,3 +502,77 @@ fn findings_whose_spans_do_not_fit_the_text_render_without_panicking() {
         rendered(|out| render(&report, format, out, true));
     }
 }
+
+/// A finding at the end of a 200,000-character line (a minified dump, a hostile file) prints a
+/// clipped window around the carets, not the whole line.
+#[test]
+fn a_long_source_line_is_clipped_around_the_finding() {
+    let filler = format!("SELECT '{}'; ", "x".repeat(200_000));
+    let text = format!("{filler}CREATE INDEX i ON t (a);\n");
+    let span = span_of(&text, "CREATE INDEX i ON t (a)");
+    let report = Report {
+        files: vec![CheckedFile {
+            path: PathBuf::from("m/1_long.sql"),
+            text: Arc::from(text.as_str()),
+            findings: vec![Finding {
+                message: "CREATE INDEX blocks writes".into(),
+                ..finding("m/1_long.sql", &text, span)
+            }],
+        }],
+    };
+    let out = rendered(|o| render_human(&report, o, false));
+    assert!(out.len() < 2_000, "{} bytes printed", out.len());
+    let line = out
+        .lines()
+        .find(|l| l.contains("CREATE INDEX i ON t (a)"))
+        .unwrap_or_else(|| panic!("the statement is shown:\n{out}"));
+    assert!(line.contains('…'), "the cut is marked: {line}");
+    // The carets still sit under the statement.
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines.iter().position(|l| *l == line).unwrap_or(0);
+    let carets = lines[at + 1];
+    let columns = |l: &str, at: usize| l[..at].chars().count();
+    let column = line.find("CREATE").map(|at| columns(line, at));
+    let caret = carets.find('^').map(|at| columns(carets, at));
+    assert_eq!(caret, column, "{line}\n{carets}");
+}
+
+/// A password on the line a finding shows is hidden in the human report.
+#[test]
+fn a_password_on_a_shown_line_is_hidden() {
+    let text = "CREATE ROLE app LOGIN PASSWORD 'S3cr3t-pw'; CREATE INDEX i ON t (a);\n";
+    let span = span_of(text, "CREATE INDEX i ON t (a)");
+    let report = Report {
+        files: vec![CheckedFile {
+            path: PathBuf::from("m/1_role.sql"),
+            text: Arc::from(text),
+            findings: vec![finding("m/1_role.sql", text, span)],
+        }],
+    };
+    let out = rendered(|o| render_human(&report, o, false));
+    assert!(!out.contains("S3cr3t"), "{out}");
+    assert!(out.contains("PASSWORD '***'"), "{out}");
+}
+
+/// A file name holding an escape sequence or a newline cannot drive the terminal or forge a
+/// workflow command in any text format.
+#[test]
+fn control_characters_in_file_names_are_escaped_in_every_text_format() {
+    let path = "m/1_\x1b[31mred\n::error::forged.sql";
+    let text = "CREATE INDEX i ON t (a);\n";
+    let report = Report {
+        files: vec![CheckedFile {
+            path: PathBuf::from(path),
+            text: Arc::from(text),
+            findings: vec![finding(path, text, 0..text.len() - 2)],
+        }],
+    };
+    for format in [OutputFormat::Human, OutputFormat::Github] {
+        let out = rendered(|o| render(&report, format, o, false));
+        assert!(!out.contains('\x1b'), "{format:?}: {out:?}");
+        assert!(
+            !out.lines().any(|l| l.starts_with("::error::forged")),
+            "{format:?}: {out}"
+        );
+    }
+}

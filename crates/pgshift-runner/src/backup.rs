@@ -291,24 +291,31 @@ enum NameSpace<'a> {
     Columns(&'a str),
 }
 
-/// `base` cut to 63 bytes, then the first of `base`, `base_2`, `base_3`, ... that is free.
+/// The name an object is kept under: `<prefix><object><suffix>` and, from the second try on,
+/// `_<n>`. The object's name is what gets shortened to fit PostgreSQL's 63 bytes, never the
+/// prefix, the suffix (which carries the date) or the counter: on a 63-byte table name,
+/// `<table>_deprecated_<date>` keeps its date, as the docs promise.
+pub fn kept_name(prefix: &str, object: &str, suffix: &str, n: usize) -> String {
+    let counter = if n <= 1 {
+        String::new()
+    } else {
+        format!("_{n}")
+    };
+    let fixed = prefix.len() + suffix.len() + counter.len();
+    let room = MAX_IDENTIFIER_BYTES.saturating_sub(fixed);
+    format!("{prefix}{}{suffix}{counter}", clip(object, room))
+}
+
+/// The first of `kept_name(prefix, object, suffix, 1)`, `..., 2)`, ... that is free.
 async fn free_name(
     client: &tokio_postgres::Client,
-    base: &str,
+    (prefix, object, suffix): (&str, &str, &str),
     space: NameSpace<'_>,
     taken: &mut Vec<String>,
 ) -> Result<String, DbError> {
     let mut n = 1;
     loop {
-        let suffix = if n == 1 {
-            String::new()
-        } else {
-            format!("_{n}")
-        };
-        let candidate = format!(
-            "{}{suffix}",
-            clip(base, MAX_IDENTIFIER_BYTES - suffix.len())
-        );
+        let candidate = kept_name(prefix, object, suffix, n);
         if !taken.contains(&candidate) && is_free(client, &space, &candidate).await? {
             taken.push(candidate.clone());
             return Ok(candidate);
@@ -355,8 +362,9 @@ async fn deprecate(
     let table = t.quoted_table();
     match &t.column {
         None => {
-            let base = format!("{}_deprecated_{date}", t.table);
-            let name = free_name(client, &base, NameSpace::Schema(&t.schema), taken).await?;
+            let suffix = format!("_deprecated_{date}");
+            let base = ("", t.table.as_str(), suffix.as_str());
+            let name = free_name(client, base, NameSpace::Schema(&t.schema), taken).await?;
             Ok(vec![protected_step(
                 format!("ALTER TABLE {table} RENAME TO {}", quote_ident(&name)),
                 format!(
@@ -368,8 +376,9 @@ async fn deprecate(
             )])
         }
         Some(column) => {
-            let base = format!("{column}_deprecated_{date}");
-            let name = free_name(client, &base, NameSpace::Columns(&table), taken).await?;
+            let suffix = format!("_deprecated_{date}");
+            let base = ("", column.as_str(), suffix.as_str());
+            let name = free_name(client, base, NameSpace::Columns(&table), taken).await?;
             let mut steps = vec![protected_step(
                 format!(
                     "ALTER TABLE {table} RENAME COLUMN {} TO {}",
@@ -418,8 +427,9 @@ async fn backup(
     taken: &mut Vec<String>,
 ) -> Result<Step, DbError> {
     let table = t.quoted_table();
-    let base = format!("_backup_{}_{date}", t.table);
-    let name = free_name(client, &base, NameSpace::Schema(&t.schema), taken).await?;
+    let suffix = format!("_{date}");
+    let base = ("_backup_", t.table.as_str(), suffix.as_str());
+    let name = free_name(client, base, NameSpace::Schema(&t.schema), taken).await?;
     let target = format!("{}.{}", quote_ident(&t.schema), quote_ident(&name));
     let (select, what) = match &t.column {
         None => (format!("TABLE {table}"), "the table".to_string()),
@@ -597,5 +607,28 @@ mod tests {
         assert_eq!(clip(&long, MAX_IDENTIFIER_BYTES).len(), 63);
         assert_eq!(clip("é", 1), "");
         assert_eq!(clip("abc", MAX_IDENTIFIER_BYTES), "abc");
+    }
+
+    /// On a 63-byte table name the date suffix the docs promise survives; the table part is
+    /// what gets shorter, on a character boundary.
+    #[test]
+    fn kept_names_keep_their_suffix_and_counter() {
+        let table = "t".repeat(MAX_IDENTIFIER_BYTES);
+        let name = kept_name("", &table, "_deprecated_20250101", 1);
+        assert_eq!(name.len(), MAX_IDENTIFIER_BYTES);
+        assert!(name.ends_with("t_deprecated_20250101"), "{name}");
+        let name = kept_name("_backup_", &table, "_20250101", 3);
+        assert_eq!(name.len(), MAX_IDENTIFIER_BYTES);
+        assert!(
+            name.starts_with("_backup_t") && name.ends_with("t_20250101_3"),
+            "{name}"
+        );
+        let wide = "é".repeat(40);
+        let name = kept_name("", &wide, "_deprecated_20250101", 1);
+        assert!(name.len() <= MAX_IDENTIFIER_BYTES && name.ends_with("é_deprecated_20250101"));
+        assert_eq!(
+            kept_name("", "orders", "_deprecated_20250101", 1),
+            "orders_deprecated_20250101"
+        );
     }
 }

@@ -103,6 +103,19 @@ pub enum Event {
         /// What the catalog showed.
         why: String,
     },
+    /// A step is still running, sent about every second while it does: for a live line on a
+    /// terminal (plain lines every few seconds elsewhere).
+    StepRunning {
+        version: String,
+        /// The step, on one line, shortened, passwords hidden.
+        sql: String,
+        elapsed: Duration,
+        /// What it waits for, when it waits: `a lock held by pid 123`, `IO (DataFileRead)`.
+        waiting_for: Option<String>,
+        /// An index build's progress as PostgreSQL reports it: `building index: scanning
+        /// table, 41% (12000 of 29000)`.
+        progress: Option<String>,
+    },
     /// A backfill starts (or resumes after `resumed_at` rows done in earlier runs).
     BackfillStarted {
         id: String,

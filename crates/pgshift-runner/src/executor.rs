@@ -56,6 +56,11 @@ pub(crate) trait StepHook: Send {
     fn while_running<'a>(&'a self, _done: &'a AtomicBool) -> BoxFuture<'a, Vec<(u32, LockLevel)>> {
         Box::pin(async { Vec::new() })
     }
+    /// Runs while any step runs (the progress line). Never completes on its own: it is dropped
+    /// when the step ends, so a fast step waits for nothing.
+    fn while_sending<'a>(&'a self, _step: &'a Step) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::pending())
+    }
     /// A step completed.
     fn after_step<'a>(
         &'a mut self,
@@ -67,11 +72,6 @@ pub(crate) trait StepHook: Send {
         Box::pin(async { Ok(()) })
     }
 }
-
-/// Watches nothing.
-pub(crate) struct Unwatched;
-
-impl StepHook for Unwatched {}
 
 /// What a unit records in the history when it completes (in its own transaction when it
 /// has one).
@@ -186,7 +186,7 @@ impl Executor<'_> {
                     observer.event(&Event::Rewrite {
                         version: m.version.to_string(),
                         purpose: step.rewrite.clone().unwrap_or_default(),
-                        sql: step.sql.clone(),
+                        sql: pgshift_sql::redact_secrets(&step.sql).into_owned(),
                     });
                 }
             }
@@ -464,16 +464,27 @@ impl Executor<'_> {
     ) -> std::result::Result<(), DbError> {
         hook.before_step(step, in_transaction).await?;
         let started = Instant::now();
-        let (sent, sampled) = if in_transaction {
-            (step.send(self.conn).await, Vec::new())
-        } else {
-            let done = AtomicBool::new(false);
-            let send = async {
-                let sent = step.send(self.conn).await;
-                done.store(true, Ordering::SeqCst);
-                sent
-            };
-            tokio::join!(send, hook.while_running(&done))
+        let done = AtomicBool::new(false);
+        let send = async {
+            let sent = step.send(self.conn).await;
+            done.store(true, Ordering::SeqCst);
+            sent
+        };
+        // The hook's futures are made here, not inside `watched`: a `&dyn StepHook` held
+        // across an await would make `up`'s future not `Send`.
+        let sampler = (!in_transaction).then(|| hook.while_running(&done));
+        let progress = hook.while_sending(step);
+        let watched = async {
+            match sampler {
+                Some(sampler) => tokio::join!(send, sampler),
+                None => (send.await, Vec::new()),
+            }
+        };
+        // The progress watcher ends with the step: `while_sending` never completes.
+        let (sent, sampled) = tokio::select! {
+            biased;
+            result = watched => result,
+            () = progress => (Ok(()), Vec::new()),
         };
         sent?;
         hook.after_step(step, in_transaction, sampled, started.elapsed())
@@ -590,8 +601,16 @@ impl Executor<'_> {
             let line = exec.units[begin].steps.first().map_or(0, |s| {
                 LineIndex::new(text).line_col(text, s.origin.start).line
             });
+            let before = match done {
+                0 => "No step before it had completed".to_string(),
+                n => format!(
+                    "The {} before it completed and {} recorded",
+                    crate::report::count(n, "step"),
+                    if n == 1 { "is" } else { "are" }
+                ),
+            };
             format!(
-                "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. The {done} steps before it completed and are recorded; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
+                "this migration runs statement by statement and opens its own transaction with BEGIN at line {line}; the server rolled back everything since that BEGIN. {before}; nothing after the failing statement ran. Fix the statement and run the command again: it resumes at that BEGIN."
             )
         } else {
             let how = if unit.transactional {
@@ -605,8 +624,8 @@ impl Executor<'_> {
                 n => format!("the {n} steps before it completed and are recorded"),
             };
             format!(
-                "this migration runs in {} steps outside a single transaction and failed at step {}; {before}; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
-                exec.units.len(),
+                "this migration runs in {} outside a single transaction and failed at step {}; {before}; {how}. Nothing after it ran. Fix the statement and run the command again: it resumes at this step.",
+                crate::report::count(exec.units.len(), "step"),
                 unit_index + 1
             )
         };

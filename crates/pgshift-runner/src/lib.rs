@@ -40,6 +40,8 @@ pub mod migrator;
 pub mod options;
 pub mod plan;
 pub mod prepare;
+pub(crate) mod progress;
+pub mod report;
 pub mod safe;
 pub mod trace;
 pub mod units;

@@ -20,11 +20,12 @@ use crate::adopt;
 use crate::backup;
 use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
-use crate::executor::{Executor, Record, Transactions, Unwatched};
+use crate::executor::{Executor, Record, Transactions};
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
 use crate::options::RunOptions;
 use crate::prepare::{prepare, Purpose};
+use crate::progress::Progress;
 use crate::units::Execution;
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
@@ -784,6 +785,7 @@ impl Migrator {
         }
         let started = Instant::now();
         let format = self.set.format.name();
+        let mut progress = Progress::new(&self.conn, &version, observer);
 
         if total == 1 && exec.units[0].transactional && resuming.is_none() {
             // The common case: the whole migration and its history record commit together.
@@ -797,7 +799,7 @@ impl Migrator {
                 },
             };
             self.executor()
-                .run_unit(&m, &exec, 0, observer, &record, &mut Unwatched)
+                .run_unit(&m, &exec, 0, observer, &record, &mut progress)
                 .await?;
         } else {
             if resuming.is_none() && direction == Direction::Apply {
@@ -832,7 +834,7 @@ impl Migrator {
                     ends_at: (i + 1 == total).then_some(started),
                 };
                 self.executor()
-                    .run_unit(&m, &exec, i, observer, &record, &mut Unwatched)
+                    .run_unit(&m, &exec, i, observer, &record, &mut progress)
                     .await?;
             }
             self.conn
@@ -980,7 +982,7 @@ impl Migrator {
                     path: path.to_path_buf(),
                     step,
                     total: row.units,
-                    sql: inflight::clip(&f.sql),
+                    sql: inflight::clip(&pgshift_sql::redact_secrets(&f.sql)),
                     why,
                 },
             ))),
@@ -1255,9 +1257,14 @@ pub fn describe_session(s: &pgshift_db::Session) -> String {
     let age = s.xact_age.map_or_else(String::new, |a| {
         format!(", in a transaction for {:.1} s", a.as_secs_f64())
     });
-    let query: String = s.query.chars().take(80).collect();
-    format!(
+    // Another session's query can hold anything, a password included.
+    let query: String = pgshift_sql::redact_secrets(&s.query)
+        .chars()
+        .take(80)
+        .collect();
+    let line = format!(
         "pid {} ({app}, user {}, {}{age}): {query}",
         s.pid, s.user, s.state
-    )
+    );
+    pgshift_sql::printable_line(&line).into_owned()
 }

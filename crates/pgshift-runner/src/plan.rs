@@ -21,7 +21,6 @@
 //! same unit. Lock waits are not included: the runner bounds them with `lock_timeout`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use pgshift_db::{Connection, DbError, Session, TableSize};
@@ -161,7 +160,7 @@ impl From<&Session> for SessionSummary {
             xact_age_ms: s
                 .xact_age
                 .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
-            query: one_line(&s.query, 80),
+            query: one_line(&pgshift_sql::redact_secrets(&s.query), 80),
         }
     }
 }
@@ -390,7 +389,7 @@ async fn plan_migration(
                 s.origin.start == start && (!s.is_verbatim() || s.facts.backfill.is_some())
             })
             .map(|(u, s)| RunStep {
-                sql: s.sql.clone(),
+                sql: pgshift_sql::redact_secrets(&s.sql).into_owned(),
                 purpose: if s.facts.backfill.is_some() {
                     "a batched, resumable backfill (`-- pgshift:backfill`): key ranges sized to ~200 ms, each committed with its checkpoint, then the end proved".to_string()
                 } else {
@@ -423,7 +422,11 @@ async fn plan_migration(
         }
         statements.push(PlannedStatement {
             line: line_index.line_col(&m.up.file_text, start).line,
-            sql: one_line(&m.up.file_text[a.span.clone()], 100),
+            // `CREATE ROLE ... PASSWORD '...'` is shown without the password, in every format.
+            sql: one_line(
+                &pgshift_sql::redact_secrets(&m.up.file_text[a.span.clone()]),
+                100,
+            ),
             tables,
             runs_instead,
             blocking: b,
@@ -491,8 +494,8 @@ fn checklist(
             format!("it runs as one step outside a transaction{why}; `pgshift up` again retries it")
         } else {
             format!(
-                "it runs in {} steps, not one transaction{why}; each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
-                exec.units.len()
+                "it runs in {}, not one transaction{why}; each completed step is recorded, so `pgshift up` again resumes at the failed step, and completed steps stay applied",
+                crate::report::count(exec.units.len(), "step")
             )
         };
         Answer { ok: true, text }
@@ -544,6 +547,7 @@ fn checklist(
 
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = pgshift_sql::printable_line(&flat).into_owned();
     if flat.chars().count() > max {
         let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
@@ -552,323 +556,5 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-/// `0.4 ms`, `12 ms`, `3.2 s`, `4.5 min`.
-pub fn format_ms(ms: f64) -> String {
-    if ms < 10.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else if ms < 60_000.0 {
-        format!("{:.1} s", ms / 1000.0)
-    } else {
-        format!("{:.1} min", ms / 60_000.0)
-    }
-}
-
-/// `-1` → `?`; otherwise `1.2M`, `35k`, `12`.
-fn format_rows(rows: Option<i64>) -> String {
-    match rows {
-        None => "new".into(),
-        Some(r) if r < 0 => "?".into(),
-        Some(r) if r >= 1_000_000 => format!("{:.1}M", r as f64 / 1e6),
-        Some(r) if r >= 10_000 => format!("{}k", r / 1000),
-        Some(r) => r.to_string(),
-    }
-}
-
-fn format_bytes(bytes: Option<i64>) -> String {
-    match bytes {
-        None => "-".into(),
-        Some(b) if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
-        Some(b) if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
-        Some(b) if b >= 1 << 10 => format!("{} kB", b >> 10),
-        Some(b) => format!("{b} B"),
-    }
-}
-
-fn table_summary(t: &TableLock) -> String {
-    let mut what = Vec::new();
-    if t.rewrite {
-        what.push("rewrite");
-    }
-    if t.scan {
-        what.push("scan");
-    }
-    let what = if what.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", what.join("+"))
-    };
-    format!(
-        "{} {} ({} rows, {}{what})",
-        t.lock,
-        t.table,
-        format_rows(t.rows_estimate),
-        format_bytes(t.bytes)
-    )
-}
-
-fn yes_no(a: &Answer) -> &'static str {
-    if a.ok {
-        "ok"
-    } else {
-        "check"
-    }
-}
-
-/// The plan for a terminal: one block per migration, one entry per statement.
-pub fn render_terminal(report: &PlanReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "plan for {} (PostgreSQL {}){}",
-        report.database,
-        report.server_version,
-        if report.exact {
-            ", --exact: no safe rewrites"
-        } else {
-            ""
-        }
-    );
-    if report.migrations.is_empty() {
-        let _ = writeln!(out, "nothing pending");
-        return out;
-    }
-    for m in &report.migrations {
-        let _ = writeln!(out);
-        let resume = m
-            .resumes_at
-            .map(|r| format!(", resumes at step {}", r + 1))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{} {} ({}; {} unit{}{resume})",
-            m.version,
-            m.name,
-            m.path,
-            m.units,
-            if m.units == 1 { "" } else { "s" }
-        );
-        if let Some(d) = &m.dump {
-            let _ = writeln!(out, "  first: pg_dump of the dropped tables to {d}");
-        }
-        for s in &m.statements {
-            let _ = writeln!(out, "  line {}: {}", s.line, s.sql);
-            for t in &s.tables {
-                let _ = writeln!(out, "    locks    {}", table_summary(t));
-            }
-            for r in &s.runs_instead {
-                let _ = writeln!(out, "    runs     {} [{}]", r.sql, r.runs);
-                let _ = writeln!(out, "             {}", r.purpose);
-            }
-            match &s.blocking {
-                Some(b) => {
-                    let _ = writeln!(
-                        out,
-                        "    blocks   {} on {} for ≈ {}",
-                        b.blocks,
-                        b.table,
-                        format_ms(b.estimate_ms)
-                    );
-                }
-                None if !s.tables.is_empty() => {
-                    let _ = writeln!(out, "    blocks   no reads or writes");
-                }
-                None => {}
-            }
-            for c in &s.conflicting_now {
-                let _ = writeln!(
-                    out,
-                    "    in the way now: pid {} ({}, {}{}): {}",
-                    c.pid,
-                    if c.application_name.is_empty() {
-                        "no application_name"
-                    } else {
-                        &c.application_name
-                    },
-                    c.state,
-                    c.xact_age_ms
-                        .map(|a| format!(", transaction open {}", format_ms(a as f64)))
-                        .unwrap_or_default(),
-                    c.query
-                );
-            }
-        }
-        let _ = writeln!(out, "  checklist");
-        for (q, a) in checklist_rows(&m.checklist) {
-            let _ = writeln!(out, "    [{}] {q} {}", yes_no(a), a.text);
-        }
-    }
-    let over = report.over_limit();
-    let _ = writeln!(out);
-    if over.is_empty() {
-        let _ = writeln!(
-            out,
-            "no statement holds a blocking lock on a non-empty table for longer than {}",
-            format_ms(report.max_lock_ms as f64)
-        );
-    } else {
-        for o in &over {
-            let _ = writeln!(
-                out,
-                "over the limit: {} line {}: {} on {} for ≈ {} (max {})",
-                o.version,
-                o.line,
-                o.lock,
-                o.table,
-                format_ms(o.estimate_ms),
-                format_ms(report.max_lock_ms as f64)
-            );
-        }
-    }
-    out
-}
-
-fn checklist_rows(c: &Checklist) -> [(&'static str, &Answer); 4] {
-    [
-        (
-            "Backward compatible with the running code?",
-            &c.backward_compatible,
-        ),
-        ("What if it fails halfway?", &c.if_it_fails_halfway),
-        ("Rollback script?", &c.rollback),
-        ("Locking operations and expected lock duration?", &c.locking),
-    ]
-}
-
-/// The report as JSON (every field of [`PlanReport`]).
-pub fn render_json(report: &PlanReport) -> String {
-    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-}
-
-fn md_cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
-/// The report as Markdown, to paste into a pull request.
-pub fn render_markdown(report: &PlanReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "## pgshift plan");
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "Database `{}`, PostgreSQL {}{}. Estimates: rewrite {} MB/s, index build {} MB/s, scan {} MB/s, catalog-only {} ms.",
-        report.database,
-        report.server_version,
-        if report.exact { " (`--exact`: no safe rewrites)" } else { "" },
-        report.model.rewrite_mb_per_sec,
-        report.model.index_mb_per_sec,
-        report.model.scan_mb_per_sec,
-        report.model.catalog_ms
-    );
-    if report.migrations.is_empty() {
-        let _ = writeln!(out, "\nNothing pending.");
-        return out;
-    }
-    for m in &report.migrations {
-        let _ = writeln!(out);
-        let _ = writeln!(out, "### {} {}", m.version, m.name);
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "`{}`, {} unit{}{}",
-            m.path,
-            m.units,
-            if m.units == 1 { "" } else { "s" },
-            m.resumes_at
-                .map(|r| format!(", resumes at step {}", r + 1))
-                .unwrap_or_default()
-        );
-        if let Some(d) = &m.dump {
-            let _ = writeln!(out, "\nFirst: `pg_dump` of the dropped tables to `{d}`.");
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "| line | statement | locks | runs instead | blocks | in the way now |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for s in &m.statements {
-            let locks: Vec<String> = s.tables.iter().map(table_summary).collect();
-            let runs: Vec<String> = s
-                .runs_instead
-                .iter()
-                .map(|r| format!("`{}` ({})", r.sql, r.runs))
-                .collect();
-            let blocks = match &s.blocking {
-                Some(b) => format!(
-                    "{} on {}, ≈ {}",
-                    b.blocks,
-                    b.table,
-                    format_ms(b.estimate_ms)
-                ),
-                None => "nothing".into(),
-            };
-            let way: Vec<String> = s
-                .conflicting_now
-                .iter()
-                .map(|c| format!("pid {} ({})", c.pid, c.state))
-                .collect();
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} | {} | {} | {} |",
-                s.line,
-                md_cell(&s.sql),
-                md_cell(&locks.join("<br>")),
-                md_cell(&runs.join("<br>")),
-                md_cell(&blocks),
-                md_cell(&way.join("<br>"))
-            );
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(out, "Pre-flight checklist:");
-        let _ = writeln!(out);
-        for (q, a) in checklist_rows(&m.checklist) {
-            let _ = writeln!(
-                out,
-                "- [{}] **{q}** {}",
-                if a.ok { "x" } else { " " },
-                a.text
-            );
-        }
-    }
-    let over = report.over_limit();
-    let _ = writeln!(out);
-    if over.is_empty() {
-        let _ = writeln!(
-            out,
-            "No statement holds a blocking lock on a non-empty table for longer than {}.",
-            format_ms(report.max_lock_ms as f64)
-        );
-    } else {
-        for o in &over {
-            let _ = writeln!(
-                out,
-                "**Over the limit:** {} line {}: {} on {} for ≈ {} (max {}).",
-                o.version,
-                o.line,
-                o.lock,
-                o.table,
-                format_ms(o.estimate_ms),
-                format_ms(report.max_lock_ms as f64)
-            );
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_sizes_read_well() {
-        assert_eq!(format_ms(0.42), "0.4 ms");
-        assert_eq!(format_ms(250.0), "250 ms");
-        assert_eq!(format_ms(3200.0), "3.2 s");
-        assert_eq!(format_rows(Some(1_500_000)), "1.5M");
-        assert_eq!(format_rows(Some(-1)), "?");
-        assert_eq!(format_rows(None), "new");
-        assert_eq!(format_bytes(Some(3 << 20)), "3.0 MB");
-    }
-}
+// Rendering lives in `report::plan`; these names stay for callers of `plan::*`.
+pub use crate::report::plan::{format_ms, render_json, render_markdown, render_terminal};

@@ -21,7 +21,6 @@
 //!   cannot run in a transaction are then skipped, with a note.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -804,7 +803,7 @@ fn describe_statement(
     StatementTrace {
         line,
         column,
-        sql: step.sql.trim().to_string(),
+        sql: pgshift_sql::redact_secrets(step.sql.trim()).into_owned(),
         in_transaction,
         lock_source: source,
         locks,
@@ -925,189 +924,9 @@ impl ScratchServer {
     }
 }
 
-// ---- rendering ---------------------------------------------------------------------------------
-
-fn clip(sql: &str, width: usize) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > width {
-        let cut: String = one_line.chars().take(width.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        one_line
-    }
-}
-
-fn locks_text(s: &StatementTrace) -> String {
-    if s.locks.is_empty() {
-        return "-".to_string();
-    }
-    // Index reads come with every table read; JSON keeps them, the tables leave them out.
-    s.locks
-        .iter()
-        .filter(|l| !(l.kind == RelationKind::Index && l.mode == LockLevel::AccessShare))
-        .map(|l| format!("{} {}", l.mode, shown(&l.relation)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn changes_text(s: &StatementTrace) -> String {
-    let mut parts = Vec::new();
-    for r in &s.rewritten {
-        parts.push(format!("REWROTE {r}"));
-    }
-    for r in &s.scanned {
-        parts.push(format!("scanned {r}"));
-    }
-    for (label, list) in [
-        ("created", &s.created),
-        ("dropped", &s.dropped),
-        ("altered", &s.altered),
-    ] {
-        if !list.is_empty() {
-            parts.push(format!("{label} {}", list.join(", ")));
-        }
-    }
-    if parts.is_empty() {
-        "-".to_string()
-    } else {
-        parts.join("; ")
-    }
-}
-
-/// The trace as a table for a terminal.
-pub fn render_terminal(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
-    // A throwaway cluster's description already names its version; a URL does not.
-    let version = if report
-        .target
-        .contains(&format!("PostgreSQL {}", report.server_version))
-    {
-        String::new()
-    } else {
-        format!(" (PostgreSQL {})", report.server_version)
-    };
-    writeln!(
-        out,
-        "trace on {}{version}{}",
-        report.target,
-        if report.committed {
-            ""
-        } else {
-            ", rolled back"
-        }
-    )?;
-    for m in &report.migrations {
-        writeln!(out, "\n{} {}  ({})", m.version, m.name, m.path)?;
-        for s in &m.statements {
-            writeln!(
-                out,
-                "  {:>4}  {:<48}  {:>8.1} ms{}",
-                s.line,
-                clip(&s.sql, 48),
-                s.duration_ms,
-                if s.lock_source == LockSource::Sampled {
-                    "  (no transaction; locks sampled)"
-                } else {
-                    ""
-                }
-            )?;
-            writeln!(out, "        locks:   {}", locks_text(s))?;
-            let changes = changes_text(s);
-            if changes != "-" {
-                writeln!(out, "        changes: {changes}")?;
-            }
-            for d in &s.disagreements {
-                writeln!(out, "        ≠ {d}")?;
-            }
-        }
-        for n in &m.notes {
-            writeln!(out, "  note: {n}")?;
-        }
-        if let Some(e) = &m.error {
-            writeln!(out, "  error: {e}")?;
-        }
-    }
-    let disagreements = report.disagreements();
-    writeln!(
-        out,
-        "\n{} statement(s) traced in {} migration(s); {} disagreement(s) with pgshift's lock knowledge",
-        report.statement_count(),
-        report.migrations.len(),
-        disagreements.len()
-    )?;
-    for n in &report.notes {
-        writeln!(out, "note: {n}")?;
-    }
-    Ok(())
-}
-
-/// The trace as JSON (the [`TraceReport`] fields).
-pub fn render_json(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
-    writeln!(out)
-}
-
-/// Escapes text for a markdown table cell.
-pub(crate) fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
-/// The trace as markdown (one table per migration), for a pull request comment.
-pub fn render_markdown(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "### Lock trace (PostgreSQL {}{})\n",
-        report.server_version,
-        if report.committed {
-            ""
-        } else {
-            ", rolled back"
-        }
-    )?;
-    write_markdown_tables(report, out)
-}
-
-/// The per-migration tables, shared with `verify`'s markdown report.
-pub(crate) fn write_markdown_tables(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
-    for m in &report.migrations {
-        writeln!(
-            out,
-            "**{} {}** (`{}`)\n",
-            m.version,
-            cell(&m.name),
-            cell(&m.path)
-        )?;
-        writeln!(
-            out,
-            "| line | statement | locks taken | changes | ms | disagreements |"
-        )?;
-        writeln!(out, "|---:|---|---|---|---:|---|")?;
-        for s in &m.statements {
-            writeln!(
-                out,
-                "| {} | `{}` | {}{} | {} | {:.1} | {} |",
-                s.line,
-                cell(&clip(&s.sql, 60)).replace('`', "'"),
-                cell(&locks_text(s)),
-                if s.lock_source == LockSource::Sampled {
-                    " (sampled)"
-                } else {
-                    ""
-                },
-                cell(&changes_text(s)),
-                s.duration_ms,
-                cell(&s.disagreements.join("; "))
-            )?;
-        }
-        for n in &m.notes {
-            writeln!(out, "\n> note: {}", cell(n))?;
-        }
-        if let Some(e) = &m.error {
-            writeln!(out, "\n> **error:** {}", cell(e))?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
-}
+// Rendering lives in `report::trace`; these names stay for callers of `trace::*`.
+pub(crate) use crate::report::trace::{cell, clip, write_markdown_tables};
+pub use crate::report::trace::{render_json, render_markdown, render_terminal};
 
 #[cfg(test)]
 mod tests {

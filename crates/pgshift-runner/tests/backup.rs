@@ -274,3 +274,42 @@ async fn deprecate_still_drops_the_other_tables_a_drop_names() {
         "old_t is kept under a new name; fresh is dropped as written"
     );
 }
+
+/// A 63-byte table name (the longest PostgreSQL keeps): the kept table still ends in
+/// `_deprecated_<date>` / starts with `_backup_` and ends in `_<date>`; the table part is cut.
+#[tokio::test]
+async fn on_a_63_byte_table_name_the_kept_names_keep_their_date_suffix() {
+    let long = "t".repeat(63);
+    for (mode, want_start, want_end) in [
+        (OnDrop::Deprecate, "tttt", "_deprecated_"),
+        (OnDrop::Backup, "_backup_tttt", "_"),
+    ] {
+        let db = TestDb::new().await;
+        let date = today(&db).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "20240101000000_setup.up.sql",
+            &format!("CREATE TABLE {long} (k int);\nINSERT INTO {long} VALUES (1);\n"),
+        );
+        write(
+            dir.path(),
+            "20240102000000_drop.up.sql",
+            &format!("DROP TABLE {long};\n"),
+        );
+        let options = RunOptions {
+            on_drop: mode,
+            ..RunOptions::default()
+        };
+        up(&db, dir.path(), options).await;
+        let kept = tables(&db).await;
+        let suffix = format!("{want_end}{date}");
+        let found = kept
+            .iter()
+            .find(|t| t.starts_with(want_start) && t.ends_with(&suffix));
+        let Some(found) = found else {
+            panic!("{mode:?}: no table named {want_start}..{suffix} in {kept:?}");
+        };
+        assert_eq!(found.len(), 63, "{found}");
+    }
+}

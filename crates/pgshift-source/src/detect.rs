@@ -181,7 +181,8 @@ fn describe(listing: &Listing) -> String {
         String::new()
     };
     format!(
-        "{total} entries, none of them `.sql` files: {}{more}",
+        "{total} {}, none of them `.sql` files: {}{more}",
+        if total == 1 { "entry" } else { "entries" },
         names.join(", ")
     )
 }

@@ -26,6 +26,18 @@ pub enum SourceError {
         source: std::io::Error,
     },
 
+    /// A migration file that is a symbolic link to a file outside the folder it is listed in.
+    #[error("{}: the file is a symbolic link to {}, outside {}; pgshift reads migration files only from inside the migrations folder (a link could make it print any file); copy the file into the folder, or link the whole folder instead", path.display(), target.display(), folder.display())]
+    LinkOutsideFolder {
+        path: PathBuf,
+        target: PathBuf,
+        folder: PathBuf,
+    },
+
+    /// A migration file that is not a regular file (a device, a FIFO, a socket).
+    #[error("{}: not a regular file (a device, a pipe or a socket); a migration must be a file of SQL text", path.display())]
+    NotAFile { path: PathBuf },
+
     /// A migration file is not UTF-8 text.
     #[error("{}: the file is not valid UTF-8 (first bad byte at offset {offset}); re-save it as UTF-8", path.display())]
     NotUtf8 { path: PathBuf, offset: usize },
@@ -132,6 +144,8 @@ impl SourceError {
             SourceError::ReadDir { path, .. }
             | SourceError::ReadFile { path, .. }
             | SourceError::NotUtf8 { path, .. }
+            | SourceError::LinkOutsideFolder { path, .. }
+            | SourceError::NotAFile { path }
             | SourceError::EmptyDir { path }
             | SourceError::UnknownLayout { path, .. }
             | SourceError::DownWithoutUp { path, .. }

@@ -114,11 +114,14 @@ pub(crate) fn list_recursive(dir: &Path) -> Result<Listing, SourceError> {
 
 /// Reads a file as UTF-8 text. A leading byte-order mark is kept (offsets stay file-relative);
 /// PostgreSQL's parser rejects it, which the SQL layer reports with a position.
+///
+/// A file that resolves (through symbolic links) outside the folder it was found in is
+/// refused, and so is anything that is not a regular file: `ln -s /proc/self/environ
+/// migrations/2_x.up.sql` must not make `check` print the environment, and a FIFO or
+/// `/dev/zero` must not hang it or fill memory. A linked *folder* is followed; the files in
+/// it must then be inside it.
 pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, SourceError> {
-    let bytes = std::fs::read(path).map_err(|source| SourceError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_bytes(path)?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Arc::from(text)),
         Err(e) => Err(SourceError::NotUtf8 {
@@ -126,4 +129,35 @@ pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, SourceError> {
             offset: e.utf8_error().valid_up_to(),
         }),
     }
+}
+
+/// A migration file's bytes, with the refusals of [`read_text`].
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, SourceError> {
+    let read_error = |source| SourceError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let is_link = std::fs::symlink_metadata(path)
+        .map_err(read_error)?
+        .file_type()
+        .is_symlink();
+    if is_link {
+        let target = std::fs::canonicalize(path).map_err(read_error)?;
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let folder = folder.unwrap_or(Path::new("."));
+        let real_folder = std::fs::canonicalize(folder).map_err(read_error)?;
+        if !target.starts_with(&real_folder) {
+            return Err(SourceError::LinkOutsideFolder {
+                path: path.to_path_buf(),
+                target,
+                folder: folder.to_path_buf(),
+            });
+        }
+    }
+    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+        return Err(SourceError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    std::fs::read(path).map_err(read_error)
 }

@@ -223,3 +223,60 @@ fn a_symlink_loop_under_a_flyway_location_terminates() -> TestResult {
     assert_eq!(set.migrations.len(), 1);
     Ok(())
 }
+
+/// `ln -s /proc/self/environ migrations/2_b.up.sql` printed the environment (tokens included)
+/// in `check`'s report: a file linked from outside the folder is refused, naming the link,
+/// where it leads and what to do; its content is never read.
+#[test]
+fn a_migration_file_linked_from_outside_the_folder_is_refused() -> TestResult {
+    let outside = tempfile::tempdir()?;
+    let secret = outside.path().join("secrets.env");
+    fs::write(&secret, "select 'TOKEN=hunter2';\n")?;
+    let tmp = tempfile::tempdir()?;
+    fs::write(tmp.path().join("20240101000000_a.up.sql"), "select 1;\n")?;
+    std::os::unix::fs::symlink(&secret, tmp.path().join("20240102000000_b.up.sql"))?;
+    let err = load(tmp.path(), None).expect_err("an outside link is refused");
+    let message = err.to_string();
+    assert!(message.contains("20240102000000_b.up.sql"), "{message}");
+    assert!(message.contains("symbolic link"), "{message}");
+    assert!(
+        message.contains("copy the file into the folder"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+
+    // Environment files under /proc are links to outside too.
+    let proc_dir = tempfile::tempdir()?;
+    std::os::unix::fs::symlink("/proc/self/environ", proc_dir.path().join("1_a.sql"))?;
+    let err = load(proc_dir.path(), Some(Format::Plain)).expect_err("refused");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    Ok(())
+}
+
+/// A link to a file inside the folder (a renamed migration kept under its old name) still reads.
+#[test]
+fn a_link_inside_the_folder_is_read() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::create_dir(tmp.path().join("shared"))?;
+    fs::write(tmp.path().join("shared/a.sql"), "select 1;\n")?;
+    std::os::unix::fs::symlink(
+        tmp.path().join("shared/a.sql"),
+        tmp.path().join("20240101000000_a.up.sql"),
+    )?;
+    let set = load(tmp.path(), Some(Format::Pgshift))?;
+    assert_eq!(set.migrations.len(), 1);
+    assert_eq!(set.migrations[0].up.file_text.as_ref(), "select 1;\n");
+    Ok(())
+}
+
+/// A FIFO named like a migration would block `check` forever; a device would fill memory.
+#[test]
+fn a_migration_that_is_not_a_regular_file_is_refused() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let fifo = tmp.path().join("20240101000000_a.up.sql");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+    assert!(status.success());
+    let err = load(tmp.path(), Some(Format::Pgshift)).expect_err("a FIFO is refused");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    Ok(())
+}

@@ -227,7 +227,8 @@ pub fn display_ident(name: &str) -> String {
     if plain {
         name.to_string()
     } else {
-        quote_ident(name)
+        // A name can hold an escape sequence or a newline: shown, never sent to a terminal.
+        crate::printable::printable_line(&quote_ident(name)).into_owned()
     }
 }
 
@@ -310,6 +311,7 @@ mod tests {
         assert_eq!(display_ident("a b"), "\"a b\"");
         assert_eq!(display_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(display_ident("tàble"), "\"tàble\"");
+        assert_eq!(display_ident("a\nb\x1b[2J"), "\"a\\nb\\x1b[2J\"");
         // Messages only: SQL always goes through quote_ident.
         assert_eq!(display_ident("select"), "select");
     }

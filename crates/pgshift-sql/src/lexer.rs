@@ -24,7 +24,14 @@ pub struct Lexed {
     /// psql meta-commands on their own line between statements (`\restrict KEY`, which
     /// pg_dump writes since 17.6/16.10/15.14, `\connect db`, `\set x 1`), without the newline.
     pub meta_commands: Vec<Range<usize>>,
+    /// The start of the first block comment nested deeper than [`MAX_COMMENT_NESTING`].
+    pub too_deep_comment: Option<usize>,
 }
+
+/// How deeply `/* /* */ */` comments may nest. PostgreSQL's scanner takes time quadratic in
+/// the depth (100,000 levels in a 200 KB file kept it busy for over a minute), and no real
+/// migration nests comments more than a few levels, so deeper input is refused.
+pub const MAX_COMMENT_NESTING: usize = 1000;
 
 /// Scans `text`. Never fails: unterminated constructs run to the end of the text (the parser
 /// reports them as syntax errors).
@@ -47,7 +54,10 @@ pub fn lex(text: &str) -> Lexed {
                 i = end;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                let end = block_comment_end(b, i);
+                let (end, depth) = block_comment(b, i);
+                if depth > MAX_COMMENT_NESTING && out.too_deep_comment.is_none() {
+                    out.too_deep_comment = Some(i);
+                }
                 out.comments.push(i..end);
                 i = end;
             }
@@ -195,14 +205,14 @@ fn copy_data_end(b: &[u8], mut line: usize) -> usize {
     b.len()
 }
 
-fn memchr(needle: u8, b: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn memchr(needle: u8, b: &[u8], from: usize) -> Option<usize> {
     b.get(from..)?
         .iter()
         .position(|&x| x == needle)
         .map(|p| p + from)
 }
 
-fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || from > b.len() {
         return None;
     }
@@ -212,28 +222,35 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn block_comment_end(b: &[u8], start: usize) -> usize {
+pub(crate) fn block_comment_end(b: &[u8], start: usize) -> usize {
+    block_comment(b, start).0
+}
+
+/// The end of the block comment at `start`, and how deeply it nests.
+fn block_comment(b: &[u8], start: usize) -> (usize, usize) {
     // PostgreSQL block comments nest.
-    let mut depth = 0;
+    let mut depth = 0usize;
+    let mut deepest = 0;
     let mut i = start;
     while i + 1 < b.len() {
         if b[i] == b'/' && b[i + 1] == b'*' {
             depth += 1;
+            deepest = deepest.max(depth);
             i += 2;
         } else if b[i] == b'*' && b[i + 1] == b'/' {
-            depth -= 1;
+            depth = depth.saturating_sub(1);
             i += 2;
             if depth == 0 {
-                return i;
+                return (i, deepest);
             }
         } else {
             i += 1;
         }
     }
-    b.len()
+    (b.len(), deepest)
 }
 
-fn quoted_end(b: &[u8], start: usize, quote: u8, backslash_escapes: bool) -> usize {
+pub(crate) fn quoted_end(b: &[u8], start: usize, quote: u8, backslash_escapes: bool) -> usize {
     let mut i = start + 1;
     while i < b.len() {
         if backslash_escapes && b[i] == b'\\' {
@@ -253,7 +270,7 @@ fn quoted_end(b: &[u8], start: usize, quote: u8, backslash_escapes: bool) -> usi
 }
 
 /// Length of a dollar-quote opening tag at `start` (`$$` or `$tag$`), if there is one.
-fn dollar_tag(b: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn dollar_tag(b: &[u8], start: usize) -> Option<usize> {
     // `$1` is a parameter and `a$b` an identifier, not quotes.
     if start > 0 && is_ident_byte(b[start - 1]) {
         return None;
@@ -271,11 +288,11 @@ fn dollar_tag(b: &[u8], start: usize) -> Option<usize> {
     (b.get(i) == Some(&b'$')).then_some(i + 1 - start)
 }
 
-fn is_ident_start(c: u8) -> bool {
+pub(crate) fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
 }
 
-fn is_ident_byte(c: u8) -> bool {
+pub(crate) fn is_ident_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 

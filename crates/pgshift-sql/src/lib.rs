@@ -21,13 +21,19 @@ pub mod lexer;
 pub mod lines;
 pub mod lock;
 pub mod parse;
+pub mod printable;
+pub mod secret;
 pub mod transaction;
 pub mod update;
 
 pub use directive::{parse_directive, Directive};
 pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
-pub use parse::{parse, parse_range, Comment, ParsedScript, Statement, SyntaxError};
+pub use parse::{
+    parse, parse_range, walk_range, Comment, ParsedScript, Statement, StatementWalk, SyntaxError,
+};
 pub use pg_query::{protobuf, DeparseOptions, NodeEnum};
+pub use printable::{printable, printable_line};
+pub use secret::redact_secrets;
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};
 pub use update::{update_parts, Assignment, NotBatchable, UpdateParts};

@@ -76,29 +76,66 @@ impl ParsedScript {
     /// of statement `index`, plus a comment that starts on the same line right after the
     /// statement ends: the comments that speak about this statement.
     pub fn comments_for(&self, file_text: &str, index: usize, range_start: usize) -> Vec<&Comment> {
+        self.comment_indices_for(file_text, index, range_start)
+            .into_iter()
+            .map(|i| &self.comments[i])
+            .collect()
+    }
+
+    /// [`ParsedScript::comments_for`], as indices into `comments`. Looks only at the comments
+    /// that start near the statement (comments are in file order), so asking for every
+    /// statement of a file is linear in its size, not quadratic.
+    pub fn comment_indices_for(
+        &self,
+        file_text: &str,
+        index: usize,
+        range_start: usize,
+    ) -> Vec<usize> {
         let Some(stmt) = self.statements.get(index) else {
             return Vec::new();
         };
+        let prev = index.checked_sub(1).and_then(|i| self.statements.get(i));
+        comments_near(
+            &self.comments,
+            file_text,
+            prev.map(|p| &p.span),
+            &stmt.span,
+            range_start,
+        )
+    }
+}
+
+/// The indices of the comments about the statement at `span`, whose predecessor (if any) is
+/// at `prev`: see [`ParsedScript::comments_for`].
+pub fn comments_near(
+    comments: &[Comment],
+    file_text: &str,
+    prev: Option<&Range<usize>>,
+    span: &Range<usize>,
+    range_start: usize,
+) -> Vec<usize> {
+    {
+        let stmt_span = span;
         // A comment on the same line after the previous statement belongs to that statement.
-        let before = index
-            .checked_sub(1)
-            .and_then(|i| self.statements.get(i))
-            .map_or(range_start, |prev| {
-                let end = statement_end_with_semicolon(file_text, prev.span.end);
-                file_text[end..]
-                    .find('\n')
-                    .map_or(file_text.len(), |p| end + p)
-            });
-        let after_end = statement_end_with_semicolon(file_text, stmt.span.end);
+        let before = prev.map_or(range_start, |prev| {
+            let end = statement_end_with_semicolon(file_text, prev.end);
+            file_text[end..]
+                .find('\n')
+                .map_or(file_text.len(), |p| end + p)
+        });
+        let after_end = statement_end_with_semicolon(file_text, stmt_span.end);
         let line_end = file_text[after_end..]
             .find('\n')
             .map_or(file_text.len(), |p| p + after_end);
-        self.comments
-            .iter()
-            .filter(|c| {
-                (c.span.start >= before && c.span.end <= stmt.span.start)
-                    || (c.span.start >= stmt.span.end && c.span.start < line_end)
-                    || (c.span.start > stmt.span.start && c.span.end <= stmt.span.end)
+        let from = before.min(stmt_span.start);
+        let first = comments.partition_point(|c| c.span.start < from);
+        let last = comments.partition_point(|c| c.span.start < line_end);
+        (first..last.max(first))
+            .filter(|&i| {
+                let c = &comments[i];
+                (c.span.start >= before && c.span.end <= stmt_span.start)
+                    || (c.span.start >= stmt_span.end && c.span.start < line_end)
+                    || (c.span.start > stmt_span.start && c.span.end <= stmt_span.end)
             })
             .collect()
     }
@@ -124,6 +161,31 @@ pub fn parse(text: &str) -> ParsedScript {
 /// Parses the section `range` of `file_text` (a file can hold an up and a down section);
 /// every span in the result is relative to `file_text`.
 pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
+    let Prepared {
+        section,
+        base,
+        lexed,
+        masked,
+        mut script,
+    } = prepare(file_text, range);
+    if !script.errors.is_empty() {
+        return script;
+    }
+    parse_prepared(section, base, &lexed, &masked, &mut script);
+    script
+}
+
+/// A section of a file, lexed and masked, ready for the parser.
+struct Prepared<'a> {
+    section: &'a str,
+    base: usize,
+    lexed: lexer::Lexed,
+    masked: String,
+    /// Comments and meta-commands; an error when the text is refused before parsing.
+    script: ParsedScript,
+}
+
+fn prepare(file_text: &str, range: Range<usize>) -> Prepared<'_> {
     let range = clamp_range(file_text, range);
     let section = &file_text[range.clone()];
     let base = range.start;
@@ -154,12 +216,167 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
         ..ParsedScript::default()
     };
 
-    match raw_parse(&masked) {
+    if let Some(at) = lexed.too_deep_comment {
+        let start = lexer::skip_trivia(&masked, 0, masked.len()).min(at);
+        script.errors.push(SyntaxError {
+            offset: base + at,
+            statement: base + start..base + masked.len(),
+            message: format!(
+                "block comments nested more than {} levels deep (`/* /* ...`): pgshift \
+                 refuses them, because PostgreSQL's scanner takes time quadratic in the depth; \
+                 close each comment before opening the next",
+                lexer::MAX_COMMENT_NESTING
+            ),
+        });
+    }
+    Prepared {
+        section,
+        base,
+        lexed,
+        masked,
+        script,
+    }
+}
+
+/// Statements walked in order, parsed a run at a time when the text is large, so that no more
+/// than one run's parse trees are alive at once: a parse tree takes about a hundred times the
+/// bytes of its SQL (`INSERT ... VALUES` rows more), and a 50 MB migration file held them all.
+/// A small text, or one whose runs do not parse on their own, is parsed whole, as by
+/// [`parse_range`]. Walking a large text twice parses it twice.
+pub struct StatementWalk<'a> {
+    /// Comments, errors and meta-commands; `statements` is filled only when the text was parsed
+    /// whole.
+    pub script: ParsedScript,
+    /// Every statement's span, in order.
+    pub spans: Vec<Range<usize>>,
+    /// The first statement that cannot run in a transaction block, and what it is.
+    pub forbidden_in_transaction: Option<&'static str>,
+    runs: Vec<Range<usize>>,
+    prepared: Option<Prepared<'a>>,
+}
+
+/// Prepares `range` of `file_text` for [`StatementWalk::for_each`].
+pub fn walk_range(file_text: &str, range: Range<usize>) -> StatementWalk<'_> {
+    let mut prepared = prepare(file_text, range);
+    let mut walk = StatementWalk {
+        script: ParsedScript::default(),
+        spans: Vec::new(),
+        forbidden_in_transaction: None,
+        runs: Vec::new(),
+        prepared: None,
+    };
+    if prepared.script.errors.is_empty() && prepared.masked.len() > PARSE_CHUNK_BYTES {
+        let runs = runs_of(&prepared.masked, &prepared.lexed);
+        let mut all_parse = true;
+        for run in &runs {
+            let Ok(stmts) = raw_parse(&prepared.masked[run.clone()]) else {
+                all_parse = false;
+                break;
+            };
+            for s in statements_from(
+                prepared.section,
+                &prepared.masked,
+                stmts,
+                run.clone(),
+                prepared.base,
+                &prepared.lexed.copy_data,
+            ) {
+                if walk.forbidden_in_transaction.is_none() {
+                    walk.forbidden_in_transaction = crate::forbidden_in_transaction(&s.node);
+                }
+                walk.spans.push(s.span);
+            }
+        }
+        if all_parse {
+            walk.script = std::mem::take(&mut prepared.script);
+            walk.runs = runs;
+            walk.prepared = Some(prepared);
+            return walk;
+        }
+        walk.spans.clear();
+        walk.forbidden_in_transaction = None;
+    }
+    let Prepared {
+        section,
+        base,
+        lexed,
+        masked,
+        mut script,
+    } = prepared;
+    if script.errors.is_empty() {
+        parse_prepared(section, base, &lexed, &masked, &mut script);
+    }
+    walk.spans = script.statements.iter().map(|s| s.span.clone()).collect();
+    walk.forbidden_in_transaction = script
+        .statements
+        .iter()
+        .find_map(|s| crate::forbidden_in_transaction(&s.node));
+    walk.script = script;
+    walk
+}
+
+impl StatementWalk<'_> {
+    /// Calls `each` with every statement's index and the statement, in order.
+    pub fn for_each(&self, mut each: impl FnMut(usize, &Statement)) {
+        let Some(p) = &self.prepared else {
+            for (i, s) in self.script.statements.iter().enumerate() {
+                each(i, s);
+            }
+            return;
+        };
+        let mut i = 0;
+        for run in &self.runs {
+            // Parsed once already in `walk_range`: the same text parses the same way again.
+            let Ok(stmts) = raw_parse(&p.masked[run.clone()]) else {
+                continue;
+            };
+            for s in statements_from(
+                p.section,
+                &p.masked,
+                stmts,
+                run.clone(),
+                p.base,
+                &p.lexed.copy_data,
+            ) {
+                each(i, &s);
+                i += 1;
+            }
+        }
+    }
+
+    /// The comments about statement `index` (indices into `script.comments`).
+    pub fn comment_indices_for(
+        &self,
+        file_text: &str,
+        index: usize,
+        range_start: usize,
+    ) -> Vec<usize> {
+        let Some(span) = self.spans.get(index) else {
+            return Vec::new();
+        };
+        let prev = index.checked_sub(1).and_then(|i| self.spans.get(i));
+        comments_near(&self.script.comments, file_text, prev, span, range_start)
+    }
+}
+
+/// Parses a prepared text whole, with recovery after syntax errors, into `script`.
+fn parse_prepared(
+    section: &str,
+    base: usize,
+    lexed: &lexer::Lexed,
+    masked: &str,
+    script: &mut ParsedScript,
+) {
+    if let Some(statements) = parse_in_chunks(section, masked, lexed, base) {
+        script.statements = statements;
+        return;
+    }
+    match raw_parse(masked) {
         Ok(stmts) => {
             script.statements = statements_from(
                 section,
-                &masked,
-                &stmts,
+                masked,
+                stmts,
                 0..masked.len(),
                 base,
                 &lexed.copy_data,
@@ -173,21 +390,21 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
                 match raw_parse(text) {
                     Ok(stmts) => script.statements.extend(statements_from(
                         section,
-                        &masked,
-                        &stmts,
+                        masked,
+                        stmts,
                         piece.clone(),
                         base,
                         &lexed.copy_data,
                     )),
                     Err(err) => {
-                        let start = lexer::skip_trivia(&masked, piece.start, piece.end);
+                        let start = lexer::skip_trivia(masked, piece.start, piece.end);
                         let offset = match err.cursor {
                             Some(pos) => piece.start + char_position_to_offset(text, pos),
                             None => start,
                         };
                         script.errors.push(SyntaxError {
                             offset: base + offset,
-                            statement: base + start..base + trim_end(&masked, start, piece.end),
+                            statement: base + start..base + trim_end(masked, start, piece.end),
                             message: err.message,
                         });
                     }
@@ -196,10 +413,10 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
             if script.errors.is_empty() {
                 // The whole text failed but every piece parsed: the pieces split something the
                 // grammar needs whole (e.g. BEGIN ATOMIC bodies). Report the whole-text error.
-                if let Err(err) = raw_parse(&masked) {
+                if let Err(err) = raw_parse(masked) {
                     let offset = err
                         .cursor
-                        .map_or(0, |pos| char_position_to_offset(&masked, pos));
+                        .map_or(0, |pos| char_position_to_offset(masked, pos));
                     script.statements.clear();
                     script.errors.push(SyntaxError {
                         offset: base + offset,
@@ -210,20 +427,77 @@ pub fn parse_range(file_text: &str, range: Range<usize>) -> ParsedScript {
             }
         }
     }
-    script
+}
+
+/// How much SQL text goes to the parser at once. libpg_query builds the tree of everything it
+/// is given, serialises it and pgshift decodes it: for a whole 50 MB file, three copies of a
+/// tree many times the size of the text at once. Parsing runs of whole statements of about
+/// this size keeps that peak to one run's worth.
+const PARSE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Parses a long text as runs of whole top-level pieces. `None` when the text is short (one
+/// parse, as before) or when a run does not parse on its own (a `BEGIN ATOMIC` body split at
+/// one of its `;`, or a syntax error): the caller then parses the whole text, with recovery.
+fn parse_in_chunks(
+    section: &str,
+    masked: &str,
+    lexed: &lexer::Lexed,
+    base: usize,
+) -> Option<Vec<Statement>> {
+    if masked.len() <= PARSE_CHUNK_BYTES {
+        return None;
+    }
+    let mut statements = Vec::new();
+    for run in runs_of(masked, lexed) {
+        let stmts = raw_parse(&masked[run.clone()]).ok()?;
+        statements.extend(statements_from(
+            section,
+            masked,
+            stmts,
+            run,
+            base,
+            &lexed.copy_data,
+        ));
+    }
+    Some(statements)
+}
+
+/// Runs of whole top-level pieces of about [`PARSE_CHUNK_BYTES`], each with its final `;`.
+fn runs_of(masked: &str, lexed: &lexer::Lexed) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut pieces = lexed.pieces.iter().peekable();
+    while let Some(first) = pieces.next() {
+        let mut end = first.end;
+        while let Some(next) = pieces.peek() {
+            if next.end - first.start > PARSE_CHUNK_BYTES {
+                break;
+            }
+            end = next.end;
+            pieces.next();
+        }
+        // The `;` that ends the run belongs to it.
+        let end = if masked.as_bytes().get(end) == Some(&b';') {
+            end + 1
+        } else {
+            end
+        };
+        runs.push(first.start..end);
+    }
+    runs
 }
 
 fn statements_from(
     section: &str,
     masked: &str,
-    stmts: &[protobuf::RawStmt],
+    stmts: Vec<protobuf::RawStmt>,
     parsed: Range<usize>,
     base: usize,
     copy_data: &[Range<usize>],
 ) -> Vec<Statement> {
     let mut out = Vec::with_capacity(stmts.len());
     for raw in stmts {
-        let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.clone()) else {
+        // Taken, not cloned: a clone doubled the peak memory of a large file.
+        let Some(node) = raw.stmt.and_then(|n| n.node) else {
             continue;
         };
         // libpg_query reports offsets in bytes of the text it was given.

@@ -53,11 +53,15 @@ fn command(finding: &Finding) -> String {
     )
 }
 
-/// The message part: `%`, CR and LF, so that a message can never end the command early.
+/// The message part: `%`, CR and LF, so that a message can never end the command early; and
+/// every other control character (an escape sequence in a file name would drive the log
+/// viewer) shown as `\x1b`.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    let encoded = text
+        .replace('%', "%25")
         .replace('\r', "%0D")
-        .replace('\n', "%0A")
+        .replace('\n', "%0A");
+    pgshift_sql::printable_line(&encoded).into_owned()
 }
 
 /// A property value: as [`escape_data`], plus `:` and `,`, which delimit properties.
@@ -76,5 +80,6 @@ mod tests {
             escape_data("50% done:\r\nok, yes"),
             "50%25 done:%0D%0Aok, yes"
         );
+        assert_eq!(escape_property("a\x1b]8;;x\x07b"), "a\\x1b]8;;x\\x07b");
     }
 }

@@ -25,6 +25,10 @@ use super::report_path;
 /// A tab is shown as this many spaces, so carets line up whatever the terminal's tab stops are.
 const TAB_WIDTH: usize = 4;
 
+/// The widest source line shown, in terminal columns: a longer line is clipped to a window
+/// around the marked columns, so a 50 MB one-line file prints a line, not 50 MB.
+const MAX_SHOWN_COLUMNS: usize = 120;
+
 /// Writes every finding as a rustc-style diagnostic, then a one-line summary
 /// (`3 errors, 1 warning, 0 hints in 12 files`). ANSI colour only when `color` is true.
 pub fn render_human(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()> {
@@ -166,7 +170,9 @@ impl Snippet {
         if start.line == 0 || start.line > index.line_count() {
             return None;
         }
-        let line_text = |n: usize| &text[index.line_range(text, n)];
+        // A password on the shown line (`CREATE ROLE ... PASSWORD '...'`) is hidden; the
+        // carets may then drift on that line, which matters less.
+        let line_text = |n: usize| pgshift_sql::redact_secrets(&text[index.line_range(text, n)]);
         let mut end = if end < start { start } else { end };
         end.line = end.line.min(index.line_count());
         // A span that ends right after a newline ends, for the reader, on the line before.
@@ -177,7 +183,7 @@ impl Snippet {
 
         let first = line_text(start.line);
         if end.line == start.line {
-            let line = SnippetLine::new(start.line, first, start.column, Some(end.column));
+            let line = SnippetLine::new(start.line, &first, start.column, Some(end.column));
             return Some(Snippet {
                 lines: vec![line],
                 skipped: false,
@@ -189,8 +195,8 @@ impl Snippet {
         let indent = last_text.chars().take_while(|c| c.is_whitespace()).count();
         Some(Snippet {
             lines: vec![
-                SnippetLine::new(start.line, first, start.column, None),
-                SnippetLine::new(end.line, last_text, indent + 1, Some(end.column)),
+                SnippetLine::new(start.line, &first, start.column, None),
+                SnippetLine::new(end.line, &last_text, indent + 1, Some(end.column)),
             ],
             skipped: end.line > start.line + 1,
         })
@@ -222,13 +228,51 @@ impl SnippetLine {
             shown.push_str(&text);
             width += w;
         }
-        SnippetLine {
+        let mut line = SnippetLine {
             number,
             shown,
             // A column past the end of the line (end of file, end of a line) points just after it.
             marker_start: marker_start.unwrap_or(width),
             marker_width: marker_width.max(1),
+        };
+        line.clip(width);
+        line
+    }
+
+    /// Keeps at most [`MAX_SHOWN_COLUMNS`] columns, around the first caret, marking each cut
+    /// with `…`.
+    fn clip(&mut self, width: usize) {
+        if width <= MAX_SHOWN_COLUMNS {
+            return;
         }
+        let context = MAX_SHOWN_COLUMNS / 4;
+        let from = self.marker_start.saturating_sub(context);
+        let to = from + MAX_SHOWN_COLUMNS;
+        let mut shown = String::new();
+        let mut column = 0;
+        if from > 0 {
+            shown.push('…');
+        }
+        for c in self.shown.chars() {
+            let w = char_width(c);
+            if column >= from && column + w <= to {
+                shown.push(c);
+            }
+            column += w;
+            if column >= to {
+                break;
+            }
+        }
+        if column < width {
+            shown.push('…');
+        }
+        let lead = usize::from(from > 0);
+        self.marker_start = self.marker_start - from + lead;
+        self.marker_width = self
+            .marker_width
+            .min(to - from - (self.marker_start - lead))
+            .max(1);
+        self.shown = shown;
     }
 }
 

@@ -69,10 +69,7 @@ pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     let recorded = parse_sum(&sum_path, &sum_text)?;
     let mut contents = Vec::with_capacity(files.len());
     for (name, path) in &files {
-        let bytes = std::fs::read(path).map_err(|source| SourceError::ReadFile {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = crate::read::read_bytes(path)?;
         contents.push((name.clone(), bytes));
     }
     let computed = hash_files(contents.iter().map(|(n, b)| (n.as_str(), b.as_slice())));

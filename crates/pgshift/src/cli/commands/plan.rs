@@ -6,24 +6,16 @@ use pgshift_runner::parse_duration;
 use pgshift_runner::plan::{self, PlanOptions};
 
 use crate::cli::commands::up::RunFlags;
-use crate::cli::output::outln;
-use crate::cli::{exit, Context, Failure};
+use std::io::Write as _;
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum PlanFormat {
-    /// A readable report.
-    Terminal,
-    /// Every field, for tools (see docs/safe-execution.md).
-    Json,
-    /// To paste in a pull request.
-    Markdown,
-}
+use crate::cli::output::{write_report, ReportFormat};
+use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format.
-    #[arg(long, value_enum, default_value = "terminal")]
-    pub format: PlanFormat,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ReportFormat,
     /// Fail (exit 1) when a statement would hold a lock blocking reads or writes on a
     /// non-empty table for longer than this (e.g. 500ms, 2s). Default 2s.
     #[arg(long, value_name = "DURATION")]
@@ -77,11 +69,11 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let conn = pgshift_db::connect(&url).await?;
     let report = plan::plan(&conn, &set, &options).await?;
     let text = match args.format {
-        PlanFormat::Terminal => plan::render_terminal(&report),
-        PlanFormat::Json => plan::render_json(&report),
-        PlanFormat::Markdown => plan::render_markdown(&report),
+        ReportFormat::Human => plan::render_terminal(&report),
+        ReportFormat::Json => plan::render_json(&report),
+        ReportFormat::Markdown => plan::render_markdown(&report),
     };
-    outln!("{}", text.trim_end())?;
+    write_report(args.format, |out| writeln!(out, "{}", text.trim_end()))?;
     Ok(if report.over_limit().is_empty() {
         exit::OK
     } else {

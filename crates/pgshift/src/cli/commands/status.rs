@@ -1,4 +1,5 @@
 use pgshift_runner::EntryState;
+use pgshift_sql::printable_line;
 
 use crate::cli::output::outln;
 use crate::cli::{exit, Context, Failure};
@@ -30,9 +31,9 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     outln!(
         "{} {} ({}) → {}",
         style.bold("migrations:"),
-        status.dir,
+        printable_line(&status.dir),
         status.format,
-        status.database
+        printable_line(&status.database)
     )?;
     for e in &status.entries {
         let state = match e.state {
@@ -53,9 +54,9 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         let down = if e.has_down { "" } else { " [forward-only]" };
         outln!(
             "  {:<20} {:<10} {:<40} {}{progress}{}",
-            e.version,
+            printable_line(&e.version),
             strip(&state, style.color),
-            e.name,
+            printable_line(&e.name),
             style.dim(when),
             style.dim(down)
         )?;
@@ -78,7 +79,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         format!(
             ", {} stopped partway ({}: `pgshift up` finishes a partial one, `pgshift down` a reverting one)",
             stopped.len(),
-            stopped.join(", ")
+            printable_line(&stopped.join(", "))
         )
     };
     outln!(

@@ -7,7 +7,6 @@
 //! back, unless `--commit`. Exits 1 when a statement fails (or, with
 //! `--fail-on-disagreement`, when an observation contradicts a prediction).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use pgshift_runner::trace::{self, Target, TraceOptions};
@@ -19,7 +18,7 @@ use crate::cli::{exit, Context, Failure};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format.
-    #[arg(long, value_enum, default_value = "terminal")]
+    #[arg(long, value_enum, default_value = "human")]
     pub format: ReportFormat,
     /// Directory of the PostgreSQL server binaries for the throwaway cluster (another major version).
     #[arg(long, value_name = "DIR")]
@@ -86,13 +85,11 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         run: args.run.apply(ctx.run_options())?,
     };
     let report = trace::trace(&set, &options).await?;
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        ReportFormat::Terminal => trace::render_terminal(&report, &mut out)?,
-        ReportFormat::Json => trace::render_json(&report, &mut out)?,
-        ReportFormat::Markdown => trace::render_markdown(&report, &mut out)?,
-    }
-    out.flush()?;
+    crate::cli::output::write_report(args.format, |out| match args.format {
+        ReportFormat::Human => trace::render_terminal(&report, out),
+        ReportFormat::Json => trace::render_json(&report, out),
+        ReportFormat::Markdown => trace::render_markdown(&report, out),
+    })?;
     let failed = report.error().is_some()
         || (args.fail_on_disagreement && !report.disagreements().is_empty());
     Ok(if failed { exit::FAILED } else { exit::OK })

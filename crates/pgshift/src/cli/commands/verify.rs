@@ -6,7 +6,7 @@
 //! It never uses `--database-url`/`DATABASE_URL`: it reverts everything it applies, so it runs
 //! on a database of its own unless `--scratch-url` names one.
 
-use std::io::Write;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use pgshift_db::DatabaseUrl;
@@ -16,21 +16,12 @@ use pgshift_runner::Silent;
 use crate::cli::commands::up::RunFlags;
 use crate::cli::{exit, Context, Failure};
 
-/// How reports are printed (`verify` and `trace`).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ReportFormat {
-    /// A readable summary.
-    Terminal,
-    /// Every field, for tools (see docs/verify-and-trace.md).
-    Json,
-    /// A pull request comment.
-    Markdown,
-}
+pub use crate::cli::output::ReportFormat;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format.
-    #[arg(long, value_enum, default_value = "terminal")]
+    #[arg(long, value_enum, default_value = "human")]
     pub format: ReportFormat,
     /// Directory of the PostgreSQL server binaries (initdb, pg_ctl, postgres) for the throwaway
     /// cluster, e.g. another major version fetched with scripts/fetch-pg.sh. Default: PGSHIFT_PG_BIN, PATH, pg_config.
@@ -133,27 +124,20 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             Failure::usage(format!("--output {}: cannot write: {e}", path.display()))
         })?;
         match args.format {
-            ReportFormat::Terminal => verify::render_terminal(&report, &mut file)?,
+            ReportFormat::Human => verify::render_terminal(&report, &mut file)?,
             ReportFormat::Json => verify::render_json(&report, &mut file)?,
             ReportFormat::Markdown => verify::render_markdown(&report, &mut file)?,
         }
         file.flush()?;
     }
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        ReportFormat::Terminal => verify::render_terminal(&report, &mut out)?,
-        ReportFormat::Json => verify::render_json(&report, &mut out)?,
-        ReportFormat::Markdown => verify::render_markdown_capped(
-            &report,
-            verify::MARKDOWN_LIMIT,
-            args.output
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .as_deref(),
-            &mut out,
-        )?,
-    }
-    out.flush()?;
+    let output = args.output.as_ref().map(|p| p.display().to_string());
+    crate::cli::output::write_report(args.format, |out| match args.format {
+        ReportFormat::Human => verify::render_terminal(&report, out),
+        ReportFormat::Json => verify::render_json(&report, out),
+        ReportFormat::Markdown => {
+            verify::render_markdown_capped(&report, verify::MARKDOWN_LIMIT, output.as_deref(), out)
+        }
+    })?;
     Ok(if report.passed {
         exit::OK
     } else {
