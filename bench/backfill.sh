@@ -19,8 +19,8 @@
 # Run:   bash bench/backfill.sh                             (its own throwaway cluster)
 #        ROWS=2000000 BIG_ROWS=8000000 RUNS=3 bash bench/backfill.sh
 #        PGSHIFT_BIN=target/release/pgshift PGSHIFT_BIN_PREBUILT=1 bash bench/backfill.sh
-#        SECTIONS=load BF_ARGS="--batch-time 50ms" bash bench/backfill.sh   (only the load part,
-#                                                  with extra flags for pgshift backfill)
+#        BF_ARGS="--batch-time 50ms" bash bench/backfill.sh   (extra flags for every
+#                                                  pgshift backfill it runs)
 # Needs psql and pgbench (next to the server binaries). Prints its figures last, one per
 # line: `name: value unit`.
 set -euo pipefail
@@ -29,9 +29,7 @@ ROWS="${ROWS:-2000000}"
 BIG_ROWS="${BIG_ROWS:-8000000}"
 RUNS="${RUNS:-3}"
 KILLS="${KILLS:-10}"
-SECTIONS="${SECTIONS:-all}"
 BF_ARGS="${BF_ARGS:-}"
-want() { [ "$SECTIONS" = all ] || [[ ",$SECTIONS," == *",$1,"* ]]; }
 LOOP_CAP="${LOOP_CAP:-60}"
 bench_build
 bench_cluster_start
