@@ -7,6 +7,8 @@
 //! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
 //! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, autovacuum, the
 //!   user's probe.
+//! - `statements`: the batch, locate, count and checkpoint statements, put together and
+//!   prepared once.
 //! - [`state`]: `pgshift.backfills`, the checkpoint written in each batch's transaction, and
 //!   the pause switch other machines set.
 //! - `run`: the loop: per batch one transaction with `SET LOCAL lock_timeout` and
@@ -25,6 +27,7 @@ mod run;
 pub mod sizing;
 pub mod spec;
 pub mod state;
+mod statements;
 pub mod throttle;
 pub mod walk;
 
