@@ -249,3 +249,73 @@ async fn kill_9_partway_then_the_same_command_finishes_without_updating_a_row_tw
         0
     );
 }
+
+#[tokio::test]
+async fn a_second_runner_exits_1_and_ctrl_c_exits_130_leaving_it_resumable() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    table(&c, 20_000).await;
+    let url = db.url().to_string();
+    let mut first = Command::new(BIN)
+        .args([
+            "backfill",
+            "--database-url",
+            &url,
+            "--table",
+            "accounts",
+            "--set",
+            SET,
+        ])
+        .args([
+            "--where",
+            WHERE,
+            "--max-rate",
+            "2000",
+            "--batch-time",
+            "20ms",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while one(&c, "SELECT count(*) FROM accounts WHERE touched = 1").await == 0 {
+        assert!(Instant::now() < deadline, "the first runner never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = pgshift(
+        &url,
+        &["--table", "accounts", "--set", SET, "--where", WHERE],
+    );
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        text(&second).contains("already running"),
+        "{}",
+        text(&second)
+    );
+
+    // SAFETY: sends SIGINT to the child we spawned.
+    unsafe { libc::kill(first.id() as i32, libc::SIGINT) };
+    let out = first.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the same command resumes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = pgshift(
+        &url,
+        &["--table", "accounts", "--set", SET, "--where", WHERE],
+    );
+    assert!(done.status.success(), "{}", text(&done));
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE touched <> 1").await,
+        0
+    );
+}
