@@ -256,7 +256,7 @@ async fn a_second_runner_exits_1_and_ctrl_c_exits_130_leaving_it_resumable() {
     let c = db.connect().await;
     table(&c, 20_000).await;
     let url = db.url().to_string();
-    let mut first = Command::new(BIN)
+    let first = Command::new(BIN)
         .args([
             "backfill",
             "--database-url",
