@@ -85,6 +85,12 @@ async fn a_backfill_runs_reports_and_is_listed() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("5000 rows updated"), "{}", text(&out));
     assert!(text(&out).contains("proved"), "{}", text(&out));
+    // Not a terminal: plain progress lines (the first at once, the last at the end), no bar
+    // redrawn in place.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rows/s"), "{stderr}");
+    assert!(stderr.contains("100.0% done"), "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr}");
     assert_eq!(
         one(
             &c,
