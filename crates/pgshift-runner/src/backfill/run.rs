@@ -197,7 +197,7 @@ pub async fn dry_run(backfill: &Backfill, conn: &Connection) -> Result<Estimate,
                 .await
                 .map_err(DbError::from)?
                 .get(0);
-            let result = job.batch_update(&pos, backfill.options.initial_batch).await;
+            let result = job.batch_update(&pos, job.initial_units()).await;
             let wal_after: Result<i64, _> = client
                 .query_one(
                     "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::int8",
