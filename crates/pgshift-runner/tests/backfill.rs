@@ -25,6 +25,16 @@ async fn one(c: &Connection, sql: &str) -> i64 {
         .get(0)
 }
 
+/// Waits until the server has noticed the sessions of dropped runs and rolled back the batch
+/// each left open.
+async fn dropped_sessions_ended(c: &Connection) {
+    let start = Instant::now();
+    while one(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "dropped sessions never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Small batches so that a few thousand rows take many batches.
 fn small() -> BackfillOptions {
     BackfillOptions {
@@ -196,13 +206,7 @@ async fn a_run_stopped_partway_resumes_without_updating_a_row_twice() {
         task.abort();
         let _ = task.await;
     }
-    // Wait for the server to notice the dropped sessions and roll back their batches.
-    let start = Instant::now();
-    while one(&setup, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'").await > 0
-        && start.elapsed() < Duration::from_secs(10)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    dropped_sessions_ended(&setup).await;
     let done_before = one(&setup, "SELECT count(*) FROM items WHERE touched = 1").await;
     assert!(
         done_before > 0 && done_before < 5000,
@@ -548,9 +552,7 @@ async fn a_ctid_walk_refuses_to_resume_on_a_rewritten_table_and_restart_starts_o
     }
     task.abort();
     let _ = task.await;
-    while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    dropped_sessions_ended(&c).await;
     exec(&c, "VACUUM FULL heap").await;
     let err = backfill("heap", "v = a", None, small())
         .run(&c, &Silent)
@@ -715,9 +717,7 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
         }
         task.abort();
         let _ = task.await;
-        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift'").await > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        dropped_sessions_ended(&c).await;
         let partway = one(&c, "SELECT count(*) FROM items WHERE touched = 1").await;
         assert!(partway < 20_000, "stopped partway ({partway})");
 

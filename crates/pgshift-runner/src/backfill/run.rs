@@ -418,15 +418,7 @@ impl<'a> Job<'a> {
                 Ok((first.map(|r| texts(&r)), last.map(|r| texts(&r))))
             }
             Walk::Pages => {
-                let pages: i64 = self
-                    .client
-                    .query_one(
-                        "SELECT pg_relation_size($1::oid::regclass) / current_setting('block_size')::int8",
-                        &[&self.table.oid],
-                    )
-                    .await
-                    .map_err(DbError::from)?
-                    .get(0);
+                let pages = self.table_pages().await?;
                 Ok((
                     Some(vec!["0".into()]),
                     (pages > 0).then(|| vec![pages.to_string()]),
@@ -907,6 +899,41 @@ impl<'a> Job<'a> {
         ))
     }
 
+    /// The key `n` keys after `lower` (from the start when `None`), at most `upper`; `None`
+    /// when fewer keys are left.
+    async fn locate(
+        &self,
+        lower: Option<&[String]>,
+        upper: &[String],
+        n: u64,
+    ) -> Result<Option<Vec<String>>, BackfillError> {
+        let offset = n.saturating_sub(1) as i64;
+        let mut params = text_params(&[lower.unwrap_or_default(), upper]);
+        params.push(&offset);
+        let row = self
+            .client
+            .query_opt(
+                &self.statements.locate[usize::from(lower.is_some())],
+                &params,
+            )
+            .await
+            .map_err(DbError::from)?;
+        Ok(row.map(|r| texts(&r)))
+    }
+
+    /// The table's length in pages now.
+    async fn table_pages(&self) -> Result<i64, BackfillError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT pg_relation_size($1::oid::regclass) / current_setting('block_size')::int8",
+                &[&self.table.oid],
+            )
+            .await
+            .map_err(DbError::from)?
+            .get(0))
+    }
+
     /// Locates the batch's end and updates the range; inside a transaction the caller owns.
     async fn batch_update(&self, pos: &Position, size: u64) -> Result<(u64, Next), BackfillError> {
         let Some(upper) = &pos.upper else {
@@ -921,31 +948,14 @@ impl<'a> Job<'a> {
         let s = &self.statements;
         match &self.walk {
             Walk::Key { .. } => {
-                let offset = size.saturating_sub(1) as i64;
-                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-                let lower = pos.cursor.as_ref();
-                if let Some(cursor) = lower {
-                    params.extend(cursor.iter().map(|v| v as &(dyn ToSql + Sync)));
-                }
-                params.extend(upper.iter().map(|v| v as &(dyn ToSql + Sync)));
-                params.push(&offset);
+                let lower = pos.cursor.as_deref();
                 let which = usize::from(lower.is_some());
+                // Fewer than `size` keys left: the batch ends at the upper bound.
                 let end = self
-                    .client
-                    .query_opt(&s.locate[which], &params)
-                    .await
-                    .map_err(DbError::from)?
-                    .map(|r| texts(&r));
-                let (end, walked) = match end {
-                    Some(end) => (end, size),
-                    // Fewer than `size` keys left: the batch ends at the upper bound.
-                    None => (upper.clone(), size),
-                };
-                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-                if let Some(cursor) = lower {
-                    params.extend(cursor.iter().map(|v| v as &(dyn ToSql + Sync)));
-                }
-                params.extend(end.iter().map(|v| v as &(dyn ToSql + Sync)));
+                    .locate(lower, upper, size)
+                    .await?
+                    .unwrap_or_else(|| upper.clone());
+                let params = text_params(&[lower.unwrap_or_default(), &end]);
                 let rows = self
                     .client
                     .execute(&s.update[which], &params)
@@ -955,7 +965,7 @@ impl<'a> Job<'a> {
                     rows,
                     Next {
                         cursor: end,
-                        walked,
+                        walked: size,
                     },
                 ))
             }
@@ -1003,26 +1013,13 @@ impl<'a> Job<'a> {
         loop {
             match &self.walk {
                 Walk::Key { .. } => {
-                    let offset = (chunk - 1) as i64;
-                    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-                    if let Some(c) = &cursor {
-                        params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
-                    }
-                    params.extend(upper.iter().map(|v| v as &(dyn ToSql + Sync)));
-                    params.push(&offset);
-                    let which = usize::from(cursor.is_some());
+                    let lower = cursor.as_deref();
+                    let which = usize::from(lower.is_some());
                     let end = self
-                        .client
-                        .query_opt(&s.locate[which], &params)
-                        .await
-                        .map_err(DbError::from)?
-                        .map(|r| texts(&r))
+                        .locate(lower, &upper, chunk)
+                        .await?
                         .unwrap_or_else(|| upper.clone());
-                    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-                    if let Some(c) = &cursor {
-                        params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
-                    }
-                    params.extend(end.iter().map(|v| v as &(dyn ToSql + Sync)));
+                    let params = text_params(&[lower.unwrap_or_default(), &end]);
                     let row = self
                         .client
                         .query_one(&s.count[which], &params)
@@ -1064,15 +1061,7 @@ impl<'a> Job<'a> {
         const CHUNK_PAGES: i64 = 4096;
         let pages = match self.walk {
             Walk::Pages => page(upper),
-            Walk::Key { .. } => self
-                .client
-                .query_one(
-                    "SELECT pg_relation_size($1::oid::regclass) / current_setting('block_size')::int8",
-                    &[&self.table.oid],
-                )
-                .await
-                .map_err(DbError::from)?
-                .get(0),
+            Walk::Key { .. } => self.table_pages().await?,
         };
         let (mut remaining, mut nulls) = (0u64, 0u64);
         let mut from = 0i64;
@@ -1081,7 +1070,7 @@ impl<'a> Job<'a> {
             let (lo, hi) = (format!("({from},0)"), format!("({to},0)"));
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&lo, &hi];
             if matches!(self.walk, Walk::Key { .. }) {
-                params.extend(upper.iter().map(|v| v as &(dyn ToSql + Sync)));
+                params.extend(text_params(&[upper]));
             }
             let row = self
                 .client
@@ -1103,8 +1092,7 @@ impl<'a> Job<'a> {
             Walk::Key { .. } => upper.to_vec(),
             Walk::Pages => vec![format!("({},0)", page(upper))],
         };
-        let params: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let params = text_params(&[&bound]);
         let row = self
             .client
             .query_one(&self.statements.beyond, &params)
@@ -1264,6 +1252,14 @@ enum BatchError {
 fn texts(row: &tokio_postgres::Row) -> Vec<String> {
     (0..row.len())
         .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+        .collect()
+}
+
+/// Key values as the statements' text parameters, list after list.
+fn text_params<'a>(lists: &[&'a [String]]) -> Vec<&'a (dyn ToSql + Sync)> {
+    lists
+        .iter()
+        .flat_map(|list| list.iter().map(|v| v as &(dyn ToSql + Sync)))
         .collect()
 }
 

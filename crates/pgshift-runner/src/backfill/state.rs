@@ -42,13 +42,16 @@ CREATE TABLE IF NOT EXISTS pgshift.backfills (
     finished_at timestamptz
 );";
 
-pub async fn ensure(client: &Client) -> Result<(), DbError> {
-    // Skip the DDL (and its catalog locks) when the table is there: this runs on every start.
-    let exists: bool = client
+async fn exists(client: &Client) -> Result<bool, DbError> {
+    Ok(client
         .query_one("SELECT to_regclass('pgshift.backfills') IS NOT NULL", &[])
         .await?
-        .get(0);
-    if !exists {
+        .get(0))
+}
+
+pub async fn ensure(client: &Client) -> Result<(), DbError> {
+    // Skip the DDL (and its catalog locks) when the table is there: this runs on every start.
+    if !exists(client).await? {
         client.batch_execute(CREATE).await?;
     }
     Ok(())
@@ -125,11 +128,7 @@ pub async fn load(client: &Client, id: &str) -> Result<Option<Saved>, DbError> {
 
 /// Every backfill recorded, newest first; empty when none ever ran here.
 pub async fn list(client: &Client) -> Result<Vec<BackfillState>, DbError> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('pgshift.backfills') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
+    if !exists(client).await? {
         return Ok(Vec::new());
     }
     let rows = client
@@ -219,11 +218,7 @@ pub async fn holder(client: &Client, id: &str) -> Result<Option<(Option<String>,
 
 /// Sets or clears `pause_requested`; false when there is no such backfill.
 pub async fn request_pause(client: &Client, id: &str, pause: bool) -> Result<bool, DbError> {
-    if !client
-        .query_one("SELECT to_regclass('pgshift.backfills') IS NOT NULL", &[])
-        .await?
-        .get::<_, bool>(0)
-    {
+    if !exists(client).await? {
         return Ok(false);
     }
     let n = client
