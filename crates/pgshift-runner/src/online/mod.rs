@@ -120,7 +120,25 @@ pub struct Operation {
     pub contract: Vec<PhaseUnit>,
     #[serde(default, skip_serializing)]
     pub rollback: Vec<PhaseUnit>,
+    /// Checks run on a sample of the rows before anything is written: each a query that
+    /// returns how many sampled rows fail it, and what that means.
+    #[serde(default, skip_serializing)]
+    pub preflight: Vec<Preflight>,
 }
+
+/// A check on the rows that exist, before the expand writes anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct Preflight {
+    /// Returns one bigint: the rows that fail. An error from the server fails the check too.
+    pub sql: String,
+    /// What a failure means and what to do, for the message.
+    pub failing: String,
+    /// A lossy change, which `allow_lossy` lets through.
+    pub lossy: bool,
+}
+
+/// Rows a preflight check reads: enough to find a bad expression, bounded on a large table.
+pub const PREFLIGHT_ROWS: u32 = 100_000;
 
 /// A migration planned as an online change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -310,7 +328,7 @@ pub async fn plan(
                 continue;
             }
         }
-        if st.destructive {
+        if st.destructive && !st.on_new_table {
             plan.contract.push(PhaseUnit::as_written(
                 format!("as written (line {})", st.line),
                 st.text.clone(),

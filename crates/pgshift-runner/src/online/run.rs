@@ -47,6 +47,7 @@ impl Migrator {
         plan: OnlinePlan,
         observer: &dyn Observer,
     ) -> Result<()> {
+        self.preflight(m, &plan, observer).await?;
         state::ensure(self.connection()).await?;
         state::begin(
             self.connection(),
@@ -62,6 +63,62 @@ impl Migrator {
             .find(|c| c.version == m.version.as_str())
             .ok_or_else(|| RunError::Usage("the online change just recorded is gone".into()))?;
         self.expand(m, change, observer).await
+    }
+
+    /// The operations' checks on a sample of the rows, read-only, before anything is written.
+    async fn preflight(
+        &self,
+        m: &Migration,
+        plan: &OnlinePlan,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let conn = self.connection();
+        for op in &plan.operations {
+            for check in &op.preflight {
+                conn.batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '60s'")
+                    .await
+                    .map_err(pgshift_db::DbError::from)?;
+                let outcome = conn.query_one(check.sql.as_str(), &[]).await;
+                let _ = conn.batch_execute("ROLLBACK").await;
+                let failure = match outcome {
+                    Ok(row) => {
+                        let failing: i64 = row.get(0);
+                        if check.lossy && failing > 0 {
+                            if self.options().online_allow_lossy {
+                                observer.event(&Event::Info(format!(
+                                    "  warning: {}: {} ({failing} of the first {} rows); going on because lossy changes are allowed",
+                                    op.summary,
+                                    check.failing,
+                                    super::PREFLIGHT_ROWS
+                                )));
+                                None
+                            } else {
+                                Some(format!(
+                                    "{failing} of the first {} rows: {}. If that is intended, run with `--allow-lossy`",
+                                    super::PREFLIGHT_ROWS,
+                                    check.failing
+                                ))
+                            }
+                        } else {
+                            None
+                        }
+                    }
+                    Err(e) => {
+                        let e = pgshift_db::DbError::from(e);
+                        Some(format!("{}: {e}", check.failing))
+                    }
+                };
+                if let Some(why) = failure {
+                    return Err(RunError::Usage(format!(
+                        "{}: migration {} cannot start: {}: {why}\n  Nothing was changed.",
+                        m.up.path.display(),
+                        m.version,
+                        op.summary
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs (or continues) the expand of `change`.
