@@ -307,7 +307,6 @@ pub async fn plan(
                         ));
                     }
                     plan.expand.extend(op.expand.iter().cloned());
-                    plan.contract.extend(op.contract.iter().cloned());
                     plan.operations.push(op);
                     online = true;
                     handled = true;
@@ -356,6 +355,34 @@ pub async fn plan(
     if !online {
         return Ok(None);
     }
+    coalesce_as_written(&mut plan.expand);
+    // The contract: each table's swaps in one transaction (one ACCESS EXCLUSIVE acquisition
+    // however many of its columns change), then what follows them (validations), then the
+    // statements as written, in the file's order.
+    let written_contract = std::mem::take(&mut plan.contract);
+    let mut merged: Vec<(u32, PhaseUnit)> = Vec::new();
+    let mut after = Vec::new();
+    for op in &plan.operations {
+        let mut units = op.contract.iter().cloned();
+        let Some(first) = units.next() else { continue };
+        let locks = |u: &PhaseUnit| {
+            u.kind == UnitKind::Transaction
+                && u.sql.first().is_some_and(|s| s.starts_with("LOCK TABLE"))
+        };
+        if !locks(&first) {
+            after.push(first);
+        } else if let Some((_, unit)) = merged.iter_mut().find(|(oid, _)| *oid == op.table_oid) {
+            unit.what = format!("{}; {}", unit.what, first.what);
+            unit.sql.extend(first.sql.into_iter().skip(1));
+        } else {
+            merged.push((op.table_oid, first));
+        }
+        after.extend(units);
+    }
+    plan.contract = merged.into_iter().map(|(_, u)| u).collect();
+    plan.contract.extend(after);
+    plan.contract.extend(written_contract);
+    coalesce_as_written(&mut plan.contract);
     // Undo in the reverse order of the expand.
     for op in plan.operations.iter().rev() {
         plan.rollback.extend(op.rollback.iter().cloned());
@@ -372,14 +399,33 @@ pub async fn plan(
     Ok(Some(plan))
 }
 
+/// Neighbouring statements as written run as one script, as an ordinary migration runs them:
+/// in one transaction when they can, and each prepared knowing what the ones before it
+/// created (`on_drop` leaves alone a table created just before).
+fn coalesce_as_written(units: &mut Vec<PhaseUnit>) {
+    let mut out: Vec<PhaseUnit> = Vec::with_capacity(units.len());
+    for unit in units.drain(..) {
+        match out.last_mut() {
+            Some(last) if last.kind == UnitKind::AsWritten && unit.kind == UnitKind::AsWritten => {
+                last.what = format!("{}; {}", last.what, unit.what);
+                let joined = format!(
+                    "{};\n{}",
+                    last.sql[0].trim_end().trim_end_matches(';'),
+                    unit.sql[0]
+                );
+                last.sql = vec![joined];
+            }
+            _ => out.push(unit),
+        }
+    }
+    *units = out;
+}
+
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("");
-    if line.len() > 80 {
-        let mut end = 80;
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}...", &line[..end])
+    let cut = pgshift_sql::ident::clip(line, 80);
+    if cut.len() < line.len() {
+        format!("{cut}...")
     } else {
         line.to_string()
     }

@@ -381,8 +381,10 @@ impl Migrator {
                 units.len(),
                 unit.what
             )));
-            let exec = self.unit_execution(m, unit).await?;
             let first_sub = if i == change.done { change.sub } else { 0 };
+            let exec = self
+                .unit_execution(m, unit, first_sub == 0, observer)
+                .await?;
             let backfill_id = format!("{version}-online-{}", i + 1);
             for j in first_sub..exec.units.len() {
                 if j == first_sub {
@@ -417,7 +419,13 @@ impl Migrator {
     }
 
     /// The executor's units for one unit of a phase.
-    async fn unit_execution(&mut self, m: &Migration, unit: &PhaseUnit) -> Result<Execution> {
+    async fn unit_execution(
+        &mut self,
+        m: &Migration,
+        unit: &PhaseUnit,
+        first_run: bool,
+        observer: &dyn Observer,
+    ) -> Result<Execution> {
         let path = m.up.path.clone();
         Ok(match unit.kind {
             UnitKind::Transaction => {
@@ -433,7 +441,7 @@ impl Migrator {
             UnitKind::AsWritten => {
                 let script = Script::from_recorded(path, &unit.sql[0]);
                 let options = self.options().clone();
-                prepare(
+                let prepared = prepare(
                     self.connection(),
                     m.version.as_str(),
                     &script,
@@ -441,8 +449,18 @@ impl Migrator {
                     Purpose::Apply,
                     &mut pgshift_lint::Context::new(self.pg(), true),
                 )
-                .await?
-                .exec
+                .await?;
+                // `on_drop = "pg_dump"`: the dump before the statements that drop, on the
+                // first run of the unit (a resumed one has dropped some already).
+                if let (Some(dump), true) = (prepared.dump, first_run) {
+                    crate::backup::announce_dump(m.version.as_str(), &dump, observer);
+                    let url = self.connection().url().clone();
+                    let v = m.version.to_string();
+                    tokio::task::spawn_blocking(move || crate::backup::run_dump(&url, &v, &dump))
+                        .await
+                        .map_err(|e| RunError::Usage(format!("the pg_dump task failed: {e}")))??;
+                }
+                prepared.exec
             }
         })
     }
