@@ -660,6 +660,298 @@ async fn a_second_runner_of_the_same_backfill_is_refused() {
     first.abort();
 }
 
+/// Prices in whole units, to be turned into cents: `amount = id` before, `id * 100` after.
+async fn prices(c: &Connection, rows: i64, key: bool) {
+    exec(
+        c,
+        &format!(
+            "CREATE TABLE prices (id bigint {}NOT NULL, amount numeric NOT NULL, touched int NOT NULL DEFAULT 0);
+             INSERT INTO prices (id, amount) SELECT g, g FROM generate_series(1, {rows}) g;
+             CREATE FUNCTION count_price_touch() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+             CREATE TRIGGER count_touch BEFORE UPDATE ON prices FOR EACH ROW EXECUTE FUNCTION count_price_touch();
+             ANALYZE prices;",
+            if key { "PRIMARY KEY " } else { "" }
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_set_reading_the_column_it_writes_multiplies_each_row_once_even_across_a_resume() {
+    let db = TestDb::new().await;
+    let setup = db.connect().await;
+    prices(&setup, 4000, true).await;
+    const SET: &str = "amount = amount * 100";
+
+    // --dry-run says which way it runs, and changes nothing.
+    let estimate =
+        pgshift_runner::backfill::dry_run(&backfill("prices", SET, None, small()), &setup)
+            .await
+            .expect("dry run");
+    let why = estimate.runs_once.expect("runs once");
+    assert!(
+        why.contains("reads a column it writes (amount = amount * 100)"),
+        "{why}"
+    );
+    let idempotent = pgshift_runner::backfill::dry_run(
+        &backfill("prices", "amount = id * 100", None, small()),
+        &setup,
+    )
+    .await
+    .expect("dry run");
+    assert_eq!(idempotent.runs_once, None);
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM prices WHERE touched > 0").await,
+        0
+    );
+
+    // Two runs stopped partway (their connection dropped mid-batch, as kill -9 would)...
+    for stop_after in [Duration::from_millis(300), Duration::from_millis(400)] {
+        let conn = db.connect().await;
+        let task = tokio::spawn(async move {
+            let mut options = small();
+            options.max_rows_per_second = Some(4000);
+            backfill("prices", SET, None, options)
+                .run(&conn, &Silent)
+                .await
+        });
+        tokio::time::sleep(stop_after).await;
+        task.abort();
+        let _ = task.await;
+    }
+    dropped_sessions_ended(&setup).await;
+    let done_before = one(&setup, "SELECT count(*) FROM prices WHERE touched = 1").await;
+    assert!(
+        done_before > 0 && done_before < 4000,
+        "stopped partway: {done_before} rows done"
+    );
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM prices WHERE touched > 1").await,
+        0
+    );
+
+    // ... then the same backfill again: it resumes at the checkpoint and walks once.
+    let outcome = backfill("prices", SET, None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("resume");
+    assert!(outcome.runs_once.is_some());
+    assert_eq!(outcome.passes, 1);
+    assert_eq!(outcome.rows_total, 4000);
+    assert_eq!(outcome.rows_updated as i64, 4000 - done_before);
+    assert_eq!(
+        one(
+            &setup,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100"
+        )
+        .await,
+        0,
+        "every row exactly ×100"
+    );
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM prices WHERE touched <> 1").await,
+        0
+    );
+    let (status, runs_once): (String, Option<String>) = {
+        let r = setup
+            .query_one("SELECT status, runs_once FROM pgshift.backfills", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "done");
+    assert!(runs_once
+        .unwrap_or_default()
+        .contains("reads a column it writes"));
+
+    // Done is done: the same command changes nothing.
+    let again = backfill("prices", SET, None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("again");
+    assert!(again.already_done);
+    assert_eq!(
+        one(
+            &setup,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn swapped_columns_and_a_subquery_over_the_table_itself_run_once_too() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE pairs (id int PRIMARY KEY, a int, b int);
+         INSERT INTO pairs SELECT g, g, -g FROM generate_series(1, 1500) g;
+         ANALYZE pairs;",
+    )
+    .await;
+    let outcome = backfill("pairs", "a = b, b = a", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("swap");
+    assert!(outcome.runs_once.is_some());
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pairs WHERE a <> -id OR b <> id").await,
+        0,
+        "swapped once"
+    );
+    // Each row's b becomes the number of rows up to it, read from the table itself.
+    let outcome = backfill(
+        "pairs",
+        "b = (SELECT count(*) FROM pairs p WHERE p.id <= pairs.id)",
+        None,
+        small(),
+    )
+    .run(&c, &Silent)
+    .await
+    .expect("subquery");
+    assert!(
+        outcome.runs_once.is_some(),
+        "a subquery over the table itself"
+    );
+    assert_eq!(one(&c, "SELECT count(*) FROM pairs WHERE b <> id").await, 0);
+}
+
+#[tokio::test]
+async fn volatile_and_clock_values_update_each_row_exactly_once() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE tokens (id int PRIMARY KEY, token uuid, seen_at timestamptz, touched int NOT NULL DEFAULT 0);
+         INSERT INTO tokens (id) SELECT g FROM generate_series(1, 3000) g;
+         CREATE FUNCTION count_token_touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+         CREATE TRIGGER count_touch BEFORE UPDATE ON tokens FOR EACH ROW EXECUTE FUNCTION count_token_touch();
+         ANALYZE tokens;",
+    )
+    .await;
+    let outcome = backfill("tokens", "token = gen_random_uuid()", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("volatile");
+    let why = outcome.runs_once.expect("runs once");
+    assert!(
+        why.contains("gen_random_uuid(), which is volatile"),
+        "{why}"
+    );
+    assert_eq!(outcome.passes, 1);
+    assert_eq!(outcome.rows_updated, 3000);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM tokens WHERE touched <> 1").await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(DISTINCT token) FROM tokens").await,
+        3000
+    );
+
+    // now() is stable, but each batch is its own transaction with its own now().
+    let outcome = backfill("tokens", "seen_at = now()", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("clock");
+    assert!(outcome.runs_once.expect("runs once").contains("now()"));
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM tokens WHERE touched <> 2 OR seen_at IS NULL"
+        )
+        .await,
+        0
+    );
+    let outcome = backfill(
+        "tokens",
+        "seen_at = CURRENT_TIMESTAMP",
+        Some("id <= 100"),
+        small(),
+    )
+    .run(&c, &Silent)
+    .await
+    .expect("clock");
+    assert!(outcome
+        .runs_once
+        .expect("runs once")
+        .contains("CURRENT_TIMESTAMP"));
+    assert_eq!(outcome.rows_updated, 100, "only the rows of its --where");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM tokens WHERE touched <> CASE WHEN id <= 100 THEN 3 ELSE 2 END"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_run_once_backfill_without_a_key_or_moving_the_key_is_refused_before_anything_is_written()
+{
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    prices(&c, 3000, false).await;
+    for set in ["amount = amount * 100", "amount = random()"] {
+        let bf = backfill("prices", set, None, small());
+        let err = pgshift_runner::backfill::dry_run(&bf, &c)
+            .await
+            .expect_err("dry run refused too");
+        assert!(matches!(err, BackfillError::OnceNeedsKey { .. }), "{err}");
+        let err = bf.run(&c, &Silent).await.expect_err("refused");
+        let text = err.to_string();
+        assert!(matches!(err, BackfillError::OnceNeedsKey { .. }), "{text}");
+        assert!(text.contains("Add a primary key"), "{text}");
+        assert!(text.contains("Nothing was changed"), "{text}");
+    }
+    // An idempotent one still walks the same table by position.
+    exec(&c, "ALTER TABLE prices ADD COLUMN cents numeric").await;
+    backfill("prices", "cents = amount * 100", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("idempotent ctid walk");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE amount <> id OR cents <> id * 100"
+        )
+        .await,
+        0,
+        "amount untouched, cents filled once"
+    );
+
+    // With a key, a run-once backfill may not move the key it walks by.
+    exec(&c, "ALTER TABLE prices ADD PRIMARY KEY (id)").await;
+    let err = backfill("prices", "id = id + 1000000", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackfillError::OnceAssignsKey { .. }), "{err}");
+    assert!(err.to_string().contains("Nothing was changed"), "{err}");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE id > 3000 OR touched > 1"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pgshift.backfills WHERE status <> 'done'"
+        )
+        .await,
+        0,
+        "no record of the refused ones"
+    );
+}
+
 mod in_migrations {
     use super::*;
     use pgshift_runner::plan::{plan, PlanOptions};

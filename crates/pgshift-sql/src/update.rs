@@ -37,12 +37,17 @@ impl UpdateParts {
     /// own, as in `amount = amount * 100`, or another's, as in `a = b, b = a`): run again on a
     /// row it already updated, it gives another value.
     pub fn reads_what_it_writes(&self) -> Option<&Assignment> {
-        self.assignments.iter().find(|a| {
-            self.assignments
-                .iter()
-                .any(|written| a.reads.column(&written.column))
-        })
+        reads_what_it_writes(&self.assignments)
     }
+}
+
+/// [`UpdateParts::reads_what_it_writes`], for assignments held elsewhere.
+pub fn reads_what_it_writes(assignments: &[Assignment]) -> Option<&Assignment> {
+    assignments.iter().find(|a| {
+        assignments
+            .iter()
+            .any(|written| a.reads.column(&written.column))
+    })
 }
 
 /// `column = expression`.

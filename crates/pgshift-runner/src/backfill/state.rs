@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS pgshift.backfills (
     cursor text[],
     -- The table's file node when a ctid walk started: a rewrite invalidates positions.
     relfilenode oid,
+    -- Why it runs once over the rows in scope (its SET reads a column it writes, calls
+    -- something volatile, reads the clock); NULL when it updates what still needs it.
+    runs_once text,
     pass integer NOT NULL DEFAULT 1,
     rows_done bigint NOT NULL DEFAULT 0,
     batches bigint NOT NULL DEFAULT 0,
@@ -42,6 +45,9 @@ CREATE TABLE IF NOT EXISTS pgshift.backfills (
     finished_at timestamptz
 );";
 
+/// Columns added after the table's first release, for a table an older pgshift created.
+const UPGRADE: &str = "ALTER TABLE pgshift.backfills ADD COLUMN IF NOT EXISTS runs_once text";
+
 async fn exists(client: &Client) -> Result<bool, DbError> {
     Ok(client
         .query_one("SELECT to_regclass('pgshift.backfills') IS NOT NULL", &[])
@@ -50,9 +56,22 @@ async fn exists(client: &Client) -> Result<bool, DbError> {
 }
 
 pub async fn ensure(client: &Client) -> Result<(), DbError> {
-    // Skip the DDL (and its catalog locks) when the table is there: this runs on every start.
-    if !exists(client).await? {
+    // Skip the DDL (and its catalog locks) when the table is there and current: this runs on
+    // every start.
+    let row = client
+        .query_one(
+            "SELECT to_regclass('pgshift.backfills') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_attribute
+                             WHERE attrelid = to_regclass('pgshift.backfills')
+                               AND attname = 'runs_once' AND NOT attisdropped)",
+            &[],
+        )
+        .await?;
+    let (table, current): (bool, bool) = (row.get(0), row.get(1));
+    if !table {
         client.batch_execute(CREATE).await?;
+    } else if !current {
+        client.batch_execute(UPGRADE).await?;
     }
     Ok(())
 }
@@ -84,6 +103,8 @@ pub struct BackfillState {
     pub finished_at: Option<String>,
     /// Whether a pgshift session is working on it now (it holds the backfill's lock).
     pub active: bool,
+    /// Why it runs once over the rows in scope instead of until no row still needs it.
+    pub runs_once: Option<String>,
 }
 
 /// The row's columns that `resume` needs.
@@ -143,7 +164,10 @@ pub async fn list(client: &Client) -> Result<Vec<BackfillState>, DbError> {
                              WHERE l.locktype = 'advisory' AND l.granted
                                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                                AND l.classid = $1::int::oid
-                               AND l.objid = hashtext(b.id)::oid AND l.objsubid = 2)
+                               AND l.objid = hashtext(b.id)::oid AND l.objsubid = 2),
+                    -- Read through the row's JSON: a table an older pgshift created lacks
+                    -- the column until the next run adds it.
+                    to_jsonb(b) ->> 'runs_once'
                FROM pgshift.backfills b ORDER BY b.started_at DESC, b.id",
             &[&LOCK_CLASS],
         )
@@ -171,6 +195,7 @@ pub async fn list(client: &Client) -> Result<Vec<BackfillState>, DbError> {
             heartbeat: r.get(17),
             finished_at: r.get(18),
             active: r.get(19),
+            runs_once: r.get(20),
         })
         .collect())
 }
