@@ -188,7 +188,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     }
     if let Some(why) = &outcome.runs_once {
         outln!(
-            "{} backfill {}: {} rows updated in {} ({} batches, one pass); it {}",
+            "{} backfill {}: {} rows updated in {} ({} batches, one pass)\n  it {}",
             style.green("done:"),
             outcome.id,
             outcome.rows_updated,
