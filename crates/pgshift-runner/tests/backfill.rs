@@ -782,6 +782,46 @@ async fn a_set_reading_the_column_it_writes_multiplies_each_row_once_even_across
 }
 
 #[tokio::test]
+async fn a_backfill_its_caller_did_not_mark_done_resumes_at_its_end_and_updates_nothing() {
+    // A migration's backfill is marked done in the transaction that records the migration's
+    // step. A crash between the end of the walk and that transaction must not start it over
+    // (`restart_if_done`): a backfill that runs once would multiply every row again.
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    prices(&c, 1500, true).await;
+    let options = || BackfillOptions {
+        restart_if_done: true,
+        caller_marks_done: true,
+        ..small()
+    };
+    let first = backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect("first");
+    assert_eq!(first.rows_updated, 1500);
+    let status: String = c
+        .query_one("SELECT status FROM pgshift.backfills", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(status, "done", "left for the caller to mark");
+    // The caller "crashed" before marking it: the step runs again.
+    let again = backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect("again");
+    assert_eq!(again.rows_updated, 0);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 1"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn swapped_columns_and_a_subquery_over_the_table_itself_run_once_too() {
     let db = TestDb::new().await;
     let c = db.connect().await;
@@ -1106,6 +1146,77 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
             .map(|r| r.get(0))
             .collect();
         assert_eq!(ids, ["20240101000000-down-2", "20240101000000-up-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_marked_update_reading_what_it_writes_runs_once_per_up_and_per_down() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        prices(&c, 2000, true).await;
+        let dir = folder(&[
+            (
+                "20240101000000_cents.up.sql",
+                "-- pgshift:backfill\nUPDATE prices SET amount = amount * 100;\n",
+            ),
+            (
+                "20240101000000_cents.down.sql",
+                "-- pgshift:backfill\nUPDATE prices SET amount = amount / 100;\n",
+            ),
+        ]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let options = RunOptions {
+            backfill_batch_time: Duration::from_millis(5),
+            ..RunOptions::default()
+        };
+        let mut m = Migrator::connect(&db.url(), set, options)
+            .await
+            .expect("connect");
+        m.up(None, &Silent).await.expect("up");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 1"
+            )
+            .await,
+            0,
+            "×100 once"
+        );
+        m.down(pgshift_runner::DownTarget::All, &Silent)
+            .await
+            .expect("down");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM prices WHERE amount <> id OR touched <> 2"
+            )
+            .await,
+            0,
+            "÷100 once"
+        );
+        m.up(None, &Silent).await.expect("up again");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 3"
+            )
+            .await,
+            0,
+            "×100 once more"
+        );
+        let states: Vec<(String, String)> = c
+            .query("SELECT id, status FROM pgshift.backfills ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("20240101000000-down-1".to_owned(), "done".to_owned()),
+                ("20240101000000-up-1".to_owned(), "done".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

@@ -81,6 +81,13 @@ pub struct BackfillOptions {
     /// migration's backfill that runs again was reverted in between (`down`, `redo`), so its
     /// old end says nothing about the rows now.
     pub restart_if_done: bool,
+    /// The backfill is left unfinished in `pgshift.backfills` when its walk ends; the caller
+    /// records it done ([`state::mark_done`]) in the transaction that records its own step.
+    /// Otherwise a crash between the two would leave the backfill done and the step not, and
+    /// the step, run again, would start the backfill over (`restart_if_done`): harmless for
+    /// rows that are skipped once done, but a backfill that runs once would update them all
+    /// again. Left unfinished, it resumes at its end and updates nothing.
+    pub caller_marks_done: bool,
     pub throttle: ThrottleOptions,
 }
 
@@ -98,6 +105,7 @@ impl Default for BackfillOptions {
             max_passes: 3,
             restart: false,
             restart_if_done: false,
+            caller_marks_done: false,
             throttle: ThrottleOptions::default(),
         }
     }

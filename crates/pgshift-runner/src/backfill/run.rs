@@ -582,15 +582,9 @@ impl<'a> Job<'a> {
             };
             if remaining == 0 {
                 let beyond = self.beyond(pos.upper.as_deref()).await?;
-                self.client
-                    .execute(
-                        "UPDATE pgshift.backfills SET status = 'done', finished_at = now(),
-                                heartbeat = now(), progress = 1, throttle_reason = NULL,
-                                last_error = NULL WHERE id = $1",
-                        &[&spec.id],
-                    )
-                    .await
-                    .map_err(DbError::from)?;
+                if !options.caller_marks_done {
+                    state::mark_done(self.client, &spec.id).await?;
+                }
                 self.progress(Phase::Done, &pos, &sizer, &counters, None);
                 return Ok(Outcome {
                     id: spec.id.clone(),

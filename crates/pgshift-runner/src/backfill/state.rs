@@ -241,6 +241,20 @@ pub async fn holder(client: &Client, id: &str) -> Result<Option<(Option<String>,
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
+/// Records the backfill as finished. Run by the backfill itself, or by a caller that records
+/// its own step in the same transaction (`BackfillOptions::caller_marks_done`).
+pub async fn mark_done(client: &Client, id: &str) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE pgshift.backfills SET status = 'done', finished_at = now(),
+                    heartbeat = now(), progress = 1, throttle_reason = NULL,
+                    last_error = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Sets or clears `pause_requested`; false when there is no such backfill.
 pub async fn request_pause(client: &Client, id: &str, pause: bool) -> Result<bool, DbError> {
     if !exists(client).await? {
