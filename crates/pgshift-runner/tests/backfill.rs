@@ -822,6 +822,46 @@ async fn a_backfill_its_caller_did_not_mark_done_resumes_at_its_end_and_updates_
 }
 
 #[tokio::test]
+async fn a_run_once_backfill_an_earlier_pgshift_walked_twice_is_not_resumed() {
+    // An earlier pgshift compared rows of `amount = amount * 100` and walked again: some rows
+    // may be ×10,000 already. Resuming would hide that; it stops and says what happened.
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    prices(&c, 500, true).await;
+    let options = || BackfillOptions {
+        caller_marks_done: true,
+        ..small()
+    };
+    backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect("first");
+    exec(
+        &c,
+        "UPDATE pgshift.backfills SET pass = 2, status = 'failed'",
+    )
+    .await;
+    let err = backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, BackfillError::WalkedBefore { passes: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--restart"), "{err}");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 1"
+        )
+        .await,
+        0,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
 async fn swapped_columns_and_a_subquery_over_the_table_itself_run_once_too() {
     let db = TestDb::new().await;
     let c = db.connect().await;
@@ -949,6 +989,13 @@ async fn a_run_once_backfill_without_a_key_or_moving_the_key_is_refused_before_a
         assert!(text.contains("Add a primary key"), "{text}");
         assert!(text.contains("Nothing was changed"), "{text}");
     }
+    // A misspelt function is reported as the server reports it, not as a reason to run once.
+    let err = backfill("prices", "amount = no_such_fn(amount)", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackfillError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
     // An idempotent one still walks the same table by position.
     exec(&c, "ALTER TABLE prices ADD COLUMN cents numeric").await;
     backfill("prices", "cents = amount * 100", None, small())

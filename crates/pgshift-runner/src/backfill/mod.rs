@@ -145,6 +145,13 @@ pub enum BackfillError {
         why: String,
     },
 
+    #[error("backfill {id} was walked {passes} times by an earlier pgshift, but it must update each row exactly once: it runs once, because {why}. Rows may already have been updated more than once. Nothing was changed. Check the table's data and repair it; then --restart runs the backfill again over every row in scope, or name a backfill with --name and a --where for the rows still to do.")]
+    WalkedBefore {
+        id: String,
+        passes: i32,
+        why: String,
+    },
+
     #[error("the backfill of {table} does not run: {server}\n  statement: {statement}\n  Nothing was changed. Fix the SET expressions or the WHERE condition.")]
     Invalid {
         table: String,

@@ -103,6 +103,37 @@ pub struct Estimate {
     pub runs_once: Option<String>,
 }
 
+/// What a backfill that runs once needs from its walk: positions that do not move when a row
+/// is updated (a key, not ctids), and a key the SET leaves alone.
+fn once_needs(
+    mode: &Mode,
+    walk: &Walk,
+    spec: &super::BackfillSpec,
+    table: &Table,
+) -> Result<(), BackfillError> {
+    let Mode::Once { why } = mode else {
+        return Ok(());
+    };
+    match walk {
+        Walk::Pages => Err(BackfillError::OnceNeedsKey {
+            table: table.name.to_string(),
+            why: why.clone(),
+        }),
+        Walk::Key { columns, .. } => match spec
+            .assignments
+            .iter()
+            .find(|a| columns.contains(&a.column))
+        {
+            Some(a) => Err(BackfillError::OnceAssignsKey {
+                column: a.column.clone(),
+                walk: walk.describe(),
+                why: why.clone(),
+            }),
+            None => Ok(()),
+        },
+    }
+}
+
 /// Everything the loop works with.
 struct Job<'a> {
     backfill: &'a Backfill,
@@ -287,29 +318,6 @@ impl<'a> Job<'a> {
         let version = pgshift_db::catalog::server_version_num(client).await?;
         let walk = walk::choose(client, &table, version).await?;
         let mode = mode::decide(client, spec).await?;
-        if let Mode::Once { why } = &mode {
-            match &walk {
-                Walk::Pages => {
-                    return Err(BackfillError::OnceNeedsKey {
-                        table: table.name.to_string(),
-                        why: why.clone(),
-                    })
-                }
-                Walk::Key { columns, .. } => {
-                    if let Some(a) = spec
-                        .assignments
-                        .iter()
-                        .find(|a| columns.contains(&a.column))
-                    {
-                        return Err(BackfillError::OnceAssignsKey {
-                            column: a.column.clone(),
-                            walk: walk.describe(),
-                            why: why.clone(),
-                        });
-                    }
-                }
-            }
-        }
         client
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await
@@ -330,6 +338,9 @@ impl<'a> Job<'a> {
             }
         }
         let statements = Statements::prepare(backfill, client, &table, &walk, &mode).await?;
+        // After the server has read the statements: a misspelt function is reported as
+        // such, not as a reason to run once.
+        once_needs(&mode, &walk, spec, &table)?;
         let prove_by_pages = version >= 140000 && table.relkind == 'r' && !table.has_children;
         let mut job = Job {
             backfill,
@@ -506,6 +517,17 @@ impl<'a> Job<'a> {
             }
         }
         let resume = saved.filter(|_| !restart);
+        if let (Mode::Once { why }, Some(saved)) = (&self.mode, &resume) {
+            // Walked again by an earlier pgshift, which compared rows a run-once backfill
+            // cannot compare: rows may have been updated more than once already.
+            if saved.pass > 1 {
+                return Err(BackfillError::WalkedBefore {
+                    id: spec.id.clone(),
+                    passes: saved.pass,
+                    why: why.clone(),
+                });
+            }
+        }
         let mut pos = match &resume {
             Some(saved) => {
                 if self.walk == Walk::Pages && saved.relfilenode != Some(self.table.filenode) {

@@ -198,7 +198,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         )?;
         if outcome.beyond_bound > 0 {
             outln!(
-                "{} {} rows inserted after the backfill started match its --where: they were outside it (its end was fixed at the start) and were not updated. Update them with a --where that selects only them; --restart would update every row again",
+                "{} {} rows inserted after the backfill started are in its scope but past its end (fixed at the start), and were not updated. Update them with a --where that selects only them; --restart would update every row again",
                 style.yellow("note:"),
                 outcome.beyond_bound
             )?;
