@@ -862,6 +862,81 @@ async fn a_run_once_backfill_an_earlier_pgshift_walked_twice_is_not_resumed() {
 }
 
 #[tokio::test]
+async fn a_state_table_from_an_older_pgshift_gets_its_new_column_or_says_who_may_add_it() {
+    let db = TestDb::new().await;
+    let admin = db.connect().await;
+    prices(&admin, 300, true).await;
+    backfill("prices", "touched = touched", Some("false"), small())
+        .run(&admin, &Silent)
+        .await
+        .expect("creates pgshift.backfills");
+    // As an older pgshift left it: no runs_once. status still lists it.
+    exec(
+        &admin,
+        "ALTER TABLE pgshift.backfills DROP COLUMN runs_once",
+    )
+    .await;
+    let listed = pgshift_runner::backfill::state::list(&admin)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].runs_once, None);
+
+    // A role that may write the table but does not own it cannot add the column: told who can.
+    let role = format!("{}_bf", db.name());
+    let role_q = pgshift_sql::ident::quote_ident(&role);
+    exec(
+        &admin,
+        &format!(
+            "CREATE ROLE {role_q} LOGIN PASSWORD 'not-a-secret';
+             GRANT USAGE ON SCHEMA pgshift TO {role_q};
+             GRANT SELECT, INSERT, UPDATE ON pgshift.backfills, prices TO {role_q};"
+        ),
+    )
+    .await;
+    let role_url = db
+        .url()
+        .with_user(&role)
+        .with_password(Some("not-a-secret"));
+    let outcome = tokio::spawn(async move {
+        let conn = pgshift_db::connect(&role_url)
+            .await
+            .expect("connect as the role");
+        backfill("prices", "amount = amount * 100", None, small())
+            .run(&conn, &Silent)
+            .await
+    })
+    .await;
+    exec(
+        &admin,
+        &format!("DROP OWNED BY {role_q}; DROP ROLE {role_q};"),
+    )
+    .await;
+    let err = outcome.expect("task").expect_err("cannot add the column");
+    assert!(matches!(err, BackfillError::StateUpgrade { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ADD COLUMN IF NOT EXISTS runs_once text"),
+        "{err}"
+    );
+    assert_eq!(
+        one(&admin, "SELECT count(*) FROM prices WHERE touched > 0").await,
+        0
+    );
+
+    // Its owner adds it on the next run.
+    let outcome = backfill("prices", "amount = amount * 100", None, small())
+        .run(&admin, &Silent)
+        .await
+        .expect("owner");
+    assert!(outcome.runs_once.is_some());
+    let listed = pgshift_runner::backfill::state::list(&admin)
+        .await
+        .expect("list");
+    assert!(listed.iter().any(|b| b.runs_once.is_some()));
+}
+
+#[tokio::test]
 async fn swapped_columns_and_a_subquery_over_the_table_itself_run_once_too() {
     let db = TestDb::new().await;
     let c = db.connect().await;

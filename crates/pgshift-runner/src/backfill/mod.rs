@@ -152,6 +152,9 @@ pub enum BackfillError {
         why: String,
     },
 
+    #[error("pgshift.backfills was created by an older pgshift and lacks a column this one records (runs_once), which only its owner may add: as {owner} (or a superuser), run `{sql};`. Nothing was changed.")]
+    StateUpgrade { owner: String, sql: String },
+
     #[error("the backfill of {table} does not run: {server}\n  statement: {statement}\n  Nothing was changed. Fix the SET expressions or the WHERE condition.")]
     Invalid {
         table: String,

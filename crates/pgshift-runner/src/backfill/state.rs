@@ -6,6 +6,8 @@
 use pgshift_db::DbError;
 use tokio_postgres::Client;
 
+use super::BackfillError;
+
 const CREATE: &str = "
 CREATE SCHEMA IF NOT EXISTS pgshift;
 CREATE TABLE IF NOT EXISTS pgshift.backfills (
@@ -55,7 +57,7 @@ async fn exists(client: &Client) -> Result<bool, DbError> {
         .get(0))
 }
 
-pub async fn ensure(client: &Client) -> Result<(), DbError> {
+pub async fn ensure(client: &Client) -> Result<(), BackfillError> {
     // Skip the DDL (and its catalog locks) when the table is there and current: this runs on
     // every start.
     let row = client
@@ -63,15 +65,28 @@ pub async fn ensure(client: &Client) -> Result<(), DbError> {
             "SELECT to_regclass('pgshift.backfills') IS NOT NULL,
                     EXISTS (SELECT 1 FROM pg_attribute
                              WHERE attrelid = to_regclass('pgshift.backfills')
-                               AND attname = 'runs_once' AND NOT attisdropped)",
+                               AND attname = 'runs_once' AND NOT attisdropped),
+                    (SELECT pg_get_userbyid(relowner)::text FROM pg_class
+                      WHERE oid = to_regclass('pgshift.backfills'))",
             &[],
         )
-        .await?;
+        .await
+        .map_err(DbError::from)?;
     let (table, current): (bool, bool) = (row.get(0), row.get(1));
     if !table {
-        client.batch_execute(CREATE).await?;
+        client.batch_execute(CREATE).await.map_err(DbError::from)?;
     } else if !current {
-        client.batch_execute(UPGRADE).await?;
+        if let Err(err) = client.batch_execute(UPGRADE).await {
+            let err = DbError::from(err);
+            // Only the table's owner may add a column.
+            if err.as_query_error().is_some_and(|e| e.code == "42501") {
+                return Err(BackfillError::StateUpgrade {
+                    owner: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                    sql: UPGRADE.to_owned(),
+                });
+            }
+            return Err(err.into());
+        }
     }
     Ok(())
 }
