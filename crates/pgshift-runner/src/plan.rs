@@ -451,7 +451,11 @@ async fn plan_migration(
     let online = if options.run.exact || resumes_at.is_some() {
         None
     } else {
-        crate::online::plan(conn, m, pg).await?.map(|p| {
+        match crate::online::plan(conn, m, pg).await? {
+            crate::online::Planned::Online(p) => Some(p),
+            _ => None,
+        }
+        .map(|p| {
             let what = |units: &[crate::online::PhaseUnit]| {
                 units.iter().map(|u| u.what.clone()).collect::<Vec<_>>()
             };

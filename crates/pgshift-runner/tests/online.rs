@@ -832,3 +832,99 @@ async fn the_triggers_refuse_a_conflicting_write_and_skip_updates_of_other_colum
         0
     );
 }
+
+#[tokio::test]
+async fn phase_markers_place_raw_sql_and_online_off_runs_the_file_as_written() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1);",
+    )
+    .await;
+    let dir = folder(&[
+        (
+            "20260101000000_phases.up.sql",
+            "-- pgshift:expand
+ALTER TABLE t ADD COLUMN n int;
+-- pgshift:contract
+ALTER TABLE t ADD CONSTRAINT n_positive CHECK (n > 0);
+",
+        ),
+        (
+            "20260102000000_as_written.up.sql",
+            "-- pgshift:online off
+ALTER TABLE t RENAME COLUMN v TO w;
+",
+        ),
+    ]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'n'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'n_positive'"
+        )
+        .await,
+        0
+    );
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'n_positive'"
+        )
+        .await,
+        1
+    );
+    // The next file opts out: a plain rename, no second column, applied by the same up.
+    let applied = m.up(None, &Silent).await.expect("up");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        text(&c, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped").await,
+        "id,w,n"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_split_runs_as_written_and_says_why() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, a text);
+         CREATE VIEW v AS SELECT a FROM t;
+         INSERT INTO t VALUES (1, 'x');",
+    )
+    .await;
+    // The author drops and re-creates the view around the rename, in one transaction.
+    let dir = folder(&[(
+        "20260101000000_rename_under_view.up.sql",
+        "DROP VIEW v;
+ALTER TABLE t RENAME COLUMN a TO b;
+CREATE VIEW v AS SELECT b FROM t;
+",
+    )]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(format!("{e:?}"));
+    let mut m = migrator(&db, &dir, fast()).await;
+    let applied = m.up(None, &observer).await.expect("up");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Applied);
+    assert_eq!(text(&c, "SELECT b FROM v").await, "x");
+    let events = events.lock().unwrap().join("\n");
+    assert!(
+        events.contains("cannot run as an online change") && events.contains("runs as written"),
+        "{events}"
+    );
+}

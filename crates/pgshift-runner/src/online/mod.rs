@@ -165,11 +165,25 @@ impl OnlinePlan {
 /// Why a migration cannot run online; the message names the file and line and says what to
 /// do instead.
 pub(crate) fn refusal(m: &Migration, line: usize, message: impl std::fmt::Display) -> RunError {
-    RunError::Usage(format!(
-        "{}:{line}: migration {} cannot run as an online change: {message}\n  Nothing was changed. Run it as written with `--exact` (it then takes the locks the statement takes), or change the migration.",
-        m.up.path.display(),
-        m.version
-    ))
+    RunError::NotOnline {
+        version: m.version.to_string(),
+        path: m.up.path.clone(),
+        line,
+        reason: message.to_string(),
+    }
+}
+
+/// How a migration runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// As an online change.
+    Online(OnlinePlan),
+    /// As written: nothing in it needs an online change (or the file says
+    /// `-- pgshift:online off`, or `--exact`).
+    Ordinary,
+    /// As written, although something in it would break running code: it cannot be planned
+    /// as an online change, for the reason given (file and line included).
+    AsWritten(String),
 }
 
 /// What an operation's planner gets.
@@ -184,7 +198,21 @@ pub struct OpInput<'a> {
 
 /// Plans `m` as an online change: `None` when nothing in it needs one (it then runs as an
 /// ordinary migration), or when the file says `-- pgshift:online off`.
-pub async fn plan(
+pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Planned, RunError> {
+    match plan_online(client, m, pg).await {
+        Ok(Some(plan)) => Ok(Planned::Online(plan)),
+        Ok(None) => Ok(Planned::Ordinary),
+        Err(RunError::NotOnline {
+            path, line, reason, ..
+        }) => Ok(Planned::AsWritten(format!(
+            "{}:{line}: {reason}",
+            path.display()
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+async fn plan_online(
     client: &Client,
     m: &Migration,
     pg: PgVersion,
@@ -204,6 +232,36 @@ pub async fn plan(
     let mut consumed = vec![false; statements.len()];
     let mut raw_rollback: Vec<PhaseUnit> = Vec::new();
     let mut online = false;
+    // The file is split by phase only where that keeps its order: a statement run at expand
+    // must not come after one run at contract, nor change a table after a column of it was
+    // renamed or retyped (the new name or type exists only after the contract).
+    let mut first_contract: Option<(usize, String)> = None;
+    let mut column_changes: Vec<(String, usize)> = Vec::new();
+    let mut violations: Vec<RunError> = Vec::new();
+    let order = |st: &OnlineStatement,
+                 first_contract: &Option<(usize, String)>,
+                 column_changes: &[(String, usize)]|
+     -> Option<RunError> {
+        if let Some((line, what)) = first_contract {
+            return Some(refusal(
+                m,
+                st.line,
+                format!("line {line} ({what}) runs at contract, after the deploy, but this statement after it would run at expand, before: the file cannot be split in its order. Put the drops last, or mark each statement's phase (`-- pgshift:expand` / `-- pgshift:contract`)"),
+            ));
+        }
+        if let Some((table, line)) = column_changes.iter().find(|(t, _)| {
+            st.tables
+                .iter()
+                .any(|s| t.ends_with(&format!(".{}", s.name)) || *t == s.name)
+        }) {
+            return Some(refusal(
+                m,
+                st.line,
+                format!("this statement changes {table} after the column change at line {line}, whose new name or type exists only after the contract: write it in a later migration"),
+            ));
+        }
+        None
+    };
     for (i, st) in statements.iter().enumerate() {
         if consumed[i] {
             continue;
@@ -306,6 +364,13 @@ pub async fn plan(
                             "this ALTER TABLE makes several changes, and at least one of them needs an online change: write each in its own ALTER TABLE statement",
                         ));
                     }
+                    violations.extend(order(st, &first_contract, &[]));
+                    if matches!(
+                        change,
+                        SchemaChange::RenameColumn { .. } | SchemaChange::AlterType { .. }
+                    ) {
+                        column_changes.push((op.table.clone(), st.line));
+                    }
                     plan.expand.extend(op.expand.iter().cloned());
                     plan.operations.push(op);
                     online = true;
@@ -320,6 +385,7 @@ pub async fn plan(
         // marked UPDATE of an existing table runs as a backfill.
         if st.backfill_marked && st.update.is_some() {
             {
+                violations.extend(order(st, &first_contract, &column_changes));
                 plan.expand.push(PhaseUnit::backfill(
                     format!("backfill (line {})", st.line),
                     st.text.clone(),
@@ -328,12 +394,16 @@ pub async fn plan(
             }
         }
         if st.destructive && !st.on_new_table {
+            if first_contract.is_none() {
+                first_contract = Some((st.line, first_line(&st.text)));
+            }
             plan.contract.push(PhaseUnit::as_written(
                 format!("as written (line {})", st.line),
                 st.text.clone(),
             ));
             continue;
         }
+        violations.extend(order(st, &first_contract, &column_changes));
         plan.expand.push(PhaseUnit::as_written(
             format!("as written (line {})", st.line),
             st.text.clone(),
@@ -354,6 +424,9 @@ pub async fn plan(
     }
     if !online {
         return Ok(None);
+    }
+    if let Some(violation) = violations.into_iter().next() {
+        return Err(violation);
     }
     coalesce_as_written(&mut plan.expand);
     // The contract: each table's swaps in one transaction (one ACCESS EXCLUSIVE acquisition

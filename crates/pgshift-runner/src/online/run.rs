@@ -30,11 +30,11 @@ impl Migrator {
         state::read(self.connection()).await
     }
 
-    /// Plans a migration as an online change (`None`: it runs as an ordinary migration).
-    pub async fn online_plan(&mut self, m: &Migration) -> Result<Option<OnlinePlan>> {
+    /// How a migration runs: as an online change, or as written.
+    pub async fn online_plan(&mut self, m: &Migration) -> Result<super::Planned> {
         self.read_server_version().await?;
         if self.options().exact {
-            return Ok(None);
+            return Ok(super::Planned::Ordinary);
         }
         super::plan(self.connection(), m, self.pg()).await
     }
