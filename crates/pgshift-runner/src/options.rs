@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub backfill_lock_timeout: Duration,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
+    /// Plan migrations that would break running code as online (expand/contract) changes.
+    /// Off: every migration runs as written (with the safe rewrites), as before.
+    pub online: bool,
     /// `up` contracts an online change right after its expand (`--complete`): for deploys
     /// where old and new code never run at once (a single instance, CI). Off by default:
     /// `up` expands and stops, and `pgshift complete` contracts after the deploy.
@@ -132,6 +135,7 @@ impl Default for RunOptions {
             pg_dump_dir: PathBuf::from("pgshift-backups"),
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
+            online: true,
             online_complete: false,
             online_allow_lossy: false,
         }

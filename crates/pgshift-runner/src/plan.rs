@@ -448,7 +448,7 @@ async fn plan_migration(
         });
     }
     let checklist = checklist(m, &breaking, exec, &statements, &line_index);
-    let online = if options.run.exact || resumes_at.is_some() {
+    let online = if options.run.exact || !options.run.online || resumes_at.is_some() {
         None
     } else {
         match crate::online::plan(conn, m, pg).await? {

@@ -262,8 +262,14 @@ async fn plan_online(
         }
         None
     };
+    // An operation's units that run where a later statement of it stands (the backfill of an
+    // added column runs where its UPDATE is written: what the file creates between the two,
+    // a function the UPDATE calls, exists by then).
+    let mut deferred: std::collections::HashMap<usize, Vec<PhaseUnit>> =
+        std::collections::HashMap::new();
     for (i, st) in statements.iter().enumerate() {
         if consumed[i] {
+            plan.expand.extend(deferred.remove(&i).unwrap_or_default());
             continue;
         }
         if let Some(phase) = st.phase {
@@ -296,6 +302,7 @@ async fn plan_online(
                     pg,
                     index: plan.operations.len() + 1,
                 };
+                let mut defer_from: Option<(usize, usize)> = None;
                 let op = match change {
                     SchemaChange::RenameColumn { from, to, .. } => {
                         Some(rename_column::plan(client, &input, from, to).await?)
@@ -331,6 +338,14 @@ async fn plan_online(
                             Some(op) => {
                                 for j in fill.consumed() {
                                     consumed[j] = true;
+                                }
+                                if let Some((j, _)) = &fill.update {
+                                    let at = op
+                                        .expand
+                                        .iter()
+                                        .position(|u| u.kind == UnitKind::Backfill)
+                                        .unwrap_or(op.expand.len());
+                                    defer_from = Some((*j, at));
                                 }
                                 Some(op)
                             }
@@ -371,7 +386,13 @@ async fn plan_online(
                     ) {
                         column_changes.push((op.table.clone(), st.line));
                     }
-                    plan.expand.extend(op.expand.iter().cloned());
+                    match defer_from {
+                        Some((j, at)) => {
+                            plan.expand.extend(op.expand[..at].iter().cloned());
+                            deferred.insert(j, op.expand[at..].to_vec());
+                        }
+                        None => plan.expand.extend(op.expand.iter().cloned()),
+                    }
                     plan.operations.push(op);
                     online = true;
                     handled = true;

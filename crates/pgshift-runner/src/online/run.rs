@@ -33,7 +33,7 @@ impl Migrator {
     /// How a migration runs: as an online change, or as written.
     pub async fn online_plan(&mut self, m: &Migration) -> Result<super::Planned> {
         self.read_server_version().await?;
-        if self.options().exact {
+        if self.options().exact || !self.options().online {
             return Ok(super::Planned::Ordinary);
         }
         super::plan(self.connection(), m, self.pg()).await
@@ -102,6 +102,21 @@ impl Migrator {
                         } else {
                             None
                         }
+                    }
+                    // What the migration creates before the operation (a function its fill
+                    // calls, a column its USING reads) is not there yet: the check cannot run,
+                    // and the backfill tries its statements before its first batch instead.
+                    Err(e)
+                        if e.code().is_some_and(|c| {
+                            ["42883", "42P01", "42703", "42704", "3F000"].contains(&c.code())
+                        }) =>
+                    {
+                        observer.event(&Event::Info(format!(
+                            "  {}: the check on existing rows was skipped: it names something this migration creates first ({})",
+                            op.summary,
+                            e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
+                        )));
+                        None
                     }
                     Err(e) => {
                         let e = pgshift_db::DbError::from(e);
