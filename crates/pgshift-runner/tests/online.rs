@@ -608,6 +608,20 @@ async fn exact_runs_the_file_as_written_and_an_ordinary_file_is_not_online() {
     let mut m = migrator(&db, &dir, options).await;
     let applied = m.up(None, &Silent).await.expect("up --exact");
     assert_eq!(applied.len(), 2);
+    // `[run] online = false` too: a rename as written, applied by the same up.
+    exec(&c, "CREATE TABLE r (id int PRIMARY KEY, a int)").await;
+    let dir2 = folder(&[(
+        "20260103000000_rename.up.sql",
+        "ALTER TABLE r RENAME COLUMN a TO b;\n",
+    )]);
+    let mut options = fast();
+    options.online = false;
+    let mut m2 = migrator(&db, &dir2, options).await;
+    assert_eq!(m2.up(None, &Silent).await.expect("up").len(), 1);
+    assert_eq!(
+        text(&c, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'r'::regclass AND attnum > 0 AND NOT attisdropped").await,
+        "id,b"
+    );
     assert_eq!(state_of(&m, "20260102000000").await, EntryState::Applied);
     assert_eq!(
         text(&c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'v'").await,
