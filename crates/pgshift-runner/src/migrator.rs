@@ -482,6 +482,15 @@ impl Migrator {
             return Ok(Vec::new());
         }
         self.read_server_version().await?;
+        // An online change in progress sits on top of the history: what `down` would revert
+        // comes before it (and may be what it changes). It is finished or undone first.
+        if let Some(c) = crate::online::state::read(&self.conn).await?.first() {
+            return Err(RunError::Usage(format!(
+                "migration {} is an online change in progress ({}): `pgshift complete` or `pgshift rollback` it before reverting anything. Nothing was reverted.",
+                c.version,
+                c.phase.as_str()
+            )));
+        }
         let rows = history::read(&self.conn).await?;
         let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
         applied.sort_by(|a, b| compare_versions(&b.version, &a.version));

@@ -219,6 +219,15 @@ async fn a_type_change_runs_online_while_the_application_writes_and_reads() {
     // `up` again changes nothing: the migrations after it wait for complete.
     m.up(None, &Silent).await.expect("up again");
     assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    // `down` refuses while it is in progress: what it would revert lies under it.
+    let err = m
+        .down(pgshift_runner::DownTarget::Steps(1), &Silent)
+        .await
+        .expect_err("down while expanded");
+    assert!(
+        err.to_string().contains("online change in progress"),
+        "{err}"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     m.complete(None, &Silent).await.expect("complete");
