@@ -425,6 +425,14 @@ impl Migrator {
             }
             if partial.is_none() {
                 let planned = self.online_plan(&m).await?;
+                if let (crate::online::Planned::AsWritten(reason), true) =
+                    (&planned, self.options.online_required)
+                {
+                    return Err(RunError::Usage(format!(
+                        "{reason}. So migration {} cannot run as an online change, and `pgshift start` runs nothing as written. `pgshift up` applies it as written (it may break code running against the old schema; `pgshift plan` shows what it locks); or change the migration. Nothing was changed.",
+                        m.version
+                    )));
+                }
                 if let crate::online::Planned::AsWritten(reason) = &planned {
                     observer.event(&Event::Info(format!(
                         "  warning: {reason}. So migration {} cannot run as an online change: it runs as written, as an ordinary migration (it may break code running against the old schema)",

@@ -79,6 +79,10 @@ pub struct RunOptions {
     /// where old and new code never run at once (a single instance, CI). Off by default:
     /// `up` expands and stops, and `pgshift complete` contracts after the deploy.
     pub online_complete: bool,
+    /// `pgshift start`: a migration that would break running code but cannot be planned as an
+    /// online change is refused instead of run as written. Not a setting.
+    #[serde(skip)]
+    pub online_required: bool,
     /// Let an online type change through although converting sampled values to the new type
     /// and back does not give them back (`--allow-lossy`).
     pub online_allow_lossy: bool,
@@ -138,6 +142,7 @@ impl Default for RunOptions {
             online: true,
             online_complete: false,
             online_allow_lossy: false,
+            online_required: false,
         }
     }
 }

@@ -124,6 +124,9 @@ pub struct Operation {
     /// returns how many sampled rows fail it, and what that means.
     #[serde(default, skip_serializing)]
     pub preflight: Vec<Preflight>,
+    /// What a rollback leaves as the expand left it, in words.
+    #[serde(default, skip_serializing)]
+    pub not_undone: Vec<String>,
 }
 
 /// A check on the rows that exist, before the expand writes anything.
@@ -221,6 +224,10 @@ async fn plan_online(
     if off {
         return Ok(None);
     }
+    let search_path = statements
+        .iter()
+        .find(|s| s.sets_search_path)
+        .map(|s| s.line);
     let mut plan = OnlinePlan {
         operations: Vec::new(),
         expand: Vec::new(),
@@ -271,6 +278,21 @@ async fn plan_online(
         if consumed[i] {
             plan.expand.extend(deferred.remove(&i).unwrap_or_default());
             continue;
+        }
+        // An UPDATE that fills a column of an existing table that a later statement makes
+        // NOT NULL belongs to that operation: it runs as its backfill, not as written.
+        if let (Some(u), false, false) = (&st.update, st.on_new_table, st.backfill_marked) {
+            let later_not_null = u.assignments.len() == 1
+                && statements[i + 1..].iter().any(|later| {
+                    later.changes.iter().flatten().any(|c| {
+                        matches!(c, SchemaChange::SetNotNull { table, column }
+                            if table.name == u.table.name && *column == u.assignments[0].column)
+                    })
+                });
+            if later_not_null && catalog::table(client, &u.table).await?.is_some() {
+                consumed[i] = true;
+                continue;
+            }
         }
         if let Some(phase) = st.phase {
             online = true;
@@ -438,13 +460,22 @@ async fn plan_online(
                 format!("drop index {ix} (created at line {})", st.line),
                 format!("DROP INDEX CONCURRENTLY IF EXISTS {}", ix.quoted()),
             )),
-            None => plan
-                .not_undone
-                .push(format!("line {}: {}", st.line, first_line(&st.text))),
+            None => plan.not_undone.push(format!(
+                "line {}: {}",
+                st.line,
+                first_line(&pgshift_sql::redact_secrets(&st.text))
+            )),
         }
     }
     if !online {
         return Ok(None);
+    }
+    if let Some(line) = search_path {
+        return Err(refusal(
+            m,
+            line,
+            "the migration sets search_path, so its table names may resolve elsewhere than pgshift's session resolves them: qualify the names with their schema (or remove the SET)",
+        ));
     }
     if let Some(violation) = violations.into_iter().next() {
         return Err(violation);
@@ -480,6 +511,7 @@ async fn plan_online(
     // Undo in the reverse order of the expand.
     for op in plan.operations.iter().rev() {
         plan.rollback.extend(op.rollback.iter().cloned());
+        plan.not_undone.extend(op.not_undone.iter().cloned());
     }
     raw_rollback.reverse();
     plan.rollback.extend(raw_rollback);

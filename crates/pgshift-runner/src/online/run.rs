@@ -162,15 +162,20 @@ impl Migrator {
 
     /// Contracts the expanded online change (`version`, or the only one): refuses until
     /// every backfill of its expand is recorded done.
+    /// `None` when no online change is in progress and none was named: there is nothing to
+    /// complete (a deploy script that runs `complete` again after it succeeded).
     pub async fn complete(
         &mut self,
         version: Option<&Version>,
         observer: &dyn Observer,
-    ) -> Result<Finished> {
+    ) -> Result<Option<Finished>> {
+        if version.is_none() && self.online_changes().await?.is_empty() {
+            return Ok(None);
+        }
         self.acquire_runner_lock(observer).await?;
         let outcome = self.complete_locked(version.cloned(), observer).await;
         self.release_runner_lock().await;
-        outcome
+        outcome.map(Some)
     }
 
     pub(crate) async fn complete_locked(
@@ -213,6 +218,16 @@ impl Migrator {
             state::set_phase(self.connection(), &change.version, OnlinePhase::Contracting).await?;
         }
         let change = self.reread(&change.version).await?;
+        if self
+            .set()
+            .find(&m.version)
+            .is_some_and(|f| f.checksum() != change.checksum)
+        {
+            observer.event(&Event::Info(format!(
+                "  warning: {} changed since its expand started; the plan stored then is what completes (`pgshift rollback`, then `pgshift start`, runs the file as it is now)",
+                m.up.path.display()
+            )));
+        }
         observer.event(&Event::Info(format!(
             "  completing {} {}: {} contract steps",
             change.version,
@@ -250,9 +265,9 @@ impl Migrator {
         self.read_server_version().await?;
         let change = self.pick_change(version.as_ref(), "rollback").await?;
         let m = self.migration_of(&change)?;
-        if change.phase == OnlinePhase::Contracting {
+        if change.phase == OnlinePhase::Contracting && (change.done > 0 || change.sub > 0) {
             return Err(RunError::Usage(format!(
-                "migration {}: `pgshift complete` has started ({} of {} contract steps done), so the expand can no longer be undone: run `pgshift complete` to finish it, then `pgshift down` if you need to revert. Nothing was changed.",
+                "migration {}: `pgshift complete` has started ({} of {} contract steps done), so the expand can no longer be undone: run `pgshift complete` to finish it, then revert it with its down file (`pgshift down`) or a new migration. Nothing was changed.",
                 change.version,
                 change.done,
                 change.plan.contract.len()
@@ -415,7 +430,8 @@ impl Migrator {
                 };
                 self.executor()
                     .run_unit(m, &exec, j, observer, &record, &mut progress)
-                    .await?;
+                    .await
+                    .map_err(|e| in_phase(e, phase, i, units.len(), &unit.what))?;
             }
             if exec.units.is_empty() {
                 state::set_progress(self.connection(), &version, i + 1, 0).await?;
@@ -478,6 +494,35 @@ impl Migrator {
                 prepared.exec
             }
         })
+    }
+}
+
+/// An error of a phase's unit, saying where the phase stopped and what runs next: the stored
+/// plan, from this unit (the file is not read again until a rollback).
+fn in_phase(e: RunError, phase: OnlinePhase, index: usize, total: usize, what: &str) -> RunError {
+    let next = match phase {
+        OnlinePhase::Expanding | OnlinePhase::Expanded => {
+            "`pgshift start` continues at this step once the cause is fixed (the plan stored when the expand started runs, not the file: to change the SQL, `pgshift rollback` first); `pgshift rollback` undoes the expand"
+        }
+        OnlinePhase::Contracting => {
+            "`pgshift complete` continues at this step once the cause is fixed"
+        }
+        OnlinePhase::RollingBack => {
+            "`pgshift rollback` continues at this step once the cause is fixed"
+        }
+    };
+    let place = format!(
+        "{} step {} of {total} ({what}) stopped; the steps before it are done and recorded. {next}.",
+        phase.as_str(),
+        index + 1
+    );
+    match e {
+        RunError::Statement(mut s) => {
+            s.outcome = place;
+            RunError::Statement(s)
+        }
+        RunError::LockBudget { .. } | RunError::Usage(_) => e,
+        other => RunError::Usage(format!("{other}\n  {place}")),
     }
 }
 
