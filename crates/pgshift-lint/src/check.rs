@@ -292,7 +292,7 @@ pub fn check_in(
 /// rewrite, so the statement as written is not what reaches the server.
 /// The findings about statements `pgshift up` plans as an online (expand/contract) change when
 /// it can (`docs/online.md`).
-const ONLINE_RULES: &[&str] = &[
+pub const ONLINE_RULES: &[&str] = &[
     "renaming-column",
     "renaming-table",
     "changing-column-type",

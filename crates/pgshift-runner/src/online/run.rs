@@ -143,9 +143,15 @@ impl Migrator {
         change: OnlineChange,
         observer: &dyn Observer,
     ) -> Result<()> {
-        for op in &change.plan.operations {
-            observer.event(&Event::Info(format!("  online: {}", op.summary)));
-        }
+        observer.event(&Event::OnlineChange {
+            version: change.version.clone(),
+            operations: change
+                .plan
+                .operations
+                .iter()
+                .map(|op| op.summary.clone())
+                .collect(),
+        });
         self.run_phase(m, &change, OnlinePhase::Expanding, observer)
             .await?;
         if change.plan.contract.is_empty() {
