@@ -562,7 +562,7 @@ fn analyze(
         }
         let ran_online = f.severity != Severity::Hint
             && pgshift_lint::ONLINE_RULES.contains(&f.rule)
-            && online_paths.iter().any(|p| *p == f.path.as_path());
+            && online_paths.contains(&f.path.as_path());
         let (severity, message) = if ran_online {
             (
                 Severity::Note,
