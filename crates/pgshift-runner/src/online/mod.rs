@@ -18,7 +18,9 @@
 //! [`change_type`], [`rename_column`], [`add_column`] (also `SET NOT NULL` with a fill
 //! value), [`drop_column`], [`rename_table`] — returns its units per phase. Every other
 //! statement runs as written (with pgshift's safe rewrites) in the phase its markers or its
-//! nature put it in: destructive ones (`DROP ...`) at contract, the rest at expand.
+//! nature put it in: a dropped table or view at contract, the rest at expand. A file that
+//! cannot be split in its order, or an operation not supported yet, makes the migration run as
+//! written ([`Planned::AsWritten`], with the reason).
 //!
 //! The triggers ([`sync`]) need nothing from the application: the direction of a write is
 //! taken from which column the statement changed (NEW against OLD), updates that touch
@@ -195,12 +197,11 @@ pub struct OpInput<'a> {
     pub statement: &'a OnlineStatement,
     pub table: &'a catalog::TableFacts,
     pub pg: PgVersion,
-    /// The operation's number in the migration, for the names of what it creates.
-    pub index: usize,
 }
 
-/// Plans `m` as an online change: `None` when nothing in it needs one (it then runs as an
-/// ordinary migration), or when the file says `-- pgshift:online off`.
+/// How `m` runs: as an online change; as an ordinary migration (nothing in it needs an online
+/// change, or the file says `-- pgshift:online off`); or as written although it would need one,
+/// with the reason.
 pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Planned, RunError> {
     match plan_online(client, m, pg).await {
         Ok(Some(plan)) => Ok(Planned::Online(plan)),
@@ -322,7 +323,6 @@ async fn plan_online(
                     statement: st,
                     table: &table,
                     pg,
-                    index: plan.operations.len() + 1,
                 };
                 let mut defer_from: Option<(usize, usize)> = None;
                 let op = match change {
