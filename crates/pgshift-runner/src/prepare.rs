@@ -334,6 +334,8 @@ pub struct OnlineStatement {
     pub destructive: bool,
     /// The tables it locks (as written).
     pub tables: Vec<QualifiedName>,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, ... written by the author.
+    pub transaction_control: bool,
     /// `SET search_path` (or `set_config('search_path', ...)`): names after it resolve
     /// elsewhere than the planner's session would resolve them.
     pub sets_search_path: bool,
@@ -409,6 +411,7 @@ pub async fn online_statements(
             rewrites: effects.iter().any(|e| e.rewrite),
             destructive: destructive(&statement.node),
             tables: effects.iter().map(|e| e.table.clone()).collect(),
+            transaction_control: pgshift_sql::transaction_control(&statement.node).is_some(),
             sets_search_path: match &statement.node {
                 NodeEnum::VariableSetStmt(v) => v.name.eq_ignore_ascii_case("search_path"),
                 _ => written.to_ascii_lowercase().contains("search_path"),

@@ -74,7 +74,13 @@ pub async fn ensure(client: &Client) -> Result<(), BackfillError> {
         .map_err(DbError::from)?;
     let (table, current): (bool, bool) = (row.get(0), row.get(1));
     if !table {
-        client.batch_execute(CREATE).await.map_err(DbError::from)?;
+        // The schema usually exists (the history is in it): no notice saying so.
+        client
+            .batch_execute(&format!(
+                "SET client_min_messages = warning; {CREATE} RESET client_min_messages;"
+            ))
+            .await
+            .map_err(DbError::from)?;
     } else if !current {
         if let Err(err) = client.batch_execute(UPGRADE).await {
             let err = DbError::from(err);

@@ -221,10 +221,27 @@ async fn plan_online(
     m: &Migration,
     pg: PgVersion,
 ) -> Result<Option<OnlinePlan>, RunError> {
-    let (statements, off) = online_statements(client, m.version.as_str(), &m.up, pg).await?;
+    let (mut statements, off) = online_statements(client, m.version.as_str(), &m.up, pg).await?;
     if off {
         return Ok(None);
     }
+    // A file wrapped in its author's BEGIN ... COMMIT (Django's and Alembic's SQL output):
+    // the phases have transactions of their own, so the wrapper goes. Any other transaction
+    // control makes the file run as written.
+    let wrapped = statements.len() >= 2
+        && statements.first().is_some_and(|s| s.transaction_control)
+        && statements.last().is_some_and(|s| s.transaction_control)
+        && statements[1..statements.len() - 1]
+            .iter()
+            .all(|s| !s.transaction_control);
+    if wrapped {
+        statements.pop();
+        statements.remove(0);
+    }
+    let own_transactions = statements
+        .iter()
+        .find(|s| s.transaction_control)
+        .map(|s| s.line);
     let search_path = statements
         .iter()
         .find(|s| s.sets_search_path)
@@ -469,6 +486,13 @@ async fn plan_online(
     }
     if !online {
         return Ok(None);
+    }
+    if let Some(line) = own_transactions {
+        return Err(refusal(
+            m,
+            line,
+            "the migration controls its own transactions (BEGIN/COMMIT inside it), which an online change's phases cannot keep",
+        ));
     }
     if let Some(line) = search_path {
         return Err(refusal(
