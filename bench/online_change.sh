@@ -233,6 +233,10 @@ under_load() {
     max=$(tail -1 "$WORK/$name.lat")
     failed=$(cat "$WORK/$name.failed")
     aborted=$(grep -c 'aborted in command' "$WORK/$name.err" || true)
+    if [ "$aborted" -gt 0 ]; then
+        echo "$name: $aborted load clients stopped by an error, e.g.:" >&2
+        grep -A2 -m1 'aborted in command' "$WORK/$name.err" | sed 's/^/    /' >&2
+    fi
     if [ -n "$SERVER_LOG" ]; then
         # "process P acquired L on X after N ms", or "still waiting ... after N ms" when it
         # never got it; only the load's sessions (application_name in log_line_prefix).
