@@ -91,6 +91,14 @@ pub(crate) enum Record {
     },
     /// The whole revert in one transaction: the row goes.
     Reverted { version: String },
+    /// A unit of an online change's phase done: `done` units and `sub` parts of the next.
+    Online {
+        version: String,
+        done: usize,
+        sub: usize,
+        /// The checkpoint name of the unit's backfill, when it is one.
+        backfill_id: String,
+    },
     /// Nothing: `trace` keeps no history of what it runs.
     Nothing,
 }
@@ -127,6 +135,9 @@ impl Record {
                 }
             },
             Record::Reverted { version } => history::delete(client, version).await,
+            Record::Online {
+                version, done, sub, ..
+            } => crate::online::state::set_progress(client, version, *done, *sub).await,
             Record::Nothing => Ok(()),
         }
     }
@@ -181,7 +192,11 @@ impl Executor<'_> {
                 )
                 .await?;
             }
-            for step in unit.steps.iter().filter(|s| !s.is_verbatim()) {
+            for step in unit
+                .steps
+                .iter()
+                .filter(|s| !s.is_verbatim() && !s.is_online())
+            {
                 if attempt == 1 {
                     observer.event(&Event::Rewrite {
                         version: m.version.to_string(),
@@ -270,11 +285,13 @@ impl Executor<'_> {
     ) -> Result<()> {
         use crate::backfill::{Backfill, BackfillSpec};
         let step = &exec.units[index].steps[0];
-        observer.event(&Event::Rewrite {
-            version: m.version.to_string(),
-            purpose: "runs as a batched, resumable backfill (`-- pgshift:backfill`)".into(),
-            sql: step.sql.clone(),
-        });
+        if !step.is_online() {
+            observer.event(&Event::Rewrite {
+                version: m.version.to_string(),
+                purpose: "runs as a batched, resumable backfill (`-- pgshift:backfill`)".into(),
+                sql: step.sql.clone(),
+            });
+        }
         // Named after the migration, the direction and the step, so an up and a down never
         // share a checkpoint; one that finished before (applied, reverted, applied again)
         // runs again.
@@ -286,12 +303,15 @@ impl Executor<'_> {
             _ => "up",
         };
         let mut options = self.options.backfill_options();
-        options.restart_if_done = true;
+        // An online change's backfill that finished stays finished: its expand is resumed,
+        // never run twice (a rollback deletes its checkpoint).
+        options.restart_if_done = !matches!(after, Record::Online { .. });
+        let id = match after {
+            Record::Online { backfill_id, .. } => backfill_id.clone(),
+            _ => format!("{}-{direction}-{}", m.version, index + 1),
+        };
         let backfill = Backfill {
-            spec: BackfillSpec::from_update(
-                parts.clone(),
-                Some(format!("{}-{direction}-{}", m.version, index + 1)),
-            ),
+            spec: BackfillSpec::from_update(parts.clone(), Some(id)),
             options,
         };
         if let Err(error) = backfill.run(self.conn, observer).await {
@@ -593,7 +613,16 @@ impl Executor<'_> {
             (None, _) => 0,
         };
         let at = LineIndex::new(text).line_col(text, offset);
-        let outcome = if unit.transactional && exec.units.len() == 1 {
+        let outcome = if step.is_some_and(|s| s.is_online()) {
+            format!(
+                "{}; the steps of this phase before it are done and recorded. Fix the cause and run the same command again: it continues at this step (`pgshift rollback` undoes an expand).",
+                if unit.transactional {
+                    "this step ran in a transaction of its own, which was rolled back"
+                } else {
+                    "this step ran outside a transaction and did not complete"
+                }
+            )
+        } else if unit.transactional && exec.units.len() == 1 {
             "the migration was rolled back; nothing after it ran.".to_string()
         } else if let Some(begin) = open_transaction_start(exec, unit_index) {
             // Steps are counted as the history counts them: one per unit.

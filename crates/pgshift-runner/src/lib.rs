@@ -17,6 +17,9 @@
 //!   steps recoverable (`on_drop`).
 //! - [`backfill`] runs an `UPDATE` over a large table in short, throttled, resumable
 //!   batches, and proves the end.
+//! - [`online`] runs a migration whose statements would break running code as an
+//!   expand/contract change: `start` (or `up`) expands, `complete` contracts, `rollback`
+//!   undoes the expand.
 //! - [`plan`] predicts, against the live database, what each pending statement will lock and
 //!   for how long; [`verify`] proves a set up → down → up on a throwaway cluster; [`trace`]
 //!   records the locks statements really take.
@@ -37,6 +40,7 @@ pub mod guard;
 pub mod history;
 pub mod inflight;
 pub mod migrator;
+pub mod online;
 pub mod options;
 pub mod plan;
 pub mod prepare;

@@ -69,6 +69,14 @@ pub enum EntryState {
     Reverting,
     Baseline,
     Adopted,
+    /// An online change whose expand is running or stopped partway: `start` continues it.
+    Expanding,
+    /// An online change expanded: old and new code both work; `complete` after the deploy.
+    Expanded,
+    /// An online change whose contract is running or stopped partway: `complete` finishes it.
+    Contracting,
+    /// An online change being rolled back: `rollback` finishes it.
+    RollingBack,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -97,7 +105,16 @@ impl Status {
     pub fn pending(&self) -> usize {
         self.entries
             .iter()
-            .filter(|e| matches!(e.state, EntryState::Pending | EntryState::Partial))
+            .filter(|e| {
+                matches!(
+                    e.state,
+                    EntryState::Pending
+                        | EntryState::Partial
+                        | EntryState::Expanding
+                        | EntryState::Contracting
+                        | EntryState::RollingBack
+                )
+            })
             .count()
     }
 }
@@ -160,7 +177,7 @@ impl Migrator {
     }
 
     /// The executor on this runner's session.
-    fn executor(&self) -> Executor<'_> {
+    pub(crate) fn executor(&self) -> Executor<'_> {
         Executor {
             conn: &self.conn,
             options: &self.options,
@@ -176,7 +193,7 @@ impl Migrator {
     /// session also asks the server to check every second that pgshift is still connected:
     /// a statement whose runner died is then cancelled (and a transaction rolled back)
     /// instead of running on, holding its locks, with nobody to record its end.
-    async fn read_server_version(&mut self) -> Result<()> {
+    pub(crate) async fn read_server_version(&mut self) -> Result<()> {
         let num = pgshift_db::server_version_num(&self.conn).await?;
         if let Some(v) = PgVersion::parse(&num.to_string()) {
             self.pg = v;
@@ -188,6 +205,11 @@ impl Migrator {
                 .map_err(DbError::from)?;
         }
         Ok(())
+    }
+
+    /// The server version read at the start of the current command.
+    pub(crate) fn pg(&self) -> PgVersion {
+        self.pg
     }
 
     pub fn set(&self) -> &MigrationSet {
@@ -202,12 +224,20 @@ impl Migrator {
     pub async fn status(&self) -> Result<Status> {
         // Migrations another tool applied show as adopted, even before `up` records them.
         let rows = adopt::history_view(&self.conn, &self.set).await?;
+        let online = crate::online::state::read(&self.conn).await?;
         let mut entries = Vec::new();
         for m in &self.set.migrations {
             let row = find_row(&rows, &m.version);
-            let state = match row {
-                None => EntryState::Pending,
-                Some(r) => match r.state {
+            let change = online.iter().find(|c| c.version == m.version.as_str());
+            let state = match (row, change) {
+                (None, Some(c)) => match c.phase {
+                    crate::online::OnlinePhase::Expanding => EntryState::Expanding,
+                    crate::online::OnlinePhase::Expanded => EntryState::Expanded,
+                    crate::online::OnlinePhase::Contracting => EntryState::Contracting,
+                    crate::online::OnlinePhase::RollingBack => EntryState::RollingBack,
+                },
+                (None, None) => EntryState::Pending,
+                (Some(r), _) => match r.state {
                     RowState::Partial => EntryState::Partial,
                     RowState::Reverting => EntryState::Reverting,
                     _ if r.checksum != m.checksum() => EntryState::Changed,
@@ -216,6 +246,23 @@ impl Migrator {
                     RowState::Applied => EntryState::Applied,
                 },
             };
+            let progress = row
+                .filter(|r| matches!(r.state, RowState::Partial | RowState::Reverting))
+                .map(|r| (r.progress, r.units))
+                .or_else(|| {
+                    change.map(|c| {
+                        let total = c.plan.units(c.phase).len();
+                        let done = if c.phase == crate::online::OnlinePhase::Expanded {
+                            total
+                        } else {
+                            c.done
+                        };
+                        (
+                            i32::try_from(done).unwrap_or(i32::MAX),
+                            i32::try_from(total).unwrap_or(i32::MAX),
+                        )
+                    })
+                });
             entries.push(StatusEntry {
                 version: m.version.to_string(),
                 name: m.name.clone(),
@@ -224,9 +271,7 @@ impl Migrator {
                 applied_at: row.map(|r| r.applied_at.clone()),
                 applied_by: row.map(|r| r.applied_by.clone()),
                 duration_ms: row.and_then(|r| r.duration_ms),
-                progress: row
-                    .filter(|r| matches!(r.state, RowState::Partial | RowState::Reverting))
-                    .map(|r| (r.progress, r.units)),
+                progress,
                 has_down: m.down.is_some() || row.is_some_and(|r| r.down_sql.is_some()),
             });
         }
@@ -312,11 +357,56 @@ impl Migrator {
             .filter_map(|r| Version::parse(&r.version))
             .max();
 
+        let mut applied = Vec::new();
+        // An online change in progress comes first: its expand continues; once expanded, the
+        // migrations after it wait for `complete` (or `up --complete` contracts it now).
+        let changes = crate::online::state::read(&self.conn).await?;
+        let in_progress: Vec<String> = changes.iter().map(|c| c.version.clone()).collect();
+        if let Some(change) = changes.into_iter().next() {
+            let m = self.migration_of(&change)?;
+            if change.phase == crate::online::OnlinePhase::Expanding {
+                self.expand(&m, change.clone(), observer).await?;
+            }
+            let still = crate::online::state::read(&self.conn)
+                .await?
+                .into_iter()
+                .find(|c| c.version == change.version);
+            if let Some(change) = still {
+                match change.phase {
+                    crate::online::OnlinePhase::Expanded
+                    | crate::online::OnlinePhase::Contracting
+                        if self.options.online_complete =>
+                    {
+                        self.complete_locked(Some(m.version.clone()), observer)
+                            .await?;
+                        applied.push(m.version.clone());
+                    }
+                    phase => {
+                        observer.event(&Event::Info(format!(
+                            "  {} {} is {}: the migrations after it wait. {}",
+                            change.version,
+                            change.name,
+                            phase.as_str(),
+                            match phase {
+                                crate::online::OnlinePhase::RollingBack => "`pgshift rollback` finishes the rollback.",
+                                crate::online::OnlinePhase::Contracting => "`pgshift complete` finishes the contract.",
+                                _ => "Deploy the new code, then `pgshift complete` (or `pgshift up --complete`).",
+                            }
+                        )));
+                        return Ok(applied);
+                    }
+                }
+            } else {
+                applied.push(m.version.clone());
+            }
+        }
+
         let pending: Vec<(Migration, Option<HistoryRow>)> = self
             .set
             .migrations
             .iter()
             .filter(|m| to.as_ref().is_none_or(|t| m.version <= *t))
+            .filter(|m| !in_progress.contains(&m.version.to_string()))
             .filter_map(|m| match find_row(&rows, &m.version) {
                 None => Some((m.clone(), None)),
                 Some(r) if r.state == RowState::Partial => Some((m.clone(), Some(r.clone()))),
@@ -324,7 +414,6 @@ impl Migrator {
             })
             .collect();
 
-        let mut applied = Vec::new();
         for (m, partial) in pending {
             if let Some(latest) = &latest_done {
                 if m.version < *latest && partial.is_none() {
@@ -332,6 +421,24 @@ impl Migrator {
                         version: m.version.to_string(),
                         latest_applied: latest.to_string(),
                     });
+                }
+            }
+            if partial.is_none() {
+                if let Some(plan) = self.online_plan(&m).await? {
+                    self.expand_new(&m, plan, observer).await?;
+                    let expanded = crate::online::state::read(&self.conn)
+                        .await?
+                        .iter()
+                        .any(|c| c.version == m.version.as_str());
+                    if expanded {
+                        if !self.options.online_complete {
+                            return Ok(applied);
+                        }
+                        self.complete_locked(Some(m.version.clone()), observer)
+                            .await?;
+                    }
+                    applied.push(m.version.clone());
+                    continue;
                 }
             }
             self.apply(&m, partial.as_ref(), observer).await?;
@@ -991,7 +1098,7 @@ impl Migrator {
 
     // ---- locking, drift, adoption ---------------------------------------------------------
 
-    async fn release_runner_lock(&self) {
+    pub(crate) async fn release_runner_lock(&self) {
         // A session lock: it also goes away if this connection dies, so a failure here is
         // harmless.
         let _ = self
@@ -1000,7 +1107,7 @@ impl Migrator {
             .await;
     }
 
-    async fn acquire_runner_lock(&self, observer: &dyn Observer) -> Result<()> {
+    pub(crate) async fn acquire_runner_lock(&self, observer: &dyn Observer) -> Result<()> {
         let started = Instant::now();
         let mut told = false;
         loop {

@@ -72,6 +72,10 @@ pub struct RunOptions {
     pub backfill_lock_timeout: Duration,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
+    /// `up` contracts an online change right after its expand (`--complete`): for deploys
+    /// where old and new code never run at once (a single instance, CI). Off by default:
+    /// `up` expands and stops, and `pgshift complete` contracts after the deploy.
+    pub online_complete: bool,
 }
 
 /// How destructive steps are made recoverable (`[run] on_drop`).
@@ -125,6 +129,7 @@ impl Default for RunOptions {
             pg_dump_dir: PathBuf::from("pgshift-backups"),
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
+            online_complete: false,
         }
     }
 }

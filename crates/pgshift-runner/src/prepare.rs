@@ -309,3 +309,175 @@ async fn assume_live_column_types(
     }
     Ok(())
 }
+
+/// One statement as written, as the online planner ([`crate::online`]) reads it.
+#[derive(Debug, Clone)]
+pub struct OnlineStatement {
+    pub text: String,
+    /// 1-based line in the file, for messages.
+    pub line: usize,
+    /// The schema changes it makes, when it is one of the shapes an online change is made
+    /// of.
+    pub changes: Option<Vec<pgshift_sql::SchemaChange>>,
+    /// Its parts, when it is an `UPDATE` that can run as a backfill.
+    pub update: Option<pgshift_sql::UpdateParts>,
+    /// `-- pgshift:expand` / `-- pgshift:contract` written before it.
+    pub phase: Option<pgshift_sql::Phase>,
+    /// `-- pgshift:backfill` written before it.
+    pub backfill_marked: bool,
+    /// What it creates, so a rollback can drop it.
+    pub creates: Option<Created>,
+    /// It rewrites a table (a type change that is not binary-compatible, ...).
+    pub rewrites: bool,
+    /// It drops something old code may still use (`DROP ...`, `ALTER TABLE ... DROP
+    /// COLUMN/CONSTRAINT`), so it belongs to the contract.
+    pub destructive: bool,
+    /// A table of that name is created earlier in this migration.
+    pub on_new_table: bool,
+}
+
+/// An object a statement as written creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    Table(QualifiedName),
+    /// An index, and whether it was built CONCURRENTLY.
+    Index(QualifiedName),
+}
+
+/// A migration's statements for the online planner, and whether the file opts out
+/// (`-- pgshift:online off`). Reads the live column types, as `prepare` does, to tell which
+/// type changes rewrite the table.
+pub async fn online_statements(
+    client: &Client,
+    version: &str,
+    script: &Script,
+    pg: PgVersion,
+) -> Result<(Vec<OnlineStatement>, bool), RunError> {
+    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+    // Syntax errors, meta-commands and misplaced markers are reported as `up` reports them.
+    units_as_written(version, script, &parsed)?;
+    let text = &script.file_text;
+    let off = parsed.comments.iter().any(|c| {
+        pgshift_sql::parse_directive(c.text(text)) == Some(pgshift_sql::Directive::OnlineOff)
+    });
+    let mut ctx = Context::new(pg, true);
+    assume_live_column_types(client, &parsed, &mut ctx).await?;
+    ctx.start_script(true, Direction::Up);
+    let lines = pgshift_sql::LineIndex::new(text);
+    let mut out = Vec::with_capacity(parsed.statements.len());
+    for (i, statement) in parsed.statements.iter().enumerate() {
+        let written = statement.text(text);
+        let directives: Vec<pgshift_sql::Directive> = parsed
+            .comments_for(text, i, script.range.start)
+            .iter()
+            .filter_map(|c| pgshift_sql::parse_directive(c.text(text)))
+            .collect();
+        let effects = statement_effects(&statement.node, &ctx);
+        let changes = pgshift_sql::schema_changes(written, &statement.node);
+        let on_new_table = changes
+            .as_ref()
+            .and_then(|c| c.first())
+            .is_some_and(|c| ctx.is_new_table(c.table()))
+            || effects.iter().any(|e| ctx.is_new_table(&e.table));
+        let creates = match &statement.node {
+            NodeEnum::CreateStmt(c) => c
+                .relation
+                .as_ref()
+                .map(|r| Created::Table(QualifiedName::from_range_var(r))),
+            NodeEnum::IndexStmt(ix) if !ix.idxname.is_empty() => {
+                let schema = ix.relation.as_ref().map(|r| r.schemaname.as_str());
+                Some(Created::Index(QualifiedName::new(schema, &ix.idxname)))
+            }
+            _ => None,
+        };
+        out.push(OnlineStatement {
+            text: written.to_string(),
+            line: lines.line_col(text, statement.span.start).line,
+            changes,
+            update: pgshift_sql::update_parts(written, &statement.node).ok(),
+            phase: directives.iter().find_map(|d| match d {
+                pgshift_sql::Directive::Phase(p) => Some(*p),
+                _ => None,
+            }),
+            backfill_marked: directives.contains(&pgshift_sql::Directive::Backfill),
+            creates,
+            rewrites: effects.iter().any(|e| e.rewrite),
+            destructive: destructive(&statement.node),
+            on_new_table,
+        });
+        ctx.observe(&statement.node, &effects, statement.span.clone());
+    }
+    Ok((out, off))
+}
+
+/// `DROP ...`, or an `ALTER TABLE` that drops a column or a constraint.
+fn destructive(node: &NodeEnum) -> bool {
+    match node {
+        NodeEnum::DropStmt(_) => true,
+        NodeEnum::AlterTableStmt(a) => a.cmds.iter().any(|c| {
+            matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+                if cmd.subtype == AlterTableType::AtDropColumn as i32
+                    || cmd.subtype == AlterTableType::AtDropConstraint as i32)
+        }),
+        _ => false,
+    }
+}
+
+/// Units pgshift generated (an online change's phases), each `(transactional, statements)`,
+/// with their facts as `prepare` gives them for statements as written: the guard and the
+/// progress line read them the same way.
+pub fn generated_execution(
+    path: &std::path::Path,
+    what: &str,
+    units: Vec<(bool, Vec<String>)>,
+    pg: PgVersion,
+) -> Execution {
+    let units = units
+        .into_iter()
+        .map(|(transactional, sqls)| crate::units::Unit {
+            transactional,
+            in_author_transaction: false,
+            steps: sqls
+                .into_iter()
+                .map(|sql| {
+                    crate::units::Step::generated(
+                        sql,
+                        0..0,
+                        format!("{}{what}", crate::units::ONLINE_STEP),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let mut exec = Execution {
+        path: path.to_path_buf(),
+        file_text: std::sync::Arc::from(""),
+        units,
+        no_transaction_reason: Some("an online change runs unit by unit".into()),
+    };
+    walk_steps(&mut exec, &mut Context::new(pg, true));
+    exec
+}
+
+/// One `UPDATE` run by the backfill engine, as a unit.
+pub fn backfill_execution(
+    path: &std::path::Path,
+    what: &str,
+    sql: &str,
+    pg: PgVersion,
+) -> Result<Execution, RunError> {
+    let mut exec = generated_execution(path, what, vec![(false, vec![sql.to_string()])], pg);
+    let step = &mut exec.units[0].steps[0];
+    let parsed = pgshift_sql::parse(sql);
+    let parts = parsed
+        .statements
+        .first()
+        .ok_or_else(|| RunError::Usage(format!("the backfill `{sql}` is empty")))
+        .and_then(|s| {
+            pgshift_sql::update_parts(sql, &s.node).map_err(|reason| {
+                RunError::Usage(format!("`{sql}` cannot run as a backfill: {reason}"))
+            })
+        })?;
+    step.facts.backfill = Some(parts);
+    Ok(exec)
+}

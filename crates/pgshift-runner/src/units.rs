@@ -194,6 +194,11 @@ pub struct Step {
     pub(crate) node: Option<Arc<NodeEnum>>,
 }
 
+/// The purpose of every step of an online change's phases starts with this: the executor
+/// shows no "safe rewrite" line for them (the phase shows what each unit does) and words its
+/// errors for a phase.
+pub const ONLINE_STEP: &str = "online change: ";
+
 impl Step {
     /// A statement as written in the file.
     fn written(statement: &pgshift_sql::Statement, text: &str) -> Step {
@@ -245,6 +250,13 @@ impl Step {
                 Ok(())
             }
         }
+    }
+
+    /// A step of an online change's phase.
+    pub fn is_online(&self) -> bool {
+        self.rewrite
+            .as_deref()
+            .is_some_and(|r| r.starts_with(ONLINE_STEP))
     }
 
     /// True when `sql` is exactly the statement's text, so server error positions map into

@@ -694,8 +694,10 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
         assert!(text.contains("batched, resumable backfill"), "{text}");
 
         // A run stopped partway (its connection dropped mid-batch)...
-        let mut options = RunOptions::default();
-        options.backfill_batch_time = Duration::from_millis(5);
+        let options = RunOptions {
+            backfill_batch_time: Duration::from_millis(5),
+            ..RunOptions::default()
+        };
         let url = db.url();
         let (set2, options2) = (
             load(dir.path(), Some(Format::Pgshift)).unwrap(),

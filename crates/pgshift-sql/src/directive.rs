@@ -10,6 +10,11 @@ pub enum Directive {
     NoTransaction,
     /// `-- pgshift:backfill` before an `UPDATE`: run it as a batched, resumable backfill.
     Backfill,
+    /// `-- pgshift:online off`: run this migration as written, never as an online change.
+    OnlineOff,
+    /// `-- pgshift:expand` / `-- pgshift:contract` before a statement of an online migration:
+    /// the phase it runs in, whatever pgshift would choose.
+    Phase(Phase),
     /// `-- pgshift:allow RULE[,RULE...] reason`: a person reviewed the next statement.
     Allow {
         rules: Vec<String>,
@@ -33,6 +38,15 @@ pub enum Directive {
     /// strong_migrations-style `-- safety-assured:start` / `:end` block.
     SafetyAssuredStart,
     SafetyAssuredEnd,
+}
+
+/// The two phases of an online (expand/contract) change a statement can be put in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the new code is deployed: additive, compatible with the old code.
+    Expand,
+    /// After no old code is left: what the old code still needed goes.
+    Contract,
 }
 
 /// Reads the directive in one comment (markers included), if there is one.
@@ -80,6 +94,16 @@ fn parse_pgshift(rest: &str) -> Directive {
     match word {
         "no-transaction" => Directive::NoTransaction,
         "backfill" => Directive::Backfill,
+        "expand" => Directive::Phase(Phase::Expand),
+        "contract" => Directive::Phase(Phase::Contract),
+        "online" => match args.trim() {
+            "off" => Directive::OnlineOff,
+            other => Directive::Invalid {
+                message: format!(
+                    "`pgshift:online {other}` is not a directive; `-- pgshift:online off` runs the migration as written"
+                ),
+            },
+        },
         "allow" => {
             let args = args.trim();
             let (rules, reason) = split_rules(args);
@@ -102,7 +126,7 @@ fn parse_pgshift(rest: &str) -> Directive {
         }
         other => Directive::Invalid {
             message: format!(
-                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill` and `pgshift:allow RULE reason`"
+                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill`, `pgshift:online off`, `pgshift:expand`, `pgshift:contract` and `pgshift:allow RULE reason`"
             ),
         },
     }

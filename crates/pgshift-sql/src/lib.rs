@@ -15,6 +15,7 @@
 //! Architecture invariant: this crate knows SQL text and nothing else — no migration formats,
 //! no databases, no knowledge of which statement takes which lock.
 
+pub mod change;
 pub mod directive;
 pub mod ident;
 pub mod lexer;
@@ -26,7 +27,8 @@ pub mod secret;
 pub mod transaction;
 pub mod update;
 
-pub use directive::{parse_directive, Directive};
+pub use change::{schema_changes, SchemaChange};
+pub use directive::{parse_directive, Directive, Phase};
 pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
 pub use parse::{

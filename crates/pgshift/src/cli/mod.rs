@@ -71,6 +71,12 @@ pub enum Command {
     Plan(commands::plan::Args),
     /// Apply pending migrations.
     Up(commands::up::Args),
+    /// Expand the next online (expand/contract) migration: apply the pending ones before it, then add the new schema beside the old, kept in step, and backfill it. Old and new code both work afterwards.
+    Start(commands::online::StartArgs),
+    /// Contract the expanded online migration, after the deploy: drop what old code needed, one short lock per table.
+    Complete(commands::online::PhaseArgs),
+    /// Undo the expand of an online migration (any time before `complete`), losing no row written meanwhile.
+    Rollback(commands::online::PhaseArgs),
     /// Revert applied migrations (default: the newest one).
     Down(commands::down::Args),
     /// Show applied, pending, changed and missing migrations.
@@ -132,6 +138,9 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
     /// What an interrupted `down` leaves.
     const REVERT_STOPPED: &str = "; steps already reverted stay reverted and recorded. \
         `pgshift status` shows where it stopped; `pgshift down` finishes the revert";
+    /// What an interrupted `start`, `complete` or `rollback` leaves.
+    const ONLINE_STOPPED: &str = "; steps already completed stay done and recorded. \
+        `pgshift status` shows the phase; the same command continues";
     // The commands below run statements on a database: each runs under `cancel_on_signal`, so
     // a signal does not leave a statement running on the server. The others never connect
     // (and `check` blocks the thread, which would hold a signal back until it ends).
@@ -147,6 +156,15 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
         }
         Command::Down(args) => {
             cancel_on_signal(REVERT_STOPPED, commands::down::run(args, ctx)).await
+        }
+        Command::Start(args) => {
+            cancel_on_signal(ONLINE_STOPPED, commands::online::start(args, ctx)).await
+        }
+        Command::Complete(args) => {
+            cancel_on_signal(ONLINE_STOPPED, commands::online::complete(args, ctx)).await
+        }
+        Command::Rollback(args) => {
+            cancel_on_signal(ONLINE_STOPPED, commands::online::rollback(args, ctx)).await
         }
         Command::Status(args) => cancel_on_signal("", commands::status::run(args, ctx)).await,
         Command::Redo(args) => {

@@ -7,6 +7,7 @@ pub mod down;
 pub mod explain;
 pub mod init;
 pub mod new;
+pub mod online;
 pub mod plan;
 pub mod redo;
 pub mod resolve;

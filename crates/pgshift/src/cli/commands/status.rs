@@ -45,6 +45,10 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             EntryState::Reverting => style.yellow("reverting"),
             EntryState::Changed => style.red("changed"),
             EntryState::MissingFromDisk => style.red("missing"),
+            EntryState::Expanding => style.yellow("expanding"),
+            EntryState::Expanded => style.green("expanded"),
+            EntryState::Contracting => style.yellow("contracting"),
+            EntryState::RollingBack => style.yellow("rolling-back"),
         };
         let when = e.applied_at.as_deref().unwrap_or("");
         let progress = e
@@ -87,6 +91,16 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         pending,
         status.entries.len()
     )?;
+    for e in &status.entries {
+        let next = match e.state {
+            EntryState::Expanding => "`pgshift start` finishes its expand (`pgshift rollback` undoes it)",
+            EntryState::Expanded => "old and new code both work; after the deploy, `pgshift complete` contracts it (`pgshift rollback` undoes the expand)",
+            EntryState::Contracting => "`pgshift complete` finishes its contract",
+            EntryState::RollingBack => "`pgshift rollback` finishes undoing its expand",
+            _ => continue,
+        };
+        outln!("online change {}: {next}", printable_line(&e.version))?;
+    }
     Ok(exit::OK)
 }
 

@@ -10,6 +10,9 @@ pub struct Args {
     /// Apply up to and including this version.
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
+    /// Contract an online change right after its expand (deploys where old and new code never run at once: one instance, CI). Without it, `up` expands an online migration and stops there; `pgshift complete` contracts after the deploy.
+    #[arg(long)]
+    pub complete: bool,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -77,7 +80,10 @@ pub fn version_arg(flag: &str, v: &str) -> Result<Version, Failure> {
 }
 
 pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
-    let options = args.run.apply(ctx.run_options())?;
+    let mut options = args.run.apply(ctx.run_options())?;
+    if args.complete {
+        options.online_complete = true;
+    }
     let to = args
         .to
         .as_deref()
@@ -87,13 +93,24 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
     let applied = migrator.up(to.as_ref(), &observer).await?;
-    if applied.is_empty() {
-        outln!("nothing to apply: the database is up to date")?;
-    } else {
+    let changes = migrator.online_changes().await?;
+    if !applied.is_empty() || changes.is_empty() {
+        if applied.is_empty() {
+            outln!("nothing to apply: the database is up to date")?;
+        } else {
+            outln!(
+                "applied {} migration{}",
+                applied.len(),
+                if applied.len() == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    for c in &changes {
         outln!(
-            "applied {} migration{}",
-            applied.len(),
-            if applied.len() == 1 { "" } else { "s" }
+            "{} {} is {}: the migrations after it wait. Deploy the new code, then run `pgshift complete` (or `pgshift rollback`)",
+            c.version,
+            c.name,
+            c.phase.as_str()
         )?;
     }
     Ok(exit::OK)

@@ -1,0 +1,262 @@
+//! What the online planner needs to know about a table before it changes a column: the
+//! column's type, default, NOT NULL and identity, the indexes and constraints that use it,
+//! the views that read it, the sequence it owns. Read once, at plan time.
+
+use pgshift_db::DbError;
+use pgshift_sql::ident::QualifiedName;
+use tokio_postgres::Client;
+
+#[derive(Debug, Clone)]
+pub struct TableFacts {
+    pub oid: u32,
+    /// Schema-qualified, as the catalog names it.
+    pub name: QualifiedName,
+    /// `r` table, `p` partitioned table, ...
+    pub kind: String,
+    pub columns: Vec<ColumnFacts>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnFacts {
+    pub name: String,
+    pub attnum: i16,
+    /// `format_type`'s text: valid SQL for the type.
+    pub type_text: String,
+    pub not_null: bool,
+    /// The default's expression as SQL.
+    pub default: Option<String>,
+    pub identity: bool,
+    pub generated: bool,
+    /// The type has a default btree operator class, so `IS DISTINCT FROM` compares values.
+    pub has_equality: bool,
+}
+
+/// An index that uses the column.
+#[derive(Debug, Clone)]
+pub struct IndexFacts {
+    pub name: String,
+    pub unique: bool,
+    pub primary: bool,
+    pub method: String,
+    /// The key columns, then the INCLUDE columns, by name; `None` for an expression.
+    pub key: Vec<Option<String>>,
+    pub include: Vec<Option<String>>,
+    /// No expression, no predicate, default operator classes, orderings and collations: it
+    /// can be built again on another column from its column names alone.
+    pub plain: bool,
+    /// The constraint the index backs (UNIQUE, PRIMARY KEY, EXCLUDE).
+    pub constraint: Option<String>,
+    pub definition: String,
+}
+
+/// A constraint that uses the column.
+#[derive(Debug, Clone)]
+pub struct ConstraintFacts {
+    pub name: String,
+    /// `c` check, `f` foreign key, `u` unique, `p` primary key, `x` exclusion.
+    pub kind: String,
+    pub definition: String,
+}
+
+/// Everything that depends on one column.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnUses {
+    pub indexes: Vec<IndexFacts>,
+    pub constraints: Vec<ConstraintFacts>,
+    /// Foreign keys of other tables that reference the column.
+    pub referenced_by: Vec<String>,
+    /// Views (and rules) that read the column.
+    pub views: Vec<String>,
+    /// A sequence owned by the column (`serial`).
+    pub owned_sequence: Option<String>,
+}
+
+impl TableFacts {
+    pub fn column(&self, name: &str) -> Option<&ColumnFacts> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// The table `name` resolves to, when it is a table.
+pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<TableFacts>, DbError> {
+    let Some(row) = client
+        .query_opt(
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')",
+            &[&name.quoted()],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let oid: u32 = row.get(0);
+    let columns = client
+        .query(
+            "SELECT a.attname::text, a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                    pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '', a.attgenerated <> '',
+                    EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                             WHERE m.amname = 'btree' AND o.opcdefault
+                               AND o.opcintype = a.atttypid)
+               FROM pg_attribute a
+               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await?
+        .iter()
+        .map(|r| ColumnFacts {
+            name: r.get(0),
+            attnum: r.get(1),
+            type_text: r.get(2),
+            not_null: r.get(3),
+            default: r.get(4),
+            identity: r.get(5),
+            generated: r.get(6),
+            has_equality: r.get(7),
+        })
+        .collect();
+    Ok(Some(TableFacts {
+        oid,
+        name: QualifiedName::qualified(row.get::<_, String>(1), row.get::<_, String>(2)),
+        kind: row.get(3),
+        columns,
+    }))
+}
+
+/// What uses column `attnum` of table `oid`.
+pub async fn column_uses(client: &Client, oid: u32, attnum: i16) -> Result<ColumnUses, DbError> {
+    let attnum = i32::from(attnum);
+    let indexes = client
+        .query(
+            "SELECT ic.relname::text, i.indisunique, i.indisprimary, am.amname::text,
+                    ARRAY(SELECT CASE WHEN k.n = 0 THEN NULL ELSE
+                                 (SELECT attname::text FROM pg_attribute
+                                   WHERE attrelid = i.indrelid AND attnum = k.n) END
+                            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o) ORDER BY k.o),
+                    i.indnkeyatts,
+                    i.indexprs IS NULL AND i.indpred IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM unnest(i.indoption::int2[]) o WHERE o <> 0)
+                      AND NOT EXISTS (SELECT 1 FROM unnest(i.indclass::oid[]) c
+                                        JOIN pg_opclass oc ON oc.oid = c WHERE NOT oc.opcdefault)
+                      AND NOT EXISTS (SELECT 1 FROM unnest(i.indcollation::oid[]) c
+                                       WHERE c <> 0 AND c <> 100),
+                    (SELECT conname::text FROM pg_constraint
+                      WHERE conindid = i.indexrelid AND conrelid = i.indrelid
+                        AND contype IN ('u', 'p', 'x')),
+                    pg_get_indexdef(i.indexrelid)
+               FROM pg_index i
+               JOIN pg_class ic ON ic.oid = i.indexrelid
+               JOIN pg_am am ON am.oid = ic.relam
+              WHERE i.indrelid = $1
+                AND (($2::int4)::int2 = ANY (i.indkey::int2[])
+                     OR EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                   AND d.refobjid = $1 AND d.refobjsubid = $2))
+              ORDER BY 1",
+            &[&oid, &attnum],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let all: Vec<Option<String>> = r.get(4);
+            let keys = usize::try_from(r.get::<_, i16>(5)).unwrap_or(all.len());
+            IndexFacts {
+                name: r.get(0),
+                unique: r.get(1),
+                primary: r.get(2),
+                method: r.get(3),
+                key: all.iter().take(keys).cloned().collect(),
+                include: all.iter().skip(keys).cloned().collect(),
+                plain: r.get(6),
+                constraint: r.get(7),
+                definition: r.get(8),
+            }
+        })
+        .collect();
+    let constraints = client
+        .query(
+            "SELECT conname::text, contype::text, pg_get_constraintdef(oid)
+               FROM pg_constraint
+              WHERE conrelid = $1 AND ($2::int4)::int2 = ANY (conkey) AND contype <> 'n'
+              ORDER BY 1",
+            &[&oid, &attnum],
+        )
+        .await?
+        .iter()
+        .map(|r| ConstraintFacts {
+            name: r.get(0),
+            kind: r.get(1),
+            definition: r.get(2),
+        })
+        .collect();
+    let referenced_by = client
+        .query(
+            "SELECT format('%s (%s)', conrelid::regclass, conname)
+               FROM pg_constraint WHERE confrelid = $1 AND ($2::int4)::int2 = ANY (confkey) ORDER BY 1",
+            &[&oid, &attnum],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let views = client
+        .query(
+            "SELECT DISTINCT r.ev_class::regclass::text
+               FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+              WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1
+                AND d.refobjsubid = $2 AND r.ev_class <> $1
+              ORDER BY 1",
+            &[&oid, &attnum],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let owned_sequence = client
+        .query_opt(
+            "SELECT s.oid::regclass::text FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
+              WHERE d.classid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid = $2
+                AND d.deptype = 'a' AND s.relkind = 'S'",
+            &[&oid, &attnum],
+        )
+        .await?
+        .map(|r| r.get(0));
+    Ok(ColumnUses {
+        indexes,
+        constraints,
+        referenced_by,
+        views,
+        owned_sequence,
+    })
+}
+
+/// The privileges granted on the table, as GRANT statements for another relation (the view
+/// that keeps a renamed table's old name working).
+pub async fn grants_for(
+    client: &Client,
+    oid: u32,
+    onto: &QualifiedName,
+) -> Result<Vec<String>, DbError> {
+    Ok(client
+        .query(
+            "SELECT a.privilege_type,
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END
+               FROM pg_class c, aclexplode(c.relacl) a
+               LEFT JOIN pg_roles r ON r.oid = a.grantee
+              WHERE c.oid = $1 AND a.grantee <> c.relowner",
+            &[&oid],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            format!(
+                "GRANT {} ON {} TO {}",
+                r.get::<_, String>(0),
+                onto.quoted(),
+                r.get::<_, String>(1)
+            )
+        })
+        .collect())
+}

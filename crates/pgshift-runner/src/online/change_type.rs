@@ -1,0 +1,303 @@
+//! `ALTER TABLE t ALTER c TYPE T2 [USING expr]` that rewrites the table, online.
+//!
+//! - expand: a new column `c` of type T2 under a temporary name, kept in step by a one-way
+//!   trigger (every write of `c` sets the new column to `expr`, or `c::T2`); the rows that
+//!   exist are backfilled in batches; the indexes on `c` are built again on the new column,
+//!   concurrently, after the backfill; NOT NULL is proved by a `CHECK ... NOT VALID` then
+//!   `VALIDATE`.
+//! - contract, in one transaction: the old column goes, the new one takes its name, its
+//!   default, NOT NULL, its indexes' names and its UNIQUE constraints; CHECK constraints on
+//!   it are added again `NOT VALID`, then validated after the transaction.
+//! - rollback: the new column, its indexes and the trigger go; the old column was never
+//!   touched.
+//!
+//! Refused (with the reason): identity and generated columns, a primary key or a column a
+//! foreign key references (the next issue's key change), foreign keys from the column,
+//! views that read it, indexes with expressions, predicates or non-default options.
+
+use pgshift_sql::ident::{quote_ident, QualifiedName};
+use tokio_postgres::Client;
+
+use super::catalog::{self, ColumnFacts, ColumnUses, TableFacts};
+use super::sync::{self, object_name};
+use super::{refusal, OpInput, Operation, PhaseUnit};
+use crate::error::RunError;
+
+pub async fn plan(
+    client: &Client,
+    input: &OpInput<'_>,
+    column: &str,
+    type_text: &str,
+    using: Option<&str>,
+) -> Result<Operation, RunError> {
+    let (m, st, table) = (input.migration, input.statement, input.table);
+    let Some(col) = table.column(column) else {
+        return Err(refusal(
+            m,
+            st.line,
+            format!("table {} has no column {column}", table.name),
+        ));
+    };
+    let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
+    refuse_unsupported(input, col, &uses, "change the type of")?;
+    let t = &table.name;
+    let new = object_name("new", &t.name, column);
+    let up = using.map_or_else(
+        || format!("{}::{type_text}", quote_ident(column)),
+        |u| format!("({u})"),
+    );
+    let Some(up_row) = pgshift_sql::change::row_expression(&up, &[t.name.as_str()]) else {
+        return Err(refusal(
+            m,
+            st.line,
+            "the USING expression reads something other than the row (a subquery or another table): a trigger cannot compute it for each write",
+        ));
+    };
+    let triggers = sync::one_way(t, column, &new, &up_row, col.has_equality);
+    let (qc, qn) = (quote_ident(column), quote_ident(&new));
+
+    let mut setup = vec![format!(
+        "ALTER TABLE {} ADD COLUMN {qn} {type_text}",
+        t.quoted()
+    )];
+    setup.extend(triggers.create(t));
+    let mut expand = vec![
+        PhaseUnit::transaction(
+            format!("add {t}.{new} {type_text}, kept in step with {column} by a trigger"),
+            setup,
+        ),
+        PhaseUnit::backfill(
+            format!("backfill {t}.{new} from {column}"),
+            format!("UPDATE {} SET {qn} = {up}", t.quoted()),
+        ),
+    ];
+    let mut contract = Vec::new();
+    let mut after_contract = Vec::new();
+    let nn_check = object_name("nn", &t.name, column);
+    if col.not_null {
+        expand.extend(prove_not_null(t, &new, &nn_check));
+    }
+    // Indexes on the new column, built after the backfill (cheaper than maintaining them
+    // through it), with temporary names; they take the old names at contract.
+    let mut renames = Vec::new();
+    for ix in &uses.indexes {
+        let tmp = object_name("ix", &ix.name, "");
+        expand.push(PhaseUnit::outside(
+            format!("build index {tmp} on {t}.{new} (as {})", ix.name),
+            index_on(t, ix, column, &new, &tmp),
+        ));
+        renames.push((tmp, ix));
+    }
+
+    contract.push(format!("ALTER TABLE {} DROP COLUMN {qc}", t.quoted()));
+    if let Some(seq) = &uses.owned_sequence {
+        // Before the old column goes, or its sequence goes with it.
+        contract.insert(
+            0,
+            format!("ALTER SEQUENCE {seq} OWNED BY {}.{qn}", t.quoted()),
+        );
+    }
+    contract.splice(0..0, triggers.drop(t));
+    contract.insert(0, lock_table(t));
+    contract.push(format!(
+        "ALTER TABLE {} RENAME COLUMN {qn} TO {qc}",
+        t.quoted()
+    ));
+    if let Some(default) = &col.default {
+        contract.push(format!(
+            "ALTER TABLE {} ALTER COLUMN {qc} SET DEFAULT {default}",
+            t.quoted()
+        ));
+    }
+    if col.not_null {
+        contract.push(format!(
+            "ALTER TABLE {} ALTER COLUMN {qc} SET NOT NULL",
+            t.quoted()
+        ));
+        contract.push(format!(
+            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+            t.quoted(),
+            quote_ident(&nn_check)
+        ));
+    }
+    for (tmp, ix) in &renames {
+        let schema = t.schema.clone().unwrap_or_default();
+        contract.push(format!(
+            "ALTER INDEX {} RENAME TO {}",
+            QualifiedName::qualified(schema.clone(), tmp.as_str()).quoted(),
+            quote_ident(&ix.name)
+        ));
+        if let Some(name) = &ix.constraint {
+            contract.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                t.quoted(),
+                quote_ident(name),
+                quote_ident(&ix.name)
+            ));
+        }
+    }
+    for check in uses.constraints.iter().filter(|c| c.kind == "c") {
+        contract.push(format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID",
+            t.quoted(),
+            quote_ident(&check.name),
+            check.definition.trim_end_matches(" NOT VALID")
+        ));
+        after_contract.push(PhaseUnit::transaction(
+            format!("validate {} on {t}", check.name),
+            vec![format!(
+                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                t.quoted(),
+                quote_ident(&check.name)
+            )],
+        ));
+    }
+    let mut contract_units = vec![PhaseUnit::transaction(
+        format!("swap {t}.{column} for the new {type_text} column (one lock on {t})"),
+        contract,
+    )];
+    contract_units.extend(after_contract);
+
+    let mut rollback = triggers.drop(t);
+    rollback.push(format!(
+        "ALTER TABLE {} DROP COLUMN IF EXISTS {qn}",
+        t.quoted()
+    ));
+    Ok(Operation {
+        summary: format!(
+            "change the type of {t}.{column} from {} to {type_text}",
+            col.type_text
+        ),
+        table: t.to_string(),
+        table_oid: table.oid,
+        expand,
+        contract: contract_units,
+        rollback: vec![PhaseUnit::transaction(
+            format!("drop {t}.{new} and its trigger"),
+            rollback,
+        )],
+    })
+}
+
+/// The first statement of a contract transaction: the one ACCESS EXCLUSIVE acquisition on
+/// the table (under `lock_timeout`, retried, behind the lock-queue guard); every statement
+/// after it finds the lock held.
+pub fn lock_table(t: &QualifiedName) -> String {
+    format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", t.quoted())
+}
+
+/// `CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE` (which blocks no writes): at contract
+/// `SET NOT NULL` finds the proof and does not scan.
+pub fn prove_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<PhaseUnit> {
+    vec![
+        PhaseUnit::transaction(
+            format!("add {check} NOT VALID"),
+            vec![format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
+                t.quoted(),
+                quote_ident(check),
+                quote_ident(column)
+            )],
+        ),
+        PhaseUnit::transaction(
+            format!("validate {check}"),
+            vec![format!(
+                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                t.quoted(),
+                quote_ident(check)
+            )],
+        ),
+    ]
+}
+
+/// `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS tmp ON t USING m (...)` with `old`
+/// replaced by `new`.
+pub fn index_on(
+    t: &QualifiedName,
+    ix: &catalog::IndexFacts,
+    old: &str,
+    new: &str,
+    tmp: &str,
+) -> String {
+    let cols = |list: &[Option<String>]| {
+        list.iter()
+            .map(|c| {
+                let c = c.as_deref().unwrap_or_default();
+                quote_ident(if c == old { new } else { c })
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sql = format!(
+        "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING {} ({})",
+        if ix.unique { "UNIQUE " } else { "" },
+        quote_ident(tmp),
+        t.quoted(),
+        ix.method,
+        cols(&ix.key)
+    );
+    if !ix.include.is_empty() {
+        sql.push_str(&format!(" INCLUDE ({})", cols(&ix.include)));
+    }
+    sql
+}
+
+/// What a column copy cannot carry yet, refused with the reason.
+pub fn refuse_unsupported(
+    input: &OpInput<'_>,
+    col: &ColumnFacts,
+    uses: &ColumnUses,
+    doing: &str,
+) -> Result<(), RunError> {
+    let (m, st, table): (_, _, &TableFacts) = (input.migration, input.statement, input.table);
+    let what = format!("{doing} {}.{}", table.name, col.name);
+    let refuse = |why: String| Err(refusal(m, st.line, format!("to {what}: {why}")));
+    if col.identity || col.generated {
+        return refuse(
+            "it is an identity or generated column, which pgshift cannot copy online yet".into(),
+        );
+    }
+    if let Some(ix) = uses.indexes.iter().find(|i| i.primary) {
+        return refuse(format!(
+            "it is part of the primary key ({}); key changes online are not supported yet",
+            ix.name
+        ));
+    }
+    if let Some(fk) = uses.referenced_by.first() {
+        return refuse(format!(
+            "a foreign key references it ({fk}); key changes online are not supported yet"
+        ));
+    }
+    if let Some(c) = uses
+        .constraints
+        .iter()
+        .find(|c| c.kind == "f" || c.kind == "x")
+    {
+        return refuse(format!(
+            "constraint {} ({}) uses it and cannot be carried over online yet",
+            c.name, c.definition
+        ));
+    }
+    if let Some(v) = uses.views.first() {
+        return refuse(format!(
+            "view {v} reads it; the old column could not be dropped at contract. Drop the view first and create it again afterwards"
+        ));
+    }
+    if let Some(ix) = uses.indexes.iter().find(|i| !i.plain) {
+        return refuse(format!(
+            "index {} ({}) has an expression, a predicate or non-default options, which pgshift cannot build again on the new column yet",
+            ix.name, ix.definition
+        ));
+    }
+    if let Some(ix) = uses
+        .indexes
+        .iter()
+        .find(|i| i.constraint.is_some() && !i.unique)
+    {
+        return refuse(format!(
+            "index {} backs a constraint pgshift cannot carry over",
+            ix.name
+        ));
+    }
+    Ok(())
+}

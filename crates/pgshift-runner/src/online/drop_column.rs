@@ -1,0 +1,73 @@
+//! `ALTER TABLE t DROP COLUMN c`, online: old code still reads and writes `c` until it is
+//! gone, so the column is dropped at contract (as written, with `on_drop` honoured). At
+//! expand, a `NOT NULL` column without a default stops being NOT NULL, so that new code,
+//! which no longer writes it, can insert rows. Rollback puts NOT NULL back (proved with
+//! `CHECK NOT VALID` + `VALIDATE` first, so it fails with nothing changed if new code left
+//! NULLs).
+
+use pgshift_sql::ident::quote_ident;
+use tokio_postgres::Client;
+
+use super::{refusal, OpInput, Operation, PhaseUnit};
+use crate::error::RunError;
+
+pub async fn plan(
+    _client: &Client,
+    input: &OpInput<'_>,
+    column: &str,
+) -> Result<Operation, RunError> {
+    let (m, st, table) = (input.migration, input.statement, input.table);
+    let Some(col) = table.column(column) else {
+        // `DROP COLUMN IF EXISTS` of a column that is not there: nothing to plan.
+        return Ok(Operation {
+            summary: format!("drop {}.{column} (not there)", table.name),
+            table: table.name.to_string(),
+            table_oid: table.oid,
+            expand: Vec::new(),
+            contract: vec![PhaseUnit::as_written(
+                format!("as written (line {})", st.line),
+                st.text.clone(),
+            )],
+            rollback: Vec::new(),
+        });
+    };
+    if col.identity && col.not_null {
+        return Err(refusal(
+            m,
+            st.line,
+            format!(
+                "{}.{column} is an identity column; new code could not insert without it",
+                table.name
+            ),
+        ));
+    }
+    let t = &table.name;
+    let c = quote_ident(column);
+    let mut expand = Vec::new();
+    let mut rollback = Vec::new();
+    if col.not_null && col.default.is_none() {
+        expand.push(PhaseUnit::transaction(
+            format!("{t}.{column} may be NULL, so new code can insert without it"),
+            vec![format!(
+                "ALTER TABLE {} ALTER COLUMN {c} DROP NOT NULL",
+                t.quoted()
+            )],
+        ));
+        // As written, so it gets the safe form (CHECK NOT VALID + VALIDATE, then SET NOT NULL).
+        rollback.push(PhaseUnit::as_written(
+            format!("{t}.{column} NOT NULL again"),
+            format!("ALTER TABLE {} ALTER COLUMN {c} SET NOT NULL", t.quoted()),
+        ));
+    }
+    Ok(Operation {
+        summary: format!("drop {t}.{column} at contract"),
+        table: t.to_string(),
+        table_oid: table.oid,
+        expand,
+        contract: vec![PhaseUnit::as_written(
+            format!("drop {t}.{column} (line {})", st.line),
+            st.text.clone(),
+        )],
+        rollback,
+    })
+}

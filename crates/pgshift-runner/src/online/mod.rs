@@ -1,0 +1,368 @@
+//! Online (expand/contract) changes: a migration whose statements would break the code still
+//! running against the old schema (a renamed column, a retyped column, an added NOT NULL
+//! column filled from other columns, a dropped column, a renamed table) runs in two phases,
+//! so that old and new application code both work at every moment in between:
+//!
+//! - **expand** (`pgshift start`, or `up`): everything additive: the new column, a trigger
+//!   that keeps old and new columns in step for every write, a batched backfill of the rows
+//!   that exist, indexes built concurrently, constraints proved with `NOT VALID` +
+//!   `VALIDATE`. The migration is then *expanded*: deploy the new code.
+//! - **contract** (`pgshift complete`): once no old code is left, what it still needed goes,
+//!   in one short transaction per table (one ACCESS EXCLUSIVE acquisition, under
+//!   `lock_timeout`, retry and the lock-queue guard).
+//! - **rollback** (`pgshift rollback`): undoes the expand at any time before `complete`,
+//!   losing no row written meanwhile (the old column was kept in step all along).
+//!
+//! The planner reads the migration's statements as written ([`crate::prepare::online_statements`])
+//! and the tables they change ([`catalog`]), and each operation — one file each:
+//! [`change_type`], [`rename_column`], [`add_column`] (also `SET NOT NULL` with a fill
+//! value), [`drop_column`], [`rename_table`] — returns its units per phase. Every other
+//! statement runs as written (with pgshift's safe rewrites) in the phase its markers or its
+//! nature put it in: destructive ones (`DROP ...`) at contract, the rest at expand.
+//!
+//! The triggers ([`sync`]) need nothing from the application: the direction of a write is
+//! taken from which column the statement changed (NEW against OLD), updates that touch
+//! neither column never enter PL/pgSQL (`UPDATE OF ... WHEN (...)`), and pgshift's own
+//! backfill batches mark themselves with `SET LOCAL pgshift.backfill`.
+//!
+//! The whole plan is stored when the expand starts ([`state`]: `pgshift.online_changes`),
+//! with the unit reached in each phase recorded in each unit's own transaction: a run killed
+//! at any moment continues where it stopped, and `complete` and `rollback` run what was
+//! planned even if the file changed since.
+
+pub mod add_column;
+pub mod catalog;
+pub mod change_type;
+pub mod drop_column;
+pub mod rename_column;
+pub mod rename_table;
+mod run;
+pub mod state;
+pub mod sync;
+
+use pgshift_lint::PgVersion;
+use pgshift_source::Migration;
+use pgshift_sql::{Phase, SchemaChange};
+use tokio_postgres::Client;
+
+use crate::error::RunError;
+use crate::prepare::{online_statements, Created, OnlineStatement};
+
+pub use state::{OnlineChange, OnlinePhase};
+
+/// How one unit of a phase runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitKind {
+    /// Its statements in one transaction, under `lock_timeout`, retried, guarded.
+    Transaction,
+    /// One statement outside a transaction (`CREATE INDEX CONCURRENTLY`).
+    Outside,
+    /// One `UPDATE` run by the backfill engine: batched, throttled, resumable.
+    Backfill,
+    /// One statement as the author wrote it, run as `up` runs it (safe rewrites, `on_drop`).
+    AsWritten,
+}
+
+/// One unit of a phase.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PhaseUnit {
+    /// What it does, in a few words, shown while it runs.
+    pub what: String,
+    pub kind: UnitKind,
+    pub sql: Vec<String>,
+}
+
+impl PhaseUnit {
+    pub fn transaction(what: impl Into<String>, sql: Vec<String>) -> PhaseUnit {
+        PhaseUnit {
+            what: what.into(),
+            kind: UnitKind::Transaction,
+            sql,
+        }
+    }
+    pub fn outside(what: impl Into<String>, sql: String) -> PhaseUnit {
+        PhaseUnit {
+            what: what.into(),
+            kind: UnitKind::Outside,
+            sql: vec![sql],
+        }
+    }
+    pub fn backfill(what: impl Into<String>, sql: String) -> PhaseUnit {
+        PhaseUnit {
+            what: what.into(),
+            kind: UnitKind::Backfill,
+            sql: vec![sql],
+        }
+    }
+    pub fn as_written(what: impl Into<String>, sql: String) -> PhaseUnit {
+        PhaseUnit {
+            what: what.into(),
+            kind: UnitKind::AsWritten,
+            sql: vec![sql],
+        }
+    }
+}
+
+/// One online operation and its units per phase.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Operation {
+    /// e.g. "change the type of public.accounts.balance from integer to bigint".
+    pub summary: String,
+    /// The table it changes (its name when the expand starts).
+    pub table: String,
+    pub table_oid: u32,
+    /// Its units per phase; the plan's phases hold them in the order they run (they are not
+    /// stored twice).
+    #[serde(default, skip_serializing)]
+    pub expand: Vec<PhaseUnit>,
+    #[serde(default, skip_serializing)]
+    pub contract: Vec<PhaseUnit>,
+    #[serde(default, skip_serializing)]
+    pub rollback: Vec<PhaseUnit>,
+}
+
+/// A migration planned as an online change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OnlinePlan {
+    pub operations: Vec<Operation>,
+    pub expand: Vec<PhaseUnit>,
+    pub contract: Vec<PhaseUnit>,
+    pub rollback: Vec<PhaseUnit>,
+    /// Statements of the expand run as written that a rollback does not undo.
+    pub not_undone: Vec<String>,
+}
+
+impl OnlinePlan {
+    /// The units of one phase.
+    pub fn units(&self, phase: OnlinePhase) -> &[PhaseUnit] {
+        match phase {
+            OnlinePhase::Expanding | OnlinePhase::Expanded => &self.expand,
+            OnlinePhase::Contracting => &self.contract,
+            OnlinePhase::RollingBack => &self.rollback,
+        }
+    }
+}
+
+/// Why a migration cannot run online; the message names the file and line and says what to
+/// do instead.
+pub(crate) fn refusal(m: &Migration, line: usize, message: impl std::fmt::Display) -> RunError {
+    RunError::Usage(format!(
+        "{}:{line}: migration {} cannot run as an online change: {message}\n  Nothing was changed. Run it as written with `--exact` (it then takes the locks the statement takes), or change the migration.",
+        m.up.path.display(),
+        m.version
+    ))
+}
+
+/// What an operation's planner gets.
+pub struct OpInput<'a> {
+    pub migration: &'a Migration,
+    pub statement: &'a OnlineStatement,
+    pub table: &'a catalog::TableFacts,
+    pub pg: PgVersion,
+    /// The operation's number in the migration, for the names of what it creates.
+    pub index: usize,
+}
+
+/// Plans `m` as an online change: `None` when nothing in it needs one (it then runs as an
+/// ordinary migration), or when the file says `-- pgshift:online off`.
+pub async fn plan(
+    client: &Client,
+    m: &Migration,
+    pg: PgVersion,
+) -> Result<Option<OnlinePlan>, RunError> {
+    let (statements, off) = online_statements(client, m.version.as_str(), &m.up, pg).await?;
+    if off {
+        return Ok(None);
+    }
+    let mut plan = OnlinePlan {
+        operations: Vec::new(),
+        expand: Vec::new(),
+        contract: Vec::new(),
+        rollback: Vec::new(),
+        not_undone: Vec::new(),
+    };
+    // Statements an operation took in (the UPDATE and SET NOT NULL of an added column).
+    let mut consumed = vec![false; statements.len()];
+    let mut raw_rollback: Vec<PhaseUnit> = Vec::new();
+    let mut online = false;
+    for (i, st) in statements.iter().enumerate() {
+        if consumed[i] {
+            continue;
+        }
+        if let Some(phase) = st.phase {
+            online = true;
+            let unit =
+                PhaseUnit::as_written(format!("as written (line {})", st.line), st.text.clone());
+            match phase {
+                Phase::Expand => plan.expand.push(unit),
+                Phase::Contract => plan.contract.push(unit),
+            }
+            continue;
+        }
+        let mut handled = false;
+        if let (Some(changes), false) = (&st.changes, st.on_new_table) {
+            for change in changes {
+                let Some(table) = catalog::table(client, change.table()).await? else {
+                    continue;
+                };
+                if table.kind == "p" {
+                    return Err(refusal(
+                        m,
+                        st.line,
+                        format!("{} is a partitioned table; online changes to partitioned tables are not supported yet", table.name),
+                    ));
+                }
+                let input = OpInput {
+                    migration: m,
+                    statement: st,
+                    table: &table,
+                    pg,
+                    index: plan.operations.len() + 1,
+                };
+                let op = match change {
+                    SchemaChange::RenameColumn { from, to, .. } => {
+                        Some(rename_column::plan(client, &input, from, to).await?)
+                    }
+                    SchemaChange::RenameTable { to, .. } => {
+                        Some(rename_table::plan(client, &input, to).await?)
+                    }
+                    SchemaChange::AlterType {
+                        column,
+                        type_text,
+                        using,
+                        ..
+                    } if st.rewrites => Some(
+                        change_type::plan(client, &input, column, type_text, using.as_deref())
+                            .await?,
+                    ),
+                    SchemaChange::AddColumn {
+                        column,
+                        type_text,
+                        default,
+                        not_null,
+                        other: false,
+                        ..
+                    } => {
+                        let fill = add_column::find_fill(&statements, i, &table.name, column);
+                        let spec = add_column::Added {
+                            column,
+                            type_text,
+                            default: default.as_deref(),
+                            not_null: *not_null || fill.set_not_null.is_some(),
+                        };
+                        match add_column::plan_added(client, &input, &spec, &fill).await? {
+                            Some(op) => {
+                                for j in fill.consumed() {
+                                    consumed[j] = true;
+                                }
+                                Some(op)
+                            }
+                            None => None,
+                        }
+                    }
+                    SchemaChange::SetNotNull { column, .. } => {
+                        let fill =
+                            add_column::find_fill_before(&statements, i, &table.name, column);
+                        match fill {
+                            Some((j, update)) => {
+                                consumed[j] = true;
+                                Some(
+                                    add_column::plan_not_null(client, &input, column, update)
+                                        .await?,
+                                )
+                            }
+                            None => None,
+                        }
+                    }
+                    SchemaChange::DropColumn { column, .. } => {
+                        Some(drop_column::plan(client, &input, column).await?)
+                    }
+                    _ => None,
+                };
+                if let Some(op) = op {
+                    if changes.len() > 1 {
+                        return Err(refusal(
+                            m,
+                            st.line,
+                            "this ALTER TABLE makes several changes, and at least one of them needs an online change: write each in its own ALTER TABLE statement",
+                        ));
+                    }
+                    plan.expand.extend(op.expand.iter().cloned());
+                    plan.contract.extend(op.contract.iter().cloned());
+                    plan.operations.push(op);
+                    online = true;
+                    handled = true;
+                }
+            }
+        }
+        if handled {
+            continue;
+        }
+        // A table whose statements leave no online operation: as written, at expand; a
+        // marked UPDATE of an existing table runs as a backfill.
+        if st.backfill_marked && st.update.is_some() {
+            {
+                plan.expand.push(PhaseUnit::backfill(
+                    format!("backfill (line {})", st.line),
+                    st.text.clone(),
+                ));
+                continue;
+            }
+        }
+        if st.destructive {
+            plan.contract.push(PhaseUnit::as_written(
+                format!("as written (line {})", st.line),
+                st.text.clone(),
+            ));
+            continue;
+        }
+        plan.expand.push(PhaseUnit::as_written(
+            format!("as written (line {})", st.line),
+            st.text.clone(),
+        ));
+        match &st.creates {
+            Some(Created::Table(t)) => raw_rollback.push(PhaseUnit::transaction(
+                format!("drop table {t} (created at line {})", st.line),
+                vec![format!("DROP TABLE IF EXISTS {}", t.quoted())],
+            )),
+            Some(Created::Index(ix)) => raw_rollback.push(PhaseUnit::outside(
+                format!("drop index {ix} (created at line {})", st.line),
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {}", ix.quoted()),
+            )),
+            None => plan
+                .not_undone
+                .push(format!("line {}: {}", st.line, first_line(&st.text))),
+        }
+    }
+    if !online {
+        return Ok(None);
+    }
+    // Undo in the reverse order of the expand.
+    for op in plan.operations.iter().rev() {
+        plan.rollback.extend(op.rollback.iter().cloned());
+    }
+    raw_rollback.reverse();
+    plan.rollback.extend(raw_rollback);
+    // A rollback drops what may not exist (an expand stopped partway): no notice for each.
+    for unit in &mut plan.rollback {
+        if unit.kind == UnitKind::Transaction {
+            unit.sql
+                .insert(0, "SET LOCAL client_min_messages = warning".to_string());
+        }
+    }
+    Ok(Some(plan))
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.len() > 80 {
+        let mut end = 80;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &line[..end])
+    } else {
+        line.to_string()
+    }
+}

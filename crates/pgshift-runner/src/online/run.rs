@@ -1,0 +1,404 @@
+//! Running an online change's phases: the expand (from `up` and `start`), `complete` and
+//! `rollback`, each unit by the one executor, its progress recorded in its own transaction.
+
+use std::time::Instant;
+
+use pgshift_source::{Migration, Script, Version};
+
+use super::state::{self, OnlineChange, OnlinePhase};
+use super::{OnlinePlan, PhaseUnit, UnitKind};
+use crate::error::{Result, RunError};
+use crate::event::{Event, Observer};
+use crate::executor::Record;
+use crate::migrator::Migrator;
+use crate::prepare::{backfill_execution, generated_execution, prepare, Purpose};
+use crate::progress::Progress;
+use crate::units::Execution;
+
+/// What `complete` or `rollback` did.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub version: String,
+    pub name: String,
+    /// Statements of the expand a rollback left in place (it cannot undo them).
+    pub not_undone: Vec<String>,
+}
+
+impl Migrator {
+    /// The online changes in progress.
+    pub async fn online_changes(&self) -> Result<Vec<OnlineChange>> {
+        state::read(self.connection()).await
+    }
+
+    /// Plans a migration as an online change (`None`: it runs as an ordinary migration).
+    pub async fn online_plan(&mut self, m: &Migration) -> Result<Option<OnlinePlan>> {
+        self.read_server_version().await?;
+        if self.options().exact {
+            return Ok(None);
+        }
+        super::plan(self.connection(), m, self.pg()).await
+    }
+
+    /// Expands `m` (planned as `plan`): records the plan, runs the expand units, leaves it
+    /// expanded. A change with nothing to contract is then complete at once.
+    pub(crate) async fn expand_new(
+        &mut self,
+        m: &Migration,
+        plan: OnlinePlan,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        state::ensure(self.connection()).await?;
+        state::begin(
+            self.connection(),
+            m.version.as_str(),
+            &m.name,
+            &m.checksum(),
+            &plan,
+        )
+        .await?;
+        let change = state::read(self.connection())
+            .await?
+            .into_iter()
+            .find(|c| c.version == m.version.as_str())
+            .ok_or_else(|| RunError::Usage("the online change just recorded is gone".into()))?;
+        self.expand(m, change, observer).await
+    }
+
+    /// Runs (or continues) the expand of `change`.
+    pub(crate) async fn expand(
+        &mut self,
+        m: &Migration,
+        change: OnlineChange,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        for op in &change.plan.operations {
+            observer.event(&Event::Info(format!("  online: {}", op.summary)));
+        }
+        self.run_phase(m, &change, OnlinePhase::Expanding, observer)
+            .await?;
+        if change.plan.contract.is_empty() {
+            self.finish_contract(m, &change).await?;
+            return Ok(());
+        }
+        state::set_phase(self.connection(), &change.version, OnlinePhase::Expanded).await?;
+        observer.event(&Event::Info(format!(
+            "  {} {} is expanded: old and new code both work now. Deploy the new code, then run `pgshift complete` (or `pgshift rollback` to undo the expand)",
+            m.version, m.name
+        )));
+        Ok(())
+    }
+
+    /// Contracts the expanded online change (`version`, or the only one): refuses until
+    /// every backfill of its expand is recorded done.
+    pub async fn complete(
+        &mut self,
+        version: Option<&Version>,
+        observer: &dyn Observer,
+    ) -> Result<Finished> {
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.complete_locked(version.cloned(), observer).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    pub(crate) async fn complete_locked(
+        &mut self,
+        version: Option<Version>,
+        observer: &dyn Observer,
+    ) -> Result<Finished> {
+        self.read_server_version().await?;
+        let change = self.pick_change(version.as_ref(), "complete").await?;
+        let m = self.migration_of(&change)?;
+        match change.phase {
+            OnlinePhase::Expanding => {
+                return Err(RunError::Usage(format!(
+                    "migration {} is still expanding ({} of {} expand steps done): run `pgshift start` (or `pgshift up`) to finish the expand first. Nothing was changed.",
+                    change.version,
+                    change.done,
+                    change.plan.expand.len()
+                )))
+            }
+            OnlinePhase::RollingBack => {
+                return Err(RunError::Usage(format!(
+                    "migration {} is being rolled back: run `pgshift rollback` to finish that. Nothing was changed.",
+                    change.version
+                )))
+            }
+            OnlinePhase::Expanded | OnlinePhase::Contracting => {}
+        }
+        if change.phase == OnlinePhase::Expanded {
+            let ids = backfill_ids(&change);
+            let open =
+                state::unfinished_backfills(self.connection(), &change.version, &ids).await?;
+            if !open.is_empty() {
+                let list: Vec<String> = open.iter().map(|(id, s)| format!("{id} ({s})")).collect();
+                return Err(RunError::Usage(format!(
+                    "migration {}: not every backfill of its expand is proved done: {}. Run `pgshift start` to finish it (`pgshift backfill status` shows where each stands). Nothing was changed.",
+                    change.version,
+                    list.join(", ")
+                )));
+            }
+            state::set_phase(self.connection(), &change.version, OnlinePhase::Contracting).await?;
+        }
+        let change = self.reread(&change.version).await?;
+        observer.event(&Event::Info(format!(
+            "  completing {} {}: {} contract steps",
+            change.version,
+            change.name,
+            change.plan.contract.len()
+        )));
+        self.run_phase(&m, &change, OnlinePhase::Contracting, observer)
+            .await?;
+        self.finish_contract(&m, &change).await?;
+        Ok(Finished {
+            version: change.version.clone(),
+            name: change.name.clone(),
+            not_undone: Vec::new(),
+        })
+    }
+
+    /// Undoes the expand of the online change (`version`, or the only one) at any time
+    /// before `complete` started.
+    pub async fn rollback(
+        &mut self,
+        version: Option<&Version>,
+        observer: &dyn Observer,
+    ) -> Result<Finished> {
+        self.acquire_runner_lock(observer).await?;
+        let outcome = self.rollback_locked(version.cloned(), observer).await;
+        self.release_runner_lock().await;
+        outcome
+    }
+
+    async fn rollback_locked(
+        &mut self,
+        version: Option<Version>,
+        observer: &dyn Observer,
+    ) -> Result<Finished> {
+        self.read_server_version().await?;
+        let change = self.pick_change(version.as_ref(), "rollback").await?;
+        let m = self.migration_of(&change)?;
+        if change.phase == OnlinePhase::Contracting {
+            return Err(RunError::Usage(format!(
+                "migration {}: `pgshift complete` has started ({} of {} contract steps done), so the expand can no longer be undone: run `pgshift complete` to finish it, then `pgshift down` if you need to revert. Nothing was changed.",
+                change.version,
+                change.done,
+                change.plan.contract.len()
+            )));
+        }
+        if change.phase != OnlinePhase::RollingBack {
+            state::set_phase(self.connection(), &change.version, OnlinePhase::RollingBack).await?;
+        }
+        let change = self.reread(&change.version).await?;
+        self.run_phase(&m, &change, OnlinePhase::RollingBack, observer)
+            .await?;
+        state::end(self.connection(), &change.version).await?;
+        observer.event(&Event::Info(format!(
+            "  rolled back {} {}: it is pending again",
+            change.version, change.name
+        )));
+        Ok(Finished {
+            version: change.version.clone(),
+            name: change.name.clone(),
+            not_undone: change.plan.not_undone.clone(),
+        })
+    }
+
+    pub(crate) async fn reread(&self, version: &str) -> Result<OnlineChange> {
+        state::read(self.connection())
+            .await?
+            .into_iter()
+            .find(|c| c.version == version)
+            .ok_or_else(|| RunError::Usage(format!("online change {version} is gone")))
+    }
+
+    /// The online change a command names, or the only one.
+    async fn pick_change(&self, version: Option<&Version>, command: &str) -> Result<OnlineChange> {
+        let changes = state::read(self.connection()).await?;
+        match version {
+            Some(v) => changes
+                .into_iter()
+                .find(|c| Version::parse(&c.version).as_ref() == Some(v))
+                .ok_or_else(|| {
+                    RunError::Usage(format!(
+                        "migration {v} is not an online change in progress, so there is nothing to {command}; `pgshift status` shows where each migration stands"
+                    ))
+                }),
+            None => match changes.len() {
+                0 => Err(RunError::Usage(format!(
+                    "no online change is in progress, so there is nothing to {command}; `pgshift start` expands the next online migration"
+                ))),
+                1 => Ok(changes.into_iter().next().expect("one")),
+                _ => Err(RunError::Usage(format!(
+                    "several online changes are in progress ({}): name the one to {command}",
+                    changes.iter().map(|c| c.version.as_str()).collect::<Vec<_>>().join(", ")
+                ))),
+            },
+        }
+    }
+
+    /// The migration of a change: the file, or (when it is gone) a stand-in that names it.
+    pub(crate) fn migration_of(&self, change: &OnlineChange) -> Result<Migration> {
+        let version = Version::parse(&change.version).ok_or_else(|| {
+            RunError::Usage(format!(
+                "`{}` is not a version pgshift can read",
+                change.version
+            ))
+        })?;
+        if let Some(m) = self.set().find(&version) {
+            return Ok(m.clone());
+        }
+        Ok(Migration {
+            version,
+            name: change.name.clone(),
+            up: Script::from_recorded(
+                format!(
+                    "<online change {} recorded in pgshift.online_changes>",
+                    change.version
+                )
+                .into(),
+                "",
+            ),
+            down: None,
+        })
+    }
+
+    /// The contract is done: the migration is applied (its history row written) and the
+    /// change ends, in one transaction.
+    async fn finish_contract(&mut self, m: &Migration, change: &OnlineChange) -> Result<()> {
+        let conn = self.connection();
+        conn.batch_execute("BEGIN")
+            .await
+            .map_err(pgshift_db::DbError::from)?;
+        let outcome = async {
+            crate::history::upsert(
+                conn,
+                &crate::history::NewRow {
+                    version: change.version.clone(),
+                    name: change.name.clone(),
+                    checksum: change.checksum.clone(),
+                    state: crate::history::RowState::Applied,
+                    progress: 1,
+                    units: 1,
+                    duration_ms: None,
+                    down_sql: m.recorded_down(),
+                    path: m.up.path.display().to_string(),
+                    format: self.set().format.name().to_string(),
+                    unit_digests: Vec::new(),
+                },
+            )
+            .await?;
+            state::end(conn, &change.version).await
+        }
+        .await;
+        match outcome {
+            Ok(()) => conn
+                .batch_execute("COMMIT")
+                .await
+                .map_err(pgshift_db::DbError::from)?,
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK").await;
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the units of `phase` from where the change stands.
+    async fn run_phase(
+        &mut self,
+        m: &Migration,
+        change: &OnlineChange,
+        phase: OnlinePhase,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let units = change.plan.units(phase);
+        let started = Instant::now();
+        let version = change.version.clone();
+        let mut progress = Progress::new(self.connection(), &version, observer);
+        for (i, unit) in units.iter().enumerate().skip(change.done) {
+            observer.event(&Event::Info(format!(
+                "  {} [{}/{}] {}",
+                phase.as_str(),
+                i + 1,
+                units.len(),
+                unit.what
+            )));
+            let exec = self.unit_execution(m, unit).await?;
+            let first_sub = if i == change.done { change.sub } else { 0 };
+            let backfill_id = format!("{version}-online-{}", i + 1);
+            for j in first_sub..exec.units.len() {
+                if j == first_sub {
+                    // A concurrent index build killed midway left an INVALID index.
+                    self.executor().clean_invalid_index(&exec.units[j]).await?;
+                }
+                let last = j + 1 == exec.units.len();
+                let record = Record::Online {
+                    version: version.clone(),
+                    done: if last { i + 1 } else { i },
+                    sub: if last { 0 } else { j + 1 },
+                    backfill_id: backfill_id.clone(),
+                };
+                self.executor()
+                    .run_unit(m, &exec, j, observer, &record, &mut progress)
+                    .await?;
+            }
+            if exec.units.is_empty() {
+                state::set_progress(self.connection(), &version, i + 1, 0).await?;
+            }
+        }
+        self.connection()
+            .batch_execute("RESET lock_timeout; RESET statement_timeout")
+            .await
+            .map_err(pgshift_db::DbError::from)?;
+        observer.event(&Event::Info(format!(
+            "  {} done in {:.1}s",
+            phase.as_str(),
+            started.elapsed().as_secs_f64()
+        )));
+        Ok(())
+    }
+
+    /// The executor's units for one unit of a phase.
+    async fn unit_execution(&mut self, m: &Migration, unit: &PhaseUnit) -> Result<Execution> {
+        let path = m.up.path.clone();
+        Ok(match unit.kind {
+            UnitKind::Transaction => {
+                generated_execution(&path, &unit.what, vec![(true, unit.sql.clone())], self.pg())
+            }
+            UnitKind::Outside => generated_execution(
+                &path,
+                &unit.what,
+                vec![(false, unit.sql.clone())],
+                self.pg(),
+            ),
+            UnitKind::Backfill => backfill_execution(&path, &unit.what, &unit.sql[0], self.pg())?,
+            UnitKind::AsWritten => {
+                let script = Script::from_recorded(path, &unit.sql[0]);
+                let options = self.options().clone();
+                prepare(
+                    self.connection(),
+                    m.version.as_str(),
+                    &script,
+                    &options,
+                    Purpose::Apply,
+                    &mut pgshift_lint::Context::new(self.pg(), true),
+                )
+                .await?
+                .exec
+            }
+        })
+    }
+}
+
+/// The checkpoint names of the expand's backfills.
+fn backfill_ids(change: &OnlineChange) -> Vec<String> {
+    change
+        .plan
+        .expand
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.kind == UnitKind::Backfill)
+        .map(|(i, _)| format!("{}-online-{}", change.version, i + 1))
+        .collect()
+}

@@ -1,0 +1,107 @@
+//! `pgshift start`, `complete` and `rollback`: the phases of an online (expand/contract)
+//! change.
+
+use pgshift_runner::Event;
+
+use crate::cli::commands::up::{version_arg, RunFlags};
+use crate::cli::output::{log_event, outln};
+use crate::cli::{exit, Context, Failure};
+
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Apply pending migrations up to and including this version; the first online one is
+    /// expanded and the run stops there.
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PhaseArgs {
+    /// The online change (default: the one in progress).
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// `pgshift start`: `up` that stops after expanding the first online migration.
+pub async fn start(args: StartArgs, ctx: &Context) -> Result<u8, Failure> {
+    let mut options = args.run.apply(ctx.run_options())?;
+    options.online_complete = false;
+    let to = args
+        .version
+        .as_deref()
+        .map(|v| version_arg("VERSION", v))
+        .transpose()?;
+    let mut migrator = ctx.migrator(options).await?;
+    let style = ctx.err_style;
+    let observer = move |e: &Event| log_event(style, e);
+    let applied = migrator.up(to.as_ref(), &observer).await?;
+    let changes = migrator.online_changes().await?;
+    for c in &changes {
+        outln!(
+            "{} {} is {}: old and new code both work. Deploy the new code, then run `pgshift complete` (`pgshift rollback` undoes the expand)",
+            c.version,
+            c.name,
+            c.phase.as_str()
+        )?;
+    }
+    if changes.is_empty() {
+        if applied.is_empty() {
+            outln!("nothing to start: no migration is pending")?;
+        } else {
+            outln!(
+                "applied {} migration{}; none of them needed an online change",
+                applied.len(),
+                if applied.len() == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `pgshift complete`.
+pub async fn complete(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
+    let options = args.run.apply(ctx.run_options())?;
+    let version = args
+        .version
+        .as_deref()
+        .map(|v| version_arg("VERSION", v))
+        .transpose()?;
+    let mut migrator = ctx.migrator(options).await?;
+    let style = ctx.err_style;
+    let observer = move |e: &Event| log_event(style, e);
+    let done = migrator.complete(version.as_ref(), &observer).await?;
+    outln!(
+        "completed {} {}: the migration is applied; the old schema is gone",
+        done.version,
+        done.name
+    )?;
+    Ok(exit::OK)
+}
+
+/// `pgshift rollback`.
+pub async fn rollback(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
+    let options = args.run.apply(ctx.run_options())?;
+    let version = args
+        .version
+        .as_deref()
+        .map(|v| version_arg("VERSION", v))
+        .transpose()?;
+    let mut migrator = ctx.migrator(options).await?;
+    let style = ctx.err_style;
+    let observer = move |e: &Event| log_event(style, e);
+    let done = migrator.rollback(version.as_ref(), &observer).await?;
+    outln!(
+        "rolled back {} {}: the expand is undone and the migration is pending again",
+        done.version,
+        done.name
+    )?;
+    if !done.not_undone.is_empty() {
+        outln!("left in place (pgshift cannot undo these statements of the expand; revert them by hand if needed):")?;
+        for s in &done.not_undone {
+            outln!("  {s}")?;
+        }
+    }
+    Ok(exit::OK)
+}
