@@ -63,6 +63,8 @@ PGBENCH="$PG_BIN/pgbench"
 
 bench_build
 bench_cluster_start
+# The ways run from their own folders: absolute paths.
+PGSHIFT_BIN="$(realpath -m "$PGSHIFT_BIN")"
 WORK="$(mktemp -d /tmp/pgshift-bench-oc.XXXXXX)"
 chmod 777 "$WORK"
 trap 'rm -rf "$WORK"; bench_cluster_stop' EXIT
@@ -83,6 +85,7 @@ skip_way() {
 }
 if has_way reshape; then
     RESHAPE_BIN="${RESHAPE_BIN:-$(command -v reshape || echo /work/.reshape/bin/reshape)}"
+    RESHAPE_BIN="$(realpath -m "$RESHAPE_BIN")"
     if [ ! -x "$RESHAPE_BIN" ]; then
         skip_way reshape "no reshape binary at $RESHAPE_BIN (set RESHAPE_BIN, or cargo install reshape --version '0.11.*')"
     else
