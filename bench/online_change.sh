@@ -27,11 +27,15 @@
 #                            stopped by an error (both summed over the runs)
 #   <way>_balance_mismatches accounts whose abalance differs from the sum of their history
 #                            deltas after the change: updates lost or doubled (summed over runs)
+#   <way>_host_stall_max     the longest a process of the bench's own niceness waited for a CPU
+#                            during the change (a 10 ms sleep's overrun): on a shared machine,
+#                            latencies near it are the machine's, not the change's
 # and for pgshift, write throughput with its triggers installed (after `pgshift start`, before
-# complete; that copy VACUUM FULLed so that only the triggers and the extra column differ) vs a
-# fresh copy without them, both without load: a bulk `UPDATE pgbench_accounts SET abalance =
+# complete) vs a copy without them, both VACUUM FULLed (so that only the triggers and the
+# extra column differ, not the backfill's dead rows), both without load: a bulk `UPDATE pgbench_accounts SET abalance =
 # abalance + 1` (the synced column; target >= 0.7) and `SET filler = filler` (another column;
-# target >= 0.95), ratio = time without / time with.
+# target >= 0.95), ratio = time without / time with; also the same UPDATEs on the expanded
+# copy with its triggers disabled (the extra column alone).
 #
 # A way whose tool is missing is skipped with the reason printed: reshape when no binary is
 # found (RESHAPE_BIN, else `reshape` on PATH, else /work/.reshape/bin/reshape; install it with
@@ -44,6 +48,8 @@
 #        RESHAPE_BIN=/path/to/reshape PGSHIFT_BIN=target/release/pgshift PGSHIFT_BIN_PREBUILT=1 \
 #            bash bench/online_change.sh
 #        TRIGGER_TEST=0 bash bench/online_change.sh          (skips the bulk UPDATE comparison)
+#        KEEP_WORK=1 bash bench/online_change.sh             (keeps the load's logs, the tools'
+#                                              output and the server log in a folder it names)
 # Needs psql and pgbench (next to the server binaries). Prints its figures last, one per line:
 # `name: value unit`.
 set -euo pipefail
@@ -57,6 +63,7 @@ ALONE_SECS="${ALONE_SECS:-20}"
 WARM="${WARM:-3}"
 LOAD_MAX="${LOAD_MAX:-1800}"
 TRIGGER_TEST="${TRIGGER_TEST:-1}"
+KEEP_WORK="${KEEP_WORK:-0}"
 ROWS=$((SCALE * 100000))
 PGBENCH="$PG_BIN/pgbench"
 [ -x "$PGBENCH" ] || PGBENCH="$(command -v pgbench)"
@@ -67,7 +74,16 @@ bench_cluster_start
 PGSHIFT_BIN="$(realpath -m "$PGSHIFT_BIN")"
 WORK="$(mktemp -d /tmp/pgshift-bench-oc.XXXXXX)"
 chmod 777 "$WORK"
-trap 'rm -rf "$WORK"; bench_cluster_stop' EXIT
+cleanup() {
+    if [ "$KEEP_WORK" = 1 ]; then
+        if [ -n "${BENCH_DIR:-}" ]; then cp "$BENCH_DIR/log" "$WORK/server.log" 2>/dev/null || true; fi
+        echo "logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    bench_cluster_stop
+}
+trap cleanup EXIT
 q() { PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
 # Lock waits longer than 20 ms are logged, with how long they took and which session waited.
 q "$BENCH_URL_BASE/postgres" -c "ALTER SYSTEM SET log_lock_waits = on" -c "ALTER SYSTEM SET deadlock_timeout = '20ms'" \
@@ -183,10 +199,26 @@ op_pgshift() {
     echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" > "$WORK/op.times"
 }
 
-# load_run NAME RATE SECONDS URL: pgbench in the foreground (calibration).
+# stall_start / stall_stop: the longest overrun (ms) of a 10 ms sleep in between, i.e. how
+# long a process of this niceness can wait for a CPU on this machine right now.
+stall_start() {
+    python3 -c '
+import signal, sys, time
+worst = 0.0
+def stop(*_):
+    print(round(worst * 1000, 1)); sys.stdout.flush(); sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    t = time.monotonic(); time.sleep(0.01); worst = max(worst, time.monotonic() - t - 0.01)
+' > "$WORK/stall" &
+    STALL_PID=$!
+}
+stall_stop() { kill -TERM "$STALL_PID" 2>/dev/null || true; wait "$STALL_PID" 2>/dev/null || true; cat "$WORK/stall"; }
+
 # under_load NAME OP URL: starts the load, runs OP after WARM seconds, waits until the load's
 # schedule lag is back under 50 ms (at least 3 s, at most the change's length + 10 s), stops
-# the load, and prints: p99_ms max_ms transactions failed aborted_clients lock_wait_ms.
+# the load, and prints: p99_ms max_ms transactions failed aborted_clients lock_wait_ms
+# stall_ms.
 under_load() {
     local name=$1 op=$2 url=$3 mark load ws we
     mark=$(log_lines)
@@ -194,8 +226,10 @@ under_load() {
         -f load.sql -l --log-prefix="$name" "$url" >"$WORK/$name.out" 2>"$WORK/$name.err") &
     load=$!
     sleep "$WARM"
+    stall_start
     ws=$(now)
     if ! "$op" "$url"; then
+        stall_stop >/dev/null
         kill -TERM "$load" 2>/dev/null || true
         wait "$load" 2>/dev/null || true
         echo "$name: the change failed:" >&2
@@ -203,6 +237,8 @@ under_load() {
         exit 1
     fi
     we=$(now)
+    local stall
+    stall=$(stall_stop)
     # The load keeps going until it has caught up with its schedule. pgbench writes its
     # per-transaction log through stdio, so stopping it loses the last few KB: transactions
     # that ended after the drain, outside the window.
@@ -248,8 +284,14 @@ under_load() {
             | sed -E 's/.* after ([0-9.]+) ms.*/\1/' | sort -g | tail -1 || true)
         wait_ms=${wait_ms:-0}
     fi
+    if [ "$KEEP_WORK" = 1 ]; then
+        mkdir -p "$WORK/keep.$name.$N"
+        mv "$WORK/$name".[0-9]* "$WORK/$name.err" "$WORK/keep.$name.$N/"
+        cp "$WORK/op.log" "$WORK/keep.$name.$N/" 2>/dev/null || true
+        echo "$ws $we" > "$WORK/keep.$name.$N/window"
+    fi
     rm -f "$WORK/$name".[0-9]*
-    echo "${p99:-0} ${max:-0} $n ${failed:-0} ${aborted:-0} $wait_ms"
+    echo "${p99:-0} ${max:-0} $n ${failed:-0} ${aborted:-0} $wait_ms ${stall:-0}"
 }
 
 # --- calibration ---------------------------------------------------------------------------
@@ -261,17 +303,17 @@ echo "load: $LOAD_RATE tps (half of $CAPACITY), ways: $WAYS" >&2
 
 # --- under load ------------------------------------------------------------------------------
 # $WORK/res.<way>: one line per run:
-#   start_s complete_s p99 max transactions failed aborted lock_wait mismatches p99_ratio
+#   start_s complete_s p99 max transactions failed aborted lock_wait mismatches p99_ratio stall
 for i in $(seq "$RUNS"); do
     fresh base; url=$URL
     under_load alone op_alone "$url" > "$WORK/r"
-    read -r a_p99 a_max a_n a_failed a_aborted a_wait < "$WORK/r"
-    echo "run $i alone: p99 $a_p99 ms, max $a_max ms, $a_n transactions, lock wait $a_wait ms" >&2
-    echo "$ALONE_SECS 0 $a_p99 $a_max $a_n $a_failed $a_aborted $a_wait $(mismatches "$url") 1" >> "$WORK/res.alone"
+    read -r a_p99 a_max a_n a_failed a_aborted a_wait a_stall < "$WORK/r"
+    echo "run $i alone: p99 $a_p99 ms, max $a_max ms, $a_n transactions, lock wait $a_wait ms, stall $a_stall ms" >&2
+    echo "$ALONE_SECS 0 $a_p99 $a_max $a_n $a_failed $a_aborted $a_wait $(mismatches "$url") 1 $a_stall" >> "$WORK/res.alone"
     for way in $WAYS; do
         fresh base; url=$URL
         under_load "$way" "op_$way" "$url" > "$WORK/r"
-        read -r p99 max n failed aborted wait_ms < "$WORK/r"
+        read -r p99 max n failed aborted wait_ms stall < "$WORK/r"
         type=$(abalance_type "$url")
         if [ "$type" != bigint ]; then
             echo "$way: abalance is '$type' after the change, not bigint:" >&2
@@ -280,7 +322,7 @@ for i in $(seq "$RUNS"); do
         fi
         read -r t_start t_complete < "$WORK/op.times"
         mis=$(mismatches "$url")
-        echo "$t_start $t_complete $p99 $max $n $failed $aborted $wait_ms $mis $(echo "$p99 / $a_p99" | bc -l)" >> "$WORK/res.$way"
+        echo "$t_start $t_complete $p99 $max $n $failed $aborted $wait_ms $mis $(echo "$p99 / $a_p99" | bc -l) $stall" >> "$WORK/res.$way"
         echo "run $i $way: $(tail -1 "$WORK/res.$way")" >&2
     done
 done
@@ -300,18 +342,24 @@ if [ "$TRIGGER_TEST" = 1 ]; then
         exit 1
     fi
     q "$BENCH_URL_BASE/expanded" -c "VACUUM FULL pgbench_accounts" -c "ANALYZE pgbench_accounts" >/dev/null
+    q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS packed" -c "CREATE DATABASE packed TEMPLATE base" >/dev/null
+    q "$BENCH_URL_BASE/packed" -c "VACUUM FULL pgbench_accounts" -c "ANALYZE pgbench_accounts" >/dev/null
     bulk() { local t0; t0=$(now); q "$1" -c "$2" >/dev/null || return 1; elapsed "$t0" "$(now)"; }
     SYNCED="UPDATE pgbench_accounts SET abalance = abalance + 1"
     OTHER="UPDATE pgbench_accounts SET filler = filler"
     for i in $(seq "$RUNS"); do
-        fresh base; s0=$(bulk "$URL" "$SYNCED")
+        fresh packed; s0=$(bulk "$URL" "$SYNCED")
         fresh expanded; s1=$(bulk "$URL" "$SYNCED")
-        fresh base; o0=$(bulk "$URL" "$OTHER")
+        fresh packed; o0=$(bulk "$URL" "$OTHER")
         fresh expanded; o1=$(bulk "$URL" "$OTHER")
-        echo "$s0 $s1 $o0 $o1" >> "$WORK/res.trigger"
-        echo "run $i triggers: abalance $s0 s without, $s1 s with; filler $o0 s without, $o1 s with" >&2
+        fresh expanded; q "$URL" -c "ALTER TABLE pgbench_accounts DISABLE TRIGGER USER" >/dev/null
+        s2=$(bulk "$URL" "$SYNCED")
+        fresh expanded; q "$URL" -c "ALTER TABLE pgbench_accounts DISABLE TRIGGER USER" >/dev/null
+        o2=$(bulk "$URL" "$OTHER")
+        echo "$s0 $s1 $o0 $o1 $s2 $o2" >> "$WORK/res.trigger"
+        echo "run $i triggers: abalance $s0 s without, $s1 s with, $s2 s disabled; filler $o0 s without, $o1 s with, $o2 s disabled" >&2
     done
-    q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS run_$N WITH (FORCE)" -c "DROP DATABASE expanded WITH (FORCE)" >/dev/null
+    q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS run_$N WITH (FORCE)" -c "DROP DATABASE expanded WITH (FORCE)" -c "DROP DATABASE packed" >/dev/null
 fi
 
 # --- figures ---------------------------------------------------------------------------------
@@ -323,6 +371,7 @@ printf 'load_capacity: %d tps\n' "$CAPACITY"
 printf 'load_p99_alone: %.1f ms\n' "$(col alone 3)"
 printf 'load_max_alone: %.1f ms\n' "$(col alone 4)"
 printf 'load_lock_wait_max_alone: %.0f ms\n' "$(col alone 8)"
+printf 'host_stall_max_alone: %.0f ms\n' "$(col alone 11)"
 for way in $WAYS; do
     total=$(paste -d+ <(cut -d' ' -f1 "$WORK/res.$way") <(cut -d' ' -f2 "$WORK/res.$way") | bc -l | median)
     printf '%s_total: %.1f s\n' "$way" "$total"
@@ -337,13 +386,18 @@ for way in $WAYS; do
     printf '%s_failed: %d transactions\n' "$way" "$(cut -d' ' -f6 "$WORK/res.$way" | paste -sd+ | bc)"
     printf '%s_aborted_clients: %d clients\n' "$way" "$(cut -d' ' -f7 "$WORK/res.$way" | paste -sd+ | bc)"
     printf '%s_balance_mismatches: %d rows\n' "$way" "$(cut -d' ' -f9 "$WORK/res.$way" | paste -sd+ | bc)"
+    printf '%s_host_stall_max: %.0f ms\n' "$way" "$(col "$way" 11)"
 done
 if [ "$TRIGGER_TEST" = 1 ]; then
     printf 'pgshift_start_no_load: %.1f s\n' "$PGSHIFT_START_NO_LOAD"
     printf 'pgshift_bulk_synced_without_triggers: %.1f s\n' "$(col trigger 1)"
     printf 'pgshift_bulk_synced_with_triggers: %.1f s\n' "$(col trigger 2)"
     printf 'pgshift_trigger_bulk_synced_ratio: %.2f x\n' "$(awk '{print $1 / $2}' "$WORK/res.trigger" | median)"
+    printf 'pgshift_bulk_synced_triggers_disabled: %.1f s\n' "$(col trigger 5)"
+    printf 'pgshift_bulk_synced_ratio_triggers_disabled: %.2f x\n' "$(awk '{print $1 / $5}' "$WORK/res.trigger" | median)"
     printf 'pgshift_bulk_other_without_triggers: %.1f s\n' "$(col trigger 3)"
     printf 'pgshift_bulk_other_with_triggers: %.1f s\n' "$(col trigger 4)"
     printf 'pgshift_trigger_bulk_other_ratio: %.2f x\n' "$(awk '{print $3 / $4}' "$WORK/res.trigger" | median)"
+    printf 'pgshift_bulk_other_triggers_disabled: %.1f s\n' "$(col trigger 6)"
+    printf 'pgshift_bulk_other_ratio_triggers_disabled: %.2f x\n' "$(awk '{print $3 / $6}' "$WORK/res.trigger" | median)"
 fi
