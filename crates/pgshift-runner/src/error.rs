@@ -117,6 +117,16 @@ pub enum RunError {
     /// A command that needs an argument it did not get, or got a contradictory one.
     #[error("{0}")]
     Usage(String),
+
+    /// A migration that would be an online change, but cannot be planned as one: it runs as
+    /// written instead (the planner turns this into [`crate::online::Planned::AsWritten`]).
+    #[error("{}:{line}: migration {version} cannot run as an online change: {reason}", path.display())]
+    NotOnline {
+        version: String,
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
 }
 
 pub type Result<T, E = RunError> = std::result::Result<T, E>;

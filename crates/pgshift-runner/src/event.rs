@@ -125,6 +125,8 @@ pub enum Event {
         /// Rows the planner expects to need the update.
         estimate: Option<u64>,
         resumed_at: Option<u64>,
+        /// Why it runs once over the rows in scope ([`crate::backfill::Mode::Once`]).
+        runs_once: Option<String>,
     },
     /// A backfill's progress: after each batch, and while it waits (with the reason).
     BackfillProgress(crate::backfill::Progress),

@@ -306,6 +306,7 @@ impl Executor<'_> {
         // An online change's backfill that finished stays finished: its expand is resumed,
         // never run twice (a rollback deletes its checkpoint).
         options.restart_if_done = !matches!(after, Record::Online { .. });
+        options.caller_marks_done = true;
         let id = match after {
             Record::Online { backfill_id, .. } => backfill_id.clone(),
             _ => format!("{}-{direction}-{}", m.version, index + 1),
@@ -323,7 +324,21 @@ impl Executor<'_> {
                 error: Box::new(error),
             });
         }
-        after.write(self.conn).await?;
+        // The backfill done and the step recorded in one transaction: a crash between them
+        // would otherwise run the backfill again from the start (see `caller_marks_done`).
+        let client: &tokio_postgres::Client = self.conn;
+        client.batch_execute("BEGIN").await.map_err(DbError::from)?;
+        let recorded = async {
+            after.write(client).await?;
+            crate::backfill::state::mark_done(client, &backfill.spec.id).await?;
+            client.batch_execute("COMMIT").await?;
+            Ok::<(), DbError>(())
+        }
+        .await;
+        if recorded.is_err() {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        recorded?;
         Ok(())
     }
 

@@ -424,7 +424,14 @@ impl Migrator {
                 }
             }
             if partial.is_none() {
-                if let Some(plan) = self.online_plan(&m).await? {
+                let planned = self.online_plan(&m).await?;
+                if let crate::online::Planned::AsWritten(reason) = &planned {
+                    observer.event(&Event::Info(format!(
+                        "  warning: {reason}. So migration {} cannot run as an online change: it runs as written, as an ordinary migration (it may break code running against the old schema)",
+                        m.version
+                    )));
+                }
+                if let crate::online::Planned::Online(plan) = planned {
                     self.expand_new(&m, plan, observer).await?;
                     let expanded = crate::online::state::read(&self.conn)
                         .await?

@@ -76,6 +76,9 @@ pub struct RunOptions {
     /// where old and new code never run at once (a single instance, CI). Off by default:
     /// `up` expands and stops, and `pgshift complete` contracts after the deploy.
     pub online_complete: bool,
+    /// Let an online type change through although converting sampled values to the new type
+    /// and back does not give them back (`--allow-lossy`).
+    pub online_allow_lossy: bool,
 }
 
 /// How destructive steps are made recoverable (`[run] on_drop`).
@@ -130,6 +133,7 @@ impl Default for RunOptions {
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
             online_complete: false,
+            online_allow_lossy: false,
         }
     }
 }

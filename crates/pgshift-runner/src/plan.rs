@@ -93,6 +93,20 @@ pub struct PlannedMigration {
     pub dump: Option<String>,
     pub statements: Vec<PlannedStatement>,
     pub checklist: Checklist,
+    /// How it runs as an online (expand/contract) change, when it is one.
+    pub online: Option<OnlineOutline>,
+}
+
+/// An online change's phases, as `plan` shows them: expand now, contract after the deploy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OnlineOutline {
+    pub operations: Vec<String>,
+    /// What each unit of the expand does (`pgshift start`, or `up`).
+    pub expand: Vec<String>,
+    /// What each unit of the contract does (`pgshift complete`, after the deploy).
+    pub contract: Vec<String>,
+    /// What `pgshift rollback` does, before `complete`.
+    pub rollback: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -434,6 +448,25 @@ async fn plan_migration(
         });
     }
     let checklist = checklist(m, &breaking, exec, &statements, &line_index);
+    let online = if options.run.exact || resumes_at.is_some() {
+        None
+    } else {
+        match crate::online::plan(conn, m, pg).await? {
+            crate::online::Planned::Online(p) => Some(p),
+            _ => None,
+        }
+        .map(|p| {
+            let what = |units: &[crate::online::PhaseUnit]| {
+                units.iter().map(|u| u.what.clone()).collect::<Vec<_>>()
+            };
+            OnlineOutline {
+                operations: p.operations.iter().map(|o| o.summary.clone()).collect(),
+                expand: what(&p.expand),
+                contract: what(&p.contract),
+                rollback: what(&p.rollback),
+            }
+        })
+    };
     Ok(PlannedMigration {
         version,
         name: m.name.clone(),
@@ -443,6 +476,7 @@ async fn plan_migration(
         dump: prepared.dump.map(|d| d.file.display().to_string()),
         statements,
         checklist,
+        online,
     })
 }
 

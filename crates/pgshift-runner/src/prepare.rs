@@ -329,9 +329,11 @@ pub struct OnlineStatement {
     pub creates: Option<Created>,
     /// It rewrites a table (a type change that is not binary-compatible, ...).
     pub rewrites: bool,
-    /// It drops something old code may still use (`DROP ...`, `ALTER TABLE ... DROP
-    /// COLUMN/CONSTRAINT`), so it belongs to the contract.
+    /// It drops something old code may still read (a table, a view, a column), so it belongs
+    /// to the contract.
     pub destructive: bool,
+    /// The tables it locks (as written).
+    pub tables: Vec<QualifiedName>,
     /// A table of that name is created earlier in this migration.
     pub on_new_table: bool,
 }
@@ -403,6 +405,7 @@ pub async fn online_statements(
             creates,
             rewrites: effects.iter().any(|e| e.rewrite),
             destructive: destructive(&statement.node),
+            tables: effects.iter().map(|e| e.table.clone()).collect(),
             on_new_table,
         });
         ctx.observe(&statement.node, &effects, statement.span.clone());
@@ -410,14 +413,21 @@ pub async fn online_statements(
     Ok((out, off))
 }
 
-/// `DROP ...`, or an `ALTER TABLE` that drops a column or a constraint.
+/// `DROP TABLE`, `DROP VIEW`, `DROP MATERIALIZED VIEW`, or an `ALTER TABLE` that drops a
+/// column: what the application's old code may still read. (Dropping an index, a function, a
+/// trigger or a constraint breaks no query of it.)
 fn destructive(node: &NodeEnum) -> bool {
     match node {
-        NodeEnum::DropStmt(_) => true,
+        NodeEnum::DropStmt(d) => [
+            ObjectType::ObjectTable,
+            ObjectType::ObjectView,
+            ObjectType::ObjectMatview,
+        ]
+        .iter()
+        .any(|t| d.remove_type == *t as i32),
         NodeEnum::AlterTableStmt(a) => a.cmds.iter().any(|c| {
             matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
-                if cmd.subtype == AlterTableType::AtDropColumn as i32
-                    || cmd.subtype == AlterTableType::AtDropConstraint as i32)
+                if cmd.subtype == AlterTableType::AtDropColumn as i32)
         }),
         _ => false,
     }

@@ -234,7 +234,11 @@ pub async fn trace_fresh_database(
         if first > 0 {
             let last_untraced = set.migrations[first - 1].version.clone();
             let conn = pgshift_db::connect(url).await?;
-            let mut migrator = Migrator::from_connection(conn, set.clone(), options.run.clone());
+            let run = RunOptions {
+                online_complete: true,
+                ..options.run.clone()
+            };
+            let mut migrator = Migrator::from_connection(conn, set.clone(), run);
             migrator.up(Some(&last_untraced), &Silent).await?;
             notes.push(format!(
                 "{first} earlier migration(s) replayed untraced, up to {last_untraced}"

@@ -660,6 +660,460 @@ async fn a_second_runner_of_the_same_backfill_is_refused() {
     first.abort();
 }
 
+/// Prices in whole units, to be turned into cents: `amount = id` before, `id * 100` after.
+async fn prices(c: &Connection, rows: i64, key: bool) {
+    exec(
+        c,
+        &format!(
+            "CREATE TABLE prices (id bigint {}NOT NULL, amount numeric NOT NULL, touched int NOT NULL DEFAULT 0);
+             INSERT INTO prices (id, amount) SELECT g, g FROM generate_series(1, {rows}) g;
+             CREATE FUNCTION count_price_touch() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+             CREATE TRIGGER count_touch BEFORE UPDATE ON prices FOR EACH ROW EXECUTE FUNCTION count_price_touch();
+             ANALYZE prices;",
+            if key { "PRIMARY KEY " } else { "" }
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_set_reading_the_column_it_writes_multiplies_each_row_once_even_across_a_resume() {
+    let db = TestDb::new().await;
+    let setup = db.connect().await;
+    prices(&setup, 4000, true).await;
+    const SET: &str = "amount = amount * 100";
+
+    // --dry-run says which way it runs, and changes nothing.
+    let estimate =
+        pgshift_runner::backfill::dry_run(&backfill("prices", SET, None, small()), &setup)
+            .await
+            .expect("dry run");
+    let why = estimate.runs_once.expect("runs once");
+    assert!(
+        why.contains("reads a column it writes (amount = amount * 100)"),
+        "{why}"
+    );
+    let idempotent = pgshift_runner::backfill::dry_run(
+        &backfill("prices", "amount = id * 100", None, small()),
+        &setup,
+    )
+    .await
+    .expect("dry run");
+    assert_eq!(idempotent.runs_once, None);
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM prices WHERE touched > 0").await,
+        0
+    );
+
+    // Two runs stopped partway (their connection dropped mid-batch, as kill -9 would)...
+    for stop_after in [Duration::from_millis(300), Duration::from_millis(400)] {
+        let conn = db.connect().await;
+        let task = tokio::spawn(async move {
+            let mut options = small();
+            options.max_rows_per_second = Some(4000);
+            backfill("prices", SET, None, options)
+                .run(&conn, &Silent)
+                .await
+        });
+        tokio::time::sleep(stop_after).await;
+        task.abort();
+        let _ = task.await;
+    }
+    dropped_sessions_ended(&setup).await;
+    let done_before = one(&setup, "SELECT count(*) FROM prices WHERE touched = 1").await;
+    assert!(
+        done_before > 0 && done_before < 4000,
+        "stopped partway: {done_before} rows done"
+    );
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM prices WHERE touched > 1").await,
+        0
+    );
+
+    // ... then the same backfill again: it resumes at the checkpoint and walks once.
+    let outcome = backfill("prices", SET, None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("resume");
+    assert!(outcome.runs_once.is_some());
+    assert_eq!(outcome.passes, 1);
+    assert_eq!(outcome.rows_total, 4000);
+    assert_eq!(outcome.rows_updated as i64, 4000 - done_before);
+    assert_eq!(
+        one(
+            &setup,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100"
+        )
+        .await,
+        0,
+        "every row exactly ×100"
+    );
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM prices WHERE touched <> 1").await,
+        0
+    );
+    let (status, runs_once): (String, Option<String>) = {
+        let r = setup
+            .query_one("SELECT status, runs_once FROM pgshift.backfills", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "done");
+    assert!(runs_once
+        .unwrap_or_default()
+        .contains("reads a column it writes"));
+
+    // Done is done: the same command changes nothing.
+    let again = backfill("prices", SET, None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("again");
+    assert!(again.already_done);
+    assert_eq!(
+        one(
+            &setup,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_backfill_its_caller_did_not_mark_done_resumes_at_its_end_and_updates_nothing() {
+    // A migration's backfill is marked done in the transaction that records the migration's
+    // step. A crash between the end of the walk and that transaction must not start it over
+    // (`restart_if_done`): a backfill that runs once would multiply every row again.
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    prices(&c, 1500, true).await;
+    let options = || BackfillOptions {
+        restart_if_done: true,
+        caller_marks_done: true,
+        ..small()
+    };
+    let first = backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect("first");
+    assert_eq!(first.rows_updated, 1500);
+    let status: String = c
+        .query_one("SELECT status FROM pgshift.backfills", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(status, "done", "left for the caller to mark");
+    // The caller "crashed" before marking it: the step runs again.
+    let again = backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect("again");
+    assert_eq!(again.rows_updated, 0);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 1"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_run_once_backfill_an_earlier_pgshift_walked_twice_is_not_resumed() {
+    // An earlier pgshift compared rows of `amount = amount * 100` and walked again: some rows
+    // may be ×10,000 already. Resuming would hide that; it stops and says what happened.
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    prices(&c, 500, true).await;
+    let options = || BackfillOptions {
+        caller_marks_done: true,
+        ..small()
+    };
+    backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect("first");
+    exec(
+        &c,
+        "UPDATE pgshift.backfills SET pass = 2, status = 'failed'",
+    )
+    .await;
+    let err = backfill("prices", "amount = amount * 100", None, options())
+        .run(&c, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, BackfillError::WalkedBefore { passes: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--restart"), "{err}");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 1"
+        )
+        .await,
+        0,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn a_state_table_from_an_older_pgshift_gets_its_new_column_or_says_who_may_add_it() {
+    let db = TestDb::new().await;
+    let admin = db.connect().await;
+    prices(&admin, 300, true).await;
+    backfill("prices", "touched = touched", Some("false"), small())
+        .run(&admin, &Silent)
+        .await
+        .expect("creates pgshift.backfills");
+    // As an older pgshift left it: no runs_once. status still lists it.
+    exec(
+        &admin,
+        "ALTER TABLE pgshift.backfills DROP COLUMN runs_once",
+    )
+    .await;
+    let listed = pgshift_runner::backfill::state::list(&admin)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].runs_once, None);
+
+    // A role that may write the table but does not own it cannot add the column: told who can.
+    let role = format!("{}_bf", db.name());
+    let role_q = pgshift_sql::ident::quote_ident(&role);
+    exec(
+        &admin,
+        &format!(
+            "CREATE ROLE {role_q} LOGIN PASSWORD 'not-a-secret';
+             GRANT USAGE ON SCHEMA pgshift TO {role_q};
+             GRANT SELECT, INSERT, UPDATE ON pgshift.backfills, prices TO {role_q};"
+        ),
+    )
+    .await;
+    let role_url = db
+        .url()
+        .with_user(&role)
+        .with_password(Some("not-a-secret"));
+    let outcome = tokio::spawn(async move {
+        let conn = pgshift_db::connect(&role_url)
+            .await
+            .expect("connect as the role");
+        backfill("prices", "amount = amount * 100", None, small())
+            .run(&conn, &Silent)
+            .await
+    })
+    .await;
+    exec(
+        &admin,
+        &format!("DROP OWNED BY {role_q}; DROP ROLE {role_q};"),
+    )
+    .await;
+    let err = outcome.expect("task").expect_err("cannot add the column");
+    assert!(matches!(err, BackfillError::StateUpgrade { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ADD COLUMN IF NOT EXISTS runs_once text"),
+        "{err}"
+    );
+    assert_eq!(
+        one(&admin, "SELECT count(*) FROM prices WHERE touched > 0").await,
+        0
+    );
+
+    // Its owner adds it on the next run.
+    let outcome = backfill("prices", "amount = amount * 100", None, small())
+        .run(&admin, &Silent)
+        .await
+        .expect("owner");
+    assert!(outcome.runs_once.is_some());
+    let listed = pgshift_runner::backfill::state::list(&admin)
+        .await
+        .expect("list");
+    assert!(listed.iter().any(|b| b.runs_once.is_some()));
+}
+
+#[tokio::test]
+async fn swapped_columns_and_a_subquery_over_the_table_itself_run_once_too() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE pairs (id int PRIMARY KEY, a int, b int);
+         INSERT INTO pairs SELECT g, g, -g FROM generate_series(1, 1500) g;
+         ANALYZE pairs;",
+    )
+    .await;
+    let outcome = backfill("pairs", "a = b, b = a", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("swap");
+    assert!(outcome.runs_once.is_some());
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pairs WHERE a <> -id OR b <> id").await,
+        0,
+        "swapped once"
+    );
+    // Each row's b becomes the number of rows up to it, read from the table itself.
+    let outcome = backfill(
+        "pairs",
+        "b = (SELECT count(*) FROM pairs p WHERE p.id <= pairs.id)",
+        None,
+        small(),
+    )
+    .run(&c, &Silent)
+    .await
+    .expect("subquery");
+    assert!(
+        outcome.runs_once.is_some(),
+        "a subquery over the table itself"
+    );
+    assert_eq!(one(&c, "SELECT count(*) FROM pairs WHERE b <> id").await, 0);
+}
+
+#[tokio::test]
+async fn volatile_and_clock_values_update_each_row_exactly_once() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE tokens (id int PRIMARY KEY, token uuid, seen_at timestamptz, touched int NOT NULL DEFAULT 0);
+         INSERT INTO tokens (id) SELECT g FROM generate_series(1, 3000) g;
+         CREATE FUNCTION count_token_touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+         CREATE TRIGGER count_touch BEFORE UPDATE ON tokens FOR EACH ROW EXECUTE FUNCTION count_token_touch();
+         ANALYZE tokens;",
+    )
+    .await;
+    let outcome = backfill("tokens", "token = gen_random_uuid()", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("volatile");
+    let why = outcome.runs_once.expect("runs once");
+    assert!(
+        why.contains("gen_random_uuid(), which is volatile"),
+        "{why}"
+    );
+    assert_eq!(outcome.passes, 1);
+    assert_eq!(outcome.rows_updated, 3000);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM tokens WHERE touched <> 1").await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(DISTINCT token) FROM tokens").await,
+        3000
+    );
+
+    // now() is stable, but each batch is its own transaction with its own now().
+    let outcome = backfill("tokens", "seen_at = now()", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("clock");
+    assert!(outcome.runs_once.expect("runs once").contains("now()"));
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM tokens WHERE touched <> 2 OR seen_at IS NULL"
+        )
+        .await,
+        0
+    );
+    let outcome = backfill(
+        "tokens",
+        "seen_at = CURRENT_TIMESTAMP",
+        Some("id <= 100"),
+        small(),
+    )
+    .run(&c, &Silent)
+    .await
+    .expect("clock");
+    assert!(outcome
+        .runs_once
+        .expect("runs once")
+        .contains("CURRENT_TIMESTAMP"));
+    assert_eq!(outcome.rows_updated, 100, "only the rows of its --where");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM tokens WHERE touched <> CASE WHEN id <= 100 THEN 3 ELSE 2 END"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_run_once_backfill_without_a_key_or_moving_the_key_is_refused_before_anything_is_written()
+{
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    prices(&c, 3000, false).await;
+    for set in ["amount = amount * 100", "amount = random()"] {
+        let bf = backfill("prices", set, None, small());
+        let err = pgshift_runner::backfill::dry_run(&bf, &c)
+            .await
+            .expect_err("dry run refused too");
+        assert!(matches!(err, BackfillError::OnceNeedsKey { .. }), "{err}");
+        let err = bf.run(&c, &Silent).await.expect_err("refused");
+        let text = err.to_string();
+        assert!(matches!(err, BackfillError::OnceNeedsKey { .. }), "{text}");
+        assert!(text.contains("Add a primary key"), "{text}");
+        assert!(text.contains("Nothing was changed"), "{text}");
+    }
+    // A misspelt function is reported as the server reports it, not as a reason to run once.
+    let err = backfill("prices", "amount = no_such_fn(amount)", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackfillError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    // An idempotent one still walks the same table by position.
+    exec(&c, "ALTER TABLE prices ADD COLUMN cents numeric").await;
+    backfill("prices", "cents = amount * 100", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect("idempotent ctid walk");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE amount <> id OR cents <> id * 100"
+        )
+        .await,
+        0,
+        "amount untouched, cents filled once"
+    );
+
+    // With a key, a run-once backfill may not move the key it walks by.
+    exec(&c, "ALTER TABLE prices ADD PRIMARY KEY (id)").await;
+    let err = backfill("prices", "id = id + 1000000", None, small())
+        .run(&c, &Silent)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackfillError::OnceAssignsKey { .. }), "{err}");
+    assert!(err.to_string().contains("Nothing was changed"), "{err}");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM prices WHERE id > 3000 OR touched > 1"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pgshift.backfills WHERE status <> 'done'"
+        )
+        .await,
+        0,
+        "no record of the refused ones"
+    );
+}
+
 mod in_migrations {
     use super::*;
     use pgshift_runner::plan::{plan, PlanOptions};
@@ -814,6 +1268,77 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
             .map(|r| r.get(0))
             .collect();
         assert_eq!(ids, ["20240101000000-down-2", "20240101000000-up-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_marked_update_reading_what_it_writes_runs_once_per_up_and_per_down() {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        prices(&c, 2000, true).await;
+        let dir = folder(&[
+            (
+                "20240101000000_cents.up.sql",
+                "-- pgshift:backfill\nUPDATE prices SET amount = amount * 100;\n",
+            ),
+            (
+                "20240101000000_cents.down.sql",
+                "-- pgshift:backfill\nUPDATE prices SET amount = amount / 100;\n",
+            ),
+        ]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let options = RunOptions {
+            backfill_batch_time: Duration::from_millis(5),
+            ..RunOptions::default()
+        };
+        let mut m = Migrator::connect(&db.url(), set, options)
+            .await
+            .expect("connect");
+        m.up(None, &Silent).await.expect("up");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 1"
+            )
+            .await,
+            0,
+            "×100 once"
+        );
+        m.down(pgshift_runner::DownTarget::All, &Silent)
+            .await
+            .expect("down");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM prices WHERE amount <> id OR touched <> 2"
+            )
+            .await,
+            0,
+            "÷100 once"
+        );
+        m.up(None, &Silent).await.expect("up again");
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM prices WHERE amount <> id * 100 OR touched <> 3"
+            )
+            .await,
+            0,
+            "×100 once more"
+        );
+        let states: Vec<(String, String)> = c
+            .query("SELECT id, status FROM pgshift.backfills ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("20240101000000-down-1".to_owned(), "done".to_owned()),
+                ("20240101000000-up-1".to_owned(), "done".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

@@ -33,7 +33,13 @@ fn dir() -> tempfile::TempDir {
     dir
 }
 
+/// `up`, contracting at once: the drops are the contract of an online change, and `on_drop`
+/// applies to them there.
 async fn up(db: &TestDb, dir: &Path, options: RunOptions) {
+    let options = RunOptions {
+        online_complete: true,
+        ..options
+    };
     let set = load(dir, Some(Format::Pgshift)).expect("load");
     let mut m = Migrator::connect(&db.url(), set, options)
         .await

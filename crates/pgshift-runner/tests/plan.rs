@@ -215,6 +215,7 @@ fn fixed_report() -> PlanReport {
                 rollback: answer(false, "forward-only: there is no down script; undoing it means writing a new migration"),
                 locking: answer(false, "line 2: ACCESS EXCLUSIVE on orders blocks reads and writes for ≈ 6.0 s"),
             },
+            online: None,
         }],
     }
 }

@@ -95,7 +95,17 @@ pub fn schema_changes(text: &str, node: &NodeEnum) -> Option<Vec<SchemaChange>> 
                 None
             }
         }
-        NodeEnum::AlterTableStmt(a) => {
+        NodeEnum::AlterTableStmt(_) => {
+            // The tree's locations count from the start of the text the parser was given,
+            // which may be a whole file or a run of it: parse the statement's own text again
+            // so that they count from its start.
+            let own = crate::parse(text);
+            let [statement] = own.statements.as_slice() else {
+                return None;
+            };
+            let NodeEnum::AlterTableStmt(a) = &statement.node else {
+                return None;
+            };
             if a.objtype != ObjectType::ObjectTable as i32 {
                 return None;
             }
@@ -124,8 +134,11 @@ pub fn schema_changes(text: &str, node: &NodeEnum) -> Option<Vec<SchemaChange>> 
                     SchemaChange::AlterType {
                         table: table.clone(),
                         column: cmd.name.clone(),
-                        type_text: clean(&text[type_start..type_end]),
-                        using: using.map(|u| clean(&text[u.end..piece.end])),
+                        type_text: clean(text.get(type_start..type_end)?),
+                        using: match using {
+                            Some(u) => Some(clean(text.get(u.end..piece.end)?)),
+                            None => None,
+                        },
                     }
                 } else if subtype == AlterTableType::AtAddColumn as i32 {
                     let NodeEnum::ColumnDef(def) = cmd.def.as_ref()?.node.as_ref()? else {
@@ -156,7 +169,7 @@ pub fn schema_changes(text: &str, node: &NodeEnum) -> Option<Vec<SchemaChange>> 
                             t if t == ConstrType::ConstrNull as i32 => {}
                             t if t == ConstrType::ConstrDefault as i32 => {
                                 let kw = tokens.first(Token::Default, *at..end)?;
-                                default = Some(clean(&text[kw.end..end]));
+                                default = Some(clean(text.get(kw.end..end)?));
                             }
                             _ => other = true,
                         }
@@ -164,7 +177,7 @@ pub fn schema_changes(text: &str, node: &NodeEnum) -> Option<Vec<SchemaChange>> 
                     SchemaChange::AddColumn {
                         table: table.clone(),
                         column: def.colname.clone(),
-                        type_text: clean(&text[type_start..type_end]),
+                        type_text: clean(text.get(type_start..type_end)?),
                         default,
                         not_null,
                         other,

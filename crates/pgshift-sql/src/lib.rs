@@ -38,4 +38,4 @@ pub use pg_query::{protobuf, DeparseOptions, NodeEnum};
 pub use printable::{printable, printable_line};
 pub use secret::redact_secrets;
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};
-pub use update::{update_parts, Assignment, NotBatchable, UpdateParts};
+pub use update::{update_parts, Assignment, NotBatchable, Reads, UpdateParts};

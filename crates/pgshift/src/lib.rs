@@ -43,7 +43,10 @@ pub enum Error {
 }
 
 /// Applies every pending migration in `dir` (any supported format, detected) to the database
-/// at `url`, with pgshift's default safety settings. Returns the versions applied.
+/// at `url`, with pgshift's default safety settings. Returns the versions applied. An online
+/// (expand/contract) migration is expanded and never contracted here: the application that
+/// calls this at start-up may still have old instances running; `pgshift complete` contracts
+/// it after the deploy (the migrations after it wait until then).
 pub async fn migrate(
     url: &str,
     dir: impl AsRef<Path>,

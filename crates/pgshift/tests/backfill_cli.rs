@@ -180,6 +180,75 @@ async fn bad_input_exits_2_naming_the_problem_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_set_reading_what_it_writes_runs_once_says_so_and_without_a_key_exits_2() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    table(&c, 3000).await;
+    let url = db.url().to_string();
+    const TIMES_100: &str = "balance = balance * 100";
+    let args = [
+        "--table",
+        "accounts",
+        "--set",
+        TIMES_100,
+        "--batch-size",
+        "200",
+    ];
+
+    let dry = pgshift(&url, &[&args[..], &["--dry-run"]].concat());
+    assert!(dry.status.success(), "{}", text(&dry));
+    let said = text(&dry);
+    assert!(said.contains("mode:      runs once"), "{said}");
+    assert!(
+        said.contains("reads a column it writes (balance = balance * 100)"),
+        "{said}"
+    );
+    let idempotent = pgshift(&url, &["--table", "accounts", "--set", SET, "--dry-run"]);
+    assert!(
+        text(&idempotent).contains("mode:      updates the rows that still need it"),
+        "{}",
+        text(&idempotent)
+    );
+
+    let out = pgshift(&url, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("3000 rows updated"), "{said}");
+    assert!(said.contains("one pass"), "{said}");
+    assert!(said.contains("not proved by counting"), "{said}");
+    assert!(!said.contains("proved: no row"), "{said}");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM accounts WHERE balance <> (id % 500) * 100 OR touched <> 1"
+        )
+        .await,
+        0
+    );
+    let status = Command::new(BIN)
+        .args(["backfill", "status", "--database-url", &url])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("status");
+    assert!(text(&status).contains("runs once"), "{}", text(&status));
+
+    // Without a key it would walk by position, where a moved row can be met twice: refused.
+    c.batch_execute(
+        "CREATE TABLE heap (amount int);
+         INSERT INTO heap SELECT g FROM generate_series(1, 500) g;",
+    )
+    .await
+    .expect("heap");
+    let out = pgshift(&url, &["--table", "heap", "--set", "amount = amount * 100"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("Add a primary key"), "{}", text(&out));
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM heap WHERE amount > 500").await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn kill_9_partway_then_the_same_command_finishes_without_updating_a_row_twice() {
     let db = TestDb::new().await;
     let c = db.connect().await;

@@ -11,18 +11,23 @@
 //!   prepared once.
 //! - [`state`]: `pgshift.backfills`, the checkpoint written in each batch's transaction, and
 //!   the pause switch other machines set.
+//! - [`mode`]: whether a row that still needs the update can be told from the row: not when
+//!   the SET reads a column it writes, calls something volatile or reads the clock.
 //! - `run`: the loop: per batch one transaction with `SET LOCAL lock_timeout` and
 //!   `statement_timeout`, the UPDATE restricted to the batch's key range and to rows that
 //!   still need it (`(col) IS DISTINCT FROM (expr)`), and the checkpoint. Then the end is
 //!   proved by counting what still needs the update; another pass runs if rows remain
 //!   (inserted behind the walk or changed back), and the backfill fails with the count after
-//!   `max_passes`.
+//!   `max_passes`. A backfill that cannot tell ([`Mode::Once`]) walks once, restricted only
+//!   by the user's WHERE, and is not proved; it needs a key walk (keys do not move, positions
+//!   do) that does not assign the key.
 //!
 //! Why "still needs it" matters: a row the application changed after the batch read it is
 //! re-evaluated on its latest version (READ COMMITTED's recheck of the locked row), so a
 //! concurrent write is never overwritten with a value computed from stale data, and a rerun
 //! touches only what is left.
 
+pub mod mode;
 mod run;
 pub mod sizing;
 pub mod spec;
@@ -36,6 +41,7 @@ use std::time::Duration;
 use pgshift_db::{DbError, QueryError};
 use pgshift_sql::NotBatchable;
 
+pub use mode::Mode;
 pub use run::{dry_run, Estimate, Outcome, Phase, Progress};
 pub use spec::BackfillSpec;
 pub use state::BackfillState;
@@ -75,6 +81,13 @@ pub struct BackfillOptions {
     /// migration's backfill that runs again was reverted in between (`down`, `redo`), so its
     /// old end says nothing about the rows now.
     pub restart_if_done: bool,
+    /// The backfill is left unfinished in `pgshift.backfills` when its walk ends; the caller
+    /// records it done ([`state::mark_done`]) in the transaction that records its own step.
+    /// Otherwise a crash between the two would leave the backfill done and the step not, and
+    /// the step, run again, would start the backfill over (`restart_if_done`): harmless for
+    /// rows that are skipped once done, but a backfill that runs once would update them all
+    /// again. Left unfinished, it resumes at its end and updates nothing.
+    pub caller_marks_done: bool,
     pub throttle: ThrottleOptions,
 }
 
@@ -92,6 +105,7 @@ impl Default for BackfillOptions {
             max_passes: 3,
             restart: false,
             restart_if_done: false,
+            caller_marks_done: false,
             throttle: ThrottleOptions::default(),
         }
     }
@@ -120,6 +134,26 @@ pub enum BackfillError {
 
     #[error("table {table} cannot be backfilled in batches: {why}; nothing was changed")]
     NoKey { table: String, why: String },
+
+    #[error("table {table} has no primary key or unique index on NOT NULL columns, so the backfill would walk it by physical position, and this one must update each row exactly once: it runs once, because {why}. A row updated by one batch moves to a new position, possibly ahead of the walk, where a later batch would update it again. Nothing was changed. Add a primary key (or a unique index on NOT NULL columns) and run it again, or write the SET so that running it twice gives what running it once does (e.g. write into a new column: SET amount_cents = amount * 100).")]
+    OnceNeedsKey { table: String, why: String },
+
+    #[error("this backfill assigns {column}, a column of the key that orders its walk ({walk}), and it must update each row exactly once: it runs once, because {why}. A row whose key moves ahead of the walk would be updated again. Nothing was changed. Change the key in a statement of its own (not a backfill), or write the new values into a new column.")]
+    OnceAssignsKey {
+        column: String,
+        walk: String,
+        why: String,
+    },
+
+    #[error("backfill {id} was walked {passes} times by an earlier pgshift, but it must update each row exactly once: it runs once, because {why}. Rows may already have been updated more than once. Nothing was changed. Check the table's data and repair it; then --restart runs the backfill again over every row in scope, or name a backfill with --name and a --where for the rows still to do.")]
+    WalkedBefore {
+        id: String,
+        passes: i32,
+        why: String,
+    },
+
+    #[error("pgshift.backfills was created by an older pgshift and lacks a column this one records (runs_once), which only its owner may add: as {owner} (or a superuser), run `{sql};`. Nothing was changed.")]
+    StateUpgrade { owner: String, sql: String },
 
     #[error("the backfill of {table} does not run: {server}\n  statement: {statement}\n  Nothing was changed. Fix the SET expressions or the WHERE condition.")]
     Invalid {

@@ -8,6 +8,7 @@ use pgshift_sql::ident::quote_ident;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
+use super::mode::{self, Mode};
 use super::sizing::BatchSizer;
 use super::state;
 use super::statements::{from_clause, needed_predicate, Statements, CHECKPOINT};
@@ -50,6 +51,9 @@ pub struct Progress {
     pub batch_size: u64,
     /// Why it is waiting or slowed down, when it is.
     pub throttle: Option<String>,
+    /// It walks once, each row in scope updated once, and is not proved by counting
+    /// ([`Mode::Once`]).
+    pub runs_once: bool,
 }
 
 /// What a finished backfill did.
@@ -71,6 +75,10 @@ pub struct Outcome {
     pub beyond_bound: u64,
     /// It had finished before; nothing ran.
     pub already_done: bool,
+    /// Why it ran once over the rows in scope instead of until no row still needs it (then
+    /// `passes` is 1 and nothing was counted: `null_results` is 0); `None` when it did the
+    /// latter.
+    pub runs_once: Option<String>,
 }
 
 /// What `--dry-run` tells before anything runs.
@@ -90,6 +98,40 @@ pub struct Estimate {
     pub time: Duration,
     pub sample_rows: u64,
     pub sample_duration: Duration,
+    /// Why it would run once over the rows in scope instead of until no row still needs it
+    /// (`rows_needed` then counts every row in scope); `None` when it would do the latter.
+    pub runs_once: Option<String>,
+}
+
+/// What a backfill that runs once needs from its walk: positions that do not move when a row
+/// is updated (a key, not ctids), and a key the SET leaves alone.
+fn once_needs(
+    mode: &Mode,
+    walk: &Walk,
+    spec: &super::BackfillSpec,
+    table: &Table,
+) -> Result<(), BackfillError> {
+    let Mode::Once { why } = mode else {
+        return Ok(());
+    };
+    match walk {
+        Walk::Pages => Err(BackfillError::OnceNeedsKey {
+            table: table.name.to_string(),
+            why: why.clone(),
+        }),
+        Walk::Key { columns, .. } => match spec
+            .assignments
+            .iter()
+            .find(|a| columns.contains(&a.column))
+        {
+            Some(a) => Err(BackfillError::OnceAssignsKey {
+                column: a.column.clone(),
+                walk: walk.describe(),
+                why: why.clone(),
+            }),
+            None => Ok(()),
+        },
+    }
 }
 
 /// Everything the loop works with.
@@ -99,6 +141,7 @@ struct Job<'a> {
     observer: &'a dyn Observer,
     table: Table,
     walk: Walk,
+    mode: Mode,
     statements: Statements,
     estimate: Option<u64>,
     /// The proof counts by page ranges (PostgreSQL 14+, a table without children): a
@@ -246,6 +289,7 @@ pub async fn dry_run(backfill: &Backfill, conn: &Connection) -> Result<Estimate,
         time: Duration::from_secs_f64(per_row * rows_needed as f64),
         sample_rows,
         sample_duration,
+        runs_once: job.mode.once().map(str::to_owned),
     })
 }
 
@@ -273,6 +317,7 @@ impl<'a> Job<'a> {
         }
         let version = pgshift_db::catalog::server_version_num(client).await?;
         let walk = walk::choose(client, &table, version).await?;
+        let mode = mode::decide(client, spec).await?;
         client
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await
@@ -292,7 +337,10 @@ impl<'a> Job<'a> {
                 });
             }
         }
-        let statements = Statements::prepare(backfill, client, &table, &walk).await?;
+        let statements = Statements::prepare(backfill, client, &table, &walk, &mode).await?;
+        // After the server has read the statements: a misspelt function is reported as
+        // such, not as a reason to run once.
+        once_needs(&mode, &walk, spec, &table)?;
         let prove_by_pages = version >= 140000 && table.relkind == 'r' && !table.has_children;
         let mut job = Job {
             backfill,
@@ -300,6 +348,7 @@ impl<'a> Job<'a> {
             observer,
             table,
             walk,
+            mode,
             statements,
             estimate: None,
             prove_by_pages,
@@ -358,7 +407,7 @@ impl<'a> Job<'a> {
             spec.filter
                 .as_deref()
                 .map_or("true".to_owned(), |f| format!("({f})")),
-            needed_predicate(self.backfill, &self.table),
+            needed_predicate(self.backfill, &self.table, &self.mode),
         );
         // The simple protocol returns the plan as text (the extended one as `json`).
         let messages = self.client.simple_query(&sql).await.ok()?;
@@ -455,10 +504,30 @@ impl<'a> Job<'a> {
                     null_results: 0,
                     beyond_bound: 0,
                     already_done: true,
+                    runs_once: self.mode.once().map(str::to_owned),
                 });
             }
         }
+        if let (Mode::Once { why }, Some(saved)) = (&self.mode, &saved) {
+            if options.restart && saved.rows_done > 0 {
+                self.observer.event(&Event::Info(format!(
+                    "backfill {}: --restart updates every row in scope again, including the {} rows earlier runs updated: it runs once, because {why}",
+                    spec.id, saved.rows_done
+                )));
+            }
+        }
         let resume = saved.filter(|_| !restart);
+        if let (Mode::Once { why }, Some(saved)) = (&self.mode, &resume) {
+            // Walked again by an earlier pgshift, which compared rows a run-once backfill
+            // cannot compare: rows may have been updated more than once already.
+            if saved.pass > 1 {
+                return Err(BackfillError::WalkedBefore {
+                    id: spec.id.clone(),
+                    passes: saved.pass,
+                    why: why.clone(),
+                });
+            }
+        }
         let mut pos = match &resume {
             Some(saved) => {
                 if self.walk == Walk::Pages && saved.relfilenode != Some(self.table.filenode) {
@@ -498,6 +567,7 @@ impl<'a> Job<'a> {
             walk: self.walk.describe(),
             estimate: self.estimate,
             resumed_at: resume.as_ref().map(|s| s.rows_done.max(0) as u64),
+            runs_once: self.mode.once().map(str::to_owned),
         });
 
         let mut throttle =
@@ -522,20 +592,21 @@ impl<'a> Job<'a> {
         loop {
             self.walk_pass(&mut pos, &mut sizer, &mut throttle, &mut counters)
                 .await?;
-            self.set_status("proving", None).await?;
-            self.progress(Phase::Proving, &pos, &sizer, &counters, None);
-            let (remaining, null_results) = self.prove(&sizer, pos.upper.as_deref()).await?;
+            let (remaining, null_results) = match self.mode {
+                Mode::StillNeeded => {
+                    self.set_status("proving", None).await?;
+                    self.progress(Phase::Proving, &pos, &sizer, &counters, None);
+                    self.prove(&sizer, pos.upper.as_deref()).await?
+                }
+                // Nothing to count: a row done and a row not done look alike. Each batch
+                // committed its cursor with its rows, so each range ran exactly once.
+                Mode::Once { .. } => (0, 0),
+            };
             if remaining == 0 {
                 let beyond = self.beyond(pos.upper.as_deref()).await?;
-                self.client
-                    .execute(
-                        "UPDATE pgshift.backfills SET status = 'done', finished_at = now(),
-                                heartbeat = now(), progress = 1, throttle_reason = NULL,
-                                last_error = NULL WHERE id = $1",
-                        &[&spec.id],
-                    )
-                    .await
-                    .map_err(DbError::from)?;
+                if !options.caller_marks_done {
+                    state::mark_done(self.client, &spec.id).await?;
+                }
                 self.progress(Phase::Done, &pos, &sizer, &counters, None);
                 return Ok(Outcome {
                     id: spec.id.clone(),
@@ -548,6 +619,7 @@ impl<'a> Job<'a> {
                     null_results,
                     beyond_bound: beyond,
                     already_done: false,
+                    runs_once: self.mode.once().map(str::to_owned),
                 });
             }
             if pos.pass >= options.max_passes {
@@ -607,9 +679,10 @@ impl<'a> Job<'a> {
             .execute(
                 "INSERT INTO pgshift.backfills AS b (id, table_name, statement, walk, lower_bound,
                         upper_bound, cursor, relfilenode, pass, estimate, status, owner, owner_pid,
-                        heartbeat)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', $11, pg_backend_pid(), now())
+                        heartbeat, runs_once)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', $11, pg_backend_pid(), now(), $13)
                  ON CONFLICT (id) DO UPDATE SET table_name = $2, statement = $3, walk = $4,
+                        runs_once = $13,
                         lower_bound = $5, upper_bound = $6, cursor = $7, relfilenode = $8, pass = $9,
                         estimate = CASE WHEN $12 THEN $10 ELSE coalesce(b.estimate, $10) END,
                         status = 'running', owner = $11,
@@ -631,6 +704,7 @@ impl<'a> Job<'a> {
                     &self.estimate.map(|e| e as i64),
                     &owner,
                     &fresh,
+                    &self.mode.once(),
                 ],
             )
             .await
@@ -1211,6 +1285,7 @@ impl<'a> Job<'a> {
                 Walk::Pages => (sizer.size() as f64 * self.rows_per_page()) as u64,
             },
             throttle,
+            runs_once: self.mode.once().is_some(),
         }));
     }
 

@@ -6,6 +6,8 @@
 use pgshift_db::DbError;
 use tokio_postgres::Client;
 
+use super::BackfillError;
+
 const CREATE: &str = "
 CREATE SCHEMA IF NOT EXISTS pgshift;
 CREATE TABLE IF NOT EXISTS pgshift.backfills (
@@ -22,6 +24,9 @@ CREATE TABLE IF NOT EXISTS pgshift.backfills (
     cursor text[],
     -- The table's file node when a ctid walk started: a rewrite invalidates positions.
     relfilenode oid,
+    -- Why it runs once over the rows in scope (its SET reads a column it writes, calls
+    -- something volatile, reads the clock); NULL when it updates what still needs it.
+    runs_once text,
     pass integer NOT NULL DEFAULT 1,
     rows_done bigint NOT NULL DEFAULT 0,
     batches bigint NOT NULL DEFAULT 0,
@@ -42,6 +47,9 @@ CREATE TABLE IF NOT EXISTS pgshift.backfills (
     finished_at timestamptz
 );";
 
+/// Columns added after the table's first release, for a table an older pgshift created.
+const UPGRADE: &str = "ALTER TABLE pgshift.backfills ADD COLUMN IF NOT EXISTS runs_once text";
+
 async fn exists(client: &Client) -> Result<bool, DbError> {
     Ok(client
         .query_one("SELECT to_regclass('pgshift.backfills') IS NOT NULL", &[])
@@ -49,10 +57,36 @@ async fn exists(client: &Client) -> Result<bool, DbError> {
         .get(0))
 }
 
-pub async fn ensure(client: &Client) -> Result<(), DbError> {
-    // Skip the DDL (and its catalog locks) when the table is there: this runs on every start.
-    if !exists(client).await? {
-        client.batch_execute(CREATE).await?;
+pub async fn ensure(client: &Client) -> Result<(), BackfillError> {
+    // Skip the DDL (and its catalog locks) when the table is there and current: this runs on
+    // every start.
+    let row = client
+        .query_one(
+            "SELECT to_regclass('pgshift.backfills') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_attribute
+                             WHERE attrelid = to_regclass('pgshift.backfills')
+                               AND attname = 'runs_once' AND NOT attisdropped),
+                    (SELECT pg_get_userbyid(relowner)::text FROM pg_class
+                      WHERE oid = to_regclass('pgshift.backfills'))",
+            &[],
+        )
+        .await
+        .map_err(DbError::from)?;
+    let (table, current): (bool, bool) = (row.get(0), row.get(1));
+    if !table {
+        client.batch_execute(CREATE).await.map_err(DbError::from)?;
+    } else if !current {
+        if let Err(err) = client.batch_execute(UPGRADE).await {
+            let err = DbError::from(err);
+            // Only the table's owner may add a column.
+            if err.as_query_error().is_some_and(|e| e.code == "42501") {
+                return Err(BackfillError::StateUpgrade {
+                    owner: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                    sql: UPGRADE.to_owned(),
+                });
+            }
+            return Err(err.into());
+        }
     }
     Ok(())
 }
@@ -84,6 +118,8 @@ pub struct BackfillState {
     pub finished_at: Option<String>,
     /// Whether a pgshift session is working on it now (it holds the backfill's lock).
     pub active: bool,
+    /// Why it runs once over the rows in scope instead of until no row still needs it.
+    pub runs_once: Option<String>,
 }
 
 /// The row's columns that `resume` needs.
@@ -143,7 +179,10 @@ pub async fn list(client: &Client) -> Result<Vec<BackfillState>, DbError> {
                              WHERE l.locktype = 'advisory' AND l.granted
                                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                                AND l.classid = $1::int::oid
-                               AND l.objid = hashtext(b.id)::oid AND l.objsubid = 2)
+                               AND l.objid = hashtext(b.id)::oid AND l.objsubid = 2),
+                    -- Read through the row's JSON: a table an older pgshift created lacks
+                    -- the column until the next run adds it.
+                    to_jsonb(b) ->> 'runs_once'
                FROM pgshift.backfills b ORDER BY b.started_at DESC, b.id",
             &[&LOCK_CLASS],
         )
@@ -171,6 +210,7 @@ pub async fn list(client: &Client) -> Result<Vec<BackfillState>, DbError> {
             heartbeat: r.get(17),
             finished_at: r.get(18),
             active: r.get(19),
+            runs_once: r.get(20),
         })
         .collect())
 }
@@ -214,6 +254,20 @@ pub async fn holder(client: &Client, id: &str) -> Result<Option<(Option<String>,
         )
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Records the backfill as finished. Run by the backfill itself, or by a caller that records
+/// its own step in the same transaction (`BackfillOptions::caller_marks_done`).
+pub async fn mark_done(client: &Client, id: &str) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE pgshift.backfills SET status = 'done', finished_at = now(),
+                    heartbeat = now(), progress = 1, throttle_reason = NULL,
+                    last_error = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Sets or clears `pause_requested`; false when there is no such backfill.

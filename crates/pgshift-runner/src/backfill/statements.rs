@@ -7,7 +7,7 @@ use pgshift_sql::ident::quote_ident;
 use tokio_postgres::{Client, Statement};
 
 use super::walk::{Table, Walk};
-use super::{Backfill, BackfillError};
+use super::{Backfill, BackfillError, Mode};
 
 /// The statements of one backfill, prepared once; keys and pages travel as text parameters
 /// cast to their type, and `plan_cache_mode = force_custom_plan` keeps every execution
@@ -35,11 +35,12 @@ impl Statements {
         client: &Client,
         table: &Table,
         walk: &Walk,
+        mode: &Mode,
     ) -> Result<Statements, BackfillError> {
         let spec = &backfill.spec;
         let from = from_clause(spec);
         let w = walk.width();
-        let needed = needed_predicate(backfill, table);
+        let needed = needed_predicate(backfill, table, mode);
         let filter = spec
             .filter
             .as_deref()
@@ -174,7 +175,14 @@ pub(super) fn from_clause(spec: &super::BackfillSpec) -> String {
 /// (an `int` column compared with a `numeric` expression would otherwise always differ);
 /// types without an `=` operator of their own (json, point, xml; enums, arrays and domains,
 /// whose `=` is generic) compare as text, which every type has.
-pub(super) fn needed_predicate(backfill: &Backfill, table: &Table) -> String {
+///
+/// `true` for a backfill that runs once: there the comparison says nothing (every row
+/// differs from `amount * 100`, done or not), and the walk's cursor is what keeps a row from
+/// being updated twice.
+pub(super) fn needed_predicate(backfill: &Backfill, table: &Table, mode: &Mode) -> String {
+    if let Mode::Once { .. } = mode {
+        return "true".to_owned();
+    }
     let parts: Vec<String> = backfill
         .spec
         .assignments

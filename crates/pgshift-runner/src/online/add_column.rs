@@ -55,7 +55,12 @@ fn same_table(a: &QualifiedName, b: &QualifiedName) -> bool {
     a.name == b.name && (a.schema.is_none() || b.schema.is_none() || a.schema == b.schema)
 }
 
+/// An `UPDATE` that assigns only `column` of `table`. One marked `-- pgshift:backfill` is the
+/// author's choice of how it runs (a backfill within an ordinary migration) and is left alone.
 fn fills(st: &OnlineStatement, table: &QualifiedName, column: &str) -> Option<UpdateParts> {
+    if st.backfill_marked {
+        return None;
+    }
     let u = st.update.as_ref()?;
     (same_table(&u.table, table) && u.assignments.len() == 1 && u.assignments[0].column == column)
         .then(|| u.clone())
@@ -213,6 +218,7 @@ pub async fn plan_added(
         ),
         table: t.to_string(),
         table_oid: table.oid,
+        preflight: fill_preflight(fill),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("finish {t}.{} (one lock on {t})", added.column),
@@ -223,6 +229,34 @@ pub async fn plan_added(
             rollback,
         )],
     }))
+}
+
+/// Computes the fill for a sample of the rows it will fill, before anything is written.
+fn fill_preflight(fill: &Fill) -> Vec<super::Preflight> {
+    let Some((_, update)) = &fill.update else {
+        return Vec::new();
+    };
+    let mut from = update.table.quoted();
+    if let Some(alias) = &update.alias {
+        from.push_str(&format!(" AS {}", quote_ident(alias)));
+    }
+    let filter = update
+        .filter
+        .as_ref()
+        .map(|f| format!(" WHERE {f}"))
+        .unwrap_or_default();
+    vec![super::Preflight {
+        sql: format!(
+            "SELECT count(v) FROM (SELECT ({}) AS v FROM {from}{filter} LIMIT {}) s",
+            update.assignments[0].expression,
+            super::PREFLIGHT_ROWS
+        ),
+        failing: format!(
+            "the value `{}` cannot be computed for every row",
+            update.assignments[0].expression
+        ),
+        lossy: false,
+    }]
 }
 
 fn statements_update(input: &OpInput<'_>, fill: &Fill) -> String {
@@ -237,13 +271,13 @@ fn statements_update(input: &OpInput<'_>, fill: &Fill) -> String {
         sql.push_str(&format!(" AS {}", quote_ident(alias)));
     }
     let a = &update.assignments[0];
-    sql.push_str(&format!(
-        " SET {} = {}",
-        quote_ident(&a.column),
-        a.expression
-    ));
-    if let Some(filter) = &update.filter {
-        sql.push_str(&format!(" WHERE {filter}"));
+    let c = quote_ident(&a.column);
+    sql.push_str(&format!(" SET {c} = {}", a.expression));
+    // The fill is for rows without a value: one the application wrote meanwhile (or that the
+    // fill trigger computed from a row changed since) is not computed again.
+    match &update.filter {
+        Some(filter) => sql.push_str(&format!(" WHERE {c} IS NULL AND ({filter})")),
+        None => sql.push_str(&format!(" WHERE {c} IS NULL")),
     }
     sql
 }
@@ -303,6 +337,7 @@ pub async fn plan_not_null(
         summary: format!("fill the NULLs of {t}.{column}, then SET NOT NULL"),
         table: t.to_string(),
         table_oid: table.oid,
+        preflight: fill_preflight(&fill),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("SET NOT NULL on {t}.{column} (one lock on {t})"),

@@ -163,6 +163,33 @@ pub async fn plan(
         "ALTER TABLE {} DROP COLUMN IF EXISTS {qn}",
         t.quoted()
     ));
+    let sample = format!(
+        "SELECT {qc} AS old, ({up})::{type_text} AS new FROM {} LIMIT {}",
+        t.quoted(),
+        super::PREFLIGHT_ROWS
+    );
+    let preflight = vec![
+        super::Preflight {
+            sql: format!("SELECT count(new) FROM ({sample}) s"),
+            failing: format!("the new value `{up}` cannot be computed for every row"),
+            lossy: false,
+        },
+        super::Preflight {
+            sql: format!(
+                "SELECT count(*) FROM ({sample}) s WHERE {}",
+                sync::distinct(
+                    &format!("(new)::{}", col.type_text),
+                    "old",
+                    col.has_equality
+                )
+            ),
+            failing: format!(
+                "the change is lossy: converted to {type_text} and back to {}, some values are not what they were (old code reading them back would see other values)",
+                col.type_text
+            ),
+            lossy: true,
+        },
+    ];
     Ok(Operation {
         summary: format!(
             "change the type of {t}.{column} from {} to {type_text}",
@@ -170,6 +197,7 @@ pub async fn plan(
         ),
         table: t.to_string(),
         table_oid: table.oid,
+        preflight,
         expand,
         contract: contract_units,
         rollback: vec![PhaseUnit::transaction(

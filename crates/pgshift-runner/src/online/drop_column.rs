@@ -23,6 +23,7 @@ pub async fn plan(
             summary: format!("drop {}.{column} (not there)", table.name),
             table: table.name.to_string(),
             table_oid: table.oid,
+            preflight: Vec::new(),
             expand: Vec::new(),
             contract: vec![PhaseUnit::as_written(
                 format!("as written (line {})", st.line),
@@ -63,6 +64,7 @@ pub async fn plan(
         summary: format!("drop {t}.{column} at contract"),
         table: t.to_string(),
         table_oid: table.oid,
+        preflight: Vec::new(),
         expand,
         contract: vec![PhaseUnit::as_written(
             format!("drop {t}.{column} (line {})", st.line),

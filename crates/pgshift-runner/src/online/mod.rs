@@ -120,7 +120,25 @@ pub struct Operation {
     pub contract: Vec<PhaseUnit>,
     #[serde(default, skip_serializing)]
     pub rollback: Vec<PhaseUnit>,
+    /// Checks run on a sample of the rows before anything is written: each a query that
+    /// returns how many sampled rows fail it, and what that means.
+    #[serde(default, skip_serializing)]
+    pub preflight: Vec<Preflight>,
 }
+
+/// A check on the rows that exist, before the expand writes anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct Preflight {
+    /// Returns one bigint: the rows that fail. An error from the server fails the check too.
+    pub sql: String,
+    /// What a failure means and what to do, for the message.
+    pub failing: String,
+    /// A lossy change, which `allow_lossy` lets through.
+    pub lossy: bool,
+}
+
+/// Rows a preflight check reads: enough to find a bad expression, bounded on a large table.
+pub const PREFLIGHT_ROWS: u32 = 100_000;
 
 /// A migration planned as an online change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,11 +165,25 @@ impl OnlinePlan {
 /// Why a migration cannot run online; the message names the file and line and says what to
 /// do instead.
 pub(crate) fn refusal(m: &Migration, line: usize, message: impl std::fmt::Display) -> RunError {
-    RunError::Usage(format!(
-        "{}:{line}: migration {} cannot run as an online change: {message}\n  Nothing was changed. Run it as written with `--exact` (it then takes the locks the statement takes), or change the migration.",
-        m.up.path.display(),
-        m.version
-    ))
+    RunError::NotOnline {
+        version: m.version.to_string(),
+        path: m.up.path.clone(),
+        line,
+        reason: message.to_string(),
+    }
+}
+
+/// How a migration runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// As an online change.
+    Online(OnlinePlan),
+    /// As written: nothing in it needs an online change (or the file says
+    /// `-- pgshift:online off`, or `--exact`).
+    Ordinary,
+    /// As written, although something in it would break running code: it cannot be planned
+    /// as an online change, for the reason given (file and line included).
+    AsWritten(String),
 }
 
 /// What an operation's planner gets.
@@ -166,7 +198,21 @@ pub struct OpInput<'a> {
 
 /// Plans `m` as an online change: `None` when nothing in it needs one (it then runs as an
 /// ordinary migration), or when the file says `-- pgshift:online off`.
-pub async fn plan(
+pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Planned, RunError> {
+    match plan_online(client, m, pg).await {
+        Ok(Some(plan)) => Ok(Planned::Online(plan)),
+        Ok(None) => Ok(Planned::Ordinary),
+        Err(RunError::NotOnline {
+            path, line, reason, ..
+        }) => Ok(Planned::AsWritten(format!(
+            "{}:{line}: {reason}",
+            path.display()
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+async fn plan_online(
     client: &Client,
     m: &Migration,
     pg: PgVersion,
@@ -186,6 +232,36 @@ pub async fn plan(
     let mut consumed = vec![false; statements.len()];
     let mut raw_rollback: Vec<PhaseUnit> = Vec::new();
     let mut online = false;
+    // The file is split by phase only where that keeps its order: a statement run at expand
+    // must not come after one run at contract, nor change a table after a column of it was
+    // renamed or retyped (the new name or type exists only after the contract).
+    let mut first_contract: Option<(usize, String)> = None;
+    let mut column_changes: Vec<(String, usize)> = Vec::new();
+    let mut violations: Vec<RunError> = Vec::new();
+    let order = |st: &OnlineStatement,
+                 first_contract: &Option<(usize, String)>,
+                 column_changes: &[(String, usize)]|
+     -> Option<RunError> {
+        if let Some((line, what)) = first_contract {
+            return Some(refusal(
+                m,
+                st.line,
+                format!("line {line} ({what}) runs at contract, after the deploy, but this statement after it would run at expand, before: the file cannot be split in its order. Put the drops last, or mark each statement's phase (`-- pgshift:expand` / `-- pgshift:contract`)"),
+            ));
+        }
+        if let Some((table, line)) = column_changes.iter().find(|(t, _)| {
+            st.tables
+                .iter()
+                .any(|s| t.ends_with(&format!(".{}", s.name)) || *t == s.name)
+        }) {
+            return Some(refusal(
+                m,
+                st.line,
+                format!("this statement changes {table} after the column change at line {line}, whose new name or type exists only after the contract: write it in a later migration"),
+            ));
+        }
+        None
+    };
     for (i, st) in statements.iter().enumerate() {
         if consumed[i] {
             continue;
@@ -288,8 +364,14 @@ pub async fn plan(
                             "this ALTER TABLE makes several changes, and at least one of them needs an online change: write each in its own ALTER TABLE statement",
                         ));
                     }
+                    violations.extend(order(st, &first_contract, &[]));
+                    if matches!(
+                        change,
+                        SchemaChange::RenameColumn { .. } | SchemaChange::AlterType { .. }
+                    ) {
+                        column_changes.push((op.table.clone(), st.line));
+                    }
                     plan.expand.extend(op.expand.iter().cloned());
-                    plan.contract.extend(op.contract.iter().cloned());
                     plan.operations.push(op);
                     online = true;
                     handled = true;
@@ -303,6 +385,7 @@ pub async fn plan(
         // marked UPDATE of an existing table runs as a backfill.
         if st.backfill_marked && st.update.is_some() {
             {
+                violations.extend(order(st, &first_contract, &column_changes));
                 plan.expand.push(PhaseUnit::backfill(
                     format!("backfill (line {})", st.line),
                     st.text.clone(),
@@ -310,13 +393,17 @@ pub async fn plan(
                 continue;
             }
         }
-        if st.destructive {
+        if st.destructive && !st.on_new_table {
+            if first_contract.is_none() {
+                first_contract = Some((st.line, first_line(&st.text)));
+            }
             plan.contract.push(PhaseUnit::as_written(
                 format!("as written (line {})", st.line),
                 st.text.clone(),
             ));
             continue;
         }
+        violations.extend(order(st, &first_contract, &column_changes));
         plan.expand.push(PhaseUnit::as_written(
             format!("as written (line {})", st.line),
             st.text.clone(),
@@ -338,6 +425,37 @@ pub async fn plan(
     if !online {
         return Ok(None);
     }
+    if let Some(violation) = violations.into_iter().next() {
+        return Err(violation);
+    }
+    coalesce_as_written(&mut plan.expand);
+    // The contract: each table's swaps in one transaction (one ACCESS EXCLUSIVE acquisition
+    // however many of its columns change), then what follows them (validations), then the
+    // statements as written, in the file's order.
+    let written_contract = std::mem::take(&mut plan.contract);
+    let mut merged: Vec<(u32, PhaseUnit)> = Vec::new();
+    let mut after = Vec::new();
+    for op in &plan.operations {
+        let mut units = op.contract.iter().cloned();
+        let Some(first) = units.next() else { continue };
+        let locks = |u: &PhaseUnit| {
+            u.kind == UnitKind::Transaction
+                && u.sql.first().is_some_and(|s| s.starts_with("LOCK TABLE"))
+        };
+        if !locks(&first) {
+            after.push(first);
+        } else if let Some((_, unit)) = merged.iter_mut().find(|(oid, _)| *oid == op.table_oid) {
+            unit.what = format!("{}; {}", unit.what, first.what);
+            unit.sql.extend(first.sql.into_iter().skip(1));
+        } else {
+            merged.push((op.table_oid, first));
+        }
+        after.extend(units);
+    }
+    plan.contract = merged.into_iter().map(|(_, u)| u).collect();
+    plan.contract.extend(after);
+    plan.contract.extend(written_contract);
+    coalesce_as_written(&mut plan.contract);
     // Undo in the reverse order of the expand.
     for op in plan.operations.iter().rev() {
         plan.rollback.extend(op.rollback.iter().cloned());
@@ -354,14 +472,33 @@ pub async fn plan(
     Ok(Some(plan))
 }
 
+/// Neighbouring statements as written run as one script, as an ordinary migration runs them:
+/// in one transaction when they can, and each prepared knowing what the ones before it
+/// created (`on_drop` leaves alone a table created just before).
+fn coalesce_as_written(units: &mut Vec<PhaseUnit>) {
+    let mut out: Vec<PhaseUnit> = Vec::with_capacity(units.len());
+    for unit in units.drain(..) {
+        match out.last_mut() {
+            Some(last) if last.kind == UnitKind::AsWritten && unit.kind == UnitKind::AsWritten => {
+                last.what = format!("{}; {}", last.what, unit.what);
+                let joined = format!(
+                    "{};\n{}",
+                    last.sql[0].trim_end().trim_end_matches(';'),
+                    unit.sql[0]
+                );
+                last.sql = vec![joined];
+            }
+            _ => out.push(unit),
+        }
+    }
+    *units = out;
+}
+
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("");
-    if line.len() > 80 {
-        let mut end = 80;
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}...", &line[..end])
+    let cut = pgshift_sql::ident::clip(line, 80);
+    if cut.len() < line.len() {
+        format!("{cut}...")
     } else {
         line.to_string()
     }

@@ -151,6 +151,7 @@ pub async fn plan(
         summary: format!("rename {t}.{from} to {to}"),
         table: t.to_string(),
         table_oid: table.oid,
+        preflight: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("drop {t}.{from}, {to} takes its place (one lock on {t})"),

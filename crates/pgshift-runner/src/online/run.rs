@@ -30,11 +30,11 @@ impl Migrator {
         state::read(self.connection()).await
     }
 
-    /// Plans a migration as an online change (`None`: it runs as an ordinary migration).
-    pub async fn online_plan(&mut self, m: &Migration) -> Result<Option<OnlinePlan>> {
+    /// How a migration runs: as an online change, or as written.
+    pub async fn online_plan(&mut self, m: &Migration) -> Result<super::Planned> {
         self.read_server_version().await?;
         if self.options().exact {
-            return Ok(None);
+            return Ok(super::Planned::Ordinary);
         }
         super::plan(self.connection(), m, self.pg()).await
     }
@@ -47,6 +47,7 @@ impl Migrator {
         plan: OnlinePlan,
         observer: &dyn Observer,
     ) -> Result<()> {
+        self.preflight(m, &plan, observer).await?;
         state::ensure(self.connection()).await?;
         state::begin(
             self.connection(),
@@ -62,6 +63,62 @@ impl Migrator {
             .find(|c| c.version == m.version.as_str())
             .ok_or_else(|| RunError::Usage("the online change just recorded is gone".into()))?;
         self.expand(m, change, observer).await
+    }
+
+    /// The operations' checks on a sample of the rows, read-only, before anything is written.
+    async fn preflight(
+        &self,
+        m: &Migration,
+        plan: &OnlinePlan,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let conn = self.connection();
+        for op in &plan.operations {
+            for check in &op.preflight {
+                conn.batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '60s'")
+                    .await
+                    .map_err(pgshift_db::DbError::from)?;
+                let outcome = conn.query_one(check.sql.as_str(), &[]).await;
+                let _ = conn.batch_execute("ROLLBACK").await;
+                let failure = match outcome {
+                    Ok(row) => {
+                        let failing: i64 = row.get(0);
+                        if check.lossy && failing > 0 {
+                            if self.options().online_allow_lossy {
+                                observer.event(&Event::Info(format!(
+                                    "  warning: {}: {} ({failing} of the first {} rows); going on because lossy changes are allowed",
+                                    op.summary,
+                                    check.failing,
+                                    super::PREFLIGHT_ROWS
+                                )));
+                                None
+                            } else {
+                                Some(format!(
+                                    "{failing} of the first {} rows: {}. If that is intended, run with `--allow-lossy`",
+                                    super::PREFLIGHT_ROWS,
+                                    check.failing
+                                ))
+                            }
+                        } else {
+                            None
+                        }
+                    }
+                    Err(e) => {
+                        let e = pgshift_db::DbError::from(e);
+                        Some(format!("{}: {e}", check.failing))
+                    }
+                };
+                if let Some(why) = failure {
+                    return Err(RunError::Usage(format!(
+                        "{}: migration {} cannot start: {}: {why}\n  Nothing was changed.",
+                        m.up.path.display(),
+                        m.version,
+                        op.summary
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs (or continues) the expand of `change`.
@@ -324,8 +381,10 @@ impl Migrator {
                 units.len(),
                 unit.what
             )));
-            let exec = self.unit_execution(m, unit).await?;
             let first_sub = if i == change.done { change.sub } else { 0 };
+            let exec = self
+                .unit_execution(m, unit, first_sub == 0, observer)
+                .await?;
             let backfill_id = format!("{version}-online-{}", i + 1);
             for j in first_sub..exec.units.len() {
                 if j == first_sub {
@@ -360,7 +419,13 @@ impl Migrator {
     }
 
     /// The executor's units for one unit of a phase.
-    async fn unit_execution(&mut self, m: &Migration, unit: &PhaseUnit) -> Result<Execution> {
+    async fn unit_execution(
+        &mut self,
+        m: &Migration,
+        unit: &PhaseUnit,
+        first_run: bool,
+        observer: &dyn Observer,
+    ) -> Result<Execution> {
         let path = m.up.path.clone();
         Ok(match unit.kind {
             UnitKind::Transaction => {
@@ -376,7 +441,7 @@ impl Migrator {
             UnitKind::AsWritten => {
                 let script = Script::from_recorded(path, &unit.sql[0]);
                 let options = self.options().clone();
-                prepare(
+                let prepared = prepare(
                     self.connection(),
                     m.version.as_str(),
                     &script,
@@ -384,8 +449,18 @@ impl Migrator {
                     Purpose::Apply,
                     &mut pgshift_lint::Context::new(self.pg(), true),
                 )
-                .await?
-                .exec
+                .await?;
+                // `on_drop = "pg_dump"`: the dump before the statements that drop, on the
+                // first run of the unit (a resumed one has dropped some already).
+                if let (Some(dump), true) = (prepared.dump, first_run) {
+                    crate::backup::announce_dump(m.version.as_str(), &dump, observer);
+                    let url = self.connection().url().clone();
+                    let v = m.version.to_string();
+                    tokio::task::spawn_blocking(move || crate::backup::run_dump(&url, &v, &dump))
+                        .await
+                        .map_err(|e| RunError::Usage(format!("the pg_dump task failed: {e}")))??;
+                }
+                prepared.exec
             }
         })
     }

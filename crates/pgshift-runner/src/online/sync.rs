@@ -8,39 +8,29 @@
 //! with `zz_` so they fire after the application's own BEFORE triggers, which may still
 //! change the columns. pgshift's backfill batches set `pgshift.backfill` with `SET LOCAL`.
 
-use pgshift_sql::ident::{quote_ident, QualifiedName};
+use pgshift_sql::ident::{
+    clip, quote_ident, truncate_identifier, QualifiedName, MAX_IDENTIFIER_BYTES,
+};
 use sha2::{Digest, Sha256};
 
 /// A name for something pgshift creates: `pgshift_<what>_<table>_<column>`, clipped to the
 /// 63-byte limit with a hash of the whole so that two long names stay apart.
 pub fn object_name(what: &str, table: &str, column: &str) -> String {
     let full = format!("pgshift_{what}_{table}_{column}");
-    if full.len() <= 63 {
+    if full.len() <= MAX_IDENTIFIER_BYTES {
         return full;
     }
     let digest = Sha256::digest(full.as_bytes());
     let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    let mut end = 54;
-    while !full.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}_{hex}", &full[..end])
+    // `_` and 8 hex digits after the cut.
+    format!("{}_{hex}", clip(&full, MAX_IDENTIFIER_BYTES - 9))
 }
 
 /// The trigger names sort after the application's: the server fires BEFORE triggers in name
 /// order.
 pub fn trigger_name(what: &str, table: &str, column: &str) -> String {
-    let name = object_name(what, table, column);
-    let name = format!("zz_{name}");
-    if name.len() <= 63 {
-        name
-    } else {
-        let mut end = 63;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name[..end].to_string()
-    }
+    let name = format!("zz_{}", object_name(what, table, column));
+    truncate_identifier(&name).to_string()
 }
 
 /// `a IS DISTINCT FROM b`, compared as text for types without an equality of their own

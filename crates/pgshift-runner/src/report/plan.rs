@@ -107,6 +107,30 @@ pub fn render_terminal(report: &PlanReport) -> String {
         if let Some(d) = &m.dump {
             let _ = writeln!(out, "  first: pg_dump of the dropped tables to {d}");
         }
+        if let Some(o) = &m.online {
+            let _ = writeln!(
+                out,
+                "  online change: expand now (`pgshift start` or `up`), contract after the deploy (`pgshift complete`)"
+            );
+            for op in &o.operations {
+                let _ = writeln!(out, "    - {}", printable_line(op));
+            }
+            for (phase, units) in [("expand", &o.expand), ("contract", &o.contract)] {
+                for (i, what) in units.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "    {phase} {}/{}: {}",
+                        i + 1,
+                        units.len(),
+                        printable_line(what)
+                    );
+                }
+            }
+            let _ = writeln!(
+                out,
+                "  the statements below are what the file says; they run as the phases above"
+            );
+        }
         for s in &m.statements {
             let _ = writeln!(out, "  line {}: {}", s.line, s.sql);
             for t in &s.tables {
@@ -240,6 +264,21 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 "\nFirst: `pg_dump` of the dropped tables to {}.",
                 markdown::code(d)
             );
+        }
+        if let Some(o) = &m.online {
+            let _ = writeln!(
+                out,
+                "\n**Online change**: expand now (`pgshift start` or `up`), contract after the deploy (`pgshift complete`).\n"
+            );
+            for op in &o.operations {
+                let _ = writeln!(out, "- {}", markdown::text(op));
+            }
+            for (phase, units) in [("Expand", &o.expand), ("Contract", &o.contract)] {
+                let _ = writeln!(out, "\n{phase}:\n");
+                for (i, what) in units.iter().enumerate() {
+                    let _ = writeln!(out, "{}. {}", i + 1, markdown::text(what));
+                }
+            }
         }
         let _ = writeln!(out);
         let _ = writeln!(

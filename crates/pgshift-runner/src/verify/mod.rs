@@ -355,7 +355,8 @@ pub async fn verify(
         load_seed(&inspector, seed).await?;
     }
     let conn = pgshift_db::connect(&url).await?;
-    let migrator = Migrator::from_connection(conn, set.clone(), options.run.clone());
+    // verify proves the whole set, online changes included: each is expanded, then completed.
+    let migrator = Migrator::from_connection(conn, set.clone(), whole(&options.run));
 
     let mut run = Run {
         report: VerifyReport {
@@ -517,6 +518,14 @@ async fn refuse_non_empty(conn: &Connection, url: &DatabaseUrl) -> Result<()> {
 }
 
 /// The analyzer's findings; hints counted only, findings outside the gate left out.
+/// The run options with online changes completed right after their expand.
+fn whole(run: &RunOptions) -> RunOptions {
+    RunOptions {
+        online_complete: true,
+        ..run.clone()
+    }
+}
+
 fn analyze(set: &MigrationSet, options: &CheckOptions, gate: Option<&Gate>) -> AnalyzerSummary {
     let report = check_set(set, options);
     let mut summary = AnalyzerSummary {
@@ -1093,7 +1102,7 @@ impl Run<'_> {
         }
         let conn = pgshift_db::connect(&self.url).await?;
         self.migrator =
-            Migrator::from_connection(conn, self.migrator.set().clone(), self.options.run.clone());
+            Migrator::from_connection(conn, self.migrator.set().clone(), whole(&self.options.run));
         self.migrator.up(Some(&m.version), observer).await?;
         Ok(())
     }

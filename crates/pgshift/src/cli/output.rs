@@ -252,22 +252,24 @@ pub fn log_event(style: Style, event: &Event) {
             p(why),
             if *landed { "it completed and is now recorded" } else { "it runs again" }
         ),
-        Event::BackfillStarted { id, table, walk, estimate, resumed_at } => format!(
-            "  {} {} of {} by {walk}{}{}",
+        Event::BackfillStarted { id, table, walk, estimate, resumed_at, runs_once } => format!(
+            "  {} {} of {} by {walk}{}{}{}",
             style.bold("backfill"),
             p(id),
             p(table),
             estimate.map(|e| format!(", about {e} rows to update")).unwrap_or_default(),
-            resumed_at.map(|r| format!(", resuming after {r} rows done")).unwrap_or_default()
+            resumed_at.map(|r| format!(", resuming after {r} rows done")).unwrap_or_default(),
+            runs_once.as_deref().map(|why| format!("; {}", p(&pgshift_runner::backfill::mode::explain(why)))).unwrap_or_default()
         ),
         // In a log, only what matters: waits with their reason, and the end. `pgshift
         // backfill` draws the full progress itself.
         Event::BackfillProgress(p) => match (&p.phase, &p.throttle) {
             (pgshift_runner::backfill::Phase::Done, _) => format!(
-                "  {} backfill {}: {} rows, proved complete",
+                "  {} backfill {}: {} rows, {}",
                 style.green("done:"),
                 printable_line(&p.id),
-                p.rows_done
+                p.rows_done,
+                if p.runs_once { "each updated once (walked once, not counted)" } else { "proved complete" }
             ),
             (_, Some(reason)) => format!(
                 "  {} backfill {}: {}",

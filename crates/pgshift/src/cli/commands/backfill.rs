@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use pgshift_db::DatabaseUrl;
 use pgshift_runner::backfill::{
-    self, state, Backfill, BackfillError, BackfillOptions, BackfillSpec, Phase, Progress,
+    self, mode, state, Backfill, BackfillError, BackfillOptions, BackfillSpec, Phase, Progress,
 };
 use pgshift_runner::{parse_duration, Event};
 
@@ -136,10 +136,25 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
                 e.table_rows,
                 e.walk
             )?;
-            outln!(
-                "  rows:      about {} need the update (planner estimate)",
-                e.rows_needed
-            )?;
+            match &e.runs_once {
+                None => {
+                    outln!(
+                        "  mode:      updates the rows that still need it (each column compared with its expression), walking again while some are left, up to {} times; the end is proved by counting",
+                        backfill.options.max_passes
+                    )?;
+                    outln!(
+                        "  rows:      about {} need the update (planner estimate)",
+                        e.rows_needed
+                    )?;
+                }
+                Some(why) => {
+                    outln!("  mode:      {}", mode::explain(why))?;
+                    outln!(
+                        "  rows:      about {} in scope, each updated once (planner estimate)",
+                        e.rows_needed
+                    )?;
+                }
+            }
             outln!(
                 "  estimate:  {} batches, {} of WAL, {} (from a sample of {} rows that took {} ms, rolled back)",
                 e.batches,
@@ -169,6 +184,25 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             outcome.id,
             outcome.rows_total
         )?;
+        return Ok(exit::OK);
+    }
+    if let Some(why) = &outcome.runs_once {
+        outln!(
+            "{} backfill {}: {} rows updated in {} ({} batches, one pass)\n  it {}",
+            style.green("done:"),
+            outcome.id,
+            outcome.rows_updated,
+            human_duration(outcome.duration),
+            outcome.batches,
+            mode::explain(why)
+        )?;
+        if outcome.beyond_bound > 0 {
+            outln!(
+                "{} {} rows inserted after the backfill started are in its scope but past its end (fixed at the start), and were not updated. Update them with a --where that selects only them; --restart would update every row again",
+                style.yellow("note:"),
+                outcome.beyond_bound
+            )?;
+        }
         return Ok(exit::OK);
     }
     outln!(
@@ -353,6 +387,9 @@ async fn show_status(args: &StatusArgs, ctx: &Context) -> Result<u8, Failure> {
             b.walk
         )?;
         outln!("  {}", b.statement)?;
+        if let Some(why) = &b.runs_once {
+            outln!("  {}", mode::explain(why))?;
+        }
         if let Some(reason) = &b.throttle_reason {
             outln!("  waiting: {reason}")?;
         }
@@ -457,6 +494,7 @@ impl ProgressView {
                 walk,
                 estimate,
                 resumed_at,
+                runs_once,
             } => {
                 if self.quiet {
                     return;
@@ -472,6 +510,9 @@ impl ProgressView {
                     "{} backfill {id} of {table} by {walk}{estimate}{resumed}",
                     self.style.bold("starting")
                 );
+                if let Some(why) = runs_once {
+                    eprintln!("  it {}", mode::explain(why));
+                }
             }
             other => {
                 self.finish();

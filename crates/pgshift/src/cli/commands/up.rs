@@ -29,9 +29,12 @@ pub struct RunFlags {
     /// Total time spent retrying statements that hit lock_timeout. Default 5m.
     #[arg(long, value_name = "DURATION")]
     pub lock_retry_budget: Option<String>,
-    /// Run statements exactly as written: no automatic safe rewrites.
+    /// Run statements exactly as written: no automatic safe rewrites, no online (expand/contract) change.
     #[arg(long)]
     pub exact: bool,
+    /// Let an online type change through although some values do not survive the conversion to the new type and back.
+    #[arg(long)]
+    pub allow_lossy: bool,
     /// What DROP TABLE / DROP COLUMN do: drop, deprecate, backup or pg_dump. Default drop.
     #[arg(long, value_name = "MODE")]
     pub on_drop: Option<String>,
@@ -59,6 +62,9 @@ impl RunFlags {
         }
         if self.exact {
             options.exact = true;
+        }
+        if self.allow_lossy {
+            options.online_allow_lossy = true;
         }
         if let Some(v) = &self.on_drop {
             options.on_drop =

@@ -1,0 +1,930 @@
+//! Online (expand/contract) changes against a real PostgreSQL, from plain SQL migrations: an
+//! "old application" and a "new application", each using only its own names, write and read
+//! the table while `up` expands, then while `complete` contracts (or `rollback` undoes the
+//! expand); neither sees an error, and at the end every row is what its last writer wrote.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_db::Connection;
+use pgshift_runner::{EntryState, Migrator, RunOptions, Silent};
+use pgshift_source::{load, Format, Version};
+
+async fn exec(c: &Connection, sql: &str) {
+    c.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn one(c: &Connection, sql: &str) -> i64 {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+async fn text(c: &Connection, sql: &str) -> String {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, sql) in files {
+        std::fs::write(dir.path().join(name), sql).expect("write");
+    }
+    dir
+}
+
+fn fast() -> RunOptions {
+    RunOptions {
+        backfill_batch_time: Duration::from_millis(10),
+        lock_timeout: Duration::from_millis(200),
+        ..RunOptions::default()
+    }
+}
+
+async fn migrator(db: &TestDb, dir: &tempfile::TempDir, options: RunOptions) -> Migrator {
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    Migrator::connect(&db.url(), set, options)
+        .await
+        .expect("connect")
+}
+
+async fn state_of(m: &Migrator, version: &str) -> EntryState {
+    m.status()
+        .await
+        .expect("status")
+        .entries
+        .iter()
+        .find(|e| e.version == version)
+        .expect("entry")
+        .state
+}
+
+/// What an application wrote last to each row it owns: id → value as text.
+type Model = Arc<Mutex<HashMap<i64, String>>>;
+
+/// An application loop: runs `step(i)` (one statement, SQL text) until `stop`, on its own
+/// connection, and counts its errors. Each statement returns `(id, value)` rows to record.
+fn app(
+    url: pgshift_db::DatabaseUrl,
+    stop: Arc<AtomicBool>,
+    model: Model,
+    errors: Arc<Mutex<Vec<String>>>,
+    step: impl Fn(u64) -> String + Send + 'static,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let c = pgshift_db::connect(&url).await.expect("app connect");
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            i += 1;
+            let sql = step(i);
+            match c.simple_query(&sql).await {
+                Ok(messages) => {
+                    for m in messages {
+                        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                            let id: i64 = r.get(0).unwrap().parse().unwrap();
+                            let v = r.get(1).map(str::to_string).unwrap_or_default();
+                            model.lock().unwrap().insert(id, v);
+                        }
+                    }
+                }
+                Err(e) => errors.lock().unwrap().push(format!(
+                    "{sql}: {}",
+                    e.as_db_error().map_or(e.to_string(), |d| format!(
+                        "{} {}",
+                        d.code().code(),
+                        d.message()
+                    ))
+                )),
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        i
+    })
+}
+
+async fn settle(stop: &Arc<AtomicBool>, apps: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
+    stop.store(true, Ordering::Relaxed);
+    let mut n = 0;
+    for a in apps {
+        n += a.await.expect("app");
+    }
+    n
+}
+
+fn no_errors(errors: &Arc<Mutex<Vec<String>>>) {
+    let errors = errors.lock().unwrap();
+    assert!(errors.is_empty(), "application errors: {errors:#?}");
+}
+
+/// Every row the model knows has the value its last writer wrote, read through `column`.
+async fn rows_match(c: &Connection, model: &Model, table: &str, column: &str) {
+    let model = model.lock().unwrap().clone();
+    assert!(!model.is_empty());
+    let rows = c
+        .query(
+            &format!("SELECT id, coalesce({column}::text, '') FROM {table}"),
+            &[],
+        )
+        .await
+        .expect("read");
+    let now: HashMap<i64, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for (id, v) in &model {
+        assert_eq!(now.get(id), Some(v), "row {id} of {table}.{column}");
+    }
+}
+
+/// No trigger, function, column or constraint of pgshift's is left on the table.
+async fn nothing_left(c: &Connection, table: &str) {
+    let leftovers = text(
+        c,
+        &format!(
+            "SELECT concat_ws(',',
+                (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE tgrelid = '{table}'::regclass AND tgname LIKE '%pgshift%'),
+                (SELECT string_agg(proname, ',') FROM pg_proc WHERE proname LIKE 'pgshift%'),
+                (SELECT string_agg(attname, ',') FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname LIKE 'pgshift%' AND NOT attisdropped),
+                (SELECT string_agg(conname, ',') FROM pg_constraint WHERE conrelid = '{table}'::regclass AND conname LIKE 'pgshift%'),
+                (SELECT string_agg(relname, ',') FROM pg_class WHERE relname LIKE 'pgshift_ix%'))"
+        ),
+    )
+    .await;
+    assert_eq!(leftovers, "", "left behind on {table}");
+}
+
+#[tokio::test]
+async fn a_type_change_runs_online_while_the_application_writes_and_reads() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE accounts (id bigserial PRIMARY KEY, balance int NOT NULL DEFAULT 0, note text,
+                                CONSTRAINT balance_positive CHECK (balance >= 0));
+         CREATE INDEX accounts_balance_idx ON accounts (balance);
+         CREATE UNIQUE INDEX accounts_note_balance ON accounts (note, balance);
+         INSERT INTO accounts (balance, note) SELECT g, 'n' || g FROM generate_series(1, 20000) g;
+         ANALYZE accounts;",
+    )
+    .await;
+    let dir = folder(&[
+        (
+            "20260101000000_balance_bigint.up.sql",
+            "ALTER TABLE accounts ALTER COLUMN balance TYPE bigint;\n",
+        ),
+        (
+            "20260101000000_balance_bigint.down.sql",
+            "ALTER TABLE accounts ALTER COLUMN balance TYPE int;\n",
+        ),
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let model: Model = Arc::default();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    // Writers own disjoint rows (id % 2), so the last write of each row is known: they
+    // update existing rows and insert new ones, with and without the column.
+    let apps: Vec<_> = (0..2u64)
+        .map(|k| {
+            app(db.url(), stop.clone(), model.clone(), errors.clone(), move |i| {
+                let id = (i * 37 + k * 11) % 20000 / 2 * 2 + k + 1;
+                match i % 3 {
+                    0 => format!("INSERT INTO accounts (balance, note) VALUES ({}, 'new') RETURNING id, balance", i + k),
+                    1 => format!("INSERT INTO accounts (note) VALUES ('default {k} {i}') RETURNING id, balance"),
+                    _ => format!("UPDATE accounts SET balance = balance + 1 WHERE id = {id} RETURNING id, balance"),
+                }
+            })
+        })
+        .chain(std::iter::once(app(
+            db.url(),
+            stop.clone(),
+            Arc::default(),
+            errors.clone(),
+            |i| format!("SELECT id, balance FROM accounts WHERE balance = {}", i % 20000),
+        )))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(
+        text(&c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'balance'").await,
+        "integer",
+        "the old code's column is untouched until complete"
+    );
+    // `up` again changes nothing: the migrations after it wait for complete.
+    m.up(None, &Silent).await.expect("up again");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ops = settle(&stop, apps).await;
+    assert!(ops > 50, "the application ran ({ops} statements)");
+    no_errors(&errors);
+
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Applied);
+    assert_eq!(
+        text(&c, "SELECT format_type(atttypid, atttypmod) || ' ' || attnotnull FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'balance'").await,
+        "bigint true"
+    );
+    assert_eq!(
+        text(&c, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'accounts'::regclass AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'balance')").await,
+        "0"
+    );
+    // The indexes and the CHECK constraint are there, with their names, on the new column.
+    assert_eq!(
+        text(&c, "SELECT string_agg(indexrelid::regclass::text || ':' || pg_get_indexdef(indexrelid), ' | ' ORDER BY 1) FROM pg_index WHERE indrelid = 'accounts'::regclass AND indexrelid::regclass::text <> 'accounts_pkey'").await,
+        "accounts_balance_idx:CREATE INDEX accounts_balance_idx ON public.accounts USING btree (balance) | accounts_note_balance:CREATE UNIQUE INDEX accounts_note_balance ON public.accounts USING btree (note, balance)"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_constraint WHERE conname = 'balance_positive' AND convalidated").await,
+        1
+    );
+    rows_match(&c, &model, "accounts", "balance").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE id <= 20000").await,
+        20000
+    );
+    nothing_left(&c, "accounts").await;
+    // The migration's own down still works afterwards.
+    m.down(pgshift_runner::DownTarget::Steps(1), &Silent)
+        .await
+        .expect("down");
+}
+
+#[tokio::test]
+async fn a_rename_serves_old_and_new_names_at_once_then_completes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous', email text);
+         CREATE INDEX users_full_name_idx ON users (full_name);
+         INSERT INTO users (full_name, email) SELECT 'user ' || g, g || '@x' FROM generate_series(1, 5000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_rename.up.sql",
+        "ALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let old_model: Model = Arc::default();
+    // The old application only knows full_name; it owns the odd rows.
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        old_model.clone(),
+        errors.clone(),
+        |i| match i % 3 {
+            0 => {
+                format!("INSERT INTO users (full_name) VALUES ('old {i}') RETURNING id, full_name")
+            }
+            1 => "INSERT INTO users (email) VALUES ('old@x') RETURNING id, full_name".into(),
+            _ => format!(
+                "UPDATE users SET full_name = 'old edit {i}' WHERE id = {} RETURNING id, full_name",
+                (i * 7) % 5000 / 2 * 2 + 1
+            ),
+        },
+    );
+    m_up_expanded(&db, &dir).await;
+
+    // Now the new application runs too, with display_name only; it owns the even rows.
+    let new_stop = Arc::new(AtomicBool::new(false));
+    let new_model: Model = Arc::default();
+    let new_app = app(
+        db.url(),
+        new_stop.clone(),
+        new_model.clone(),
+        errors.clone(),
+        |i| {
+            match i % 3 {
+            0 => format!("INSERT INTO users (display_name, email) VALUES ('new {i}', 'n@x') RETURNING id, display_name"),
+            1 => format!("SELECT id, display_name FROM users WHERE id = {}", (i * 13) % 5000 / 2 * 2 + 2),
+            _ => format!("UPDATE users SET display_name = 'new edit {i}' WHERE id = {} RETURNING id, display_name", (i * 13) % 5000 / 2 * 2 + 2),
+        }
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both names show the same row as each writer left it.
+    {
+        let old = old_model.lock().unwrap().clone();
+        let rows = c
+            .query("SELECT id, full_name, display_name FROM users", &[])
+            .await
+            .unwrap();
+        for r in &rows {
+            let (a, b): (String, String) = (r.get(1), r.get(2));
+            assert_eq!(
+                a,
+                b,
+                "row {} reads the same through both names",
+                r.get::<_, i64>(0)
+            );
+        }
+        assert!(!old.is_empty());
+    }
+    // The old code is gone (deployed); complete while the new code runs.
+    let old_ops = settle(&stop, vec![old_app]).await;
+    assert!(old_ops > 20);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    settle(&new_stop, vec![new_app]).await;
+    no_errors(&errors);
+
+    rows_match(&c, &old_model, "users", "display_name").await;
+    rows_match(&c, &new_model, "users", "display_name").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'full_name' AND NOT attisdropped").await,
+        0
+    );
+    assert_eq!(
+        text(&c, "SELECT attnotnull::text || ' ' || pg_get_expr(adbin, adrelid) FROM pg_attribute JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum WHERE attrelid = 'users'::regclass AND attname = 'display_name'").await,
+        "true 'anonymous'::text"
+    );
+    assert_eq!(
+        text(
+            &c,
+            "SELECT pg_get_indexdef('users_full_name_idx'::regclass)"
+        )
+        .await,
+        "CREATE INDEX users_full_name_idx ON public.users USING btree (display_name)"
+    );
+    nothing_left(&c, "users").await;
+}
+
+async fn m_up_expanded(db: &TestDb, dir: &tempfile::TempDir) {
+    let mut m = migrator(db, dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    let status = m.status().await.unwrap();
+    assert_eq!(status.entries[0].state, EntryState::Expanded);
+}
+
+#[tokio::test]
+async fn a_rollback_keeps_every_row_written_through_the_new_name() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous');
+         INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 3000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_rename.up.sql",
+        "ALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+    )]);
+    m_up_expanded(&db, &dir).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let new_model: Model = Arc::default();
+    let new_app = app(
+        db.url(),
+        stop.clone(),
+        new_model.clone(),
+        errors.clone(),
+        |i| {
+            if i % 2 == 0 {
+                format!("INSERT INTO users (display_name) VALUES ('new {i}') RETURNING id, display_name")
+            } else {
+                format!("UPDATE users SET display_name = 'new edit {i}' WHERE id = {} RETURNING id, display_name", i % 3000 + 1)
+            }
+        },
+    );
+    let old_stop = Arc::new(AtomicBool::new(false));
+    let old_app = app(
+        db.url(),
+        old_stop.clone(),
+        Arc::default(),
+        errors.clone(),
+        |i| {
+            format!(
+                "SELECT id, full_name FROM users WHERE id = {}",
+                i % 3000 + 1
+            )
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The new version is rolled back (its deploy failed): it stops, then the expand is undone
+    // while the old code keeps running.
+    settle(&stop, vec![new_app]).await;
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.rollback(None, &Silent).await.expect("rollback");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    settle(&old_stop, vec![old_app]).await;
+    no_errors(&errors);
+    rows_match(&c, &new_model, "users", "full_name").await;
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+    assert_eq!(
+        text(&c, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'users'::regclass AND adnum = 2").await,
+        "'anonymous'::text",
+        "the default is back on the old column"
+    );
+    nothing_left(&c, "users").await;
+    // A rollback after complete (or with nothing in progress) is refused.
+    let err = m
+        .rollback(None, &Silent)
+        .await
+        .expect_err("nothing to roll back");
+    assert!(
+        err.to_string().contains("no online change is in progress"),
+        "{err}"
+    );
+    // And the migration can be started again.
+    m.up(None, &Silent).await.expect("up again");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+}
+
+#[tokio::test]
+async fn an_added_not_null_column_filled_from_the_row_serves_old_inserts() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, quantity int NOT NULL, price_cents int NOT NULL);
+         INSERT INTO orders (quantity, price_cents) SELECT g % 7 + 1, g FROM generate_series(1, 8000) g;",
+    )
+    .await;
+    // The Rails/Django triple, as written.
+    let dir = folder(&[(
+        "20260101000000_total.up.sql",
+        "ALTER TABLE orders ADD COLUMN total_cents bigint;
+UPDATE orders SET total_cents = quantity * price_cents;
+ALTER TABLE orders ALTER COLUMN total_cents SET NOT NULL;
+",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let old_stop = Arc::new(AtomicBool::new(false));
+    let old_app = app(
+        db.url(),
+        old_stop.clone(),
+        Arc::default(),
+        errors.clone(),
+        |i| {
+            if i % 2 == 0 {
+                format!("INSERT INTO orders (quantity, price_cents) VALUES ({}, 100) RETURNING id, quantity", i % 5 + 1)
+            } else {
+                format!("UPDATE orders SET quantity = quantity + 1 WHERE id = {} RETURNING id, quantity", i % 8000 + 1)
+            }
+        },
+    );
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    let new_model: Model = Arc::default();
+    let new_app = app(
+        db.url(),
+        stop.clone(),
+        new_model.clone(),
+        errors.clone(),
+        |i| {
+            format!("INSERT INTO orders (quantity, price_cents, total_cents) VALUES (1, 1, {}) RETURNING id, total_cents", 1000 + i)
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The old code is gone (deployed); the new code runs on through complete.
+    settle(&old_stop, vec![old_app]).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    settle(&stop, vec![new_app]).await;
+    no_errors(&errors);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM orders WHERE total_cents IS NULL").await,
+        0
+    );
+    // Rows the old code wrote (or that existed) hold the fill; rows the new code wrote keep
+    // what it wrote. (An old-code UPDATE of quantity after the fill does not recompute it: the
+    // UPDATE in the migration ran once, as it would have as written.)
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM orders WHERE id <= 8000 AND total_cents <> (id % 7 + 1) * id AND quantity = id % 7 + 1").await,
+        0
+    );
+    rows_match(&c, &new_model, "orders", "total_cents").await;
+    assert_eq!(
+        text(&c, "SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'total_cents'").await,
+        "true"
+    );
+    nothing_left(&c, "orders").await;
+}
+
+#[tokio::test]
+async fn a_dropped_column_stays_for_old_code_until_complete_and_new_code_can_insert() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL, legacy text NOT NULL);
+         INSERT INTO items (name, legacy) SELECT 'i' || g, 'l' FROM generate_series(1, 100) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_drop_legacy.up.sql",
+        "CREATE TABLE tags (id bigserial PRIMARY KEY, name text);\nALTER TABLE items DROP COLUMN legacy;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    // Old code still reads and writes the column; new code inserts without it.
+    exec(&c, "SELECT legacy FROM items LIMIT 1; INSERT INTO items (name, legacy) VALUES ('old', 'x'); INSERT INTO items (name) VALUES ('new'); INSERT INTO tags (name) VALUES ('t');").await;
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'legacy' AND NOT attisdropped").await,
+        0
+    );
+    assert_eq!(one(&c, "SELECT count(*) FROM items").await, 102);
+}
+
+#[tokio::test]
+async fn a_renamed_table_keeps_its_old_name_as_a_view_until_complete() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE customers (id bigserial PRIMARY KEY, name text NOT NULL, tier text NOT NULL DEFAULT 'basic');
+         INSERT INTO customers (name) VALUES ('a'), ('b');",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_rename_table.up.sql",
+        "ALTER TABLE customers RENAME TO clients;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    // Old code (customers) and new code (clients) both insert, update and read.
+    exec(&c, "INSERT INTO customers (name) VALUES ('old'); UPDATE customers SET name = 'old2' WHERE name = 'old';
+              INSERT INTO clients (name) VALUES ('new') ON CONFLICT DO NOTHING;").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM customers WHERE tier = 'basic'").await,
+        4
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM clients WHERE name IN ('old2', 'new')"
+        )
+        .await,
+        2
+    );
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_class WHERE relname = 'customers'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(one(&c, "SELECT count(*) FROM clients").await, 4);
+}
+
+#[tokio::test]
+async fn exact_runs_the_file_as_written_and_an_ordinary_file_is_not_online() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1);",
+    )
+    .await;
+    let dir = folder(&[
+        (
+            "20260101000000_add.up.sql",
+            "ALTER TABLE t ADD COLUMN w int;\nCREATE INDEX t_v ON t (v);\n",
+        ),
+        (
+            "20260102000000_retype.up.sql",
+            "ALTER TABLE t ALTER COLUMN v TYPE bigint;\n",
+        ),
+    ]);
+    let mut options = fast();
+    options.exact = true;
+    let mut m = migrator(&db, &dir, options).await;
+    let applied = m.up(None, &Silent).await.expect("up --exact");
+    assert_eq!(applied.len(), 2);
+    assert_eq!(state_of(&m, "20260102000000").await, EntryState::Applied);
+    assert_eq!(
+        text(&c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'v'").await,
+        "bigint"
+    );
+}
+
+#[tokio::test]
+async fn up_with_complete_contracts_at_once_and_later_migrations_run() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 500) g;").await;
+    let dir = folder(&[
+        (
+            "20260101000000_retype.up.sql",
+            "ALTER TABLE t ALTER COLUMN v TYPE bigint;\n",
+        ),
+        (
+            "20260102000000_after.up.sql",
+            "CREATE TABLE later (id int);\n",
+        ),
+    ]);
+    // Without --complete, up stops after the expand: the later migration waits.
+    let mut m = migrator(&db, &dir, fast()).await;
+    let applied = m.up(None, &Silent).await.expect("up");
+    assert!(applied.is_empty(), "{applied:?}");
+    assert_eq!(state_of(&m, "20260102000000").await, EntryState::Pending);
+    let mut options = fast();
+    options.online_complete = true;
+    let mut m = migrator(&db, &dir, options).await;
+    let applied = m.up(None, &Silent).await.expect("up --complete");
+    assert_eq!(applied.len(), 2, "{applied:?}");
+    assert_eq!(one(&c, "SELECT count(*) FROM later").await, 0);
+    assert_eq!(one(&c, "SELECT sum(v)::bigint FROM t").await, 125250);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_nothing_changed() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, code text, amount numeric(10, 2));
+         INSERT INTO t VALUES (1, '10', 1.50), (2, 'x', 2.00);",
+    )
+    .await;
+    let schema_before = text(&c, "SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped").await;
+    // An expression that fails on some rows.
+    let dir = folder(&[(
+        "20260101000000_code_int.up.sql",
+        "ALTER TABLE t ALTER COLUMN code TYPE int USING code::int;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let err = m.up(None, &Silent).await.expect_err("fails on row 2");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cannot be computed for every row") && msg.contains("Nothing was changed"),
+        "{msg}"
+    );
+    assert!(msg.contains("20260101000000_code_int.up.sql"), "{msg}");
+    // A lossy type change.
+    let dir = folder(&[(
+        "20260101000000_amount_int.up.sql",
+        "ALTER TABLE t ALTER COLUMN amount TYPE int;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let err = m.up(None, &Silent).await.expect_err("lossy");
+    assert!(
+        err.to_string().contains("lossy") && err.to_string().contains("--allow-lossy"),
+        "{err}"
+    );
+    let schema_after = text(&c, "SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped").await;
+    assert_eq!(schema_before, schema_after);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't'::regclass"
+        )
+        .await,
+        0
+    );
+    // complete with nothing in progress.
+    let err = m
+        .complete(None, &Silent)
+        .await
+        .expect_err("nothing to complete");
+    assert!(
+        err.to_string().contains("no online change is in progress"),
+        "{err}"
+    );
+    // complete before the expand has finished: a backfill that fails past the sampled rows
+    // stops the expand; complete refuses, rollback undoes it.
+    exec(&c, "CREATE TABLE big (id int PRIMARY KEY, s text); INSERT INTO big SELECT g, g::text FROM generate_series(1, 100100) g; UPDATE big SET s = 'bad' WHERE id = 100100;").await;
+    let dir = folder(&[(
+        "20260101000000_s_int.up.sql",
+        "ALTER TABLE big ALTER COLUMN s TYPE int USING s::int;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent)
+        .await
+        .expect_err("the backfill meets the bad row");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanding);
+    let err = m
+        .complete(None, &Silent)
+        .await
+        .expect_err("still expanding");
+    assert!(err.to_string().contains("still expanding"), "{err}");
+    m.rollback(None, &Silent).await.expect("rollback");
+    nothing_left(&c, "big").await;
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+}
+
+#[tokio::test]
+async fn a_killed_start_and_complete_continue_where_they_stopped() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL);
+         CREATE INDEX t_v_idx ON t (v);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 30000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_v_bigint.up.sql",
+        "ALTER TABLE t ALTER COLUMN v TYPE bigint;\n",
+    )]);
+    // Stop the expand at several moments (the runner's task dropped, as a kill would).
+    for wait_ms in [30u64, 120, 400] {
+        let url = db.url();
+        let set = load(dir.path(), Some(Format::Pgshift)).unwrap();
+        let task = tokio::spawn(async move {
+            let mut m = Migrator::connect(&url, set, fast()).await.expect("connect");
+            m.up(None, &Silent).await
+        });
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        task.abort();
+        let _ = task.await;
+        let start = Instant::now();
+        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up continues");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    m.complete(Some(&Version::parse("20260101000000").unwrap()), &Silent)
+        .await
+        .expect("complete");
+    assert_eq!(one(&c, "SELECT count(*) FROM t WHERE v <> id").await, 0);
+    assert_eq!(
+        text(&c, "SELECT pg_get_indexdef('t_v_idx'::regclass)").await,
+        "CREATE INDEX t_v_idx ON public.t USING btree (v)"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_index WHERE NOT indisvalid").await,
+        0
+    );
+    nothing_left(&c, "t").await;
+}
+
+#[tokio::test]
+async fn the_triggers_refuse_a_conflicting_write_and_skip_updates_of_other_columns() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE users (id int PRIMARY KEY, full_name text, email text);
+         INSERT INTO users SELECT g, 'u' || g, g || '@x' FROM generate_series(1, 100) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_rename.up.sql",
+        "ALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+    )]);
+    m_up_expanded(&db, &dir).await;
+    // Both names written with different values in one statement: an error, nothing lost.
+    let err = c
+        .batch_execute("UPDATE users SET full_name = 'a', display_name = 'b' WHERE id = 1")
+        .await
+        .expect_err("conflicting write");
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err}");
+    let err = c
+        .batch_execute("INSERT INTO users (id, full_name, display_name) VALUES (500, 'a', 'b')")
+        .await
+        .expect_err("conflicting insert");
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err}");
+    // The same value through both names is fine.
+    exec(
+        &c,
+        "UPDATE users SET full_name = 'same', display_name = 'same' WHERE id = 2",
+    )
+    .await;
+    // An UPDATE of another column never calls the trigger function.
+    exec(&c, "SET track_functions = 'all'").await;
+    let calls = "SELECT coalesce((SELECT calls FROM pg_stat_user_functions WHERE funcname LIKE 'pgshift_sync%'), 0) + 0 * extract(epoch FROM clock_timestamp())::bigint";
+    exec(
+        &c,
+        "UPDATE users SET full_name = full_name || '!' WHERE id = 3",
+    )
+    .await;
+    // A session's function counts reach the view when it has been idle about a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    exec(&c, "SELECT pg_stat_clear_snapshot()").await;
+    let before = one(&c, calls).await;
+    assert!(before >= 1, "a write of the column calls it ({before})");
+    exec(&c, "UPDATE users SET email = 'changed' WHERE id <= 50").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    exec(&c, "SELECT pg_stat_clear_snapshot()").await;
+    assert_eq!(
+        one(&c, calls).await,
+        before,
+        "other columns' updates skip it"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM users WHERE full_name IS DISTINCT FROM display_name"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn phase_markers_place_raw_sql_and_online_off_runs_the_file_as_written() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1);",
+    )
+    .await;
+    let dir = folder(&[
+        (
+            "20260101000000_phases.up.sql",
+            "-- pgshift:expand
+ALTER TABLE t ADD COLUMN n int;
+-- pgshift:contract
+ALTER TABLE t ADD CONSTRAINT n_positive CHECK (n > 0);
+",
+        ),
+        (
+            "20260102000000_as_written.up.sql",
+            "-- pgshift:online off
+ALTER TABLE t RENAME COLUMN v TO w;
+",
+        ),
+    ]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'n'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'n_positive'"
+        )
+        .await,
+        0
+    );
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'n_positive'"
+        )
+        .await,
+        1
+    );
+    // The next file opts out: a plain rename, no second column, applied by the same up.
+    let applied = m.up(None, &Silent).await.expect("up");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        text(&c, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped").await,
+        "id,w,n"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_split_runs_as_written_and_says_why() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, a text);
+         CREATE VIEW v AS SELECT a FROM t;
+         INSERT INTO t VALUES (1, 'x');",
+    )
+    .await;
+    // The author drops and re-creates the view around the rename, in one transaction.
+    let dir = folder(&[(
+        "20260101000000_rename_under_view.up.sql",
+        "DROP VIEW v;
+ALTER TABLE t RENAME COLUMN a TO b;
+CREATE VIEW v AS SELECT b FROM t;
+",
+    )]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(format!("{e:?}"));
+    let mut m = migrator(&db, &dir, fast()).await;
+    let applied = m.up(None, &observer).await.expect("up");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Applied);
+    assert_eq!(text(&c, "SELECT b FROM v").await, "x");
+    let events = events.lock().unwrap().join("\n");
+    assert!(
+        events.contains("cannot run as an online change") && events.contains("runs as written"),
+        "{events}"
+    );
+}

@@ -1,0 +1,209 @@
+//! `pgshift start`, `complete` and `rollback` as a user runs them, against a real PostgreSQL:
+//! the messages and exit codes, `status` showing the phase, and `kill -9` of the process at
+//! several moments of the expand and of the contract, then the same command again: the result
+//! is the result of a run nobody interrupted.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_db::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pgshift");
+
+fn pgshift(url: &str, dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["--database-url", url, "--dir"])
+        .arg(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pgshift")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn one(c: &Connection, sql: &str) -> String {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+const SETUP: &str = "CREATE TABLE people (id bigint PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous', age int);
+CREATE INDEX people_full_name_idx ON people (full_name);
+INSERT INTO people SELECT g, 'person ' || g, g % 90 FROM generate_series(1, 60000) g;
+ANALYZE people;";
+
+fn folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20260101000000_rename.up.sql"),
+        "ALTER TABLE people RENAME COLUMN full_name TO display_name;\nALTER TABLE people ALTER COLUMN age TYPE bigint;\n",
+    )
+    .expect("write");
+    dir
+}
+
+/// The table as a user sees it: columns, indexes, constraints, and a digest of the rows.
+async fn picture(c: &Connection) -> String {
+    one(
+        c,
+        "SELECT concat_ws(E'\\n',
+            (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull || ' ' || coalesce(pg_get_expr(adbin, adrelid), ''), ', ' ORDER BY attname)
+               FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+              WHERE attrelid = 'people'::regclass AND attnum > 0 AND NOT attisdropped),
+            (SELECT string_agg(pg_get_indexdef(indexrelid), ', ' ORDER BY 1) FROM pg_index WHERE indrelid = 'people'::regclass),
+            (SELECT coalesce(string_agg(conname || ' ' || pg_get_constraintdef(oid), ', ' ORDER BY 1), '') FROM pg_constraint WHERE conrelid = 'people'::regclass),
+            (SELECT count(*)::text FROM pg_trigger WHERE tgrelid = 'people'::regclass),
+            (SELECT md5(string_agg(id || ':' || display_name || ':' || age, ',' ORDER BY id)) FROM people))",
+    )
+    .await
+}
+
+async fn sessions_ended(c: &Connection) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while one(c, "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle' AND application_name = 'pgshift'").await != "0" {
+        assert!(Instant::now() < deadline, "killed sessions never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill_after(url: &str, dir: &Path, command: &str, ms: u64) {
+    let mut child = Command::new(BIN)
+        .args([command, "--database-url", url, "--dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(ms));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn kill_9_during_start_and_complete_then_the_same_command_gives_the_uninterrupted_result() {
+    let dir = folder();
+    // The reference: nobody interrupts it.
+    let reference = TestDb::new().await;
+    let rc = reference.connect().await;
+    rc.batch_execute(SETUP).await.expect("setup");
+    let url = reference.url().to_string();
+    let out = pgshift(&url, dir.path(), &["start"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is expanded"), "{}", text(&out));
+    let status = pgshift(&url, dir.path(), &["status"]);
+    assert!(text(&status).contains("expanded"), "{}", text(&status));
+    assert!(
+        text(&status).contains("pgshift complete"),
+        "{}",
+        text(&status)
+    );
+    let out = pgshift(&url, dir.path(), &["complete"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let want = picture(&rc).await;
+    assert!(
+        want.contains("display_name text true 'anonymous'::text"),
+        "{want}"
+    );
+    assert!(want.contains("age bigint false"), "{want}");
+
+    // The same, killed at several moments of the expand, and of the contract.
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    let url = db.url().to_string();
+    for ms in [150u64, 400, 700, 1000] {
+        kill_after(&url, dir.path(), "start", ms);
+        sessions_ended(&c).await;
+    }
+    let out = pgshift(&url, dir.path(), &["start"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for ms in [5u64, 40] {
+        kill_after(&url, dir.path(), "complete", ms);
+        sessions_ended(&c).await;
+    }
+    let status = pgshift(&url, dir.path(), &["status"]);
+    if !text(&status).contains("applied") {
+        let out = pgshift(&url, dir.path(), &["complete"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(picture(&c).await, want);
+}
+
+#[tokio::test]
+async fn phase_commands_say_what_to_do_and_exit_2_when_there_is_nothing_to_do() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    let dir = folder();
+    let url = db.url().to_string();
+    for command in ["complete", "rollback"] {
+        let out = pgshift(&url, dir.path(), &[command]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("no online change is in progress"),
+            "{}",
+            text(&out)
+        );
+    }
+    let out = pgshift(&url, dir.path(), &["up"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("is expanded: the migrations after it wait"),
+        "{}",
+        text(&out)
+    );
+    let plan = pgshift(&url, dir.path(), &["plan"]);
+    assert!(
+        text(&plan).contains("nothing pending") || plan.status.success(),
+        "{}",
+        text(&plan)
+    );
+    let out = pgshift(&url, dir.path(), &["rollback"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("rolled back"), "{}", text(&out));
+    let plan = pgshift(&url, dir.path(), &["plan"]);
+    assert!(
+        text(&plan).contains("online change: expand now")
+            && text(&plan).contains("rename public.people.full_name to display_name")
+            && text(&plan).contains("contract 1/1"),
+        "{}",
+        text(&plan)
+    );
+}
+
+#[tokio::test]
+async fn the_library_expands_at_start_up_and_never_contracts() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    let dir = folder();
+    let applied = pgshift::migrate(&db.url().to_string(), dir.path())
+        .await
+        .expect("migrate");
+    assert!(applied.is_empty(), "{applied:?}");
+    // Expanded: both names work, the old column is still there.
+    c.batch_execute("SELECT full_name, display_name FROM people LIMIT 1")
+        .await
+        .expect("both names");
+    // Again at the next start-up: still expanded, nothing contracted.
+    pgshift::migrate(&db.url().to_string(), dir.path())
+        .await
+        .expect("migrate again");
+    c.batch_execute("SELECT full_name FROM people LIMIT 1")
+        .await
+        .expect("the old name stays until complete");
+    assert_eq!(
+        one(&c, "SELECT phase FROM pgshift.online_changes").await,
+        "expanded"
+    );
+}
