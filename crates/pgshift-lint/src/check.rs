@@ -290,6 +290,28 @@ pub fn check_in(
 
 /// A finding the runner's safe rewrite answers, as what will run: `pgshift up` executes the
 /// rewrite, so the statement as written is not what reaches the server.
+/// The findings about statements `pgshift up` plans as an online (expand/contract) change when
+/// it can (`docs/online.md`).
+pub const ONLINE_RULES: &[&str] = &[
+    "renaming-column",
+    "renaming-table",
+    "changing-column-type",
+    "ban-drop-column",
+    "adding-field-with-volatile-default",
+];
+
+/// Says how `pgshift up` runs it. The severity stays: whether the change can be planned online
+/// depends on the live catalog (a view reading the column, a foreign key, ...), which `check`
+/// does not see; `pgshift plan` shows the phases, or why it runs as written.
+fn online_change(mut d: Diagnostic) -> Diagnostic {
+    let how = "`pgshift up` runs this as an online change when it can: expand now (the new schema beside the old, kept in step by a trigger, backfilled), contract after the deploy (`pgshift complete`); `pgshift plan` shows the phases, or why it runs as written";
+    d.help = Some(match d.help.take() {
+        Some(h) => format!("{h}\n{how}"),
+        None => how.to_string(),
+    });
+    d
+}
+
 fn runs_as(mut d: Diagnostic, rewrite: &crate::rewrite::SafeRewrite) -> Diagnostic {
     let steps: Vec<&str> = rewrite.steps.iter().map(|s| s.sql.as_str()).collect();
     d.message = format!(
@@ -360,6 +382,7 @@ fn check_wrapped(
     let mut allows: Vec<Allow> = Vec::new();
     let mut file_suppressed: Vec<Suppressed> = Vec::new();
     let mut assured: Vec<Range<usize>> = Vec::new();
+    let mut online_off = false;
     let mut assured_open: Option<usize> = None;
     let mut statement_of_comment = vec![None; parsed.comments.len()];
     for i in 0..statement_count {
@@ -429,6 +452,7 @@ fn check_wrapped(
                     ),
                 ),
             },
+            Directive::OnlineOff => online_off = true,
             Directive::SafetyAssuredStart if options.honour_foreign_markers => {
                 assured_open = Some(comment.span.end)
             }
@@ -443,6 +467,7 @@ fn check_wrapped(
     if let Some(start) = assured_open {
         assured.push(start..range.end);
     }
+    let online = ctx.runner_rewrites && !online_off;
 
     // Statements, in order, each seen with the context before it.
     let mut open_begin: Option<Range<usize>> = None;
@@ -482,6 +507,9 @@ fn check_wrapped(
                     if fix.replacement == r.replacement() {
                         d = runs_as(d, r);
                     }
+                }
+                if online && !d.runs_as && ONLINE_RULES.contains(&rule.name) {
+                    d = online_change(d);
                 }
                 out.push((rule, d));
                 per_statement.push(Some(i));

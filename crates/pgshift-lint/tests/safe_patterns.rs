@@ -264,3 +264,31 @@ fn new_enum_value_in_a_later_migration_fails_only_in_a_batch() {
         .collect();
     assert_eq!(found.len(), 1, "{found:?}");
 }
+
+/// With pgshift as the runner, a finding about a change `pgshift up` plans as an online change
+/// says so (and keeps its severity: whether it can be planned depends on the live catalog);
+/// `-- pgshift:online off` and another runner's format do not.
+#[test]
+fn breaking_changes_say_pgshift_runs_them_online_when_it_is_the_runner() {
+    let says = |format: Format, sql: &str| {
+        let s = set(format, vec![migration("20240101000000", sql, false)]);
+        check_set(&s, &CheckOptions::default())
+            .findings()
+            .filter(|f| f.rule == "renaming-column")
+            .map(|f| {
+                assert_eq!(f.severity, Severity::Error);
+                f.help
+                    .clone()
+                    .unwrap_or_default()
+                    .contains("runs this as an online change")
+            })
+            .collect::<Vec<_>>()
+    };
+    let rename = "ALTER TABLE users RENAME COLUMN a TO b;\n";
+    assert_eq!(says(Format::Pgshift, rename), [true]);
+    assert_eq!(
+        says(Format::Pgshift, &format!("-- pgshift:online off\n{rename}")),
+        [false]
+    );
+    assert_eq!(says(Format::Sqlx, rename), [false]);
+}

@@ -130,6 +130,11 @@ pub enum Event {
     },
     /// A backfill's progress: after each batch, and while it waits (with the reason).
     BackfillProgress(crate::backfill::Progress),
+    /// A migration runs as an online (expand/contract) change: its operations, in words.
+    OnlineChange {
+        version: String,
+        operations: Vec<String>,
+    },
     /// Anything else worth telling a person.
     Info(String),
 }

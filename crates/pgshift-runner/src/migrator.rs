@@ -425,6 +425,14 @@ impl Migrator {
             }
             if partial.is_none() {
                 let planned = self.online_plan(&m).await?;
+                if let (crate::online::Planned::AsWritten(reason), true) =
+                    (&planned, self.options.online_required)
+                {
+                    return Err(RunError::Usage(format!(
+                        "{reason}. So migration {} cannot run as an online change, and `pgshift start` runs nothing as written. `pgshift up` applies it as written (it may break code running against the old schema; `pgshift plan` shows what it locks); or change the migration. Nothing was changed.",
+                        m.version
+                    )));
+                }
                 if let crate::online::Planned::AsWritten(reason) = &planned {
                     observer.event(&Event::Info(format!(
                         "  warning: {reason}. So migration {} cannot run as an online change: it runs as written, as an ordinary migration (it may break code running against the old schema)",
@@ -482,6 +490,15 @@ impl Migrator {
             return Ok(Vec::new());
         }
         self.read_server_version().await?;
+        // An online change in progress sits on top of the history: what `down` would revert
+        // comes before it (and may be what it changes). It is finished or undone first.
+        if let Some(c) = crate::online::state::read(&self.conn).await?.first() {
+            return Err(RunError::Usage(format!(
+                "migration {} is an online change in progress ({}): `pgshift complete` or `pgshift rollback` it before reverting anything. Nothing was reverted.",
+                c.version,
+                c.phase.as_str()
+            )));
+        }
         let rows = history::read(&self.conn).await?;
         let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
         applied.sort_by(|a, b| compare_versions(&b.version, &a.version));

@@ -72,10 +72,17 @@ pub struct RunOptions {
     pub backfill_lock_timeout: Duration,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
+    /// Plan migrations that would break running code as online (expand/contract) changes.
+    /// Off: every migration runs as written (with the safe rewrites), as before.
+    pub online: bool,
     /// `up` contracts an online change right after its expand (`--complete`): for deploys
     /// where old and new code never run at once (a single instance, CI). Off by default:
     /// `up` expands and stops, and `pgshift complete` contracts after the deploy.
     pub online_complete: bool,
+    /// `pgshift start`: a migration that would break running code but cannot be planned as an
+    /// online change is refused instead of run as written. Not a setting.
+    #[serde(skip)]
+    pub online_required: bool,
     /// Let an online type change through although converting sampled values to the new type
     /// and back does not give them back (`--allow-lossy`).
     pub online_allow_lossy: bool,
@@ -132,8 +139,10 @@ impl Default for RunOptions {
             pg_dump_dir: PathBuf::from("pgshift-backups"),
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
+            online: true,
             online_complete: false,
             online_allow_lossy: false,
+            online_required: false,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct PlannedMigration {
     pub checklist: Checklist,
     /// How it runs as an online (expand/contract) change, when it is one.
     pub online: Option<OnlineOutline>,
+    /// Why it runs as written although it would break running code, when it cannot be
+    /// planned as an online change.
+    pub runs_as_written: Option<String>,
 }
 
 /// An online change's phases, as `plan` shows them: expand now, contract after the deploy.
@@ -448,10 +451,17 @@ async fn plan_migration(
         });
     }
     let checklist = checklist(m, &breaking, exec, &statements, &line_index);
-    let online = if options.run.exact || resumes_at.is_some() {
-        None
+    let planned = if options.run.exact || !options.run.online || resumes_at.is_some() {
+        crate::online::Planned::Ordinary
     } else {
-        match crate::online::plan(conn, m, pg).await? {
+        crate::online::plan(conn, m, pg).await?
+    };
+    let runs_as_written = match &planned {
+        crate::online::Planned::AsWritten(reason) => Some(reason.clone()),
+        _ => None,
+    };
+    let online = {
+        match planned {
             crate::online::Planned::Online(p) => Some(p),
             _ => None,
         }
@@ -477,6 +487,7 @@ async fn plan_migration(
         statements,
         checklist,
         online,
+        runs_as_written,
     })
 }
 

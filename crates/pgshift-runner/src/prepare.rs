@@ -334,6 +334,9 @@ pub struct OnlineStatement {
     pub destructive: bool,
     /// The tables it locks (as written).
     pub tables: Vec<QualifiedName>,
+    /// `SET search_path` (or `set_config('search_path', ...)`): names after it resolve
+    /// elsewhere than the planner's session would resolve them.
+    pub sets_search_path: bool,
     /// A table of that name is created earlier in this migration.
     pub on_new_table: bool,
 }
@@ -406,6 +409,10 @@ pub async fn online_statements(
             rewrites: effects.iter().any(|e| e.rewrite),
             destructive: destructive(&statement.node),
             tables: effects.iter().map(|e| e.table.clone()).collect(),
+            sets_search_path: match &statement.node {
+                NodeEnum::VariableSetStmt(v) => v.name.eq_ignore_ascii_case("search_path"),
+                _ => written.to_ascii_lowercase().contains("search_path"),
+            },
             on_new_table,
         });
         ctx.observe(&statement.node, &effects, statement.span.clone());

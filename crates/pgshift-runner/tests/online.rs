@@ -219,6 +219,15 @@ async fn a_type_change_runs_online_while_the_application_writes_and_reads() {
     // `up` again changes nothing: the migrations after it wait for complete.
     m.up(None, &Silent).await.expect("up again");
     assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    // `down` refuses while it is in progress: what it would revert lies under it.
+    let err = m
+        .down(pgshift_runner::DownTarget::Steps(1), &Silent)
+        .await
+        .expect_err("down while expanded");
+    assert!(
+        err.to_string().contains("online change in progress"),
+        "{err}"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     m.complete(None, &Silent).await.expect("complete");
@@ -608,6 +617,20 @@ async fn exact_runs_the_file_as_written_and_an_ordinary_file_is_not_online() {
     let mut m = migrator(&db, &dir, options).await;
     let applied = m.up(None, &Silent).await.expect("up --exact");
     assert_eq!(applied.len(), 2);
+    // `[run] online = false` too: a rename as written, applied by the same up.
+    exec(&c, "CREATE TABLE r (id int PRIMARY KEY, a int)").await;
+    let dir2 = folder(&[(
+        "20260103000000_rename.up.sql",
+        "ALTER TABLE r RENAME COLUMN a TO b;\n",
+    )]);
+    let mut options = fast();
+    options.online = false;
+    let mut m2 = migrator(&db, &dir2, options).await;
+    assert_eq!(m2.up(None, &Silent).await.expect("up").len(), 1);
+    assert_eq!(
+        text(&c, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'r'::regclass AND attnum > 0 AND NOT attisdropped").await,
+        "id,b"
+    );
     assert_eq!(state_of(&m, "20260102000000").await, EntryState::Applied);
     assert_eq!(
         text(&c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'v'").await,
@@ -689,15 +712,12 @@ async fn bad_input_is_refused_with_nothing_changed() {
         .await,
         0
     );
-    // complete with nothing in progress.
-    let err = m
+    // complete with nothing in progress does nothing.
+    assert!(m
         .complete(None, &Silent)
         .await
-        .expect_err("nothing to complete");
-    assert!(
-        err.to_string().contains("no online change is in progress"),
-        "{err}"
-    );
+        .expect("nothing to complete")
+        .is_none());
     // complete before the expand has finished: a backfill that fails past the sampled rows
     // stops the expand; complete refuses, rollback undoes it.
     exec(&c, "CREATE TABLE big (id int PRIMARY KEY, s text); INSERT INTO big SELECT g, g::text FROM generate_series(1, 100100) g; UPDATE big SET s = 'bad' WHERE id = 100100;").await;
@@ -927,4 +947,149 @@ CREATE VIEW v AS SELECT b FROM t;
         events.contains("cannot run as an online change") && events.contains("runs as written"),
         "{events}"
     );
+
+    // `pgshift start` runs nothing as written: it refuses, with nothing changed.
+    exec(&c, "CREATE VIEW w AS SELECT b FROM t").await;
+    let dir = folder(&[(
+        "20260102000000_rename_under_view.up.sql",
+        "ALTER TABLE t RENAME COLUMN b TO c;\n",
+    )]);
+    let mut options = fast();
+    options.online_required = true;
+    let mut m = migrator(&db, &dir, options).await;
+    let err = m.up(None, &Silent).await.expect_err("start refuses");
+    assert!(
+        err.to_string()
+            .contains("reads it; the old column could not be dropped")
+            && err.to_string().contains("Nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(text(&c, "SELECT b FROM t").await, "x");
+}
+
+#[tokio::test]
+async fn a_migration_that_sets_search_path_runs_as_written_on_the_table_it_names() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE SCHEMA s2;
+         CREATE TABLE s2.items (id int PRIMARY KEY, label text);
+         CREATE TABLE public.items (id int PRIMARY KEY, label text);",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_s2.up.sql",
+        "SET search_path TO s2;\nALTER TABLE items RENAME COLUMN label TO title;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Applied);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_attribute WHERE attrelid = 's2.items'::regclass AND attname = 'title'").await,
+        1
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.items'::regclass AND attname = 'label'").await,
+        1,
+        "the other schema's table is untouched"
+    );
+}
+
+#[tokio::test]
+async fn fills_before_set_not_null_and_constant_defaults_keep_the_written_semantics() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE o (id int PRIMARY KEY, status text, legacy text NOT NULL);
+         INSERT INTO o SELECT g, CASE WHEN g % 2 = 0 THEN 'paid' END, 'l' FROM generate_series(1, 2000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_fill.up.sql",
+        "UPDATE o SET status = 'new' WHERE status IS NULL;
+ALTER TABLE o ALTER COLUMN status SET NOT NULL;
+ALTER TABLE o ADD COLUMN kind text DEFAULT 'b';
+UPDATE o SET kind = 'a';
+ALTER TABLE o ALTER COLUMN kind SET NOT NULL;
+ALTER TABLE o DROP COLUMN legacy;
+",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    // The UPDATE before SET NOT NULL ran as a batched backfill, not as one statement.
+    assert!(
+        one(&c, "SELECT coalesce(sum(rows_done), 0)::bigint FROM pgshift.backfills WHERE id LIKE '20260101000000-online-%' AND statement LIKE '%status%'").await >= 1000
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM o WHERE status IS NULL").await,
+        0
+    );
+    // A row written now (by old code, which knows neither kind nor the drop) gets the
+    // column's default, as it would have after the migration as written.
+    exec(
+        &c,
+        "INSERT INTO o (id, status, legacy) VALUES (5000, 'new', 'x')",
+    )
+    .await;
+    assert_eq!(text(&c, "SELECT kind FROM o WHERE id = 5000").await, "b");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM o WHERE id <= 2000 AND kind <> 'a'"
+        )
+        .await,
+        0
+    );
+    // New code inserts without legacy; a rollback then cannot make it NOT NULL again and
+    // says so instead of failing.
+    exec(
+        &c,
+        "INSERT INTO o (id, status, kind) VALUES (5001, 'new', 'c')",
+    )
+    .await;
+    let done = m.rollback(None, &Silent).await.expect("rollback");
+    assert!(
+        done.not_undone
+            .iter()
+            .any(|n| n.contains("legacy stays nullable")),
+        "{:?}",
+        done.not_undone
+    );
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+}
+
+#[tokio::test]
+async fn a_complete_that_changed_nothing_can_still_be_rolled_back() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, a text); INSERT INTO t VALUES (1, 'x');",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_rename.up.sql",
+        "ALTER TABLE t RENAME COLUMN a TO b;\n",
+    )]);
+    m_up_expanded(&db, &dir).await;
+    // As a complete that gave up on its lock leaves it: contracting, no step done.
+    exec(
+        &c,
+        "UPDATE pgshift.online_changes SET phase = 'contracting'",
+    )
+    .await;
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.rollback(None, &Silent).await.expect("rollback");
+    nothing_left(&c, "t").await;
+    // One step done: too late.
+    m.up(None, &Silent).await.expect("expand again");
+    exec(
+        &c,
+        "UPDATE pgshift.online_changes SET phase = 'contracting', done = 1",
+    )
+    .await;
+    let err = m.rollback(None, &Silent).await.expect_err("too late");
+    assert!(err.to_string().contains("can no longer be undone"), "{err}");
 }

@@ -216,6 +216,7 @@ fn fixed_report() -> PlanReport {
                 locking: answer(false, "line 2: ACCESS EXCLUSIVE on orders blocks reads and writes for ≈ 6.0 s"),
             },
             online: None,
+            runs_as_written: None,
         }],
     }
 }

@@ -642,3 +642,49 @@ async fn a_down_checked_with_real_commits_is_named_and_verification_goes_on() {
     assert_eq!(report.migrations[2].down, Outcome::Passed, "{text}");
     assert_eq!(report.migrations[0].down, Outcome::Passed, "{text}");
 }
+
+/// A rename that `up` ran as an online change is a note in verify's analyzer, not an error:
+/// the gate does not fail on what pgshift made safe. Run as written (`--exact`), it fails.
+#[tokio::test]
+async fn a_migration_run_online_is_a_note_not_an_analyzer_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        (
+            "20240101000000_users.up.sql",
+            "CREATE TABLE users (id bigint PRIMARY KEY, full_name text NOT NULL);\nINSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 100) g;\n",
+        ),
+        ("20240101000000_users.down.sql", "DROP TABLE users;\n"),
+        (
+            "20240102000000_rename.up.sql",
+            "ALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+        ),
+    ];
+    for (name, sql) in files {
+        std::fs::write(dir.path().join(name), sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+    // (A down that renames back would run as written, and stays an error.)
+    let set =
+        pgshift_source::load(dir.path(), Some(Format::Pgshift)).unwrap_or_else(|e| panic!("{e}"));
+    let db = TestDb::new().await;
+    let options = VerifyOptions {
+        database_url: Some(db.url()),
+        trace: false,
+        ..VerifyOptions::default()
+    };
+    let report = verify(&set, &options, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("verify: {e}"));
+    let text = terminal(&report);
+    let rename = report
+        .analyzer
+        .findings
+        .iter()
+        .find(|f| f.rule == "renaming-column" && f.location.contains("20240102000000_rename.up"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(rename.severity, pgshift_lint::Severity::Note, "{text}");
+    assert!(
+        rename.message.starts_with("ran as an online change"),
+        "{text}"
+    );
+    assert!(report.passed, "{text}");
+}

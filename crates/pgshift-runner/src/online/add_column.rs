@@ -160,15 +160,23 @@ pub async fn plan_added(
     )];
     let mut contract = vec![lock_table(t)];
     let mut rollback = Vec::new();
-    let backfill = match &fill.update {
-        Some((_, update)) => {
+    // A constant default (no table rewrite) is added with the column, as written: the rows
+    // that exist and the rows written meanwhile get it, as they would have; the UPDATE as
+    // written then runs as the backfill (rows it should not change keep the default).
+    let constant_default = added.default.filter(|_| !input.statement.rewrites);
+    let backfill = match (&fill.update, constant_default) {
+        (Some((_, update)), Some(default)) => {
+            setup[0].push_str(&format!(" DEFAULT {default}"));
+            update_as_written(update)
+        }
+        (Some((_, update)), None) => {
             let trigger = fill_trigger(t, added.column, update);
             setup.extend(trigger.create(t));
             contract.extend(trigger.drop(t));
             rollback.extend(trigger.drop(t));
             statements_update(input, fill)
         }
-        None => {
+        (None, _) => {
             // A volatile default: new rows get it from the column; the rows that exist are
             // filled where NULL.
             let default = added.default.unwrap_or("NULL");
@@ -199,7 +207,7 @@ pub async fn plan_added(
             quote_ident(&check)
         ));
     }
-    if let (Some(default), Some(_)) = (added.default, &fill.update) {
+    if let (Some(default), Some(_), None) = (added.default, &fill.update, constant_default) {
         contract.push(format!(
             "ALTER TABLE {} ALTER COLUMN {c} SET DEFAULT {default}",
             t.quoted()
@@ -219,6 +227,7 @@ pub async fn plan_added(
         table: t.to_string(),
         table_oid: table.oid,
         preflight: fill_preflight(fill),
+        not_undone: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("finish {t}.{} (one lock on {t})", added.column),
@@ -257,6 +266,28 @@ fn fill_preflight(fill: &Fill) -> Vec<super::Preflight> {
         ),
         lossy: false,
     }]
+}
+
+/// The UPDATE as the author wrote it (table, alias, assignment, condition).
+fn update_as_written(update: &UpdateParts) -> String {
+    let mut sql = format!(
+        "UPDATE {}{}",
+        if update.only { "ONLY " } else { "" },
+        update.table.quoted()
+    );
+    if let Some(alias) = &update.alias {
+        sql.push_str(&format!(" AS {}", quote_ident(alias)));
+    }
+    let a = &update.assignments[0];
+    sql.push_str(&format!(
+        " SET {} = {}",
+        quote_ident(&a.column),
+        a.expression
+    ));
+    if let Some(filter) = &update.filter {
+        sql.push_str(&format!(" WHERE {filter}"));
+    }
+    sql
 }
 
 fn statements_update(input: &OpInput<'_>, fill: &Fill) -> String {
@@ -338,6 +369,7 @@ pub async fn plan_not_null(
         table: t.to_string(),
         table_oid: table.oid,
         preflight: fill_preflight(&fill),
+        not_undone: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("SET NOT NULL on {t}.{column} (one lock on {t})"),

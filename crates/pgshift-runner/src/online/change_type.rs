@@ -168,13 +168,15 @@ pub async fn plan(
         t.quoted(),
         super::PREFLIGHT_ROWS
     );
-    let preflight = vec![
-        super::Preflight {
-            sql: format!("SELECT count(new) FROM ({sample}) s"),
-            failing: format!("the new value `{up}` cannot be computed for every row"),
-            lossy: false,
-        },
-        super::Preflight {
+    let mut preflight = vec![super::Preflight {
+        sql: format!("SELECT count(new) FROM ({sample}) s"),
+        failing: format!("the new value `{up}` cannot be computed for every row"),
+        lossy: false,
+    }];
+    // A plain cast should give the old values back; a USING expression is a deliberate
+    // transformation and is not expected to.
+    if using.is_none() {
+        preflight.push(super::Preflight {
             sql: format!(
                 "SELECT count(*) FROM ({sample}) s WHERE {}",
                 sync::distinct(
@@ -188,8 +190,8 @@ pub async fn plan(
                 col.type_text
             ),
             lossy: true,
-        },
-    ];
+        });
+    }
     Ok(Operation {
         summary: format!(
             "change the type of {t}.{column} from {} to {type_text}",
@@ -198,6 +200,7 @@ pub async fn plan(
         table: t.to_string(),
         table_oid: table.oid,
         preflight,
+        not_undone: Vec::new(),
         expand,
         contract: contract_units,
         rollback: vec![PhaseUnit::transaction(

@@ -24,6 +24,7 @@ pub async fn plan(
             table: table.name.to_string(),
             table_oid: table.oid,
             preflight: Vec::new(),
+            not_undone: Vec::new(),
             expand: Vec::new(),
             contract: vec![PhaseUnit::as_written(
                 format!("as written (line {})", st.line),
@@ -45,7 +46,8 @@ pub async fn plan(
     let t = &table.name;
     let c = quote_ident(column);
     let mut expand = Vec::new();
-    let mut rollback = Vec::new();
+    let rollback = Vec::new();
+    let mut not_undone = Vec::new();
     if col.not_null && col.default.is_none() {
         expand.push(PhaseUnit::transaction(
             format!("{t}.{column} may be NULL, so new code can insert without it"),
@@ -54,10 +56,11 @@ pub async fn plan(
                 t.quoted()
             )],
         ));
-        // As written, so it gets the safe form (CHECK NOT VALID + VALIDATE, then SET NOT NULL).
-        rollback.push(PhaseUnit::as_written(
-            format!("{t}.{column} NOT NULL again"),
-            format!("ALTER TABLE {} ALTER COLUMN {c} SET NOT NULL", t.quoted()),
+        // The new code may have inserted rows without it: a rollback cannot make it NOT
+        // NULL again without deciding their value, so it says so instead of failing.
+        not_undone.push(format!(
+            "{t}.{column} stays nullable (the expand dropped NOT NULL so that new code could insert without it): fill the NULLs the new code left, then `ALTER TABLE {} ALTER COLUMN {c} SET NOT NULL`",
+            t.quoted()
         ));
     }
     Ok(Operation {
@@ -65,6 +68,7 @@ pub async fn plan(
         table: t.to_string(),
         table_oid: table.oid,
         preflight: Vec::new(),
+        not_undone,
         expand,
         contract: vec![PhaseUnit::as_written(
             format!("drop {t}.{column} (line {})", st.line),

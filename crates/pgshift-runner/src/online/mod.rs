@@ -124,6 +124,9 @@ pub struct Operation {
     /// returns how many sampled rows fail it, and what that means.
     #[serde(default, skip_serializing)]
     pub preflight: Vec<Preflight>,
+    /// What a rollback leaves as the expand left it, in words.
+    #[serde(default, skip_serializing)]
+    pub not_undone: Vec<String>,
 }
 
 /// A check on the rows that exist, before the expand writes anything.
@@ -221,6 +224,10 @@ async fn plan_online(
     if off {
         return Ok(None);
     }
+    let search_path = statements
+        .iter()
+        .find(|s| s.sets_search_path)
+        .map(|s| s.line);
     let mut plan = OnlinePlan {
         operations: Vec::new(),
         expand: Vec::new(),
@@ -262,9 +269,30 @@ async fn plan_online(
         }
         None
     };
+    // An operation's units that run where a later statement of it stands (the backfill of an
+    // added column runs where its UPDATE is written: what the file creates between the two,
+    // a function the UPDATE calls, exists by then).
+    let mut deferred: std::collections::HashMap<usize, Vec<PhaseUnit>> =
+        std::collections::HashMap::new();
     for (i, st) in statements.iter().enumerate() {
         if consumed[i] {
+            plan.expand.extend(deferred.remove(&i).unwrap_or_default());
             continue;
+        }
+        // An UPDATE that fills a column of an existing table that a later statement makes
+        // NOT NULL belongs to that operation: it runs as its backfill, not as written.
+        if let (Some(u), false, false) = (&st.update, st.on_new_table, st.backfill_marked) {
+            let later_not_null = u.assignments.len() == 1
+                && statements[i + 1..].iter().any(|later| {
+                    later.changes.iter().flatten().any(|c| {
+                        matches!(c, SchemaChange::SetNotNull { table, column }
+                            if table.name == u.table.name && *column == u.assignments[0].column)
+                    })
+                });
+            if later_not_null && catalog::table(client, &u.table).await?.is_some() {
+                consumed[i] = true;
+                continue;
+            }
         }
         if let Some(phase) = st.phase {
             online = true;
@@ -296,6 +324,7 @@ async fn plan_online(
                     pg,
                     index: plan.operations.len() + 1,
                 };
+                let mut defer_from: Option<(usize, usize)> = None;
                 let op = match change {
                     SchemaChange::RenameColumn { from, to, .. } => {
                         Some(rename_column::plan(client, &input, from, to).await?)
@@ -331,6 +360,14 @@ async fn plan_online(
                             Some(op) => {
                                 for j in fill.consumed() {
                                     consumed[j] = true;
+                                }
+                                if let Some((j, _)) = &fill.update {
+                                    let at = op
+                                        .expand
+                                        .iter()
+                                        .position(|u| u.kind == UnitKind::Backfill)
+                                        .unwrap_or(op.expand.len());
+                                    defer_from = Some((*j, at));
                                 }
                                 Some(op)
                             }
@@ -371,7 +408,13 @@ async fn plan_online(
                     ) {
                         column_changes.push((op.table.clone(), st.line));
                     }
-                    plan.expand.extend(op.expand.iter().cloned());
+                    match defer_from {
+                        Some((j, at)) => {
+                            plan.expand.extend(op.expand[..at].iter().cloned());
+                            deferred.insert(j, op.expand[at..].to_vec());
+                        }
+                        None => plan.expand.extend(op.expand.iter().cloned()),
+                    }
                     plan.operations.push(op);
                     online = true;
                     handled = true;
@@ -417,13 +460,22 @@ async fn plan_online(
                 format!("drop index {ix} (created at line {})", st.line),
                 format!("DROP INDEX CONCURRENTLY IF EXISTS {}", ix.quoted()),
             )),
-            None => plan
-                .not_undone
-                .push(format!("line {}: {}", st.line, first_line(&st.text))),
+            None => plan.not_undone.push(format!(
+                "line {}: {}",
+                st.line,
+                first_line(&pgshift_sql::redact_secrets(&st.text))
+            )),
         }
     }
     if !online {
         return Ok(None);
+    }
+    if let Some(line) = search_path {
+        return Err(refusal(
+            m,
+            line,
+            "the migration sets search_path, so its table names may resolve elsewhere than pgshift's session resolves them: qualify the names with their schema (or remove the SET)",
+        ));
     }
     if let Some(violation) = violations.into_iter().next() {
         return Err(violation);
@@ -459,6 +511,7 @@ async fn plan_online(
     // Undo in the reverse order of the expand.
     for op in plan.operations.iter().rev() {
         plan.rollback.extend(op.rollback.iter().cloned());
+        plan.not_undone.extend(op.not_undone.iter().cloned());
     }
     raw_rollback.reverse();
     plan.rollback.extend(raw_rollback);

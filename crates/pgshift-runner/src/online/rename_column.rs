@@ -152,13 +152,18 @@ pub async fn plan(
         table: t.to_string(),
         table_oid: table.oid,
         preflight: Vec::new(),
+        not_undone: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("drop {t}.{from}, {to} takes its place (one lock on {t})"),
             contract,
         )],
         rollback: vec![PhaseUnit::transaction(
-            format!("drop {t}.{to} and its trigger, give {from} its default back"),
+            if col.default.is_some() {
+                format!("drop {t}.{to} and its trigger, give {from} its default back")
+            } else {
+                format!("drop {t}.{to} and its trigger")
+            },
             rollback,
         )],
     })

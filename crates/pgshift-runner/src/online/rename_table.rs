@@ -40,6 +40,7 @@ pub async fn plan(client: &Client, input: &OpInput<'_>, to: &str) -> Result<Oper
         table: t.to_string(),
         table_oid: table.oid,
         preflight: Vec::new(),
+        not_undone: Vec::new(),
         expand: vec![PhaseUnit::transaction(
             format!("rename {t} to {to}, a view named {} over it", t.name),
             expand,

@@ -33,7 +33,7 @@ impl Migrator {
     /// How a migration runs: as an online change, or as written.
     pub async fn online_plan(&mut self, m: &Migration) -> Result<super::Planned> {
         self.read_server_version().await?;
-        if self.options().exact {
+        if self.options().exact || !self.options().online {
             return Ok(super::Planned::Ordinary);
         }
         super::plan(self.connection(), m, self.pg()).await
@@ -103,6 +103,21 @@ impl Migrator {
                             None
                         }
                     }
+                    // What the migration creates before the operation (a function its fill
+                    // calls, a column its USING reads) is not there yet: the check cannot run,
+                    // and the backfill tries its statements before its first batch instead.
+                    Err(e)
+                        if e.code().is_some_and(|c| {
+                            ["42883", "42P01", "42703", "42704", "3F000"].contains(&c.code())
+                        }) =>
+                    {
+                        observer.event(&Event::Info(format!(
+                            "  {}: the check on existing rows was skipped: it names something this migration creates first ({})",
+                            op.summary,
+                            e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
+                        )));
+                        None
+                    }
                     Err(e) => {
                         let e = pgshift_db::DbError::from(e);
                         Some(format!("{}: {e}", check.failing))
@@ -128,9 +143,15 @@ impl Migrator {
         change: OnlineChange,
         observer: &dyn Observer,
     ) -> Result<()> {
-        for op in &change.plan.operations {
-            observer.event(&Event::Info(format!("  online: {}", op.summary)));
-        }
+        observer.event(&Event::OnlineChange {
+            version: change.version.clone(),
+            operations: change
+                .plan
+                .operations
+                .iter()
+                .map(|op| op.summary.clone())
+                .collect(),
+        });
         self.run_phase(m, &change, OnlinePhase::Expanding, observer)
             .await?;
         if change.plan.contract.is_empty() {
@@ -147,15 +168,20 @@ impl Migrator {
 
     /// Contracts the expanded online change (`version`, or the only one): refuses until
     /// every backfill of its expand is recorded done.
+    /// `None` when no online change is in progress and none was named: there is nothing to
+    /// complete (a deploy script that runs `complete` again after it succeeded).
     pub async fn complete(
         &mut self,
         version: Option<&Version>,
         observer: &dyn Observer,
-    ) -> Result<Finished> {
+    ) -> Result<Option<Finished>> {
+        if version.is_none() && self.online_changes().await?.is_empty() {
+            return Ok(None);
+        }
         self.acquire_runner_lock(observer).await?;
         let outcome = self.complete_locked(version.cloned(), observer).await;
         self.release_runner_lock().await;
-        outcome
+        outcome.map(Some)
     }
 
     pub(crate) async fn complete_locked(
@@ -198,6 +224,16 @@ impl Migrator {
             state::set_phase(self.connection(), &change.version, OnlinePhase::Contracting).await?;
         }
         let change = self.reread(&change.version).await?;
+        if self
+            .set()
+            .find(&m.version)
+            .is_some_and(|f| f.checksum() != change.checksum)
+        {
+            observer.event(&Event::Info(format!(
+                "  warning: {} changed since its expand started; the plan stored then is what completes (`pgshift rollback`, then `pgshift start`, runs the file as it is now)",
+                m.up.path.display()
+            )));
+        }
         observer.event(&Event::Info(format!(
             "  completing {} {}: {} contract steps",
             change.version,
@@ -235,9 +271,9 @@ impl Migrator {
         self.read_server_version().await?;
         let change = self.pick_change(version.as_ref(), "rollback").await?;
         let m = self.migration_of(&change)?;
-        if change.phase == OnlinePhase::Contracting {
+        if change.phase == OnlinePhase::Contracting && (change.done > 0 || change.sub > 0) {
             return Err(RunError::Usage(format!(
-                "migration {}: `pgshift complete` has started ({} of {} contract steps done), so the expand can no longer be undone: run `pgshift complete` to finish it, then `pgshift down` if you need to revert. Nothing was changed.",
+                "migration {}: `pgshift complete` has started ({} of {} contract steps done), so the expand can no longer be undone: run `pgshift complete` to finish it, then revert it with its down file (`pgshift down`) or a new migration. Nothing was changed.",
                 change.version,
                 change.done,
                 change.plan.contract.len()
@@ -400,7 +436,8 @@ impl Migrator {
                 };
                 self.executor()
                     .run_unit(m, &exec, j, observer, &record, &mut progress)
-                    .await?;
+                    .await
+                    .map_err(|e| in_phase(e, phase, i, units.len(), &unit.what))?;
             }
             if exec.units.is_empty() {
                 state::set_progress(self.connection(), &version, i + 1, 0).await?;
@@ -463,6 +500,35 @@ impl Migrator {
                 prepared.exec
             }
         })
+    }
+}
+
+/// An error of a phase's unit, saying where the phase stopped and what runs next: the stored
+/// plan, from this unit (the file is not read again until a rollback).
+fn in_phase(e: RunError, phase: OnlinePhase, index: usize, total: usize, what: &str) -> RunError {
+    let next = match phase {
+        OnlinePhase::Expanding | OnlinePhase::Expanded => {
+            "`pgshift start` continues at this step once the cause is fixed (the plan stored when the expand started runs, not the file: to change the SQL, `pgshift rollback` first); `pgshift rollback` undoes the expand"
+        }
+        OnlinePhase::Contracting => {
+            "`pgshift complete` continues at this step once the cause is fixed"
+        }
+        OnlinePhase::RollingBack => {
+            "`pgshift rollback` continues at this step once the cause is fixed"
+        }
+    };
+    let place = format!(
+        "{} step {} of {total} ({what}) stopped; the steps before it are done and recorded. {next}.",
+        phase.as_str(),
+        index + 1
+    );
+    match e {
+        RunError::Statement(mut s) => {
+            s.outcome = place;
+            RunError::Statement(s)
+        }
+        RunError::LockBudget { .. } | RunError::Usage(_) => e,
+        other => RunError::Usage(format!("{other}\n  {place}")),
     }
 }
 

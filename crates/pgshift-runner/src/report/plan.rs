@@ -107,6 +107,13 @@ pub fn render_terminal(report: &PlanReport) -> String {
         if let Some(d) = &m.dump {
             let _ = writeln!(out, "  first: pg_dump of the dropped tables to {d}");
         }
+        if let Some(reason) = &m.runs_as_written {
+            let _ = writeln!(
+                out,
+                "  runs as written, not as an online change: {}",
+                printable_line(reason)
+            );
+        }
         if let Some(o) = &m.online {
             let _ = writeln!(
                 out,
@@ -263,6 +270,13 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 out,
                 "\nFirst: `pg_dump` of the dropped tables to {}.",
                 markdown::code(d)
+            );
+        }
+        if let Some(reason) = &m.runs_as_written {
+            let _ = writeln!(
+                out,
+                "\nRuns as written, not as an online change: {}",
+                markdown::text(reason)
             );
         }
         if let Some(o) = &m.online {

@@ -404,7 +404,18 @@ pub async fn verify(
         blamed: BTreeSet::new(),
         snapshot_costs: std::sync::Mutex::new(Vec::new()),
     };
-    let first_pass_ok = run.cycle(set, observer).await?;
+    // The migrations that ran as online changes: the analyzer's findings about what made them
+    // online (a rename, a retype, a dropped column) are notes, since `up` ran them online here.
+    let online_versions = std::sync::Mutex::new(BTreeSet::new());
+    let watching = |e: &crate::event::Event| {
+        if let crate::event::Event::OnlineChange { version, .. } = e {
+            if let Ok(mut v) = online_versions.lock() {
+                v.insert(version.clone());
+            }
+        }
+        observer.event(e)
+    };
+    let first_pass_ok = run.cycle(set, &watching).await?;
     let Run {
         mut report,
         inspector,
@@ -416,7 +427,8 @@ pub async fn verify(
     drop(inspector);
     drop(migrator);
 
-    report.analyzer = analyze(set, &options.check, options.gate.as_ref());
+    let online_versions = online_versions.into_inner().unwrap_or_default();
+    report.analyzer = analyze(set, &options.check, options.gate.as_ref(), &online_versions);
     if report.analyzer.errors > 0 {
         report.failures.push(Failure {
             phase: Phase::Analyzer,
@@ -526,8 +538,19 @@ fn whole(run: &RunOptions) -> RunOptions {
     }
 }
 
-fn analyze(set: &MigrationSet, options: &CheckOptions, gate: Option<&Gate>) -> AnalyzerSummary {
+fn analyze(
+    set: &MigrationSet,
+    options: &CheckOptions,
+    gate: Option<&Gate>,
+    online_versions: &BTreeSet<String>,
+) -> AnalyzerSummary {
     let report = check_set(set, options);
+    let online_paths: Vec<&std::path::Path> = set
+        .migrations
+        .iter()
+        .filter(|m| online_versions.contains(m.version.as_str()))
+        .map(|m| m.up.path.as_path())
+        .collect();
     let mut summary = AnalyzerSummary {
         gate: gate.map(|g| g.since.clone()),
         ..AnalyzerSummary::default()
@@ -537,7 +560,21 @@ fn analyze(set: &MigrationSet, options: &CheckOptions, gate: Option<&Gate>) -> A
             summary.outside_gate += 1;
             continue;
         }
-        match f.severity {
+        let ran_online = f.severity != Severity::Hint
+            && pgshift_lint::ONLINE_RULES.contains(&f.rule)
+            && online_paths.contains(&f.path.as_path());
+        let (severity, message) = if ran_online {
+            (
+                Severity::Note,
+                format!(
+                    "ran as an online change (expand, then contract after the deploy): {}",
+                    f.message
+                ),
+            )
+        } else {
+            (f.severity, f.message.clone())
+        };
+        match severity {
             Severity::Error => summary.errors += 1,
             Severity::Warning => summary.warnings += 1,
             Severity::Note => summary.notes += 1,
@@ -548,9 +585,9 @@ fn analyze(set: &MigrationSet, options: &CheckOptions, gate: Option<&Gate>) -> A
         }
         summary.findings.push(AnalyzerFinding {
             location: format!("{}:{}:{}", f.path.display(), f.start.line, f.start.column),
-            severity: f.severity,
+            severity,
             rule: f.rule.to_string(),
-            message: f.message.clone(),
+            message,
         });
     }
     summary

@@ -279,6 +279,18 @@ pub fn log_event(style: Style, event: &Event) {
             ),
             _ => return,
         },
+        Event::OnlineChange {
+            version,
+            operations,
+        } => format!(
+            "  {} runs as an online change (expand now, contract after the deploy):\n{}",
+            printable(version),
+            operations
+                .iter()
+                .map(|o| format!("    - {}", printable(o)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
         Event::Info(text) => printable(text).into_owned(),
         Event::StepRunning { .. } => return,
     };

@@ -28,6 +28,7 @@ pub struct PhaseArgs {
 pub async fn start(args: StartArgs, ctx: &Context) -> Result<u8, Failure> {
     let mut options = args.run.apply(ctx.run_options())?;
     options.online_complete = false;
+    options.online_required = true;
     let to = args
         .version
         .as_deref()
@@ -71,12 +72,14 @@ pub async fn complete(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
     let mut migrator = ctx.migrator(options).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
-    let done = migrator.complete(version.as_ref(), &observer).await?;
-    outln!(
-        "completed {} {}: the migration is applied; the old schema is gone",
-        done.version,
-        done.name
-    )?;
+    match migrator.complete(version.as_ref(), &observer).await? {
+        Some(done) => outln!(
+            "completed {} {}: the migration is applied; the old schema is gone",
+            done.version,
+            done.name
+        )?,
+        None => outln!("nothing to complete: no online change is in progress")?,
+    }
     Ok(exit::OK)
 }
 
