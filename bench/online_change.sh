@@ -27,15 +27,17 @@
 #                            stopped by an error (both summed over the runs)
 #   <way>_balance_mismatches accounts whose abalance differs from the sum of their history
 #                            deltas after the change: updates lost or doubled (summed over runs)
-#   <way>_host_stall_max     the longest a process of the bench's own niceness waited for a CPU
-#                            during the change (a 10 ms sleep's overrun): on a shared machine,
-#                            latencies near it are the machine's, not the change's
+#   <way>_host_other_cpu     the share of the machine's CPU time that processes with niceness
+#                            0 took during the change (/proc/stat's user column): with the bench
+#                            itself under nice (as on a shared machine), other people's work;
+#                            a high figure in a run means its latencies are partly the machine's
 # and for pgshift, write throughput with its triggers installed (after `pgshift start`, before
 # complete) vs a copy without them, both VACUUM FULLed (so that only the triggers and the
-# extra column differ, not the backfill's dead rows), both without load: a bulk `UPDATE pgbench_accounts SET abalance =
-# abalance + 1` (the synced column; target >= 0.7) and `SET filler = filler` (another column;
-# target >= 0.95), ratio = time without / time with; also the same UPDATEs on the expanded
-# copy with its triggers disabled (the extra column alone).
+# extra column differ, not the backfill's dead rows), both without load: a bulk
+# `UPDATE pgbench_accounts SET abalance = abalance + 1` (the synced column; target >= 0.7) and
+# `SET filler = filler` (another column; target >= 0.95), ratio = time without / time with;
+# also the same UPDATEs on the expanded copy with its triggers disabled (the extra column alone).
+# The defaults (SCALE 20, RUNS 3) take about 17 minutes on 2 shared cores.
 #
 # A way whose tool is missing is skipped with the reason printed: reshape when no binary is
 # found (RESHAPE_BIN, else `reshape` on PATH, else /work/.reshape/bin/reshape; install it with
@@ -43,6 +45,7 @@
 # `start` command. Any other error stops the script.
 #
 # Run:   bash bench/online_change.sh                          (its own throwaway cluster)
+#        nice -n 19 bash bench/online_change.sh              (on a machine others build on)
 #        SCALE=20 RUNS=3 bash bench/online_change.sh
 #        WAYS="plain pgshift" RUNS=1 bash bench/online_change.sh
 #        RESHAPE_BIN=/path/to/reshape PGSHIFT_BIN=target/release/pgshift PGSHIFT_BIN_PREBUILT=1 \
@@ -199,26 +202,20 @@ op_pgshift() {
     echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" > "$WORK/op.times"
 }
 
-# stall_start / stall_stop: the longest overrun (ms) of a 10 ms sleep in between, i.e. how
-# long a process of this niceness can wait for a CPU on this machine right now.
-stall_start() {
-    python3 -c '
-import signal, sys, time
-worst = 0.0
-def stop(*_):
-    print(round(worst * 1000, 1)); sys.stdout.flush(); sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-while True:
-    t = time.monotonic(); time.sleep(0.01); worst = max(worst, time.monotonic() - t - 0.01)
-' > "$WORK/stall" &
-    STALL_PID=$!
+# cpu_mark: /proc/stat's user (niceness 0) ticks and all ticks; cpu_other MARK: the share (%)
+# of all CPU time since MARK that processes with niceness 0 took.
+cpu_mark() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $2, t; exit}' /proc/stat; }
+cpu_other() {
+    local u0 t0 u1 t1
+    read -r u0 t0 <<< "$1"
+    read -r u1 t1 < <(cpu_mark)
+    if [ "$t1" -gt "$t0" ]; then echo "100 * ($u1 - $u0) / ($t1 - $t0)" | bc -l; else echo 0; fi
 }
-stall_stop() { kill -TERM "$STALL_PID" 2>/dev/null || true; wait "$STALL_PID" 2>/dev/null || true; cat "$WORK/stall"; }
 
 # under_load NAME OP URL: starts the load, runs OP after WARM seconds, waits until the load's
 # schedule lag is back under 50 ms (at least 3 s, at most the change's length + 10 s), stops
 # the load, and prints: p99_ms max_ms transactions failed aborted_clients lock_wait_ms
-# stall_ms.
+# other_cpu_pct.
 under_load() {
     local name=$1 op=$2 url=$3 mark load ws we
     mark=$(log_lines)
@@ -226,10 +223,10 @@ under_load() {
         -f load.sql -l --log-prefix="$name" "$url" >"$WORK/$name.out" 2>"$WORK/$name.err") &
     load=$!
     sleep "$WARM"
-    stall_start
+    local cpu0
+    cpu0=$(cpu_mark)
     ws=$(now)
     if ! "$op" "$url"; then
-        stall_stop >/dev/null
         kill -TERM "$load" 2>/dev/null || true
         wait "$load" 2>/dev/null || true
         echo "$name: the change failed:" >&2
@@ -237,8 +234,8 @@ under_load() {
         exit 1
     fi
     we=$(now)
-    local stall
-    stall=$(stall_stop)
+    local other_cpu
+    other_cpu=$(cpu_other "$cpu0")
     # The load keeps going until it has caught up with its schedule. pgbench writes its
     # per-transaction log through stdio, so stopping it loses the last few KB: transactions
     # that ended after the drain, outside the window.
@@ -291,7 +288,7 @@ under_load() {
         echo "$ws $we" > "$WORK/keep.$name.$N/window"
     fi
     rm -f "$WORK/$name".[0-9]*
-    echo "${p99:-0} ${max:-0} $n ${failed:-0} ${aborted:-0} $wait_ms ${stall:-0}"
+    echo "${p99:-0} ${max:-0} $n ${failed:-0} ${aborted:-0} $wait_ms $other_cpu"
 }
 
 # --- calibration ---------------------------------------------------------------------------
@@ -303,17 +300,18 @@ echo "load: $LOAD_RATE tps (half of $CAPACITY), ways: $WAYS" >&2
 
 # --- under load ------------------------------------------------------------------------------
 # $WORK/res.<way>: one line per run:
-#   start_s complete_s p99 max transactions failed aborted lock_wait mismatches p99_ratio stall
+#   start_s complete_s p99 max transactions failed aborted lock_wait mismatches p99_ratio other_cpu
 for i in $(seq "$RUNS"); do
     fresh base; url=$URL
     under_load alone op_alone "$url" > "$WORK/r"
-    read -r a_p99 a_max a_n a_failed a_aborted a_wait a_stall < "$WORK/r"
-    echo "run $i alone: p99 $a_p99 ms, max $a_max ms, $a_n transactions, lock wait $a_wait ms, stall $a_stall ms" >&2
-    echo "$ALONE_SECS 0 $a_p99 $a_max $a_n $a_failed $a_aborted $a_wait $(mismatches "$url") 1 $a_stall" >> "$WORK/res.alone"
+    read -r a_p99 a_max a_n a_failed a_aborted a_wait a_cpu < "$WORK/r"
+    printf 'run %s alone: p99 %s ms, max %s ms, %s transactions, lock wait %s ms, others %.0f%% CPU\n' \
+        "$i" "$a_p99" "$a_max" "$a_n" "$a_wait" "$a_cpu" >&2
+    echo "$ALONE_SECS 0 $a_p99 $a_max $a_n $a_failed $a_aborted $a_wait $(mismatches "$url") 1 $a_cpu" >> "$WORK/res.alone"
     for way in $WAYS; do
         fresh base; url=$URL
         under_load "$way" "op_$way" "$url" > "$WORK/r"
-        read -r p99 max n failed aborted wait_ms stall < "$WORK/r"
+        read -r p99 max n failed aborted wait_ms other_cpu < "$WORK/r"
         type=$(abalance_type "$url")
         if [ "$type" != bigint ]; then
             echo "$way: abalance is '$type' after the change, not bigint:" >&2
@@ -322,7 +320,7 @@ for i in $(seq "$RUNS"); do
         fi
         read -r t_start t_complete < "$WORK/op.times"
         mis=$(mismatches "$url")
-        echo "$t_start $t_complete $p99 $max $n $failed $aborted $wait_ms $mis $(echo "$p99 / $a_p99" | bc -l) $stall" >> "$WORK/res.$way"
+        echo "$t_start $t_complete $p99 $max $n $failed $aborted $wait_ms $mis $(echo "$p99 / $a_p99" | bc -l) $other_cpu" >> "$WORK/res.$way"
         echo "run $i $way: $(tail -1 "$WORK/res.$way")" >&2
     done
 done
@@ -371,7 +369,7 @@ printf 'load_capacity: %d tps\n' "$CAPACITY"
 printf 'load_p99_alone: %.1f ms\n' "$(col alone 3)"
 printf 'load_max_alone: %.1f ms\n' "$(col alone 4)"
 printf 'load_lock_wait_max_alone: %.0f ms\n' "$(col alone 8)"
-printf 'host_stall_max_alone: %.0f ms\n' "$(col alone 11)"
+printf 'host_other_cpu_alone: %.0f %%\n' "$(col alone 11)"
 for way in $WAYS; do
     total=$(paste -d+ <(cut -d' ' -f1 "$WORK/res.$way") <(cut -d' ' -f2 "$WORK/res.$way") | bc -l | median)
     printf '%s_total: %.1f s\n' "$way" "$total"
@@ -386,7 +384,7 @@ for way in $WAYS; do
     printf '%s_failed: %d transactions\n' "$way" "$(cut -d' ' -f6 "$WORK/res.$way" | paste -sd+ | bc)"
     printf '%s_aborted_clients: %d clients\n' "$way" "$(cut -d' ' -f7 "$WORK/res.$way" | paste -sd+ | bc)"
     printf '%s_balance_mismatches: %d rows\n' "$way" "$(cut -d' ' -f9 "$WORK/res.$way" | paste -sd+ | bc)"
-    printf '%s_host_stall_max: %.0f ms\n' "$way" "$(col "$way" 11)"
+    printf '%s_host_other_cpu: %.0f %%\n' "$way" "$(col "$way" 11)"
 done
 if [ "$TRIGGER_TEST" = 1 ]; then
     printf 'pgshift_start_no_load: %.1f s\n' "$PGSHIFT_START_NO_LOAD"
