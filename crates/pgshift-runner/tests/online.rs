@@ -665,6 +665,11 @@ async fn up_with_complete_contracts_at_once_and_later_migrations_run() {
     assert_eq!(applied.len(), 2, "{applied:?}");
     assert_eq!(one(&c, "SELECT count(*) FROM later").await, 0);
     assert_eq!(one(&c, "SELECT sum(v)::bigint FROM t").await, 125250);
+    // The history row of an online change: applied, with the time from expand to contract.
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pgshift.migrations WHERE version = '20260101000000' AND state = 'applied' AND duration_ms IS NOT NULL").await,
+        1
+    );
 }
 
 #[tokio::test]

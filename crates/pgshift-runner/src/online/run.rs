@@ -364,6 +364,16 @@ impl Migrator {
             .await
             .map_err(pgshift_db::DbError::from)?;
         let outcome = async {
+            // From the start of the expand to the end of the contract, deploy included.
+            let duration_ms: Option<i64> = conn
+                .query_one(
+                    "SELECT (extract(epoch FROM now() - started_at) * 1000)::bigint
+                       FROM pgshift.online_changes WHERE version = $1",
+                    &[&change.version],
+                )
+                .await
+                .ok()
+                .and_then(|r| r.get(0));
             crate::history::upsert(
                 conn,
                 &crate::history::NewRow {
@@ -373,7 +383,7 @@ impl Migrator {
                     state: crate::history::RowState::Applied,
                     progress: 1,
                     units: 1,
-                    duration_ms: None,
+                    duration_ms,
                     down_sql: m.recorded_down(),
                     path: m.up.path.display().to_string(),
                     format: self.set().format.name().to_string(),
