@@ -1,7 +1,7 @@
 //! `pgshift start`, `complete` and `rollback` as a user runs them, against a real PostgreSQL:
 //! the messages and exit codes, `status` showing the phase, and `kill -9` of the process at
-//! several moments of the expand and of the contract, then the same command again: the result
-//! is the result of a run nobody interrupted.
+//! several moments of the expand, the contract and a rollback, then the same command again:
+//! the result is the result of a run nobody interrupted.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -52,18 +52,19 @@ fn folder() -> tempfile::TempDir {
     dir
 }
 
-/// The table as a user sees it: columns, indexes, constraints, and a digest of the rows.
-async fn picture(c: &Connection) -> String {
+/// The table as a user sees it: columns, indexes, constraints, triggers, and a digest of the
+/// rows read through `name` (the name column, as the migration left it).
+async fn picture(c: &Connection, name: &str) -> String {
     one(
         c,
-        "SELECT concat_ws(E'\\n',
+        &format!("SELECT concat_ws(E'\\n',
             (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull || ' ' || coalesce(pg_get_expr(adbin, adrelid), ''), ', ' ORDER BY attname)
                FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
               WHERE attrelid = 'people'::regclass AND attnum > 0 AND NOT attisdropped),
             (SELECT string_agg(pg_get_indexdef(indexrelid), ', ' ORDER BY 1) FROM pg_index WHERE indrelid = 'people'::regclass),
             (SELECT coalesce(string_agg(conname || ' ' || pg_get_constraintdef(oid), ', ' ORDER BY 1), '') FROM pg_constraint WHERE conrelid = 'people'::regclass),
             (SELECT count(*)::text FROM pg_trigger WHERE tgrelid = 'people'::regclass),
-            (SELECT md5(string_agg(id || ':' || display_name || ':' || age, ',' ORDER BY id)) FROM people))",
+            (SELECT md5(string_agg(id || ':' || {name} || ':' || age, ',' ORDER BY id)) FROM people))"),
     )
     .await
 }
@@ -109,7 +110,7 @@ async fn kill_9_during_start_and_complete_then_the_same_command_gives_the_uninte
     );
     let out = pgshift(&url, dir.path(), &["complete"]);
     assert!(out.status.success(), "{}", text(&out));
-    let want = picture(&rc).await;
+    let want = picture(&rc, "display_name").await;
     assert!(
         want.contains("display_name text true 'anonymous'::text"),
         "{want}"
@@ -136,11 +137,11 @@ async fn kill_9_during_start_and_complete_then_the_same_command_gives_the_uninte
         let out = pgshift(&url, dir.path(), &["complete"]);
         assert!(out.status.success(), "{}", text(&out));
     }
-    assert_eq!(picture(&c).await, want);
+    assert_eq!(picture(&c, "display_name").await, want);
 }
 
 #[tokio::test]
-async fn phase_commands_say_what_to_do_and_exit_2_when_there_is_nothing_to_do() {
+async fn phase_commands_say_what_to_do_and_a_rollback_of_nothing_exits_2() {
     let db = TestDb::new().await;
     let c = db.connect().await;
     c.batch_execute(SETUP).await.expect("setup");
@@ -209,4 +210,29 @@ async fn the_library_expands_at_start_up_and_never_contracts() {
         one(&c, "SELECT phase FROM pgshift.online_changes").await,
         "expanded"
     );
+}
+
+#[tokio::test]
+async fn kill_9_during_rollback_then_rollback_again_restores_the_table() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    let before = picture(&c, "full_name").await;
+    let dir = folder();
+    let url = db.url().to_string();
+    let out = pgshift(&url, dir.path(), &["start"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for ms in [5u64, 30, 80] {
+        kill_after(&url, dir.path(), "rollback", ms);
+        sessions_ended(&c).await;
+    }
+    let status = pgshift(&url, dir.path(), &["status"]);
+    if !text(&status).contains("pending") {
+        let out = pgshift(&url, dir.path(), &["rollback"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let after = picture(&c, "full_name").await;
+    assert_eq!(after, before);
+    let status = pgshift(&url, dir.path(), &["status"]);
+    assert!(text(&status).contains("pending"), "{}", text(&status));
 }
