@@ -1139,3 +1139,27 @@ COMMIT;
     );
     nothing_left(&c, "shop_customer").await;
 }
+
+/// A statement the author placed with a phase marker stays where the author put it: an UPDATE
+/// before a marked SET NOT NULL runs as written, not swallowed as a fill.
+#[tokio::test]
+async fn a_marked_set_not_null_leaves_its_update_as_written() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, "CREATE TABLE t (id int PRIMARY KEY, s text); INSERT INTO t VALUES (1, NULL), (2, 'x');").await;
+    let dir = folder(&[(
+        "20260101000000_marked.up.sql",
+        "UPDATE t SET s = 'filled' WHERE s IS NULL;
+-- pgshift:contract
+ALTER TABLE t ALTER COLUMN s SET NOT NULL;
+",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(text(&c, "SELECT s FROM t WHERE id = 1").await, "filled");
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        text(&c, "SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 's'").await,
+        "true"
+    );
+}

@@ -58,7 +58,7 @@ fn same_table(a: &QualifiedName, b: &QualifiedName) -> bool {
 /// An `UPDATE` that assigns only `column` of `table`. One marked `-- pgshift:backfill` is the
 /// author's choice of how it runs (a backfill within an ordinary migration) and is left alone.
 fn fills(st: &OnlineStatement, table: &QualifiedName, column: &str) -> Option<UpdateParts> {
-    if st.backfill_marked {
+    if st.backfill_marked || st.phase.is_some() {
         return None;
     }
     let u = st.update.as_ref()?;
@@ -81,11 +81,12 @@ pub fn find_fill(
                 continue;
             }
         }
-        let sets_not_null = st.changes.as_ref().is_some_and(|cs| {
-            cs.len() == 1
-                && matches!(&cs[0], SchemaChange::SetNotNull { table: t, column: c }
+        let sets_not_null = st.phase.is_none()
+            && st.changes.as_ref().is_some_and(|cs| {
+                cs.len() == 1
+                    && matches!(&cs[0], SchemaChange::SetNotNull { table: t, column: c }
                     if same_table(t, table) && c == column)
-        });
+            });
         if sets_not_null && fill.set_not_null.is_none() {
             fill.set_not_null = Some(j);
         }

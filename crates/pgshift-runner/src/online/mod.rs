@@ -299,13 +299,17 @@ async fn plan_online(
         }
         // An UPDATE that fills a column of an existing table that a later statement makes
         // NOT NULL belongs to that operation: it runs as its backfill, not as written.
-        if let (Some(u), false, false) = (&st.update, st.on_new_table, st.backfill_marked) {
+        // (Not when either carries a phase marker: the author placed it.)
+        if let (Some(u), false, false, None) =
+            (&st.update, st.on_new_table, st.backfill_marked, st.phase)
+        {
             let later_not_null = u.assignments.len() == 1
                 && statements[i + 1..].iter().any(|later| {
-                    later.changes.iter().flatten().any(|c| {
-                        matches!(c, SchemaChange::SetNotNull { table, column }
+                    later.phase.is_none()
+                        && later.changes.iter().flatten().any(|c| {
+                            matches!(c, SchemaChange::SetNotNull { table, column }
                             if table.name == u.table.name && *column == u.assignments[0].column)
-                    })
+                        })
                 });
             if later_not_null && catalog::table(client, &u.table).await?.is_some() {
                 consumed[i] = true;
