@@ -1146,7 +1146,11 @@ COMMIT;
 async fn a_marked_set_not_null_leaves_its_update_as_written() {
     let db = TestDb::new().await;
     let c = db.connect().await;
-    exec(&c, "CREATE TABLE t (id int PRIMARY KEY, s text); INSERT INTO t VALUES (1, NULL), (2, 'x');").await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, s text); INSERT INTO t VALUES (1, NULL), (2, 'x');",
+    )
+    .await;
     let dir = folder(&[(
         "20260101000000_marked.up.sql",
         "UPDATE t SET s = 'filled' WHERE s IS NULL;

@@ -564,8 +564,8 @@ fn coalesce_as_written(units: &mut Vec<PhaseUnit>) {
                 last.what = format!("{}; {}", last.what, unit.what);
                 let joined = format!(
                     "{};\n{}",
-                    last.sql[0].trim_end().trim_end_matches(';'),
-                    unit.sql[0]
+                    last.sql.join(";\n").trim_end().trim_end_matches(';'),
+                    unit.sql.join(";\n")
                 );
                 last.sql = vec![joined];
             }

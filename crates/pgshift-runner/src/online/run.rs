@@ -474,6 +474,8 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<Execution> {
         let path = m.up.path.clone();
+        // A plan read back from the database could have been edited by hand.
+        let first = unit.sql.first().map(String::as_str).unwrap_or_default();
         Ok(match unit.kind {
             UnitKind::Transaction => {
                 generated_execution(&path, &unit.what, vec![(true, unit.sql.clone())], self.pg())
@@ -484,9 +486,9 @@ impl Migrator {
                 vec![(false, unit.sql.clone())],
                 self.pg(),
             ),
-            UnitKind::Backfill => backfill_execution(&path, &unit.what, &unit.sql[0], self.pg())?,
+            UnitKind::Backfill => backfill_execution(&path, &unit.what, first, self.pg())?,
             UnitKind::AsWritten => {
-                let script = Script::from_recorded(path, &unit.sql[0]);
+                let script = Script::from_recorded(path, first);
                 let options = self.options().clone();
                 let prepared = prepare(
                     self.connection(),
