@@ -213,7 +213,9 @@ impl PlanReport {
     /// `max_lock_ms`: the reasons `plan` exits non-zero.
     pub fn over_limit(&self) -> Vec<OverLimit> {
         let mut out = Vec::new();
-        for m in &self.migrations {
+        // An online migration's statements do not run as written (the estimates describe the
+        // file): its expand takes short locks, its contract one short lock per table.
+        for m in self.migrations.iter().filter(|m| m.online.is_none()) {
             for s in &m.statements {
                 if let Some(b) = &s.blocking {
                     if b.table_has_rows && b.estimate_ms > self.max_lock_ms as f64 {
@@ -450,7 +452,7 @@ async fn plan_migration(
             conflicting_now,
         });
     }
-    let checklist = checklist(m, &breaking, exec, &statements, &line_index);
+    let mut checklist = checklist(m, &breaking, exec, &statements, &line_index);
     let planned = if options.run.exact || !options.run.online || resumes_at.is_some() {
         crate::online::Planned::Ordinary
     } else {
@@ -477,6 +479,9 @@ async fn plan_migration(
             }
         })
     };
+    if let Some(o) = &online {
+        online_checklist(&mut checklist, o);
+    }
     Ok(PlannedMigration {
         version,
         name: m.name.clone(),
@@ -489,6 +494,27 @@ async fn plan_migration(
         online,
         runs_as_written,
     })
+}
+
+/// The checklist of a migration that runs as an online change: its answers are about the
+/// phases, not about the file as written (the rollback answer, about its down file, stays).
+fn online_checklist(c: &mut Checklist, o: &OnlineOutline) {
+    c.backward_compatible = Answer {
+        ok: true,
+        text: "yes, while it is expanded: old code keeps its names and types (kept in step by triggers) until `pgshift complete`, which you run once no old code is left".into(),
+    };
+    c.if_it_fails_halfway = Answer {
+        ok: true,
+        text: format!(
+            "it runs in {} expand and {} contract steps, each recorded when done: the same command continues at the failed step, and `pgshift rollback` undoes the expand until `complete` starts",
+            o.expand.len(),
+            o.contract.len()
+        ),
+    };
+    c.locking = Answer {
+        ok: true,
+        text: "the expand takes only short locks (a new column, triggers, `NOT VALID` constraints) and builds indexes concurrently; the backfill locks a batch of rows at a time; `complete` takes one short ACCESS EXCLUSIVE lock per table, under lock_timeout, retried".into(),
+    };
 }
 
 /// One step as it will run: the statement it comes from (by start offset), the strongest

@@ -236,3 +236,23 @@ async fn kill_9_during_rollback_then_rollback_again_restores_the_table() {
     let status = pgshift(&url, dir.path(), &["status"]);
     assert!(text(&status).contains("pending"), "{}", text(&status));
 }
+
+#[tokio::test]
+async fn plan_answers_for_the_phases_and_max_lock_does_not_count_what_runs_online() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    let dir = folder();
+    let url = db.url().to_string();
+    // As written, the retype rewrites 60,000 rows under ACCESS EXCLUSIVE: over a 1 ms limit.
+    let exact = pgshift(&url, dir.path(), &["plan", "--max-lock", "1ms", "--exact"]);
+    assert_eq!(exact.status.code(), Some(1), "{}", text(&exact));
+    let online = pgshift(&url, dir.path(), &["plan", "--max-lock", "1ms"]);
+    assert_eq!(online.status.code(), Some(0), "{}", text(&online));
+    assert!(
+        text(&online)
+            .contains("Backward compatible with the running code? yes, while it is expanded"),
+        "{}",
+        text(&online)
+    );
+}
