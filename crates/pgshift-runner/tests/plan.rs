@@ -57,9 +57,15 @@ async fn plan_reports_locks_sizes_rewrites_and_who_is_in_the_way() {
         .expect("reader");
 
     let conn = db.connect().await;
-    let report = plan(&conn, &set, &PlanOptions::default())
-        .await
-        .expect("plan");
+    // As written (`[run] online = false`): what each statement locks, and the gate on it.
+    let as_written = PlanOptions {
+        run: pgshift_runner::RunOptions {
+            online: false,
+            ..Default::default()
+        },
+        ..PlanOptions::default()
+    };
+    let report = plan(&conn, &set, &as_written).await.expect("plan");
     assert_eq!(report.migrations.len(), 1, "only the pending one");
     let mig = &report.migrations[0];
     assert_eq!(mig.version, "20240102000000");
@@ -109,7 +115,7 @@ async fn plan_reports_locks_sizes_rewrites_and_who_is_in_the_way() {
 
     let strict = PlanOptions {
         max_lock: Duration::ZERO,
-        ..PlanOptions::default()
+        ..as_written.clone()
     };
     let report = plan(&conn, &set, &strict).await.expect("plan");
     let over = report.over_limit();
@@ -118,6 +124,22 @@ async fn plan_reports_locks_sizes_rewrites_and_who_is_in_the_way() {
         !over.iter().any(|o| o.line == 1),
         "CONCURRENTLY is never over"
     );
+    // By default the type change runs online: the checklist answers about the phases, and
+    // the gate does not count statements that do not run as written.
+    let online = plan(
+        &conn,
+        &set,
+        &PlanOptions {
+            max_lock: Duration::ZERO,
+            ..PlanOptions::default()
+        },
+    )
+    .await
+    .expect("plan");
+    let mig = &online.migrations[0];
+    assert!(mig.online.is_some(), "{mig:#?}");
+    assert!(mig.checklist.backward_compatible.ok, "{:?}", mig.checklist);
+    assert!(online.over_limit().is_empty());
 
     let exact = PlanOptions {
         run: pgshift_runner::RunOptions {
@@ -290,9 +312,14 @@ async fn the_checklist_reads_well_for_a_single_statement_run_outside_a_transacti
         .await
         .expect("up the first");
     let conn = db.connect().await;
-    let report = plan(&conn, &set, &PlanOptions::default())
-        .await
-        .expect("plan");
+    let as_written = PlanOptions {
+        run: pgshift_runner::RunOptions {
+            online: false,
+            ..Default::default()
+        },
+        ..PlanOptions::default()
+    };
+    let report = plan(&conn, &set, &as_written).await.expect("plan");
     let [index, retype] = report.migrations.as_slice() else {
         panic!("two pending: {report:#?}");
     };
