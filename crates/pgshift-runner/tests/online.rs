@@ -247,7 +247,7 @@ async fn a_type_change_runs_online_while_the_application_writes_and_reads() {
     );
     // The indexes and the CHECK constraint are there, with their names, on the new column.
     assert_eq!(
-        text(&c, "SELECT string_agg(indexrelid::regclass::text || ':' || pg_get_indexdef(indexrelid), ' | ' ORDER BY 1) FROM pg_index WHERE indrelid = 'accounts'::regclass AND indexrelid::regclass::text <> 'accounts_pkey'").await,
+        text(&c, "SELECT string_agg(indexrelid::regclass::text || ':' || pg_get_indexdef(indexrelid), ' | ' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 'accounts'::regclass AND indexrelid::regclass::text <> 'accounts_pkey'").await,
         "accounts_balance_idx:CREATE INDEX accounts_balance_idx ON public.accounts USING btree (balance) | accounts_note_balance:CREATE UNIQUE INDEX accounts_note_balance ON public.accounts USING btree (note, balance)"
     );
     assert_eq!(

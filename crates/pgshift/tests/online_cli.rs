@@ -61,8 +61,8 @@ async fn picture(c: &Connection, name: &str) -> String {
             (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull || ' ' || coalesce(pg_get_expr(adbin, adrelid), ''), ', ' ORDER BY attname)
                FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
               WHERE attrelid = 'people'::regclass AND attnum > 0 AND NOT attisdropped),
-            (SELECT string_agg(pg_get_indexdef(indexrelid), ', ' ORDER BY 1) FROM pg_index WHERE indrelid = 'people'::regclass),
-            (SELECT coalesce(string_agg(conname || ' ' || pg_get_constraintdef(oid), ', ' ORDER BY 1), '') FROM pg_constraint WHERE conrelid = 'people'::regclass),
+            (SELECT string_agg(pg_get_indexdef(indexrelid), ', ' ORDER BY pg_get_indexdef(indexrelid)) FROM pg_index WHERE indrelid = 'people'::regclass),
+            (SELECT coalesce(string_agg(conname || ' ' || pg_get_constraintdef(oid), ', ' ORDER BY conname), '') FROM pg_constraint WHERE conrelid = 'people'::regclass),
             (SELECT count(*)::text FROM pg_trigger WHERE tgrelid = 'people'::regclass),
             (SELECT md5(string_agg(id || ':' || {name} || ':' || age, ',' ORDER BY id)) FROM people))"),
     )
