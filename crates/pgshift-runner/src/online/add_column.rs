@@ -18,7 +18,7 @@ use pgshift_sql::ident::{quote_ident, QualifiedName};
 use pgshift_sql::{SchemaChange, UpdateParts};
 use tokio_postgres::Client;
 
-use super::change_type::{lock_table, prove_not_null};
+use super::change_type::{finish_not_null, lock_table, prove_not_null};
 use super::sync::{self, object_name, Triggers};
 use super::{refusal, OpInput, Operation, PhaseUnit};
 use crate::error::RunError;
@@ -198,15 +198,7 @@ pub async fn plan_added(
     let check = object_name("nn", &t.name, added.column);
     if added.not_null {
         expand.extend(prove_not_null(t, added.column, &check));
-        contract.push(format!(
-            "ALTER TABLE {} ALTER COLUMN {c} SET NOT NULL",
-            t.quoted()
-        ));
-        contract.push(format!(
-            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-            t.quoted(),
-            quote_ident(&check)
-        ));
+        contract.extend(finish_not_null(t, added.column, &check));
     }
     if let (Some(default), Some(_), None) = (added.default, &fill.update, constant_default) {
         contract.push(format!(
@@ -330,7 +322,6 @@ pub async fn plan_not_null(
         ));
     }
     let t = &table.name;
-    let c = quote_ident(column);
     let trigger = fill_trigger(t, column, &update);
     let fill = Fill {
         update: Some((0, update)),
@@ -350,15 +341,7 @@ pub async fn plan_not_null(
     expand.extend(prove_not_null(t, column, &check));
     let mut contract = vec![lock_table(t)];
     contract.extend(trigger.drop(t));
-    contract.push(format!(
-        "ALTER TABLE {} ALTER COLUMN {c} SET NOT NULL",
-        t.quoted()
-    ));
-    contract.push(format!(
-        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-        t.quoted(),
-        quote_ident(&check)
-    ));
+    contract.extend(finish_not_null(t, column, &check));
     let mut rollback = trigger.drop(t);
     rollback.push(format!(
         "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",

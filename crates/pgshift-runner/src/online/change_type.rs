@@ -79,15 +79,8 @@ pub async fn plan(
     }
     // Indexes on the new column, built after the backfill (cheaper than maintaining them
     // through it), with temporary names; they take the old names at contract.
-    let mut renames = Vec::new();
-    for ix in &uses.indexes {
-        let tmp = object_name("ix", &ix.name, "");
-        expand.push(PhaseUnit::outside(
-            format!("build index {tmp} on {t}.{new} (as {})", ix.name),
-            index_on(t, ix, column, &new, &tmp),
-        ));
-        renames.push((tmp, ix));
-    }
+    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, column, &new);
+    expand.extend(builds);
 
     contract.push(format!("ALTER TABLE {} DROP COLUMN {qc}", t.quoted()));
     if let Some(seq) = &uses.owned_sequence {
@@ -110,32 +103,9 @@ pub async fn plan(
         ));
     }
     if col.not_null {
-        contract.push(format!(
-            "ALTER TABLE {} ALTER COLUMN {qc} SET NOT NULL",
-            t.quoted()
-        ));
-        contract.push(format!(
-            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-            t.quoted(),
-            quote_ident(&nn_check)
-        ));
+        contract.extend(finish_not_null(t, column, &nn_check));
     }
-    for (tmp, ix) in &renames {
-        let schema = t.schema.clone().unwrap_or_default();
-        contract.push(format!(
-            "ALTER INDEX {} RENAME TO {}",
-            QualifiedName::qualified(schema.clone(), tmp.as_str()).quoted(),
-            quote_ident(&ix.name)
-        ));
-        if let Some(name) = &ix.constraint {
-            contract.push(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                t.quoted(),
-                quote_ident(name),
-                quote_ident(&ix.name)
-            ));
-        }
-    }
+    contract.extend(index_swaps);
     for check in uses.constraints.iter().filter(|c| c.kind == "c") {
         contract.push(format!(
             "ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID",
@@ -239,6 +209,58 @@ pub fn prove_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<Phase
             )],
         ),
     ]
+}
+
+/// At contract, with the proof of [`prove_not_null`] validated: `SET NOT NULL` finds it and does
+/// not scan; then the proof goes.
+pub fn finish_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<String> {
+    vec![
+        format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+            t.quoted(),
+            quote_ident(column)
+        ),
+        format!(
+            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+            t.quoted(),
+            quote_ident(check)
+        ),
+    ]
+}
+
+/// The indexes on `old`, built again on `new`: the expand's units (concurrent builds under
+/// temporary names, after the backfill), and the contract's statements that give them the
+/// old names and constraints once `old` and its indexes are gone.
+pub fn rebuild_indexes(
+    t: &QualifiedName,
+    indexes: &[catalog::IndexFacts],
+    old: &str,
+    new: &str,
+) -> (Vec<PhaseUnit>, Vec<String>) {
+    let schema = t.schema.clone().unwrap_or_default();
+    let mut expand = Vec::new();
+    let mut contract = Vec::new();
+    for ix in indexes {
+        let tmp = object_name("ix", &ix.name, "");
+        expand.push(PhaseUnit::outside(
+            format!("build index {tmp} on {t}.{new} (as {})", ix.name),
+            index_on(t, ix, old, new, &tmp),
+        ));
+        contract.push(format!(
+            "ALTER INDEX {} RENAME TO {}",
+            QualifiedName::qualified(schema.clone(), tmp.as_str()).quoted(),
+            quote_ident(&ix.name)
+        ));
+        if let Some(name) = &ix.constraint {
+            contract.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                t.quoted(),
+                quote_ident(name),
+                quote_ident(&ix.name)
+            ));
+        }
+    }
+    (expand, contract)
 }
 
 /// `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS tmp ON t USING m (...)` with `old`

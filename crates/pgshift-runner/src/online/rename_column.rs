@@ -17,11 +17,13 @@
 //! - rollback: `b` goes, `a` gets its default back; every row written through `b` meanwhile
 //!   was copied to `a`.
 
-use pgshift_sql::ident::{quote_ident, QualifiedName};
+use pgshift_sql::ident::quote_ident;
 use tokio_postgres::Client;
 
 use super::catalog;
-use super::change_type::{index_on, lock_table, prove_not_null, refuse_unsupported};
+use super::change_type::{
+    finish_not_null, lock_table, prove_not_null, rebuild_indexes, refuse_unsupported,
+};
 use super::sync::{self, object_name};
 use super::{refusal, OpInput, Operation, PhaseUnit};
 use crate::error::RunError;
@@ -86,15 +88,8 @@ pub async fn plan(
     if col.not_null {
         expand.extend(prove_not_null(t, to, &nn_check));
     }
-    let mut renames = Vec::new();
-    for ix in &uses.indexes {
-        let tmp = object_name("ix", &ix.name, "");
-        expand.push(PhaseUnit::outside(
-            format!("build index {tmp} on {t}.{to} (as {})", ix.name),
-            index_on(t, ix, from, to, &tmp),
-        ));
-        renames.push((tmp, ix));
-    }
+    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, from, to);
+    expand.extend(builds);
 
     let mut contract = vec![lock_table(t)];
     contract.extend(triggers.drop(t));
@@ -109,32 +104,9 @@ pub async fn plan(
         ));
     }
     if col.not_null {
-        contract.push(format!(
-            "ALTER TABLE {} ALTER COLUMN {qb} SET NOT NULL",
-            t.quoted()
-        ));
-        contract.push(format!(
-            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-            t.quoted(),
-            quote_ident(&nn_check)
-        ));
+        contract.extend(finish_not_null(t, to, &nn_check));
     }
-    let schema = t.schema.clone().unwrap_or_default();
-    for (tmp, ix) in &renames {
-        contract.push(format!(
-            "ALTER INDEX {} RENAME TO {}",
-            QualifiedName::qualified(schema.clone(), tmp.as_str()).quoted(),
-            quote_ident(&ix.name)
-        ));
-        if let Some(name) = &ix.constraint {
-            contract.push(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                t.quoted(),
-                quote_ident(name),
-                quote_ident(&ix.name)
-            ));
-        }
-    }
+    contract.extend(index_swaps);
 
     let mut rollback = triggers.drop(t);
     rollback.push(format!(

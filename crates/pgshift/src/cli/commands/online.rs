@@ -61,15 +61,23 @@ pub async fn start(args: StartArgs, ctx: &Context) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-/// `pgshift complete`.
-pub async fn complete(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
+/// The migrator and the version a phase command (`complete`, `rollback`) names.
+async fn phase(
+    args: PhaseArgs,
+    ctx: &Context,
+) -> Result<(pgshift_runner::Migrator, Option<pgshift_source::Version>), Failure> {
     let options = args.run.apply(ctx.run_options())?;
     let version = args
         .version
         .as_deref()
         .map(|v| version_arg("VERSION", v))
         .transpose()?;
-    let mut migrator = ctx.migrator(options).await?;
+    Ok((ctx.migrator(options).await?, version))
+}
+
+/// `pgshift complete`.
+pub async fn complete(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
+    let (mut migrator, version) = phase(args, ctx).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
     match migrator.complete(version.as_ref(), &observer).await? {
@@ -85,13 +93,7 @@ pub async fn complete(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
 
 /// `pgshift rollback`.
 pub async fn rollback(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
-    let options = args.run.apply(ctx.run_options())?;
-    let version = args
-        .version
-        .as_deref()
-        .map(|v| version_arg("VERSION", v))
-        .transpose()?;
-    let mut migrator = ctx.migrator(options).await?;
+    let (mut migrator, version) = phase(args, ctx).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
     let done = migrator.rollback(version.as_ref(), &observer).await?;
