@@ -11,8 +11,10 @@
 #   under load   pgbench (4 clients, fixed rate = half of its measured capacity, updating `a` of
 #                random rows, latency logged per transaction) alone, during the plain UPDATE, and
 #                during pgshift backfill (defaults, and --duty 0.5): p99 in the operation's window,
-#                failed transactions, and
-#                the longest lock wait (log_lock_waits with deadlock_timeout = 20ms)
+#                failed transactions, and the longest lock wait (log_lock_waits with
+#                deadlock_timeout = 20ms). The load's p99 alone swings 2-6 ms from one 20 s window
+#                to the next on a shared 2-core machine, so "alone" and "during pgshift" are each
+#                the median of RUNS windows, taken in turn.
 #   kill -9      pgshift backfill killed KILLS times at random moments, then resumed: rows
 #                updated twice (a trigger counts updates per row) and rows still needing it
 #
@@ -120,25 +122,29 @@ CAPACITY=$(cd "$WORK" && "$PG_BIN/pgbench" -n -c 4 -j 2 -T 8 -f load.sql "$CAL" 
 LOAD_RATE=$((CAPACITY / 2))
 echo "load: $LOAD_RATE tps (half of $CAPACITY)" >&2
 # under_load NAME OP: runs OP on a fresh copy while the load runs; prints p99 (ms) in OP's
-# window, failed transactions and the longest logged lock wait (ms) in that window.
+# window, failed transactions and the longest logged lock wait (ms) in that window. The load
+# is stopped when OP ends (its log is written as it goes; an error that aborts a client is
+# printed at once, a failed transaction is logged as `failed`).
 under_load() {
     local url log_mark start end
     url=$(fresh base)
     log_mark=$(wc -l < "$SERVER_LOG" 2>/dev/null || echo 0)
-    (cd "$WORK" && "$PG_BIN/pgbench" -n -c 4 -j 2 -R "$LOAD_RATE" -T "$3" -f load.sql -l --log-prefix="$1" "$url" > "$WORK/$1.out" 2>&1) &
+    (cd "$WORK" && exec "$PG_BIN/pgbench" -n -c 4 -j 2 -R "$LOAD_RATE" -T 3600 -f load.sql -l --log-prefix="$1" "$url" > "$WORK/$1.out" 2>&1) &
     local load=$!
     sleep 3
     start=$(date +%s)
     if [ "$2" != none ]; then "$2" "$url"; else sleep 20; fi
     end=$(date +%s)
-    wait "$load" || true
+    sleep 1
+    kill -TERM "$load" 2>/dev/null || true
+    wait "$load" 2>/dev/null || true
     # Log lines: client tx latency_us script epoch_s epoch_us [lag]; under -R the latency is
     # measured from the scheduled start, so it includes any queueing.
     cat "$WORK/$1".[0-9]* | awk -v s="$start" -v e="$end" '$5 >= s && $5 <= e {print $3 / 1000}' | sort -g > "$WORK/$1.lat"
     local n p99 failed wait_ms
     n=$(wc -l < "$WORK/$1.lat")
     p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 {print; exit}' "$WORK/$1.lat")
-    failed=$(awk '/number of failed transactions/ {print $5; f=1} END {if (!f) print 0}' "$WORK/$1.out" | head -1)
+    failed=$(( $(cat "$WORK/$1".[0-9]* | awk -v s="$start" -v e="$end" '$5 >= s && $5 <= e && $3 == "failed"' | wc -l) + $(grep -c 'aborted' "$WORK/$1.out" || true) ))
     wait_ms=0
     if [ -n "$SERVER_LOG" ]; then
         wait_ms=$(tail -n +"$((log_mark + 1))" "$SERVER_LOG" | grep -o 'acquired [A-Za-z]* on [a-z ]*[^a]* after [0-9.]* ms' | grep -o '[0-9.]* ms' | sort -g | tail -1 | cut -d' ' -f1)
@@ -147,13 +153,22 @@ under_load() {
     rm -f "$WORK/$1".[0-9]*
     echo "${p99:-0} ${failed:-0} $wait_ms"
 }
-PLAIN_SECS=$(echo "$ROWS / $PLAIN_RATE" | bc -l | cut -d. -f1)
-PGSHIFT_SECS=$(echo "$ROWS / $PGSHIFT_RATE" | bc -l | cut -d. -f1)
-ALONE=$(under_load alone none 26)
-DURING_PLAIN=$(under_load plain_load plain $((PLAIN_SECS * 3 + 15)))
-DURING_PGSHIFT=$(under_load pgshift_load backfill $((PGSHIFT_SECS * 4 + 15)))
-LOAD_PGSHIFT_RATE=$(grep -o '[0-9]* rows updated in [0-9.]* s' "$WORK/bf.out" | awk '{print $1 / $5}')
-DURING_DUTY50=$(under_load duty50_load backfill_duty50 $((PGSHIFT_SECS * 6 + 15)))
+# The medians of RUNS windows: "p99 failed wait" lines, the median of each column.
+medians() { for c in 1 2 3; do cut -d' ' -f"$c" "$1" | median; done | paste -sd' '; }
+: > "$WORK/alone"; : > "$WORK/during"; : > "$WORK/load_rate"
+for i in $(seq "$RUNS"); do
+    # (In a command substitution, as the single calls below: a grep that finds no lock wait
+    # must not stop the script.)
+    r=$(under_load alone none); echo "$r" >> "$WORK/alone"
+    r=$(under_load pgshift_load backfill); echo "$r" >> "$WORK/during"
+    grep -o '[0-9]* rows updated in [0-9.]* s' "$WORK/bf.out" | awk '{print $1 / $5}' >> "$WORK/load_rate"
+    echo "under load $i: alone $(tail -1 "$WORK/alone"), during pgshift $(tail -1 "$WORK/during")" >&2
+done
+ALONE=$(medians "$WORK/alone")
+DURING_PGSHIFT=$(medians "$WORK/during")
+LOAD_PGSHIFT_RATE=$(median < "$WORK/load_rate")
+DURING_PLAIN=$(under_load plain_load plain)
+DURING_DUTY50=$(under_load duty50_load backfill_duty50)
 
 # --- kill -9 and resume --------------------------------------------------------------------
 KURL=$(fresh base)

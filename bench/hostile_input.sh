@@ -20,6 +20,8 @@
 # cores), main before issue 14 -> branch harden:
 #   check peak RSS / file:  INSERTs 181.7x -> 7.5x (866 -> 36 MB), DDL 99.9x -> 8.1x (476 -> 39 MB)
 #   up peak RSS / file:     INSERTs 182x -> 191x, DDL 100x -> 112x (not bounded yet; psql: 10 MB)
+# Measured 2026-11-28 (release build, SIZE_MB=5), prepare reading the script a run at a time:
+#   up peak RSS / file:     INSERTs 191x -> 15.7x (957 -> 75 MB), DDL 19.5x (93 MB)
 #   check on 50,000 files:  53.8 s -> 1.7 s; growth 10k -> 50k: 32.3x -> 5.8x (linear: 5x)
 #   100,000 nested comments: 30.8 s -> 0.07 s (refused)
 set -euo pipefail

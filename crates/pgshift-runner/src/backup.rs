@@ -110,7 +110,7 @@ pub async fn protect(
                 .iter()
                 .find(|s| s.span.start == step.origin.start)
                 .filter(|_| step.is_verbatim())
-                .and_then(|s| s.drops.as_ref());
+                .and_then(|s| s.drops.as_deref());
             let targets = match drops {
                 Some(drops) => drop_targets(client, drops).await?,
                 None => Vec::new(),

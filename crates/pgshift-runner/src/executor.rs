@@ -221,7 +221,7 @@ impl Executor<'_> {
             {
                 unit.transactional = false;
                 if let Some(step) = unit.steps.first_mut() {
-                    step.facts.landing = Some(inflight::Landing::Unknown);
+                    step.facts.landing = Some(Box::new(inflight::Landing::Unknown));
                 }
                 continue;
             }
@@ -421,7 +421,8 @@ impl Executor<'_> {
                 let landing = step
                     .facts
                     .landing
-                    .clone()
+                    .as_deref()
+                    .cloned()
                     .unwrap_or(inflight::Landing::Unknown);
                 // The row says where the run stands (a revert's first record turns an applied
                 // row into a reverting one with 0 of its units done) and what is in flight.
@@ -557,7 +558,7 @@ impl Executor<'_> {
         for (schema, name) in unit
             .steps
             .iter()
-            .filter_map(|s| s.facts.builds_index.as_ref())
+            .filter_map(|s| s.facts.builds_index.as_deref())
         {
             let row = self
                 .conn

@@ -10,6 +10,10 @@
 //! in this migration" and the live type of a retyped column are known: the prediction
 //! `check` prints, the lock `plan` estimates, the lock the guard looks before and the lock
 //! `trace` compares are one computation.
+//!
+//! A script is read as a [`StatementWalk`]: a large one is parsed a run of statements at a
+//! time, in each pass that needs its trees, and no tree outlives its pass, so a 50 MB file of
+//! `INSERT`s costs a few times its size, not the hundred times its trees would.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -22,7 +26,7 @@ use pgshift_lint::{
 use pgshift_source::Script;
 use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::protobuf::{AlterTableType, DropBehavior, ObjectType};
-use pgshift_sql::{NodeEnum, ParsedScript};
+use pgshift_sql::{NodeEnum, StatementWalk};
 use tokio_postgres::Client;
 
 use crate::backup::{self, PlannedDump};
@@ -63,7 +67,7 @@ pub struct StatementFacts {
     /// What in it breaks code running against the old schema.
     pub breaking: Vec<BreakingChange>,
     /// The data it drops, for `on_drop`.
-    pub drops: Option<Drops>,
+    pub drops: Option<Box<Drops>>,
 }
 
 /// Data a statement drops.
@@ -98,11 +102,11 @@ pub async fn prepare(
     purpose: Purpose,
     ctx: &mut Context,
 ) -> Result<Prepared, RunError> {
-    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
-    let written = units_as_written(version, script, &parsed)?;
-    assume_live_column_types(client, &parsed, ctx).await?;
+    let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
+    let written = units_as_written(version, script, &walk)?;
+    assume_live_column_types(client, &walk, ctx).await?;
     let runner_transaction = written.no_transaction_reason.is_none();
-    let statements = analyse(&parsed, &script.file_text, ctx.clone(), runner_transaction);
+    let statements = analyse(&walk, &script.file_text, ctx.clone(), runner_transaction);
     let exec = with_rewrites(
         written,
         &statements,
@@ -122,7 +126,7 @@ pub async fn prepare(
         (exec, None)
     };
     let mut exec = exec;
-    walk_steps(&mut exec, ctx);
+    walk_steps(&mut exec, ctx, Some(&walk));
     Ok(Prepared {
         exec,
         dump,
@@ -138,14 +142,14 @@ pub fn prepare_offline(
     exact: bool,
     pg: PgVersion,
 ) -> Result<Prepared, RunError> {
-    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
-    let written = units_as_written(version, script, &parsed)?;
+    let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
+    let written = units_as_written(version, script, &walk)?;
     let runner_transaction = written.no_transaction_reason.is_none();
     let ctx = Context::new(pg, true);
-    let statements = analyse(&parsed, &script.file_text, ctx.clone(), runner_transaction);
+    let statements = analyse(&walk, &script.file_text, ctx.clone(), runner_transaction);
     let mut exec = with_rewrites(written, &statements, exact);
     let mut ctx = ctx;
-    walk_steps(&mut exec, &mut ctx);
+    walk_steps(&mut exec, &mut ctx, Some(&walk));
     Ok(Prepared {
         exec,
         dump: None,
@@ -168,50 +172,78 @@ fn with_rewrites(written: Execution, statements: &[StatementFacts], exact: bool)
 /// Walks the statements as written with the linter's context: effects, safe rewrite,
 /// breaking changes and dropped data, each as of its place in the script.
 fn analyse(
-    parsed: &ParsedScript,
+    walk: &StatementWalk<'_>,
     file_text: &str,
     mut ctx: Context,
     runner_transaction: bool,
 ) -> Vec<StatementFacts> {
     ctx.start_script(runner_transaction, Direction::Up);
-    parsed
-        .statements
-        .iter()
-        .map(|statement| {
-            let rewrite = pgshift_lint::safe_rewrite(statement, file_text, &ctx);
-            let effects = statement_effects(&statement.node, &ctx);
-            let breaking = breaking_changes(&statement.node, &ctx);
-            let drops = drops(&statement.node, &ctx);
-            ctx.observe(&statement.node, &effects, statement.span.clone());
-            StatementFacts {
-                span: statement.span.clone(),
-                effects,
-                rewrite,
-                breaking,
-                drops,
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(walk.spans.len());
+    walk.for_each(|_, statement| {
+        let rewrite = pgshift_lint::safe_rewrite(statement, file_text, &ctx);
+        let effects = statement_effects(&statement.node, &ctx);
+        let breaking = breaking_changes(&statement.node, &ctx);
+        let drops = drops(&statement.node, &ctx).map(Box::new);
+        ctx.observe(&statement.node, &effects, statement.span.clone());
+        out.push(StatementFacts {
+            span: statement.span.clone(),
+            effects,
+            rewrite,
+            breaking,
+            drops,
+        });
+    });
+    out
 }
 
-/// Fills each step's effects, walking the steps as they will run (rewrites included).
-fn walk_steps(exec: &mut Execution, ctx: &mut Context) {
+/// Fills each step's effects, walking the steps as they will run (rewrites included). A
+/// generated step brings its own tree; a step as written gets its statement's from `walk`,
+/// which yields the statements in file order, the order steps as written run in. Every tree is
+/// dropped after.
+fn walk_steps(exec: &mut Execution, ctx: &mut Context, walk: Option<&StatementWalk<'_>>) {
     ctx.start_script(exec.no_transaction_reason.is_none(), Direction::Up);
-    for unit in &mut exec.units {
-        for step in &mut unit.steps {
-            let Some(node) = step.node.clone() else {
-                continue;
-            };
-            let effects = statement_effects(&node, ctx);
-            ctx.observe(&node, &effects, step.origin.clone());
-            // A table created earlier in this migration is invisible to other sessions until
-            // it commits: nothing waits on its locks, and nothing is there to rewrite.
-            step.facts.effects = effects
-                .into_iter()
-                .filter(|e| !ctx.is_new_table(&e.table))
-                .collect();
+    let mut steps: Vec<&mut crate::units::Step> = exec
+        .units
+        .iter_mut()
+        .flat_map(|u| u.steps.iter_mut())
+        .collect();
+    let mut next = 0;
+    let fill = |step: &mut crate::units::Step, node: &NodeEnum, ctx: &mut Context| {
+        let effects = statement_effects(node, ctx);
+        ctx.observe(node, &effects, step.origin.clone());
+        // A table created earlier in this migration is invisible to other sessions until
+        // it commits: nothing waits on its locks, and nothing is there to rewrite.
+        step.facts.effects = effects
+            .into_iter()
+            .filter(|e| !ctx.is_new_table(&e.table))
+            .collect();
+    };
+    // The generated steps from `next` on, up to the next step as written.
+    let generated = |steps: &mut [&mut crate::units::Step], next: &mut usize, ctx: &mut Context| {
+        while let Some(step) = steps.get_mut(*next) {
+            if step.node.is_none() && step.rewrite.is_none() {
+                break;
+            }
+            if let Some(node) = step.node.take() {
+                fill(step, &node, ctx);
+            }
+            *next += 1;
         }
+    };
+    if let Some(walk) = walk {
+        walk.for_each(|_, statement| {
+            generated(&mut steps, &mut next, ctx);
+            // The statement's own step, unless a rewrite replaced it (then its steps were
+            // generated, and ran above).
+            if let Some(step) = steps.get_mut(next) {
+                if step.node.is_none() && step.rewrite.is_none() && step.origin == statement.span {
+                    fill(step, &statement.node, ctx);
+                    next += 1;
+                }
+            }
+        });
     }
+    generated(&mut steps, &mut next, ctx);
 }
 
 /// The data a statement drops, as of its place in the script.
@@ -263,46 +295,48 @@ fn drops(node: &NodeEnum, ctx: &Context) -> Option<Drops> {
 /// whether the change rewrites the table depends on it.
 async fn assume_live_column_types(
     client: &Client,
-    parsed: &ParsedScript,
+    walk: &StatementWalk<'_>,
     ctx: &mut Context,
 ) -> Result<(), DbError> {
-    for statement in &parsed.statements {
+    let mut retyped: Vec<(QualifiedName, String)> = Vec::new();
+    walk.for_each(|_, statement| {
         let NodeEnum::AlterTableStmt(a) = &statement.node else {
-            continue;
+            return;
         };
-        let Some(rv) = &a.relation else { continue };
+        let Some(rv) = &a.relation else { return };
         let table = QualifiedName::from_range_var(rv);
         for cmd in &a.cmds {
-            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                continue;
-            };
-            if cmd.subtype != AlterTableType::AtAlterColumnType as i32 {
-                continue;
+            if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                if cmd.subtype == AlterTableType::AtAlterColumnType as i32 {
+                    retyped.push((table.clone(), cmd.name.clone()));
+                }
             }
-            let row = client
-                .query_opt(
-                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-                      WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
-                    &[&table.quoted(), &cmd.name],
-                )
-                .await?;
-            let Some(type_text) = row.map(|r| r.get::<_, String>(0)) else {
-                continue;
-            };
-            // format_type's text is a type as the grammar reads it; parse it (locally, never
-            // run) to get the same normalised form the analyzer uses for the files.
-            let probe = pgshift_sql::parse(&format!("CREATE TABLE probe (c {type_text})"));
-            if let Some(NodeEnum::CreateStmt(c)) = probe.statements.first().map(|s| &s.node) {
-                if let Some(NodeEnum::ColumnDef(col)) =
-                    c.table_elts.first().and_then(|e| e.node.as_ref())
-                {
-                    if let Some(t) = &col.type_name {
-                        ctx.assume_column_type(
-                            &table,
-                            &cmd.name,
-                            pgshift_lint::knowledge::casts::TypeSpec::from_type_name(t),
-                        );
-                    }
+        }
+    });
+    for (table, column) in retyped {
+        let row = client
+            .query_opt(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                  WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                &[&table.quoted(), &column],
+            )
+            .await?;
+        let Some(type_text) = row.map(|r| r.get::<_, String>(0)) else {
+            continue;
+        };
+        // format_type's text is a type as the grammar reads it; parse it (locally, never
+        // run) to get the same normalised form the analyzer uses for the files.
+        let probe = pgshift_sql::parse(&format!("CREATE TABLE probe (c {type_text})"));
+        if let Some(NodeEnum::CreateStmt(c)) = probe.statements.first().map(|s| &s.node) {
+            if let Some(NodeEnum::ColumnDef(col)) =
+                c.table_elts.first().and_then(|e| e.node.as_ref())
+            {
+                if let Some(t) = &col.type_name {
+                    ctx.assume_column_type(
+                        &table,
+                        &column,
+                        pgshift_lint::knowledge::casts::TypeSpec::from_type_name(t),
+                    );
                 }
             }
         }
@@ -353,32 +387,48 @@ pub enum Created {
 
 /// A migration's statements for the online planner, and whether the file opts out
 /// (`-- pgshift:online off`). Reads the live column types, as `prepare` does, to tell which
-/// type changes rewrite the table.
+/// type changes rewrite the table. None when no statement is one an online change is made of
+/// (nor carries a phase marker): the planner would run the file as written anyway, and a
+/// large file of `INSERT`s is not copied statement by statement for nothing.
 pub async fn online_statements(
     client: &Client,
     version: &str,
     script: &Script,
     pg: PgVersion,
 ) -> Result<(Vec<OnlineStatement>, bool), RunError> {
-    let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+    let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
     // Syntax errors, meta-commands and misplaced markers are reported as `up` reports them.
-    units_as_written(version, script, &parsed)?;
+    units_as_written(version, script, &walk)?;
     let text = &script.file_text;
-    let off = parsed.comments.iter().any(|c| {
+    let off = walk.script.comments.iter().any(|c| {
         pgshift_sql::parse_directive(c.text(text)) == Some(pgshift_sql::Directive::OnlineOff)
     });
+    let directives_of = |i: usize| -> Vec<pgshift_sql::Directive> {
+        walk.comment_indices_for(text, i, script.range.start)
+            .into_iter()
+            .filter_map(|c| pgshift_sql::parse_directive(walk.script.comments[c].text(text)))
+            .collect()
+    };
+    let mut candidates = false;
+    walk.for_each(|i, statement| {
+        candidates = candidates
+            || directives_of(i)
+                .iter()
+                .any(|d| matches!(d, pgshift_sql::Directive::Phase(_)))
+            || pgshift_sql::schema_changes(statement.text(text), &statement.node).is_some()
+            || pgshift_sql::update_parts(statement.text(text), &statement.node).is_ok();
+    });
+    if off || !candidates {
+        return Ok((Vec::new(), off));
+    }
     let mut ctx = Context::new(pg, true);
-    assume_live_column_types(client, &parsed, &mut ctx).await?;
+    assume_live_column_types(client, &walk, &mut ctx).await?;
     ctx.start_script(true, Direction::Up);
     let lines = pgshift_sql::LineIndex::new(text);
-    let mut out = Vec::with_capacity(parsed.statements.len());
-    for (i, statement) in parsed.statements.iter().enumerate() {
+    let mut out = Vec::with_capacity(walk.spans.len());
+    walk.for_each(|i, statement| {
         let written = statement.text(text);
-        let directives: Vec<pgshift_sql::Directive> = parsed
-            .comments_for(text, i, script.range.start)
-            .iter()
-            .filter_map(|c| pgshift_sql::parse_directive(c.text(text)))
-            .collect();
+        let directives = directives_of(i);
         let effects = statement_effects(&statement.node, &ctx);
         let changes = pgshift_sql::schema_changes(written, &statement.node);
         let on_new_table = changes
@@ -419,7 +469,7 @@ pub async fn online_statements(
             on_new_table,
         });
         ctx.observe(&statement.node, &effects, statement.span.clone());
-    }
+    });
     Ok((out, off))
 }
 
@@ -475,7 +525,7 @@ pub fn generated_execution(
         units,
         no_transaction_reason: Some("an online change runs unit by unit".into()),
     };
-    walk_steps(&mut exec, &mut Context::new(pg, true));
+    walk_steps(&mut exec, &mut Context::new(pg, true), None);
     exec
 }
 
@@ -498,6 +548,109 @@ pub fn backfill_execution(
                 RunError::Usage(format!("`{sql}` cannot run as a backfill: {reason}"))
             })
         })?;
-    step.facts.backfill = Some(parts);
+    step.facts.backfill = Some(Box::new(parts));
     Ok(exec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each step's SQL and the tables and locks its effects name.
+    fn steps_and_effects(p: &Prepared) -> Vec<(String, Vec<String>)> {
+        p.exec
+            .units
+            .iter()
+            .flat_map(|u| &u.steps)
+            .map(|s| {
+                let effects = s
+                    .facts
+                    .effects
+                    .iter()
+                    .map(|e| format!("{} {:?}", e.table.name, e.lock))
+                    .collect();
+                (s.sql.clone(), effects)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_script_read_a_run_at_a_time_gets_the_facts_it_gets_read_whole() {
+        // The same statements after 8 bytes and after 100 KB of comments-free filler: the
+        // second is parsed in runs, each step as written getting its tree from a second walk.
+        let tail = "CREATE TABLE fresh (id int);
+INSERT INTO fresh VALUES (1);
+CREATE INDEX accounts_owner ON accounts (owner);
+ALTER TABLE accounts ADD CONSTRAINT positive CHECK (balance >= 0);
+INSERT INTO accounts (owner) VALUES ('x');
+DROP TABLE fresh;
+";
+        let filler: String = (0..3000)
+            .map(|i| format!("INSERT INTO ledger (id, note) VALUES ({i}, 'entry number {i}');\n"))
+            .collect();
+        assert!(filler.len() > 2 * 64 * 1024);
+        let small = format!("SELECT 1;\n{tail}");
+        let large = format!("{filler}{tail}");
+        let prepare = |sql: &str| {
+            let script = pgshift_source::from_text("m.sql", sql).up;
+            prepare_offline("1", &script, false, PgVersion::DEFAULT).expect("prepared")
+        };
+        let small = prepare(&small);
+        let large = prepare(&large);
+        let small_steps = steps_and_effects(&small);
+        let large_steps = steps_and_effects(&large);
+        assert_eq!(large_steps.len(), 3000 + small_steps.len() - 1);
+        assert_eq!(
+            &large_steps[large_steps.len() - (small_steps.len() - 1)..],
+            &small_steps[1..],
+            "the tail's steps and effects"
+        );
+        // What the facts say: the rewrite ran (CONCURRENTLY, NOT VALID + VALIDATE), the new
+        // table's statements lock nothing anyone waits on, the filler locks the ledger.
+        let sqls: Vec<&str> = large_steps.iter().map(|(s, _)| s.as_str()).collect();
+        assert!(
+            sqls.iter().any(|s| s.contains("CONCURRENTLY")),
+            "{:?}",
+            &sqls[3000..]
+        );
+        assert!(
+            sqls.iter().any(|s| s.contains("NOT VALID")),
+            "{:?}",
+            &sqls[3000..]
+        );
+        let effects_of = |needle: &str| {
+            large_steps
+                .iter()
+                .find(|(s, _)| s.contains(needle))
+                .map(|(_, e)| e.clone())
+                .unwrap_or_else(|| panic!("no step with {needle}"))
+        };
+        assert_eq!(effects_of("INSERT INTO fresh"), Vec::<String>::new());
+        assert_eq!(
+            effects_of("(0, 'entry number 0')"),
+            vec!["ledger RowExclusive"]
+        );
+        assert_eq!(
+            effects_of("INSERT INTO accounts"),
+            vec!["accounts RowExclusive"]
+        );
+        assert_eq!(large.statements.len(), 3000 + 6);
+        match large.statements.last().and_then(|s| s.drops.as_deref()) {
+            Some(Drops::Tables { all, existing, .. }) => {
+                assert_eq!(all.len(), 1);
+                assert!(
+                    existing.is_empty(),
+                    "created in this migration: {existing:?}"
+                );
+            }
+            other => panic!("the DROP's facts: {other:?}"),
+        }
+        // No tree outlives the walk.
+        assert!(large
+            .exec
+            .units
+            .iter()
+            .flat_map(|u| &u.steps)
+            .all(|s| s.node.is_none()));
+    }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use pgshift_source::Script;
 use pgshift_sql::{
-    forbidden_in_transaction, transaction_control, NodeEnum, ParsedScript, TransactionControl,
+    forbidden_in_transaction, transaction_control, NodeEnum, StatementWalk, TransactionControl,
 };
 
 use crate::error::RunError;
@@ -44,17 +44,17 @@ pub struct StepFacts {
     pub runs_long_without_blocking: bool,
     /// For a statement run outside any transaction: how to tell, after pgshift died while it
     /// ran, whether it landed.
-    pub landing: Option<Landing>,
+    pub landing: Option<Box<Landing>>,
     /// `CREATE INDEX CONCURRENTLY name`: the index a failed attempt leaves INVALID, to drop
     /// before a retry (schema, name; schema empty for the search path).
-    pub builds_index: Option<(String, String)>,
+    pub builds_index: Option<Box<(String, String)>>,
     /// It builds an index (its scan runs at index-build speed, for `plan`).
     pub index_build: bool,
     /// What it locks, rewrites and scans, as of its place in the steps as they run.
     pub effects: Vec<pgshift_lint::Effect>,
     /// An `UPDATE` the author marked `-- pgshift:backfill`: it runs as a batched, resumable
     /// backfill ([`crate::backfill`]), these are its parts.
-    pub backfill: Option<pgshift_sql::UpdateParts>,
+    pub backfill: Option<Box<pgshift_sql::UpdateParts>>,
     /// How the statement runs inside a transaction block that `verify` rolls back, with the
     /// same end state for the schema.
     pub in_rolled_back_transaction: InTransaction,
@@ -144,8 +144,8 @@ impl StepFacts {
             outside_transaction,
             transaction_control: transaction_control(node),
             runs_long_without_blocking: runs_long_without_blocking(node),
-            landing: outside_transaction.map(|_| Landing::of(node)),
-            builds_index,
+            landing: outside_transaction.map(|_| Box::new(Landing::of(node))),
+            builds_index: builds_index.map(Box::new),
             index_build: matches!(node, NodeEnum::IndexStmt(_)),
             effects: Vec::new(),
             backfill: None,
@@ -190,7 +190,9 @@ pub struct Step {
     pub rewrite: Option<String>,
     /// What the statement is, for the executor.
     pub facts: StepFacts,
-    /// The parse tree, for [`crate::prepare`]'s walk only.
+    /// The parse tree of a generated step, for [`crate::prepare`]'s walk only (dropped after
+    /// it). A step as written has none: the walk reads its statement again from the file, so
+    /// that no more than a run of a large file's trees is alive at once.
     pub(crate) node: Option<Arc<NodeEnum>>,
 }
 
@@ -211,7 +213,7 @@ impl Step {
             origin: statement.span.clone(),
             rewrite: None,
             facts: StepFacts::of(&statement.node),
-            node: Some(Arc::new(statement.node.clone())),
+            node: None,
         }
     }
 
@@ -322,7 +324,7 @@ impl Unit {
     /// checkpoint, so it needs no in-flight record (running it again resumes it).
     pub fn backfill(&self) -> Option<&pgshift_sql::UpdateParts> {
         match self.steps.as_slice() {
-            [step] => step.facts.backfill.as_ref(),
+            [step] => step.facts.backfill.as_deref(),
             _ => None,
         }
     }
@@ -361,8 +363,9 @@ impl Execution {
 pub fn units_as_written(
     version: &str,
     script: &Script,
-    parsed: &ParsedScript,
+    walk: &StatementWalk<'_>,
 ) -> Result<Execution, RunError> {
+    let parsed = &walk.script;
     if let Some(err) = parsed.errors.first() {
         let idx = pgshift_sql::LineIndex::new(&script.file_text);
         let at = idx.line_col(&script.file_text, err.offset);
@@ -394,36 +397,38 @@ pub fn units_as_written(
             ),
         });
     }
-    let mut steps: Vec<Step> = parsed
-        .statements
-        .iter()
-        .map(|s| Step::written(s, text))
-        .collect();
-    for (i, statement) in parsed.statements.iter().enumerate() {
-        let marked = parsed
-            .comments_for(text, i, script.range.start)
-            .iter()
+    let mut steps: Vec<Step> = Vec::with_capacity(walk.spans.len());
+    let mut misplaced: Option<RunError> = None;
+    walk.for_each(|i, statement| {
+        let mut step = Step::written(statement, text);
+        let marked = walk
+            .comment_indices_for(text, i, script.range.start)
+            .into_iter()
             .any(|c| {
-                pgshift_sql::parse_directive(c.text(text)) == Some(pgshift_sql::Directive::Backfill)
+                pgshift_sql::parse_directive(parsed.comments[c].text(text))
+                    == Some(pgshift_sql::Directive::Backfill)
             });
-        if !marked {
-            continue;
-        }
-        let parts = pgshift_sql::update_parts(statement.text(text), &statement.node).map_err(
-            |reason| {
-                let at = pgshift_sql::LineIndex::new(text).line_col(text, statement.span.start);
-                RunError::Syntax {
-                    version: version.to_string(),
-                    path: script.path.clone(),
-                    line: at.line,
-                    column: at.column,
-                    message: format!(
-                        "`-- pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"
-                    ),
+        if marked && misplaced.is_none() {
+            match pgshift_sql::update_parts(statement.text(text), &statement.node) {
+                Ok(parts) => step.facts.backfill = Some(Box::new(parts)),
+                Err(reason) => {
+                    let at = pgshift_sql::LineIndex::new(text).line_col(text, statement.span.start);
+                    misplaced = Some(RunError::Syntax {
+                        version: version.to_string(),
+                        path: script.path.clone(),
+                        line: at.line,
+                        column: at.column,
+                        message: format!(
+                            "`-- pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"
+                        ),
+                    });
                 }
-            },
-        )?;
-        steps[i].facts.backfill = Some(parts);
+            }
+        }
+        steps.push(step);
+    });
+    if let Some(err) = misplaced {
+        return Err(err);
     }
 
     let control = |s: &Step| s.facts.transaction_control;
@@ -548,7 +553,7 @@ mod tests {
     fn exec(sql: &str, no_tx: bool) -> Execution {
         let mut script = pgshift_source::from_text("m.sql", sql).up;
         script.no_transaction = no_tx;
-        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+        let parsed = pgshift_sql::walk_range(&script.file_text, script.range.clone());
         units_as_written("1", &script, &parsed).expect("units")
     }
 
@@ -712,7 +717,7 @@ VACUUM   t;
         );
         assert_eq!(e.step_count(), 1);
         let script = pgshift_source::from_text("m.sql", "SELECT 1;\n\\connect other\n").up;
-        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+        let parsed = pgshift_sql::walk_range(&script.file_text, script.range.clone());
         match units_as_written("1", &script, &parsed) {
             Err(RunError::Syntax { line, message, .. }) => {
                 assert_eq!(line, 2);
@@ -725,7 +730,7 @@ VACUUM   t;
     #[test]
     fn syntax_errors_name_the_line() {
         let script = pgshift_source::from_text("m.sql", "SELECT 1;\nSELEC 2;").up;
-        let parsed = pgshift_sql::parse_range(&script.file_text, script.range.clone());
+        let parsed = pgshift_sql::walk_range(&script.file_text, script.range.clone());
         match units_as_written("7", &script, &parsed) {
             Err(RunError::Syntax { line, column, .. }) => assert_eq!((line, column), (2, 1)),
             other => panic!("expected a syntax error, got {other:?}"),
