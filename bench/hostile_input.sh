@@ -20,8 +20,10 @@
 # cores), main before issue 14 -> branch harden:
 #   check peak RSS / file:  INSERTs 181.7x -> 7.5x (866 -> 36 MB), DDL 99.9x -> 8.1x (476 -> 39 MB)
 #   up peak RSS / file:     INSERTs 182x -> 191x, DDL 100x -> 112x (not bounded yet; psql: 10 MB)
-# Measured 2026-11-28 (release build, SIZE_MB=5), prepare reading the script a run at a time:
-#   up peak RSS / file:     INSERTs 191x -> 15.7x (957 -> 75 MB), DDL 19.5x (93 MB)
+# Measured 2026-11-28 (release build), prepare reading the script a run at a time, keeping no
+# tree past its walk, and `up`/`down` keeping only the statement facts they read:
+#   up peak RSS / file:     INSERTs 5 MB 191x -> 12.7x (957 -> 63 MB), 20 MB 9.7x, 50 MB 8.6x
+#                           (428 MB; psql: 9 MB); DDL 5 MB 15.1x (76 MB), 20 MB 12.4x (247 MB)
 #   check on 50,000 files:  53.8 s -> 1.7 s; growth 10k -> 50k: 32.3x -> 5.8x (linear: 5x)
 #   100,000 nested comments: 30.8 s -> 0.07 s (refused)
 set -euo pipefail

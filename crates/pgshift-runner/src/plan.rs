@@ -290,7 +290,7 @@ async fn plan_migration(
         &version,
         &m.up,
         &options.run,
-        Purpose::Apply,
+        Purpose::Plan,
         &mut Context::new(pg, true),
     )
     .await?;
@@ -396,7 +396,7 @@ async fn plan_migration(
                     scan: e.scan,
                     rows_estimate: size.map(|s| s.rows_estimate),
                     bytes: size.map(|s| s.total_bytes),
-                    note: e.note.clone(),
+                    note: e.note.to_string(),
                 }
             })
             .collect();

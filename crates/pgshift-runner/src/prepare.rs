@@ -37,12 +37,23 @@ use crate::units::{units_as_written, Execution};
 /// What the steps are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// `up` and `plan`: safe rewrites unless `exact`, then `on_drop`.
+    /// `up`: safe rewrites unless `exact`, then `on_drop`.
     Apply,
+    /// `plan`: as `Apply`, and the statements' facts are kept for the report.
+    Plan,
     /// `down`: safe rewrites unless `exact`; `on_drop` concerns the up direction only.
     Revert,
     /// `trace`: the statements exactly as written, to compare with the prediction.
     Trace,
+}
+
+impl Purpose {
+    /// `plan` and `trace` read each statement's facts after; `up` and `down` only run the
+    /// steps, so theirs are dropped once the rewrites and `on_drop` have read them (a large
+    /// file's facts would otherwise be held twice, once per statement and once per step).
+    fn keeps_statements(self) -> bool {
+        matches!(self, Purpose::Plan | Purpose::Trace)
+    }
 }
 
 /// A script ready to run.
@@ -51,7 +62,8 @@ pub struct Prepared {
     pub exec: Execution,
     /// The `pg_dump` to take first (`on_drop = "pg_dump"`).
     pub dump: Option<PlannedDump>,
-    /// Each statement as written, in order.
+    /// Each statement as written, in order; for [`Purpose::Apply`] and [`Purpose::Revert`],
+    /// whose callers only run the steps, none (their rewrites and drops are in the steps).
     pub statements: Vec<StatementFacts>,
 }
 
@@ -106,13 +118,19 @@ pub async fn prepare(
     let written = units_as_written(version, script, &walk)?;
     assume_live_column_types(client, &walk, ctx).await?;
     let runner_transaction = written.no_transaction_reason.is_none();
-    let statements = analyse(&walk, &script.file_text, ctx.clone(), runner_transaction);
+    let statements = analyse(
+        &walk,
+        &script.file_text,
+        ctx.clone(),
+        runner_transaction,
+        purpose.keeps_statements(),
+    );
     let exec = with_rewrites(
         written,
         &statements,
         options.exact || purpose == Purpose::Trace,
     );
-    let (exec, dump) = if purpose == Purpose::Apply {
+    let (exec, dump) = if matches!(purpose, Purpose::Apply | Purpose::Plan) {
         backup::protect(
             client,
             version,
@@ -124,6 +142,11 @@ pub async fn prepare(
         .await?
     } else {
         (exec, None)
+    };
+    let statements = if purpose.keeps_statements() {
+        statements
+    } else {
+        Vec::new()
     };
     let mut exec = exec;
     walk_steps(&mut exec, ctx, Some(&walk));
@@ -146,7 +169,13 @@ pub fn prepare_offline(
     let written = units_as_written(version, script, &walk)?;
     let runner_transaction = written.no_transaction_reason.is_none();
     let ctx = Context::new(pg, true);
-    let statements = analyse(&walk, &script.file_text, ctx.clone(), runner_transaction);
+    let statements = analyse(
+        &walk,
+        &script.file_text,
+        ctx.clone(),
+        runner_transaction,
+        true,
+    );
     let mut exec = with_rewrites(written, &statements, exact);
     let mut ctx = ctx;
     walk_steps(&mut exec, &mut ctx, Some(&walk));
@@ -170,28 +199,42 @@ fn with_rewrites(written: Execution, statements: &[StatementFacts], exact: bool)
 }
 
 /// Walks the statements as written with the linter's context: effects, safe rewrite,
-/// breaking changes and dropped data, each as of its place in the script.
+/// breaking changes and dropped data, each as of its place in the script. Without `keep`,
+/// only the statements with a rewrite or data they drop are kept, without their effects and
+/// breaking changes (walked all the same: the context needs them): that is all `up` and
+/// `down` read after.
 fn analyse(
     walk: &StatementWalk<'_>,
     file_text: &str,
     mut ctx: Context,
     runner_transaction: bool,
+    keep: bool,
 ) -> Vec<StatementFacts> {
     ctx.start_script(runner_transaction, Direction::Up);
-    let mut out = Vec::with_capacity(walk.spans.len());
+    let mut out = Vec::with_capacity(if keep { walk.spans.len() } else { 0 });
     walk.for_each(|_, statement| {
         let rewrite = pgshift_lint::safe_rewrite(statement, file_text, &ctx);
         let effects = statement_effects(&statement.node, &ctx);
         let breaking = breaking_changes(&statement.node, &ctx);
         let drops = drops(&statement.node, &ctx).map(Box::new);
         ctx.observe(&statement.node, &effects, statement.span.clone());
-        out.push(StatementFacts {
-            span: statement.span.clone(),
-            effects,
-            rewrite,
-            breaking,
-            drops,
-        });
+        if keep {
+            out.push(StatementFacts {
+                span: statement.span.clone(),
+                effects,
+                rewrite,
+                breaking,
+                drops,
+            });
+        } else if rewrite.is_some() || drops.is_some() {
+            out.push(StatementFacts {
+                span: statement.span.clone(),
+                effects: Vec::new(),
+                rewrite,
+                breaking: Vec::new(),
+                drops,
+            });
+        }
     });
     out
 }
