@@ -287,6 +287,20 @@ fn walk_steps(exec: &mut Execution, ctx: &mut Context, walk: Option<&StatementWa
         });
     }
     generated(&mut steps, &mut next, ctx);
+    // A step as written the walk did not reach (none should be left): its own text, parsed.
+    while let Some(step) = steps.get_mut(next) {
+        let node = step.node.take().or_else(|| {
+            pgshift_sql::parse(&step.sql)
+                .statements
+                .into_iter()
+                .next()
+                .map(|s| std::sync::Arc::new(s.node))
+        });
+        if let Some(node) = node {
+            fill(step, &node, ctx);
+        }
+        next += 1;
+    }
 }
 
 /// The data a statement drops, as of its place in the script.
@@ -688,6 +702,20 @@ DROP TABLE fresh;
             }
             other => panic!("the DROP's facts: {other:?}"),
         }
+        // Without the walk (a step as written it never reached), a step's own text is read.
+        let script = pgshift_source::from_text("m.sql", &format!("SELECT 1;\n{tail}")).up;
+        let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
+        let mut exec = units_as_written("1", &script, &walk).expect("units");
+        walk_steps(&mut exec, &mut Context::new(PgVersion::DEFAULT, true), None);
+        let own = steps_and_effects(&Prepared {
+            exec,
+            dump: None,
+            statements: Vec::new(),
+        });
+        assert!(own
+            .iter()
+            .any(|(s, e)| s.starts_with("INSERT INTO accounts")
+                && e == &vec!["accounts RowExclusive".to_string()]));
         // No tree outlives the walk.
         assert!(large
             .exec
