@@ -1,12 +1,12 @@
-//! Rendering the runner's reports for people, tools and pull requests: `plan` and `trace`
-//! (one module each) and what every renderer shares — Markdown escaping, counted nouns;
-//! terminal safety comes from [`pgshift_sql::printable`]. Renderers read report data and
-//! write text; they decide nothing and query nothing. (`verify`'s renderer still lives in
-//! `verify.rs`.)
+//! Rendering the runner's reports for people, tools and pull requests: `plan`, `trace` and
+//! `verify` (one module each) and what every renderer shares — Markdown escaping, counted
+//! nouns; terminal safety comes from [`pgshift_sql::printable`]. Renderers read report data
+//! and write text; they decide nothing and query nothing.
 
 pub mod markdown;
 pub mod plan;
 pub mod trace;
+pub mod verify;
 
 /// `1 step`, `2 steps`: a count and its noun, agreeing. `noun` is the singular; the plural
 /// adds `s` (`entry` → `entries`).

@@ -24,9 +24,7 @@
 //!
 //! Schema comparison is [`Snapshot::diff_with`]: column order ignored unless
 //! [`VerifyOptions::strict_order`], bodies normalised, generated names matched by what they
-//! name. Rendering is in [`render`].
-
-pub mod render;
+//! name. Rendering is in [`crate::report::verify`].
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -49,7 +47,7 @@ use crate::trace::{
 };
 use crate::units::{InTransaction, Step};
 
-pub use render::{
+pub use crate::report::verify::{
     render_json, render_markdown, render_markdown_capped, render_terminal, trace_highlights,
     MARKDOWN_LIMIT,
 };

@@ -12,8 +12,8 @@ use pgshift_db::LockLevel;
 
 use pgshift_lint::Severity;
 
-use super::VerifyReport;
 use crate::trace::{cell, TraceReport};
+use crate::verify::VerifyReport;
 
 /// The detail lines (line diffs) the terminal shows per problem; JSON and markdown have all.
 const TERMINAL_DETAIL_LINES: usize = 40;
@@ -131,8 +131,8 @@ pub fn render_terminal(report: &VerifyReport, out: &mut dyn Write) -> io::Result
 
 /// The analyzer's errors, one line per rule: how many, and the first with its location
 /// (`pgshift check` lists every one).
-fn error_groups(a: &super::AnalyzerSummary) -> Vec<String> {
-    let mut groups: Vec<(&str, usize, &super::AnalyzerFinding)> = Vec::new();
+fn error_groups(a: &crate::verify::AnalyzerSummary) -> Vec<String> {
+    let mut groups: Vec<(&str, usize, &crate::verify::AnalyzerFinding)> = Vec::new();
     for f in a.findings.iter().filter(|f| f.severity == Severity::Error) {
         match groups.iter_mut().find(|(rule, _, _)| *rule == f.rule) {
             Some(group) => group.1 += 1,
@@ -152,12 +152,12 @@ fn error_groups(a: &super::AnalyzerSummary) -> Vec<String> {
 }
 
 /// Whether a failure has more to say than its line: several differences, or detail lines.
-fn has_details(f: &super::Failure) -> bool {
+fn has_details(f: &crate::verify::Failure) -> bool {
     f.differences.len() > 1 || !f.details.is_empty()
 }
 
 /// A failure in one line: the message, and the first difference when there is one.
-fn one_line(f: &super::Failure) -> String {
+fn one_line(f: &crate::verify::Failure) -> String {
     match f.differences.as_slice() {
         [] => f.message.clone(),
         [one] => format!("{}: {one}", f.message),
@@ -378,8 +378,8 @@ fn markdown(report: &VerifyReport, limit: usize, full: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::*;
     use super::*;
+    use crate::verify::*;
 
     fn report(passed: bool) -> VerifyReport {
         VerifyReport {
