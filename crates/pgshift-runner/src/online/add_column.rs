@@ -168,14 +168,14 @@ pub async fn plan_added(
     let backfill = match (&fill.update, constant_default) {
         (Some((_, update)), Some(default)) => {
             setup[0].push_str(&format!(" DEFAULT {default}"));
-            update_as_written(update)
+            update_sql(update, false)
         }
         (Some((_, update)), None) => {
             let trigger = fill_trigger(t, added.column, update);
             setup.extend(trigger.create(t));
             contract.extend(trigger.drop(t));
             rollback.extend(trigger.drop(t));
-            statements_update(input, fill)
+            update_sql(update, true)
         }
         (None, _) => {
             // A volatile default: new rows get it from the column; the rows that exist are
@@ -261,31 +261,10 @@ fn fill_preflight(fill: &Fill) -> Vec<super::Preflight> {
     }]
 }
 
-/// The UPDATE as the author wrote it (table, alias, assignment, condition).
-fn update_as_written(update: &UpdateParts) -> String {
-    let mut sql = format!(
-        "UPDATE {}{}",
-        if update.only { "ONLY " } else { "" },
-        update.table.quoted()
-    );
-    if let Some(alias) = &update.alias {
-        sql.push_str(&format!(" AS {}", quote_ident(alias)));
-    }
-    let a = &update.assignments[0];
-    sql.push_str(&format!(
-        " SET {} = {}",
-        quote_ident(&a.column),
-        a.expression
-    ));
-    if let Some(filter) = &update.filter {
-        sql.push_str(&format!(" WHERE {filter}"));
-    }
-    sql
-}
-
-fn statements_update(input: &OpInput<'_>, fill: &Fill) -> String {
-    let _ = input;
-    let (_, update) = fill.update.as_ref().expect("a fill");
+/// The fill's UPDATE: as the author wrote it (table, alias, assignment, condition), or, with
+/// `missing_only`, restricted to rows without a value: one the application wrote meanwhile (or
+/// that the fill trigger computed from a row changed since) is not computed again.
+fn update_sql(update: &UpdateParts, missing_only: bool) -> String {
     let mut sql = format!(
         "UPDATE {}{}",
         if update.only { "ONLY " } else { "" },
@@ -297,11 +276,11 @@ fn statements_update(input: &OpInput<'_>, fill: &Fill) -> String {
     let a = &update.assignments[0];
     let c = quote_ident(&a.column);
     sql.push_str(&format!(" SET {c} = {}", a.expression));
-    // The fill is for rows without a value: one the application wrote meanwhile (or that the
-    // fill trigger computed from a row changed since) is not computed again.
-    match &update.filter {
-        Some(filter) => sql.push_str(&format!(" WHERE {c} IS NULL AND ({filter})")),
-        None => sql.push_str(&format!(" WHERE {c} IS NULL")),
+    match (&update.filter, missing_only) {
+        (Some(filter), true) => sql.push_str(&format!(" WHERE {c} IS NULL AND ({filter})")),
+        (None, true) => sql.push_str(&format!(" WHERE {c} IS NULL")),
+        (Some(filter), false) => sql.push_str(&format!(" WHERE {filter}")),
+        (None, false) => {}
     }
     sql
 }
@@ -323,6 +302,7 @@ pub async fn plan_not_null(
     }
     let t = &table.name;
     let trigger = fill_trigger(t, column, &update);
+    let backfill = update_sql(&update, true);
     let fill = Fill {
         update: Some((0, update)),
         set_not_null: None,
@@ -333,10 +313,7 @@ pub async fn plan_not_null(
             format!("fill NULLs of {t}.{column} on write"),
             trigger.create(t),
         ),
-        PhaseUnit::backfill(
-            format!("backfill {t}.{column}"),
-            statements_update(input, &fill),
-        ),
+        PhaseUnit::backfill(format!("backfill {t}.{column}"), backfill),
     ];
     expand.extend(prove_not_null(t, column, &check));
     let mut contract = vec![lock_table(t)];
