@@ -32,6 +32,10 @@ SIZE_MB="${SIZE_MB:-10}"
 FILES_SMALL="${FILES_SMALL:-20000}"
 FILES_LARGE="${FILES_LARGE:-100000}"
 BASELINE="${PGSHIFT_BASELINE_BIN:-}"
+# Each `ALTER ... SET DEFAULT` of the DDL file drops the column's previous default, and the
+# transaction keeps a lock on every object it dropped: the default lock table runs out
+# ("out of shared memory") a few thousand statements in, for psql -1 as for pgshift.
+BENCH_PG_OPTS="-c max_locks_per_transaction=$((SIZE_MB * 400 + 64))"
 bench_build
 bench_cluster_start
 
@@ -68,9 +72,11 @@ bytes_of() { stat -c %s "$1"; }
 INS_BYTES=$(bytes_of "$WORK/inserts/20240101000000_data.up.sql")
 DDL_BYTES=$(bytes_of "$WORK/ddl/20240101000000_schema.up.sql")
 
-# Peak RSS in kB of a command (its output goes to $WORK/out).
+# Peak RSS in kB of a command (its output goes to $WORK/out, its exit code to $WORK/code).
 peak_kb() {
-    /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >"$WORK/out" 2>"$WORK/err" || true
+    local code=0
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >"$WORK/out" 2>"$WORK/err" || code=$?
+    echo "$code" >"$WORK/code"
     tail -n 1 "$WORK/rss"
 }
 ratio() { python3 -c "print(f'{$1 / $2:.1f}')"; }
@@ -89,6 +95,12 @@ measure() { # measure LABEL BINARY
         db="${label//_/}up_$kind"
         psql -q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
         kb=$(peak_kb "$bin" up --database-url "$BENCH_URL_BASE/$db" --dir "$WORK/$kind")
+        if [ "$(cat "$WORK/code")" != 0 ]; then
+            # A figure of a run that stopped half-way would flatter it: say so instead.
+            echo "warning: ${label}up of $kind failed (exit $(cat "$WORK/code")):" >&2
+            tail -n 5 "$WORK/err" >&2
+            figure "${label}up_failed_$kind" "$(cat "$WORK/code")" exit
+        fi
         figure "${label}up_peak_rss_$kind" "$(mb "$kb")" MB
         figure "${label}up_rss_over_file_$kind" "$(ratio "$kb * 1024" "$bytes")" x
     done
@@ -122,7 +134,7 @@ open('$WORK/nested/1_deep.sql', 'w').write('SELECT 1;\n' + '/*' * d + 'SELECT 2'
 for kind in inserts ddl; do
     db="psql_$kind"
     psql -q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-    kb=$(peak_kb psql -q -1 -f "$WORK/$kind/"*.sql "$BENCH_URL_BASE/$db")
+    kb=$(peak_kb psql -q -v ON_ERROR_STOP=1 -1 -f "$WORK/$kind/"*.sql "$BENCH_URL_BASE/$db")
     figure "psql_peak_rss_$kind" "$(mb "$kb")" MB
 done
 

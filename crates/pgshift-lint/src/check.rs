@@ -10,7 +10,7 @@ use pgshift_sql::{parse_directive, redact_secrets, walk_range, Directive, LineIn
 use serde::Deserialize;
 
 use crate::context::{Context, Direction};
-use crate::finding::{CheckedFile, Finding, Report, Severity};
+use crate::finding::{bounded_help, CheckedFile, Finding, Report, Severity};
 use crate::knowledge::effects::statement_effects;
 use crate::knowledge::version::PgVersion;
 use crate::registry::{find, RULES};
@@ -619,12 +619,15 @@ fn check_wrapped(
                 // one is dropped rather than shown with the password replaced (applying that
                 // would set the password to `***`).
                 message: redact_secrets(&d.message).into_owned(),
-                help: d.help.map(|h| redact_secrets(&h).into_owned()),
+                help: d
+                    .help
+                    .map(|h| bounded_help(redact_secrets(&h).into_owned())),
                 lock: d.lock,
                 tables: d.tables,
                 fix: d
                     .fix
-                    .filter(|f| matches!(redact_secrets(&f.replacement), Cow::Borrowed(_))),
+                    .filter(|f| matches!(redact_secrets(&f.replacement), Cow::Borrowed(_)))
+                    .and_then(|f| f.bounded(text)),
             }
         })
         .collect();

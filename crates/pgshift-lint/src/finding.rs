@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pgshift_sql::lines::floor_char_boundary;
 use pgshift_sql::LineCol;
 use serde::{Deserialize, Serialize};
 
@@ -64,10 +65,68 @@ impl std::str::FromStr for Severity {
 /// A mechanical fix: replace the bytes `span` of the file with `replacement`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
-    /// Byte range in the file (the statement, usually without its `;`).
+    /// Byte range in the file: the statement, with its `;` when the replacement ends with one.
     pub span: Range<usize>,
     /// The text to put there. May hold several statements, separated by `;` and newlines.
     pub replacement: String,
+}
+
+/// The longest `help` a finding carries, in bytes. A help quotes the safe form of its
+/// statement, so a statement of megabytes (a generated `CHECK` or index predicate) would make
+/// every report megabytes long: past this, the quote is cut and says how much is left out.
+pub const MAX_HELP_BYTES: usize = 4096;
+
+/// The longest fix replacement a finding carries, in bytes, after narrowing it to the part
+/// that differs from the file. Longer, the finding has no fix (its help still says what to do):
+/// the output of `check` stays proportional to the findings, not to the statements' text.
+pub const MAX_FIX_BYTES: usize = 16384;
+
+/// `help` cut to [`MAX_HELP_BYTES`] at a character boundary, saying how much was left out.
+pub fn bounded_help(help: String) -> String {
+    if help.len() <= MAX_HELP_BYTES {
+        return help;
+    }
+    let cut = floor_char_boundary(&help, MAX_HELP_BYTES);
+    format!(
+        "{}\n… ({} more bytes left out: the statement is too long to quote; its safe form is \
+         the one above, written out in full)",
+        &help[..cut],
+        help.len() - cut
+    )
+}
+
+impl Fix {
+    /// The fix as reports carry it, for the file `text`: as is when short; otherwise narrowed
+    /// to the bytes that differ (the same edit, smaller), and `None` when even that is longer
+    /// than [`MAX_FIX_BYTES`].
+    pub fn bounded(self, text: &str) -> Option<Fix> {
+        if self.replacement.len() <= MAX_FIX_BYTES {
+            return Some(self);
+        }
+        let original = text.get(self.span.clone())?;
+        let (a, b) = (original.as_bytes(), self.replacement.as_bytes());
+        let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        prefix = floor_char_boundary(original, prefix);
+        let (a_rest, b_rest) = (&a[prefix..], &b[prefix..]);
+        let mut suffix = a_rest
+            .iter()
+            .rev()
+            .zip(b_rest.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count();
+        // The suffix starts on a character boundary in both (they share those bytes).
+        while suffix > 0 && !original.is_char_boundary(original.len() - suffix) {
+            suffix -= 1;
+        }
+        let replacement = &self.replacement[prefix..self.replacement.len() - suffix];
+        if replacement.len() > MAX_FIX_BYTES {
+            return None;
+        }
+        Some(Fix {
+            span: self.span.start + prefix..self.span.end - suffix,
+            replacement: replacement.to_string(),
+        })
+    }
 }
 
 /// One problem found in one statement (or in a comment directive, or in the file as a whole).
@@ -187,5 +246,60 @@ mod tests {
             serde_json::to_string(&Severity::Hint).ok().as_deref(),
             Some("\"hint\"")
         );
+    }
+
+    fn apply(text: &str, fix: &Fix) -> String {
+        format!(
+            "{}{}{}",
+            &text[..fix.span.start],
+            fix.replacement,
+            &text[fix.span.end..]
+        )
+    }
+
+    #[test]
+    fn a_short_fix_is_kept_as_written() {
+        let text = "CREATE INDEX i ON t (c);";
+        let fix = Fix {
+            span: 0..23,
+            replacement: "CREATE INDEX CONCURRENTLY i ON t (c)".into(),
+        };
+        assert_eq!(fix.clone().bounded(text), Some(fix));
+    }
+
+    #[test]
+    fn a_long_fix_is_narrowed_to_the_same_edit() {
+        let predicate = "c = 'é value' OR ".repeat(4000);
+        let text = format!("-- x\nCREATE INDEX i ON t (c) WHERE {predicate}true;\n");
+        let start = text.find("CREATE").unwrap();
+        let end = text.find(';').unwrap();
+        let fix = Fix {
+            span: start..end,
+            replacement: format!("CREATE INDEX CONCURRENTLY i ON t (c) WHERE {predicate}true"),
+        };
+        let full = apply(&text, &fix);
+        let narrowed = fix.bounded(&text).expect("the differing part is short");
+        assert!(narrowed.replacement.len() < 100, "{narrowed:?}");
+        assert_eq!(apply(&text, &narrowed), full);
+    }
+
+    #[test]
+    fn a_fix_whose_differing_part_is_too_long_is_dropped() {
+        let text = format!("UPDATE t SET a = '{}';", "x".repeat(MAX_FIX_BYTES + 10));
+        let fix = Fix {
+            span: 0..text.len() - 1,
+            replacement: format!("UPDATE t SET a = '{}'", "y".repeat(MAX_FIX_BYTES + 10)),
+        };
+        assert_eq!(fix.bounded(&text), None);
+    }
+
+    #[test]
+    fn a_long_help_is_cut_and_says_so() {
+        assert_eq!(bounded_help("short".into()), "short");
+        let long = format!("Add it NOT VALID:\n{}", "é".repeat(MAX_HELP_BYTES));
+        let cut = bounded_help(long.clone());
+        assert!(cut.len() < MAX_HELP_BYTES + 200, "{}", cut.len());
+        assert!(long.starts_with(cut.split("\n…").next().unwrap()));
+        assert!(cut.contains("more bytes left out"), "{cut}");
     }
 }

@@ -180,10 +180,19 @@ fn findings_carry_spans_locks_and_help() {
     let fix = f.fix.clone().unwrap_or_else(|| panic!("no fix"));
     let text = std::fs::read_to_string(fixtures().join("require-concurrent-index.sql"))
         .unwrap_or_default();
+    // The replacement ends its statement with `;`, so the statement's own `;` is replaced too:
+    // applying the fix leaves no `;;`.
     assert_eq!(
-        &text[fix.span],
-        "CREATE INDEX orders_user_id_idx ON orders (user_id)"
+        &text[fix.span.clone()],
+        "CREATE INDEX orders_user_id_idx ON orders (user_id);"
     );
+    let fixed = format!(
+        "{}{}{}",
+        &text[..fix.span.start],
+        fix.replacement,
+        &text[fix.span.end..]
+    );
+    assert!(!fixed.contains(";;"), "{fixed}");
 }
 
 /// The rules about code running against the old schema, and the breaking change each reports.

@@ -168,7 +168,9 @@ impl Executor<'_> {
         after: &Record,
         hook: &mut dyn StepHook,
     ) -> Result<()> {
-        let mut unit = exec.units[index].clone();
+        // Borrowed: a unit can hold a large file's steps, and only the retry outside a
+        // transaction block below changes it.
+        let mut unit = std::borrow::Cow::Borrowed(&exec.units[index]);
         if let (Some(parts), Transactions::Own) = (unit.backfill(), self.transactions) {
             return self
                 .run_backfill(m, exec, index, parts, observer, after)
@@ -200,7 +202,7 @@ impl Executor<'_> {
                 if attempt == 1 {
                     observer.event(&Event::Rewrite {
                         version: m.version.to_string(),
-                        purpose: step.rewrite.clone().unwrap_or_default(),
+                        purpose: step.rewrite.as_deref().unwrap_or_default().to_string(),
                         sql: pgshift_sql::redact_secrets(&step.sql).into_owned(),
                     });
                 }
@@ -219,6 +221,7 @@ impl Executor<'_> {
                 && unit.steps.len() == 1
                 && exec.no_transaction_reason.is_some()
             {
+                let unit = unit.to_mut();
                 unit.transactional = false;
                 if let Some(step) = unit.steps.first_mut() {
                     step.facts.landing = Some(Box::new(inflight::Landing::Unknown));
@@ -685,7 +688,7 @@ impl Executor<'_> {
                 message: format!("{}: {}", q.severity, q.message),
                 detail: q.detail.clone(),
                 hint: q.hint.clone(),
-                rewrite: step.and_then(|s| s.rewrite.clone()),
+                rewrite: step.and_then(|s| s.rewrite.as_deref().map(str::to_string)),
                 outcome,
             })),
             other => RunError::Db(other),

@@ -412,7 +412,7 @@ async fn plan_migration(
                 purpose: if s.facts.backfill.is_some() {
                     "a batched, resumable backfill (`-- pgshift:backfill`): key ranges sized to ~200 ms, each committed with its checkpoint, then the end proved".to_string()
                 } else {
-                    s.rewrite.clone().unwrap_or_default()
+                    s.rewrite.as_deref().unwrap_or_default().to_string()
                 },
                 runs: if s.facts.backfill.is_some() {
                     "in batches, each its own transaction"

@@ -51,7 +51,7 @@ pub struct StepFacts {
     /// It builds an index (its scan runs at index-build speed, for `plan`).
     pub index_build: bool,
     /// What it locks, rewrites and scans, as of its place in the steps as they run.
-    pub effects: Vec<pgshift_lint::Effect>,
+    pub effects: Box<[pgshift_lint::Effect]>,
     /// An `UPDATE` the author marked `-- pgshift:backfill`: it runs as a batched, resumable
     /// backfill ([`crate::backfill`]), these are its parts.
     pub backfill: Option<Box<pgshift_sql::UpdateParts>>,
@@ -70,7 +70,7 @@ pub enum InTransaction {
     AsWritten,
     /// This SQL instead: `CREATE INDEX`/`DROP INDEX`/`DETACH PARTITION` without
     /// `CONCURRENTLY` build or drop the same object.
-    Instead(String),
+    Instead(Box<str>),
     /// Skipped: it changes nothing a schema snapshot compares (`VACUUM`, `REINDEX`, the
     /// author's own `BEGIN`/`COMMIT`).
     Skip,
@@ -89,7 +89,7 @@ impl InTransaction {
             return InTransaction::AsWritten;
         }
         let deparsed = |n: NodeEnum| match n.deparse(pgshift_sql::DeparseOptions::default()) {
-            Ok(sql) => InTransaction::Instead(sql),
+            Ok(sql) => InTransaction::Instead(sql.into()),
             Err(_) => InTransaction::Impossible,
         };
         match node {
@@ -147,7 +147,7 @@ impl StepFacts {
             landing: outside_transaction.map(|_| Box::new(Landing::of(node))),
             builds_index: builds_index.map(Box::new),
             index_build: matches!(node, NodeEnum::IndexStmt(_)),
-            effects: Vec::new(),
+            effects: Box::default(),
             backfill: None,
             in_rolled_back_transaction: InTransaction::of(node),
         }
@@ -182,12 +182,12 @@ pub struct Step {
     /// The SQL sent to the server.
     pub sql: String,
     /// Data for `COPY ... FROM stdin`, without the `\.` terminator.
-    pub copy_data: Option<String>,
+    pub copy_data: Option<Box<str>>,
     /// The byte span in the file of the statement this step comes from.
     pub origin: Range<usize>,
     /// Set when the step is not the statement as written but part of a safe rewrite of it:
     /// what the step is for, shown before it runs and in errors.
-    pub rewrite: Option<String>,
+    pub rewrite: Option<Box<str>>,
     /// What the statement is, for the executor.
     pub facts: StepFacts,
     /// The parse tree of a generated step, for [`crate::prepare`]'s walk only (dropped after
@@ -209,7 +209,7 @@ impl Step {
             copy_data: statement
                 .copy_data
                 .clone()
-                .map(|r| strip_copy_terminator(&text[r])),
+                .map(|r| strip_copy_terminator(&text[r]).into()),
             origin: statement.span.clone(),
             rewrite: None,
             facts: StepFacts::of(&statement.node),
@@ -231,7 +231,7 @@ impl Step {
             sql,
             copy_data: None,
             origin,
-            rewrite: Some(purpose),
+            rewrite: Some(purpose.into()),
         }
     }
 
@@ -246,7 +246,7 @@ impl Step {
                 use futures_util::SinkExt;
                 let sink = client.copy_in::<_, bytes::Bytes>(self.sql.as_str()).await?;
                 futures_util::pin_mut!(sink);
-                sink.send(bytes::Bytes::from(data.clone().into_bytes()))
+                sink.send(bytes::Bytes::copy_from_slice(data.as_bytes()))
                     .await?;
                 sink.finish().await?;
                 Ok(())
@@ -569,11 +569,11 @@ mod tests {
         );
         assert_eq!(
             form("CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)"),
-            InTransaction::Instead("CREATE UNIQUE INDEX t_a ON t USING btree (a)".to_string())
+            InTransaction::Instead("CREATE UNIQUE INDEX t_a ON t USING btree (a)".into())
         );
         assert_eq!(
             form("DROP INDEX CONCURRENTLY IF EXISTS t_a"),
-            InTransaction::Instead("DROP INDEX IF EXISTS t_a".to_string())
+            InTransaction::Instead("DROP INDEX IF EXISTS t_a".into())
         );
         assert_eq!(form("VACUUM t"), InTransaction::Skip);
         assert_eq!(form("REINDEX INDEX CONCURRENTLY t_a"), InTransaction::Skip);
@@ -697,6 +697,18 @@ VACUUM   t;
             false,
         );
         assert_eq!(open_transaction_start(&plain, 1), None);
+    }
+
+    /// `up` holds one step per statement of a migration until it is applied: at this size a
+    /// file of short statements (about 60 bytes each) stays within ten times its size. What
+    /// most steps lack (COPY data, a rewrite's purpose, a landing check) is boxed.
+    #[test]
+    fn a_step_stays_small() {
+        assert!(
+            std::mem::size_of::<Step>() <= 168,
+            "{} bytes",
+            std::mem::size_of::<Step>()
+        );
     }
 
     #[test]

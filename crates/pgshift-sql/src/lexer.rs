@@ -8,6 +8,7 @@
 //! (`$tag$..$tag$`), line comments and nested block comments. Everything else is left to
 //! pg_query.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// What the lexical pass found, as byte ranges into the text it was given.
@@ -148,10 +149,11 @@ pub fn lex(text: &str) -> Lexed {
 }
 
 /// Returns the text with every range replaced by spaces (newlines kept), so byte offsets and
-/// line numbers stay valid while the parser never sees the masked bytes.
-pub fn mask(text: &str, ranges: &[Range<usize>]) -> String {
+/// line numbers stay valid while the parser never sees the masked bytes. Borrowed when there
+/// is nothing to mask, which is almost always: a copy would cost the file's size again.
+pub fn mask<'a>(text: &'a str, ranges: &[Range<usize>]) -> Cow<'a, str> {
     if ranges.is_empty() {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut bytes = text.as_bytes().to_vec();
     for r in ranges {
@@ -163,7 +165,10 @@ pub fn mask(text: &str, ranges: &[Range<usize>]) -> String {
     }
     // Masked ranges start and end at line boundaries, and every masked byte became ASCII, so
     // the result is valid UTF-8; fall back to a lossy copy rather than trusting that blindly.
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// Skips whitespace and comments from `start`; returns the offset of the first code byte.

@@ -1,6 +1,7 @@
 //! Parsing a script with the real PostgreSQL grammar (libpg_query through `pg_query`),
 //! keeping file-relative byte spans for every statement and every syntax error.
 
+use std::borrow::Cow;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ops::Range;
 
@@ -180,7 +181,7 @@ struct Prepared<'a> {
     section: &'a str,
     base: usize,
     lexed: lexer::Lexed,
-    masked: String,
+    masked: Cow<'a, str>,
     /// Comments and meta-commands; an error when the text is refused before parsing.
     script: ParsedScript,
 }
@@ -201,7 +202,9 @@ fn prepare(file_text: &str, range: Range<usize>) -> Prepared<'_> {
     // it as part of the first word ("syntax error at or near \"\u{feff}CREATE\""). Masked as
     // spaces so every offset into the file stays valid and no statement text includes it.
     if base == 0 && masked.starts_with(BYTE_ORDER_MARK) {
-        masked.replace_range(..BYTE_ORDER_MARK.len_utf8(), "   ");
+        masked
+            .to_mut()
+            .replace_range(..BYTE_ORDER_MARK.len_utf8(), "   ");
     }
 
     let mut script = ParsedScript {

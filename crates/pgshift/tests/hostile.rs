@@ -347,3 +347,77 @@ fn deeply_nested_comments_are_refused_at_once() {
         all.len()
     );
 }
+
+/// A statement of a megabyte (a generated index predicate, a long CHECK) made every report
+/// quote its safe form in full: `check` printed 3.7 MB (human) and 7.4 MB (JSON) for 3
+/// statements. Each format now stays within a constant per finding, and the JSON fix, narrowed
+/// to the bytes that change, still turns the file into the safe form.
+#[test]
+fn a_megabyte_statement_makes_a_report_of_findings_not_of_its_text() {
+    let migration = |terms: usize| {
+        let predicate = (0..terms)
+            .map(|i| format!("name = 'value number {i}'"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        format!(
+            "CREATE INDEX big_idx ON users (name) WHERE {predicate};\n\
+             ALTER TABLE users ADD CONSTRAINT c CHECK ({predicate});\n"
+        )
+    };
+    let small = tempfile::tempdir().expect("tempdir");
+    write(small.path(), "20240101000000_big.up.sql", &migration(10));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = migration(20_000);
+    assert!(sql.len() > 1_000_000);
+    write(dir.path(), "20240101000000_big.up.sql", &sql);
+    let path = dir.path().to_string_lossy().to_string();
+    for format in ["human", "json", "sarif", "github", "gitlab"] {
+        let printed = |dir: &Path| {
+            let out = pgshift(&["check", &dir.to_string_lossy(), "--format", format], dir);
+            assert_eq!(out.status.code(), Some(1), "{format}: {}", text(&out));
+            out.stdout.len() + out.stderr.len()
+        };
+        let (short, long) = (printed(small.path()), printed(dir.path()));
+        // The same findings; each may quote up to a few KB of its statement (help, fix).
+        assert!(
+            long < short + 8 * (4096 + 16384),
+            "{format}: {long} bytes printed for a 1 MB migration, {short} for a short one"
+        );
+    }
+    let out = pgshift(&["check", &path, "--format", "json"], dir.path());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = doc["findings"].as_array().expect("findings");
+    let index = findings
+        .iter()
+        .find(|f| f["rule"] == "require-concurrent-index")
+        .expect("the index finding");
+    assert!(
+        index["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("more bytes left out")),
+        "{}",
+        index["help"]
+    );
+    let fix = &index["fix"];
+    let (start, end) = (
+        fix["byte_start"].as_u64().expect("start") as usize,
+        fix["byte_end"].as_u64().expect("end") as usize,
+    );
+    let fixed = format!(
+        "{}{}{}",
+        &sql[..start],
+        fix["replacement"].as_str().expect("replacement"),
+        &sql[end..]
+    );
+    assert!(
+        fixed.starts_with("-- in its own migration")
+            && fixed.contains("\nCREATE INDEX CONCURRENTLY IF NOT EXISTS big_idx ON users"),
+        "{}",
+        &fixed[..300]
+    );
+    assert!(fixed.contains("'value number 19999';\nALTER TABLE users"));
+    assert!(
+        (start, end) != (0, sql.find(';').unwrap_or(0) + 1),
+        "the fix is narrowed"
+    );
+}

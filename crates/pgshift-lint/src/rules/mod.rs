@@ -200,10 +200,17 @@ impl StatementCheck<'_> {
         match self.rewrite {
             Some(r) => {
                 let sql = r.to_sql();
-                d.help(format!("{intro}\n{sql}")).fix(Fix {
-                    span: self.span(),
-                    replacement: r.replacement(),
-                })
+                let replacement = r.replacement();
+                // The replacement ends its statements with `;`: it takes the place of the
+                // statement's own, or applying it would leave `;;`.
+                let mut span = self.span();
+                if replacement.ends_with(';')
+                    && self.file_text.as_bytes().get(span.end) == Some(&b';')
+                {
+                    span.end += 1;
+                }
+                d.help(format!("{intro}\n{sql}"))
+                    .fix(Fix { span, replacement })
             }
             None => d,
         }
