@@ -203,7 +203,7 @@ impl Executor<'_> {
                     observer.event(&Event::Rewrite {
                         version: m.version.to_string(),
                         purpose: step.rewrite.as_deref().unwrap_or_default().to_string(),
-                        sql: pgshift_sql::redact_secrets(&step.sql).into_owned(),
+                        sql: pgshift_sql::redact_secrets(step.sql()).into_owned(),
                     });
                 }
             }
@@ -292,7 +292,7 @@ impl Executor<'_> {
             observer.event(&Event::Rewrite {
                 version: m.version.to_string(),
                 purpose: "runs as a batched, resumable backfill (`-- pgshift:backfill`)".into(),
-                sql: step.sql.clone(),
+                sql: step.sql().to_string(),
             });
         }
         // Named after the migration, the direction and the step, so an up and a down never
@@ -435,7 +435,7 @@ impl Executor<'_> {
                     digests,
                 };
                 let noted =
-                    inflight::record(client, version, progress, index, &step.sql, &landing).await;
+                    inflight::record(client, version, progress, index, step.sql(), &landing).await;
                 record = Some(noted.map_err(|error| UnitFailure { step: i, error })?);
             }
             let long = step.facts.runs_long_without_blocking;
@@ -626,7 +626,7 @@ impl Executor<'_> {
                 .and_then(|q| q.position.clone()),
         ) {
             (Some(step), Some(ErrorPosition::Original(pos))) if step.is_verbatim() => {
-                step.origin.start + char_position_to_offset(&step.sql, pos as usize)
+                step.origin.start + char_position_to_offset(step.sql(), pos as usize)
             }
             (Some(step), _) => step.origin.start,
             (None, _) => 0,

@@ -1029,7 +1029,7 @@ impl Migrator {
                     .units
                     .get(done)
                     .and_then(|u| u.steps.first())
-                    .is_none_or(|s| s.sql != f.sql)
+                    .is_none_or(|s| s.sql() != f.sql)
         });
         if !same_start || inflight_changed {
             let (done, total) = (row.progress, row.units);

@@ -408,7 +408,7 @@ async fn plan_migration(
                 s.origin.start == start && (!s.is_verbatim() || s.facts.backfill.is_some())
             })
             .map(|(u, s)| RunStep {
-                sql: pgshift_sql::redact_secrets(&s.sql).into_owned(),
+                sql: pgshift_sql::redact_secrets(s.sql()).into_owned(),
                 purpose: if s.facts.backfill.is_some() {
                     "a batched, resumable backfill (`-- pgshift:backfill`): key ranges sized to ~200 ms, each committed with its checkpoint, then the end proved".to_string()
                 } else {

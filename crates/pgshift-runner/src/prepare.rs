@@ -290,7 +290,7 @@ fn walk_steps(exec: &mut Execution, ctx: &mut Context, walk: Option<&StatementWa
     // A step as written the walk did not reach (none should be left): its own text, parsed.
     while let Some(step) = steps.get_mut(next) {
         let node = step.node.take().or_else(|| {
-            pgshift_sql::parse(&step.sql)
+            pgshift_sql::parse(step.sql())
                 .statements
                 .into_iter()
                 .next()
@@ -626,7 +626,7 @@ mod tests {
                     .iter()
                     .map(|e| format!("{} {:?}", e.table.name, e.lock))
                     .collect();
-                (s.sql.clone(), effects)
+                (s.sql().to_string(), effects)
             })
             .collect()
     }

@@ -62,7 +62,7 @@ impl StepHook for Progress<'_> {
             loop {
                 tokio::time::sleep_until(next).await;
                 next += EVERY;
-                let sql = one_line(&pgshift_sql::redact_secrets(&step.sql), 60);
+                let sql = one_line(&pgshift_sql::redact_secrets(step.sql()), 60);
                 let activity = self.activity().await.unwrap_or_default();
                 self.observer.event(&Event::StepRunning {
                     version: self.version.clone(),

@@ -119,7 +119,7 @@ mod tests {
             .map(|u| {
                 (
                     u.transactional,
-                    u.steps.into_iter().map(|s| s.sql).collect(),
+                    u.steps.into_iter().map(|s| s.sql().to_string()).collect(),
                 )
             })
             .collect()

@@ -470,7 +470,7 @@ impl<'c> Tracer<'c> {
                     traced.notes.push(format!(
                         "line {}: not run: {} cannot run inside the rolled-back trace transaction; trace on a throwaway cluster (without --database-url) to see it",
                         at.line,
-                        clip(&step.sql, 40)
+                        clip(step.sql(), 40)
                     ));
                 }
                 continue;
@@ -807,7 +807,7 @@ fn describe_statement(
     StatementTrace {
         line,
         column,
-        sql: pgshift_sql::redact_secrets(step.sql.trim()).into_owned(),
+        sql: pgshift_sql::redact_secrets(step.sql().trim()).into_owned(),
         in_transaction,
         lock_source: source,
         locks,

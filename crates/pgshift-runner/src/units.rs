@@ -179,8 +179,8 @@ fn runs_long_without_blocking(node: &NodeEnum) -> bool {
 /// One statement to send.
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// The SQL sent to the server.
-    pub sql: String,
+    /// The SQL sent to the server: see [`Step::sql`].
+    text: StepText,
     /// Data for `COPY ... FROM stdin`, without the `\.` terminator.
     pub copy_data: Option<Box<str>>,
     /// The byte span in the file of the statement this step comes from.
@@ -201,11 +201,21 @@ pub struct Step {
 /// errors for a phase.
 pub const ONLINE_STEP: &str = "online change: ";
 
+/// Where a step's SQL is: a statement as written is its span of the file, which every step of
+/// the file shares (a copy per statement would cost the file's size again); a generated step
+/// has its own.
+#[derive(Debug, Clone)]
+enum StepText {
+    InFile(Arc<str>),
+    Own(String),
+}
+
 impl Step {
-    /// A statement as written in the file.
-    fn written(statement: &pgshift_sql::Statement, text: &str) -> Step {
+    /// A statement as written in `file`.
+    fn written(statement: &pgshift_sql::Statement, file: &Arc<str>) -> Step {
+        let text: &str = file;
         Step {
-            sql: statement.text(text).to_string(),
+            text: StepText::InFile(Arc::clone(file)),
             copy_data: statement
                 .copy_data
                 .clone()
@@ -228,10 +238,19 @@ impl Step {
         Step {
             facts: node.as_ref().map(StepFacts::of).unwrap_or_default(),
             node: node.map(Arc::new),
-            sql,
+            text: StepText::Own(sql),
             copy_data: None,
             origin,
             rewrite: Some(purpose.into()),
+        }
+    }
+
+    /// The SQL sent to the server.
+    pub fn sql(&self) -> &str {
+        match &self.text {
+            // `origin` is the statement's span in this very text.
+            StepText::InFile(file) => file.get(self.origin.clone()).unwrap_or_default(),
+            StepText::Own(sql) => sql,
         }
     }
 
@@ -239,12 +258,12 @@ impl Step {
     pub async fn send(&self, client: &tokio_postgres::Client) -> Result<(), pgshift_db::DbError> {
         match &self.copy_data {
             None => client
-                .batch_execute(&self.sql)
+                .batch_execute(self.sql())
                 .await
                 .map_err(pgshift_db::DbError::from),
             Some(data) => {
                 use futures_util::SinkExt;
-                let sink = client.copy_in::<_, bytes::Bytes>(self.sql.as_str()).await?;
+                let sink = client.copy_in::<_, bytes::Bytes>(self.sql()).await?;
                 futures_util::pin_mut!(sink);
                 sink.send(bytes::Bytes::copy_from_slice(data.as_bytes()))
                     .await?;
@@ -304,7 +323,7 @@ impl Unit {
             "alone\n"
         });
         for step in &self.steps {
-            text.push_str(&step.sql);
+            text.push_str(step.sql());
             text.push_str("\n;\n");
             if let Some(data) = &step.copy_data {
                 text.push_str(data);
@@ -615,7 +634,7 @@ mod tests {
         assert_eq!(e.units.len(), 1);
         assert!(e.units[0].transactional);
         assert_eq!(e.units[0].steps.len(), 1);
-        assert_eq!(e.units[0].steps[0].sql, "CREATE TABLE a (id int)");
+        assert_eq!(e.units[0].steps[0].sql(), "CREATE TABLE a (id int)");
     }
 
     #[test]

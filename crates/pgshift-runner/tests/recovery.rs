@@ -121,7 +121,7 @@ async fn killed_during(db: &TestDb, dir: &Path, unit: usize, landing: Landing) {
     )
     .await
     .expect("row");
-    let sql = &exec.units[unit].steps[0].sql;
+    let sql = exec.units[unit].steps[0].sql();
     let progress = inflight::Progress {
         state: RowState::Partial,
         done: i32::try_from(unit).expect("unit"),
