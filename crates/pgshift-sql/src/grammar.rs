@@ -23,7 +23,13 @@ impl fmt::Display for GrammarVersion {
 /// `180006` for 18.6). `None` only if the parser cannot parse `SELECT 1`, which would mean a
 /// broken build.
 pub fn grammar_version() -> Option<GrammarVersion> {
-    let num = u32::try_from(pg_query::parse("SELECT 1", pg_query::ParserOptions::DEFAULT).ok()?.protobuf.version).ok()?;
+    let num = u32::try_from(
+        pg_query::parse("SELECT 1", pg_query::ParserOptions::DEFAULT)
+            .ok()?
+            .protobuf
+            .version,
+    )
+    .ok()?;
     (num >= 100_000).then_some(GrammarVersion {
         major: num / 10_000,
         minor: num % 10_000,

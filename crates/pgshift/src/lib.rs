@@ -38,7 +38,8 @@ use std::path::Path;
 /// `pgshift --version` shows it; `scripts/fetch-pg.sh` offers the same majors (a test keeps
 /// the two in step).
 pub fn supported_pg_majors() -> RangeInclusive<u32> {
-    let newest = pgshift_sql::grammar_version().map_or(pgshift_db::OLDEST_SUPPORTED_MAJOR, |v| v.major);
+    let newest =
+        pgshift_sql::grammar_version().map_or(pgshift_db::OLDEST_SUPPORTED_MAJOR, |v| v.major);
     pgshift_db::OLDEST_SUPPORTED_MAJOR..=newest
 }
 

@@ -43,7 +43,10 @@ fn subcommands() -> Vec<String> {
         .map(str::to_string)
         .collect();
     for expected in ["check", "up", "verify", "completions", "man"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
     names
 }
@@ -116,7 +119,10 @@ fn the_man_page_lists_every_command_and_each_command_has_its_own_page() {
     }
     let check = stdout(&pgshift(&["man", "check"], dir.path()));
     assert!(check.contains(".TH pgshift-check 1"), "{check}");
-    assert!(check.contains("pg\\-version"), "check's page has its flags: {check}");
+    assert!(
+        check.contains("pg\\-version"),
+        "check's page has its flags: {check}"
+    );
 
     // `--help` hides DATABASE_URL's value, and so does the page made from the same definitions.
     let out = Command::new(BIN)
@@ -175,7 +181,10 @@ fn version_names_the_supported_postgresql_majors_and_the_parser() {
     }
     // `-V` is the short form: the release alone, as scripts parse it.
     let short = stdout(&pgshift(&["-V"], dir.path()));
-    assert_eq!(short.trim(), format!("pgshift {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        short.trim(),
+        format!("pgshift {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 /// `scripts/fetch-pg.sh` offers exactly the majors `--version` says pgshift supports.

@@ -106,8 +106,8 @@ pub enum Command {
 /// parses with, read from where each is decided (`-V` prints the release alone).
 fn long_version() -> String {
     let majors = pgshift::supported_pg_majors();
-    let grammar = pgshift_sql::grammar_version()
-        .map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    let grammar =
+        pgshift_sql::grammar_version().map_or_else(|| "unknown".to_string(), |v| v.to_string());
     format!(
         "{}\nPostgreSQL {} to {} supported\nparser: libpg_query, the PostgreSQL {grammar} grammar",
         env!("CARGO_PKG_VERSION"),

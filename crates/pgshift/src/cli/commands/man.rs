@@ -7,9 +7,11 @@ use super::completions::write_stdout;
 use crate::cli::{exit, Cli, Failure};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Install: pgshift man > ~/.local/share/man/man1/pgshift.1 \
+#[command(
+    after_help = "Install: pgshift man > ~/.local/share/man/man1/pgshift.1 \
     (and `pgshift man check > ~/.local/share/man/man1/pgshift-check.1`, ...), then `man pgshift`.\n\
-    Read it without installing: pgshift man | man -l -")]
+    Read it without installing: pgshift man | man -l -"
+)]
 pub struct Args {
     /// A command (`check`, `up`, ...): its own page, `pgshift-COMMAND(1)`, with every flag.
     pub command: Option<String>,
