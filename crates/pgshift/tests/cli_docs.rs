@@ -179,6 +179,18 @@ fn version_names_the_supported_postgresql_majors_and_the_parser() {
     for tested in [14, 18] {
         assert!(majors.contains(&tested), "{majors:?}");
     }
+    // The README says the same.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README");
+    assert!(
+        readme.contains(&format!(
+            "supports ({} to {})",
+            majors.start(),
+            majors.end()
+        )),
+        "README: `pgshift --version` names the PostgreSQL majors pgshift supports (..)"
+    );
     // `-V` is the short form: the release alone, as scripts parse it.
     let short = stdout(&pgshift(&["-V"], dir.path()));
     assert_eq!(

@@ -162,3 +162,47 @@ async fn table_exists(db: &TestDb, name: &str) -> bool {
         .expect("to_regclass");
     row.get(0)
 }
+
+/// The README's first screen shows two commands: the example, and the test suite CI runs.
+/// `.ci/run` runs exactly the second; both go through `scripts/dev.sh`, which ends in the
+/// cargo command each stands for (the example's `verify` run is `cli.rs`'s
+/// `verify_works_as_an_ordinary_user`, on the same folder).
+#[test]
+fn the_first_screen_commands_are_what_ci_and_the_script_run() {
+    let readme = std::fs::read_to_string(repository().join("README.md")).expect("read README");
+    let first = readme
+        .split_once("```sh\n")
+        .and_then(|(before, rest)| {
+            assert!(
+                !before.contains("\n## "),
+                "the first code block is on the first screen"
+            );
+            rest.split_once("```")
+        })
+        .expect("a first sh block")
+        .0;
+    let commands: Vec<&str> = first
+        .lines()
+        .map(|l| l.split_once("  #").map_or(l, |(cmd, _)| cmd).trim())
+        .collect();
+    assert_eq!(commands, ["scripts/dev.sh example", "scripts/dev.sh test"]);
+
+    let ci = std::fs::read_to_string(repository().join(".ci/run")).expect(".ci/run");
+    let last = ci
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+        .expect("a command in .ci/run");
+    assert_eq!(last, "scripts/dev.sh test", ".ci/run's command");
+
+    let script = std::fs::read_to_string(repository().join("scripts/dev.sh")).expect("dev.sh");
+    assert!(
+        script.contains("exec cargo test --workspace\n"),
+        "dev.sh test"
+    );
+    assert!(
+        script.contains("exec cargo run -- verify --dir examples/shop/migrations\n"),
+        "dev.sh example"
+    );
+    assert!(repository().join("examples/shop/migrations").is_dir());
+}
