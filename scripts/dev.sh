@@ -27,6 +27,11 @@ esac
 
 say() { echo "scripts/dev.sh: $*" >&2; }
 
+if ! command -v cargo >/dev/null 2>&1; then
+  say "cargo is not on PATH: install a Rust toolchain (rustup), then run scripts/dev.sh $mode again."
+  exit 1
+fi
+
 # --- what this system calls each need --------------------------------------------------------
 system=other
 if [[ "$(uname -s)" == Darwin ]]; then
