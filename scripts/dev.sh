@@ -4,6 +4,7 @@
 #   scripts/dev.sh example   # build pgshift, prove examples/shop/migrations on a throwaway PostgreSQL
 #   scripts/dev.sh test      # the whole test suite, as CI runs it (.ci/run is this command)
 #   scripts/dev.sh deps      # only check, and install what is missing
+#   PGSHIFT_DEV_SYSTEM=fedora scripts/dev.sh deps   # what another system (debian, fedora, macos) is told
 #
 # What is missing is installed with apt-get when that needs no password (root, or sudo -n);
 # otherwise this prints the one command that installs it on this system (Debian/Ubuntu,
@@ -33,8 +34,10 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # --- what this system calls each need --------------------------------------------------------
-system=other
-if [[ "$(uname -s)" == Darwin ]]; then
+system="${PGSHIFT_DEV_SYSTEM:-other}"
+if [[ -n "${PGSHIFT_DEV_SYSTEM:-}" ]]; then
+  :
+elif [[ "$(uname -s)" == Darwin ]]; then
   system=macos
 elif [[ -r /etc/os-release ]]; then
   # shellcheck disable=SC1091
@@ -63,6 +66,20 @@ package() {
     macos:venv) echo python ;;
     macos:npm) echo node ;;
     *) echo "$1" ;; # openssl, bc, npm
+  esac
+}
+
+# why NEED: what it is for, in the message about it.
+why() {
+  case "$1" in
+    cc) echo "a C compiler (cc) builds PostgreSQL's parser into pgshift" ;;
+    libclang) echo "libclang: pg_query generates the parser's Rust bindings with bindgen" ;;
+    server) echo "initdb and pg_ctl start the throwaway PostgreSQL (verify, trace, the tests)" ;;
+    client) echo "psql and pg_dump are used by the tests (and by on_drop = \"pg_dump\")" ;;
+    openssl) echo "openssl makes certificates for the TLS tests" ;;
+    bc) echo "bc is used by the benchmark scripts (bench/)" ;;
+    npm) echo "npm fetches PostgreSQL 14 and 18 and packs the npm package" ;;
+    venv) echo "python3 with venv installs maturin and the wheel in the wheel test" ;;
   esac
 }
 
@@ -171,7 +188,8 @@ fi
 
 if [[ "${#missing_needs[@]}" -gt 0 ]]; then
   read -r -a to_install <<<"$(packages_for "${missing_needs[@]}")"
-  say "missing: ${missing_needs[*]} (a C compiler and libclang build PostgreSQL's parser into pgshift; initdb/pg_ctl start the throwaway PostgreSQL; psql, pg_dump, openssl and bc are used by the tests)."
+  say "missing:"
+  for n in "${missing_needs[@]}"; do echo "    - $(why "$n")" >&2; done
   say "install with:"
   echo "    $(install_command "${to_install[@]}")" >&2
   say "then run scripts/dev.sh $mode again."
@@ -179,7 +197,9 @@ if [[ "${#missing_needs[@]}" -gt 0 ]]; then
 fi
 if [[ "${#missing_wants[@]}" -gt 0 ]]; then
   read -r -a want_packages <<<"$(packages_for "${missing_wants[@]}")"
-  say "warning: missing ${missing_wants[*]}: the tests that need them (other PostgreSQL majors, the npm and wheel packages) will say they skip. To run them: $(install_command "${want_packages[@]}")"
+  say "warning: missing (the tests that need it say they skip):"
+  for w in "${missing_wants[@]}"; do echo "    - $(why "$w")" >&2; done
+  say "to run them too: $(install_command "${want_packages[@]}")"
 fi
 
 # initdb refuses to run as root: as root, pgshift and the tests run the server as this user.
