@@ -176,10 +176,11 @@ to_install=()
 want_packages=()
 [[ "${#missing_wants[@]}" -gt 0 ]] && read -r -a want_packages <<<"$(packages_for "${missing_wants[@]}")"
 
-if [[ "${#apt[@]}" -gt 0 && $((${#to_install[@]} + ${#want_packages[@]})) -gt 0 ]]; then
-  say "installing ${to_install[*]} ${want_packages[*]}"
+all_packages=("${to_install[@]+"${to_install[@]}"}" "${want_packages[@]+"${want_packages[@]}"}")
+if [[ "${#apt[@]}" -gt 0 && "${#all_packages[@]}" -gt 0 ]]; then
+  say "installing with apt-get: ${all_packages[*]}"
   "${apt[@]}" update -qq
-  "${apt[@]}" install -y -qq "${to_install[@]}" "${want_packages[@]}" >&2
+  "${apt[@]}" install -y -qq "${all_packages[@]}" >&2
   missing_needs=()
   for n in "${needs[@]}"; do met "$n" || missing_needs+=("$n"); done
   missing_wants=()

@@ -206,3 +206,43 @@ fn the_first_screen_commands_are_what_ci_and_the_script_run() {
     );
     assert!(repository().join("examples/shop/migrations").is_dir());
 }
+
+/// Where `scripts/dev.sh` cannot install (here: told it is on macOS, where it never runs
+/// brew itself, and Xcode's libclang is absent), it names the command and exits 1 before any
+/// build: the `cargo` on PATH is a stub that would leave a mark.
+#[test]
+fn dev_sh_names_what_is_missing_and_stops_before_building() {
+    use std::os::unix::fs::PermissionsExt;
+    let stub = tempfile::tempdir().expect("tempdir");
+    let mark = stub.path().join("cargo-ran");
+    let cargo = stub.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        format!("#!/bin/sh\ntouch '{}'\nexit 99\n", mark.display()),
+    )
+    .expect("stub cargo");
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    for mode in ["example", "test"] {
+        let out = Command::new("bash")
+            .arg(repository().join("scripts/dev.sh"))
+            .arg(mode)
+            .env("PATH", format!("{}:/usr/bin:/bin", stub.path().display()))
+            .env("PGSHIFT_DEV_SYSTEM", "macos")
+            .env_remove("LIBCLANG_PATH")
+            .output()
+            .expect("run scripts/dev.sh");
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains("libclang"), "{said}");
+        assert!(said.contains("    xcode-select --install"), "{said}");
+        assert!(
+            said.contains(&format!("run scripts/dev.sh {mode} again")),
+            "{said}"
+        );
+        assert!(
+            !mark.exists(),
+            "cargo ran although something was missing: {said}"
+        );
+    }
+}
