@@ -7,7 +7,7 @@
 //! the one place that must put a name into SQL quotes it through
 //! [`quote_ident`](pgshift_sql::ident::quote_ident).
 //!
-//! Requires PostgreSQL 12 or later (`pg_partition_tree`).
+//! Requires PostgreSQL 12 or later (`pg_partition_tree`): [`OLDEST_SUPPORTED_MAJOR`].
 //!
 //! [`Connection`]: crate::Connection
 
@@ -19,6 +19,10 @@ use tokio_postgres::Client;
 use crate::DbError;
 use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::LockLevel;
+
+/// The oldest PostgreSQL major release pgshift works with: the catalog queries here read
+/// `pg_partition_tree` (12+). `pgshift --version` shows it.
+pub const OLDEST_SUPPORTED_MAJOR: u32 = 12;
 
 /// The server's version as a number, e.g. `150018` for 15.18 (`server_version_num`).
 pub async fn server_version_num(client: &Client) -> Result<i32, DbError> {

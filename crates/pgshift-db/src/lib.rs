@@ -33,7 +33,7 @@ pub mod url;
 
 pub use catalog::{
     conflicting_sessions, long_transactions, server_version_num, session_activity, table_sizes,
-    Activity, RelationKind, RowsSource, Session, SessionLock, TableSize,
+    Activity, RelationKind, RowsSource, Session, SessionLock, TableSize, OLDEST_SUPPORTED_MAJOR,
 };
 pub use cluster::{ClusterOptions, TempCluster};
 pub use connect::{

@@ -17,6 +17,7 @@
 
 pub mod change;
 pub mod directive;
+pub mod grammar;
 pub mod ident;
 pub mod lexer;
 pub mod lines;
@@ -29,6 +30,7 @@ pub mod update;
 
 pub use change::{schema_changes, SchemaChange};
 pub use directive::{parse_directive, Directive, Phase};
+pub use grammar::{grammar_version, GrammarVersion};
 pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
 pub use parse::{

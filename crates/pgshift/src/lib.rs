@@ -29,7 +29,19 @@ pub use pgshift_runner as runner;
 pub use pgshift_source as source;
 pub use pgshift_sql as sql;
 
+use std::ops::RangeInclusive;
 use std::path::Path;
+
+/// The PostgreSQL major releases pgshift supports: from the oldest its catalog queries work
+/// on ([`db::OLDEST_SUPPORTED_MAJOR`]) to the release whose grammar its parser is
+/// ([`sql::grammar_version`]): a newer server may accept syntax the parser does not know.
+/// `pgshift --version` shows it; `scripts/fetch-pg.sh` offers the same majors (a test keeps
+/// the two in step).
+pub fn supported_pg_majors() -> RangeInclusive<u32> {
+    let newest =
+        pgshift_sql::grammar_version().map_or(pgshift_db::OLDEST_SUPPORTED_MAJOR, |v| v.major);
+    pgshift_db::OLDEST_SUPPORTED_MAJOR..=newest
+}
 
 /// Errors of the convenience functions of this crate.
 #[derive(Debug, thiserror::Error)]

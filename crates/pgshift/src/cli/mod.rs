@@ -44,6 +44,7 @@ pub mod exit {
 #[command(
     name = "pgshift",
     version,
+    long_version = long_version(),
     about = "Safe, zero-downtime PostgreSQL schema changes",
     long_about = "Safe, zero-downtime PostgreSQL schema changes.\n\nReads the migrations you already have (pgshift, sqlx, golang-migrate, Flyway, dbmate, goose, diesel, Prisma, Drizzle, Atlas, node-pg-migrate or plain SQL), tells you what each statement will lock, runs them safely, and proves the set on a throwaway PostgreSQL.",
     after_help = "Exit codes: 0 success, 1 a check/migration/verify failed, 2 unusable input or arguments, 3 database unreachable, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (the running statement cancelled)."
@@ -95,12 +96,45 @@ pub enum Command {
     Verify(commands::verify::Args),
     /// Run migrations statement by statement and show the locks each really takes and the tables it rewrites.
     Trace(commands::trace::Args),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::Args),
+    /// Print the manual page (roff): `pgshift man | man -l -`, or `pgshift man COMMAND` for one command's page.
+    Man(commands::man::Args),
+}
+
+/// `pgshift --version`: the release, the PostgreSQL majors it supports and the grammar it
+/// parses with, read from where each is decided (`-V` prints the release alone).
+fn long_version() -> String {
+    let majors = pgshift::supported_pg_majors();
+    let grammar =
+        pgshift_sql::grammar_version().map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    format!(
+        "{}\nPostgreSQL {} to {} supported\nparser: libpg_query, the PostgreSQL {grammar} grammar",
+        env!("CARGO_PKG_VERSION"),
+        majors.start(),
+        majors.end(),
+    )
 }
 
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let ctx = match Context::new(&cli.global) {
+    let Cli { global, command } = Cli::parse();
+    // `completions` and `man` describe the command line itself: they read no configuration,
+    // so a broken pgshift.toml cannot stop them.
+    let described = match command {
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
+        command => return run_command(&global, command),
+    };
+    match described {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => output::report_failure(&failure, output::Style::stderr()),
+    }
+}
+
+/// Reads the configuration and runs a command that may use it.
+fn run_command(global: &context::GlobalArgs, command: Command) -> ExitCode {
+    let ctx = match Context::new(global) {
         Ok(ctx) => ctx,
         Err(failure) => return output::report_failure(&failure, output::Style::stderr()),
     };
@@ -117,7 +151,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let result = dispatch(cli.command, &ctx).await;
+        let result = dispatch(command, &ctx).await;
         // The command's connections are dropped: let each say goodbye to the server.
         pgshift_db::sessions_closed(std::time::Duration::from_millis(500)).await;
         result
@@ -179,6 +213,9 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<u8, Failure> {
         )
         .await,
         Command::Verify(args) => cancel_on_signal("", commands::verify::run(args, ctx)).await,
+        // Handled before the configuration is read (`main`); the same functions either way.
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
         Command::Trace(args) => {
             let after = if args.commit {
                 MIGRATIONS_STOPPED

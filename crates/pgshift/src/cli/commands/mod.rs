@@ -3,9 +3,11 @@
 pub mod backfill;
 pub mod baseline;
 pub mod check;
+pub mod completions;
 pub mod down;
 pub mod explain;
 pub mod init;
+pub mod man;
 pub mod new;
 pub mod online;
 pub mod plan;
