@@ -119,3 +119,28 @@ pub fn render_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, &JsonOutput::from_report(report))?;
     writeln!(out)
 }
+
+/// One rule in `pgshift rules --format json` (documented in `docs/output-formats.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JsonRule {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub opt_in: bool,
+    pub summary: &'static str,
+}
+
+/// The rules as `pgshift rules --format json` prints them: an array, in registry order.
+pub fn render_rules_json(rules: &[&crate::rules::Rule]) -> String {
+    let list: Vec<JsonRule> = rules
+        .iter()
+        .map(|r| JsonRule {
+            code: r.code,
+            name: r.name,
+            severity: r.severity,
+            opt_in: r.opt_in,
+            summary: r.summary,
+        })
+        .collect();
+    serde_json::to_string_pretty(&list).unwrap_or_default()
+}

@@ -34,7 +34,10 @@ mod sarif;
 pub use github::render_github;
 pub use gitlab::{gitlab_severity, render_gitlab};
 pub use human::render_human;
-pub use json::{render_json, JsonFinding, JsonFix, JsonOutput, JsonSummary, JSON_SCHEMA_VERSION};
+pub use json::{
+    render_json, render_rules_json, JsonFinding, JsonFix, JsonOutput, JsonRule, JsonSummary,
+    JSON_SCHEMA_VERSION,
+};
 pub use sarif::{render_sarif, SARIF_SCHEMA, SARIF_VERSION};
 
 /// The `--format` of `pgshift check`.

@@ -11,21 +11,7 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     let rules = pgshift_lint::RULES;
     match args.format.as_str() {
-        "json" => {
-            let list: Vec<serde_json::Value> = rules
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "code": r.code, "name": r.name, "severity": r.severity.name(),
-                        "opt_in": r.opt_in, "summary": r.summary,
-                    })
-                })
-                .collect();
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&list).unwrap_or_default()
-            )?;
-        }
+        "json" => outln!("{}", pgshift_lint::render::render_rules_json(rules))?,
         "human" => {
             let style = ctx.out_style;
             for r in rules {
