@@ -104,20 +104,18 @@ impl Fix {
             return Some(self);
         }
         let original = text.get(self.span.clone())?;
-        let (a, b) = (original.as_bytes(), self.replacement.as_bytes());
-        let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-        prefix = floor_char_boundary(original, prefix);
-        let (a_rest, b_rest) = (&a[prefix..], &b[prefix..]);
-        let mut suffix = a_rest
-            .iter()
-            .rev()
-            .zip(b_rest.iter().rev())
-            .take_while(|(x, y)| x == y)
-            .count();
-        // The suffix starts on a character boundary in both (they share those bytes).
-        while suffix > 0 && !original.is_char_boundary(original.len() - suffix) {
-            suffix -= 1;
-        }
+        // Compared a character at a time, so both cuts fall on character boundaries.
+        let common = |a: &mut dyn Iterator<Item = char>, b: &mut dyn Iterator<Item = char>| {
+            a.zip(b)
+                .take_while(|(x, y)| x == y)
+                .map(|(x, _)| x.len_utf8())
+                .sum::<usize>()
+        };
+        let prefix = common(&mut original.chars(), &mut self.replacement.chars());
+        let suffix = common(
+            &mut original[prefix..].chars().rev(),
+            &mut self.replacement[prefix..].chars().rev(),
+        );
         let replacement = &self.replacement[prefix..self.replacement.len() - suffix];
         if replacement.len() > MAX_FIX_BYTES {
             return None;

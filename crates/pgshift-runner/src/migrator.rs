@@ -127,6 +127,9 @@ pub struct Migrator {
     /// The server's version, read at the start of each command: which safe rewrites apply
     /// (`SET NOT NULL` through a CHECK from 12, `REINDEX CONCURRENTLY` from 12).
     pg: PgVersion,
+    /// `server_version_num`, once read: a session's server does not change, and reading it
+    /// before every migration cost two round trips each.
+    server_version_num: Option<i32>,
 }
 
 /// Which way a migration runs.
@@ -173,6 +176,7 @@ impl Migrator {
             set,
             options,
             pg: PgVersion::DEFAULT,
+            server_version_num: None,
         }
     }
 
@@ -192,9 +196,14 @@ impl Migrator {
     /// Reads the server version, which decides the safe rewrites. From PostgreSQL 14 the
     /// session also asks the server to check every second that pgshift is still connected:
     /// a statement whose runner died is then cancelled (and a transaction rolled back)
-    /// instead of running on, holding its locks, with nobody to record its end.
+    /// instead of running on, holding its locks, with nobody to record its end. The setting is
+    /// made again each time: a migration may have run `RESET ALL`.
     pub(crate) async fn read_server_version(&mut self) -> Result<()> {
-        let num = pgshift_db::server_version_num(&self.conn).await?;
+        let num = match self.server_version_num {
+            Some(num) => num,
+            None => pgshift_db::server_version_num(&self.conn).await?,
+        };
+        self.server_version_num = Some(num);
         if let Some(v) = PgVersion::parse(&num.to_string()) {
             self.pg = v;
         }
