@@ -53,6 +53,7 @@ mod migration;
 mod new;
 mod project;
 mod read;
+mod stream;
 mod version;
 
 use std::path::Path;
@@ -67,6 +68,7 @@ pub use format::{
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;
 pub use project::{find_tool_folder, load_with_folder, migrations_below, FoundFolder};
+pub use stream::{read_stream, SqlStream, StreamPart, StreamTool};
 pub use version::{InvalidVersion, Version};
 
 /// Reads the migrations in `dir`, in `format`, or in the format [`detect`] finds when `None`.
