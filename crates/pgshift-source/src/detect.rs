@@ -13,7 +13,9 @@ use crate::{Format, SourceError};
 /// 1. `meta/_journal.json` → Drizzle;
 /// 2. `migration_lock.toml`, or a subdirectory holding `migration.sql` → Prisma;
 /// 3. a subdirectory holding `up.sql` → diesel;
-/// 4. `atlas.sum` → Atlas;
+/// 4. `atlas.sum` → Atlas, unless the files are named `<version>_<name>.up.sql` /
+///    `.down.sql`: then golang-migrate, as Atlas writes it (`?format=golang-migrate`), its
+///    `atlas.sum` still verified;
 /// 5. a Flyway name (`V1__x.sql`, `U1__x.sql`, `R__x.sql`) → Flyway (also when only found in
 ///    subdirectories, checked last);
 /// 6. a marker inside a `.sql` file that one tool writes (its descriptor's `content_marker`):
@@ -56,7 +58,16 @@ pub fn detect(dir: &Path) -> Result<Format, SourceError> {
         return Ok(Format::Diesel);
     }
     if listing.has_file(crate::formats::atlas::SUM_FILE) {
-        return Ok(Format::Atlas);
+        // Atlas writes golang-migrate directories too (`?format=golang-migrate`): their
+        // `.up.sql`/`.down.sql` names are never Atlas's own `<version>_<name>.sql`.
+        let golang_migrate = listing
+            .files()
+            .any(|f| golang_migrate::parse_name(&f.name).is_some());
+        return Ok(if golang_migrate {
+            Format::GolangMigrate
+        } else {
+            Format::Atlas
+        });
     }
     if listing
         .files()
