@@ -118,8 +118,8 @@ pub fn read_stream(name: &str, text: &str) -> SqlStream {
         // tool's transaction.
         let in_tool_transaction = lines[..first + content_start]
             .iter()
-            .filter_map(|l| transaction_line(l.text))
-            .last()
+            .rev()
+            .find_map(|l| transaction_line(l.text))
             .unwrap_or(false);
         let (version, migration_name) = match tool {
             StreamTool::Alembic => {
