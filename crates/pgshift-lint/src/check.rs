@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
-use pgshift_source::{Format, MigrationSet, Script, TransactionModel};
+use pgshift_source::{Format, MigrationSet, Script, SqlStream, TransactionModel};
 use pgshift_sql::{parse_directive, redact_secrets, walk_range, Directive, LineIndex};
 use serde::Deserialize;
 
@@ -191,6 +191,57 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     report
 }
 
+/// Checks SQL read from standard input ([`pgshift_source::read_stream`]). A plain stream is one
+/// migration, checked as a plain folder's. A stream another tool printed (Alembic's `--sql`,
+/// Django's `sqlmigrate`) is checked a migration at a time, in order, with what the tool's own
+/// lines mean: a table created by an earlier revision exists in a later one, and a part that
+/// starts inside the tool's `BEGIN;` runs in that transaction (the author did not nest one).
+/// The tool runs the SQL, not pgshift: no safe rewrite, no timeouts set by the runner, unless
+/// `options` says otherwise.
+pub fn check_stream(stream: &SqlStream, options: &CheckOptions) -> Report {
+    if stream.tool.is_none() {
+        let set = MigrationSet {
+            format: Format::Plain,
+            dir: std::path::PathBuf::from("."),
+            migrations: stream.parts.iter().map(|p| p.migration.clone()).collect(),
+            repeatable: Vec::new(),
+            skipped: Vec::new(),
+        };
+        return check_set(&set, options);
+    }
+    let mut ctx = Context::new(
+        options.pg_version,
+        options.runner_sets_timeouts.unwrap_or(false),
+    );
+    ctx.runner_rewrites = options.runner_rewrites.unwrap_or(false);
+    let mut report = Report::default();
+    for part in &stream.parts {
+        let script = &part.migration.up;
+        if options.is_excluded(&script.path) {
+            continue;
+        }
+        let wrapping = if part.in_tool_transaction {
+            Wrapping::OpenedByTool
+        } else {
+            Wrapping::None
+        };
+        let findings = check_wrapped(
+            &mut ctx,
+            script,
+            wrapping,
+            Direction::Up,
+            options,
+            Vec::new(),
+        );
+        report.add(CheckedFile {
+            path: script.path.clone(),
+            text: script.file_text.clone(),
+            findings,
+        });
+    }
+    report
+}
+
 /// Checks one file of a set as checking the whole set checks it: every migration is walked, so
 /// what earlier migrations created informs the context, and only `file`'s findings are kept
 /// (`pgshift check FILE` agrees with `pgshift check FOLDER` about the file).
@@ -270,6 +321,10 @@ enum Wrapping {
     /// pgshift's runner: one transaction, unless a top-level statement cannot run in one;
     /// then statement by statement (so CONCURRENTLY needs no marker).
     PgshiftRunner,
+    /// Inside a transaction the tool printing the stream opened with a `BEGIN;` of its own,
+    /// outside the script: the script's `COMMIT` ends it, a `BEGIN` after that opens another
+    /// (Alembic's `autocommit_block()`).
+    OpenedByTool,
 }
 
 /// Checks a script with an existing context (knowledge from earlier migrations of a set).
@@ -352,7 +407,7 @@ fn check_wrapped(
     let statement_count = walk.spans.len();
     let wrapped = match wrapping {
         Wrapping::Transaction => true,
-        Wrapping::None => false,
+        Wrapping::None | Wrapping::OpenedByTool => false,
         Wrapping::ImplicitUnlessSingle => statement_count > 1,
         // pgshift runs a script statement by statement when one statement cannot run in a
         // transaction block, or when an UPDATE is marked to run as a backfill.
@@ -365,6 +420,9 @@ fn check_wrapped(
         }
     };
     ctx.start_script(wrapped, direction);
+    if wrapping == Wrapping::OpenedByTool {
+        ctx.explicit_depth = 1;
+    }
     if wrapped {
         ctx.enum_values_added = carried;
     }

@@ -15,8 +15,8 @@ pub mod rules;
 pub mod suppress;
 
 pub use check::{
-    check_file_in_set, check_in, check_in_as, check_script, check_script_as, check_set, CheckError,
-    CheckOptions, ONLINE_RULES,
+    check_file_in_set, check_in, check_in_as, check_script, check_script_as, check_set,
+    check_stream, CheckError, CheckOptions, ONLINE_RULES,
 };
 pub use context::{Context, Direction};
 pub use finding::{CheckedFile, Counts, Finding, Fix, Report, Severity};

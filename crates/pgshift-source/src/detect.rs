@@ -13,7 +13,9 @@ use crate::{Format, SourceError};
 /// 1. `meta/_journal.json` → Drizzle;
 /// 2. `migration_lock.toml`, or a subdirectory holding `migration.sql` → Prisma;
 /// 3. a subdirectory holding `up.sql` → diesel;
-/// 4. `atlas.sum` → Atlas;
+/// 4. `atlas.sum` → Atlas, unless the files are named `<version>_<name>.up.sql` /
+///    `.down.sql`: then golang-migrate, as Atlas writes it (`?format=golang-migrate`), its
+///    `atlas.sum` still verified;
 /// 5. a Flyway name (`V1__x.sql`, `U1__x.sql`, `R__x.sql`) → Flyway (also when only found in
 ///    subdirectories, checked last);
 /// 6. a marker inside a `.sql` file that one tool writes (its descriptor's `content_marker`):
@@ -56,7 +58,16 @@ pub fn detect(dir: &Path) -> Result<Format, SourceError> {
         return Ok(Format::Diesel);
     }
     if listing.has_file(crate::formats::atlas::SUM_FILE) {
-        return Ok(Format::Atlas);
+        // Atlas writes golang-migrate directories too (`?format=golang-migrate`): their
+        // `.up.sql`/`.down.sql` names are never Atlas's own `<version>_<name>.sql`.
+        let golang_migrate = listing
+            .files()
+            .any(|f| golang_migrate::parse_name(&f.name).is_some());
+        return Ok(if golang_migrate {
+            Format::GolangMigrate
+        } else {
+            Format::Atlas
+        });
     }
     if listing
         .files()
@@ -112,10 +123,58 @@ pub fn detect(dir: &Path) -> Result<Format, SourceError> {
     {
         return Ok(Format::Flyway);
     }
+    if let Some(error) = code_migrations(dir, &listing) {
+        return Err(error);
+    }
     Err(SourceError::UnknownLayout {
         path: dir.to_path_buf(),
         seen: describe(&listing),
     })
+}
+
+/// Migrations written in a programming language, by file extension: what they are and what
+/// their users can do instead.
+const CODE_MIGRATIONS: &[(&[&str], &str, &str)] = &[
+    (
+        &["js", "ts", "mjs", "cjs", "mts", "cts"],
+        "JavaScript/TypeScript (Knex, TypeORM, Sequelize, ...)",
+        "Write new migrations as `.sql` files in a format pgshift reads (`pgshift init`, `pgshift new NAME`; the tool can keep running its old ones), or check the SQL the tool runs: neither Knex nor TypeORM prints it without running it, so save what it logs on a scratch database (Knex: `DEBUG=knex:query knex migrate:latest`; TypeORM: the data source's `logging: [\"query\"]`) to a `.sql` file and run `pgshift check FILE`",
+    ),
+    (
+        &["py"],
+        "Python (Alembic, Django)",
+        "Check the SQL the tool prints: `alembic upgrade head --sql | pgshift check -`, or `python manage.py sqlmigrate APP MIGRATION | pgshift check -`",
+    ),
+];
+
+/// The error for a directory of code migrations and no `.sql` file.
+fn code_migrations(dir: &Path, listing: &Listing) -> Option<SourceError> {
+    let extension = |name: &str| {
+        name.rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase())
+    };
+    CODE_MIGRATIONS
+        .iter()
+        .find_map(|(extensions, language, what_to_do)| {
+            let files: Vec<&str> = listing
+                .files()
+                .map(|f| f.name.as_str())
+                .filter(|n| extension(n).is_some_and(|e| extensions.contains(&e.as_str())))
+                .filter(|n| *n != "__init__.py")
+                .collect();
+            let first = files.first()?;
+            let more = if files.len() > 1 { ", ..." } else { "" };
+            Some(SourceError::CodeMigrations {
+                path: dir.to_path_buf(),
+                seen: format!(
+                    "{} {} ({first}{more})",
+                    files.len(),
+                    if files.len() == 1 { "file" } else { "files" }
+                ),
+                language,
+                what_to_do,
+            })
+        })
 }
 
 /// `pgshift.toml` in the directory or its parent: a pgshift project.

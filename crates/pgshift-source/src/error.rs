@@ -50,6 +50,17 @@ pub enum SourceError {
     #[error("{}: no migration format recognised; saw {seen}. Force a layout with `--dir-format` (one of: {}), or add `.sql` files", path.display(), Format::names_list())]
     UnknownLayout { path: PathBuf, seen: String },
 
+    /// A directory of migrations written as code (Knex, TypeORM, Alembic, Django), which no
+    /// format reads: pgshift reads SQL.
+    #[error("{}: {seen}: {language} migrations, which pgshift does not read: it reads SQL files only, and no `--dir-format` reads these. {what_to_do}", path.display())]
+    CodeMigrations {
+        path: PathBuf,
+        /// "12 `.ts` files (1700000000000-Init.ts, ...)".
+        seen: String,
+        language: &'static str,
+        what_to_do: &'static str,
+    },
+
     /// A format name that pgshift does not know.
     #[error(
         "unknown migration format `{name}`; use one of: {}",
@@ -148,6 +159,7 @@ impl SourceError {
             | SourceError::NotAFile { path }
             | SourceError::EmptyDir { path }
             | SourceError::UnknownLayout { path, .. }
+            | SourceError::CodeMigrations { path, .. }
             | SourceError::DownWithoutUp { path, .. }
             | SourceError::InvalidVersion { path, .. }
             | SourceError::MissingMarker { path, .. }

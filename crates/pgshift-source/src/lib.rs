@@ -16,11 +16,11 @@
 //! |---|---|---|---|---|
 //! | `pgshift` | `<YYYYMMDDHHMMSS>_<name>.up.sql` + optional `.down.sql` (a bare `.sql` is forward-only) | the number | `.down.sql` | `-- pgshift:no-transaction` |
 //! | `sqlx` | `<ver>_<desc>.sql` or `<ver>_<desc>.up.sql` / `.down.sql` | `i64` before the first `_` | `.down.sql` | file starts with `-- no-transaction` |
-//! | `golang-migrate` | `<ver>_<name>.up.<ext>` / `.down.<ext>` (only `sql` read) | the number | `.down.sql` | none: one `Exec`, an implicit transaction |
+//! | `golang-migrate` | `<ver>_<name>.up.<ext>` / `.down.<ext>` (only `sql` read; an `atlas.sum` beside them, as Atlas writes one, verified) | the number | `.down.sql` | none: one `Exec`, an implicit transaction |
 //! | `flyway` | `V<ver>__<desc>.sql`, `U<ver>__…` undo, `R__<desc>.sql` repeatable; subdirectories scanned | segments split at `.`/`_`, compared as numbers (`1_9` < `1_10` < `2`, `1.1` = `1_1`) | `U` file | `<file>.conf` with `executeInTransaction=false` |
 //! | `dbmate` | `<ver>*.sql` with `-- migrate:up` … `-- migrate:down` | leading digits | same file | `-- migrate:up transaction:false` |
 //! | `goose` | `<ver>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin/End` kept); `.go` skipped | leading digits | same file | `-- +goose NO TRANSACTION` |
-//! | `diesel` | `<ver>_<name>/up.sql` + `down.sql` (+ `metadata.toml`) | dashes removed (`2017-09-26-200549` ~ `20170926200549`) | `down.sql` | `run_in_transaction = false` |
+//! | `diesel` | `<ver>_<name>/up.sql` + `down.sql` (+ `metadata.toml`) | dashes removed, compared as text as diesel does (`2017-09-26-200549` ~ `20170926200549`; `2025-06-01-000000-0000` before `2026-01-01-000000`) | `down.sql` | `run_in_transaction = false` |
 //! | `prisma` | `<ts>_<name>/migration.sql` (+ `migration_lock.toml`) | the timestamp | none | none |
 //! | `drizzle` | `<NNNN>_<name>.sql` listed in `meta/_journal.json` | journal `idx` order; version = the entry's `when` | none | none |
 //! | `atlas` | `<YYYYMMDDHHMMSS>_<name>.sql` + `atlas.sum` (verified) | text before the first `_` | none | `-- atlas:txmode none` |
@@ -53,6 +53,7 @@ mod migration;
 mod new;
 mod project;
 mod read;
+mod stream;
 mod version;
 
 use std::path::Path;
@@ -67,6 +68,7 @@ pub use format::{
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;
 pub use project::{find_tool_folder, load_with_folder, migrations_below, FoundFolder};
+pub use stream::{read_stream, SqlStream, StreamPart, StreamTool};
 pub use version::{InvalidVersion, Version};
 
 /// Reads the migrations in `dir`, in `format`, or in the format [`detect`] finds when `None`.

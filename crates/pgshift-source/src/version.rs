@@ -12,7 +12,12 @@
 //!   text, and projects keep diesel's `00000000000000_diesel_initial_setup` next to a
 //!   `000000000000000_...` of their own (Lemmy does), which diesel runs as two migrations,
 //!   the shorter first;
-//! - any other segment compares as text, after all numbers (plain files named `init.sql`).
+//! - any other segment compares as text, after all numbers (plain files named `init.sql`);
+//! - a diesel version ([`Version::diesel_ordered`]) compares with another version made of
+//!   digits (and dashes) as diesel compares them: the digits with dashes removed, as text, so
+//!   `2025-06-01-000000-0000` (`202506010000000000`) comes before `2026-01-01-000000`
+//!   (`20260101000000`) although it is the larger number (`diesel_migrations` sorts
+//!   `version_from_string`'s `String`s).
 //!
 //! Equality follows the ordering, so two files whose versions compare equal are a duplicate.
 
@@ -28,6 +33,10 @@ pub struct Version {
     /// For a version written with two or more zeros and nothing else, how many: it orders
     /// `00000000000000` before `000000000000000`. `0` for every other version.
     zero_width: usize,
+    /// The digits of a version made only of digits and dashes, dashes removed.
+    digits: Option<String>,
+    /// Compared with another version of digits by [`Version::digits`] as text, as diesel does.
+    text_order: bool,
 }
 
 /// One piece of a version. Numbers sort before text; numbers compare by value, kept as their
@@ -79,11 +88,31 @@ impl Version {
         } else {
             0
         };
+        let digits = (raw.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            && raw.bytes().any(|b| b.is_ascii_digit()))
+        .then(|| text.clone());
         Some(Version {
             raw: raw.to_owned(),
             key,
             zero_width,
+            digits,
+            text_order: false,
         })
+    }
+
+    /// This version ordered as diesel orders it: against any version made of digits (and
+    /// dashes), by those digits as text, not as a number. Other versions are unchanged.
+    pub(crate) fn diesel_ordered(mut self) -> Version {
+        self.text_order = self.digits.is_some();
+        self
+    }
+
+    /// Both versions' digits, when either compares as diesel does and both are digits.
+    fn as_text_pair<'a>(&'a self, other: &'a Version) -> Option<(&'a str, &'a str)> {
+        if !(self.text_order || other.text_order) {
+            return None;
+        }
+        Some((self.digits.as_deref()?, other.digits.as_deref()?))
     }
 
     /// Version `0`, for a migration whose name carries no version (SQL read from stdin).
@@ -95,6 +124,8 @@ impl Version {
                 digits: String::new(),
             }],
             zero_width: 0,
+            digits: Some("0".to_owned()),
+            text_order: false,
         }
     }
 
@@ -116,7 +147,10 @@ impl Version {
 
 impl PartialEq for Version {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key && self.zero_width == other.zero_width
+        match self.as_text_pair(other) {
+            Some((a, b)) => a == b,
+            None => self.key == other.key && self.zero_width == other.zero_width,
+        }
     }
 }
 
@@ -137,6 +171,9 @@ impl PartialOrd for Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
+        if let Some((a, b)) = self.as_text_pair(other) {
+            return a.cmp(b);
+        }
         self.key
             .cmp(&other.key)
             .then(self.zero_width.cmp(&other.zero_width))

@@ -280,3 +280,60 @@ fn a_migration_that_is_not_a_regular_file_is_refused() -> TestResult {
     assert!(err.to_string().contains("not a regular file"), "{err}");
     Ok(())
 }
+
+#[test]
+fn knex_and_typeorm_folders_say_js_and_ts_are_not_read_and_what_to_do() -> TestResult {
+    for (files, shows) in [
+        (
+            &[
+                "20240101120000_create_users.js",
+                "20240102120000_add_email.js",
+            ][..],
+            "2 files (20240101120000_create_users.js, ...)",
+        ),
+        (
+            &["1700000000000-Init.ts"][..],
+            "1 file (1700000000000-Init.ts)",
+        ),
+    ] {
+        let tmp = tempfile::tempdir()?;
+        for name in files {
+            fs::write(
+                tmp.path().join(name),
+                "exports.up = (knex) => knex.schema;\n",
+            )?;
+        }
+        let err = message(load(tmp.path(), None));
+        assert!(err.contains(shows), "{err}");
+        assert!(
+            err.contains("JavaScript/TypeScript") && err.contains("it reads SQL files only"),
+            "{err}"
+        );
+        // What a Knex or TypeORM user can do, rather than a flag no format honours.
+        assert!(err.contains("no `--dir-format` reads these"), "{err}");
+        assert!(
+            err.contains("`.sql` files") && err.contains("DEBUG=knex:query"),
+            "{err}"
+        );
+        assert!(!err.contains("Force a layout"), "{err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn alembic_and_django_folders_point_at_the_sql_they_print() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    fs::write(tmp.path().join("__init__.py"), "")?;
+    fs::write(
+        tmp.path().join("0001_initial.py"),
+        "from django.db import migrations\n",
+    )?;
+    let err = message(load(tmp.path(), None));
+    assert!(err.contains("1 file (0001_initial.py)"), "{err}");
+    assert!(err.contains("Python (Alembic, Django)"), "{err}");
+    assert!(
+        err.contains("sqlmigrate APP MIGRATION | pgshift check -"),
+        "{err}"
+    );
+    Ok(())
+}

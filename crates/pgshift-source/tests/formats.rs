@@ -315,6 +315,34 @@ fn diesel_keeps_two_all_zero_versions_of_different_widths_apart() -> Result<(), 
 }
 
 #[test]
+fn diesel_orders_versions_as_text_like_diesel_not_as_numbers() -> Result<(), SourceError> {
+    // diesel_migrations sorts `version_from_string`'s dash-stripped `String`s: "2025..." comes
+    // before "2026..." whatever their lengths. As numbers, 20260101000000 is the smaller.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [
+        "2026-01-01-000000_a",
+        "2025-06-01-000000-0000_b",
+        "20250101000000_c",
+    ] {
+        let m = dir.path().join(name);
+        std::fs::create_dir(&m).expect("mkdir");
+        std::fs::write(m.join("up.sql"), "SELECT 1;\n").expect("write");
+    }
+    let set = load(dir.path(), Some(Format::Diesel))?;
+    assert_eq!(names(&set), ["c", "b", "a"]);
+    // What diesel records in `__diesel_schema_migrations` (dashes removed) finds the migration.
+    for recorded in ["202506010000000000", "20260101000000", "20250101000000"] {
+        let v = pgshift_source::Version::parse(recorded).expect("version");
+        assert!(set.find(&v).is_some(), "{recorded} not found");
+        assert_eq!(
+            set.after(Some(&v)).len() + set.migrations.partition_point(|m| m.version <= v),
+            3
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn prisma_reads_migration_directories() -> Result<(), SourceError> {
     let set = load_detected("prisma/migrations", Format::Prisma)?;
     assert_eq!(versions(&set), ["20240101000000", "20240201000000"]);

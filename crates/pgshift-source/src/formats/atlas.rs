@@ -101,6 +101,34 @@ pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
     finish(Format::Atlas, dir, migrations, Vec::new(), Vec::new())
 }
 
+/// Verifies the `atlas.sum` Atlas writes beside a golang-migrate directory it generates
+/// (`atlas migrate diff --dir "file://migrations?format=golang-migrate"`), when there is one.
+/// Atlas hashes the files its golang-migrate directory reads, the `.up.sql` files, so a sum
+/// whose entries are all `.up.sql` files is checked over the `.up.sql` files; a sum that lists
+/// other files too is checked over every `.sql` file, as for an Atlas directory.
+pub(crate) fn verify_golang_migrate_sum(dir: &Path) -> Result<(), SourceError> {
+    let sum_path = dir.join(SUM_FILE);
+    if !sum_path.is_file() {
+        return Ok(());
+    }
+    let recorded = parse_sum(&sum_path, &read_text(&sum_path)?)?;
+    let ups_only = recorded.iter().all(|e| e.name.ends_with(".up.sql"));
+    let mut contents = Vec::new();
+    for (name, path) in sql_files(dir)? {
+        if ups_only && !name.ends_with(".up.sql") {
+            continue;
+        }
+        contents.push((name, crate::read::read_bytes(&path)?));
+    }
+    let computed = hash_files(contents.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    let has_crlf = |name: &str| {
+        contents
+            .iter()
+            .any(|(n, b)| n == name && b.windows(2).any(|w| w == b"\r\n"))
+    };
+    verify(dir, &sum_path, &recorded, &computed, has_crlf)
+}
+
 /// Every `*.sql` file directly in `dir` (hidden ones too, as Go's `fs.Glob("*.sql")` finds
 /// them), sorted by name bytes, as Atlas sorts them.
 fn sql_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, SourceError> {
@@ -324,6 +352,62 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A golang-migrate directory as Atlas generates it: `atlas.sum` over the `.up.sql` files
+    /// only, `.down.sql` files beside them.
+    fn atlas_golang_migrate_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = [
+            (
+                "20240101000000_users.up.sql",
+                "CREATE TABLE users (id int);\n",
+            ),
+            ("20240101000000_users.down.sql", "DROP TABLE users;\n"),
+            (
+                "20240102000000_email.up.sql",
+                "ALTER TABLE users ADD email text;\n",
+            ),
+            (
+                "20240102000000_email.down.sql",
+                "ALTER TABLE users DROP email;\n",
+            ),
+        ];
+        for (name, body) in files {
+            std::fs::write(dir.path().join(name), body).expect("write");
+        }
+        let ups: Vec<(&str, &[u8])> = files
+            .iter()
+            .filter(|(n, _)| n.ends_with(".up.sql"))
+            .map(|(n, b)| (*n, b.as_bytes()))
+            .collect();
+        std::fs::write(dir.path().join(SUM_FILE), render_sum(&hash_files(ups))).expect("sum");
+        dir
+    }
+
+    #[test]
+    fn an_atlas_generated_golang_migrate_directory_is_golang_migrate_with_its_sum_verified() {
+        let dir = atlas_golang_migrate_dir();
+        assert_eq!(crate::detect(dir.path()).ok(), Some(Format::GolangMigrate));
+        let set = crate::load(dir.path(), None).expect("loads without `atlas migrate hash`");
+        assert_eq!(set.migrations.len(), 2);
+        assert!(set.migrations.iter().all(|m| m.down.is_some()));
+        assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+        // A down file is not in the sum: editing it is not an integrity error.
+        std::fs::write(
+            dir.path().join("20240102000000_email.down.sql"),
+            "SELECT 1;\n",
+        )
+        .expect("write");
+        assert!(crate::load(dir.path(), None).is_ok());
+        // An edited up file is, named.
+        let up = dir.path().join("20240101000000_users.up.sql");
+        std::fs::write(&up, "CREATE TABLE users (id bigint);\n").expect("write");
+        let err = crate::load(dir.path(), None)
+            .expect_err("edited up file")
+            .to_string();
+        assert!(err.contains("20240101000000_users.up.sql"), "{err}");
+        assert!(err.contains("changed since atlas.sum"), "{err}");
+    }
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {

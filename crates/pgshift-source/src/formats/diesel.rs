@@ -1,7 +1,9 @@
 //! diesel: one directory per migration, `<version>_<name>/up.sql` plus `down.sql`, and an
 //! optional `metadata.toml` whose `run_in_transaction = false` makes both scripts
-//! no-transaction. The version is the text before the first `_`, compared with dashes removed,
-//! so `2017-09-26-200549` and `20170708133715` sort together as diesel sorts them. diesel's own
+//! no-transaction. The version is the text before the first `_`, compared with dashes removed
+//! and as text, exactly as diesel sorts them: `2017-09-26-200549` and `20170708133715` sort
+//! together, and `2025-06-01-000000-0000` comes before `2026-01-01-000000` (a longer version is
+//! not a larger one). diesel's own
 //! `00000000000000_diesel_initial_setup` is an ordinary migration. A missing `down.sql` reads
 //! as forward-only; a `down.sql` without `up.sql` is an error.
 
@@ -76,7 +78,8 @@ pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
             &entry.path,
             raw_version,
             "diesel versions are the text before the first `_`",
-        )?;
+        )?
+        .diesel_ordered();
         let no_transaction = if inner.has_file("metadata.toml") {
             !runs_in_transaction(&entry.path.join("metadata.toml"))?
         } else {

@@ -56,6 +56,10 @@ pub(crate) fn load(dir: &Path) -> Result<MigrationSet, SourceError> {
         ));
     }
     let migrations = pair_files(files, |v| format!("{v}_*.up.sql"), |_| false)?;
+    // Atlas generates golang-migrate directories too, with an `atlas.sum` beside them.
+    super::atlas::verify_golang_migrate_sum(dir)?;
+    skipped
+        .retain(|(path, _)| path.file_name() != Some(std::ffi::OsStr::new(super::atlas::SUM_FILE)));
     finish(Format::GolangMigrate, dir, migrations, Vec::new(), skipped)
 }
 

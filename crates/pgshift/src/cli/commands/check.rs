@@ -1,9 +1,8 @@
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pgshift_lint::render::{render, OutputFormat};
-use pgshift_lint::{check_file_in_set, check_set, CheckOptions, PgVersion, Report};
-use pgshift_source::{Format, MigrationSet};
+use pgshift_lint::{check_file_in_set, check_set, check_stream, CheckOptions, PgVersion, Report};
 
 use crate::cli::{exit, Context, Failure};
 
@@ -66,9 +65,17 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             Failure::usage(format!("cannot read standard input as UTF-8 text: {e}"))
         })?;
         let name = args.stdin_filename.as_deref().unwrap_or("<stdin>");
-        let m = pgshift_source::from_text(name, &text);
-        let set = single(m, Path::new("."));
-        merge(&mut report, check_set(&set, &options));
+        let stream = pgshift_source::read_stream(name, &text);
+        if let Some(tool) = stream.tool {
+            eprintln!(
+                "{} {name}: read as {}'s SQL, {} migration(s): {}",
+                ctx.err_style.dim("note:"),
+                tool.title(),
+                stream.parts.len(),
+                tool.own_lines()
+            );
+        }
+        merge(&mut report, check_stream(&stream, &options));
     }
     let mut paths: Vec<PathBuf> = args
         .paths
@@ -126,16 +133,6 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     } else {
         exit::OK
     })
-}
-
-fn single(m: pgshift_source::Migration, dir: &Path) -> MigrationSet {
-    MigrationSet {
-        format: Format::Plain,
-        dir: dir.to_path_buf(),
-        migrations: vec![m],
-        repeatable: Vec::new(),
-        skipped: Vec::new(),
-    }
 }
 
 fn merge(into: &mut Report, from: Report) {
