@@ -25,7 +25,7 @@ bench_cluster_start() {
     BENCH_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     as_postgres "$PG_BIN/initdb" -D "$BENCH_DIR/data" -U postgres -A trust -E UTF8 --locale=C -N >/dev/null
     as_postgres "$PG_BIN/pg_ctl" -D "$BENCH_DIR/data" -l "$BENCH_DIR/log" -w \
-        -o "-p $BENCH_PORT -k $BENCH_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${BENCH_PG_OPTS:-}" start >/dev/null
+        -o "-p $BENCH_PORT -k $BENCH_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
     BENCH_URL_BASE="postgres://postgres@127.0.0.1:$BENCH_PORT"
     trap bench_cluster_stop EXIT
 }
