@@ -24,6 +24,7 @@ use crate::guard;
 use crate::history::{self, NewRow, RowState};
 use crate::inflight;
 use crate::migrator::describe_session;
+use crate::old_tool::OldToolRow;
 use crate::options::RunOptions;
 use crate::units::{open_transaction_start, Execution, Step, Unit};
 
@@ -77,7 +78,12 @@ pub(crate) trait StepHook: Send {
 /// has one).
 pub(crate) enum Record {
     /// The whole migration in one transaction: its row, as applied.
-    Applied { row: NewRow, started: Instant },
+    Applied {
+        row: NewRow,
+        started: Instant,
+        /// Also written into the old tool's table (`[run] record_in_old_tool`).
+        old_tool: Option<OldToolRow>,
+    },
     /// One unit of several done (and nothing in flight).
     Progress {
         version: String,
@@ -88,9 +94,14 @@ pub(crate) enum Record {
         /// Set for the last unit (to when the run started): the record is the end instead —
         /// the row applied (with its duration), or, for a revert, gone.
         ends_at: Option<Instant>,
+        /// Written with the end, into the old tool's table (`[run] record_in_old_tool`).
+        old_tool: Option<OldToolRow>,
     },
     /// The whole revert in one transaction: the row goes.
-    Reverted { version: String },
+    Reverted {
+        version: String,
+        old_tool: Option<OldToolRow>,
+    },
     /// A unit of an online change's phase done: `done` units and `sub` parts of the next.
     Online {
         version: String,
@@ -106,7 +117,11 @@ pub(crate) enum Record {
 impl Record {
     pub(crate) async fn write(&self, client: &tokio_postgres::Client) -> Result<(), DbError> {
         match self {
-            Record::Applied { row, started } => {
+            Record::Applied {
+                row,
+                started,
+                old_tool,
+            } => {
                 let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 history::upsert(
                     client,
@@ -115,7 +130,11 @@ impl Record {
                         ..row.clone()
                     },
                 )
-                .await
+                .await?;
+                match old_tool {
+                    Some(o) => o.write(client, *started).await,
+                    None => Ok(()),
+                }
             }
             Record::Progress {
                 version,
@@ -123,18 +142,35 @@ impl Record {
                 progress,
                 digests,
                 ends_at,
+                old_tool,
             } => match (ends_at, state) {
-                (Some(_), RowState::Reverting) => history::delete(client, version).await,
+                (Some(started), RowState::Reverting) => {
+                    history::delete(client, version).await?;
+                    match old_tool {
+                        Some(o) => o.write(client, *started).await,
+                        None => Ok(()),
+                    }
+                }
                 (Some(started), _) => {
                     let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                    history::finish(client, version, elapsed).await
+                    history::finish(client, version, elapsed).await?;
+                    match old_tool {
+                        Some(o) => o.write(client, *started).await,
+                        None => Ok(()),
+                    }
                 }
                 (None, _) => {
                     history::set_progress(client, version, *state, *progress, digests.as_deref())
                         .await
                 }
             },
-            Record::Reverted { version } => history::delete(client, version).await,
+            Record::Reverted { version, old_tool } => {
+                history::delete(client, version).await?;
+                match old_tool {
+                    Some(o) => o.write(client, Instant::now()).await,
+                    None => Ok(()),
+                }
+            }
             Record::Online {
                 version, done, sub, ..
             } => crate::online::state::set_progress(client, version, *done, *sub).await,

@@ -40,6 +40,7 @@ pub mod guard;
 pub mod history;
 pub mod inflight;
 pub mod migrator;
+pub(crate) mod old_tool;
 pub mod online;
 pub mod options;
 pub mod plan;

@@ -22,6 +22,7 @@ use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
 use crate::executor::{Executor, Record, Transactions};
 use crate::history::{self, HistoryRow, NewRow, RowState};
+use crate::old_tool::{NotWritten, OldTool, OldToolRow};
 use crate::inflight::{self, Verdict};
 use crate::options::RunOptions;
 use crate::prepare::{prepare, Purpose};
@@ -130,6 +131,8 @@ pub struct Migrator {
     /// `server_version_num`, once read: a session's server does not change, and reading it
     /// before every migration cost two round trips each.
     server_version_num: Option<i32>,
+    /// The old tool's table this command also records in (`[run] record_in_old_tool`).
+    old_tool: Option<OldTool>,
 }
 
 /// Which way a migration runs.
@@ -158,6 +161,8 @@ struct Run {
     row: Option<HistoryRow>,
     /// A revert whose down SQL comes from the history (the file is gone).
     from_history: bool,
+    /// The row written into (or removed from) the old tool's table with the history's.
+    old_tool: Option<OldToolRow>,
 }
 
 impl Migrator {
@@ -177,6 +182,7 @@ impl Migrator {
             options,
             pg: PgVersion::DEFAULT,
             server_version_num: None,
+            old_tool: None,
         }
     }
 
@@ -342,6 +348,7 @@ impl Migrator {
             self.create_history_and_adopt(observer).await?;
         }
         self.read_server_version().await?;
+        self.find_old_tool(observer).await?;
         let rows = history::read(&self.conn).await?;
         if let Some(r) = rows.iter().find(|r| r.state == RowState::Reverting) {
             return Err(RunError::HalfReverted {
@@ -499,6 +506,7 @@ impl Migrator {
             return Ok(Vec::new());
         }
         self.read_server_version().await?;
+        self.find_old_tool(observer).await?;
         // An online change in progress sits on top of the history: what `down` would revert
         // comes before it (and may be what it changes). It is finished or undone first.
         if let Some(c) = crate::online::state::read(&self.conn).await?.first() {
@@ -789,6 +797,7 @@ impl Migrator {
             exec: prepared.exec,
             row: partial.cloned(),
             from_history: false,
+            old_tool: self.old_tool.map(|o| o.applied(m)),
         };
         self.execute(run, prepared.dump, observer).await
     }
@@ -864,12 +873,21 @@ impl Migrator {
                 row.version, row.progress, row.units, row.version
             )));
         }
+        let up_path = match (&on_disk, &row.path) {
+            (Some(m), _) => m.up.path.clone(),
+            (None, Some(p)) => std::path::PathBuf::from(p),
+            (None, None) => std::path::PathBuf::new(),
+        };
+        let old_tool = self
+            .old_tool
+            .map(|o| o.reverted(&row.version, &row.name, &up_path));
         let run = Run {
             direction: Direction::Revert,
             migration,
             exec,
             row: Some(row),
             from_history,
+            old_tool,
         };
         self.execute(run, None, observer).await
     }
@@ -889,6 +907,7 @@ impl Migrator {
             exec,
             row,
             from_history,
+            old_tool,
         } = run;
         let version = m.version.to_string();
         let total = exec.units.len();
@@ -933,9 +952,11 @@ impl Migrator {
                 Direction::Apply => Record::Applied {
                     row: row_for(&m, RowState::Applied, 1, 1, None, format, digests),
                     started,
+                    old_tool: old_tool.clone(),
                 },
                 Direction::Revert => Record::Reverted {
                     version: version.clone(),
+                    old_tool: old_tool.clone(),
                 },
             };
             self.executor()
@@ -972,6 +993,7 @@ impl Migrator {
                     digests: (direction == Direction::Revert).then(|| digests.clone()),
                     // The last unit records the end with its own work: one commit less.
                     ends_at: (i + 1 == total).then_some(started),
+                    old_tool: old_tool.clone().filter(|_| i + 1 == total),
                 };
                 self.executor()
                     .run_unit(&m, &exec, i, observer, &record, &mut progress)
@@ -990,10 +1012,22 @@ impl Migrator {
                     progress: i32::try_from(total).unwrap_or(i32::MAX),
                     digests: None,
                     ends_at: Some(started),
+                    old_tool: old_tool.clone(),
                 }
                 .write(&self.conn)
                 .await?;
             }
+        }
+        if let Some(o) = &old_tool {
+            let done = if o.applied {
+                "recorded as applied in"
+            } else {
+                "removed from"
+            };
+            observer.event(&Event::Info(format!(
+                "  {} {done} {}'s {} (record_in_old_tool)",
+                o.version, o.tool, o.table
+            )));
         }
         match direction {
             Direction::Apply => observer.event(&Event::Applied {
@@ -1203,6 +1237,33 @@ impl Migrator {
     }
 
     /// Creates pgshift's history and fills it from another tool's, in one transaction.
+    /// With `[run] record_in_old_tool`, finds the old tool's table this command also writes,
+    /// and says so when there is none.
+    async fn find_old_tool(&mut self, observer: &dyn Observer) -> Result<()> {
+        self.old_tool = None;
+        if !self.options.record_in_old_tool {
+            return Ok(());
+        }
+        match OldTool::find(&self.conn, &self.set).await? {
+            Ok(found) => self.old_tool = Some(found),
+            Err(NotWritten::Unsupported { tool }) => {
+                let writable = pgshift_source::Format::all()
+                    .iter()
+                    .filter(|f| f.descriptor().history.iter().any(|t| t.record.is_some()))
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                observer.event(&Event::Info(format!(
+                    "warning: record_in_old_tool is on, but pgshift cannot write {tool}'s history (it can for {writable}): nothing is recorded for {tool}. Remove {tool} from every deploy path, or it will run again what pgshift applies."
+                )))
+            }
+            Err(NotWritten::NoTable { tool, table }) => observer.event(&Event::Info(format!(
+                "warning: record_in_old_tool is on, but this database has no {table} ({tool}'s history table): nothing is recorded for {tool}. pgshift writes only a table {tool} created."
+            ))),
+        }
+        Ok(())
+    }
+
     async fn create_history_and_adopt(&self, observer: &dyn Observer) -> Result<()> {
         self.reconcile(observer, true).await
     }

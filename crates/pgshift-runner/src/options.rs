@@ -86,6 +86,12 @@ pub struct RunOptions {
     /// Let an online type change through although converting sampled values to the new type
     /// and back does not give them back (`--allow-lossy`).
     pub online_allow_lossy: bool,
+    /// During a gradual switch from another tool: also record each migration pgshift applies
+    /// (and remove each it reverts) in that tool's own history table, in its own format, so
+    /// that the old tool run afterwards does not apply it again. Off by default; written only
+    /// when the table of the migrations' own format exists and pgshift knows how that tool
+    /// writes it (`HistoryTable::record` in its format descriptor).
+    pub record_in_old_tool: bool,
 }
 
 /// How destructive steps are made recoverable (`[run] on_drop`).
@@ -143,6 +149,7 @@ impl Default for RunOptions {
             online_complete: false,
             online_allow_lossy: false,
             online_required: false,
+            record_in_old_tool: false,
         }
     }
 }

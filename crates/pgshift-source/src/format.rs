@@ -139,6 +139,37 @@ pub struct HistoryTable {
     /// recorded as a second column: a file edited after the tool applied it is then not
     /// adopted silently (the tool itself refuses to go on).
     pub checksum: Option<ToolChecksum>,
+    /// How the tool itself writes a migration it applied into this table and removes one it
+    /// reverted, for `[run] record_in_old_tool`; `None` when pgshift does not write it.
+    pub record: Option<ToolRecord>,
+}
+
+/// The statements a tool runs on its own history table, as that tool writes them. Their
+/// parameters are the [`RecordValue`]s listed, in order, each passed as text (a statement
+/// casts what it needs: `$1::text::bigint`) or, for [`RecordValue::ToolChecksum`], as bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ToolRecord {
+    /// Records a migration as applied.
+    pub insert: &'static str,
+    pub insert_params: &'static [RecordValue],
+    /// Removes a reverted migration.
+    pub delete: &'static str,
+    pub delete_params: &'static [RecordValue],
+}
+
+/// A value of a migration that a [`ToolRecord`] statement takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordValue {
+    /// The version as written in the file name (`0001`, not `1`).
+    Version,
+    /// The file name without its extension (`1700000000000_init`).
+    FileStem,
+    /// The name from the file name with `_` read as spaces (sqlx's description).
+    Description,
+    /// The tool's fingerprint of the up SQL ([`HistoryTable::checksum`]), as bytes.
+    ToolChecksum,
+    /// How long the migration ran, in nanoseconds, as text.
+    ElapsedNanos,
 }
 
 /// A tool's own fingerprint of a migration.

@@ -51,6 +51,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total",
         rows: AppliedRows::Versions,
         checksum: None,
+        record: None,
     }],
     content_marker: None,
     load,

@@ -12,7 +12,8 @@ use super::{
     load_single_files, numbered_sql_file, sections_from_markers, sql_before, Direction, Marker,
 };
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolRecord,
+    TransactionModel,
 };
 use crate::lines::lines;
 use crate::{Format, MigrationSet, Script, SourceError};
@@ -36,6 +37,13 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version::text FROM schema_migrations",
         rows: AppliedRows::Versions,
         checksum: None,
+        // dbmate's own statements (pkg/driver/postgres: InsertMigration, DeleteMigration).
+        record: Some(ToolRecord {
+            insert: "INSERT INTO schema_migrations (version) VALUES ($1::text)",
+            insert_params: &[RecordValue::Version],
+            delete: "DELETE FROM schema_migrations WHERE version = $1::text",
+            delete_params: &[RecordValue::Version],
+        }),
     }],
     content_marker: Some(has_marker),
     load,

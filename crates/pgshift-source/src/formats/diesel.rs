@@ -41,6 +41,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version FROM __diesel_schema_migrations",
         rows: AppliedRows::Versions,
         checksum: None,
+        record: None,
     }],
     content_marker: None,
     load,

@@ -47,6 +47,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT created_at::text FROM drizzle.__drizzle_migrations",
         rows: AppliedRows::Versions,
         checksum: None,
+        record: None,
     }],
     content_marker: None,
     load,

@@ -79,6 +79,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL",
         rows: AppliedRows::Versions,
         checksum: None,
+        record: None,
     }],
     content_marker: None,
     load,

@@ -25,6 +25,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version::text, dirty::boolean FROM schema_migrations",
         rows: AppliedRows::CurrentVersion,
         checksum: None,
+        record: None,
     }],
     content_marker: None,
     load,

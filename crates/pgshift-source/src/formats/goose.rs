@@ -43,6 +43,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
                    WHERE is_applied AND version_id > 0",
         rows: AppliedRows::Versions,
         checksum: None,
+        record: None,
     }],
     content_marker: Some(has_marker),
     load,

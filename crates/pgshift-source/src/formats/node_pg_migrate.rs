@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{load_single_files, numbered_sql_file, section, Direction, NameVerdict};
-use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, RecordValue, ToolRecord, TransactionModel,
+};
 use crate::lines::lines;
 use crate::read::Entry;
 use crate::{Format, MigrationSet, Script, SourceError};
@@ -25,6 +27,14 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT name FROM pgmigrations",
         rows: AppliedRows::FileStems,
         checksum: None,
+        // node-pg-migrate's own statements (src/migration.ts: `INSERT INTO ... (name, run_on)
+        // VALUES ('<file name without extension>', NOW())`, `DELETE FROM ... WHERE name=...`).
+        record: Some(ToolRecord {
+            insert: "INSERT INTO pgmigrations (name, run_on) VALUES ($1::text, NOW())",
+            insert_params: &[RecordValue::FileStem],
+            delete: "DELETE FROM pgmigrations WHERE name = $1::text",
+            delete_params: &[RecordValue::FileStem],
+        }),
     }],
     content_marker: Some(has_marker),
     load,

@@ -24,6 +24,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
                    WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
         rows: AppliedRows::Versions,
         checksum: None,
+        record: None,
     }],
     content_marker: None,
     load,

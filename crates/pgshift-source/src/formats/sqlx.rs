@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::{load_up_down, UpDownLayout, UpDownVersion};
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, ToolChecksum,
-    TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolChecksum,
+    ToolRecord, TransactionModel,
 };
 use crate::{Format, MigrationSet, SourceError};
 
@@ -32,6 +32,19 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version::text, checksum FROM _sqlx_migrations WHERE success",
         rows: AppliedRows::Versions,
         checksum: Some(ToolChecksum::Sha384),
+        // sqlx's own row (sqlx-postgres/src/migrate.rs: inserted with `success` TRUE, the
+        // SHA-384 of the up SQL, and the run's duration in nanoseconds).
+        record: Some(ToolRecord {
+            insert: "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1::text::bigint, $2::text, TRUE, $3, $4::text::bigint)",
+            insert_params: &[
+                RecordValue::Version,
+                RecordValue::Description,
+                RecordValue::ToolChecksum,
+                RecordValue::ElapsedNanos,
+            ],
+            delete: "DELETE FROM _sqlx_migrations WHERE version = $1::text::bigint",
+            delete_params: &[RecordValue::Version],
+        }),
     }],
     content_marker: None,
     load,
