@@ -1,0 +1,258 @@
+//! The real old tools beside pgshift with `[run] record_in_old_tool`: dbmate and
+//! node-pg-migrate from npm apply the first migrations, pgshift adopts them and applies the
+//! next one, and the tool run again applies nothing (a data migration that multiplies would
+//! show running twice). The other way round too: after pgshift reverts a migration, the tool
+//! applies it again, and pgshift adopts it instead of running it a third time.
+//!
+//! The tools are installed once into `<target>/tools/npm` (npm's cache beside them) and
+//! reused; without node/npm or the registry each test says so loudly and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pgshift_db::testing::TestDb;
+use pgshift_runner::{DownTarget, Migrator, RunOptions, Silent};
+use pgshift_source::{load, Format};
+
+const PACKAGES: &[&str] = &["dbmate@2.36.0", "node-pg-migrate@9.0.0", "pg@8"];
+
+/// `<target>/tools/npm`, from the test binary's place (`<target>/debug/deps/`).
+fn tools_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(dir).join("tools/npm"));
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.ancestors().nth(3)?.join("tools/npm"))
+}
+
+/// Runs `cmd` for at most `limit`; its output on failure.
+fn run(mut cmd: Command, limit: Duration) -> Result<String, String> {
+    let shown = format!("{cmd:?}");
+    let out_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let out = out_file.reopen().map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{shown}: still running after {limit:?}, stopped"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(out_file.path()).unwrap_or_default();
+    if status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{shown}: {status}\n{text}"))
+    }
+}
+
+/// The installed tool `bin` (`node_modules/.bin/<bin>`), installing the packages first when
+/// missing; `None` (said loudly) when that cannot be done here.
+fn tool(bin: &str) -> Option<PathBuf> {
+    let Some(dir) = tools_dir() else {
+        eprintln!("SKIPPED: no target directory to install {bin} into");
+        return None;
+    };
+    let path = dir.join("node_modules/.bin").join(bin);
+    if path.exists() {
+        return Some(path);
+    }
+    let _ = std::fs::create_dir_all(&dir);
+    let mut npm = Command::new("npm");
+    npm.arg("install")
+        .arg("--prefix")
+        .arg(&dir)
+        .arg("--cache")
+        .arg(dir.join("cache"))
+        .args(["--no-audit", "--no-fund", "--prefer-offline"])
+        .args(PACKAGES);
+    match run(npm, Duration::from_secs(300)) {
+        Ok(_) if path.exists() => Some(path),
+        Ok(_) => {
+            eprintln!("SKIPPED: npm install finished but {} is missing", path.display());
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: the real {bin} is not available (npm install of {PACKAGES:?} failed; needs node, npm and the npm registry): {e}"
+            );
+            None
+        }
+    }
+}
+
+/// The test database's URL as the tools read it, or `None` (said) when it is not TCP.
+fn tool_url(db: &TestDb) -> Option<String> {
+    let url = db.url();
+    let Some(host) = url.hosts().first() else {
+        eprintln!("SKIPPED: the test database has no host");
+        return None;
+    };
+    if host.is_unix_socket() {
+        eprintln!("SKIPPED: the test database is on a unix socket; the npm tools are tested over TCP");
+        return None;
+    }
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let auth = match url.password() {
+        Some(p) => format!("{}:{}", enc(url.user()), enc(p)),
+        None => enc(url.user()),
+    };
+    Some(format!(
+        "postgres://{auth}@{}:{}/{}?sslmode=disable",
+        host.host,
+        host.port,
+        enc(url.database())
+    ))
+}
+
+fn on() -> RunOptions {
+    RunOptions {
+        record_in_old_tool: true,
+        ..RunOptions::default()
+    }
+}
+
+async fn x(db: &TestDb) -> i32 {
+    db.connect()
+        .await
+        .query_one("SELECT x FROM t", &[])
+        .await
+        .expect("t")
+        .get(0)
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn dbmate(bin: &Path, url: &str, dir: &Path) -> Result<String, String> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--url")
+        .arg(url)
+        .arg("--migrations-dir")
+        .arg(dir)
+        .args(["--no-dump-schema", "up"]);
+    run(cmd, LIMIT)
+}
+
+#[tokio::test]
+async fn real_dbmate_and_pgshift_never_apply_a_migration_twice() {
+    let Some(bin) = tool("dbmate") else { return };
+    let db = TestDb::new().await;
+    let Some(url) = tool_url(&db) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrations = dir.path();
+    let file = |name: &str, body: &str| std::fs::write(migrations.join(name), body).expect("write");
+    file(
+        "20240101000000_create.sql",
+        "-- migrate:up\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n\n-- migrate:down\nDROP TABLE t;\n",
+    );
+    file(
+        "20240102000000_cents.sql",
+        "-- migrate:up\nUPDATE t SET x = x * 100;\n\n-- migrate:down\nUPDATE t SET x = x / 100;\n",
+    );
+    dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up: {e}"));
+    assert_eq!(x(&db).await, 300);
+
+    file(
+        "20240103000000_more.sql",
+        "-- migrate:up\nUPDATE t SET x = x * 10;\n\n-- migrate:down\nUPDATE t SET x = x / 10;\n",
+    );
+    let set = load(migrations, Some(Format::Dbmate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let ran = m.up(None, &Silent).await.expect("pgshift up");
+    assert_eq!(ran.len(), 1, "pgshift adopts 1-2 and runs 3 only");
+    assert_eq!(x(&db).await, 3000);
+
+    let out = dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up again: {e}"));
+    assert_eq!(x(&db).await, 3000, "dbmate ran pgshift's migration again:\n{out}");
+
+    // The other way round: pgshift reverts 3, dbmate applies it, pgshift adopts it.
+    m.down(DownTarget::Steps(1), &Silent).await.expect("pgshift down");
+    assert_eq!(x(&db).await, 300);
+    dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up after down: {e}"));
+    assert_eq!(x(&db).await, 3000, "dbmate applies what pgshift reverted");
+    let ran = m.up(None, &Silent).await.expect("pgshift up after dbmate");
+    assert!(ran.is_empty(), "pgshift ran {ran:?} that dbmate applied");
+    assert_eq!(x(&db).await, 3000);
+}
+
+fn node_pg_migrate(bin: &Path, url: &str, dir: &Path) -> Result<String, String> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("up")
+        .arg("-m")
+        .arg(dir)
+        .env("DATABASE_URL", url)
+        .current_dir(dir);
+    run(cmd, LIMIT)
+}
+
+#[tokio::test]
+async fn real_node_pg_migrate_and_pgshift_never_apply_a_migration_twice() {
+    let Some(bin) = tool("node-pg-migrate") else {
+        return;
+    };
+    let db = TestDb::new().await;
+    let Some(url) = tool_url(&db) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrations = dir.path();
+    let file = |name: &str, body: &str| std::fs::write(migrations.join(name), body).expect("write");
+    file(
+        "1700000000000_create.sql",
+        "-- Up Migration\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n-- Down Migration\nDROP TABLE t;\n",
+    );
+    file(
+        "1700000000001_cents.sql",
+        "-- Up Migration\nUPDATE t SET x = x * 100;\n-- Down Migration\nUPDATE t SET x = x / 100;\n",
+    );
+    node_pg_migrate(&bin, &url, migrations).unwrap_or_else(|e| panic!("node-pg-migrate up: {e}"));
+    assert_eq!(x(&db).await, 300);
+
+    file(
+        "1700000000002_more.sql",
+        "-- Up Migration\nUPDATE t SET x = x * 10;\n-- Down Migration\nUPDATE t SET x = x / 10;\n",
+    );
+    let set = load(migrations, Some(Format::NodePgMigrate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let ran = m.up(None, &Silent).await.expect("pgshift up");
+    assert_eq!(ran.len(), 1, "pgshift adopts 1-2 and runs 3 only");
+    assert_eq!(x(&db).await, 3000);
+
+    // node-pg-migrate also checks that what it recorded is in the order of the files.
+    let out = node_pg_migrate(&bin, &url, migrations)
+        .unwrap_or_else(|e| panic!("node-pg-migrate up again: {e}"));
+    assert_eq!(
+        x(&db).await,
+        3000,
+        "node-pg-migrate ran pgshift's migration again:\n{out}"
+    );
+
+    m.down(DownTarget::Steps(1), &Silent).await.expect("pgshift down");
+    assert_eq!(x(&db).await, 300);
+    node_pg_migrate(&bin, &url, migrations)
+        .unwrap_or_else(|e| panic!("node-pg-migrate up after down: {e}"));
+    assert_eq!(x(&db).await, 3000, "node-pg-migrate applies what pgshift reverted");
+    let ran = m.up(None, &Silent).await.expect("pgshift up after node-pg-migrate");
+    assert!(ran.is_empty(), "pgshift ran {ran:?} that node-pg-migrate applied");
+    assert_eq!(x(&db).await, 3000);
+}
