@@ -61,6 +61,9 @@ fn run(mut cmd: Command, limit: Duration) -> Result<String, String> {
 /// The installed tool `bin` (`node_modules/.bin/<bin>`), installing the packages first when
 /// missing; `None` (said loudly) when that cannot be done here.
 fn tool(bin: &str) -> Option<PathBuf> {
+    // One npm install at a time: the tests of this binary run in parallel.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(dir) = tools_dir() else {
         eprintln!("SKIPPED: no target directory to install {bin} into");
         return None;

@@ -871,3 +871,56 @@ fn verify_changed_since_gates_the_analyzer_and_output_writes_the_full_report() {
         "{full}"
     );
 }
+
+/// README, "Already using another tool?": `record_in_old_tool = true` under `[run]` in
+/// `pgshift.toml` makes `up` write the old tool's row (and `down` remove it), and says so.
+#[tokio::test]
+async fn record_in_old_tool_in_pgshift_toml_writes_the_old_tools_row_and_says_so() {
+    let db = TestDb::new().await;
+    let url = db.url().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("db/migrations")).expect("mkdir");
+    write(
+        dir.path(),
+        "pgshift.toml",
+        "dir = \"db/migrations\"\n\n[run]\nrecord_in_old_tool = true\n",
+    );
+    write(
+        dir.path(),
+        "db/migrations/20240101000000_t.sql",
+        "-- migrate:up\nCREATE TABLE t (x int);\n\n-- migrate:down\nDROP TABLE t;\n",
+    );
+    let c = db.connect().await;
+    // dbmate's table, as dbmate creates it.
+    c.batch_execute("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
+        .await
+        .expect("dbmate's table");
+    let out = pgshift(&["up", "--database-url", &url], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "20240101000000 recorded as applied in dbmate's schema_migrations (record_in_old_tool)"
+        ),
+        "{}",
+        text(&out)
+    );
+    let rows = c
+        .query("SELECT version::text FROM schema_migrations", &[])
+        .await
+        .expect("schema_migrations");
+    let versions: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, ["20240101000000"]);
+
+    let out = pgshift(&["down", "--steps", "1", "--database-url", &url], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("20240101000000 removed from dbmate's schema_migrations"),
+        "{}",
+        text(&out)
+    );
+    let rows = c
+        .query("SELECT version::text FROM schema_migrations", &[])
+        .await
+        .expect("schema_migrations");
+    assert!(rows.is_empty());
+}
