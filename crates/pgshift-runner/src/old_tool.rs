@@ -170,7 +170,24 @@ impl OldToolRow {
                 }
             })
             .collect();
-        client.execute(self.statement, &params).await?;
+        if let Err(e) = client.execute(self.statement, &params).await {
+            // The server's message alone ("null value in column ...") would read as the
+            // migration's own statement failing.
+            let mut error = DbError::from(e);
+            if let DbError::Query(q) = &mut error {
+                let what = if self.applied {
+                    "recording it as applied in"
+                } else {
+                    "removing it from"
+                };
+                q.hint = Some(format!(
+                    "this failed while {what} {tool}'s {table} ([run] record_in_old_tool), in the same transaction as the migration, so neither was kept. {tool}'s table is not as {tool} makes it: repair it, or turn record_in_old_tool off and remove {tool} from every deploy path.",
+                    tool = self.tool,
+                    table = self.table,
+                ));
+            }
+            return Err(error);
+        }
         // What pgshift remembers of the old tool's rows follows: a row pgshift removed that
         // shows up again later was written by the old tool, and is adopted, not run twice.
         let remembered = client

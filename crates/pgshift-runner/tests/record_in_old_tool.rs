@@ -335,3 +335,41 @@ async fn after_a_revert_the_old_tool_applying_it_again_is_adopted() {
         .get(0);
     assert_eq!(x, 300, "the UPDATE ran once");
 }
+
+/// The old tool's row is written in the migration's transaction: when it cannot be written,
+/// the migration is not kept either, and the error says what pgshift was writing.
+#[tokio::test]
+async fn a_row_the_old_tools_table_refuses_rolls_the_migration_back_and_says_why() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), &DBMATE_FILES[..1]);
+    let c = db.connect().await;
+    // Not as dbmate makes it: a column dbmate does not fill.
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY, owner text NOT NULL);",
+    )
+    .await
+    .expect("a changed table");
+    let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let Err(e) = m.up(None, &Silent).await else {
+        panic!("up succeeded although the row could not be written");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("while recording it as applied in dbmate's schema_migrations ([run] record_in_old_tool)"),
+        "{text}"
+    );
+    let t: bool = c
+        .query_one("SELECT to_regclass('t') IS NOT NULL", &[])
+        .await
+        .expect("regclass")
+        .get(0);
+    assert!(!t, "the migration was kept without the old tool's row");
+    let recorded: i64 = c
+        .query_one("SELECT count(*) FROM pgshift.migrations", &[])
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(recorded, 0);
+}
