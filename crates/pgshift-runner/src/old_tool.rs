@@ -10,7 +10,9 @@
 use std::time::Instant;
 
 use pgshift_db::DbError;
-use pgshift_source::{HistoryTable, Migration, MigrationSet, RecordValue, ToolChecksum, ToolRecord};
+use pgshift_source::{
+    HistoryTable, Migration, MigrationSet, RecordValue, ToolChecksum, ToolRecord,
+};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 

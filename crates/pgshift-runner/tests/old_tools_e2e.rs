@@ -63,7 +63,9 @@ fn run(mut cmd: Command, limit: Duration) -> Result<String, String> {
 fn tool(bin: &str) -> Option<PathBuf> {
     // One npm install at a time: the tests of this binary run in parallel.
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(dir) = tools_dir() else {
         eprintln!("SKIPPED: no target directory to install {bin} into");
         return None;
@@ -84,7 +86,10 @@ fn tool(bin: &str) -> Option<PathBuf> {
     match run(npm, Duration::from_secs(300)) {
         Ok(_) if path.exists() => Some(path),
         Ok(_) => {
-            eprintln!("SKIPPED: npm install finished but {} is missing", path.display());
+            eprintln!(
+                "SKIPPED: npm install finished but {} is missing",
+                path.display()
+            );
             None
         }
         Err(e) => {
@@ -104,7 +109,9 @@ fn tool_url(db: &TestDb) -> Option<String> {
         return None;
     };
     if host.is_unix_socket() {
-        eprintln!("SKIPPED: the test database is on a unix socket; the npm tools are tested over TCP");
+        eprintln!(
+            "SKIPPED: the test database is on a unix socket; the npm tools are tested over TCP"
+        );
         return None;
     }
     let enc = |s: &str| -> String {
@@ -182,16 +189,24 @@ async fn real_dbmate_and_pgshift_never_apply_a_migration_twice() {
         "-- migrate:up\nUPDATE t SET x = x * 10;\n\n-- migrate:down\nUPDATE t SET x = x / 10;\n",
     );
     let set = load(migrations, Some(Format::Dbmate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     let ran = m.up(None, &Silent).await.expect("pgshift up");
     assert_eq!(ran.len(), 1, "pgshift adopts 1-2 and runs 3 only");
     assert_eq!(x(&db).await, 3000);
 
     let out = dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up again: {e}"));
-    assert_eq!(x(&db).await, 3000, "dbmate ran pgshift's migration again:\n{out}");
+    assert_eq!(
+        x(&db).await,
+        3000,
+        "dbmate ran pgshift's migration again:\n{out}"
+    );
 
     // The other way round: pgshift reverts 3, dbmate applies it, pgshift adopts it.
-    m.down(DownTarget::Steps(1), &Silent).await.expect("pgshift down");
+    m.down(DownTarget::Steps(1), &Silent)
+        .await
+        .expect("pgshift down");
     assert_eq!(x(&db).await, 300);
     dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up after down: {e}"));
     assert_eq!(x(&db).await, 3000, "dbmate applies what pgshift reverted");
@@ -236,7 +251,9 @@ async fn real_node_pg_migrate_and_pgshift_never_apply_a_migration_twice() {
         "-- Up Migration\nUPDATE t SET x = x * 10;\n-- Down Migration\nUPDATE t SET x = x / 10;\n",
     );
     let set = load(migrations, Some(Format::NodePgMigrate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     let ran = m.up(None, &Silent).await.expect("pgshift up");
     assert_eq!(ran.len(), 1, "pgshift adopts 1-2 and runs 3 only");
     assert_eq!(x(&db).await, 3000);
@@ -250,12 +267,24 @@ async fn real_node_pg_migrate_and_pgshift_never_apply_a_migration_twice() {
         "node-pg-migrate ran pgshift's migration again:\n{out}"
     );
 
-    m.down(DownTarget::Steps(1), &Silent).await.expect("pgshift down");
+    m.down(DownTarget::Steps(1), &Silent)
+        .await
+        .expect("pgshift down");
     assert_eq!(x(&db).await, 300);
     node_pg_migrate(&bin, &url, migrations)
         .unwrap_or_else(|e| panic!("node-pg-migrate up after down: {e}"));
-    assert_eq!(x(&db).await, 3000, "node-pg-migrate applies what pgshift reverted");
-    let ran = m.up(None, &Silent).await.expect("pgshift up after node-pg-migrate");
-    assert!(ran.is_empty(), "pgshift ran {ran:?} that node-pg-migrate applied");
+    assert_eq!(
+        x(&db).await,
+        3000,
+        "node-pg-migrate applies what pgshift reverted"
+    );
+    let ran = m
+        .up(None, &Silent)
+        .await
+        .expect("pgshift up after node-pg-migrate");
+    assert!(
+        ran.is_empty(),
+        "pgshift ran {ran:?} that node-pg-migrate applied"
+    );
     assert_eq!(x(&db).await, 3000);
 }

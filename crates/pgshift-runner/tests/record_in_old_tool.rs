@@ -50,8 +50,7 @@ async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
         .collect()
 }
 
-const DBMATE_TABLE: &str =
-    "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);";
+const DBMATE_TABLE: &str = "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);";
 
 const DBMATE_FILES: &[(&str, &str)] = &[
     (
@@ -77,7 +76,9 @@ async fn dbmate_gets_its_version_row_on_up_and_loses_it_on_down() {
     .await
     .expect("dbmate's state");
     let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     let lines = Lines::default();
     m.up(None, &lines).await.expect("up");
     assert_eq!(
@@ -153,7 +154,9 @@ async fn node_pg_migrate_gets_its_name_row_with_run_on_and_loses_it_on_down() {
     .await
     .expect("node-pg-migrate's state");
     let set = load(dir.path(), Some(Format::NodePgMigrate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     m.up(None, &Silent).await.expect("up");
     let rows = c
         .query(
@@ -214,7 +217,9 @@ async fn sqlx_gets_its_row_with_description_checksum_and_duration() {
     .await
     .expect("sqlx's row");
     let set = load(dir.path(), Some(Format::Sqlx)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     m.up(None, &Silent).await.expect("up");
     let row = c
         .query_one(
@@ -261,7 +266,9 @@ async fn a_migration_outside_a_transaction_is_recorded_too() {
     let c = db.connect().await;
     c.batch_execute(DBMATE_TABLE).await.expect("dbmate's table");
     let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     m.up(None, &Silent).await.expect("up");
     assert_eq!(
         texts(&c, "SELECT version::text FROM schema_migrations ORDER BY 1").await,
@@ -281,7 +288,9 @@ async fn without_the_old_tools_table_nothing_is_created_and_the_user_is_told() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), DBMATE_FILES);
     let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     let lines = Lines::default();
     m.up(None, &lines).await.expect("up");
     let c = db.connect().await;
@@ -292,9 +301,11 @@ async fn without_the_old_tools_table_nothing_is_created_and_the_user_is_told() {
         .get(0);
     assert!(!exists, "pgshift must not create the old tool's table");
     assert!(
-        lines.all().iter().any(|l| l.contains(
-            "record_in_old_tool is on, but this database has no schema_migrations"
-        )),
+        lines
+            .all()
+            .iter()
+            .any(|l| l
+                .contains("record_in_old_tool is on, but this database has no schema_migrations")),
         "{:?}",
         lines.all()
     );
@@ -315,7 +326,9 @@ async fn after_a_revert_the_old_tool_applying_it_again_is_adopted() {
     .await
     .expect("dbmate's state");
     let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     m.up(None, &Silent).await.expect("up");
     // A second up takes in the table again (and remembers 2 as seen).
     m.up(None, &Silent).await.expect("second up");
@@ -328,11 +341,7 @@ async fn after_a_revert_the_old_tool_applying_it_again_is_adopted() {
     .expect("dbmate applies 2");
     let ran = m.up(None, &Silent).await.expect("up after dbmate");
     assert!(ran.is_empty(), "pgshift ran {ran:?} again");
-    let x: i32 = c
-        .query_one("SELECT x FROM t", &[])
-        .await
-        .expect("t")
-        .get(0);
+    let x: i32 = c.query_one("SELECT x FROM t", &[]).await.expect("t").get(0);
     assert_eq!(x, 300, "the UPDATE ran once");
 }
 
@@ -351,7 +360,9 @@ async fn a_row_the_old_tools_table_refuses_rolls_the_migration_back_and_says_why
     .await
     .expect("a changed table");
     let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on()).await.expect("connect");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
     let Err(e) = m.up(None, &Silent).await else {
         panic!("up succeeded although the row could not be written");
     };
@@ -372,4 +383,43 @@ async fn a_row_the_old_tools_table_refuses_rolls_the_migration_back_and_says_why
         .expect("history")
         .get(0);
     assert_eq!(recorded, 0);
+}
+
+/// A format whose history pgshift does not write: said, and nothing written.
+#[tokio::test]
+async fn a_format_pgshift_cannot_record_for_is_named_with_what_to_do() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (x int);"),
+            ("1_t.down.sql", "DROP TABLE t;"),
+        ],
+    );
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);",
+    )
+    .await
+    .expect("golang-migrate's table");
+    let set = load(dir.path(), Some(Format::GolangMigrate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    let lines = Lines::default();
+    m.up(None, &lines).await.expect("up");
+    assert!(
+        lines.all().iter().any(|l| l.contains(
+            "record_in_old_tool is on, but pgshift cannot write golang-migrate's history (it can for sqlx, dbmate, node-pg-migrate)"
+        ) && l.contains("Remove golang-migrate from every deploy path")),
+        "{:?}",
+        lines.all()
+    );
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 0);
 }

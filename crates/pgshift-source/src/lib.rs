@@ -62,9 +62,8 @@ pub use changed::changed_since;
 pub use detect::detect;
 pub use error::SourceError;
 pub use format::{
-    AppliedRows, Format, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolChecksum,
-    ToolRecord,
-    TransactionModel,
+    AppliedRows, Format, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue,
+    ToolChecksum, ToolRecord, TransactionModel,
 };
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;

@@ -911,7 +911,10 @@ async fn record_in_old_tool_in_pgshift_toml_writes_the_old_tools_row_and_says_so
     let versions: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(versions, ["20240101000000"]);
 
-    let out = pgshift(&["down", "--steps", "1", "--database-url", &url], dir.path());
+    let out = pgshift(
+        &["down", "--steps", "1", "--database-url", &url],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("20240101000000 removed from dbmate's schema_migrations"),
