@@ -186,6 +186,11 @@ impl Migrator {
         }
     }
 
+    /// The old tool's table this command also records in, once [`Self::find_old_tool`] ran.
+    pub(crate) fn old_tool(&self) -> Option<OldTool> {
+        self.old_tool
+    }
+
     /// The executor on this runner's session.
     pub(crate) fn executor(&self) -> Executor<'_> {
         Executor {
@@ -1019,15 +1024,7 @@ impl Migrator {
             }
         }
         if let Some(o) = &old_tool {
-            let done = if o.applied {
-                "recorded as applied in"
-            } else {
-                "removed from"
-            };
-            observer.event(&Event::Info(format!(
-                "  {} {done} {}'s {} (record_in_old_tool)",
-                o.version, o.tool, o.table
-            )));
+            o.announce(observer);
         }
         match direction {
             Direction::Apply => observer.event(&Event::Applied {
@@ -1239,7 +1236,7 @@ impl Migrator {
     /// Creates pgshift's history and fills it from another tool's, in one transaction.
     /// With `[run] record_in_old_tool`, finds the old tool's table this command also writes,
     /// and says so when there is none.
-    async fn find_old_tool(&mut self, observer: &dyn Observer) -> Result<()> {
+    pub(crate) async fn find_old_tool(&mut self, observer: &dyn Observer) -> Result<()> {
         self.old_tool = None;
         if !self.options.record_in_old_tool {
             return Ok(());

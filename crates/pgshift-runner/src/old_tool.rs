@@ -155,6 +155,19 @@ pub(crate) struct OldToolRow {
 }
 
 impl OldToolRow {
+    /// Tells the user what was written, once it is committed.
+    pub(crate) fn announce(&self, observer: &dyn crate::event::Observer) {
+        let done = if self.applied {
+            "recorded as applied in"
+        } else {
+            "removed from"
+        };
+        observer.event(&crate::event::Event::Info(format!(
+            "  {} {done} {}'s {} (record_in_old_tool)",
+            self.version, self.tool, self.table
+        )));
+    }
+
     /// Runs the statement; `started` is when the migration started (for a tool that records
     /// how long it ran).
     pub(crate) async fn write(&self, client: &Client, started: Instant) -> Result<(), DbError> {

@@ -423,3 +423,50 @@ async fn a_format_pgshift_cannot_record_for_is_named_with_what_to_do() {
         .get(0);
     assert_eq!(rows, 0);
 }
+
+/// An online change is applied when its contract ends: the old tool's row is written then,
+/// by `complete`, with pgshift's own record.
+#[tokio::test]
+async fn an_online_change_is_recorded_when_complete_ends_it() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[(
+            "2_rename.sql",
+            "-- migrate:up\nALTER TABLE users RENAME COLUMN full_name TO display_name;\n-- migrate:down\nALTER TABLE users RENAME COLUMN display_name TO full_name;\n",
+        )],
+    );
+    let c = db.connect().await;
+    c.batch_execute(&format!(
+        "{DBMATE_TABLE} CREATE TABLE users (id bigserial PRIMARY KEY, full_name text);
+         INSERT INTO users (full_name) VALUES ('a');"
+    ))
+    .await
+    .expect("state");
+    let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    m.up(None, &Silent).await.expect("up expands");
+    assert!(
+        texts(&c, "SELECT version::text FROM schema_migrations")
+            .await
+            .is_empty(),
+        "expanded only: not applied yet"
+    );
+    let lines = Lines::default();
+    m.complete(None, &lines).await.expect("complete");
+    assert_eq!(
+        texts(&c, "SELECT version::text FROM schema_migrations").await,
+        ["2"]
+    );
+    assert!(
+        lines
+            .all()
+            .iter()
+            .any(|l| l.contains("2 recorded as applied in dbmate's schema_migrations")),
+        "{:?}",
+        lines.all()
+    );
+}

@@ -155,7 +155,7 @@ impl Migrator {
         self.run_phase(m, &change, OnlinePhase::Expanding, observer)
             .await?;
         if change.plan.contract.is_empty() {
-            self.finish_contract(m, &change).await?;
+            self.finish_contract(m, &change, observer).await?;
             return Ok(());
         }
         state::set_phase(self.connection(), &change.version, OnlinePhase::Expanded).await?;
@@ -179,7 +179,10 @@ impl Migrator {
             return Ok(None);
         }
         self.acquire_runner_lock(observer).await?;
-        let outcome = self.complete_locked(version.cloned(), observer).await;
+        let outcome = match self.find_old_tool(observer).await {
+            Ok(()) => self.complete_locked(version.cloned(), observer).await,
+            Err(e) => Err(e),
+        };
         self.release_runner_lock().await;
         outcome.map(Some)
     }
@@ -242,7 +245,7 @@ impl Migrator {
         )));
         self.run_phase(&m, &change, OnlinePhase::Contracting, observer)
             .await?;
-        self.finish_contract(&m, &change).await?;
+        self.finish_contract(&m, &change, observer).await?;
         Ok(Finished {
             version: change.version.clone(),
             name: change.name.clone(),
@@ -356,9 +359,15 @@ impl Migrator {
         })
     }
 
-    /// The contract is done: the migration is applied (its history row written) and the
-    /// change ends, in one transaction.
-    async fn finish_contract(&mut self, m: &Migration, change: &OnlineChange) -> Result<()> {
+    /// The contract is done: the migration is applied (its history row written, and the old
+    /// tool's with `record_in_old_tool`) and the change ends, in one transaction.
+    async fn finish_contract(
+        &mut self,
+        m: &Migration,
+        change: &OnlineChange,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let old_tool = self.old_tool().map(|o| o.applied(m));
         let conn = self.connection();
         conn.batch_execute("BEGIN")
             .await
@@ -391,6 +400,9 @@ impl Migrator {
                 },
             )
             .await?;
+            if let Some(o) = &old_tool {
+                o.write(conn, Instant::now()).await?;
+            }
             state::end(conn, &change.version).await
         }
         .await;
@@ -403,6 +415,9 @@ impl Migrator {
                 let _ = conn.batch_execute("ROLLBACK").await;
                 return Err(e.into());
             }
+        }
+        if let Some(o) = &old_tool {
+            o.announce(observer);
         }
         Ok(())
     }
