@@ -1233,7 +1233,6 @@ impl Migrator {
         Ok(())
     }
 
-    /// Creates pgshift's history and fills it from another tool's, in one transaction.
     /// With `[run] record_in_old_tool`, finds the old tool's table this command also writes,
     /// and says so when there is none.
     pub(crate) async fn find_old_tool(&mut self, observer: &dyn Observer) -> Result<()> {
@@ -1261,6 +1260,7 @@ impl Migrator {
         Ok(())
     }
 
+    /// Creates pgshift's history and fills it from another tool's, in one transaction.
     async fn create_history_and_adopt(&self, observer: &dyn Observer) -> Result<()> {
         self.reconcile(observer, true).await
     }
