@@ -54,9 +54,12 @@ writer() {
 
 # latency NAME: p99 and max per-transaction latency in ms from pgbench's logs.
 latency() {
-    # time + schedule_lag: a transaction that could not even start because its client was
-    # stuck behind a lock waited too.
-    cat "$WORK/$1".[0-9]* 2>/dev/null | awk '{print $3 + $7}' | sort -n > "$WORK/$1.lat"
+    # Under -R, pgbench's `time` (field 3) is measured from the scheduled start, so it already
+    # holds the schedule lag (field 7) of a transaction whose client was stuck behind a lock:
+    # adding the lag again counted that wait twice (checked on PostgreSQL 15: a transaction
+    # queued 2.48 s behind an ACCESS EXCLUSIVE logs time 2,478,532 us, lag 2,477,989 us). Figures
+    # printed before 2026-11-28 were up to 2x too high for the scenarios that queue.
+    cat "$WORK/$1".[0-9]* 2>/dev/null | awk '{print $3}' | sort -n > "$WORK/$1.lat"
     local n
     n=$(wc -l < "$WORK/$1.lat")
     if [ "$n" -eq 0 ]; then echo "0 0 0"; return; fi
