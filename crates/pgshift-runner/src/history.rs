@@ -183,6 +183,21 @@ pub async fn mark_foreign_seen(client: &Client, tool: &str, version: &str) -> Re
     Ok(())
 }
 
+/// Forgets that `tool`'s history recorded `version` (pgshift removed the row itself).
+pub async fn forget_foreign_seen(
+    client: &Client,
+    tool: &str,
+    version: &str,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "DELETE FROM pgshift.foreign_history WHERE tool = $1 AND version = $2",
+            &[&tool, &version],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The columns added since the first release, for histories created by an older pgshift.
 const UPGRADE: &str = "
 ALTER TABLE pgshift.migrations ADD COLUMN IF NOT EXISTS inflight jsonb,

@@ -1241,7 +1241,12 @@ impl Migrator {
             return Ok(());
         }
         match OldTool::find(&self.conn, &self.set).await? {
-            Ok(found) => self.old_tool = Some(found),
+            Ok(found) => {
+                // Each row written is also remembered as seen, so the next adoption does not
+                // take it for the old tool's own.
+                history::ensure_foreign(&self.conn).await?;
+                self.old_tool = Some(found);
+            }
             Err(NotWritten::Unsupported { tool }) => {
                 let writable = pgshift_source::Format::all()
                     .iter()

@@ -17,6 +17,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use crate::error::RunError;
+use crate::history;
 
 /// The old tool's history table that pgshift writes into.
 #[derive(Debug, Clone, Copy)]
@@ -78,52 +79,46 @@ impl OldTool {
 
     /// The row that records `m` as applied.
     pub(crate) fn applied(&self, m: &Migration) -> OldToolRow {
-        let stem = file_stem(&m.up.path);
-        let values = self
-            .record
-            .insert_params
-            .iter()
-            .map(|p| match p {
-                RecordValue::Version => Value::Text(m.version.as_str().to_owned()),
-                RecordValue::FileStem => Value::Text(stem.clone()),
-                RecordValue::Description => Value::Text(m.name.replace('_', " ")),
-                RecordValue::ToolChecksum => {
-                    Value::Bytes(self.checksum.map(|c| c.of(m.up.sql())).unwrap_or_default())
-                }
-                RecordValue::ElapsedNanos => Value::ElapsedNanos,
-            })
-            .collect();
-        OldToolRow {
-            tool: self.tool,
-            table: self.table,
-            statement: self.record.insert,
-            values,
-            version: m.version.to_string(),
-            applied: true,
-        }
+        let checksum = self.checksum.map(|c| c.of(m.up.sql())).unwrap_or_default();
+        self.row(true, m.version.as_str(), &m.name, &m.up.path, checksum)
     }
 
     /// The statement that removes the reverted migration `version`, whose up file was `path`.
     pub(crate) fn reverted(&self, version: &str, name: &str, path: &std::path::Path) -> OldToolRow {
-        let values = self
-            .record
-            .delete_params
+        self.row(false, version, name, path, Vec::new())
+    }
+
+    /// The insert (`applied`) or the delete, its parameters bound to the migration's values.
+    fn row(
+        &self,
+        applied: bool,
+        version: &str,
+        name: &str,
+        path: &std::path::Path,
+        checksum: Vec<u8>,
+    ) -> OldToolRow {
+        let (statement, params) = if applied {
+            (self.record.insert, self.record.insert_params)
+        } else {
+            (self.record.delete, self.record.delete_params)
+        };
+        let values = params
             .iter()
             .map(|p| match p {
                 RecordValue::Version => Value::Text(version.to_owned()),
                 RecordValue::FileStem => Value::Text(file_stem(path)),
                 RecordValue::Description => Value::Text(name.replace('_', " ")),
-                RecordValue::ToolChecksum => Value::Bytes(Vec::new()),
+                RecordValue::ToolChecksum => Value::Bytes(checksum.clone()),
                 RecordValue::ElapsedNanos => Value::ElapsedNanos,
             })
             .collect();
         OldToolRow {
             tool: self.tool,
             table: self.table,
-            statement: self.record.delete,
+            statement,
             values,
             version: version.to_owned(),
-            applied: false,
+            applied,
         }
     }
 }
@@ -203,25 +198,14 @@ impl OldToolRow {
             }
             return Err(error);
         }
-        // What pgshift remembers of the old tool's rows follows: a row pgshift removed that
-        // shows up again later was written by the old tool, and is adopted, not run twice.
-        let remembered = client
-            .query_one(
-                "SELECT to_regclass('pgshift.foreign_history') IS NOT NULL",
-                &[],
-            )
-            .await?
-            .get::<_, bool>(0);
-        if remembered {
-            let statement = if self.applied {
-                "INSERT INTO pgshift.foreign_history (tool, version) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            } else {
-                "DELETE FROM pgshift.foreign_history WHERE tool = $1 AND version = $2"
-            };
-            client
-                .execute(statement, &[&self.tool, &self.version])
-                .await?;
-        }
+        // What pgshift remembers of the old tool's rows follows (the table exists: see
+        // `Migrator::find_old_tool`): a row pgshift removed that shows up again later was
+        // written by the old tool, and is adopted, not run twice.
+        if self.applied {
+            history::mark_foreign_seen(client, self.tool, &self.version).await
+        } else {
+            history::forget_foreign_seen(client, self.tool, &self.version).await
+        }?;
         Ok(())
     }
 }

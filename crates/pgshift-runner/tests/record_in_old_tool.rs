@@ -63,8 +63,14 @@ const DBMATE_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-#[tokio::test]
-async fn dbmate_gets_its_version_row_on_up_and_loses_it_on_down() {
+/// A dbmate project whose first migration dbmate applied (its table and row as dbmate leaves
+/// them), the second pending: the database, the folder, a session, and the loaded set.
+async fn dbmate_after_its_first_migration() -> (
+    TestDb,
+    tempfile::TempDir,
+    pgshift_db::Connection,
+    pgshift_source::MigrationSet,
+) {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), DBMATE_FILES);
@@ -76,6 +82,12 @@ async fn dbmate_gets_its_version_row_on_up_and_loses_it_on_down() {
     .await
     .expect("dbmate's state");
     let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    (db, dir, c, set)
+}
+
+#[tokio::test]
+async fn dbmate_gets_its_version_row_on_up_and_loses_it_on_down() {
+    let (db, _dir, c, set) = dbmate_after_its_first_migration().await;
     let mut m = Migrator::connect(&db.url(), set, on())
         .await
         .expect("connect");
@@ -106,17 +118,7 @@ async fn dbmate_gets_its_version_row_on_up_and_loses_it_on_down() {
 
 #[tokio::test]
 async fn with_the_mode_off_the_old_tools_table_is_left_alone() {
-    let db = TestDb::new().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), DBMATE_FILES);
-    let c = db.connect().await;
-    c.batch_execute(&format!(
-        "{DBMATE_TABLE} CREATE TABLE t (x int); INSERT INTO t VALUES (3);
-         INSERT INTO schema_migrations (version) VALUES ('20240101000000');"
-    ))
-    .await
-    .expect("dbmate's state");
-    let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    let (db, _dir, c, set) = dbmate_after_its_first_migration().await;
     let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
         .await
         .expect("connect");
@@ -315,17 +317,7 @@ async fn without_the_old_tools_table_nothing_is_created_and_the_user_is_told() {
 /// a second time: removing the row also forgets that pgshift had seen it.
 #[tokio::test]
 async fn after_a_revert_the_old_tool_applying_it_again_is_adopted() {
-    let db = TestDb::new().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), DBMATE_FILES);
-    let c = db.connect().await;
-    c.batch_execute(&format!(
-        "{DBMATE_TABLE} CREATE TABLE t (x int); INSERT INTO t VALUES (3);
-         INSERT INTO schema_migrations (version) VALUES ('20240101000000');"
-    ))
-    .await
-    .expect("dbmate's state");
-    let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    let (db, _dir, c, set) = dbmate_after_its_first_migration().await;
     let mut m = Migrator::connect(&db.url(), set, on())
         .await
         .expect("connect");
