@@ -2,15 +2,16 @@
 //! server answer slower.
 //!
 //! A probe on a connection of its own asks the server a trivial query (`SELECT 1`) every
-//! `probe_every` and times the answer. On a server with spare CPU the answer takes the same
-//! time whether a batch runs or not; on a saturated one every query waits for a CPU, the
-//! probe's and the application's alike. The [`Pacer`] compares the probe's median while
+//! `probe_every` and times the answer. On a server with CPUs to spare the answer takes about
+//! the same time whether a batch runs or not; on a saturated one every query waits for a CPU,
+//! the probe's and the application's alike. The [`Pacer`] compares the probe's median while
 //! batches run with its median while none runs (measured before the first batch and in the
 //! rests), and sets the share of time spent in batches (the duty): cut by 40% in each window
 //! where the rise passes `max_latency_rise` (from the second such window in a row: one may be
-//! noise), given back 5 points per window where it does not,
-//! never below `min_duty` (the backfill always ends). While it rests, batches are kept short
-//! (`SHORT_BATCH`) so that the server is never held for long at a stretch.
+//! noise), given back 5 points per window where it does not, never below `min_duty` (the
+//! backfill always ends). While it rests, batches are kept short (`SHORT_BATCH`) so that the
+//! server is never held for long at a stretch. Off by default (`BackfillOptions::pacing`): on
+//! a small shared machine a batch alone can double the probe's answer (docs/backfill.md).
 //!
 //! The idea is the one behind LEDBAT (RFC 6817) for background transfers and CockroachDB's
 //! elastic admission control for its backfills: background work measures the queueing it
