@@ -70,9 +70,6 @@ pub struct RunOptions {
     /// holds before it is retried smaller.
     #[serde(with = "millis")]
     pub backfill_lock_timeout: Duration,
-    /// Backfill batches rest while they make the server answer a probe more than this many
-    /// times slower ([`crate::backfill::pacing`]); `0` (the default) turns it off.
-    pub backfill_max_slowdown: f64,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
     /// Plan migrations that would break running code as online (expand/contract) changes.
@@ -148,7 +145,6 @@ impl Default for RunOptions {
             pg_dump_dir: PathBuf::from("pgshift-backups"),
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
-            backfill_max_slowdown: 0.0,
             online: true,
             online_complete: false,
             online_allow_lossy: false,
@@ -164,10 +160,6 @@ impl RunOptions {
         crate::backfill::BackfillOptions {
             target_batch: self.backfill_batch_time,
             lock_timeout: self.backfill_lock_timeout,
-            pacing: (self.backfill_max_slowdown > 0.0).then(|| crate::backfill::PacingOptions {
-                max_latency_rise: self.backfill_max_slowdown.max(1.05),
-                ..crate::backfill::PacingOptions::default()
-            }),
             ..crate::backfill::BackfillOptions::default()
         }
     }
@@ -233,18 +225,6 @@ mod tests {
         assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5 parsecs").is_err());
-    }
-
-    #[test]
-    fn backfill_pacing_follows_max_slowdown_and_zero_turns_it_off() {
-        assert!(RunOptions::default().backfill_options().pacing.is_none());
-        let opts: RunOptions = toml::from_str("backfill_max_slowdown = 1.5").expect("parse");
-        assert_eq!(
-            opts.backfill_options().pacing.map(|p| p.max_latency_rise),
-            Some(1.5)
-        );
-        let off: RunOptions = toml::from_str("backfill_max_slowdown = 0").expect("parse");
-        assert!(off.backfill_options().pacing.is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Backfills against a real PostgreSQL: the walk (primary key, composite key, no key), the
 //! application writing and inserting meanwhile, a run killed partway and resumed, pause and
-//! resume from another session, the user's throttle probe, resting while batches slow the
-//! server down, rows the application holds locked, and bad input that changes nothing.
+//! resume from another session, the user's throttle probe, rows the application holds
+//! locked, and bad input that changes nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use pgshift_db::testing::TestDb;
 use pgshift_db::Connection;
-use pgshift_runner::backfill::{
-    Backfill, BackfillError, BackfillOptions, BackfillSpec, PacingOptions,
-};
+use pgshift_runner::backfill::{Backfill, BackfillError, BackfillOptions, BackfillSpec};
 use pgshift_runner::{Event, Silent};
 
 async fn exec(c: &Connection, sql: &str) {
@@ -350,97 +348,6 @@ async fn the_throttle_query_pauses_while_it_returns_true() {
     assert_eq!(
         one(&c, "SELECT count(*) FROM items WHERE b IS NULL").await,
         0
-    );
-}
-
-/// The latency probe stands for the application: here it answers 4 ms slower whenever a
-/// batch's transaction has written (a server with no CPU to spare answers slower while
-/// batches run). The backfill rests between batches, says why, still ends, and leaves no
-/// probe session behind.
-#[tokio::test]
-async fn batches_that_slow_the_server_down_make_the_backfill_rest_and_say_why() {
-    let db = TestDb::new().await;
-    let c = db.connect().await;
-    items(&c, 20_000).await;
-    let options = BackfillOptions {
-        target_batch: Duration::from_millis(20),
-        initial_batch: 500,
-        max_batch: 1000,
-        pacing: Some(PacingOptions {
-            probe_sql: "SELECT pg_sleep(CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity
-                          WHERE datname = current_database() AND backend_xid IS NOT NULL)
-                        THEN 0.004 ELSE 0 END)"
-                .into(),
-            window: Duration::from_millis(100),
-            min_duty: 0.2,
-            ..PacingOptions::default()
-        }),
-        ..BackfillOptions::default()
-    };
-    let reasons = Arc::new(Mutex::new(Vec::new()));
-    let seen = reasons.clone();
-    let observer = move |e: &Event| {
-        if let Event::BackfillProgress(p) = e {
-            if let Some(t) = &p.throttle {
-                seen.lock().unwrap().push(t.clone());
-            }
-        }
-    };
-    let conn = db.connect().await;
-    let outcome = backfill("items", "b = a * 2", Some("b IS NULL"), options)
-        .run(&conn, &observer)
-        .await
-        .expect("backfill");
-    assert_eq!(outcome.rows_updated, 20_000);
-    let reasons = reasons.lock().unwrap();
-    let why = reasons
-        .iter()
-        .find(|r| r.contains("slower while batches run"))
-        .unwrap_or_else(|| panic!("no pacing reason among {reasons:?}"));
-    assert!(why.contains("% of the time"), "{why}");
-    let start = Instant::now();
-    let others = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), {})",
-        conn.backend_pid()
-    );
-    while one(&c, &others).await > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the probe's session outlived the backfill"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A probe whose query fails measures nothing: the backfill runs at the user's duty and
-/// gives no pacing reason.
-#[tokio::test]
-async fn a_failing_probe_leaves_batches_back_to_back() {
-    let db = TestDb::new().await;
-    let c = db.connect().await;
-    items(&c, 2000).await;
-    let mut options = small();
-    options.pacing = Some(PacingOptions {
-        probe_sql: "SELECT 1 / 0".into(),
-        window: Duration::from_millis(50),
-        ..PacingOptions::default()
-    });
-    let reasons = Arc::new(Mutex::new(Vec::new()));
-    let seen = reasons.clone();
-    let observer = move |e: &Event| {
-        if let Event::BackfillProgress(p) = e {
-            seen.lock().unwrap().extend(p.throttle.clone());
-        }
-    };
-    let outcome = backfill("items", "b = a * 2", None, options)
-        .run(&c, &observer)
-        .await
-        .expect("backfill");
-    assert_eq!(outcome.rows_updated, 2000);
-    assert!(
-        reasons.lock().unwrap().is_empty(),
-        "{:?}",
-        reasons.lock().unwrap()
     );
 }
 

@@ -160,10 +160,6 @@ async fn bad_input_exits_2_naming_the_problem_and_changes_nothing() {
             vec!["--table", "accounts", "--set", SET, "--duty", "3"],
             "--duty",
         ),
-        (
-            vec!["--table", "accounts", "--set", SET, "--max-slowdown", "0.5"],
-            "--max-slowdown: `0.5` is not a factor",
-        ),
     ] {
         let out = pgshift(&url, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));

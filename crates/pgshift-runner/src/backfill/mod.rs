@@ -5,8 +5,6 @@
 //! - [`walk`]: the order of the walk: keyset ranges over the primary key (or a unique index on
 //!   NOT NULL columns), TID ranges when there is neither (PostgreSQL 14+).
 //! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
-//! - [`pacing`]: yielding to the application: rests between batches while they make the
-//!   server answer a probe slower.
 //! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, autovacuum, the
 //!   user's probe.
 //! - `statements`: the batch, locate, count and checkpoint statements, put together and
@@ -30,7 +28,6 @@
 //! touches only what is left.
 
 pub mod mode;
-pub mod pacing;
 mod run;
 pub mod sizing;
 pub mod spec;
@@ -45,7 +42,6 @@ use pgshift_db::{DbError, QueryError};
 use pgshift_sql::NotBatchable;
 
 pub use mode::Mode;
-pub use pacing::PacingOptions;
 pub use run::{dry_run, Estimate, Outcome, Phase, Progress};
 pub use spec::BackfillSpec;
 pub use state::BackfillState;
@@ -77,9 +73,6 @@ pub struct BackfillOptions {
     pub duty: f64,
     /// Rows per second at most.
     pub max_rows_per_second: Option<u64>,
-    /// Rest between batches while they slow the server down ([`pacing`]); `None` (the
-    /// default): batches back to back (at `duty`) whatever the server's load.
-    pub pacing: Option<PacingOptions>,
     /// Walks of the table before giving up on rows that keep needing the update.
     pub max_passes: u32,
     /// Start over even if a run with the same definition stopped partway or finished.
@@ -109,7 +102,6 @@ impl Default for BackfillOptions {
             statement_timeout: Duration::from_secs(30),
             duty: 1.0,
             max_rows_per_second: None,
-            pacing: None,
             max_passes: 3,
             restart: false,
             restart_if_done: false,

@@ -3,13 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use pgshift_db::{Connection, DatabaseUrl, DbError};
+use pgshift_db::{Connection, DbError};
 use pgshift_sql::ident::quote_ident;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use super::mode::{self, Mode};
-use super::pacing::Pacing;
 use super::sizing::BatchSizer;
 use super::state;
 use super::statements::{from_clause, needed_predicate, Statements, CHECKPOINT};
@@ -182,7 +181,7 @@ impl Backfill {
                 pid,
             });
         }
-        let result = job.run(conn.url()).await;
+        let result = job.run().await;
         // The session ending releases the lock too; this frees it for a caller that goes on
         // using the connection.
         let _ = state::unlock(client, id).await;
@@ -477,7 +476,7 @@ impl<'a> Job<'a> {
         }
     }
 
-    async fn run(mut self, url: &DatabaseUrl) -> Result<Outcome, BackfillError> {
+    async fn run(mut self) -> Result<Outcome, BackfillError> {
         let started = Instant::now();
         let spec = &self.backfill.spec;
         let options = &self.backfill.options;
@@ -573,19 +572,6 @@ impl<'a> Job<'a> {
 
         let mut throttle =
             Throttle::new(self.client, options.throttle.clone(), self.table.oid).await?;
-        let mut pacing = match &options.pacing {
-            Some(p) => match Pacing::start(url, p, options.duty).await {
-                Ok(pacing) => Some(pacing),
-                Err(err) => {
-                    self.observer.event(&Event::Info(format!(
-                        "backfill {}: no second connection for the latency probe ({err}); batches run back to back whatever the server's load",
-                        spec.id
-                    )));
-                    None
-                }
-            },
-            None => None,
-        };
         let initial = resume
             .as_ref()
             .map(|s| s.batch_size.max(0) as u64)
@@ -604,14 +590,8 @@ impl<'a> Job<'a> {
             started,
         };
         loop {
-            self.walk_pass(
-                &mut pos,
-                &mut sizer,
-                &mut throttle,
-                pacing.as_mut(),
-                &mut counters,
-            )
-            .await?;
+            self.walk_pass(&mut pos, &mut sizer, &mut throttle, &mut counters)
+                .await?;
             let (remaining, null_results) = match self.mode {
                 Mode::StillNeeded => {
                     self.set_status("proving", None).await?;
@@ -750,7 +730,6 @@ impl<'a> Job<'a> {
         pos: &mut Position,
         sizer: &mut BatchSizer,
         throttle: &mut Throttle,
-        mut pacing: Option<&mut Pacing>,
         counters: &mut Counters,
     ) -> Result<(), BackfillError> {
         let options = &self.backfill.options;
@@ -795,29 +774,21 @@ impl<'a> Job<'a> {
             }
             let size = sizer.size();
             let batch_started = Instant::now();
-            if let Some(p) = &pacing {
-                p.batch_started();
-            }
-            let result = self
+            match self
                 .batch(pos, size, counters, sizer, reason.as_deref())
-                .await;
-            let took = batch_started.elapsed();
-            let rest = pacing.as_mut().map(|p| p.batch_ended(took));
-            match result {
+                .await
+            {
                 Ok(step) => {
                     conflicts = 0;
+                    let took = batch_started.elapsed();
                     reason = None;
                     // A session waiting on this batch's row locks waits until it commits:
                     // while that happens, batches aim shorter (down to MIN_TARGET) and come
-                    // back by a quarter per batch once nobody waits. While the backfill
-                    // yields to a busy server, they aim short too.
-                    let ceiling = pacing.as_ref().map_or(options.target_batch, |p| {
-                        p.batch_target(options.target_batch)
-                    });
+                    // back by a quarter per batch once nobody waits.
                     let target = if step.blocked > 0 {
-                        (sizer.target() / 2).max(MIN_TARGET.min(ceiling))
+                        (sizer.target() / 2).max(MIN_TARGET.min(options.target_batch))
                     } else {
-                        sizer.target().mul_f64(1.25).min(ceiling)
+                        sizer.target().mul_f64(1.25).min(options.target_batch)
                     };
                     sizer.set_target(target);
                     sizer.record(step.walked, took);
@@ -828,8 +799,6 @@ impl<'a> Job<'a> {
                             step.blocked,
                             target.as_millis()
                         ));
-                    } else if let Some(why) = pacing.as_ref().and_then(|p| p.reason()) {
-                        reason = Some(why.to_owned());
                     }
                     self.progress(
                         Phase::Walking { pass: pos.pass },
@@ -841,14 +810,8 @@ impl<'a> Job<'a> {
                     if step.pause_requested {
                         self.wait_while_paused(pos, sizer, counters).await?;
                     }
-                    match rest {
-                        // No rest after the last batch of the pass.
-                        Some(_) if self.reached_end(pos) => {}
-                        Some(rest) => tokio::time::sleep(rest).await,
-                        None if options.duty < 1.0 && options.duty > 0.0 => {
-                            tokio::time::sleep(took.mul_f64(1.0 / options.duty - 1.0)).await;
-                        }
-                        None => {}
+                    if options.duty < 1.0 && options.duty > 0.0 {
+                        tokio::time::sleep(took.mul_f64(1.0 / options.duty - 1.0)).await;
                     }
                     if let Some(rate) = options.max_rows_per_second.filter(|r| *r > 0) {
                         let due =

@@ -4,8 +4,7 @@ use std::time::{Duration, Instant};
 
 use pgshift_db::DatabaseUrl;
 use pgshift_runner::backfill::{
-    self, mode, state, Backfill, BackfillError, BackfillOptions, BackfillSpec, PacingOptions,
-    Phase, Progress,
+    self, mode, state, Backfill, BackfillError, BackfillOptions, BackfillSpec, Phase, Progress,
 };
 use pgshift_runner::{parse_duration, Event};
 
@@ -65,10 +64,6 @@ pub struct Args {
     /// At most this many rows per second.
     #[arg(long, value_name = "ROWS")]
     pub max_rate: Option<u64>,
-    /// Rest between batches while they make the server answer a probe more than FACTOR times
-    /// slower (a server with no CPU to spare; 2 is a good start), or `off`. Default off.
-    #[arg(long, value_name = "FACTOR")]
-    pub max_slowdown: Option<String>,
     /// Pause while a replica's replay lag is above this (or `off`). Default 2s.
     #[arg(long, value_name = "DURATION")]
     pub max_replica_lag: Option<String>,
@@ -301,22 +296,6 @@ fn options(args: &Args) -> Result<BackfillOptions, Failure> {
         o.duty = d;
     }
     o.max_rows_per_second = args.max_rate.filter(|r| *r > 0);
-    if let Some(v) = &args.max_slowdown {
-        o.pacing = match v.as_str() {
-            "off" => None,
-            factor => match factor.parse::<f64>() {
-                Ok(f) if (1.05..=100.0).contains(&f) => Some(PacingOptions {
-                    max_latency_rise: f,
-                    ..PacingOptions::default()
-                }),
-                _ => {
-                    return Err(Failure::usage(format!(
-                        "--max-slowdown: `{v}` is not a factor from 1.05 to 100 or `off`; write e.g. 1.3, 2 or off"
-                    )))
-                }
-            },
-        };
-    }
     let t = &mut o.throttle;
     if let Some(v) = &args.max_replica_lag {
         t.max_replica_lag = if v == "off" {
