@@ -165,54 +165,84 @@ fn dbmate(bin: &Path, url: &str, dir: &Path) -> Result<String, String> {
     run(cmd, LIMIT)
 }
 
-#[tokio::test]
-async fn real_dbmate_and_pgshift_never_apply_a_migration_twice() {
-    let Some(bin) = tool("dbmate") else { return };
-    let db = TestDb::new().await;
-    let Some(url) = tool_url(&db) else { return };
+/// The scenario each old tool goes through: it applies two migrations (the second multiplies
+/// `x` by 100); pgshift adopts them and applies a third (×10); the old tool, run again,
+/// applies nothing; pgshift reverts the third, the old tool applies it, and pgshift, run
+/// again, adopts it instead of applying it. `files` are the three migrations in the tool's
+/// format, written as (name, text); `up` runs the tool on the folder.
+async fn never_twice(
+    db: &TestDb,
+    name: &str,
+    format: Format,
+    files: [(&str, &str); 3],
+    up: impl Fn(&Path) -> Result<String, String>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let migrations = dir.path();
-    let file = |name: &str, body: &str| std::fs::write(migrations.join(name), body).expect("write");
-    file(
-        "20240101000000_create.sql",
-        "-- migrate:up\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n\n-- migrate:down\nDROP TABLE t;\n",
-    );
-    file(
-        "20240102000000_cents.sql",
-        "-- migrate:up\nUPDATE t SET x = x * 100;\n\n-- migrate:down\nUPDATE t SET x = x / 100;\n",
-    );
-    dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up: {e}"));
-    assert_eq!(x(&db).await, 300);
+    let file =
+        |(name, body): (&str, &str)| std::fs::write(migrations.join(name), body).expect("write");
+    file(files[0]);
+    file(files[1]);
+    up(migrations).unwrap_or_else(|e| panic!("{name} up: {e}"));
+    assert_eq!(x(db).await, 300);
 
-    file(
-        "20240103000000_more.sql",
-        "-- migrate:up\nUPDATE t SET x = x * 10;\n\n-- migrate:down\nUPDATE t SET x = x / 10;\n",
-    );
-    let set = load(migrations, Some(Format::Dbmate)).expect("load");
+    file(files[2]);
+    let set = load(migrations, Some(format)).expect("load");
     let mut m = Migrator::connect(&db.url(), set, on())
         .await
         .expect("connect");
     let ran = m.up(None, &Silent).await.expect("pgshift up");
     assert_eq!(ran.len(), 1, "pgshift adopts 1-2 and runs 3 only");
-    assert_eq!(x(&db).await, 3000);
+    assert_eq!(x(db).await, 3000);
 
-    let out = dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up again: {e}"));
+    let out = up(migrations).unwrap_or_else(|e| panic!("{name} up again: {e}"));
     assert_eq!(
-        x(&db).await,
+        x(db).await,
         3000,
-        "dbmate ran pgshift's migration again:\n{out}"
+        "{name} ran pgshift's migration again:\n{out}"
     );
 
-    // The other way round: pgshift reverts 3, dbmate applies it, pgshift adopts it.
+    // The other way round: pgshift reverts 3, the tool applies it, pgshift adopts it.
     m.down(DownTarget::Steps(1), &Silent)
         .await
         .expect("pgshift down");
-    assert_eq!(x(&db).await, 300);
-    dbmate(&bin, &url, migrations).unwrap_or_else(|e| panic!("dbmate up after down: {e}"));
-    assert_eq!(x(&db).await, 3000, "dbmate applies what pgshift reverted");
-    let ran = m.up(None, &Silent).await.expect("pgshift up after dbmate");
-    assert!(ran.is_empty(), "pgshift ran {ran:?} that dbmate applied");
-    assert_eq!(x(&db).await, 3000);
+    assert_eq!(x(db).await, 300);
+    up(migrations).unwrap_or_else(|e| panic!("{name} up after down: {e}"));
+    assert_eq!(x(db).await, 3000, "{name} applies what pgshift reverted");
+    let ran = m
+        .up(None, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("pgshift up after {name}: {e}"));
+    assert!(ran.is_empty(), "pgshift ran {ran:?} that {name} applied");
+    assert_eq!(x(db).await, 3000);
+}
+
+#[tokio::test]
+async fn real_dbmate_and_pgshift_never_apply_a_migration_twice() {
+    let Some(bin) = tool("dbmate") else { return };
+    let db = TestDb::new().await;
+    let Some(url) = tool_url(&db) else { return };
+    never_twice(
+        &db,
+        "dbmate",
+        Format::Dbmate,
+        [
+            (
+                "20240101000000_create.sql",
+                "-- migrate:up\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n\n-- migrate:down\nDROP TABLE t;\n",
+            ),
+            (
+                "20240102000000_cents.sql",
+                "-- migrate:up\nUPDATE t SET x = x * 100;\n\n-- migrate:down\nUPDATE t SET x = x / 100;\n",
+            ),
+            (
+                "20240103000000_more.sql",
+                "-- migrate:up\nUPDATE t SET x = x * 10;\n\n-- migrate:down\nUPDATE t SET x = x / 10;\n",
+            ),
+        ],
+        |dir| dbmate(&bin, &url, dir),
+    )
+    .await;
 }
 
 fn node_pg_migrate(bin: &Path, url: &str, dir: &Path) -> Result<String, String> {
@@ -232,59 +262,26 @@ async fn real_node_pg_migrate_and_pgshift_never_apply_a_migration_twice() {
     };
     let db = TestDb::new().await;
     let Some(url) = tool_url(&db) else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let migrations = dir.path();
-    let file = |name: &str, body: &str| std::fs::write(migrations.join(name), body).expect("write");
-    file(
-        "1700000000000_create.sql",
-        "-- Up Migration\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n-- Down Migration\nDROP TABLE t;\n",
-    );
-    file(
-        "1700000000001_cents.sql",
-        "-- Up Migration\nUPDATE t SET x = x * 100;\n-- Down Migration\nUPDATE t SET x = x / 100;\n",
-    );
-    node_pg_migrate(&bin, &url, migrations).unwrap_or_else(|e| panic!("node-pg-migrate up: {e}"));
-    assert_eq!(x(&db).await, 300);
-
-    file(
-        "1700000000002_more.sql",
-        "-- Up Migration\nUPDATE t SET x = x * 10;\n-- Down Migration\nUPDATE t SET x = x / 10;\n",
-    );
-    let set = load(migrations, Some(Format::NodePgMigrate)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, on())
-        .await
-        .expect("connect");
-    let ran = m.up(None, &Silent).await.expect("pgshift up");
-    assert_eq!(ran.len(), 1, "pgshift adopts 1-2 and runs 3 only");
-    assert_eq!(x(&db).await, 3000);
-
     // node-pg-migrate also checks that what it recorded is in the order of the files.
-    let out = node_pg_migrate(&bin, &url, migrations)
-        .unwrap_or_else(|e| panic!("node-pg-migrate up again: {e}"));
-    assert_eq!(
-        x(&db).await,
-        3000,
-        "node-pg-migrate ran pgshift's migration again:\n{out}"
-    );
-
-    m.down(DownTarget::Steps(1), &Silent)
-        .await
-        .expect("pgshift down");
-    assert_eq!(x(&db).await, 300);
-    node_pg_migrate(&bin, &url, migrations)
-        .unwrap_or_else(|e| panic!("node-pg-migrate up after down: {e}"));
-    assert_eq!(
-        x(&db).await,
-        3000,
-        "node-pg-migrate applies what pgshift reverted"
-    );
-    let ran = m
-        .up(None, &Silent)
-        .await
-        .expect("pgshift up after node-pg-migrate");
-    assert!(
-        ran.is_empty(),
-        "pgshift ran {ran:?} that node-pg-migrate applied"
-    );
-    assert_eq!(x(&db).await, 3000);
+    never_twice(
+        &db,
+        "node-pg-migrate",
+        Format::NodePgMigrate,
+        [
+            (
+                "1700000000000_create.sql",
+                "-- Up Migration\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n-- Down Migration\nDROP TABLE t;\n",
+            ),
+            (
+                "1700000000001_cents.sql",
+                "-- Up Migration\nUPDATE t SET x = x * 100;\n-- Down Migration\nUPDATE t SET x = x / 100;\n",
+            ),
+            (
+                "1700000000002_more.sql",
+                "-- Up Migration\nUPDATE t SET x = x * 10;\n-- Down Migration\nUPDATE t SET x = x / 10;\n",
+            ),
+        ],
+        |dir| node_pg_migrate(&bin, &url, dir),
+    )
+    .await;
 }
