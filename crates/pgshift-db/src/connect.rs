@@ -1,14 +1,16 @@
 //! Opening a connection: TLS per `sslmode`, a background task that drives the socket and
 //! collects server notices, and the handles the runner needs (backend pid, cancel).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pgshift_sql::ident::quote_ident;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_postgres::AsyncMessage;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{AsyncMessage, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::tls::make_tls_connect;
@@ -99,6 +101,8 @@ pub struct Connection {
     closed_reason: Arc<Mutex<Option<String>>>,
     /// Its key in [`OPEN_SESSIONS`].
     session: u64,
+    /// Statements prepared on this session by [`Connection::query_prepared`], by their text.
+    prepared: Mutex<HashMap<&'static str, Statement>>,
 }
 
 /// Connects to `url`, with TLS as its `sslmode` says (see [`crate::tls`]) and
@@ -152,6 +156,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
         notices,
         closed_reason,
         session,
+        prepared: Mutex::new(HashMap::new()),
     };
     lock(&OPEN_SESSIONS).insert(session, connection.cancel_token());
     Ok(connection)
@@ -233,6 +238,40 @@ impl Connection {
     /// Why the session closed, if it closed with an error.
     pub fn closed_reason(&self) -> Option<String> {
         lock(&self.closed_reason).clone()
+    }
+
+    /// Runs `sql`, prepared on this session the first time (with these parameter types) and
+    /// reused after: for a query run around every migration whose planning costs more than
+    /// its run (the catalog views). A statement the server no longer knows (a migration ran
+    /// `DISCARD ALL` or `DEALLOCATE ALL`) is prepared again.
+    pub async fn query_prepared(
+        &self,
+        sql: &'static str,
+        types: &[Type],
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, DbError> {
+        let cached = lock(&self.prepared).get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => self.prepare_into_cache(sql, types).await?,
+        };
+        match self.client.query(&statement, params).await {
+            Err(e) if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+                let statement = self.prepare_into_cache(sql, types).await?;
+                Ok(self.client.query(&statement, params).await?)
+            }
+            result => Ok(result?),
+        }
+    }
+
+    async fn prepare_into_cache(
+        &self,
+        sql: &'static str,
+        types: &[Type],
+    ) -> Result<Statement, DbError> {
+        let statement = self.client.prepare_typed(sql, types).await?;
+        lock(&self.prepared).insert(sql, statement.clone());
+        Ok(statement)
     }
 }
 

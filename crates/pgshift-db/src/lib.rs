@@ -32,8 +32,9 @@ pub mod trace;
 pub mod url;
 
 pub use catalog::{
-    conflicting_sessions, long_transactions, server_version_num, session_activity, table_sizes,
-    Activity, RelationKind, RowsSource, Session, SessionLock, TableSize, OLDEST_SUPPORTED_MAJOR,
+    conflicting_sessions, long_transactions, server_version_num, session_activity,
+    sessions_in_the_way, table_sizes, Activity, RelationKind, RowsSource, Session, SessionLock,
+    TableSize, OLDEST_SUPPORTED_MAJOR,
 };
 pub use cluster::{ClusterOptions, TempCluster};
 pub use connect::{

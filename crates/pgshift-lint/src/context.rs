@@ -83,6 +83,8 @@ pub struct Context {
 
     // Per script: objects created by this migration, new and empty.
     created_tables: HashSet<QualifiedName>,
+    /// Of those, the ones created with `IF NOT EXISTS`: they may have existed before.
+    created_if_missing: HashSet<QualifiedName>,
     created_types: HashSet<QualifiedName>,
 
     // Across the whole set, in order: what earlier statements established.
@@ -124,6 +126,7 @@ impl Context {
             ddl_in_transaction: false,
             enum_values_added: Vec::new(),
             created_tables: HashSet::new(),
+            created_if_missing: HashSet::new(),
             created_types: HashSet::new(),
             index_tables: HashMap::new(),
             concurrent_unique_indexes: HashSet::new(),
@@ -157,6 +160,7 @@ impl Context {
         self.ddl_in_transaction = false;
         self.enum_values_added.clear();
         self.created_tables.clear();
+        self.created_if_missing.clear();
         self.created_types.clear();
     }
 
@@ -226,6 +230,15 @@ impl Context {
     /// other sessions until commit, so locking or scanning it hurts no one.
     pub fn is_new_table(&self, table: &QualifiedName) -> bool {
         self.created_tables.iter().any(|t| t.same_object(table))
+    }
+
+    /// The tables this script created that cannot have existed before it (not
+    /// `IF NOT EXISTS`): no session can have used them before the run that created them, so
+    /// the runner's lock-queue guard leaves them alone for the rest of that run.
+    pub fn tables_created(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.created_tables
+            .iter()
+            .filter(|t| !self.created_if_missing.contains(*t))
     }
 
     pub fn is_new_type(&self, name: &QualifiedName) -> bool {
@@ -402,11 +415,18 @@ impl Context {
                         _ => {}
                     }
                 }
+                if c.if_not_exists {
+                    self.created_if_missing.insert(table.clone());
+                }
                 self.created_tables.insert(table);
             }
             NodeEnum::CreateTableAsStmt(c) => {
                 if let Some(rv) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
-                    self.created_tables.insert(QualifiedName::from_range_var(rv));
+                    let table = QualifiedName::from_range_var(rv);
+                    if c.if_not_exists {
+                        self.created_if_missing.insert(table.clone());
+                    }
+                    self.created_tables.insert(table);
                 }
             }
             NodeEnum::CreateEnumStmt(e) => {

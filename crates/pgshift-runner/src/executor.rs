@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use pgshift_db::{Connection, DbError, ErrorPosition, LockLevel};
 use pgshift_source::Migration;
+use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::lines::char_position_to_offset;
 use pgshift_sql::LineIndex;
 use rand::Rng;
@@ -115,6 +116,20 @@ pub(crate) enum Record {
 }
 
 impl Record {
+    /// The record is at most one statement, sent whole (typed parameters, nothing prepared
+    /// first) as soon as [`Record::write`] is first polled: a COMMIT can be sent right behind
+    /// it without waiting for its answer. (A statement prepared first would let the COMMIT
+    /// overtake it: the history functions these variants call are typed for this.)
+    fn is_one_statement_at_most(&self) -> bool {
+        match self {
+            Record::Applied { old_tool, .. }
+            | Record::Progress { old_tool, .. }
+            | Record::Reverted { old_tool, .. } => old_tool.is_none(),
+            Record::Nothing => true,
+            Record::Online { .. } => false,
+        }
+    }
+
     pub(crate) async fn write(&self, client: &tokio_postgres::Client) -> Result<(), DbError> {
         match self {
             Record::Applied {
@@ -190,6 +205,8 @@ pub(crate) struct Executor<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) options: &'a RunOptions,
     pub(crate) transactions: Transactions,
+    /// Tables created earlier in this run: the lock-queue guard does not look at them.
+    pub(crate) new_tables: &'a [QualifiedName],
 }
 
 impl Executor<'_> {
@@ -215,7 +232,7 @@ impl Executor<'_> {
         let deadline = Instant::now() + self.options.lock_retry_budget;
         let mut delay = self.options.lock_retry_initial_delay;
         let mut attempt: u32 = 0;
-        let guarded = guard::guarded_tables(&unit);
+        let guarded = guard::guarded_tables(&unit, self.new_tables);
         let guard_deadline = Instant::now() + self.options.guard_max_wait;
         loop {
             attempt += 1;
@@ -425,6 +442,18 @@ impl Executor<'_> {
                     return Err(UnitFailure { step: i, error });
                 }
             }
+            if after.is_one_statement_at_most() {
+                // The record and the COMMIT go together, in one round trip. Should the record
+                // fail, the server ends the failed transaction with a rollback at the COMMIT.
+                let (written, committed) =
+                    futures_util::future::join(after.write(client), client.batch_execute("COMMIT"))
+                        .await;
+                written.map_err(|error| UnitFailure { step: last, error })?;
+                return committed.map_err(|e| UnitFailure {
+                    step: last,
+                    error: e.into(),
+                });
+            }
             if let Err(error) = after.write(client).await {
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(UnitFailure { step: last, error });
@@ -471,7 +500,8 @@ impl Executor<'_> {
                     digests,
                 };
                 let noted =
-                    inflight::record(client, version, progress, index, step.sql(), &landing).await;
+                    inflight::record(self.conn, version, progress, index, step.sql(), &landing)
+                        .await;
                 record = Some(noted.map_err(|error| UnitFailure { step: i, error })?);
             }
             let long = step.facts.runs_long_without_blocking;

@@ -20,8 +20,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use pgshift_db::{DbError, Session};
+use pgshift_db::{Connection, DbError, Session};
 use pgshift_lint::LockLevel;
+use pgshift_sql::ident::QualifiedName;
 
 use crate::event::{Event, Observer};
 use crate::options::RunOptions;
@@ -44,11 +45,13 @@ pub struct GuardedTable {
 }
 
 /// The tables of `unit` that it locks strongly enough to block ordinary reads or writes, with
-/// the strongest lock per table.
-pub fn guarded_tables(unit: &Unit) -> Vec<GuardedTable> {
+/// the strongest lock per table. Tables in `new_tables` (created earlier in this run, so no
+/// session used them before it) are left out: the unit's `lock_timeout` bounds any wait on
+/// them.
+pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedTable> {
     let mut strongest: BTreeMap<String, (String, LockLevel)> = BTreeMap::new();
     for effect in unit.steps.iter().flat_map(|s| &s.facts.effects) {
-        if !effect.lock.blocks_writes() {
+        if !effect.lock.blocks_writes() || new_tables.iter().any(|t| t.same_object(&effect.table)) {
             continue;
         }
         let entry = strongest
@@ -76,10 +79,10 @@ pub enum GuardOutcome {
 }
 
 /// Waits until no session that matters holds or waits for a lock conflicting with what
-/// `tables` need, or until `deadline`. Queries run on `client`, the migrating session itself
-/// (which `conflicting_sessions` leaves out).
+/// `tables` need, or until `deadline`. Each look is one query for all of `tables`, on
+/// `client`, the migrating session itself (which the query leaves out).
 pub async fn wait_for_clear_path(
-    client: &tokio_postgres::Client,
+    client: &Connection,
     version: &str,
     tables: &[GuardedTable],
     options: &RunOptions,
@@ -92,17 +95,11 @@ pub async fn wait_for_clear_path(
             waited: Duration::ZERO,
         });
     }
-    let targets = resolve(client, tables).await?;
-    if targets.is_empty() && options.guard_long_transaction.is_zero() {
-        return Ok(GuardOutcome::Clear {
-            waited: Duration::ZERO,
-        });
-    }
     let names: Vec<String> = tables.iter().map(|t| t.display.clone()).collect();
     let mut last_report: Option<(Instant, Vec<i32>)> = None;
     let mut cancelled = false;
     loop {
-        let in_the_way = sessions_in_the_way(client, &targets, options).await?;
+        let in_the_way = sessions_in_the_way(client, tables, options).await?;
         let waited = started.elapsed();
         if in_the_way.is_empty() {
             if !waited.is_zero() && last_report.is_some() {
@@ -145,43 +142,24 @@ pub async fn wait_for_clear_path(
     }
 }
 
-/// Table oids and the lock mode needed on each; tables that do not exist yet are skipped
-/// (nobody can hold a lock on them).
-async fn resolve(
-    client: &tokio_postgres::Client,
-    tables: &[GuardedTable],
-) -> Result<Vec<(u32, LockLevel)>, DbError> {
-    let mut out = Vec::new();
-    for t in tables {
-        let row = client
-            .query_one("SELECT to_regclass($1)::oid", &[&t.quoted])
-            .await?;
-        let oid: Option<u32> = row.try_get(0)?;
-        if let Some(oid) = oid {
-            out.push((oid, t.lock));
-        }
-    }
-    Ok(out)
-}
-
 async fn sessions_in_the_way(
-    client: &tokio_postgres::Client,
-    targets: &[(u32, LockLevel)],
+    client: &Connection,
+    tables: &[GuardedTable],
     options: &RunOptions,
 ) -> Result<Vec<Session>, DbError> {
+    let wanted: Vec<(&str, LockLevel)> =
+        tables.iter().map(|t| (t.quoted.as_str(), t.lock)).collect();
     let mut found: BTreeMap<i32, Session> = BTreeMap::new();
-    for (oid, mode) in targets {
-        for s in pgshift_db::conflicting_sessions(client, &[*oid], *mode).await? {
-            // A session idle in its transaction is waiting for its client, for as long as
-            // the client likes: always wait for it. A young one running a query will
-            // finish soon; the lock_timeout and retry cover the rest.
-            let idle = s.state.starts_with("idle in transaction");
-            let young = s
-                .xact_age
-                .is_none_or(|age| age < options.guard_ignore_younger_than);
-            if idle || !young {
-                found.entry(s.pid).or_insert(s);
-            }
+    for s in pgshift_db::sessions_in_the_way(client, &wanted).await? {
+        // A session idle in its transaction is waiting for its client, for as long as
+        // the client likes: always wait for it. A young one running a query will
+        // finish soon; the lock_timeout and retry cover the rest.
+        let idle = s.state.starts_with("idle in transaction");
+        let young = s
+            .xact_age
+            .is_none_or(|age| age < options.guard_ignore_younger_than);
+        if idle || !young {
+            found.entry(s.pid).or_insert(s);
         }
     }
     if !options.guard_long_transaction.is_zero() {
@@ -236,9 +214,10 @@ mod tests {
 
     #[test]
     fn only_locks_that_block_traffic_are_guarded() {
-        let got = guarded_tables(&unit(
-            "ALTER TABLE t ADD COLUMN a int; UPDATE v SET a = 1; CREATE INDEX j ON w (a);",
-        ));
+        let got = guarded_tables(
+            &unit("ALTER TABLE t ADD COLUMN a int; UPDATE v SET a = 1; CREATE INDEX j ON w (a);"),
+            &[],
+        );
         let names: Vec<(&str, LockLevel)> =
             got.iter().map(|g| (g.display.as_str(), g.lock)).collect();
         assert_eq!(
@@ -246,22 +225,36 @@ mod tests {
             vec![("t", LockLevel::AccessExclusive), ("w", LockLevel::Share)]
         );
         assert_eq!(got[0].quoted, "\"t\"");
-        let concurrent = guarded_tables(&unit("CREATE INDEX CONCURRENTLY i ON u (a);"));
+        let concurrent = guarded_tables(&unit("CREATE INDEX CONCURRENTLY i ON u (a);"), &[]);
         assert!(concurrent.is_empty(), "{concurrent:?}");
     }
 
     #[test]
     fn the_strongest_lock_per_table_wins() {
-        let got = guarded_tables(&unit(
-            "CREATE INDEX i ON t (a); ALTER TABLE t DROP COLUMN b;",
-        ));
+        let got = guarded_tables(
+            &unit("CREATE INDEX i ON t (a); ALTER TABLE t DROP COLUMN b;"),
+            &[],
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].lock, LockLevel::AccessExclusive);
     }
 
     #[test]
     fn a_table_created_earlier_in_the_migration_is_not_guarded() {
-        let got = guarded_tables(&unit("CREATE TABLE n (a int); CREATE INDEX ON n (a);"));
+        let got = guarded_tables(&unit("CREATE TABLE n (a int); CREATE INDEX ON n (a);"), &[]);
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn a_table_created_earlier_in_the_run_is_not_guarded() {
+        let altered =
+            unit("ALTER TABLE n ADD COLUMN b int; ALTER TABLE public.o ADD COLUMN b int;");
+        let new = [QualifiedName::new(None, "n")];
+        let got = guarded_tables(&altered, &new);
+        let names: Vec<&str> = got.iter().map(|g| g.display.as_str()).collect();
+        assert_eq!(names, vec!["public.o"]);
+        // The same name in another schema is another table.
+        let other = [QualifiedName::new(Some("audit"), "o")];
+        assert_eq!(guarded_tables(&altered, &other).len(), 2);
     }
 }

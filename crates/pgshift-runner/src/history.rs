@@ -4,6 +4,7 @@
 
 use pgshift_db::DbError;
 use pgshift_sql::ident::{quote_ident, quote_literal};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error::{HistoryPermission, RunError};
@@ -426,6 +427,9 @@ pub struct NewRow {
 }
 
 /// Inserts or replaces the row of a version. Values are passed as parameters.
+///
+/// This and [`set_progress`], [`finish`] and [`delete`] send one message each (typed
+/// parameters, nothing prepared first): the executor sends the unit's COMMIT right behind them.
 pub async fn upsert(client: &Client, row: &NewRow) -> Result<(), DbError> {
     let sql = format!(
         "INSERT INTO pgshift.migrations
@@ -440,20 +444,20 @@ pub async fn upsert(client: &Client, row: &NewRow) -> Result<(), DbError> {
         applied_by_sql()
     );
     client
-        .execute(
+        .execute_typed(
             sql.as_str(),
             &[
-                &row.version,
-                &row.name,
-                &row.checksum,
-                &row.state.as_str(),
-                &row.progress,
-                &row.units,
-                &row.duration_ms,
-                &row.down_sql,
-                &row.path,
-                &row.format,
-                &row.unit_digests,
+                (&row.version, Type::TEXT),
+                (&row.name, Type::TEXT),
+                (&row.checksum, Type::TEXT),
+                (&row.state.as_str(), Type::TEXT),
+                (&row.progress, Type::INT4),
+                (&row.units, Type::INT4),
+                (&row.duration_ms, Type::INT8),
+                (&row.down_sql, Type::TEXT),
+                (&row.path, Type::TEXT),
+                (&row.format, Type::TEXT),
+                (&row.unit_digests, Type::TEXT_ARRAY),
             ],
         )
         .await?;
@@ -473,20 +477,26 @@ pub async fn set_progress(
     match digests {
         None => {
             client
-                .execute(
+                .execute_typed(
                     "UPDATE pgshift.migrations SET state = $2, progress = $3, inflight = NULL WHERE version = $1",
-                    &[&version, &state.as_str(), &progress],
+                    &[(&version, Type::TEXT), (&state.as_str(), Type::TEXT), (&progress, Type::INT4)],
                 )
                 .await?
         }
         Some(digests) => {
             let units = i32::try_from(digests.len()).unwrap_or(i32::MAX);
             client
-                .execute(
+                .execute_typed(
                     "UPDATE pgshift.migrations
                         SET state = $2, progress = $3, units = $4, unit_digests = $5, inflight = NULL
                       WHERE version = $1",
-                    &[&version, &state.as_str(), &progress, &units, &digests],
+                    &[
+                        (&version, Type::TEXT),
+                        (&state.as_str(), Type::TEXT),
+                        (&progress, Type::INT4),
+                        (&units, Type::INT4),
+                        (&digests, Type::TEXT_ARRAY),
+                    ],
                 )
                 .await?
         }
@@ -549,9 +559,9 @@ pub async fn restore_applied(client: &Client, version: &str) -> Result<(), DbErr
 /// Marks a migration finished.
 pub async fn finish(client: &Client, version: &str, duration_ms: i64) -> Result<(), DbError> {
     client
-        .execute(
+        .execute_typed(
             "UPDATE pgshift.migrations SET state = 'applied', progress = units, duration_ms = $2, inflight = NULL WHERE version = $1",
-            &[&version, &duration_ms],
+            &[(&version, Type::TEXT), (&duration_ms, Type::INT8)],
         )
         .await?;
     Ok(())
@@ -559,9 +569,9 @@ pub async fn finish(client: &Client, version: &str, duration_ms: i64) -> Result<
 
 pub async fn delete(client: &Client, version: &str) -> Result<(), DbError> {
     client
-        .execute(
+        .execute_typed(
             "DELETE FROM pgshift.migrations WHERE version = $1",
-            &[&version],
+            &[(&version, Type::TEXT)],
         )
         .await?;
     Ok(())

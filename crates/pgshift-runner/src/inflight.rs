@@ -13,9 +13,10 @@
 
 use std::time::Duration;
 
-use pgshift_db::DbError;
+use pgshift_db::{Connection, DbError};
 use pgshift_sql::ident::{quote_ident, QualifiedName};
 use pgshift_sql::NodeEnum;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::event::{Event, Observer};
@@ -220,12 +221,36 @@ pub struct Progress<'a> {
     pub digests: Option<&'a [String]>,
 }
 
+/// The statement [`record`] runs.
+const RECORD_IN_FLIGHT: &str = "UPDATE pgshift.migrations
+                SET state = $2, progress = $3,
+                    units = coalesce($4, units), unit_digests = coalesce($5, unit_digests),
+                    inflight = $6::text::jsonb || jsonb_build_object(
+                        'pid', pg_backend_pid(),
+                        'backend_start',
+                            (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+                        'existed_before', CASE
+                            WHEN $8 <> '' THEN EXISTS (
+                                SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                 WHERE c.relkind IN ('i', 'I') AND c.relname = $8
+                                   AND ($7 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $7))
+                            WHEN $9 <> '' THEN EXISTS (SELECT 1 FROM pg_database WHERE datname = $9)
+                            ELSE false END,
+                        'indexes_before', CASE
+                            WHEN $10 <> '' THEN coalesce(
+                                (SELECT jsonb_agg(c.relname::text ORDER BY c.relname)
+                                   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                  WHERE i.indrelid = to_regclass($10)), '[]'::jsonb)
+                            ELSE '[]'::jsonb END)
+              WHERE version = $1
+          RETURNING inflight::text";
+
 /// Records `sql` (unit `unit` of migration `version`) as in flight, before it is sent, in
 /// one round trip: the history row's state and progress, the statement and how to tell it
 /// landed, the session sending it, and what the catalog holds now (whether the object it
 /// creates or drops exists; an unnamed index build's table's indexes). Returns the record.
 pub async fn record(
-    client: &Client,
+    conn: &Connection,
     version: &str,
     progress: Progress<'_>,
     unit: usize,
@@ -254,30 +279,23 @@ pub async fn record(
         .digests
         .map(|d| i32::try_from(d.len()).unwrap_or(i32::MAX));
     let digests: Option<Vec<String>> = progress.digests.map(<[String]>::to_vec);
-    let row = client
-        .query_opt(
-            "UPDATE pgshift.migrations
-                SET state = $2, progress = $3,
-                    units = coalesce($4, units), unit_digests = coalesce($5, unit_digests),
-                    inflight = $6::text::jsonb || jsonb_build_object(
-                        'pid', pg_backend_pid(),
-                        'backend_start',
-                            (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
-                        'existed_before', CASE
-                            WHEN $8 <> '' THEN EXISTS (
-                                SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                 WHERE c.relkind IN ('i', 'I') AND c.relname = $8
-                                   AND ($7 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $7))
-                            WHEN $9 <> '' THEN EXISTS (SELECT 1 FROM pg_database WHERE datname = $9)
-                            ELSE false END,
-                        'indexes_before', CASE
-                            WHEN $10 <> '' THEN coalesce(
-                                (SELECT jsonb_agg(c.relname::text ORDER BY c.relname)
-                                   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                                  WHERE i.indrelid = to_regclass($10)), '[]'::jsonb)
-                            ELSE '[]'::jsonb END)
-              WHERE version = $1
-          RETURNING inflight::text",
+    // Prepared once per session: its planning costs more than its run, and it comes
+    // before every statement run outside a transaction.
+    let row = conn
+        .query_prepared(
+            RECORD_IN_FLIGHT,
+            &[
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT4,
+                Type::INT4,
+                Type::TEXT_ARRAY,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+            ],
             &[
                 &version,
                 &progress.state.as_str(),
@@ -291,7 +309,9 @@ pub async fn record(
                 &table,
             ],
         )
-        .await?;
+        .await?
+        .into_iter()
+        .next();
     let text: String = row
         .ok_or_else(|| DbError::Driver {
             reason: format!(

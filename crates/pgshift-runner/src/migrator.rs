@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use pgshift_db::{Connection, DatabaseUrl, DbError};
 use pgshift_lint::{Context, PgVersion};
 use pgshift_source::{Migration, MigrationSet, Version};
+use pgshift_sql::ident::QualifiedName;
 use rand::Rng;
 
 use crate::adopt;
@@ -133,6 +134,11 @@ pub struct Migrator {
     server_version_num: Option<i32>,
     /// The old tool's table this command also records in (`[run] record_in_old_tool`).
     old_tool: Option<OldTool>,
+    /// Tables the migrations this command ran created (not `IF NOT EXISTS`): no session used
+    /// them before it, so the lock-queue guard leaves them alone. (What runs does not change:
+    /// the safe rewrites and the online planner treat them as any table, so a fresh database
+    /// in CI runs the statements production runs.)
+    new_tables: Vec<QualifiedName>,
 }
 
 /// Which way a migration runs.
@@ -183,6 +189,7 @@ impl Migrator {
             pg: PgVersion::DEFAULT,
             server_version_num: None,
             old_tool: None,
+            new_tables: Vec::new(),
         }
     }
 
@@ -197,6 +204,7 @@ impl Migrator {
             conn: &self.conn,
             options: &self.options,
             transactions: Transactions::Own,
+            new_tables: &self.new_tables,
         }
     }
 
@@ -208,7 +216,8 @@ impl Migrator {
     /// session also asks the server to check every second that pgshift is still connected:
     /// a statement whose runner died is then cancelled (and a transaction rolled back)
     /// instead of running on, holding its locks, with nobody to record its end. The setting is
-    /// made again each time: a migration may have run `RESET ALL`.
+    /// made at the start of each command and again after a migration that may have reset it
+    /// (`RESET ALL`, `DISCARD ALL`).
     pub(crate) async fn read_server_version(&mut self) -> Result<()> {
         let num = match self.server_version_num {
             Some(num) => num,
@@ -223,6 +232,14 @@ impl Migrator {
                 .batch_execute("SET client_connection_check_interval = '1s'")
                 .await
                 .map_err(DbError::from)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::read_server_version`] unless this session already did.
+    pub(crate) async fn ensure_server_version(&mut self) -> Result<()> {
+        if self.server_version_num.is_none() {
+            self.read_server_version().await?;
         }
         Ok(())
     }
@@ -787,15 +804,18 @@ impl Migrator {
         partial: Option<&HistoryRow>,
         observer: &dyn Observer,
     ) -> Result<()> {
+        let mut ctx = Context::new(self.pg, true);
         let prepared = prepare(
             &self.conn,
             m.version.as_str(),
             &m.up,
             &self.options,
             Purpose::Apply,
-            &mut Context::new(self.pg, true),
+            &mut ctx,
         )
         .await?;
+        let created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
+        let resets = resets_session(&prepared.exec);
         let run = Run {
             direction: Direction::Apply,
             migration: m.clone(),
@@ -804,7 +824,12 @@ impl Migrator {
             from_history: false,
             old_tool: self.old_tool.map(|o| o.applied(m)),
         };
-        self.execute(run, prepared.dump, observer).await
+        self.execute(run, prepared.dump, observer).await?;
+        self.new_tables.extend(created);
+        if resets {
+            self.read_server_version().await?;
+        }
+        Ok(())
     }
 
     async fn revert(&mut self, row: &HistoryRow, observer: &dyn Observer) -> Result<()> {
@@ -846,6 +871,7 @@ impl Migrator {
         )
         .await?
         .exec;
+        let resets = resets_session(&exec);
         let migration = Migration {
             version: Version::parse(&row.version).ok_or_else(|| {
                 RunError::Usage(format!(
@@ -894,7 +920,11 @@ impl Migrator {
             from_history,
             old_tool,
         };
-        self.execute(run, None, observer).await
+        self.execute(run, None, observer).await?;
+        if resets {
+            self.read_server_version().await?;
+        }
+        Ok(())
     }
 
     /// Runs a migration's up (apply) or down (revert) unit by unit: resumes where an earlier
@@ -1402,6 +1432,17 @@ impl Migrator {
         }
         Ok(())
     }
+}
+
+/// A migration that may have reset the session's settings (`RESET ALL`, `DISCARD ALL`, ...),
+/// after which the runner makes its own again.
+fn resets_session(exec: &Execution) -> bool {
+    exec.units.iter().flat_map(|u| &u.steps).any(|s| {
+        let sql = s.sql().trim_start().to_ascii_lowercase();
+        sql.starts_with("reset")
+            || sql.starts_with("discard")
+            || sql.contains("client_connection_check_interval")
+    })
 }
 
 fn short(checksum: &str) -> String {

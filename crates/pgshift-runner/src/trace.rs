@@ -452,6 +452,7 @@ impl<'c> Tracer<'c> {
             } else {
                 Transactions::Caller
             },
+            new_tables: &[],
         };
         if self.own_transactions {
             executor.set_session_timeouts().await?;

@@ -236,3 +236,118 @@ async fn the_guard_can_end_the_session_in_the_way_after_a_grace_period() {
     );
     assert!(has_note_column(&db).await);
 }
+
+/// A table an earlier migration of the same `up` created was used by nobody before the run:
+/// the guard does not look at it (a session that locks it meanwhile is met by the unit's
+/// `lock_timeout` and retry instead), while a table that existed before the command is still
+/// guarded. What runs does not change: the index on the new table is still built
+/// CONCURRENTLY, as production will build it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_table_created_earlier_in_the_run_is_not_guarded() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    std::fs::write(
+        dir.path().join("20240102000000_fresh.up.sql"),
+        "CREATE TABLE fresh (id int, v int);\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("20240103000000_fresh_change.up.sql"),
+        "ALTER TABLE fresh ADD COLUMN w int;\nCREATE INDEX fresh_v ON fresh (v);\n",
+    )
+    .expect("write");
+    // Once `fresh` exists, a session takes a lock on it and keeps it for a while.
+    let holder = Arc::new(db.connect().await);
+    let release = holder.clone();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let observer = move |e: &Event| {
+        if matches!(e, Event::Applied { version, .. } if version == "20240102000000") {
+            let holder = holder.clone();
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    holder
+                        .batch_execute("BEGIN; LOCK TABLE fresh IN ACCESS SHARE MODE")
+                        .await
+                        .expect("lock fresh")
+                })
+            });
+            let release = release.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                release.batch_execute("COMMIT").await.expect("release");
+            });
+        }
+        sink.lock().expect("events").push(e.clone());
+    };
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(None, &observer).await.expect("up");
+    let events = events.lock().expect("events").clone();
+    let guarded: Vec<&Vec<String>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GuardWaiting { tables, .. } => Some(tables),
+            _ => None,
+        })
+        .collect();
+    assert!(guarded.is_empty(), "{guarded:?}");
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e, Event::LockRetry { version, .. } if version == "20240103000000"))
+        .count();
+    assert!(
+        retries > 0,
+        "the ALTER met the lock under lock_timeout: {events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Rewrite { sql, .. } if sql.contains("CONCURRENTLY") && sql.contains("fresh_v"))),
+        "{events:#?}"
+    );
+    let c = db.connect().await;
+    let valid: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE indexrelid = 'fresh_v'::regclass AND indisvalid",
+            &[],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    assert_eq!(valid, 1);
+}
+
+/// The guard's query is prepared once per session; a migration that deallocates every
+/// prepared statement does not break the ones after it.
+#[tokio::test]
+async fn the_guard_survives_a_migration_that_deallocates_prepared_statements() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    std::fs::write(
+        dir.path().join("20240102000000_deallocate.up.sql"),
+        "DEALLOCATE ALL;\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("20240103000000_again.up.sql"),
+        "ALTER TABLE items ADD COLUMN again text;\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let applied = m.up(None, &pgshift_runner::Silent).await.expect("up");
+    assert_eq!(applied.len(), 3);
+    let c = db.connect().await;
+    let columns: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname IN ('note', 'again')",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .get(0);
+    assert_eq!(columns, 2);
+}

@@ -638,3 +638,45 @@ async fn a_half_finished_revert_resumes_after_a_fix_and_refuses_when_a_done_step
     assert_eq!(what, "reverted!");
     assert!(m.status().await.expect("status").entries[0].state == EntryState::Pending);
 }
+
+/// The history record and the COMMIT are sent together: when the record fails, the
+/// migration's work is rolled back with it, and the next run applies the migration once.
+#[tokio::test]
+async fn a_history_record_that_fails_rolls_the_migration_back() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(Some(&v("20240101000000")), &Silent)
+        .await
+        .expect("first");
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN RAISE EXCEPTION 'history refused for %', NEW.version; END$$;
+         CREATE TRIGGER refuse BEFORE INSERT ON pgshift.migrations
+           FOR EACH ROW WHEN (NEW.version = '20240102000000') EXECUTE FUNCTION refuse();",
+    )
+    .await
+    .expect("trigger");
+    let err = m
+        .up(Some(&v("20240102000000")), &Silent)
+        .await
+        .expect_err("the record fails");
+    assert!(
+        format!("{err:?}").contains("history refused for 20240102000000"),
+        "{err:?}"
+    );
+    assert_eq!(tables(&db).await, vec!["users"]);
+    c.batch_execute("DROP TRIGGER refuse ON pgshift.migrations")
+        .await
+        .expect("drop trigger");
+    let applied = m.up(None, &Silent).await.expect("again");
+    assert_eq!(applied, vec![v("20240102000000"), v("20240103000000")]);
+    assert_eq!(tables(&db).await, vec!["posts", "tags", "users"]);
+    let tags: i64 = c
+        .query_one("SELECT count(*) FROM tags", &[])
+        .await
+        .expect("tags")
+        .get(0);
+    assert_eq!(tags, 2);
+}

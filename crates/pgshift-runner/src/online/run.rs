@@ -32,7 +32,7 @@ impl Migrator {
 
     /// How a migration runs: as an online change, or as written.
     pub async fn online_plan(&mut self, m: &Migration) -> Result<super::Planned> {
-        self.read_server_version().await?;
+        self.ensure_server_version().await?;
         if self.options().exact || !self.options().online {
             return Ok(super::Planned::Ordinary);
         }

@@ -729,8 +729,15 @@ impl Run<'_> {
     /// Each migration on its own, then the full cycle. Returns whether the first up pass
     /// completed.
     async fn cycle(&mut self, set: &MigrationSet, observer: &dyn Observer) -> Result<bool> {
-        // 1. Each migration: up, then its down and its up again, checked on their own.
-        let mut states = vec![self.snapshot().await?];
+        // The full cycle (2.) reverts down to the newest forward-only migration: the schema
+        // after it is what the cycle must give back.
+        let stop = set.migrations.iter().rposition(|m| m.down.is_none());
+        let expected = stop.map_or(0, |f| f + 1);
+        // 1. Each migration: up, then its down and its up again, checked on their own. Only
+        // the snapshots the checks compare are kept (before and after the current migration,
+        // and the cycle's start), so memory does not grow with the number of migrations.
+        let mut before = self.snapshot().await?;
+        let mut cycle_start = (expected == 0).then(|| before.clone());
         for (i, m) in set.migrations.iter().enumerate() {
             let started = Instant::now();
             let outcome = self.migrator.up(Some(&m.version), observer).await;
@@ -749,21 +756,26 @@ impl Run<'_> {
                 return Ok(false);
             }
             self.report.migrations[i].up = Outcome::Passed;
-            states.push(self.snapshot().await?);
+            let after = self.snapshot().await?;
+            if i + 1 == expected {
+                cycle_start = Some(after.clone());
+            }
+            let before_m = std::mem::replace(&mut before, after);
+            let after = &before;
             let Some(down) = &m.down else { continue };
             let started = Instant::now();
             // An enum value added by the down and used by the up again (or the other way
             // round) is unusable in the transaction that added it (SQLSTATE 55P04), though the
             // runner commits in between: such a migration is checked with real commits.
             let in_transaction = self
-                .check_in_transaction(m, down, &states[i], &states[i + 1])
+                .check_in_transaction(m, down, &before_m, after)
                 .await?
                 .filter(|c| !c.is_unsafe_new_enum_value());
             let checked = match in_transaction {
                 Some(checked) => checked,
                 None => {
                     match self
-                        .check_with_commits(m, &states[i], &states[i + 1], observer)
+                        .check_with_commits(m, &before_m, after, observer)
                         .await?
                     {
                         Some(checked) => checked,
@@ -777,7 +789,6 @@ impl Run<'_> {
 
         // 2. The full cycle: everything down (to the newest forward-only migration), everything
         // up again, nothing pending.
-        let stop = set.migrations.iter().rposition(|m| m.down.is_none());
         if let Some(f) = stop {
             self.report.notes.push(format!(
                 "{} is forward-only (it has no down), so the full cycle reverts only the migrations after it{}",
@@ -793,7 +804,6 @@ impl Run<'_> {
             Some(f) => DownTarget::To(set.migrations[f].version.clone()),
             None => DownTarget::All,
         };
-        let expected = stop.map_or(0, |f| f + 1);
         match self.migrator.down(target, observer).await {
             Err(e) => {
                 let guilty = guilty_migration(&e, set);
@@ -826,8 +836,8 @@ impl Run<'_> {
             }
             Ok(_) => {
                 let after = self.snapshot().await?;
-                let diff =
-                    self.unexplained(Snapshot::diff_with(&states[expected], &after, self.diff));
+                let start = cycle_start.as_ref().unwrap_or(&before);
+                let diff = self.unexplained(Snapshot::diff_with(start, &after, self.diff));
                 if !diff.is_empty() {
                     self.fail_cycle(Failure {
                         phase: Phase::Cycle,
@@ -858,8 +868,7 @@ impl Run<'_> {
             return Ok(true);
         }
         let again = self.snapshot().await?;
-        let last = states.last().cloned().unwrap_or_default();
-        let diff = self.unexplained(Snapshot::diff_with(&last, &again, self.diff));
+        let diff = self.unexplained(Snapshot::diff_with(&before, &again, self.diff));
         if !diff.is_empty() {
             self.fail_cycle(Failure {
                 phase: Phase::Reapply,
