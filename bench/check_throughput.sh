@@ -4,9 +4,11 @@
 # keys, checks, UPDATE backfills, comments, a DO block, a plpgsql function), checked as one folder;
 # then a single small file, which is mostly start-up cost. No database is needed.
 #
-# If squawk is installed (on PATH, or SQUAWK=/path/to/squawk, or the npm package under
-# /tmp/sq: `npm install --prefix /tmp/sq squawk-cli`, whose binary comes in the optional
-# `@squawk-cli/linux-x64` package), it checks the same files and the ratio is reported.
+# squawk, the peer, checks the same files in the same run: found on PATH, as SQUAWK=/path, or
+# under target/tools/npm; otherwise installed there from the npm registry (`npm install
+# --prefix target/tools/npm squawk-cli`, whose binary comes in the optional
+# `@squawk-cli/linux-x64` package). SQUAWK=none leaves it out, and the script says so. Peak
+# memory (maximum resident set) of both is measured too.
 #
 # Run:   bash bench/check_throughput.sh
 #        N=5000 RUNS=5 bash bench/check_throughput.sh     (more files, more timed runs)
@@ -105,16 +107,29 @@ folder_s=$(best_of "$PGSHIFT_BIN" check "$WORK/migrations" --format json)
 small_s=$(best_of "$PGSHIFT_BIN" check "$SMALL" --format json)
 
 SQUAWK="${SQUAWK:-$(command -v squawk || true)}"
-if [ -z "$SQUAWK" ] && [ -x /tmp/sq/node_modules/@squawk-cli/linux-x64/bin/squawk ]; then
-    SQUAWK=/tmp/sq/node_modules/@squawk-cli/linux-x64/bin/squawk
+NPM_SQUAWK="$REPO_ROOT/target/tools/npm/node_modules/@squawk-cli/linux-x64/bin/squawk"
+if [ -z "$SQUAWK" ] && [ ! -x "$NPM_SQUAWK" ] && command -v npm >/dev/null; then
+    echo "squawk not found: installing squawk-cli from npm into target/tools/npm (SQUAWK=none skips it)" >&2
+    npm install --silent --prefix "$REPO_ROOT/target/tools/npm" squawk-cli >&2 || true
 fi
+if [ -z "$SQUAWK" ] && [ -x "$NPM_SQUAWK" ]; then SQUAWK="$NPM_SQUAWK"; fi
+if [ "$SQUAWK" = none ]; then SQUAWK=""; fi
+
+# Peak resident memory of one run, in MiB.
+peak_mib() {
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
+    echo "$(tail -n 1 "$WORK/rss") / 1024" | bc -l
+}
+folder_mib=$(peak_mib "$PGSHIFT_BIN" check "$WORK/migrations" --format json)
+
 squawk_s=""
 if [ -n "$SQUAWK" ]; then
     squawk_version=$("$SQUAWK" --version 2>/dev/null || echo "squawk (unknown version)")
     squawk_s=$(best_of "$SQUAWK" --reporter json "$WORK"/migrations/*.sql)
     squawk_small_s=$(best_of "$SQUAWK" --reporter json "$SMALL")
+    squawk_mib=$(peak_mib "$SQUAWK" --reporter json "$WORK"/migrations/*.sql)
 else
-    echo "squawk not found (npm install --prefix /tmp/sq squawk-cli); skipping the comparison" >&2
+    echo "squawk is missing (no npm, or SQUAWK=none): the comparison with it is left out of this run" >&2
 fi
 
 echo "files: $N files"
@@ -123,10 +138,13 @@ echo "pgshift_findings: $findings findings"
 echo "pgshift_check_folder: $(printf '%.3f' "$folder_s") s"
 echo "pgshift_check_throughput: $(echo "$statements / $folder_s" | bc) statements/s"
 echo "pgshift_check_single_small_file: $(echo "$small_s * 1000" | bc -l | xargs printf '%.1f') ms"
+echo "pgshift_check_folder_peak_memory: $(printf '%.1f' "$folder_mib") MiB"
 if [ -n "$squawk_s" ]; then
     echo "squawk_version: $squawk_version"
     echo "squawk_check_folder: $(printf '%.3f' "$squawk_s") s"
     echo "squawk_check_throughput: $(echo "$statements / $squawk_s" | bc) statements/s"
     echo "squawk_check_single_small_file: $(echo "$squawk_small_s * 1000" | bc -l | xargs printf '%.1f') ms"
-    echo "pgshift_vs_squawk_folder_time: $(echo "$folder_s / $squawk_s" | bc -l | xargs printf '%.2f') x (below 1 is faster)"
+    echo "squawk_check_folder_peak_memory: $(printf '%.1f' "$squawk_mib") MiB"
+    echo "pgshift_vs_squawk_folder_time: $(echo "$folder_s / $squawk_s" | bc -l | xargs printf '%.2f') x"
+    echo "pgshift_vs_squawk_peak_memory: $(echo "$folder_mib / $squawk_mib" | bc -l | xargs printf '%.2f') x"
 fi

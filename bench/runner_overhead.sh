@@ -42,7 +42,7 @@ for i in $(seq 1 "$N"); do
 done
 touch "$WORK/pgshift.toml"
 
-psql_cmd() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_cmd() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_cmd "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS bench_psql" -c "DROP DATABASE IF EXISTS bench_exact" -c "DROP DATABASE IF EXISTS bench_safe" \
     -c "CREATE DATABASE bench_psql" -c "CREATE DATABASE bench_exact" -c "CREATE DATABASE bench_safe" >/dev/null
 

@@ -6,7 +6,9 @@ use std::ops::Range;
 use std::path::Path;
 
 use pgshift_source::{Format, MigrationSet, Script, SqlStream, TransactionModel};
-use pgshift_sql::{parse_directive, redact_secrets, walk_range, Directive, LineIndex};
+use pgshift_sql::{
+    parse_directive, redact_secrets, walk_range, Directive, LineIndex, StatementWalk,
+};
 use serde::Deserialize;
 
 use crate::context::{Context, Direction};
@@ -46,6 +48,10 @@ pub struct CheckOptions {
     /// A version whose migrations, and every older one, are history: `pgshift verify`'s
     /// analyzer gates only the newer ones.
     pub baseline: Option<String>,
+    /// Threads that parse a set's files ahead of the checks (`None`: the machine's
+    /// parallelism). The report is the same whatever the number. Not a configuration key.
+    #[serde(skip)]
+    pub threads: Option<usize>,
 }
 
 impl Default for CheckOptions {
@@ -60,6 +66,7 @@ impl Default for CheckOptions {
             honour_foreign_markers: true,
             runner_rewrites: None,
             baseline: None,
+            threads: None,
         }
     }
 }
@@ -147,47 +154,75 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     let mut report = Report::default();
     let wrapping = |no_transaction: bool| wrapping_of(set.format, no_transaction);
     let batched = batches_pending_migrations(set.format);
+    // The scripts in the order they are checked: each migration's up, then its down.
+    let mut scripts: Vec<(&Script, Direction)> = Vec::new();
+    for m in set.migrations.iter().chain(&set.repeatable) {
+        if !options.is_excluded(&m.up.path) {
+            scripts.push((&m.up, Direction::Up));
+        }
+        if let Some(down) = m.down.as_ref().filter(|d| !options.is_excluded(&d.path)) {
+            scripts.push((down, Direction::Down));
+        }
+    }
     // What the open transaction carries into the next up script when the tool runs all pending
     // migrations in one transaction: the enum values added in it, still unusable.
     let mut carried: Vec<(QualifiedName, String)> = Vec::new();
-    for m in set.migrations.iter().chain(&set.repeatable) {
-        if !options.is_excluded(&m.up.path) {
-            let up_wrapping = wrapping(m.up.no_transaction);
-            let findings = check_wrapped(
-                &mut ctx,
-                &m.up,
-                up_wrapping,
-                Direction::Up,
-                options,
-                std::mem::take(&mut carried),
-            );
-            if batched && up_wrapping != Wrapping::None {
-                carried = ctx.enum_values_added.clone();
-            }
-            report.add(CheckedFile {
-                path: m.up.path.clone(),
-                text: m.up.file_text.clone(),
-                findings,
-            });
+    // Parsing needs no context: other threads parse the scripts ahead, while each is checked
+    // here, in order, with what the scripts before it left in the context. A script's parse
+    // trees are freed on another thread too (thousands of small allocations each).
+    let threads = options
+        .threads
+        .unwrap_or_else(crate::ahead::default_threads);
+    std::thread::scope(|scope| {
+        let (discard, discarded) = std::sync::mpsc::channel::<StatementWalk<'_>>();
+        if threads > 1 {
+            scope.spawn(move || discarded.into_iter().for_each(drop));
         }
-        if let Some(down) = &m.down {
-            if !options.is_excluded(&down.path) {
-                let findings = check_wrapped(
-                    &mut ctx,
-                    down,
-                    wrapping(down.no_transaction),
-                    Direction::Down,
-                    options,
-                    Vec::new(),
-                );
+        crate::ahead::in_order(
+            &scripts,
+            threads,
+            |(script, _)| walk_script(script),
+            |i, walk| {
+                let (script, direction) = scripts[i];
+                let findings = match direction {
+                    Direction::Up => {
+                        let up_wrapping = wrapping(script.no_transaction);
+                        let findings = check_walked(
+                            &mut ctx,
+                            script,
+                            &walk,
+                            up_wrapping,
+                            Direction::Up,
+                            options,
+                            std::mem::take(&mut carried),
+                        );
+                        if batched && up_wrapping != Wrapping::None {
+                            carried = ctx.enum_values_added.clone();
+                        }
+                        findings
+                    }
+                    Direction::Down => check_walked(
+                        &mut ctx,
+                        script,
+                        &walk,
+                        wrapping(script.no_transaction),
+                        Direction::Down,
+                        options,
+                        Vec::new(),
+                    ),
+                };
+                if threads > 1 {
+                    // Freed there; should that thread be gone, it is freed here.
+                    let _ = discard.send(walk);
+                }
                 report.add(CheckedFile {
-                    path: down.path.clone(),
-                    text: down.file_text.clone(),
+                    path: script.path.clone(),
+                    text: script.file_text.clone(),
                     findings,
                 });
-            }
-        }
-    }
+            },
+        );
+    });
     report
 }
 
@@ -399,10 +434,29 @@ fn check_wrapped(
     // Enum values added earlier in the same transaction, by an earlier migration of a batch.
     carried: Vec<(QualifiedName, String)>,
 ) -> Vec<Finding> {
+    let walk = walk_script(script);
+    check_walked(ctx, script, &walk, wrapping, direction, options, carried)
+}
+
+/// A script's statements, parsed (the part of checking that needs no context).
+fn walk_script(script: &Script) -> StatementWalk<'_> {
+    let text: &str = &script.file_text;
+    // Statements are walked one at a time: a large file's parse trees are never all alive.
+    walk_range(text, clamp(text, script.range.clone()))
+}
+
+/// [`check_wrapped`] with the script already parsed.
+fn check_walked(
+    ctx: &mut Context,
+    script: &Script,
+    walk: &StatementWalk<'_>,
+    wrapping: Wrapping,
+    direction: Direction,
+    options: &CheckOptions,
+    carried: Vec<(QualifiedName, String)>,
+) -> Vec<Finding> {
     let text: &str = &script.file_text;
     let range = clamp(text, script.range.clone());
-    // Statements are walked one at a time: a large file's parse trees are never all alive.
-    let walk = walk_range(text, range.clone());
     let parsed = &walk.script;
     let statement_count = walk.spans.len();
     let wrapped = match wrapping {

@@ -4,6 +4,7 @@
 //! what changed in which version) is data in [`knowledge`]; rules read it. Findings
 //! ([`finding`]) are what every renderer formats.
 
+pub mod ahead;
 pub mod check;
 pub mod context;
 pub mod finding;

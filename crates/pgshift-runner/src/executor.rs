@@ -198,6 +198,9 @@ impl Record {
 pub(crate) struct UnitFailure {
     pub(crate) step: usize,
     pub(crate) error: DbError,
+    /// It was the guard's first look, the unit's locks taken `NOWAIT` as its transaction
+    /// began, that failed: nothing of the unit ran.
+    pub(crate) guard_lock: bool,
 }
 
 /// Runs units on one session.
@@ -234,9 +237,16 @@ impl Executor<'_> {
         let mut attempt: u32 = 0;
         let guarded = guard::guarded_tables(&unit, self.new_tables);
         let guard_deadline = Instant::now() + self.options.guard_max_wait;
+        // The guard's first look at a transactional unit is its locks taken NOWAIT as the
+        // transaction begins (no query of pg_locks, no round trip of its own); only when one
+        // is not granted at once does the guard look at who is in the way, and wait.
+        let mut lock_first = (unit.transactional && self.transactions == Transactions::Own)
+            .then(|| guard::lock_nowait(&unit, &guarded, self.options))
+            .flatten();
+        let mut announced = false;
         loop {
             attempt += 1;
-            if !guarded.is_empty() {
+            if !guarded.is_empty() && lock_first.is_none() {
                 guard::wait_for_clear_path(
                     self.conn,
                     m.version.as_str(),
@@ -252,7 +262,7 @@ impl Executor<'_> {
                 .iter()
                 .filter(|s| !s.is_verbatim() && !s.is_online())
             {
-                if attempt == 1 {
+                if !announced {
                     observer.event(&Event::Rewrite {
                         version: m.version.to_string(),
                         purpose: step.rewrite.as_deref().unwrap_or_default().to_string(),
@@ -260,11 +270,20 @@ impl Executor<'_> {
                     });
                 }
             }
-            let outcome = self.try_unit(&unit, index, after, hook).await;
+            announced = true;
+            let outcome = self
+                .try_unit(&unit, index, after, hook, lock_first.take().as_deref())
+                .await;
             self.forward_notices(observer);
             let Err(failure) = outcome else {
                 return Ok(());
             };
+            if failure.guard_lock {
+                // A lock was not granted at once (or a table is not there to lock): nothing
+                // ran; the guard looks at who is in the way, as for any other unit.
+                attempt -= 1;
+                continue;
+            }
             let query = failure.error.as_query_error();
             // A statement of a no-transaction migration that PostgreSQL refuses in a
             // transaction block although pgshift does not know it: run it bare, recorded in
@@ -398,48 +417,70 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// One attempt at a unit: its steps, each watched by `hook`, and its record.
+    /// One attempt at a unit: its steps, each watched by `hook`, and its record. With
+    /// `lock_first` (`LOCK TABLE ... NOWAIT` statements), a transactional unit takes those
+    /// locks as its transaction begins, in the same round trip.
     pub(crate) async fn try_unit(
         &self,
         unit: &Unit,
         index: usize,
         after: &Record,
         hook: &mut dyn StepHook,
+        lock_first: Option<&str>,
     ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = self.conn;
         let last = unit.steps.len().saturating_sub(1);
         if unit.transactional && self.transactions == Transactions::Caller {
             // Inside the caller's transaction: no BEGIN, no COMMIT, no record.
-            hook.unit_started()
-                .await
-                .map_err(|error| UnitFailure { step: 0, error })?;
+            hook.unit_started().await.map_err(|error| UnitFailure {
+                guard_lock: false,
+                step: 0,
+                error,
+            })?;
             for (i, step) in unit.steps.iter().enumerate() {
                 self.send_watched(step, true, hook)
                     .await
-                    .map_err(|error| UnitFailure { step: i, error })?;
+                    .map_err(|error| UnitFailure {
+                        guard_lock: false,
+                        step: i,
+                        error,
+                    })?;
             }
             return Ok(());
         }
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
-            let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
+            let mut begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
+            if let Some(locks) = lock_first {
+                begin.push_str("; ");
+                begin.push_str(locks);
+            }
             if let Err(e) = client.batch_execute(&begin).await {
                 // The BEGIN may have opened a transaction that is now aborted; end it so the
                 // session (and the runner lock's release) stays usable.
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(UnitFailure {
+                    guard_lock: lock_first.is_some(),
                     step: 0,
                     error: e.into(),
                 });
             }
             if let Err(error) = hook.unit_started().await {
                 let _ = client.batch_execute("ROLLBACK").await;
-                return Err(UnitFailure { step: 0, error });
+                return Err(UnitFailure {
+                    guard_lock: false,
+                    step: 0,
+                    error,
+                });
             }
             for (i, step) in unit.steps.iter().enumerate() {
                 if let Err(error) = self.send_watched(step, true, hook).await {
                     let _ = client.batch_execute("ROLLBACK").await;
-                    return Err(UnitFailure { step: i, error });
+                    return Err(UnitFailure {
+                        guard_lock: false,
+                        step: i,
+                        error,
+                    });
                 }
             }
             if after.is_one_statement_at_most() {
@@ -448,20 +489,30 @@ impl Executor<'_> {
                 let (written, committed) =
                     futures_util::future::join(after.write(client), client.batch_execute("COMMIT"))
                         .await;
-                written.map_err(|error| UnitFailure { step: last, error })?;
+                written.map_err(|error| UnitFailure {
+                    guard_lock: false,
+                    step: last,
+                    error,
+                })?;
                 return committed.map_err(|e| UnitFailure {
+                    guard_lock: false,
                     step: last,
                     error: e.into(),
                 });
             }
             if let Err(error) = after.write(client).await {
                 let _ = client.batch_execute("ROLLBACK").await;
-                return Err(UnitFailure { step: last, error });
+                return Err(UnitFailure {
+                    guard_lock: false,
+                    step: last,
+                    error,
+                });
             }
             return client
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| UnitFailure {
+                    guard_lock: false,
                     step: last,
                     error: e.into(),
                 });
@@ -480,12 +531,33 @@ impl Executor<'_> {
             ) => Some((version.as_str(), *state, digests.as_deref())),
             _ => None,
         };
-        hook.unit_started()
-            .await
-            .map_err(|error| UnitFailure { step: 0, error })?;
+        hook.unit_started().await.map_err(|error| UnitFailure {
+            guard_lock: false,
+            step: 0,
+            error,
+        })?;
+        // The normal timeouts back after the last step's long ones: sent with the record.
+        let mut restore_with_record = false;
         for (i, step) in unit.steps.iter().enumerate() {
             let mut record = None;
-            if let Some((version, state, digests)) = in_flight {
+            let long = step.facts.runs_long_without_blocking;
+            let set_long = long.then(|| {
+                let (lock_timeout, statement_timeout) =
+                    self.timeouts_for(std::slice::from_ref(step));
+                format!(
+                    "SET lock_timeout = {}; SET statement_timeout = {}",
+                    millis(lock_timeout),
+                    millis(statement_timeout)
+                )
+            });
+            // The step's long timeouts go out with its in-flight record: one round trip.
+            let set_long = async {
+                match &set_long {
+                    Some(sql) => client.batch_execute(sql).await,
+                    None => Ok(()),
+                }
+            };
+            let set = if let Some((version, state, digests)) = in_flight {
                 let landing = step
                     .facts
                     .landing
@@ -499,33 +571,45 @@ impl Executor<'_> {
                     done: i32::try_from(index).unwrap_or(i32::MAX),
                     digests,
                 };
-                let noted =
-                    inflight::record(self.conn, version, progress, index, step.sql(), &landing)
-                        .await;
-                record = Some(noted.map_err(|error| UnitFailure { step: i, error })?);
-            }
-            let long = step.facts.runs_long_without_blocking;
-            if long {
-                let (lock_timeout, statement_timeout) =
-                    self.timeouts_for(std::slice::from_ref(step));
-                let set = format!(
-                    "SET lock_timeout = {}; SET statement_timeout = {}",
-                    millis(lock_timeout),
-                    millis(statement_timeout)
-                );
-                client.batch_execute(&set).await.map_err(|e| UnitFailure {
-                    step: i,
-                    error: e.into(),
-                })?;
-            }
+                let (noted, set) = futures_util::future::join(
+                    inflight::record(self.conn, version, progress, index, step.sql(), &landing),
+                    set_long,
+                )
+                .await;
+                match noted {
+                    Ok(noted) => record = Some(noted),
+                    Err(error) => {
+                        if long {
+                            let _ = self.set_session_timeouts().await;
+                        }
+                        return Err(UnitFailure {
+                            guard_lock: false,
+                            step: i,
+                            error,
+                        });
+                    }
+                }
+                set
+            } else {
+                set_long.await
+            };
+            set.map_err(|e| UnitFailure {
+                guard_lock: false,
+                step: i,
+                error: e.into(),
+            })?;
             // Inside the author's transaction the statement's locks outlast it and are read after
             // it; a statement outside any transaction is sampled while it runs.
             let sent = self
                 .send_watched(step, unit.in_author_transaction, hook)
                 .await;
             if long {
-                // Back to the session's normal timeouts for whatever runs next.
-                let _ = self.set_session_timeouts().await;
+                if sent.is_ok() && i == last {
+                    restore_with_record = true;
+                } else {
+                    // Back to the session's normal timeouts for whatever runs next.
+                    let _ = self.set_session_timeouts().await;
+                }
             }
             if let Err(error) = sent {
                 if unit.in_author_transaction {
@@ -550,13 +634,25 @@ impl Executor<'_> {
                         history::clear_inflight(client, version).await
                     };
                 }
-                return Err(UnitFailure { step: i, error });
+                return Err(UnitFailure {
+                    guard_lock: false,
+                    step: i,
+                    error,
+                });
             }
         }
-        after
-            .write(client)
-            .await
-            .map_err(|error| UnitFailure { step: last, error })
+        let written = if restore_with_record {
+            futures_util::future::join(self.set_session_timeouts(), after.write(client))
+                .await
+                .1
+        } else {
+            after.write(client).await
+        };
+        written.map_err(|error| UnitFailure {
+            guard_lock: false,
+            step: last,
+            error,
+        })
     }
 
     /// Sends one step with `hook` watching: before, alongside (a step outside a transaction

@@ -69,6 +69,41 @@ pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedT
         .collect()
 }
 
+/// The guard's first look, for a unit run in a transaction of its own: `LOCK TABLE ONLY ...
+/// IN <mode> MODE NOWAIT` for each of `tables`, sent with the unit's `BEGIN`. A lock that is
+/// granted at once means nobody was in the way (and the unit holds it from then on, as its
+/// statements would); `NOWAIT` never joins the lock queue, so a lock that is not granted makes
+/// the statement fail at once, without making anyone wait, and the guard then looks at who is in
+/// the way as usual. `None` when there is nothing to lock or the guard is off, or when it also
+/// waits for long transactions (which hold no lock on the tables: only its query sees them), or
+/// when the unit changes `search_path` (its names would resolve elsewhere before it does).
+pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -> Option<String> {
+    let moves_names = unit
+        .steps
+        .iter()
+        .any(|s| s.sql().to_ascii_lowercase().contains("search_path"));
+    if tables.is_empty()
+        || moves_names
+        || options.guard_max_wait.is_zero()
+        || !options.guard_long_transaction.is_zero()
+    {
+        return None;
+    }
+    Some(
+        tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "LOCK TABLE ONLY {} IN {} MODE NOWAIT",
+                    t.quoted,
+                    t.lock.sql_name()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
 /// How the wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuardOutcome {

@@ -998,23 +998,31 @@ impl Migrator {
                 .run_unit(&m, &exec, 0, observer, &record, &mut progress)
                 .await?;
         } else {
-            if resuming.is_none() && direction == Direction::Apply {
-                let units = i32::try_from(total).unwrap_or(i32::MAX);
-                history::upsert(
-                    &self.conn,
-                    &row_for(
-                        &m,
-                        RowState::Partial,
-                        0,
-                        units,
-                        None,
-                        format,
-                        digests.clone(),
-                    ),
+            // The partial row and the session's timeouts go out together: one round trip.
+            let partial = (resuming.is_none() && direction == Direction::Apply).then(|| {
+                row_for(
+                    &m,
+                    RowState::Partial,
+                    0,
+                    i32::try_from(total).unwrap_or(i32::MAX),
+                    None,
+                    format,
+                    digests.clone(),
                 )
-                .await?;
-            }
-            self.executor().set_session_timeouts().await?;
+            });
+            let executor = self.executor();
+            let (recorded, timeouts) = futures_util::future::join(
+                async {
+                    match &partial {
+                        Some(row) => history::upsert(&self.conn, row).await,
+                        None => Ok(()),
+                    }
+                },
+                executor.set_session_timeouts(),
+            )
+            .await;
+            recorded?;
+            timeouts?;
             for i in resume_at..total {
                 if i == resume_at && resuming.is_some() {
                     self.executor().clean_invalid_index(&exec.units[i]).await?;

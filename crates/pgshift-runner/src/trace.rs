@@ -489,7 +489,7 @@ impl<'c> Tracer<'c> {
                 statements: Vec::new(),
             };
             let outcome = executor
-                .try_unit(unit, index, &Record::Nothing, &mut hook)
+                .try_unit(unit, index, &Record::Nothing, &mut hook, None)
                 .await;
             traced.statements.append(&mut hook.statements);
             if let Err(failure) = outcome {

@@ -71,53 +71,119 @@ pub struct JsonFix {
 }
 
 impl JsonOutput {
-    /// The document for a report.
+    /// The document for a report: what [`render_json`] writes, read back into owned values.
     pub fn from_report(report: &Report) -> JsonOutput {
-        let counts = report.counts();
-        let findings = report
-            .files
-            .iter()
-            .flat_map(|file| &file.findings)
-            .map(|f| JsonFinding {
-                path: report_path(&f.path),
-                line: f.start.line,
-                column: f.start.column,
-                end_line: f.end.line,
-                end_column: f.end.column,
-                byte_start: f.span.start,
-                byte_end: f.span.end,
-                rule: f.rule.to_string(),
-                code: f.code.to_string(),
-                severity: f.severity,
-                message: f.message.clone(),
-                help: f.help.clone(),
-                lock: f.lock.map(|lock| lock.sql_name().to_string()),
-                tables: f.tables.clone(),
-                fix: f.fix.as_ref().map(|fix| JsonFix {
-                    byte_start: fix.span.start,
-                    byte_end: fix.span.end,
-                    replacement: fix.replacement.clone(),
-                }),
+        // Both sides are this module's types with the same fields: the round trip cannot
+        // fail (`tests/render.rs` compares the two).
+        serde_json::to_value(document(report))
+            .and_then(serde_json::from_value)
+            .unwrap_or_else(|_| JsonOutput {
+                version: JSON_SCHEMA_VERSION,
+                files_checked: report.files.len(),
+                summary: JsonSummary {
+                    error: 0,
+                    warning: 0,
+                    hint: 0,
+                    note: 0,
+                },
+                findings: Vec::new(),
             })
-            .collect();
-        JsonOutput {
-            version: JSON_SCHEMA_VERSION,
-            files_checked: report.files.len(),
-            summary: JsonSummary {
-                error: counts.error,
-                warning: counts.warning,
-                hint: counts.hint,
-                note: counts.note,
-            },
-            findings,
-        }
     }
 }
 
-/// Writes the report as one pretty-printed JSON document followed by a newline.
+/// Writes the report as one pretty-printed JSON document followed by a newline: the
+/// document [`JsonOutput::from_report`] builds, written as it is read from the report, without
+/// a copy of every finding in memory.
 pub fn render_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &JsonOutput::from_report(report))?;
+    serde_json::to_writer_pretty(&mut *out, &document(report))?;
     writeln!(out)
+}
+
+fn document(report: &Report) -> Document<'_> {
+    let counts = report.counts();
+    Document {
+        version: JSON_SCHEMA_VERSION,
+        files_checked: report.files.len(),
+        summary: JsonSummary {
+            error: counts.error,
+            warning: counts.warning,
+            hint: counts.hint,
+            note: counts.note,
+        },
+        findings: Findings(report),
+    }
+}
+
+/// [`JsonOutput`], borrowing from the report (same fields, same order).
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    files_checked: usize,
+    summary: JsonSummary,
+    findings: Findings<'a>,
+}
+
+/// Every finding of a report, serialized one at a time.
+struct Findings<'a>(&'a Report);
+
+impl Serialize for Findings<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .files
+                .iter()
+                .flat_map(|file| &file.findings)
+                .map(|f| FindingRef {
+                    path: report_path(&f.path),
+                    line: f.start.line,
+                    column: f.start.column,
+                    end_line: f.end.line,
+                    end_column: f.end.column,
+                    byte_start: f.span.start,
+                    byte_end: f.span.end,
+                    rule: f.rule,
+                    code: f.code,
+                    severity: f.severity,
+                    message: &f.message,
+                    help: f.help.as_deref(),
+                    lock: f.lock.map(|lock| lock.sql_name()),
+                    tables: &f.tables,
+                    fix: f.fix.as_ref().map(|fix| FixRef {
+                        byte_start: fix.span.start,
+                        byte_end: fix.span.end,
+                        replacement: &fix.replacement,
+                    }),
+                }),
+        )
+    }
+}
+
+/// [`JsonFinding`], borrowing from the finding.
+#[derive(Serialize)]
+struct FindingRef<'a> {
+    path: String,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    byte_start: usize,
+    byte_end: usize,
+    rule: &'a str,
+    code: &'a str,
+    severity: Severity,
+    message: &'a str,
+    help: Option<&'a str>,
+    lock: Option<&'static str>,
+    tables: &'a [String],
+    fix: Option<FixRef<'a>>,
+}
+
+/// [`JsonFix`], borrowing from the fix.
+#[derive(Serialize)]
+struct FixRef<'a> {
+    byte_start: usize,
+    byte_end: usize,
+    replacement: &'a str,
 }
 
 /// One rule in `pgshift rules --format json` (documented in `docs/output-formats.md`).

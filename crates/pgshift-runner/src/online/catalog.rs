@@ -77,50 +77,50 @@ impl TableFacts {
     }
 }
 
-/// The table `name` resolves to, when it is a table.
+/// The table `name` resolves to, when it is a table. One query, typed (one round trip): the
+/// planner asks it for every table a migration changes.
 pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<TableFacts>, DbError> {
-    let Some(row) = client
-        .query_opt(
-            "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
-               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')",
-            &[&name.quoted()],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    let oid: u32 = row.get(0);
-    let columns = client
-        .query(
-            "SELECT a.attname::text, a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+    // One row per column (or one row of NULLs for a table without columns).
+    let rows = client
+        .query_typed(
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+                    a.attname::text, a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                     pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '', a.attgenerated <> '',
                     EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
                              WHERE m.amname = 'btree' AND o.opcdefault
                                AND o.opcintype = a.atttypid)
-               FROM pg_attribute a
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN pg_attribute a
+                      ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+              WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')
               ORDER BY a.attnum",
-            &[&oid],
+            &[(&name.quoted(), tokio_postgres::types::Type::TEXT)],
         )
-        .await?
-        .iter()
-        .map(|r| ColumnFacts {
-            name: r.get(0),
-            attnum: r.get(1),
-            type_text: r.get(2),
-            not_null: r.get(3),
-            default: r.get(4),
-            identity: r.get(5),
-            generated: r.get(6),
-            has_equality: r.get(7),
-        })
-        .collect();
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut columns = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Some(column) = r.get::<_, Option<String>>(4) else {
+            continue;
+        };
+        columns.push(ColumnFacts {
+            name: column,
+            attnum: r.get(5),
+            type_text: r.get(6),
+            not_null: r.get(7),
+            default: r.get(8),
+            identity: r.get(9),
+            generated: r.get(10),
+            has_equality: r.get(11),
+        });
+    }
     Ok(Some(TableFacts {
-        oid,
-        name: QualifiedName::qualified(row.get::<_, String>(1), row.get::<_, String>(2)),
-        kind: row.get(3),
+        oid: first.get(0),
+        name: QualifiedName::qualified(first.get::<_, String>(1), first.get::<_, String>(2)),
+        kind: first.get(3),
         columns,
     }))
 }

@@ -216,6 +216,38 @@ pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Plann
     }
 }
 
+/// Whether `change` can be made an online operation at all, from the statements alone: a
+/// nullable column added without a fill, or a type change that does not rewrite the table, runs
+/// as written whatever the table holds, so the table's facts are not read for it (the planner
+/// runs before every migration `up` applies).
+fn may_be_online(
+    change: &SchemaChange,
+    st: &OnlineStatement,
+    statements: &[OnlineStatement],
+    i: usize,
+) -> bool {
+    match change {
+        SchemaChange::AddColumn {
+            column,
+            other: false,
+            ..
+        } => {
+            st.rewrites
+                || add_column::find_fill(statements, i, change.table(), column)
+                    .update
+                    .is_some()
+        }
+        SchemaChange::AddColumn { other: true, .. } => false,
+        SchemaChange::AlterType { .. } => st.rewrites,
+        SchemaChange::SetNotNull { column, .. } => {
+            add_column::find_fill_before(statements, i, change.table(), column).is_some()
+        }
+        SchemaChange::RenameColumn { .. }
+        | SchemaChange::RenameTable { .. }
+        | SchemaChange::DropColumn { .. } => true,
+    }
+}
+
 async fn plan_online(
     client: &Client,
     m: &Migration,
@@ -329,6 +361,9 @@ async fn plan_online(
         let mut handled = false;
         if let (Some(changes), false) = (&st.changes, st.on_new_table) {
             for change in changes {
+                if !may_be_online(change, st, &statements, i) {
+                    continue;
+                }
                 let Some(table) = catalog::table(client, change.table()).await? else {
                     continue;
                 };
