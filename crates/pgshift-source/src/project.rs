@@ -150,6 +150,10 @@ pub fn migrations_below(dir: &Path) -> Result<Option<FoundFolder>, SourceError> 
     }))
 }
 
+/// The files a migration's own subdirectory holds: Prisma's `migration.sql`, diesel's `up.sql`
+/// and `down.sql`.
+const SUBDIRECTORY_FILES: [&str; 3] = ["migration.sql", "up.sql", "down.sql"];
+
 /// The migrations of the folder `file` belongs to, read in `format` (or the detected one), with
 /// `file`'s script keeping the path as given: checking the set and keeping `file`'s findings
 /// gives what checking the folder gives for it (its up/down parts, its no-transaction marker,
@@ -173,7 +177,18 @@ pub fn load_with_folder(file: &Path, format: Option<Format>) -> Result<Migration
         }
     };
     let parent = file.parent().map(non_empty);
-    let grandparent = file.parent().and_then(Path::parent).map(non_empty);
+    // Only a file named as a migration subdirectory's file can belong to the folder above:
+    // reading any other file's grandparent would detect (and walk) a folder that may be a
+    // whole project, or `/tmp`.
+    let in_subdirectory = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| SUBDIRECTORY_FILES.contains(&n));
+    let grandparent = file
+        .parent()
+        .and_then(Path::parent)
+        .map(non_empty)
+        .filter(|_| in_subdirectory);
     let mut plain = None;
     for dir in parent.into_iter().chain(grandparent) {
         let Some(format) = format.or_else(|| detect(&dir).ok()) else {
