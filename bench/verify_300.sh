@@ -138,11 +138,20 @@ for n in ${SCALE:-100 600} "$count"; do
   sdir="$work/scale_$n"
   [[ -d "$sdir" ]] || generate "$sdir" "$n"
   start=$(date +%s.%N)
-  /usr/bin/time -f '%M' -o "$work/rss_$n" "$pgshift" verify --dir "$sdir" --dir-format pgshift --no-trace --format json > "$work/scale_$n.json" \
-    || { echo "verify failed on the generated set of $n" >&2; exit 1; }
+  # pgshift's own peak (VmHWM), read while it runs: `time -f %M` would report the largest of
+  # its children, the throwaway cluster's server processes.
+  "$pgshift" verify --dir "$sdir" --dir-format pgshift --no-trace --format json > "$work/scale_$n.json" &
+  pid=$!
+  hwm=0
+  while kill -0 "$pid" 2>/dev/null; do
+    now_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    if [[ -n "$now_kb" ]] && (( now_kb > hwm )); then hwm=$now_kb; fi
+    sleep 0.05
+  done
+  wait "$pid" || { echo "verify failed on the generated set of $n" >&2; exit 1; }
   end=$(date +%s.%N)
   seconds=$(echo "$end - $start" | bc)
-  scale_runs+=("$n $(echo "scale=2; $seconds * 1000 / $n" | bc) $(( $(tail -n 1 "$work/rss_$n") / 1024 ))")
+  scale_runs+=("$n $(echo "scale=2; $seconds * 1000 / $n" | bc) $(echo "scale=1; $hwm / 1024" | bc)")
 done
 echo "pgshift: $pgshift" >&2
 echo "psql_replay_up_down_up_${count}: $baseline s"
