@@ -680,3 +680,44 @@ async fn a_history_record_that_fails_rolls_the_migration_back() {
         .get(0);
     assert_eq!(tags, 2);
 }
+
+/// The runner's own statements prepared once per session (the in-flight record of a statement
+/// run outside a transaction) are prepared again after a migration deallocates them.
+#[tokio::test]
+async fn prepared_statements_survive_a_migration_that_deallocates_them() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_t.up.sql",
+        "CREATE TABLE t (id int, a int, b int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_a.up.sql",
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+    );
+    write(
+        dir.path(),
+        "20240103000000_deallocate.up.sql",
+        "DEALLOCATE ALL;\n",
+    );
+    write(
+        dir.path(),
+        "20240104000000_b.up.sql",
+        "CREATE INDEX CONCURRENTLY t_b ON t (b);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let applied = m.up(None, &Silent).await.expect("up");
+    assert_eq!(applied.len(), 4);
+    let c = db.connect().await;
+    let valid: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE indexrelid IN ('t_a'::regclass, 't_b'::regclass) AND indisvalid",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .get(0);
+    assert_eq!(valid, 2);
+}
