@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use pgshift_db::{Connection, DbError, Session};
 use pgshift_lint::LockLevel;
-use pgshift_sql::ident::QualifiedName;
+use pgshift_sql::ident::{quote_literal, QualifiedName};
 
 use crate::event::{Event, Observer};
 use crate::options::RunOptions;
@@ -69,14 +69,17 @@ pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedT
         .collect()
 }
 
-/// The guard's first look, for a unit run in a transaction of its own: `LOCK TABLE ONLY ...
-/// IN <mode> MODE NOWAIT` for each of `tables`, sent with the unit's `BEGIN`. A lock that is
-/// granted at once means nobody was in the way (and the unit holds it from then on, as its
+/// The guard's first look, for a unit run in a transaction of its own: each of `tables` locked
+/// with `LOCK TABLE ONLY ... IN <mode> MODE NOWAIT`, sent with the unit's `BEGIN`. A lock that
+/// is granted at once means nobody was in the way (and the unit holds it from then on, as its
 /// statements would); `NOWAIT` never joins the lock queue, so a lock that is not granted makes
-/// the statement fail at once, without making anyone wait, and the guard then looks at who is in
-/// the way as usual. `None` when there is nothing to lock or the guard is off, or when it also
-/// waits for long transactions (which hold no lock on the tables: only its query sees them), or
-/// when the unit changes `search_path` (its names would resolve elsewhere before it does).
+/// the statement fail at once, without making anyone wait, and the guard then looks at who is
+/// in the way as usual. Only ordinary and partitioned tables are locked this way (a `LOCK` on
+/// a view would lock every table the view reads, in the same mode): anything else (a view, a
+/// relation that is not there) fails the look too, and the guard looks as usual. `None` when
+/// there is nothing to lock or the guard is off, or when it also waits for long transactions
+/// (which hold no lock on the tables: only its query sees them), or when the unit changes
+/// `search_path` (its names would resolve elsewhere before it does).
 pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -> Option<String> {
     let moves_names = unit
         .steps
@@ -89,19 +92,20 @@ pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -
     {
         return None;
     }
-    Some(
-        tables
-            .iter()
-            .map(|t| {
-                format!(
-                    "LOCK TABLE ONLY {} IN {} MODE NOWAIT",
-                    t.quoted,
-                    t.lock.sql_name()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-    )
+    let mut body = String::from("DECLARE kind \"char\"; BEGIN ");
+    for t in tables {
+        body.push_str(&format!(
+            "SELECT relkind INTO kind FROM pg_class WHERE oid = to_regclass({}); \
+             IF kind IS DISTINCT FROM 'r' AND kind IS DISTINCT FROM 'p' THEN \
+             RAISE EXCEPTION 'pgshift: not a table'; END IF; \
+             LOCK TABLE ONLY {} IN {} MODE NOWAIT; ",
+            quote_literal(&t.quoted),
+            t.quoted,
+            t.lock.sql_name()
+        ));
+    }
+    body.push_str("END");
+    Some(format!("DO $pgshift_guard$ {body} $pgshift_guard$"))
 }
 
 /// How the wait ended.

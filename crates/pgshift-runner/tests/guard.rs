@@ -357,3 +357,37 @@ async fn a_unit_on_a_table_that_is_not_there_still_runs() {
         .get(0);
     assert_eq!(column, 1);
 }
+
+/// A `LOCK` on a view locks every table the view reads, in the same mode: the guard's NOWAIT
+/// first look never locks a view (it looks at who is in the way instead), so dropping a view
+/// takes no lock on the table under it.
+#[tokio::test]
+async fn dropping_a_view_never_locks_the_table_it_reads() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    let c = db.connect().await;
+    c.batch_execute("CREATE VIEW items_view AS SELECT id, v FROM items")
+        .await
+        .expect("view");
+    std::fs::write(
+        dir.path().join("20240102000000_drop_view.up.sql"),
+        "DROP VIEW items_view;\nCREATE TABLE locks_seen AS SELECT mode FROM pg_locks WHERE relation = 'items'::regclass AND pid = pg_backend_pid();\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(None, &pgshift_runner::Silent).await.expect("up");
+    let modes: Vec<String> = c
+        .query("SELECT mode FROM locks_seen ORDER BY 1", &[])
+        .await
+        .expect("locks seen")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !modes.iter().any(|m| m == "AccessExclusiveLock"),
+        "the migration held {modes:?} on items"
+    );
+}
