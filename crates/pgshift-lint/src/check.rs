@@ -167,63 +167,58 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     // What the open transaction carries into the next up script when the tool runs all pending
     // migrations in one transaction: the enum values added in it, still unusable.
     let mut carried: Vec<(QualifiedName, String)> = Vec::new();
-    // Parsing needs no context: other threads parse the scripts ahead, while each is checked
-    // here, in order, with what the scripts before it left in the context. A script's parse
-    // trees are freed on another thread too (thousands of small allocations each).
+    // Parsing needs no context: other threads parse the scripts ahead (and free their parse
+    // trees after), while each is checked here, in order, with what the scripts before it left
+    // in the context.
     let threads = options
         .threads
         .unwrap_or_else(crate::ahead::default_threads);
-    std::thread::scope(|scope| {
-        let (discard, discarded) = std::sync::mpsc::channel::<StatementWalk<'_>>();
-        if threads > 1 {
-            scope.spawn(move || discarded.into_iter().for_each(drop));
-        }
-        crate::ahead::in_order(
-            &scripts,
-            threads,
-            |(script, _)| walk_script(script),
-            |i, walk| {
-                let (script, direction) = scripts[i];
-                let findings = match direction {
-                    Direction::Up => {
-                        let up_wrapping = wrapping(script.no_transaction);
-                        let findings = check_walked(
-                            &mut ctx,
-                            script,
-                            &walk,
-                            up_wrapping,
-                            Direction::Up,
-                            options,
-                            std::mem::take(&mut carried),
-                        );
-                        if batched && up_wrapping != Wrapping::None {
-                            carried = ctx.enum_values_added.clone();
-                        }
-                        findings
-                    }
-                    Direction::Down => check_walked(
+    crate::ahead::in_order(
+        &scripts,
+        threads,
+        |(script, _)| walk_script(script),
+        |i, walk| {
+            let (script, direction) = scripts[i];
+            let findings = match direction {
+                Direction::Up => {
+                    let up_wrapping = wrapping(script.no_transaction);
+                    let findings = check_walked(
                         &mut ctx,
                         script,
-                        &walk,
-                        wrapping(script.no_transaction),
-                        Direction::Down,
+                        walk,
+                        up_wrapping,
+                        Direction::Up,
                         options,
-                        Vec::new(),
-                    ),
-                };
-                if threads > 1 {
-                    // Freed there; should that thread be gone, it is freed here.
-                    let _ = discard.send(walk);
+                        std::mem::take(&mut carried),
+                    );
+                    if batched && up_wrapping != Wrapping::None {
+                        carried = ctx.enum_values_added.clone();
+                    }
+                    findings
                 }
-                report.add(CheckedFile {
-                    path: script.path.clone(),
-                    text: script.file_text.clone(),
-                    findings,
-                });
-            },
-        );
-    });
+                Direction::Down => check_walked(
+                    &mut ctx,
+                    script,
+                    walk,
+                    wrapping(script.no_transaction),
+                    Direction::Down,
+                    options,
+                    Vec::new(),
+                ),
+            };
+            report.add(checked_file(script, findings));
+        },
+    );
     report
+}
+
+/// A script's findings, as the report holds them.
+fn checked_file(script: &Script, findings: Vec<Finding>) -> CheckedFile {
+    CheckedFile {
+        path: script.path.clone(),
+        text: script.file_text.clone(),
+        findings,
+    }
 }
 
 /// Checks SQL read from standard input ([`pgshift_source::read_stream`]). A plain stream is one
@@ -268,11 +263,7 @@ pub fn check_stream(stream: &SqlStream, options: &CheckOptions) -> Report {
             options,
             Vec::new(),
         );
-        report.add(CheckedFile {
-            path: script.path.clone(),
-            text: script.file_text.clone(),
-            findings,
-        });
+        report.add(checked_file(script, findings));
     }
     report
 }
