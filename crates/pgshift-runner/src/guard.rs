@@ -5,10 +5,13 @@
 //! too, even plain `SELECT`s: the table is down until the long transaction ends. `lock_timeout`
 //! bounds that to the timeout, and the runner retries; the guard avoids even that. Before a
 //! unit that needs a lock blocking reads or writes (the effects [`crate::prepare`] found for
-//! its steps, from the linter's knowledge), it asks the catalog who holds (or
-//! waits for) a conflicting lock on the unit's tables, and while someone does whose
-//! transaction is not brand new, it waits *outside* the lock queue, reporting who is in the
-//! way. Then the unit runs with the normal `lock_timeout` and retry. The wait is bounded
+//! its steps, from the linter's knowledge), it first tries to take those locks `NOWAIT` with
+//! the unit's `BEGIN` ([`lock_nowait`]): granted at once, nobody is in the way. Otherwise it
+//! asks the catalog who holds (or waits for) a conflicting lock on the unit's tables, and while
+//! someone does whose transaction is not brand new, it waits *outside* the lock queue,
+//! reporting who is in the way. Then the unit runs with the normal `lock_timeout` and retry.
+//! Tables created by an earlier migration of the same command are not looked at: no session
+//! used them before it. The wait is bounded
 //! (`guard_max_wait`); optionally (`guard_cancel_after`, off by default) the sessions in the
 //! way are cancelled after a grace period.
 //!
@@ -51,7 +54,9 @@ pub struct GuardedTable {
 pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedTable> {
     let mut strongest: BTreeMap<String, (String, LockLevel)> = BTreeMap::new();
     for effect in unit.steps.iter().flat_map(|s| &s.facts.effects) {
-        if !effect.lock.blocks_writes() || new_tables.iter().any(|t| t.same_object(&effect.table)) {
+        // Exactly the name created (a schema-less name may resolve to another schema's
+        // table than a qualified one): anything less certain is guarded.
+        if !effect.lock.blocks_writes() || new_tables.contains(&effect.table) {
             continue;
         }
         let entry = strongest
@@ -292,8 +297,12 @@ mod tests {
         let got = guarded_tables(&altered, &new);
         let names: Vec<&str> = got.iter().map(|g| g.display.as_str()).collect();
         assert_eq!(names, vec!["public.o"]);
-        // The same name in another schema is another table.
-        let other = [QualifiedName::new(Some("audit"), "o")];
+        // The same name in another schema is another table; a name created without a schema
+        // is not taken for a qualified one.
+        let other = [
+            QualifiedName::new(Some("audit"), "o"),
+            QualifiedName::new(None, "o"),
+        ];
         assert_eq!(guarded_tables(&altered, &other).len(), 2);
     }
 }
