@@ -43,7 +43,8 @@ where
         changed: Condvar::new(),
     };
     std::thread::scope(|scope| {
-        for _ in 1..threads.min(items.len()) {
+        // More helpers than items within the lookahead would only wait.
+        for _ in 1..threads.min(items.len()).min(LOOKAHEAD + 1) {
             scope.spawn(|| shared.help(items, &work));
         }
         // Stops the helpers however the loop below ends (a panic included).

@@ -735,7 +735,7 @@ impl Run<'_> {
         let expected = stop.map_or(0, |f| f + 1);
         // 1. Each migration: up, then its down and its up again, checked on their own. Only
         // the snapshots the checks compare are kept (before and after the current migration,
-        // and the cycle's start), so memory does not grow with the number of migrations.
+        // and the cycle's start), so the snapshots held do not grow with the migrations.
         let mut before = self.snapshot().await?;
         let mut cycle_start = (expected == 0).then(|| before.clone());
         for (i, m) in set.migrations.iter().enumerate() {
