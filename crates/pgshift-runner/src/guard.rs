@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use pgshift_db::{Connection, DbError, Session};
 use pgshift_lint::LockLevel;
 use pgshift_sql::ident::{quote_literal, QualifiedName};
+use pgshift_sql::lines::contains_ignore_ascii_case;
 
 use crate::event::{Event, Observer};
 use crate::options::RunOptions;
@@ -86,14 +87,15 @@ pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedT
 /// (which hold no lock on the tables: only its query sees them), or when the unit changes
 /// `search_path` (its names would resolve elsewhere before it does).
 pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -> Option<String> {
-    let moves_names = unit
-        .steps
-        .iter()
-        .any(|s| s.sql().to_ascii_lowercase().contains("search_path"));
+    let moves_names = || {
+        unit.steps
+            .iter()
+            .any(|s| contains_ignore_ascii_case(s.sql(), "search_path"))
+    };
     if tables.is_empty()
-        || moves_names
         || options.guard_max_wait.is_zero()
         || !options.guard_long_transaction.is_zero()
+        || moves_names()
     {
         return None;
     }

@@ -1445,11 +1445,18 @@ impl Migrator {
 /// A migration that may have reset the session's settings (`RESET ALL`, `DISCARD ALL`, ...),
 /// after which the runner makes its own again.
 fn resets_session(exec: &Execution) -> bool {
+    let starts_with = |sql: &str, word: &str| {
+        sql.get(..word.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(word))
+    };
     exec.units.iter().flat_map(|u| &u.steps).any(|s| {
-        let sql = s.sql().trim_start().to_ascii_lowercase();
-        sql.starts_with("reset")
-            || sql.starts_with("discard")
-            || sql.contains("client_connection_check_interval")
+        let sql = s.sql().trim_start();
+        starts_with(sql, "reset")
+            || starts_with(sql, "discard")
+            || pgshift_sql::lines::contains_ignore_ascii_case(
+                sql,
+                "client_connection_check_interval",
+            )
     })
 }
 

@@ -521,7 +521,7 @@ pub async fn online_statements(
             transaction_control: pgshift_sql::transaction_control(&statement.node).is_some(),
             sets_search_path: match &statement.node {
                 NodeEnum::VariableSetStmt(v) => v.name.eq_ignore_ascii_case("search_path"),
-                _ => written.to_ascii_lowercase().contains("search_path"),
+                _ => pgshift_sql::lines::contains_ignore_ascii_case(written, "search_path"),
             },
             on_new_table,
         });

@@ -74,9 +74,32 @@ pub fn char_position_to_offset(text: &str, position: usize) -> usize {
         .map_or(text.len(), |(i, _)| i)
 }
 
+/// Whether `text` contains `word` (ASCII, any case), without a lowercased copy of `text`: a
+/// step's SQL can be a whole file.
+pub fn contains_ignore_ascii_case(text: &str, word: &str) -> bool {
+    let (text, word) = (text.as_bytes(), word.as_bytes());
+    word.is_empty()
+        || text
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_ignore_ascii_case_finds_a_word_in_any_case() {
+        assert!(contains_ignore_ascii_case(
+            "SET Search_Path TO app",
+            "search_path"
+        ));
+        assert!(!contains_ignore_ascii_case(
+            "SET search path",
+            "search_path"
+        ));
+        assert!(!contains_ignore_ascii_case("", "x"));
+    }
 
     #[test]
     fn lines_and_columns_are_one_based_and_count_characters() {
