@@ -6,7 +6,7 @@
 //! them. The versions are matched to the migrations on disk by [`Version`] equality (so `0001`
 //! matches `1`, and diesel's dashed versions match).
 
-use pgshift_source::{AppliedRows, Format, HistoryTable, MigrationSet, Version};
+use pgshift_source::{AppliedRows, Format, HistoryTable, MigrationSet, ToolChecksum, Version};
 use tokio_postgres::Client;
 
 use crate::error::RunError;
@@ -72,7 +72,7 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
                     .unwrap_or(false);
             let checksum = match table.checksum {
                 Some(_) => row
-                    .try_get::<_, Option<Vec<u8>>>(1)
+                    .try_get::<_, Option<String>>(1)
                     .map_err(pgshift_db::DbError::from)?,
                 None => None,
             };
@@ -88,19 +88,7 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
             continue;
         }
         let edited = match table.checksum {
-            Some(kind) => versions
-                .iter()
-                .filter(|v| {
-                    let Some(m) = set.find(v) else { return false };
-                    recorded.iter().any(|r| {
-                        Version::parse(&r.value).is_some_and(|rv| rv == **v)
-                            && r.checksum
-                                .as_ref()
-                                .is_some_and(|c| *c != kind.of(m.up.sql()))
-                    })
-                })
-                .cloned()
-                .collect(),
+            Some(kind) => edited(kind, set, &versions, &recorded),
             None => Vec::new(),
         };
         return Ok(Some(Adoption {
@@ -119,8 +107,39 @@ struct Recorded {
     value: String,
     /// The tool stopped halfway at this version ([`AppliedRows::CurrentVersion`] only).
     dirty: bool,
-    /// The tool's fingerprint of what it applied, where it records one.
-    checksum: Option<Vec<u8>>,
+    /// The tool's fingerprint of what it applied, where it records one, as text.
+    checksum: Option<String>,
+}
+
+/// Of the adopted `versions`, those whose file no longer has the fingerprint the tool
+/// recorded. Atlas's fingerprint runs over every earlier file too, so an edit shows in every
+/// later one: only the first file that differs is the edited one.
+fn edited(
+    kind: ToolChecksum,
+    set: &MigrationSet,
+    versions: &[Version],
+    recorded: &[Recorded],
+) -> Vec<Version> {
+    let computed = kind.of_set(set);
+    let mut edited = Vec::new();
+    for (m, now) in set.migrations.iter().zip(&computed) {
+        if !versions.contains(&m.version) {
+            continue;
+        }
+        let differs = recorded.iter().any(|r| {
+            Version::parse(&r.value).is_some_and(|rv| rv == m.version)
+                && r.checksum
+                    .as_deref()
+                    .is_some_and(|c| !kind.matches(c, now, m))
+        });
+        if differs {
+            edited.push(m.version.clone());
+            if kind == ToolChecksum::AtlasSum {
+                break;
+            }
+        }
+    }
+    edited
 }
 
 fn match_versions(

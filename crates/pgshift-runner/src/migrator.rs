@@ -24,7 +24,7 @@ use crate::event::{Event, Observer};
 use crate::executor::{Executor, Record, Transactions};
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
-use crate::old_tool::{NotWritten, OldTool, OldToolRow};
+use crate::old_tool::{announce, write_rows, NotWritten, OldTool, OldToolRow};
 use crate::options::RunOptions;
 use crate::prepare::{prepare, Purpose};
 use crate::progress::Progress;
@@ -610,6 +610,7 @@ impl Migrator {
             history::ensure_foreign(&self.conn).await?;
         }
         let rows = history::read(&self.conn).await?;
+        self.find_old_tool(observer).await?;
         let mut marked = Vec::new();
         for m in self.set.migrations.iter().filter(|m| m.version <= *version) {
             if let Some(row) = find_row(&rows, &m.version) {
@@ -626,19 +627,27 @@ impl Migrator {
                 }
                 continue;
             }
-            history::upsert(
-                &self.conn,
-                &row_for(
-                    m,
-                    RowState::Baseline,
-                    1,
-                    1,
-                    None,
-                    self.set.format.name(),
-                    Vec::new(),
-                ),
-            )
+            // With record_in_old_tool the old tool is told too, so that it does not run what
+            // the baseline says is in the database.
+            let old_tool = self.old_tool_applied(m);
+            in_transaction(&self.conn, async {
+                history::upsert(
+                    &self.conn,
+                    &row_for(
+                        m,
+                        RowState::Baseline,
+                        1,
+                        1,
+                        None,
+                        self.set.format.name(),
+                        Vec::new(),
+                    ),
+                )
+                .await?;
+                write_rows(&self.conn, &old_tool).await
+            })
             .await?;
+            announce(&old_tool, observer);
             marked.push(m.version.clone());
         }
         self.reconcile(observer, false).await?;
@@ -658,7 +667,13 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<String> {
         self.acquire_runner_lock(observer).await?;
-        let outcome = self.resolve_locked(version, step, resolution).await;
+        let outcome = match self.find_old_tool(observer).await {
+            Ok(()) => {
+                self.resolve_locked(version, step, resolution, observer)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         self.release_runner_lock().await;
         outcome
     }
@@ -668,6 +683,7 @@ impl Migrator {
         version: &Version,
         step: Option<usize>,
         resolution: Resolution,
+        observer: &dyn Observer,
     ) -> Result<String> {
         history::ensure(&self.conn).await?;
         let rows = history::read(&self.conn).await?;
@@ -705,16 +721,35 @@ impl Migrator {
             "reverted"
         };
         let checksum = self.set.find(version).map(Migration::checksum);
+        // The end of the migration (or of its revert) goes into the old tool's table with
+        // pgshift's own record, as `up` and `down` would have written it.
+        let old_tool: Vec<OldToolRow> = match (self.old_tool, self.set.find(version)) {
+            (None, _) => Vec::new(),
+            (Some(_), Some(m)) if state == RowState::Partial => self.old_tool_applied(m),
+            (Some(o), found) => {
+                let path = found
+                    .map(|m| m.up.path.clone())
+                    .or_else(|| row.path.as_ref().map(std::path::PathBuf::from))
+                    .unwrap_or_default();
+                vec![o.reverted(&row.version, &row.name, &path, &self.set)]
+            }
+        };
         let conn = &self.conn;
         let finish = || async {
-            if state == RowState::Partial {
-                if let Some(checksum) = &checksum {
-                    history::set_checksum(conn, &row.version, checksum, None).await?;
+            in_transaction(conn, async {
+                if state == RowState::Partial {
+                    if let Some(checksum) = &checksum {
+                        history::set_checksum(conn, &row.version, checksum, None).await?;
+                    }
+                    history::finish(conn, &row.version, 0).await?;
+                } else {
+                    history::delete(conn, &row.version).await?;
                 }
-                history::finish(conn, &row.version, 0).await
-            } else {
-                history::delete(conn, &row.version).await
-            }
+                write_rows(conn, &old_tool).await
+            })
+            .await?;
+            announce(&old_tool, observer);
+            Ok::<(), RunError>(())
         };
         match resolution {
             Resolution::Done if next == total => {
@@ -822,7 +857,7 @@ impl Migrator {
             exec: prepared.exec,
             row: partial.cloned(),
             from_history: false,
-            old_tool: self.old_tool.map(|o| o.applied(m)),
+            old_tool: self.old_tool.map(|o| o.applied(&self.set, m)),
         };
         self.execute(run, prepared.dump, observer).await?;
         self.new_tables.extend(created);
@@ -911,7 +946,7 @@ impl Migrator {
         };
         let old_tool = self
             .old_tool
-            .map(|o| o.reverted(&row.version, &row.name, &up_path));
+            .map(|o| o.reverted(&row.version, &row.name, &up_path, &self.set));
         let run = Run {
             direction: Direction::Revert,
             migration,
@@ -1271,6 +1306,19 @@ impl Migrator {
         Ok(())
     }
 
+    /// With `[run] record_in_old_tool` (once [`Self::find_old_tool`] found the table), the
+    /// statements that leave the old tool's table recording `m` as applied exactly once: its
+    /// row removed, then written.
+    pub(crate) fn old_tool_applied(&self, m: &Migration) -> Vec<OldToolRow> {
+        let Some(o) = self.old_tool else {
+            return Vec::new();
+        };
+        vec![
+            o.reverted(m.version.as_str(), &m.name, &m.up.path, &self.set),
+            o.applied(&self.set, m),
+        ]
+    }
+
     /// With `[run] record_in_old_tool`, finds the old tool's table this command also writes,
     /// and says so when there is none.
     pub(crate) async fn find_old_tool(&mut self, observer: &dyn Observer) -> Result<()> {
@@ -1316,31 +1364,14 @@ impl Migrator {
     /// transaction makes a failed adoption (a dirty golang-migrate database) leave nothing
     /// behind, so the next run after the repair adopts.
     async fn reconcile(&self, observer: &dyn Observer, creating_history: bool) -> Result<()> {
-        self.conn
-            .batch_execute("BEGIN")
-            .await
-            .map_err(DbError::from)?;
-        let done = async {
+        in_transaction(&self.conn, async {
             if creating_history {
                 history::ensure(&self.conn).await?;
                 history::ensure_foreign(&self.conn).await?;
             }
             self.adopt_new(observer, creating_history).await
-        }
-        .await;
-        match done {
-            Ok(()) => {
-                self.conn
-                    .batch_execute("COMMIT")
-                    .await
-                    .map_err(DbError::from)?;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.conn.batch_execute("ROLLBACK").await;
-                Err(e)
-            }
-        }
+        })
+        .await
     }
 
     async fn adopt_new(&self, observer: &dyn Observer, creating_history: bool) -> Result<()> {
@@ -1354,7 +1385,7 @@ impl Migrator {
         let seen = history::foreign_seen(&self.conn, found.tool).await?;
         let rows = history::read(&self.conn).await?;
         // A file edited after the other tool applied it is not what ran: adopting it would
-        // record the edit as applied (the tool itself refuses to go on).
+        // record the edit as applied (sqlx and Flyway themselves refuse to go on).
         let new = |v: &Version| {
             !seen
                 .iter()
@@ -1368,7 +1399,7 @@ impl Migrator {
                 .map(|m| m.up.path.display().to_string())
                 .unwrap_or_default();
             return Err(RunError::Usage(format!(
-                "{path}: {tool} applied migration {v} with a different checksum than the file has now ({table}): the file was edited after {tool} ran it, and {tool} itself refuses to go on. Nothing was recorded. Restore the file as it was applied; or, if the database already matches the edited file, record it with `pgshift baseline {v}`.",
+                "{path}: {tool} applied migration {v} with a different checksum than the file has now ({table}): the file was edited after {tool} ran it, so what is on disk is not what ran. Nothing was recorded. Restore the file as it was applied; or, if the database already matches the edited file, record it with `pgshift baseline {v}`.",
                 tool = found.tool,
                 table = found.table,
             )));
@@ -1526,4 +1557,25 @@ pub fn describe_session(s: &pgshift_db::Session) -> String {
         s.pid, s.user, s.state
     );
     pgshift_sql::printable_line(&line).into_owned()
+}
+
+/// Runs `work` in a transaction of its own on `conn`: committed when it succeeds, rolled back
+/// when it fails.
+pub(crate) async fn in_transaction(
+    conn: &pgshift_db::Connection,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    conn.batch_execute("BEGIN")
+        .await
+        .map_err(pgshift_db::DbError::from)?;
+    match work.await {
+        Ok(()) => Ok(conn
+            .batch_execute("COMMIT")
+            .await
+            .map_err(pgshift_db::DbError::from)?),
+        Err(e) => {
+            let _ = conn.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }

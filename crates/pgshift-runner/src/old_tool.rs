@@ -7,12 +7,11 @@
 //! the transaction that writes pgshift's own history row. Only the table of the migrations'
 //! own format is written, and only when it exists: the tool made it, so it is that tool's.
 
+use std::path::Path;
 use std::time::Instant;
 
 use pgshift_db::DbError;
-use pgshift_source::{
-    HistoryTable, Migration, MigrationSet, RecordValue, ToolChecksum, ToolRecord,
-};
+use pgshift_source::{HistoryTable, Migration, MigrationSet, RecordValue, ToolRecord};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
@@ -25,7 +24,6 @@ pub(crate) struct OldTool {
     pub(crate) tool: &'static str,
     pub(crate) table: &'static str,
     record: ToolRecord,
-    checksum: Option<ToolChecksum>,
 }
 
 /// Why nothing is written into the old tool's table although the mode is on.
@@ -37,6 +35,20 @@ pub(crate) enum NotWritten {
         tool: &'static str,
         table: &'static str,
     },
+}
+
+/// What a row of the old tool's table is made of: the migration's file and where it lies.
+struct Facts<'a> {
+    version: &'a str,
+    name: &'a str,
+    /// The up file.
+    path: &'a Path,
+    /// The migrations folder.
+    dir: &'a Path,
+    /// The migration before this one in the folder, if any.
+    previous: Option<&'a str>,
+    /// The tool's fingerprint of the file, when the tool records one.
+    checksum: String,
 }
 
 impl OldTool {
@@ -67,7 +79,6 @@ impl OldTool {
                     tool,
                     table: table.table,
                     record: *record,
-                    checksum: table.checksum,
                 }));
             }
         }
@@ -77,26 +88,50 @@ impl OldTool {
         }))
     }
 
-    /// The row that records `m` as applied.
-    pub(crate) fn applied(&self, m: &Migration) -> OldToolRow {
-        let checksum = self.checksum.map(|c| c.of(m.up.sql())).unwrap_or_default();
-        self.row(true, m.version.as_str(), &m.name, &m.up.path, checksum)
+    /// The row that records `m`, a migration of `set`, as applied.
+    pub(crate) fn applied(&self, set: &MigrationSet, m: &Migration) -> OldToolRow {
+        let checksum = self
+            .record
+            .checksum
+            .map(|c| c.of(set, m))
+            .unwrap_or_default();
+        self.row(
+            true,
+            &Facts {
+                version: m.version.as_str(),
+                name: &m.name,
+                path: &m.up.path,
+                dir: &set.dir,
+                previous: previous(set, m.version.as_str()),
+                checksum,
+            },
+        )
     }
 
-    /// The statement that removes the reverted migration `version`, whose up file was `path`.
-    pub(crate) fn reverted(&self, version: &str, name: &str, path: &std::path::Path) -> OldToolRow {
-        self.row(false, version, name, path, Vec::new())
+    /// The statement that removes the reverted migration `version` of `set`, whose up file
+    /// was `path`.
+    pub(crate) fn reverted(
+        &self,
+        version: &str,
+        name: &str,
+        path: &Path,
+        set: &MigrationSet,
+    ) -> OldToolRow {
+        self.row(
+            false,
+            &Facts {
+                version,
+                name,
+                path,
+                dir: &set.dir,
+                previous: previous(set, version),
+                checksum: String::new(),
+            },
+        )
     }
 
     /// The insert (`applied`) or the delete, its parameters bound to the migration's values.
-    fn row(
-        &self,
-        applied: bool,
-        version: &str,
-        name: &str,
-        path: &std::path::Path,
-        checksum: Vec<u8>,
-    ) -> OldToolRow {
+    fn row(&self, applied: bool, facts: &Facts<'_>) -> OldToolRow {
         let (statement, params) = if applied {
             (self.record.insert, self.record.insert_params)
         } else {
@@ -105,11 +140,34 @@ impl OldTool {
         let values = params
             .iter()
             .map(|p| match p {
-                RecordValue::Version => Value::Text(version.to_owned()),
-                RecordValue::FileStem => Value::Text(file_stem(path)),
-                RecordValue::Description => Value::Text(name.replace('_', " ")),
-                RecordValue::ToolChecksum => Value::Bytes(checksum.clone()),
+                RecordValue::Version => Value::Text(facts.version.to_owned()),
+                RecordValue::VersionDotted => Value::Text(facts.version.replace('_', ".")),
+                RecordValue::VersionUndashed => Value::Text(facts.version.replace('-', "")),
+                RecordValue::FileStem => Value::Text(file_stem(facts.path)),
+                RecordValue::DirName => Value::Text(
+                    facts
+                        .path
+                        .parent()
+                        .and_then(Path::file_name)
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+                RecordValue::ScriptPath => Value::Text(
+                    facts
+                        .path
+                        .strip_prefix(facts.dir)
+                        .unwrap_or(facts.path)
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                ),
+                RecordValue::Description => Value::Text(facts.name.replace('_', " ")),
+                RecordValue::Name => Value::Text(facts.name.to_owned()),
+                RecordValue::ToolChecksum => Value::Text(facts.checksum.clone()),
                 RecordValue::ElapsedNanos => Value::ElapsedNanos,
+                RecordValue::ElapsedMillis => Value::ElapsedMillis,
+                RecordValue::PreviousVersion => Value::Maybe(facts.previous.map(str::to_owned)),
             })
             .collect();
         OldToolRow {
@@ -117,24 +175,36 @@ impl OldTool {
             table: self.table,
             statement,
             values,
-            version: version.to_owned(),
+            version: facts.version.to_owned(),
             applied,
         }
     }
 }
 
-fn file_stem(path: &std::path::Path) -> String {
+fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
+/// The version of the migration before `version` in `set`.
+fn previous<'a>(set: &'a MigrationSet, version: &str) -> Option<&'a str> {
+    let version = pgshift_source::Version::parse(version)?;
+    set.migrations
+        .iter()
+        .rev()
+        .find(|m| m.version < version)
+        .map(|m| m.version.as_str())
+}
+
 #[derive(Debug, Clone)]
 enum Value {
     Text(String),
-    Bytes(Vec<u8>),
+    /// Text or NULL.
+    Maybe(Option<String>),
     /// Filled in when the row is written: the run's duration so far.
     ElapsedNanos,
+    ElapsedMillis,
 }
 
 /// One statement on the old tool's table, with its values bound.
@@ -166,8 +236,11 @@ impl OldToolRow {
     /// Runs the statement; `started` is when the migration started (for a tool that records
     /// how long it ran).
     pub(crate) async fn write(&self, client: &Client, started: Instant) -> Result<(), DbError> {
-        let elapsed = i64::try_from(started.elapsed().as_nanos())
+        let nanos = i64::try_from(started.elapsed().as_nanos())
             .unwrap_or(i64::MAX)
+            .to_string();
+        let millis = i32::try_from(started.elapsed().as_millis())
+            .unwrap_or(i32::MAX)
             .to_string();
         let params: Vec<&(dyn ToSql + Sync)> = self
             .values
@@ -175,8 +248,9 @@ impl OldToolRow {
             .map(|v| -> &(dyn ToSql + Sync) {
                 match v {
                     Value::Text(t) => t,
-                    Value::Bytes(b) => b,
-                    Value::ElapsedNanos => &elapsed,
+                    Value::Maybe(t) => t,
+                    Value::ElapsedNanos => &nanos,
+                    Value::ElapsedMillis => &millis,
                 }
             })
             .collect();
@@ -207,5 +281,22 @@ impl OldToolRow {
             history::forget_foreign_seen(client, self.tool, &self.version).await
         }?;
         Ok(())
+    }
+}
+
+/// Writes the old tool's rows, in order.
+pub(crate) async fn write_rows(client: &Client, rows: &[OldToolRow]) -> Result<(), RunError> {
+    let started = Instant::now();
+    for row in rows {
+        row.write(client, started).await?;
+    }
+    Ok(())
+}
+
+/// Tells the user what the old tool's table now says (the removal before a rewrite is not
+/// news).
+pub(crate) fn announce(rows: &[OldToolRow], observer: &dyn crate::event::Observer) {
+    if let Some(row) = rows.last() {
+        row.announce(observer);
     }
 }

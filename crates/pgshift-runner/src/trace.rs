@@ -276,16 +276,14 @@ async fn trace_existing(
     let worker = pgshift_db::connect(url).await?;
     let observer = pgshift_db::connect(url).await?;
     let version_num = pgshift_db::server_version_num(&worker).await?;
-    let applied: BTreeSet<String> = if history::exists(&worker).await? {
-        history::read(&worker)
-            .await?
-            .into_iter()
-            .filter(|r| r.state.is_done())
-            .map(|r| r.version)
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
+    // What another tool applied counts as applied, as it does for `up`: never traced (and,
+    // with `commit`, never run) a second time.
+    let applied: BTreeSet<String> = crate::adopt::history_view(&worker, set)
+        .await?
+        .into_iter()
+        .filter(|r| r.state.is_done())
+        .map(|r| r.version)
+        .collect();
     let pending: Vec<&Migration> = set
         .migrations
         .iter()
@@ -301,6 +299,25 @@ async fn trace_existing(
         // Each migration as `up` would run it (committed unit by unit), recorded in the history.
         let mut tracer = Tracer::new(&worker, &observer, version_num, &options.run, true);
         history::ensure(&worker).await?;
+        // With record_in_old_tool, what is committed goes into the old tool's table too.
+        let old_tool = if options.run.record_in_old_tool {
+            match crate::old_tool::OldTool::find(&worker, set).await? {
+                Ok(found) => {
+                    history::ensure_foreign(&worker).await?;
+                    Some(found)
+                }
+                Err(_) => {
+                    notes.push(format!(
+                        "record_in_old_tool is on, but there is no {} history table pgshift can write: nothing was recorded for {}",
+                        set.format.name(),
+                        set.format.name()
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         for m in pending {
             let traced = tracer.migration(m).await?;
             let failed = traced.error.is_some();
@@ -310,6 +327,11 @@ async fn trace_existing(
                 break;
             }
             history::upsert(&worker, &history_row(m, set)).await?;
+            if let Some(o) = old_tool {
+                o.applied(set, m)
+                    .write(&worker, std::time::Instant::now())
+                    .await?;
+            }
         }
     } else {
         worker

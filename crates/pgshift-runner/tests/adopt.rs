@@ -137,10 +137,11 @@ async fn flyway_schema_history() {
                       installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(),
                       execution_time integer NOT NULL, success boolean NOT NULL);
                   INSERT INTO flyway_schema_history VALUES
-                      (1, '1', 'first', 'SQL', 'V1__first.sql', 12345, 'app', now(), 5, true),
-                      (2, '1.1', 'first more', 'SQL', 'V1_1__first_more.sql', 999, 'app', now(), 5, true),
-                      (3, '2', 'second', 'SQL', 'V2__second.sql', 777, 'app', now(), 5, false);",
-        // Flyway writes 1.1 for V1_1; a failed row (success = false) is not applied.
+                      (1, '1', 'first', 'SQL', 'V1__first.sql', -1904223420, 'app', now(), 5, true),
+                      (2, '1.1', 'first more', 'SQL', 'V1_1__first_more.sql', -121782505, 'app', now(), 5, true),
+                      (3, '2', 'second', 'SQL', 'V2__second.sql', -700451544, 'app', now(), 5, false);",
+        // Flyway writes 1.1 for V1_1, and each file's CRC-32 (checked); a failed row
+        // (success = false) is not applied.
         expect_run: &["2"],
         expect_adopted: &["1", "1_1"],
     })
@@ -185,7 +186,7 @@ async fn prisma_migrations_table() {
                       migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
                       started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);
                   INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, rolled_back_at, applied_steps_count) VALUES
-                      ('a', 'c1', now(), '20240101000000_first', NULL, 1),
+                      ('a', '9306ca57b3a4fb17ae7aa78ad99be9dd1357a32738ef31c6967a59bd2346ee96', now(), '20240101000000_first', NULL, 1),
                       ('b', 'c2', NULL, '20240102000000_second', now(), 0);",
         expect_run: &["20240102000000", "20240103000000"],
         expect_adopted: &["20240101000000"],
@@ -382,7 +383,7 @@ async fn atlas_schema_revisions() {
                partial_hashes jsonb, operator_version varchar NOT NULL);
            INSERT INTO atlas_schema_revisions.atlas_schema_revisions
                (version, description, applied, total, executed_at, execution_time, hash, operator_version)
-           VALUES ('20240101000000', 'init', 1, 1, now(), 1, 'h', 'Atlas CLI v0.30.0');"#,
+           VALUES ('20240101000000', 'init', 1, 1, now(), 1, '1iw0qeStmzcmCpojO42atuhgstr7+DMye/txkpU3X2E=', 'Atlas CLI v0.30.0');"#,
     )
     .await
     .expect("history");
@@ -731,4 +732,143 @@ async fn a_file_edited_after_the_old_tool_applied_it_is_not_adopted_silently() {
         .await
         .expect("connect");
     assert!(m.up(None, &Silent).await.expect("adopts").is_empty());
+}
+
+/// An edited file against the checksum the old tool recorded: refused with the file named,
+/// nothing recorded.
+async fn refused_as_edited(db: &TestDb, dir: &Path, format: Format, file: &str) {
+    let set = load(dir, Some(format)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let text = m.up(None, &Silent).await.expect_err("refused").to_string();
+    assert!(text.contains(file), "{text}");
+    assert!(text.contains("different checksum"), "{text}");
+    let c = db.connect().await;
+    let recorded: bool = c
+        .query_one("SELECT to_regclass('pgshift.migrations') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!recorded, "nothing was recorded");
+}
+
+const PRISMA_TABLE: &str = "CREATE TABLE _prisma_migrations (
+    id varchar(36) PRIMARY KEY NOT NULL, checksum varchar(64) NOT NULL, finished_at timestamptz,
+    migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+    started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);";
+
+#[tokio::test]
+async fn prismas_checksum_refuses_an_edited_file_and_accepts_other_line_endings() {
+    let applied = "CREATE TABLE first (id int);\nCREATE TABLE other (id int);\n";
+    let history = format!(
+        "{PRISMA_TABLE} CREATE TABLE first (id int); CREATE TABLE other (id int);
+         INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count)
+              VALUES ('a', encode(sha256(convert_to({}, 'UTF8')), 'hex'), now(), '20240101000000_first', 1);",
+        pgshift_sql::ident::quote_literal(applied)
+    );
+    for (on_disk, edited) in [
+        (
+            "CREATE TABLE first (id bigint);\nCREATE TABLE other (id int);\n",
+            true,
+        ),
+        // A Windows checkout: Prisma accepts it, and so does pgshift.
+        (
+            "CREATE TABLE first (id int);\r\nCREATE TABLE other (id int);\r\n",
+            false,
+        ),
+    ] {
+        let db = TestDb::new().await;
+        db.connect()
+            .await
+            .batch_execute(&history)
+            .await
+            .expect("prisma applied");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("20240101000000_first")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("20240101000000_first/migration.sql"),
+            on_disk,
+        )
+        .expect("write");
+        if edited {
+            refused_as_edited(&db, dir.path(), Format::Prisma, "migration.sql").await;
+        } else {
+            let set = load(dir.path(), Some(Format::Prisma)).expect("load");
+            let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+                .await
+                .expect("connect");
+            assert!(m.up(None, &Silent).await.expect("adopted").is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn flyways_crc32_refuses_an_edited_file() {
+    let db = TestDb::new().await;
+    db.connect()
+        .await
+        .batch_execute(
+            "CREATE TABLE t (id int);
+             CREATE TABLE flyway_schema_history (
+                 installed_rank integer NOT NULL PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+                 type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer,
+                 installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(),
+                 execution_time integer NOT NULL, success boolean NOT NULL);
+             -- Flyway applied `CREATE TABLE t (id int);`, CRC-32 92137680.
+             INSERT INTO flyway_schema_history VALUES (1, '1', 'init', 'SQL', 'V1__init.sql', 92137680, 'app', now(), 5, true);",
+        )
+        .await
+        .expect("flyway applied");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("V1__init.sql"),
+        "CREATE TABLE t (id bigint);\n",
+    )
+    .expect("write");
+    refused_as_edited(&db, dir.path(), Format::Flyway, "V1__init.sql").await;
+    // As applied (line endings aside), it is adopted.
+    std::fs::write(
+        dir.path().join("V1__init.sql"),
+        "CREATE TABLE t (id int);\r\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Flyway)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    assert!(m.up(None, &Silent).await.expect("adopted").is_empty());
+}
+
+#[tokio::test]
+async fn atlas_revision_hash_refuses_an_edited_file() {
+    // The files as they are now (their atlas.sum re-hashed after an edit); the revisions
+    // recorded the first file's earlier hash, and so every later hash differs too.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pgshift-source/tests/fixtures/atlas/good");
+    let db = TestDb::new().await;
+    db.connect()
+        .await
+        .batch_execute(
+            r#"CREATE TABLE "users" ("id" bigint NOT NULL, PRIMARY KEY ("id"));
+               CREATE SCHEMA atlas_schema_revisions;
+               CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (
+                   version varchar NOT NULL PRIMARY KEY, description varchar NOT NULL, type bigint NOT NULL DEFAULT 2,
+                   applied bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL,
+                   execution_time bigint NOT NULL, error text, error_stmt text, hash varchar NOT NULL,
+                   partial_hashes jsonb, operator_version varchar NOT NULL);
+               INSERT INTO atlas_schema_revisions.atlas_schema_revisions
+                   (version, description, applied, total, executed_at, execution_time, hash, operator_version)
+               VALUES ('20240101000000', 'init', 1, 1, now(), 1, 'b2xkZXIgaGFzaA==', 'Atlas CLI v0.30.0'),
+                      ('20240102000000', 'index', 1, 1, now(), 1, 'b2xkZXIgdG9v', 'Atlas CLI v0.30.0');"#,
+        )
+        .await
+        .expect("atlas applied");
+    let set = load(&dir, Some(Format::Atlas)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let text = m.up(None, &Silent).await.expect_err("refused").to_string();
+    assert!(text.contains("20240101000000_init.sql"), "{text}");
+    assert!(text.contains("different checksum"), "{text}");
 }

@@ -377,25 +377,13 @@ async fn a_row_the_old_tools_table_refuses_rolls_the_migration_back_and_says_why
     assert_eq!(recorded, 0);
 }
 
-/// A format whose history pgshift does not write: said, and nothing written.
+/// A format whose history pgshift does not write (plain SQL has no tool): said, with what to do.
 #[tokio::test]
 async fn a_format_pgshift_cannot_record_for_is_named_with_what_to_do() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
-        dir.path(),
-        &[
-            ("1_t.up.sql", "CREATE TABLE t (x int);"),
-            ("1_t.down.sql", "DROP TABLE t;"),
-        ],
-    );
-    let c = db.connect().await;
-    c.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);",
-    )
-    .await
-    .expect("golang-migrate's table");
-    let set = load(dir.path(), Some(Format::GolangMigrate)).expect("load");
+    write(dir.path(), &[("1_t.sql", "CREATE TABLE t (x int);")]);
+    let set = load(dir.path(), Some(Format::Plain)).expect("load");
     let mut m = Migrator::connect(&db.url(), set, on())
         .await
         .expect("connect");
@@ -403,23 +391,18 @@ async fn a_format_pgshift_cannot_record_for_is_named_with_what_to_do() {
     m.up(None, &lines).await.expect("up");
     assert!(
         lines.all().iter().any(|l| l.contains(
-            "record_in_old_tool is on, but pgshift cannot write golang-migrate's history (it can for sqlx, dbmate, node-pg-migrate)"
-        ) && l.contains("Remove golang-migrate from every deploy path")),
+            "record_in_old_tool is on, but pgshift cannot write plain's history (it can for sqlx, golang-migrate, flyway, dbmate, goose, diesel, prisma, drizzle, atlas, node-pg-migrate)"
+        ) && l.contains("Remove plain from every deploy path")),
         "{:?}",
         lines.all()
     );
-    let rows: i64 = c
-        .query_one("SELECT count(*) FROM schema_migrations", &[])
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(rows, 0);
 }
 
-/// An online change is applied when its contract ends: the old tool's row is written then,
-/// by `complete`, with pgshift's own record.
+/// An online change's row goes into the old tool's table when the expand ends: from then on old
+/// and new code run side by side, and the old tool applying the migration's SQL as written (a
+/// rename) would break the old code. `rollback` removes it; `complete` leaves exactly one.
 #[tokio::test]
-async fn an_online_change_is_recorded_when_complete_ends_it() {
+async fn an_online_change_is_recorded_once_expanded_and_removed_by_rollback() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write(
@@ -440,18 +423,12 @@ async fn an_online_change_is_recorded_when_complete_ends_it() {
     let mut m = Migrator::connect(&db.url(), set, on())
         .await
         .expect("connect");
-    m.up(None, &Silent).await.expect("up expands");
-    assert!(
-        texts(&c, "SELECT version::text FROM schema_migrations")
-            .await
-            .is_empty(),
-        "expanded only: not applied yet"
-    );
     let lines = Lines::default();
-    m.complete(None, &lines).await.expect("complete");
+    m.up(None, &lines).await.expect("up expands");
     assert_eq!(
         texts(&c, "SELECT version::text FROM schema_migrations").await,
-        ["2"]
+        ["2"],
+        "expanded: dbmate must not run the rename now"
     );
     assert!(
         lines
@@ -461,4 +438,103 @@ async fn an_online_change_is_recorded_when_complete_ends_it() {
         "{:?}",
         lines.all()
     );
+    m.rollback(None, &Silent).await.expect("rollback");
+    assert!(
+        texts(&c, "SELECT version::text FROM schema_migrations")
+            .await
+            .is_empty(),
+        "rolled back: pending again for both tools"
+    );
+    m.up(None, &Silent).await.expect("expand again");
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        texts(&c, "SELECT version::text FROM schema_migrations").await,
+        ["2"]
+    );
+}
+
+/// `baseline` says the database already holds these migrations: with the mode on, the old tool
+/// is told as well (and a row it has already is not doubled).
+#[tokio::test]
+async fn baseline_records_in_the_old_tools_table_too() {
+    let (db, _dir, c, set) = dbmate_after_its_first_migration().await;
+    c.batch_execute("UPDATE t SET x = x * 100")
+        .await
+        .expect("2 applied by hand");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    let v2 = pgshift_source::Version::parse("20240102000000").expect("v");
+    m.baseline(&v2, &Silent).await.expect("baseline");
+    assert_eq!(
+        texts(&c, "SELECT version::text FROM schema_migrations ORDER BY 1").await,
+        ["20240101000000", "20240102000000"]
+    );
+    assert!(m.up(None, &Silent).await.expect("up").is_empty());
+    let x: i32 = c.query_one("SELECT x FROM t", &[]).await.expect("t").get(0);
+    assert_eq!(x, 300);
+}
+
+/// A migration that stopped partway and was finished by hand: `resolve --finished` records
+/// its end in the old tool's table, as `up` would have.
+#[tokio::test]
+async fn resolve_finished_records_in_the_old_tools_table_too() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[(
+            "20240101000000_two_steps.sql",
+            "-- migrate:up transaction:false\nCREATE TABLE t (x int);\nSELECT 1/0;\n-- migrate:down\nDROP TABLE t;\n",
+        )],
+    );
+    let c = db.connect().await;
+    c.batch_execute(DBMATE_TABLE).await.expect("dbmate's table");
+    let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    assert!(m.up(None, &Silent).await.is_err(), "stops at 1/0");
+    assert!(texts(&c, "SELECT version::text FROM schema_migrations")
+        .await
+        .is_empty());
+    let v = pgshift_source::Version::parse("20240101000000").expect("v");
+    m.resolve(&v, None, pgshift_runner::Resolution::Finished, &Silent)
+        .await
+        .expect("resolve");
+    assert_eq!(
+        texts(&c, "SELECT version::text FROM schema_migrations").await,
+        ["20240101000000"]
+    );
+}
+
+/// `trace --commit` runs and records what is pending: it never runs what the old tool applied,
+/// and with the mode on records what it ran in the old tool's table.
+#[tokio::test]
+async fn trace_commit_skips_what_the_old_tool_applied_and_records_what_it_ran() {
+    let (db, _dir, c, set) = dbmate_after_its_first_migration().await;
+    let options = pgshift_runner::trace::TraceOptions {
+        target: pgshift_runner::trace::Target::Database {
+            url: db.url(),
+            commit: true,
+        },
+        seed: None,
+        from: None,
+        run: on(),
+    };
+    let report = pgshift_runner::trace::trace(&set, &options)
+        .await
+        .expect("trace");
+    let traced: Vec<&str> = report
+        .migrations
+        .iter()
+        .map(|m| m.version.as_str())
+        .collect();
+    assert_eq!(traced, ["20240102000000"], "dbmate applied the first");
+    assert_eq!(
+        texts(&c, "SELECT version::text FROM schema_migrations ORDER BY 1").await,
+        ["20240101000000", "20240102000000"]
+    );
+    let x: i32 = c.query_one("SELECT x FROM t", &[]).await.expect("t").get(0);
+    assert_eq!(x, 300, "each ran once");
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::{MigrationSet, SourceError};
+use crate::{MigrationSet, SourceError, ToolChecksum};
 
 /// Declares [`Format`] with one variant per line and the module whose `DESCRIPTOR` describes
 /// it, so that a variant without a descriptor cannot exist.
@@ -135,9 +135,10 @@ pub struct HistoryTable {
     pub applied: &'static str,
     /// What each row of `applied` means.
     pub rows: AppliedRows,
-    /// How the tool fingerprints a migration, when `applied` returns the fingerprint it
-    /// recorded as a second column: a file edited after the tool applied it is then not
-    /// adopted silently (the tool itself refuses to go on).
+    /// How the tool fingerprints a migration, when `applied` returns, as a second text
+    /// column, the fingerprint it recorded: a file that no longer matches it was edited after
+    /// the tool ran it, and is not adopted silently (sqlx and Flyway refuse to go on too,
+    /// Prisma's `migrate dev` asks for a reset; `None` for Drizzle, which never compares).
     pub checksum: Option<ToolChecksum>,
     /// How the tool itself writes a migration it applied into this table and removes one it
     /// reverted, for `[run] record_in_old_tool`; `None` when pgshift does not write it.
@@ -146,7 +147,7 @@ pub struct HistoryTable {
 
 /// The statements a tool runs on its own history table, as that tool writes them. Their
 /// parameters are the [`RecordValue`]s listed, in order, each passed as text (a statement
-/// casts what it needs: `$1::text::bigint`) or, for [`RecordValue::ToolChecksum`], as bytes.
+/// casts what it needs: `$1::text::bigint`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ToolRecord {
     /// Records a migration as applied.
@@ -155,38 +156,38 @@ pub struct ToolRecord {
     /// Removes a reverted migration.
     pub delete: &'static str,
     pub delete_params: &'static [RecordValue],
+    /// The fingerprint [`RecordValue::ToolChecksum`] stands for.
+    pub checksum: Option<ToolChecksum>,
 }
 
-/// A value of a migration that a [`ToolRecord`] statement takes.
+/// A value of a migration that a [`ToolRecord`] statement takes, always as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordValue {
     /// The version as written in the file name (`0001`, not `1`).
     Version,
+    /// The version with `_` read as `.` (Flyway: `V1_1__x.sql` is version `1.1`).
+    VersionDotted,
+    /// The version with its dashes removed (diesel: `2024-01-01-000000` is `20240101000000`).
+    VersionUndashed,
     /// The file name without its extension (`1700000000000_init`).
     FileStem,
-    /// The name from the file name with `_` read as spaces (sqlx's description).
+    /// The name of the folder holding the file (Prisma's `20240101000000_init`).
+    DirName,
+    /// The file's path below the migrations folder, `/`-separated (Flyway's `script`).
+    ScriptPath,
+    /// The name from the file name with `_` read as spaces (sqlx's and Flyway's description).
     Description,
-    /// The tool's fingerprint of the up SQL ([`HistoryTable::checksum`]), as bytes.
+    /// The name from the file name as written (Atlas's description).
+    Name,
+    /// The tool's fingerprint of the migration ([`ToolRecord::checksum`]).
     ToolChecksum,
-    /// How long the migration ran, in nanoseconds, as text.
+    /// How long the migration ran, in nanoseconds.
     ElapsedNanos,
-}
-
-/// A tool's own fingerprint of a migration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ToolChecksum {
-    /// sqlx: SHA-384 of the migration's SQL text, as bytes (`_sqlx_migrations.checksum`).
-    Sha384,
-}
-
-impl ToolChecksum {
-    /// The fingerprint of `sql` as the tool computes it.
-    pub fn of(self, sql: &str) -> Vec<u8> {
-        use sha2::Digest;
-        match self {
-            ToolChecksum::Sha384 => sha2::Sha384::digest(sql.as_bytes()).to_vec(),
-        }
-    }
+    /// How long the migration ran, in milliseconds.
+    ElapsedMillis,
+    /// The version of the migration before this one in the folder, as written; NULL for the
+    /// first (golang-migrate records only the current version).
+    PreviousVersion,
 }
 
 /// What the rows of a [`HistoryTable::applied`] query mean.

@@ -46,6 +46,7 @@
 mod changed;
 mod detect;
 mod error;
+mod fingerprint;
 mod format;
 mod formats;
 mod lines;
@@ -61,9 +62,10 @@ use std::path::Path;
 pub use changed::changed_since;
 pub use detect::detect;
 pub use error::SourceError;
+pub use fingerprint::ToolChecksum;
 pub use format::{
     AppliedRows, Format, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue,
-    ToolChecksum, ToolRecord, TransactionModel,
+    ToolRecord, TransactionModel,
 };
 pub use migration::{checksum_of, Migration, MigrationSet, Script};
 pub use new::new_migration;

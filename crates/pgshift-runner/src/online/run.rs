@@ -10,7 +10,9 @@ use super::{OnlinePlan, PhaseUnit, UnitKind};
 use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
 use crate::executor::Record;
+use crate::migrator::in_transaction;
 use crate::migrator::Migrator;
+use crate::old_tool::{announce, write_rows, OldToolRow};
 use crate::prepare::{backfill_execution, generated_execution, prepare, Purpose};
 use crate::progress::Progress;
 use crate::units::Execution;
@@ -158,7 +160,16 @@ impl Migrator {
             self.finish_contract(m, &change, observer).await?;
             return Ok(());
         }
-        state::set_phase(self.connection(), &change.version, OnlinePhase::Expanded).await?;
+        // From here old code and new code both run, and the old tool must not apply this
+        // migration's SQL as written: its row goes in with the phase.
+        let rows = self.old_tool_rows(m, true);
+        let conn = self.connection();
+        in_transaction(conn, async {
+            state::set_phase(conn, &change.version, OnlinePhase::Expanded).await?;
+            write_rows(conn, &rows).await
+        })
+        .await?;
+        announce(&rows, observer);
         observer.event(&Event::Info(format!(
             "  {} {} is expanded: old and new code both work now. Deploy the new code, then run `pgshift complete` (or `pgshift rollback` to undo the expand)",
             m.version, m.name
@@ -261,7 +272,10 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<Finished> {
         self.acquire_runner_lock(observer).await?;
-        let outcome = self.rollback_locked(version.cloned(), observer).await;
+        let outcome = match self.find_old_tool(observer).await {
+            Ok(()) => self.rollback_locked(version.cloned(), observer).await,
+            Err(e) => Err(e),
+        };
         self.release_runner_lock().await;
         outcome
     }
@@ -288,7 +302,14 @@ impl Migrator {
         let change = self.reread(&change.version).await?;
         self.run_phase(&m, &change, OnlinePhase::RollingBack, observer)
             .await?;
-        state::end(self.connection(), &change.version).await?;
+        let rows = self.old_tool_rows(&m, false);
+        let conn = self.connection();
+        in_transaction(conn, async {
+            state::end(conn, &change.version).await?;
+            write_rows(conn, &rows).await
+        })
+        .await?;
+        announce(&rows, observer);
         observer.event(&Event::Info(format!(
             "  rolled back {} {}: it is pending again",
             change.version, change.name
@@ -367,12 +388,11 @@ impl Migrator {
         change: &OnlineChange,
         observer: &dyn Observer,
     ) -> Result<()> {
-        let old_tool = self.old_tool().map(|o| o.applied(m));
+        // Written at the end of the expand already, unless that expand ran before pgshift
+        // did so: removed and written again, it is there once either way.
+        let rows = self.old_tool_rows(m, true);
         let conn = self.connection();
-        conn.batch_execute("BEGIN")
-            .await
-            .map_err(pgshift_db::DbError::from)?;
-        let outcome = async {
+        in_transaction(conn, async {
             // From the start of the expand to the end of the contract, deploy included.
             let duration_ms: Option<i64> = conn
                 .query_one(
@@ -400,26 +420,25 @@ impl Migrator {
                 },
             )
             .await?;
-            if let Some(o) = &old_tool {
-                o.write(conn, Instant::now()).await?;
-            }
-            state::end(conn, &change.version).await
-        }
-        .await;
-        match outcome {
-            Ok(()) => conn
-                .batch_execute("COMMIT")
-                .await
-                .map_err(pgshift_db::DbError::from)?,
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK").await;
-                return Err(e.into());
-            }
-        }
-        if let Some(o) = &old_tool {
-            o.announce(observer);
-        }
+            write_rows(conn, &rows).await?;
+            Ok(state::end(conn, &change.version).await?)
+        })
+        .await?;
+        announce(&rows, observer);
         Ok(())
+    }
+
+    /// With `[run] record_in_old_tool`, the statements that leave the old tool's table
+    /// recording `m` as applied (its row removed, then written: once, whatever was there) or
+    /// not (removed).
+    fn old_tool_rows(&self, m: &Migration, applied: bool) -> Vec<OldToolRow> {
+        if applied {
+            return self.old_tool_applied(m);
+        }
+        self.old_tool()
+            .map(|o| o.reverted(m.version.as_str(), &m.name, &m.up.path, self.set()))
+            .into_iter()
+            .collect()
     }
 
     /// Runs the units of `phase` from where the change stands.

@@ -18,10 +18,12 @@ use sha2::{Digest, Sha256};
 
 use super::{finish, version_of, whole};
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolRecord,
+    TransactionModel,
 };
 use crate::lines::lines;
 use crate::read::read_text;
+use crate::ToolChecksum;
 use crate::{Format, Migration, MigrationSet, SourceError};
 
 /// Atlas's integrity file name.
@@ -48,10 +50,24 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     history: &[HistoryTable {
         table: "atlas_schema_revisions.atlas_schema_revisions",
         required_column: None,
-        applied: "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total",
+        applied: "SELECT version, hash FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total",
         rows: AppliedRows::Versions,
-        checksum: None,
-        record: None,
+        checksum: Some(ToolChecksum::AtlasSum),
+        // Atlas's revision once a file is applied (sql/migrate `Executor.Execute`): type 2
+        // (executed), every statement applied (`applied` = `total`; pgshift counts the file
+        // as one), the file's running hash, the duration in nanoseconds.
+        record: Some(ToolRecord {
+            insert: "INSERT INTO atlas_schema_revisions.atlas_schema_revisions (version, description, type, applied, total, executed_at, execution_time, hash, operator_version) VALUES ($1::text, $2::text, 2, 1, 1, now(), $3::text::bigint, $4::text, 'pgshift')",
+            insert_params: &[
+                RecordValue::Version,
+                RecordValue::Name,
+                RecordValue::ElapsedNanos,
+                RecordValue::ToolChecksum,
+            ],
+            delete: "DELETE FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = $1::text",
+            delete_params: &[RecordValue::Version],
+            checksum: Some(ToolChecksum::AtlasSum),
+        }),
     }],
     content_marker: None,
     load,

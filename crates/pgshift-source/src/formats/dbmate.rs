@@ -43,6 +43,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
             insert_params: &[RecordValue::Version],
             delete: "DELETE FROM schema_migrations WHERE version = $1::text",
             delete_params: &[RecordValue::Version],
+            checksum: None,
         }),
     }],
     content_marker: Some(has_marker),

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use super::{finish, version_of, whole};
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolRecord,
+    TransactionModel,
 };
 use crate::read::{list, read_text};
 use crate::{Format, Migration, MigrationSet, SourceError};
@@ -41,7 +42,15 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version FROM __diesel_schema_migrations",
         rows: AppliedRows::Versions,
         checksum: None,
-        record: None,
+        // diesel_migrations' own statements: the version with its dashes removed, `run_on`
+        // its default.
+        record: Some(ToolRecord {
+            insert: "INSERT INTO __diesel_schema_migrations (version) VALUES ($1::text)",
+            insert_params: &[RecordValue::VersionUndashed],
+            delete: "DELETE FROM __diesel_schema_migrations WHERE version = $1::text",
+            delete_params: &[RecordValue::VersionUndashed],
+            checksum: None,
+        }),
     }],
     content_marker: None,
     load,

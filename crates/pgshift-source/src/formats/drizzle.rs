@@ -14,8 +14,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{finish, leading_number, whole};
-use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, RecordValue, ToolRecord, TransactionModel,
+};
 use crate::read::{list, read_text};
+use crate::ToolChecksum;
 use crate::{Format, Migration, MigrationSet, SourceError, Version};
 
 /// Where the journal lives, relative to the migration directory.
@@ -46,8 +49,18 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         // drizzle records the journal entry's `when`, which is the version pgshift reads.
         applied: "SELECT created_at::text FROM drizzle.__drizzle_migrations",
         rows: AppliedRows::Versions,
+        // Drizzle records a hash but never compares it: an edited file is Drizzle's to accept.
         checksum: None,
-        record: None,
+        // drizzle-orm's migrator (pg-core dialect `migrate`): the file's SHA-256 and the
+        // journal's `when`. It runs what is newer than the newest `created_at`, so a reverted
+        // migration's row goes.
+        record: Some(ToolRecord {
+            insert: "INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1::text, $2::text::bigint)",
+            insert_params: &[RecordValue::ToolChecksum, RecordValue::Version],
+            delete: "DELETE FROM drizzle.__drizzle_migrations WHERE created_at = $1::text::bigint",
+            delete_params: &[RecordValue::Version],
+            checksum: Some(ToolChecksum::Sha256Hex),
+        }),
     }],
     content_marker: None,
     load,

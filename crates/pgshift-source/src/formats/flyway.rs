@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 
 use super::{finish, pair_files, version_of, whole, Direction, SeparateFile};
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolRecord,
+    TransactionModel,
 };
 use crate::read::{list_recursive, read_text, Entry};
+use crate::ToolChecksum;
 use crate::{Format, Migration, MigrationSet, SourceError};
 
 /// What a Flyway file name says about the file.
@@ -76,10 +78,25 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     history: &[HistoryTable {
         table: "flyway_schema_history",
         required_column: None,
-        applied: "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL",
+        applied: "SELECT version, checksum::text FROM flyway_schema_history WHERE success AND version IS NOT NULL",
         rows: AppliedRows::Versions,
-        checksum: None,
-        record: None,
+        checksum: Some(ToolChecksum::FlywayCrc32),
+        // Flyway's row for a versioned SQL migration (JdbcTableSchemaHistory.doAddAppliedMigration):
+        // the next rank, the dotted version, the description with spaces (cut to 200 as Flyway does), the script's path
+        // below the location, its CRC-32, the user, the time in milliseconds.
+        record: Some(ToolRecord {
+            insert: "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) SELECT COALESCE(MAX(installed_rank), 0) + 1, $1::text, CASE WHEN length($2::text) > 200 THEN left($2::text, 197) || '...' ELSE $2::text END, 'SQL', $3::text, $4::text::integer, current_user, $5::text::integer, TRUE FROM flyway_schema_history",
+            insert_params: &[
+                RecordValue::VersionDotted,
+                RecordValue::Description,
+                RecordValue::ScriptPath,
+                RecordValue::ToolChecksum,
+                RecordValue::ElapsedMillis,
+            ],
+            delete: "DELETE FROM flyway_schema_history WHERE version = $1::text",
+            delete_params: &[RecordValue::VersionDotted],
+            checksum: Some(ToolChecksum::FlywayCrc32),
+        }),
     }],
     content_marker: None,
     load,

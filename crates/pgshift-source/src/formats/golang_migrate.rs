@@ -9,7 +9,9 @@
 use std::path::Path;
 
 use super::{finish, pair_files, version_of, Direction, SeparateFile};
-use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, RecordValue, ToolRecord, TransactionModel,
+};
 use crate::read::list;
 use crate::{Format, MigrationSet, SourceError};
 
@@ -25,7 +27,22 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version::text, dirty::boolean FROM schema_migrations",
         rows: AppliedRows::CurrentVersion,
         checksum: None,
-        record: None,
+        // golang-migrate keeps one row, the current version (`SetVersion`: the table emptied,
+        // the version written with `dirty` false; nothing for no version). Here the other rows
+        // go by DELETE rather than TRUNCATE, which would wait for every reader of the table.
+        record: Some(ToolRecord {
+            insert: "WITH gone AS (DELETE FROM schema_migrations WHERE version <> $1::text::bigint)
+                     INSERT INTO schema_migrations (version, dirty) VALUES ($1::text::bigint, FALSE)
+                     ON CONFLICT (version) DO UPDATE SET dirty = FALSE",
+            insert_params: &[RecordValue::Version],
+            // A revert makes the migration before it current, or leaves no version.
+            delete: "WITH gone AS (DELETE FROM schema_migrations WHERE version IS DISTINCT FROM $1::text::bigint)
+                     INSERT INTO schema_migrations (version, dirty) SELECT $1::text::bigint, FALSE
+                      WHERE $1::text IS NOT NULL
+                     ON CONFLICT (version) DO UPDATE SET dirty = FALSE",
+            delete_params: &[RecordValue::PreviousVersion],
+            checksum: None,
+        }),
     }],
     content_marker: None,
     load,

@@ -14,7 +14,8 @@ use super::{
     NameVerdict,
 };
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolRecord,
+    TransactionModel,
 };
 use crate::lines::lines;
 use crate::read::Entry;
@@ -43,7 +44,14 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
                    WHERE is_applied AND version_id > 0",
         rows: AppliedRows::Versions,
         checksum: None,
-        record: None,
+        // goose v3's Postgres store: a row per up; a down deletes the version's rows.
+        record: Some(ToolRecord {
+            insert: "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1::text::bigint, TRUE)",
+            insert_params: &[RecordValue::Version],
+            delete: "DELETE FROM goose_db_version WHERE version_id = $1::text::bigint",
+            delete_params: &[RecordValue::Version],
+            checksum: None,
+        }),
     }],
     content_marker: Some(has_marker),
     load,

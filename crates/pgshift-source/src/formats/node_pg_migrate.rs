@@ -34,6 +34,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
             insert_params: &[RecordValue::FileStem],
             delete: "DELETE FROM pgmigrations WHERE name = $1::text",
             delete_params: &[RecordValue::FileStem],
+            checksum: None,
         }),
     }],
     content_marker: Some(has_marker),

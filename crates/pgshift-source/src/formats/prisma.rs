@@ -6,8 +6,11 @@
 use std::path::Path;
 
 use super::{finish, version_of, whole};
-use crate::format::{AppliedRows, FormatDescriptor, HistoryTable, TransactionModel};
+use crate::format::{
+    AppliedRows, FormatDescriptor, HistoryTable, RecordValue, ToolRecord, TransactionModel,
+};
 use crate::read::{list, read_text};
+use crate::ToolChecksum;
 use crate::{Format, Migration, MigrationSet, SourceError};
 
 pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
@@ -20,11 +23,20 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         table: "_prisma_migrations",
         required_column: None,
         // Finished and not rolled back: a failed or rolled-back row is not applied.
-        applied: "SELECT split_part(migration_name, '_', 1) FROM _prisma_migrations
+        applied: "SELECT split_part(migration_name, '_', 1), checksum FROM _prisma_migrations
                    WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
         rows: AppliedRows::Versions,
-        checksum: None,
-        record: None,
+        checksum: Some(ToolChecksum::Sha256Hex),
+        // Prisma's row once a migration succeeded (schema-engine's record_migration_started,
+        // record_successful_step and record_migration_finished, as one insert). Prisma has no
+        // down: a migration pgshift reverts loses its row, so Prisma would apply it again.
+        record: Some(ToolRecord {
+            insert: "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count) VALUES (gen_random_uuid()::text, $1::text, $2::text, now(), now(), 1)",
+            insert_params: &[RecordValue::ToolChecksum, RecordValue::DirName],
+            delete: "DELETE FROM _prisma_migrations WHERE migration_name = $1::text",
+            delete_params: &[RecordValue::DirName],
+            checksum: Some(ToolChecksum::Sha256Hex),
+        }),
     }],
     content_marker: None,
     load,

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use super::{load_up_down, UpDownLayout, UpDownVersion};
 use crate::format::{
-    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolChecksum,
-    ToolRecord, TransactionModel,
+    AppliedRows, FormatDescriptor, HistoryTable, NoTransactionMarker, RecordValue, ToolRecord,
+    TransactionModel,
 };
+use crate::ToolChecksum;
 use crate::{Format, MigrationSet, SourceError};
 
 pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
@@ -29,13 +30,13 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     history: &[HistoryTable {
         table: "_sqlx_migrations",
         required_column: None,
-        applied: "SELECT version::text, checksum FROM _sqlx_migrations WHERE success",
+        applied: "SELECT version::text, encode(checksum, 'hex') FROM _sqlx_migrations WHERE success",
         rows: AppliedRows::Versions,
         checksum: Some(ToolChecksum::Sha384),
         // sqlx's own row (sqlx-postgres/src/migrate.rs: inserted with `success` TRUE, the
         // SHA-384 of the up SQL, and the run's duration in nanoseconds).
         record: Some(ToolRecord {
-            insert: "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1::text::bigint, $2::text, TRUE, $3, $4::text::bigint)",
+            insert: "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1::text::bigint, $2::text, TRUE, decode($3::text, 'hex'), $4::text::bigint)",
             insert_params: &[
                 RecordValue::Version,
                 RecordValue::Description,
@@ -44,6 +45,7 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
             ],
             delete: "DELETE FROM _sqlx_migrations WHERE version = $1::text::bigint",
             delete_params: &[RecordValue::Version],
+            checksum: Some(ToolChecksum::Sha384),
         }),
     }],
     content_marker: None,
