@@ -1,8 +1,9 @@
-//! The real old tools beside pgshift with `[run] record_in_old_tool`: dbmate and
-//! node-pg-migrate from npm apply the first migrations, pgshift adopts them and applies the
+//! The real old tools beside pgshift with `[run] record_in_old_tool`: dbmate, node-pg-migrate
+//! and Drizzle's migrator (drizzle-orm with node-postgres) from npm apply the first migrations, pgshift adopts them and applies the
 //! next one, and the tool run again applies nothing (a data migration that multiplies would
-//! show running twice). The other way round too: after pgshift reverts a migration, the tool
-//! applies it again, and pgshift adopts it instead of running it a third time.
+//! show running twice). The other way round too, for the tools with downs: after pgshift
+//! reverts a migration, the tool applies it again, and pgshift adopts it instead of running it
+//! a third time.
 //!
 //! The tools are installed once into `<target>/tools/npm` (npm's cache beside them) and
 //! reused; without node/npm or the registry each test says so loudly and passes.
@@ -15,7 +16,12 @@ use pgshift_db::testing::TestDb;
 use pgshift_runner::{DownTarget, Migrator, RunOptions, Silent};
 use pgshift_source::{load, Format};
 
-const PACKAGES: &[&str] = &["dbmate@2.36.0", "node-pg-migrate@9.0.0", "pg@8"];
+const PACKAGES: &[&str] = &[
+    "dbmate@2.36.0",
+    "node-pg-migrate@9.0.0",
+    "pg@8",
+    "drizzle-orm@0.45.4",
+];
 
 /// `<target>/tools/npm`, from the test binary's place (`<target>/debug/deps/`).
 fn tools_dir() -> Option<PathBuf> {
@@ -61,6 +67,13 @@ fn run(mut cmd: Command, limit: Duration) -> Result<String, String> {
 /// The installed tool `bin` (`node_modules/.bin/<bin>`), installing the packages first when
 /// missing; `None` (said loudly) when that cannot be done here.
 fn tool(bin: &str) -> Option<PathBuf> {
+    installed(&Path::new("node_modules/.bin").join(bin), bin)
+}
+
+/// `relative` below the tools folder (a package's file), installing the packages first when
+/// missing; `None` (said loudly, naming `what`) when that cannot be done here.
+fn installed(relative: &Path, what: &str) -> Option<PathBuf> {
+    let bin = what;
     // One npm install at a time: the tests of this binary run in parallel.
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = INSTALL
@@ -70,7 +83,7 @@ fn tool(bin: &str) -> Option<PathBuf> {
         eprintln!("SKIPPED: no target directory to install {bin} into");
         return None;
     };
-    let path = dir.join("node_modules/.bin").join(bin);
+    let path = dir.join(relative);
     if path.exists() {
         return Some(path);
     }
@@ -167,20 +180,30 @@ fn dbmate(bin: &Path, url: &str, dir: &Path) -> Result<String, String> {
 
 /// The scenario each old tool goes through: it applies two migrations (the second multiplies
 /// `x` by 100); pgshift adopts them and applies a third (×10); the old tool, run again,
-/// applies nothing; pgshift reverts the third, the old tool applies it, and pgshift, run
-/// again, adopts it instead of applying it. `files` are the three migrations in the tool's
-/// format, written as (name, text); `up` runs the tool on the folder.
+/// applies nothing; with `revert` (a tool with downs), pgshift reverts the third, the old
+/// tool applies it, and pgshift, run again, adopts it instead of applying it. `files` are
+/// the files each of the three migrations adds in the tool's format (name, text; a file
+/// written again replaces the earlier one, as a journal does); `up` runs the tool on the
+/// folder.
 async fn never_twice(
     db: &TestDb,
     name: &str,
     format: Format,
-    files: [(&str, &str); 3],
+    files: [&[(&str, &str)]; 3],
+    revert: bool,
     up: impl Fn(&Path) -> Result<String, String>,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let migrations = dir.path();
-    let file =
-        |(name, body): (&str, &str)| std::fs::write(migrations.join(name), body).expect("write");
+    let file = |files: &[(&str, &str)]| {
+        for (name, body) in files {
+            let path = migrations.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(path, body).expect("write");
+        }
+    };
     file(files[0]);
     file(files[1]);
     up(migrations).unwrap_or_else(|e| panic!("{name} up: {e}"));
@@ -202,6 +225,9 @@ async fn never_twice(
         "{name} ran pgshift's migration again:\n{out}"
     );
 
+    if !revert {
+        return;
+    }
     // The other way round: pgshift reverts 3, the tool applies it, pgshift adopts it.
     m.down(DownTarget::Steps(1), &Silent)
         .await
@@ -227,19 +253,20 @@ async fn real_dbmate_and_pgshift_never_apply_a_migration_twice() {
         "dbmate",
         Format::Dbmate,
         [
-            (
+            &[(
                 "20240101000000_create.sql",
                 "-- migrate:up\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n\n-- migrate:down\nDROP TABLE t;\n",
-            ),
-            (
+            )],
+            &[(
                 "20240102000000_cents.sql",
                 "-- migrate:up\nUPDATE t SET x = x * 100;\n\n-- migrate:down\nUPDATE t SET x = x / 100;\n",
-            ),
-            (
+            )],
+            &[(
                 "20240103000000_more.sql",
                 "-- migrate:up\nUPDATE t SET x = x * 10;\n\n-- migrate:down\nUPDATE t SET x = x / 10;\n",
-            ),
+            )],
         ],
+        true,
         |dir| dbmate(&bin, &url, dir),
     )
     .await;
@@ -268,20 +295,103 @@ async fn real_node_pg_migrate_and_pgshift_never_apply_a_migration_twice() {
         "node-pg-migrate",
         Format::NodePgMigrate,
         [
-            (
+            &[(
                 "1700000000000_create.sql",
                 "-- Up Migration\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n-- Down Migration\nDROP TABLE t;\n",
-            ),
-            (
+            )],
+            &[(
                 "1700000000001_cents.sql",
                 "-- Up Migration\nUPDATE t SET x = x * 100;\n-- Down Migration\nUPDATE t SET x = x / 100;\n",
-            ),
-            (
+            )],
+            &[(
                 "1700000000002_more.sql",
                 "-- Up Migration\nUPDATE t SET x = x * 10;\n-- Down Migration\nUPDATE t SET x = x / 10;\n",
-            ),
+            )],
         ],
+        true,
         |dir| node_pg_migrate(&bin, &url, dir),
+    )
+    .await;
+}
+
+/// drizzle-orm's own migrator for node-postgres, run on `dir` (what `migrate(db, {
+/// migrationsFolder })` does in an application at start-up).
+fn drizzle_migrate(script: &Path, url: &str, dir: &Path) -> Result<String, String> {
+    let mut cmd = Command::new("node");
+    cmd.arg(script).arg(dir).env("DATABASE_URL", url);
+    run(cmd, LIMIT)
+}
+
+const DRIZZLE_MIGRATE: &str = r#"const { drizzle } = require('drizzle-orm/node-postgres');
+const { migrate } = require('drizzle-orm/node-postgres/migrator');
+const { Pool } = require('pg');
+(async () => {
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL });
+  await migrate(drizzle(pool), { migrationsFolder: process.argv[2] });
+  await pool.end();
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// The journal drizzle-kit writes, listing the first `n` migrations.
+fn drizzle_journal(n: usize) -> String {
+    let entries: Vec<String> = ["0000_create", "0001_cents", "0002_more"]
+        .iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, tag)| {
+            format!(
+                r#"{{"idx":{i},"version":"7","when":{},"tag":"{tag}","breakpoints":true}}"#,
+                1_700_000_000_000_u64 + i as u64 * 1000
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":"7","dialect":"postgresql","entries":[{}]}}"#,
+        entries.join(",")
+    )
+}
+
+#[tokio::test]
+async fn real_drizzle_migrator_and_pgshift_never_apply_a_migration_twice() {
+    let Some(package) = installed(
+        Path::new("node_modules/drizzle-orm/package.json"),
+        "drizzle-orm",
+    ) else {
+        return;
+    };
+    let Some(tools) = package.ancestors().nth(3) else {
+        return;
+    };
+    // Beside node_modules, so that `require` finds drizzle-orm and pg.
+    let script = tools.join("drizzle-migrate.cjs");
+    std::fs::write(&script, DRIZZLE_MIGRATE).expect("write the migrator script");
+    let db = TestDb::new().await;
+    let Some(url) = tool_url(&db) else { return };
+    let (one, two, three) = (drizzle_journal(1), drizzle_journal(2), drizzle_journal(3));
+    // Drizzle has no down migrations: pgshift cannot revert, so only the first half runs.
+    never_twice(
+        &db,
+        "drizzle-orm's migrator",
+        Format::Drizzle,
+        [
+            &[
+                (
+                    "0000_create.sql",
+                    "CREATE TABLE t (x int);\n--> statement-breakpoint\nINSERT INTO t VALUES (3);\n",
+                ),
+                ("meta/_journal.json", &one),
+            ],
+            &[
+                ("0001_cents.sql", "UPDATE t SET x = x * 100;\n"),
+                ("meta/_journal.json", &two),
+            ],
+            &[
+                ("0002_more.sql", "UPDATE t SET x = x * 10;\n"),
+                ("meta/_journal.json", &three),
+            ],
+        ],
+        false,
+        |dir| drizzle_migrate(&script, &url, dir),
     )
     .await;
 }
