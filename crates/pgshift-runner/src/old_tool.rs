@@ -82,6 +82,28 @@ impl OldTool {
                 }));
             }
         }
+        // A layout two tools share (golang-migrate's `.up.sql` files read as sqlx): the tool
+        // whose history records these very files, as adoption finds it, is the old tool.
+        if let Some(found) = crate::adopt::find(client, set).await? {
+            let other = pgshift_source::Format::all()
+                .iter()
+                .find(|f| f.name() == found.tool)
+                .and_then(|f| {
+                    f.descriptor()
+                        .history
+                        .iter()
+                        .find(|t| t.table == found.table)
+                        .and_then(|t| t.record)
+                        .map(|record| OldTool {
+                            tool: f.name(),
+                            table: found.table,
+                            record,
+                        })
+                });
+            if let Some(other) = other {
+                return Ok(Ok(other));
+            }
+        }
         Ok(Err(NotWritten::NoTable {
             tool,
             table: first.0.table,

@@ -400,3 +400,43 @@ async fn atlas_gets_a_finished_revision_with_the_files_running_hash() {
     );
     adopted_from_the_tool_alone(&db, &dir, Format::Atlas).await;
 }
+
+/// golang-migrate's `.up.sql`/`.down.sql` folder is read as sqlx unless forced; the old tool
+/// is still golang-migrate, found by its history recording these files.
+#[tokio::test]
+async fn a_golang_migrate_folder_read_as_sqlx_records_in_golang_migrates_table() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (id int);\n"),
+            ("1_t.down.sql", "DROP TABLE t;\n"),
+            ("2_u.up.sql", "CREATE TABLE u (id int);\n"),
+            ("2_u.down.sql", "DROP TABLE u;\n"),
+        ],
+    );
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);
+         CREATE TABLE t (id int);
+         INSERT INTO schema_migrations VALUES (1, false);",
+    )
+    .await
+    .expect("golang-migrate applied 1");
+    let set = load(dir.path(), None).expect("load");
+    assert_eq!(set.format, Format::Sqlx, "the layout reads as sqlx");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    assert_eq!(m.up(None, &Silent).await.expect("up").len(), 1);
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        row(
+            &c,
+            "SELECT version::text, dirty::text FROM schema_migrations"
+        )
+        .await,
+        vec![s("2"), s("false")]
+    );
+}
