@@ -168,7 +168,7 @@ dir = "migrations"
 # online = true                 # plan breaking changes as expand/contract (docs/online.md); false: as written
 # online_complete = false        # `up` contracts an online change right after its expand (one instance, CI)
 # online_allow_lossy = false     # let an online type change through when sampled values do not convert back
-# record_in_old_tool = false     # also record what pgshift applies/reverts in the old tool's table (dbmate, node-pg-migrate, sqlx)
+# record_in_old_tool = false     # also record what pgshift applies/reverts in the old tool's own table, as that tool writes it
 
 [check]
 # pg_version = "{pg_version}"               # the server your migrations run on (this is the default)
