@@ -1,12 +1,13 @@
 //! The real old tools beside pgshift with `[run] record_in_old_tool`: dbmate, node-pg-migrate
-//! and Drizzle's migrator (drizzle-orm with node-postgres) from npm apply the first migrations, pgshift adopts them and applies the
-//! next one, and the tool run again applies nothing (a data migration that multiplies would
-//! show running twice). The other way round too, for the tools with downs: after pgshift
-//! reverts a migration, the tool applies it again, and pgshift adopts it instead of running it
-//! a third time.
+//! and Drizzle's migrator (drizzle-orm with node-postgres) from npm, and sqlx-cli from cargo,
+//! apply the first migrations; pgshift adopts them and applies the next one, and the tool run
+//! again applies nothing (a data migration that multiplies would show running twice). The
+//! other way round too, for the tools with downs: after pgshift reverts a migration, the tool
+//! applies it again, and pgshift adopts it instead of running it a third time.
 //!
-//! The tools are installed once into `<target>/tools/npm` (npm's cache beside them) and
-//! reused; without node/npm or the registry each test says so loudly and passes.
+//! The npm tools are installed once into `<target>/tools/npm` (npm's cache beside them) and
+//! reused; sqlx-cli is found where `scripts/dev.sh test` installs it. Without node/npm, the
+//! registry or sqlx-cli each test says so loudly and passes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -392,6 +393,66 @@ async fn real_drizzle_migrator_and_pgshift_never_apply_a_migration_twice() {
         ],
         false,
         |dir| drizzle_migrate(&script, &url, dir),
+    )
+    .await;
+}
+
+/// sqlx-cli: `PGSHIFT_SQLX`, else `sqlx` on PATH, else `<target>/tools/bin/sqlx` (where
+/// `scripts/dev.sh test` installs it with `cargo install`); `None`, said loudly, otherwise.
+fn sqlx_cli() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("PGSHIFT_SQLX").map(PathBuf::from),
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("sqlx"))
+                .find(|p| p.is_file())
+        }),
+        tools_dir().and_then(|npm| npm.parent().map(|tools| tools.join("bin/sqlx"))),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED: the real sqlx-cli is not installed (scripts/dev.sh test installs it into <target>/tools/bin with `cargo install sqlx-cli`; or set PGSHIFT_SQLX); sqlx's table is still checked as sqlx writes it in record_in_old_tool.rs"
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn real_sqlx_cli_and_pgshift_never_apply_a_migration_twice() {
+    let Some(bin) = sqlx_cli() else { return };
+    let db = TestDb::new().await;
+    let Some(url) = tool_url(&db) else { return };
+    // sqlx also refuses to go on when an applied migration's checksum is not the file's: the
+    // rows pgshift writes must carry sqlx's own SHA-384.
+    never_twice(
+        &db,
+        "sqlx-cli",
+        Format::Sqlx,
+        [
+            &[
+                (
+                    "1_create.up.sql",
+                    "CREATE TABLE t (x int);\nINSERT INTO t VALUES (3);\n",
+                ),
+                ("1_create.down.sql", "DROP TABLE t;\n"),
+            ],
+            &[
+                ("2_cents.up.sql", "UPDATE t SET x = x * 100;\n"),
+                ("2_cents.down.sql", "UPDATE t SET x = x / 100;\n"),
+            ],
+            &[
+                ("3_more.up.sql", "UPDATE t SET x = x * 10;\n"),
+                ("3_more.down.sql", "UPDATE t SET x = x / 10;\n"),
+            ],
+        ],
+        true,
+        |dir| {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["migrate", "run", "--database-url", &url, "--source"])
+                .arg(dir);
+            run(cmd, LIMIT)
+        },
     )
     .await;
 }
