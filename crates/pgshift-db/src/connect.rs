@@ -205,6 +205,18 @@ impl Connection {
         &self.client
     }
 
+    /// Puts the session's `search_path` back as [`connect`] made it (the URL's `schema=`, or
+    /// the server's default for this role and database), after a migration changed it: the
+    /// next migration of the run then sees what it would see in a run of its own.
+    pub async fn restore_search_path(&self) -> Result<(), DbError> {
+        let sql = match self.url().schema() {
+            Some(schema) => format!("SET search_path TO {}", quote_ident(schema)),
+            None => "RESET search_path".to_owned(),
+        };
+        self.batch_execute(&sql).await?;
+        Ok(())
+    }
+
     /// The URL this session was opened with.
     pub fn url(&self) -> &DatabaseUrl {
         &self.url

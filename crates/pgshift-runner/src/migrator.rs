@@ -236,6 +236,13 @@ impl Migrator {
         Ok(())
     }
 
+    /// The session as the command set it up, again, after a migration that changed its
+    /// settings ([`resets_session`]): pgshift's own, and the `search_path` it connected with.
+    async fn restore_session(&mut self) -> Result<()> {
+        self.conn.restore_search_path().await?;
+        self.read_server_version().await
+    }
+
     /// [`Self::read_server_version`] unless this session already did.
     pub(crate) async fn ensure_server_version(&mut self) -> Result<()> {
         if self.server_version_num.is_none() {
@@ -862,7 +869,7 @@ impl Migrator {
         self.execute(run, prepared.dump, observer).await?;
         self.new_tables.extend(created);
         if resets {
-            self.read_server_version().await?;
+            self.restore_session().await?;
         }
         Ok(())
     }
@@ -957,7 +964,7 @@ impl Migrator {
         };
         self.execute(run, None, observer).await?;
         if resets {
-            self.read_server_version().await?;
+            self.restore_session().await?;
         }
         Ok(())
     }
@@ -1473,9 +1480,10 @@ impl Migrator {
     }
 }
 
-/// A migration that may have reset the session's settings (`RESET ALL`, `DISCARD ALL`, ...),
-/// after which the runner makes its own again.
-fn resets_session(exec: &Execution) -> bool {
+/// A migration that may have changed the session's settings (`RESET ALL`, `DISCARD ALL`, a
+/// `SET search_path` or pg_dump's `set_config('search_path', '', false)`, ...), after which the
+/// runner makes its own again: the next migration runs as it would in a run of its own.
+pub(crate) fn resets_session(exec: &Execution) -> bool {
     let starts_with = |sql: &str, word: &str| {
         sql.get(..word.len())
             .is_some_and(|s| s.eq_ignore_ascii_case(word))
@@ -1488,6 +1496,7 @@ fn resets_session(exec: &Execution) -> bool {
                 sql,
                 "client_connection_check_interval",
             )
+            || pgshift_sql::lines::contains_ignore_ascii_case(sql, "search_path")
     })
 }
 

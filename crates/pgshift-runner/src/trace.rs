@@ -527,6 +527,11 @@ impl<'c> Tracer<'c> {
                 return Ok(traced);
             }
         }
+        // The next migration runs with the session as it would find it in a run of its own
+        // (a pg_dump baseline empties `search_path`).
+        if crate::migrator::resets_session(&exec) {
+            self.worker.restore_search_path().await?;
+        }
         Ok(traced)
     }
 }

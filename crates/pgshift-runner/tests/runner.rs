@@ -721,3 +721,42 @@ async fn prepared_statements_survive_a_migration_that_deallocates_them() {
         .get(0);
     assert_eq!(valid, 2);
 }
+
+/// A migration that empties `search_path` (every `pg_dump` baseline does, with
+/// `set_config('search_path', '', false)`) leaves the next migration of the same run with the
+/// session's own: the files run the same in one `up` as in one `up` each.
+#[tokio::test]
+async fn a_search_path_one_migration_sets_does_not_reach_the_next() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_dump.up.sql",
+        "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.t (x int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_uses_t.up.sql",
+        "INSERT INTO t VALUES (1);\n",
+    );
+    write(
+        dir.path(),
+        "20240103000000_sets_it.up.sql",
+        "SET search_path TO pg_catalog;\n",
+    );
+    write(
+        dir.path(),
+        "20240104000000_uses_t_again.up.sql",
+        "INSERT INTO t VALUES (2);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let ran = m.up(None, &Silent).await.expect("one up runs all four");
+    assert_eq!(ran.len(), 4);
+    let c = db.connect().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .expect("t")
+        .get(0);
+    assert_eq!(n, 2);
+}

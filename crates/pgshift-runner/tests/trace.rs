@@ -446,3 +446,40 @@ async fn version_dependent_facts_hold_on_every_listed_server() {
         assert_only_reviewed_disagreements(&report.disagreements(), &on);
     }
 }
+
+/// Tracing runs each migration with the session's own `search_path`, whatever an earlier one
+/// set (a pg_dump baseline empties it), in a rolled-back trace and a committed one alike.
+#[tokio::test]
+async fn a_search_path_one_migration_sets_does_not_reach_the_next() {
+    for commit in [false, true] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let set = migrations(
+            dir.path(),
+            &[
+                (
+                    "dump",
+                    "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.t (x int);",
+                ),
+                ("uses_t", "INSERT INTO t VALUES (1);"),
+            ],
+        );
+        let db = TestDb::new().await;
+        let options = TraceOptions {
+            target: Target::Database {
+                url: db.url(),
+                commit,
+            },
+            ..TraceOptions::throwaway()
+        };
+        let report = trace(&set, &options)
+            .await
+            .unwrap_or_else(|e| panic!("trace: {e}"));
+        let errors: Vec<&String> = report
+            .migrations
+            .iter()
+            .filter_map(|m| m.error.as_ref())
+            .collect();
+        assert!(errors.is_empty(), "commit {commit}: {errors:?}");
+        assert_eq!(report.migrations.len(), 2);
+    }
+}
