@@ -20,6 +20,10 @@ pub struct Adoption {
     /// Of `versions`, those whose file no longer has the checksum the tool recorded when it
     /// applied it (for tools that record one): edited since, so not what ran.
     pub edited: Vec<Version>,
+    /// The tool records only its current version, every migration up to it applied
+    /// (golang-migrate): it moves strictly upwards, so only versions above the highest one
+    /// pgshift has seen there are new.
+    pub cumulative: bool,
 }
 
 /// Reads the history table of the tool that migrated this database, if it has one, and
@@ -44,17 +48,8 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
         if !row.get::<_, bool>(0) {
             continue;
         }
-        if let Some(column) = table.required_column {
-            let has = client
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped)",
-                    &[&table.table, &column],
-                )
-                .await
-                .map_err(pgshift_db::DbError::from)?;
-            if !has.get::<_, bool>(0) {
-                continue;
-            }
+        if table.required_column.is_some() && !has_required_column(client, table).await? {
+            continue;
         }
         let rows = client
             .query(table.applied, &[])
@@ -96,9 +91,28 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
             table: table.table,
             versions,
             edited,
+            cumulative: table.rows == AppliedRows::CurrentVersion,
         }));
     }
     Ok(None)
+}
+
+/// Whether `table` exists with its [`HistoryTable::required_column`] (false without one).
+pub(crate) async fn has_required_column(
+    client: &Client,
+    table: &HistoryTable,
+) -> Result<bool, RunError> {
+    let Some(column) = table.required_column else {
+        return Ok(false);
+    };
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped)",
+            &[&table.table, &column],
+        )
+        .await
+        .map_err(pgshift_db::DbError::from)?
+        .get::<_, bool>(0))
 }
 
 /// One row of a history table's `applied` query.

@@ -194,8 +194,8 @@ impl Migrator {
     }
 
     /// The old tool's table this command also records in, once [`Self::find_old_tool`] ran.
-    pub(crate) fn old_tool(&self) -> Option<OldTool> {
-        self.old_tool
+    pub(crate) fn old_tool(&self) -> Option<&OldTool> {
+        self.old_tool.as_ref()
     }
 
     /// The executor on this runner's session.
@@ -730,9 +730,11 @@ impl Migrator {
         let checksum = self.set.find(version).map(Migration::checksum);
         // The end of the migration (or of its revert) goes into the old tool's table with
         // pgshift's own record, as `up` and `down` would have written it.
-        let old_tool: Vec<OldToolRow> = match (self.old_tool, self.set.find(version)) {
+        let old_tool: Vec<OldToolRow> = match (&self.old_tool, self.set.find(version)) {
             (None, _) => Vec::new(),
             (Some(_), Some(m)) if state == RowState::Partial => self.old_tool_applied(m),
+            // Applied, but no file to make the tool's row from: left as it is.
+            (Some(_), None) if state == RowState::Partial => Vec::new(),
             (Some(o), found) => {
                 let path = found
                     .map(|m| m.up.path.clone())
@@ -864,7 +866,7 @@ impl Migrator {
             exec: prepared.exec,
             row: partial.cloned(),
             from_history: false,
-            old_tool: self.old_tool.map(|o| o.applied(&self.set, m)),
+            old_tool: self.old_tool.as_ref().map(|o| o.applied(&self.set, m)),
         };
         self.execute(run, prepared.dump, observer).await?;
         self.new_tables.extend(created);
@@ -953,6 +955,7 @@ impl Migrator {
         };
         let old_tool = self
             .old_tool
+            .as_ref()
             .map(|o| o.reverted(&row.version, &row.name, &up_path, &self.set));
         let run = Run {
             direction: Direction::Revert,
@@ -1314,16 +1317,14 @@ impl Migrator {
     }
 
     /// With `[run] record_in_old_tool` (once [`Self::find_old_tool`] found the table), the
-    /// statements that leave the old tool's table recording `m` as applied exactly once: its
-    /// row removed, then written.
+    /// statements that leave the old tool's table recording `m` as applied exactly once
+    /// ([`OldTool::applied`]).
     pub(crate) fn old_tool_applied(&self, m: &Migration) -> Vec<OldToolRow> {
-        let Some(o) = self.old_tool else {
-            return Vec::new();
-        };
-        vec![
-            o.reverted(m.version.as_str(), &m.name, &m.up.path, &self.set),
-            o.applied(&self.set, m),
-        ]
+        self.old_tool
+            .as_ref()
+            .map(|o| o.applied(&self.set, m))
+            .into_iter()
+            .collect()
     }
 
     /// With `[run] record_in_old_tool`, finds the old tool's table this command also writes,
@@ -1390,6 +1391,15 @@ impl Migrator {
         // applied by the tool since, cannot be told.
         let first_look = history::ensure_foreign(&self.conn).await?;
         let seen = history::foreign_seen(&self.conn, found.tool).await?;
+        // A tool that keeps only its current version applies strictly upwards: below the
+        // highest version seen there, nothing is new (a file added out of order later, or one
+        // pgshift has not applied yet, is not the tool's).
+        let mut found = found;
+        if found.cumulative {
+            if let Some(highest) = seen.iter().filter_map(|s| Version::parse(s)).max() {
+                found.versions.retain(|v| *v > highest);
+            }
+        }
         let rows = history::read(&self.conn).await?;
         // A file edited after the other tool applied it is not what ran: adopting it would
         // record the edit as applied (sqlx and Flyway themselves refuse to go on).
@@ -1492,6 +1502,7 @@ pub(crate) fn resets_session(exec: &Execution) -> bool {
         let sql = s.sql().trim_start();
         starts_with(sql, "reset")
             || starts_with(sql, "discard")
+            || starts_with(sql, "set schema")
             || pgshift_sql::lines::contains_ignore_ascii_case(
                 sql,
                 "client_connection_check_interval",

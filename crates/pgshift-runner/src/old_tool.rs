@@ -3,11 +3,14 @@
 //! in that tool's own format, so that the old tool, run afterwards, does not apply it again.
 //!
 //! What the tool writes is data in its [`FormatDescriptor`](pgshift_source::FormatDescriptor)
-//! ([`HistoryTable::record`]); this module only binds the values and runs the statement, in
+//! ([`HistoryTable::record`]); this module only binds the values and runs the statements, in
 //! the transaction that writes pgshift's own history row. Only the table of the migrations'
-//! own format is written, and only when it exists: the tool made it, so it is that tool's.
+//! own format (or of the tool whose history holds these files) is written, and only when it
+//! exists: the tool made it, so it is that tool's. The table is named with the schema it was
+//! found in, so a migration that changes `search_path` does not send the row elsewhere.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use pgshift_db::DbError;
@@ -19,11 +22,14 @@ use crate::error::RunError;
 use crate::history;
 
 /// The old tool's history table that pgshift writes into.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct OldTool {
     pub(crate) tool: &'static str,
     pub(crate) table: &'static str,
     record: ToolRecord,
+    /// The record's insert and delete, the table named with its schema.
+    insert: Arc<str>,
+    delete: Arc<str>,
 }
 
 /// Why nothing is written into the old tool's table although the mode is on.
@@ -52,7 +58,10 @@ struct Facts<'a> {
 }
 
 impl OldTool {
-    /// The table of `set`'s format that pgshift can write, when it exists in this database.
+    /// The table of `set`'s format that pgshift can write, when it exists in this database;
+    /// else, for a layout two tools share (golang-migrate's `.up.sql` files read as sqlx), the
+    /// table of the tool whose history records these files, or whose table is unmistakably
+    /// its own (a column only that tool has).
     pub(crate) async fn find(
         client: &Client,
         set: &MigrationSet,
@@ -69,39 +78,25 @@ impl OldTool {
             return Ok(Err(NotWritten::Unsupported { tool }));
         };
         for (table, record) in &writable {
-            let exists = client
-                .query_one("SELECT to_regclass($1)::oid IS NOT NULL", &[&table.table])
-                .await
-                .map_err(DbError::from)?
-                .get::<_, bool>(0);
-            if exists {
-                return Ok(Ok(OldTool {
-                    tool,
-                    table: table.table,
-                    record: *record,
-                }));
+            if let Some(found) = OldTool::at(client, tool, table, *record).await? {
+                return Ok(Ok(found));
             }
         }
-        // A layout two tools share (golang-migrate's `.up.sql` files read as sqlx): the tool
-        // whose history records these very files, as adoption finds it, is the old tool.
-        if let Some(found) = crate::adopt::find(client, set).await? {
-            let other = pgshift_source::Format::all()
-                .iter()
-                .find(|f| f.name() == found.tool)
-                .and_then(|f| {
-                    f.descriptor()
-                        .history
-                        .iter()
-                        .find(|t| t.table == found.table)
-                        .and_then(|t| t.record)
-                        .map(|record| OldTool {
-                            tool: f.name(),
-                            table: found.table,
-                            record,
-                        })
-                });
-            if let Some(other) = other {
-                return Ok(Ok(other));
+        let adopted = crate::adopt::find(client, set).await?;
+        for format in pgshift_source::Format::all() {
+            for table in format.descriptor().history {
+                let Some(record) = table.record else { continue };
+                let theirs = adopted
+                    .as_ref()
+                    .is_some_and(|a| a.tool == format.name() && a.table == table.table)
+                    || (table.required_column.is_some()
+                        && crate::adopt::has_required_column(client, table).await?);
+                if !theirs {
+                    continue;
+                }
+                if let Some(found) = OldTool::at(client, format.name(), table, record).await? {
+                    return Ok(Ok(found));
+                }
             }
         }
         Ok(Err(NotWritten::NoTable {
@@ -110,24 +105,66 @@ impl OldTool {
         }))
     }
 
-    /// The row that records `m`, a migration of `set`, as applied.
+    /// `table` of `tool`, when it exists, with its statements naming it with its schema.
+    async fn at(
+        client: &Client,
+        tool: &'static str,
+        table: &HistoryTable,
+        record: ToolRecord,
+    ) -> Result<Option<OldTool>, RunError> {
+        let schema: Option<String> = client
+            .query_one(
+                "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.oid = to_regclass($1)",
+                &[&table.table],
+            )
+            .await
+            .map(|r| r.get(0))
+            .or_else(|e| {
+                if e.code().is_none() && e.to_string().contains("unexpected number of rows") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(DbError::from)?;
+        let Some(schema) = schema else {
+            return Ok(None);
+        };
+        Ok(Some(OldTool {
+            tool,
+            table: table.table,
+            record,
+            insert: qualify(record.insert, table.table, &schema).into(),
+            delete: qualify(record.delete, table.table, &schema).into(),
+        }))
+    }
+
+    /// The statements that leave the tool's table recording `m`, a migration of `set`, as
+    /// applied exactly once: a row it may hold already (a failed attempt the tool recorded, an
+    /// earlier record) removed, then the row written.
     pub(crate) fn applied(&self, set: &MigrationSet, m: &Migration) -> OldToolRow {
         let checksum = self
             .record
             .checksum
             .map(|c| c.of(set, m))
             .unwrap_or_default();
-        self.row(
-            true,
-            &Facts {
-                version: m.version.as_str(),
-                name: &m.name,
-                path: &m.up.path,
-                dir: &set.dir,
-                previous: previous(set, m.version.as_str()),
-                checksum,
-            },
-        )
+        let facts = Facts {
+            version: m.version.as_str(),
+            name: &m.name,
+            path: &m.up.path,
+            dir: &set.dir,
+            previous: previous(set, m.version.as_str()),
+            checksum,
+        };
+        let mut row = self.row(false, &facts);
+        let insert = self.row(true, &facts);
+        row.steps.extend(insert.steps);
+        OldToolRow {
+            applied: true,
+            also_seen: None,
+            ..row
+        }
     }
 
     /// The statement that removes the reverted migration `version` of `set`, whose up file
@@ -155,9 +192,9 @@ impl OldTool {
     /// The insert (`applied`) or the delete, its parameters bound to the migration's values.
     fn row(&self, applied: bool, facts: &Facts<'_>) -> OldToolRow {
         let (statement, params) = if applied {
-            (self.record.insert, self.record.insert_params)
+            (self.insert.clone(), self.record.insert_params)
         } else {
-            (self.record.delete, self.record.delete_params)
+            (self.delete.clone(), self.record.delete_params)
         };
         let values = params
             .iter()
@@ -192,15 +229,45 @@ impl OldTool {
                 RecordValue::PreviousVersion => Value::Maybe(facts.previous.map(str::to_owned)),
             })
             .collect();
+        // A tool that keeps only its current version (golang-migrate) now says the one before
+        // is applied: remembered as seen, it is not adopted from there (pgshift runs it if it
+        // is pending).
+        let also_seen = (!applied && params.contains(&RecordValue::PreviousVersion))
+            .then(|| facts.previous.map(str::to_owned))
+            .flatten();
         OldToolRow {
             tool: self.tool,
             table: self.table,
-            statement,
-            values,
+            steps: vec![(statement, values)],
             version: facts.version.to_owned(),
             applied,
+            also_seen,
         }
     }
+}
+
+/// `statement` with every mention of the unqualified `table` named `schema.table`.
+fn qualify(statement: &str, table: &str, schema: &str) -> String {
+    if table.contains('.') {
+        return statement.to_owned();
+    }
+    let qualified = format!("{}.{table}", pgshift_sql::ident::quote_ident(schema));
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "_.\"$".contains(c));
+    let mut out = String::with_capacity(statement.len() + 16);
+    let mut rest = statement;
+    while let Some(at) = rest.find(table) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + table.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if word(before) || word(after) {
+            out.push_str(table);
+        } else {
+            out.push_str(&qualified);
+        }
+        rest = &rest[at + table.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn file_stem(path: &Path) -> String {
@@ -229,16 +296,17 @@ enum Value {
     ElapsedMillis,
 }
 
-/// One statement on the old tool's table, with its values bound.
+/// The statements on the old tool's table for one migration, with their values bound.
 #[derive(Debug, Clone)]
 pub(crate) struct OldToolRow {
     pub(crate) tool: &'static str,
     pub(crate) table: &'static str,
-    statement: &'static str,
-    values: Vec<Value>,
+    steps: Vec<(Arc<str>, Vec<Value>)>,
     pub(crate) version: String,
-    /// An insert (the migration applied) rather than a delete (reverted).
+    /// The migration recorded as applied rather than removed (reverted).
     pub(crate) applied: bool,
+    /// A version the table now records as applied besides this one (see [`OldTool::row`]).
+    also_seen: Option<String>,
 }
 
 impl OldToolRow {
@@ -255,7 +323,7 @@ impl OldToolRow {
         )));
     }
 
-    /// Runs the statement; `started` is when the migration started (for a tool that records
+    /// Runs the statements; `started` is when the migration started (for a tool that records
     /// how long it ran).
     pub(crate) async fn write(&self, client: &Client, started: Instant) -> Result<(), DbError> {
         let nanos = i64::try_from(started.elapsed().as_nanos())
@@ -264,21 +332,40 @@ impl OldToolRow {
         let millis = i32::try_from(started.elapsed().as_millis())
             .unwrap_or(i32::MAX)
             .to_string();
-        let params: Vec<&(dyn ToSql + Sync)> = self
-            .values
-            .iter()
-            .map(|v| -> &(dyn ToSql + Sync) {
-                match v {
-                    Value::Text(t) => t,
-                    Value::Maybe(t) => t,
-                    Value::ElapsedNanos => &nanos,
-                    Value::ElapsedMillis => &millis,
-                }
-            })
-            .collect();
-        if let Err(e) = client.execute(self.statement, &params).await {
-            // The server's message alone ("null value in column ...") would read as the
-            // migration's own statement failing.
+        for (statement, values) in &self.steps {
+            let params: Vec<&(dyn ToSql + Sync)> = values
+                .iter()
+                .map(|v| -> &(dyn ToSql + Sync) {
+                    match v {
+                        Value::Text(t) => t,
+                        Value::Maybe(t) => t,
+                        Value::ElapsedNanos => &nanos,
+                        Value::ElapsedMillis => &millis,
+                    }
+                })
+                .collect();
+            if let Err(e) = client.execute(&**statement, &params).await {
+                return Err(self.explained(e));
+            }
+        }
+        // What pgshift remembers of the old tool's rows follows (the table exists: see
+        // `Migrator::find_old_tool`): a row pgshift removed that shows up again later was
+        // written by the old tool, and is adopted, not run twice.
+        if self.applied {
+            history::mark_foreign_seen(client, self.tool, &self.version).await?;
+        } else {
+            history::forget_foreign_seen(client, self.tool, &self.version).await?;
+        }
+        if let Some(v) = &self.also_seen {
+            history::mark_foreign_seen(client, self.tool, v).await?;
+        }
+        Ok(())
+    }
+
+    /// The server's error, with what pgshift was doing: its message alone ("null value in
+    /// column ...") would read as the migration's own statement failing.
+    fn explained(&self, e: tokio_postgres::Error) -> DbError {
+        {
             let mut error = DbError::from(e);
             if let DbError::Query(q) = &mut error {
                 let what = if self.applied {
@@ -287,22 +374,13 @@ impl OldToolRow {
                     "removing it from"
                 };
                 q.hint = Some(format!(
-                    "this failed while {what} {tool}'s {table} ([run] record_in_old_tool), in the same transaction as the migration, so neither was kept. {tool}'s table is not as {tool} makes it: repair it, or turn record_in_old_tool off and remove {tool} from every deploy path.",
+                    "this failed while {what} {tool}'s {table} ([run] record_in_old_tool), in the same transaction as the migration, so neither was kept. Either {tool} wrote to its table at the same moment (run pgshift again), or the table is not as {tool} makes it: repair it, or turn record_in_old_tool off and remove {tool} from every deploy path.",
                     tool = self.tool,
                     table = self.table,
                 ));
             }
-            return Err(error);
+            error
         }
-        // What pgshift remembers of the old tool's rows follows (the table exists: see
-        // `Migrator::find_old_tool`): a row pgshift removed that shows up again later was
-        // written by the old tool, and is adopted, not run twice.
-        if self.applied {
-            history::mark_foreign_seen(client, self.tool, &self.version).await
-        } else {
-            history::forget_foreign_seen(client, self.tool, &self.version).await
-        }?;
-        Ok(())
     }
 }
 

@@ -306,11 +306,15 @@ async fn trace_existing(
                     history::ensure_foreign(&worker).await?;
                     Some(found)
                 }
-                Err(_) => {
+                Err(crate::old_tool::NotWritten::Unsupported { tool }) => {
                     notes.push(format!(
-                        "record_in_old_tool is on, but there is no {} history table pgshift can write: nothing was recorded for {}",
-                        set.format.name(),
-                        set.format.name()
+                        "record_in_old_tool is on, but pgshift cannot write {tool}'s history: nothing was recorded for {tool}"
+                    ));
+                    None
+                }
+                Err(crate::old_tool::NotWritten::NoTable { tool, table }) => {
+                    notes.push(format!(
+                        "record_in_old_tool is on, but this database has no {table} ({tool}'s history table): nothing was recorded for {tool}"
                     ));
                     None
                 }
@@ -326,11 +330,19 @@ async fn trace_existing(
                 notes.push("tracing stopped at the failing statement; the migrations before it are committed and recorded".to_string());
                 break;
             }
-            history::upsert(&worker, &history_row(m, set)).await?;
-            if let Some(o) = old_tool {
-                o.applied(set, m)
-                    .write(&worker, std::time::Instant::now())
-                    .await?;
+            // pgshift's record and the old tool's row together, or neither.
+            let rows: Vec<crate::old_tool::OldToolRow> =
+                old_tool.iter().map(|o| o.applied(set, m)).collect();
+            crate::migrator::in_transaction(&worker, async {
+                history::upsert(&worker, &history_row(m, set)).await?;
+                crate::old_tool::write_rows(&worker, &rows).await
+            })
+            .await?;
+            for row in &rows {
+                notes.push(format!(
+                    "{} recorded as applied in {}'s {} (record_in_old_tool)",
+                    row.version, row.tool, row.table
+                ));
             }
         }
     } else {

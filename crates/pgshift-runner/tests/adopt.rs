@@ -872,3 +872,34 @@ async fn atlas_revision_hash_refuses_an_edited_file() {
     assert!(text.contains("20240101000000_init.sql"), "{text}");
     assert!(text.contains("different checksum"), "{text}");
 }
+
+#[tokio::test]
+async fn atlas_names_the_edited_file_when_the_ones_before_it_match() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pgshift-source/tests/fixtures/atlas/good");
+    let db = TestDb::new().await;
+    db.connect()
+        .await
+        .batch_execute(
+            r#"CREATE TABLE "users" ("id" bigint NOT NULL, PRIMARY KEY ("id"));
+               CREATE SCHEMA atlas_schema_revisions;
+               CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (
+                   version varchar NOT NULL PRIMARY KEY, description varchar NOT NULL, type bigint NOT NULL DEFAULT 2,
+                   applied bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL,
+                   execution_time bigint NOT NULL, error text, error_stmt text, hash varchar NOT NULL,
+                   partial_hashes jsonb, operator_version varchar NOT NULL);
+               INSERT INTO atlas_schema_revisions.atlas_schema_revisions
+                   (version, description, applied, total, executed_at, execution_time, hash, operator_version)
+               VALUES ('20240101000000', 'init', 1, 1, now(), 1, '1iw0qeStmzcmCpojO42atuhgstr7+DMye/txkpU3X2E=', 'Atlas CLI v0.30.0'),
+                      ('20240102000000', 'index', 1, 1, now(), 1, 'b2xkZXIgaGFzaA==', 'Atlas CLI v0.30.0');"#,
+        )
+        .await
+        .expect("atlas applied");
+    let set = load(&dir, Some(Format::Atlas)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    let text = m.up(None, &Silent).await.expect_err("refused").to_string();
+    assert!(text.contains("20240102000000_index.sql"), "{text}");
+    assert!(!text.contains("20240101000000_init.sql"), "{text}");
+}

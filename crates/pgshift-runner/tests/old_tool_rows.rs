@@ -440,3 +440,131 @@ async fn a_golang_migrate_folder_read_as_sqlx_records_in_golang_migrates_table()
         vec![s("2"), s("false")]
     );
 }
+
+/// golang-migrate's one row never moves down: a migration pgshift applies out of order (a late
+/// file below the current version) leaves it, and is run by pgshift, not taken as applied.
+#[tokio::test]
+async fn golang_migrates_version_never_moves_down_for_a_late_file() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (id int);\n"),
+            ("1_t.down.sql", "DROP TABLE t;\n"),
+            ("3_u.up.sql", "CREATE TABLE u (id int);\n"),
+            ("3_u.down.sql", "DROP TABLE u;\n"),
+        ],
+    );
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);",
+    )
+    .await
+    .expect("golang-migrate's table");
+    up(&db, dir.path(), Format::GolangMigrate).await;
+    write(
+        dir.path(),
+        &[
+            ("2_late.up.sql", "CREATE TABLE late (id int);\n"),
+            ("2_late.down.sql", "DROP TABLE late;\n"),
+        ],
+    );
+    let set = load(dir.path(), Some(Format::GolangMigrate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    let ran = m.up(None, &Silent).await.expect("up");
+    assert_eq!(
+        ran.len(),
+        1,
+        "the late file is run, not adopted from version 3"
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM late").await, 0);
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        row(
+            &c,
+            "SELECT version::text, dirty::text FROM schema_migrations"
+        )
+        .await,
+        vec![s("3"), s("false")]
+    );
+}
+
+/// A golang-migrate table that records nothing yet (the tool only created it) is still the old
+/// tool's when the layout reads as sqlx: its `dirty` column says whose it is.
+#[tokio::test]
+async fn an_empty_golang_migrate_table_is_found_for_a_folder_read_as_sqlx() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (id int);\n"),
+            ("1_t.down.sql", "DROP TABLE t;\n"),
+        ],
+    );
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);",
+    )
+    .await
+    .expect("golang-migrate's table");
+    let set = load(dir.path(), None).expect("load");
+    assert_eq!(set.format, Format::Sqlx);
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    m.up(None, &Silent).await.expect("up");
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        row(
+            &c,
+            "SELECT version::text, dirty::text FROM schema_migrations"
+        )
+        .await,
+        vec![s("1"), s("false")]
+    );
+    m.down(DownTarget::All, &Silent).await.expect("down");
+    assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 0);
+    m.up(None, &Silent)
+        .await
+        .expect("up again: still found, empty");
+    assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 1);
+}
+
+/// A row the tool left for a failed attempt (sqlx's `success = false`) is replaced, not
+/// doubled (its primary key would refuse the second row).
+#[tokio::test]
+async fn a_failed_attempts_row_is_replaced_by_the_applied_one() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (id int);\n"),
+            ("1_t.down.sql", "DROP TABLE t;\n"),
+        ],
+    );
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE _sqlx_migrations (
+             version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+             installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,
+             checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+              VALUES (1, 't', FALSE, '\\x00', -1);",
+    )
+    .await
+    .expect("sqlx's failed attempt");
+    up(&db, dir.path(), Format::Sqlx).await;
+    assert_eq!(
+        row(
+            &c,
+            "SELECT count(*)::text, bool_and(success)::text FROM _sqlx_migrations"
+        )
+        .await,
+        vec![Some("1".to_owned()), Some("true".to_owned())]
+    );
+}

@@ -538,3 +538,29 @@ async fn trace_commit_skips_what_the_old_tool_applied_and_records_what_it_ran() 
     let x: i32 = c.query_one("SELECT x FROM t", &[]).await.expect("t").get(0);
     assert_eq!(x, 300, "each ran once");
 }
+
+/// The old tool's table is named with the schema it was found in: a migration that empties
+/// `search_path` (as a pg_dump does) still gets its row written, in that table.
+#[tokio::test]
+async fn a_migration_that_empties_search_path_still_gets_its_row() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[(
+            "20240101000000_dump.sql",
+            "-- migrate:up\nSELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.t (x int);\n-- migrate:down\nDROP TABLE public.t;\n",
+        )],
+    );
+    let c = db.connect().await;
+    c.batch_execute(DBMATE_TABLE).await.expect("dbmate's table");
+    let set = load(dir.path(), Some(Format::Dbmate)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    m.up(None, &Silent).await.expect("up");
+    assert_eq!(
+        texts(&c, "SELECT version::text FROM public.schema_migrations").await,
+        ["20240101000000"]
+    );
+}

@@ -29,18 +29,21 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         checksum: None,
         // golang-migrate keeps one row, the current version (`SetVersion`: the table emptied,
         // the version written with `dirty` false; nothing for no version). Here the other rows
-        // go by DELETE rather than TRUNCATE, which would wait for every reader of the table.
+        // go by DELETE rather than TRUNCATE, which would wait for every reader of the table;
+        // the version never moves down (a migration pgshift applies out of order, or a baseline
+        // below it, leaves it), and a revert makes the migration before it current only when
+        // the reverted one is.
         record: Some(ToolRecord {
-            insert: "WITH gone AS (DELETE FROM schema_migrations WHERE version <> $1::text::bigint)
-                     INSERT INTO schema_migrations (version, dirty) VALUES ($1::text::bigint, FALSE)
+            insert: "WITH gone AS (DELETE FROM schema_migrations WHERE version < $1::text::bigint)
+                     INSERT INTO schema_migrations (version, dirty) SELECT $1::text::bigint, FALSE
+                      WHERE NOT EXISTS (SELECT 1 FROM schema_migrations WHERE version > $1::text::bigint)
                      ON CONFLICT (version) DO UPDATE SET dirty = FALSE",
             insert_params: &[RecordValue::Version],
-            // A revert makes the migration before it current, or leaves no version.
-            delete: "WITH gone AS (DELETE FROM schema_migrations WHERE version IS DISTINCT FROM $1::text::bigint)
-                     INSERT INTO schema_migrations (version, dirty) SELECT $1::text::bigint, FALSE
+            delete: "WITH gone AS (DELETE FROM schema_migrations WHERE version = $2::text::bigint RETURNING 1)
+                     INSERT INTO schema_migrations (version, dirty) SELECT $1::text::bigint, FALSE FROM gone
                       WHERE $1::text IS NOT NULL
                      ON CONFLICT (version) DO UPDATE SET dirty = FALSE",
-            delete_params: &[RecordValue::PreviousVersion],
+            delete_params: &[RecordValue::PreviousVersion, RecordValue::Version],
             checksum: None,
         }),
     }],
