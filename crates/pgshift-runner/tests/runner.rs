@@ -760,3 +760,47 @@ async fn a_search_path_one_migration_sets_does_not_reach_the_next() {
         .get(0);
     assert_eq!(n, 2);
 }
+
+/// With Prisma's `?schema=NAME`, the schema the session connected with is what the next
+/// migration gets back after one that changed `search_path`.
+#[tokio::test]
+async fn the_urls_schema_is_what_the_next_migration_gets_back() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute("CREATE SCHEMA other")
+        .await
+        .expect("schema");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_elsewhere.up.sql",
+        "SET search_path TO public;\nCREATE TABLE p (x int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_here.up.sql",
+        "CREATE TABLE q (x int);\n",
+    );
+    let base = db.url();
+    let text = base.redacted();
+    let separator = if text.contains('?') { '&' } else { '?' };
+    let url = pgshift_db::url::DatabaseUrl::parse(&format!("{text}{separator}schema=other"))
+        .expect("url")
+        .with_password(base.password());
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&url, set, RunOptions::default())
+        .await
+        .expect("connect");
+    assert_eq!(m.up(None, &Silent).await.expect("up").len(), 2);
+    let schemas: Vec<String> = c
+        .query(
+            "SELECT relname::text || ' in ' || relnamespace::regnamespace::text FROM pg_class WHERE relname IN ('p', 'q') ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("q")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(schemas, ["p in public", "q in other"]);
+}
