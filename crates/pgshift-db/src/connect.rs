@@ -103,6 +103,8 @@ pub struct Connection {
     session: u64,
     /// Statements prepared on this session by [`Connection::query_prepared`], by their text.
     prepared: Mutex<HashMap<&'static str, Statement>>,
+    /// When the server started this session's backend, once read ([`Connection::backend_start`]).
+    backend_start: Mutex<Option<String>>,
 }
 
 /// Connects to `url`, with TLS as its `sslmode` says (see [`crate::tls`]) and
@@ -157,6 +159,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
         closed_reason,
         session,
         prepared: Mutex::new(HashMap::new()),
+        backend_start: Mutex::new(None),
     };
     lock(&OPEN_SESSIONS).insert(session, connection.cancel_token());
     Ok(connection)
@@ -215,6 +218,25 @@ impl Connection {
         };
         self.batch_execute(&sql).await?;
         Ok(())
+    }
+
+    /// When the server started this session's backend (`pg_stat_activity.backend_start`, as
+    /// text): with [`Connection::backend_pid`] it names the session for good, a pid alone can
+    /// be reused. Read from the server once per session.
+    pub async fn backend_start(&self) -> Result<String, DbError> {
+        if let Some(known) = lock(&self.backend_start).clone() {
+            return Ok(known);
+        }
+        let row = self
+            .client
+            .query_one(
+                "SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        let started: String = row.try_get(0)?;
+        *lock(&self.backend_start) = Some(started.clone());
+        Ok(started)
     }
 
     /// The URL this session was opened with.

@@ -227,8 +227,7 @@ const RECORD_IN_FLIGHT: &str = "UPDATE pgshift.migrations
                     units = coalesce($4, units), unit_digests = coalesce($5, unit_digests),
                     inflight = $6::text::jsonb || jsonb_build_object(
                         'pid', pg_backend_pid(),
-                        'backend_start',
-                            (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+                        'backend_start', $11::text,
                         'existed_before', CASE
                             WHEN $8 <> '' THEN EXISTS (
                                 SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -279,6 +278,8 @@ pub async fn record(
         .digests
         .map(|d| i32::try_from(d.len()).unwrap_or(i32::MAX));
     let digests: Option<Vec<String>> = progress.digests.map(<[String]>::to_vec);
+    // Who sends the statement: read from the server once per session.
+    let backend_start = conn.backend_start().await?;
     // Prepared once per session: its planning costs more than its run, and it comes
     // before every statement run outside a transaction.
     let row = conn
@@ -290,6 +291,7 @@ pub async fn record(
                 Type::INT4,
                 Type::INT4,
                 Type::TEXT_ARRAY,
+                Type::TEXT,
                 Type::TEXT,
                 Type::TEXT,
                 Type::TEXT,
@@ -307,6 +309,7 @@ pub async fn record(
                 &index_name,
                 &database,
                 &table,
+                &backend_start,
             ],
         )
         .await?

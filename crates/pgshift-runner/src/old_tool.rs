@@ -113,21 +113,14 @@ impl OldTool {
         record: ToolRecord,
     ) -> Result<Option<OldTool>, RunError> {
         let schema: Option<String> = client
-            .query_one(
+            .query_opt(
                 "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = to_regclass($1)",
                 &[&table.table],
             )
             .await
-            .map(|r| r.get(0))
-            .or_else(|e| {
-                if e.code().is_none() && e.to_string().contains("unexpected number of rows") {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(DbError::from)?;
+            .map_err(DbError::from)?
+            .map(|r| r.get(0));
         let Some(schema) = schema else {
             return Ok(None);
         };
@@ -393,10 +386,42 @@ pub(crate) async fn write_rows(client: &Client, rows: &[OldToolRow]) -> Result<(
     Ok(())
 }
 
-/// Tells the user what the old tool's table now says (the removal before a rewrite is not
-/// news).
+/// Tells the user what the old tool's table now says, once it is committed.
 pub(crate) fn announce(rows: &[OldToolRow], observer: &dyn crate::event::Observer) {
-    if let Some(row) = rows.last() {
+    for row in rows {
         row.announce(observer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualify;
+
+    #[test]
+    fn qualify_names_every_mention_of_the_table_and_nothing_else() {
+        assert_eq!(
+            qualify(
+                "WITH gone AS (DELETE FROM schema_migrations WHERE v = 1) INSERT INTO schema_migrations (v) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM schema_migrations)",
+                "schema_migrations",
+                "app",
+            ),
+            "WITH gone AS (DELETE FROM \"app\".schema_migrations WHERE v = 1) INSERT INTO \"app\".schema_migrations (v) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM \"app\".schema_migrations)"
+        );
+        assert_eq!(
+            qualify(
+                "DELETE FROM old_schema_migrations",
+                "schema_migrations",
+                "app"
+            ),
+            "DELETE FROM old_schema_migrations"
+        );
+        assert_eq!(
+            qualify("DELETE FROM t", "t", "My Schema"),
+            "DELETE FROM \"My Schema\".t"
+        );
+        assert_eq!(
+            qualify("DELETE FROM drizzle.x", "drizzle.x", "public"),
+            "DELETE FROM drizzle.x"
+        );
     }
 }

@@ -429,8 +429,7 @@ impl Migrator {
     }
 
     /// With `[run] record_in_old_tool`, the statements that leave the old tool's table
-    /// recording `m` as applied (its row removed, then written: once, whatever was there) or
-    /// not (removed).
+    /// recording `m` as applied (once, whatever was there) or not (removed).
     fn old_tool_rows(&self, m: &Migration, applied: bool) -> Vec<OldToolRow> {
         if applied {
             return self.old_tool_applied(m);
