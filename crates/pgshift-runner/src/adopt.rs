@@ -115,6 +115,23 @@ pub(crate) async fn has_required_column(
         .get::<_, bool>(0))
 }
 
+/// Of the versions `found` records, those that can be new to pgshift given the versions it has
+/// `seen` in that table: all of them, except for a tool that keeps only its current version
+/// (golang-migrate), which applies strictly upwards, so that nothing at or below the highest
+/// version seen there is new (a late file, or one pgshift has not applied yet, is not the
+/// tool's).
+pub(crate) fn new_versions(found: &Adoption, seen: &[Version]) -> Vec<Version> {
+    match seen.iter().max().filter(|_| found.cumulative) {
+        Some(highest) => found
+            .versions
+            .iter()
+            .filter(|v| *v > highest)
+            .cloned()
+            .collect(),
+        None => found.versions.clone(),
+    }
+}
+
 /// One row of a history table's `applied` query.
 struct Recorded {
     /// A version or a file stem, as the table's [`AppliedRows`] says.
@@ -247,6 +264,8 @@ pub async fn history_view(
         // A history that predates remembering the other tool's rows: the next run decides.
         return Ok(rows);
     };
+    let mut found = found;
+    found.versions = new_versions(&found, &seen);
     for v in &found.versions {
         let recorded = rows
             .iter()

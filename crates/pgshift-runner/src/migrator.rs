@@ -1391,15 +1391,9 @@ impl Migrator {
         // applied by the tool since, cannot be told.
         let first_look = history::ensure_foreign(&self.conn).await?;
         let seen = history::foreign_seen(&self.conn, found.tool).await?;
-        // A tool that keeps only its current version applies strictly upwards: below the
-        // highest version seen there, nothing is new (a file added out of order later, or one
-        // pgshift has not applied yet, is not the tool's).
         let mut found = found;
-        if found.cumulative {
-            if let Some(highest) = seen.iter().filter_map(|s| Version::parse(s)).max() {
-                found.versions.retain(|v| *v > highest);
-            }
-        }
+        let seen_versions: Vec<Version> = seen.iter().filter_map(|s| Version::parse(s)).collect();
+        found.versions = adopt::new_versions(&found, &seen_versions);
         let rows = history::read(&self.conn).await?;
         // A file edited after the other tool applied it is not what ran: adopting it would
         // record the edit as applied (sqlx and Flyway themselves refuse to go on).

@@ -401,19 +401,15 @@ mod tests {
     fn qualify_names_every_mention_of_the_table_and_nothing_else() {
         assert_eq!(
             qualify(
-                "WITH gone AS (DELETE FROM schema_migrations WHERE v = 1) INSERT INTO schema_migrations (v) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM schema_migrations)",
-                "schema_migrations",
+                "WITH gone AS (DELETE FROM tool_history WHERE v = 1) INSERT INTO tool_history (v) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM tool_history)",
+                "tool_history",
                 "app",
             ),
-            "WITH gone AS (DELETE FROM \"app\".schema_migrations WHERE v = 1) INSERT INTO \"app\".schema_migrations (v) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM \"app\".schema_migrations)"
+            "WITH gone AS (DELETE FROM \"app\".tool_history WHERE v = 1) INSERT INTO \"app\".tool_history (v) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM \"app\".tool_history)"
         );
         assert_eq!(
-            qualify(
-                "DELETE FROM old_schema_migrations",
-                "schema_migrations",
-                "app"
-            ),
-            "DELETE FROM old_schema_migrations"
+            qualify("DELETE FROM old_tool_history", "tool_history", "app"),
+            "DELETE FROM old_tool_history"
         );
         assert_eq!(
             qualify("DELETE FROM t", "t", "My Schema"),

@@ -474,6 +474,17 @@ async fn golang_migrates_version_never_moves_down_for_a_late_file() {
     let mut m = Migrator::connect(&db.url(), set, on())
         .await
         .expect("connect");
+    let status = m.status().await.expect("status");
+    let late = status
+        .entries
+        .iter()
+        .find(|e| e.version == "2")
+        .map(|e| e.state);
+    assert_eq!(
+        late,
+        Some(pgshift_runner::EntryState::Pending),
+        "status shows the late file pending, as up treats it"
+    );
     let ran = m.up(None, &Silent).await.expect("up");
     assert_eq!(
         ran.len(),
