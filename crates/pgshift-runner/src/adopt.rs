@@ -115,6 +115,18 @@ pub(crate) async fn has_required_column(
         .get::<_, bool>(0))
 }
 
+/// Whether `table`'s `applied` query returns nothing: the tool has recorded no migration.
+pub(crate) async fn records_nothing(
+    client: &Client,
+    table: &HistoryTable,
+) -> Result<bool, RunError> {
+    Ok(client
+        .query(table.applied, &[])
+        .await
+        .map_err(pgshift_db::DbError::from)?
+        .is_empty())
+}
+
 /// Of the versions `found` records, those that can be new to pgshift given the versions it has
 /// `seen` in that table: all of them, except for a tool that keeps only its current version
 /// (golang-migrate), which applies strictly upwards, so that nothing at or below the highest

@@ -61,7 +61,7 @@ impl OldTool {
     /// The table of `set`'s format that pgshift can write, when it exists in this database;
     /// else, for a layout two tools share (golang-migrate's `.up.sql` files read as sqlx), the
     /// table of the tool whose history records these files, or whose table is unmistakably
-    /// its own (a column only that tool has).
+    /// its own (a column only that tool has) and records nothing yet.
     pub(crate) async fn find(
         client: &Client,
         set: &MigrationSet,
@@ -86,11 +86,14 @@ impl OldTool {
         for format in pgshift_source::Format::all() {
             for table in format.descriptor().history {
                 let Some(record) = table.record else { continue };
+                // Recording these files, or made by that tool (its own column) and still empty:
+                // another application's table that records other files is not touched.
                 let theirs = adopted
                     .as_ref()
                     .is_some_and(|a| a.tool == format.name() && a.table == table.table)
                     || (table.required_column.is_some()
-                        && crate::adopt::has_required_column(client, table).await?);
+                        && crate::adopt::has_required_column(client, table).await?
+                        && crate::adopt::records_nothing(client, table).await?);
                 if !theirs {
                     continue;
                 }

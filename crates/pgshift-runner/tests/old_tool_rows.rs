@@ -579,3 +579,39 @@ async fn a_failed_attempts_row_is_replaced_by_the_applied_one() {
         vec![Some("1".to_owned()), Some("true".to_owned())]
     );
 }
+
+/// Another application's golang-migrate table in the same database, recording a version none
+/// of these files has reached, is not taken for this folder's old tool.
+#[tokio::test]
+async fn another_applications_golang_migrate_table_is_left_alone() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("20240101000000_t.up.sql", "CREATE TABLE t (id int);\n"),
+            ("20240101000000_t.down.sql", "DROP TABLE t;\n"),
+        ],
+    );
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);
+         INSERT INTO schema_migrations VALUES (5, false);",
+    )
+    .await
+    .expect("another application's table");
+    let set = load(dir.path(), None).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, on())
+        .await
+        .expect("connect");
+    assert_eq!(m.up(None, &Silent).await.expect("up").len(), 1);
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        row(
+            &c,
+            "SELECT version::text, dirty::text FROM schema_migrations"
+        )
+        .await,
+        vec![s("5"), s("false")]
+    );
+}
