@@ -81,9 +81,10 @@ pub(crate) static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         applied: "SELECT version, checksum::text FROM flyway_schema_history WHERE success AND version IS NOT NULL",
         rows: AppliedRows::Versions,
         checksum: Some(ToolChecksum::FlywayCrc32),
-        // Flyway's row for a versioned SQL migration (JdbcTableSchemaHistory.doAddAppliedMigration):
-        // the next rank, the dotted version, the description with spaces (cut to 200 as Flyway does), the script's path
-        // below the location, its CRC-32, the user, the time in milliseconds.
+        // Flyway's row for a versioned SQL migration (Database.getInsertStatement, its rank
+        // from SchemaHistory.calculateInstalledRank): the next rank, the dotted version, the
+        // description with spaces (cut to 200 as Flyway does), the script's path below the
+        // location, its CRC-32, the user, the time in milliseconds.
         record: Some(ToolRecord {
             insert: "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) SELECT COALESCE(MAX(installed_rank), 0) + 1, $1::text, CASE WHEN length($2::text) > 200 THEN left($2::text, 197) || '...' ELSE $2::text END, 'SQL', $3::text, $4::text::integer, current_user, $5::text::integer, TRUE FROM flyway_schema_history",
             insert_params: &[
