@@ -366,14 +366,10 @@ async fn pgshifts_own_history_wins_over_the_old_tools_row_for_the_same_version()
     assert_eq!(states, vec!["applied", "applied"]);
 }
 
-#[tokio::test]
-async fn atlas_schema_revisions() {
-    // The source crate's verified Atlas fixture (its atlas.sum is checked on load).
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pgshift-source/tests/fixtures/atlas/good");
-    let db = TestDb::new().await;
-    let c = db.connect().await;
-    c.batch_execute(
+/// The Atlas fixture's `users` table and Atlas's revisions table (ent's schema on PostgreSQL)
+/// holding the rows `values` (SQL tuples of the insert's columns).
+fn atlas_applied(values: &str) -> String {
+    format!(
         r#"CREATE TABLE "users" ("id" bigint NOT NULL, PRIMARY KEY ("id"));
            CREATE SCHEMA atlas_schema_revisions;
            CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (
@@ -383,7 +379,21 @@ async fn atlas_schema_revisions() {
                partial_hashes jsonb, operator_version varchar NOT NULL);
            INSERT INTO atlas_schema_revisions.atlas_schema_revisions
                (version, description, applied, total, executed_at, execution_time, hash, operator_version)
-           VALUES ('20240101000000', 'init', 1, 1, now(), 1, '1iw0qeStmzcmCpojO42atuhgstr7+DMye/txkpU3X2E=', 'Atlas CLI v0.30.0');"#,
+           VALUES {values};"#
+    )
+}
+
+#[tokio::test]
+async fn atlas_schema_revisions() {
+    // The source crate's verified Atlas fixture (its atlas.sum is checked on load).
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pgshift-source/tests/fixtures/atlas/good");
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        &atlas_applied(
+            "('20240101000000', 'init', 1, 1, now(), 1, '1iw0qeStmzcmCpojO42atuhgstr7+DMye/txkpU3X2E=', 'Atlas CLI v0.30.0')",
+        ),
     )
     .await
     .expect("history");
@@ -850,17 +860,9 @@ async fn atlas_revision_hash_refuses_an_edited_file() {
     db.connect()
         .await
         .batch_execute(
-            r#"CREATE TABLE "users" ("id" bigint NOT NULL, PRIMARY KEY ("id"));
-               CREATE SCHEMA atlas_schema_revisions;
-               CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (
-                   version varchar NOT NULL PRIMARY KEY, description varchar NOT NULL, type bigint NOT NULL DEFAULT 2,
-                   applied bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL,
-                   execution_time bigint NOT NULL, error text, error_stmt text, hash varchar NOT NULL,
-                   partial_hashes jsonb, operator_version varchar NOT NULL);
-               INSERT INTO atlas_schema_revisions.atlas_schema_revisions
-                   (version, description, applied, total, executed_at, execution_time, hash, operator_version)
-               VALUES ('20240101000000', 'init', 1, 1, now(), 1, 'b2xkZXIgaGFzaA==', 'Atlas CLI v0.30.0'),
-                      ('20240102000000', 'index', 1, 1, now(), 1, 'b2xkZXIgdG9v', 'Atlas CLI v0.30.0');"#,
+            &atlas_applied(
+            "('20240101000000', 'init', 1, 1, now(), 1, 'b2xkZXIgaGFzaA==', 'Atlas CLI v0.30.0'), ('20240102000000', 'index', 1, 1, now(), 1, 'b2xkZXIgdG9v', 'Atlas CLI v0.30.0')",
+        ),
         )
         .await
         .expect("atlas applied");
@@ -881,17 +883,9 @@ async fn atlas_names_the_edited_file_when_the_ones_before_it_match() {
     db.connect()
         .await
         .batch_execute(
-            r#"CREATE TABLE "users" ("id" bigint NOT NULL, PRIMARY KEY ("id"));
-               CREATE SCHEMA atlas_schema_revisions;
-               CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (
-                   version varchar NOT NULL PRIMARY KEY, description varchar NOT NULL, type bigint NOT NULL DEFAULT 2,
-                   applied bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL,
-                   execution_time bigint NOT NULL, error text, error_stmt text, hash varchar NOT NULL,
-                   partial_hashes jsonb, operator_version varchar NOT NULL);
-               INSERT INTO atlas_schema_revisions.atlas_schema_revisions
-                   (version, description, applied, total, executed_at, execution_time, hash, operator_version)
-               VALUES ('20240101000000', 'init', 1, 1, now(), 1, '1iw0qeStmzcmCpojO42atuhgstr7+DMye/txkpU3X2E=', 'Atlas CLI v0.30.0'),
-                      ('20240102000000', 'index', 1, 1, now(), 1, 'b2xkZXIgaGFzaA==', 'Atlas CLI v0.30.0');"#,
+            &atlas_applied(
+            "('20240101000000', 'init', 1, 1, now(), 1, '1iw0qeStmzcmCpojO42atuhgstr7+DMye/txkpU3X2E=', 'Atlas CLI v0.30.0'), ('20240102000000', 'index', 1, 1, now(), 1, 'b2xkZXIgaGFzaA==', 'Atlas CLI v0.30.0')",
+        ),
         )
         .await
         .expect("atlas applied");

@@ -50,6 +50,19 @@ async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
         .get(0)
 }
 
+/// golang-migrate's table, as its database/postgres driver creates it (`ensureVersionTable`).
+const GOLANG_MIGRATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint not null primary key, dirty boolean not null);";
+
+/// golang-migrate's one row: (version, dirty).
+async fn current_version(c: &tokio_postgres::Client) -> Vec<Option<String>> {
+    row(
+        c,
+        "SELECT version::text, dirty::text FROM schema_migrations",
+    )
+    .await
+}
+
 /// Applies the folder with the mode on; the second `up` must find everything applied (the
 /// row written reads back as applied through the tool's own table too).
 async fn up(db: &TestDb, dir: &Path, format: Format) -> Migrator {
@@ -344,19 +357,15 @@ async fn golang_migrate_gets_the_current_version_and_a_revert_the_one_before() {
         ],
     );
     let c = db.connect().await;
-    // golang-migrate database/postgres `ensureVersionTable`.
-    c.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint not null primary key, dirty boolean not null);",
-    )
-    .await
-    .expect("golang-migrate's table");
-    let current = "SELECT version::text, dirty::text FROM schema_migrations";
+    c.batch_execute(GOLANG_MIGRATE_TABLE)
+        .await
+        .expect("golang-migrate's table");
     let s = |v: &str| Some(v.to_owned());
     let mut m = up(&db, dir.path(), Format::GolangMigrate).await;
     assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 1);
-    assert_eq!(row(&c, current).await, vec![s("2"), s("false")]);
+    assert_eq!(current_version(&c).await, vec![s("2"), s("false")]);
     m.down(DownTarget::Steps(1), &Silent).await.expect("down");
-    assert_eq!(row(&c, current).await, vec![s("1"), s("false")]);
+    assert_eq!(current_version(&c).await, vec![s("1"), s("false")]);
     m.down(DownTarget::All, &Silent).await.expect("down all");
     assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 0);
     m.up(None, &Silent).await.expect("up again");
@@ -417,11 +426,11 @@ async fn a_golang_migrate_folder_read_as_sqlx_records_in_golang_migrates_table()
         ],
     );
     let c = db.connect().await;
-    c.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);
+    c.batch_execute(&format!(
+        "{GOLANG_MIGRATE_TABLE}
          CREATE TABLE t (id int);
-         INSERT INTO schema_migrations VALUES (1, false);",
-    )
+         INSERT INTO schema_migrations VALUES (1, false);"
+    ))
     .await
     .expect("golang-migrate applied 1");
     let set = load(dir.path(), None).expect("load");
@@ -431,14 +440,7 @@ async fn a_golang_migrate_folder_read_as_sqlx_records_in_golang_migrates_table()
         .expect("connect");
     assert_eq!(m.up(None, &Silent).await.expect("up").len(), 1);
     let s = |v: &str| Some(v.to_owned());
-    assert_eq!(
-        row(
-            &c,
-            "SELECT version::text, dirty::text FROM schema_migrations"
-        )
-        .await,
-        vec![s("2"), s("false")]
-    );
+    assert_eq!(current_version(&c).await, vec![s("2"), s("false")]);
 }
 
 /// golang-migrate's one row never moves down: a migration pgshift applies out of order (a late
@@ -457,11 +459,9 @@ async fn golang_migrates_version_never_moves_down_for_a_late_file() {
         ],
     );
     let c = db.connect().await;
-    c.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);",
-    )
-    .await
-    .expect("golang-migrate's table");
+    c.batch_execute(GOLANG_MIGRATE_TABLE)
+        .await
+        .expect("golang-migrate's table");
     up(&db, dir.path(), Format::GolangMigrate).await;
     write(
         dir.path(),
@@ -493,14 +493,7 @@ async fn golang_migrates_version_never_moves_down_for_a_late_file() {
     );
     assert_eq!(count(&c, "SELECT count(*) FROM late").await, 0);
     let s = |v: &str| Some(v.to_owned());
-    assert_eq!(
-        row(
-            &c,
-            "SELECT version::text, dirty::text FROM schema_migrations"
-        )
-        .await,
-        vec![s("3"), s("false")]
-    );
+    assert_eq!(current_version(&c).await, vec![s("3"), s("false")]);
 }
 
 /// A golang-migrate table that records nothing yet (the tool only created it) is still the old
@@ -517,11 +510,9 @@ async fn an_empty_golang_migrate_table_is_found_for_a_folder_read_as_sqlx() {
         ],
     );
     let c = db.connect().await;
-    c.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);",
-    )
-    .await
-    .expect("golang-migrate's table");
+    c.batch_execute(GOLANG_MIGRATE_TABLE)
+        .await
+        .expect("golang-migrate's table");
     let set = load(dir.path(), None).expect("load");
     assert_eq!(set.format, Format::Sqlx);
     let mut m = Migrator::connect(&db.url(), set, on())
@@ -529,14 +520,7 @@ async fn an_empty_golang_migrate_table_is_found_for_a_folder_read_as_sqlx() {
         .expect("connect");
     m.up(None, &Silent).await.expect("up");
     let s = |v: &str| Some(v.to_owned());
-    assert_eq!(
-        row(
-            &c,
-            "SELECT version::text, dirty::text FROM schema_migrations"
-        )
-        .await,
-        vec![s("1"), s("false")]
-    );
+    assert_eq!(current_version(&c).await, vec![s("1"), s("false")]);
     m.down(DownTarget::All, &Silent).await.expect("down");
     assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 0);
     m.up(None, &Silent)
@@ -594,10 +578,9 @@ async fn another_applications_golang_migrate_table_is_left_alone() {
         ],
     );
     let c = db.connect().await;
-    c.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);
-         INSERT INTO schema_migrations VALUES (5, false);",
-    )
+    c.batch_execute(&format!(
+        "{GOLANG_MIGRATE_TABLE} INSERT INTO schema_migrations VALUES (5, false);"
+    ))
     .await
     .expect("another application's table");
     let set = load(dir.path(), None).expect("load");
@@ -606,12 +589,5 @@ async fn another_applications_golang_migrate_table_is_left_alone() {
         .expect("connect");
     assert_eq!(m.up(None, &Silent).await.expect("up").len(), 1);
     let s = |v: &str| Some(v.to_owned());
-    assert_eq!(
-        row(
-            &c,
-            "SELECT version::text, dirty::text FROM schema_migrations"
-        )
-        .await,
-        vec![s("5"), s("false")]
-    );
+    assert_eq!(current_version(&c).await, vec![s("5"), s("false")]);
 }
