@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use pgshift_db::testing::TestDb;
 use pgshift_db::Connection;
+use pgshift_runner::online::Planned;
 use pgshift_runner::{EntryState, Migrator, RunOptions, Silent};
 use pgshift_source::{load, Format, Version};
 
@@ -1165,5 +1166,368 @@ ALTER TABLE t ALTER COLUMN s SET NOT NULL;
     assert_eq!(
         text(&c, "SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 's'").await,
         "true"
+    );
+}
+
+/// A key's type, with what follows it: `table.column type`.
+async fn type_of(c: &Connection, table: &str, column: &str) -> String {
+    text(
+        c,
+        &format!("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname = '{column}' AND NOT attisdropped"),
+    )
+    .await
+}
+
+/// Every constraint of `table` as `name: definition [NOT VALIDATED]`, in name order.
+async fn constraints_of(c: &Connection, table: &str) -> String {
+    text(
+        c,
+        &format!("SELECT coalesce(string_agg(conname || ': ' || pg_get_constraintdef(oid) || CASE WHEN convalidated THEN '' ELSE ' [NOT VALIDATED]' END, ' | ' ORDER BY conname), '') FROM pg_constraint WHERE conrelid = '{table}'::regclass AND contype <> 'n'"),
+    )
+    .await
+}
+
+const KEY_SCHEMA: &str = "
+    CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL);
+    CREATE TABLE orders (id bigserial PRIMARY KEY,
+                         customer_id int NOT NULL REFERENCES customers ON DELETE CASCADE,
+                         amount int NOT NULL);
+    CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+    CREATE TABLE notes (id bigserial PRIMARY KEY, customer_id int REFERENCES customers (id), body text);
+    CREATE TABLE tags (customer_id int REFERENCES customers ON DELETE CASCADE, tag text,
+                       PRIMARY KEY (customer_id, tag));
+    INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 4000) g;
+    INSERT INTO orders (customer_id, amount) SELECT 1 + g % 4000, g FROM generate_series(1, 12000) g;
+    INSERT INTO notes (customer_id, body) SELECT CASE WHEN g % 5 = 0 THEN NULL ELSE g END, 'n' FROM generate_series(1, 4000) g;
+    INSERT INTO tags SELECT g, t FROM generate_series(1, 4000) g, unnest(ARRAY['a', 'b']) t;
+    ANALYZE;";
+
+#[tokio::test]
+async fn an_integer_key_and_every_column_referencing_it_become_bigint_while_old_code_writes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, KEY_SCHEMA).await;
+    let before: Vec<String> = {
+        let mut v = Vec::new();
+        for t in ["customers", "orders", "notes", "tags"] {
+            v.push(constraints_of(&c, t).await);
+        }
+        v
+    };
+    let dir = folder(&[(
+        "20260101000000_customer_id_bigint.up.sql",
+        "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let orders: Model = Arc::default();
+    // Old code throughout: new customers (the sequence's next values) with an order each,
+    // orders updated (customers above 1000), customers deleted (ids up to 1000 that end in
+    // 0: their orders go by ON DELETE CASCADE), tags and notes added.
+    let apps = vec![
+        app(
+            db.url(),
+            stop.clone(),
+            orders.clone(),
+            errors.clone(),
+            |i| {
+                format!(
+                    "WITH c AS (INSERT INTO customers (name) VALUES ('new {i}') RETURNING id)
+                     INSERT INTO orders (customer_id, amount) SELECT id, {i} FROM c
+                     RETURNING id, customer_id || ':' || amount"
+                )
+            },
+        ),
+        app(
+            db.url(),
+            stop.clone(),
+            orders.clone(),
+            errors.clone(),
+            |i| {
+                format!(
+                "UPDATE orders SET amount = amount + 1 WHERE id = {} AND customer_id > 1000 RETURNING id, customer_id || ':' || amount",
+                (i * 31) % 12000 + 1
+            )
+            },
+        ),
+        app(
+            db.url(),
+            stop.clone(),
+            Arc::default(),
+            errors.clone(),
+            |i| {
+                match i % 3 {
+            0 => format!("DELETE FROM customers WHERE id = {} RETURNING id, name", (i * 10) % 1000 + 10),
+            1 => format!("INSERT INTO tags (customer_id, tag) VALUES ({}, 't{i}') ON CONFLICT DO NOTHING RETURNING customer_id, tag", i % 3000 + 1001),
+            _ => format!("INSERT INTO notes (customer_id, body) VALUES ({}, 'x') RETURNING id, body", 2000 + i % 2000),
+        }
+            },
+        ),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan")
+    else {
+        panic!("planned online")
+    };
+    assert_eq!(plan.operations.len(), 1);
+    assert_eq!(
+        plan.operations[0].summary,
+        "change the type of key public.customers.id from integer to bigint, with public.notes.customer_id, public.orders.customer_id, public.tags.customer_id (3 foreign keys)"
+    );
+    assert_eq!(
+        plan.contract.len(),
+        1,
+        "one contract transaction: {:#?}",
+        plan.contract
+    );
+    assert!(
+        plan.contract[0].sql[0].starts_with(r#"LOCK TABLE "public"."customers", "#)
+            && plan.contract[0]
+                .sql
+                .iter()
+                .filter(|s| s.starts_with("LOCK"))
+                .count()
+                == 1,
+        "{:#?}",
+        plan.contract[0].sql
+    );
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(
+        type_of(&c, "customers", "id").await,
+        "integer",
+        "untouched until complete"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ops = settle(&stop, apps).await;
+    assert!(ops > 50, "the application ran ({ops} statements)");
+    no_errors(&errors);
+
+    for (t, col) in [
+        ("customers", "id"),
+        ("orders", "customer_id"),
+        ("notes", "customer_id"),
+        ("tags", "customer_id"),
+    ] {
+        assert_eq!(type_of(&c, t, col).await, "bigint", "{t}.{col}");
+    }
+    // The same constraints, by name and definition, validated.
+    for (t, was) in ["customers", "orders", "notes", "tags"].iter().zip(&before) {
+        assert_eq!(&constraints_of(&c, t).await, was, "{t}");
+    }
+    assert_eq!(
+        text(&c, "SELECT pg_get_indexdef('orders_customer_id_idx'::regclass) || ' | ' || pg_get_indexdef('tags_pkey'::regclass) || ' | ' || pg_get_indexdef('customers_pkey'::regclass)").await,
+        "CREATE INDEX orders_customer_id_idx ON public.orders USING btree (customer_id) | CREATE UNIQUE INDEX tags_pkey ON public.tags USING btree (customer_id, tag) | CREATE UNIQUE INDEX customers_pkey ON public.customers USING btree (id)"
+    );
+    rows_match(&c, &orders, "orders", "customer_id || ':' || amount").await;
+    assert_eq!(one(&c, "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL").await, 0);
+    assert_eq!(one(&c, "SELECT count(*) FROM orders WHERE customer_id <= 1000 AND customer_id % 10 = 0 AND customer_id NOT IN (SELECT id FROM customers)").await, 0);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_index WHERE NOT indisvalid").await,
+        0
+    );
+    // The sequence continues past 2^31 now, and the keys hold such values.
+    assert_eq!(
+        text(&c, "SELECT format_type(seqtypid, NULL) FROM pg_sequence WHERE seqrelid = 'customers_id_seq'::regclass").await,
+        "bigint"
+    );
+    exec(&c, "SELECT setval('customers_id_seq', 3000000000)").await;
+    assert_eq!(
+        one(&c, "WITH n AS (INSERT INTO customers (name) VALUES ('big') RETURNING id) INSERT INTO orders (customer_id, amount) SELECT id, 1 FROM n RETURNING customer_id").await,
+        3_000_000_001
+    );
+    // The foreign keys act as before: a delete cascades, a missing customer is refused.
+    exec(&c, "DELETE FROM customers WHERE id = 3000000001").await;
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM orders WHERE customer_id = 3000000001"
+        )
+        .await,
+        0
+    );
+    assert!(c
+        .batch_execute("INSERT INTO notes (customer_id) VALUES (3999999999)")
+        .await
+        .is_err());
+    for t in ["customers", "orders", "notes", "tags"] {
+        nothing_left(&c, t).await;
+    }
+}
+
+#[tokio::test]
+async fn an_identity_key_referenced_by_its_own_table_rolls_back_then_completes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE nodes (id int GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 2) PRIMARY KEY,
+                             parent_id int REFERENCES nodes ON DELETE SET NULL, name text);
+         INSERT INTO nodes (name) SELECT 'n' || g FROM generate_series(1, 3000) g;
+         UPDATE nodes SET parent_id = id - 2 WHERE id > 10;",
+    )
+    .await;
+    let before = constraints_of(&c, "nodes").await;
+    // The referencing column's own change comes first in the file: the key's change takes it in.
+    let dir = folder(&[(
+        "20260101000000_nodes_bigint.up.sql",
+        "ALTER TABLE nodes ALTER COLUMN parent_id TYPE bigint;\nALTER TABLE nodes ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let model: Model = Arc::default();
+    let writer = |stop: &Arc<AtomicBool>, model: &Model| {
+        app(
+            db.url(),
+            stop.clone(),
+            model.clone(),
+            errors.clone(),
+            |i| {
+                match i % 2 {
+            0 => format!("INSERT INTO nodes (parent_id, name) VALUES ({}, 'w{i}') RETURNING id, parent_id", 10 + 2 * (i % 3000)),
+            _ => format!("UPDATE nodes SET parent_id = NULL WHERE id = {} RETURNING id, parent_id", 12 + 2 * (i % 2999)),
+        }
+            },
+        )
+    };
+    let apps = vec![writer(&stop, &model)];
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan")
+    else {
+        panic!("planned online")
+    };
+    assert_eq!(plan.operations.len(), 1, "{plan:#?}");
+    m.up(None, &Silent).await.expect("up expands");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    m.rollback(None, &Silent).await.expect("rollback");
+    settle(&stop, apps).await;
+    nothing_left(&c, "nodes").await;
+    assert_eq!(constraints_of(&c, "nodes").await, before);
+    assert_eq!(type_of(&c, "nodes", "id").await, "integer");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let apps = vec![writer(&stop, &model)];
+    m.up(None, &Silent).await.expect("up again");
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    settle(&stop, apps).await;
+    no_errors(&errors);
+    rows_match(&c, &model, "nodes", "parent_id").await;
+    assert_eq!(type_of(&c, "nodes", "id").await, "bigint");
+    assert_eq!(type_of(&c, "nodes", "parent_id").await, "bigint");
+    assert_eq!(constraints_of(&c, "nodes").await, before);
+    // Still an identity, GENERATED ALWAYS, continuing where the old one stood, by 2.
+    let max = one(&c, "SELECT max(id) FROM nodes").await;
+    assert_eq!(
+        text(&c, "SELECT attidentity::text || ' ' || pg_get_serial_sequence('nodes', 'id') FROM pg_attribute WHERE attrelid = 'nodes'::regclass AND attname = 'id'").await,
+        "a public.nodes_id_seq"
+    );
+    assert_eq!(
+        one(&c, "INSERT INTO nodes (name) VALUES ('after') RETURNING id").await,
+        max + 2
+    );
+    nothing_left(&c, "nodes").await;
+}
+
+#[tokio::test]
+async fn a_killed_key_change_continues_to_the_same_result() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, KEY_SCHEMA).await;
+    let before = constraints_of(&c, "orders").await;
+    let dir = folder(&[(
+        "20260101000000_customer_id_bigint.up.sql",
+        "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    for wait_ms in [40u64, 150, 500] {
+        let url = db.url();
+        let set = load(dir.path(), Some(Format::Pgshift)).unwrap();
+        let task = tokio::spawn(async move {
+            let mut m = Migrator::connect(&url, set, fast()).await.expect("connect");
+            m.up(None, &Silent).await
+        });
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        task.abort();
+        let _ = task.await;
+        let start = Instant::now();
+        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up continues");
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(type_of(&c, "orders", "customer_id").await, "bigint");
+    assert_eq!(constraints_of(&c, "orders").await, before);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM orders WHERE customer_id <> 1 + id % 4000"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_index WHERE NOT indisvalid").await,
+        0
+    );
+    for t in ["customers", "orders", "notes", "tags"] {
+        nothing_left(&c, t).await;
+    }
+}
+
+#[tokio::test]
+async fn a_key_change_that_cannot_hold_the_values_or_needs_using_is_refused() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, KEY_SCHEMA).await;
+    exec(&c, "INSERT INTO customers (id, name) VALUES (40000, 'big')").await;
+    let before = constraints_of(&c, "orders").await;
+    // A narrowing the values do not fit: refused before anything is written.
+    let dir = folder(&[(
+        "20260101000000_customer_id_smallint.up.sql",
+        "ALTER TABLE customers ALTER COLUMN id TYPE smallint;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let err = m.up(None, &Silent).await.expect_err("40000 is no smallint");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cannot be computed for every row") && msg.contains("Nothing was changed"),
+        "{msg}"
+    );
+    assert_eq!(type_of(&c, "orders", "customer_id").await, "integer");
+    assert_eq!(constraints_of(&c, "orders").await, before);
+    for t in ["customers", "orders", "notes", "tags"] {
+        nothing_left(&c, t).await;
+    }
+    // USING on a key that foreign keys follow: the referencing columns would need it too.
+    let dir = folder(&[(
+        "20260101000000_customer_id_using.up.sql",
+        "ALTER TABLE customers ALTER COLUMN id TYPE bigint USING id * 10;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let planned = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan");
+    let Planned::AsWritten(why) = planned else {
+        panic!("not online: {planned:?}")
+    };
+    assert!(
+        why.contains("20260101000000_customer_id_using.up.sql:1")
+            && why.contains("USING expression on a key"),
+        "{why}"
     );
 }

@@ -79,11 +79,18 @@ pub async fn plan(
     }
     // Indexes on the new column, built after the backfill (cheaper than maintaining them
     // through it), with temporary names; they take the old names at contract.
-    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, column, &new);
+    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, &[(column, new.as_str())]);
     expand.extend(builds);
 
     contract.push(format!("ALTER TABLE {} DROP COLUMN {qc}", t.quoted()));
     if let Some(seq) = &uses.owned_sequence {
+        // A serial's sequence takes the new type's range (an `integer` sequence stops at
+        // 2^31 - 1 whatever the column holds).
+        let facts = catalog::sequence(client, table.oid, col.attnum).await?;
+        let target = catalog::type_name(client, type_text).await?;
+        if let (Some(facts), Some(target)) = (facts, target) {
+            contract.extend(super::change_key::widen_sequence(&facts, &target));
+        }
         // Before the old column goes, or its sequence goes with it.
         contract.insert(
             0,
@@ -133,20 +140,50 @@ pub async fn plan(
         "ALTER TABLE {} DROP COLUMN IF EXISTS {qn}",
         t.quoted()
     ));
+    let preflight = preflight(t, col, &up, type_text, using.is_none());
+    Ok(Operation {
+        summary: format!(
+            "change the type of {t}.{column} from {} to {type_text}",
+            col.type_text
+        ),
+        table: t.to_string(),
+        table_oid: table.oid,
+        other_tables: Vec::new(),
+        preflight,
+        not_undone: Vec::new(),
+        expand,
+        contract: contract_units,
+        rollback: vec![PhaseUnit::transaction(
+            format!("drop {t}.{new} and its trigger"),
+            rollback,
+        )],
+    })
+}
+
+/// The checks on a sample of the rows before a type change writes anything: the new value
+/// can be computed for every row, and (for a plain cast) converting back gives the old value.
+pub fn preflight(
+    t: &QualifiedName,
+    col: &ColumnFacts,
+    up: &str,
+    type_text: &str,
+    plain_cast: bool,
+) -> Vec<super::Preflight> {
+    let qc = quote_ident(&col.name);
     let sample = format!(
         "SELECT {qc} AS old, ({up})::{type_text} AS new FROM {} LIMIT {}",
         t.quoted(),
         super::PREFLIGHT_ROWS
     );
-    let mut preflight = vec![super::Preflight {
+    let mut checks = vec![super::Preflight {
         sql: format!("SELECT count(new) FROM ({sample}) s"),
         failing: format!("the new value `{up}` cannot be computed for every row"),
         lossy: false,
     }];
     // A plain cast should give the old values back; a USING expression is a deliberate
     // transformation and is not expected to.
-    if using.is_none() {
-        preflight.push(super::Preflight {
+    if plain_cast {
+        checks.push(super::Preflight {
             sql: format!(
                 "SELECT count(*) FROM ({sample}) s WHERE {}",
                 sync::distinct(
@@ -162,22 +199,7 @@ pub async fn plan(
             lossy: true,
         });
     }
-    Ok(Operation {
-        summary: format!(
-            "change the type of {t}.{column} from {} to {type_text}",
-            col.type_text
-        ),
-        table: t.to_string(),
-        table_oid: table.oid,
-        preflight,
-        not_undone: Vec::new(),
-        expand,
-        contract: contract_units,
-        rollback: vec![PhaseUnit::transaction(
-            format!("drop {t}.{new} and its trigger"),
-            rollback,
-        )],
-    })
+    checks
 }
 
 /// The first statement of a contract transaction: the one ACCESS EXCLUSIVE acquisition on
@@ -228,23 +250,28 @@ pub fn finish_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<Stri
     ]
 }
 
-/// The indexes on `old`, built again on `new`: the expand's units (concurrent builds under
-/// temporary names, after the backfill), and the contract's statements that give them the
-/// old names and constraints once `old` and its indexes are gone.
+/// The indexes on `old`, built again on `new` (each `(old, new)` pair of `renamed`): the
+/// expand's units (concurrent builds under temporary names, after the backfill), and the
+/// contract's statements that give them the old names and constraints (UNIQUE, PRIMARY
+/// KEY) once the old columns and their indexes are gone.
 pub fn rebuild_indexes(
     t: &QualifiedName,
     indexes: &[catalog::IndexFacts],
-    old: &str,
-    new: &str,
+    renamed: &[(&str, &str)],
 ) -> (Vec<PhaseUnit>, Vec<String>) {
     let schema = t.schema.clone().unwrap_or_default();
     let mut expand = Vec::new();
     let mut contract = Vec::new();
+    let news: Vec<&str> = renamed.iter().map(|(_, n)| *n).collect();
     for ix in indexes {
         let tmp = object_name("ix", &ix.name, "");
         expand.push(PhaseUnit::outside(
-            format!("build index {tmp} on {t}.{new} (as {})", ix.name),
-            index_on(t, ix, old, new, &tmp),
+            format!(
+                "build index {tmp} on {t} ({}, as {})",
+                news.join(", "),
+                ix.name
+            ),
+            index_on(t, ix, renamed, &tmp),
         ));
         contract.push(format!(
             "ALTER INDEX {} RENAME TO {}",
@@ -253,9 +280,10 @@ pub fn rebuild_indexes(
         ));
         if let Some(name) = &ix.constraint {
             contract.push(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                "ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}",
                 t.quoted(),
                 quote_ident(name),
+                if ix.primary { "PRIMARY KEY" } else { "UNIQUE" },
                 quote_ident(&ix.name)
             ));
         }
@@ -263,20 +291,23 @@ pub fn rebuild_indexes(
     (expand, contract)
 }
 
-/// `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS tmp ON t USING m (...)` with `old`
-/// replaced by `new`.
+/// `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS tmp ON t USING m (...)` with each
+/// `old` column of `renamed` replaced by its `new`.
 pub fn index_on(
     t: &QualifiedName,
     ix: &catalog::IndexFacts,
-    old: &str,
-    new: &str,
+    renamed: &[(&str, &str)],
     tmp: &str,
 ) -> String {
     let cols = |list: &[Option<String>]| {
         list.iter()
             .map(|c| {
                 let c = c.as_deref().unwrap_or_default();
-                quote_ident(if c == old { new } else { c })
+                let c = renamed
+                    .iter()
+                    .find(|(old, _)| *old == c)
+                    .map_or(c, |(_, new)| *new);
+                quote_ident(c)
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -303,41 +334,55 @@ pub fn refuse_unsupported(
     doing: &str,
 ) -> Result<(), RunError> {
     let (m, st, table): (_, _, &TableFacts) = (input.migration, input.statement, input.table);
-    let what = format!("{doing} {}.{}", table.name, col.name);
-    let refuse = |why: String| Err(refusal(m, st.line, format!("to {what}: {why}")));
-    if col.identity || col.generated {
-        return refuse(
+    match unsupported(col, uses, false) {
+        Some(why) => Err(refusal(
+            m,
+            st.line,
+            format!("to {doing} {}.{}: {why}", table.name, col.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Why column `col` cannot be copied online, if it cannot. With `keys`, its
+/// part in a primary key and in foreign keys is carried over ([`super::change_key`]), as is
+/// an identity.
+pub fn unsupported(col: &ColumnFacts, uses: &ColumnUses, keys: bool) -> Option<String> {
+    if col.generated || (col.identity && !keys) {
+        return Some(
             "it is an identity or generated column, which pgshift cannot copy online yet".into(),
         );
     }
-    if let Some(ix) = uses.indexes.iter().find(|i| i.primary) {
-        return refuse(format!(
-            "it is part of the primary key ({}); key changes online are not supported yet",
-            ix.name
-        ));
-    }
-    if let Some(fk) = uses.referenced_by.first() {
-        return refuse(format!(
-            "a foreign key references it ({fk}); key changes online are not supported yet"
-        ));
+    if !keys {
+        if let Some(ix) = uses.indexes.iter().find(|i| i.primary) {
+            return Some(format!(
+                "it is part of the primary key ({}); key changes online are not supported yet",
+                ix.name
+            ));
+        }
+        if let Some(fk) = uses.referenced_by.first() {
+            return Some(format!(
+                "a foreign key references it ({fk}); key changes online are not supported yet"
+            ));
+        }
     }
     if let Some(c) = uses
         .constraints
         .iter()
-        .find(|c| c.kind == "f" || c.kind == "x")
+        .find(|c| (c.kind == "f" && !keys) || c.kind == "x")
     {
-        return refuse(format!(
+        return Some(format!(
             "constraint {} ({}) uses it and cannot be carried over online yet",
             c.name, c.definition
         ));
     }
     if let Some(v) = uses.views.first() {
-        return refuse(format!(
+        return Some(format!(
             "view {v} reads it; the old column could not be dropped at contract. Drop the view first and create it again afterwards"
         ));
     }
     if let Some(ix) = uses.indexes.iter().find(|i| !i.plain) {
-        return refuse(format!(
+        return Some(format!(
             "index {} ({}) has an expression, a predicate or non-default options, which pgshift cannot build again on the new column yet",
             ix.name, ix.definition
         ));
@@ -347,10 +392,10 @@ pub fn refuse_unsupported(
         .iter()
         .find(|i| i.constraint.is_some() && !i.unique)
     {
-        return refuse(format!(
+        return Some(format!(
             "index {} backs a constraint pgshift cannot carry over",
             ix.name
         ));
     }
-    Ok(())
+    None
 }

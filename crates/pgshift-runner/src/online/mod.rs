@@ -34,6 +34,7 @@
 
 pub mod add_column;
 pub mod catalog;
+pub mod change_key;
 pub mod change_type;
 pub mod drop_column;
 pub mod rename_column;
@@ -114,6 +115,10 @@ pub struct Operation {
     /// The table it changes (its name when the expand starts).
     pub table: String,
     pub table_oid: u32,
+    /// Other tables it changes (a key's referencing tables), by name and oid: each in no other
+    /// online change meanwhile.
+    #[serde(default)]
+    pub other_tables: Vec<(String, u32)>,
     /// Its units per phase; the plan's phases hold them in the order they run (they are not
     /// stored twice).
     #[serde(default, skip_serializing)]
@@ -393,10 +398,52 @@ async fn plan_online(
                         type_text,
                         using,
                         ..
-                    } if st.rewrites => Some(
-                        change_type::plan(client, &input, column, type_text, using.as_deref())
-                            .await?,
-                    ),
+                    } if st.rewrites => {
+                        if !change_key::is_key(client, &table, column).await? {
+                            Some(
+                                change_type::plan(
+                                    client,
+                                    &input,
+                                    column,
+                                    type_text,
+                                    using.as_deref(),
+                                )
+                                .await?,
+                            )
+                        } else if key_changed_elsewhere(client, &statements, i, &table, column)
+                            .await?
+                        {
+                            // The change of the key it references, later in the file, takes
+                            // this column in.
+                            handled = true;
+                            None
+                        } else {
+                            let key = change_key::plan(
+                                client,
+                                &input,
+                                column,
+                                type_text,
+                                using.as_deref(),
+                            )
+                            .await?;
+                            let target = catalog::type_name(client, type_text)
+                                .await?
+                                .unwrap_or_default();
+                            for (j, other) in statements.iter().enumerate().skip(i + 1) {
+                                if change_key::does_same_change(
+                                    client,
+                                    other,
+                                    &key.columns,
+                                    &target,
+                                )
+                                .await?
+                                {
+                                    consumed[j] = true;
+                                }
+                            }
+                            Some(key.operation)
+                        }
+                    }
                     SchemaChange::AddColumn {
                         column,
                         type_text,
@@ -463,6 +510,9 @@ async fn plan_online(
                         SchemaChange::RenameColumn { .. } | SchemaChange::AlterType { .. }
                     ) {
                         column_changes.push((op.table.clone(), st.line));
+                        for (other, _) in &op.other_tables {
+                            column_changes.push((other.clone(), st.line));
+                        }
                     }
                     match defer_from {
                         Some((j, at)) => {
@@ -608,6 +658,38 @@ fn coalesce_as_written(units: &mut Vec<PhaseUnit>) {
         }
     }
     *units = out;
+}
+
+/// Whether the column `column` of `table`, a foreign key's column, references a key that a
+/// later statement of the file changes to the same type: that change takes this one in.
+async fn key_changed_elsewhere(
+    client: &Client,
+    statements: &[OnlineStatement],
+    i: usize,
+    table: &catalog::TableFacts,
+    column: &str,
+) -> Result<bool, RunError> {
+    let Some(SchemaChange::AlterType {
+        type_text,
+        using: None,
+        ..
+    }) = statements[i].changes.as_ref().and_then(|c| c.first())
+    else {
+        return Ok(false);
+    };
+    let keys = change_key::referenced(client, table, column).await?;
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    let Some(target) = catalog::type_name(client, type_text).await? else {
+        return Ok(false);
+    };
+    for later in &statements[i + 1..] {
+        if change_key::does_same_change(client, later, &keys, &target).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn first_line(text: &str) -> String {

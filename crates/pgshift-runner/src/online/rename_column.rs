@@ -88,7 +88,7 @@ pub async fn plan(
     if col.not_null {
         expand.extend(prove_not_null(t, to, &nn_check));
     }
-    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, from, to);
+    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, &[(from, to)]);
     expand.extend(builds);
 
     let mut contract = vec![lock_table(t)];
@@ -123,6 +123,7 @@ pub async fn plan(
         summary: format!("rename {t}.{from} to {to}"),
         table: t.to_string(),
         table_oid: table.oid,
+        other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: Vec::new(),
         expand,

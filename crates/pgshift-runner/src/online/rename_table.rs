@@ -39,6 +39,7 @@ pub async fn plan(client: &Client, input: &OpInput<'_>, to: &str) -> Result<Oper
         ),
         table: t.to_string(),
         table_oid: table.oid,
+        other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: Vec::new(),
         expand: vec![PhaseUnit::transaction(

@@ -155,22 +155,27 @@ pub async fn begin(
                 &[&version, &name, &checksum, &json],
             )
             .await?;
+        let mut tables: Vec<(&String, u32)> = Vec::new();
         for op in &plan.operations {
+            tables.push((&op.table, op.table_oid));
+            tables.extend(op.other_tables.iter().map(|(name, oid)| (name, *oid)));
+        }
+        for (table, oid) in tables {
             let other: Option<String> = client
                 .query_opt(
                     "SELECT version FROM pgshift.online_tables WHERE table_oid = $1",
-                    &[&op.table_oid],
+                    &[&oid],
                 )
                 .await?
                 .map(|r| r.get(0));
             if let Some(other) = other.filter(|o| o != version) {
-                return Ok(Some((op.table.clone(), other)));
+                return Ok(Some((table.clone(), other)));
             }
             client
                 .execute(
                     "INSERT INTO pgshift.online_tables (table_oid, table_name, version)
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    &[&op.table_oid, &op.table, &version],
+                    &[&oid, table, &version],
                 )
                 .await?;
         }
