@@ -8,6 +8,23 @@
 #             alter_column action; the load keeps using `public`, as the old application does
 #   pgshift   a migration folder holding that ALTER as one plain SQL file: `pgshift start`
 #             (expand: new column, sync trigger, backfill), then `pgshift complete` (contract)
+# and a key change, on pgbench's tables with foreign keys (`pgbench -i --foreign-keys`):
+# `int -> bigint` of pgbench_branches.bid, the primary key that pgbench_accounts (SCALE *
+# 100000 rows), pgbench_tellers and pgbench_history reference, written as a plain migration
+# that changes the three referencing columns, then the key:
+#   plain_key    that file through `psql -1` (rewrites pgbench_accounts under ACCESS EXCLUSIVE)
+#   pgshift_key  the same file, `pgshift start` then `pgshift complete`, with complete's
+#                statements logged by the server (log_statement = all for its session):
+#                pgshift_key_contract_tables counts the tables complete's LOCK and ALTER
+#                statements name, pgshift_key_contract_transactions_per_table the most
+#                committed transactions any one table is locked in (1: one ACCESS EXCLUSIVE
+#                acquisition per table, every statement after it in the transaction finds it
+#                held), pgshift_key_contract_attempts the transactions complete began (the
+#                lock-queue guard's NOWAIT looks that found a table busy, rolled back, holding
+#                nothing); from the last run
+# The key ways' load runs on the tables with foreign keys, at half of its own capacity there
+# (calibrated the same way); their p99 ratio is against the load alone on those tables
+# (load_p99_alone_key).
 #
 # Table: pgbench_accounts of `pgbench -i -s SCALE` (SCALE * 100000 rows; 2M at the default 20).
 # Load: pgbench on loopback, CLIENTS clients, fixed rate (-R) = half of its capacity measured
@@ -60,7 +77,7 @@ shopt -s inherit_errexit
 source "$(dirname "$0")/lib.sh"
 SCALE="${SCALE:-20}"
 RUNS="${RUNS:-3}"
-WAYS="${WAYS:-plain reshape pgshift}"
+WAYS="${WAYS:-plain reshape pgshift plain_key pgshift_key}"
 CLIENTS="${CLIENTS:-4}"
 ALONE_SECS="${ALONE_SECS:-20}"
 WARM="${WARM:-3}"
@@ -111,15 +128,17 @@ if has_way reshape; then
         NOTES+=("reshape: $("$RESHAPE_BIN" --version 2>&1 | head -1)")
     fi
 fi
-if has_way pgshift; then
+if has_way pgshift || has_way pgshift_key; then
     if ! "$PGSHIFT_BIN" start --help >/dev/null 2>&1 || ! "$PGSHIFT_BIN" complete --help >/dev/null 2>&1; then
         skip_way pgshift "$PGSHIFT_BIN has no start/complete commands"
+        skip_way pgshift_key "$PGSHIFT_BIN has no start/complete commands"
     else
         # The database URL flag: --url if start has it, else the other commands' --database-url.
         if "$PGSHIFT_BIN" start --help 2>&1 | grep -q -- '--url'; then PGSHIFT_URL_FLAG=--url; else PGSHIFT_URL_FLAG=--database-url; fi
     fi
 fi
 has_way pgshift || TRIGGER_TEST=0
+key_ways() { case " $WAYS " in *_key*) return 0 ;; *) return 1 ;; esac; }
 
 # --- fixtures ------------------------------------------------------------------------------
 mkdir -p "$WORK/reshape/migrations" "$WORK/pgshift/migrations"
@@ -137,6 +156,14 @@ EOF
 printf 'ALTER TABLE pgbench_accounts ALTER COLUMN abalance TYPE bigint;\n' \
     > "$WORK/pgshift/migrations/20260101000000_abalance_bigint.up.sql"
 : > "$WORK/pgshift/pgshift.toml"
+mkdir -p "$WORK/pgshift_key/migrations"
+cat > "$WORK/pgshift_key/migrations/20260101000000_bid_bigint.up.sql" <<'EOF'
+ALTER TABLE pgbench_accounts ALTER COLUMN bid TYPE bigint;
+ALTER TABLE pgbench_tellers ALTER COLUMN bid TYPE bigint;
+ALTER TABLE pgbench_history ALTER COLUMN bid TYPE bigint;
+ALTER TABLE pgbench_branches ALTER COLUMN bid TYPE bigint;
+EOF
+: > "$WORK/pgshift_key/pgshift.toml"
 cat > "$WORK/load.sql" <<EOF
 \set aid random(1, $ROWS)
 \set delta random(-5000, 5000)
@@ -152,6 +179,14 @@ echo "building pgbench tables (scale $SCALE, $ROWS rows)..." >&2
 q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS base" -c "CREATE DATABASE base" >/dev/null
 "$PGBENCH" -i -q -s "$SCALE" "$BENCH_URL_BASE/base" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; exit 1; }
 q "$BENCH_URL_BASE/base" -c "ANALYZE" >/dev/null
+if key_ways; then
+    echo "building pgbench tables with foreign keys..." >&2
+    q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS keybase" -c "CREATE DATABASE keybase" >/dev/null
+    "$PGBENCH" -i -q --foreign-keys -s "$SCALE" "$BENCH_URL_BASE/keybase" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; exit 1; }
+    q "$BENCH_URL_BASE/keybase" -c "ANALYZE" >/dev/null
+fi
+# template_of WAY: the database a way's runs copy.
+template_of() { case "$1" in *_key) echo keybase ;; *) echo base ;; esac; }
 # fresh TEMPLATE: a new copy in $URL (the previous copy is dropped). Not in $(...): N counts.
 N=0
 fresh() {
@@ -163,7 +198,17 @@ fresh() {
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 elapsed() { echo "$2 - $1" | bc -l; }
 log_lines() { if [ -n "$SERVER_LOG" ]; then wc -l < "$SERVER_LOG"; else echo 0; fi; }
-abalance_type() { q "$1" -c "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'pgbench_accounts'::regclass AND attname = 'abalance'"; }
+column_type() { q "$1" -c "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '$2'::regclass AND attname = '$3'"; }
+# changed_type WAY URL: the types the way's change leaves (bigint when it did its job): abalance,
+# or for a key change the key and every column that references it.
+changed_type() {
+    case "$1" in
+        *_key) for tc in pgbench_branches.bid pgbench_accounts.bid pgbench_tellers.bid pgbench_history.bid; do
+                   column_type "$2" "${tc%.*}" "${tc#*.}"
+               done | sort -u | paste -sd, ;;
+        *) column_type "$2" pgbench_accounts abalance ;;
+    esac
+}
 # mismatches URL: accounts whose balance is not the sum of their history (all start at 0).
 mismatches() {
     q "$1" -c "SELECT count(*) FROM pgbench_accounts a FULL JOIN (SELECT aid, sum(delta) AS s FROM pgbench_history GROUP BY aid) h USING (aid)
@@ -189,17 +234,49 @@ op_reshape() {
     t2=$(now)
     echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" > "$WORK/op.times"
 }
-pgshift_start() { (cd "$WORK/pgshift" && "$PGSHIFT_BIN" start "$PGSHIFT_URL_FLAG" "$1" --dir migrations) >>"$WORK/op.log" 2>&1; }
-pgshift_complete() { (cd "$WORK/pgshift" && "$PGSHIFT_BIN" complete "$PGSHIFT_URL_FLAG" "$1" --dir migrations) >>"$WORK/op.log" 2>&1; }
+# pgshift_start URL [FOLDER], pgshift_complete URL [FOLDER]: FOLDER under $WORK, default pgshift.
+pgshift_start() { (cd "$WORK/${2:-pgshift}" && "$PGSHIFT_BIN" start "$PGSHIFT_URL_FLAG" "$1" --dir migrations) >>"$WORK/op.log" 2>&1; }
+pgshift_complete() { (cd "$WORK/${2:-pgshift}" && "$PGSHIFT_BIN" complete "$PGSHIFT_URL_FLAG" "$1" --dir migrations) >>"$WORK/op.log" 2>&1; }
 op_pgshift() {
     local t0 t1 t2
     : > "$WORK/op.log"
     t0=$(now)
-    pgshift_start "$1" || return 1
+    pgshift_start "$1" "${2:-pgshift}" || return 1
     t1=$(now)
-    pgshift_complete "$1" || return 1
+    pgshift_complete "$1" "${2:-pgshift}" || return 1
     t2=$(now)
     echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" > "$WORK/op.times"
+}
+op_plain_key() {
+    local t0 t1
+    t0=$(now)
+    q "$1" -1 -f "$WORK/pgshift_key/migrations/20260101000000_bid_bigint.up.sql" >"$WORK/op.log" 2>&1 || return 1
+    t1=$(now)
+    echo "$(elapsed "$t0" "$t1") 0" > "$WORK/op.times"
+}
+op_pgshift_key() {
+    local t0 t1 t2 mark
+    : > "$WORK/op.log"
+    t0=$(now)
+    pgshift_start "$1" pgshift_key || return 1
+    t1=$(now)
+    mark=$(log_lines)
+    pgshift_complete "$1?options=-c%20log_statement%3Dall" pgshift_key || return 1
+    t2=$(now)
+    echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" > "$WORK/op.times"
+    if [ -n "$SERVER_LOG" ]; then
+        # "table transaction" for each table a LOCK or ALTER TABLE names in a transaction
+        # that committed (an attempt the guard or lock_timeout rolled back holds nothing
+        # after), and the number of attempts (transactions begun).
+        tail -n +"$((mark + 1))" "$SERVER_LOG" | grep 'statement: ' | awk -v attempts="$WORK/key.attempts" '
+            /statement: BEGIN/ { txn++; n = 0 }
+            /(LOCK|ALTER) TABLE/ { line = $0
+                while (match(line, /pgbench_[a-z]+/)) { seen[++n] = substr(line, RSTART, RLENGTH); line = substr(line, RSTART + RLENGTH) } }
+            /statement: (.*; )?COMMIT/ { for (i = 1; i <= n; i++) print seen[i], txn; n = 0 }
+            /statement: ROLLBACK/ { n = 0 }
+            END { print txn + 0 > attempts }' \
+            | sort -u > "$WORK/key.locks"
+    fi
 }
 
 # cpu_mark: /proc/stat's user (niceness 0) ticks and all ticks; cpu_other MARK: the share (%)
@@ -219,7 +296,9 @@ cpu_other() {
 under_load() {
     local name=$1 op=$2 url=$3 mark load ws we
     mark=$(log_lines)
-    (cd "$WORK" && PGAPPNAME=$LOAD_APP exec "$PGBENCH" -n -c "$CLIENTS" -j 2 -R "$LOAD_RATE" -T "$LOAD_MAX" -P 1 \
+    local rate=$LOAD_RATE
+    case "$name" in *_key) rate=$LOAD_RATE_KEY ;; esac
+    (cd "$WORK" && PGAPPNAME=$LOAD_APP exec "$PGBENCH" -n -c "$CLIENTS" -j 2 -R "$rate" -T "$LOAD_MAX" -P 1 \
         -f load.sql -l --log-prefix="$name" "$url" >"$WORK/$name.out" 2>"$WORK/$name.err") &
     load=$!
     sleep "$WARM"
@@ -297,27 +376,43 @@ CAPACITY=$(cd "$WORK" && "$PGBENCH" -n -c "$CLIENTS" -j 2 -T 8 -f load.sql "$URL
 LOAD_RATE=$((CAPACITY / 2))
 [ "$LOAD_RATE" -gt 0 ] || { echo "calibration failed: capacity '$CAPACITY' tps" >&2; exit 1; }
 echo "load: $LOAD_RATE tps (half of $CAPACITY), ways: $WAYS" >&2
+# With foreign keys each load transaction also checks them: its own capacity, its own half.
+if key_ways; then
+    fresh keybase
+    CAPACITY_KEY=$(cd "$WORK" && "$PGBENCH" -n -c "$CLIENTS" -j 2 -T 8 -f load.sql "$URL" 2>/dev/null | awk '/^tps/ {print int($3); exit}')
+    LOAD_RATE_KEY=$((CAPACITY_KEY / 2))
+    [ "$LOAD_RATE_KEY" -gt 0 ] || { echo "calibration failed: capacity '$CAPACITY_KEY' tps with foreign keys" >&2; exit 1; }
+    echo "load on the tables with foreign keys: $LOAD_RATE_KEY tps (half of $CAPACITY_KEY)" >&2
+fi
 
 # --- under load ------------------------------------------------------------------------------
 # $WORK/res.<way>: one line per run:
 #   start_s complete_s p99 max transactions failed aborted lock_wait mismatches p99_ratio other_cpu
+# The load alone on each template the ways copy (alone: pgbench's tables; alone_key: with
+# their foreign keys, which the load's inserts then check).
+ALONES="alone"
+if key_ways; then ALONES="alone alone_key"; fi
 for i in $(seq "$RUNS"); do
-    fresh base; url=$URL
-    under_load alone op_alone "$url" > "$WORK/r"
-    read -r a_p99 a_max a_n a_failed a_aborted a_wait a_cpu < "$WORK/r"
-    printf 'run %s alone: p99 %s ms, max %s ms, %s transactions, lock wait %s ms, others %.0f%% CPU\n' \
-        "$i" "$a_p99" "$a_max" "$a_n" "$a_wait" "$a_cpu" >&2
-    echo "$ALONE_SECS 0 $a_p99 $a_max $a_n $a_failed $a_aborted $a_wait $(mismatches "$url") 1 $a_cpu" >> "$WORK/res.alone"
+    for alone in $ALONES; do
+        fresh "$(template_of "$alone")"; url=$URL
+        under_load "$alone" op_alone "$url" > "$WORK/r"
+        read -r a_p99 a_max a_n a_failed a_aborted a_wait a_cpu < "$WORK/r"
+        printf 'run %s %s: p99 %s ms, max %s ms, %s transactions, lock wait %s ms, others %.0f%% CPU\n' \
+            "$i" "$alone" "$a_p99" "$a_max" "$a_n" "$a_wait" "$a_cpu" >&2
+        echo "$ALONE_SECS 0 $a_p99 $a_max $a_n $a_failed $a_aborted $a_wait $(mismatches "$url") 1 $a_cpu" >> "$WORK/res.$alone"
+        printf -v "p99_$alone" '%s' "$a_p99"
+    done
     for way in $WAYS; do
-        fresh base; url=$URL
+        fresh "$(template_of "$way")"; url=$URL
         under_load "$way" "op_$way" "$url" > "$WORK/r"
         read -r p99 max n failed aborted wait_ms other_cpu < "$WORK/r"
-        type=$(abalance_type "$url")
+        type=$(changed_type "$way" "$url")
         if [ "$type" != bigint ]; then
-            echo "$way: abalance is '$type' after the change, not bigint:" >&2
+            echo "$way: the changed columns are '$type' after the change, not bigint:" >&2
             cat "$WORK/op.log" >&2
             exit 1
         fi
+        case "$way" in *_key) a_p99=$p99_alone_key ;; *) a_p99=$p99_alone ;; esac
         read -r t_start t_complete < "$WORK/op.times"
         mis=$(mismatches "$url")
         echo "$t_start $t_complete $p99 $max $n $failed $aborted $wait_ms $mis $(echo "$p99 / $a_p99" | bc -l) $other_cpu" >> "$WORK/res.$way"
@@ -370,6 +465,12 @@ printf 'load_p99_alone: %.1f ms\n' "$(col alone 3)"
 printf 'load_max_alone: %.1f ms\n' "$(col alone 4)"
 printf 'load_lock_wait_max_alone: %.0f ms\n' "$(col alone 8)"
 printf 'host_other_cpu_alone: %.0f %%\n' "$(col alone 11)"
+if key_ways; then
+    printf 'load_rate_key: %d tps\n' "$LOAD_RATE_KEY"
+    printf 'load_capacity_key: %d tps\n' "$CAPACITY_KEY"
+    printf 'load_p99_alone_key: %.1f ms\n' "$(col alone_key 3)"
+    printf 'load_max_alone_key: %.1f ms\n' "$(col alone_key 4)"
+fi
 for way in $WAYS; do
     total=$(paste -d+ <(cut -d' ' -f1 "$WORK/res.$way") <(cut -d' ' -f2 "$WORK/res.$way") | bc -l | median)
     printf '%s_total: %.1f s\n' "$way" "$total"
@@ -386,6 +487,11 @@ for way in $WAYS; do
     printf '%s_balance_mismatches: %d rows\n' "$way" "$(cut -d' ' -f9 "$WORK/res.$way" | paste -sd+ | bc)"
     printf '%s_host_other_cpu: %.0f %%\n' "$way" "$(col "$way" 11)"
 done
+if has_way pgshift_key && [ -s "$WORK/key.locks" ]; then
+    printf 'pgshift_key_contract_tables: %d tables\n' "$(cut -d' ' -f1 "$WORK/key.locks" | sort -u | wc -l)"
+    printf 'pgshift_key_contract_transactions_per_table: %d transactions\n' "$(cut -d' ' -f1 "$WORK/key.locks" | sort | uniq -c | sort -g | tail -1 | awk '{print $1}')"
+    printf 'pgshift_key_contract_attempts: %d transactions\n' "$(cat "$WORK/key.attempts")"
+fi
 if [ "$TRIGGER_TEST" = 1 ]; then
     printf 'pgshift_start_no_load: %.1f s\n' "$PGSHIFT_START_NO_LOAD"
     printf 'pgshift_bulk_synced_without_triggers: %.1f s\n' "$(col trigger 1)"

@@ -244,6 +244,11 @@ impl QueryError {
         self.code == "55P03"
     }
 
+    /// True for a deadlock the server broke by rolling this transaction back (SQLSTATE 40P01).
+    pub fn is_deadlock(&self) -> bool {
+        self.code == "40P01"
+    }
+
     /// True for `statement_timeout` expiring or a cancel request (SQLSTATE 57014).
     pub fn is_query_canceled(&self) -> bool {
         self.code == "57014"

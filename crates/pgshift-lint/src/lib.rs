@@ -27,5 +27,5 @@ pub use knowledge::lock::LockLevel;
 pub use knowledge::version::PgVersion;
 pub use pgshift_sql::LineCol;
 pub use registry::{find as find_rule, RULES};
-pub use rewrite::{safe_rewrite, SafeRewrite, Step};
+pub use rewrite::{safe_rewrite, ExistingRows, SafeRewrite, Step};
 pub use rules::Rule;

@@ -32,6 +32,41 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SafeRewrite {
     pub steps: Vec<Step>,
+    /// What the rows already in the table must satisfy for the constraint the statement
+    /// adds: the runner looks for rows that do not before the migration changes anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_rows: Option<ExistingRows>,
+}
+
+/// A constraint a statement adds to an existing table, as the rows there must satisfy it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExistingRows {
+    /// `CHECK (expr)`: no row where `expr` is false.
+    Check {
+        table: QualifiedName,
+        name: String,
+        /// The expression, as PostgreSQL prints it.
+        expr: String,
+    },
+    /// `UNIQUE (...)`, `PRIMARY KEY (...)`, `CREATE UNIQUE INDEX ... (...)`: no two rows with
+    /// the same values (NULLs apart unless `nulls_distinct` is false); a primary key, no NULL.
+    Unique {
+        table: QualifiedName,
+        name: String,
+        columns: Vec<String>,
+        primary: bool,
+        nulls_distinct: bool,
+    },
+    /// `FOREIGN KEY (...) REFERENCES t (...)`: no row whose values (none NULL) are missing
+    /// from the referenced table. `ref_columns` empty: the referenced table's primary key.
+    ForeignKey {
+        table: QualifiedName,
+        name: String,
+        columns: Vec<String>,
+        references: QualifiedName,
+        ref_columns: Vec<String>,
+    },
 }
 
 impl SafeRewrite {
@@ -89,6 +124,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             let sql = deparse(NodeEnum::IndexStmt(new))?;
             Some(SafeRewrite {
                 steps: vec![step(sql, false, "build the index without blocking writes")],
+                existing_rows: unique_index_rows(i, &table),
             })
         }
         NodeEnum::DropStmt(d)
@@ -106,6 +142,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                     false,
                     "drop the index without blocking reads and writes",
                 )],
+                existing_rows: None,
             })
         }
         NodeEnum::ReindexStmt(r) if ctx.version.has(Feature::ReindexConcurrently) => {
@@ -125,6 +162,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                     false,
                     "rebuild without blocking writes",
                 )],
+                existing_rows: None,
             })
         }
         NodeEnum::AlterTableStmt(a) => {
@@ -174,6 +212,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                         "check existing rows under SHARE UPDATE EXCLUSIVE: reads and writes continue",
                                     ),
                                 ],
+                                existing_rows: constraint_rows(&table, c, &name),
                             })
                         }
                         ConstrType::ConstrUnique | ConstrType::ConstrPrimary
@@ -228,6 +267,13 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                         },
                                     ),
                                 ],
+                                existing_rows: Some(ExistingRows::Unique {
+                                    table: table.clone(),
+                                    name: name.clone(),
+                                    columns: cols.clone(),
+                                    primary,
+                                    nulls_distinct: !c.nulls_not_distinct,
+                                }),
                             })
                         }
                         _ => None,
@@ -259,6 +305,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             step(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"), true, "uses the validated CHECK: no scan"),
                             step(format!("ALTER TABLE {t} DROP CONSTRAINT {q}"), true, "the CHECK is redundant now"),
                         ],
+                        existing_rows: None,
                     })
                 }
                 _ => None,
@@ -266,6 +313,70 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
         }
         _ => None,
     }
+}
+
+/// The rows a CHECK or FOREIGN KEY named `name` must find valid.
+fn constraint_rows(
+    table: &QualifiedName,
+    c: &protobuf::Constraint,
+    name: &str,
+) -> Option<ExistingRows> {
+    match constraint_type(c) {
+        ConstrType::ConstrCheck => Some(ExistingRows::Check {
+            table: table.clone(),
+            name: name.to_string(),
+            expr: expression_text(c.raw_expr.as_deref()?)?,
+        }),
+        ConstrType::ConstrForeign => Some(ExistingRows::ForeignKey {
+            table: table.clone(),
+            name: name.to_string(),
+            columns: strings(&c.fk_attrs),
+            references: QualifiedName::from_range_var(c.pktable.as_ref()?),
+            ref_columns: strings(&c.pk_attrs),
+        }),
+        _ => None,
+    }
+}
+
+/// A `CREATE UNIQUE INDEX` on plain columns, without a predicate, as the rows must satisfy it.
+fn unique_index_rows(i: &protobuf::IndexStmt, table: &QualifiedName) -> Option<ExistingRows> {
+    if !i.unique || i.where_clause.is_some() {
+        return None;
+    }
+    let mut columns = Vec::new();
+    for p in &i.index_params {
+        let Some(NodeEnum::IndexElem(e)) = &p.node else {
+            return None;
+        };
+        if e.name.is_empty() || e.expr.is_some() {
+            return None;
+        }
+        columns.push(e.name.clone());
+    }
+    Some(ExistingRows::Unique {
+        table: table.clone(),
+        name: i.idxname.clone(),
+        columns,
+        primary: false,
+        nulls_distinct: !i.nulls_not_distinct,
+    })
+}
+
+/// An expression's text, as PostgreSQL's deparser prints it.
+fn expression_text(expr: &protobuf::Node) -> Option<String> {
+    let select = protobuf::SelectStmt {
+        target_list: vec![protobuf::Node {
+            node: Some(NodeEnum::ResTarget(Box::new(protobuf::ResTarget {
+                val: Some(Box::new(expr.clone())),
+                ..Default::default()
+            }))),
+        }],
+        op: protobuf::SetOperation::SetopNone as i32,
+        limit_option: protobuf::LimitOption::Default as i32,
+        ..Default::default()
+    };
+    let sql = deparse(NodeEnum::SelectStmt(Box::new(select)))?;
+    sql.strip_prefix("SELECT ").map(str::to_string)
 }
 
 fn strings_of_keys(keys: &[protobuf::Node]) -> Vec<String> {

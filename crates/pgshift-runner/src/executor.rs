@@ -243,11 +243,16 @@ impl Executor<'_> {
         let mut lock_first = (unit.transactional && self.transactions == Transactions::Own)
             .then(|| guard::lock_nowait(&unit, &guarded, self.options))
             .flatten();
+        // A unit that locks several tables (an online change's contract) takes them all NOWAIT
+        // again each time the way is clear, until the guard's deadline: waiting for one while
+        // holding another could deadlock with the application's transactions, which take
+        // them in their own order.
+        let several = guarded.len() > 1 && lock_first.is_some();
         let mut announced = false;
         loop {
             attempt += 1;
             if !guarded.is_empty() && lock_first.is_none() {
-                guard::wait_for_clear_path(
+                let look = guard::wait_for_clear_path(
                     self.conn,
                     m.version.as_str(),
                     &guarded,
@@ -256,6 +261,12 @@ impl Executor<'_> {
                     observer,
                 )
                 .await?;
+                if several
+                    && matches!(look, guard::GuardOutcome::Clear { .. })
+                    && Instant::now() < guard_deadline
+                {
+                    lock_first = guard::lock_nowait(&unit, &guarded, self.options);
+                }
             }
             for step in unit
                 .steps
@@ -300,7 +311,8 @@ impl Executor<'_> {
                 }
                 continue;
             }
-            let lock_timeout = query.is_some_and(|q| q.is_lock_timeout());
+            // A deadlock rolled the unit back as a lock timeout does: retried the same way.
+            let lock_timeout = query.is_some_and(|q| q.is_lock_timeout() || q.is_deadlock());
             let now = Instant::now();
             // Inside the author's own BEGIN the server rolled back the whole transaction:
             // retrying this statement alone would run it outside it and skip the statements

@@ -36,6 +36,7 @@ pub mod backup;
 pub mod error;
 pub mod event;
 pub(crate) mod executor;
+mod existing_rows;
 pub mod guard;
 pub mod history;
 pub mod inflight;

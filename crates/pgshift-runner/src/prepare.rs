@@ -118,13 +118,16 @@ pub async fn prepare(
     let written = units_as_written(version, script, &walk)?;
     assume_live_column_types(client, &walk, ctx).await?;
     let runner_transaction = written.no_transaction_reason.is_none();
-    let statements = analyse(
+    let mut statements = analyse(
         &walk,
         &script.file_text,
         ctx.clone(),
         runner_transaction,
         purpose.keeps_statements(),
     );
+    if matches!(purpose, Purpose::Apply | Purpose::Plan) && !options.exact {
+        crate::existing_rows::add_looks(client, &mut statements).await?;
+    }
     let exec = with_rewrites(
         written,
         &statements,

@@ -509,8 +509,9 @@ async fn a_failed_unnamed_index_build_leaves_no_invalid_index_and_the_retry_keep
         TABLE,
         "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n",
     );
-    // Rewritten to CREATE UNIQUE INDEX CONCURRENTLY: fails on the duplicate.
-    write(dir.path(), INDEX, "CREATE UNIQUE INDEX ON t (a);\n");
+    // Rewritten to CREATE UNIQUE INDEX CONCURRENTLY: fails on the duplicate. (On an
+    // expression: on plain columns, the look for existing duplicates would stop it first.)
+    write(dir.path(), INDEX, "CREATE UNIQUE INDEX ON t ((a + 0));\n");
     let mut m = migrator(&db, dir.path()).await;
     let err = m.up(None, &Silent).await.expect_err("duplicate key");
     assert!(err.to_string().contains("23505"), "{err}");
@@ -524,7 +525,7 @@ async fn a_failed_unnamed_index_build_leaves_no_invalid_index_and_the_retry_keep
         .await
         .expect("dedup");
     m.up(None, &Silent).await.expect("the retry builds it");
-    assert_eq!(indexes(&db).await, vec![("t_a_idx".to_string(), true)]);
+    assert_eq!(indexes(&db).await, vec![("t_expr_idx".to_string(), true)]);
 }
 
 #[tokio::test]

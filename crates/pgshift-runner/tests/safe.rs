@@ -419,3 +419,98 @@ async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_
         }
     }
 }
+
+/// Rows that break a constraint a migration adds are found before the constraint is: the
+/// migration fails with examples and leaves nothing (no NOT VALID constraint, no index); a
+/// cleanup earlier in the same file counts; `--exact` runs the statement as written.
+#[tokio::test]
+async fn rows_that_break_an_added_constraint_are_reported_with_examples_and_nothing_changes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE parents (id int PRIMARY KEY);
+         INSERT INTO parents SELECT generate_series(1, 10);
+         CREATE TABLE t (id int, qty int, email text, parent_id int);
+         INSERT INTO t SELECT g, g - 3, 'e' || (g % 8), CASE WHEN g > 12 THEN g ELSE g % 10 + 1 END
+           FROM generate_series(1, 20) g;",
+    )
+    .await
+    .unwrap();
+    let before = schema_state(&db).await;
+    let cases = [
+        (
+            "ALTER TABLE t ADD CONSTRAINT qty_positive CHECK (qty > 0);",
+            vec!["rows already in t break CHECK constraint qty_positive (qty > 0) (3 found)", "\"qty\":-2"],
+        ),
+        (
+            "ALTER TABLE t ADD CONSTRAINT t_email_key UNIQUE (email);",
+            vec!["rows already in t break UNIQUE t_email_key (email) (more than 5 found)", "(email) = (e1) in 3 rows"],
+        ),
+        (
+            "CREATE UNIQUE INDEX t_email_idx ON t (email);",
+            vec!["rows already in t break UNIQUE t_email_idx (email)"],
+        ),
+        (
+            "ALTER TABLE t ADD PRIMARY KEY (parent_id);",
+            vec!["rows already in t break PRIMARY KEY t_pkey (parent_id) (2 found)", "(parent_id) = (2) in 2 rows"],
+        ),
+        (
+            "ALTER TABLE t ADD CONSTRAINT t_parent_fkey FOREIGN KEY (parent_id) REFERENCES parents;",
+            vec!["rows already in t break FOREIGN KEY t_parent_fkey (parent_id) REFERENCES parents (id) (more than 5 found)", "(parent_id) = (13) not in parents"],
+        ),
+    ];
+    for (i, (sql, expected)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &format!("2026010100000{i}_add.up.sql"),
+            &format!("{sql}\n"),
+        );
+        let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+        let err = m.up(None, &Silent).await.expect_err(sql);
+        let shown = format!("{err}");
+        for e in expected {
+            assert!(shown.contains(e), "{sql}: `{e}` not in:\n{shown}");
+        }
+        assert!(shown.contains("for example:"), "{shown}");
+        assert_eq!(schema_state(&db).await, before, "{sql} left something");
+        c.batch_execute("DROP SCHEMA pgshift CASCADE")
+            .await
+            .unwrap();
+    }
+    // A NULL in a primary key column is reported as such.
+    c.batch_execute("UPDATE t SET parent_id = NULL WHERE id = 1")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "20260102000000_pk.up.sql",
+        "ALTER TABLE t ADD PRIMARY KEY (parent_id);\n",
+    );
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let err = m.up(None, &Silent).await.expect_err("NULL key");
+    assert!(
+        err.to_string().contains("a primary key cannot be NULL"),
+        "{err}"
+    );
+    c.batch_execute("DROP SCHEMA pgshift CASCADE")
+        .await
+        .unwrap();
+
+    // A cleanup before the constraint, in the same file, is seen by the look.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "20260103000000_clean_then_check.up.sql",
+        "UPDATE t SET qty = 1 WHERE qty <= 0;\nDELETE FROM t WHERE parent_id NOT IN (SELECT id FROM parents) OR parent_id IS NULL;\nALTER TABLE t ADD CONSTRAINT qty_positive CHECK (qty > 0);\nALTER TABLE t ADD CONSTRAINT t_parent_fkey FOREIGN KEY (parent_id) REFERENCES parents (id);\n",
+    );
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    m.up(None, &Silent).await.expect("clean rows pass");
+    let state = schema_state(&db).await.join("\n");
+    assert!(
+        state.contains("qty_positive c validated=true CHECK ((qty > 0))"),
+        "{state}"
+    );
+    assert!(state.contains("t_parent_fkey f validated=true"), "{state}");
+}

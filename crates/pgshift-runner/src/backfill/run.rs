@@ -908,7 +908,7 @@ impl<'a> Job<'a> {
             .await
             .map_err(|err| match err {
                 BackfillError::Db(DbError::Query(q))
-                    if q.is_lock_timeout() || q.code == "40P01" || q.is_query_canceled() =>
+                    if q.is_lock_timeout() || q.is_deadlock() || q.is_query_canceled() =>
                 {
                     BatchError::Conflict(match q.code.as_str() {
                         "55P03" => "rows are locked by other sessions".to_owned(),
