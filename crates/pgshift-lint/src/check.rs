@@ -379,6 +379,7 @@ pub const ONLINE_RULES: &[&str] = &[
     "changing-column-type",
     "ban-drop-column",
     "adding-field-with-volatile-default",
+    "renaming-enum-value",
 ];
 
 /// Says how `pgshift up` runs it. The severity stays: whether the change can be planned online

@@ -391,3 +391,155 @@ async fn dropping_a_view_never_locks_the_table_it_reads() {
         "the migration held {modes:?} on items"
     );
 }
+
+/// A deadlock the server breaks by rolling the migration's unit back is retried, as a lock
+/// timeout is: the application's transaction that closed the cycle goes on, and the migration
+/// lands on the next attempt.
+#[tokio::test]
+async fn a_unit_rolled_back_by_a_deadlock_is_retried_and_lands() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE a (id int); CREATE TABLE b (id int);
+         DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = %L', current_database(), '100ms'); END $$;",
+    )
+    .await
+    .expect("setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Takes `a`, pauses, then needs `b`: the application holds `b` and then asks for `a`.
+    std::fs::write(
+        dir.path().join("20240101000000_ab.up.sql"),
+        "ALTER TABLE a ADD COLUMN x int;\nSELECT pg_sleep(0.4);\nALTER TABLE b ADD COLUMN y int;\n",
+    )
+    .expect("write");
+    let app = db.connect().await;
+    app.batch_execute("SET deadlock_timeout = '10s'; BEGIN; LOCK TABLE b IN ROW EXCLUSIVE MODE;")
+        .await
+        .expect("app holds b");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let options = RunOptions {
+        guard_max_wait: Duration::ZERO,
+        lock_timeout: Duration::from_secs(5),
+        lock_retry_initial_delay: Duration::from_millis(50),
+        ..RunOptions::default()
+    };
+    let mut m = Migrator::connect(&db.url(), set, options)
+        .await
+        .expect("connect");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let up = tokio::spawn(async move {
+        let observer = move |e: &Event| seen.lock().unwrap().push(e.clone());
+        m.up(None, &observer).await
+    });
+    // The migration holds `a` and sleeps; the application asks for `a` (it waits), then the
+    // migration asks for `b`: a cycle, which the migration's shorter deadlock_timeout finds.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.batch_execute("SELECT count(*) FROM a; COMMIT;")
+        .await
+        .expect("the application's transaction goes on");
+    up.await.expect("join").expect("up lands on a retry");
+    let retried = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::LockRetry { .. }))
+        .count();
+    assert!(retried >= 1, "the deadlock was retried");
+    let cols: i64 = c
+        .query_one("SELECT count(*) FROM pg_attribute WHERE attname IN ('x', 'y') AND attrelid IN ('a'::regclass, 'b'::regclass)", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(cols, 2);
+}
+
+/// A unit that locks several tables (an online key change's contract) never waits for one
+/// table while holding another: under a stream of short application transactions, which
+/// the guard does not wait for, it takes its locks NOWAIT until they are all free at once.
+/// A sampler watches the migrating session's lock requests: none is ever left waiting.
+#[tokio::test]
+async fn a_unit_locking_several_tables_never_waits_while_holding_one() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE customers (id int PRIMARY KEY);
+         CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers);
+         INSERT INTO customers SELECT generate_series(1, 100);
+         INSERT INTO orders (customer_id) SELECT 1 + g % 100 FROM generate_series(1, 1000) g;",
+    )
+    .await
+    .expect("setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20240101000000_key.up.sql"),
+        "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(None, &|_: &Event| {}).await.expect("expand");
+
+    // The application: short transactions on orders (younger than the guard's threshold).
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (url, stop) = (db.url(), stop.clone());
+        tokio::spawn(async move {
+            let c = pgshift_db::connect(&url).await.expect("app");
+            // Not the migrating session's name, which the sampler looks for.
+            c.batch_execute("SET application_name = 'app'")
+                .await
+                .expect("name");
+            while !stop.load(Ordering::Relaxed) {
+                c.batch_execute("BEGIN; INSERT INTO orders (customer_id) VALUES (7); SELECT pg_sleep(0.02); COMMIT;")
+                    .await
+                    .expect("app transaction");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let waits = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sampler = {
+        let (url, stop, waits) = (db.url(), stop.clone(), waits.clone());
+        tokio::spawn(async move {
+            let c = pgshift_db::connect(&url).await.expect("sampler");
+            c.batch_execute("SET application_name = 'sampler'")
+                .await
+                .expect("name");
+            let mut samples = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let rows = c
+                    .query(
+                        "SELECT l.relation::regclass::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE a.application_name = 'pgshift' AND NOT l.granted AND l.locktype = 'relation'",
+                        &[],
+                    )
+                    .await
+                    .expect("sample");
+                waits
+                    .lock()
+                    .unwrap()
+                    .extend(rows.iter().map(|r| r.get::<_, String>(0)));
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            samples
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    m.complete(None, &|_: &Event| {}).await.expect("complete");
+    stop.store(true, Ordering::Relaxed);
+    app.await.expect("app");
+    let samples = sampler.await.expect("sampler");
+    assert!(samples > 20, "the sampler ran ({samples} samples)");
+    let waits = waits.lock().unwrap().clone();
+    assert!(waits.is_empty(), "the contract waited for {waits:?}");
+    let ty: String = c
+        .query_one("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'customer_id'", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(ty, "bigint");
+}

@@ -142,6 +142,27 @@ async fn rows_match(c: &Connection, model: &Model, table: &str, column: &str) {
     }
 }
 
+/// Runs `up` and stops it after each of `moments` (milliseconds; the runner's task dropped, as
+/// a kill would), waiting each time until the server has ended what the task had sent.
+async fn stop_up_at(db: &TestDb, c: &Connection, dir: &tempfile::TempDir, moments: &[u64]) {
+    for &wait_ms in moments {
+        let url = db.url();
+        let set = load(dir.path(), Some(Format::Pgshift)).unwrap();
+        let task = tokio::spawn(async move {
+            let mut m = Migrator::connect(&url, set, fast()).await.expect("connect");
+            m.up(None, &Silent).await
+        });
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        task.abort();
+        let _ = task.await;
+        let start = Instant::now();
+        while one(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// No trigger, function, column or constraint of pgshift's is left on the table.
 async fn nothing_left(c: &Connection, table: &str) {
     let leftovers = text(
@@ -762,22 +783,7 @@ async fn a_killed_start_and_complete_continue_where_they_stopped() {
         "ALTER TABLE t ALTER COLUMN v TYPE bigint;\n",
     )]);
     // Stop the expand at several moments (the runner's task dropped, as a kill would).
-    for wait_ms in [30u64, 120, 400] {
-        let url = db.url();
-        let set = load(dir.path(), Some(Format::Pgshift)).unwrap();
-        let task = tokio::spawn(async move {
-            let mut m = Migrator::connect(&url, set, fast()).await.expect("connect");
-            m.up(None, &Silent).await
-        });
-        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        task.abort();
-        let _ = task.await;
-        let start = Instant::now();
-        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
-            assert!(start.elapsed() < Duration::from_secs(30));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    stop_up_at(&db, &c, &dir, &[30, 120, 400]).await;
     let mut m = migrator(&db, &dir, fast()).await;
     m.up(None, &Silent).await.expect("up continues");
     assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
@@ -1450,22 +1456,7 @@ async fn a_killed_key_change_continues_to_the_same_result() {
         "20260101000000_customer_id_bigint.up.sql",
         "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
     )]);
-    for wait_ms in [40u64, 150, 500] {
-        let url = db.url();
-        let set = load(dir.path(), Some(Format::Pgshift)).unwrap();
-        let task = tokio::spawn(async move {
-            let mut m = Migrator::connect(&url, set, fast()).await.expect("connect");
-            m.up(None, &Silent).await
-        });
-        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        task.abort();
-        let _ = task.await;
-        let start = Instant::now();
-        while one(&c, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'pgshift' AND state <> 'idle'").await > 0 {
-            assert!(start.elapsed() < Duration::from_secs(30));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    stop_up_at(&db, &c, &dir, &[40, 150, 500]).await;
     let mut m = migrator(&db, &dir, fast()).await;
     m.up(None, &Silent).await.expect("up continues");
     m.complete(None, &Silent).await.expect("complete");
@@ -1530,4 +1521,246 @@ async fn a_key_change_that_cannot_hold_the_values_or_needs_using_is_refused() {
             && why.contains("USING expression on a key"),
         "{why}"
     );
+}
+
+#[tokio::test]
+async fn an_enum_label_rename_serves_old_and_new_writers_then_retires_the_old_label() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TYPE mood AS ENUM ('happy', 'sad', 'calm');
+         CREATE TABLE people (id bigserial PRIMARY KEY, mood mood NOT NULL DEFAULT 'sad', note text);
+         CREATE TABLE diary (id bigserial PRIMARY KEY, mood mood);
+         INSERT INTO people (mood) SELECT (ARRAY['happy', 'sad', 'calm']::mood[])[1 + g % 3] FROM generate_series(1, 6000) g;
+         INSERT INTO diary (mood) SELECT CASE WHEN g % 2 = 0 THEN 'sad'::mood END FROM generate_series(1, 2000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_unhappy.up.sql",
+        "ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy';\n",
+    )]);
+    let labels = "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'mood'::regtype";
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let model: Model = Arc::default();
+    // Old code knows 'sad' only (and the column's default); it owns the odd rows.
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        model.clone(),
+        errors.clone(),
+        |i| match i % 3 {
+            0 => "INSERT INTO people (note) VALUES ('old') RETURNING id, mood".into(),
+            1 => format!(
+                "UPDATE people SET mood = 'sad' WHERE id = {} RETURNING id, mood",
+                (i * 7) % 6000 / 2 * 2 + 1
+            ),
+            _ => "INSERT INTO diary (mood) VALUES ('sad') RETURNING id + 1000000, mood".into(),
+        },
+    );
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(text(&c, labels).await, "happy,sad,unhappy,calm");
+    // New code writes 'unhappy'; it owns the even rows.
+    let new_stop = Arc::new(AtomicBool::new(false));
+    let new_app = app(
+        db.url(),
+        new_stop.clone(),
+        model.clone(),
+        errors.clone(),
+        |i| {
+            format!(
+                "UPDATE people SET mood = 'unhappy' WHERE id = {} RETURNING id, mood",
+                (i * 13) % 6000 / 2 * 2 + 2
+            )
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM people WHERE mood = 'sad'").await,
+        0,
+        "writes of 'sad' are turned into 'unhappy'"
+    );
+    settle(&stop, vec![old_app]).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    settle(&new_stop, vec![new_app]).await;
+    no_errors(&errors);
+
+    assert_eq!(
+        text(&c, labels).await,
+        "happy,sad (renamed to unhappy),unhappy,calm"
+    );
+    // Every row written 'sad' by the old code reads 'unhappy'.
+    let expected: Model = Arc::new(Mutex::new(
+        model
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(id, _)| **id < 1_000_000)
+            .map(|(id, v)| (*id, v.replace("sad", "unhappy")))
+            .collect(),
+    ));
+    rows_match(&c, &expected, "people", "mood").await;
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM diary WHERE mood::text LIKE 'sad%'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM diary WHERE mood = 'unhappy'").await,
+        1000 + one(&c, "SELECT count(*) FROM diary WHERE id > 2000").await
+    );
+    assert_eq!(
+        text(
+            &c,
+            "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef JOIN pg_attribute ON attrelid = adrelid AND attnum = adnum WHERE adrelid = 'people'::regclass AND attname = 'mood'"
+        )
+        .await,
+        "'unhappy'::mood"
+    );
+    // As after the statement as written: 'sad' is no longer a value.
+    assert!(c
+        .batch_execute("INSERT INTO people (mood) VALUES ('sad')")
+        .await
+        .is_err());
+    nothing_left(&c, "people").await;
+    nothing_left(&c, "diary").await;
+}
+
+#[tokio::test]
+async fn an_enum_label_rename_rolls_back_to_the_old_label_and_refuses_what_names_it() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');
+         CREATE TABLE people (id bigserial PRIMARY KEY, mood mood);
+         INSERT INTO people (mood) SELECT CASE WHEN g % 2 = 0 THEN 'sad'::mood ELSE 'happy' END FROM generate_series(1, 3000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_unhappy.up.sql",
+        "ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy';\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    exec(&c, "INSERT INTO people (mood) VALUES ('unhappy')").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM people WHERE mood = 'unhappy'").await,
+        1501
+    );
+    m.rollback(None, &Silent).await.expect("rollback");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM people WHERE mood = 'sad'").await,
+        1501
+    );
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+    nothing_left(&c, "people").await;
+    // A CHECK naming the label would mean something else after the rename: as written, with
+    // the reason.
+    exec(
+        &c,
+        "ALTER TABLE people ADD CONSTRAINT not_sad CHECK (mood <> 'sad' OR id > 0)",
+    )
+    .await;
+    let planned = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan");
+    let Planned::AsWritten(why) = planned else {
+        panic!("not online: {planned:?}")
+    };
+    assert!(
+        why.contains("constraint not_sad on people") && why.contains("names 'sad'"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn two_changes_to_one_table_share_one_backfill_pass_and_one_contract_transaction() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL, b int, c text);
+         INSERT INTO t SELECT g, g, g * 2, 'c' || g FROM generate_series(1, 20000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_widen.up.sql",
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint;\nALTER TABLE t ALTER COLUMN b TYPE bigint;\nALTER TABLE t RENAME COLUMN c TO label;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan")
+    else {
+        panic!("planned online")
+    };
+    let backfills: Vec<&str> = plan
+        .expand
+        .iter()
+        .filter(|u| u.kind == pgshift_runner::online::UnitKind::Backfill)
+        .map(|u| u.sql[0].as_str())
+        .collect();
+    assert_eq!(
+        backfills,
+        [
+            r#"UPDATE "public"."t" SET "pgshift_new_t_a" = "a"::bigint, "pgshift_new_t_b" = "b"::bigint, "label" = "c""#
+        ],
+        "one pass: {:#?}",
+        plan.expand
+    );
+    // The NOT NULL proof of the new `a` comes after the shared pass.
+    let pass = plan
+        .expand
+        .iter()
+        .position(|u| u.kind == pgshift_runner::online::UnitKind::Backfill)
+        .unwrap();
+    let proof = plan
+        .expand
+        .iter()
+        .position(|u| u.what.starts_with("validate pgshift_nn_t_a"))
+        .unwrap();
+    assert!(proof > pass, "{:#?}", plan.expand);
+    assert_eq!(
+        plan.contract
+            .iter()
+            .filter(|u| u.sql.first().is_some_and(|s| s.starts_with("LOCK TABLE")))
+            .count(),
+        1
+    );
+    m.up(None, &Silent).await.expect("up expands");
+    exec(
+        &c,
+        "INSERT INTO t (id, a, b, c) VALUES (20001, 5, 6, 'new')",
+    )
+    .await;
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM t WHERE a <> id OR b <> id * 2 OR label <> 'c' || id"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        text(
+            &c,
+            "SELECT a || ',' || b || ',' || label FROM t WHERE id = 20001"
+        )
+        .await,
+        "5,6,new"
+    );
+    assert_eq!(type_of(&c, "t", "a").await, "bigint");
+    assert_eq!(type_of(&c, "t", "b").await, "bigint");
+    nothing_left(&c, "t").await;
 }

@@ -392,12 +392,6 @@ async fn plan_and_check_agree_on_what_breaks_the_running_code() {
             "renaming-schema",
         ),
         (
-            "20240103000000_rename_value.up.sql",
-            "ALTER TYPE mood RENAME VALUE 'a' TO 'b';\n",
-            "renames value 'a' of `mood` to 'b'",
-            "renaming-enum-value",
-        ),
-        (
             "20240104000000_drop_not_null.up.sql",
             "ALTER TABLE app.users ALTER COLUMN email DROP NOT NULL;\n",
             "drops NOT NULL on `email` of `app.users`",

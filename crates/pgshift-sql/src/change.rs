@@ -55,10 +55,16 @@ pub enum SchemaChange {
         column: String,
         cascade: bool,
     },
+    /// `ALTER TYPE e RENAME VALUE 'from' TO 'to'`: a change to every column of type `e`.
+    RenameEnumValue {
+        type_name: QualifiedName,
+        from: String,
+        to: String,
+    },
 }
 
 impl SchemaChange {
-    /// The table the change is made to.
+    /// The table the change is made to; for an enum's value, the type.
     pub fn table(&self) -> &QualifiedName {
         match self {
             SchemaChange::RenameColumn { table, .. }
@@ -67,6 +73,7 @@ impl SchemaChange {
             | SchemaChange::AddColumn { table, .. }
             | SchemaChange::SetNotNull { table, .. }
             | SchemaChange::DropColumn { table, .. } => table,
+            SchemaChange::RenameEnumValue { type_name, .. } => type_name,
         }
     }
 }
@@ -77,6 +84,13 @@ impl SchemaChange {
 /// written). `text` is the statement's full text, `node` its parse tree.
 pub fn schema_changes(text: &str, node: &NodeEnum) -> Option<Vec<SchemaChange>> {
     match node {
+        NodeEnum::AlterEnumStmt(e) if !e.old_val.is_empty() => {
+            Some(vec![SchemaChange::RenameEnumValue {
+                type_name: QualifiedName::from_names(&e.type_name)?,
+                from: e.old_val.clone(),
+                to: e.new_val.clone(),
+            }])
+        }
         NodeEnum::RenameStmt(r) => {
             let table = QualifiedName::from_range_var(r.relation.as_ref()?);
             let is_table = r.relation_type == ObjectType::ObjectTable as i32;

@@ -32,7 +32,7 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, ColumnFacts, ColumnUses, ForeignKeyFacts, SequenceFacts, TableFacts};
 use super::change_type::{
-    finish_not_null, preflight, prove_not_null, rebuild_indexes, unsupported,
+    checks_again, finish_not_null, preflight, prove_not_null, rebuild_indexes, unsupported,
 };
 use super::sync::{self, object_name};
 use super::{refusal, OpInput, Operation, PhaseUnit};
@@ -62,27 +62,6 @@ pub async fn is_key(client: &Client, table: &TableFacts, column: &str) -> Result
     Ok(uses.indexes.iter().any(|i| i.primary)
         || !uses.referenced_by.is_empty()
         || uses.constraints.iter().any(|c| c.kind == "f"))
-}
-
-/// The columns of other tables (or the same one) that reference column `column` of `table`
-/// through a foreign key, as `(table oid, column)`: a type change of the key takes them in.
-pub async fn referencing(
-    client: &Client,
-    table: &TableFacts,
-    column: &str,
-) -> Result<Vec<(u32, String)>, RunError> {
-    let Some(col) = table.column(column) else {
-        return Ok(Vec::new());
-    };
-    Ok(catalog::foreign_keys(client, table.oid, col.attnum)
-        .await?
-        .into_iter()
-        .filter(|fk| fk.ref_oid == table.oid)
-        .filter_map(|fk| {
-            let at = fk.ref_columns.iter().position(|c| c == column)?;
-            Some((fk.table_oid, fk.columns.get(at)?.clone()))
-        })
-        .collect())
 }
 
 /// The referenced key a foreign key column follows, as `(table oid, column)`, when column
@@ -385,23 +364,7 @@ pub async fn plan(
         }
         contract.extend(index_swaps.remove(&oid).unwrap_or_default());
         for c in of(oid) {
-            for check in c.uses.constraints.iter().filter(|k| k.kind == "c") {
-                let t = &c.table.name;
-                contract.push(format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID",
-                    t.quoted(),
-                    quote_ident(&check.name),
-                    check.definition.trim_end_matches(" NOT VALID")
-                ));
-                after.push(PhaseUnit::transaction(
-                    format!("validate {} on {t}", check.name),
-                    vec![format!(
-                        "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                        t.quoted(),
-                        quote_ident(&check.name)
-                    )],
-                ));
-            }
+            checks_again(&c.table.name, &c.uses, &mut contract, &mut after);
         }
     }
     contract.extend(fk_renames);

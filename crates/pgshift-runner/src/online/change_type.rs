@@ -113,22 +113,7 @@ pub async fn plan(
         contract.extend(finish_not_null(t, column, &nn_check));
     }
     contract.extend(index_swaps);
-    for check in uses.constraints.iter().filter(|c| c.kind == "c") {
-        contract.push(format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID",
-            t.quoted(),
-            quote_ident(&check.name),
-            check.definition.trim_end_matches(" NOT VALID")
-        ));
-        after_contract.push(PhaseUnit::transaction(
-            format!("validate {} on {t}", check.name),
-            vec![format!(
-                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                t.quoted(),
-                quote_ident(&check.name)
-            )],
-        ));
-    }
+    checks_again(t, &uses, &mut contract, &mut after_contract);
     let mut contract_units = vec![PhaseUnit::transaction(
         format!("swap {t}.{column} for the new {type_text} column (one lock on {t})"),
         contract,
@@ -200,6 +185,33 @@ pub fn preflight(
         });
     }
     checks
+}
+
+/// The CHECK constraints on a column that the contract drops with it, added again on the
+/// column that takes its place: `NOT VALID` in the contract transaction (no scan under its
+/// lock), validated in a transaction of its own after it.
+pub fn checks_again(
+    t: &QualifiedName,
+    uses: &ColumnUses,
+    contract: &mut Vec<String>,
+    after: &mut Vec<PhaseUnit>,
+) {
+    for check in uses.constraints.iter().filter(|c| c.kind == "c") {
+        contract.push(format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID",
+            t.quoted(),
+            quote_ident(&check.name),
+            check.definition.trim_end_matches(" NOT VALID")
+        ));
+        after.push(PhaseUnit::transaction(
+            format!("validate {} on {t}", check.name),
+            vec![format!(
+                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                t.quoted(),
+                quote_ident(&check.name)
+            )],
+        ));
+    }
 }
 
 /// The first statement of a contract transaction: the one ACCESS EXCLUSIVE acquisition on

@@ -1,6 +1,7 @@
 //! Online (expand/contract) changes: a migration whose statements would break the code still
-//! running against the old schema (a renamed column, a retyped column, an added NOT NULL
-//! column filled from other columns, a dropped column, a renamed table) runs in two phases,
+//! running against the old schema (a renamed column, a retyped column or key, an added NOT
+//! NULL column filled from other columns, a dropped column, a renamed table, a renamed enum
+//! label) runs in two phases,
 //! so that old and new application code both work at every moment in between:
 //!
 //! - **expand** (`pgshift start`, or `up`): everything additive: the new column, a trigger
@@ -15,8 +16,10 @@
 //!
 //! The planner reads the migration's statements as written ([`crate::prepare::online_statements`])
 //! and the tables they change ([`catalog`]), and each operation — one file each:
-//! [`change_type`], [`rename_column`], [`add_column`] (also `SET NOT NULL` with a fill
-//! value), [`drop_column`], [`rename_table`] — returns its units per phase. Every other
+//! [`change_type`], [`change_key`] (a key's type, with every column that references it),
+//! [`rename_column`], [`add_column`] (also `SET NOT NULL` with a fill value),
+//! [`drop_column`], [`rename_table`], [`rename_enum_value`] — returns its units per phase.
+//! Every other
 //! statement runs as written (with pgshift's safe rewrites) in the phase its markers or its
 //! nature put it in: a dropped table or view at contract, the rest at expand. A file that
 //! cannot be split in its order, or an operation not supported yet, makes the migration run as
@@ -38,6 +41,7 @@ pub mod change_key;
 pub mod change_type;
 pub mod drop_column;
 pub mod rename_column;
+pub mod rename_enum_value;
 pub mod rename_table;
 mod run;
 pub mod state;
@@ -45,6 +49,7 @@ pub mod sync;
 
 use pgshift_lint::PgVersion;
 use pgshift_source::Migration;
+use pgshift_sql::lines::contains_ignore_ascii_case;
 use pgshift_sql::{Phase, SchemaChange};
 use tokio_postgres::Client;
 
@@ -249,7 +254,8 @@ fn may_be_online(
         }
         SchemaChange::RenameColumn { .. }
         | SchemaChange::RenameTable { .. }
-        | SchemaChange::DropColumn { .. } => true,
+        | SchemaChange::DropColumn { .. }
+        | SchemaChange::RenameEnumValue { .. } => true,
     }
 }
 
@@ -329,8 +335,11 @@ async fn plan_online(
     // a function the UPDATE calls, exists by then).
     let mut deferred: std::collections::HashMap<usize, Vec<PhaseUnit>> =
         std::collections::HashMap::new();
+    // Operations on one table share one backfill pass.
+    let mut shared = SharedBackfills::default();
     for (i, st) in statements.iter().enumerate() {
         if consumed[i] {
+            shared.flush(&mut plan.expand);
             plan.expand.extend(deferred.remove(&i).unwrap_or_default());
             continue;
         }
@@ -358,7 +367,10 @@ async fn plan_online(
             let unit =
                 PhaseUnit::as_written(format!("as written (line {})", st.line), st.text.clone());
             match phase {
-                Phase::Expand => plan.expand.push(unit),
+                Phase::Expand => {
+                    shared.flush(&mut plan.expand);
+                    plan.expand.push(unit);
+                }
                 Phase::Contract => plan.contract.push(unit),
             }
             continue;
@@ -367,6 +379,23 @@ async fn plan_online(
         if let (Some(changes), false) = (&st.changes, st.on_new_table) {
             for change in changes {
                 if !may_be_online(change, st, &statements, i) {
+                    continue;
+                }
+                if let SchemaChange::RenameEnumValue {
+                    type_name,
+                    from,
+                    to,
+                } = change
+                {
+                    let op = rename_enum_value::plan(client, m, st, type_name, from, to).await?;
+                    if let Some(op) = op {
+                        violations.extend(order(st, &first_contract, &[]));
+                        shared.flush(&mut plan.expand);
+                        plan.expand.extend(op.expand.iter().cloned());
+                        plan.operations.push(op);
+                        online = true;
+                        handled = true;
+                    }
                     continue;
                 }
                 let Some(table) = catalog::table(client, change.table()).await? else {
@@ -516,10 +545,11 @@ async fn plan_online(
                     }
                     match defer_from {
                         Some((j, at)) => {
+                            shared.flush(&mut plan.expand);
                             plan.expand.extend(op.expand[..at].iter().cloned());
                             deferred.insert(j, op.expand[at..].to_vec());
                         }
-                        None => plan.expand.extend(op.expand.iter().cloned()),
+                        None => shared.add(&mut plan.expand, &op),
                     }
                     plan.operations.push(op);
                     online = true;
@@ -535,6 +565,7 @@ async fn plan_online(
         if st.backfill_marked && st.update.is_some() {
             {
                 violations.extend(order(st, &first_contract, &column_changes));
+                shared.flush(&mut plan.expand);
                 plan.expand.push(PhaseUnit::backfill(
                     format!("backfill (line {})", st.line),
                     st.text.clone(),
@@ -553,6 +584,7 @@ async fn plan_online(
             continue;
         }
         violations.extend(order(st, &first_contract, &column_changes));
+        shared.flush(&mut plan.expand);
         plan.expand.push(PhaseUnit::as_written(
             format!("as written (line {})", st.line),
             st.text.clone(),
@@ -573,6 +605,7 @@ async fn plan_online(
             )),
         }
     }
+    shared.flush(&mut plan.expand);
     if !online {
         return Ok(None);
     }
@@ -636,6 +669,73 @@ async fn plan_online(
         }
     }
     Ok(Some(plan))
+}
+
+/// Backfills that operations on one table share: each operation's units before its backfill
+/// go out at once; its backfill joins the table's pending one (one `UPDATE` setting every
+/// new column: one pass over the table), and the units after it wait behind that pass. The
+/// pending passes go out before anything else that may read or change the tables (a
+/// statement as written, an operation that cannot share, the end of the file).
+#[derive(Default)]
+struct SharedBackfills {
+    /// Per table, in the order met: `UPDATE t SET ` (as the operations write it), the
+    /// backfill so far, and the units that wait behind it.
+    pending: Vec<(String, PhaseUnit, Vec<PhaseUnit>)>,
+}
+
+impl SharedBackfills {
+    fn add(&mut self, expand: &mut Vec<PhaseUnit>, op: &Operation) {
+        let Some((before, backfill, after, prefix)) = around_backfill(op) else {
+            self.flush(expand);
+            expand.extend(op.expand.iter().cloned());
+            return;
+        };
+        expand.extend(before.iter().cloned());
+        match self.pending.iter_mut().find(|(p, ..)| *p == prefix) {
+            Some((_, pass, waiting)) => {
+                let assignments = &backfill.sql[0][prefix.len()..];
+                pass.sql[0] = format!("{}, {assignments}", pass.sql[0]);
+                pass.what = format!("{}; {}", pass.what, backfill.what);
+                waiting.extend(after.iter().cloned());
+            }
+            None => self
+                .pending
+                .push((prefix, backfill.clone(), after.to_vec())),
+        }
+    }
+
+    fn flush(&mut self, expand: &mut Vec<PhaseUnit>) {
+        for (_, pass, waiting) in self.pending.drain(..) {
+            expand.push(pass);
+            expand.extend(waiting);
+        }
+    }
+}
+
+/// An operation's expand around its one backfill, when that backfill is `UPDATE t SET ...`
+/// without a condition (which another operation's on the same table can join), with its
+/// `UPDATE t SET ` prefix.
+fn around_backfill(op: &Operation) -> Option<(&[PhaseUnit], &PhaseUnit, &[PhaseUnit], String)> {
+    let mut at = op
+        .expand
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.kind == UnitKind::Backfill)
+        .map(|(i, _)| i);
+    let (Some(i), None) = (at.next(), at.next()) else {
+        return None;
+    };
+    let sql = op.expand[i].sql.first()?;
+    let set = sql.find(" SET ")?;
+    if !sql.starts_with("UPDATE ") || contains_ignore_ascii_case(sql, "where") {
+        return None;
+    }
+    Some((
+        &op.expand[..i],
+        &op.expand[i],
+        &op.expand[i + 1..],
+        sql[..set + " SET ".len()].to_string(),
+    ))
 }
 
 /// Neighbouring statements as written run as one script, as an ordinary migration runs them:
