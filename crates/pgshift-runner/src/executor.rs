@@ -247,7 +247,8 @@ impl Executor<'_> {
         // again each time the way is clear, until the guard's deadline: waiting for one while
         // holding another could deadlock with the application's transactions, which take
         // them in their own order.
-        let several = guarded.len() > 1 && lock_first.is_some();
+        let mut several = guarded.len() > 1 && lock_first.is_some();
+        let mut nowait_delay = Duration::from_millis(10);
         let mut announced = false;
         loop {
             attempt += 1;
@@ -265,6 +266,11 @@ impl Executor<'_> {
                     && matches!(look, guard::GuardOutcome::Clear { .. })
                     && Instant::now() < guard_deadline
                 {
+                    // Not at once: the way looks clear when the sessions holding the locks
+                    // are short queries the guard lets pass; they need a moment to end.
+                    let jitter = rand::thread_rng().gen_range(0.5..1.5);
+                    tokio::time::sleep(retry_wait(nowait_delay, jitter, NOWAIT_MAX_DELAY)).await;
+                    nowait_delay = (nowait_delay * 2).min(NOWAIT_MAX_DELAY);
                     lock_first = guard::lock_nowait(&unit, &guarded, self.options);
                 }
             }
@@ -291,7 +297,13 @@ impl Executor<'_> {
             };
             if failure.guard_lock {
                 // A lock was not granted at once (or a table is not there to lock): nothing
-                // ran; the guard looks at who is in the way, as for any other unit.
+                // ran; the guard looks at who is in the way, as for any other unit. Only a
+                // lock not granted is worth looking NOWAIT again for.
+                let busy = failure
+                    .error
+                    .as_query_error()
+                    .is_some_and(|q| q.is_lock_timeout());
+                several &= busy;
                 attempt -= 1;
                 continue;
             }
@@ -869,6 +881,9 @@ impl Executor<'_> {
         }
     }
 }
+
+/// The longest pause between two NOWAIT looks of a unit that locks several tables.
+const NOWAIT_MAX_DELAY: Duration = Duration::from_millis(250);
 
 /// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
 /// never more than the documented cap (jitter applied after the cap once gave 13.4 s waits

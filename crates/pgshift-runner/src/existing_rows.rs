@@ -3,10 +3,11 @@
 //! constraint is: the safe rewrite adds it `NOT VALID` (or builds its index concurrently) in
 //! one step and checks the rows in a later one, so without this look a bad row would stop the
 //! migration halfway, with the constraint half there. The look is a step of its own, just
-//! before the constraint's first: it runs in the same transaction as the statements before
-//! it, so it sees what a cleanup `UPDATE` or `DELETE` earlier in the file did, and when it
-//! finds rows it fails that transaction with up to five of them as examples — nothing of it
-//! is kept.
+//! before the constraint's first, in a transaction of its own: it runs after the statements
+//! before it (so it sees what a cleanup `UPDATE` or `DELETE` earlier in the file did) and holds
+//! no lock but the read's (in the constraint's transaction, the lock-queue guard would have
+//! taken the constraint's lock first, and the scan would run under it). When it finds rows it
+//! fails with up to five of them as examples, and nothing of the constraint is there.
 
 use pgshift_db::DbError;
 use pgshift_lint::{ExistingRows, Step};
@@ -35,12 +36,15 @@ pub(crate) async fn add_looks(
         let Some(sql) = look(client, &rows).await? else {
             continue;
         };
+        // A transaction of its own (`transaction: false`: not the migration's): a plain read,
+        // holding no lock a later statement would take (in the statement's own transaction,
+        // the lock-queue guard would take that lock first, and the scan would run under it).
         rewrite.steps.insert(
             0,
             Step {
                 sql,
-                transaction: true,
-                purpose: "look for rows already in the table that break the constraint (a read; the transaction fails, keeping nothing, if there are)",
+                transaction: false,
+                purpose: "look for rows already in the table that break the constraint (a read, in a transaction of its own; it fails, keeping nothing of the constraint, if there are)",
             },
         );
     }
@@ -142,16 +146,21 @@ async fn look(client: &Client, rows: &ExistingRows) -> Result<Option<String>, Db
     };
     let message = format!("rows already in {table} break {constraint}");
     // Each example is a row, or for UNIQUE a value held by several rows.
+    // A dollar-quote tag the body does not hold (a CHECK's text could).
+    let mut tag = String::from("$pgshift_rows$");
+    while query.contains(&tag) {
+        tag.insert(tag.len() - 1, '_');
+    }
     Ok(Some(format!(
-        "DO $pgshift_rows$ DECLARE found text[]; BEGIN \
-         SELECT array_agg(x) INTO found FROM ({query}) q(x); \
-         IF found IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = '23514', \
-         MESSAGE = format('%s (%s found)', {}, CASE WHEN cardinality(found) > {EXAMPLES} THEN 'more than {EXAMPLES}' ELSE cardinality(found)::text END), \
-         DETAIL = 'for example: ' || array_to_string(found[1:{EXAMPLES}], '; '), \
-         HINT = {}; END IF; END $pgshift_rows$",
+        "DO {tag} DECLARE pgshift_found text[]; BEGIN \
+         SELECT array_agg(x) INTO pgshift_found FROM ({query}) q(x); \
+         IF pgshift_found IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = '23514', \
+         MESSAGE = format('%s (%s found)', {}, CASE WHEN cardinality(pgshift_found) > {EXAMPLES} THEN 'more than {EXAMPLES}' ELSE cardinality(pgshift_found)::text END), \
+         DETAIL = 'for example: ' || array_to_string(pgshift_found[1:{EXAMPLES}], '; '), \
+         HINT = {}; END IF; END {tag}",
         quote_literal(&message),
         quote_literal(
-            "fix those rows first (an UPDATE or DELETE before this statement, in this migration or an earlier one); this transaction was rolled back, and running the command again continues here"
+            "fix those rows (an UPDATE or DELETE before this statement, in this migration or an earlier one), then run the command again: it continues with this look"
         )
     )))
 }

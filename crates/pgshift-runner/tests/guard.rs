@@ -458,7 +458,7 @@ async fn a_unit_rolled_back_by_a_deadlock_is_retried_and_lands() {
 /// table while holding another: under a stream of short application transactions, which
 /// the guard does not wait for, it takes its locks NOWAIT until they are all free at once.
 /// A sampler watches the migrating session's lock requests: none is ever left waiting.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_locking_several_tables_never_waits_while_holding_one() {
     let db = TestDb::new().await;
     let c = db.connect().await;
@@ -493,10 +493,12 @@ async fn a_unit_locking_several_tables_never_waits_while_holding_one() {
                 .await
                 .expect("name");
             while !stop.load(Ordering::Relaxed) {
-                c.batch_execute("BEGIN; INSERT INTO orders (customer_id) VALUES (7); SELECT pg_sleep(0.02); COMMIT;")
+                // Holding orders most of the time, each transaction younger than the guard's
+                // threshold (100 ms): ordinary traffic it lets pass.
+                c.batch_execute("BEGIN; INSERT INTO orders (customer_id) VALUES (7); SELECT pg_sleep(0.04); COMMIT;")
                     .await
                     .expect("app transaction");
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         })
     };
@@ -512,8 +514,9 @@ async fn a_unit_locking_several_tables_never_waits_while_holding_one() {
             while !stop.load(Ordering::Relaxed) {
                 let rows = c
                     .query(
-                        "SELECT l.relation::regclass::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                          WHERE a.application_name = 'pgshift' AND NOT l.granted AND l.locktype = 'relation'",
+                        "SELECT l.relation::regclass::text || ' ' || l.mode || ' ' || a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE a.datname = current_database() AND a.application_name = 'pgshift'
+                            AND NOT l.granted AND l.locktype = 'relation'",
                         &[],
                     )
                     .await

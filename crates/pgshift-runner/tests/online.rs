@@ -1374,8 +1374,9 @@ async fn an_identity_key_referenced_by_its_own_table_rolls_back_then_completes()
     let c = db.connect().await;
     exec(
         &c,
-        "CREATE TABLE nodes (id int GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 2) PRIMARY KEY,
-                             parent_id int REFERENCES nodes ON DELETE SET NULL, name text);
+        "CREATE TABLE nodes (id int GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 2 MINVALUE 4) PRIMARY KEY,
+                             parent_id int REFERENCES nodes ON DELETE SET NULL, name text,
+                             CONSTRAINT not_own_parent CHECK (parent_id <> id));
          INSERT INTO nodes (name) SELECT 'n' || g FROM generate_series(1, 3000) g;
          UPDATE nodes SET parent_id = id - 2 WHERE id > 10;",
     )
@@ -1680,6 +1681,21 @@ async fn an_enum_label_rename_rolls_back_to_the_old_label_and_refuses_what_names
         why.contains("constraint not_sad on people") && why.contains("names 'sad'"),
         "{why}"
     );
+    // Renaming a label to another that rows hold would merge two values: refused.
+    exec(&c, "ALTER TABLE people DROP CONSTRAINT not_sad").await;
+    let dir = folder(&[(
+        "20260101000000_merge.up.sql",
+        "ALTER TYPE mood RENAME VALUE 'happy' TO 'sad';\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let planned = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan");
+    let Planned::AsWritten(why) = planned else {
+        panic!("not online: {planned:?}")
+    };
+    assert!(why.contains("would merge two values"), "{why}");
 }
 
 #[tokio::test]

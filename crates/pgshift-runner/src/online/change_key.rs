@@ -193,7 +193,7 @@ pub async fn plan(
     // where no other column follows the key).
     let up = |c: &Changed| match using {
         Some(u) => format!("({u})"),
-        None => format!("{}::{target}", quote_ident(&c.col.name)),
+        None => format!("{}::{type_text}", quote_ident(&c.col.name)),
     };
     let main_name = input.table.name.name.clone();
     let Some(up_row) = pgshift_sql::change::row_expression(&up(&changed[0]), &[main_name.as_str()])
@@ -226,14 +226,14 @@ pub async fn plan(
         let mut sql = Vec::new();
         for c in of(oid) {
             sql.push(format!(
-                "ALTER TABLE {} ADD COLUMN {} {target}",
+                "ALTER TABLE {} ADD COLUMN {} {type_text}",
                 t.quoted(),
                 quote_ident(&c.new)
             ));
             let row = if std::ptr::eq(c, &changed[0]) {
                 up_row.clone()
             } else {
-                format!("NEW.{}::{target}", quote_ident(&c.col.name))
+                format!("NEW.{}::{type_text}", quote_ident(&c.col.name))
             };
             let triggers = sync::one_way(t, &c.col.name, &c.new, &row, c.col.has_equality);
             sql.extend(triggers.create(t));
@@ -363,9 +363,17 @@ pub async fn plan(
             contract.extend(swap_column(c, &target, &nn_check(c)));
         }
         contract.extend(index_swaps.remove(&oid).unwrap_or_default());
+        // A CHECK over two changed columns of the table is added again once.
+        let mut checks = ColumnUses::default();
         for c in of(oid) {
-            checks_again(&c.table.name, &c.uses, &mut contract, &mut after);
+            for k in &c.uses.constraints {
+                if !checks.constraints.iter().any(|x| x.name == k.name) {
+                    checks.constraints.push(k.clone());
+                }
+            }
         }
+        let t = &of(oid).next().expect("a changed column").table.name;
+        checks_again(t, &checks, &mut contract, &mut after);
     }
     contract.extend(fk_renames);
 
@@ -432,7 +440,7 @@ pub async fn plan(
                 &main.table.name,
                 &main.col,
                 &up(main),
-                &target,
+                type_text,
                 using.is_none(),
             ),
             not_undone: Vec::new(),
@@ -469,11 +477,25 @@ fn swap_column(c: &Changed, target: &str, nn_check: &str) -> Vec<String> {
                 schema.clone(),
                 object_name("seq", &c.table.name.name, &c.col.name),
             );
+            // The old range, unless it was the old type's own (the new type's is wider).
+            let type_bound = [i64::from(i16::MAX), i64::from(i32::MAX)];
+            let mut range = String::new();
+            if !(seq.min == 1
+                || type_bound
+                    .iter()
+                    .any(|b| seq.min == -b || seq.min == -b - 1))
+            {
+                range.push_str(&format!(" MINVALUE {}", seq.min));
+            }
+            if !(type_bound.contains(&seq.max) || seq.max == -1) {
+                range.push_str(&format!(" MAXVALUE {}", seq.max));
+            }
             sql.push(format!(
-                "ALTER TABLE {t} ALTER COLUMN {new} ADD GENERATED {} AS IDENTITY (SEQUENCE NAME {} INCREMENT BY {} CACHE {}{})",
+                "ALTER TABLE {t} ALTER COLUMN {new} ADD GENERATED {} AS IDENTITY (SEQUENCE NAME {} INCREMENT BY {} START WITH {}{range} CACHE {}{})",
                 if seq.identity.as_deref() == Some("a") { "ALWAYS" } else { "BY DEFAULT" },
                 tmp.quoted(),
                 seq.increment,
+                seq.start,
                 seq.cache,
                 if seq.cycle { " CYCLE" } else { "" }
             ));

@@ -387,7 +387,8 @@ async fn plan_online(
                     to,
                 } = change
                 {
-                    let op = rename_enum_value::plan(client, m, st, type_name, from, to).await?;
+                    let op =
+                        rename_enum_value::plan(client, m, st, (type_name, from, to), pg).await?;
                     if let Some(op) = op {
                         violations.extend(order(st, &first_contract, &[]));
                         shared.flush(&mut plan.expand);

@@ -21,7 +21,7 @@
 use pgshift_sql::ident::{clip, quote_ident, quote_literal, QualifiedName};
 use tokio_postgres::Client;
 
-use super::sync::{function_name, object_name, trigger_name, Triggers};
+use super::sync::{function_name, trigger_name, Triggers};
 use super::{refusal, Operation, PhaseUnit};
 use crate::error::RunError;
 use crate::prepare::OnlineStatement;
@@ -43,22 +43,21 @@ pub async fn plan(
     client: &Client,
     m: &Migration,
     st: &OnlineStatement,
-    type_name: &QualifiedName,
-    from: &str,
-    to: &str,
+    change: (&QualifiedName, &str, &str),
+    pg: pgshift_lint::PgVersion,
 ) -> Result<Option<Operation>, RunError> {
+    let (type_name, from, to) = change;
     let refuse = |why: String| refusal(m, st.line, why);
     let Some(row) = client
         .query_opt(
             "SELECT t.oid, n.nspname::text, t.typname::text, t.typarray,
                     EXISTS (SELECT 1 FROM pg_enum WHERE enumtypid = t.oid AND enumlabel = $2),
-                    -- The new label there already, and not where an earlier expand of this
-                    -- rename (rolled back since: a label cannot be dropped) put it, right
-                    -- after the old one.
-                    EXISTS (SELECT 1 FROM pg_enum e WHERE e.enumtypid = t.oid AND e.enumlabel = $3)
-                    AND (SELECT lead(enumlabel) OVER (ORDER BY enumsortorder) = $3
-                           FROM pg_enum WHERE enumtypid = t.oid
-                          ORDER BY enumlabel = $2 DESC LIMIT 1) IS NOT TRUE
+                    EXISTS (SELECT 1 FROM pg_enum e WHERE e.enumtypid = t.oid AND e.enumlabel = $3),
+                    -- Where an earlier expand of this rename (rolled back since: a label
+                    -- cannot be dropped) put it: right after the old one.
+                    (SELECT lead(enumlabel) OVER (ORDER BY enumsortorder) = $3
+                       FROM pg_enum WHERE enumtypid = t.oid
+                      ORDER BY enumlabel = $2 DESC LIMIT 1) IS TRUE
                FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
               WHERE t.oid = to_regtype($1) AND t.typtype = 'e'",
             &[&type_name.quoted(), &from, &to],
@@ -73,12 +72,21 @@ pub async fn plan(
     if !row.get::<_, bool>(4) {
         return Ok(None);
     }
-    if row.get::<_, bool>(5) {
-        return Err(refuse(format!(
+    let (to_exists, where_expand_puts_it) = (row.get::<_, bool>(5), row.get::<_, bool>(6));
+    let merge = || {
+        refuse(format!(
             "type {qualified} already has a label {}: renaming {} to it would merge two values",
             quote_literal(to),
             quote_literal(from)
-        )));
+        ))
+    };
+    if to_exists && !where_expand_puts_it {
+        return Err(merge());
+    }
+    if !pg.has(pgshift_lint::knowledge::version::Feature::AddEnumValueInTransaction) {
+        return Err(refuse(
+            "renaming an enum label online needs PostgreSQL 12 or later (ALTER TYPE ... ADD VALUE in a transaction)".to_string(),
+        ));
     }
     // What else holds or names the type.
     let others = client
@@ -115,9 +123,13 @@ pub async fn plan(
                  FROM pg_depend WHERE refobjid = $1 AND classid = 'pg_class'::regclass
                   AND objid IN (SELECT indexrelid FROM pg_index)
                UNION ALL
-               SELECT format('view %s: %s', r.ev_class::regclass, pg_get_viewdef(r.ev_class))
+               SELECT format('view or rule %s on %s: %s', r.rulename, r.ev_class::regclass, pg_get_ruledef(r.oid))
                  FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
                 WHERE d.refobjid = $1 AND d.classid = 'pg_rewrite'::regclass
+               UNION ALL
+               SELECT format('policy %s on %s: %s', polname, polrelid::regclass,
+                             concat_ws(' ', pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)))
+                 FROM pg_policy WHERE oid IN (SELECT objid FROM pg_depend WHERE refobjid = $1 AND classid = 'pg_policy'::regclass)
                UNION ALL
                SELECT format('trigger %s on %s: %s', tgname, tgrelid::regclass, pg_get_triggerdef(oid))
                  FROM pg_trigger WHERE oid IN (SELECT objid FROM pg_depend WHERE refobjid = $1 AND classid = 'pg_trigger'::regclass)
@@ -126,6 +138,22 @@ pub async fn plan(
         )
         .await
         .map_err(pgshift_db::DbError::from)?;
+    // A foreign key over a column of the type: the rewrite of one side would break it.
+    let keys = client
+        .query(
+            "SELECT format('foreign key %s on %s', conname, conrelid::regclass) FROM pg_constraint c
+              WHERE contype = 'f' AND EXISTS (SELECT 1 FROM pg_attribute a
+                     WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) AND a.atttypid = $1)",
+            &[&type_oid],
+        )
+        .await
+        .map_err(pgshift_db::DbError::from)?;
+    if let Some(r) = keys.first() {
+        return Err(refuse(format!(
+            "{} is over a column of type {qualified}; renaming a label online is not supported for key columns",
+            r.get::<_, String>(0)
+        )));
+    }
     if let Some(r) = naming.first() {
         return Err(refuse(format!(
             "{} names {label}; after the rename it would name the retired label. Change it in a migration of its own",
@@ -154,6 +182,27 @@ pub async fn plan(
         .collect();
     if columns.is_empty() {
         return Ok(None);
+    }
+    // The new label left by a rolled-back expand holds no row; one that rows hold is a value
+    // of its own.
+    if to_exists {
+        for c in &columns {
+            let held: bool = client
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM {} WHERE {}::text = $1)",
+                        c.table.quoted(),
+                        quote_ident(&c.column)
+                    ),
+                    &[&to],
+                )
+                .await
+                .map_err(pgshift_db::DbError::from)?
+                .get(0);
+            if held {
+                return Err(merge());
+            }
+        }
     }
     let old_value = format!("{label}::{}", qualified.quoted());
     let new_value = format!("{}::{}", quote_literal(to), qualified.quoted());
@@ -303,7 +352,7 @@ fn label_triggers(
 ) -> Triggers {
     let c = quote_ident(column);
     Triggers {
-        function: function_name(table, &object_name("enum", &table.name, column)),
+        function: function_name("enum", table, column),
         body: format!("  NEW.{c} := {new_value};"),
         triggers: vec![
             (

@@ -43,8 +43,15 @@ pub fn distinct(a: &str, b: &str, has_equality: bool) -> String {
     }
 }
 
-/// The function in the table's schema.
-pub fn function_name(table: &QualifiedName, name: &str) -> QualifiedName {
+/// The trigger function for `what` on `table.column`, in the table's schema. Functions share
+/// the schema's namespace, where `pgshift_<what>_<table>_<column>` of two tables can be one
+/// name (`account`.`owner_id`, `account_owner`.`id`): a hash of the table and the column keeps
+/// them apart.
+pub fn function_name(what: &str, table: &QualifiedName, column: &str) -> QualifiedName {
+    let digest = Sha256::digest(format!("{}\0{column}", table.name).as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let full = format!("pgshift_{what}_{}_{column}", table.name);
+    let name = format!("{}_{hex}", clip(&full, MAX_IDENTIFIER_BYTES - 9));
     QualifiedName::qualified(table.schema.clone().unwrap_or_default(), name)
 }
 
@@ -117,7 +124,7 @@ pub fn one_way(
 ) -> Triggers {
     let (o, n) = (quote_ident(old), quote_ident(new));
     Triggers {
-        function: function_name(table, &object_name("sync", &table.name, old)),
+        function: function_name("sync", table, old),
         body: format!("  NEW.{n} := {up_row};"),
         triggers: vec![
             (
@@ -174,7 +181,7 @@ pub fn two_way(
         d(&format!("NEW.{n}"), &format!("NEW.{o}")),
     );
     Triggers {
-        function: function_name(table, &object_name("sync", &table.name, old)),
+        function: function_name("sync", table, old),
         body,
         triggers: vec![
             (
@@ -200,7 +207,7 @@ pub fn two_way(
 pub fn fill(table: &QualifiedName, column: &str, fill_row: &str) -> Triggers {
     let c = quote_ident(column);
     Triggers {
-        function: function_name(table, &object_name("fill", &table.name, column)),
+        function: function_name("fill", table, column),
         body: format!("  NEW.{c} := {fill_row};"),
         triggers: vec![
             (
@@ -234,6 +241,27 @@ mod tests {
         );
         assert!(trigger_name("sync_ins", &long, "x").len() <= 63);
         assert!(trigger_name("sync_ins", "users", "name").as_str() > "users_audit");
+    }
+
+    #[test]
+    fn trigger_functions_of_two_tables_never_share_a_name() {
+        let a = function_name(
+            "sync",
+            &QualifiedName::qualified("public", "account"),
+            "owner_id",
+        );
+        let b = function_name(
+            "sync",
+            &QualifiedName::qualified("public", "account_owner"),
+            "id",
+        );
+        assert_ne!(a, b);
+        assert!(
+            a.name.starts_with("pgshift_sync_account_owner_id_"),
+            "{a:?}"
+        );
+        let long = function_name("sync", &QualifiedName::qualified("s", "t".repeat(70)), "c");
+        assert!(long.name.len() <= MAX_IDENTIFIER_BYTES);
     }
 
     #[test]
