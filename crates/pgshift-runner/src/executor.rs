@@ -248,7 +248,7 @@ impl Executor<'_> {
         // holding another could deadlock with the application's transactions, which take
         // them in their own order.
         let mut several = guarded.len() > 1 && lock_first.is_some();
-        let mut nowait_delay = Duration::from_millis(10);
+        let mut nowait_looks_left = NOWAIT_LOOKS;
         let mut announced = false;
         loop {
             attempt += 1;
@@ -265,12 +265,13 @@ impl Executor<'_> {
                 if several
                     && matches!(look, guard::GuardOutcome::Clear { .. })
                     && Instant::now() < guard_deadline
+                    && nowait_looks_left > 0
                 {
                     // Not at once: the way looks clear when the sessions holding the locks
                     // are short queries the guard lets pass; they need a moment to end.
+                    nowait_looks_left -= 1;
                     let jitter = rand::thread_rng().gen_range(0.5..1.5);
-                    tokio::time::sleep(retry_wait(nowait_delay, jitter, NOWAIT_MAX_DELAY)).await;
-                    nowait_delay = (nowait_delay * 2).min(NOWAIT_MAX_DELAY);
+                    tokio::time::sleep(retry_wait(NOWAIT_PAUSE, jitter, NOWAIT_PAUSE * 2)).await;
                     lock_first = guard::lock_nowait(&unit, &guarded, self.options);
                 }
             }
@@ -882,8 +883,13 @@ impl Executor<'_> {
     }
 }
 
-/// The longest pause between two NOWAIT looks of a unit that locks several tables.
-const NOWAIT_MAX_DELAY: Duration = Duration::from_millis(250);
+/// The pause (jittered, 5 to 15 ms) between two NOWAIT looks of a unit that locks several
+/// tables, and how many it takes before it runs its statements under `lock_timeout` (a wait
+/// that may deadlock, which is retried) as a unit locking one table does: under a load that
+/// keeps one of the tables busy nearly all the time, NOWAIT alone could take long to find them
+/// all free at once.
+const NOWAIT_PAUSE: Duration = Duration::from_millis(10);
+const NOWAIT_LOOKS: u32 = 200;
 
 /// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
 /// never more than the documented cap (jitter applied after the cap once gave 13.4 s waits
