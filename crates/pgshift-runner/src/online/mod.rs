@@ -19,9 +19,9 @@
 //! [`change_type`], [`change_key`] (a key's type, with every column that references it),
 //! [`rename_column`], [`add_column`] (also `SET NOT NULL` with a fill value),
 //! [`drop_column`], [`rename_table`], [`rename_enum_value`] — returns its units per phase.
-//! Every other
-//! statement runs as written (with pgshift's safe rewrites) in the phase its markers or its
-//! nature put it in: a dropped table or view at contract, the rest at expand. A file that
+//! Every other statement runs as written (with pgshift's safe rewrites) in the phase its
+//! markers or its nature put it in: a dropped table or view at contract, the rest at expand;
+//! operations on one table share one backfill pass ([`SharedBackfills`]). A file that
 //! cannot be split in its order, or an operation not supported yet, makes the migration run as
 //! written ([`Planned::AsWritten`], with the reason).
 //!
