@@ -244,9 +244,9 @@ impl Executor<'_> {
             .then(|| guard::lock_nowait(&unit, &guarded, self.options))
             .flatten();
         // A unit that locks several tables (an online change's contract) takes them all NOWAIT
-        // again each time the way is clear, until the guard's deadline: waiting for one while
-        // holding another could deadlock with the application's transactions, which take
-        // them in their own order.
+        // again each time the way is clear (a few milliseconds apart, at most NOWAIT_LOOKS
+        // times, within the guard's deadline): waiting for one while holding another could
+        // deadlock with the application's transactions, which take them in their own order.
         let mut several = guarded.len() > 1 && lock_first.is_some();
         let mut nowait_looks_left = NOWAIT_LOOKS;
         let mut announced = false;
