@@ -515,3 +515,66 @@ async fn rows_that_break_an_added_constraint_are_reported_with_examples_and_noth
     );
     assert!(state.contains("t_parent_fkey f validated=true"), "{state}");
 }
+
+/// The look for rows that break a constraint holds no lock but its read's: writers of the
+/// table go on while it scans (in the constraint's own transaction, the lock-queue guard would
+/// hold the constraint's ACCESS EXCLUSIVE lock during the scan).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_look_before_a_constraint_blocks_no_writer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, qty int);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 400) g;",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The expression sleeps a little per row: the look takes a while, long enough to watch.
+    write(
+        dir.path(),
+        "20260101000000_check.up.sql",
+        "ALTER TABLE t ADD CONSTRAINT qty_positive CHECK (qty > 0 AND pg_sleep(0.002) IS NOT NULL);\n",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(Mutex::new(Vec::<String>::new()));
+    let looks = Arc::new(Mutex::new(0u32));
+    let sampler = {
+        let (url, stop, held, looks) = (db.url(), stop.clone(), held.clone(), looks.clone());
+        tokio::spawn(async move {
+            let c = pgshift_db::connect(&url).await.expect("sampler");
+            c.batch_execute("SET application_name = 'sampler'")
+                .await
+                .unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let rows = c
+                    .query(
+                        "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE a.datname = current_database() AND a.application_name = 'pgshift'
+                            AND a.query LIKE 'DO $pgshift_rows$%' AND l.relation = 't'::regclass",
+                        &[],
+                    )
+                    .await
+                    .expect("sample");
+                if !rows.is_empty() {
+                    *looks.lock().unwrap() += 1;
+                }
+                held.lock()
+                    .unwrap()
+                    .extend(rows.iter().map(|r| r.get::<_, String>(0)));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    m.up(None, &Silent).await.expect("up");
+    stop.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
+    assert!(*looks.lock().unwrap() > 5, "the look was watched");
+    let held = held.lock().unwrap().clone();
+    assert!(
+        held.iter().all(|m| m == "AccessShareLock"),
+        "the look held {held:?}"
+    );
+}
