@@ -18,7 +18,7 @@
 //! materialized views and foreign tables with such a column, and constraints, indexes, views
 //! and triggers whose definition names `'old'`.
 
-use pgshift_sql::ident::{clip, quote_ident, quote_literal, QualifiedName};
+use pgshift_sql::ident::{clip, display_ident, quote_ident, quote_literal, QualifiedName};
 use tokio_postgres::Client;
 
 use super::sync::{function_name, trigger_name, Triggers};
@@ -379,15 +379,7 @@ fn retired(from: &str, to: &str) -> String {
 /// is `public` or `pg_catalog` (on the default search_path), else qualified.
 fn display_type(t: &QualifiedName) -> String {
     match t.schema.as_deref() {
-        Some("public") | Some("pg_catalog") | None => quote_ident_if_needed(&t.name),
-        Some(s) => format!(
-            "{}.{}",
-            quote_ident_if_needed(s),
-            quote_ident_if_needed(&t.name)
-        ),
+        Some("public") | Some("pg_catalog") | None => display_ident(&t.name),
+        Some(s) => format!("{}.{}", display_ident(s), display_ident(&t.name)),
     }
-}
-
-fn quote_ident_if_needed(name: &str) -> String {
-    pgshift_sql::ident::display_ident(name)
 }
