@@ -1455,3 +1455,108 @@ ALTER TABLE items ADD CONSTRAINT items_c_not_null CHECK (c IS NOT NULL) NOT VALI
         );
     }
 }
+
+/// A partitioned table two levels deep, with a leaf that has a key of its own and a leaf that
+/// has none (walked by position), each row counting its updates.
+async fn partitioned_events(c: &Connection) {
+    exec(
+        c,
+        "CREATE TABLE events (id bigint NOT NULL, region int NOT NULL, a int NOT NULL, b int,
+                              touched int NOT NULL DEFAULT 0) PARTITION BY LIST (region);
+         CREATE TABLE events_eu PARTITION OF events FOR VALUES IN (1);
+         ALTER TABLE events_eu ADD PRIMARY KEY (id);
+         CREATE TABLE events_us PARTITION OF events FOR VALUES IN (2);
+         CREATE TABLE events_asia PARTITION OF events FOR VALUES IN (3, 4) PARTITION BY LIST (region);
+         CREATE TABLE events_asia_3 PARTITION OF events_asia FOR VALUES IN (3);
+         ALTER TABLE events_asia_3 ADD PRIMARY KEY (id);
+         CREATE TABLE events_asia_4 PARTITION OF events_asia FOR VALUES IN (4);
+         ALTER TABLE events_asia_4 ADD PRIMARY KEY (id);
+         INSERT INTO events (id, region, a) SELECT g, 1 + g % 4, g % 1000 FROM generate_series(1, 6000) g;
+         CREATE FUNCTION count_touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+         CREATE TRIGGER count_touch BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION count_touch();
+         ANALYZE events;",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_partitioned_table_is_walked_leaf_by_leaf_and_a_stopped_run_resumes_each_leaf() {
+    let db = TestDb::new().await;
+    let setup = db.connect().await;
+    partitioned_events(&setup).await;
+    // Stopped partway twice, as kill -9 would (the task and its sessions dropped).
+    for stop_after in [Duration::from_millis(300), Duration::from_millis(500)] {
+        let conn = db.connect().await;
+        let task = tokio::spawn(async move {
+            let mut options = small();
+            options.max_rows_per_second = Some(6000);
+            backfill("events", "b = a + 1", None, options)
+                .run(&conn, &Silent)
+                .await
+        });
+        tokio::time::sleep(stop_after).await;
+        task.abort();
+        let _ = task.await;
+    }
+    dropped_sessions_ended(&setup).await;
+    let done_before = one(&setup, "SELECT count(*) FROM events WHERE touched = 1").await;
+    assert!(
+        done_before > 0 && done_before < 6000,
+        "stopped partway: {done_before} rows done"
+    );
+    let outcome = backfill("events", "b = a + 1", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("resume");
+    assert_eq!(outcome.rows_total, 6000);
+    assert_eq!(outcome.rows_updated as i64, 6000 - done_before);
+    assert_eq!(outcome.table, "public.events");
+    // Every row updated exactly once, in every leaf, whatever its walk.
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM events WHERE touched <> 1 OR b IS DISTINCT FROM a + 1").await,
+        0
+    );
+    // One checkpoint per leaf, each walked its own way, and the whole recorded done.
+    let rows = setup
+        .query(
+            "SELECT table_name, walk, status FROM pgshift.backfills ORDER BY table_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "public.events 4 partitions, 2 at once done",
+            "public.events_asia_3 key (id) done",
+            "public.events_asia_4 key (id) done",
+            "public.events_eu key (id) done",
+            "public.events_us ctid done",
+        ]
+    );
+    // Run again: recorded done, nothing walked.
+    let again = backfill("events", "b = a + 1", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("again");
+    assert!(again.already_done);
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM events WHERE touched <> 1").await,
+        0
+    );
+    // A bad expression fails before any leaf is written.
+    let err = backfill("events", "b = a / 0", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect_err("division by zero");
+    assert!(err.to_string().contains("division by zero"), "{err}");
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM events WHERE touched <> 1").await,
+        0
+    );
+}

@@ -1780,3 +1780,212 @@ async fn two_changes_to_one_table_share_one_backfill_pass_and_one_contract_trans
     assert_eq!(type_of(&c, "t", "b").await, "bigint");
     nothing_left(&c, "t").await;
 }
+
+/// A partitioned table two levels deep, with a plain index, a UNIQUE constraint and a CHECK on
+/// the column that changes.
+const PARTITIONED_SCHEMA: &str = "
+    CREATE TABLE orders (id bigserial, region int NOT NULL, amount int NOT NULL DEFAULT 0, note text,
+                         PRIMARY KEY (id, region),
+                         CONSTRAINT amount_positive CHECK (amount >= 0),
+                         CONSTRAINT orders_note_amount UNIQUE (note, amount, region))
+        PARTITION BY LIST (region);
+    CREATE TABLE orders_1 PARTITION OF orders FOR VALUES IN (1);
+    CREATE TABLE orders_2 PARTITION OF orders FOR VALUES IN (2, 3) PARTITION BY LIST (region);
+    CREATE TABLE orders_2a PARTITION OF orders_2 FOR VALUES IN (2);
+    CREATE TABLE orders_2b PARTITION OF orders_2 FOR VALUES IN (3);
+    CREATE INDEX orders_amount_idx ON orders (amount);
+    INSERT INTO orders (region, amount, note) SELECT 1 + g % 3, g, 'n' || g FROM generate_series(1, 20000) g;
+    ANALYZE orders;";
+
+/// Every index of the partitioned table and its partitions, with its definition.
+async fn partition_indexes(c: &Connection) -> String {
+    text(
+        c,
+        "SELECT string_agg(i.indexrelid::regclass::text || ':' || pg_get_indexdef(i.indexrelid)
+                           || ':' || i.indisvalid, E'\n' ORDER BY i.indexrelid::regclass::text)
+           FROM pg_index i
+          WHERE i.indrelid IN (SELECT relid FROM pg_partition_tree('orders'))",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the_application_writes() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, PARTITIONED_SCHEMA).await;
+    let indexes_before = partition_indexes(&c).await;
+    let dir = folder(&[(
+        "20260101000000_amount_bigint.up.sql",
+        "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let model: Model = Arc::default();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let apps: Vec<_> = (0..2u64)
+        .map(|k| {
+            app(db.url(), stop.clone(), model.clone(), errors.clone(), move |i| {
+                let id = (i * 37 + k * 11) % 20000 / 2 * 2 + k + 1;
+                match i % 3 {
+                    0 => format!("INSERT INTO orders (region, amount, note) VALUES ({}, {}, 'new {k} {i}') RETURNING id, amount", 1 + i % 3, i + k),
+                    1 => format!("INSERT INTO orders (region, note) VALUES ({}, 'default {k} {i}') RETURNING id, amount", 1 + i % 3),
+                    _ => format!("UPDATE orders SET amount = amount + 1 WHERE id = {id} RETURNING id, amount"),
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan")
+    else {
+        panic!("planned online")
+    };
+    // Each leaf's indexes built concurrently on their own; none on a partitioned table.
+    let builds: Vec<&str> = plan
+        .expand
+        .iter()
+        .filter(|u| u.kind == pgshift_runner::online::UnitKind::Outside)
+        .map(|u| u.sql[0].as_str())
+        .collect();
+    assert_eq!(builds.len(), 6, "{builds:#?}");
+    for leaf in ["orders_1", "orders_2a", "orders_2b"] {
+        assert_eq!(
+            builds.iter().filter(|b| b.contains(&format!("\"{leaf}\""))).count(),
+            2,
+            "{builds:#?}"
+        );
+    }
+    // Killed at several moments (the expand's steps, the backfill of each leaf).
+    stop_up_at(&db, &c, &dir, &[60, 250, 700]).await;
+    m.up(None, &Silent).await.expect("up continues");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(type_of(&c, "orders", "amount").await, "integer");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ops = settle(&stop, apps).await;
+    assert!(ops > 50, "the application ran ({ops} statements)");
+    no_errors(&errors);
+
+    for t in ["orders", "orders_1", "orders_2", "orders_2a", "orders_2b"] {
+        assert_eq!(type_of(&c, t, "amount").await, "bigint", "{t}");
+        nothing_left(&c, t).await;
+    }
+    assert_eq!(
+        text(&c, "SELECT attnotnull::text || ' ' || pg_get_expr(adbin, adrelid) FROM pg_attribute JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum WHERE attrelid = 'orders'::regclass AND attname = 'amount'").await,
+        "true 0"
+    );
+    // The same indexes, with the same names, on every level, all valid; the constraints too.
+    assert_eq!(partition_indexes(&c).await, indexes_before);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_constraint WHERE conname = 'amount_positive' AND convalidated").await,
+        5
+    );
+    assert_eq!(
+        text(&c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_note_amount' AND conrelid = 'orders'::regclass").await,
+        "UNIQUE (note, amount, region)"
+    );
+    rows_match(&c, &model, "orders", "amount").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM orders WHERE id <= 20000 AND amount >= id").await,
+        20000
+    );
+}
+
+#[tokio::test]
+async fn a_partitioned_table_gets_a_filled_not_null_column_and_a_rename_and_can_roll_back() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, PARTITIONED_SCHEMA).await;
+    let dir = folder(&[(
+        "20260101000000_total_and_label.up.sql",
+        "ALTER TABLE orders ADD COLUMN total bigint;\nUPDATE orders SET total = amount * 100;\nALTER TABLE orders ALTER COLUMN total SET NOT NULL;\nALTER TABLE orders RENAME COLUMN note TO label;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    // Old code writes the old names, new code the new ones.
+    exec(&c, "INSERT INTO orders (region, amount, note) VALUES (2, 7, 'old')").await;
+    exec(&c, "INSERT INTO orders (region, amount, total, label) VALUES (3, 8, 800, 'new')").await;
+    assert_eq!(
+        text(&c, "SELECT string_agg(concat_ws(',', amount, total, note, label), ' ' ORDER BY id) FROM orders WHERE id > 20000").await,
+        "7,700,old,old 8,800,new,new"
+    );
+    // Rolled back: the expand undone on every partition, the rows written meanwhile kept.
+    m.rollback(None, &Silent).await.expect("rollback");
+    for t in ["orders", "orders_1", "orders_2a"] {
+        nothing_left(&c, t).await;
+        assert_eq!(
+            one(&c, &format!("SELECT count(*) FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname IN ('total', 'label') AND NOT attisdropped")).await,
+            0
+        );
+    }
+    assert_eq!(
+        text(&c, "SELECT string_agg(note, ' ' ORDER BY id) FROM orders WHERE id > 20000").await,
+        "old new"
+    );
+    // Then done for real.
+    m.up(None, &Silent).await.expect("up again");
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM orders WHERE total IS DISTINCT FROM amount * 100 OR label IS NULL").await,
+        0
+    );
+    assert_eq!(
+        text(&c, "SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'orders_2b'::regclass AND attname = 'total'").await,
+        "true"
+    );
+    assert_eq!(
+        text(&c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_note_amount' AND conrelid = 'orders'::regclass").await,
+        "UNIQUE (label, amount, region)"
+    );
+    nothing_left(&c, "orders").await;
+}
+
+#[tokio::test]
+async fn an_enum_label_rename_reaches_every_partition_of_a_partitioned_table() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');
+         CREATE TABLE readings (id bigserial, region int NOT NULL, mood mood NOT NULL DEFAULT 'sad',
+                                PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE readings_1 PARTITION OF readings FOR VALUES IN (1);
+         CREATE TABLE readings_2 PARTITION OF readings FOR VALUES IN (2);
+         INSERT INTO readings (region, mood) SELECT 1 + g % 2, (ARRAY['happy', 'sad']::mood[])[1 + g % 2] FROM generate_series(1, 4000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_unhappy.up.sql",
+        "ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy';\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    // Old code still writes 'sad', into either partition, and reads 'unhappy' back.
+    exec(&c, "INSERT INTO readings (region) VALUES (1), (2); INSERT INTO readings (region, mood) VALUES (2, 'sad')").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM readings WHERE mood::text = 'sad'").await,
+        0
+    );
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM readings WHERE mood = 'unhappy'").await,
+        2003
+    );
+    for t in ["readings", "readings_1", "readings_2"] {
+        assert_eq!(
+            text(&c, &format!("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef JOIN pg_attribute ON attrelid = adrelid AND attnum = adnum WHERE adrelid = '{t}'::regclass AND attname = 'mood'")).await,
+            "'unhappy'::mood",
+            "{t}"
+        );
+        nothing_left(&c, t).await;
+    }
+    assert!(c
+        .batch_execute("INSERT INTO readings (region, mood) VALUES (1, 'sad')")
+        .await
+        .is_err());
+}

@@ -2,6 +2,7 @@
 //! large table in short transactions that the application does not feel.
 //!
 //! - [`spec`]: what to backfill, read once from flags or from an `UPDATE` in a migration.
+//! - [`partitions`]: a partitioned table walked leaf by leaf, several at once.
 //! - [`walk`]: the order of the walk: keyset ranges over the primary key (or a unique index on
 //!   NOT NULL columns), TID ranges when there is neither (PostgreSQL 14+).
 //! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
@@ -28,6 +29,7 @@
 //! touches only what is left.
 
 pub mod mode;
+pub mod partitions;
 mod run;
 pub mod sizing;
 pub mod spec;
@@ -88,6 +90,9 @@ pub struct BackfillOptions {
     /// rows that are skipped once done, but a backfill that runs once would update them all
     /// again. Left unfinished, it resumes at its end and updates nothing.
     pub caller_marks_done: bool,
+    /// Leaf partitions of a partitioned table walked at once, each on a session of its own
+    /// ([`partitions`]).
+    pub partitions_at_once: usize,
     pub throttle: ThrottleOptions,
 }
 
@@ -106,6 +111,7 @@ impl Default for BackfillOptions {
             restart: false,
             restart_if_done: false,
             caller_marks_done: false,
+            partitions_at_once: 2,
             throttle: ThrottleOptions::default(),
         }
     }

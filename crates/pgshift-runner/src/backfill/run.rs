@@ -135,7 +135,7 @@ fn once_needs(
 }
 
 /// Everything the loop works with.
-struct Job<'a> {
+pub(super) struct Job<'a> {
     backfill: &'a Backfill,
     client: &'a Client,
     observer: &'a dyn Observer,
@@ -169,6 +169,11 @@ impl Backfill {
         observer: &dyn Observer,
     ) -> Result<Outcome, BackfillError> {
         let client = conn.client();
+        if !self.spec.only {
+            if let Some(leaves) = super::partitions::leaves(client, &self.spec.table).await? {
+                return super::partitions::run(self, conn, observer, leaves).await;
+            }
+        }
         let mut job = Job::prepare(self, client, observer).await?;
         state::ensure(client).await?;
         job.statements.checkpoint = Some(client.prepare(CHECKPOINT).await.map_err(DbError::from)?);
@@ -208,6 +213,11 @@ impl Backfill {
 /// batch runs in a transaction that is rolled back, for the time and WAL per row.
 pub async fn dry_run(backfill: &Backfill, conn: &Connection) -> Result<Estimate, BackfillError> {
     let client = conn.client();
+    if !backfill.spec.only {
+        if let Some(leaves) = super::partitions::leaves(client, &backfill.spec.table).await? {
+            return Box::pin(super::partitions::dry_run(backfill, conn, leaves)).await;
+        }
+    }
     let job = Job::prepare(backfill, client, &crate::event::Silent).await?;
     let (lower, upper) = job.bounds().await?;
     let sample_rows;
@@ -295,7 +305,7 @@ pub async fn dry_run(backfill: &Backfill, conn: &Connection) -> Result<Estimate,
 
 impl<'a> Job<'a> {
     /// Reads the table, picks the walk, prepares and tries every statement. Changes nothing.
-    async fn prepare(
+    pub(super) async fn prepare(
         backfill: &'a Backfill,
         client: &'a Client,
         observer: &'a dyn Observer,
@@ -1343,7 +1353,7 @@ fn page(values: &[String]) -> i64 {
 }
 
 /// `host:pid` of this process, for status.
-fn owner() -> String {
+pub(super) fn owner() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

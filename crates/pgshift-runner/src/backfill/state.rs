@@ -262,28 +262,30 @@ pub async fn holder(client: &Client, id: &str) -> Result<Option<(Option<String>,
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-/// Records the backfill as finished. Run by the backfill itself, or by a caller that records
+/// Records the backfill as finished (a partitioned table's with each of its leaves'). Run by the backfill itself, or by a caller that records
 /// its own step in the same transaction (`BackfillOptions::caller_marks_done`).
 pub async fn mark_done(client: &Client, id: &str) -> Result<(), DbError> {
     client
         .execute(
             "UPDATE pgshift.backfills SET status = 'done', finished_at = now(),
                     heartbeat = now(), progress = 1, throttle_reason = NULL,
-                    last_error = NULL WHERE id = $1",
+                    last_error = NULL WHERE id = $1 OR left(id, length($1) + 1) = $1 || ':'",
             &[&id],
         )
         .await?;
     Ok(())
 }
 
-/// Sets or clears `pause_requested`; false when there is no such backfill.
+/// Sets or clears `pause_requested` (of a partitioned table's backfill and each of its
+/// leaves'); false when there is no such backfill.
 pub async fn request_pause(client: &Client, id: &str, pause: bool) -> Result<bool, DbError> {
     if !exists(client).await? {
         return Ok(false);
     }
     let n = client
         .execute(
-            "UPDATE pgshift.backfills SET pause_requested = $2 WHERE id = $1",
+            "UPDATE pgshift.backfills SET pause_requested = $2
+              WHERE id = $1 OR left(id, length($1) + 1) = $1 || ':'",
             &[&id, &pause],
         )
         .await?;

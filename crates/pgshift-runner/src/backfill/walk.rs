@@ -227,7 +227,7 @@ fn without_key(
     if relkind == 'p' {
         return Err(BackfillError::NoKey {
             table: name.to_string(),
-            why: "it is a partitioned table, which has no physical positions of its own: add a primary key, or backfill each partition with --table".into(),
+            why: "it is a partitioned table, which holds no rows of its own: backfill it without ONLY, and each partition is walked".into(),
         });
     }
     if server_version < 140000 {

@@ -14,6 +14,22 @@ pub struct TableFacts {
     /// `r` table, `p` partitioned table, ...
     pub kind: String,
     pub columns: Vec<ColumnFacts>,
+    /// A partitioned table's partitions, every level, parents before their children; empty
+    /// for any other table.
+    pub partitions: Vec<Partition>,
+    /// A partitioned table's partition key columns (an expression in the key reads as `None`).
+    pub partition_key: Vec<Option<String>>,
+}
+
+/// One partition of a partitioned table.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    pub oid: u32,
+    pub name: QualifiedName,
+    /// The partitioned table it is a partition of.
+    pub parent: u32,
+    /// A leaf holds rows; otherwise it is partitioned again.
+    pub leaf: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +63,9 @@ pub struct IndexFacts {
     /// The constraint the index backs (UNIQUE, PRIMARY KEY, EXCLUDE).
     pub constraint: Option<String>,
     pub definition: String,
+    /// On a partitioned table: the index's partition on each partition, `(table oid, index
+    /// name)`.
+    pub partitions: Vec<(u32, String)>,
 }
 
 /// A constraint that uses the column.
@@ -117,12 +136,58 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
             has_equality: r.get(11),
         });
     }
+    let kind: String = first.get(3);
+    let oid: u32 = first.get(0);
+    let (partitions, partition_key) = if kind == "p" {
+        partitioning(client, oid).await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(Some(TableFacts {
-        oid: first.get(0),
+        oid,
         name: QualifiedName::qualified(first.get::<_, String>(1), first.get::<_, String>(2)),
-        kind: first.get(3),
+        kind,
         columns,
+        partitions,
+        partition_key,
     }))
+}
+
+/// A partitioned table's partitions (parents first) and its partition key.
+async fn partitioning(
+    client: &Client,
+    oid: u32,
+) -> Result<(Vec<Partition>, Vec<Option<String>>), DbError> {
+    let partitions = client
+        .query(
+            "SELECT t.relid::oid, n.nspname::text, c.relname::text, t.parentrelid::oid, t.isleaf
+               FROM pg_partition_tree($1::oid::regclass) t
+               JOIN pg_class c ON c.oid = t.relid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE t.level > 0 AND c.relkind IN ('r', 'p')
+              ORDER BY t.level, c.relname",
+            &[&oid],
+        )
+        .await?
+        .iter()
+        .map(|r| Partition {
+            oid: r.get(0),
+            name: QualifiedName::qualified(r.get::<_, String>(1), r.get::<_, String>(2)),
+            parent: r.get(3),
+            leaf: r.get(4),
+        })
+        .collect();
+    let key = client
+        .query_one(
+            "SELECT ARRAY(SELECT (SELECT attname::text FROM pg_attribute
+                                   WHERE attrelid = p.partrelid AND attnum = k.n AND k.n > 0)
+                            FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(n, o) ORDER BY k.o)
+               FROM pg_partitioned_table p WHERE p.partrelid = $1",
+            &[&oid],
+        )
+        .await?
+        .get(0);
+    Ok((partitions, key))
 }
 
 /// What uses column `attnum` of table `oid`.
@@ -145,7 +210,12 @@ pub async fn column_uses(client: &Client, oid: u32, attnum: i16) -> Result<Colum
                     (SELECT conname::text FROM pg_constraint
                       WHERE conindid = i.indexrelid AND conrelid = i.indrelid
                         AND contype IN ('u', 'p', 'x')),
-                    pg_get_indexdef(i.indexrelid)
+                    pg_get_indexdef(i.indexrelid),
+                    ARRAY(SELECT format('%s %s', pi.indrelid::oid, pc.relname)
+                            FROM pg_partition_tree(i.indexrelid) t
+                            JOIN pg_index pi ON pi.indexrelid = t.relid
+                            JOIN pg_class pc ON pc.oid = t.relid
+                           WHERE t.level > 0 AND ic.relkind = 'I')
                FROM pg_index i
                JOIN pg_class ic ON ic.oid = i.indexrelid
                JOIN pg_am am ON am.oid = ic.relam
@@ -172,6 +242,14 @@ pub async fn column_uses(client: &Client, oid: u32, attnum: i16) -> Result<Colum
                 plain: r.get(6),
                 constraint: r.get(7),
                 definition: r.get(8),
+                partitions: r
+                    .get::<_, Vec<String>>(9)
+                    .iter()
+                    .filter_map(|p| {
+                        let (oid, name) = p.split_once(' ')?;
+                        Some((oid.parse().ok()?, name.to_owned()))
+                    })
+                    .collect(),
             }
         })
         .collect();

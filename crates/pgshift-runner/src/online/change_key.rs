@@ -279,7 +279,7 @@ pub async fn plan(
         let renamed: Vec<(&str, &str)> = of(oid)
             .map(|c| (c.col.name.as_str(), c.new.as_str()))
             .collect();
-        let (builds, swaps) = rebuild_indexes(&t, &indexes, &renamed);
+        let (builds, swaps) = rebuild_indexes(&t, &[], &indexes, &renamed, &[]);
         expand.extend(builds);
         index_swaps.insert(oid, swaps);
     }

@@ -18,7 +18,7 @@
 use pgshift_sql::ident::{quote_ident, QualifiedName};
 use tokio_postgres::Client;
 
-use super::catalog::{self, ColumnFacts, ColumnUses, TableFacts};
+use super::catalog::{self, ColumnFacts, ColumnUses, Partition, TableFacts};
 use super::sync::{self, object_name};
 use super::{refusal, OpInput, Operation, PhaseUnit};
 use crate::error::RunError;
@@ -79,7 +79,13 @@ pub async fn plan(
     }
     // Indexes on the new column, built after the backfill (cheaper than maintaining them
     // through it), with temporary names; they take the old names at contract.
-    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, &[(column, new.as_str())]);
+    let (builds, index_swaps) = rebuild_indexes(
+        t,
+        &table.partitions,
+        &uses.indexes,
+        &[(column, new.as_str())],
+        &[],
+    );
     expand.extend(builds);
 
     contract.push(format!("ALTER TABLE {} DROP COLUMN {qc}", t.quoted()));
@@ -265,12 +271,19 @@ pub fn finish_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<Stri
 /// The indexes on `old`, built again on `new` (each `(old, new)` pair of `renamed`): the
 /// expand's units (concurrent builds under temporary names, after the backfill), and the
 /// contract's statements that give them the old names and constraints (UNIQUE, PRIMARY
-/// KEY) once the old columns and their indexes are gone.
+/// KEY) once the old columns and their indexes are gone. On a partitioned table (`tree`, its
+/// partitions) see [`rebuild_partitioned`]; `finals` names the columns as they are called
+/// after the contract, where that is not their name now.
 pub fn rebuild_indexes(
     t: &QualifiedName,
+    tree: &[Partition],
     indexes: &[catalog::IndexFacts],
     renamed: &[(&str, &str)],
+    finals: &[(&str, &str)],
 ) -> (Vec<PhaseUnit>, Vec<String>) {
+    if !tree.is_empty() {
+        return rebuild_partitioned(t, tree, indexes, renamed, finals);
+    }
     let schema = t.schema.clone().unwrap_or_default();
     let mut expand = Vec::new();
     let mut contract = Vec::new();
@@ -301,6 +314,142 @@ pub fn rebuild_indexes(
         }
     }
     (expand, contract)
+}
+
+/// The indexes of a partitioned table built again: PostgreSQL builds no index on a
+/// partitioned table concurrently, so each leaf partition's is built concurrently on its
+/// own, under a temporary name.
+///
+/// - A plain index: at expand, the partitioned table's (and each partitioned partition's)
+///   index is created `ON ONLY` (no rows read, left invalid), then every leaf's is attached,
+///   bottom up, which makes it valid. At contract the indexes take the old names.
+/// - An index behind a UNIQUE constraint: the leaves' indexes are built and left alone until
+///   the contract, which makes each one its leaf's constraint (`USING INDEX`, no scan), then
+///   adds the constraint on the partitioned table: PostgreSQL finds each partition's
+///   constraint and attaches it instead of building anything.
+pub fn rebuild_partitioned(
+    t: &QualifiedName,
+    tree: &[Partition],
+    indexes: &[catalog::IndexFacts],
+    renamed: &[(&str, &str)],
+    finals: &[(&str, &str)],
+) -> (Vec<PhaseUnit>, Vec<String>) {
+    let mut expand = Vec::new();
+    let mut contract = Vec::new();
+    let at = |schema: &Option<String>, name: &str| {
+        QualifiedName::qualified(schema.clone().unwrap_or_default(), name).quoted()
+    };
+    let leaves: Vec<&Partition> = tree.iter().filter(|p| p.leaf).collect();
+    for ix in indexes {
+        let tmp = object_name("ix", &ix.name, "");
+        // The temporary name of the index's partition on partition `oid`.
+        let part_tmp = |oid: u32| object_name("ix", &ix.name, &oid.to_string());
+        // The name the index's partition on `oid` had, which the new one takes.
+        let old_name = |oid: u32| {
+            ix.partitions
+                .iter()
+                .find(|(o, _)| *o == oid)
+                .map(|(_, n)| n.clone())
+        };
+        let mut uppers = Vec::new();
+        if ix.constraint.is_none() {
+            uppers.push(index_on_only(t, ix, renamed, &tmp));
+            for p in tree.iter().filter(|p| !p.leaf) {
+                uppers.push(index_on_only(&p.name, ix, renamed, &part_tmp(p.oid)));
+            }
+            expand.push(PhaseUnit::transaction(
+                format!("create index {tmp} on {t} and its partitioned partitions (ON ONLY, as {})", ix.name),
+                uppers,
+            ));
+        }
+        for leaf in &leaves {
+            let name = part_tmp(leaf.oid);
+            expand.push(PhaseUnit::outside(
+                format!("build index {name} on partition {} (as {})", leaf.name, ix.name),
+                index_on(&leaf.name, ix, renamed, &name),
+            ));
+        }
+        match &ix.constraint {
+            None => {
+                // Bottom up: a partitioned partition's index is valid once its own are in.
+                let mut attach = Vec::new();
+                let root = tree.first().map_or(0, |p| p.parent);
+                for p in tree.iter().rev() {
+                    let parent = if p.parent == root {
+                        at(&t.schema, &tmp)
+                    } else {
+                        let Some(up) = tree.iter().find(|q| q.oid == p.parent) else {
+                            continue;
+                        };
+                        at(&up.name.schema, &part_tmp(up.oid))
+                    };
+                    attach.push(format!(
+                        "ALTER INDEX {parent} ATTACH PARTITION {}",
+                        at(&p.name.schema, &part_tmp(p.oid))
+                    ));
+                }
+                expand.push(PhaseUnit::transaction(
+                    format!("attach the partitions' indexes to {tmp} on {t}"),
+                    attach,
+                ));
+                contract.push(format!(
+                    "ALTER INDEX {} RENAME TO {}",
+                    at(&t.schema, &tmp),
+                    quote_ident(&ix.name)
+                ));
+                for p in tree {
+                    if let Some(old) = old_name(p.oid) {
+                        contract.push(format!(
+                            "ALTER INDEX {} RENAME TO {}",
+                            at(&p.name.schema, &part_tmp(p.oid)),
+                            quote_ident(&old)
+                        ));
+                    }
+                }
+            }
+            Some(name) => {
+                for leaf in &leaves {
+                    let constraint = old_name(leaf.oid).unwrap_or_else(|| part_tmp(leaf.oid));
+                    contract.push(format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                        leaf.name.quoted(),
+                        quote_ident(&constraint),
+                        quote_ident(&part_tmp(leaf.oid))
+                    ));
+                }
+                let cols: Vec<String> = ix
+                    .key
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_deref().unwrap_or_default();
+                        quote_ident(finals.iter().find(|(o, _)| *o == c).map_or(c, |(_, f)| *f))
+                    })
+                    .collect();
+                contract.push(format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})",
+                    t.quoted(),
+                    quote_ident(name),
+                    cols.join(", ")
+                ));
+            }
+        }
+    }
+    (expand, contract)
+}
+
+/// `CREATE INDEX IF NOT EXISTS tmp ON ONLY t ...`: the index of a partitioned table alone,
+/// invalid until every partition's is attached.
+fn index_on_only(
+    t: &QualifiedName,
+    ix: &catalog::IndexFacts,
+    renamed: &[(&str, &str)],
+    tmp: &str,
+) -> String {
+    index_on(t, ix, renamed, tmp).replacen(" CONCURRENTLY", "", 1).replacen(
+        &format!(" ON {}", t.quoted()),
+        &format!(" ON ONLY {}", t.quoted()),
+        1,
+    )
 }
 
 /// `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS tmp ON t USING m (...)` with each
@@ -346,6 +495,13 @@ pub fn refuse_unsupported(
     doing: &str,
 ) -> Result<(), RunError> {
     let (m, st, table): (_, _, &TableFacts) = (input.migration, input.statement, input.table);
+    if let Some(why) = in_partition_key(table, &col.name) {
+        return Err(refusal(
+            m,
+            st.line,
+            format!("to {doing} {}.{}: {why}", table.name, col.name),
+        ));
+    }
     match unsupported(col, uses, false) {
         Some(why) => Err(refusal(
             m,
@@ -354,6 +510,21 @@ pub fn refuse_unsupported(
         )),
         None => Ok(()),
     }
+}
+
+/// Why a column of the partition key cannot be swapped for another, when it is one.
+pub fn in_partition_key(table: &TableFacts, column: &str) -> Option<String> {
+    table
+        .partition_key
+        .iter()
+        .flatten()
+        .any(|k| k == column)
+        .then(|| {
+            format!(
+                "it is in the partition key of {}, which PostgreSQL cannot drop, so it cannot be swapped for a new column online. Change it in a new partitioned table, or with `-- pgshift:online off` under a maintenance window",
+                table.name
+            )
+        })
 }
 
 /// Why column `col` cannot be copied online, if it cannot. With `keys`, its

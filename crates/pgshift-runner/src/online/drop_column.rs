@@ -34,6 +34,9 @@ pub async fn plan(
             rollback: Vec::new(),
         });
     };
+    if let Some(why) = super::change_type::in_partition_key(table, column) {
+        return Err(refusal(m, st.line, format!("to drop {}.{column}: {why}", table.name)));
+    }
     if col.identity && col.not_null {
         return Err(refusal(
             m,

@@ -88,7 +88,13 @@ pub async fn plan(
     if col.not_null {
         expand.extend(prove_not_null(t, to, &nn_check));
     }
-    let (builds, index_swaps) = rebuild_indexes(t, &uses.indexes, &[(from, to)]);
+    let (builds, index_swaps) = rebuild_indexes(
+        t,
+        &table.partitions,
+        &uses.indexes,
+        &[(from, to)],
+        &[(from, to)],
+    );
     expand.extend(builds);
 
     let mut contract = vec![lock_table(t)];

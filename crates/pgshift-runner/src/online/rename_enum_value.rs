@@ -13,10 +13,13 @@
 //! - rollback: the triggers go and the rows are rewritten back to `'old'`; the label `'new'`
 //!   stays (PostgreSQL cannot drop a label).
 //!
+//! A partitioned table's column is handled on the partitioned table: its trigger reaches every
+//! partition (PostgreSQL 13+), its rows are rewritten partition by partition.
+//!
 //! Refused (with the reason), since a rename of the label would change what they mean and a
-//! copy cannot: arrays, domains and composite types of the enum, partitioned tables,
-//! materialized views and foreign tables with such a column, and constraints, indexes, views
-//! and triggers whose definition names `'old'`.
+//! copy cannot: arrays, domains and composite types of the enum, partitioned tables before
+//! PostgreSQL 13, materialized views and foreign tables with such a column, and constraints,
+//! indexes, views and triggers whose definition names `'old'`.
 
 use pgshift_sql::ident::{clip, display_ident, quote_ident, quote_literal, QualifiedName};
 use tokio_postgres::Client;
@@ -95,20 +98,21 @@ pub async fn plan(
                                      WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type' ELSE 'relation' END,
                            c.oid::regclass)
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-              WHERE a.atttypid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('p', 'm', 'f', 'c')
+              WHERE a.atttypid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+                AND (c.relkind IN ('m', 'f', 'c') OR (c.relkind = 'p' AND $3 < 13))
              UNION ALL
              SELECT format('column %s.%I (an array of the type)', a.attrelid::regclass, a.attname)
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
               WHERE a.atttypid = $2 AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
              UNION ALL
              SELECT format('domain %s', t.oid::regtype) FROM pg_type t WHERE t.typbasetype = $1",
-            &[&type_oid, &type_array],
+            &[&type_oid, &type_array, &(pg.major as i32)],
         )
         .await
         .map_err(pgshift_db::DbError::from)?;
     if let Some(r) = others.first() {
         return Err(refuse(format!(
-            "{} uses type {qualified}; renaming a label online is supported for columns of ordinary tables only",
+            "{} uses type {qualified}; renaming a label online is supported for columns of tables only (of partitioned tables from PostgreSQL 13, whose BEFORE row triggers reach every partition)",
             r.get::<_, String>(0)
         )));
     }
@@ -166,7 +170,8 @@ pub async fn plan(
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                JOIN pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-              WHERE a.atttypid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind = 'r'
+              WHERE a.atttypid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+                AND c.relkind IN ('r', 'p') AND NOT c.relispartition
               ORDER BY n.nspname, c.relname, a.attnum",
             &[&type_oid],
         )

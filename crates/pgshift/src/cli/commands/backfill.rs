@@ -64,6 +64,9 @@ pub struct Args {
     /// At most this many rows per second.
     #[arg(long, value_name = "ROWS")]
     pub max_rate: Option<u64>,
+    /// A partitioned table: how many leaf partitions are walked at once, each on its own session (the rate and the throttle are shared). Default 2.
+    #[arg(long, value_name = "N")]
+    pub partitions_at_once: Option<usize>,
     /// Pause while a replica's replay lag is above this (or `off`). Default 2s.
     #[arg(long, value_name = "DURATION")]
     pub max_replica_lag: Option<String>,
@@ -296,6 +299,12 @@ fn options(args: &Args) -> Result<BackfillOptions, Failure> {
         o.duty = d;
     }
     o.max_rows_per_second = args.max_rate.filter(|r| *r > 0);
+    if let Some(n) = args.partitions_at_once {
+        if !(1..=16).contains(&n) {
+            return Err(Failure::usage("--partitions-at-once: give a number from 1 to 16"));
+        }
+        o.partitions_at_once = n;
+    }
     let t = &mut o.throttle;
     if let Some(v) = &args.max_replica_lag {
         t.max_replica_lag = if v == "off" {
