@@ -100,6 +100,20 @@ pub struct Context {
     trigger_functions: HashSet<String>,
     not_valid: HashSet<(String, String)>,
     validated_checks: HashSet<String>,
+    /// Partitioned tables learnt from the live catalog: table name → its partitions.
+    partitions: HashMap<String, Vec<PartitionOf>>,
+    /// Indexes of partitioned tables learnt from the live catalog, by name.
+    partitioned_indexes: HashSet<String>,
+}
+
+/// One partition of a partitioned table, as the live catalog has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOf {
+    pub name: QualifiedName,
+    /// The partitioned table it is a partition of.
+    pub parent: QualifiedName,
+    /// It holds rows (it is not partitioned again).
+    pub leaf: bool,
 }
 
 impl Context {
@@ -138,6 +152,8 @@ impl Context {
             trigger_functions: HashSet::new(),
             not_valid: HashSet::new(),
             validated_checks: HashSet::new(),
+            partitions: HashMap::new(),
+            partitioned_indexes: HashSet::new(),
         }
     }
 
@@ -294,6 +310,28 @@ impl Context {
     pub fn is_not_valid(&self, table: &QualifiedName, constraint: &str) -> bool {
         self.not_valid
             .contains(&(table.name.clone(), constraint.to_string()))
+    }
+
+    /// Records that `table` is a partitioned table with these partitions (parents before
+    /// their children), learnt from the live catalog: its safe rewrites build indexes per
+    /// partition, since PostgreSQL builds none on a partitioned table concurrently.
+    pub fn assume_partitions(&mut self, table: &QualifiedName, partitions: Vec<PartitionOf>) {
+        self.partitions.insert(table.name.clone(), partitions);
+    }
+
+    /// The partitions of `table`, when it is known to be a partitioned table.
+    pub fn partitions(&self, table: &QualifiedName) -> Option<&[PartitionOf]> {
+        self.partitions.get(&table.name).map(Vec::as_slice)
+    }
+
+    /// Records that `index` is a partitioned table's index (which PostgreSQL cannot drop
+    /// concurrently), learnt from the live catalog.
+    pub fn assume_partitioned_index(&mut self, index: &QualifiedName) {
+        self.partitioned_indexes.insert(index.name.clone());
+    }
+
+    pub fn is_partitioned_index(&self, index: &QualifiedName) -> bool {
+        self.partitioned_indexes.contains(&index.name)
     }
 
     /// Whether the table has a validated CHECK added in this set (for ATTACH PARTITION, which

@@ -15,6 +15,8 @@ use crate::knowledge::effects::{alter_commands, command_constraint, constraint_t
 use crate::knowledge::version::Feature;
 use pgshift_sql::ident::{clip, quote_ident, strings, QualifiedName, MAX_IDENTIFIER_BYTES};
 
+mod partitioned;
+
 /// One statement of a safe rewrite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
@@ -118,12 +120,18 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             if ctx.is_new_table(&table) {
                 return None;
             }
-            let mut new = i.clone();
-            new.concurrent = true;
-            new.if_not_exists = !new.idxname.is_empty();
-            let sql = deparse(NodeEnum::IndexStmt(new))?;
+            let steps = match ctx.partitions(&table) {
+                Some(parts) => partitioned::index(i, &table, parts)?,
+                None => {
+                    let mut new = i.clone();
+                    new.concurrent = true;
+                    new.if_not_exists = !new.idxname.is_empty();
+                    let sql = deparse(NodeEnum::IndexStmt(new))?;
+                    vec![step(sql, false, "build the index without blocking writes")]
+                }
+            };
             Some(SafeRewrite {
-                steps: vec![step(sql, false, "build the index without blocking writes")],
+                steps,
                 existing_rows: unique_index_rows(i, &table),
             })
         }
@@ -133,6 +141,16 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 && d.objects.len() == 1
                 && d.behavior != protobuf::DropBehavior::DropCascade as i32 =>
         {
+            // A partitioned table's index cannot be dropped concurrently; as written, its
+            // drop reads no row.
+            let partitioned = d.objects.iter().any(|o| match &o.node {
+                Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items)
+                    .is_some_and(|n| ctx.is_partitioned_index(&n)),
+                _ => false,
+            });
+            if partitioned {
+                return None;
+            }
             let mut new = d.clone();
             new.concurrent = true;
             let sql = deparse(NodeEnum::DropStmt(new))?;
@@ -202,16 +220,33 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             a2.cmds = vec![protobuf::Node {
                                 node: Some(NodeEnum::AlterTableCmd(Box::new(cmd2))),
                             }];
-                            let add = deparse(NodeEnum::AlterTableStmt(a2))?;
-                            Some(SafeRewrite {
-                                steps: vec![
-                                    step(add, true, "add the constraint without checking existing rows (brief lock)"),
+                            let foreign = constraint_type(c) == ConstrType::ConstrForeign;
+                            let steps = match ctx.partitions(&table) {
+                                // Before 18 a partitioned table takes no NOT VALID foreign key.
+                                Some(parts) if foreign && ctx.version.major < 18 => {
+                                    let mut named = c.clone();
+                                    named.conname = name.clone();
+                                    let mut cmd3 = (*cmd).clone();
+                                    cmd3.def = Some(Box::new(protobuf::Node {
+                                        node: Some(NodeEnum::Constraint(Box::new(named))),
+                                    }));
+                                    let mut a3 = a.clone();
+                                    a3.cmds = vec![protobuf::Node {
+                                        node: Some(NodeEnum::AlterTableCmd(Box::new(cmd3))),
+                                    }];
+                                    partitioned::foreign_key(&a2, &a3, &name, parts)?
+                                }
+                                _ => vec![
+                                    step(deparse(NodeEnum::AlterTableStmt(a2))?, true, "add the constraint without checking existing rows (brief lock)"),
                                     step(
                                         format!("ALTER TABLE {} VALIDATE CONSTRAINT {}", table.quoted(), quote_ident(&name)),
                                         false,
                                         "check existing rows under SHARE UPDATE EXCLUSIVE: reads and writes continue",
                                     ),
                                 ],
+                            };
+                            Some(SafeRewrite {
+                                steps,
                                 existing_rows: constraint_rows(&table, c, &name),
                             })
                         }
@@ -239,6 +274,26 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                 schema: table.schema.clone(),
                                 name: name.clone(),
                             };
+                            let existing_rows = Some(ExistingRows::Unique {
+                                table: table.clone(),
+                                name: name.clone(),
+                                columns: cols.clone(),
+                                primary,
+                                nulls_distinct: !c.nulls_not_distinct,
+                            });
+                            if let Some(parts) = ctx.partitions(&table) {
+                                return Some(SafeRewrite {
+                                    steps: partitioned::unique(
+                                        &table,
+                                        &name,
+                                        &cols,
+                                        primary,
+                                        c.nulls_not_distinct,
+                                        parts,
+                                    ),
+                                    existing_rows,
+                                });
+                            }
                             Some(SafeRewrite {
                                 steps: vec![
                                     step(
@@ -267,13 +322,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                         },
                                     ),
                                 ],
-                                existing_rows: Some(ExistingRows::Unique {
-                                    table: table.clone(),
-                                    name: name.clone(),
-                                    columns: cols.clone(),
-                                    primary,
-                                    nulls_distinct: !c.nulls_not_distinct,
-                                }),
+                                existing_rows,
                             })
                         }
                         _ => None,

@@ -117,6 +117,7 @@ pub async fn prepare(
     let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
     let written = units_as_written(version, script, &walk)?;
     assume_live_column_types(client, &walk, ctx).await?;
+    assume_live_partitions(client, &walk, ctx).await?;
     let runner_transaction = written.no_transaction_reason.is_none();
     let mut statements = analyse(
         &walk,
@@ -399,6 +400,102 @@ async fn assume_live_column_types(
                     );
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Reads from the catalog which tables an index or constraint of the script is added to are
+/// partitioned, with their partitions, and which indexes it drops are a partitioned table's,
+/// into `ctx`: their safe forms differ (PostgreSQL builds or drops no index of a partitioned
+/// table concurrently; see `pgshift_lint::rewrite`).
+async fn assume_live_partitions(
+    client: &Client,
+    walk: &StatementWalk<'_>,
+    ctx: &mut Context,
+) -> Result<(), DbError> {
+    let mut tables: Vec<QualifiedName> = Vec::new();
+    let mut indexes: Vec<QualifiedName> = Vec::new();
+    walk.for_each(|_, statement| match &statement.node {
+        NodeEnum::IndexStmt(i) if !i.concurrent => {
+            tables.extend(i.relation.as_ref().map(QualifiedName::from_range_var));
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let adds = a.cmds.iter().any(|c| {
+                matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+                    if cmd.subtype == AlterTableType::AtAddConstraint as i32)
+            });
+            if adds {
+                tables.extend(a.relation.as_ref().map(QualifiedName::from_range_var));
+            }
+        }
+        NodeEnum::DropStmt(d)
+            if d.remove_type == ObjectType::ObjectIndex as i32 =>
+        {
+            for o in &d.objects {
+                if let Some(NodeEnum::List(l)) = &o.node {
+                    indexes.extend(QualifiedName::from_names(&l.items));
+                }
+            }
+        }
+        _ => {}
+    });
+    for table in tables {
+        if ctx.partitions(&table).is_some() || ctx.is_new_table(&table) {
+            continue;
+        }
+        let rows = client
+            .query(
+                "SELECT n.nspname::text, c.relname::text, t.isleaf, t.level = 1,
+                        pn.nspname::text, pc.relname::text
+                   FROM pg_class r
+                   CROSS JOIN LATERAL pg_partition_tree(r.oid) t
+                   JOIN pg_class c ON c.oid = t.relid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_class pc ON pc.oid = t.parentrelid
+                   JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                  WHERE r.oid = to_regclass($1) AND r.relkind = 'p' AND t.level > 0
+                    AND c.relkind IN ('r', 'p')
+                  ORDER BY t.level, c.relname",
+                &[&table.quoted()],
+            )
+            .await?;
+        let partitioned: bool = client
+            .query_one(
+                "SELECT coalesce((SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)), false)",
+                &[&table.quoted()],
+            )
+            .await?
+            .get(0);
+        if !partitioned {
+            continue;
+        }
+        let parts = rows
+            .iter()
+            .map(|r| pgshift_lint::context::PartitionOf {
+                name: QualifiedName::qualified(r.get::<_, String>(0), r.get::<_, String>(1)),
+                // The first level's parent as the script names it: the statement's own
+                // objects (an index's name) are resolved the way the statement resolves them.
+                parent: if r.get::<_, bool>(3) {
+                    table.clone()
+                } else {
+                    QualifiedName::qualified(r.get::<_, String>(4), r.get::<_, String>(5))
+                },
+                leaf: r.get(2),
+            })
+            .collect();
+        ctx.assume_partitions(&table, parts);
+    }
+    for index in indexes {
+        let partitioned: bool = client
+            .query_one(
+                "SELECT coalesce((SELECT relkind = 'I' FROM pg_class WHERE oid = to_regclass($1)), false)",
+                &[&index.quoted()],
+            )
+            .await?
+            .get(0);
+        if partitioned {
+            ctx.assume_partitioned_index(&index);
         }
     }
     Ok(())

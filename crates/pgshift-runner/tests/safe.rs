@@ -578,3 +578,86 @@ async fn the_look_before_a_constraint_blocks_no_writer() {
         "the look held {held:?}"
     );
 }
+
+const PARTITIONED_SETUP: &str = "CREATE TABLE users (id int PRIMARY KEY);
+INSERT INTO users SELECT g FROM generate_series(1, 50) g;
+CREATE TABLE orders (id int NOT NULL, region int NOT NULL, user_id int, a int, code text, old_idx int)
+    PARTITION BY LIST (region);
+CREATE TABLE orders_1 PARTITION OF orders FOR VALUES IN (1);
+CREATE TABLE orders_2 PARTITION OF orders FOR VALUES IN (2, 3) PARTITION BY LIST (region);
+CREATE TABLE orders_2a PARTITION OF orders_2 FOR VALUES IN (2);
+CREATE TABLE orders_2b PARTITION OF orders_2 FOR VALUES IN (3);
+INSERT INTO orders SELECT g, 1 + g % 3, g % 50 + 1, g, 'c' || g, g FROM generate_series(1, 600) g;
+CREATE INDEX orders_old_idx ON orders (old_idx);
+";
+
+const PARTITIONED_CHANGES: &str = "CREATE INDEX orders_a_idx ON orders (a);
+CREATE UNIQUE INDEX ON orders (code, region);
+ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE orders ADD CHECK (a > 0);
+ALTER TABLE orders ALTER COLUMN a SET NOT NULL;
+ALTER TABLE orders ADD UNIQUE (code, region);
+ALTER TABLE orders ADD PRIMARY KEY (id, region);
+DROP INDEX orders_old_idx;
+";
+
+#[tokio::test]
+async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_the_written_schema()
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "20240101000000_setup.up.sql", PARTITIONED_SETUP);
+    write(dir.path(), "20240102000000_changes.up.sql", PARTITIONED_CHANGES);
+
+    let exact_db = TestDb::new().await;
+    let exact = RunOptions {
+        exact: true,
+        ..RunOptions::default()
+    };
+    migrator(&exact_db, dir.path(), exact)
+        .await
+        .up(None, &Silent)
+        .await
+        .expect("up --exact");
+
+    let safe_db = TestDb::new().await;
+    let safe_log = Log::default();
+    migrator(&safe_db, dir.path(), RunOptions::default())
+        .await
+        .up(None, &safe_log.observer())
+        .await
+        .expect("up");
+    let rewrites = safe_log.rewrites();
+    // No index is built on a partitioned table, concurrently or not: each leaf's is built
+    // concurrently and attached; no foreign key is added NOT VALID to one (before 18).
+    for expected in [
+        "CREATE INDEX IF NOT EXISTS orders_a_idx ON ONLY orders",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_1_a_idx ON public.orders_1",
+        "ALTER INDEX \"orders_a_idx\" ATTACH PARTITION \"public\".\"orders_2_a_idx\"",
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"orders_2b_code_region_key\" ON \"public\".\"orders_2b\"",
+        "ADD CONSTRAINT \"orders_1_pkey\" PRIMARY KEY USING INDEX \"orders_1_pkey\"",
+        "ALTER TABLE public.orders_2a ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID",
+    ] {
+        assert!(
+            rewrites.iter().any(|r| r.contains(expected)),
+            "no rewrite containing {expected:?} in {rewrites:#?}"
+        );
+    }
+    // A partitioned table's index is dropped as written: PostgreSQL cannot drop it
+    // concurrently (and the drop reads no row).
+    assert!(
+        !rewrites
+            .iter()
+            .any(|r| r.contains("CONCURRENTLY") && (r.contains(" orders ") || r.contains("orders_old_idx"))),
+        "{rewrites:#?}"
+    );
+    let (a, b) = (schema_state(&exact_db).await, schema_state(&safe_db).await);
+    assert_eq!(a, b, "same end state with and without rewrites");
+    assert!(
+        b.iter().all(|l| !l.contains("valid=false") && !l.contains("validated=false")),
+        "{b:#?}"
+    );
+    assert!(
+        b.iter().any(|l| l.contains("index orders_2b_code_region_key valid=true")),
+        "{b:#?}"
+    );
+}

@@ -165,6 +165,10 @@ fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                         "CREATE INDEX CONCURRENTLY builds the index while writes continue",
                     )
                     .scan()
+                } else if !rv.inh {
+                    // `ON ONLY` a partitioned table: the index of that table alone, invalid
+                    // until its partitions' are attached; no row is read.
+                    Effect::new(t, Share, "CREATE INDEX ON ONLY reads no rows")
                 } else {
                     Effect::new(t, Share, "CREATE INDEX blocks writes for the whole build").scan()
                 });
@@ -246,8 +250,13 @@ fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                 if objtype == ObjectType::ObjectIndex && e.kind != AlterTableType::AtSetTableSpace {
                     // ALTER INDEX ... SET (...), ALTER COLUMN ... SET STATISTICS and ATTACH
                     // PARTITION take SHARE UPDATE EXCLUSIVE; SET TABLESPACE copies the index
-                    // under ACCESS EXCLUSIVE, as on a table.
+                    // under ACCESS EXCLUSIVE, as on a table. Attaching an index reads no row
+                    // (the partition's index is already built).
                     e.lock = e.lock.min(ShareUpdateExclusive);
+                    if e.kind == AlterTableType::AtAttachPartition {
+                        e.others.clear();
+                        e.scan = false;
+                    }
                 }
                 let merged = main.get_or_insert_with(|| Effect::new(table.clone(), e.lock, ""));
                 merged.lock = merged.lock.max(e.lock);
