@@ -429,9 +429,7 @@ async fn assume_live_partitions(
                 tables.extend(a.relation.as_ref().map(QualifiedName::from_range_var));
             }
         }
-        NodeEnum::DropStmt(d)
-            if d.remove_type == ObjectType::ObjectIndex as i32 =>
-        {
+        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectIndex as i32 => {
             for o in &d.objects {
                 if let Some(NodeEnum::List(l)) = &o.node {
                     indexes.extend(QualifiedName::from_names(&l.items));

@@ -1514,7 +1514,11 @@ async fn a_partitioned_table_is_walked_leaf_by_leaf_and_a_stopped_run_resumes_ea
     assert_eq!(outcome.table, "public.events");
     // Every row updated exactly once, in every leaf, whatever its walk.
     assert_eq!(
-        one(&setup, "SELECT count(*) FROM events WHERE touched <> 1 OR b IS DISTINCT FROM a + 1").await,
+        one(
+            &setup,
+            "SELECT count(*) FROM events WHERE touched <> 1 OR b IS DISTINCT FROM a + 1"
+        )
+        .await,
         0
     );
     // One checkpoint per leaf, each walked its own way, and the whole recorded done.
@@ -1527,7 +1531,14 @@ async fn a_partitioned_table_is_walked_leaf_by_leaf_and_a_stopped_run_resumes_ea
         .unwrap();
     let got: Vec<String> = rows
         .iter()
-        .map(|r| format!("{} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2)
+            )
+        })
         .collect();
     assert_eq!(
         got,

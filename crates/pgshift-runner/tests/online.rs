@@ -1810,7 +1810,8 @@ async fn partition_indexes(c: &Connection) -> String {
 }
 
 #[tokio::test]
-async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the_application_writes() {
+async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the_application_writes(
+) {
     let db = TestDb::new().await;
     let c = db.connect().await;
     exec(&c, PARTITIONED_SCHEMA).await;
@@ -1854,7 +1855,10 @@ async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the
     assert_eq!(builds.len(), 6, "{builds:#?}");
     for leaf in ["orders_1", "orders_2a", "orders_2b"] {
         assert_eq!(
-            builds.iter().filter(|b| b.contains(&format!("\"{leaf}\""))).count(),
+            builds
+                .iter()
+                .filter(|b| b.contains(&format!("\"{leaf}\"")))
+                .count(),
             2,
             "{builds:#?}"
         );
@@ -1882,7 +1886,11 @@ async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the
     // The same indexes, with the same names, on every level, all valid; the constraints too.
     assert_eq!(partition_indexes(&c).await, indexes_before);
     assert_eq!(
-        one(&c, "SELECT count(*) FROM pg_constraint WHERE conname = 'amount_positive' AND convalidated").await,
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'amount_positive' AND convalidated"
+        )
+        .await,
         5
     );
     assert_eq!(
@@ -1891,7 +1899,11 @@ async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the
     );
     rows_match(&c, &model, "orders", "amount").await;
     assert_eq!(
-        one(&c, "SELECT count(*) FROM orders WHERE id <= 20000 AND amount >= id").await,
+        one(
+            &c,
+            "SELECT count(*) FROM orders WHERE id <= 20000 AND amount >= id"
+        )
+        .await,
         20000
     );
 }
@@ -1908,8 +1920,16 @@ async fn a_partitioned_table_gets_a_filled_not_null_column_and_a_rename_and_can_
     let mut m = migrator(&db, &dir, fast()).await;
     m.up(None, &Silent).await.expect("up expands");
     // Old code writes the old names, new code the new ones.
-    exec(&c, "INSERT INTO orders (region, amount, note) VALUES (2, 7, 'old')").await;
-    exec(&c, "INSERT INTO orders (region, amount, total, label) VALUES (3, 8, 800, 'new')").await;
+    exec(
+        &c,
+        "INSERT INTO orders (region, amount, note) VALUES (2, 7, 'old')",
+    )
+    .await;
+    exec(
+        &c,
+        "INSERT INTO orders (region, amount, total, label) VALUES (3, 8, 800, 'new')",
+    )
+    .await;
     assert_eq!(
         text(&c, "SELECT string_agg(concat_ws(',', amount, total, note, label), ' ' ORDER BY id) FROM orders WHERE id > 20000").await,
         "7,700,old,old 8,800,new,new"
@@ -1924,7 +1944,11 @@ async fn a_partitioned_table_gets_a_filled_not_null_column_and_a_rename_and_can_
         );
     }
     assert_eq!(
-        text(&c, "SELECT string_agg(note, ' ' ORDER BY id) FROM orders WHERE id > 20000").await,
+        text(
+            &c,
+            "SELECT string_agg(note, ' ' ORDER BY id) FROM orders WHERE id > 20000"
+        )
+        .await,
         "old new"
     );
     // Then done for real.

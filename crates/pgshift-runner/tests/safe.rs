@@ -606,7 +606,11 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
 {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "20240101000000_setup.up.sql", PARTITIONED_SETUP);
-    write(dir.path(), "20240102000000_changes.up.sql", PARTITIONED_CHANGES);
+    write(
+        dir.path(),
+        "20240102000000_changes.up.sql",
+        PARTITIONED_CHANGES,
+    );
 
     let exact_db = TestDb::new().await;
     let exact = RunOptions {
@@ -645,19 +649,20 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
     // A partitioned table's index is dropped as written: PostgreSQL cannot drop it
     // concurrently (and the drop reads no row).
     assert!(
-        !rewrites
-            .iter()
-            .any(|r| r.contains("CONCURRENTLY") && (r.contains(" orders ") || r.contains("orders_old_idx"))),
+        !rewrites.iter().any(|r| r.contains("CONCURRENTLY")
+            && (r.contains(" orders ") || r.contains("orders_old_idx"))),
         "{rewrites:#?}"
     );
     let (a, b) = (schema_state(&exact_db).await, schema_state(&safe_db).await);
     assert_eq!(a, b, "same end state with and without rewrites");
     assert!(
-        b.iter().all(|l| !l.contains("valid=false") && !l.contains("validated=false")),
+        b.iter()
+            .all(|l| !l.contains("valid=false") && !l.contains("validated=false")),
         "{b:#?}"
     );
     assert!(
-        b.iter().any(|l| l.contains("index orders_2b_code_region_key valid=true")),
+        b.iter()
+            .any(|l| l.contains("index orders_2b_code_region_key valid=true")),
         "{b:#?}"
     );
 }

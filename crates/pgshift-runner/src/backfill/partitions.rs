@@ -274,7 +274,11 @@ pub async fn dry_run(
         walk: format!(
             "{} partitions, {} at once",
             leaves.len(),
-            backfill.options.partitions_at_once.max(1).min(leaves.len().max(1))
+            backfill
+                .options
+                .partitions_at_once
+                .max(1)
+                .min(leaves.len().max(1))
         ),
         statement: backfill.spec.statement(),
         table_rows: 0,
@@ -297,6 +301,9 @@ pub async fn dry_run(
         total.sample_duration += e.sample_duration;
         total.runs_once = total.runs_once.or(e.runs_once);
     }
-    total.time /= backfill.options.partitions_at_once.clamp(1, leaves.len().max(1)) as u32;
+    total.time /= backfill
+        .options
+        .partitions_at_once
+        .clamp(1, leaves.len().max(1)) as u32;
     Ok(total)
 }

@@ -358,14 +358,20 @@ pub fn rebuild_partitioned(
                 uppers.push(index_on_only(&p.name, ix, renamed, &part_tmp(p.oid)));
             }
             expand.push(PhaseUnit::transaction(
-                format!("create index {tmp} on {t} and its partitioned partitions (ON ONLY, as {})", ix.name),
+                format!(
+                    "create index {tmp} on {t} and its partitioned partitions (ON ONLY, as {})",
+                    ix.name
+                ),
                 uppers,
             ));
         }
         for leaf in &leaves {
             let name = part_tmp(leaf.oid);
             expand.push(PhaseUnit::outside(
-                format!("build index {name} on partition {} (as {})", leaf.name, ix.name),
+                format!(
+                    "build index {name} on partition {} (as {})",
+                    leaf.name, ix.name
+                ),
                 index_on(&leaf.name, ix, renamed, &name),
             ));
         }
@@ -445,11 +451,13 @@ fn index_on_only(
     renamed: &[(&str, &str)],
     tmp: &str,
 ) -> String {
-    index_on(t, ix, renamed, tmp).replacen(" CONCURRENTLY", "", 1).replacen(
-        &format!(" ON {}", t.quoted()),
-        &format!(" ON ONLY {}", t.quoted()),
-        1,
-    )
+    index_on(t, ix, renamed, tmp)
+        .replacen(" CONCURRENTLY", "", 1)
+        .replacen(
+            &format!(" ON {}", t.quoted()),
+            &format!(" ON ONLY {}", t.quoted()),
+            1,
+        )
 }
 
 /// `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS tmp ON t USING m (...)` with each

@@ -35,7 +35,11 @@ pub async fn plan(
         });
     };
     if let Some(why) = super::change_type::in_partition_key(table, column) {
-        return Err(refusal(m, st.line, format!("to drop {}.{column}: {why}", table.name)));
+        return Err(refusal(
+            m,
+            st.line,
+            format!("to drop {}.{column}: {why}", table.name),
+        ));
     }
     if col.identity && col.not_null {
         return Err(refusal(

@@ -301,7 +301,9 @@ fn options(args: &Args) -> Result<BackfillOptions, Failure> {
     o.max_rows_per_second = args.max_rate.filter(|r| *r > 0);
     if let Some(n) = args.partitions_at_once {
         if !(1..=16).contains(&n) {
-            return Err(Failure::usage("--partitions-at-once: give a number from 1 to 16"));
+            return Err(Failure::usage(
+                "--partitions-at-once: give a number from 1 to 16",
+            ));
         }
         o.partitions_at_once = n;
     }
