@@ -403,46 +403,60 @@ impl Migrator {
             .max();
 
         let mut applied = Vec::new();
-        // An online change in progress comes first: its expand continues; once expanded, the
-        // migrations after it wait for `complete` (or `up --complete` contracts it now).
+        // The online changes in progress come first: an expand that stopped continues; once
+        // expanded, a change waits for `complete` (or `up --complete` contracts it now), and
+        // so do the migrations after it, except online ones that name none of its tables:
+        // those expand too (deployed together, completed together).
         let changes = crate::online::state::read(&self.conn).await?;
         let in_progress: Vec<String> = changes.iter().map(|c| c.version.clone()).collect();
-        if let Some(change) = changes.into_iter().next() {
-            let m = self.migration_of(&change)?;
+        for change in changes {
             if change.phase == crate::online::OnlinePhase::Expanding {
-                self.expand(&m, change.clone(), observer).await?;
+                let m = self.migration_of(&change)?;
+                self.expand(&m, change, observer).await?;
             }
-            let still = crate::online::state::read(&self.conn)
-                .await?
-                .into_iter()
-                .find(|c| c.version == change.version);
-            if let Some(change) = still {
-                match change.phase {
-                    crate::online::OnlinePhase::Expanded
-                    | crate::online::OnlinePhase::Contracting
-                        if self.options.online_complete =>
-                    {
-                        self.complete_locked(Some(m.version.clone()), observer)
-                            .await?;
-                        applied.push(m.version.clone());
-                    }
-                    phase => {
-                        observer.event(&Event::Info(format!(
-                            "  {} {} is {}: the migrations after it wait. {}",
-                            change.version,
-                            change.name,
-                            phase.as_str(),
-                            match phase {
-                                crate::online::OnlinePhase::RollingBack => "`pgshift rollback` finishes the rollback.",
-                                crate::online::OnlinePhase::Contracting => "`pgshift complete` finishes the contract.",
-                                _ => "Deploy the new code, then `pgshift complete` (or `pgshift up --complete`).",
-                            }
-                        )));
-                        return Ok(applied);
-                    }
+        }
+        // Tables held by the changes still in progress, and the versions holding them.
+        let mut held: Vec<(String, u32)> = Vec::new();
+        for change in crate::online::state::read(&self.conn).await? {
+            let m = self.migration_of(&change)?;
+            match change.phase {
+                crate::online::OnlinePhase::Expanded | crate::online::OnlinePhase::Contracting
+                    if self.options.online_complete =>
+                {
+                    self.complete_locked(Some(m.version.clone()), observer)
+                        .await?;
+                    applied.push(m.version.clone());
                 }
-            } else {
-                applied.push(m.version.clone());
+                crate::online::OnlinePhase::Expanded => {
+                    held.extend(change.plan.held_tables().map(|o| (change.version.clone(), o)));
+                }
+                phase => {
+                    observer.event(&Event::Info(format!(
+                        "  {} {} is {}: the migrations after it wait. {}",
+                        change.version,
+                        change.name,
+                        phase.as_str(),
+                        match phase {
+                            crate::online::OnlinePhase::RollingBack => "`pgshift rollback` finishes the rollback.",
+                            _ => "`pgshift complete` finishes the contract.",
+                        }
+                    )));
+                    return Ok(applied);
+                }
+            }
+        }
+        for v in &in_progress {
+            if !held.iter().any(|(h, _)| h == v)
+                && !applied.iter().any(|a| a.as_str() == v.as_str())
+                && crate::online::state::read(&self.conn)
+                    .await?
+                    .iter()
+                    .all(|c| &c.version != v)
+            {
+                // Finished by its expand (nothing to contract).
+                if let Some(version) = Version::parse(v) {
+                    applied.push(version);
+                }
             }
         }
 
@@ -468,8 +482,31 @@ impl Migrator {
                     });
                 }
             }
+            if !held.is_empty() && partial.is_some() {
+                self.waits(&m, &held, "it was partly applied as an ordinary migration", observer);
+                return Ok(applied);
+            }
             if partial.is_none() {
                 let planned = self.online_plan(&m).await?;
+                if !held.is_empty() {
+                    let clash = match &planned {
+                        crate::online::Planned::Online(plan) => plan
+                            .held_tables()
+                            .find(|o| held.iter().any(|(_, h)| h == o)),
+                        _ => None,
+                    };
+                    let why = match (&planned, clash) {
+                        (crate::online::Planned::Online(_), None) => None,
+                        (crate::online::Planned::Online(_), Some(_)) => {
+                            Some("it changes a table an online change in progress holds")
+                        }
+                        _ => Some("it is not an online change: it would run against the expanded schema, before the contract it may rely on"),
+                    };
+                    if let Some(why) = why {
+                        self.waits(&m, &held, why, observer);
+                        return Ok(applied);
+                    }
+                }
                 if let (crate::online::Planned::AsWritten(reason), true) =
                     (&planned, self.options.online_required)
                 {
@@ -490,9 +527,17 @@ impl Migrator {
                         .await?
                         .iter()
                         .any(|c| c.version == m.version.as_str());
-                    if expanded {
+                    let expanded = crate::online::state::read(&self.conn)
+                        .await?
+                        .into_iter()
+                        .find(|c| c.version == m.version.as_str())
+                        .filter(|_| expanded);
+                    if let Some(change) = expanded {
                         if !self.options.online_complete {
-                            return Ok(applied);
+                            held.extend(
+                                change.plan.held_tables().map(|o| (change.version.clone(), o)),
+                            );
+                            continue;
                         }
                         self.complete_locked(Some(m.version.clone()), observer)
                             .await?;
@@ -505,6 +550,19 @@ impl Migrator {
             applied.push(m.version.clone());
         }
         Ok(applied)
+    }
+
+    /// Says that `m` waits for the online changes in progress (`held`) to be completed.
+    fn waits(&self, m: &Migration, held: &[(String, u32)], why: &str, observer: &dyn Observer) {
+        let mut versions: Vec<&str> = held.iter().map(|(v, _)| v.as_str()).collect();
+        versions.dedup();
+        observer.event(&Event::Info(format!(
+            "  {} {} waits, and the migrations after it, until {} {} completed: {why}. Deploy the new code, then `pgshift complete` (or `pgshift up --complete`)",
+            m.version,
+            m.name,
+            versions.join(", "),
+            if versions.len() == 1 { "is" } else { "are" }
+        )));
     }
 
     /// Reverts applied migrations, newest first. Returns the versions reverted.

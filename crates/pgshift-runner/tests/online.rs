@@ -744,7 +744,7 @@ async fn bad_input_is_refused_with_nothing_changed() {
         .complete(None, &Silent)
         .await
         .expect("nothing to complete")
-        .is_none());
+        .is_empty());
     // complete before the expand has finished: a backfill that fails past the sampled rows
     // stops the expand; complete refuses, rollback undoes it.
     exec(&c, "CREATE TABLE big (id int PRIMARY KEY, s text); INSERT INTO big SELECT g, g::text FROM generate_series(1, 100100) g; UPDATE big SET s = 'bad' WHERE id = 100100;").await;
@@ -1062,6 +1062,8 @@ ALTER TABLE o DROP COLUMN legacy;
     )
     .await;
     let done = m.rollback(None, &Silent).await.expect("rollback");
+    assert_eq!(done.len(), 1);
+    let done = &done[0];
     assert!(
         done.not_undone
             .iter()
@@ -2012,4 +2014,70 @@ async fn an_enum_label_rename_reaches_every_partition_of_a_partitioned_table() {
         .batch_execute("INSERT INTO readings (region, mood) VALUES (1, 'sad')")
         .await
         .is_err());
+}
+
+#[tokio::test]
+async fn online_migrations_on_different_tables_expand_together_and_complete_together() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t1 (id int PRIMARY KEY, a int NOT NULL, b text);
+         CREATE TABLE t2 (id int PRIMARY KEY, x text);
+         INSERT INTO t1 SELECT g, g, 'b' || g FROM generate_series(1, 3000) g;
+         INSERT INTO t2 SELECT g, 'x' || g FROM generate_series(1, 3000) g;",
+    )
+    .await;
+    let dir = folder(&[
+        ("20260101000001_a_bigint.up.sql", "ALTER TABLE t1 ALTER COLUMN a TYPE bigint;\n"),
+        ("20260101000002_x_to_y.up.sql", "ALTER TABLE t2 RENAME COLUMN x TO y;\n"),
+        // Same table as the first: waits for it to be completed.
+        ("20260101000003_b_to_c.up.sql", "ALTER TABLE t1 RENAME COLUMN b TO c;\n"),
+        ("20260101000004_plain.up.sql", "CREATE TABLE t3 (id int);\n"),
+    ]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(format!("{e:?}"));
+    m.up(None, &observer).await.expect("up");
+    assert_eq!(state_of(&m, "20260101000001").await, EntryState::Expanded);
+    assert_eq!(state_of(&m, "20260101000002").await, EntryState::Expanded);
+    assert_eq!(state_of(&m, "20260101000003").await, EntryState::Pending);
+    assert_eq!(state_of(&m, "20260101000004").await, EntryState::Pending);
+    assert!(
+        events.lock().unwrap().iter().any(|e| e.contains("20260101000003 b_to_c waits")
+            && e.contains("20260101000001")
+            && e.contains("changes a table an online change in progress holds")),
+        "{:#?}",
+        events.lock().unwrap()
+    );
+    // Old code and new code of both changes work at once.
+    exec(&c, "UPDATE t1 SET a = a + 1 WHERE id = 1; UPDATE t2 SET x = 'old' WHERE id = 1; UPDATE t2 SET y = 'new' WHERE id = 2").await;
+    // The first cannot be rolled back from under the second.
+    let err = m
+        .rollback(Some(&Version::parse("20260101000001").unwrap()), &Silent)
+        .await
+        .expect_err("the second was expanded on top");
+    assert!(err.to_string().contains("roll it back first"), "{err}");
+    assert_eq!(state_of(&m, "20260101000001").await, EntryState::Expanded);
+    // `complete` completes both, oldest first.
+    let done = m.complete(None, &Silent).await.expect("complete");
+    let versions: Vec<&str> = done.iter().map(|d| d.version.as_str()).collect();
+    assert_eq!(versions, ["20260101000001", "20260101000002"]);
+    assert_eq!(type_of(&c, "t1", "a").await, "bigint");
+    assert_eq!(
+        text(&c, "SELECT string_agg(y, ',' ORDER BY id) FROM t2 WHERE id <= 2").await,
+        "old,new"
+    );
+    assert_eq!(one(&c, "SELECT a FROM t1 WHERE id = 1").await, 2);
+    // Then the third expands, and the ordinary one after it waits for its contract.
+    m.up(None, &Silent).await.expect("up again");
+    assert_eq!(state_of(&m, "20260101000003").await, EntryState::Expanded);
+    assert_eq!(state_of(&m, "20260101000004").await, EntryState::Pending);
+    // `rollback` without a version undoes every change in progress.
+    let undone = m.rollback(None, &Silent).await.expect("rollback");
+    assert_eq!(undone.len(), 1);
+    assert_eq!(state_of(&m, "20260101000003").await, EntryState::Pending);
+    nothing_left(&c, "t1").await;
+    nothing_left(&c, "t2").await;
 }

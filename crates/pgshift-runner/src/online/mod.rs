@@ -164,6 +164,21 @@ pub struct OnlinePlan {
     pub rollback: Vec<PhaseUnit>,
     /// Statements of the expand run as written that a rollback does not undo.
     pub not_undone: Vec<String>,
+    /// Every existing table a statement of the migration names, by oid: a later online
+    /// migration may expand while this one is expanded only if it names none of them.
+    #[serde(default)]
+    pub table_oids: Vec<u32>,
+}
+
+impl OnlinePlan {
+    /// The tables the change holds until it is completed or rolled back.
+    pub fn held_tables(&self) -> impl Iterator<Item = u32> + '_ {
+        self.table_oids.iter().copied().chain(
+            self.operations
+                .iter()
+                .flat_map(|op| std::iter::once(op.table_oid).chain(op.other_tables.iter().map(|(_, o)| *o))),
+        )
+    }
 }
 
 impl OnlinePlan {
@@ -295,7 +310,20 @@ async fn plan_online(
         contract: Vec::new(),
         rollback: Vec::new(),
         not_undone: Vec::new(),
+        table_oids: Vec::new(),
     };
+    for st in &statements {
+        for t in &st.tables {
+            let oid: Option<u32> = client
+                .query_one("SELECT to_regclass($1)::oid", &[&t.quoted()])
+                .await
+                .map_err(pgshift_db::DbError::from)?
+                .get(0);
+            if let Some(oid) = oid.filter(|o| !plan.table_oids.contains(o)) {
+                plan.table_oids.push(oid);
+            }
+        }
+    }
     // Statements an operation took in (the UPDATE and SET NOT NULL of an added column).
     let mut consumed = vec![false; statements.len()];
     let mut raw_rollback: Vec<PhaseUnit> = Vec::new();

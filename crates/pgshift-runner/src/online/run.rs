@@ -177,25 +177,54 @@ impl Migrator {
         Ok(())
     }
 
-    /// Contracts the expanded online change (`version`, or the only one): refuses until
-    /// every backfill of its expand is recorded done.
-    /// `None` when no online change is in progress and none was named: there is nothing to
+    /// Contracts the expanded online change `version`, or, when none is named, every online
+    /// change in progress, oldest first (migrations expanded together are completed
+    /// together): each refuses until every backfill of its expand is recorded done.
+    /// Empty when no online change is in progress and none was named: there is nothing to
     /// complete (a deploy script that runs `complete` again after it succeeded).
     pub async fn complete(
         &mut self,
         version: Option<&Version>,
         observer: &dyn Observer,
-    ) -> Result<Option<Finished>> {
+    ) -> Result<Vec<Finished>> {
         if version.is_none() && self.online_changes().await?.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         self.acquire_runner_lock(observer).await?;
         let outcome = match self.find_old_tool(observer).await {
-            Ok(()) => self.complete_locked(version.cloned(), observer).await,
+            Ok(()) => self.complete_each(version.cloned(), observer).await,
             Err(e) => Err(e),
         };
         self.release_runner_lock().await;
-        outcome.map(Some)
+        outcome
+    }
+
+    async fn complete_each(
+        &mut self,
+        version: Option<Version>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Finished>> {
+        let versions = match version {
+            Some(v) => vec![Some(v)],
+            None => self.in_progress_versions().await?,
+        };
+        let mut done = Vec::with_capacity(versions.len());
+        for v in versions {
+            done.push(self.complete_locked(v, observer).await?);
+        }
+        Ok(done)
+    }
+
+    /// The versions of the online changes in progress, oldest first (`None` for one whose
+    /// recorded version cannot be read: it is then the only one a command can pick).
+    async fn in_progress_versions(&self) -> Result<Vec<Option<Version>>> {
+        let mut versions: Vec<Option<Version>> = state::read(self.connection())
+            .await?
+            .iter()
+            .map(|c| Version::parse(&c.version))
+            .collect();
+        versions.sort();
+        Ok(versions)
     }
 
     pub(crate) async fn complete_locked(
@@ -264,20 +293,47 @@ impl Migrator {
         })
     }
 
-    /// Undoes the expand of the online change (`version`, or the only one) at any time
-    /// before `complete` started.
+    /// Undoes the expand of the online change `version` at any time before `complete`
+    /// started, or, when none is named, of every online change in progress, newest first.
+    /// A change expanded after the one named (on top of its expand) is rolled back first.
     pub async fn rollback(
         &mut self,
         version: Option<&Version>,
         observer: &dyn Observer,
-    ) -> Result<Finished> {
+    ) -> Result<Vec<Finished>> {
         self.acquire_runner_lock(observer).await?;
         let outcome = match self.find_old_tool(observer).await {
-            Ok(()) => self.rollback_locked(version.cloned(), observer).await,
+            Ok(()) => self.rollback_each(version.cloned(), observer).await,
             Err(e) => Err(e),
         };
         self.release_runner_lock().await;
         outcome
+    }
+
+    async fn rollback_each(
+        &mut self,
+        version: Option<Version>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Finished>> {
+        let mut versions = self.in_progress_versions().await?;
+        versions.reverse();
+        let versions = match version {
+            Some(v) => {
+                if let Some(Some(later)) = versions.iter().find(|l| l.as_ref().is_some_and(|l| *l > v)) {
+                    return Err(RunError::Usage(format!(
+                        "online change {later} was expanded after {v}, on top of its expand: roll it back first (`pgshift rollback {later}`), or run `pgshift rollback` without a version to roll back every online change in progress, newest first. Nothing was changed."
+                    )));
+                }
+                vec![Some(v)]
+            }
+            None if versions.is_empty() => vec![None],
+            None => versions,
+        };
+        let mut done = Vec::with_capacity(versions.len());
+        for v in versions {
+            done.push(self.rollback_locked(v, observer).await?);
+        }
+        Ok(done)
     }
 
     async fn rollback_locked(

@@ -9,8 +9,9 @@ use crate::cli::{exit, Context, Failure};
 
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
-    /// Apply pending migrations up to and including this version; the first online one is
-    /// expanded and the run stops there.
+    /// Apply pending migrations up to and including this version; the online ones are
+    /// expanded (several, when each names tables no other in progress holds) and the run
+    /// stops before the first migration that must wait for `complete`.
     pub version: Option<String>,
     #[command(flatten)]
     pub run: RunFlags,
@@ -18,13 +19,15 @@ pub struct StartArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PhaseArgs {
-    /// The online change (default: the one in progress).
+    /// The online change (default: every one in progress; complete goes oldest first,
+    /// rollback newest first).
     pub version: Option<String>,
     #[command(flatten)]
     pub run: RunFlags,
 }
 
-/// `pgshift start`: `up` that stops after expanding the first online migration.
+/// `pgshift start`: `up` that expands the online migrations and stops before the first
+/// migration that must wait for `complete`.
 pub async fn start(args: StartArgs, ctx: &Context) -> Result<u8, Failure> {
     let mut options = args.run.apply(ctx.run_options())?;
     options.online_complete = false;
@@ -80,13 +83,16 @@ pub async fn complete(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
     let (mut migrator, version) = phase(args, ctx).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
-    match migrator.complete(version.as_ref(), &observer).await? {
-        Some(done) => outln!(
+    let completed = migrator.complete(version.as_ref(), &observer).await?;
+    for done in &completed {
+        outln!(
             "completed {} {}: the migration is applied; the old schema is gone",
             done.version,
             done.name
-        )?,
-        None => outln!("nothing to complete: no online change is in progress")?,
+        )?;
+    }
+    if completed.is_empty() {
+        outln!("nothing to complete: no online change is in progress")?;
     }
     Ok(exit::OK)
 }
@@ -96,16 +102,17 @@ pub async fn rollback(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
     let (mut migrator, version) = phase(args, ctx).await?;
     let style = ctx.err_style;
     let observer = move |e: &Event| log_event(style, e);
-    let done = migrator.rollback(version.as_ref(), &observer).await?;
-    outln!(
-        "rolled back {} {}: the expand is undone and the migration is pending again",
-        done.version,
-        done.name
-    )?;
-    if !done.not_undone.is_empty() {
-        outln!("left in place (pgshift cannot undo these statements of the expand; revert them by hand if needed):")?;
-        for s in &done.not_undone {
-            outln!("  {s}")?;
+    for done in migrator.rollback(version.as_ref(), &observer).await? {
+        outln!(
+            "rolled back {} {}: the expand is undone and the migration is pending again",
+            done.version,
+            done.name
+        )?;
+        if !done.not_undone.is_empty() {
+            outln!("left in place (pgshift cannot undo these statements of the expand; revert them by hand if needed):")?;
+            for s in &done.not_undone {
+                outln!("  {s}")?;
+            }
         }
     }
     Ok(exit::OK)
