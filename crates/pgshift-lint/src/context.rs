@@ -324,6 +324,35 @@ impl Context {
         self.partitions.get(&table.name).map(Vec::as_slice)
     }
 
+    /// What a `CREATE TABLE` says about partitioning: `PARTITION BY` makes a partitioned
+    /// table (no partitions yet), `PARTITION OF p` a partition of `p`, and of every
+    /// partitioned table `p` is itself a partition of.
+    fn learn_partitioning(&mut self, table: &QualifiedName, c: &pg_query::protobuf::CreateStmt) {
+        let partitioned = c.partspec.is_some();
+        if partitioned {
+            self.partitions.entry(table.name.clone()).or_default();
+        }
+        if c.partbound.is_none() {
+            return;
+        }
+        let Some(parent) = c.inh_relations.first().and_then(|n| match &n.node {
+            Some(NodeEnum::RangeVar(rv)) => Some(QualifiedName::from_range_var(rv)),
+            _ => None,
+        }) else {
+            return;
+        };
+        let part = PartitionOf {
+            name: table.clone(),
+            parent: parent.clone(),
+            leaf: !partitioned,
+        };
+        for (root, parts) in self.partitions.iter_mut() {
+            if *root == parent.name || parts.iter().any(|p| p.name.name == parent.name) {
+                parts.push(part.clone());
+            }
+        }
+    }
+
     /// Records that `index` is a partitioned table's index (which PostgreSQL cannot drop
     /// concurrently), learnt from the live catalog.
     pub fn assume_partitioned_index(&mut self, index: &QualifiedName) {
@@ -453,6 +482,7 @@ impl Context {
                         _ => {}
                     }
                 }
+                self.learn_partitioning(&table, c);
                 if c.if_not_exists {
                     self.created_if_missing.insert(table.clone());
                 }

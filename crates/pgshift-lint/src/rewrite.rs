@@ -121,6 +121,8 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 return None;
             }
             let steps = match ctx.partitions(&table) {
+                // A partitioned table without partitions holds no row: as written.
+                Some([]) => return None,
                 Some(parts) => partitioned::index(i, &table, parts)?,
                 None => {
                     let mut new = i.clone();
@@ -542,6 +544,71 @@ mod tests {
             );
         }
         r.into_iter().map(|s| (s.sql, s.transaction)).collect()
+    }
+
+    /// The steps of the last statement of `script`, after a context has seen the others
+    /// (with the migration split between them, as the tables then exist).
+    fn steps_after(script: &str) -> Vec<(String, bool)> {
+        let mut ctx = Context::new(PgVersion::new(15, 0), true);
+        let parsed = pgshift_sql::parse(script);
+        let (last, before) = parsed.statements.split_last().expect("statements");
+        ctx.start_script(true, crate::context::Direction::Up);
+        for s in before {
+            let effects = crate::statement_effects(&s.node, &ctx);
+            ctx.observe(&s.node, &effects, s.span.clone());
+        }
+        ctx.start_script(true, crate::context::Direction::Up);
+        safe_rewrite(last, script, &ctx)
+            .map(|r| r.steps)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.sql, s.transaction))
+            .collect()
+    }
+
+    #[test]
+    fn on_a_partitioned_table_indexes_are_built_per_partition_and_attached() {
+        let tree = "CREATE TABLE ev (id bigint, k int) PARTITION BY RANGE (k);
+                    CREATE TABLE ev_1 PARTITION OF ev FOR VALUES FROM (0) TO (10);
+                    CREATE TABLE ev_2 PARTITION OF ev FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (k);
+                    CREATE TABLE ev_2a PARTITION OF ev_2 FOR VALUES FROM (10) TO (20);";
+        assert_eq!(
+            steps_after(&format!("{tree} CREATE INDEX ev_id_idx ON ev (id)")),
+            vec![
+                ("CREATE INDEX IF NOT EXISTS ev_id_idx ON ONLY ev USING btree (id)".into(), true),
+                ("CREATE INDEX IF NOT EXISTS ev_2_id_idx ON ONLY ev_2 USING btree (id)".into(), true),
+                ("CREATE INDEX CONCURRENTLY IF NOT EXISTS ev_1_id_idx ON ev_1 USING btree (id)".into(), false),
+                ("CREATE INDEX CONCURRENTLY IF NOT EXISTS ev_2a_id_idx ON ev_2a USING btree (id)".into(), false),
+                ("ALTER INDEX \"ev_2_id_idx\" ATTACH PARTITION \"ev_2a_id_idx\"".into(), true),
+                ("ALTER INDEX \"ev_id_idx\" ATTACH PARTITION \"ev_2_id_idx\"".into(), true),
+                ("ALTER INDEX \"ev_id_idx\" ATTACH PARTITION \"ev_1_id_idx\"".into(), true),
+            ]
+        );
+        // A unique constraint from the leaves' constraints; a foreign key per leaf (before 18).
+        let unique = steps_after(&format!("{tree} ALTER TABLE ev ADD UNIQUE (id, k)"));
+        assert_eq!(
+            unique.last().unwrap().0,
+            "ALTER TABLE \"ev\" ADD CONSTRAINT \"ev_id_k_key\" UNIQUE (\"id\", \"k\")"
+        );
+        assert!(
+            unique.iter().any(|(s, t)| !t
+                && s.contains("CONCURRENTLY IF NOT EXISTS \"ev_2a_id_k_key\" ON \"ev_2a\"")),
+            "{unique:#?}"
+        );
+        let fk = steps_after(&format!("{tree} CREATE TABLE r (id int PRIMARY KEY); ALTER TABLE ev ADD FOREIGN KEY (k) REFERENCES r (id)"));
+        assert_eq!(fk.len(), 5, "{fk:#?}");
+        assert!(
+            fk[0]
+                .0
+                .starts_with("ALTER TABLE ev_1 ADD CONSTRAINT ev_k_fkey")
+                && fk[0].0.ends_with("NOT VALID"),
+            "{fk:#?}"
+        );
+        // A partitioned table without partitions holds no row: left as written.
+        assert!(steps_after(
+            "CREATE TABLE e (id int) PARTITION BY RANGE (id); CREATE INDEX ON e (id)"
+        )
+        .is_empty());
     }
 
     #[test]

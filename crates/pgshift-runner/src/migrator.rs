@@ -428,7 +428,12 @@ impl Migrator {
                     applied.push(m.version.clone());
                 }
                 crate::online::OnlinePhase::Expanded => {
-                    held.extend(change.plan.held_tables().map(|o| (change.version.clone(), o)));
+                    held.extend(
+                        change
+                            .plan
+                            .held_tables()
+                            .map(|o| (change.version.clone(), o)),
+                    );
                 }
                 phase => {
                     observer.event(&Event::Info(format!(
@@ -437,7 +442,8 @@ impl Migrator {
                         change.name,
                         phase.as_str(),
                         match phase {
-                            crate::online::OnlinePhase::RollingBack => "`pgshift rollback` finishes the rollback.",
+                            crate::online::OnlinePhase::RollingBack =>
+                                "`pgshift rollback` finishes the rollback.",
                             _ => "`pgshift complete` finishes the contract.",
                         }
                     )));
@@ -483,7 +489,12 @@ impl Migrator {
                 }
             }
             if !held.is_empty() && partial.is_some() {
-                self.waits(&m, &held, "it was partly applied as an ordinary migration", observer);
+                self.waits(
+                    &m,
+                    &held,
+                    "it was partly applied as an ordinary migration",
+                    observer,
+                );
                 return Ok(applied);
             }
             if partial.is_none() {
@@ -535,7 +546,10 @@ impl Migrator {
                     if let Some(change) = expanded {
                         if !self.options.online_complete {
                             held.extend(
-                                change.plan.held_tables().map(|o| (change.version.clone(), o)),
+                                change
+                                    .plan
+                                    .held_tables()
+                                    .map(|o| (change.version.clone(), o)),
                             );
                             continue;
                         }

@@ -439,7 +439,7 @@ async fn assume_live_partitions(
         _ => {}
     });
     for table in tables {
-        if ctx.partitions(&table).is_some() || ctx.is_new_table(&table) {
+        if ctx.is_new_table(&table) {
             continue;
         }
         let rows = client

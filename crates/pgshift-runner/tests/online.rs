@@ -2029,10 +2029,19 @@ async fn online_migrations_on_different_tables_expand_together_and_complete_toge
     )
     .await;
     let dir = folder(&[
-        ("20260101000001_a_bigint.up.sql", "ALTER TABLE t1 ALTER COLUMN a TYPE bigint;\n"),
-        ("20260101000002_x_to_y.up.sql", "ALTER TABLE t2 RENAME COLUMN x TO y;\n"),
+        (
+            "20260101000001_a_bigint.up.sql",
+            "ALTER TABLE t1 ALTER COLUMN a TYPE bigint;\n",
+        ),
+        (
+            "20260101000002_x_to_y.up.sql",
+            "ALTER TABLE t2 RENAME COLUMN x TO y;\n",
+        ),
         // Same table as the first: waits for it to be completed.
-        ("20260101000003_b_to_c.up.sql", "ALTER TABLE t1 RENAME COLUMN b TO c;\n"),
+        (
+            "20260101000003_b_to_c.up.sql",
+            "ALTER TABLE t1 RENAME COLUMN b TO c;\n",
+        ),
         ("20260101000004_plain.up.sql", "CREATE TABLE t3 (id int);\n"),
     ]);
     let mut m = migrator(&db, &dir, fast()).await;
@@ -2045,9 +2054,13 @@ async fn online_migrations_on_different_tables_expand_together_and_complete_toge
     assert_eq!(state_of(&m, "20260101000003").await, EntryState::Pending);
     assert_eq!(state_of(&m, "20260101000004").await, EntryState::Pending);
     assert!(
-        events.lock().unwrap().iter().any(|e| e.contains("20260101000003 b_to_c waits")
-            && e.contains("20260101000001")
-            && e.contains("changes a table an online change in progress holds")),
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("20260101000003 b_to_c waits")
+                && e.contains("20260101000001")
+                && e.contains("changes a table an online change in progress holds")),
         "{:#?}",
         events.lock().unwrap()
     );
@@ -2066,7 +2079,11 @@ async fn online_migrations_on_different_tables_expand_together_and_complete_toge
     assert_eq!(versions, ["20260101000001", "20260101000002"]);
     assert_eq!(type_of(&c, "t1", "a").await, "bigint");
     assert_eq!(
-        text(&c, "SELECT string_agg(y, ',' ORDER BY id) FROM t2 WHERE id <= 2").await,
+        text(
+            &c,
+            "SELECT string_agg(y, ',' ORDER BY id) FROM t2 WHERE id <= 2"
+        )
+        .await,
         "old,new"
     );
     assert_eq!(one(&c, "SELECT a FROM t1 WHERE id = 1").await, 2);

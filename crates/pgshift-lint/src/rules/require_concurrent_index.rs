@@ -25,7 +25,8 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     };
     let Some(rv) = &i.relation else { return };
     let table = QualifiedName::from_range_var(rv);
-    if i.concurrent || !s.existing(&table) {
+    // `ON ONLY` a partitioned table reads no row.
+    if i.concurrent || !rv.inh || !s.existing(&table) {
         return;
     }
     let Some(lock) = s.lock_on(&table) else {
@@ -39,5 +40,10 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
         ),
         [&table],
     );
-    out.push(s.with_rewrite(d, &format!("Build it with CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes continue). {NO_TRANSACTION_HELP}")));
+    let help = if s.ctx.partitions(&table).is_some() {
+        format!("PostgreSQL builds no index on a partitioned table CONCURRENTLY: create it ON ONLY the partitioned table (no rows read), build each partition's index CONCURRENTLY, then ALTER INDEX ... ATTACH PARTITION each, which makes the partitioned table's index valid (`pgshift up` does this). {NO_TRANSACTION_HELP}")
+    } else {
+        format!("Build it with CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes continue). {NO_TRANSACTION_HELP}")
+    };
+    out.push(s.with_rewrite(d, &help));
 }

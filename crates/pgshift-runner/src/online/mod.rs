@@ -173,11 +173,12 @@ pub struct OnlinePlan {
 impl OnlinePlan {
     /// The tables the change holds until it is completed or rolled back.
     pub fn held_tables(&self) -> impl Iterator<Item = u32> + '_ {
-        self.table_oids.iter().copied().chain(
-            self.operations
-                .iter()
-                .flat_map(|op| std::iter::once(op.table_oid).chain(op.other_tables.iter().map(|(_, o)| *o))),
-        )
+        self.table_oids
+            .iter()
+            .copied()
+            .chain(self.operations.iter().flat_map(|op| {
+                std::iter::once(op.table_oid).chain(op.other_tables.iter().map(|(_, o)| *o))
+            }))
     }
 }
 

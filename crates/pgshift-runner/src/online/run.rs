@@ -319,7 +319,9 @@ impl Migrator {
         versions.reverse();
         let versions = match version {
             Some(v) => {
-                if let Some(Some(later)) = versions.iter().find(|l| l.as_ref().is_some_and(|l| *l > v)) {
+                if let Some(Some(later)) =
+                    versions.iter().find(|l| l.as_ref().is_some_and(|l| *l > v))
+                {
                     return Err(RunError::Usage(format!(
                         "online change {later} was expanded after {v}, on top of its expand: roll it back first (`pgshift rollback {later}`), or run `pgshift rollback` without a version to roll back every online change in progress, newest first. Nothing was changed."
                     )));
