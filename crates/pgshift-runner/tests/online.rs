@@ -2098,3 +2098,74 @@ async fn online_migrations_on_different_tables_expand_together_and_complete_toge
     nothing_left(&c, "t1").await;
     nothing_left(&c, "t2").await;
 }
+
+#[tokio::test]
+async fn a_partitioned_tables_serial_key_becomes_bigint_through_kills_while_old_code_inserts() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE events (id serial, region int NOT NULL, payload text,
+                              PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE events_1 PARTITION OF events FOR VALUES IN (1);
+         CREATE TABLE events_2 PARTITION OF events FOR VALUES IN (2, 3) PARTITION BY LIST (region);
+         CREATE TABLE events_2a PARTITION OF events_2 FOR VALUES IN (2);
+         CREATE TABLE events_2b PARTITION OF events_2 FOR VALUES IN (3);
+         INSERT INTO events (region, payload) SELECT 1 + g % 3, 'p' || g FROM generate_series(1, 15000) g;
+         ANALYZE events;",
+    )
+    .await;
+    let constraints = "SELECT string_agg(conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid), ' | ' ORDER BY conrelid::regclass::text, conname) FROM pg_constraint WHERE conrelid IN (SELECT relid FROM pg_partition_tree('events'))";
+    let before = text(&c, constraints).await;
+    let dir = folder(&[(
+        "20260101000000_events_id_bigint.up.sql",
+        "ALTER TABLE events ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let model: Model = Arc::default();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    // Old code inserts (taking sequence values) and updates its rows by key.
+    let apps: Vec<_> = (0..2u64)
+        .map(|k| {
+            app(db.url(), stop.clone(), model.clone(), errors.clone(), move |i| {
+                let id = (i * 41 + k * 7) % 15000 / 2 * 2 + k + 1;
+                match i % 2 {
+                    0 => format!("INSERT INTO events (region, payload) VALUES ({}, 'new {k} {i}') RETURNING id, payload", 1 + i % 3),
+                    _ => format!("UPDATE events SET payload = payload || '+' WHERE id = {id} RETURNING id, payload"),
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_up_at(&db, &c, &dir, &[80, 300, 800]).await;
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up continues");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ops = settle(&stop, apps).await;
+    assert!(ops > 50, "the application ran ({ops} statements)");
+    no_errors(&errors);
+
+    for t in ["events", "events_1", "events_2", "events_2a", "events_2b"] {
+        assert_eq!(type_of(&c, t, "id").await, "bigint", "{t}");
+        nothing_left(&c, t).await;
+    }
+    // The primary key on every level, with its names; the sequence widened and still used.
+    assert_eq!(text(&c, constraints).await, before);
+    assert_eq!(
+        text(&c, "SELECT format_type(seqtypid, NULL) FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence('events', 'id')::regclass").await,
+        "bigint"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_index WHERE NOT indisvalid").await,
+        0
+    );
+    rows_match(&c, &model, "events", "payload").await;
+    exec(&c, "INSERT INTO events (region) VALUES (2)").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) - count(DISTINCT id) FROM events").await,
+        0
+    );
+}

@@ -21,8 +21,12 @@
 //! - rollback: the new foreign keys, the triggers and the new columns (with their indexes)
 //!   go; nothing old was touched.
 //!
+//! A partitioned table's key changes the same way, its indexes built leaf by leaf and its
+//! primary key made at contract from the leaves' ([`super::change_type::rebuild_partitioned`]).
+//!
 //! Refused, with the reason: a `USING` expression (the referencing columns would need it
-//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, partitioned tables, and
+//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, foreign keys to or from a
+//! partitioned table, a partition key column, an identity column of a partitioned table, and
 //! what a column copy cannot carry ([`super::change_type::unsupported`]).
 
 use std::collections::BTreeMap;
@@ -130,10 +134,24 @@ pub async fn plan(
             )));
         }
         if table.kind == "p" {
-            return Err(refuse(format!(
-                "{} is a partitioned table; online changes to partitioned tables are not supported yet",
-                table.name
-            )));
+            if input.pg.major < 13 {
+                return Err(refuse(format!(
+                    "{} is a partitioned table: changing it online needs PostgreSQL 13 or later, whose BEFORE row triggers keep every partition's columns in step",
+                    table.name
+                )));
+            }
+            if let Some(why) = super::change_type::in_partition_key(&table, &col.name) {
+                return Err(refuse(format!(
+                    "to change the type of {}.{}: {why}",
+                    table.name, col.name
+                )));
+            }
+            if col.identity {
+                return Err(refuse(format!(
+                    "{}.{} is an identity column of a partitioned table, which pgshift cannot carry over online yet",
+                    table.name, col.name
+                )));
+            }
         }
         let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
         if let Some(why) = unsupported(&col, &uses, true) {
@@ -145,6 +163,21 @@ pub async fn plan(
         for fk in catalog::foreign_keys(client, table.oid, col.attnum).await? {
             if keys.iter().any(|k| k.oid == fk.oid) {
                 continue;
+            }
+            let partitioned: bool = client
+                .query_one(
+                    "SELECT coalesce(bool_or(relkind = 'p' OR relispartition), false)
+                       FROM pg_class WHERE oid IN ($1, $2)",
+                    &[&fk.table_oid, &fk.ref_oid],
+                )
+                .await
+                .map_err(pgshift_db::DbError::from)?
+                .get(0);
+            if partitioned {
+                return Err(refuse(format!(
+                    "foreign key {} on {} ({}) is to or from a partitioned table, which pgshift cannot carry over online yet",
+                    fk.name, fk.table, fk.definition
+                )));
             }
             if let Some(what) = &fk.unsupported {
                 return Err(refuse(format!(
@@ -279,7 +312,8 @@ pub async fn plan(
         let renamed: Vec<(&str, &str)> = of(oid)
             .map(|c| (c.col.name.as_str(), c.new.as_str()))
             .collect();
-        let (builds, swaps) = rebuild_indexes(&t, &[], &indexes, &renamed, &[]);
+        let tree = &of(oid).next().expect("a changed column").table.partitions;
+        let (builds, swaps) = rebuild_indexes(&t, tree, &indexes, &renamed, &[]);
         expand.extend(builds);
         index_swaps.insert(oid, swaps);
     }

@@ -323,7 +323,7 @@ pub fn rebuild_indexes(
 /// - A plain index: at expand, the partitioned table's (and each partitioned partition's)
 ///   index is created `ON ONLY` (no rows read, left invalid), then every leaf's is attached,
 ///   bottom up, which makes it valid. At contract the indexes take the old names.
-/// - An index behind a UNIQUE constraint: the leaves' indexes are built and left alone until
+/// - An index behind a UNIQUE or PRIMARY KEY constraint: the leaves' indexes are built and left alone until
 ///   the contract, which makes each one its leaf's constraint (`USING INDEX`, no scan), then
 ///   adds the constraint on the partitioned table: PostgreSQL finds each partition's
 ///   constraint and attaches it instead of building anything.
@@ -414,10 +414,11 @@ pub fn rebuild_partitioned(
                 }
             }
             Some(name) => {
+                let kind = if ix.primary { "PRIMARY KEY" } else { "UNIQUE" };
                 for leaf in &leaves {
                     let constraint = old_name(leaf.oid).unwrap_or_else(|| part_tmp(leaf.oid));
                     contract.push(format!(
-                        "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                        "ALTER TABLE {} ADD CONSTRAINT {} {kind} USING INDEX {}",
                         leaf.name.quoted(),
                         quote_ident(&constraint),
                         quote_ident(&part_tmp(leaf.oid))
@@ -432,7 +433,7 @@ pub fn rebuild_partitioned(
                     })
                     .collect();
                 contract.push(format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})",
+                    "ALTER TABLE {} ADD CONSTRAINT {} {kind} ({})",
                     t.quoted(),
                     quote_ident(name),
                     cols.join(", ")
