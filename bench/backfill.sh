@@ -15,6 +15,8 @@
 #                deadlock_timeout = 20ms). The load's p99 alone swings 2-6 ms from one 20 s window
 #                to the next on a shared 2-core machine, so "alone" and "during pgshift" are each
 #                the median of RUNS windows, taken in turn.
+#   partitioned  the same table split into 4 range partitions: plain UPDATE, pgshift backfill
+#                (each leaf walked on its own, 2 at once) and --partitions-at-once 1
 #   kill -9      pgshift backfill killed KILLS times at random moments, then resumed: rows
 #                updated twice (a trigger counts updates per row) and rows still needing it
 #
@@ -47,6 +49,18 @@ SERVER_LOG="${BENCH_DIR:+$BENCH_DIR/log}"
 template() {
     q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
     q "$BENCH_URL_BASE/$1" -c "CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b int, payload text)" \
+        -c "INSERT INTO bench SELECT g, g % 1000, NULL, md5(g::text) FROM generate_series(1, $2) g" \
+        -c "VACUUM ANALYZE bench" >/dev/null
+}
+# template_partitioned NAME ROWS: the same table, partitioned by id range in 4 leaves.
+template_partitioned() {
+    q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+    local quarter=$(($2 / 4 + 1))
+    q "$BENCH_URL_BASE/$1" -c "CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b int, payload text) PARTITION BY RANGE (id)" \
+        -c "CREATE TABLE bench_0 PARTITION OF bench FOR VALUES FROM (MINVALUE) TO ($quarter)" \
+        -c "CREATE TABLE bench_1 PARTITION OF bench FOR VALUES FROM ($quarter) TO ($((2 * quarter)))" \
+        -c "CREATE TABLE bench_2 PARTITION OF bench FOR VALUES FROM ($((2 * quarter))) TO ($((3 * quarter)))" \
+        -c "CREATE TABLE bench_3 PARTITION OF bench FOR VALUES FROM ($((3 * quarter))) TO (MAXVALUE)" \
         -c "INSERT INTO bench SELECT g, g % 1000, NULL, md5(g::text) FROM generate_series(1, $2) g" \
         -c "VACUUM ANALYZE bench" >/dev/null
 }
@@ -106,6 +120,22 @@ PGSHIFT_RATE=$(cut -d' ' -f1 "$WORK/pgshift" | median)
 LOOP_RATE=$(cut -d' ' -f1 "$WORK/loop" | median)
 PLAIN_WAL=$(cut -d' ' -f2 "$WORK/plain" | median)
 PGSHIFT_WAL=$(cut -d' ' -f2 "$WORK/pgshift" | median)
+
+# --- partitioned ---------------------------------------------------------------------------
+template_partitioned parted "$ROWS"
+# shellcheck disable=SC2086
+backfill_one_leaf_at_a_time() { "$PGSHIFT_BIN" backfill --database-url "$1" --table bench --set "b = a * 2" --where "b IS NULL" --partitions-at-once 1 $BF_ARGS >"$WORK/bf.out" 2>"$WORK/bf.err"; }
+: > "$WORK/p_plain"; : > "$WORK/p_pgshift"; : > "$WORK/p_one"
+for i in $(seq "$RUNS"); do
+    rate plain "$(fresh parted)" >> "$WORK/p_plain"
+    rate backfill "$(fresh parted)" >> "$WORK/p_pgshift"
+    rate backfill_one_leaf_at_a_time "$(fresh parted)" >> "$WORK/p_one"
+    echo "partitioned run $i: plain $(tail -1 "$WORK/p_plain"), pgshift $(tail -1 "$WORK/p_pgshift"), one at a time $(tail -1 "$WORK/p_one")" >&2
+done
+P_PLAIN_RATE=$(cut -d' ' -f1 "$WORK/p_plain" | median)
+P_PGSHIFT_RATE=$(cut -d' ' -f1 "$WORK/p_pgshift" | median)
+P_ONE_RATE=$(cut -d' ' -f1 "$WORK/p_one" | median)
+q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE parted" >/dev/null
 
 # --- scaling -------------------------------------------------------------------------------
 template big "$BIG_ROWS"
@@ -197,6 +227,11 @@ printf 'pgshift_backfill_rows_per_s: %.0f rows/s\n' "$PGSHIFT_RATE"
 printf 'seeds_loop_rows_per_s: %.0f rows/s\n' "$LOOP_RATE"
 printf 'throughput_ratio_no_load: %.2f x\n' "$(echo "$PGSHIFT_RATE / $PLAIN_RATE" | bc -l)"
 printf 'seeds_loop_ratio_no_load: %.2f x\n' "$(echo "$LOOP_RATE / $PLAIN_RATE" | bc -l)"
+printf 'partitioned_plain_update_rows_per_s: %.0f rows/s\n' "$P_PLAIN_RATE"
+printf 'partitioned_pgshift_backfill_rows_per_s: %.0f rows/s\n' "$P_PGSHIFT_RATE"
+printf 'partitioned_pgshift_one_leaf_at_a_time_rows_per_s: %.0f rows/s\n' "$P_ONE_RATE"
+printf 'partitioned_throughput_ratio_no_load: %.2f x\n' "$(echo "$P_PGSHIFT_RATE / $P_PLAIN_RATE" | bc -l)"
+printf 'partitioned_two_at_once_vs_one: %.2f x\n' "$(echo "$P_PGSHIFT_RATE / $P_ONE_RATE" | bc -l)"
 printf 'pgshift_rows_per_s_under_load: %.0f rows/s\n' "${LOAD_PGSHIFT_RATE:-0}"
 printf 'throughput_ratio_under_load: %.2f x\n' "$(echo "${LOAD_PGSHIFT_RATE:-0} / $PLAIN_RATE" | bc -l)"
 printf 'scaling_ratio_%s_vs_%s: %.2f x\n' "$BIG_ROWS" "$ROWS" "$(echo "$BIG_RATE / $PGSHIFT_RATE" | bc -l)"

@@ -64,6 +64,18 @@ pub enum RelationKind {
     CompositeType,
 }
 
+/// The kind of the relation `name` (quoted, as SQL names it) resolves to; `None` when there
+/// is none.
+pub async fn relation_kind(client: &Client, name: &str) -> Result<Option<RelationKind>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)",
+            &[&name],
+        )
+        .await?;
+    Ok(row.and_then(|r| RelationKind::from_relkind(r.get(0))))
+}
+
 impl RelationKind {
     /// `pg_class.relkind` → the kind.
     pub fn from_relkind(code: &str) -> Option<RelationKind> {

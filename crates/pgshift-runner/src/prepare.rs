@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use pgshift_db::catalog::{relation_kind, RelationKind};
 use pgshift_db::DbError;
 use pgshift_lint::{
     breaking_changes, statement_effects, BreakingChange, Context, Direction, Effect, PgVersion,
@@ -458,14 +459,7 @@ async fn assume_live_partitions(
                 &[&table.quoted()],
             )
             .await?;
-        let partitioned: bool = client
-            .query_one(
-                "SELECT coalesce((SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)), false)",
-                &[&table.quoted()],
-            )
-            .await?
-            .get(0);
-        if !partitioned {
+        if relation_kind(client, &table.quoted()).await? != Some(RelationKind::PartitionedTable) {
             continue;
         }
         let parts = rows
@@ -485,14 +479,7 @@ async fn assume_live_partitions(
         ctx.assume_partitions(&table, parts);
     }
     for index in indexes {
-        let partitioned: bool = client
-            .query_one(
-                "SELECT coalesce((SELECT relkind = 'I' FROM pg_class WHERE oid = to_regclass($1)), false)",
-                &[&index.quoted()],
-            )
-            .await?
-            .get(0);
-        if partitioned {
+        if relation_kind(client, &index.quoted()).await? == Some(RelationKind::PartitionedIndex) {
             ctx.assume_partitioned_index(&index);
         }
     }

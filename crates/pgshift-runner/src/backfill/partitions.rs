@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use pgshift_db::catalog::{relation_kind, RelationKind};
 use pgshift_db::{Connection, DatabaseUrl, DbError};
 use pgshift_sql::ident::QualifiedName;
 use tokio_postgres::Client;
@@ -27,14 +28,7 @@ pub async fn leaves(
     client: &Client,
     table: &QualifiedName,
 ) -> Result<Option<Vec<(u32, QualifiedName)>>, DbError> {
-    let partitioned: bool = client
-        .query_one(
-            "SELECT coalesce((SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)), false)",
-            &[&table.quoted()],
-        )
-        .await?
-        .get(0);
-    if !partitioned {
+    if relation_kind(client, &table.quoted()).await? != Some(RelationKind::PartitionedTable) {
         return Ok(None);
     }
     let rows = client
@@ -122,19 +116,13 @@ pub async fn run(
             });
         }
         if done_before && !restart {
-            return Ok(Outcome {
-                id: spec.id.clone(),
-                table: table.name.to_string(),
-                rows_updated: 0,
-                rows_total: saved.rows_done.max(0) as u64,
-                batches: 0,
-                passes: saved.pass.max(0) as u32,
-                duration: started.elapsed(),
-                null_results: 0,
-                beyond_bound: 0,
-                already_done: true,
-                runs_once: None,
-            });
+            return Ok(Outcome::done_before(
+                spec,
+                &table.name,
+                saved,
+                started,
+                None,
+            ));
         }
     }
     let children: Vec<Backfill> = leaves

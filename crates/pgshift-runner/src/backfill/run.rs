@@ -81,6 +81,31 @@ pub struct Outcome {
     pub runs_once: Option<String>,
 }
 
+impl Outcome {
+    /// A backfill recorded as finished before: nothing ran.
+    pub(super) fn done_before(
+        spec: &super::BackfillSpec,
+        table: &pgshift_sql::ident::QualifiedName,
+        saved: &state::Saved,
+        started: Instant,
+        runs_once: Option<String>,
+    ) -> Outcome {
+        Outcome {
+            id: spec.id.clone(),
+            table: table.to_string(),
+            rows_updated: 0,
+            rows_total: saved.rows_done.max(0) as u64,
+            batches: 0,
+            passes: saved.pass.max(0) as u32,
+            duration: started.elapsed(),
+            null_results: 0,
+            beyond_bound: 0,
+            already_done: true,
+            runs_once,
+        }
+    }
+}
+
 /// What `--dry-run` tells before anything runs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Estimate {
@@ -503,19 +528,13 @@ impl<'a> Job<'a> {
                 });
             }
             if saved.status == "done" && !restart {
-                return Ok(Outcome {
-                    id: spec.id.clone(),
-                    table: self.table.name.to_string(),
-                    rows_updated: 0,
-                    rows_total: saved.rows_done.max(0) as u64,
-                    batches: 0,
-                    passes: saved.pass.max(0) as u32,
-                    duration: started.elapsed(),
-                    null_results: 0,
-                    beyond_bound: 0,
-                    already_done: true,
-                    runs_once: self.mode.once().map(str::to_owned),
-                });
+                return Ok(Outcome::done_before(
+                    spec,
+                    &self.table.name,
+                    saved,
+                    started,
+                    self.mode.once().map(str::to_owned),
+                ));
             }
         }
         if let (Mode::Once { why }, Some(saved)) = (&self.mode, &saved) {
