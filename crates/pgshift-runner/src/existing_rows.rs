@@ -53,7 +53,7 @@ pub(crate) async fn add_looks(
 
 /// The `DO` block that fails, with examples, when rows break `rows`; `None` when the look
 /// cannot be written (a foreign key to a table without a primary key).
-async fn look(client: &Client, rows: &ExistingRows) -> Result<Option<String>, DbError> {
+pub(crate) async fn look(client: &Client, rows: &ExistingRows) -> Result<Option<String>, DbError> {
     let limit = EXAMPLES + 1;
     let (table, constraint, query) = match rows {
         ExistingRows::Check { table, name, expr } => (

@@ -415,9 +415,18 @@ impl Migrator {
                 self.expand(&m, change, observer).await?;
             }
         }
-        // Tables held by the changes still in progress, and the versions holding them.
-        let mut held: Vec<(String, u32)> = Vec::new();
-        for change in crate::online::state::read(&self.conn).await? {
+        // The changes still in progress after that; one that is gone finished with its
+        // expand (it had nothing to contract).
+        let now = crate::online::state::read(&self.conn).await?;
+        for v in &in_progress {
+            if !now.iter().any(|c| &c.version == v) {
+                applied.extend(Version::parse(v));
+            }
+        }
+        // The expanded changes the migrations after them wait for, and the tables they hold.
+        let mut expanded: Vec<String> = Vec::new();
+        let mut held: Vec<u32> = Vec::new();
+        for change in now {
             let m = self.migration_of(&change)?;
             match change.phase {
                 crate::online::OnlinePhase::Expanded | crate::online::OnlinePhase::Contracting
@@ -428,12 +437,8 @@ impl Migrator {
                     applied.push(m.version.clone());
                 }
                 crate::online::OnlinePhase::Expanded => {
-                    held.extend(
-                        change
-                            .plan
-                            .held_tables()
-                            .map(|o| (change.version.clone(), o)),
-                    );
+                    held.extend(change.plan.held_tables());
+                    expanded.push(change.version);
                 }
                 phase => {
                     observer.event(&Event::Info(format!(
@@ -448,20 +453,6 @@ impl Migrator {
                         }
                     )));
                     return Ok(applied);
-                }
-            }
-        }
-        for v in &in_progress {
-            if !held.iter().any(|(h, _)| h == v)
-                && !applied.iter().any(|a| a.as_str() == v.as_str())
-                && crate::online::state::read(&self.conn)
-                    .await?
-                    .iter()
-                    .all(|c| &c.version != v)
-            {
-                // Finished by its expand (nothing to contract).
-                if let Some(version) = Version::parse(v) {
-                    applied.push(version);
                 }
             }
         }
@@ -488,10 +479,10 @@ impl Migrator {
                     });
                 }
             }
-            if !held.is_empty() && partial.is_some() {
+            if !expanded.is_empty() && partial.is_some() {
                 self.waits(
                     &m,
-                    &held,
+                    &expanded,
                     "it was partly applied as an ordinary migration",
                     observer,
                 );
@@ -499,22 +490,16 @@ impl Migrator {
             }
             if partial.is_none() {
                 let planned = self.online_plan(&m).await?;
-                if !held.is_empty() {
-                    let clash = match &planned {
+                if !expanded.is_empty() {
+                    let why = match &planned {
                         crate::online::Planned::Online(plan) => plan
                             .held_tables()
-                            .find(|o| held.iter().any(|(_, h)| h == o)),
-                        _ => None,
-                    };
-                    let why = match (&planned, clash) {
-                        (crate::online::Planned::Online(_), None) => None,
-                        (crate::online::Planned::Online(_), Some(_)) => {
-                            Some("it changes a table an online change in progress holds")
-                        }
+                            .any(|o| held.contains(&o))
+                            .then_some("it changes a table an online change in progress holds"),
                         _ => Some("it is not an online change: it would run against the expanded schema, before the contract it may rely on"),
                     };
                     if let Some(why) = why {
-                        self.waits(&m, &held, why, observer);
+                        self.waits(&m, &expanded, why, observer);
                         return Ok(applied);
                     }
                 }
@@ -534,23 +519,14 @@ impl Migrator {
                 }
                 if let crate::online::Planned::Online(plan) = planned {
                     self.expand_new(&m, plan, observer).await?;
-                    let expanded = crate::online::state::read(&self.conn)
-                        .await?
-                        .iter()
-                        .any(|c| c.version == m.version.as_str());
-                    let expanded = crate::online::state::read(&self.conn)
+                    let change = crate::online::state::read(&self.conn)
                         .await?
                         .into_iter()
-                        .find(|c| c.version == m.version.as_str())
-                        .filter(|_| expanded);
-                    if let Some(change) = expanded {
+                        .find(|c| c.version == m.version.as_str());
+                    if let Some(change) = change {
                         if !self.options.online_complete {
-                            held.extend(
-                                change
-                                    .plan
-                                    .held_tables()
-                                    .map(|o| (change.version.clone(), o)),
-                            );
+                            held.extend(change.plan.held_tables());
+                            expanded.push(change.version);
                             continue;
                         }
                         self.complete_locked(Some(m.version.clone()), observer)
@@ -566,10 +542,8 @@ impl Migrator {
         Ok(applied)
     }
 
-    /// Says that `m` waits for the online changes in progress (`held`) to be completed.
-    fn waits(&self, m: &Migration, held: &[(String, u32)], why: &str, observer: &dyn Observer) {
-        let mut versions: Vec<&str> = held.iter().map(|(v, _)| v.as_str()).collect();
-        versions.dedup();
+    /// Says that `m` waits for the expanded online changes (`versions`) to be completed.
+    fn waits(&self, m: &Migration, versions: &[String], why: &str, observer: &dyn Observer) {
         observer.event(&Event::Info(format!(
             "  {} {} waits, and the migrations after it, until {} {} completed: {why}. Deploy the new code, then `pgshift complete` (or `pgshift up --complete`)",
             m.version,

@@ -517,6 +517,19 @@ pub struct OnlineStatement {
     pub sets_search_path: bool,
     /// A table of that name is created earlier in this migration.
     pub on_new_table: bool,
+    /// The CHECK constraint it adds to an existing table (`ADD CONSTRAINT ... CHECK`, not
+    /// `NOT VALID`).
+    pub adds_check: Option<AddedCheck>,
+}
+
+/// A CHECK constraint a statement adds.
+#[derive(Debug, Clone)]
+pub struct AddedCheck {
+    pub table: QualifiedName,
+    /// As written, or the name PostgreSQL gives it.
+    pub name: String,
+    /// The expression, as PostgreSQL prints it.
+    pub expr: String,
 }
 
 /// An object a statement as written creates.
@@ -609,6 +622,14 @@ pub async fn online_statements(
                 _ => pgshift_sql::lines::contains_ignore_ascii_case(written, "search_path"),
             },
             on_new_table,
+            adds_check: match pgshift_lint::safe_rewrite(statement, text, &ctx)
+                .and_then(|r| r.existing_rows)
+            {
+                Some(pgshift_lint::ExistingRows::Check { table, name, expr }) => {
+                    Some(AddedCheck { table, name, expr })
+                }
+                _ => None,
+            },
         });
         ctx.observe(&statement.node, &effects, statement.span.clone());
     });

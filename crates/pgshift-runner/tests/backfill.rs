@@ -1485,6 +1485,16 @@ async fn a_partitioned_table_is_walked_leaf_by_leaf_and_a_stopped_run_resumes_ea
     let db = TestDb::new().await;
     let setup = db.connect().await;
     partitioned_events(&setup).await;
+    // A bad expression fails before anything is written, not even pgshift.backfills.
+    let err = backfill("events", "b = a / 0", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect_err("division by zero");
+    assert!(err.to_string().contains("division by zero"), "{err}");
+    assert_eq!(
+        one(&setup, "SELECT count(*) FROM events WHERE touched > 0 OR to_regclass('pgshift.backfills') IS NOT NULL").await,
+        0
+    );
     // Stopped partway twice, as kill -9 would (the task and its sessions dropped).
     for stop_after in [Duration::from_millis(300), Duration::from_millis(500)] {
         let conn = db.connect().await;

@@ -2169,3 +2169,138 @@ async fn a_partitioned_tables_serial_key_becomes_bigint_through_kills_while_old_
         0
     );
 }
+
+#[tokio::test]
+async fn a_check_after_its_cleanup_is_added_online_while_old_code_keeps_writing_bad_values() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE accounts (id bigserial PRIMARY KEY, balance int NOT NULL, note text);
+         INSERT INTO accounts (balance, note) SELECT g % 100 - 10, 'n' || g FROM generate_series(1, 8000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_balance_nonneg.up.sql",
+        "UPDATE accounts SET balance = 0 WHERE balance < 0;\nALTER TABLE accounts ADD CONSTRAINT balance_nonneg CHECK (balance >= 0);\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let model: Model = Arc::default();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    // Old code still writes negative balances, on its own rows and in new ones.
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        model.clone(),
+        errors.clone(),
+        |i| match i % 2 {
+            0 => format!(
+                "UPDATE accounts SET balance = -{} WHERE id = {} RETURNING id, balance",
+                i % 7,
+                1 + (i * 13) % 8000
+            ),
+            _ => format!(
+                "INSERT INTO accounts (balance) VALUES (-{}) RETURNING id, balance",
+                i % 5
+            ),
+        },
+    );
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan")
+    else {
+        panic!("planned online")
+    };
+    assert!(
+        plan.expand
+            .iter()
+            .any(|u| u.kind == pgshift_runner::online::UnitKind::Backfill
+                && u.sql[0].starts_with("UPDATE accounts SET balance = 0")),
+        "{:#?}",
+        plan.expand
+    );
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&stop, vec![old_app]).await;
+    no_errors(&errors);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'balance_nonneg' AND convalidated"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE balance < 0").await,
+        0
+    );
+    // What old code wrote before the expand was cleaned by the backfill; what it wrote
+    // after, by the trigger as it was written (RETURNING saw 0).
+    let expected: Model = Arc::new(Mutex::new(
+        model
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, v)| {
+                (
+                    *id,
+                    if v.starts_with('-') {
+                        "0".to_string()
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect(),
+    ));
+    rows_match(&c, &expected, "accounts", "balance").await;
+    m.complete(None, &Silent).await.expect("complete");
+    nothing_left(&c, "accounts").await;
+    // As after the statements as written: a negative balance is refused now.
+    assert!(c
+        .batch_execute("INSERT INTO accounts (balance) VALUES (-1)")
+        .await
+        .is_err());
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM accounts WHERE balance < 0").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_cleanup_that_leaves_rows_breaking_the_check_stops_before_it_with_examples() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
+         INSERT INTO accounts SELECT g, g - 50 FROM generate_series(1, 1000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_balance_nonneg.up.sql",
+        "UPDATE accounts SET balance = 0 WHERE balance < -10;\nALTER TABLE accounts ADD CONSTRAINT balance_nonneg CHECK (balance >= 0);\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let err = m.up(None, &Silent).await.expect_err("rows -10..-1 stay");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("break CHECK constraint balance_nonneg") && msg.contains("\"balance\":-"),
+        "{msg}"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'balance_nonneg'"
+        )
+        .await,
+        0
+    );
+    m.rollback(None, &Silent).await.expect("rollback");
+    nothing_left(&c, "accounts").await;
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+}

@@ -102,6 +102,13 @@ pub async fn run(
             });
         }
     }
+    // Bad input fails before anything is written (not even `pgshift.backfills`): the first
+    // leaf is read and its statements tried (the others have the same columns and
+    // expressions).
+    if let Some((oid, leaf)) = leaves.first() {
+        let first = leaf_backfill(backfill, *oid, leaf, false);
+        Job::prepare(&first, client, observer).await?;
+    }
     state::ensure(client).await?;
     let statement = spec.statement();
     let saved = state::load(client, &spec.id).await?;
@@ -129,11 +136,6 @@ pub async fn run(
         .iter()
         .map(|(oid, leaf)| leaf_backfill(backfill, *oid, leaf, restart))
         .collect();
-    // Bad input fails before any leaf is written: the first leaf is read and its
-    // statements tried (the others have the same columns and expressions).
-    if let Some(first) = children.first() {
-        Job::prepare(first, client, observer).await?;
-    }
     if !state::try_lock(client, &spec.id).await? {
         let (owner, pid) = state::holder(client, &spec.id).await?.unwrap_or((None, 0));
         return Err(BackfillError::Running {

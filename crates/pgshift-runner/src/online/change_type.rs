@@ -323,10 +323,10 @@ pub fn rebuild_indexes(
 /// - A plain index: at expand, the partitioned table's (and each partitioned partition's)
 ///   index is created `ON ONLY` (no rows read, left invalid), then every leaf's is attached,
 ///   bottom up, which makes it valid. At contract the indexes take the old names.
-/// - An index behind a UNIQUE or PRIMARY KEY constraint: the leaves' indexes are built and left alone until
-///   the contract, which makes each one its leaf's constraint (`USING INDEX`, no scan), then
-///   adds the constraint on the partitioned table: PostgreSQL finds each partition's
-///   constraint and attaches it instead of building anything.
+/// - An index behind a UNIQUE or PRIMARY KEY constraint: the leaves' indexes are built and
+///   left alone until the contract, which makes each one its leaf's constraint (`USING
+///   INDEX`, no scan), then adds the constraint on the partitioned table: PostgreSQL finds
+///   each partition's constraint and attaches it instead of building anything.
 pub fn rebuild_partitioned(
     t: &QualifiedName,
     tree: &[Partition],

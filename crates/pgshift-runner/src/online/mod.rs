@@ -35,6 +35,7 @@
 //! at any moment continues where it stopped, and `complete` and `rollback` run what was
 //! planned even if the file changed since.
 
+pub mod add_check;
 pub mod add_column;
 pub mod catalog;
 pub mod change_key;
@@ -366,11 +367,63 @@ async fn plan_online(
         std::collections::HashMap::new();
     // Operations on one table share one backfill pass.
     let mut shared = SharedBackfills::default();
+    // CHECK constraints (by statement) whose cleanup UPDATE (the statement given) runs as
+    // their backfill.
+    let mut cleanups: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     for (i, st) in statements.iter().enumerate() {
         if consumed[i] {
             shared.flush(&mut plan.expand);
             plan.expand.extend(deferred.remove(&i).unwrap_or_default());
             continue;
+        }
+        // An UPDATE of an existing table followed by a CHECK on a column it writes: the
+        // cleanup the constraint needs, run as its backfill and kept true meanwhile.
+        if let Some(j) = add_check::cleaned_by(&statements, i) {
+            if let Some(u) = &st.update {
+                if catalog::table(client, &u.table).await?.is_some() {
+                    consumed[i] = true;
+                    cleanups.insert(j, i);
+                    continue;
+                }
+            }
+        }
+        if let (Some(check), Some(&from)) = (&st.adds_check, cleanups.get(&i)) {
+            if let (Some(table), Some(update)) = (
+                catalog::table(client, &check.table).await?,
+                statements[from].update.as_ref(),
+            ) {
+                if table.kind == "p" && pg.major < 13 {
+                    return Err(refusal(
+                        m,
+                        st.line,
+                        format!("{} is a partitioned table: keeping its cleanup true online needs PostgreSQL 13 or later, whose BEFORE row triggers reach every partition", table.name),
+                    ));
+                }
+                let input = OpInput {
+                    migration: m,
+                    statement: st,
+                    table: &table,
+                    pg,
+                };
+                // After the backfill, rows that still break the constraint (the cleanup does
+                // not cover them) are reported with examples before it is added.
+                let look = crate::existing_rows::look(
+                    client,
+                    &pgshift_lint::ExistingRows::Check {
+                        table: check.table.clone(),
+                        name: check.name.clone(),
+                        expr: check.expr.clone(),
+                    },
+                )
+                .await?;
+                let op = add_check::plan(&input, check, &statements[from], update, look);
+                violations.extend(order(st, &first_contract, &column_changes));
+                shared.flush(&mut plan.expand);
+                plan.expand.extend(op.expand.iter().cloned());
+                plan.operations.push(op);
+                online = true;
+                continue;
+            }
         }
         // An UPDATE that fills a column of an existing table that a later statement makes
         // NOT NULL belongs to that operation: it runs as its backfill, not as written.
