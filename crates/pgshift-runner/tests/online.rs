@@ -2304,3 +2304,79 @@ async fn a_cleanup_that_leaves_rows_breaking_the_check_stops_before_it_with_exam
     nothing_left(&c, "accounts").await;
     assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
 }
+
+#[tokio::test]
+async fn a_key_referenced_from_a_partitioned_table_becomes_bigint_with_its_foreign_key() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE events (id bigserial, region int NOT NULL,
+                              customer_id int NOT NULL REFERENCES customers ON DELETE CASCADE,
+                              PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE events_1 PARTITION OF events FOR VALUES IN (1);
+         CREATE TABLE events_2 PARTITION OF events FOR VALUES IN (2);
+         CREATE INDEX events_customer_idx ON events (customer_id);
+         INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 3000) g;
+         INSERT INTO events (region, customer_id) SELECT 1 + g % 2, 1 + g % 3000 FROM generate_series(1, 12000) g;
+         ANALYZE;",
+    )
+    .await;
+    let constraints = "SELECT string_agg(conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid), ' | ' ORDER BY conrelid::regclass::text, conname) FROM pg_constraint WHERE conrelid IN (SELECT relid FROM pg_partition_tree('events') UNION SELECT 'customers'::regclass)";
+    let before = text(&c, constraints).await;
+    let dir = folder(&[(
+        "20260101000000_customer_id_bigint.up.sql",
+        "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    // Old code inserts customers (new sequence values) and events for them.
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        Arc::default(),
+        errors.clone(),
+        |i| {
+            format!(
+            "WITH c AS (INSERT INTO customers (name) VALUES ('new {i}') RETURNING id)
+             INSERT INTO events (region, customer_id) SELECT {}, id FROM c RETURNING id, customer_id",
+            1 + i % 2
+        )
+        },
+    );
+    stop_up_at(&db, &c, &dir, &[60, 250]).await;
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up continues");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    m.complete(None, &Silent).await.expect("complete");
+    settle(&stop, vec![old_app]).await;
+    no_errors(&errors);
+    for t in ["events", "events_1", "events_2"] {
+        assert_eq!(type_of(&c, t, "customer_id").await, "bigint", "{t}");
+        nothing_left(&c, t).await;
+    }
+    assert_eq!(type_of(&c, "customers", "id").await, "bigint");
+    nothing_left(&c, "customers").await;
+    // The same constraints, names and definitions, on every partition.
+    assert_eq!(text(&c, constraints).await, before);
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM events e LEFT JOIN customers c ON c.id = e.customer_id WHERE c.id IS NULL").await,
+        0
+    );
+    // ON DELETE CASCADE reaches every partition.
+    exec(&c, "DELETE FROM customers WHERE id <= 10").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM events WHERE customer_id <= 10").await,
+        0
+    );
+}

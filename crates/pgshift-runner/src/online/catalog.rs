@@ -360,7 +360,8 @@ pub struct ForeignKeyFacts {
     pub definition: String,
 }
 
-/// The foreign keys in which column `attnum` of table `oid` references or is referenced.
+/// The foreign keys in which column `attnum` of table `oid` references or is referenced (a
+/// partitioned table's, not the clones PostgreSQL keeps on its partitions).
 pub async fn foreign_keys(
     client: &Client,
     oid: u32,
@@ -386,7 +387,7 @@ pub async fn foreign_keys(
                    JOIN pg_namespace tn ON tn.oid = t.relnamespace
                    JOIN pg_class r ON r.oid = c.confrelid
                    JOIN pg_namespace rn ON rn.oid = r.relnamespace
-                  WHERE c.contype = 'f'
+                  WHERE c.contype = 'f' AND c.conparentid = 0
                     AND ((c.conrelid = $1 AND ($2::int4)::int2 = ANY (c.conkey))
                       OR (c.confrelid = $1 AND ($2::int4)::int2 = ANY (c.confkey)))
                   ORDER BY c.conname, c.oid",

@@ -24,10 +24,14 @@
 //! A partitioned table's key changes the same way, its indexes built leaf by leaf and its
 //! primary key made at contract from the leaves' ([`super::change_type::rebuild_partitioned`]).
 //!
+//! A foreign key on a partitioned table (which takes none `NOT VALID` before PostgreSQL 18) is
+//! created again on each leaf, `NOT VALID` then validated, and at contract on the partitioned
+//! table, which attaches the leaves' (no scan).
+//!
 //! Refused, with the reason: a `USING` expression (the referencing columns would need it
-//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, foreign keys to or from a
-//! partitioned table, a partition key column, an identity column of a partitioned table, and
-//! what a column copy cannot carry ([`super::change_type::unsupported`]).
+//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, foreign keys that
+//! reference a partitioned table, a partition key column, an identity column of a partitioned
+//! table, and what a column copy cannot carry ([`super::change_type::unsupported`]).
 
 use std::collections::BTreeMap;
 
@@ -164,18 +168,18 @@ pub async fn plan(
             if keys.iter().any(|k| k.oid == fk.oid) {
                 continue;
             }
-            let partitioned: bool = client
+            let to_partitioned: bool = client
                 .query_one(
                     "SELECT coalesce(bool_or(relkind = 'p' OR relispartition), false)
-                       FROM pg_class WHERE oid IN ($1, $2)",
-                    &[&fk.table_oid, &fk.ref_oid],
+                       FROM pg_class WHERE oid = $1",
+                    &[&fk.ref_oid],
                 )
                 .await
                 .map_err(pgshift_db::DbError::from)?
                 .get(0);
-            if partitioned {
+            if to_partitioned {
                 return Err(refuse(format!(
-                    "foreign key {} on {} ({}) is to or from a partitioned table, which pgshift cannot carry over online yet",
+                    "foreign key {} on {} ({}) references a partitioned table, whose primary key pgshift cannot rebuild under a foreign key online yet",
                     fk.name, fk.table, fk.definition
                 )));
             }
@@ -318,6 +322,8 @@ pub async fn plan(
         index_swaps.insert(oid, swaps);
     }
     // The foreign keys again, on the new columns: NOT VALID (a short lock), then validated.
+    // On a partitioned table (which takes no NOT VALID foreign key before PostgreSQL 18) each
+    // leaf's, and the partitioned table's at contract, which attaches them (no scan).
     let mut fk_renames = Vec::new();
     let mut fk_drops = Vec::new();
     for fk in &keys {
@@ -328,45 +334,81 @@ pub async fn plan(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        expand.push(PhaseUnit::transaction(
-            format!(
-                "add foreign key {tmp} on {} NOT VALID (as {})",
-                fk.table, fk.name
-            ),
-            vec![format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){} NOT VALID",
-                fk.table.quoted(),
-                quote_ident(&tmp),
-                map(fk.table_oid, &fk.columns),
-                fk.ref_table.quoted(),
-                map(fk.ref_oid, &fk.ref_columns),
-                fk.clauses
-            )],
-        ));
-        expand.push(PhaseUnit::transaction(
-            format!("validate foreign key {tmp} on {}", fk.table),
-            vec![format!(
-                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                fk.table.quoted(),
+        let leaves: Vec<QualifiedName> = match catalog::table(client, &fk.table).await? {
+            Some(t) if t.kind == "p" => t
+                .partitions
+                .into_iter()
+                .filter(|p| p.leaf)
+                .map(|p| p.name)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let holders = if leaves.is_empty() {
+            vec![fk.table.clone()]
+        } else {
+            leaves.clone()
+        };
+        for holder in &holders {
+            expand.push(PhaseUnit::transaction(
+                format!(
+                    "add foreign key {tmp} on {holder} NOT VALID (as {})",
+                    fk.name
+                ),
+                vec![format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){} NOT VALID",
+                    holder.quoted(),
+                    quote_ident(&tmp),
+                    map(fk.table_oid, &fk.columns),
+                    fk.ref_table.quoted(),
+                    map(fk.ref_oid, &fk.ref_columns),
+                    fk.clauses
+                )],
+            ));
+            expand.push(PhaseUnit::transaction(
+                format!("validate foreign key {tmp} on {holder}"),
+                vec![format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                    holder.quoted(),
+                    quote_ident(&tmp)
+                )],
+            ));
+            rollback.push(format!(
+                "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {}",
+                holder.quoted(),
                 quote_ident(&tmp)
-            )],
-        ));
+            ));
+        }
         fk_drops.push(format!(
             "ALTER TABLE {} DROP CONSTRAINT {}",
             fk.table.quoted(),
             quote_ident(&fk.name)
         ));
-        fk_renames.push(format!(
-            "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
-            fk.table.quoted(),
-            quote_ident(&tmp),
-            quote_ident(&fk.name)
-        ));
-        rollback.push(format!(
-            "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {}",
-            fk.table.quoted(),
-            quote_ident(&tmp)
-        ));
+        if !leaves.is_empty() {
+            // The columns have their old names again by then.
+            let cols = |cols: &[String]| {
+                cols.iter()
+                    .map(|c| quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            fk_renames.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){}",
+                fk.table.quoted(),
+                quote_ident(&fk.name),
+                cols(&fk.columns),
+                fk.ref_table.quoted(),
+                cols(&fk.ref_columns),
+                fk.clauses
+            ));
+        }
+        for holder in &holders {
+            fk_renames.push(format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                holder.quoted(),
+                quote_ident(&tmp),
+                quote_ident(&fk.name)
+            ));
+        }
     }
 
     // The contract: every table locked once, in one statement; then nothing but catalog
