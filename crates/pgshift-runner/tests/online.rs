@@ -2380,3 +2380,61 @@ async fn a_key_referenced_from_a_partitioned_table_becomes_bigint_with_its_forei
         0
     );
 }
+
+#[tokio::test]
+async fn a_partitioned_tables_key_referenced_by_another_table_becomes_bigint() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE events (id serial, region int NOT NULL, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE events_1 PARTITION OF events FOR VALUES IN (1);
+         CREATE TABLE events_2 PARTITION OF events FOR VALUES IN (2);
+         CREATE TABLE notes (id bigserial PRIMARY KEY, event_id int NOT NULL, region int NOT NULL, body text,
+                             FOREIGN KEY (event_id, region) REFERENCES events ON DELETE CASCADE);
+         INSERT INTO events (region) SELECT 1 + g % 2 FROM generate_series(1, 6000) g;
+         INSERT INTO notes (event_id, region, body) SELECT id, region, 'n' FROM events;
+         ANALYZE;",
+    )
+    .await;
+    let constraints = "SELECT string_agg(conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid) || ':' || convalidated, ' | ' ORDER BY conrelid::regclass::text, conname) FROM pg_constraint WHERE conrelid IN (SELECT relid FROM pg_partition_tree('events') UNION SELECT 'notes'::regclass) AND conparentid = 0";
+    let before = text(&c, constraints).await;
+    let dir = folder(&[(
+        "20260101000000_event_id_bigint.up.sql",
+        "ALTER TABLE events ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        Arc::default(),
+        errors.clone(),
+        |i| {
+            format!(
+            "WITH e AS (INSERT INTO events (region) VALUES ({}) RETURNING id, region)
+             INSERT INTO notes (event_id, region, body) SELECT id, region, 'new' FROM e RETURNING id, body",
+            1 + i % 2
+        )
+        },
+    );
+    stop_up_at(&db, &c, &dir, &[60, 250]).await;
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up continues");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    m.complete(None, &Silent).await.expect("complete");
+    settle(&stop, vec![old_app]).await;
+    no_errors(&errors);
+    for (t, col) in [("events", "id"), ("events_1", "id"), ("notes", "event_id")] {
+        assert_eq!(type_of(&c, t, col).await, "bigint", "{t}.{col}");
+        nothing_left(&c, t).await;
+    }
+    // The primary key on every level and the foreign key to it, validated, as before.
+    assert_eq!(text(&c, constraints).await, before);
+    exec(&c, "DELETE FROM events WHERE id <= 10").await;
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM notes WHERE event_id <= 10").await,
+        0
+    );
+}

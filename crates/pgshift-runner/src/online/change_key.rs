@@ -26,11 +26,13 @@
 //!
 //! A foreign key on a partitioned table (which takes none `NOT VALID` before PostgreSQL 18) is
 //! created again on each leaf, `NOT VALID` then validated, and at contract on the partitioned
-//! table, which attaches the leaves' (no scan).
+//! table, which attaches the leaves' (no scan). A foreign key to a partitioned table's key is
+//! made again only at contract, `NOT VALID`, and validated right after it (the primary key it
+//! needs exists only then; until then the old foreign key keeps the rows valid).
 //!
 //! Refused, with the reason: a `USING` expression (the referencing columns would need it
-//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, foreign keys that
-//! reference a partitioned table, a partition key column, an identity column of a partitioned
+//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, a foreign key from a
+//! partitioned table to another, a partition key column, an identity column of a partitioned
 //! table, and what a column copy cannot carry ([`super::change_type::unsupported`]).
 
 use std::collections::BTreeMap;
@@ -168,18 +170,19 @@ pub async fn plan(
             if keys.iter().any(|k| k.oid == fk.oid) {
                 continue;
             }
-            let to_partitioned: bool = client
+            let both_partitioned: bool = client
                 .query_one(
-                    "SELECT coalesce(bool_or(relkind = 'p' OR relispartition), false)
-                       FROM pg_class WHERE oid = $1",
-                    &[&fk.ref_oid],
+                    "SELECT (SELECT relkind = 'p' FROM pg_class WHERE oid = $1)
+                        AND (SELECT relkind = 'p' FROM pg_class WHERE oid = $2)",
+                    &[&fk.ref_oid, &fk.table_oid],
                 )
                 .await
                 .map_err(pgshift_db::DbError::from)?
-                .get(0);
-            if to_partitioned {
+                .get::<_, Option<bool>>(0)
+                .unwrap_or(false);
+            if both_partitioned {
                 return Err(refuse(format!(
-                    "foreign key {} on {} ({}) references a partitioned table, whose primary key pgshift cannot rebuild under a foreign key online yet",
+                    "foreign key {} on {} ({}) is from a partitioned table to a partitioned table (or to itself), which pgshift cannot carry over online yet",
                     fk.name, fk.table, fk.definition
                 )));
             }
@@ -326,8 +329,48 @@ pub async fn plan(
     // leaf's, and the partitioned table's at contract, which attaches them (no scan).
     let mut fk_renames = Vec::new();
     let mut fk_drops = Vec::new();
+    let mut fk_validations = Vec::new();
     for fk in &keys {
         let tmp = object_name("fk", &fk.table.name, &fk.name);
+        // A key of a partitioned table gets its primary key only at contract (PostgreSQL
+        // cannot make one from an index of a partitioned table), so a foreign key to it
+        // cannot be made on the new columns before: the old one, enforced until then, keeps
+        // the new columns (in step with the old) valid, and the contract adds it again
+        // `NOT VALID` on them, validated right after (no write blocked).
+        let to_partitioned = changed
+            .iter()
+            .any(|c| c.table.oid == fk.ref_oid && c.table.kind == "p");
+        if to_partitioned {
+            let cols = |cols: &[String]| {
+                cols.iter()
+                    .map(|c| quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            fk_drops.push(format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                fk.table.quoted(),
+                quote_ident(&fk.name)
+            ));
+            fk_renames.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){} NOT VALID",
+                fk.table.quoted(),
+                quote_ident(&fk.name),
+                cols(&fk.columns),
+                fk.ref_table.quoted(),
+                cols(&fk.ref_columns),
+                fk.clauses
+            ));
+            fk_validations.push(PhaseUnit::transaction(
+                format!("validate foreign key {} on {}", fk.name, fk.table),
+                vec![format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                    fk.table.quoted(),
+                    quote_ident(&fk.name)
+                )],
+            ));
+            continue;
+        }
         let map = |oid: u32, cols: &[String]| -> String {
             cols.iter()
                 .map(|c| quote_ident(new_name(oid, c).unwrap_or(c)))
@@ -452,6 +495,7 @@ pub async fn plan(
         checks_again(t, &checks, &mut contract, &mut after);
     }
     contract.extend(fk_renames);
+    after.extend(fk_validations);
 
     rollback.extend(trigger_drops);
     for c in changed.iter().rev() {
