@@ -559,6 +559,18 @@ fn invalid(input: &str, reason: String) -> DbError {
 /// of a URL, and `password=...` in a query string or key/value list.
 fn redact_raw(input: &str) -> String {
     let mut text = input.to_owned();
+    if !text.contains("://") {
+        // A URL with a mistyped scheme (`postgres:/u:p@h/db`, `postgres//u:p@h/db`): the
+        // `user:password` before the last `@` (before any query), from the last `/` or the
+        // start, loses everything after its first `:`.
+        let query = text.find('?').unwrap_or(text.len());
+        if let Some(at) = text[..query].rfind('@') {
+            let start = text[..at].rfind('/').map_or(0, |s| s + 1);
+            if let Some(colon) = text[start..at].find(':') {
+                text.replace_range(start + colon..at, "");
+            }
+        }
+    }
     if let Some(scheme_end) = text.find("://") {
         let authority_start = scheme_end + 3;
         let rest = &text[authority_start..];
@@ -1246,5 +1258,15 @@ mod tests {
             "host=x password=*** user=u"
         );
         assert_eq!(redact_raw("passwordless=1"), "passwordless=1");
+        // A mistyped scheme: the password is still cut out.
+        for (typo, shown) in [
+            ("postgres:/app:Hunter2Pw@db.internal/app", "postgres:/app@db.internal/app"),
+            ("postgres//app:Hunter2Pw@db.internal/app", "postgres//app@db.internal/app"),
+            ("app:Hunter2Pw@db.internal/app", "app@db.internal/app"),
+        ] {
+            assert_eq!(redact_raw(typo), shown);
+            let err = DatabaseUrl::parse(typo).map(|_| ()).unwrap_err().to_string();
+            assert!(!err.contains("Hunter2Pw"), "{err}");
+        }
     }
 }
