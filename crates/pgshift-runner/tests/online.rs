@@ -1731,7 +1731,7 @@ async fn two_changes_to_one_table_share_one_backfill_pass_and_one_contract_trans
     assert_eq!(
         backfills,
         [
-            r#"UPDATE "public"."t" SET "pgshift_new_t_a" = "a"::bigint, "pgshift_new_t_b" = "b"::bigint, "label" = "c""#
+            r#"UPDATE "public"."t" SET "pgshift_new_t_a" = "a", "pgshift_new_t_b" = "b", "label" = "c""#
         ],
         "one pass: {:#?}",
         plan.expand
@@ -2435,6 +2435,47 @@ async fn a_partitioned_tables_key_referenced_by_another_table_becomes_bigint() {
     exec(&c, "DELETE FROM events WHERE id <= 10").await;
     assert_eq!(
         one(&c, "SELECT count(*) FROM notes WHERE event_id <= 10").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_value_the_new_type_cannot_hold_is_refused_during_the_window_never_cut_short() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE codes (id serial PRIMARY KEY, code text NOT NULL);
+         INSERT INTO codes (code) SELECT 'c' || g FROM generate_series(1, 2000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_code_varchar.up.sql",
+        "ALTER TABLE codes ALTER COLUMN code TYPE varchar(8);\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    // Old code writing a value too long for varchar(8) gets the error the statement as
+    // written would give it, not a value cut to 8 characters.
+    let err = c
+        .batch_execute("INSERT INTO codes (code) VALUES ('much too long a code')")
+        .await
+        .expect_err("too long");
+    assert_eq!(
+        err.as_db_error().map(|d| d.code().code()),
+        Some("22001"),
+        "{err}"
+    );
+    exec(&c, "UPDATE codes SET code = 'short' WHERE id = 1").await;
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(type_of(&c, "codes", "code").await, "character varying(8)");
+    assert_eq!(
+        text(&c, "SELECT string_agg(code, ',' ORDER BY id) FROM codes WHERE id <= 3").await,
+        "short,c2,c3"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM codes WHERE code = 'much too'").await,
         0
     );
 }

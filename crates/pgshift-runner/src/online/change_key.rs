@@ -233,7 +233,8 @@ pub async fn plan(
     // where no other column follows the key).
     let up = |c: &Changed| match using {
         Some(u) => format!("({u})"),
-        None => format!("{}::{type_text}", quote_ident(&c.col.name)),
+        // Converted on assignment, as the statement as written does (see change_type).
+        None => quote_ident(&c.col.name),
     };
     let main_name = input.table.name.name.clone();
     let Some(up_row) = pgshift_sql::change::row_expression(&up(&changed[0]), &[main_name.as_str()])
@@ -273,7 +274,7 @@ pub async fn plan(
             let row = if std::ptr::eq(c, &changed[0]) {
                 up_row.clone()
             } else {
-                format!("NEW.{}::{type_text}", quote_ident(&c.col.name))
+                format!("NEW.{}", quote_ident(&c.col.name))
             };
             let triggers = sync::one_way(t, &c.col.name, &c.new, &row, c.col.has_equality);
             sql.extend(triggers.create(t));

@@ -42,10 +42,10 @@ pub async fn plan(
     refuse_unsupported(input, col, &uses, "change the type of")?;
     let t = &table.name;
     let new = object_name("new", &t.name, column);
-    let up = using.map_or_else(
-        || format!("{}::{type_text}", quote_ident(column)),
-        |u| format!("({u})"),
-    );
+    // Without USING, the old value as it is (the new column's type converts it on
+    // assignment, as the statement as written does: a value too long for `varchar(n)` is an
+    // error, never cut short as an explicit cast would cut it).
+    let up = using.map_or_else(|| quote_ident(column), |u| format!("({u})"));
     let Some(up_row) = pgshift_sql::change::row_expression(&up, &[t.name.as_str()]) else {
         return Err(refusal(
             m,
