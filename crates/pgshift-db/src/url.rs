@@ -1260,12 +1260,21 @@ mod tests {
         assert_eq!(redact_raw("passwordless=1"), "passwordless=1");
         // A mistyped scheme: the password is still cut out.
         for (typo, shown) in [
-            ("postgres:/app:Hunter2Pw@db.internal/app", "postgres:/app@db.internal/app"),
-            ("postgres//app:Hunter2Pw@db.internal/app", "postgres//app@db.internal/app"),
+            (
+                "postgres:/app:Hunter2Pw@db.internal/app",
+                "postgres:/app@db.internal/app",
+            ),
+            (
+                "postgres//app:Hunter2Pw@db.internal/app",
+                "postgres//app@db.internal/app",
+            ),
             ("app:Hunter2Pw@db.internal/app", "app@db.internal/app"),
         ] {
             assert_eq!(redact_raw(typo), shown);
-            let err = DatabaseUrl::parse(typo).map(|_| ()).unwrap_err().to_string();
+            let err = DatabaseUrl::parse(typo)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
             assert!(!err.contains("Hunter2Pw"), "{err}");
         }
     }

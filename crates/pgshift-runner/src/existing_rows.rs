@@ -33,7 +33,7 @@ pub(crate) async fn add_looks(
         let Some(rows) = rewrite.existing_rows.clone() else {
             continue;
         };
-        let Some(sql) = look(client, &rows).await? else {
+        let Some(sql) = look(client, &rows, FIX_HINT).await? else {
             continue;
         };
         // A transaction of its own (`transaction: false`: not the migration's): a plain read,
@@ -51,9 +51,16 @@ pub(crate) async fn add_looks(
     Ok(())
 }
 
-/// The `DO` block that fails, with examples, when rows break `rows`; `None` when the look
-/// cannot be written (a foreign key to a table without a primary key).
-pub(crate) async fn look(client: &Client, rows: &ExistingRows) -> Result<Option<String>, DbError> {
+/// What to do when the look finds rows, in a migration that runs as written.
+pub(crate) const FIX_HINT: &str = "fix those rows (an UPDATE or DELETE before this statement, in this migration or an earlier one), then run the command again: it continues with this look";
+
+/// The `DO` block that fails, with examples and `hint`, when rows break `rows`; `None` when
+/// the look cannot be written (a foreign key to a table without a primary key).
+pub(crate) async fn look(
+    client: &Client,
+    rows: &ExistingRows,
+    hint: &str,
+) -> Result<Option<String>, DbError> {
     let limit = EXAMPLES + 1;
     let (table, constraint, query) = match rows {
         ExistingRows::Check { table, name, expr } => (
@@ -159,9 +166,7 @@ pub(crate) async fn look(client: &Client, rows: &ExistingRows) -> Result<Option<
          DETAIL = 'for example: ' || array_to_string(pgshift_found[1:{EXAMPLES}], '; '), \
          HINT = {}; END IF; END {tag}",
         quote_literal(&message),
-        quote_literal(
-            "fix those rows (an UPDATE or DELETE before this statement, in this migration or an earlier one), then run the command again: it continues with this look"
-        )
+        quote_literal(hint)
     )))
 }
 

@@ -249,6 +249,9 @@ pub async fn plan(
     // Migrations another tool applied are not pending, even before the first `up` records them.
     let rows = crate::adopt::history_view(conn, set).await?;
     let mut migrations = Vec::new();
+    // What the pending migrations before each establish (a partitioned table one creates,
+    // whose indexes a later one builds per partition), as `up` would carry it.
+    let mut ctx = Context::new(pg, true);
     for m in &set.migrations {
         let row = rows
             .iter()
@@ -258,7 +261,7 @@ pub async fn plan(
             Some(r) if r.state == RowState::Partial => usize::try_from(r.progress).ok(),
             Some(_) => continue,
         };
-        migrations.push(plan_migration(conn, m, resumes_at, options, pg).await?);
+        migrations.push(plan_migration(conn, m, resumes_at, options, &mut ctx).await?);
     }
     Ok(PlanReport {
         database: conn.url().redacted(),
@@ -280,20 +283,13 @@ async fn plan_migration(
     m: &Migration,
     resumes_at: Option<usize>,
     options: &PlanOptions,
-    pg: PgVersion,
+    ctx: &mut Context,
 ) -> Result<PlannedMigration, RunError> {
+    let pg = ctx.version;
     let version = m.version.to_string();
     // The live catalog's types of retyped columns are read by `prepare`, so `ALTER ... TYPE`
     // is judged (rewrite or not) instead of guessed.
-    let prepared = prepare(
-        conn,
-        &version,
-        &m.up,
-        &options.run,
-        Purpose::Plan,
-        &mut Context::new(pg, true),
-    )
-    .await?;
+    let prepared = prepare(conn, &version, &m.up, &options.run, Purpose::Plan, ctx).await?;
     let exec = &prepared.exec;
     let analysed = &prepared.statements;
     let breaking: Vec<(usize, BreakingChange)> = analysed

@@ -370,6 +370,58 @@ async fn plan_judges_type_changes_by_the_live_column_types() {
     );
 }
 
+/// A partitioned table a pending migration creates: the index a later pending one builds on it
+/// is planned per partition, as `up` will run it (PostgreSQL refuses CONCURRENTLY on the
+/// partitioned table itself).
+#[tokio::test]
+async fn plan_knows_a_partitioned_table_an_earlier_pending_migration_creates() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_events.up.sql",
+        "CREATE TABLE events (id bigint, k int) PARTITION BY RANGE (k);
+CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (10);
+",
+    );
+    write(
+        dir.path(),
+        "20240102000000_index.up.sql",
+        "CREATE INDEX events_id_idx ON events (id);
+",
+    );
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let report = plan(&c, &set, &PlanOptions::default()).await.expect("plan");
+    let runs: Vec<&str> = report.migrations[1].statements[0]
+        .runs_instead
+        .iter()
+        .map(|r| r.sql.as_str())
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            "CREATE INDEX IF NOT EXISTS events_id_idx ON ONLY events USING btree (id)",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_1_id_idx ON events_1 USING btree (id)",
+            "ALTER INDEX \"events_id_idx\" ATTACH PARTITION \"events_1_id_idx\"",
+        ]
+    );
+    // And `up` runs exactly that.
+    let mut m = Migrator::connect(&db.url(), set, pgshift_runner::RunOptions::default())
+        .await
+        .expect("connect");
+    m.up(None, &Silent).await.expect("up");
+    let valid: bool = c
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_id_idx'::regclass",
+            &[],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    assert!(valid);
+}
+
 /// Issue 17: `plan` said "backward compatible" for migrations `check` reports as breaking,
 /// because it kept its own shorter list. Both now read the lint crate's compat knowledge: each
 /// migration that breaks running code is a "no" naming the change, with the `check` finding

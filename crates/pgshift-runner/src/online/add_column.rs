@@ -223,10 +223,13 @@ pub async fn plan_added(
         preflight: fill_preflight(fill),
         not_undone: Vec::new(),
         expand,
-        contract: vec![PhaseUnit::transaction(
-            format!("finish {t}.{} (one lock on {t})", added.column),
-            contract,
-        )],
+        contract: vec![
+            PhaseUnit::transaction(
+                format!("finish {t}.{} (one lock on {t})", added.column),
+                contract,
+            ),
+            super::change_type::analyze(t, &[added.column]),
+        ],
         rollback: vec![PhaseUnit::transaction(
             format!("drop {t}.{}", added.column),
             rollback,

@@ -540,6 +540,11 @@ pub async fn plan(
         contract,
     )];
     contract_units.extend(after);
+    for &oid in &tables {
+        let t = &of(oid).next().expect("a changed column").table.name;
+        let cols: Vec<&str> = of(oid).map(|c| c.col.name.as_str()).collect();
+        contract_units.push(super::change_type::analyze(t, &cols));
+    }
     let other_tables = tables[1..]
         .iter()
         .map(|&oid| {

@@ -125,6 +125,7 @@ pub async fn plan(
         contract,
     )];
     contract_units.extend(after_contract);
+    contract_units.push(analyze(t, &[column]));
 
     let mut rollback = triggers.drop(t);
     rollback.push(format!(
@@ -218,6 +219,17 @@ pub fn checks_again(
             )],
         ));
     }
+}
+
+/// `ANALYZE t (columns)` after the contract: the columns that took the old ones' place have
+/// no statistics of their own yet (the planner would guess), and `ANALYZE` reads a sample
+/// without blocking reads or writes.
+pub fn analyze(t: &QualifiedName, columns: &[&str]) -> PhaseUnit {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    PhaseUnit::transaction(
+        format!("analyze {t} ({})", columns.join(", ")),
+        vec![format!("ANALYZE {} ({})", t.quoted(), cols.join(", "))],
+    )
 }
 
 /// The first statement of a contract transaction: the one ACCESS EXCLUSIVE acquisition on

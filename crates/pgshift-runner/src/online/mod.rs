@@ -414,6 +414,7 @@ async fn plan_online(
                         name: check.name.clone(),
                         expr: check.expr.clone(),
                     },
+                    &format!("the cleanup (line {}) leaves those rows breaking the constraint: `pgshift rollback`, make the cleanup cover them, then `pgshift start` again", statements[from].line),
                 )
                 .await?;
                 let op = add_check::plan(&input, check, &statements[from], update, look);

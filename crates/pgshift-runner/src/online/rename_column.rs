@@ -133,10 +133,13 @@ pub async fn plan(
         preflight: Vec::new(),
         not_undone: Vec::new(),
         expand,
-        contract: vec![PhaseUnit::transaction(
-            format!("drop {t}.{from}, {to} takes its place (one lock on {t})"),
-            contract,
-        )],
+        contract: vec![
+            PhaseUnit::transaction(
+                format!("drop {t}.{from}, {to} takes its place (one lock on {t})"),
+                contract,
+            ),
+            super::change_type::analyze(t, &[to]),
+        ],
         rollback: vec![PhaseUnit::transaction(
             if col.default.is_some() {
                 format!("drop {t}.{to} and its trigger, give {from} its default back")

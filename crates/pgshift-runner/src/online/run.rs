@@ -170,10 +170,12 @@ impl Migrator {
         })
         .await?;
         announce(&rows, observer);
-        observer.event(&Event::Info(format!(
-            "  {} {} is expanded: old and new code both work now. Deploy the new code, then run `pgshift complete` (or `pgshift rollback` to undo the expand)",
-            m.version, m.name
-        )));
+        if !self.options().online_complete {
+            observer.event(&Event::Info(format!(
+                "  {} {} is expanded: old and new code both work now. Deploy the new code, then run `pgshift complete` (or `pgshift rollback` to undo the expand)",
+                m.version, m.name
+            )));
+        }
         Ok(())
     }
 
@@ -318,6 +320,8 @@ impl Migrator {
         let mut versions = self.in_progress_versions().await?;
         versions.reverse();
         let versions = match version {
+            // Not in progress: `rollback_locked` says so.
+            Some(v) if !versions.contains(&Some(v.clone())) => vec![Some(v)],
             Some(v) => {
                 if let Some(Some(later)) =
                     versions.iter().find(|l| l.as_ref().is_some_and(|l| *l > v))

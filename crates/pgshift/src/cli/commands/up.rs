@@ -113,7 +113,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
     }
     for c in &changes {
         outln!(
-            "{} {} is {}: the migrations after it wait. Deploy the new code, then run `pgshift complete` (or `pgshift rollback`)",
+            "{} {} is {}: old and new code both work. Deploy the new code, then run `pgshift complete` (or `pgshift rollback`)",
             c.version,
             c.name,
             c.phase.as_str()
