@@ -88,6 +88,9 @@ pub struct RelationState {
     /// The row versions (`xmin`) of the catalog rows that describe the relation; changes when
     /// any of them is updated, added or removed.
     pub signature: String,
+    /// A partition's partitioned table (or a partition index's partitioned index).
+    #[serde(default)]
+    pub parent: Option<u32>,
 }
 
 /// Every relation in the user schemas of the database, by OID, as the session `client` sees
@@ -104,7 +107,8 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
                     || '/' || coalesce((SELECT string_agg(t.xmin::text, ',' ORDER BY t.oid)
                                           FROM pg_trigger t WHERE t.tgrelid = c.oid), '')
                     || '/' || coalesce((SELECT string_agg(i.xmin::text, ',' ORDER BY i.indexrelid)
-                                          FROM pg_index i WHERE i.indrelid = c.oid OR i.indexrelid = c.oid), '')
+                                          FROM pg_index i WHERE i.indrelid = c.oid OR i.indexrelid = c.oid), ''),
+                    (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = c.oid AND c.relispartition LIMIT 1)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', $1)
                 AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
@@ -127,6 +131,7 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
                 kind,
                 filenode: row.try_get(4)?,
                 signature: row.try_get(5)?,
+                parent: row.try_get(6)?,
             },
         );
     }
@@ -222,6 +227,7 @@ mod tests {
             kind: RelationKind::Table,
             filenode,
             signature: signature.to_string(),
+            parent: None,
         }
     }
 

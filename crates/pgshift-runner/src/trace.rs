@@ -752,6 +752,7 @@ fn describe_statement(
     let mut predicted = Vec::new();
     let mut disagreements = Vec::new();
     let mut predicted_oids = BTreeSet::new();
+    let mut rewrite_predicted = BTreeSet::new();
     for effect in effects {
         let Some((oid, relation)) = existing
             .iter()
@@ -761,6 +762,9 @@ fn describe_statement(
             continue;
         };
         predicted_oids.insert(*oid);
+        if effect.rewrite {
+            rewrite_predicted.insert(*oid);
+        }
         let mode = effect.lock;
         let name = shown(&relation.name);
         predicted.push(PredictedLock {
@@ -806,16 +810,27 @@ fn describe_statement(
             disagreements.push(format!("{name} was rewritten; no rewrite was predicted"));
         }
     }
+    // A lock on a partition (or a partition's index) is the lock its partitioned table's
+    // prediction covers: PostgreSQL takes it on every partition the statement reaches.
+    let covered_by = |oid: &u32| {
+        let mut at = Some(*oid);
+        for _ in 0..64 {
+            let o = at?;
+            if predicted_oids.contains(&o) {
+                return Some(o);
+            }
+            at = existing.get(&o).and_then(|r| r.parent);
+        }
+        None
+    };
+    let covered = |oid: &u32| covered_by(oid).is_some();
     for lock in &locks {
         let Some((oid, _)) = existing.iter().find(|(_, r)| r.name == lock.relation) else {
             continue;
         };
         // Reads (ACCESS SHARE) happen everywhere (a view's query, a foreign key's check) and
         // block only ACCESS EXCLUSIVE; they are shown but not compared.
-        if predicted_oids.contains(oid)
-            || !is_table_like(lock.kind)
-            || lock.mode == LockLevel::AccessShare
-        {
+        if covered(oid) || !is_table_like(lock.kind) || lock.mode == LockLevel::AccessShare {
             continue;
         }
         disagreements.push(format!(
@@ -826,7 +841,9 @@ fn describe_statement(
         ));
     }
     for oid in &rewritten_oids {
-        if predicted_oids.contains(oid) {
+        // A partition rewritten under its partitioned table's predicted rewrite.
+        let predicted_rewrite = covered_by(oid).is_some_and(|o| rewrite_predicted.contains(&o));
+        if predicted_oids.contains(oid) || predicted_rewrite {
             continue;
         }
         if let Some(r) = existing.get(oid).filter(|r| is_table_like(r.kind)) {
@@ -1011,6 +1028,7 @@ mod tests {
             kind,
             filenode: 100,
             signature: String::new(),
+            parent: None,
         }
     }
 

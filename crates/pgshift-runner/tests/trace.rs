@@ -483,3 +483,52 @@ async fn a_search_path_one_migration_sets_does_not_reach_the_next() {
         assert_eq!(report.migrations.len(), 2);
     }
 }
+
+/// The locks a statement on a partitioned table takes on each partition, and their rewrites,
+/// are the partitioned table's prediction: `verify` on a project with partitioned tables is
+/// not noise. A rewrite nobody predicted is still reported.
+#[tokio::test]
+async fn a_partitioned_tables_partitions_are_covered_by_its_prediction() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let set = migrations(
+        dir.path(),
+        &[
+            ("add_column", "ALTER TABLE events ADD COLUMN note text;"),
+            ("retype", "ALTER TABLE events ALTER COLUMN n TYPE bigint;"),
+        ],
+    );
+    let db = TestDb::new().await;
+    let conn = db.connect().await;
+    conn.batch_execute(
+        "CREATE TABLE events (id int, k int, n int) PARTITION BY RANGE (k);
+         CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (10);
+         CREATE TABLE events_2 PARTITION OF events FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (k);
+         CREATE TABLE events_2a PARTITION OF events_2 FOR VALUES FROM (10) TO (20);
+         CREATE INDEX ON events (n);
+         INSERT INTO events SELECT g, g % 20, g FROM generate_series(1, 1000) g;",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let options = TraceOptions {
+        target: Target::Database {
+            url: db.url(),
+            commit: false,
+        },
+        ..TraceOptions::throwaway()
+    };
+    let report = trace(&set, &options)
+        .await
+        .unwrap_or_else(|e| panic!("trace: {e}"));
+    assert!(
+        took(
+            only_statement(&report, "add_column"),
+            "events_2a",
+            LockLevel::AccessExclusive
+        ),
+        "{report:#?}"
+    );
+    for name in ["add_column", "retype"] {
+        let s = only_statement(&report, name);
+        assert!(s.disagreements.is_empty(), "{name}: {:#?}", s.disagreements);
+    }
+}
