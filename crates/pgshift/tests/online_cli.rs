@@ -179,7 +179,8 @@ async fn phase_commands_say_what_to_do_and_a_rollback_of_nothing_exits_2() {
     assert!(
         text(&plan).contains("online change: expand now")
             && text(&plan).contains("rename public.people.full_name to display_name")
-            && text(&plan).contains("contract 1/1"),
+            && text(&plan).contains("contract 1/2")
+            && text(&plan).contains("contract 2/2: analyze public.people (display_name, age)"),
         "{}",
         text(&plan)
     );

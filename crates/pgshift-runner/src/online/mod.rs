@@ -205,6 +205,40 @@ pub(crate) fn refusal(m: &Migration, line: usize, message: impl std::fmt::Displa
     }
 }
 
+/// The `ANALYZE t (columns)` units of operations on one table as one unit, where the first
+/// of them stands (two operations on a table analyze it once).
+fn merge_analyzes(units: &mut Vec<PhaseUnit>) {
+    let parts = |u: &PhaseUnit| -> Option<(String, String)> {
+        let [sql] = u.sql.as_slice() else { return None };
+        let rest = sql.strip_prefix("ANALYZE ")?;
+        let (table, cols) = rest.split_once(" (")?;
+        Some((table.to_string(), cols.strip_suffix(')')?.to_string()))
+    };
+    let mut out: Vec<PhaseUnit> = Vec::with_capacity(units.len());
+    for unit in units.drain(..) {
+        let Some((table, cols)) = parts(&unit) else {
+            out.push(unit);
+            continue;
+        };
+        match out
+            .iter_mut()
+            .find(|u| parts(u).is_some_and(|(t, _)| t == table))
+        {
+            Some(first) => {
+                let (_, before) = parts(first).unwrap_or_default();
+                first.sql = vec![format!("ANALYZE {table} ({before}, {cols})")];
+                first.what = format!(
+                    "{}, {}",
+                    first.what.trim_end_matches(')'),
+                    unit.what.split_once('(').map_or("", |(_, c)| c)
+                );
+            }
+            None => out.push(unit),
+        }
+    }
+    *units = out;
+}
+
 /// How a migration runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
@@ -736,6 +770,7 @@ async fn plan_online(
     }
     plan.contract = merged.into_iter().map(|(_, u)| u).collect();
     plan.contract.extend(after);
+    merge_analyzes(&mut plan.contract);
     plan.contract.extend(written_contract);
     coalesce_as_written(&mut plan.contract);
     // Undo in the reverse order of the expand.
