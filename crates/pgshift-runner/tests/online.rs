@@ -1997,6 +1997,9 @@ async fn an_enum_label_rename_reaches_every_partition_of_a_partitioned_table() {
         "20260101000000_unhappy.up.sql",
         "ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy';\n",
     )]);
+    // Killed at several moments (the label added, the partitions' rows rewritten), then run
+    // again to the same result.
+    stop_up_at(&db, &c, &dir, &[40, 150, 400]).await;
     let mut m = migrator(&db, &dir, fast()).await;
     m.up(None, &Silent).await.expect("up expands");
     // Old code still writes 'sad', into either partition, and reads 'unhappy' back.
@@ -2229,6 +2232,8 @@ async fn a_check_after_its_cleanup_is_added_online_while_old_code_keeps_writing_
         "{:#?}",
         plan.expand
     );
+    // Killed at several moments while old code writes, then run again.
+    stop_up_at(&db, &c, &dir, &[40, 150]).await;
     m.up(None, &Silent).await.expect("up expands");
     assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
     tokio::time::sleep(Duration::from_millis(300)).await;
