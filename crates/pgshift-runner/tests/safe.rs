@@ -666,3 +666,64 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
         "{b:#?}"
     );
 }
+
+/// A UNIQUE constraint over rows that first need de-duplication, added while the application
+/// writes: the look reports the duplicates with examples, nothing of the constraint is left,
+/// and no write of the application failed or waited long.
+#[tokio::test]
+async fn duplicates_found_while_the_application_writes_are_reported_and_change_nothing() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE users (id bigserial PRIMARY KEY, email text);
+         INSERT INTO users (email) SELECT 'u' || (g % 40000) || '@x' FROM generate_series(1, 50000) g;",
+    )
+    .await
+    .unwrap();
+    let before = schema_state(&db).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (db.url(), stop.clone());
+        tokio::spawn(async move {
+            let w = pgshift_db::connect(&url).await.expect("writer");
+            let (mut n, mut slowest) = (0u64, Duration::ZERO);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                w.batch_execute("INSERT INTO users (email) VALUES ('new@x'); UPDATE users SET email = email WHERE id = 7")
+                    .await
+                    .expect("the application's write");
+                slowest = slowest.max(t.elapsed());
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (n, slowest)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "20260101000000_unique_email.up.sql",
+        "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);\n",
+    );
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let err = m.up(None, &Silent).await.expect_err("duplicates");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (writes, slowest) = writer.await.expect("writer");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("rows already in users break UNIQUE users_email_key (email)")
+            && shown.contains("for example:"),
+        "{shown}"
+    );
+    assert_eq!(
+        schema_state(&db).await,
+        before,
+        "nothing of the constraint is left"
+    );
+    assert!(writes > 10, "the application wrote ({writes})");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a write waited {slowest:?}"
+    );
+}
