@@ -103,6 +103,10 @@ pub struct PlannedMigration {
 /// An online change's phases, as `plan` shows them: expand now, contract after the deploy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OnlineOutline {
+    /// The phase of an online change already in progress (`expanding`, `expanded`, ...), whose
+    /// stored plan this is; `None` for one not started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     pub operations: Vec<String>,
     /// What each unit of the expand does (`pgshift start`, or `up`).
     pub expand: Vec<String>,
@@ -252,6 +256,7 @@ pub async fn plan(
     // What the pending migrations before each establish (a partitioned table one creates,
     // whose indexes a later one builds per partition), as `up` would carry it.
     let mut ctx = Context::new(pg, true);
+    let in_progress = crate::online::state::read(conn).await?;
     for m in &set.migrations {
         let row = rows
             .iter()
@@ -261,7 +266,10 @@ pub async fn plan(
             Some(r) if r.state == RowState::Partial => usize::try_from(r.progress).ok(),
             Some(_) => continue,
         };
-        migrations.push(plan_migration(conn, m, resumes_at, options, &mut ctx).await?);
+        let change = in_progress
+            .iter()
+            .find(|c| Version::parse(&c.version).is_some_and(|v| v == m.version));
+        migrations.push(plan_migration(conn, m, resumes_at, change, options, &mut ctx).await?);
     }
     Ok(PlanReport {
         database: conn.url().redacted(),
@@ -282,6 +290,7 @@ async fn plan_migration(
     conn: &Connection,
     m: &Migration,
     resumes_at: Option<usize>,
+    in_progress: Option<&crate::online::OnlineChange>,
     options: &PlanOptions,
     ctx: &mut Context,
 ) -> Result<PlannedMigration, RunError> {
@@ -449,7 +458,11 @@ async fn plan_migration(
         });
     }
     let mut checklist = checklist(m, &breaking, exec, &statements, &line_index);
-    let planned = if options.run.exact || !options.run.online || resumes_at.is_some() {
+    // An online change in progress runs the plan stored when its expand started, whatever
+    // the schema (expanded) or the file says now.
+    let planned = if let Some(change) = in_progress {
+        crate::online::Planned::Online(change.plan.clone())
+    } else if options.run.exact || !options.run.online || resumes_at.is_some() {
         crate::online::Planned::Ordinary
     } else {
         crate::online::plan(conn, m, pg).await?
@@ -468,6 +481,7 @@ async fn plan_migration(
                 units.iter().map(|u| u.what.clone()).collect::<Vec<_>>()
             };
             OnlineOutline {
+                phase: in_progress.map(|c| c.phase.as_str().to_string()),
                 operations: p.operations.iter().map(|o| o.summary.clone()).collect(),
                 expand: what(&p.expand),
                 contract: what(&p.contract),

@@ -115,10 +115,7 @@ pub fn render_terminal(report: &PlanReport) -> String {
             );
         }
         if let Some(o) = &m.online {
-            let _ = writeln!(
-                out,
-                "  online change: expand now (`pgshift start` or `up`), contract after the deploy (`pgshift complete`)"
-            );
+            let _ = writeln!(out, "  {}", online_line(o));
             for op in &o.operations {
                 let _ = writeln!(out, "    - {}", printable_line(op));
             }
@@ -282,7 +279,8 @@ pub fn render_markdown(report: &PlanReport) -> String {
         if let Some(o) = &m.online {
             let _ = writeln!(
                 out,
-                "\n**Online change**: expand now (`pgshift start` or `up`), contract after the deploy (`pgshift complete`).\n"
+                "\n**Online change**: {}.\n",
+                online_line(o).trim_start_matches("online change: ")
             );
             for op in &o.operations {
                 let _ = writeln!(out, "- {}", markdown::text(op));
@@ -371,6 +369,22 @@ pub fn render_markdown(report: &PlanReport) -> String {
         }
     }
     out
+}
+
+/// What an online change's phases mean now: to come, or where the change in progress stands.
+fn online_line(o: &crate::plan::OnlineOutline) -> String {
+    match o.phase.as_deref() {
+        None => "online change: expand now (`pgshift start` or `up`), contract after the deploy (`pgshift complete`)".to_string(),
+        Some("expanded") => "online change: expanded (old and new code both work): contract after the deploy (`pgshift complete`), or undo the expand (`pgshift rollback`)".to_string(),
+        Some(phase) => format!(
+            "online change: {phase}, stopped partway: `pgshift {}` continues it",
+            match phase {
+                "contracting" => "complete",
+                "rolling-back" => "rollback",
+                _ => "start",
+            }
+        ),
+    }
 }
 
 #[cfg(test)]
