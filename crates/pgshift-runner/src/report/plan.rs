@@ -102,7 +102,14 @@ pub fn render_terminal(report: &PlanReport) -> String {
             printable_line(&m.version),
             printable_line(&m.name),
             printable_line(&m.path),
-            crate::report::count(m.units, "step")
+            match &m.online {
+                Some(o) => format!(
+                    "expand {}, contract {}",
+                    crate::report::count(o.expand.len(), "step"),
+                    crate::report::count(o.contract.len(), "step")
+                ),
+                None => crate::report::count(m.units, "step"),
+            }
         );
         if let Some(d) = &m.dump {
             let _ = writeln!(out, "  first: pg_dump of the dropped tables to {d}");
