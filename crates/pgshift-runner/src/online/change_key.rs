@@ -32,8 +32,8 @@
 //!
 //! Refused, with the reason: a `USING` expression (the referencing columns would need it
 //! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, a foreign key from a
-//! partitioned table to another, a partition key column, an identity column of a partitioned
-//! table, and what a column copy cannot carry ([`super::change_type::unsupported`]).
+//! partitioned table to another, a partition key column, and what a column copy cannot carry
+//! ([`super::change_type::unsupported`]).
 
 use std::collections::BTreeMap;
 
@@ -149,12 +149,6 @@ pub async fn plan(
             if let Some(why) = super::change_type::in_partition_key(&table, &col.name) {
                 return Err(refuse(format!(
                     "to change the type of {}.{}: {why}",
-                    table.name, col.name
-                )));
-            }
-            if col.identity {
-                return Err(refuse(format!(
-                    "{}.{} is an identity column of a partitioned table, which pgshift cannot carry over online yet",
                     table.name, col.name
                 )));
             }
