@@ -2550,3 +2550,70 @@ async fn a_partitioned_tables_identity_key_becomes_bigint_and_its_identity_goes_
     );
     nothing_left(&c, "logs").await;
 }
+
+#[tokio::test]
+async fn a_key_between_two_partitioned_tables_becomes_bigint_with_both_foreign_keys() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE events (id serial, region int NOT NULL, parent_id int,
+                              PRIMARY KEY (id, region),
+                              FOREIGN KEY (parent_id, region) REFERENCES events) PARTITION BY LIST (region);
+         CREATE TABLE events_1 PARTITION OF events FOR VALUES IN (1);
+         CREATE TABLE events_2 PARTITION OF events FOR VALUES IN (2);
+         CREATE TABLE items (id bigserial, region int NOT NULL, event_id int NOT NULL,
+                             PRIMARY KEY (id, region),
+                             FOREIGN KEY (event_id, region) REFERENCES events ON DELETE CASCADE) PARTITION BY LIST (region);
+         CREATE TABLE items_1 PARTITION OF items FOR VALUES IN (1);
+         CREATE TABLE items_2 PARTITION OF items FOR VALUES IN (2);
+         INSERT INTO events (region) SELECT 1 + g % 2 FROM generate_series(1, 4000) g;
+         UPDATE events SET parent_id = id - 2 WHERE id > 2;
+         INSERT INTO items (region, event_id) SELECT region, id FROM events;
+         ANALYZE;",
+    )
+    .await;
+    let constraints = "SELECT string_agg(conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid) || ':' || convalidated, ' | ' ORDER BY conrelid::regclass::text, conname) FROM pg_constraint WHERE conrelid IN (SELECT relid FROM pg_partition_tree('events') UNION SELECT relid FROM pg_partition_tree('items'))";
+    let before = text(&c, constraints).await;
+    let dir = folder(&[(
+        "20260101000000_event_id_bigint.up.sql",
+        "ALTER TABLE events ALTER COLUMN id TYPE bigint;\n",
+    )]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        Arc::default(),
+        errors.clone(),
+        |i| {
+            format!(
+            "WITH e AS (INSERT INTO events (region, parent_id) VALUES ({0}, {1}) RETURNING id, region)
+             INSERT INTO items (region, event_id) SELECT region, id FROM e RETURNING id, event_id",
+            1 + i % 2,
+            // An event of the same region (event g is in region 1 + g % 2).
+            2 + i % 2 + 2 * (i % 100),
+        )
+        },
+    );
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    m.complete(None, &Silent).await.expect("complete");
+    settle(&stop, vec![old_app]).await;
+    no_errors(&errors);
+    for (t, col) in [
+        ("events_1", "id"),
+        ("events_2", "parent_id"),
+        ("items_1", "event_id"),
+    ] {
+        assert_eq!(type_of(&c, t, col).await, "bigint", "{t}.{col}");
+    }
+    for t in ["events", "items"] {
+        nothing_left(&c, t).await;
+    }
+    // Every constraint on every level as before, validated, with its name.
+    assert_eq!(text(&c, constraints).await, before);
+    exec(&c, "DELETE FROM items WHERE event_id <= 10; DELETE FROM events WHERE id <= 10 AND id NOT IN (SELECT parent_id FROM events WHERE parent_id IS NOT NULL)").await;
+}

@@ -28,12 +28,12 @@
 //! created again on each leaf, `NOT VALID` then validated, and at contract on the partitioned
 //! table, which attaches the leaves' (no scan). A foreign key to a partitioned table's key is
 //! made again only at contract, `NOT VALID`, and validated right after it (the primary key it
-//! needs exists only then; until then the old foreign key keeps the rows valid).
+//! needs exists only then; until then the old foreign key keeps the rows valid); from a
+//! partitioned table, on each leaf, then on the partitioned table once they are validated.
 //!
 //! Refused, with the reason: a `USING` expression (the referencing columns would need it
-//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, a foreign key from a
-//! partitioned table to another, a partition key column, and what a column copy cannot carry
-//! ([`super::change_type::unsupported`]).
+//! too), foreign keys with `ON ... SET DEFAULT` or `MATCH PARTIAL`, a partition key column,
+//! and what a column copy cannot carry ([`super::change_type::unsupported`]).
 
 use std::collections::BTreeMap;
 
@@ -163,22 +163,6 @@ pub async fn plan(
         for fk in catalog::foreign_keys(client, table.oid, col.attnum).await? {
             if keys.iter().any(|k| k.oid == fk.oid) {
                 continue;
-            }
-            let both_partitioned: bool = client
-                .query_one(
-                    "SELECT (SELECT relkind = 'p' FROM pg_class WHERE oid = $1)
-                        AND (SELECT relkind = 'p' FROM pg_class WHERE oid = $2)",
-                    &[&fk.ref_oid, &fk.table_oid],
-                )
-                .await
-                .map_err(pgshift_db::DbError::from)?
-                .get::<_, Option<bool>>(0)
-                .unwrap_or(false);
-            if both_partitioned {
-                return Err(refuse(format!(
-                    "foreign key {} on {} ({}) is from a partitioned table to a partitioned table (or to itself), which pgshift cannot carry over online yet",
-                    fk.name, fk.table, fk.definition
-                )));
             }
             if let Some(what) = &fk.unsupported {
                 return Err(refuse(format!(
@@ -347,23 +331,48 @@ pub async fn plan(
                 fk.table.quoted(),
                 quote_ident(&fk.name)
             ));
-            fk_renames.push(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){} NOT VALID",
-                fk.table.quoted(),
-                quote_ident(&fk.name),
-                cols(&fk.columns),
-                fk.ref_table.quoted(),
-                cols(&fk.ref_columns),
-                fk.clauses
-            ));
-            fk_validations.push(PhaseUnit::transaction(
-                format!("validate foreign key {} on {}", fk.name, fk.table),
-                vec![format!(
-                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                    fk.table.quoted(),
-                    quote_ident(&fk.name)
-                )],
-            ));
+            let add = |on: &QualifiedName, not_valid: bool| {
+                format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){}{}",
+                    on.quoted(),
+                    quote_ident(&fk.name),
+                    cols(&fk.columns),
+                    fk.ref_table.quoted(),
+                    cols(&fk.ref_columns),
+                    fk.clauses,
+                    if not_valid { " NOT VALID" } else { "" }
+                )
+            };
+            let validate = |on: &QualifiedName| {
+                PhaseUnit::transaction(
+                    format!("validate foreign key {} on {on}", fk.name),
+                    vec![format!(
+                        "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                        on.quoted(),
+                        quote_ident(&fk.name)
+                    )],
+                )
+            };
+            // From a partitioned table too (which takes none NOT VALID before 18): each
+            // leaf's, validated after the contract, then the partitioned table's, which
+            // attaches them.
+            let leaves = partition_leaves(client, &fk.table).await?;
+            if leaves.is_empty() {
+                fk_renames.push(add(&fk.table, true));
+                fk_validations.push(validate(&fk.table));
+            } else {
+                for leaf in &leaves {
+                    fk_renames.push(add(leaf, true));
+                    fk_validations.push(validate(leaf));
+                }
+                fk_validations.push(PhaseUnit::transaction(
+                    format!(
+                        "add foreign key {} on {} (it attaches its partitions')",
+                        fk.name, fk.table
+                    ),
+                    vec![add(&fk.table, false)],
+                ));
+            }
             continue;
         }
         let map = |oid: u32, cols: &[String]| -> String {
@@ -372,15 +381,7 @@ pub async fn plan(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let leaves: Vec<QualifiedName> = match catalog::table(client, &fk.table).await? {
-            Some(t) if t.kind == "p" => t
-                .partitions
-                .into_iter()
-                .filter(|p| p.leaf)
-                .map(|p| p.name)
-                .collect(),
-            _ => Vec::new(),
-        };
+        let leaves = partition_leaves(client, &fk.table).await?;
         let holders = if leaves.is_empty() {
             vec![fk.table.clone()]
         } else {
@@ -572,6 +573,22 @@ pub async fn plan(
             )],
         },
         columns,
+    })
+}
+
+/// The leaf partitions of `table` when it is a partitioned table (none otherwise).
+async fn partition_leaves(
+    client: &Client,
+    table: &QualifiedName,
+) -> Result<Vec<QualifiedName>, RunError> {
+    Ok(match catalog::table(client, table).await? {
+        Some(t) if t.kind == "p" => t
+            .partitions
+            .into_iter()
+            .filter(|p| p.leaf)
+            .map(|p| p.name)
+            .collect(),
+        _ => Vec::new(),
     })
 }
 
