@@ -139,13 +139,8 @@ pub async fn plan(
                 input.table.name
             )));
         }
+        super::partitioned_needs_13(m, st.line, &table, input.pg)?;
         if table.kind == "p" {
-            if input.pg.major < 13 {
-                return Err(refuse(format!(
-                    "{} is a partitioned table: changing it online needs PostgreSQL 13 or later, whose BEFORE row triggers keep every partition's columns in step",
-                    table.name
-                )));
-            }
             if let Some(why) = super::change_type::in_partition_key(&table, &col.name) {
                 return Err(refuse(format!(
                     "to change the type of {}.{}: {why}",
@@ -320,12 +315,7 @@ pub async fn plan(
             .iter()
             .any(|c| c.table.oid == fk.ref_oid && c.table.kind == "p");
         if to_partitioned {
-            let cols = |cols: &[String]| {
-                cols.iter()
-                    .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let cols = quoted_list;
             fk_drops.push(format!(
                 "ALTER TABLE {} DROP CONSTRAINT {}",
                 fk.table.quoted(),
@@ -424,12 +414,7 @@ pub async fn plan(
         ));
         if !leaves.is_empty() {
             // The columns have their old names again by then.
-            let cols = |cols: &[String]| {
-                cols.iter()
-                    .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let cols = quoted_list;
             fk_renames.push(format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){}",
                 fk.table.quoted(),
@@ -574,6 +559,14 @@ pub async fn plan(
         },
         columns,
     })
+}
+
+/// `"a", "b"`: the columns as a statement lists them.
+fn quoted_list(cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The leaf partitions of `table` when it is a partitioned table (none otherwise).

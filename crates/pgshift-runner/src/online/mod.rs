@@ -239,6 +239,24 @@ fn merge_analyzes(units: &mut Vec<PhaseUnit>) {
     *units = out;
 }
 
+/// A partitioned table changes online from PostgreSQL 13, whose BEFORE row triggers on a
+/// partitioned table reach every partition (the triggers keep the columns in step).
+pub(crate) fn partitioned_needs_13(
+    m: &Migration,
+    line: usize,
+    table: &catalog::TableFacts,
+    pg: PgVersion,
+) -> Result<(), RunError> {
+    if table.kind == "p" && pg.major < 13 {
+        return Err(refusal(
+            m,
+            line,
+            format!("{} is a partitioned table: changing it online needs PostgreSQL 13 or later, whose BEFORE row triggers reach every partition", table.name),
+        ));
+    }
+    Ok(())
+}
+
 /// How a migration runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
@@ -426,13 +444,7 @@ async fn plan_online(
                 catalog::table(client, &check.table).await?,
                 statements[from].update.as_ref(),
             ) {
-                if table.kind == "p" && pg.major < 13 {
-                    return Err(refusal(
-                        m,
-                        st.line,
-                        format!("{} is a partitioned table: keeping its cleanup true online needs PostgreSQL 13 or later, whose BEFORE row triggers reach every partition", table.name),
-                    ));
-                }
+                partitioned_needs_13(m, st.line, &table, pg)?;
                 let input = OpInput {
                     migration: m,
                     statement: st,
@@ -519,13 +531,7 @@ async fn plan_online(
                 let Some(table) = catalog::table(client, change.table()).await? else {
                     continue;
                 };
-                if table.kind == "p" && pg.major < 13 {
-                    return Err(refusal(
-                        m,
-                        st.line,
-                        format!("{} is a partitioned table: changing it online needs PostgreSQL 13 or later, whose BEFORE row triggers keep every partition's columns in step", table.name),
-                    ));
-                }
+                partitioned_needs_13(m, st.line, &table, pg)?;
                 let input = OpInput {
                     migration: m,
                     statement: st,
