@@ -382,6 +382,108 @@ pub const ONLINE_RULES: &[&str] = &[
     "renaming-enum-value",
 ];
 
+/// The findings about the statements of a fill (`UPDATE` + `SET NOT NULL`) or a cleanup
+/// (`UPDATE` + CHECK) that `pgshift up` plans as one online change.
+const PAIRED_RULES: &[&str] = &["unbatched-backfill", "may-fail-on-existing-data"];
+
+/// What a statement is to the pairs `pgshift up` plans online.
+#[derive(Debug, Clone, PartialEq)]
+enum Pairing {
+    /// An unmarked `UPDATE` of a table: the columns it assigns.
+    Update {
+        table: String,
+        columns: Vec<String>,
+    },
+    /// `ALTER TABLE t ALTER c SET NOT NULL`.
+    NotNull {
+        table: String,
+        column: String,
+    },
+    /// `ADD CONSTRAINT ... CHECK` (validated): the columns it reads.
+    Check {
+        table: String,
+        reads: Vec<String>,
+    },
+    Other,
+}
+
+fn pairing(
+    stmt: &pgshift_sql::Statement,
+    text: &str,
+    rewrite: Option<&crate::rewrite::SafeRewrite>,
+    marked: bool,
+) -> Pairing {
+    use pg_query::protobuf::AlterTableType;
+    use pg_query::NodeEnum;
+    match &stmt.node {
+        NodeEnum::UpdateStmt(_) if !marked => {
+            return match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
+                Ok(u) => Pairing::Update {
+                    table: u.table.name.clone(),
+                    columns: u.assignments.iter().map(|a| a.column.clone()).collect(),
+                },
+                Err(_) => Pairing::Other,
+            };
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            if let ([cmd], Some(rv)) = (a.cmds.as_slice(), a.relation.as_ref()) {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                    if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
+                        return Pairing::NotNull {
+                            table: rv.relname.clone(),
+                            column: cmd.name.clone(),
+                        };
+                    }
+                }
+            }
+        }
+        _ => return Pairing::Other,
+    }
+    if let Some(crate::rewrite::ExistingRows::Check { table, expr, .. }) =
+        rewrite.and_then(|r| r.existing_rows.as_ref())
+    {
+        let row =
+            pgshift_sql::change::row_expression(expr, &[table.name.as_str()]).unwrap_or_default();
+        return Pairing::Check {
+            table: table.name.clone(),
+            reads: row
+                .split("NEW.")
+                .skip(1)
+                .filter_map(|r| r.strip_prefix('"')?.split('"').next().map(str::to_owned))
+                .collect(),
+        };
+    }
+    Pairing::Other
+}
+
+/// The statements of each pair: an `UPDATE` assigning only `c` and a later `SET NOT NULL` of
+/// `c`; an `UPDATE` and a CHECK reading a column it assigns that is the next statement to
+/// name the table.
+fn paired_statements(shapes: &[(Pairing, Vec<String>)]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, (shape, _)) in shapes.iter().enumerate() {
+        let Pairing::Update { table, columns } = shape else {
+            continue;
+        };
+        let fill = shapes.iter().enumerate().skip(i + 1).find(|(_, (s, _))| {
+            matches!(s, Pairing::NotNull { table: t, column }
+                if t == table && columns.len() == 1 && columns[0] == *column)
+        });
+        let next = shapes
+            .iter()
+            .enumerate()
+            .skip(i + 1)
+            .find(|(_, (_, tables))| tables.contains(table));
+        let cleanup = next.filter(|(_, (s, _))| {
+            matches!(s, Pairing::Check { table: t, reads } if t == table && reads.iter().any(|r| columns.contains(r)))
+        });
+        for (j, _) in fill.into_iter().chain(cleanup) {
+            out.extend([i, j]);
+        }
+    }
+    out
+}
+
 /// Says how `pgshift up` runs it. The severity stays: whether the change can be planned online
 /// depends on the live catalog (a view reading the column, a foreign key, ...), which `check`
 /// does not see; `pgshift plan` shows the phases, or why it runs as written.
@@ -577,6 +679,9 @@ fn check_walked(
     let mut open_begin: Option<Range<usize>> = None;
     // The statement each diagnostic of `out` is about; none for those of the directives.
     let mut per_statement: Vec<Option<usize>> = vec![None; out.len()];
+    // What each statement is to the online planner's pairs (a fill or cleanup `UPDATE`, the
+    // `SET NOT NULL` or CHECK it prepares), and the tables it names.
+    let mut shapes: Vec<(Pairing, Vec<String>)> = Vec::new();
     walk.for_each(|i, stmt| {
         for span in &backfill_comments[i] {
             match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
@@ -594,6 +699,13 @@ fn check_walked(
         per_statement.resize(out.len(), None);
         let effects = statement_effects(&stmt.node, ctx);
         let rewrite = safe_rewrite(stmt, text, ctx);
+        if online {
+            shapes.resize(i, (Pairing::Other, Vec::new()));
+            shapes.push((
+                pairing(stmt, text, rewrite.as_ref(), backfill_marked[i]),
+                effects.iter().map(|e| e.table.name.clone()).collect(),
+            ));
+        }
         let input = StatementCheck {
             statement: stmt,
             node: &stmt.node,
@@ -629,6 +741,21 @@ fn check_walked(
         }
         ctx.observe(&stmt.node, &effects, stmt.span.clone());
     });
+    // An UPDATE that `up` runs as the backfill of an online change (a fill before SET NOT
+    // NULL, a cleanup before a CHECK), and that SET NOT NULL or CHECK: their findings say so.
+    if online {
+        let paired = paired_statements(&shapes);
+        for (k, (rule, d)) in out.iter_mut().enumerate() {
+            let in_pair = per_statement
+                .get(k)
+                .copied()
+                .flatten()
+                .is_some_and(|i| paired.contains(&i));
+            if in_pair && PAIRED_RULES.contains(&rule.name) && !d.runs_as {
+                *d = online_change(std::mem::replace(d, Diagnostic::new(0..0, String::new())));
+            }
+        }
+    }
     let end = ScriptEnd {
         ctx,
         file_text: text,

@@ -292,3 +292,57 @@ fn breaking_changes_say_pgshift_runs_them_online_when_it_is_the_runner() {
     );
     assert_eq!(says(Format::Sqlx, rename), [false]);
 }
+
+/// The pairs `pgshift up` plans as one online change — a fill `UPDATE` before `SET NOT NULL`,
+/// a cleanup `UPDATE` before a CHECK on a column it writes — say so on both statements'
+/// findings; an `UPDATE` unrelated to the constraint after it does not.
+#[test]
+fn a_fill_or_cleanup_and_its_constraint_say_pgshift_runs_them_online() {
+    let online = |sql: &str| {
+        let s = set(
+            Format::Pgshift,
+            vec![
+                migration(
+                    "20240101000000",
+                    "CREATE TABLE t (id int PRIMARY KEY, c int, d int);",
+                    false,
+                ),
+                migration("20240102000000", sql, false),
+            ],
+        );
+        let mut said: Vec<(String, bool)> = check_set(&s, &CheckOptions::default())
+            .findings()
+            .filter(|f| f.rule == "unbatched-backfill" || f.rule == "may-fail-on-existing-data")
+            .map(|f| {
+                (
+                    f.rule.to_string(),
+                    f.help
+                        .clone()
+                        .unwrap_or_default()
+                        .contains("runs this as an online change"),
+                )
+            })
+            .collect();
+        said.sort();
+        said
+    };
+    let both = |v: bool| {
+        vec![
+            ("may-fail-on-existing-data".to_string(), v),
+            ("unbatched-backfill".to_string(), v),
+        ]
+    };
+    assert_eq!(
+        online("UPDATE t SET c = 0 WHERE c < 0;\nALTER TABLE t ADD CONSTRAINT c_nonneg CHECK (c >= 0);"),
+        both(true)
+    );
+    assert_eq!(
+        online("UPDATE t SET d = c WHERE d IS NULL;\nALTER TABLE t ALTER COLUMN d SET NOT NULL;"),
+        both(true)
+    );
+    // The UPDATE writes a column the CHECK does not read: not its cleanup.
+    assert_eq!(
+        online("UPDATE t SET d = 0;\nALTER TABLE t ADD CONSTRAINT c_nonneg CHECK (c >= 0);"),
+        both(false)
+    );
+}
