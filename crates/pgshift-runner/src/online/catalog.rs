@@ -45,6 +45,8 @@ pub struct ColumnFacts {
     pub generated: bool,
     /// The type has a default btree operator class, so `IS DISTINCT FROM` compares values.
     pub has_equality: bool,
+    /// The name of its NOT NULL constraint (PostgreSQL 18 names them; none before).
+    pub not_null_name: Option<String>,
 }
 
 /// An index that uses the column.
@@ -107,7 +109,9 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
                     pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '', a.attgenerated <> '',
                     EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
                              WHERE m.amname = 'btree' AND o.opcdefault
-                               AND o.opcintype = a.atttypid)
+                               AND o.opcintype = a.atttypid),
+                    (SELECT k.conname::text FROM pg_constraint k
+                      WHERE k.conrelid = c.oid AND k.contype = 'n' AND k.conkey = ARRAY[a.attnum])
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_attribute a
                       ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -134,6 +138,7 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
             identity: r.get(9),
             generated: r.get(10),
             has_equality: r.get(11),
+            not_null_name: r.get(12),
         });
     }
     let kind: String = first.get(3);

@@ -652,6 +652,13 @@ fn swap_column(c: &Changed, target: &str, nn_check: &str) -> Vec<String> {
     }
     sql.push(format!("ALTER TABLE {t} DROP COLUMN {old}"));
     sql.push(format!("ALTER TABLE {t} RENAME COLUMN {new} TO {old}"));
+    if c.col.not_null {
+        sql.extend(super::change_type::keep_not_null_name(
+            &c.table.name,
+            &c.col.name,
+            c.col.not_null_name.as_deref(),
+        ));
+    }
     sql.extend(after_drop);
     if let (Some(default), false) = (
         &c.col.default,

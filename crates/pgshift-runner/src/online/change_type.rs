@@ -15,7 +15,7 @@
 //! foreign key references (the next issue's key change), foreign keys from the column,
 //! views that read it, indexes with expressions, predicates or non-default options.
 
-use pgshift_sql::ident::{quote_ident, QualifiedName};
+use pgshift_sql::ident::{quote_ident, quote_literal, QualifiedName};
 use tokio_postgres::Client;
 
 use super::catalog::{self, ColumnFacts, ColumnUses, Partition, TableFacts};
@@ -117,6 +117,7 @@ pub async fn plan(
     }
     if col.not_null {
         contract.extend(finish_not_null(t, column, &nn_check));
+        contract.extend(keep_not_null_name(t, column, col.not_null_name.as_deref()));
     }
     contract.extend(index_swaps);
     checks_again(t, &uses, &mut contract, &mut after_contract);
@@ -278,6 +279,19 @@ pub fn finish_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<Stri
             quote_ident(check)
         ),
     ]
+}
+
+/// On PostgreSQL 18, where NOT NULL is a named constraint: the statement that gives the NOT
+/// NULL constraint of `column` (made on the column that took the old one's place, so named
+/// after it) the name `old` had, as the statement as written leaves it. `None` before 18.
+pub fn keep_not_null_name(t: &QualifiedName, column: &str, old: Option<&str>) -> Option<String> {
+    let old = old?;
+    let table = quote_literal(&t.quoted());
+    Some(format!(
+        "DO $pgshift$ DECLARE n name; BEGIN          SELECT conname INTO n FROM pg_constraint WHERE conrelid = {table}::regclass AND contype = 'n'          AND conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = {table}::regclass AND attname = {})];          IF n IS NOT NULL AND n <> {old_lit} THEN          EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', {table}, n, {old_lit});          END IF; END $pgshift$",
+        quote_literal(column),
+        old_lit = quote_literal(old),
+    ))
 }
 
 /// The indexes on `old`, built again on `new` (each `(old, new)` pair of `renamed`): the

@@ -111,6 +111,12 @@ pub async fn plan(
     }
     if col.not_null {
         contract.extend(finish_not_null(t, to, &nn_check));
+        // As `RENAME COLUMN` leaves it: the constraint keeps its name.
+        contract.extend(super::change_type::keep_not_null_name(
+            t,
+            to,
+            col.not_null_name.as_deref(),
+        ));
     }
     contract.extend(index_swaps);
 
