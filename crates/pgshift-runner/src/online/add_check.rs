@@ -44,8 +44,6 @@ pub fn cleaned_by(statements: &[OnlineStatement], i: usize) -> Option<usize> {
     if next.phase.is_some() || !same_table(&check.table, &update.table) {
         return None;
     }
-    let mut names = vec![update.table.name.as_str()];
-    names.extend(update.alias.as_deref());
     let reads = pgshift_sql::change::row_expression(&check.expr, &[check.table.name.as_str()])?;
     update
         .assignments
