@@ -389,10 +389,13 @@ const PAIRED_RULES: &[&str] = &["unbatched-backfill", "may-fail-on-existing-data
 /// What a statement is to the pairs `pgshift up` plans online.
 #[derive(Debug, Clone, PartialEq)]
 enum Pairing {
-    /// An unmarked `UPDATE` of a table: the columns it assigns.
+    /// An unmarked `UPDATE` of a table: the columns it assigns, and whether applying it again
+    /// to a row it fixed gives the same row (its values read only the row, no column it
+    /// writes): only such an UPDATE is a cleanup `pgshift up` keeps true with a trigger.
     Update {
         table: String,
         columns: Vec<String>,
+        repeatable: bool,
     },
     /// `ALTER TABLE t ALTER c SET NOT NULL`.
     NotNull {
@@ -418,10 +421,24 @@ fn pairing(
     match &stmt.node {
         NodeEnum::UpdateStmt(_) if !marked => {
             return match pgshift_sql::update_parts(stmt.text(text), &stmt.node) {
-                Ok(u) => Pairing::Update {
-                    table: u.table.name.clone(),
-                    columns: u.assignments.iter().map(|a| a.column.clone()).collect(),
-                },
+                Ok(u) => {
+                    let mut names = vec![u.table.name.as_str()];
+                    names.extend(u.alias.as_deref());
+                    let writes: Vec<String> = u
+                        .assignments
+                        .iter()
+                        .map(|a| format!("NEW.{}", pgshift_sql::ident::quote_ident(&a.column)))
+                        .collect();
+                    let repeatable = u.assignments.iter().all(|a| {
+                        pgshift_sql::change::row_expression(&a.expression, &names)
+                            .is_some_and(|v| writes.iter().all(|w| !v.contains(w.as_str())))
+                    });
+                    Pairing::Update {
+                        table: u.table.name.clone(),
+                        columns: u.assignments.iter().map(|a| a.column.clone()).collect(),
+                        repeatable,
+                    }
+                }
                 Err(_) => Pairing::Other,
             };
         }
@@ -462,7 +479,12 @@ fn pairing(
 fn paired_statements(shapes: &[(Pairing, Vec<String>)]) -> Vec<usize> {
     let mut out = Vec::new();
     for (i, (shape, _)) in shapes.iter().enumerate() {
-        let Pairing::Update { table, columns } = shape else {
+        let Pairing::Update {
+            table,
+            columns,
+            repeatable,
+        } = shape
+        else {
             continue;
         };
         let fill = shapes.iter().enumerate().skip(i + 1).find(|(_, (s, _))| {
@@ -475,7 +497,8 @@ fn paired_statements(shapes: &[(Pairing, Vec<String>)]) -> Vec<usize> {
             .skip(i + 1)
             .find(|(_, (_, tables))| tables.contains(table));
         let cleanup = next.filter(|(_, (s, _))| {
-            matches!(s, Pairing::Check { table: t, reads } if t == table && reads.iter().any(|r| columns.contains(r)))
+            *repeatable
+                && matches!(s, Pairing::Check { table: t, reads } if t == table && reads.iter().any(|r| columns.contains(r)))
         });
         for (j, _) in fill.into_iter().chain(cleanup) {
             out.extend([i, j]);

@@ -2619,3 +2619,39 @@ async fn a_key_between_two_partitioned_tables_becomes_bigint_with_both_foreign_k
     assert_eq!(text(&c, constraints).await, before);
     exec(&c, "DELETE FROM items WHERE event_id <= 10; DELETE FROM events WHERE id <= 10 AND id NOT IN (SELECT parent_id FROM events WHERE parent_id IS NOT NULL)").await;
 }
+
+#[tokio::test]
+async fn a_cleanup_that_reads_what_it_writes_is_not_applied_twice_it_runs_as_written() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE prices (id int PRIMARY KEY, amount numeric NOT NULL);
+         INSERT INTO prices SELECT g, g / 10.0 FROM generate_series(1, 500) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_cents.up.sql",
+        "UPDATE prices SET amount = amount * 100 WHERE amount < 10;\nALTER TABLE prices ADD CONSTRAINT amount_min CHECK (amount >= 10);\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    assert!(
+        matches!(
+            m.online_plan(&m.set().migrations[0].clone())
+                .await
+                .expect("plan"),
+            Planned::Ordinary
+        ),
+        "applied again, the cleanup would multiply again: not online"
+    );
+    m.up(None, &Silent).await.expect("up");
+    // Each row multiplied once: 0.1 became 10, never 1000.
+    assert_eq!(
+        text(
+            &c,
+            "SELECT min(amount)::int || ' ' || max(amount)::int FROM prices WHERE id <= 99"
+        )
+        .await,
+        "10 990"
+    );
+}

@@ -13,6 +13,10 @@
 //! - contract, one transaction: the trigger goes (new code writes valid rows itself).
 //! - rollback: the trigger and the constraint go; the rows the cleanup fixed keep their new
 //!   values.
+//!
+//! Only a cleanup that gives the same row when applied again (its values read no column it
+//! writes, nor anything but the row): the trigger also sees the backfill's writes and every
+//! later write of a fixed row. Any other runs as written.
 
 use pgshift_sql::ident::{quote_ident, QualifiedName};
 use pgshift_sql::UpdateParts;
@@ -45,10 +49,26 @@ pub fn cleaned_by(statements: &[OnlineStatement], i: usize) -> Option<usize> {
         return None;
     }
     let reads = pgshift_sql::change::row_expression(&check.expr, &[check.table.name.as_str()])?;
-    update
+    let writes: Vec<String> = update
         .assignments
         .iter()
-        .any(|a| reads.contains(&format!("NEW.{}", quote_ident(&a.column))))
+        .map(|a| format!("NEW.{}", quote_ident(&a.column)))
+        .collect();
+    // Applied again to a row it already fixed (the trigger sees the backfill's own writes,
+    // and every later write of the row), a cleanup must give the same row: not when a value
+    // it sets reads a column it writes (`SET amount = amount * 100`), or reads more than the
+    // row. Such an UPDATE runs as written, as an ordinary migration.
+    let mut names = vec![update.table.name.as_str()];
+    names.extend(update.alias.as_deref());
+    for a in &update.assignments {
+        let value = pgshift_sql::change::row_expression(&a.expression, &names)?;
+        if writes.iter().any(|w| value.contains(w.as_str())) {
+            return None;
+        }
+    }
+    writes
+        .iter()
+        .any(|w| reads.contains(w.as_str()))
         .then_some(j)
 }
 
