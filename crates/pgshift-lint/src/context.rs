@@ -104,6 +104,10 @@ pub struct Context {
     partitions: HashMap<String, Vec<PartitionOf>>,
     /// Indexes of partitioned tables learnt from the live catalog, by name.
     partitioned_indexes: HashSet<String>,
+    /// Relation names the live catalog holds near partitioned tables (each starts with the
+    /// name of the table or of a partition), and the names the set's statements gave: a name
+    /// chosen for a partition's index must not be one of them.
+    taken_names: HashSet<String>,
 }
 
 /// One partition of a partitioned table, as the live catalog has it.
@@ -154,6 +158,7 @@ impl Context {
             validated_checks: HashSet::new(),
             partitions: HashMap::new(),
             partitioned_indexes: HashSet::new(),
+            taken_names: HashSet::new(),
         }
     }
 
@@ -351,6 +356,16 @@ impl Context {
                 parts.push(part.clone());
             }
         }
+    }
+
+    /// Records relation names that exist (see `taken_names`).
+    pub fn assume_taken_names(&mut self, names: impl IntoIterator<Item = String>) {
+        self.taken_names.extend(names);
+    }
+
+    /// Whether a relation named `name` exists already (as far as this context knows).
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.taken_names.contains(name) || self.index_tables.contains_key(name)
     }
 
     /// Records that `index` is a partitioned table's index (which PostgreSQL cannot drop

@@ -123,7 +123,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             let steps = match ctx.partitions(&table) {
                 // A partitioned table without partitions holds no row: as written.
                 Some([]) => return None,
-                Some(parts) => partitioned::index(i, &table, parts)?,
+                Some(parts) => partitioned::index(i, &table, parts, &|n| ctx.name_taken(n))?,
                 None => {
                     let mut new = i.clone();
                     new.concurrent = true;
@@ -272,6 +272,18 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             };
                             let quoted_cols: Vec<String> =
                                 cols.iter().map(|c| quote_ident(c)).collect();
+                            // What the index must carry for the constraint to be the one
+                            // written: its INCLUDE columns and NULLS NOT DISTINCT.
+                            let include = strings(&c.including);
+                            let mut tail = String::new();
+                            if !include.is_empty() {
+                                let inc: Vec<String> =
+                                    include.iter().map(|c| quote_ident(c)).collect();
+                                tail.push_str(&format!(" INCLUDE ({})", inc.join(", ")));
+                            }
+                            if c.nulls_not_distinct {
+                                tail.push_str(" NULLS NOT DISTINCT");
+                            }
                             let index = QualifiedName {
                                 schema: table.schema.clone(),
                                 name: name.clone(),
@@ -289,9 +301,11 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                         &table,
                                         &name,
                                         &cols,
+                                        &include,
                                         primary,
-                                        c.nulls_not_distinct,
+                                        &tail,
                                         parts,
+                                        &|n| ctx.name_taken(n),
                                     ),
                                     existing_rows,
                                 });
@@ -300,7 +314,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                 steps: vec![
                                     step(
                                         format!(
-                                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({})",
+                                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}){tail}",
                                             quote_ident(&name),
                                             table.quoted(),
                                             quoted_cols.join(", ")

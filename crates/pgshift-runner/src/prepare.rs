@@ -219,6 +219,11 @@ fn analyse(
     let mut out = Vec::with_capacity(if keep { walk.spans.len() } else { 0 });
     walk.for_each(|_, statement| {
         let rewrite = pgshift_lint::safe_rewrite(statement, file_text, &ctx);
+        // The indexes its steps create take their names: a later statement's partitions'
+        // indexes are named past them, as PostgreSQL would name them.
+        if let Some(r) = &rewrite {
+            ctx.assume_taken_names(r.steps.iter().flat_map(|s| index_names(&s.sql)));
+        }
         let effects = statement_effects(&statement.node, &ctx);
         let breaking = breaking_changes(&statement.node, &ctx);
         let drops = drops(&statement.node, &ctx).map(Box::new);
@@ -241,6 +246,33 @@ fn analyse(
             });
         }
     });
+    out
+}
+
+/// The names of the indexes a generated statement creates: `CREATE INDEX name`, and an index
+/// made a constraint `USING INDEX` (it takes the constraint's name).
+fn index_names(sql: &str) -> Vec<String> {
+    let parsed = pgshift_sql::parse(sql);
+    let mut out = Vec::new();
+    for st in &parsed.statements {
+        match &st.node {
+            NodeEnum::IndexStmt(i) if !i.idxname.is_empty() => out.push(i.idxname.clone()),
+            NodeEnum::AlterTableStmt(a) => {
+                for cmd in &a.cmds {
+                    if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                        if let Some(NodeEnum::Constraint(c)) =
+                            cmd.def.as_ref().and_then(|d| d.node.as_ref())
+                        {
+                            if !c.indexname.is_empty() && !c.conname.is_empty() {
+                                out.push(c.conname.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     out
 }
 
@@ -462,7 +494,7 @@ async fn assume_live_partitions(
         if relation_kind(client, &table.quoted()).await? != Some(RelationKind::PartitionedTable) {
             continue;
         }
-        let parts = rows
+        let parts: Vec<pgshift_lint::context::PartitionOf> = rows
             .iter()
             .map(|r| pgshift_lint::context::PartitionOf {
                 name: QualifiedName::qualified(r.get::<_, String>(0), r.get::<_, String>(1)),
@@ -476,6 +508,21 @@ async fn assume_live_partitions(
                 leaf: r.get(2),
             })
             .collect();
+        // The names already taken near them: a partition's index gets the name PostgreSQL
+        // would give it, numbered past the ones in use.
+        let mut quoted: Vec<String> = vec![table.quoted()];
+        quoted.extend(parts.iter().map(|p| p.name.quoted()));
+        let taken = client
+            .query(
+                "WITH t AS (SELECT c.relname, c.relnamespace FROM unnest($1::text[]) q(n)
+                              JOIN pg_class c ON c.oid = to_regclass(q.n))
+                 SELECT c.relname::text FROM pg_class c
+                  WHERE c.relnamespace IN (SELECT relnamespace FROM t)
+                    AND EXISTS (SELECT 1 FROM t WHERE left(c.relname, length(t.relname)) = t.relname)",
+                &[&quoted],
+            )
+            .await?;
+        ctx.assume_taken_names(taken.iter().map(|r| r.get::<_, String>(0)));
         ctx.assume_partitions(&table, parts);
     }
     for index in indexes {

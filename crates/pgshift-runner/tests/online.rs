@@ -1797,7 +1797,7 @@ const PARTITIONED_SCHEMA: &str = "
     CREATE TABLE orders (id bigserial, region int NOT NULL, amount int NOT NULL DEFAULT 0, note text,
                          PRIMARY KEY (id, region),
                          CONSTRAINT amount_positive CHECK (amount >= 0),
-                         CONSTRAINT orders_note_amount UNIQUE (note, amount, region))
+                         CONSTRAINT orders_note_amount UNIQUE (note, amount, region) INCLUDE (id))
         PARTITION BY LIST (region);
     CREATE TABLE orders_1 PARTITION OF orders FOR VALUES IN (1);
     CREATE TABLE orders_2 PARTITION OF orders FOR VALUES IN (2, 3) PARTITION BY LIST (region);
@@ -1905,7 +1905,7 @@ async fn a_partitioned_tables_column_changes_type_online_through_kills_while_the
     );
     assert_eq!(
         text(&c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_note_amount' AND conrelid = 'orders'::regclass").await,
-        "UNIQUE (note, amount, region)"
+        "UNIQUE (note, amount, region) INCLUDE (id)"
     );
     rows_match(&c, &model, "orders", "amount").await;
     assert_eq!(
@@ -1974,7 +1974,7 @@ async fn a_partitioned_table_gets_a_filled_not_null_column_and_a_rename_and_can_
     );
     assert_eq!(
         text(&c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_note_amount' AND conrelid = 'orders'::regclass").await,
-        "UNIQUE (label, amount, region)"
+        "UNIQUE (label, amount, region) INCLUDE (id)"
     );
     nothing_left(&c, "orders").await;
 }

@@ -83,6 +83,7 @@ ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCE
 ALTER TABLE orders ADD CHECK (a > 0);
 ALTER TABLE orders ALTER COLUMN a SET NOT NULL;
 ALTER TABLE orders ADD UNIQUE (code);
+ALTER TABLE orders ADD CONSTRAINT orders_user_code UNIQUE NULLS NOT DISTINCT (user_id, code) INCLUDE (a);
 ALTER TABLE orders ADD PRIMARY KEY (id);
 DROP INDEX orders_old_idx;
 REINDEX INDEX orders_a_idx;
@@ -592,11 +593,13 @@ CREATE INDEX orders_old_idx ON orders (old_idx);
 ";
 
 const PARTITIONED_CHANGES: &str = "CREATE INDEX orders_a_idx ON orders (a);
+CREATE INDEX ON orders (a);
 CREATE UNIQUE INDEX ON orders (code, region);
 ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
 ALTER TABLE orders ADD CHECK (a > 0);
 ALTER TABLE orders ALTER COLUMN a SET NOT NULL;
 ALTER TABLE orders ADD UNIQUE (code, region);
+ALTER TABLE orders ADD CONSTRAINT orders_code_inc UNIQUE NULLS NOT DISTINCT (code, region) INCLUDE (a);
 ALTER TABLE orders ADD PRIMARY KEY (id, region);
 DROP INDEX orders_old_idx;
 ";

@@ -30,10 +30,12 @@ fn range_var(rv: &RangeVar, table: &QualifiedName, only: bool) -> RangeVar {
     }
 }
 
-/// The index's key columns for its default name: a column's name, `expr` for an expression.
+/// The index's key and INCLUDE columns for its default name: a column's name, `expr` for an
+/// expression.
 fn key_names(i: &IndexStmt) -> Vec<String> {
     i.index_params
         .iter()
+        .chain(&i.index_including_params)
         .map(|p| match &p.node {
             Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => e.name.clone(),
             _ => "expr".to_owned(),
@@ -50,20 +52,57 @@ fn index_in(table: &QualifiedName, name: &str) -> String {
     .quoted()
 }
 
+/// Names PostgreSQL would choose for the partitions' objects (`ChooseRelationName`): the
+/// default name, or with a number after the label when a relation already has it (one the
+/// live catalog holds, or one this statement names already).
+struct Namer<'a> {
+    taken: &'a dyn Fn(&str) -> bool,
+    used: Vec<String>,
+}
+
+impl Namer<'_> {
+    fn choose(&mut self, name1: &str, name2: Option<&str>, label: &str) -> String {
+        let mut name = object_name(name1, name2, label);
+        let mut pass = 0;
+        while (self.taken)(&name) || self.used.contains(&name) {
+            pass += 1;
+            name = object_name(name1, name2, &format!("{label}{pass}"));
+        }
+        self.used.push(name.clone());
+        name
+    }
+}
+
 /// `CREATE [UNIQUE] INDEX` on the partitioned `table`, partition by partition.
 pub(super) fn index(
     i: &IndexStmt,
     table: &QualifiedName,
     parts: &[PartitionOf],
+    taken: &dyn Fn(&str) -> bool,
 ) -> Option<Vec<Step>> {
     let rv = i.relation.as_ref()?;
     let addition = name_addition(&key_names(i));
+    let mut namer = Namer {
+        taken,
+        used: Vec::new(),
+    };
+    let mut names: Vec<(QualifiedName, String)> = Vec::new();
+    let root = if i.idxname.is_empty() {
+        namer.choose(&table.name, Some(&addition), "idx")
+    } else {
+        i.idxname.clone()
+    };
+    names.push((table.clone(), root));
+    for p in parts {
+        let name = namer.choose(&p.name.name, Some(&addition), "idx");
+        names.push((p.name.clone(), name));
+    }
     let name_of = |t: &QualifiedName| {
-        if t == table && !i.idxname.is_empty() {
-            i.idxname.clone()
-        } else {
-            object_name(&t.name, Some(&addition), "idx")
-        }
+        names
+            .iter()
+            .find(|(n, _)| n == t)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default()
     };
     let statement = |t: &QualifiedName, only: bool, concurrent: bool| {
         let mut new = i.clone();
@@ -107,36 +146,62 @@ pub(super) fn index(
     Some(steps)
 }
 
-/// `ADD CONSTRAINT name UNIQUE|PRIMARY KEY (cols)` on the partitioned `table`.
+/// `ADD CONSTRAINT name UNIQUE|PRIMARY KEY (cols)` on the partitioned `table`; `tail` is
+/// what follows the columns in the index (`INCLUDE (...)`, `NULLS NOT DISTINCT`).
 pub(super) fn unique(
     table: &QualifiedName,
     name: &str,
     columns: &[String],
+    include: &[String],
     primary: bool,
-    nulls_not_distinct: bool,
+    tail: &str,
     parts: &[PartitionOf],
+    taken: &dyn Fn(&str) -> bool,
 ) -> Vec<Step> {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let cols = cols.join(", ");
     let kind = if primary { "PRIMARY KEY" } else { "UNIQUE" };
-    let nulls = if nulls_not_distinct {
+    let nulls = if tail.contains("NULLS NOT DISTINCT") {
         " NULLS NOT DISTINCT"
     } else {
         ""
     };
-    let leaf_name = |p: &PartitionOf| {
-        if primary {
-            object_name(&p.name.name, None, "pkey")
-        } else {
-            object_name(&p.name.name, Some(&name_addition(columns)), "key")
-        }
+    let included = if include.is_empty() {
+        String::new()
+    } else {
+        let inc: Vec<String> = include.iter().map(|c| quote_ident(c)).collect();
+        format!(" INCLUDE ({})", inc.join(", "))
     };
+    let mut namer = Namer {
+        taken,
+        used: Vec::new(),
+    };
+    // PostgreSQL names an index after its key and INCLUDE columns.
+    let named_after: Vec<String> = columns.iter().chain(include).cloned().collect();
+    let addition = name_addition(&named_after);
     let leaves: Vec<&PartitionOf> = parts.iter().filter(|p| p.leaf).collect();
+    let names: Vec<String> = leaves
+        .iter()
+        .map(|p| {
+            if primary {
+                namer.choose(&p.name.name, None, "pkey")
+            } else {
+                namer.choose(&p.name.name, Some(&addition), "key")
+            }
+        })
+        .collect();
+    let leaf_name = |p: &PartitionOf| {
+        leaves
+            .iter()
+            .position(|l| l.name == p.name)
+            .map(|at| names[at].clone())
+            .unwrap_or_default()
+    };
     let mut steps = Vec::new();
     for p in &leaves {
         steps.push(step(
             format!(
-                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({cols}){nulls}",
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({cols}){tail}",
                 quote_ident(&leaf_name(p)),
                 p.name.quoted()
             ),
@@ -158,7 +223,7 @@ pub(super) fn unique(
     }
     steps.push(step(
         format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} {kind}{nulls} ({cols})",
+            "ALTER TABLE {} ADD CONSTRAINT {} {kind}{nulls} ({cols}){included}",
             table.quoted(),
             quote_ident(name)
         ),

@@ -450,19 +450,28 @@ pub fn rebuild_partitioned(
                         quote_ident(&part_tmp(leaf.oid))
                     ));
                 }
-                let cols: Vec<String> = ix
-                    .key
-                    .iter()
-                    .map(|c| {
-                        let c = c.as_deref().unwrap_or_default();
-                        quote_ident(finals.iter().find(|(o, _)| *o == c).map_or(c, |(_, f)| *f))
-                    })
-                    .collect();
+                // The columns as they are called after the contract; the INCLUDE columns
+                // too, or the leaves' indexes would not match and PostgreSQL would build new
+                // ones under the contract's lock.
+                let cols = |list: &[Option<String>]| {
+                    list.iter()
+                        .map(|c| {
+                            let c = c.as_deref().unwrap_or_default();
+                            quote_ident(finals.iter().find(|(o, _)| *o == c).map_or(c, |(_, f)| *f))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let include = if ix.include.is_empty() {
+                    String::new()
+                } else {
+                    format!(" INCLUDE ({})", cols(&ix.include))
+                };
                 contract.push(format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {kind} ({})",
+                    "ALTER TABLE {} ADD CONSTRAINT {} {kind} ({}){include}",
                     t.quoted(),
                     quote_ident(name),
-                    cols.join(", ")
+                    cols(&ix.key)
                 ));
             }
         }
