@@ -298,12 +298,14 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             if let Some(parts) = ctx.partitions(&table) {
                                 return Some(SafeRewrite {
                                     steps: partitioned::unique(
-                                        &table,
-                                        &name,
-                                        &cols,
-                                        &include,
-                                        primary,
-                                        &tail,
+                                        &partitioned::Unique {
+                                            table: &table,
+                                            name: &name,
+                                            columns: &cols,
+                                            include: &include,
+                                            primary,
+                                            tail: &tail,
+                                        },
                                         parts,
                                         &|n| ctx.name_taken(n),
                                     ),

@@ -146,18 +146,31 @@ pub(super) fn index(
     Some(steps)
 }
 
-/// `ADD CONSTRAINT name UNIQUE|PRIMARY KEY (cols)` on the partitioned `table`; `tail` is
-/// what follows the columns in the index (`INCLUDE (...)`, `NULLS NOT DISTINCT`).
+/// A UNIQUE or PRIMARY KEY constraint to add: `tail` is what follows the columns in its index
+/// (`INCLUDE (...)`, `NULLS NOT DISTINCT`).
+pub(super) struct Unique<'a> {
+    pub table: &'a QualifiedName,
+    pub name: &'a str,
+    pub columns: &'a [String],
+    pub include: &'a [String],
+    pub primary: bool,
+    pub tail: &'a str,
+}
+
+/// `ADD CONSTRAINT name UNIQUE|PRIMARY KEY (cols)` on the partitioned table.
 pub(super) fn unique(
-    table: &QualifiedName,
-    name: &str,
-    columns: &[String],
-    include: &[String],
-    primary: bool,
-    tail: &str,
+    u: &Unique<'_>,
     parts: &[PartitionOf],
     taken: &dyn Fn(&str) -> bool,
 ) -> Vec<Step> {
+    let Unique {
+        table,
+        name,
+        columns,
+        include,
+        primary,
+        tail,
+    } = *u;
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let cols = cols.join(", ");
     let kind = if primary { "PRIMARY KEY" } else { "UNIQUE" };
