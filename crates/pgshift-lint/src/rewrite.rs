@@ -116,8 +116,10 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
     let _ = file_text;
     match &stmt.node {
         NodeEnum::IndexStmt(i) if !i.concurrent => {
-            let table = QualifiedName::from_range_var(i.relation.as_ref()?);
-            if ctx.is_new_table(&table) {
+            let rv = i.relation.as_ref()?;
+            let table = QualifiedName::from_range_var(rv);
+            // `ON ONLY` is the author's own per-partition recipe (it reads no row): as written.
+            if ctx.is_new_table(&table) || !rv.inh {
                 return None;
             }
             let steps = match ctx.partitions(&table) {

@@ -1570,6 +1570,25 @@ async fn a_partitioned_table_is_walked_leaf_by_leaf_and_a_stopped_run_resumes_ea
         one(&setup, "SELECT count(*) FROM events WHERE touched <> 1").await,
         0
     );
+    // An expression that names the partitioned table reads each leaf's row.
+    let qualified = backfill("events", "b = events.a + 1", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("qualified by the partitioned table's name");
+    assert_eq!(qualified.rows_updated, 0, "every row already holds it");
+    // The leaves' sessions resolve names as the caller's does (its search_path).
+    exec(
+        &setup,
+        "CREATE SCHEMA helpers;
+         CREATE FUNCTION helpers.plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
+         SET search_path = public, helpers;",
+    )
+    .await;
+    let resolved = backfill("events", "b = plus_one(a)", None, small())
+        .run(&setup, &Silent)
+        .await
+        .expect("plus_one found on every leaf's session");
+    assert_eq!(resolved.rows_updated, 0);
     // A bad expression fails before any leaf is written.
     let err = backfill("events", "b = a / 0", None, small())
         .run(&setup, &Silent)

@@ -71,6 +71,13 @@ fn leaf_backfill(parent: &Backfill, oid: u32, leaf: &QualifiedName, restart: boo
             id: format!("{}:{oid}", parent.spec.id),
             table: leaf.clone(),
             only: true,
+            // Named as the statement names the partitioned table, so that `events.a` in an
+            // expression reads the leaf's row.
+            alias: parent
+                .spec
+                .alias
+                .clone()
+                .or_else(|| Some(parent.spec.table.name.clone())),
             ..parent.spec.clone()
         },
         options,
@@ -199,13 +206,19 @@ async fn run_leaves(
     // At most `at_once` leaves in flight; the next starts as one finishes. The first error
     // ends the run (the other leaves' sessions close, their open batch rolled back).
     let url = conn.url();
+    // The leaves' sessions resolve names as this one does (a migration may have set it).
+    let search_path: String = client
+        .query_one("SELECT current_setting('search_path')", &[])
+        .await
+        .map_err(DbError::from)?
+        .get(0);
     let mut waiting = children.iter();
     let mut running = FuturesUnordered::new();
     let mut outcomes = Vec::with_capacity(children.len());
     loop {
         while running.len() < at_once {
             let Some(child) = waiting.next() else { break };
-            running.push(run_leaf(child, url, observer));
+            running.push(run_leaf(child, url, &search_path, observer));
         }
         match running.next().await {
             Some(outcome) => outcomes.push(outcome?),
@@ -241,13 +254,21 @@ async fn run_leaves(
     })
 }
 
-/// One leaf, on a session of its own.
+/// One leaf, on a session of its own with the given `search_path`.
 async fn run_leaf(
     child: &Backfill,
     url: &DatabaseUrl,
+    search_path: &str,
     observer: &dyn Observer,
 ) -> Result<Outcome, BackfillError> {
     let conn = pgshift_db::connect(url).await?;
+    conn.client()
+        .query_one(
+            "SELECT set_config('search_path', $1, false)",
+            &[&search_path],
+        )
+        .await
+        .map_err(DbError::from)?;
     child.run(&conn, observer).await
 }
 

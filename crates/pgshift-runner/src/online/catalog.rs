@@ -182,11 +182,17 @@ async fn partitioning(
             leaf: r.get(4),
         })
         .collect();
+    // The key's columns, and the columns its expressions read (PostgreSQL cannot drop
+    // those either).
     let key = client
         .query_one(
             "SELECT ARRAY(SELECT (SELECT attname::text FROM pg_attribute
                                    WHERE attrelid = p.partrelid AND attnum = k.n AND k.n > 0)
                             FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(n, o) ORDER BY k.o)
+                    || ARRAY(SELECT a.attname::text FROM pg_attribute a
+                              WHERE a.attrelid = p.partrelid AND a.attnum > 0 AND NOT a.attisdropped
+                                AND p.partexprs IS NOT NULL
+                                AND pg_get_partkeydef(p.partrelid) ~ ('(^|[^a-zA-Z0-9_$])' || quote_ident(a.attname) || '($|[^a-zA-Z0-9_$])'))
                FROM pg_partitioned_table p WHERE p.partrelid = $1",
             &[&oid],
         )
