@@ -560,14 +560,18 @@ fn invalid(input: &str, reason: String) -> DbError {
 fn redact_raw(input: &str) -> String {
     let mut text = input.to_owned();
     if !text.contains("://") {
-        // A URL with a mistyped scheme (`postgres:/u:p@h/db`, `postgres//u:p@h/db`): the
-        // `user:password` before the last `@` (before any query), from the last `/` or the
-        // start, loses everything after its first `:`.
-        let query = text.find('?').unwrap_or(text.len());
-        if let Some(at) = text[..query].rfind('@') {
-            let start = text[..at].rfind('/').map_or(0, |s| s + 1);
-            if let Some(colon) = text[start..at].find(':') {
-                text.replace_range(start + colon..at, "");
+        // A URL with a mistyped scheme (`postgres:/u:p@h/db`, `postgres//u:p@h/db`): before
+        // the last `@`, everything from the first `:` that does not start a `:/` (the
+        // scheme's) goes — a password may hold `/`, `?` or `@` unencoded, so cutting more
+        // than the password (the user, a scheme) is the safe side.
+        if let Some(at) = text.rfind('@') {
+            let head = &text[..at];
+            let colon = head
+                .char_indices()
+                .find(|(i, c)| *c == ':' && !head[i + 1..].starts_with('/'))
+                .map(|(i, _)| i);
+            if let Some(colon) = colon {
+                text.replace_range(colon..at, "");
             }
         }
     }
@@ -1269,13 +1273,21 @@ mod tests {
                 "postgres//app@db.internal/app",
             ),
             ("app:Hunter2Pw@db.internal/app", "app@db.internal/app"),
+            (
+                "postgres:/app:Hunter2/Pw@db.internal/app",
+                "postgres:/app@db.internal/app",
+            ),
+            (
+                "postgres:/app:Hunter2?Pw@db.internal/app",
+                "postgres:/app@db.internal/app",
+            ),
         ] {
             assert_eq!(redact_raw(typo), shown);
             let err = DatabaseUrl::parse(typo)
                 .map(|_| ())
                 .unwrap_err()
                 .to_string();
-            assert!(!err.contains("Hunter2Pw"), "{err}");
+            assert!(!err.contains("Hunter2"), "{err}");
         }
     }
 }
