@@ -753,6 +753,7 @@ fn describe_statement(
     let mut disagreements = Vec::new();
     let mut predicted_oids = BTreeSet::new();
     let mut rewrite_predicted = BTreeSet::new();
+    let mut predicted_mode: BTreeMap<u32, LockLevel> = BTreeMap::new();
     for effect in effects {
         let Some((oid, relation)) = existing
             .iter()
@@ -762,6 +763,8 @@ fn describe_statement(
             continue;
         };
         predicted_oids.insert(*oid);
+        let strongest = predicted_mode.entry(*oid).or_insert(effect.lock);
+        *strongest = (*strongest).max(effect.lock);
         if effect.rewrite {
             rewrite_predicted.insert(*oid);
         }
@@ -828,6 +831,23 @@ fn describe_statement(
         let Some((oid, _)) = existing.iter().find(|(_, r)| r.name == lock.relation) else {
             continue;
         };
+        // A partition's lock is compared with its partitioned table's prediction.
+        if let Some(ancestor) = covered_by(oid).filter(|a| a != oid) {
+            let predicted = predicted_mode.get(&ancestor).copied();
+            if let Some(predicted) = predicted.filter(|p| lock.mode > *p) {
+                disagreements.push(format!(
+                    "took {} on {} {}, stronger than the predicted {predicted} on {}",
+                    lock.mode,
+                    kind_text(lock.kind),
+                    shown(&lock.relation),
+                    existing
+                        .get(&ancestor)
+                        .map(|r| shown(&r.name))
+                        .unwrap_or_default()
+                ));
+            }
+            continue;
+        }
         // Reads (ACCESS SHARE) happen everywhere (a view's query, a foreign key's check) and
         // block only ACCESS EXCLUSIVE; they are shown but not compared.
         if covered(oid) || !is_table_like(lock.kind) || lock.mode == LockLevel::AccessShare {

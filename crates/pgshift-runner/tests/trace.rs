@@ -486,7 +486,7 @@ async fn a_search_path_one_migration_sets_does_not_reach_the_next() {
 
 /// The locks a statement on a partitioned table takes on each partition, and their rewrites,
 /// are the partitioned table's prediction: `verify` on a project with partitioned tables is
-/// not noise. A rewrite nobody predicted is still reported.
+/// not noise (a partition's lock stronger than that prediction is still a disagreement).
 #[tokio::test]
 async fn a_partitioned_tables_partitions_are_covered_by_its_prediction() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
