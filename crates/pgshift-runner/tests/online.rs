@@ -2655,3 +2655,31 @@ async fn a_cleanup_that_reads_what_it_writes_is_not_applied_twice_it_runs_as_wri
         "10 990"
     );
 }
+
+#[tokio::test]
+async fn a_partitions_own_index_on_the_column_makes_the_change_run_as_written_saying_why() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(&c, PARTITIONED_SCHEMA).await;
+    exec(
+        &c,
+        "CREATE INDEX orders_1_amount_note ON orders_1 (amount, note)",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_amount_bigint.up.sql",
+        "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::AsWritten(why) = m
+        .online_plan(&m.set().migrations[0].clone())
+        .await
+        .expect("plan")
+    else {
+        panic!("not online")
+    };
+    assert!(
+        why.contains("index orders_1_amount_note on partition orders_1 is the partition's own"),
+        "{why}"
+    );
+}

@@ -321,6 +321,46 @@ pub async fn column_uses(client: &Client, oid: u32, attnum: i16) -> Result<Colum
     })
 }
 
+/// What a partitioned table's partitions hold on their own over `column` — an index not
+/// attached to one of the table's, a constraint not inherited from it, a view that reads the
+/// partition — which a column swap made on the partitioned table would not carry over (the
+/// old column's drop would take it).
+pub async fn partition_local_uses(
+    client: &Client,
+    table: &TableFacts,
+    column: &str,
+) -> Result<Vec<String>, DbError> {
+    let oids: Vec<u32> = table.partitions.iter().map(|p| p.oid).collect();
+    if oids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(client
+        .query(
+            "SELECT format('index %s on partition %s', i.indexrelid::regclass, i.indrelid::regclass)
+               FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname = $2
+              WHERE i.indrelid = ANY ($1) AND a.attnum = ANY (i.indkey::int2[])
+                AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+             UNION ALL
+             SELECT format('constraint %s on partition %s', c.conname, c.conrelid::regclass)
+               FROM pg_constraint c
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attname = $2
+              WHERE c.conrelid = ANY ($1) AND a.attnum = ANY (c.conkey)
+                AND c.conparentid = 0 AND c.coninhcount = 0 AND c.contype <> 'n'
+             UNION ALL
+             SELECT DISTINCT format('view %s, which reads partition %s', r.ev_class::regclass, d.refobjid::regclass)
+               FROM pg_depend d
+               JOIN pg_rewrite r ON r.oid = d.objid
+               JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+              WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = ANY ($1) AND a.attname = $2",
+            &[&oids, &column],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// The privileges granted on the table, as GRANT statements for another relation (the view
 /// that keeps a renamed table's old name working).
 pub async fn grants_for(

@@ -149,6 +149,15 @@ pub async fn plan(
             }
         }
         let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
+        if let Some(what) = catalog::partition_local_uses(client, &table, &col.name)
+            .await?
+            .first()
+        {
+            return Err(refuse(format!(
+                "to change the type of {}.{}: {what} is the partition's own (not the partitioned table's), and the swap would drop it. Make it the partitioned table's, or drop it first and create it again afterwards",
+                table.name, col.name
+            )));
+        }
         if let Some(why) = unsupported(&col, &uses, true) {
             return Err(refuse(format!(
                 "to change the type of {}.{}: {why}",

@@ -40,6 +40,7 @@ pub async fn plan(
     };
     let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
     refuse_unsupported(input, col, &uses, "change the type of")?;
+    refuse_partition_local(client, input, col, "change the type of").await?;
     let t = &table.name;
     let new = object_name("new", &t.name, column);
     // Without USING, the old value as it is (the new column's type converts it on
@@ -551,6 +552,28 @@ pub fn refuse_unsupported(
             m,
             st.line,
             format!("to {doing} {}.{}: {why}", table.name, col.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a column swap on a partitioned table when a partition holds something of its own
+/// over the column (see [`catalog::partition_local_uses`]).
+pub async fn refuse_partition_local(
+    client: &Client,
+    input: &OpInput<'_>,
+    col: &ColumnFacts,
+    doing: &str,
+) -> Result<(), RunError> {
+    let local = catalog::partition_local_uses(client, input.table, &col.name).await?;
+    match local.first() {
+        Some(what) => Err(refusal(
+            input.migration,
+            input.statement.line,
+            format!(
+                "to {doing} {}.{}: {what} is the partition's own (not the partitioned table's), and the swap would drop it. Make it the partitioned table's, or drop it first and create it again afterwards",
+                input.table.name, col.name
+            ),
         )),
         None => Ok(()),
     }

@@ -51,6 +51,7 @@ pub async fn plan(
     }
     let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
     refuse_unsupported(input, col, &uses, "rename")?;
+    super::change_type::refuse_partition_local(client, input, col, "rename").await?;
     if let Some(c) = uses.constraints.iter().find(|c| c.kind == "c") {
         return Err(refusal(
             m,
