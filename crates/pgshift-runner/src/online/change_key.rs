@@ -149,14 +149,11 @@ pub async fn plan(
             }
         }
         let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
-        if let Some(what) = catalog::partition_local_uses(client, &table, &col.name)
-            .await?
-            .first()
+        if let Some(why) =
+            super::change_type::partition_local(client, &table, &col.name, "change the type of")
+                .await?
         {
-            return Err(refuse(format!(
-                "to change the type of {}.{}: {what} is the partition's own (not the partitioned table's), and the swap would drop it. Make it the partitioned table's, or drop it first and create it again afterwards",
-                table.name, col.name
-            )));
+            return Err(refuse(why));
         }
         if let Some(why) = unsupported(&col, &uses, true) {
             return Err(refuse(format!(

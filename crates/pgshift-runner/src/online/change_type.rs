@@ -565,18 +565,26 @@ pub async fn refuse_partition_local(
     col: &ColumnFacts,
     doing: &str,
 ) -> Result<(), RunError> {
-    let local = catalog::partition_local_uses(client, input.table, &col.name).await?;
-    match local.first() {
-        Some(what) => Err(refusal(
-            input.migration,
-            input.statement.line,
-            format!(
-                "to {doing} {}.{}: {what} is the partition's own (not the partitioned table's), and the swap would drop it. Make it the partitioned table's, or drop it first and create it again afterwards",
-                input.table.name, col.name
-            ),
-        )),
+    match partition_local(client, input.table, &col.name, doing).await? {
+        Some(why) => Err(refusal(input.migration, input.statement.line, why)),
         None => Ok(()),
     }
+}
+
+/// Why `column` of `table` cannot be swapped: a partition's own object over it, if any.
+pub async fn partition_local(
+    client: &Client,
+    table: &TableFacts,
+    column: &str,
+    doing: &str,
+) -> Result<Option<String>, RunError> {
+    let local = catalog::partition_local_uses(client, table, column).await?;
+    Ok(local.first().map(|what| {
+        format!(
+            "to {doing} {}.{column}: {what} is the partition's own (not the partitioned table's), and the swap would drop it. Make it the partitioned table's, or drop it first and create it again afterwards",
+            table.name
+        )
+    }))
 }
 
 /// Why a column of the partition key cannot be swapped for another, when it is one.
