@@ -2304,7 +2304,8 @@ async fn a_cleanup_that_leaves_rows_breaking_the_check_stops_before_it_with_exam
     assert!(
         msg.contains("break CHECK constraint balance_nonneg")
             && msg.contains("\"balance\":-")
-            && msg.contains("the cleanup (line 1) leaves those rows"),
+            && msg.contains("the cleanup (line 1) leaves those rows")
+            && msg.contains("20260101000000_balance_nonneg.up.sql:2:"),
         "{msg}"
     );
     assert_eq!(

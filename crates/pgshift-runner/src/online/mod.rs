@@ -80,6 +80,9 @@ pub struct PhaseUnit {
     pub what: String,
     pub kind: UnitKind,
     pub sql: Vec<String>,
+    /// The line of the file's statement it comes from: an error in the unit names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 impl PhaseUnit {
@@ -88,6 +91,7 @@ impl PhaseUnit {
             what: what.into(),
             kind: UnitKind::Transaction,
             sql,
+            line: None,
         }
     }
     pub fn outside(what: impl Into<String>, sql: String) -> PhaseUnit {
@@ -95,6 +99,7 @@ impl PhaseUnit {
             what: what.into(),
             kind: UnitKind::Outside,
             sql: vec![sql],
+            line: None,
         }
     }
     pub fn backfill(what: impl Into<String>, sql: String) -> PhaseUnit {
@@ -102,6 +107,7 @@ impl PhaseUnit {
             what: what.into(),
             kind: UnitKind::Backfill,
             sql: vec![sql],
+            line: None,
         }
     }
     pub fn as_written(what: impl Into<String>, sql: String) -> PhaseUnit {
@@ -109,6 +115,7 @@ impl PhaseUnit {
             what: what.into(),
             kind: UnitKind::AsWritten,
             sql: vec![sql],
+            line: None,
         }
     }
 }
@@ -237,6 +244,19 @@ fn merge_analyzes(units: &mut Vec<PhaseUnit>) {
         }
     }
     *units = out;
+}
+
+/// `op` with the line of its statement on each of its units (an error in one names it).
+fn at_line(mut op: Operation, line: usize) -> Operation {
+    for unit in op
+        .expand
+        .iter_mut()
+        .chain(&mut op.contract)
+        .chain(&mut op.rollback)
+    {
+        unit.line = Some(line);
+    }
+    op
 }
 
 /// A partitioned table changes online from PostgreSQL 13, whose BEFORE row triggers on a
@@ -463,7 +483,10 @@ async fn plan_online(
                     &format!("the cleanup (line {}) leaves those rows breaking the constraint: `pgshift rollback`, make the cleanup cover them, then `pgshift start` again", statements[from].line),
                 )
                 .await?;
-                let op = add_check::plan(&input, check, &statements[from], update, look);
+                let op = at_line(
+                    add_check::plan(&input, check, &statements[from], update, look),
+                    st.line,
+                );
                 violations.extend(order(st, &first_contract, &column_changes));
                 shared.flush(&mut plan.expand);
                 plan.expand.extend(op.expand.iter().cloned());
@@ -518,7 +541,7 @@ async fn plan_online(
                 {
                     let op =
                         rename_enum_value::plan(client, m, st, (type_name, from, to), pg).await?;
-                    if let Some(op) = op {
+                    if let Some(op) = op.map(|op| at_line(op, st.line)) {
                         violations.extend(order(st, &first_contract, &[]));
                         shared.flush(&mut plan.expand);
                         plan.expand.extend(op.expand.iter().cloned());
@@ -649,7 +672,7 @@ async fn plan_online(
                     }
                     _ => None,
                 };
-                if let Some(op) = op {
+                if let Some(op) = op.map(|op| at_line(op, st.line)) {
                     if changes.len() > 1 {
                         return Err(refusal(
                             m,
@@ -733,6 +756,7 @@ async fn plan_online(
     if !online {
         return Ok(None);
     }
+
     if let Some(line) = own_transactions {
         return Err(refusal(
             m,

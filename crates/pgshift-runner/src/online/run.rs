@@ -542,7 +542,7 @@ impl Migrator {
                 self.executor()
                     .run_unit(m, &exec, j, observer, &record, &mut progress)
                     .await
-                    .map_err(|e| in_phase(e, phase, i, units.len(), &unit.what))?;
+                    .map_err(|e| in_phase(e, phase, i, units.len(), unit))?;
             }
             if exec.units.is_empty() {
                 state::set_progress(self.connection(), &version, i + 1, 0).await?;
@@ -612,7 +612,14 @@ impl Migrator {
 
 /// An error of a phase's unit, saying where the phase stopped and what runs next: the stored
 /// plan, from this unit (the file is not read again until a rollback).
-fn in_phase(e: RunError, phase: OnlinePhase, index: usize, total: usize, what: &str) -> RunError {
+fn in_phase(
+    e: RunError,
+    phase: OnlinePhase,
+    index: usize,
+    total: usize,
+    unit: &PhaseUnit,
+) -> RunError {
+    let what = unit.what.as_str();
     let next = match phase {
         OnlinePhase::Expanding | OnlinePhase::Expanded => {
             "`pgshift start` continues at this step once the cause is fixed (the plan stored when the expand started runs, not the file: to change the SQL, `pgshift rollback` first); `pgshift rollback` undoes the expand"
@@ -632,7 +639,26 @@ fn in_phase(e: RunError, phase: OnlinePhase, index: usize, total: usize, what: &
     match e {
         RunError::Statement(mut s) => {
             s.outcome = place;
+            // The statement of the file the unit comes from, not the generated SQL's line.
+            if let Some(line) = unit.line {
+                s.line = line;
+                s.column = 1;
+            }
             RunError::Statement(s)
+        }
+        RunError::Backfill {
+            version,
+            path,
+            line,
+            error,
+        } => {
+            let at_statement = RunError::Backfill {
+                version,
+                path,
+                line: unit.line.unwrap_or(line),
+                error,
+            };
+            RunError::Usage(format!("{at_statement}\n  {place}"))
         }
         RunError::LockBudget { .. } | RunError::Usage(_) => e,
         other => RunError::Usage(format!("{other}\n  {place}")),
