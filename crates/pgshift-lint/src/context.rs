@@ -100,7 +100,8 @@ pub struct Context {
     trigger_functions: HashSet<String>,
     not_valid: HashSet<(String, String)>,
     validated_checks: HashSet<String>,
-    /// Partitioned tables learnt from the live catalog: table name → its partitions.
+    /// Partitioned tables, from the live catalog or from the set's `CREATE TABLE ... PARTITION
+    /// BY / PARTITION OF` and `ATTACH PARTITION`: table name → its partitions.
     partitions: HashMap<String, Vec<PartitionOf>>,
     /// Indexes of partitioned tables learnt from the live catalog, by name.
     partitioned_indexes: HashSet<String>,
@@ -330,8 +331,8 @@ impl Context {
     }
 
     /// What a `CREATE TABLE` says about partitioning: `PARTITION BY` makes a partitioned
-    /// table (no partitions yet), `PARTITION OF p` a partition of `p`, and of every
-    /// partitioned table `p` is itself a partition of.
+    /// table (no partitions yet), `PARTITION OF p` a partition of `p` (and of the partitioned
+    /// tables `p` is a partition of).
     fn learn_partitioning(&mut self, table: &QualifiedName, c: &pg_query::protobuf::CreateStmt) {
         let partitioned = c.partspec.is_some();
         if partitioned {
@@ -346,10 +347,16 @@ impl Context {
         }) else {
             return;
         };
+        self.add_partition(&parent, table.clone(), !partitioned);
+    }
+
+    /// `part` is a partition of `parent` (by `PARTITION OF` or `ATTACH PARTITION`): a
+    /// partition of every partitioned table `parent` is in, `parent` included.
+    fn add_partition(&mut self, parent: &QualifiedName, part: QualifiedName, leaf: bool) {
         let part = PartitionOf {
-            name: table.clone(),
+            name: part,
             parent: parent.clone(),
-            leaf: !partitioned,
+            leaf,
         };
         for (root, parts) in self.partitions.iter_mut() {
             if *root == parent.name || parts.iter().any(|p| p.name.name == parent.name) {
@@ -548,6 +555,17 @@ impl Context {
                 }
                 for (kind, cmd) in alter_commands(a) {
                     match kind {
+                        AlterTableType::AtAttachPartition => {
+                            if let Some(NodeEnum::PartitionCmd(p)) =
+                                cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                            {
+                                if let Some(rv) = &p.name {
+                                    let part = QualifiedName::from_range_var(rv);
+                                    let partitioned = self.partitions.contains_key(&part.name);
+                                    self.add_partition(&table, part, !partitioned);
+                                }
+                            }
+                        }
                         AlterTableType::AtAddColumn => {
                             if let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
                                 if let Some(t) = &col.type_name {

@@ -622,6 +622,19 @@ mod tests {
                 && fk[0].0.ends_with("NOT VALID"),
             "{fk:#?}"
         );
+        // A partition attached by ALTER TABLE is one too.
+        let attached = steps_after(&format!(
+            "{tree} CREATE TABLE ev_3 (id bigint, k int);
+             ALTER TABLE ev ATTACH PARTITION ev_3 FOR VALUES FROM (20) TO (30);
+             CREATE INDEX ev_id_idx ON ev (id)"
+        ));
+        assert!(
+            attached.contains(&(
+                "ALTER INDEX \"ev_id_idx\" ATTACH PARTITION \"ev_3_id_idx\"".into(),
+                true
+            )),
+            "{attached:#?}"
+        );
         // A partitioned table without partitions holds no row: left as written.
         assert!(steps_after(
             "CREATE TABLE e (id int) PARTITION BY RANGE (id); CREATE INDEX ON e (id)"
