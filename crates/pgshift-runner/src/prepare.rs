@@ -475,6 +475,9 @@ async fn assume_live_partitions(
         if ctx.is_new_table(&table) {
             continue;
         }
+        if relation_kind(client, &table.quoted()).await? != Some(RelationKind::PartitionedTable) {
+            continue;
+        }
         let rows = client
             .query(
                 "SELECT n.nspname::text, c.relname::text, t.isleaf, t.level = 1,
@@ -491,9 +494,6 @@ async fn assume_live_partitions(
                 &[&table.quoted()],
             )
             .await?;
-        if relation_kind(client, &table.quoted()).await? != Some(RelationKind::PartitionedTable) {
-            continue;
-        }
         let parts: Vec<pgshift_lint::context::PartitionOf> = rows
             .iter()
             .map(|r| pgshift_lint::context::PartitionOf {
