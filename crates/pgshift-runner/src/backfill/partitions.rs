@@ -95,7 +95,6 @@ pub async fn run(
     let started = Instant::now();
     let client = conn.client();
     let spec = &backfill.spec;
-    let options = &backfill.options;
     let Some(table) = super::walk::table(client, &spec.table).await? else {
         return Err(BackfillError::NoTable {
             table: spec.table.to_string(),
@@ -117,19 +116,9 @@ pub async fn run(
         Job::prepare(&first, client, observer).await?;
     }
     state::ensure(client).await?;
-    let statement = spec.statement();
-    let saved = state::load(client, &spec.id).await?;
-    let done_before = saved.as_ref().is_some_and(|s| s.status == "done");
-    let restart = options.restart || (options.restart_if_done && done_before);
+    let (saved, restart) = super::run::recorded(backfill, client).await?;
     if let Some(saved) = &saved {
-        if saved.statement != statement && !restart {
-            return Err(BackfillError::Changed {
-                id: spec.id.clone(),
-                recorded: saved.statement.clone(),
-                current: statement,
-            });
-        }
-        if done_before && !restart {
+        if saved.status == "done" && !restart {
             return Ok(Outcome::done_before(
                 spec,
                 &table.name,

@@ -81,6 +81,30 @@ pub struct Outcome {
     pub runs_once: Option<String>,
 }
 
+/// The backfill recorded under the same name, and whether this run starts it over
+/// (`--restart`, or `restart_if_done` and it finished). One recorded with another statement is
+/// refused unless it starts over.
+pub(super) async fn recorded(
+    backfill: &Backfill,
+    client: &Client,
+) -> Result<(Option<state::Saved>, bool), BackfillError> {
+    let (spec, options) = (&backfill.spec, &backfill.options);
+    let saved = state::load(client, &spec.id).await?;
+    let restart = options.restart
+        || (options.restart_if_done && saved.as_ref().is_some_and(|s| s.status == "done"));
+    if let Some(saved) = &saved {
+        let statement = spec.statement();
+        if saved.statement != statement && !restart {
+            return Err(BackfillError::Changed {
+                id: spec.id.clone(),
+                recorded: saved.statement.clone(),
+                current: statement,
+            });
+        }
+    }
+    Ok((saved, restart))
+}
+
 impl Outcome {
     /// A backfill recorded as finished before: nothing ran.
     pub(super) fn done_before(
@@ -516,17 +540,8 @@ impl<'a> Job<'a> {
         let spec = &self.backfill.spec;
         let options = &self.backfill.options;
         let statement = spec.statement();
-        let saved = state::load(self.client, &spec.id).await?;
-        let restart = options.restart
-            || (options.restart_if_done && saved.as_ref().is_some_and(|s| s.status == "done"));
+        let (saved, restart) = recorded(self.backfill, self.client).await?;
         if let Some(saved) = &saved {
-            if saved.statement != statement && !restart {
-                return Err(BackfillError::Changed {
-                    id: spec.id.clone(),
-                    recorded: saved.statement.clone(),
-                    current: statement,
-                });
-            }
             if saved.status == "done" && !restart {
                 return Ok(Outcome::done_before(
                     spec,
