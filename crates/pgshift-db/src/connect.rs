@@ -298,6 +298,40 @@ impl Connection {
         }
     }
 
+    /// The statement `sql`, when [`Connection::prepare_ahead`] prepared it on this session and
+    /// nothing since made it forget ([`Connection::forget_prepared`]). Never prepares: a
+    /// caller that sends a `COMMIT` right behind it needs it sent whole at once.
+    pub fn prepared_ahead(&self, sql: &'static str) -> Option<Statement> {
+        lock(&self.prepared).get(sql).cloned()
+    }
+
+    /// Prepares `statements` on this session now, all in one round trip, for
+    /// [`Connection::prepared_ahead`] and [`Connection::query_prepared`].
+    pub async fn prepare_ahead(&self, statements: &[(&'static str, &[Type])]) -> Result<(), DbError> {
+        let missing: Vec<_> = statements
+            .iter()
+            .filter(|(sql, _)| !lock(&self.prepared).contains_key(sql))
+            .collect();
+        let prepared = futures_util::future::try_join_all(
+            missing
+                .iter()
+                .map(|(sql, types)| self.client.prepare_typed(sql, types)),
+        )
+        .await?;
+        let mut cache = lock(&self.prepared);
+        for ((sql, _), statement) in missing.into_iter().zip(prepared) {
+            cache.insert(sql, statement);
+        }
+        Ok(())
+    }
+
+    /// Forgets every statement prepared on this session: for SQL that may deallocate them on
+    /// the server (`DISCARD ALL`, `DEALLOCATE`). [`Connection::query_prepared`] prepares again
+    /// when asked; [`Connection::prepared_ahead`] answers `None` until prepared ahead again.
+    pub fn forget_prepared(&self) {
+        lock(&self.prepared).clear();
+    }
+
     async fn prepare_into_cache(
         &self,
         sql: &'static str,

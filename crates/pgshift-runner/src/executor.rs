@@ -63,6 +63,11 @@ pub(crate) trait StepHook: Send {
     fn while_sending<'a>(&'a self, _step: &'a Step) -> BoxFuture<'a, ()> {
         Box::pin(std::future::pending())
     }
+    /// Whether `unit_started`, `before_step` and `after_step` do nothing but note (no query,
+    /// no wait): a one-statement transactional unit is then sent whole in one round trip.
+    fn passive(&self) -> bool {
+        false
+    }
     /// A step completed.
     fn after_step<'a>(
         &'a mut self,
@@ -130,7 +135,7 @@ impl Record {
         }
     }
 
-    pub(crate) async fn write(&self, client: &tokio_postgres::Client) -> Result<(), DbError> {
+    pub(crate) async fn write(&self, client: &Connection) -> Result<(), DbError> {
         match self {
             Record::Applied {
                 row,
@@ -429,7 +434,7 @@ impl Executor<'_> {
         let client: &tokio_postgres::Client = self.conn;
         client.batch_execute("BEGIN").await.map_err(DbError::from)?;
         let recorded = async {
-            after.write(client).await?;
+            after.write(self.conn).await?;
             crate::backfill::state::mark_done(client, &backfill.spec.id).await?;
             client.batch_execute("COMMIT").await?;
             Ok::<(), DbError>(())
@@ -473,6 +478,11 @@ impl Executor<'_> {
             }
             return Ok(());
         }
+        if let ([step], true) = (unit.steps.as_slice(), unit.transactional) {
+            if hook.passive() && step.copy_data.is_none() && after.is_one_statement_at_most() {
+                return self.try_pipelined(step, after, hook, lock_first).await;
+            }
+        }
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
             let mut begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
@@ -512,7 +522,7 @@ impl Executor<'_> {
                 // The record and the COMMIT go together, in one round trip. Should the record
                 // fail, the server ends the failed transaction with a rollback at the COMMIT.
                 let (written, committed) =
-                    futures_util::future::join(after.write(client), client.batch_execute("COMMIT"))
+                    futures_util::future::join(after.write(self.conn), client.batch_execute("COMMIT"))
                         .await;
                 written.map_err(|error| UnitFailure {
                     guard_lock: false,
@@ -525,7 +535,7 @@ impl Executor<'_> {
                     error: e.into(),
                 });
             }
-            if let Err(error) = after.write(client).await {
+            if let Err(error) = after.write(self.conn).await {
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(UnitFailure {
                     guard_lock: false,
@@ -667,17 +677,64 @@ impl Executor<'_> {
             }
         }
         let written = if restore_with_record {
-            futures_util::future::join(self.set_session_timeouts(), after.write(client))
+            futures_util::future::join(self.set_session_timeouts(), after.write(self.conn))
                 .await
                 .1
         } else {
-            after.write(client).await
+            after.write(self.conn).await
         };
         written.map_err(|error| UnitFailure {
             guard_lock: false,
             step: last,
             error,
         })
+    }
+
+    /// A transactional unit of one statement in one round trip: `BEGIN` (its own message,
+    /// so the transaction is open whatever follows), the timeouts and the guard's first look,
+    /// the statement, the record and `COMMIT`, sent without waiting for each answer. The server
+    /// runs them in order; after an error every message up to the `COMMIT` fails and the
+    /// `COMMIT` ends the transaction as a rollback, so nothing of the unit stays. The first
+    /// error is the unit's.
+    async fn try_pipelined(
+        &self,
+        step: &Step,
+        after: &Record,
+        hook: &mut dyn StepHook,
+        lock_first: Option<&str>,
+    ) -> std::result::Result<(), UnitFailure> {
+        let client: &tokio_postgres::Client = self.conn;
+        let (lock_timeout, statement_timeout) = self.timeouts_for(std::slice::from_ref(step));
+        let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
+        let (open, settings) = begin.split_once("; ").unwrap_or((begin.as_str(), ""));
+        let mut settings = settings.to_string();
+        if let Some(locks) = lock_first {
+            settings.push_str("; ");
+            settings.push_str(locks);
+        }
+        hook.unit_started().await.map_err(|error| UnitFailure {
+            guard_lock: false,
+            step: 0,
+            error,
+        })?;
+        let (opened, set, sent, written, committed) = futures_util::future::join5(
+            client.batch_execute(open),
+            client.batch_execute(&settings),
+            self.send_watched(step, true, hook),
+            after.write(self.conn),
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        let failure = |guard_lock: bool, error: DbError| UnitFailure {
+            guard_lock,
+            step: 0,
+            error,
+        };
+        opened.map_err(|e| failure(false, e.into()))?;
+        set.map_err(|e| failure(lock_first.is_some(), e.into()))?;
+        sent.map_err(|e| failure(false, e))?;
+        written.map_err(|e| failure(false, e))?;
+        committed.map_err(|e| failure(false, e.into()))
     }
 
     /// Sends one step with `hook` watching: before, alongside (a step outside a transaction

@@ -2,9 +2,9 @@
 //! took, with which checksum, the down SQL (so a revert works when the file is gone), and how
 //! far a migration that runs in several units got.
 
-use pgshift_db::DbError;
+use pgshift_db::{Connection, DbError};
 use pgshift_sql::ident::{quote_ident, quote_literal};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use crate::error::{HistoryPermission, RunError};
@@ -396,18 +396,25 @@ pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
 
 /// Who is applying: the database role and, where known, the OS user and host.
 pub fn applied_by_sql() -> String {
-    let os_user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_default();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let who = match (os_user.is_empty(), host.is_empty()) {
-        (false, false) => format!(" ({os_user}@{host})"),
-        (false, true) => format!(" ({os_user})"),
-        _ => String::new(),
-    };
-    format!("current_user || {}", quote_literal(&who))
+    format!("current_user || {}", quote_literal(applied_by_suffix()))
+}
+
+/// What follows the database user in `applied_by`: ` (os-user@host)`, read once.
+fn applied_by_suffix() -> &'static str {
+    static SUFFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SUFFIX.get_or_init(|| {
+        let os_user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_default();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        match (os_user.is_empty(), host.is_empty()) {
+            (false, false) => format!(" ({os_user}@{host})"),
+            (false, true) => format!(" ({os_user})"),
+            _ => String::new(),
+        }
+    })
 }
 
 /// The fields written when a migration starts or finishes.
@@ -426,41 +433,99 @@ pub struct NewRow {
     pub unit_digests: Vec<String>,
 }
 
-/// Inserts or replaces the row of a version. Values are passed as parameters.
-///
-/// This and [`set_progress`], [`finish`] and [`delete`] send one message each (typed
-/// parameters, nothing prepared first): the executor sends the unit's COMMIT right behind them.
-pub async fn upsert(client: &Client, row: &NewRow) -> Result<(), DbError> {
-    let sql = format!(
-        "INSERT INTO pgshift.migrations
+const UPSERT: &str = "INSERT INTO pgshift.migrations
              (version, name, checksum, state, progress, units, applied_by, duration_ms, down_sql, path, format, unit_digests, inflight)
-         VALUES ($1, $2, $3, $4, $5, $6, {}, $7, $8, $9, $10, $11, NULL)
+         VALUES ($1, $2, $3, $4, $5, $6, current_user || $12, $7, $8, $9, $10, $11, NULL)
          ON CONFLICT (version) DO UPDATE SET
              name = EXCLUDED.name, checksum = EXCLUDED.checksum, state = EXCLUDED.state,
              progress = EXCLUDED.progress, units = EXCLUDED.units, applied_at = now(),
              applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
              down_sql = EXCLUDED.down_sql, path = EXCLUDED.path, format = EXCLUDED.format,
-             unit_digests = EXCLUDED.unit_digests, inflight = NULL",
-        applied_by_sql()
-    );
-    client
-        .execute_typed(
-            sql.as_str(),
-            &[
-                (&row.version, Type::TEXT),
-                (&row.name, Type::TEXT),
-                (&row.checksum, Type::TEXT),
-                (&row.state.as_str(), Type::TEXT),
-                (&row.progress, Type::INT4),
-                (&row.units, Type::INT4),
-                (&row.duration_ms, Type::INT8),
-                (&row.down_sql, Type::TEXT),
-                (&row.path, Type::TEXT),
-                (&row.format, Type::TEXT),
-                (&row.unit_digests, Type::TEXT_ARRAY),
-            ],
-        )
-        .await?;
+             unit_digests = EXCLUDED.unit_digests, inflight = NULL";
+const UPSERT_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::INT4,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT_ARRAY,
+    Type::TEXT,
+];
+const FINISH: &str = "UPDATE pgshift.migrations SET state = 'applied', progress = units, duration_ms = $2, inflight = NULL WHERE version = $1";
+const FINISH_TYPES: &[Type] = &[Type::TEXT, Type::INT8];
+const DELETE: &str = "DELETE FROM pgshift.migrations WHERE version = $1";
+const DELETE_TYPES: &[Type] = &[Type::TEXT];
+
+/// Prepares on `conn` the statements that record a migration applied or reverted, in one
+/// round trip: [`upsert`], [`finish`] and [`delete`] then send only their values.
+pub async fn prepare_records(conn: &Connection) -> Result<(), DbError> {
+    conn.prepare_ahead(&[
+        (UPSERT, UPSERT_TYPES),
+        (FINISH, FINISH_TYPES),
+        (DELETE, DELETE_TYPES),
+    ])
+    .await
+}
+
+/// Runs `sql` with `params`: the statement prepared ahead when the session has it, else
+/// typed in one message. Either way it is sent whole on first poll (nothing is prepared
+/// first), so the executor can send the unit's COMMIT right behind it.
+async fn execute_recorded(
+    conn: &Connection,
+    sql: &'static str,
+    types: &[Type],
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, DbError> {
+    match conn.prepared_ahead(sql) {
+        Some(statement) => conn.execute(&statement, params).await.map_err(|e| {
+            // Deallocated behind pgshift's back (by SQL it did not see coming): unprepared
+            // from now on. This write failed; the run stops and says so.
+            if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME) {
+                conn.forget_prepared();
+            }
+            DbError::from(e)
+        }),
+        None => {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .zip(types)
+                .map(|(p, t)| (*p, t.clone()))
+                .collect();
+            Ok(conn.execute_typed(sql, &typed).await?)
+        }
+    }
+}
+
+/// Inserts or replaces the row of a version. Values are passed as parameters.
+///
+/// This and [`set_progress`], [`finish`] and [`delete`] send one message each (nothing
+/// prepared first): the executor sends the unit's COMMIT right behind them.
+pub async fn upsert(conn: &Connection, row: &NewRow) -> Result<(), DbError> {
+    execute_recorded(
+        conn,
+        UPSERT,
+        UPSERT_TYPES,
+        &[
+            &row.version,
+            &row.name,
+            &row.checksum,
+            &row.state.as_str(),
+            &row.progress,
+            &row.units,
+            &row.duration_ms,
+            &row.down_sql,
+            &row.path,
+            &row.format,
+            &row.unit_digests,
+            &applied_by_suffix(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -557,23 +622,13 @@ pub async fn restore_applied(client: &Client, version: &str) -> Result<(), DbErr
 }
 
 /// Marks a migration finished.
-pub async fn finish(client: &Client, version: &str, duration_ms: i64) -> Result<(), DbError> {
-    client
-        .execute_typed(
-            "UPDATE pgshift.migrations SET state = 'applied', progress = units, duration_ms = $2, inflight = NULL WHERE version = $1",
-            &[(&version, Type::TEXT), (&duration_ms, Type::INT8)],
-        )
-        .await?;
+pub async fn finish(conn: &Connection, version: &str, duration_ms: i64) -> Result<(), DbError> {
+    execute_recorded(conn, FINISH, FINISH_TYPES, &[&version, &duration_ms]).await?;
     Ok(())
 }
 
-pub async fn delete(client: &Client, version: &str) -> Result<(), DbError> {
-    client
-        .execute_typed(
-            "DELETE FROM pgshift.migrations WHERE version = $1",
-            &[(&version, Type::TEXT)],
-        )
-        .await?;
+pub async fn delete(conn: &Connection, version: &str) -> Result<(), DbError> {
+    execute_recorded(conn, DELETE, DELETE_TYPES, &[&version]).await?;
     Ok(())
 }
 

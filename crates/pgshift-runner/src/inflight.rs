@@ -222,27 +222,53 @@ pub struct Progress<'a> {
 }
 
 /// The statement [`record`] runs.
-const RECORD_IN_FLIGHT: &str = "UPDATE pgshift.migrations
+/// The in-flight record's statement around two SQL expressions, whether the landing object
+/// existed before and the table's indexes before. One statement per kind of landing: each has
+/// the same plan for every value, so the server keeps one generic plan per session instead of
+/// planning a statement with every branch's subqueries at each bind. Every statement takes the
+/// same eleven parameters (typed when prepared); each reads the ones its landing needs.
+macro_rules! record_in_flight {
+    ($existed_before:literal, $indexes_before:literal) => {
+        concat!(
+            "UPDATE pgshift.migrations
                 SET state = $2, progress = $3,
                     units = coalesce($4, units), unit_digests = coalesce($5, unit_digests),
                     inflight = $6::text::jsonb || jsonb_build_object(
                         'pid', pg_backend_pid(),
                         'backend_start', $11::text,
-                        'existed_before', CASE
-                            WHEN $8 <> '' THEN EXISTS (
-                                SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                 WHERE c.relkind IN ('i', 'I') AND c.relname = $8
-                                   AND ($7 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $7))
-                            WHEN $9 <> '' THEN EXISTS (SELECT 1 FROM pg_database WHERE datname = $9)
-                            ELSE false END,
-                        'indexes_before', CASE
-                            WHEN $10 <> '' THEN coalesce(
-                                (SELECT jsonb_agg(c.relname::text ORDER BY c.relname)
-                                   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                                  WHERE i.indrelid = to_regclass($10)), '[]'::jsonb)
-                            ELSE '[]'::jsonb END)
+                        'existed_before', ",
+            $existed_before,
+            ",
+                        'indexes_before', ",
+            $indexes_before,
+            ")
               WHERE version = $1
-          RETURNING inflight::text";
+          RETURNING inflight::text"
+        )
+    };
+}
+
+/// A named index (`$7` schema or '' for the search path, `$8` name).
+const RECORD_INDEX: &str = record_in_flight!(
+    "EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('i', 'I') AND c.relname = $8
+                AND ($7 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $7))",
+    "'[]'::jsonb"
+);
+/// A database (`$9`).
+const RECORD_DATABASE: &str = record_in_flight!(
+    "EXISTS (SELECT 1 FROM pg_database WHERE datname = $9)",
+    "'[]'::jsonb"
+);
+/// An unnamed index on table `$10`: the table's indexes now.
+const RECORD_TABLE_INDEXES: &str = record_in_flight!(
+    "false",
+    "coalesce((SELECT jsonb_agg(c.relname::text ORDER BY c.relname)
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                WHERE i.indrelid = to_regclass($10)), '[]'::jsonb)"
+);
+/// Any other statement: nothing to read from the catalog.
+const RECORD_PLAIN: &str = record_in_flight!("false", "'[]'::jsonb");
 
 /// Records `sql` (unit `unit` of migration `version`) as in flight, before it is sent, in
 /// one round trip: the history row's state and progress, the statement and how to tell it
@@ -264,15 +290,17 @@ pub async fn record(
     .map_err(|e| DbError::Driver {
         reason: format!("could not record the statement in flight: {e}"),
     })?;
-    let (index_schema, index_name, database, table) = match landing {
+    let (statement, index_schema, index_name, database, table) = match landing {
         Landing::CreateIndex { schema, name, .. } | Landing::DropIndex { schema, name } => {
-            (schema.as_str(), name.as_str(), "", "")
+            (RECORD_INDEX, schema.as_str(), name.as_str(), "", "")
         }
         Landing::CreateDatabase { name } | Landing::DropDatabase { name } => {
-            ("", "", name.as_str(), "")
+            (RECORD_DATABASE, "", "", name.as_str(), "")
         }
-        Landing::CreateUnnamedIndex { table } => ("", "", "", table.as_str()),
-        _ => ("", "", "", ""),
+        Landing::CreateUnnamedIndex { table } => {
+            (RECORD_TABLE_INDEXES, "", "", "", table.as_str())
+        }
+        _ => (RECORD_PLAIN, "", "", "", ""),
     };
     let units = progress
         .digests
@@ -284,7 +312,7 @@ pub async fn record(
     // before every statement run outside a transaction.
     let row = conn
         .query_prepared(
-            RECORD_IN_FLIGHT,
+            statement,
             &[
                 Type::TEXT,
                 Type::TEXT,

@@ -9,6 +9,7 @@
 //!   after it completes (a crash between the two re-runs that one statement on resume);
 //! - an applied file whose checksum changed stops `up` before anything runs.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pgshift_db::{Connection, DatabaseUrl, DbError};
@@ -139,6 +140,10 @@ pub struct Migrator {
     /// the safe rewrites and the online planner treat them as any table, so a fresh database
     /// in CI runs the statements production runs.)
     new_tables: Vec<QualifiedName>,
+    /// The session holds pgshift's timeouts (`SET`, not `SET LOCAL`), set for a migration run
+    /// outside a transaction and kept until the run ends, unless a migration's own statement
+    /// may have changed them.
+    timeouts_set: std::sync::atomic::AtomicBool,
 }
 
 /// Which way a migration runs.
@@ -190,6 +195,7 @@ impl Migrator {
             server_version_num: None,
             old_tool: None,
             new_tables: Vec::new(),
+            timeouts_set: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -239,6 +245,7 @@ impl Migrator {
     /// The session as the command set it up, again, after a migration that changed its
     /// settings ([`resets_session`]): pgshift's own, and the `search_path` it connected with.
     async fn restore_session(&mut self) -> Result<()> {
+        self.timeouts_reset();
         self.conn.restore_search_path().await?;
         self.read_server_version().await
     }
@@ -914,6 +921,7 @@ impl Migrator {
             from_history: false,
             old_tool: self.old_tool.as_ref().map(|o| o.applied(&self.set, m)),
         };
+        self.prepare_records(resets).await?;
         self.execute(run, prepared.dump, observer).await?;
         self.new_tables.extend(created);
         if resets {
@@ -1011,6 +1019,7 @@ impl Migrator {
             from_history,
             old_tool,
         };
+        self.prepare_records(resets).await?;
         self.execute(run, None, observer).await?;
         if resets {
             self.restore_session().await?;
@@ -1072,6 +1081,17 @@ impl Migrator {
         let format = self.set.format.name();
         let mut progress = Progress::new(&self.conn, &version, observer);
 
+        // A statement of the migration that names a timeout may set it for the session (a
+        // plain `SET` in a transaction outlives its commit): the next migration run outside a
+        // transaction sets pgshift's again.
+        let may_set_timeouts = exec
+            .units
+            .iter()
+            .flat_map(|u| &u.steps)
+            .any(|s| pgshift_sql::lines::contains_ignore_ascii_case(s.sql(), "timeout"));
+        if may_set_timeouts {
+            self.timeouts_reset();
+        }
         if total == 1 && exec.units[0].transactional && resuming.is_none() {
             // The common case: the whole migration and its history record commit together.
             let record = match direction {
@@ -1102,6 +1122,7 @@ impl Migrator {
                 )
             });
             let executor = self.executor();
+            let set_timeouts = !self.timeouts_set.load(Ordering::Relaxed);
             let (recorded, timeouts) = futures_util::future::join(
                 async {
                     match &partial {
@@ -1109,11 +1130,17 @@ impl Migrator {
                         None => Ok(()),
                     }
                 },
-                executor.set_session_timeouts(),
+                async {
+                    match set_timeouts {
+                        true => executor.set_session_timeouts().await,
+                        false => Ok(()),
+                    }
+                },
             )
             .await;
             recorded?;
             timeouts?;
+            self.timeouts_set.store(!may_set_timeouts, Ordering::Relaxed);
             for i in resume_at..total {
                 if i == resume_at && resuming.is_some() {
                     self.executor().clean_invalid_index(&exec.units[i]).await?;
@@ -1133,10 +1160,9 @@ impl Migrator {
                     .run_unit(&m, &exec, i, observer, &record, &mut progress)
                     .await?;
             }
-            self.conn
-                .batch_execute("RESET lock_timeout; RESET statement_timeout")
-                .await
-                .map_err(DbError::from)?;
+            // The session keeps pgshift's timeouts until the run ends: every transactional
+            // unit sets its own (`SET LOCAL`), every bare one is preceded by the set above, and
+            // the runner lock's release resets them (`release_runner_lock`).
             if resume_at >= total {
                 // Every unit was recorded done by an earlier run, but not the end: the record
                 // the last unit would have written.
@@ -1291,13 +1317,38 @@ impl Migrator {
 
     // ---- locking, drift, adoption ---------------------------------------------------------
 
+    /// The history's record statements prepared on the session (one round trip, the first
+    /// time), unless the migration about to run may deallocate prepared statements (`DISCARD
+    /// ALL`, `DEALLOCATE`): then the session forgets them and records are sent unprepared.
+    async fn prepare_records(&self, resets: bool) -> Result<()> {
+        if resets {
+            self.conn.forget_prepared();
+            return Ok(());
+        }
+        Ok(history::prepare_records(&self.conn).await?)
+    }
+
+    /// The session's timeouts were reset: the next migration run outside a transaction sets
+    /// them again.
+    pub(crate) fn timeouts_reset(&self) {
+        self.timeouts_set.store(false, Ordering::Relaxed);
+    }
+
+    /// Ends a run: the session's timeouts back to the server's (a migration run outside a
+    /// transaction set them for the session) and the runner lock released, in one round trip.
     pub(crate) async fn release_runner_lock(&self) {
+        self.timeouts_reset();
         // A session lock: it also goes away if this connection dies, so a failure here is
         // harmless.
-        let _ = self
-            .conn
-            .execute("SELECT pg_advisory_unlock($1)", &[&RUNNER_LOCK_KEY])
-            .await;
+        let _ = futures_util::future::join(
+            self.conn
+                .batch_execute("RESET lock_timeout; RESET statement_timeout"),
+            self.conn.execute_typed(
+                "SELECT pg_advisory_unlock($1)",
+                &[(&RUNNER_LOCK_KEY, tokio_postgres::types::Type::INT8)],
+            ),
+        )
+        .await;
     }
 
     pub(crate) async fn acquire_runner_lock(&self, observer: &dyn Observer) -> Result<()> {
@@ -1542,6 +1593,7 @@ pub(crate) fn resets_session(exec: &Execution) -> bool {
         let sql = s.sql().trim_start();
         starts_with(sql, "reset")
             || starts_with(sql, "discard")
+            || starts_with(sql, "deallocate")
             || starts_with(sql, "set schema")
             || pgshift_sql::lines::contains_ignore_ascii_case(
                 sql,

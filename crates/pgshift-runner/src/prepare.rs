@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use pgshift_db::catalog::{relation_kind, RelationKind};
+use pgshift_db::catalog::RelationKind;
 use pgshift_db::DbError;
 use pgshift_lint::{
     breaking_changes, statement_effects, BreakingChange, Context, Direction, Effect, PgVersion,
@@ -28,6 +28,7 @@ use pgshift_source::Script;
 use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::protobuf::{AlterTableType, DropBehavior, ObjectType};
 use pgshift_sql::{NodeEnum, StatementWalk};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::backup::{self, PlannedDump};
@@ -471,13 +472,45 @@ async fn assume_live_partitions(
         }
         _ => {}
     });
-    for table in tables {
-        if ctx.is_new_table(&table) {
-            continue;
-        }
-        if relation_kind(client, &table.quoted()).await? != Some(RelationKind::PartitionedTable) {
-            continue;
-        }
+    tables.retain(|t| !ctx.is_new_table(t));
+    if tables.is_empty() && indexes.is_empty() {
+        return Ok(());
+    }
+    // Which of them are partitioned, in one round trip (this runs before every migration).
+    let names: Vec<String> = tables
+        .iter()
+        .chain(&indexes)
+        .map(QualifiedName::quoted)
+        .collect();
+    let kinds: Vec<Option<RelationKind>> = client
+        .query_typed(
+            "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass(n))
+               FROM unnest($1::text[]) WITH ORDINALITY u(n, i) ORDER BY i",
+            &[(&names, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            r.get::<_, Option<String>>(0)
+                .as_deref()
+                .and_then(RelationKind::from_relkind)
+        })
+        .collect();
+    let (table_kinds, index_kinds) = kinds.split_at(tables.len().min(kinds.len()));
+    for index in indexes
+        .iter()
+        .zip(index_kinds)
+        .filter(|(_, k)| **k == Some(RelationKind::PartitionedIndex))
+        .map(|(i, _)| i)
+    {
+        ctx.assume_partitioned_index(index);
+    }
+    for table in tables
+        .into_iter()
+        .zip(table_kinds)
+        .filter(|(_, k)| **k == Some(RelationKind::PartitionedTable))
+        .map(|(t, _)| t)
+    {
         let rows = client
             .query(
                 "SELECT n.nspname::text, c.relname::text, t.isleaf, t.level = 1,
@@ -524,11 +557,6 @@ async fn assume_live_partitions(
             .await?;
         ctx.assume_taken_names(taken.iter().map(|r| r.get::<_, String>(0)));
         ctx.assume_partitions(&table, parts);
-    }
-    for index in indexes {
-        if relation_kind(client, &index.quoted()).await? == Some(RelationKind::PartitionedIndex) {
-            ctx.assume_partitioned_index(&index);
-        }
     }
     Ok(())
 }

@@ -53,6 +53,10 @@ impl<'a> Progress<'a> {
 }
 
 impl StepHook for Progress<'_> {
+    fn passive(&self) -> bool {
+        true
+    }
+
     fn while_sending<'b>(&'b self, step: &'b Step) -> BoxFuture<'b, ()> {
         // Dropped by the executor when the step ends: a step shorter than a second costs a
         // timer, no query.

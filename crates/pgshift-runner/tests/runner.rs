@@ -394,6 +394,64 @@ async fn eight_runners_at_once_apply_each_migration_exactly_once() {
     assert_eq!(n, 5);
 }
 
+/// A migration run outside a transaction (here the author's own transactions) runs under
+/// pgshift's timeouts: the first one of a run, one after an index built concurrently (whose
+/// long timeouts are put back), and one after a migration that set its own for the session.
+/// When the run ends, the session is back to the server's settings.
+#[tokio::test]
+async fn statements_outside_a_transaction_run_under_pgshifts_timeouts_and_the_session_is_reset() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = |key: &str| {
+        format!(
+            "BEGIN;\nINSERT INTO seen SELECT '{key}', current_setting('lock_timeout'), current_setting('statement_timeout');\nCOMMIT;\nBEGIN;\nSELECT 1;\nCOMMIT;\n"
+        )
+    };
+    write(
+        dir.path(),
+        "20240101000000_seen.up.sql",
+        "CREATE TABLE seen (k text, lock_timeout text, statement_timeout text);\n",
+    );
+    write(dir.path(), "20240102000000_first.up.sql", &seen("first"));
+    write(
+        dir.path(),
+        "20240103000000_index.up.sql",
+        "CREATE INDEX CONCURRENTLY seen_k ON seen (k);\n",
+    );
+    write(dir.path(), "20240104000000_after_index.up.sql", &seen("after index"));
+    write(
+        dir.path(),
+        "20240105000000_own.up.sql",
+        "SET lock_timeout = '7s';\nSET statement_timeout = '8s';\n",
+    );
+    write(dir.path(), "20240106000000_after_own.up.sql", &seen("after own"));
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let c = db.connect().await;
+    let rows: Vec<(String, String, String)> = c
+        .query("SELECT k, lock_timeout, statement_timeout FROM seen ORDER BY k", &[])
+        .await
+        .expect("seen")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expected = |k: &str| (k.to_string(), "500ms".to_string(), "1h".to_string());
+    assert_eq!(
+        rows,
+        vec![expected("after index"), expected("after own"), expected("first")]
+    );
+    let session = m.connection();
+    let show = |name: &'static str| async move {
+        session
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .expect("show")
+            .get::<_, String>(0)
+    };
+    assert_eq!(show("lock_timeout").await, "0");
+    assert_eq!(show("statement_timeout").await, "0");
+}
+
 #[tokio::test]
 async fn a_lock_timeout_is_retried_until_the_blocker_goes() {
     let db = TestDb::new().await;

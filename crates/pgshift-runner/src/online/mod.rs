@@ -315,6 +315,28 @@ pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Plann
     }
 }
 
+/// Every existing table `statements` name, by oid, in one query.
+async fn table_oids(client: &Client, statements: &[OnlineStatement]) -> Result<Vec<u32>, RunError> {
+    let mut names: Vec<String> = Vec::new();
+    for t in statements.iter().flat_map(|st| &st.tables) {
+        let quoted = t.quoted();
+        if !names.contains(&quoted) {
+            names.push(quoted);
+        }
+    }
+    let rows = client
+        .query(
+            "SELECT DISTINCT to_regclass(n)::oid FROM unnest($1::text[]) n
+              WHERE to_regclass(n) IS NOT NULL",
+            &[&names],
+        )
+        .await
+        .map_err(pgshift_db::DbError::from)?;
+    let mut oids: Vec<u32> = rows.iter().map(|r| r.get(0)).collect();
+    oids.sort_unstable();
+    Ok(oids)
+}
+
 /// Whether `change` can be made an online operation at all, from the statements alone: a
 /// nullable column added without a fill, or a type change that does not rewrite the table, runs
 /// as written whatever the table holds, so the table's facts are not read for it (the planner
@@ -386,18 +408,6 @@ async fn plan_online(
         not_undone: Vec::new(),
         table_oids: Vec::new(),
     };
-    for st in &statements {
-        for t in &st.tables {
-            let oid: Option<u32> = client
-                .query_one("SELECT to_regclass($1)::oid", &[&t.quoted()])
-                .await
-                .map_err(pgshift_db::DbError::from)?
-                .get(0);
-            if let Some(oid) = oid.filter(|o| !plan.table_oids.contains(o)) {
-                plan.table_oids.push(oid);
-            }
-        }
-    }
     // Statements an operation took in (the UPDATE and SET NOT NULL of an added column).
     let mut consumed = vec![false; statements.len()];
     let mut raw_rollback: Vec<PhaseUnit> = Vec::new();
@@ -817,6 +827,7 @@ async fn plan_online(
                 .insert(0, "SET LOCAL client_min_messages = warning".to_string());
         }
     }
+    plan.table_oids = table_oids(client, &statements).await?;
     Ok(Some(plan))
 }
 

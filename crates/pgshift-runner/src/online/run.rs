@@ -548,6 +548,7 @@ impl Migrator {
                 state::set_progress(self.connection(), &version, i + 1, 0).await?;
             }
         }
+        self.timeouts_reset();
         self.connection()
             .batch_execute("RESET lock_timeout; RESET statement_timeout")
             .await
