@@ -307,7 +307,10 @@ impl Connection {
 
     /// Prepares `statements` on this session now, all in one round trip, for
     /// [`Connection::prepared_ahead`] and [`Connection::query_prepared`].
-    pub async fn prepare_ahead(&self, statements: &[(&'static str, &[Type])]) -> Result<(), DbError> {
+    pub async fn prepare_ahead(
+        &self,
+        statements: &[(&'static str, &[Type])],
+    ) -> Result<(), DbError> {
         let missing: Vec<_> = statements
             .iter()
             .filter(|(sql, _)| !lock(&self.prepared).contains_key(sql))

@@ -144,6 +144,18 @@ impl CheckOptions {
 /// Checks every migration of a set, up and down parts, in order, each with the transaction
 /// behaviour of the set's format.
 pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
+    let mut report = Report::default();
+    check_set_each(set, options, &mut |file| report.add(file));
+    report
+}
+
+/// [`check_set`], handing each checked file to `each` as soon as it is checked, in order,
+/// instead of keeping them: a report written as it goes holds one file's findings at a time.
+pub fn check_set_each(
+    set: &MigrationSet,
+    options: &CheckOptions,
+    each: &mut dyn FnMut(CheckedFile),
+) {
     let sets_timeouts = options
         .runner_sets_timeouts
         .unwrap_or(set.format == Format::Pgshift);
@@ -151,7 +163,6 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
     ctx.runner_rewrites = options
         .runner_rewrites
         .unwrap_or(set.format == Format::Pgshift);
-    let mut report = Report::default();
     let wrapping = |no_transaction: bool| wrapping_of(set.format, no_transaction);
     let batched = batches_pending_migrations(set.format);
     // The scripts in the order they are checked: each migration's up, then its down.
@@ -206,10 +217,9 @@ pub fn check_set(set: &MigrationSet, options: &CheckOptions) -> Report {
                     Vec::new(),
                 ),
             };
-            report.add(checked_file(script, findings));
+            each(checked_file(script, findings));
         },
     );
-    report
 }
 
 /// A script's findings, as the report holds them.
@@ -229,6 +239,17 @@ fn checked_file(script: &Script, findings: Vec<Finding>) -> CheckedFile {
 /// The tool runs the SQL, not pgshift: no safe rewrite, no timeouts set by the runner, unless
 /// `options` says otherwise.
 pub fn check_stream(stream: &SqlStream, options: &CheckOptions) -> Report {
+    let mut report = Report::default();
+    check_stream_each(stream, options, &mut |file| report.add(file));
+    report
+}
+
+/// [`check_stream`], handing each checked part to `each` as soon as it is checked.
+pub fn check_stream_each(
+    stream: &SqlStream,
+    options: &CheckOptions,
+    each: &mut dyn FnMut(CheckedFile),
+) {
     if stream.tool.is_none() {
         let set = MigrationSet {
             format: Format::Plain,
@@ -237,14 +258,13 @@ pub fn check_stream(stream: &SqlStream, options: &CheckOptions) -> Report {
             repeatable: Vec::new(),
             skipped: Vec::new(),
         };
-        return check_set(&set, options);
+        return check_set_each(&set, options, each);
     }
     let mut ctx = Context::new(
         options.pg_version,
         options.runner_sets_timeouts.unwrap_or(false),
     );
     ctx.runner_rewrites = options.runner_rewrites.unwrap_or(false);
-    let mut report = Report::default();
     for part in &stream.parts {
         let script = &part.migration.up;
         if options.is_excluded(&script.path) {
@@ -263,9 +283,8 @@ pub fn check_stream(stream: &SqlStream, options: &CheckOptions) -> Report {
             options,
             Vec::new(),
         );
-        report.add(checked_file(script, findings));
+        each(checked_file(script, findings));
     }
-    report
 }
 
 /// Checks one file of a set as checking the whole set checks it: every migration is walked, so

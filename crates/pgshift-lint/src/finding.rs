@@ -178,6 +178,18 @@ impl Counts {
     pub fn total(&self) -> usize {
         self.error + self.warning + self.hint + self.note
     }
+
+    /// Counts `findings` in.
+    pub fn add<'a>(&mut self, findings: impl IntoIterator<Item = &'a Finding>) {
+        for f in findings {
+            match f.severity {
+                Severity::Error => self.error += 1,
+                Severity::Warning => self.warning += 1,
+                Severity::Hint => self.hint += 1,
+                Severity::Note => self.note += 1,
+            }
+        }
+    }
 }
 
 /// Everything one `pgshift check` run found.
@@ -194,14 +206,7 @@ impl Report {
 
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
-        for f in self.findings() {
-            match f.severity {
-                Severity::Error => counts.error += 1,
-                Severity::Warning => counts.warning += 1,
-                Severity::Hint => counts.hint += 1,
-                Severity::Note => counts.note += 1,
-            }
-        }
+        counts.add(self.findings());
         counts
     }
 
@@ -215,19 +220,52 @@ impl Report {
     pub fn add(&mut self, file: CheckedFile) {
         // The two scripts of one file are added one after the other, so only the last entry
         // can be the same file: looking further back made `check` quadratic in the number of
-        // files (100,000 files took 22 s). Paths compare as the loader wrote them (bytes).
-        if let Some(existing) = self
-            .files
-            .last_mut()
-            .filter(|f| f.path.as_os_str() == file.path.as_os_str())
-        {
-            existing.findings.extend(file.findings);
-            existing
-                .findings
-                .sort_by_key(|f| (f.span.start, f.span.end, f.code));
-        } else {
-            self.files.push(file);
+        // files (100,000 files took 22 s).
+        match self.files.last_mut() {
+            Some(existing) if existing.is_same_file(&file) => existing.absorb(file),
+            _ => self.files.push(file),
         }
+    }
+}
+
+impl CheckedFile {
+    /// Whether `other` is this file's other script (a dbmate or goose file holds both the up
+    /// and the down script). Paths compare as the loader wrote them (bytes).
+    pub fn is_same_file(&self, other: &CheckedFile) -> bool {
+        self.path.as_os_str() == other.path.as_os_str()
+    }
+
+    /// Takes in the findings of the same file's other script, keeping them in order of
+    /// position.
+    pub fn absorb(&mut self, other: CheckedFile) {
+        self.findings.extend(other.findings);
+        self.findings
+            .sort_by_key(|f| (f.span.start, f.span.end, f.code));
+    }
+}
+
+/// Checked files handed over one at a time, made whole: a file's two scripts, which come one
+/// after the other, leave as one entry, as [`Report::add`] keeps them.
+#[derive(Debug, Default)]
+pub struct FileMerge {
+    last: Option<CheckedFile>,
+}
+
+impl FileMerge {
+    /// Takes `file`; returns the file before it once it is complete.
+    pub fn push(&mut self, file: CheckedFile) -> Option<CheckedFile> {
+        match &mut self.last {
+            Some(last) if last.is_same_file(&file) => {
+                last.absorb(file);
+                None
+            }
+            _ => self.last.replace(file),
+        }
+    }
+
+    /// The last file, complete.
+    pub fn finish(self) -> Option<CheckedFile> {
+        self.last
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pgshift_lint::render::{
-    render, render_github, render_gitlab, render_human, render_json, render_sarif, JsonOutput,
-    OutputFormat, SARIF_SCHEMA,
+    render, render_github, render_gitlab, render_human, render_json, render_sarif,
+    render_streaming, JsonOutput, OutputFormat, SARIF_SCHEMA,
 };
 use pgshift_lint::{CheckedFile, Finding, Fix, LockLevel, Report, Severity};
 use pgshift_sql::LineIndex;
@@ -209,6 +209,63 @@ fn human_summary_counts_every_severity_and_file() {
     );
     let empty = rendered(|out| render_human(&Report::default(), out, false));
     assert_eq!(empty, "0 errors, 0 warnings, 0 hints in 0 files\n");
+}
+
+/// `check` writes human and JSON output as the files are checked: what it writes is what the
+/// whole report renders to, in every format, also when a file's two scripts (a dbmate file's up
+/// and down) come one after the other, and for no file at all. The counts returned are the
+/// report's.
+#[test]
+fn streamed_output_is_the_whole_reports() {
+    let whole = report();
+    // Each file handed over as a checker gives it: a file with findings split in two, as its
+    // up and down scripts are checked one after the other.
+    let pieces: Vec<CheckedFile> = whole
+        .files
+        .iter()
+        .flat_map(|file| {
+            let (first, second) = file.findings.split_at(file.findings.len() / 2);
+            let piece = |findings: &[Finding]| CheckedFile {
+                findings: findings.to_vec(),
+                ..file.clone()
+            };
+            if file.findings.len() > 1 {
+                vec![piece(second), piece(first)]
+            } else {
+                vec![piece(&file.findings)]
+            }
+        })
+        .collect();
+    assert!(
+        pieces.len() > whole.files.len(),
+        "a file comes in two pieces"
+    );
+    for format in [
+        OutputFormat::Human,
+        OutputFormat::Json,
+        OutputFormat::Sarif,
+        OutputFormat::Github,
+        OutputFormat::Gitlab,
+    ] {
+        for (files, report) in [
+            (pieces.clone(), whole.clone()),
+            (Vec::new(), Report::default()),
+        ] {
+            let expected = rendered(|out| render(&report, format, out, false));
+            let mut counts = None;
+            let streamed = rendered(|out| {
+                let mut source = |each: &mut dyn FnMut(CheckedFile)| {
+                    for file in files.clone() {
+                        each(file);
+                    }
+                };
+                counts = Some(render_streaming(format, out, false, &mut source)?);
+                Ok(())
+            });
+            assert_eq!(streamed, expected, "{format:?}");
+            assert_eq!(counts, Some(report.counts()), "{format:?}");
+        }
+    }
 }
 
 #[test]

@@ -521,9 +521,11 @@ impl Executor<'_> {
             if after.is_one_statement_at_most() {
                 // The record and the COMMIT go together, in one round trip. Should the record
                 // fail, the server ends the failed transaction with a rollback at the COMMIT.
-                let (written, committed) =
-                    futures_util::future::join(after.write(self.conn), client.batch_execute("COMMIT"))
-                        .await;
+                let (written, committed) = futures_util::future::join(
+                    after.write(self.conn),
+                    client.batch_execute("COMMIT"),
+                )
+                .await;
                 written.map_err(|error| UnitFailure {
                     guard_lock: false,
                     step: last,

@@ -297,9 +297,7 @@ pub async fn record(
         Landing::CreateDatabase { name } | Landing::DropDatabase { name } => {
             (RECORD_DATABASE, "", "", name.as_str(), "")
         }
-        Landing::CreateUnnamedIndex { table } => {
-            (RECORD_TABLE_INDEXES, "", "", "", table.as_str())
-        }
+        Landing::CreateUnnamedIndex { table } => (RECORD_TABLE_INDEXES, "", "", "", table.as_str()),
         _ => (RECORD_PLAIN, "", "", "", ""),
     };
     let units = progress

@@ -1140,7 +1140,8 @@ impl Migrator {
             .await;
             recorded?;
             timeouts?;
-            self.timeouts_set.store(!may_set_timeouts, Ordering::Relaxed);
+            self.timeouts_set
+                .store(!may_set_timeouts, Ordering::Relaxed);
             for i in resume_at..total {
                 if i == resume_at && resuming.is_some() {
                     self.executor().clean_invalid_index(&exec.units[i]).await?;

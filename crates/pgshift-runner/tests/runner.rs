@@ -418,18 +418,29 @@ async fn statements_outside_a_transaction_run_under_pgshifts_timeouts_and_the_se
         "20240103000000_index.up.sql",
         "CREATE INDEX CONCURRENTLY seen_k ON seen (k);\n",
     );
-    write(dir.path(), "20240104000000_after_index.up.sql", &seen("after index"));
+    write(
+        dir.path(),
+        "20240104000000_after_index.up.sql",
+        &seen("after index"),
+    );
     write(
         dir.path(),
         "20240105000000_own.up.sql",
         "SET lock_timeout = '7s';\nSET statement_timeout = '8s';\n",
     );
-    write(dir.path(), "20240106000000_after_own.up.sql", &seen("after own"));
+    write(
+        dir.path(),
+        "20240106000000_after_own.up.sql",
+        &seen("after own"),
+    );
     let mut m = migrator(&db, dir.path()).await;
     m.up(None, &Silent).await.expect("up");
     let c = db.connect().await;
     let rows: Vec<(String, String, String)> = c
-        .query("SELECT k, lock_timeout, statement_timeout FROM seen ORDER BY k", &[])
+        .query(
+            "SELECT k, lock_timeout, statement_timeout FROM seen ORDER BY k",
+            &[],
+        )
         .await
         .expect("seen")
         .iter()
@@ -438,7 +449,11 @@ async fn statements_outside_a_transaction_run_under_pgshifts_timeouts_and_the_se
     let expected = |k: &str| (k.to_string(), "500ms".to_string(), "1h".to_string());
     assert_eq!(
         rows,
-        vec![expected("after index"), expected("after own"), expected("first")]
+        vec![
+            expected("after index"),
+            expected("after own"),
+            expected("first")
+        ]
     );
     let session = m.connection();
     let show = |name: &'static str| async move {

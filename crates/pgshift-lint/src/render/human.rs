@@ -18,7 +18,7 @@ use std::io::{self, Write};
 
 use pgshift_sql::{LineCol, LineIndex};
 
-use crate::finding::{CheckedFile, Finding, Report, Severity};
+use crate::finding::{CheckedFile, Counts, Finding, Report, Severity};
 
 use super::report_path;
 
@@ -32,14 +32,30 @@ const MAX_SHOWN_COLUMNS: usize = 120;
 /// Writes every finding as a rustc-style diagnostic, then a one-line summary
 /// (`3 errors, 1 warning, 0 hints in 12 files`). ANSI colour only when `color` is true.
 pub fn render_human(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()> {
-    let paint = Paint { enabled: color };
     for file in &report.files {
-        let index = LineIndex::new(&file.text);
-        for finding in &file.findings {
-            write_finding(out, &paint, file, &index, finding)?;
-        }
+        write_file(out, color, file)?;
     }
-    let counts = report.counts();
+    write_summary(out, color, report.counts(), report.files.len())
+}
+
+/// One file's findings, as [`render_human`] writes them.
+pub(crate) fn write_file(out: &mut dyn Write, color: bool, file: &CheckedFile) -> io::Result<()> {
+    let paint = Paint { enabled: color };
+    let index = LineIndex::new(&file.text);
+    for finding in &file.findings {
+        write_finding(out, &paint, file, &index, finding)?;
+    }
+    Ok(())
+}
+
+/// The closing line: how many findings of each severity, in how many files.
+pub(crate) fn write_summary(
+    out: &mut dyn Write,
+    color: bool,
+    counts: Counts,
+    files: usize,
+) -> io::Result<()> {
+    let paint = Paint { enabled: color };
     let notes = if counts.note > 0 {
         format!(", {}", plural(counts.note, "note"))
     } else {
@@ -50,7 +66,7 @@ pub fn render_human(report: &Report, out: &mut dyn Write, color: bool) -> io::Re
         plural(counts.error, "error"),
         plural(counts.warning, "warning"),
         plural(counts.hint, "hint"),
-        plural(report.files.len(), "file"),
+        plural(files, "file"),
     );
     writeln!(out, "{}", paint.bold(&summary))
 }

@@ -4,11 +4,12 @@
 //! bumps [`JSON_SCHEMA_VERSION`]. Every field is documented in `docs/output-formats.md`; the
 //! types here are public (and deserialisable) so that Rust callers can read the output back.
 
+use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Report, Severity};
+use crate::finding::{CheckedFile, Counts, Finding, Report, Severity};
 
 use super::report_path;
 
@@ -19,9 +20,9 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonOutput {
     pub version: u32,
+    pub findings: Vec<JsonFinding>,
     pub files_checked: usize,
     pub summary: JsonSummary,
-    pub findings: Vec<JsonFinding>,
 }
 
 /// How many findings of each severity.
@@ -100,17 +101,20 @@ pub fn render_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn document(report: &Report) -> Document<'_> {
-    let counts = report.counts();
     Document {
         version: JSON_SCHEMA_VERSION,
-        files_checked: report.files.len(),
-        summary: JsonSummary {
-            error: counts.error,
-            warning: counts.warning,
-            hint: counts.hint,
-            note: counts.note,
-        },
         findings: Findings(report),
+        files_checked: report.files.len(),
+        summary: summary(report.counts()),
+    }
+}
+
+fn summary(counts: Counts) -> JsonSummary {
+    JsonSummary {
+        error: counts.error,
+        warning: counts.warning,
+        hint: counts.hint,
+        note: counts.note,
     }
 }
 
@@ -118,9 +122,9 @@ fn document(report: &Report) -> Document<'_> {
 #[derive(Serialize)]
 struct Document<'a> {
     version: u32,
+    findings: Findings<'a>,
     files_checked: usize,
     summary: JsonSummary,
-    findings: Findings<'a>,
 }
 
 /// Every finding of a report, serialized one at a time.
@@ -133,28 +137,104 @@ impl Serialize for Findings<'_> {
                 .files
                 .iter()
                 .flat_map(|file| &file.findings)
-                .map(|f| FindingRef {
-                    path: report_path(&f.path),
-                    line: f.start.line,
-                    column: f.start.column,
-                    end_line: f.end.line,
-                    end_column: f.end.column,
-                    byte_start: f.span.start,
-                    byte_end: f.span.end,
-                    rule: f.rule,
-                    code: f.code,
-                    severity: f.severity,
-                    message: &f.message,
-                    help: f.help.as_deref(),
-                    lock: f.lock.map(|lock| lock.sql_name()),
-                    tables: &f.tables,
-                    fix: f.fix.as_ref().map(|fix| FixRef {
-                        byte_start: fix.span.start,
-                        byte_end: fix.span.end,
-                        replacement: &fix.replacement,
-                    }),
-                }),
+                .map(finding_ref),
         )
+    }
+}
+
+fn finding_ref(f: &Finding) -> FindingRef<'_> {
+    FindingRef {
+        path: report_path(&f.path),
+        line: f.start.line,
+        column: f.start.column,
+        end_line: f.end.line,
+        end_column: f.end.column,
+        byte_start: f.span.start,
+        byte_end: f.span.end,
+        rule: f.rule,
+        code: f.code,
+        severity: f.severity,
+        message: &f.message,
+        help: f.help.as_deref(),
+        lock: f.lock.map(|lock| lock.sql_name()),
+        tables: &f.tables,
+        fix: f.fix.as_ref().map(|fix| FixRef {
+            byte_start: fix.span.start,
+            byte_end: fix.span.end,
+            replacement: &fix.replacement,
+        }),
+    }
+}
+
+/// Writes the document of the files `files` hands over, as they come (see
+/// [`super::render_streaming`]): the same document [`render_json`] writes of the whole report,
+/// holding one file's findings at a time. Returns the counts and the number of files.
+pub(crate) fn render_json_streaming(
+    out: &mut dyn Write,
+    files: &mut super::FileSource<'_>,
+) -> io::Result<(Counts, usize)> {
+    let streamed = Streamed {
+        files: RefCell::new(files),
+        tally: Cell::new((Counts::default(), 0)),
+    };
+    serde_json::to_writer_pretty(&mut *out, &streamed)?;
+    writeln!(out)?;
+    Ok(streamed.tally.get())
+}
+
+/// The document, its findings serialized while the files are checked; the counts, known once
+/// they are, after them.
+struct Streamed<'a, 'b> {
+    files: RefCell<&'a mut super::FileSource<'b>>,
+    tally: Cell<(Counts, usize)>,
+}
+
+impl Serialize for Streamed<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut document = serializer.serialize_struct("JsonOutput", 4)?;
+        document.serialize_field("version", &JSON_SCHEMA_VERSION)?;
+        document.serialize_field("findings", &StreamedFindings(self))?;
+        let (counts, files) = self.tally.get();
+        document.serialize_field("files_checked", &files)?;
+        document.serialize_field("summary", &summary(counts))?;
+        document.end()
+    }
+}
+
+struct StreamedFindings<'s, 'a, 'b>(&'s Streamed<'a, 'b>);
+
+impl Serialize for StreamedFindings<'_, '_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut failed: Option<S::Error> = None;
+        let (mut counts, mut files) = self.0.tally.get();
+        let mut merge = crate::finding::FileMerge::default();
+        let mut emit = |file: CheckedFile| {
+            counts.add(&file.findings);
+            files += 1;
+            for f in &file.findings {
+                if failed.is_none() {
+                    if let Err(e) = seq.serialize_element(&finding_ref(f)) {
+                        failed = Some(e);
+                    }
+                }
+            }
+        };
+        (self.0.files.borrow_mut())(&mut |file| {
+            if let Some(done) = merge.push(file) {
+                emit(done);
+            }
+        });
+        if let Some(done) = merge.finish() {
+            emit(done);
+        }
+        self.0.tally.set((counts, files));
+        match failed {
+            Some(e) => Err(e),
+            None => seq.end(),
+        }
     }
 }
 

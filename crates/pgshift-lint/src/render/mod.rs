@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::path::{Component, Path};
 use std::str::FromStr;
 
-use crate::finding::Report;
+use crate::finding::{CheckedFile, Counts, Report};
 
 mod github;
 mod gitlab;
@@ -114,6 +114,68 @@ pub fn render(
         OutputFormat::Gitlab => render_gitlab(report, &mut out),
     }?;
     out.flush()
+}
+
+/// What [`render_streaming`] reads: called once, it hands each checked file, in order, to the
+/// function it is given (the two scripts of one file one after the other, as
+/// [`crate::check_set_each`] gives them).
+pub type FileSource<'a> = dyn FnMut(&mut dyn FnMut(CheckedFile)) + 'a;
+
+/// Whether `format` can be written while the files are checked ([`render_streaming`]).
+pub fn streams(format: OutputFormat) -> bool {
+    matches!(format, OutputFormat::Human | OutputFormat::Json)
+}
+
+/// Writes in `format` the report of the files `files` hands over, as they come, keeping none
+/// of them: the same output as [`render`] of the whole report, without the whole report in
+/// memory. Returns the counts of findings. Only for the formats [`streams`] accepts; any other
+/// is written from the files collected first.
+pub fn render_streaming(
+    format: OutputFormat,
+    out: &mut dyn Write,
+    color: bool,
+    files: &mut FileSource<'_>,
+) -> io::Result<Counts> {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    let counts = match format {
+        OutputFormat::Json => json::render_json_streaming(&mut out, files)?.0,
+        OutputFormat::Human => {
+            let mut counts = Counts::default();
+            let mut written = 0;
+            let mut failed: Option<io::Error> = None;
+            let mut merge = crate::finding::FileMerge::default();
+            let mut emit = |file: CheckedFile, out: &mut dyn Write| {
+                counts.add(&file.findings);
+                written += 1;
+                if failed.is_none() {
+                    if let Err(e) = human::write_file(out, color, &file) {
+                        failed = Some(e);
+                    }
+                }
+            };
+            files(&mut |file| {
+                if let Some(done) = merge.push(file) {
+                    emit(done, &mut out);
+                }
+            });
+            if let Some(done) = merge.finish() {
+                emit(done, &mut out);
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            human::write_summary(&mut out, color, counts, written)?;
+            counts
+        }
+        other => {
+            let mut report = Report::default();
+            files(&mut |file| report.add(file));
+            render(&report, other, &mut out, color)?;
+            report.counts()
+        }
+    };
+    out.flush()?;
+    Ok(counts)
 }
 
 /// A path as CI systems want it: forward slashes, no leading `./`. Relative paths stay relative

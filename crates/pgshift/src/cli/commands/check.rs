@@ -1,8 +1,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use pgshift_lint::render::{render, OutputFormat};
-use pgshift_lint::{check_file_in_set, check_set, check_stream, CheckOptions, PgVersion, Report};
+use pgshift_lint::render::{render_streaming, OutputFormat};
+use pgshift_lint::{check_set_each, check_stream_each, CheckOptions, CheckedFile, PgVersion};
 
 use crate::cli::{exit, Context, Failure};
 
@@ -56,7 +56,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
         .validate()
         .map_err(|e| Failure::usage(e.to_string()))?;
 
-    let mut report = Report::default();
+    // Everything is read first: a path that is not there, or a folder that does not load,
+    // fails before anything is written.
+    let mut sources: Vec<Source> = Vec::new();
     let wants_stdin =
         args.stdin_filename.is_some() || args.paths.iter().any(|p| p.as_os_str() == "-");
     if wants_stdin {
@@ -76,7 +78,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
                 tool.own_lines()
             );
         }
-        merge(&mut report, check_stream(&stream, &options));
+        sources.push(Source::Stream(stream));
     }
     let mut paths: Vec<PathBuf> = args
         .paths
@@ -102,11 +104,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
                 }
                 None => path.clone(),
             };
-            let set = ctx.load_set_from(&dir)?;
-            merge(&mut report, check_set(&set, &options));
+            sources.push(Source::Set(ctx.load_set_from(&dir)?));
         } else if path.is_file() {
             let set = pgshift_source::load_with_folder(path, ctx.format()?)?;
-            merge(&mut report, check_file_in_set(&set, path, &options));
+            sources.push(Source::File(set, path.clone()));
         } else {
             return Err(Failure::usage(format!(
                 "{}: no such file or directory",
@@ -114,30 +115,55 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             )));
         }
     }
+    let changed = match &args.changed_since {
+        Some(git_ref) => Some(
+            pgshift_source::changed_since(&paths, git_ref)
+                .map_err(|e| Failure::usage(format!("--changed-since: {e}")))?,
+        ),
+        None => None,
+    };
 
-    if let Some(git_ref) = &args.changed_since {
-        let changed = pgshift_source::changed_since(&paths, git_ref)
-            .map_err(|e| Failure::usage(format!("--changed-since: {e}")))?;
-        report.files.retain(|f| {
-            std::fs::canonicalize(&f.path).is_ok_and(|p| changed.contains(&p))
-                || f.path.to_string_lossy().starts_with('<')
-        });
-    }
-
+    // Each file is written as soon as it is checked (human and JSON output): the report is
+    // never held whole.
+    let mut files = |each: &mut dyn FnMut(CheckedFile)| {
+        let mut keep = |file: CheckedFile| {
+            let kept = changed.as_ref().is_none_or(|changed| {
+                std::fs::canonicalize(&file.path).is_ok_and(|p| changed.contains(&p))
+                    || file.path.to_string_lossy().starts_with('<')
+            });
+            if kept {
+                each(file);
+            }
+        };
+        for source in &sources {
+            match source {
+                Source::Stream(stream) => check_stream_each(stream, &options, &mut keep),
+                Source::Set(set) => check_set_each(set, &options, &mut keep),
+                Source::File(set, path) => check_set_each(set, &options, &mut |file| {
+                    if file.path == *path {
+                        keep(file);
+                    }
+                }),
+            }
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let color = ctx.out_style.color && format == OutputFormat::Human;
-    render(&report, format, &mut out, color)?;
+    let counts = render_streaming(format, &mut out, color, &mut files)?;
     out.flush()?;
-    Ok(if report.has_errors() {
+    Ok(if counts.error > 0 {
         exit::FAILED
     } else {
         exit::OK
     })
 }
 
-fn merge(into: &mut Report, from: Report) {
-    into.files.extend(from.files);
+/// What one `check` reads: standard input, a folder, or one file of its folder.
+enum Source {
+    Stream(pgshift_source::SqlStream),
+    Set(pgshift_source::MigrationSet),
+    File(pgshift_source::MigrationSet, PathBuf),
 }
 
 /// `--pg-version`'s help, naming the default `check` assumes.
