@@ -109,7 +109,7 @@ pub enum Drops {
 /// and changes nothing. `ctx` carries what earlier scripts of the run established; it leaves
 /// having walked this script's steps as they will run.
 pub async fn prepare(
-    client: &Client,
+    client: &pgshift_db::Connection,
     version: &str,
     script: &Script,
     options: &RunOptions,
@@ -444,7 +444,7 @@ async fn assume_live_column_types(
 /// into `ctx`: their safe forms differ (PostgreSQL builds or drops no index of a partitioned
 /// table concurrently; see `pgshift_lint::rewrite`).
 async fn assume_live_partitions(
-    client: &Client,
+    client: &pgshift_db::Connection,
     walk: &StatementWalk<'_>,
     ctx: &mut Context,
 ) -> Result<(), DbError> {
@@ -482,11 +482,13 @@ async fn assume_live_partitions(
         .chain(&indexes)
         .map(QualifiedName::quoted)
         .collect();
+    // Prepared once per session: planning it costs more than running it.
     let kinds: Vec<Option<RelationKind>> = client
-        .query_typed(
+        .query_prepared(
             "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass(n))
                FROM unnest($1::text[]) WITH ORDINALITY u(n, i) ORDER BY i",
-            &[(&names, Type::TEXT_ARRAY)],
+            &[Type::TEXT_ARRAY],
+            &[&names],
         )
         .await?
         .iter()

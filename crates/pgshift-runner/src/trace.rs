@@ -541,7 +541,9 @@ impl<'c> Tracer<'c> {
         }
         // The next migration runs with the session as it would find it in a run of its own
         // (a pg_dump baseline empties `search_path`).
+        // Statements prepared on the session may have been deallocated with it.
         if crate::migrator::resets_session(&exec) {
+            self.worker.forget_prepared();
             self.worker.restore_search_path().await?;
         }
         Ok(traced)
