@@ -40,14 +40,23 @@ pub async fn find(client: &Client, set: &MigrationSet) -> Result<Option<Adoption
         .chain(Format::all().iter().copied().filter(|f| *f != set.format))
         .flat_map(|format| format.descriptor().history.iter().map(move |t| (format, t)))
         .collect();
-    for (format, table) in ordered {
-        let row = client
-            .query_one("SELECT to_regclass($1)::oid IS NOT NULL", &[&table.table])
-            .await
-            .map_err(pgshift_db::DbError::from)?;
-        if !row.get::<_, bool>(0) {
-            continue;
-        }
+    // Which of the tools' tables exist, in one round trip (this runs before every command).
+    let names: Vec<&str> = ordered.iter().map(|(_, t)| t.table).collect();
+    let existing: Vec<bool> = client
+        .query_typed(
+            "SELECT to_regclass(n) IS NOT NULL FROM unnest($1::text[]) WITH ORDINALITY u(n, i) ORDER BY i",
+            &[(&names, tokio_postgres::types::Type::TEXT_ARRAY)],
+        )
+        .await
+        .map_err(pgshift_db::DbError::from)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for ((format, table), _) in ordered
+        .into_iter()
+        .zip(existing)
+        .filter(|(_, exists)| *exists)
+    {
         if table.required_column.is_some() && !has_required_column(client, table).await? {
             continue;
         }

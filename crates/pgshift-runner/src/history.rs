@@ -354,19 +354,36 @@ pub async fn exists(client: &Client) -> Result<bool, DbError> {
 
 /// All rows; empty when the table does not exist yet.
 pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
-    if !exists(client).await? {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query(
-            "SELECT version, name, checksum, state, progress, units,
-                    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    applied_by, duration_ms, down_sql, path,
-                    to_jsonb(m) ->> 'inflight', (to_jsonb(m) -> 'unit_digests')::text
-               FROM pgshift.migrations m",
+    // Whether the table is there, and whether it has the columns a newer pgshift added.
+    let shape = client
+        .query_one(
+            "SELECT to_regclass('pgshift.migrations') IS NOT NULL,
+                    (SELECT count(*) FROM pg_attribute
+                      WHERE attrelid = to_regclass('pgshift.migrations')
+                        AND attname IN ('inflight', 'unit_digests') AND NOT attisdropped)",
             &[],
         )
         .await?;
+    if !shape.get::<_, bool>(0) {
+        return Ok(Vec::new());
+    }
+    // Columns an older pgshift did not write read as absent through `to_jsonb` of the row,
+    // which works whether or not they exist (`status` needs no upgrade and writes nothing),
+    // but costs a conversion of every row: read directly when they are there.
+    let sql = if shape.get::<_, i64>(1) == 2 {
+        "SELECT version, name, checksum, state, progress, units,
+                to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                applied_by, duration_ms, down_sql, path,
+                inflight::text, to_jsonb(unit_digests)::text
+           FROM pgshift.migrations m"
+    } else {
+        "SELECT version, name, checksum, state, progress, units,
+                to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                applied_by, duration_ms, down_sql, path,
+                j ->> 'inflight', (j -> 'unit_digests')::text
+           FROM pgshift.migrations m, LATERAL (SELECT to_jsonb(m) AS j) row_as_json"
+    };
+    let rows = client.query(sql, &[]).await?;
     Ok(rows
         .iter()
         .map(|r| HistoryRow {
@@ -381,8 +398,6 @@ pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
             duration_ms: r.get(8),
             down_sql: r.get(9),
             path: r.get(10),
-            // Columns an older pgshift did not write read as absent (`to_jsonb` works
-            // whether or not they exist, so `status` needs no upgrade and writes nothing).
             inflight: r
                 .get::<_, Option<String>>(11)
                 .and_then(|t| serde_json::from_str(&t).ok()),

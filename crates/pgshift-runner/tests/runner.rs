@@ -394,6 +394,46 @@ async fn eight_runners_at_once_apply_each_migration_exactly_once() {
     assert_eq!(n, 5);
 }
 
+/// A history table an older pgshift made (without the `inflight` and `unit_digests` columns)
+/// is read as the current one is: `status` reports the same, and adds no column.
+#[tokio::test]
+async fn a_history_table_of_an_older_pgshift_reads_as_the_current_one() {
+    let db = TestDb::new().await;
+    let dir = basic_dir();
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let summary = |status: pgshift_runner::Status| -> Vec<(String, EntryState, Option<String>)> {
+        status
+            .entries
+            .into_iter()
+            .map(|e| (e.version, e.state, e.applied_by))
+            .collect()
+    };
+    let current = summary(m.status().await.expect("status"));
+    assert_eq!(current.len(), 3);
+    assert!(current
+        .iter()
+        .all(|(_, state, _)| *state == EntryState::Applied));
+    let c = db.connect().await;
+    c.batch_execute(
+        "ALTER TABLE pgshift.migrations DROP COLUMN inflight, DROP COLUMN unit_digests",
+    )
+    .await
+    .expect("an older table");
+    let m = migrator(&db, dir.path()).await;
+    assert_eq!(summary(m.status().await.expect("status")), current);
+    let columns: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'pgshift.migrations'::regclass
+              AND attname IN ('inflight', 'unit_digests') AND NOT attisdropped",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .get(0);
+    assert_eq!(columns, 0, "status wrote nothing");
+}
+
 /// A migration run outside a transaction (here the author's own transactions) runs under
 /// pgshift's timeouts: the first one of a run, one after an index built concurrently (whose
 /// long timeouts are put back), and one after a migration that set its own for the session.
