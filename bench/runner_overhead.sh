@@ -4,7 +4,7 @@
 # `psql -1 -f` one file at a time (the plain-runner baseline) and by sqlx-cli (`sqlx migrate
 # run`, then `sqlx migrate revert --target-version 0` against `pgshift down --all`): the peer a
 # Rust team would pick instead. Up and down are timed ROUNDS times each (default 5), the tools
-# alternating; the medians are compared.
+# alternating; the medians are compared, and so is the median of each round's own ratio.
 #
 # sqlx-cli: found on PATH, as $SQLX, or in target/tools/bin; otherwise installed there with
 #   cargo install sqlx-cli --no-default-features --features rustls,postgres --root target/tools
@@ -124,6 +124,11 @@ if [ -n "$SQLX" ]; then
     printf 'sqlx_revert_all_median: %.3f s\n' "$sqlx_down_med"
     printf 'ratio_up_vs_sqlx: %.2f x\n' "$(echo "$up_med / $sqlx_up_med" | bc -l)"
     printf 'ratio_down_vs_sqlx: %.2f x\n' "$(echo "$down_med / $sqlx_down_med" | bc -l)"
+    # The median of each round's own ratio: the two tools ran back to back, so a slow minute of
+    # this shared machine weighs on both sides of a round's ratio alike.
+    paired() { local -n a=$1 b=$2; local r=(); for i in "${!a[@]}"; do r+=("$(echo "${a[$i]} / ${b[$i]}" | bc -l)"); done; median "${r[@]}"; }
+    printf 'ratio_up_vs_sqlx_paired: %.2f x\n' "$(paired up_s sqlx_up_s)"
+    printf 'ratio_down_vs_sqlx_paired: %.2f x\n' "$(paired down_s sqlx_down_s)"
 fi
 if [ -n "${PGSHIFT_BASELINE_BIN:-}" ]; then
     old_med=$(median "${old_s[@]}")
