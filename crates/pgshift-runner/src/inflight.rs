@@ -221,8 +221,7 @@ pub struct Progress<'a> {
     pub digests: Option<&'a [String]>,
 }
 
-/// The statement [`record`] runs.
-/// The in-flight record's statement around two SQL expressions, whether the landing object
+/// The statement [`record`] runs, around two SQL expressions: whether the landing object
 /// existed before and the table's indexes before. One statement per kind of landing: each has
 /// the same plan for every value, so the server keeps one generic plan per session instead of
 /// planning a statement with every branch's subqueries at each bind. Every statement takes the
