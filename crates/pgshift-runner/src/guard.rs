@@ -99,20 +99,26 @@ pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -
     {
         return None;
     }
-    let mut body = String::from("DECLARE kind \"char\"; BEGIN ");
+    // First, that every name is an ordinary or partitioned table: when one is not (or is not
+    // there), the division fails and the statements after it do not run. Plain SQL, evaluated
+    // when it runs (a PL/pgSQL block would be compiled every time, and load PL/pgSQL first).
+    let names: Vec<String> = tables
+        .iter()
+        .map(|t| format!("to_regclass({})", quote_literal(&t.quoted)))
+        .collect();
+    let mut sql = format!(
+        "SELECT 1 / bool_and(coalesce(c.relkind IN ('r', 'p'), false))::int AS pgshift_guard_all_tables \
+         FROM unnest(ARRAY[{}]) AS r(oid) LEFT JOIN pg_class c ON c.oid = r.oid",
+        names.join(", ")
+    );
     for t in tables {
-        body.push_str(&format!(
-            "SELECT relkind INTO kind FROM pg_class WHERE oid = to_regclass({}); \
-             IF kind IS DISTINCT FROM 'r' AND kind IS DISTINCT FROM 'p' THEN \
-             RAISE EXCEPTION 'pgshift: not a table'; END IF; \
-             LOCK TABLE ONLY {} IN {} MODE NOWAIT; ",
-            quote_literal(&t.quoted),
+        sql.push_str(&format!(
+            "; LOCK TABLE ONLY {} IN {} MODE NOWAIT",
             t.quoted,
             t.lock.sql_name()
         ));
     }
-    body.push_str("END");
-    Some(format!("DO $pgshift_guard$ {body} $pgshift_guard$"))
+    Some(sql)
 }
 
 /// How the wait ended.
