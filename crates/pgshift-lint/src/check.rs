@@ -291,9 +291,24 @@ pub fn check_stream_each(
 /// what earlier migrations created informs the context, and only `file`'s findings are kept
 /// (`pgshift check FILE` agrees with `pgshift check FOLDER` about the file).
 pub fn check_file_in_set(set: &MigrationSet, file: &Path, options: &CheckOptions) -> Report {
-    let mut report = check_set(set, options);
-    report.files.retain(|f| f.path == file);
+    let mut report = Report::default();
+    check_file_in_set_each(set, file, options, &mut |checked| report.add(checked));
     report
+}
+
+/// [`check_file_in_set`], handing each of `file`'s checked scripts to `each` as soon as it is
+/// checked.
+pub fn check_file_in_set_each(
+    set: &MigrationSet,
+    file: &Path,
+    options: &CheckOptions,
+    each: &mut dyn FnMut(CheckedFile),
+) {
+    check_set_each(set, options, &mut |checked| {
+        if checked.path == file {
+            each(checked);
+        }
+    });
 }
 
 /// Checks one script on its own. `wrapped_in_transaction`: the runner runs it inside a

@@ -247,13 +247,13 @@ impl CheckedFile {
 /// Checked files handed over one at a time, made whole: a file's two scripts, which come one
 /// after the other, leave as one entry, as [`Report::add`] keeps them.
 #[derive(Debug, Default)]
-pub struct FileMerge {
+pub(crate) struct FileMerge {
     last: Option<CheckedFile>,
 }
 
 impl FileMerge {
     /// Takes `file`; returns the file before it once it is complete.
-    pub fn push(&mut self, file: CheckedFile) -> Option<CheckedFile> {
+    pub(crate) fn push(&mut self, file: CheckedFile) -> Option<CheckedFile> {
         match &mut self.last {
             Some(last) if last.is_same_file(&file) => {
                 last.absorb(file);
@@ -264,7 +264,7 @@ impl FileMerge {
     }
 
     /// The last file, complete.
-    pub fn finish(self) -> Option<CheckedFile> {
+    pub(crate) fn finish(self) -> Option<CheckedFile> {
         self.last
     }
 }

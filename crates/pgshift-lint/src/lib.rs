@@ -16,11 +16,12 @@ pub mod rules;
 pub mod suppress;
 
 pub use check::{
-    check_file_in_set, check_in, check_in_as, check_script, check_script_as, check_set,
-    check_set_each, check_stream, check_stream_each, CheckError, CheckOptions, ONLINE_RULES,
+    check_file_in_set, check_file_in_set_each, check_in, check_in_as, check_script,
+    check_script_as, check_set, check_set_each, check_stream, check_stream_each, CheckError,
+    CheckOptions, ONLINE_RULES,
 };
 pub use context::{Context, Direction};
-pub use finding::{CheckedFile, Counts, FileMerge, Finding, Fix, Report, Severity};
+pub use finding::{CheckedFile, Counts, Finding, Fix, Report, Severity};
 pub use knowledge::compat::{breaking_changes, BreakingChange, BreakingKind};
 pub use knowledge::effects::{statement_effects, Effect};
 pub use knowledge::lock::LockLevel;

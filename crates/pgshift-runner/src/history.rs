@@ -3,7 +3,7 @@
 //! far a migration that runs in several units got.
 
 use pgshift_db::{Connection, DbError};
-use pgshift_sql::ident::{quote_ident, quote_literal};
+use pgshift_sql::ident::quote_ident;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
@@ -409,12 +409,8 @@ pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
         .collect())
 }
 
-/// Who is applying: the database role and, where known, the OS user and host.
-pub fn applied_by_sql() -> String {
-    format!("current_user || {}", quote_literal(applied_by_suffix()))
-}
-
-/// What follows the database user in `applied_by`: ` (os-user@host)`, read once.
+/// Who is applying, after the database role (`current_user || $12` in [`upsert`]): ` (os-user@host)`
+/// where known, read once.
 fn applied_by_suffix() -> &'static str {
     static SUFFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SUFFIX.get_or_init(|| {

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{CheckedFile, Counts, Finding, Report, Severity};
+use crate::finding::{Counts, Finding, Report, Severity};
 
 use super::report_path;
 
@@ -209,11 +209,7 @@ impl Serialize for StreamedFindings<'_, '_, '_> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(None)?;
         let mut failed: Option<S::Error> = None;
-        let (mut counts, mut files) = self.0.tally.get();
-        let mut merge = crate::finding::FileMerge::default();
-        let mut emit = |file: CheckedFile| {
-            counts.add(&file.findings);
-            files += 1;
+        let tally = super::whole_files(&mut **self.0.files.borrow_mut(), &mut |file| {
             for f in &file.findings {
                 if failed.is_none() {
                     if let Err(e) = seq.serialize_element(&finding_ref(f)) {
@@ -221,16 +217,8 @@ impl Serialize for StreamedFindings<'_, '_, '_> {
                     }
                 }
             }
-        };
-        (self.0.files.borrow_mut())(&mut |file| {
-            if let Some(done) = merge.push(file) {
-                emit(done);
-            }
         });
-        if let Some(done) = merge.finish() {
-            emit(done);
-        }
-        self.0.tally.set((counts, files));
+        self.0.tally.set(tally);
         match failed {
             Some(e) => Err(e),
             None => seq.end(),

@@ -140,27 +140,14 @@ pub fn render_streaming(
     let counts = match format {
         OutputFormat::Json => json::render_json_streaming(&mut out, files)?.0,
         OutputFormat::Human => {
-            let mut counts = Counts::default();
-            let mut written = 0;
             let mut failed: Option<io::Error> = None;
-            let mut merge = crate::finding::FileMerge::default();
-            let mut emit = |file: CheckedFile, out: &mut dyn Write| {
-                counts.add(&file.findings);
-                written += 1;
+            let (counts, written) = whole_files(files, &mut |file| {
                 if failed.is_none() {
-                    if let Err(e) = human::write_file(out, color, &file) {
+                    if let Err(e) = human::write_file(&mut out, color, file) {
                         failed = Some(e);
                     }
                 }
-            };
-            files(&mut |file| {
-                if let Some(done) = merge.push(file) {
-                    emit(done, &mut out);
-                }
             });
-            if let Some(done) = merge.finish() {
-                emit(done, &mut out);
-            }
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -176,6 +163,30 @@ pub fn render_streaming(
     };
     out.flush()?;
     Ok(counts)
+}
+
+/// Drives `files`, handing `each` every file whole (a file's two scripts merged, as
+/// [`Report::add`] keeps them). Returns the counts of findings and the number of files.
+pub(crate) fn whole_files(
+    files: &mut FileSource<'_>,
+    each: &mut dyn FnMut(&CheckedFile),
+) -> (Counts, usize) {
+    let mut merge = crate::finding::FileMerge::default();
+    let (mut counts, mut written) = (Counts::default(), 0);
+    let mut done = |file: CheckedFile| {
+        counts.add(&file.findings);
+        written += 1;
+        each(&file);
+    };
+    files(&mut |file| {
+        if let Some(whole) = merge.push(file) {
+            done(whole);
+        }
+    });
+    if let Some(whole) = merge.finish() {
+        done(whole);
+    }
+    (counts, written)
 }
 
 /// A path as CI systems want it: forward slashes, no leading `./`. Relative paths stay relative

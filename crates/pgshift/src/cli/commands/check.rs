@@ -2,7 +2,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use pgshift_lint::render::{render_streaming, OutputFormat};
-use pgshift_lint::{check_set_each, check_stream_each, CheckOptions, CheckedFile, PgVersion};
+use pgshift_lint::{
+    check_file_in_set_each, check_set_each, check_stream_each, CheckOptions, CheckedFile, PgVersion,
+};
 
 use crate::cli::{exit, Context, Failure};
 
@@ -139,11 +141,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             match source {
                 Source::Stream(stream) => check_stream_each(stream, &options, &mut keep),
                 Source::Set(set) => check_set_each(set, &options, &mut keep),
-                Source::File(set, path) => check_set_each(set, &options, &mut |file| {
-                    if file.path == *path {
-                        keep(file);
-                    }
-                }),
+                Source::File(set, path) => check_file_in_set_each(set, path, &options, &mut keep),
             }
         }
     };
