@@ -656,6 +656,7 @@ fn check_walked(
     let mut foreign_by_statement: Vec<Vec<Suppressed>> = vec![Vec::new(); statement_count];
     let mut backfill_marked = vec![false; statement_count];
     let mut backfill_comments: Vec<Vec<Range<usize>>> = vec![Vec::new(); statement_count];
+    let mut rename_comments: Vec<Vec<Range<usize>>> = vec![Vec::new(); statement_count];
     for (ci, comment) in parsed.comments.iter().enumerate() {
         let Some(d) = parse_directive(comment.text(text)) else {
             continue;
@@ -715,6 +716,17 @@ fn check_walked(
                     ),
                 ),
             },
+            Directive::Rename(_) => match statement_of_comment[ci] {
+                Some(i) => rename_comments[i].push(comment.span.clone()),
+                None => push(
+                    &mut out,
+                    "invalid-directive",
+                    Diagnostic::new(
+                        comment.span.clone(),
+                        "`pgshift:rename view|copy` must come right before the RENAME COLUMN it marks",
+                    ),
+                ),
+            },
             Directive::OnlineOff => online_off = true,
             Directive::SafetyAssuredStart if options.honour_foreign_markers => {
                 assured_open = Some(comment.span.end)
@@ -751,6 +763,18 @@ fn check_walked(
                         format!("`pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"),
                     ),
                 ),
+            }
+        }
+        if !pgshift_sql::renames_column(&stmt.node) {
+            for span in &rename_comments[i] {
+                push(
+                    &mut out,
+                    "invalid-directive",
+                    Diagnostic::new(
+                        span.clone(),
+                        "`pgshift:rename view|copy` marks a statement that does not rename a column: put it right before the `ALTER TABLE ... RENAME COLUMN`",
+                    ),
+                );
             }
         }
         per_statement.resize(out.len(), None);

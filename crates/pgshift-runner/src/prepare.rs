@@ -578,6 +578,8 @@ pub struct OnlineStatement {
     pub phase: Option<pgshift_sql::Phase>,
     /// `-- pgshift:backfill` written before it.
     pub backfill_marked: bool,
+    /// `-- pgshift:rename view|copy` written before it.
+    pub rename: Option<pgshift_sql::RenameMechanism>,
     /// What it creates, so a rollback can drop it.
     pub creates: Option<Created>,
     /// It rewrites a table (a type change that is not binary-compatible, ...).
@@ -689,6 +691,10 @@ pub async fn online_statements(
                 _ => None,
             }),
             backfill_marked: directives.contains(&pgshift_sql::Directive::Backfill),
+            rename: directives.iter().find_map(|d| match d {
+                pgshift_sql::Directive::Rename(r) => Some(*r),
+                _ => None,
+            }),
             creates,
             rewrites: effects.iter().any(|e| e.rewrite),
             destructive: destructive(&statement.node),

@@ -419,13 +419,27 @@ pub fn units_as_written(
     let mut misplaced: Option<RunError> = None;
     walk.for_each(|i, statement| {
         let mut step = Step::written(statement, text);
-        let marked = walk
+        let directives: Vec<pgshift_sql::Directive> = walk
             .comment_indices_for(text, i, script.range.start)
             .into_iter()
-            .any(|c| {
-                pgshift_sql::parse_directive(parsed.comments[c].text(text))
-                    == Some(pgshift_sql::Directive::Backfill)
+            .filter_map(|c| pgshift_sql::parse_directive(parsed.comments[c].text(text)))
+            .collect();
+        let marked = directives.contains(&pgshift_sql::Directive::Backfill);
+        if misplaced.is_none()
+            && directives
+                .iter()
+                .any(|d| matches!(d, pgshift_sql::Directive::Rename(_)))
+            && !pgshift_sql::renames_column(&statement.node)
+        {
+            let at = pgshift_sql::LineIndex::new(text).line_col(text, statement.span.start);
+            misplaced = Some(RunError::Syntax {
+                version: version.to_string(),
+                path: script.path.clone(),
+                line: at.line,
+                column: at.column,
+                message: "`-- pgshift:rename view|copy` marks a statement that does not rename a column: put it right before the `ALTER TABLE ... RENAME COLUMN`".to_string(),
             });
+        }
         if marked && misplaced.is_none() {
             match pgshift_sql::update_parts(statement.text(text), &statement.node) {
                 Ok(parts) => step.facts.backfill = Some(Box::new(parts)),

@@ -960,11 +960,12 @@ CREATE VIEW v AS SELECT b FROM t;
         "{events}"
     );
 
-    // `pgshift start` runs nothing as written: it refuses, with nothing changed.
+    // `pgshift start` runs nothing as written: it refuses, with nothing changed. (Without
+    // the marker the column would be renamed in place, a view standing for the table.)
     exec(&c, "CREATE VIEW w AS SELECT b FROM t").await;
     let dir = folder(&[(
         "20260102000000_rename_under_view.up.sql",
-        "ALTER TABLE t RENAME COLUMN b TO c;\n",
+        "-- pgshift:rename copy\nALTER TABLE t RENAME COLUMN b TO c;\n",
     )]);
     let mut options = fast();
     options.online_required = true;
@@ -2683,4 +2684,360 @@ async fn a_partitions_own_index_on_the_column_makes_the_change_run_as_written_sa
         why.contains("index orders_1_amount_note on partition orders_1 is the partition's own"),
         "{why}"
     );
+}
+
+/// The plan of the set's only migration.
+async fn planned(m: &mut Migrator) -> Planned {
+    let first = m.set().migrations[0].clone();
+    m.online_plan(&first).await.expect("plan")
+}
+
+#[tokio::test]
+async fn a_column_a_copy_cannot_carry_is_renamed_through_a_view_while_both_versions_write() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    // A CHECK names the column, a view reads it, an expression index uses it: a copy of the
+    // column could carry none of them; renamed in place, all follow.
+    exec(
+        &c,
+        "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL DEFAULT 'none@x' CHECK (email LIKE '%@%'), visits int NOT NULL DEFAULT 0);
+         CREATE INDEX users_email_lower ON users (lower(email));
+         CREATE VIEW user_emails AS SELECT id, email FROM users;
+         CREATE ROLE pgshift_view_reader;
+         GRANT SELECT, INSERT, UPDATE ON users TO pgshift_view_reader;
+         INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 3000) g;",
+    )
+    .await;
+    let oid = one(&c, "SELECT 'users'::regclass::oid::bigint").await;
+    let dir = folder(&[(
+        "20260101000000_rename.up.sql",
+        "ALTER TABLE users RENAME COLUMN email TO email_address;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = planned(&mut m).await else {
+        panic!("online")
+    };
+    assert_eq!(
+        plan.operations[0].summary,
+        "rename public.users.email to email_address through a view (no copy)"
+    );
+    assert!(!plan
+        .expand
+        .iter()
+        .any(|u| u.kind == pgshift_runner::online::UnitKind::Backfill));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let old_model: Model = Arc::default();
+    // The old application knows `email` only; it owns the odd rows and inserts new ones,
+    // through ON CONFLICT too.
+    let old_app = app(
+        db.url(),
+        stop.clone(),
+        old_model.clone(),
+        errors.clone(),
+        |i| {
+            match i % 4 {
+            0 => format!("INSERT INTO users (email) VALUES ('old{i}@x') RETURNING id, email"),
+            1 => "INSERT INTO users (visits) VALUES (1) RETURNING id, email".into(),
+            2 => format!(
+                "INSERT INTO users (id, email) VALUES ({id}, 'old{i}@x') ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email RETURNING id, email",
+                id = (i * 7) % 3000 / 2 * 2 + 1
+            ),
+            _ => format!(
+                "UPDATE users SET email = 'old edit {i}@x' WHERE id = {} RETURNING id, email",
+                (i * 11) % 3000 / 2 * 2 + 1
+            ),
+        }
+        },
+    );
+    m_up_expanded(&db, &dir).await;
+    // The table kept its oid, under pgshift's name; a view has its name.
+    assert_eq!(
+        text(&c, "SELECT relkind::text || ' ' || (SELECT relname::text FROM pg_class WHERE oid = 'users'::regclass) FROM pg_class WHERE oid = 'users'::regclass").await,
+        "v users"
+    );
+    assert_eq!(
+        one(&c, &format!("SELECT count(*) FROM pg_class WHERE oid = {oid} AND relname LIKE 'pgshift_renaming_users_email%'")).await,
+        1
+    );
+    assert_eq!(
+        text(&c, "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants WHERE table_name = 'users' AND grantee = 'pgshift_view_reader'").await,
+        "INSERT,SELECT,UPDATE",
+        "the view has the table's grants"
+    );
+
+    let new_stop = Arc::new(AtomicBool::new(false));
+    let new_model: Model = Arc::default();
+    let new_app = app(
+        db.url(),
+        new_stop.clone(),
+        new_model.clone(),
+        errors.clone(),
+        |i| {
+            match i % 3 {
+            0 => format!("INSERT INTO users (email_address) VALUES ('new{i}@x') RETURNING id, email_address"),
+            1 => format!("SELECT id, email_address FROM users WHERE id = {}", (i * 13) % 3000 / 2 * 2 + 2),
+            _ => format!(
+                "UPDATE users SET email_address = 'new edit {i}@x' WHERE id = {} RETURNING id, email_address",
+                (i * 13) % 3000 / 2 * 2 + 2
+            ),
+        }
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A bad value is refused by the CHECK whichever name it is written through.
+    let bad = c
+        .batch_execute("UPDATE users SET email = 'no at sign' WHERE id = 1")
+        .await
+        .expect_err("CHECK holds through the old name");
+    assert_eq!(
+        bad.code(),
+        Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+    );
+    assert!(
+        bad.as_db_error()
+            .is_some_and(|d| d.message().contains("pgshift_renaming_users_email")),
+        "{bad:?}"
+    );
+    // What needs the table itself fails through the view, changing nothing.
+    assert!(c.batch_execute("TRUNCATE users").await.is_err());
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM users WHERE email IS DISTINCT FROM email_address"
+        )
+        .await,
+        0
+    );
+    let old_ops = settle(&stop, vec![old_app]).await;
+    assert!(old_ops > 20);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.complete(None, &Silent).await.expect("complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    settle(&new_stop, vec![new_app]).await;
+    no_errors(&errors);
+
+    rows_match(&c, &old_model, "users", "email_address").await;
+    rows_match(&c, &new_model, "users", "email_address").await;
+    // The same table, under its name, with the column renamed and everything on it kept.
+    assert_eq!(one(&c, "SELECT 'users'::regclass::oid::bigint").await, oid);
+    assert_eq!(
+        text(&c, "SELECT pg_get_indexdef('users_email_lower'::regclass)").await,
+        "CREATE INDEX users_email_lower ON public.users USING btree (lower(email_address))"
+    );
+    assert_eq!(
+        text(&c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'users'::regclass AND contype = 'c'").await,
+        "CHECK ((email_address ~~ '%@%'::text))"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM user_emails").await,
+        one(&c, "SELECT count(*) FROM users").await
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgshift%'"
+        )
+        .await,
+        0
+    );
+    nothing_left(&c, "users").await;
+}
+
+#[tokio::test]
+async fn a_rename_marked_view_rolls_back_keeping_what_new_code_wrote() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous');
+         INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 3000) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_rename.up.sql",
+        "-- pgshift:rename view\nALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = planned(&mut m).await else {
+        panic!("online")
+    };
+    assert!(
+        plan.operations[0]
+            .summary
+            .ends_with("through a view (no copy)"),
+        "the marker picks the view over the copy: {}",
+        plan.operations[0].summary
+    );
+    m_up_expanded(&db, &dir).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let new_model: Model = Arc::default();
+    let new_app = app(
+        db.url(),
+        stop.clone(),
+        new_model.clone(),
+        errors.clone(),
+        |i| {
+            if i % 2 == 0 {
+                format!("INSERT INTO users (display_name) VALUES ('new {i}') RETURNING id, display_name")
+            } else {
+                format!("UPDATE users SET display_name = 'new edit {i}' WHERE id = {} RETURNING id, display_name", i % 3000 + 1)
+            }
+        },
+    );
+    let old_stop = Arc::new(AtomicBool::new(false));
+    let old_model: Model = Arc::default();
+    let old_app = app(
+        db.url(),
+        old_stop.clone(),
+        old_model.clone(),
+        errors.clone(),
+        |i| {
+            if i % 2 == 0 {
+                format!(
+                    "SELECT id, full_name FROM users WHERE id = {}",
+                    i % 3000 + 1
+                )
+            } else {
+                "INSERT INTO users DEFAULT VALUES RETURNING id, full_name".to_string()
+            }
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&stop, vec![new_app]).await;
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.rollback(None, &Silent).await.expect("rollback");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    settle(&old_stop, vec![old_app]).await;
+    no_errors(&errors);
+    rows_match(&c, &new_model, "users", "full_name").await;
+    assert_eq!(
+        text(&c, "SELECT full_name FROM users WHERE id = (SELECT max(id) FROM users WHERE full_name = 'anonymous')").await,
+        "anonymous",
+        "old inserts got the default through the view"
+    );
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+    assert_eq!(
+        text(
+            &c,
+            "SELECT relkind::text FROM pg_class WHERE oid = 'users'::regclass"
+        )
+        .await,
+        "r"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgshift%'"
+        )
+        .await,
+        0
+    );
+    nothing_left(&c, "users").await;
+}
+
+#[tokio::test]
+async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are_checked() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE t (id int PRIMARY KEY, a text CHECK (a <> ''), b text);
+         CREATE ROLE pgshift_column_reader;
+         INSERT INTO t VALUES (1, 'x', 'y');",
+    )
+    .await;
+    let why = |p: Planned| match p {
+        Planned::AsWritten(why) => why,
+        other => panic!("not refused: {other:?}"),
+    };
+    // The copy, asked for, cannot carry a column a CHECK names.
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "-- pgshift:rename copy\nALTER TABLE t RENAME COLUMN a TO c;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let reason = why(planned(&mut m).await);
+    assert!(
+        reason.contains(
+            "20260101000000_r.up.sql:2: to rename public.t.a by a copy: CHECK constraint"
+        ) && reason.contains("without `-- pgshift:rename copy` pgshift renames it through a view"),
+        "{reason}"
+    );
+    // A view cannot carry privileges granted on single columns: neither way works.
+    exec(&c, "GRANT SELECT (a) ON t TO pgshift_column_reader").await;
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "ALTER TABLE t RENAME COLUMN a TO c;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let reason = why(planned(&mut m).await);
+    assert!(
+        reason.contains("a copy of the column cannot carry it (CHECK constraint")
+            && reason.contains("privileges are granted on single columns"),
+        "{reason}"
+    );
+    // Nor may another statement of the migration name the table the view stands for.
+    exec(&c, "REVOKE SELECT (a) ON t FROM pgshift_column_reader").await;
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "ALTER TABLE t RENAME COLUMN a TO c;\nALTER TABLE t RENAME COLUMN b TO d;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let reason = why(planned(&mut m).await);
+    assert!(
+        reason.contains("during the window a view takes the name public.t"),
+        "{reason}"
+    );
+    // A marker on a statement that renames no column: `up` says where, and changes nothing.
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "CREATE TABLE u (x int);\n-- pgshift:rename view\nALTER TABLE t ADD COLUMN e int;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let err = m.up(None, &Silent).await.expect_err("misplaced marker");
+    assert!(
+        err.to_string().contains("20260101000000_r.up.sql")
+            && err.to_string().contains(":3")
+            && err
+                .to_string()
+                .contains("marks a statement that does not rename a column"),
+        "{err}"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_class WHERE relname = 'u'").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_before_the_view_was_made_leaves_the_table_as_it_is() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE customers (id int PRIMARY KEY);
+         CREATE TABLE audit (n int CHECK (n > 0));
+         INSERT INTO customers VALUES (1);",
+    )
+    .await;
+    // The expand stops at its first unit, before the table is renamed.
+    let dir = folder(&[(
+        "20260101000000_rename_table.up.sql",
+        "INSERT INTO audit VALUES (0);\nALTER TABLE customers RENAME TO clients;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect_err("the INSERT fails");
+    m.rollback(None, &Silent).await.expect("rollback");
+    assert_eq!(
+        text(
+            &c,
+            "SELECT relkind::text FROM pg_class WHERE oid = 'customers'::regclass"
+        )
+        .await,
+        "r"
+    );
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
 }

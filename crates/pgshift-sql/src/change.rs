@@ -78,6 +78,14 @@ impl SchemaChange {
     }
 }
 
+/// `ALTER TABLE ... RENAME COLUMN`: the statement a `-- pgshift:rename view|copy` marker
+/// may mark.
+pub fn renames_column(node: &NodeEnum) -> bool {
+    matches!(node, NodeEnum::RenameStmt(r)
+        if r.rename_type == ObjectType::ObjectColumn as i32
+            && r.relation_type == ObjectType::ObjectTable as i32)
+}
+
 /// The changes one statement makes, when every part of it is one of [`SchemaChange`]'s
 /// shapes: `ALTER TABLE t ALTER a TYPE bigint, ALTER b TYPE bigint` gives two. `None` for
 /// any other statement, and for an `ALTER TABLE` with any other subcommand (it then runs as

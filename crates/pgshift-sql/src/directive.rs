@@ -15,6 +15,9 @@ pub enum Directive {
     /// `-- pgshift:expand` / `-- pgshift:contract` before a statement of an online migration:
     /// the phase it runs in, whatever pgshift would choose.
     Phase(Phase),
+    /// `-- pgshift:rename view` / `-- pgshift:rename copy` before an `ALTER TABLE ... RENAME
+    /// COLUMN` that runs online: how old and new names are both served during the window.
+    Rename(RenameMechanism),
     /// `-- pgshift:allow RULE[,RULE...] reason`: a person reviewed the next statement.
     Allow {
         rules: Vec<String>,
@@ -47,6 +50,16 @@ pub enum Phase {
     Expand,
     /// After no old code is left: what the old code still needed goes.
     Contract,
+}
+
+/// How an online column rename serves the old and the new name at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameMechanism {
+    /// A second column kept in step by triggers, backfilled in batches.
+    Copy,
+    /// The column renamed in place, the table under a name of pgshift's and a view with the
+    /// table's name exposing both names: no copy.
+    View,
 }
 
 /// Reads the directive in one comment (markers included), if there is one.
@@ -104,6 +117,15 @@ fn parse_pgshift(rest: &str) -> Directive {
                 ),
             },
         },
+        "rename" => match args.trim() {
+            "view" => Directive::Rename(RenameMechanism::View),
+            "copy" => Directive::Rename(RenameMechanism::Copy),
+            other => Directive::Invalid {
+                message: format!(
+                    "`pgshift:rename {other}` is not a directive; write `-- pgshift:rename view` or `-- pgshift:rename copy` before the RENAME COLUMN"
+                ),
+            },
+        },
         "allow" => {
             let args = args.trim();
             let (rules, reason) = split_rules(args);
@@ -126,7 +148,7 @@ fn parse_pgshift(rest: &str) -> Directive {
         }
         other => Directive::Invalid {
             message: format!(
-                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill`, `pgshift:online off`, `pgshift:expand`, `pgshift:contract` and `pgshift:allow RULE reason`"
+                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill`, `pgshift:online off`, `pgshift:expand`, `pgshift:contract`, `pgshift:rename view|copy` and `pgshift:allow RULE reason`"
             ),
         },
     }
@@ -200,6 +222,18 @@ mod tests {
         ));
         assert!(matches!(
             parse_directive("/* pgshift:nope */"),
+            Some(Directive::Invalid { .. })
+        ));
+        assert_eq!(
+            parse_directive("-- pgshift:rename view"),
+            Some(Directive::Rename(RenameMechanism::View))
+        );
+        assert_eq!(
+            parse_directive("-- pgshift:rename  copy "),
+            Some(Directive::Rename(RenameMechanism::Copy))
+        );
+        assert!(matches!(
+            parse_directive("-- pgshift:rename views"),
             Some(Directive::Invalid { .. })
         ));
         assert_eq!(parse_directive("-- just a comment"), None);

@@ -28,8 +28,8 @@ pub mod secret;
 pub mod transaction;
 pub mod update;
 
-pub use change::{schema_changes, SchemaChange};
-pub use directive::{parse_directive, Directive, Phase};
+pub use change::{renames_column, schema_changes, SchemaChange};
+pub use directive::{parse_directive, Directive, Phase, RenameMechanism};
 pub use grammar::{grammar_version, GrammarVersion};
 pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;

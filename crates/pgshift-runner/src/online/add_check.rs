@@ -191,6 +191,7 @@ pub fn plan(
         ),
         table: t.to_string(),
         table_oid: table.oid,
+        view_in_place: false,
         other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: vec![format!(

@@ -3,6 +3,7 @@
 //! the views that read it, the sequence it owns. Read once, at plan time.
 
 use pgshift_db::DbError;
+use pgshift_lint::PgVersion;
 use pgshift_sql::ident::QualifiedName;
 use tokio_postgres::Client;
 
@@ -363,6 +364,34 @@ pub async fn partition_local_uses(
 
 /// The privileges granted on the table, as GRANT statements for another relation (the view
 /// that keeps a renamed table's old name working).
+/// Why a view named as the table cannot stand in for table `oid` during a window (a renamed
+/// table, a column renamed in place), if it cannot: before PostgreSQL 15 a view reads its
+/// table as the view's owner, so row-level security would not apply to the user who queries;
+/// privileges granted on single columns are not carried to the view.
+pub async fn view_cannot_stand_for(
+    client: &Client,
+    oid: u32,
+    pg: PgVersion,
+) -> Result<Option<String>, DbError> {
+    let row = client
+        .query_one(
+            "SELECT c.relrowsecurity,
+                    EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                             AND NOT a.attisdropped AND a.attacl IS NOT NULL)
+               FROM pg_class c WHERE c.oid = $1",
+            &[&oid],
+        )
+        .await?;
+    let (rls, column_grants): (bool, bool) = (row.get(0), row.get(1));
+    Ok(if rls && pg.major < 15 {
+        Some("row-level security is on, and before PostgreSQL 15 a view reads the table as its owner (no security_invoker), so the policies would not apply to the user who queries".to_string())
+    } else if column_grants {
+        Some("privileges are granted on single columns, which a view in the table's place would not carry".to_string())
+    } else {
+        None
+    })
+}
+
 pub async fn grants_for(
     client: &Client,
     oid: u32,

@@ -547,6 +547,7 @@ pub async fn plan(
             summary,
             table: main.table.name.to_string(),
             table_oid: main.table.oid,
+            view_in_place: false,
             other_tables,
             preflight: preflight(
                 &main.table.name,

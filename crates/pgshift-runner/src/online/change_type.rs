@@ -142,6 +142,7 @@ pub async fn plan(
         ),
         table: t.to_string(),
         table_oid: table.oid,
+        view_in_place: false,
         other_tables: Vec::new(),
         preflight,
         not_undone: Vec::new(),

@@ -147,6 +147,11 @@ pub struct Operation {
     /// What a rollback leaves as the expand left it, in words.
     #[serde(default, skip_serializing)]
     pub not_undone: Vec<String>,
+    /// A view named as the table stands where it was during the window (a renamed table, a
+    /// column renamed in place): no other change of the migration may name the table, whose
+    /// name is the view's until the contract.
+    #[serde(default, skip_serializing)]
+    pub view_in_place: bool,
 }
 
 /// A check on the rows that exist, before the expand writes anything.
@@ -784,6 +789,16 @@ async fn plan_online(
     if let Some(violation) = violations.into_iter().next() {
         return Err(violation);
     }
+    if let Some((op, line)) = view_shares_its_table(&plan.operations, &statements) {
+        return Err(refusal(
+            m,
+            line,
+            format!(
+                "{}: during the window a view takes the name {}, so no other change of this migration may name the table: write the others in a migration of their own",
+                op.summary, op.table
+            ),
+        ));
+    }
     coalesce_as_written(&mut plan.expand);
     // The contract: each table's swaps in one transaction (one ACCESS EXCLUSIVE acquisition
     // however many of its columns change), then what follows them (validations), then the
@@ -829,6 +844,47 @@ async fn plan_online(
     }
     plan.table_oids = table_oids(client, &statements).await?;
     Ok(Some(plan))
+}
+
+/// An operation that puts a view where its table was, and the line of another operation on
+/// the same table, or of a statement that names it and runs while the view stands (after it
+/// in the file, or at contract), if there is one.
+fn view_shares_its_table<'a>(
+    operations: &'a [Operation],
+    statements: &[OnlineStatement],
+) -> Option<(&'a Operation, usize)> {
+    let names = |op: &Operation, oid: u32| {
+        op.table_oid == oid || op.other_tables.iter().any(|(_, o)| *o == oid)
+    };
+    operations
+        .iter()
+        .filter(|op| op.view_in_place)
+        .find_map(|op| {
+            let own_line = op.expand.first().and_then(|u| u.line);
+            let other_op = operations
+                .iter()
+                .filter(|o| !std::ptr::eq(*o, op) && names(o, op.table_oid))
+                .find_map(|o| o.expand.first().and_then(|u| u.line));
+            // A statement before it that runs at expand runs before the view is made.
+            // (`op.table` is the table's name for people, schema-qualified.)
+            let other_statement = || {
+                statements
+                    .iter()
+                    .filter(|st| {
+                        own_line
+                            .is_some_and(|own| st.line > own || (st.line < own && st.destructive))
+                    })
+                    .find(|st| {
+                        st.tables.iter().any(|t| {
+                            let shown = t.to_string();
+                            shown == op.table
+                                || (t.schema.is_none() && op.table.ends_with(&format!(".{shown}")))
+                        })
+                    })
+                    .map(|st| st.line)
+            };
+            other_op.or_else(other_statement).map(|line| (op, line))
+        })
 }
 
 /// Backfills that operations on one table share: each operation's units before its backfill

@@ -1,29 +1,44 @@
 //! `ALTER TABLE t RENAME COLUMN a TO b`, online: old code keeps reading and writing `a`, new
-//! code `b`, both at once.
+//! code `b`, both at once. Two mechanisms, picked per rename:
 //!
-//! The mechanism is a second column kept in step by a two-way trigger (see
-//! [`super::sync::two_way`]): it works for every way an application reaches the table —
-//! `COPY`, `TRUNCATE`, `INSERT ... ON CONFLICT`, `RETURNING`, prepared statements — at the
-//! cost of a copy of the column (a batched backfill). A view that exposes both names would
-//! cost no copy but breaks `COPY ... FROM` and `TRUNCATE` through it and puts a view where
-//! the table was; pgshift does not build it.
+//! - **copy**: a second column kept in step by a two-way trigger (see
+//!   [`super::sync::two_way`]). It works for every way an application reaches the table —
+//!   `COPY`, `TRUNCATE`, `INSERT ... ON CONFLICT`, `RETURNING`, prepared statements, later
+//!   migrations' DDL — at the cost of a copy of the column (a batched backfill).
+//!   - expand: column `b` of `a`'s type; `a`'s default moves into the trigger for the window
+//!     (so an INSERT from either version looks like a write of one column); backfill `b = a`;
+//!     `a`'s indexes built again on `b`, concurrently; NOT NULL proved by `CHECK NOT VALID` +
+//!     `VALIDATE`.
+//!   - contract, one transaction: the trigger and `a` go, `b` gets the default, NOT NULL, the
+//!     indexes' names and the UNIQUE constraints.
+//!   - rollback: `b` goes, `a` gets its default back; every row written through `b` meanwhile
+//!     was copied to `a`.
+//! - **view**: no copy, no trigger: the column is renamed in place (its indexes, constraints,
+//!   keys, identity and the views that read it follow), the table takes a name of pgshift's,
+//!   and a view with the table's name exposes every column and `b AS a` (automatically
+//!   updatable: INSERT, UPDATE, DELETE, `ON CONFLICT`, `RETURNING` and the table's defaults
+//!   work through it, as for a [renamed table](super::rename_table)). Through the view,
+//!   `COPY ... FROM`, `TRUNCATE` and DDL on the table fail during the window.
+//!   - expand, one transaction: rename the column, rename the table, create the view.
+//!   - contract, one transaction: the view goes, the table takes its name back.
+//!   - rollback: the same, then the column takes its old name back.
 //!
-//! - expand: column `b` of `a`'s type; `a`'s default moves into the trigger for the window
-//!   (so an INSERT from either version looks like a write of one column); backfill `b = a`;
-//!   `a`'s indexes built again on `b`, concurrently; NOT NULL proved by `CHECK NOT VALID` +
-//!   `VALIDATE`.
-//! - contract, one transaction: the trigger and `a` go, `b` gets the default, NOT NULL, the
-//!   indexes' names and the UNIQUE constraints.
-//! - rollback: `b` goes, `a` gets its default back; every row written through `b` meanwhile
-//!   was copied to `a`.
+//! `-- pgshift:rename copy` or `-- pgshift:rename view` before the statement picks one;
+//! without it pgshift copies when it can copy the column, and uses the view for what a copy
+//! cannot carry (a key column, a column a foreign key references, an identity or generated
+//! column, a column that a CHECK, an exclusion constraint, a view, an expression or partial
+//! index, or a partition key uses).
 
-use pgshift_sql::ident::quote_ident;
+use pgshift_sql::ident::{quote_ident, QualifiedName};
+use pgshift_sql::RenameMechanism;
 use tokio_postgres::Client;
 
-use super::catalog;
+use super::catalog::{self, ColumnFacts, ColumnUses};
 use super::change_type::{
-    finish_not_null, lock_table, prove_not_null, rebuild_indexes, refuse_unsupported,
+    finish_not_null, in_partition_key, lock_table, partition_local, prove_not_null,
+    rebuild_indexes, unsupported,
 };
+use super::rename_table::{undo_view_in_place, view_in_place};
 use super::sync::{self, object_name};
 use super::{refusal, OpInput, Operation, PhaseUnit};
 use crate::error::RunError;
@@ -50,18 +65,147 @@ pub async fn plan(
         ));
     }
     let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
-    refuse_unsupported(input, col, &uses, "rename")?;
-    super::change_type::refuse_partition_local(client, input, col, "rename").await?;
-    if let Some(c) = uses.constraints.iter().find(|c| c.kind == "c") {
-        return Err(refusal(
+    let copy_blocked = why_not_copy(client, input, col, &uses).await?;
+    let hidden = hidden_name(&table.name, from);
+    let view_blocked = match catalog::view_cannot_stand_for(client, table.oid, input.pg).await? {
+        Some(why) => Some(why),
+        None => catalog::table(client, &hidden)
+            .await?
+            .map(|_| format!("pgshift's name for the table during the window, {hidden}, is taken")),
+    };
+    let t = &table.name;
+    match (st.rename, copy_blocked, view_blocked) {
+        (Some(RenameMechanism::View), _, None) | (None, Some(_), None) => {
+            plan_view(client, input, from, to, &hidden).await
+        }
+        (Some(RenameMechanism::View), _, Some(why)) => Err(refusal(
             m,
             st.line,
-            format!(
-                "CHECK constraint {} ({}) names the column; renaming it online is not supported yet",
-                c.name, c.definition
-            ),
-        ));
+            format!("to rename {t}.{from} through a view: {why}; `-- pgshift:rename copy` copies the column instead"),
+        )),
+        (_, Some(why_copy), Some(why_view)) => Err(refusal(
+            m,
+            st.line,
+            format!("to rename {t}.{from}: a copy of the column cannot carry it ({why_copy}), and a view in the table's place cannot stand for it ({why_view})"),
+        )),
+        (Some(RenameMechanism::Copy), Some(why), None) => Err(refusal(
+            m,
+            st.line,
+            format!("to rename {t}.{from} by a copy: {why}; without `-- pgshift:rename copy` pgshift renames it through a view"),
+        )),
+        (_, None, _) => plan_copy(input, col, &uses, from, to),
     }
+}
+
+/// The table's name during a view-based rename of `column`: the view has its name.
+fn hidden_name(table: &QualifiedName, column: &str) -> QualifiedName {
+    QualifiedName::qualified(
+        table.schema.clone().unwrap_or_default(),
+        object_name("renaming", &table.name, column),
+    )
+}
+
+/// Why a copy of the column cannot carry it, if it cannot.
+async fn why_not_copy(
+    client: &Client,
+    input: &OpInput<'_>,
+    col: &ColumnFacts,
+    uses: &ColumnUses,
+) -> Result<Option<String>, RunError> {
+    if let Some(why) =
+        in_partition_key(input.table, &col.name).or_else(|| unsupported(col, uses, false))
+    {
+        return Ok(Some(why));
+    }
+    if let Some(c) = uses.constraints.iter().find(|c| c.kind == "c") {
+        return Ok(Some(format!(
+            "CHECK constraint {} ({}) names the column",
+            c.name, c.definition
+        )));
+    }
+    partition_local(client, input.table, &col.name, "rename").await
+}
+
+/// The view-based rename: see the module's documentation.
+async fn plan_view(
+    client: &Client,
+    input: &OpInput<'_>,
+    from: &str,
+    to: &str,
+    hidden: &QualifiedName,
+) -> Result<Operation, RunError> {
+    let table = input.table;
+    let t = &table.name;
+    let (qa, qb) = (quote_ident(from), quote_ident(to));
+    let mut expand = vec![
+        format!("ALTER TABLE {} RENAME COLUMN {qa} TO {qb}", t.quoted()),
+        format!(
+            "ALTER TABLE {} RENAME TO {}",
+            t.quoted(),
+            quote_ident(&hidden.name)
+        ),
+    ];
+    expand.extend(
+        view_in_place(
+            client,
+            table.oid,
+            t,
+            hidden,
+            &format!(", {qb} AS {qa}"),
+            input.pg,
+        )
+        .await?,
+    );
+    Ok(Operation {
+        summary: format!("rename {t}.{from} to {to} through a view (no copy)"),
+        table: t.to_string(),
+        table_oid: table.oid,
+        view_in_place: true,
+        other_tables: Vec::new(),
+        preflight: Vec::new(),
+        not_undone: Vec::new(),
+        expand: vec![PhaseUnit::transaction(
+            format!(
+                "rename {t}.{from} to {to} in place; a view named {} shows both names",
+                t.name
+            ),
+            expand,
+        )],
+        contract: vec![PhaseUnit::transaction(
+            format!("drop the view {t}; the table takes its name back (one lock on {t})"),
+            vec![
+                lock_table(t),
+                format!("DROP VIEW {}", t.quoted()),
+                format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    hidden.quoted(),
+                    quote_ident(&t.name)
+                ),
+            ],
+        )],
+        rollback: vec![PhaseUnit::transaction(
+            format!("drop the view {t}; the table and {to} take their names back"),
+            undo_view_in_place(
+                t,
+                hidden,
+                &[format!(
+                    "ALTER TABLE {} RENAME COLUMN {qb} TO {qa}",
+                    t.quoted()
+                )],
+            ),
+        )],
+    })
+}
+
+/// The copy: see the module's documentation.
+fn plan_copy(
+    input: &OpInput<'_>,
+    col: &ColumnFacts,
+    uses: &ColumnUses,
+    from: &str,
+    to: &str,
+) -> Result<Operation, RunError> {
+    let table = input.table;
     let t = &table.name;
     let (qa, qb) = (quote_ident(from), quote_ident(to));
     let ty = &col.type_text;
@@ -136,6 +280,7 @@ pub async fn plan(
         summary: format!("rename {t}.{from} to {to}"),
         table: t.to_string(),
         table_oid: table.oid,
+        view_in_place: false,
         other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: Vec::new(),

@@ -323,6 +323,7 @@ pub async fn plan(
         ),
         table: first.1.to_string(),
         table_oid: first.0,
+        view_in_place: false,
         other_tables: tables[1..]
             .iter()
             .map(|(oid, t)| (t.to_string(), *oid))
