@@ -511,7 +511,7 @@ async fn plan_migration(
 fn online_checklist(c: &mut Checklist, o: &OnlineOutline) {
     c.backward_compatible = Answer {
         ok: true,
-        text: "yes, while it is expanded: old code keeps its names and types (kept in step by triggers) until `pgshift complete`, which you run once no old code is left".into(),
+        text: "yes, while it is expanded: old code keeps its names and types (kept in step by triggers, or shown by a view named as the table) until `pgshift complete`, which you run once no old code is left".into(),
     };
     c.if_it_fails_halfway = Answer {
         ok: true,
@@ -523,7 +523,7 @@ fn online_checklist(c: &mut Checklist, o: &OnlineOutline) {
     };
     c.locking = Answer {
         ok: true,
-        text: "the expand takes only short locks (a new column, triggers, `NOT VALID` constraints) and builds indexes concurrently; the backfill locks a batch of rows at a time; `complete` takes one short ACCESS EXCLUSIVE lock per table, under lock_timeout, retried".into(),
+        text: "the expand takes only short locks (a new column, triggers, a renamed column behind a view, `NOT VALID` constraints) and builds indexes concurrently; the backfill locks a batch of rows at a time; `complete` takes one short ACCESS EXCLUSIVE lock per table, under lock_timeout, retried".into(),
     };
 }
 
