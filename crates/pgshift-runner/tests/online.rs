@@ -3041,3 +3041,39 @@ async fn a_rollback_before_the_view_was_made_leaves_the_table_as_it_is() {
     );
     assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
 }
+
+#[tokio::test]
+async fn a_later_migration_naming_a_table_behind_a_view_waits_for_the_complete() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text);
+         CREATE TABLE other (id int PRIMARY KEY, a text);
+         INSERT INTO users (full_name) VALUES ('x');",
+    )
+    .await;
+    // The second migration is online (a rename of another table's column) and builds an index
+    // on the first one's table, whose name is a view's until the first completes.
+    let dir = folder(&[
+        (
+            "20260101000000_rename.up.sql",
+            "-- pgshift:rename view\nALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+        ),
+        (
+            "20260102000000_index.up.sql",
+            "ALTER TABLE other RENAME COLUMN a TO b;\nCREATE INDEX users_display_name ON users (display_name);\n",
+        ),
+    ]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands the first");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    assert_eq!(state_of(&m, "20260102000000").await, EntryState::Pending);
+    m.complete(None, &Silent).await.expect("complete");
+    m.up(None, &Silent).await.expect("up expands the second");
+    assert_eq!(state_of(&m, "20260102000000").await, EntryState::Expanded);
+    assert_eq!(
+        text(&c, "SELECT pg_get_indexdef('users_display_name'::regclass)").await,
+        "CREATE INDEX users_display_name ON public.users USING btree (display_name)"
+    );
+}

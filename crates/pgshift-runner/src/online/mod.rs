@@ -320,7 +320,8 @@ pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Plann
     }
 }
 
-/// Every existing table `statements` name, by oid, in one query.
+/// Every existing table `statements` name, by oid, in one query (a view with the tables it
+/// reads).
 async fn table_oids(client: &Client, statements: &[OnlineStatement]) -> Result<Vec<u32>, RunError> {
     let mut names: Vec<String> = Vec::new();
     for t in statements.iter().flat_map(|st| &st.tables) {
@@ -329,10 +330,18 @@ async fn table_oids(client: &Client, statements: &[OnlineStatement]) -> Result<V
             names.push(quoted);
         }
     }
+    // A view counts with the tables it reads: during a renamed table's or column's window a
+    // view has the table's name, and what names it changes the table behind it.
     let rows = client
         .query(
-            "SELECT DISTINCT to_regclass(n)::oid FROM unnest($1::text[]) n
-              WHERE to_regclass(n) IS NOT NULL",
+            "WITH r AS (SELECT DISTINCT to_regclass(n)::oid AS oid FROM unnest($1::text[]) n
+                         WHERE to_regclass(n) IS NOT NULL)
+             SELECT oid FROM r
+             UNION
+             SELECT d.refobjid FROM r
+               JOIN pg_rewrite w ON w.ev_class = r.oid
+               JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                               AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.oid",
             &[&names],
         )
         .await
