@@ -57,6 +57,18 @@ fn shared_server() -> &'static SharedServer {
     }
 }
 
+/// Server binary directories for version-dependent tests, besides the machine's:
+/// `PGSHIFT_PG_BINS`, separated by `:` (e.g. `$(scripts/fetch-pg.sh 18):$(scripts/fetch-pg.sh
+/// 14)`; `scripts/dev.sh test` sets it).
+pub fn listed_server_bins() -> Vec<std::path::PathBuf> {
+    std::env::var("PGSHIFT_PG_BINS")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|s| !s.trim().is_empty())
+        .map(std::path::PathBuf::from)
+        .collect()
+}
+
 /// The throwaway cluster shared by this test binary, or `None` when the tests use
 /// `PGSHIFT_TEST_DATABASE_URL` (tests that need the server binaries, e.g. `pg_dump`, can take
 /// them from [`TempCluster::bin_dir`]).

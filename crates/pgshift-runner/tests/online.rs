@@ -3077,3 +3077,102 @@ async fn a_later_migration_naming_a_table_behind_a_view_waits_for_the_complete()
         "CREATE INDEX users_display_name ON public.users USING btree (display_name)"
     );
 }
+
+/// A column renamed through a view on every listed server (`PGSHIFT_PG_BINS`, besides the
+/// machine's): both names serve reads and writes, NOT NULL and the table's grants hold, the
+/// contract leaves the table as the statement would. Before PostgreSQL 15 (no
+/// `security_invoker`) a table with row-level security is refused, never served by a view
+/// that would bypass its policies.
+#[tokio::test]
+async fn a_column_renamed_through_a_view_on_every_listed_server() {
+    let mut servers = vec![None];
+    servers.extend(
+        pgshift_db::testing::listed_server_bins()
+            .into_iter()
+            .map(Some),
+    );
+    for pg_bin in servers {
+        let options = match &pg_bin {
+            Some(dir) => pgshift_db::ClusterOptions::default().bin_dir(dir),
+            None => pgshift_db::ClusterOptions::default(),
+        };
+        let cluster = tokio::task::spawn_blocking(move || pgshift_db::TempCluster::start(options))
+            .await
+            .expect("join")
+            .unwrap_or_else(|e| panic!("cluster on {pg_bin:?}: {e}"));
+        let major = cluster.server_version_num() / 10_000;
+        let on = format!("PostgreSQL {major} ({pg_bin:?})");
+        let url = cluster.url();
+        let c = pgshift_db::connect(&url).await.expect("connect");
+        exec(
+            &c,
+            "CREATE TABLE users (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL CHECK (email <> ''));
+             CREATE TABLE notes (id int PRIMARY KEY, body text);
+             INSERT INTO users (email) VALUES ('a@x'), ('b@x');",
+        )
+        .await;
+        let dir = folder(&[(
+            "20260101000000_rename.up.sql",
+            "ALTER TABLE users RENAME COLUMN email TO email_address;\n",
+        )]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&url, set, fast())
+            .await
+            .expect("migrator");
+        m.up(None, &Silent)
+            .await
+            .unwrap_or_else(|e| panic!("{on}: {e}"));
+        exec(
+            &c,
+            "INSERT INTO users (email) VALUES ('old@x');
+             INSERT INTO users (email_address) VALUES ('new@x');
+             UPDATE users SET email = 'a2@x' WHERE id = 1;",
+        )
+        .await;
+        assert_eq!(
+            text(
+                &c,
+                "SELECT string_agg(email || '=' || email_address, ',' ORDER BY id) FROM users"
+            )
+            .await,
+            "a2@x=a2@x,b@x=b@x,old@x=old@x,new@x=new@x",
+            "{on}"
+        );
+        assert!(
+            c.batch_execute("INSERT INTO users (email) VALUES (NULL)")
+                .await
+                .is_err(),
+            "{on}: NOT NULL holds through the view"
+        );
+        m.complete(None, &Silent)
+            .await
+            .unwrap_or_else(|e| panic!("{on}: {e}"));
+        assert_eq!(
+            text(&c, "SELECT relkind::text || ' ' || string_agg(attname, ',' ORDER BY attnum) FROM pg_class JOIN pg_attribute ON attrelid = oid WHERE oid = 'users'::regclass AND attnum > 0 GROUP BY relkind").await,
+            "r id,email_address",
+            "{on}"
+        );
+
+        // Row-level security: served through a view only where the view applies it to the
+        // user who queries.
+        exec(&c, "ALTER TABLE notes ENABLE ROW LEVEL SECURITY").await;
+        let dir = folder(&[(
+            "20260102000000_rename.up.sql",
+            "-- pgshift:rename view\nALTER TABLE notes RENAME COLUMN body TO text;\n",
+        )]);
+        let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+        let mut m = Migrator::connect(&url, set, fast())
+            .await
+            .expect("migrator");
+        let first = m.set().migrations[0].clone();
+        let planned = m.online_plan(&first).await.expect("plan");
+        match (major >= 15, planned) {
+            (true, Planned::Online(_)) => {}
+            (false, Planned::AsWritten(why)) => assert!(
+                why.contains("row-level security is on, and before PostgreSQL 15"),
+                "{on}: {why}"
+            ),
+            (_, other) => panic!("{on}: {other:?}"),
+        }
+    }
+}

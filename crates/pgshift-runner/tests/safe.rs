@@ -288,18 +288,15 @@ async fn an_old_snapshot_makes_create_index_concurrently_give_up_without_an_inva
     assert!(valid);
 }
 
-/// Server binary directories for the version-dependent tests: `PGSHIFT_PG_BINS` (separated by
-/// `:`, e.g. `$(scripts/fetch-pg.sh 18):$(scripts/fetch-pg.sh 14)`), besides the machine's.
+/// The machine's server, then every one `PGSHIFT_PG_BINS` lists.
 fn listed_servers() -> Vec<Option<std::path::PathBuf>> {
-    let mut out = vec![None];
-    out.extend(
-        std::env::var("PGSHIFT_PG_BINS")
-            .unwrap_or_default()
-            .split(':')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| Some(std::path::PathBuf::from(s))),
-    );
-    out
+    std::iter::once(None)
+        .chain(
+            pgshift_db::testing::listed_server_bins()
+                .into_iter()
+                .map(Some),
+        )
+        .collect()
 }
 
 /// The constraints of table `t`: name, type, validated, definition.

@@ -372,20 +372,9 @@ async fn on_a_database_everything_is_rolled_back() {
         .expect_err("the column added by the trace was rolled back");
 }
 
-/// Server binary directories to check version-dependent knowledge on: `PGSHIFT_PG_BINS`
-/// (separated by `:`), e.g. `PGSHIFT_PG_BINS=$(scripts/fetch-pg.sh 17)`.
-fn other_versions() -> Vec<PathBuf> {
-    std::env::var("PGSHIFT_PG_BINS")
-        .unwrap_or_default()
-        .split(':')
-        .filter(|s| !s.trim().is_empty())
-        .map(PathBuf::from)
-        .collect()
-}
-
 #[tokio::test]
 async fn version_dependent_facts_hold_on_every_listed_server() {
-    let bins = other_versions();
+    let bins = pgshift_db::testing::listed_server_bins();
     if bins.is_empty() {
         eprintln!("PGSHIFT_PG_BINS is not set: checking the default server only");
     }
