@@ -2991,6 +2991,47 @@ async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are
         reason.contains("during the window a view takes the name public.t"),
         "{reason}"
     );
+    // A function that names the column would break from the expand on: a trigger's would
+    // fail every write. The view is not used (and here the copy cannot carry the column).
+    exec(
+        &c,
+        "CREATE FUNCTION t_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.a = 'z' THEN RAISE NOTICE 'z'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION t_audit();
+         CREATE FUNCTION count_b() RETURNS bigint LANGUAGE sql AS $$ SELECT count(b) FROM t $$;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "ALTER TABLE t RENAME COLUMN a TO c;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let reason = why(planned(&mut m).await);
+    assert!(
+        reason.contains("function t_audit() names the column in its body"),
+        "{reason}"
+    );
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "-- pgshift:rename view\nALTER TABLE t RENAME COLUMN b TO d;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let reason = why(planned(&mut m).await);
+    assert!(
+        reason.contains("through a view: function count_b() names the column"),
+        "{reason}"
+    );
+    // Without the marker the copy serves it, and the function keeps working meanwhile.
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "ALTER TABLE t RENAME COLUMN b TO d;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    assert!(matches!(planned(&mut m).await, Planned::Online(_)));
+    exec(
+        &c,
+        "DROP TRIGGER t_audit ON t; DROP FUNCTION t_audit(); DROP FUNCTION count_b();",
+    )
+    .await;
     // A marker on a statement that renames no column: `up` says where, and changes nothing.
     let dir = folder(&[(
         "20260101000000_r.up.sql",

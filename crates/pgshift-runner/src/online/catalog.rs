@@ -392,6 +392,45 @@ pub async fn view_cannot_stand_for(
     })
 }
 
+/// Functions whose source text names `column` and either the table or is a trigger function
+/// of table `oid` (PL/pgSQL and SQL functions with a body in text, which PostgreSQL does not
+/// follow when the column is renamed), by signature; pgshift's own left out. At most 3.
+pub async fn functions_naming(
+    client: &Client,
+    oid: u32,
+    table: &str,
+    column: &str,
+) -> Result<Vec<String>, DbError> {
+    // `\m...\M`: the name as a whole word, its regular-expression characters escaped.
+    let word = |name: &str| {
+        let mut out = String::from(r"\m");
+        for ch in name.chars() {
+            if r".^$*+?()[]{}|\-".contains(ch) {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push_str(r"\M");
+        out
+    };
+    Ok(client
+        .query(
+            r"SELECT p.oid::regprocedure::text FROM pg_proc p
+               WHERE p.prolang IN (SELECT l.oid FROM pg_language l WHERE l.lanname IN ('plpgsql', 'sql'))
+                 AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                 AND p.proname NOT LIKE 'pgshift\_%'
+                 AND p.prosrc ~* $2
+                 AND (p.prosrc ~* $3 OR EXISTS (SELECT 1 FROM pg_trigger t
+                                                 WHERE t.tgfoid = p.oid AND t.tgrelid = $1))
+               ORDER BY 1 LIMIT 3",
+            &[&oid, &word(column), &word(table)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 pub async fn grants_for(
     client: &Client,
     oid: u32,

@@ -18,7 +18,9 @@
 //!   and a view with the table's name exposes every column and `b AS a` (automatically
 //!   updatable: INSERT, UPDATE, DELETE, `ON CONFLICT`, `RETURNING` and the table's defaults
 //!   work through it, as for a [renamed table](super::rename_table)). Through the view,
-//!   `COPY ... FROM`, `TRUNCATE` and DDL on the table fail during the window.
+//!   `COPY ... FROM`, `TRUNCATE` and DDL on the table fail during the window. Not used when a
+//!   function names the column in its body (PostgreSQL does not follow a rename there; a
+//!   trigger's would fail every write from the expand on).
 //!   - expand, one transaction: rename the column, rename the table, create the view.
 //!   - contract, one transaction: the view goes, the table takes its name back.
 //!   - rollback: the same, then the column takes its old name back.
@@ -69,9 +71,7 @@ pub async fn plan(
     let hidden = hidden_name(&table.name, from);
     let view_blocked = match catalog::view_cannot_stand_for(client, table.oid, input.pg).await? {
         Some(why) => Some(why),
-        None => catalog::table(client, &hidden)
-            .await?
-            .map(|_| format!("pgshift's name for the table during the window, {hidden}, is taken")),
+        None => why_not_view(client, input, from, &hidden).await?,
     };
     let t = &table.name;
     match (st.rename, copy_blocked, view_blocked) {
@@ -103,6 +103,31 @@ fn hidden_name(table: &QualifiedName, column: &str) -> QualifiedName {
         table.schema.clone().unwrap_or_default(),
         object_name("renaming", &table.name, column),
     )
+}
+
+/// Why renaming `column` in place would break something at once, if it would: a function
+/// that names it (a trigger's would fail every write from the expand on, where a copy keeps
+/// the old column until the contract), or pgshift's name for the table is taken.
+async fn why_not_view(
+    client: &Client,
+    input: &OpInput<'_>,
+    column: &str,
+    hidden: &QualifiedName,
+) -> Result<Option<String>, RunError> {
+    let table = input.table;
+    let functions = catalog::functions_naming(client, table.oid, &table.name.name, column).await?;
+    if !functions.is_empty() {
+        return Ok(Some(format!(
+            "function {} names the column in its body, which a rename in place would break from the expand on; change the function in an earlier migration",
+            functions.join(", ")
+        )));
+    }
+    if catalog::table(client, hidden).await?.is_some() {
+        return Ok(Some(format!(
+            "pgshift's name for the table during the window, {hidden}, is taken"
+        )));
+    }
+    Ok(None)
 }
 
 /// Why a copy of the column cannot carry it, if it cannot.
