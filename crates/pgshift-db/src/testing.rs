@@ -57,6 +57,23 @@ fn shared_server() -> &'static SharedServer {
     }
 }
 
+/// Starts a throwaway cluster of the server binaries in `bin_dir` (the machine's when
+/// `None`), off the async runtime's threads; returns it with its major version and a name
+/// for messages (`PostgreSQL 14 (Some("/..."))`).
+pub async fn start_cluster(bin_dir: Option<std::path::PathBuf>) -> (TempCluster, i32, String) {
+    let options = match &bin_dir {
+        Some(dir) => ClusterOptions::default().bin_dir(dir),
+        None => ClusterOptions::default(),
+    };
+    let cluster = tokio::task::spawn_blocking(move || TempCluster::start(options))
+        .await
+        .expect("join")
+        .unwrap_or_else(|e| panic!("cluster on {bin_dir:?}: {e}"));
+    let major = cluster.server_version_num() / 10_000;
+    let on = format!("PostgreSQL {major} ({bin_dir:?})");
+    (cluster, major, on)
+}
+
 /// Server binary directories for version-dependent tests, besides the machine's:
 /// `PGSHIFT_PG_BINS`, separated by `:` (e.g. `$(scripts/fetch-pg.sh 18):$(scripts/fetch-pg.sh
 /// 14)`; `scripts/dev.sh test` sets it).

@@ -416,7 +416,8 @@ pub fn units_as_written(
         });
     }
     let mut steps: Vec<Step> = Vec::with_capacity(walk.spans.len());
-    let mut misplaced: Option<RunError> = None;
+    // The first marker that marks a statement it cannot apply to, and why.
+    let mut misplaced: Option<(usize, String)> = None;
     walk.for_each(|i, statement| {
         let mut step = Step::written(statement, text);
         let directives: Vec<pgshift_sql::Directive> = walk
@@ -424,43 +425,36 @@ pub fn units_as_written(
             .into_iter()
             .filter_map(|c| pgshift_sql::parse_directive(parsed.comments[c].text(text)))
             .collect();
-        let marked = directives.contains(&pgshift_sql::Directive::Backfill);
         if misplaced.is_none()
             && directives
                 .iter()
                 .any(|d| matches!(d, pgshift_sql::Directive::Rename(_)))
             && !pgshift_sql::renames_column(&statement.node)
         {
-            let at = pgshift_sql::LineIndex::new(text).line_col(text, statement.span.start);
-            misplaced = Some(RunError::Syntax {
-                version: version.to_string(),
-                path: script.path.clone(),
-                line: at.line,
-                column: at.column,
-                message: "`-- pgshift:rename view|copy` marks a statement that does not rename a column: put it right before the `ALTER TABLE ... RENAME COLUMN`".to_string(),
-            });
+            misplaced = Some((statement.span.start, "`-- pgshift:rename view|copy` marks a statement that does not rename a column: put it right before the `ALTER TABLE ... RENAME COLUMN`".to_string()));
         }
-        if marked && misplaced.is_none() {
+        if misplaced.is_none() && directives.contains(&pgshift_sql::Directive::Backfill) {
             match pgshift_sql::update_parts(statement.text(text), &statement.node) {
                 Ok(parts) => step.facts.backfill = Some(Box::new(parts)),
                 Err(reason) => {
-                    let at = pgshift_sql::LineIndex::new(text).line_col(text, statement.span.start);
-                    misplaced = Some(RunError::Syntax {
-                        version: version.to_string(),
-                        path: script.path.clone(),
-                        line: at.line,
-                        column: at.column,
-                        message: format!(
-                            "`-- pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"
-                        ),
-                    });
+                    misplaced = Some((
+                        statement.span.start,
+                        format!("`-- pgshift:backfill` marks a statement that cannot run as a backfill: {reason}"),
+                    ))
                 }
             }
         }
         steps.push(step);
     });
-    if let Some(err) = misplaced {
-        return Err(err);
+    if let Some((offset, message)) = misplaced {
+        let at = pgshift_sql::LineIndex::new(text).line_col(text, offset);
+        return Err(RunError::Syntax {
+            version: version.to_string(),
+            path: script.path.clone(),
+            line: at.line,
+            column: at.column,
+            message,
+        });
     }
 
     let control = |s: &Step| s.facts.transaction_control;

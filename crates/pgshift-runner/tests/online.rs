@@ -397,79 +397,124 @@ async fn m_up_expanded(db: &TestDb, dir: &tempfile::TempDir) {
     assert_eq!(status.entries[0].state, EntryState::Expanded);
 }
 
+/// Both ways of a rename, rolled back while old code reads and inserts (the table's default
+/// through the view too): every row new code wrote is there under the old name.
 #[tokio::test]
 async fn a_rollback_keeps_every_row_written_through_the_new_name() {
-    let db = TestDb::new().await;
-    let c = db.connect().await;
-    exec(
-        &c,
-        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous');
-         INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 3000) g;",
-    )
-    .await;
-    let dir = folder(&[(
-        "20260101000000_rename.up.sql",
-        "ALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
-    )]);
-    m_up_expanded(&db, &dir).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let new_model: Model = Arc::default();
-    let new_app = app(
-        db.url(),
-        stop.clone(),
-        new_model.clone(),
-        errors.clone(),
-        |i| {
-            if i % 2 == 0 {
-                format!("INSERT INTO users (display_name) VALUES ('new {i}') RETURNING id, display_name")
-            } else {
-                format!("UPDATE users SET display_name = 'new edit {i}' WHERE id = {} RETURNING id, display_name", i % 3000 + 1)
-            }
-        },
-    );
-    let old_stop = Arc::new(AtomicBool::new(false));
-    let old_app = app(
-        db.url(),
-        old_stop.clone(),
-        Arc::default(),
-        errors.clone(),
-        |i| {
-            format!(
-                "SELECT id, full_name FROM users WHERE id = {}",
-                i % 3000 + 1
+    for marker in ["", "-- pgshift:rename view\n"] {
+        let db = TestDb::new().await;
+        let c = db.connect().await;
+        exec(
+            &c,
+            "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous');
+             INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 3000) g;",
+        )
+        .await;
+        let dir = folder(&[(
+            "20260101000000_rename.up.sql",
+            &format!("{marker}ALTER TABLE users RENAME COLUMN full_name TO display_name;\n"),
+        )]);
+        let mut m = migrator(&db, &dir, fast()).await;
+        let Planned::Online(plan) = planned(&mut m).await else {
+            panic!("online")
+        };
+        assert_eq!(
+            plan.operations[0]
+                .summary
+                .ends_with("through a view (no copy)"),
+            !marker.is_empty(),
+            "the marker picks the view over the copy: {}",
+            plan.operations[0].summary
+        );
+        m_up_expanded(&db, &dir).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let new_model: Model = Arc::default();
+        let new_app = app(
+            db.url(),
+            stop.clone(),
+            new_model.clone(),
+            errors.clone(),
+            |i| {
+                if i % 2 == 0 {
+                    format!("INSERT INTO users (display_name) VALUES ('new {i}') RETURNING id, display_name")
+                } else {
+                    format!("UPDATE users SET display_name = 'new edit {i}' WHERE id = {} RETURNING id, display_name", i % 3000 + 1)
+                }
+            },
+        );
+        let old_stop = Arc::new(AtomicBool::new(false));
+        let old_app = app(
+            db.url(),
+            old_stop.clone(),
+            Arc::default(),
+            errors.clone(),
+            |i| {
+                if i % 2 == 0 {
+                    format!(
+                        "SELECT id, full_name FROM users WHERE id = {}",
+                        i % 3000 + 1
+                    )
+                } else {
+                    "INSERT INTO users DEFAULT VALUES RETURNING id, full_name".to_string()
+                }
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The new version is rolled back (its deploy failed): it stops, then the expand is
+        // undone while the old code keeps running.
+        settle(&stop, vec![new_app]).await;
+        let mut m = migrator(&db, &dir, fast()).await;
+        m.rollback(None, &Silent).await.expect("rollback");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        settle(&old_stop, vec![old_app]).await;
+        no_errors(&errors);
+        rows_match(&c, &new_model, "users", "full_name").await;
+        assert!(
+            one(
+                &c,
+                "SELECT count(*) FROM users WHERE full_name = 'anonymous'"
             )
-        },
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The new version is rolled back (its deploy failed): it stops, then the expand is undone
-    // while the old code keeps running.
-    settle(&stop, vec![new_app]).await;
-    let mut m = migrator(&db, &dir, fast()).await;
-    m.rollback(None, &Silent).await.expect("rollback");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    settle(&old_stop, vec![old_app]).await;
-    no_errors(&errors);
-    rows_match(&c, &new_model, "users", "full_name").await;
-    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
-    assert_eq!(
-        text(&c, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'users'::regclass AND adnum = 2").await,
-        "'anonymous'::text",
-        "the default is back on the old column"
-    );
-    nothing_left(&c, "users").await;
-    // A rollback after complete (or with nothing in progress) is refused.
-    let err = m
-        .rollback(None, &Silent)
-        .await
-        .expect_err("nothing to roll back");
-    assert!(
-        err.to_string().contains("no online change is in progress"),
-        "{err}"
-    );
-    // And the migration can be started again.
-    m.up(None, &Silent).await.expect("up again");
-    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+            .await
+                > 0,
+            "old inserts got the default"
+        );
+        assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
+        assert_eq!(
+            text(&c, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'users'::regclass AND adnum = 2").await,
+            "'anonymous'::text",
+            "the default is back on the old column"
+        );
+        assert_eq!(
+            text(
+                &c,
+                "SELECT relkind::text FROM pg_class WHERE oid = 'users'::regclass"
+            )
+            .await,
+            "r"
+        );
+        assert_eq!(
+            one(
+                &c,
+                "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgshift%'"
+            )
+            .await,
+            0
+        );
+        nothing_left(&c, "users").await;
+        // A rollback after complete (or with nothing in progress) is refused.
+        let err = m
+            .rollback(None, &Silent)
+            .await
+            .expect_err("nothing to roll back");
+        assert!(
+            err.to_string().contains("no online change is in progress"),
+            "{err}"
+        );
+        // And the migration can be started again.
+        m.up(None, &Silent).await.expect("up again");
+        assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    }
 }
 
 #[tokio::test]
@@ -2846,99 +2891,6 @@ async fn a_column_a_copy_cannot_carry_is_renamed_through_a_view_while_both_versi
 }
 
 #[tokio::test]
-async fn a_rename_marked_view_rolls_back_keeping_what_new_code_wrote() {
-    let db = TestDb::new().await;
-    let c = db.connect().await;
-    exec(
-        &c,
-        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous');
-         INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 3000) g;",
-    )
-    .await;
-    let dir = folder(&[(
-        "20260101000000_rename.up.sql",
-        "-- pgshift:rename view\nALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
-    )]);
-    let mut m = migrator(&db, &dir, fast()).await;
-    let Planned::Online(plan) = planned(&mut m).await else {
-        panic!("online")
-    };
-    assert!(
-        plan.operations[0]
-            .summary
-            .ends_with("through a view (no copy)"),
-        "the marker picks the view over the copy: {}",
-        plan.operations[0].summary
-    );
-    m_up_expanded(&db, &dir).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let new_model: Model = Arc::default();
-    let new_app = app(
-        db.url(),
-        stop.clone(),
-        new_model.clone(),
-        errors.clone(),
-        |i| {
-            if i % 2 == 0 {
-                format!("INSERT INTO users (display_name) VALUES ('new {i}') RETURNING id, display_name")
-            } else {
-                format!("UPDATE users SET display_name = 'new edit {i}' WHERE id = {} RETURNING id, display_name", i % 3000 + 1)
-            }
-        },
-    );
-    let old_stop = Arc::new(AtomicBool::new(false));
-    let old_model: Model = Arc::default();
-    let old_app = app(
-        db.url(),
-        old_stop.clone(),
-        old_model.clone(),
-        errors.clone(),
-        |i| {
-            if i % 2 == 0 {
-                format!(
-                    "SELECT id, full_name FROM users WHERE id = {}",
-                    i % 3000 + 1
-                )
-            } else {
-                "INSERT INTO users DEFAULT VALUES RETURNING id, full_name".to_string()
-            }
-        },
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    settle(&stop, vec![new_app]).await;
-    let mut m = migrator(&db, &dir, fast()).await;
-    m.rollback(None, &Silent).await.expect("rollback");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    settle(&old_stop, vec![old_app]).await;
-    no_errors(&errors);
-    rows_match(&c, &new_model, "users", "full_name").await;
-    assert_eq!(
-        text(&c, "SELECT full_name FROM users WHERE id = (SELECT max(id) FROM users WHERE full_name = 'anonymous')").await,
-        "anonymous",
-        "old inserts got the default through the view"
-    );
-    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Pending);
-    assert_eq!(
-        text(
-            &c,
-            "SELECT relkind::text FROM pg_class WHERE oid = 'users'::regclass"
-        )
-        .await,
-        "r"
-    );
-    assert_eq!(
-        one(
-            &c,
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgshift%'"
-        )
-        .await,
-        0
-    );
-    nothing_left(&c, "users").await;
-}
-
-#[tokio::test]
 async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are_checked() {
     let db = TestDb::new().await;
     let c = db.connect().await;
@@ -3133,16 +3085,7 @@ async fn a_column_renamed_through_a_view_on_every_listed_server() {
             .map(Some),
     );
     for pg_bin in servers {
-        let options = match &pg_bin {
-            Some(dir) => pgshift_db::ClusterOptions::default().bin_dir(dir),
-            None => pgshift_db::ClusterOptions::default(),
-        };
-        let cluster = tokio::task::spawn_blocking(move || pgshift_db::TempCluster::start(options))
-            .await
-            .expect("join")
-            .unwrap_or_else(|e| panic!("cluster on {pg_bin:?}: {e}"));
-        let major = cluster.server_version_num() / 10_000;
-        let on = format!("PostgreSQL {major} ({pg_bin:?})");
+        let (cluster, major, on) = pgshift_db::testing::start_cluster(pg_bin).await;
         let url = cluster.url();
         let c = pgshift_db::connect(&url).await.expect("connect");
         exec(

@@ -321,16 +321,7 @@ async fn constraints_of_t(conn: &pgshift_db::tokio_postgres::Client) -> Vec<Stri
 #[tokio::test]
 async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_listed_server() {
     for pg_bin in listed_servers() {
-        let options = match &pg_bin {
-            Some(dir) => pgshift_db::ClusterOptions::default().bin_dir(dir),
-            None => pgshift_db::ClusterOptions::default(),
-        };
-        let cluster = tokio::task::spawn_blocking(move || pgshift_db::TempCluster::start(options))
-            .await
-            .expect("join")
-            .unwrap_or_else(|e| panic!("cluster on {pg_bin:?}: {e}"));
-        let major = cluster.server_version_num() / 10_000;
-        let on = format!("PostgreSQL {major} ({pg_bin:?})");
+        let (cluster, major, on) = pgshift_db::testing::start_cluster(pg_bin).await;
 
         let dir = tempfile::tempdir().expect("tempdir");
         let mut files = vec![
