@@ -662,7 +662,7 @@ fn check_walked(
             continue;
         };
         match d {
-            Directive::Invalid { message } => push(
+            Directive::Invalid { message, .. } => push(
                 &mut out,
                 "invalid-directive",
                 Diagnostic::new(comment.span.clone(), message),

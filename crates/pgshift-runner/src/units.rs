@@ -416,8 +416,19 @@ pub fn units_as_written(
         });
     }
     let mut steps: Vec<Step> = Vec::with_capacity(walk.spans.len());
-    // The first marker that marks a statement it cannot apply to, and why.
-    let mut misplaced: Option<(usize, String)> = None;
+    // The first marker that marks a statement it cannot apply to, or that was meant to change
+    // how the migration runs and says nothing pgshift knows, and why.
+    let mut misplaced: Option<(usize, String)> =
+        parsed
+            .comments
+            .iter()
+            .find_map(|c| match pgshift_sql::parse_directive(c.text(text)) {
+                Some(pgshift_sql::Directive::Invalid {
+                    message,
+                    runner: true,
+                }) => Some((c.span.start, message)),
+                _ => None,
+            });
     walk.for_each(|i, statement| {
         let mut step = Step::written(statement, text);
         let directives: Vec<pgshift_sql::Directive> = walk

@@ -191,6 +191,8 @@ async fn a_type_change_runs_online_while_the_application_writes_and_reads() {
          CREATE INDEX accounts_balance_idx ON accounts (balance);
          CREATE UNIQUE INDEX accounts_note_balance ON accounts (note, balance);
          INSERT INTO accounts (balance, note) SELECT g, 'n' || g FROM generate_series(1, 20000) g;
+         COMMENT ON COLUMN accounts.balance IS 'in cents';
+         ALTER TABLE accounts ALTER COLUMN balance SET STATISTICS 300;
          ANALYZE accounts;",
     )
     .await;
@@ -264,6 +266,10 @@ async fn a_type_change_runs_online_while_the_application_writes_and_reads() {
         "bigint true"
     );
     assert_eq!(
+        text(&c, "SELECT col_description('accounts'::regclass, attnum) || ' ' || attstattarget FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'balance'").await,
+        "in cents 300"
+    );
+    assert_eq!(
         text(&c, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'accounts'::regclass AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'balance')").await,
         "0"
     );
@@ -296,6 +302,8 @@ async fn a_rename_serves_old_and_new_names_at_once_then_completes() {
         &c,
         "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL DEFAULT 'anonymous', email text);
          CREATE INDEX users_full_name_idx ON users (full_name);
+         COMMENT ON COLUMN users.full_name IS 'shown to other users';
+         ALTER TABLE users ALTER COLUMN full_name SET STATISTICS 500;
          INSERT INTO users (full_name, email) SELECT 'user ' || g, g || '@x' FROM generate_series(1, 5000) g;",
     )
     .await;
@@ -386,6 +394,11 @@ async fn a_rename_serves_old_and_new_names_at_once_then_completes() {
         )
         .await,
         "CREATE INDEX users_full_name_idx ON public.users USING btree (display_name)"
+    );
+    assert_eq!(
+        text(&c, "SELECT col_description('users'::regclass, attnum) || ' ' || attstattarget FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'display_name'").await,
+        "shown to other users 500",
+        "the comment and the statistics target follow the copy"
     );
     nothing_left(&c, "users").await;
 }
@@ -1261,6 +1274,7 @@ async fn an_integer_key_and_every_column_referencing_it_become_bigint_while_old_
     let db = TestDb::new().await;
     let c = db.connect().await;
     exec(&c, KEY_SCHEMA).await;
+    exec(&c, "COMMENT ON COLUMN orders.customer_id IS 'who ordered'").await;
     let before: Vec<String> = {
         let mut v = Vec::new();
         for t in ["customers", "orders", "notes", "tags"] {
@@ -1362,6 +1376,11 @@ async fn an_integer_key_and_every_column_referencing_it_become_bigint_while_old_
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        text(&c, "SELECT col_description('orders'::regclass, attnum) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'customer_id'").await,
+        "who ordered",
+        "a referencing column's comment follows its copy"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let ops = settle(&stop, apps).await;
     assert!(ops > 50, "the application ran ({ops} statements)");
@@ -3003,6 +3022,26 @@ async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are
         one(&c, "SELECT count(*) FROM pg_class WHERE relname = 'u'").await,
         0
     );
+    // A misspelled marker is not ignored: the author asked for something pgshift would not do.
+    for marker in ["-- pgshift:rename veiw", "-- pgshift:renmae view"] {
+        let dir = folder(&[(
+            "20260101000000_r.up.sql",
+            &format!("CREATE TABLE u (x int);\n{marker}\nALTER TABLE t RENAME COLUMN a TO c;\n"),
+        )]);
+        let mut m = migrator(&db, &dir, fast()).await;
+        let err = m.up(None, &Silent).await.expect_err("misspelled marker");
+        assert!(
+            err.to_string().contains("20260101000000_r.up.sql")
+                && err.to_string().contains(":2")
+                && (err.to_string().contains("is not a directive")
+                    || err.to_string().contains("unknown directive")),
+            "{err}"
+        );
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM pg_class WHERE relname = 'u'").await,
+            0
+        );
+    }
 }
 
 #[tokio::test]
@@ -3230,5 +3269,73 @@ async fn a_key_column_a_foreign_key_references_is_renamed_through_a_view() {
         )
         .await,
         0
+    );
+}
+
+/// Objects a copy cannot carry, which only PostgreSQL's dependencies show (a policy, a
+/// trigger's `WHEN`, extended statistics): a type change runs as written saying why (its
+/// contract could not drop the old column), a rename is made through the view, and they follow.
+#[tokio::test]
+async fn what_only_dependencies_show_keeps_a_copy_from_being_planned() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE docs (id int PRIMARY KEY, level int NOT NULL, body text);
+         ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY low ON docs USING (level < 10);
+         INSERT INTO docs VALUES (1, 1, 'a'), (2, 20, 'b');",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_level_bigint.up.sql",
+        "ALTER TABLE docs ALTER COLUMN level TYPE bigint;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::AsWritten(why) = planned(&mut m).await else {
+        panic!("a copy of level cannot drop the column at contract")
+    };
+    assert!(
+        why.contains("policy low on table docs depends on it"),
+        "{why}"
+    );
+    for (setup, what) in [
+        (
+            "DROP POLICY low ON docs; CREATE FUNCTION docs_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+             CREATE TRIGGER docs_high BEFORE UPDATE ON docs FOR EACH ROW WHEN (NEW.level > 100) EXECUTE FUNCTION docs_noop();",
+            "trigger docs_high on table docs depends on it",
+        ),
+        (
+            "DROP TRIGGER docs_high ON docs; CREATE STATISTICS docs_st ON level, body FROM docs;",
+            "statistics object docs_st depends on it",
+        ),
+    ] {
+        exec(&c, setup).await;
+        let mut m = migrator(&db, &dir, fast()).await;
+        let Planned::AsWritten(why) = planned(&mut m).await else {
+            panic!("{what}")
+        };
+        assert!(why.contains(what), "{why}");
+    }
+    // A rename is made in place, behind the view: the policy and the statistics follow.
+    exec(&c, "CREATE POLICY low ON docs USING (level < 10)").await;
+    let dir = folder(&[(
+        "20260101000000_level_tier.up.sql",
+        "ALTER TABLE docs RENAME COLUMN level TO tier;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up");
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        text(
+            &c,
+            "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polname = 'low'"
+        )
+        .await,
+        "(tier < 10)"
+    );
+    assert_eq!(
+        text(&c, "SELECT pg_get_statisticsobjdef_columns(oid) FROM pg_statistic_ext WHERE stxname = 'docs_st'").await,
+        "tier, body"
     );
 }

@@ -26,6 +26,10 @@ pub enum Directive {
     /// A `pgshift:` directive that is malformed; the message says how to write it.
     Invalid {
         message: String,
+        /// It was meant as a directive that changes how pgshift runs the migration (an
+        /// unknown word, `online` or `rename` with what they do not take), not as a review
+        /// marker: `up` refuses the file rather than run it other than its author meant.
+        runner: bool,
     },
     /// `squawk-ignore`, `eugene: ignore`, `atlas:nolint` for the next statement; `rules`
     /// empty means all rules.
@@ -115,6 +119,7 @@ fn parse_pgshift(rest: &str) -> Directive {
                 message: format!(
                     "`pgshift:online {other}` is not a directive; `-- pgshift:online off` runs the migration as written"
                 ),
+                runner: true,
             },
         },
         "rename" => match args.trim() {
@@ -124,6 +129,7 @@ fn parse_pgshift(rest: &str) -> Directive {
                 message: format!(
                     "`pgshift:rename {other}` is not a directive; write `-- pgshift:rename view` or `-- pgshift:rename copy` before the RENAME COLUMN"
                 ),
+                runner: true,
             },
         },
         "allow" => {
@@ -133,6 +139,7 @@ fn parse_pgshift(rest: &str) -> Directive {
                 Directive::Invalid {
                     message: "`pgshift:allow` needs a rule name and a reason: `-- pgshift:allow RULE why this is safe`"
                         .to_string(),
+                    runner: false,
                 }
             } else if reason.is_empty() {
                 Directive::Invalid {
@@ -141,6 +148,7 @@ fn parse_pgshift(rest: &str) -> Directive {
                         rules.join(","),
                         rules.join(",")
                     ),
+                    runner: false,
                 }
             } else {
                 Directive::Allow { rules, reason: reason.to_string() }
@@ -150,6 +158,7 @@ fn parse_pgshift(rest: &str) -> Directive {
             message: format!(
                 "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill`, `pgshift:online off`, `pgshift:expand`, `pgshift:contract`, `pgshift:rename view|copy` and `pgshift:allow RULE reason`"
             ),
+            runner: true,
         },
     }
 }

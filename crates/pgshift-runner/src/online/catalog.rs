@@ -48,6 +48,10 @@ pub struct ColumnFacts {
     pub has_equality: bool,
     /// The name of its NOT NULL constraint (PostgreSQL 18 names them; none before).
     pub not_null_name: Option<String>,
+    /// `COMMENT ON COLUMN`'s text.
+    pub comment: Option<String>,
+    /// `SET STATISTICS`'s target, when not the default.
+    pub statistics: Option<i32>,
 }
 
 /// An index that uses the column.
@@ -91,6 +95,11 @@ pub struct ColumnUses {
     pub views: Vec<String>,
     /// A sequence owned by the column (`serial`).
     pub owned_sequence: Option<String>,
+    /// Other objects that depend on the column and that a copy does not carry (a policy, a
+    /// trigger's `WHEN` or `UPDATE OF`, a `BEGIN ATOMIC` function, a publication's column
+    /// list, extended statistics), as PostgreSQL describes them: dropping the old column at
+    /// contract would fail on them (or take the statistics with it).
+    pub others: Vec<String>,
 }
 
 impl TableFacts {
@@ -112,7 +121,8 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
                              WHERE m.amname = 'btree' AND o.opcdefault
                                AND o.opcintype = a.atttypid),
                     (SELECT k.conname::text FROM pg_constraint k
-                      WHERE k.conrelid = c.oid AND k.contype = 'n' AND k.conkey = ARRAY[a.attnum])
+                      WHERE k.conrelid = c.oid AND k.contype = 'n' AND k.conkey = ARRAY[a.attnum]),
+                    col_description(c.oid, a.attnum), nullif(a.attstattarget::int4, -1)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_attribute a
                       ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -140,6 +150,8 @@ pub async fn table(client: &Client, name: &QualifiedName) -> Result<Option<Table
             generated: r.get(10),
             has_equality: r.get(11),
             not_null_name: r.get(12),
+            comment: r.get(13),
+            statistics: r.get(14),
         });
     }
     let kind: String = first.get(3);
@@ -313,12 +325,30 @@ pub async fn column_uses(client: &Client, oid: u32, attnum: i16) -> Result<Colum
         )
         .await?
         .map(|r| r.get(0));
+    let others = client
+        .query(
+            r"SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid)
+                FROM pg_depend d
+               WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid = $2
+                 AND d.classid IN ('pg_policy'::regclass, 'pg_trigger'::regclass, 'pg_proc'::regclass,
+                                   'pg_publication_rel'::regclass, 'pg_statistic_ext'::regclass)
+                 AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                                  WHERE d.classid = 'pg_trigger'::regclass AND t.oid = d.objid
+                                    AND (t.tgisinternal OR t.tgname LIKE 'zz\_pgshift\_%'))
+               ORDER BY 1",
+            &[&oid, &attnum],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     Ok(ColumnUses {
         indexes,
         constraints,
         referenced_by,
         views,
         owned_sequence,
+        others,
     })
 }
 

@@ -659,6 +659,11 @@ fn swap_column(c: &Changed, target: &str, nn_check: &str) -> Vec<String> {
     }
     sql.push(format!("ALTER TABLE {t} DROP COLUMN {old}"));
     sql.push(format!("ALTER TABLE {t} RENAME COLUMN {new} TO {old}"));
+    sql.extend(super::change_type::keep_column_settings(
+        &c.table.name,
+        &c.col.name,
+        &c.col,
+    ));
     if c.col.not_null {
         sql.extend(super::change_type::keep_not_null_name(
             &c.table.name,

@@ -120,6 +120,7 @@ pub async fn plan(
         contract.extend(finish_not_null(t, column, &nn_check));
         contract.extend(keep_not_null_name(t, column, col.not_null_name.as_deref()));
     }
+    contract.extend(keep_column_settings(t, column, col));
     contract.extend(index_swaps);
     checks_again(t, &uses, &mut contract, &mut after_contract);
     let mut contract_units = vec![PhaseUnit::transaction(
@@ -281,6 +282,27 @@ pub fn finish_not_null(t: &QualifiedName, column: &str, check: &str) -> Vec<Stri
             quote_ident(check)
         ),
     ]
+}
+
+/// What a column copy must set again on the column that takes `col`'s place under `column`:
+/// its comment and its statistics target (dropping the old column takes them).
+pub fn keep_column_settings(t: &QualifiedName, column: &str, col: &ColumnFacts) -> Vec<String> {
+    let c = quote_ident(column);
+    let mut sql = Vec::new();
+    if let Some(comment) = &col.comment {
+        sql.push(format!(
+            "COMMENT ON COLUMN {}.{c} IS {}",
+            t.quoted(),
+            quote_literal(comment)
+        ));
+    }
+    if let Some(target) = col.statistics {
+        sql.push(format!(
+            "ALTER TABLE {} ALTER COLUMN {c} SET STATISTICS {target}",
+            t.quoted()
+        ));
+    }
+    sql
 }
 
 /// On PostgreSQL 18, where NOT NULL is a named constraint: the statement that gives the NOT
@@ -633,6 +655,11 @@ pub fn unsupported(col: &ColumnFacts, uses: &ColumnUses, keys: bool) -> Option<S
         return Some(format!(
             "constraint {} ({}) uses it and cannot be carried over online yet",
             c.name, c.definition
+        ));
+    }
+    if let Some(other) = uses.others.first() {
+        return Some(format!(
+            "{other} depends on it, and the old column could not be dropped at contract (or would take it along)"
         ));
     }
     if let Some(v) = uses.views.first() {

@@ -288,6 +288,7 @@ fn plan_copy(
             col.not_null_name.as_deref(),
         ));
     }
+    contract.extend(super::change_type::keep_column_settings(t, to, col));
     contract.extend(index_swaps);
 
     let mut rollback = triggers.drop(t);
