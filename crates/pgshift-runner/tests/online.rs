@@ -3003,6 +3003,24 @@ async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are
         "DROP TRIGGER t_audit ON t; DROP FUNCTION t_audit(); DROP FUNCTION count_b();",
     )
     .await;
+    // Names are shown as SQL would need them.
+    exec(
+        &c,
+        "CREATE TABLE \"Mixed\" (id int PRIMARY KEY, \"UserName\" text)",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_r.up.sql",
+        "ALTER TABLE \"Mixed\" RENAME COLUMN \"UserName\" TO \"DisplayName\";\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = planned(&mut m).await else {
+        panic!("online")
+    };
+    assert_eq!(
+        plan.operations[0].summary,
+        "rename public.\"Mixed\".\"UserName\" to \"DisplayName\""
+    );
     // A marker on a statement that renames no column: `up` says where, and changes nothing.
     let dir = folder(&[(
         "20260101000000_r.up.sql",

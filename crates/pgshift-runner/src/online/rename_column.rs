@@ -31,7 +31,7 @@
 //! column, a column that a CHECK, an exclusion constraint, a view, an expression or partial
 //! index, or a partition key uses).
 
-use pgshift_sql::ident::{quote_ident, QualifiedName};
+use pgshift_sql::ident::{display_ident, quote_ident, QualifiedName};
 use pgshift_sql::RenameMechanism;
 use tokio_postgres::Client;
 
@@ -51,19 +51,20 @@ pub async fn plan(
     from: &str,
     to: &str,
 ) -> Result<Operation, RunError> {
+    let (df, dt) = (display_ident(from), display_ident(to));
     let (m, st, table) = (input.migration, input.statement, input.table);
     let Some(col) = table.column(from) else {
         return Err(refusal(
             m,
             st.line,
-            format!("table {} has no column {from}", table.name),
+            format!("table {} has no column {df}", table.name),
         ));
     };
     if table.column(to).is_some() {
         return Err(refusal(
             m,
             st.line,
-            format!("table {} already has a column {to}", table.name),
+            format!("table {} already has a column {dt}", table.name),
         ));
     }
     let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
@@ -81,17 +82,17 @@ pub async fn plan(
         (Some(RenameMechanism::View), _, Some(why)) => Err(refusal(
             m,
             st.line,
-            format!("to rename {t}.{from} through a view: {why}; `-- pgshift:rename copy` copies the column instead"),
+            format!("to rename {t}.{df} through a view: {why}; `-- pgshift:rename copy` copies the column instead"),
         )),
         (_, Some(why_copy), Some(why_view)) => Err(refusal(
             m,
             st.line,
-            format!("to rename {t}.{from}: a copy of the column cannot carry it ({why_copy}), and a view in the table's place cannot stand for it ({why_view})"),
+            format!("to rename {t}.{df}: a copy of the column cannot carry it ({why_copy}), and a view in the table's place cannot stand for it ({why_view})"),
         )),
         (Some(RenameMechanism::Copy), Some(why), None) => Err(refusal(
             m,
             st.line,
-            format!("to rename {t}.{from} by a copy: {why}; without `-- pgshift:rename copy` pgshift renames it through a view"),
+            format!("to rename {t}.{df} by a copy: {why}; without `-- pgshift:rename copy` pgshift renames it through a view"),
         )),
         (_, None, _) => plan_copy(input, col, &uses, from, to),
     }
@@ -159,6 +160,7 @@ async fn plan_view(
     to: &str,
     hidden: &QualifiedName,
 ) -> Result<Operation, RunError> {
+    let (df, dt) = (display_ident(from), display_ident(to));
     let table = input.table;
     let t = &table.name;
     let (qa, qb) = (quote_ident(from), quote_ident(to));
@@ -182,7 +184,7 @@ async fn plan_view(
         .await?,
     );
     Ok(Operation {
-        summary: format!("rename {t}.{from} to {to} through a view (no copy)"),
+        summary: format!("rename {t}.{df} to {dt} through a view (no copy)"),
         table: t.to_string(),
         table_oid: table.oid,
         view_in_place: true,
@@ -191,7 +193,7 @@ async fn plan_view(
         not_undone: Vec::new(),
         expand: vec![PhaseUnit::transaction(
             format!(
-                "rename {t}.{from} to {to} in place; a view named {} shows both names",
+                "rename {t}.{df} to {dt} in place; a view named {} shows both names",
                 t.name
             ),
             expand,
@@ -209,7 +211,7 @@ async fn plan_view(
             ],
         )],
         rollback: vec![PhaseUnit::transaction(
-            format!("drop the view {t}; the table and {to} take their names back"),
+            format!("drop the view {t}; the table and {dt} take their names back"),
             undo_view_in_place(
                 t,
                 hidden,
@@ -230,6 +232,7 @@ fn plan_copy(
     from: &str,
     to: &str,
 ) -> Result<Operation, RunError> {
+    let (df, dt) = (display_ident(from), display_ident(to));
     let table = input.table;
     let t = &table.name;
     let (qa, qb) = (quote_ident(from), quote_ident(to));
@@ -246,11 +249,11 @@ fn plan_copy(
     setup.extend(triggers.create(t));
     let mut expand = vec![
         PhaseUnit::transaction(
-            format!("add {t}.{to}, kept in step with {from} both ways by a trigger"),
+            format!("add {t}.{dt}, kept in step with {df} both ways by a trigger"),
             setup,
         ),
         PhaseUnit::backfill(
-            format!("backfill {t}.{to} from {from}"),
+            format!("backfill {t}.{dt} from {df}"),
             format!("UPDATE {} SET {qb} = {qa}", t.quoted()),
         ),
     ];
@@ -303,7 +306,7 @@ fn plan_copy(
         ));
     }
     Ok(Operation {
-        summary: format!("rename {t}.{from} to {to}"),
+        summary: format!("rename {t}.{df} to {dt}"),
         table: t.to_string(),
         table_oid: table.oid,
         view_in_place: false,
@@ -313,16 +316,16 @@ fn plan_copy(
         expand,
         contract: vec![
             PhaseUnit::transaction(
-                format!("drop {t}.{from}, {to} takes its place (one lock on {t})"),
+                format!("drop {t}.{df}, {dt} takes its place (one lock on {t})"),
                 contract,
             ),
             super::change_type::analyze(t, &[to]),
         ],
         rollback: vec![PhaseUnit::transaction(
             if col.default.is_some() {
-                format!("drop {t}.{to} and its trigger, give {from} its default back")
+                format!("drop {t}.{dt} and its trigger, give {df} its default back")
             } else {
-                format!("drop {t}.{to} and its trigger")
+                format!("drop {t}.{dt} and its trigger")
             },
             rollback,
         )],
