@@ -2952,16 +2952,21 @@ async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are
     );
     // Nor may another statement of the migration name the table the view stands for.
     exec(&c, "REVOKE SELECT (a) ON t FROM pgshift_column_reader").await;
-    let dir = folder(&[(
-        "20260101000000_r.up.sql",
-        "ALTER TABLE t RENAME COLUMN a TO c;\nALTER TABLE t RENAME COLUMN b TO d;\n",
-    )]);
-    let mut m = migrator(&db, &dir, fast()).await;
-    let reason = why(planned(&mut m).await);
-    assert!(
-        reason.contains("during the window a view takes the name public.t"),
-        "{reason}"
-    );
+    for other in [
+        "ALTER TABLE t RENAME COLUMN b TO d;",
+        "ALTER TABLE t DROP COLUMN b;",
+    ] {
+        let dir = folder(&[(
+            "20260101000000_r.up.sql",
+            &format!("ALTER TABLE t RENAME COLUMN a TO c;\n{other}\n"),
+        )]);
+        let mut m = migrator(&db, &dir, fast()).await;
+        let reason = why(planned(&mut m).await);
+        assert!(
+            reason.contains("_r.up.sql:2: rename public.t.a to c through a view (no copy): during the window a view takes the name public.t"),
+            "{other}: {reason}"
+        );
+    }
     // A function that names the column would break from the expand on: a trigger's would
     // fail every write. The view is not used (and here the copy cannot carry the column).
     exec(

@@ -392,8 +392,6 @@ pub async fn partition_local_uses(
         .collect())
 }
 
-/// The privileges granted on the table, as GRANT statements for another relation (the view
-/// that keeps a renamed table's old name working).
 /// Why a view named as the table cannot stand in for table `oid` during a window (a renamed
 /// table, a column renamed in place), if it cannot: before PostgreSQL 15 a view reads its
 /// table as the view's owner, so row-level security would not apply to the user who queries;
@@ -461,6 +459,8 @@ pub async fn functions_naming(
         .collect())
 }
 
+/// The privileges granted on the table, as GRANT statements for another relation (the view
+/// that keeps a renamed table's old name working).
 pub async fn grants_for(
     client: &Client,
     oid: u32,

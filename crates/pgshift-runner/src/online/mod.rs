@@ -869,11 +869,18 @@ fn view_shares_its_table<'a>(
         .iter()
         .filter(|op| op.view_in_place)
         .find_map(|op| {
-            let own_line = op.expand.first().and_then(|u| u.line);
+            let line_of = |o: &Operation| {
+                o.expand
+                    .iter()
+                    .chain(&o.contract)
+                    .chain(&o.rollback)
+                    .find_map(|u| u.line)
+            };
+            let own_line = line_of(op);
             let other_op = operations
                 .iter()
                 .filter(|o| !std::ptr::eq(*o, op) && names(o, op.table_oid))
-                .find_map(|o| o.expand.first().and_then(|u| u.line));
+                .find_map(line_of);
             // A statement before it that runs at expand runs before the view is made.
             // (`op.table` is the table's name for people, schema-qualified.)
             let other_statement = || {
