@@ -74,15 +74,18 @@ pub async fn start_cluster(bin_dir: Option<std::path::PathBuf>) -> (TempCluster,
     (cluster, major, on)
 }
 
-/// Server binary directories for version-dependent tests, besides the machine's:
-/// `PGSHIFT_PG_BINS`, separated by `:` (e.g. `$(scripts/fetch-pg.sh 18):$(scripts/fetch-pg.sh
-/// 14)`; `scripts/dev.sh test` sets it).
-pub fn listed_server_bins() -> Vec<std::path::PathBuf> {
-    std::env::var("PGSHIFT_PG_BINS")
-        .unwrap_or_default()
-        .split(':')
-        .filter(|s| !s.trim().is_empty())
-        .map(std::path::PathBuf::from)
+/// The servers for version-dependent tests: `None` (the machine's), then each directory of
+/// server binaries `PGSHIFT_PG_BINS` lists, separated by `:` (e.g.
+/// `$(scripts/fetch-pg.sh 18):$(scripts/fetch-pg.sh 14)`; `scripts/dev.sh test` sets it).
+pub fn listed_servers() -> Vec<Option<std::path::PathBuf>> {
+    std::iter::once(None)
+        .chain(
+            std::env::var("PGSHIFT_PG_BINS")
+                .unwrap_or_default()
+                .split(':')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Some(std::path::PathBuf::from(s))),
+        )
         .collect()
 }
 

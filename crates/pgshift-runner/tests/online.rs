@@ -3140,13 +3140,7 @@ async fn a_later_migration_naming_a_table_behind_a_view_waits_for_the_complete()
 /// that would bypass its policies.
 #[tokio::test]
 async fn a_column_renamed_through_a_view_on_every_listed_server() {
-    let mut servers = vec![None];
-    servers.extend(
-        pgshift_db::testing::listed_server_bins()
-            .into_iter()
-            .map(Some),
-    );
-    for pg_bin in servers {
+    for pg_bin in pgshift_db::testing::listed_servers() {
         let (cluster, major, on) = pgshift_db::testing::start_cluster(pg_bin).await;
         let url = cluster.url();
         let c = pgshift_db::connect(&url).await.expect("connect");

@@ -288,17 +288,6 @@ async fn an_old_snapshot_makes_create_index_concurrently_give_up_without_an_inva
     assert!(valid);
 }
 
-/// The machine's server, then every one `PGSHIFT_PG_BINS` lists.
-fn listed_servers() -> Vec<Option<std::path::PathBuf>> {
-    std::iter::once(None)
-        .chain(
-            pgshift_db::testing::listed_server_bins()
-                .into_iter()
-                .map(Some),
-        )
-        .collect()
-}
-
 /// The constraints of table `t`: name, type, validated, definition.
 async fn constraints_of_t(conn: &pgshift_db::tokio_postgres::Client) -> Vec<String> {
     conn.query(
@@ -320,7 +309,7 @@ async fn constraints_of_t(conn: &pgshift_db::tokio_postgres::Client) -> Vec<Stri
 /// renames the constraint by name works. Checked against `--exact` on every listed server.
 #[tokio::test]
 async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_listed_server() {
-    for pg_bin in listed_servers() {
+    for pg_bin in pgshift_db::testing::listed_servers() {
         let (cluster, major, on) = pgshift_db::testing::start_cluster(pg_bin).await;
 
         let dir = tempfile::tempdir().expect("tempdir");

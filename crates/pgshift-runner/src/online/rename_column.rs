@@ -70,9 +70,15 @@ pub async fn plan(
     let uses = catalog::column_uses(client, table.oid, col.attnum).await?;
     let copy_blocked = why_not_copy(client, input, col, &uses).await?;
     let hidden = hidden_name(&table.name, from);
-    let view_blocked = match catalog::view_cannot_stand_for(client, table.oid, input.pg).await? {
-        Some(why) => Some(why),
-        None => why_not_view(client, input, from, &hidden).await?,
+    // Whether a view could serve it is asked only when the view may be used: asked for, or
+    // the copy cannot carry the column.
+    let view_blocked = if st.rename == Some(RenameMechanism::View) || copy_blocked.is_some() {
+        match catalog::view_cannot_stand_for(client, table.oid, input.pg).await? {
+            Some(why) => Some(why),
+            None => why_not_view(client, input, from, &hidden).await?,
+        }
+    } else {
+        None
     };
     let t = &table.name;
     match (st.rename, copy_blocked, view_blocked) {
