@@ -70,6 +70,9 @@ pub struct RunOptions {
     /// holds before it is retried smaller.
     #[serde(with = "millis")]
     pub backfill_lock_timeout: Duration,
+    /// Share of the time a backfill spends in batches while other sessions run queries
+    /// ([`crate::backfill::busy`]); 1: full speed whatever the application does.
+    pub backfill_when_busy: f64,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
     /// Plan migrations that would break running code as online (expand/contract) changes.
@@ -145,6 +148,7 @@ impl Default for RunOptions {
             pg_dump_dir: PathBuf::from("pgshift-backups"),
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
+            backfill_when_busy: crate::backfill::BusyOptions::default().duty,
             online: true,
             online_complete: false,
             online_allow_lossy: false,
@@ -160,6 +164,10 @@ impl RunOptions {
         crate::backfill::BackfillOptions {
             target_batch: self.backfill_batch_time,
             lock_timeout: self.backfill_lock_timeout,
+            when_busy: Some(crate::backfill::BusyOptions {
+                duty: self.backfill_when_busy.clamp(0.01, 1.0),
+                ..crate::backfill::BusyOptions::default()
+            }),
             ..crate::backfill::BackfillOptions::default()
         }
     }

@@ -1600,3 +1600,120 @@ async fn a_partitioned_table_is_walked_leaf_by_leaf_and_a_stopped_run_resumes_ea
         0
     );
 }
+
+/// On a table never analyzed the planner guesses a predicate's selectivity (0.5% for
+/// `IS NULL`); the estimate is read off a sample of the table's pages instead.
+#[tokio::test]
+async fn the_estimate_on_a_table_never_analyzed_comes_from_a_sample() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE fresh (id bigint PRIMARY KEY, a int NOT NULL, b int)
+           WITH (autovacuum_enabled = off);
+         INSERT INTO fresh SELECT g, g % 1000, CASE WHEN g % 4 = 0 THEN NULL ELSE 1 END
+           FROM generate_series(1, 100000) g;",
+    )
+    .await;
+    let bf = backfill("fresh", "b = a * 2", Some("b IS NULL"), small());
+    let estimate = pgshift_runner::backfill::dry_run(&bf, &c)
+        .await
+        .expect("dry run");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'fresh'"
+        )
+        .await,
+        0,
+        "the dry run leaves the statistics as they were"
+    );
+    let needed = estimate.rows_needed as f64;
+    assert!(
+        (needed - 25_000.0).abs() < 25_000.0 * 0.2,
+        "25,000 rows need it; estimated {needed}"
+    );
+    // Analyzed, the planner's estimate is used.
+    exec(&c, "ANALYZE fresh").await;
+    let estimate = pgshift_runner::backfill::dry_run(&bf, &c)
+        .await
+        .expect("dry run");
+    let needed = estimate.rows_needed as f64;
+    assert!(
+        (needed - 25_000.0).abs() < 25_000.0 * 0.2,
+        "25,000 rows need it; estimated {needed}"
+    );
+}
+
+/// While another session runs a query, the backfill yields (short batches, mostly rest) and
+/// says why; once nobody else runs anything it goes at full speed and says nothing.
+#[tokio::test]
+async fn the_backfill_yields_while_the_application_runs_queries() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 3000).await;
+    let app = db.connect().await;
+    exec(&app, "SET application_name = 'app'").await;
+    let sleeper = tokio::spawn(async move {
+        let _ = app.batch_execute("SELECT pg_sleep(60)").await;
+    });
+    while one(
+        &c,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'app' AND state = 'active'",
+    )
+    .await
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = |set: &'static str, options: BackfillOptions| {
+        let db_conn = db.connect();
+        async move {
+            let conn = db_conn.await;
+            let reasons = Arc::new(Mutex::new(Vec::<String>::new()));
+            let seen = reasons.clone();
+            let observer = move |e: &Event| {
+                if let Event::BackfillProgress(p) = e {
+                    if let Some(t) = &p.throttle {
+                        seen.lock().unwrap().push(t.clone());
+                    }
+                }
+            };
+            backfill("items", set, None, options)
+                .run(&conn, &observer)
+                .await
+                .expect("backfill");
+            let all = reasons.lock().unwrap().clone();
+            all
+        }
+    };
+    let busy = run("b = 1", small()).await;
+    assert!(
+        busy.iter()
+            .any(|r| r.contains("the application is busy (1 other session(s) running queries): yielding, 10% of the time in batches")),
+        "{busy:?}"
+    );
+    // Turned off, the same application does not slow it down.
+    let mut off = small();
+    off.when_busy = None;
+    let ignored = run("b = 2", off).await;
+    assert!(
+        !ignored.iter().any(|r| r.contains("application is busy")),
+        "{ignored:?}"
+    );
+    exec(
+        &c,
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'app'",
+    )
+    .await;
+    sleeper.await.unwrap();
+    let quiet = run("b = 3", small()).await;
+    assert!(
+        !quiet.iter().any(|r| r.contains("application is busy")),
+        "{quiet:?}"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS DISTINCT FROM 3").await,
+        0
+    );
+}

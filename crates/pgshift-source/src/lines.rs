@@ -63,7 +63,13 @@ pub(crate) fn has_pgshift_no_transaction(section: &str) -> bool {
     lines(section).any(|l| {
         comment_body(l.text)
             .map(str::trim_start)
-            .and_then(|body| body.strip_prefix("pgshift:no-transaction"))
+            .and_then(|body| {
+                // Any case, as every pgshift marker.
+                let marker = "pgshift:no-transaction";
+                body.get(..marker.len())
+                    .filter(|m| m.eq_ignore_ascii_case(marker))
+                    .map(|_| &body[marker.len()..])
+            })
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
     })
 }
@@ -108,6 +114,7 @@ mod tests {
         assert!(has_pgshift_no_transaction(
             "  --pgshift:no-transaction because CIC"
         ));
+        assert!(has_pgshift_no_transaction("-- PGSHIFT:No-Transaction"));
         assert!(!has_pgshift_no_transaction("-- pgshift:no-transactions"));
         assert!(!has_pgshift_no_transaction(
             "select '-- pgshift:no-transaction';"

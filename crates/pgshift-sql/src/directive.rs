@@ -69,8 +69,13 @@ pub enum RenameMechanism {
 /// Reads the directive in one comment (markers included), if there is one.
 pub fn parse_directive(comment: &str) -> Option<Directive> {
     let body = comment_body(comment);
-    if let Some(rest) = body.strip_prefix("pgshift:") {
-        return Some(parse_pgshift(rest.trim()));
+    // `-- PGSHIFT:Online off` means what `-- pgshift:online off` means: a marker that is
+    // ignored for its case would run the migration other than its author meant.
+    if body
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("pgshift:"))
+    {
+        return Some(parse_pgshift(body[8..].trim()));
     }
     if let Some(rest) = body.strip_prefix("squawk-ignore-file") {
         return Some(Directive::ForeignIgnoreFile {
@@ -108,12 +113,12 @@ pub fn parse_directive(comment: &str) -> Option<Directive> {
 
 fn parse_pgshift(rest: &str) -> Directive {
     let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    match word {
+    match word.to_ascii_lowercase().as_str() {
         "no-transaction" => Directive::NoTransaction,
         "backfill" => Directive::Backfill,
         "expand" => Directive::Phase(Phase::Expand),
         "contract" => Directive::Phase(Phase::Contract),
-        "online" => match args.trim() {
+        "online" => match args.trim().to_ascii_lowercase().as_str() {
             "off" => Directive::OnlineOff,
             other => Directive::Invalid {
                 message: format!(
@@ -122,7 +127,7 @@ fn parse_pgshift(rest: &str) -> Directive {
                 runner: true,
             },
         },
-        "rename" => match args.trim() {
+        "rename" => match args.trim().to_ascii_lowercase().as_str() {
             "view" => Directive::Rename(RenameMechanism::View),
             "copy" => Directive::Rename(RenameMechanism::Copy),
             other => Directive::Invalid {
@@ -246,6 +251,30 @@ mod tests {
             Some(Directive::Invalid { .. })
         ));
         assert_eq!(parse_directive("-- just a comment"), None);
+        // Any case: a marker ignored for its case would run the file other than meant.
+        assert_eq!(
+            parse_directive("-- PGSHIFT:Online OFF"),
+            Some(Directive::OnlineOff)
+        );
+        assert_eq!(
+            parse_directive("/* PgShift: rename View */"),
+            Some(Directive::Rename(RenameMechanism::View))
+        );
+        assert_eq!(
+            parse_directive("-- Pgshift:No-Transaction"),
+            Some(Directive::NoTransaction)
+        );
+        assert!(matches!(
+            parse_directive("-- PGSHIFT:onlin off"),
+            Some(Directive::Invalid { runner: true, .. })
+        ));
+        assert_eq!(
+            parse_directive("-- pgshift:allow some-rule Because The Table Is Empty"),
+            Some(Directive::Allow {
+                rules: vec!["some-rule".into()],
+                reason: "Because The Table Is Empty".into()
+            })
+        );
     }
 
     #[test]

@@ -160,6 +160,10 @@ async fn bad_input_exits_2_naming_the_problem_and_changes_nothing() {
             vec!["--table", "accounts", "--set", SET, "--duty", "3"],
             "--duty",
         ),
+        (
+            vec!["--table", "accounts", "--set", SET, "--when-busy", "0"],
+            "--when-busy: give a fraction from 0.01 to 1, or `off`",
+        ),
     ] {
         let out = pgshift(&url, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));

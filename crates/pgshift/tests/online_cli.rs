@@ -260,3 +260,54 @@ async fn plan_answers_for_the_phases_and_max_lock_does_not_count_what_runs_onlin
         text(&online)
     );
 }
+
+/// Markers are read in any case, and a marker at the end of a statement's own line (after
+/// its `;`) is about that statement, as one on the line before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markers_in_any_case_and_at_the_end_of_the_line_are_obeyed() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    let url = db.url().to_string();
+    let trailing = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        trailing.path().join("20260101000000_rename.up.sql"),
+        "ALTER TABLE people RENAME COLUMN age TO years; -- PGSHIFT:Rename View\n",
+    )
+    .expect("write");
+    let plan = pgshift(&url, trailing.path(), &["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("rename public.people.age to years through a view (no copy)"),
+        "{}",
+        text(&plan)
+    );
+    let off = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        off.path().join("20260101000000_rename.up.sql"),
+        "-- Pgshift:ONLINE off\nALTER TABLE people RENAME COLUMN age TO years;\n",
+    )
+    .expect("write");
+    let plan = pgshift(&url, off.path(), &["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        !text(&plan).contains("rename public.people.age"),
+        "{}",
+        text(&plan)
+    );
+    let up = pgshift(&url, off.path(), &["up"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    assert_eq!(
+        one(&c, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'people'::regclass AND attnum > 0 AND NOT attisdropped").await,
+        "id,full_name,years",
+        "run as written: renamed in place, no view, no copy"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT relkind::text FROM pg_class WHERE relname = 'people'"
+        )
+        .await,
+        "r"
+    );
+}

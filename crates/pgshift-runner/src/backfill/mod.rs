@@ -6,6 +6,7 @@
 //! - [`walk`]: the order of the walk: keyset ranges over the primary key (or a unique index on
 //!   NOT NULL columns), TID ranges when there is neither (PostgreSQL 14+).
 //! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
+//! - [`busy`]: short batches and mostly rest while other sessions run queries.
 //! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, autovacuum, the
 //!   user's probe.
 //! - `statements`: the batch, locate, count and checkpoint statements, put together and
@@ -28,6 +29,7 @@
 //! concurrent write is never overwritten with a value computed from stale data, and a rerun
 //! touches only what is left.
 
+pub mod busy;
 pub mod mode;
 pub mod partitions;
 mod run;
@@ -43,6 +45,7 @@ use std::time::Duration;
 use pgshift_db::{DbError, QueryError};
 use pgshift_sql::NotBatchable;
 
+pub use busy::BusyOptions;
 pub use mode::Mode;
 pub use run::{dry_run, Estimate, Outcome, Phase, Progress};
 pub use spec::BackfillSpec;
@@ -73,6 +76,9 @@ pub struct BackfillOptions {
     /// Share of the time spent in batches; below 1 the backfill rests between batches
     /// (`batch time × (1/duty − 1)`).
     pub duty: f64,
+    /// How it runs while other sessions run queries ([`busy`]): shorter batches, more rest.
+    /// `None`: as when nobody else is active.
+    pub when_busy: Option<BusyOptions>,
     /// Rows per second at most.
     pub max_rows_per_second: Option<u64>,
     /// Walks of the table before giving up on rows that keep needing the update.
@@ -106,6 +112,7 @@ impl Default for BackfillOptions {
             lock_timeout: Duration::from_millis(100),
             statement_timeout: Duration::from_secs(30),
             duty: 1.0,
+            when_busy: Some(BusyOptions::default()),
             max_rows_per_second: None,
             max_passes: 3,
             restart: false,

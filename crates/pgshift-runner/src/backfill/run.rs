@@ -8,6 +8,7 @@ use pgshift_sql::ident::quote_ident;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
+use super::busy::Busy;
 use super::mode::{self, Mode};
 use super::sizing::BatchSizer;
 use super::state;
@@ -457,16 +458,46 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// The planner's estimate of the rows that need the update.
+    /// The rows that need the update: the planner's estimate, or, on a table without column
+    /// statistics (never analyzed: the planner would guess the predicate's selectivity, e.g.
+    /// 0.5% for `IS NULL`), the share of a sample of its pages that needs it, times the
+    /// planner's row count (which it takes from the table's size).
     async fn planner_estimate(&self) -> Option<u64> {
         let spec = &self.backfill.spec;
-        let sql = format!(
-            "EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {} AND ({})",
-            from_clause(spec),
+        let predicate = format!(
+            "{} AND ({})",
             spec.filter
                 .as_deref()
                 .map_or("true".to_owned(), |f| format!("({f})")),
             needed_predicate(self.backfill, &self.table, &self.mode),
+        );
+        let analyzed: bool = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
+                   JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname
+                   WHERE c.oid = $1)",
+                &[&self.table.oid],
+            )
+            .await
+            .ok()?
+            .get(0);
+        if analyzed {
+            return self.plan_rows(&predicate).await;
+        }
+        let rows = self.plan_rows("true").await?;
+        let share = self.sampled_share(&predicate, rows).await.ok().flatten();
+        match share {
+            Some(share) => Some((rows as f64 * share).round() as u64),
+            None => self.plan_rows(&predicate).await,
+        }
+    }
+
+    /// The planner's row count for the table under `predicate`.
+    async fn plan_rows(&self, predicate: &str) -> Option<u64> {
+        let sql = format!(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {predicate}",
+            from_clause(&self.backfill.spec),
         );
         // The simple protocol returns the plan as text (the extended one as `json`).
         let messages = self.client.simple_query(&sql).await.ok()?;
@@ -476,6 +507,26 @@ impl<'a> Job<'a> {
         })?;
         let value: serde_json::Value = serde_json::from_str(&plan).ok()?;
         value[0]["Plan"]["Plan Rows"].as_f64().map(|r| r as u64)
+    }
+
+    /// The share of about 30,000 rows, read from whole pages picked at random
+    /// (`TABLESAMPLE SYSTEM`), for which `predicate` holds; `None` when the sample holds no
+    /// row. At most 5 s, in a transaction that is rolled back.
+    async fn sampled_share(&self, predicate: &str, rows: u64) -> Result<Option<f64>, DbError> {
+        let percent = (3_000_000.0 / rows.max(1) as f64).clamp(0.001, 100.0);
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE {predicate})::float8, count(*)::float8
+               FROM {} TABLESAMPLE SYSTEM ({percent}) REPEATABLE (0)",
+            from_clause(&self.backfill.spec),
+        );
+        self.client
+            .batch_execute("BEGIN; SET LOCAL statement_timeout = '5s'")
+            .await?;
+        let result = self.client.query_one(&sql, &[]).await;
+        let _ = self.client.batch_execute("ROLLBACK").await;
+        let row = result?;
+        let (needed, seen): (f64, f64) = (row.get(0), row.get(1));
+        Ok((seen > 0.0).then(|| needed / seen))
     }
 
     fn begin_sql(&self) -> String {
@@ -779,6 +830,7 @@ impl<'a> Job<'a> {
         let options = &self.backfill.options;
         let mut reason: Option<String> = None;
         let mut conflicts = 0u32;
+        let mut busy = Busy::new(options.when_busy.clone());
         while pos.upper.is_some() && !self.reached_end(pos) {
             // Throttle signals, read at most every `check_every`. A signal that fired also
             // halves the next batch: the system was under strain when it last ran.
@@ -825,14 +877,17 @@ impl<'a> Job<'a> {
                 Ok(step) => {
                     conflicts = 0;
                     let took = batch_started.elapsed();
-                    reason = None;
+                    busy.record(step.others_active);
+                    reason = busy.reason(options.duty);
                     // A session waiting on this batch's row locks waits until it commits:
                     // while that happens, batches aim shorter (down to MIN_TARGET) and come
-                    // back by a quarter per batch once nobody waits.
+                    // back by a quarter per batch once nobody waits, up to the duration for
+                    // how busy the application is.
+                    let ceiling = busy.target(options.target_batch);
                     let target = if step.blocked > 0 {
-                        (sizer.target() / 2).max(MIN_TARGET.min(options.target_batch))
+                        (sizer.target() / 2).max(MIN_TARGET.min(ceiling))
                     } else {
-                        sizer.target().mul_f64(1.25).min(options.target_batch)
+                        sizer.target().mul_f64(1.25).min(ceiling)
                     };
                     sizer.set_target(target);
                     sizer.record(step.walked, took);
@@ -854,8 +909,9 @@ impl<'a> Job<'a> {
                     if step.pause_requested {
                         self.wait_while_paused(pos, sizer, counters).await?;
                     }
-                    if options.duty < 1.0 && options.duty > 0.0 {
-                        tokio::time::sleep(took.mul_f64(1.0 / options.duty - 1.0)).await;
+                    let duty = busy.duty(options.duty);
+                    if duty < 1.0 && duty > 0.0 {
+                        tokio::time::sleep(took.mul_f64(1.0 / duty - 1.0)).await;
                     }
                     if let Some(rate) = options.max_rows_per_second.filter(|r| *r > 0) {
                         let due =
@@ -1000,6 +1056,7 @@ impl<'a> Job<'a> {
         let pause_requested: bool = row.get(0);
         let blocked: i64 = row.get(1);
         let filenode: Option<u32> = row.get(2);
+        let others_active: i64 = row.get(3);
         if self.walk == Walk::Pages && filenode != Some(self.table.filenode) {
             return Err(BatchError::Fatal(BackfillError::Rewritten {
                 id: self.backfill.spec.id.clone(),
@@ -1011,6 +1068,7 @@ impl<'a> Job<'a> {
                 rows,
                 walked: next.walked,
                 blocked: blocked.max(0) as u64,
+                others_active: others_active.max(0) as u64,
                 pause_requested,
             },
             next,
@@ -1354,6 +1412,8 @@ struct Step {
     rows: u64,
     walked: u64,
     blocked: u64,
+    /// Other client sessions running a query when the checkpoint ran.
+    others_active: u64,
     pause_requested: bool,
 }
 

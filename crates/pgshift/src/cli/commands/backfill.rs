@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use pgshift_db::DatabaseUrl;
 use pgshift_runner::backfill::{
-    self, mode, state, Backfill, BackfillError, BackfillOptions, BackfillSpec, Phase, Progress,
+    self, mode, state, Backfill, BackfillError, BackfillOptions, BackfillSpec, BusyOptions, Phase,
+    Progress,
 };
 use pgshift_runner::{parse_duration, Event};
 
@@ -61,6 +62,9 @@ pub struct Args {
     /// Share of time spent in batches (0.1 to 1); the rest is rest between batches. Default 1.
     #[arg(long, value_name = "FRACTION")]
     pub duty: Option<f64>,
+    /// While other sessions run queries: the share of time spent in batches, which then aim at 10ms (0.01 to 1, or `off`: full speed). Default 0.1.
+    #[arg(long, value_name = "FRACTION")]
+    pub when_busy: Option<String>,
     /// At most this many rows per second.
     #[arg(long, value_name = "ROWS")]
     pub max_rate: Option<u64>,
@@ -297,6 +301,22 @@ fn options(args: &Args) -> Result<BackfillOptions, Failure> {
             return Err(Failure::usage("--duty: give a fraction from 0.1 to 1"));
         }
         o.duty = d;
+    }
+    if let Some(v) = &args.when_busy {
+        o.when_busy = match v.as_str() {
+            "off" => None,
+            v => match v.parse::<f64>() {
+                Ok(d) if (0.01..=1.0).contains(&d) => Some(BusyOptions {
+                    duty: d,
+                    ..BusyOptions::default()
+                }),
+                _ => {
+                    return Err(Failure::usage(
+                        "--when-busy: give a fraction from 0.01 to 1, or `off`",
+                    ))
+                }
+            },
+        };
     }
     o.max_rows_per_second = args.max_rate.filter(|r| *r > 0);
     if let Some(n) = args.partitions_at_once {
