@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn backfill_when_busy_reaches_the_backfills_of_up_and_start() {
+        let c = parse(Path::new("pgshift.toml"), "[run]\nbackfill_when_busy = 0.5\n")
+            .expect("config");
+        let busy = c.run.backfill_options().when_busy.expect("yields");
+        assert_eq!(busy.duty, 0.5);
+        let c = parse(Path::new("pgshift.toml"), "").expect("config");
+        assert_eq!(
+            c.run.backfill_options().when_busy.map(|b| b.duty),
+            Some(0.1)
+        );
+    }
+
+    #[test]
     fn the_template_names_the_default_pg_version() {
         let line = template("migrations")
             .lines()
