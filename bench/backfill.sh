@@ -14,7 +14,9 @@
 #                of the time; and --when-busy off, full speed): p99 in the operation's window,
 #                failed transactions, and the longest lock wait (log_lock_waits with
 #                deadlock_timeout = 20ms). The load's p99 alone swings 2-6 ms from one 20 s window
-#                to the next on a shared 2-core machine, so "alone" and "during pgshift" are each
+#                to the next on a shared 2-core machine (and was 19-85 ms in 20 s windows on
+#                2026-11-29, against 6-14 ms during a 4-minute yielding backfill: windows are
+#                ALONE_SECS, 60 s, now), so "alone" and "during pgshift" are each
 #                the median of RUNS windows, taken in turn.
 #   partitioned  the same table split into 4 range partitions: plain UPDATE, pgshift backfill
 #                (each leaf walked on its own, 2 at once) and --partitions-at-once 1
@@ -36,6 +38,8 @@ RUNS="${RUNS:-3}"
 KILLS="${KILLS:-10}"
 BF_ARGS="${BF_ARGS:-}"
 LOOP_CAP="${LOOP_CAP:-60}"
+# The load alone is measured for this long (a short window's p99 is a few seconds' hiccup).
+ALONE_SECS="${ALONE_SECS:-60}"
 bench_build
 bench_cluster_start
 WORK="$(mktemp -d /tmp/pgshift-bench-bf.XXXXXX)"
@@ -168,7 +172,7 @@ under_load() {
     sleep 3
     start=$(date +%s)
     local t0; t0=$(now)
-    if [ "$2" != none ]; then "$2" "$url"; else sleep 20; fi
+    if [ "$2" != none ]; then "$2" "$url"; else sleep "$ALONE_SECS"; fi
     echo "$(now) - $t0" | bc -l > "$WORK/$1.secs"
     q "$url" -c "SELECT count(*) FROM bench WHERE b IS NOT NULL" > "$WORK/$1.rows"
     end=$(date +%s)

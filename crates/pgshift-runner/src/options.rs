@@ -71,7 +71,9 @@ pub struct RunOptions {
     #[serde(with = "millis")]
     pub backfill_lock_timeout: Duration,
     /// Share of the time a backfill spends in batches while other sessions run queries
-    /// ([`crate::backfill::busy`]); 1: full speed whatever the application does.
+    /// ([`crate::backfill::busy`]), from 0.01 to 1; 1: full speed whatever the application
+    /// does.
+    #[serde(deserialize_with = "when_busy")]
     pub backfill_when_busy: f64,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
@@ -165,11 +167,23 @@ impl RunOptions {
             target_batch: self.backfill_batch_time,
             lock_timeout: self.backfill_lock_timeout,
             when_busy: Some(crate::backfill::BusyOptions {
-                duty: self.backfill_when_busy.clamp(0.01, 1.0),
+                duty: self.backfill_when_busy,
                 ..crate::backfill::BusyOptions::default()
             }),
             ..crate::backfill::BackfillOptions::default()
         }
+    }
+}
+
+/// `backfill_when_busy`: a fraction from 0.01 to 1 (an integer 1 too).
+fn when_busy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = <f64 as serde::Deserialize>::deserialize(d)?;
+    if (0.01..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "backfill_when_busy = {v}: give a fraction from 0.01 to 1 (1: full speed whatever the application does)"
+        )))
     }
 }
 

@@ -120,9 +120,10 @@ fn parse_pgshift(rest: &str) -> Directive {
         "contract" => Directive::Phase(Phase::Contract),
         "online" => match args.trim().to_ascii_lowercase().as_str() {
             "off" => Directive::OnlineOff,
-            other => Directive::Invalid {
+            _ => Directive::Invalid {
                 message: format!(
-                    "`pgshift:online {other}` is not a directive; `-- pgshift:online off` runs the migration as written"
+                    "`pgshift:online {}` is not a directive; `-- pgshift:online off` runs the migration as written",
+                    args.trim()
                 ),
                 runner: true,
             },
@@ -130,9 +131,10 @@ fn parse_pgshift(rest: &str) -> Directive {
         "rename" => match args.trim().to_ascii_lowercase().as_str() {
             "view" => Directive::Rename(RenameMechanism::View),
             "copy" => Directive::Rename(RenameMechanism::Copy),
-            other => Directive::Invalid {
+            _ => Directive::Invalid {
                 message: format!(
-                    "`pgshift:rename {other}` is not a directive; write `-- pgshift:rename view` or `-- pgshift:rename copy` before the RENAME COLUMN"
+                    "`pgshift:rename {}` is not a directive; write `-- pgshift:rename view` or `-- pgshift:rename copy` before the RENAME COLUMN",
+                    args.trim()
                 ),
                 runner: true,
             },
@@ -159,9 +161,9 @@ fn parse_pgshift(rest: &str) -> Directive {
                 Directive::Allow { rules, reason: reason.to_string() }
             }
         }
-        other => Directive::Invalid {
+        _ => Directive::Invalid {
             message: format!(
-                "unknown directive `pgshift:{other}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill`, `pgshift:online off`, `pgshift:expand`, `pgshift:contract`, `pgshift:rename view|copy` and `pgshift:allow RULE reason`"
+                "unknown directive `pgshift:{word}`; pgshift knows `pgshift:no-transaction`, `pgshift:backfill`, `pgshift:online off`, `pgshift:expand`, `pgshift:contract`, `pgshift:rename view|copy` and `pgshift:allow RULE reason`"
             ),
             runner: true,
         },

@@ -197,8 +197,11 @@ mod tests {
 
     #[test]
     fn backfill_when_busy_reaches_the_backfills_of_up_and_start() {
-        let c = parse(Path::new("pgshift.toml"), "[run]\nbackfill_when_busy = 0.5\n")
-            .expect("config");
+        let c = parse(
+            Path::new("pgshift.toml"),
+            "[run]\nbackfill_when_busy = 0.5\n",
+        )
+        .expect("config");
         let busy = c.run.backfill_options().when_busy.expect("yields");
         assert_eq!(busy.duty, 0.5);
         let c = parse(Path::new("pgshift.toml"), "").expect("config");
@@ -206,6 +209,12 @@ mod tests {
             c.run.backfill_options().when_busy.map(|b| b.duty),
             Some(0.1)
         );
+        // 0 is not "never yield": refused with its line, as a value out of range.
+        let err = parse(Path::new("pgshift.toml"), "[run]\nbackfill_when_busy = 0\n")
+            .expect_err("0 is refused");
+        let text = err.to_string();
+        assert!(text.contains("pgshift.toml:2"), "{text}");
+        assert!(text.contains("from 0.01 to 1"), "{text}");
     }
 
     #[test]

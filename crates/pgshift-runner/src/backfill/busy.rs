@@ -1,18 +1,18 @@
-//! Yielding the server to the application. A batch takes a CPU (and WAL bandwidth) for as
-//! long as it runs; an application on the same server queues behind it, and on a busy
-//! server its slowest transactions get many times slower, locks or not (measured on 2 cores:
+//! Yielding the server to the application. A batch takes a CPU for as long as it runs; an
+//! application on the same server queues behind it, and on a busy server its slowest
+//! transactions get many times slower, locks or not (measured on 2 cores:
 //! the load's p99 from 1.8 ms to 27-69 ms during full-speed batches). So while other
 //! sessions run queries, the backfill works in short batches and rests most of the time;
 //! when nobody else is running anything it goes at full speed.
 //!
 //! Each batch's checkpoint returns how many other client sessions were running a query at
-//! that moment (`pg_stat_activity`, `state = 'active'`; sessions with the backfill's own
-//! `application_name`, pgshift's other sessions, left out). A
+//! that moment, in any database of the server (`pg_stat_activity`, `state = 'active'`;
+//! sessions with the backfill's own `application_name`, pgshift's other sessions, left out). A
 //! moving average of "someone was" over recent batches is how busy the application is: at
 //! half the samples or more, batches aim at [`BusyOptions::target_batch`] and take
-//! [`BusyOptions::duty`] of the time; below that, in proportion. Sessions of other roles are
-//! seen only by a role with `pg_read_all_stats` (`pg_monitor`) or a superuser; otherwise
-//! their activity does not count.
+//! [`BusyOptions::duty`] of the time; below that, in proportion. Sessions of roles the
+//! backfill's role is not a member of are seen only with `pg_read_all_stats` (`pg_monitor`)
+//! or as a superuser; otherwise their activity does not count.
 
 use std::time::Duration;
 
@@ -40,8 +40,8 @@ pub(super) struct Busy {
     options: Option<BusyOptions>,
     /// Moving average of "another session was running a query when a batch ended".
     share: f64,
-    /// Sessions seen running a query at the last batch's end.
-    last: u64,
+    /// Sessions seen running a query at the end of the last batch that saw any.
+    last_seen: u64,
 }
 
 impl Busy {
@@ -49,7 +49,7 @@ impl Busy {
         Busy {
             options: options.filter(|o| o.duty < 1.0),
             share: 0.0,
-            last: 0,
+            last_seen: 0,
         }
     }
 
@@ -57,7 +57,9 @@ impl Busy {
     pub fn record(&mut self, others: u64) {
         let sample = if others > 0 { 1.0 } else { 0.0 };
         self.share = self.share * 0.75 + sample * 0.25;
-        self.last = others;
+        if others > 0 {
+            self.last_seen = others;
+        }
     }
 
     /// How far towards the busy settings: 0 with nobody else active, 1 from half the
@@ -95,7 +97,7 @@ impl Busy {
         }
         Some(format!(
             "the application is busy ({} other session(s) running queries): yielding, {:.0}% of the time in batches",
-            self.last,
+            self.last_seen,
             self.duty(base_duty) * 100.0
         ))
     }
@@ -130,6 +132,9 @@ mod tests {
             b.target(Duration::from_millis(200)),
             Duration::from_millis(10)
         );
+        assert!(b.reason(1.0).unwrap().contains("3 other session(s)"));
+        // A batch that saw nobody does not make the reason say "0 sessions".
+        b.record(0);
         assert!(b.reason(1.0).unwrap().contains("3 other session(s)"));
         // Once the application is quiet again, back to full speed within a few batches.
         for _ in 0..12 {

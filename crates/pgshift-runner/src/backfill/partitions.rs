@@ -61,6 +61,10 @@ fn leaf_backfill(parent: &Backfill, oid: u32, leaf: &QualifiedName, restart: boo
     // The rate is the whole's: shared by the leaves walked at once.
     let at_once = parent.options.partitions_at_once.max(1) as u64;
     options.max_rows_per_second = options.max_rows_per_second.map(|r| (r / at_once).max(1));
+    // So is the share of time in batches while the application is busy.
+    if let Some(busy) = &mut options.when_busy {
+        busy.duty /= at_once as f64;
+    }
     // A leaf finished before stays finished unless the whole starts over: the parent's row
     // decides (below), so a run killed after some leaves finished does not walk them again.
     options.restart_if_done = false;

@@ -458,10 +458,10 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// The rows that need the update: the planner's estimate, or, on a table without column
-    /// statistics (never analyzed: the planner would guess the predicate's selectivity, e.g.
-    /// 0.5% for `IS NULL`), the share of a sample of its pages that needs it, times the
-    /// planner's row count (which it takes from the table's size).
+    /// The rows that need the update: the planner's estimate, or, when a column the backfill
+    /// writes has no statistics (a table never analyzed, or a column added since: the
+    /// planner would guess the predicate's selectivity, e.g. 0.5% for `IS NULL`), the rows of
+    /// a sample of the table's pages that need it, scaled by the share of pages sampled.
     async fn planner_estimate(&self) -> Option<u64> {
         let spec = &self.backfill.spec;
         let predicate = format!(
@@ -471,13 +471,15 @@ impl<'a> Job<'a> {
                 .map_or("true".to_owned(), |f| format!("({f})")),
             needed_predicate(self.backfill, &self.table, &self.mode),
         );
+        let written: Vec<&str> = spec.assignments.iter().map(|a| a.column.as_str()).collect();
         let analyzed: bool = self
             .client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
+                "SELECT count(DISTINCT s.attname) = cardinality($2::text[])
+                   FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
                    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname
-                   WHERE c.oid = $1)",
-                &[&self.table.oid],
+                  WHERE c.oid = $1 AND s.attname = ANY ($2)",
+                &[&self.table.oid, &written],
             )
             .await
             .ok()?
@@ -486,9 +488,8 @@ impl<'a> Job<'a> {
             return self.plan_rows(&predicate).await;
         }
         let rows = self.plan_rows("true").await?;
-        let share = self.sampled_share(&predicate, rows).await.ok().flatten();
-        match share {
-            Some(share) => Some((rows as f64 * share).round() as u64),
+        match self.sampled(&predicate, rows).await.ok().flatten() {
+            Some(needed) => Some(needed),
             None => self.plan_rows(&predicate).await,
         }
     }
@@ -509,10 +510,11 @@ impl<'a> Job<'a> {
         value[0]["Plan"]["Plan Rows"].as_f64().map(|r| r as u64)
     }
 
-    /// The share of about 30,000 rows, read from whole pages picked at random
-    /// (`TABLESAMPLE SYSTEM`), for which `predicate` holds; `None` when the sample holds no
-    /// row. At most 5 s, in a transaction that is rolled back.
-    async fn sampled_share(&self, predicate: &str, rows: u64) -> Result<Option<f64>, DbError> {
+    /// The rows for which `predicate` holds, from about 30,000 rows (by the planner's count
+    /// `rows`) read from whole pages picked at random (`TABLESAMPLE SYSTEM`), scaled by the
+    /// share sampled; `None` when the sample holds no row. At most 5 s, in a transaction that
+    /// is rolled back.
+    async fn sampled(&self, predicate: &str, rows: u64) -> Result<Option<u64>, DbError> {
         let percent = (3_000_000.0 / rows.max(1) as f64).clamp(0.001, 100.0);
         let sql = format!(
             "SELECT count(*) FILTER (WHERE {predicate})::float8, count(*)::float8
@@ -526,7 +528,7 @@ impl<'a> Job<'a> {
         let _ = self.client.batch_execute("ROLLBACK").await;
         let row = result?;
         let (needed, seen): (f64, f64) = (row.get(0), row.get(1));
-        Ok((seen > 0.0).then(|| needed / seen))
+        Ok((seen > 0.0).then(|| (needed * 100.0 / percent).round() as u64))
     }
 
     fn begin_sql(&self) -> String {
@@ -684,9 +686,17 @@ impl<'a> Job<'a> {
             batches: prior_batches,
             started,
         };
+        // How busy the application is carries over from one pass to the next.
+        let mut busy = Busy::new(options.when_busy.clone());
         loop {
-            self.walk_pass(&mut pos, &mut sizer, &mut throttle, &mut counters)
-                .await?;
+            self.walk_pass(
+                &mut pos,
+                &mut sizer,
+                &mut throttle,
+                &mut busy,
+                &mut counters,
+            )
+            .await?;
             let (remaining, null_results) = match self.mode {
                 Mode::StillNeeded => {
                     self.set_status("proving", None).await?;
@@ -825,12 +835,12 @@ impl<'a> Job<'a> {
         pos: &mut Position,
         sizer: &mut BatchSizer,
         throttle: &mut Throttle,
+        busy: &mut Busy,
         counters: &mut Counters,
     ) -> Result<(), BackfillError> {
         let options = &self.backfill.options;
         let mut reason: Option<String> = None;
         let mut conflicts = 0u32;
-        let mut busy = Busy::new(options.when_busy.clone());
         while pos.upper.is_some() && !self.reached_end(pos) {
             // Throttle signals, read at most every `check_every`. A signal that fired also
             // halves the next batch: the system was under strain when it last ran.
@@ -885,7 +895,9 @@ impl<'a> Job<'a> {
                     // how busy the application is.
                     let ceiling = busy.target(options.target_batch);
                     let target = if step.blocked > 0 {
-                        (sizer.target() / 2).max(MIN_TARGET.min(ceiling))
+                        (sizer.target() / 2)
+                            .min(ceiling)
+                            .max(MIN_TARGET.min(ceiling))
                     } else {
                         sizer.target().mul_f64(1.25).min(ceiling)
                     };

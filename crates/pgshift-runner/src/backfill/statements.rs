@@ -220,4 +220,5 @@ pub(super) const CHECKPOINT: &str = "UPDATE pgshift.backfills SET cursor = $2, r
                 (SELECT count(*) FROM pg_stat_activity
                   WHERE state = 'active' AND backend_type = 'client backend'
                     AND pid <> pg_backend_pid()
-                    AND application_name <> current_setting('application_name'))";
+                    AND application_name <> (SELECT application_name FROM pg_stat_activity
+                                               WHERE pid = pg_backend_pid()))";
