@@ -92,7 +92,7 @@ impl Busy {
 
     /// Why the backfill goes slower than it could, while it does.
     pub fn reason(&self, base_duty: f64) -> Option<String> {
-        if self.weight() < 0.5 {
+        if self.weight() < 0.5 || self.duty(base_duty) >= base_duty {
             return None;
         }
         Some(format!(
@@ -172,5 +172,6 @@ mod tests {
         let mut b = Busy::new(Some(BusyOptions::default()));
         b.record(5);
         assert_eq!(b.duty(0.05), 0.05);
+        assert_eq!(b.reason(0.05), None, "nothing slower than asked for");
     }
 }

@@ -61,8 +61,9 @@ fn leaf_backfill(parent: &Backfill, oid: u32, leaf: &QualifiedName, restart: boo
     // The rate is the whole's: shared by the leaves walked at once.
     let at_once = parent.options.partitions_at_once.max(1) as u64;
     options.max_rows_per_second = options.max_rows_per_second.map(|r| (r / at_once).max(1));
-    // So is the share of time in batches while the application is busy.
-    if let Some(busy) = &mut options.when_busy {
+    // So is the share of time in batches while the application is busy (1 stays 1: full
+    // speed whatever the application does).
+    if let Some(busy) = options.when_busy.as_mut().filter(|b| b.duty < 1.0) {
         busy.duty /= at_once as f64;
     }
     // A leaf finished before stays finished unless the whole starts over: the parent's row
@@ -310,4 +311,42 @@ pub async fn dry_run(
         .partitions_at_once
         .clamp(1, leaves.len().max(1)) as u32;
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backfill::{BackfillOptions, BusyOptions};
+
+    fn parent(when_busy: Option<BusyOptions>, max_rate: Option<u64>) -> Backfill {
+        Backfill {
+            spec: BackfillSpec::from_flags("events", "b = a", None, None).expect("spec"),
+            options: BackfillOptions {
+                partitions_at_once: 2,
+                when_busy,
+                max_rows_per_second: max_rate,
+                ..BackfillOptions::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_leaves_walked_at_once_share_the_rate_and_the_busy_share() {
+        let leaf = QualifiedName::qualified("public".to_owned(), "events_1".to_owned());
+        let b = leaf_backfill(
+            &parent(Some(BusyOptions::default()), Some(1000)),
+            1,
+            &leaf,
+            false,
+        );
+        assert_eq!(b.options.max_rows_per_second, Some(500));
+        assert_eq!(b.options.when_busy.map(|w| w.duty), Some(0.05));
+        // 1 (full speed whatever the application does) stays 1.
+        let full = BusyOptions {
+            duty: 1.0,
+            ..BusyOptions::default()
+        };
+        let b = leaf_backfill(&parent(Some(full), None), 1, &leaf, false);
+        assert_eq!(b.options.when_busy.map(|w| w.duty), Some(1.0));
+    }
 }
