@@ -7,7 +7,7 @@
 # `SET b = a * 2 WHERE b IS NULL`. Each measurement starts from a fresh copy of the table
 # (CREATE DATABASE ... TEMPLATE). Throughput figures are medians of RUNS runs.
 #   no load      plain UPDATE, pgshift backfill, the seeds' loop (capped at LOOP_CAP seconds)
-#   scaling      pgshift backfill at BIG_ROWS rows vs ROWS rows
+#   scaling      pgshift backfill at BIG_ROWS rows vs ROWS rows (medians of RUNS runs each)
 #   under load   pgbench (4 clients, fixed rate = half of its measured capacity, updating `a` of
 #                random rows, latency logged per transaction) alone, during the plain UPDATE, and
 #                during pgshift backfill (defaults, which yield to the load: 10 ms batches, 10%
@@ -144,7 +144,12 @@ q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE parted" >/dev/null
 
 # --- scaling -------------------------------------------------------------------------------
 template big "$BIG_ROWS"
-BIG_RATE=$(rate backfill "$(fresh big)" | cut -d' ' -f1)
+: > "$WORK/big"
+for i in $(seq "$RUNS"); do
+    rate backfill "$(fresh big)" | cut -d' ' -f1 >> "$WORK/big"
+    echo "scaling run $i: pgshift at $BIG_ROWS rows $(tail -1 "$WORK/big")" >&2
+done
+BIG_RATE=$(median < "$WORK/big")
 q "$BENCH_URL_BASE/postgres" -c "DROP DATABASE big" >/dev/null
 
 # --- under load ----------------------------------------------------------------------------
