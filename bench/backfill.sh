@@ -169,7 +169,7 @@ under_load() {
     local url log_mark start end
     url=$(fresh base)
     # CREATE DATABASE writes the copy through WAL: flushed now, not by a checkpoint during
-    # the window (which took the load's p99 alone from about 2 ms to 14-20 ms).
+    # the window. (It did not explain the noisy 20 s alone windows: those are 60 s now.)
     q "$url" -c "CHECKPOINT" >/dev/null
     log_mark=$(wc -l < "$SERVER_LOG" 2>/dev/null || echo 0)
     (cd "$WORK" && exec "$PG_BIN/pgbench" -n -c 4 -j 2 -R "$LOAD_RATE" -T 3600 -f load.sql -l --log-prefix="$1" "$url" > "$WORK/$1.out" 2>&1) &
