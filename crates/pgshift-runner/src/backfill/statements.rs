@@ -207,18 +207,20 @@ pub(super) fn needed_predicate(backfill: &Backfill, table: &Table, mode: &Mode) 
 /// The checkpoint, in each batch's transaction: the cursor and counters, and back the pause
 /// switch, the sessions waiting on this transaction's row locks, the table's file node, and
 /// how many other client sessions are running a query (those with this session's
-/// `application_name`, pgshift's own, left out).
+/// `application_name`, pgshift's own, left out). `pg_stat_activity` is read once for both
+/// counts.
 pub(super) const CHECKPOINT: &str = "UPDATE pgshift.backfills SET cursor = $2, rows_done = $3,
                 batches = batches + 1, batch_size = $4, progress = $5, rows_per_second = $6,
                 throttle_reason = $7, heartbeat = now(), status = 'running'
+           FROM (SELECT count(*) FILTER (WHERE CASE WHEN wait_event_type = 'Lock'
+                                          THEN pg_backend_pid() = ANY (pg_blocking_pids(pid))
+                                          ELSE false END) AS blocked,
+                        count(*) FILTER (WHERE state = 'active' AND backend_type = 'client backend'
+                                           AND pid <> pg_backend_pid()
+                                           AND application_name <> (SELECT application_name
+                                                 FROM pg_stat_get_activity(pg_backend_pid())))
+                          AS others
+                   FROM pg_stat_activity) sessions
           WHERE id = $1
-          RETURNING pause_requested,
-                (SELECT count(*) FROM pg_stat_activity
-                  WHERE CASE WHEN wait_event_type = 'Lock'
-                             THEN pg_backend_pid() = ANY (pg_blocking_pids(pid)) ELSE false END),
-                pg_relation_filenode($8::oid::regclass),
-                (SELECT count(*) FROM pg_stat_activity
-                  WHERE state = 'active' AND backend_type = 'client backend'
-                    AND pid <> pg_backend_pid()
-                    AND application_name <> (SELECT application_name FROM pg_stat_activity
-                                               WHERE pid = pg_backend_pid()))";
+          RETURNING pause_requested, sessions.blocked,
+                pg_relation_filenode($8::oid::regclass), sessions.others";
