@@ -1730,3 +1730,123 @@ async fn the_backfill_yields_while_the_application_runs_queries() {
         0
     );
 }
+
+/// An ordinary vacuum runs beside the backfill (it conflicts with no batch and reclaims their
+/// dead rows); only a vacuum that prevents transaction ID wraparound is waited for.
+#[tokio::test]
+async fn only_a_vacuum_against_wraparound_pauses_the_backfill() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 3000).await;
+    // Wraparound vacuums start at this age for this table (the smallest the server allows).
+    exec(
+        &c,
+        "ALTER TABLE items SET (autovacuum_freeze_max_age = 100000)",
+    )
+    .await;
+    // A cursor pins the table's first page; VACUUM (FREEZE) must freeze it and waits for the
+    // pin, so a vacuum stays at work on the table for as long as the cursor is open.
+    let holder = db.connect().await;
+    exec(
+        &holder,
+        "BEGIN; DECLARE pin CURSOR FOR SELECT * FROM items; FETCH 1 FROM pin;",
+    )
+    .await;
+    let vacuumer = db.connect().await;
+    let vacuum = tokio::spawn(async move {
+        vacuumer
+            .batch_execute("VACUUM (FREEZE) items")
+            .await
+            .expect("vacuum");
+    });
+    let start = Instant::now();
+    while one(
+        &c,
+        "SELECT count(*) FROM pg_stat_progress_vacuum WHERE relid = 'items'::regclass",
+    )
+    .await
+        == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the vacuum never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = |set: &'static str| {
+        let db_conn = db.connect();
+        async move {
+            let conn = db_conn.await;
+            let reasons = Arc::new(Mutex::new(Vec::<String>::new()));
+            let seen = reasons.clone();
+            let observer = move |e: &Event| {
+                if let Event::BackfillProgress(p) = e {
+                    if let Some(t) = &p.throttle {
+                        seen.lock().unwrap().push(t.clone());
+                    }
+                }
+            };
+            let mut options = small();
+            options.when_busy = None;
+            backfill("items", set, None, options)
+                .run(&conn, &observer)
+                .await
+                .expect("backfill");
+            let all = reasons.lock().unwrap().clone();
+            all
+        }
+    };
+    // The table is young: the vacuum is an ordinary one and the backfill does not wait for it
+    // (it used to pause up to 10 minutes).
+    let ordinary = tokio::time::timeout(Duration::from_secs(60), run("b = 1"))
+        .await
+        .expect("the backfill waited for an ordinary vacuum");
+    assert!(
+        !ordinary.iter().any(|r| r.contains("vacuum")),
+        "{ordinary:?}"
+    );
+    // 100,001 transaction IDs later the table is past its freeze age: the same vacuum now
+    // prevents wraparound, and the backfill waits until it has finished.
+    exec(
+        &c,
+        "DO $$ BEGIN FOR i IN 1..100001 LOOP PERFORM txid_current(); COMMIT; END LOOP; END $$",
+    )
+    .await;
+    let release = async {
+        let start = Instant::now();
+        while one(
+            &c,
+            "SELECT count(*) FROM pgshift.backfills WHERE throttle_reason LIKE '%wraparound%'",
+        )
+        .await
+            == 0
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the backfill never waited for the wraparound vacuum"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM items WHERE b = 2").await,
+            0,
+            "batches ran while the wraparound vacuum worked"
+        );
+        exec(&holder, "COMMIT").await;
+        vacuum.await.unwrap();
+    };
+    let (reasons, ()) = tokio::time::timeout(Duration::from_secs(90), async {
+        tokio::join!(run("b = 2"), release)
+    })
+    .await
+    .expect("the backfill went on waiting after the vacuum");
+    assert!(
+        reasons.iter().any(|r| r
+            == "a vacuum to prevent transaction ID wraparound is working on the table; the backfill waits so it can finish"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS DISTINCT FROM 2").await,
+        0
+    );
+}

@@ -7,8 +7,8 @@
 //!   NOT NULL columns), TID ranges when there is neither (PostgreSQL 14+).
 //! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
 //! - [`busy`]: short batches and mostly rest while other sessions run queries.
-//! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, autovacuum, the
-//!   user's probe.
+//! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, a vacuum against
+//!   wraparound, the user's probe.
 //! - `statements`: the batch, locate, count and checkpoint statements, put together and
 //!   prepared once.
 //! - [`state`]: `pgshift.backfills`, the checkpoint written in each batch's transaction, and
