@@ -199,8 +199,11 @@ under_load() {
     rm -f "$WORK/$1".[0-9]*
     echo "${p99:-0} ${failed:-0} $wait_ms"
 }
-# The medians of RUNS windows: "p99 failed wait" lines, the median of each column.
-medians() { for c in 1 2 3; do cut -d' ' -f"$c" "$1" | median; done | paste -sd' '; }
+# RUNS windows' "p99 failed wait" lines as one: the median p99, the failed transactions summed,
+# the longest lock wait of any window.
+windows() {
+    echo "$(cut -d' ' -f1 "$1" | median) $(cut -d' ' -f2 "$1" | paste -sd+ | bc) $(cut -d' ' -f3 "$1" | sort -g | tail -1)"
+}
 : > "$WORK/alone"; : > "$WORK/during"; : > "$WORK/load_rate"
 for i in $(seq "$RUNS"); do
     # (In a command substitution, as the single calls below: a grep that finds no lock wait
@@ -211,8 +214,8 @@ for i in $(seq "$RUNS"); do
     echo "$(cat "$WORK/pgshift_load.rows") / $(cat "$WORK/pgshift_load.secs")" | bc -l >> "$WORK/load_rate"
     echo "under load $i: alone $(tail -1 "$WORK/alone"), during pgshift $(tail -1 "$WORK/during")" >&2
 done
-ALONE=$(medians "$WORK/alone")
-DURING_PGSHIFT=$(medians "$WORK/during")
+ALONE=$(windows "$WORK/alone")
+DURING_PGSHIFT=$(windows "$WORK/during")
 LOAD_PGSHIFT_RATE=$(median < "$WORK/load_rate")
 DURING_PLAIN=$(under_load plain_load plain)
 DURING_FULL=$(under_load full_load backfill_full_speed)

@@ -114,6 +114,8 @@ pub struct OnlineOutline {
     pub contract: Vec<String>,
     /// What `pgshift rollback` does, before `complete`.
     pub rollback: Vec<String>,
+    /// What works while expanded but breaks at `complete` unless changed first.
+    pub caveats: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -486,6 +488,7 @@ async fn plan_migration(
                 expand: what(&p.expand),
                 contract: what(&p.contract),
                 rollback: what(&p.rollback),
+                caveats: p.caveats.clone(),
             }
         })
     };
@@ -509,9 +512,17 @@ async fn plan_migration(
 /// The checklist of a migration that runs as an online change: its answers are about the
 /// phases, not about the file as written (the rollback answer, about its down file, stays).
 fn online_checklist(c: &mut Checklist, o: &OnlineOutline) {
-    c.backward_compatible = Answer {
-        ok: true,
-        text: "yes, while it is expanded: old code keeps its names and types (kept in step by triggers, or shown by a view named as the table) until `pgshift complete`, which you run once no old code is left".into(),
+    let window = "yes, while it is expanded: old code keeps its names and types (kept in step by triggers, or shown by a view named as the table) until `pgshift complete`, which you run once no old code is left";
+    c.backward_compatible = if o.caveats.is_empty() {
+        Answer {
+            ok: true,
+            text: window.into(),
+        }
+    } else {
+        Answer {
+            ok: false,
+            text: format!("{window}; but {}", o.caveats.join("; ")),
+        }
     };
     c.if_it_fails_halfway = Answer {
         ok: true,

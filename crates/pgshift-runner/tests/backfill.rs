@@ -1850,3 +1850,76 @@ async fn only_a_vacuum_against_wraparound_pauses_the_backfill() {
         0
     );
 }
+
+/// An application write that waits on a row a batch holds is counted by the batch's own
+/// checkpoint: the next batches aim shorter, the reason says so, and the write lands.
+#[tokio::test]
+async fn sessions_waiting_on_a_batch_shorten_the_batches_and_are_shown() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    items(&c, 3000).await;
+    // A slow row every 1,000: the batch holds the rows before it while it sleeps there.
+    exec(
+        &c,
+        "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$;
+         CREATE TRIGGER slow_row BEFORE UPDATE ON items FOR EACH ROW
+           WHEN (NEW.b IS DISTINCT FROM OLD.b AND NEW.id % 1000 = 0) EXECUTE FUNCTION slow_row();",
+    )
+    .await;
+    let app = db.connect().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // The application keeps writing the rows just before the slow ones.
+    let writer = tokio::spawn(async move {
+        let mut writes = 0i64;
+        while !flag.load(Ordering::Relaxed) {
+            app.batch_execute("UPDATE items SET a = a + 1 WHERE id IN (999, 1999, 2999)")
+                .await
+                .expect("app update");
+            writes += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        writes
+    });
+    let reasons = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = reasons.clone();
+    let observer = move |e: &Event| {
+        if let Event::BackfillProgress(p) = e {
+            if let Some(t) = &p.throttle {
+                seen.lock().unwrap().push(t.clone());
+            }
+        }
+    };
+    let mut options = small();
+    options.target_batch = Duration::from_millis(200);
+    options.when_busy = None;
+    let bf = db.connect().await;
+    backfill("items", "b = a * 2", Some("b IS NULL"), options)
+        .run(&bf, &observer)
+        .await
+        .expect("backfill");
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    let reasons = reasons.lock().unwrap().clone();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r
+                .contains("session(s) waited on the backfill's row locks; batches shortened to")),
+        "{reasons:?}"
+    );
+    // Every application write landed: a is its start value plus the writes.
+    assert_eq!(
+        one(
+            &c,
+            &format!("SELECT count(*) FROM items WHERE id IN (999, 1999, 2999) AND a = id % 1000 + {writes}")
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM items WHERE b IS NULL").await,
+        0
+    );
+}

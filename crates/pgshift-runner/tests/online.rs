@@ -3002,7 +3002,24 @@ async fn a_view_rename_is_refused_where_the_view_cannot_stand_in_and_markers_are
         "ALTER TABLE t RENAME COLUMN b TO d;\n",
     )]);
     let mut m = migrator(&db, &dir, fast()).await;
-    assert!(matches!(planned(&mut m).await, Planned::Online(_)));
+    let Planned::Online(plan) = planned(&mut m).await else {
+        panic!("online")
+    };
+    // ... until `complete` drops b, which the plan says before anything runs.
+    assert_eq!(
+        plan.caveats,
+        ["function count_b() names public.t.b in its body: it works until `pgshift complete` drops b and fails from then on; change it to d before you complete (PostgreSQL does not follow a rename into a function body)"]
+    );
+    // The same for a column dropped at contract.
+    let dir = folder(&[("20260101000000_r.up.sql", "ALTER TABLE t DROP COLUMN b;\n")]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    let Planned::Online(plan) = planned(&mut m).await else {
+        panic!("online")
+    };
+    assert_eq!(
+        plan.caveats,
+        ["function count_b() names public.t.b in its body: it works until `pgshift complete` drops the column and fails from then on; change it before you complete"]
+    );
     exec(
         &c,
         "DROP TRIGGER t_audit ON t; DROP FUNCTION t_audit(); DROP FUNCTION count_b();",

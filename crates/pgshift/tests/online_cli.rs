@@ -311,3 +311,48 @@ async fn markers_in_any_case_and_at_the_end_of_the_line_are_obeyed() {
         "r"
     );
 }
+
+/// A function whose body names the renamed column works while the change is expanded (the
+/// old column is still there) and breaks at `complete`: `plan` and `start` say so first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_start_warn_of_a_function_that_names_the_renamed_column() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(SETUP).await.expect("setup");
+    c.batch_execute(
+        "CREATE FUNCTION greeting(p bigint) RETURNS text LANGUAGE sql AS
+           $$ SELECT 'hello ' || full_name FROM people WHERE id = p $$;",
+    )
+    .await
+    .expect("function");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20260101000000_rename.up.sql"),
+        "ALTER TABLE people RENAME COLUMN full_name TO display_name;\n",
+    )
+    .expect("write");
+    let url = db.url().to_string();
+    let caveat = "function greeting(bigint) names public.people.full_name in its body: it works until `pgshift complete` drops full_name and fails from then on; change it to display_name before you complete";
+    let plan = pgshift(&url, dir.path(), &["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(&format!("    before complete: {caveat}")),
+        "{}",
+        text(&plan)
+    );
+    assert!(
+        text(&plan).contains("yes, while it is expanded")
+            && text(&plan).contains(&format!("; but {caveat}")),
+        "{}",
+        text(&plan)
+    );
+    let start = pgshift(&url, dir.path(), &["start"]);
+    assert_eq!(start.status.code(), Some(0), "{}", text(&start));
+    assert!(
+        text(&start).contains(&format!("  before complete: {caveat}")),
+        "{}",
+        text(&start)
+    );
+    // Meanwhile the function works; it is the contract that would break it.
+    assert_eq!(one(&c, "SELECT greeting(1)").await, "hello person 1");
+}

@@ -197,6 +197,7 @@ pub fn plan(
         not_undone: vec![format!(
             "the rows of {t} the cleanup changed keep their new values"
         )],
+        caveats: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("drop the cleanup trigger of {t} (one lock on {t})"),

@@ -223,6 +223,7 @@ pub async fn plan_added(
         other_tables: Vec::new(),
         preflight: fill_preflight(fill),
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         expand,
         contract: vec![
             PhaseUnit::transaction(
@@ -338,6 +339,7 @@ pub async fn plan_not_null(
         other_tables: Vec::new(),
         preflight: fill_preflight(&fill),
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!("SET NOT NULL on {t}.{column} (one lock on {t})"),

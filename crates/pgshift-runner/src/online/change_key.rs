@@ -557,6 +557,7 @@ pub async fn plan(
                 using.is_none(),
             ),
             not_undone: Vec::new(),
+            caveats: Vec::new(),
             expand,
             contract: contract_units,
             rollback: vec![PhaseUnit::transaction(

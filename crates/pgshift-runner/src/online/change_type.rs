@@ -147,6 +147,7 @@ pub async fn plan(
         other_tables: Vec::new(),
         preflight,
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         expand,
         contract: contract_units,
         rollback: vec![PhaseUnit::transaction(

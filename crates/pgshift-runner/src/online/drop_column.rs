@@ -8,11 +8,12 @@
 use pgshift_sql::ident::quote_ident;
 use tokio_postgres::Client;
 
+use super::catalog;
 use super::{refusal, OpInput, Operation, PhaseUnit};
 use crate::error::RunError;
 
 pub async fn plan(
-    _client: &Client,
+    client: &Client,
     input: &OpInput<'_>,
     column: &str,
 ) -> Result<Operation, RunError> {
@@ -27,6 +28,7 @@ pub async fn plan(
             other_tables: Vec::new(),
             preflight: Vec::new(),
             not_undone: Vec::new(),
+            caveats: Vec::new(),
             expand: Vec::new(),
             contract: vec![PhaseUnit::as_written(
                 format!("as written (line {})", st.line),
@@ -72,6 +74,15 @@ pub async fn plan(
             t.quoted()
         ));
     }
+    let caveats = catalog::functions_naming(client, table.oid, &t.name, column)
+        .await?
+        .into_iter()
+        .map(|f| {
+            format!(
+                "function {f} names {t}.{column} in its body: it works until `pgshift complete` drops the column and fails from then on; change it before you complete"
+            )
+        })
+        .collect();
     Ok(Operation {
         summary: format!("drop {t}.{column} at contract"),
         table: t.to_string(),
@@ -80,6 +91,7 @@ pub async fn plan(
         other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone,
+        caveats,
         expand,
         contract: vec![PhaseUnit::as_written(
             format!("drop {t}.{column} (line {})", st.line),

@@ -147,6 +147,10 @@ pub struct Operation {
     /// What a rollback leaves as the expand left it, in words.
     #[serde(default, skip_serializing)]
     pub not_undone: Vec<String>,
+    /// What works during the window but breaks at `complete`, with what to do first (a
+    /// function whose body names a column the contract renames away or drops).
+    #[serde(default, skip_serializing)]
+    pub caveats: Vec<String>,
     /// A view named as the table stands where it was during the window (a renamed table, a
     /// column renamed in place): no other change of the migration may name the table, whose
     /// name is the view's until the contract.
@@ -177,6 +181,9 @@ pub struct OnlinePlan {
     pub rollback: Vec<PhaseUnit>,
     /// Statements of the expand run as written that a rollback does not undo.
     pub not_undone: Vec<String>,
+    /// The operations' caveats: what breaks at `complete` unless changed first.
+    #[serde(default)]
+    pub caveats: Vec<String>,
     /// Every existing table a statement of the migration names, by oid: a later online
     /// migration may expand while this one is expanded only if it names none of them.
     #[serde(default)]
@@ -420,6 +427,7 @@ async fn plan_online(
         contract: Vec::new(),
         rollback: Vec::new(),
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         table_oids: Vec::new(),
     };
     // Statements an operation took in (the UPDATE and SET NOT NULL of an added column).
@@ -842,6 +850,11 @@ async fn plan_online(
         plan.rollback.extend(op.rollback.iter().cloned());
         plan.not_undone.extend(op.not_undone.iter().cloned());
     }
+    plan.caveats = plan
+        .operations
+        .iter()
+        .flat_map(|op| op.caveats.iter().cloned())
+        .collect();
     raw_rollback.reverse();
     plan.rollback.extend(raw_rollback);
     // A rollback drops what may not exist (an expand stopped partway): no notice for each.

@@ -100,7 +100,19 @@ pub async fn plan(
             st.line,
             format!("to rename {t}.{df} by a copy: {why}; without `-- pgshift:rename copy` pgshift renames it through a view"),
         )),
-        (_, None, _) => plan_copy(input, col, &uses, from, to),
+        (_, None, _) => {
+            let mut op = plan_copy(input, col, &uses, from, to)?;
+            // PostgreSQL does not follow a rename into a function body: the function keeps
+            // working during the window, where the old column is still there.
+            op.caveats = catalog::functions_naming(client, table.oid, &t.name, from)
+                .await?
+                .into_iter()
+                .map(|f| format!(
+                    "function {f} names {t}.{df} in its body: it works until `pgshift complete` drops {df} and fails from then on; change it to {dt} before you complete (PostgreSQL does not follow a rename into a function body)"
+                ))
+                .collect();
+            Ok(op)
+        }
     }
 }
 
@@ -197,6 +209,7 @@ async fn plan_view(
         other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         expand: vec![PhaseUnit::transaction(
             format!(
                 "rename {t}.{df} to {dt} in place; a view named {} shows both names",
@@ -319,6 +332,7 @@ fn plan_copy(
         other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         expand,
         contract: vec![
             PhaseUnit::transaction(

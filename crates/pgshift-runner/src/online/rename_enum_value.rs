@@ -333,6 +333,7 @@ pub async fn plan(
             "the label {} of {qualified} (PostgreSQL cannot drop a label)",
             quote_literal(to)
         )],
+        caveats: Vec::new(),
         expand,
         contract: vec![PhaseUnit::transaction(
             format!(

@@ -46,6 +46,7 @@ pub async fn plan(client: &Client, input: &OpInput<'_>, to: &str) -> Result<Oper
         other_tables: Vec::new(),
         preflight: Vec::new(),
         not_undone: Vec::new(),
+        caveats: Vec::new(),
         expand: vec![PhaseUnit::transaction(
             format!("rename {t} to {to}, a view named {} over it", t.name),
             expand,

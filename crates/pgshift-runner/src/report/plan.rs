@@ -137,6 +137,9 @@ pub fn render_terminal(report: &PlanReport) -> String {
                     );
                 }
             }
+            for caveat in &o.caveats {
+                let _ = writeln!(out, "    before complete: {}", printable_line(caveat));
+            }
             let _ = writeln!(
                 out,
                 "  the statements below are what the file says; they run as the phases above"
@@ -296,6 +299,12 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 let _ = writeln!(out, "\n{phase}:\n");
                 for (i, what) in units.iter().enumerate() {
                     let _ = writeln!(out, "{}. {}", i + 1, markdown::text(what));
+                }
+            }
+            if !o.caveats.is_empty() {
+                let _ = writeln!(out, "\nBefore complete:\n");
+                for caveat in &o.caveats {
+                    let _ = writeln!(out, "- {}", markdown::text(caveat));
                 }
             }
         }

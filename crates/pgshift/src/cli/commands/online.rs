@@ -49,6 +49,9 @@ pub async fn start(args: StartArgs, ctx: &Context) -> Result<u8, Failure> {
             c.name,
             c.phase.as_str()
         )?;
+        for caveat in &c.plan.caveats {
+            outln!("  before complete: {caveat}")?;
+        }
     }
     if changes.is_empty() {
         if applied.is_empty() {
