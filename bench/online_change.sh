@@ -76,6 +76,7 @@
 #        RESHAPE_BIN=/path/to/reshape PGSHIFT_BIN=target/release/pgshift PGSHIFT_BIN_PREBUILT=1 \
 #            bash bench/online_change.sh
 #        TRIGGER_TEST=0 bash bench/online_change.sh          (skips the bulk UPDATE comparison)
+#        START_ARGS="--when-busy 0.3" bash bench/online_change.sh   (flags for pgshift start)
 #        KEEP_WORK=1 bash bench/online_change.sh             (keeps the load's logs, the tools'
 #                                              output and the server log in a folder it names)
 # Needs psql and pgbench (next to the server binaries). Prints its figures last, one per line:
@@ -92,6 +93,8 @@ WARM="${WARM:-3}"
 LOAD_MAX="${LOAD_MAX:-1800}"
 TRIGGER_TEST="${TRIGGER_TEST:-1}"
 KEEP_WORK="${KEEP_WORK:-0}"
+# Extra flags for every `pgshift start` (e.g. START_ARGS="--when-busy 0.3").
+START_ARGS="${START_ARGS:-}"
 ROWS=$((SCALE * 100000))
 PGBENCH="$PG_BIN/pgbench"
 [ -x "$PGBENCH" ] || PGBENCH="$(command -v pgbench)"
@@ -253,7 +256,8 @@ op_reshape() {
     echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" > "$WORK/op.times"
 }
 # pgshift_start URL [FOLDER], pgshift_complete URL [FOLDER]: FOLDER under $WORK, default pgshift.
-pgshift_start() { (cd "$WORK/${2:-pgshift}" && "$PGSHIFT_BIN" start "$PGSHIFT_URL_FLAG" "$1" --dir migrations) >>"$WORK/op.log" 2>&1; }
+# shellcheck disable=SC2086
+pgshift_start() { (cd "$WORK/${2:-pgshift}" && "$PGSHIFT_BIN" start "$PGSHIFT_URL_FLAG" "$1" --dir migrations $START_ARGS) >>"$WORK/op.log" 2>&1; }
 pgshift_complete() { (cd "$WORK/${2:-pgshift}" && "$PGSHIFT_BIN" complete "$PGSHIFT_URL_FLAG" "$1" --dir migrations) >>"$WORK/op.log" 2>&1; }
 op_pgshift() {
     local t0 t1 t2

@@ -19,6 +19,13 @@
 //! not waited for: they end well within `lock_timeout`, and on a busy table some are always
 //! in flight. A session *idle* in its transaction is always waited for: it waits for its
 //! client, for as long as the client likes.
+//!
+//! An autovacuum is not waited for either, unless it prevents transaction ID wraparound: it
+//! gives way to any lock request (PostgreSQL cancels it once a request has waited
+//! `deadlock_timeout`), and it may run for hours on a large table. When it is all that is in
+//! the way, the guard cancels it (as a superuser, or a member of
+//! `pg_signal_autovacuum_worker` on PostgreSQL 18+) and the unit runs; without that right the
+//! unit runs anyway, and the server cancels the autovacuum for it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -151,9 +158,12 @@ pub async fn wait_for_clear_path(
     let mut last_report: Option<(Instant, Vec<i32>)> = None;
     let mut cancelled = false;
     loop {
-        let in_the_way = sessions_in_the_way(client, tables, options).await?;
+        let (in_the_way, autovacuums) = sessions_in_the_way(client, tables, options).await?;
         let waited = started.elapsed();
         if in_the_way.is_empty() {
+            for s in &autovacuums {
+                cancel_autovacuum(client, version, s, observer).await?;
+            }
             if !waited.is_zero() && last_report.is_some() {
                 observer.event(&Event::GuardClear {
                     version: version.to_string(),
@@ -194,15 +204,22 @@ pub async fn wait_for_clear_path(
     }
 }
 
+/// The sessions to wait for, and the autovacuums in the way that give way to a lock request
+/// (not waited for).
 async fn sessions_in_the_way(
     client: &Connection,
     tables: &[GuardedTable],
     options: &RunOptions,
-) -> Result<Vec<Session>, DbError> {
+) -> Result<(Vec<Session>, Vec<Session>), DbError> {
     let wanted: Vec<(&str, LockLevel)> =
         tables.iter().map(|t| (t.quoted.as_str(), t.lock)).collect();
     let mut found: BTreeMap<i32, Session> = BTreeMap::new();
+    let mut autovacuums: BTreeMap<i32, Session> = BTreeMap::new();
     for s in pgshift_db::sessions_in_the_way(client, &wanted).await? {
+        if gives_way(&s) {
+            autovacuums.entry(s.pid).or_insert(s);
+            continue;
+        }
         // A session idle in its transaction is waiting for its client, for as long as
         // the client likes: always wait for it. A young one running a query will
         // finish soon; the lock_timeout and retry cover the rest.
@@ -219,9 +236,46 @@ async fn sessions_in_the_way(
             found.entry(s.pid).or_insert(s);
         }
     }
+    for pid in found.keys() {
+        autovacuums.remove(pid);
+    }
     let mut sessions: Vec<Session> = found.into_values().collect();
     sessions.sort_by_key(|s| std::cmp::Reverse(s.xact_age));
-    Ok(sessions)
+    Ok((sessions, autovacuums.into_values().collect()))
+}
+
+/// An autovacuum worker that is not preventing wraparound, by its query text
+/// (`autovacuum: VACUUM public.t`; `... (to prevent wraparound)` otherwise). A text the role
+/// may not see (`<insufficient privilege>`) is not taken for one: that session is waited for.
+fn gives_way(s: &Session) -> bool {
+    s.query.starts_with("autovacuum: ") && !s.query.trim_end().ends_with("(to prevent wraparound)")
+}
+
+/// Cancels an autovacuum in the way, if this role may (the query returns no row otherwise,
+/// and never fails: the session may be inside the unit's transaction).
+async fn cancel_autovacuum(
+    client: &tokio_postgres::Client,
+    version: &str,
+    s: &Session,
+    observer: &dyn Observer,
+) -> Result<(), DbError> {
+    let row = client
+        .query_opt(
+            "SELECT pg_cancel_backend($1)
+              WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                 OR EXISTS (SELECT 1 FROM pg_roles r
+                             WHERE r.rolname = 'pg_signal_autovacuum_worker'
+                               AND pg_has_role(current_user, r.oid, 'MEMBER'))",
+            &[&s.pid],
+        )
+        .await?;
+    observer.event(&Event::GuardCancelled {
+        version: version.to_string(),
+        session: s.clone(),
+        terminated: false,
+        signalled: row.is_some_and(|r| r.get(0)),
+    });
+    Ok(())
 }
 
 /// Ends the sessions in the way: a running query is cancelled; a session idle in its
@@ -279,6 +333,27 @@ mod tests {
         assert_eq!(got[0].quoted, "\"t\"");
         let concurrent = guarded_tables(&unit("CREATE INDEX CONCURRENTLY i ON u (a);"), &[]);
         assert!(concurrent.is_empty(), "{concurrent:?}");
+    }
+
+    #[test]
+    fn only_an_autovacuum_against_wraparound_is_waited_for() {
+        let session = |query: &str| Session {
+            pid: 1,
+            application_name: String::new(),
+            user: String::new(),
+            state: "active".into(),
+            xact_age: Some(Duration::from_secs(60)),
+            query: query.into(),
+            lock: None,
+        };
+        assert!(gives_way(&session(
+            "autovacuum: VACUUM ANALYZE public.items"
+        )));
+        assert!(!gives_way(&session(
+            "autovacuum: VACUUM public.items (to prevent wraparound)"
+        )));
+        assert!(!gives_way(&session("<insufficient privilege>")));
+        assert!(!gives_way(&session("VACUUM items")));
     }
 
     #[test]

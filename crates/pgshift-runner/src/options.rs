@@ -70,7 +70,7 @@ pub struct RunOptions {
     /// holds before it is retried smaller.
     #[serde(with = "millis")]
     pub backfill_lock_timeout: Duration,
-    /// Share of the time a backfill spends in batches while other sessions run queries
+    /// Share of the time a backfill spends in batches while other sessions are at work
     /// ([`crate::backfill::busy`]), from 0.01 to 1; 1: full speed whatever the application
     /// does.
     #[serde(deserialize_with = "when_busy")]

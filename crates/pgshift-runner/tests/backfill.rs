@@ -1701,9 +1701,7 @@ async fn the_backfill_yields_while_the_application_runs_queries() {
     let busy = run("b = 1", small()).await;
     assert!(
         busy.iter().any(|r| r.contains("the application is busy (")
-            && r.contains(
-                "other session(s) running queries): yielding, 10% of the time in batches"
-            )),
+            && r.contains("other session(s) at work): yielding, 10% of the time in batches")),
         "{busy:?}"
     );
     // Turned off, the same application does not slow it down.

@@ -546,3 +546,93 @@ async fn a_unit_locking_several_tables_never_waits_while_holding_one() {
         .get(0);
     assert_eq!(ty, "bigint");
 }
+
+/// An autovacuum gives way to any lock request (the server cancels it once a request has
+/// waited `deadlock_timeout`) and may run for hours on a large table: the guard neither waits
+/// for it to finish nor queues behind it. It cancels it, says so, and the migration runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_autovacuum_in_the_way_is_cancelled_not_waited_for() {
+    // A cluster of its own, where autovacuum looks every second.
+    let cluster = pgshift_db::TempCluster::start(
+        pgshift_db::ClusterOptions::default().setting("autovacuum_naptime", "1"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.url();
+    let c = pgshift_db::connect(&url).await.expect("connect");
+    // Dead rows, and a vacuum that sleeps 100 ms at nearly every page: it runs for minutes.
+    c.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, v int) WITH (
+           autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
+           autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1,
+           autovacuum_analyze_threshold = 2000000000);
+         INSERT INTO items SELECT g, g FROM generate_series(1, 200000) g;
+         DELETE FROM items WHERE id % 2 = 0;",
+    )
+    .await
+    .expect("setup");
+    let started = Instant::now();
+    let vacuum_pid = loop {
+        let row = c
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'autovacuum: VACUUM public.items%'",
+                &[],
+            )
+            .await
+            .expect("look");
+        if let Some(row) = row {
+            break row.get::<_, i32>(0);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "autovacuum never started on items"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20240101000000_note.up.sql"),
+        "ALTER TABLE items ADD COLUMN note text;\n",
+    )
+    .expect("write");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    // Longer than the test may take: a guard that waited for the vacuum would give up only
+    // after the test failed.
+    let opts = RunOptions {
+        guard_max_wait: Duration::from_secs(600),
+        ..options()
+    };
+    let mut m = Migrator::connect(&url, set, opts).await.expect("migrator");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+    tokio::time::timeout(Duration::from_secs(60), m.up(None, &observer))
+        .await
+        .expect("the migration waited for the autovacuum")
+        .expect("up");
+    let events = events.lock().expect("events").clone();
+    let cancelled = events.iter().find_map(|e| match e {
+        Event::GuardCancelled {
+            session,
+            terminated,
+            signalled,
+            ..
+        } => Some((session.pid, *terminated, *signalled)),
+        _ => None,
+    });
+    assert_eq!(cancelled, Some((vacuum_pid, false, true)), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::GuardGaveUp { .. })),
+        "{events:?}"
+    );
+    let note: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'note'",
+            &[],
+        )
+        .await
+        .expect("look")
+        .get(0);
+    assert_eq!(note, 1);
+}

@@ -165,7 +165,7 @@ dir = "migrations"
 # pg_dump_dir = "pgshift-backups" # where on_drop = "pg_dump" writes
 # backfill_batch_time = "200ms"   # an UPDATE marked -- pgshift:backfill: each batch aims at this
 # backfill_lock_timeout = "100ms" # ... and waits this long for a row the app holds, then shrinks
-# backfill_when_busy = 0.1        # ... and spends this share of the time in batches while other sessions run queries (1: full speed)
+# backfill_when_busy = 0.1        # ... and spends this share of the time in batches while other sessions are at work (1: full speed)
 # online = true                 # plan breaking changes as expand/contract (docs/online.md); false: as written
 # online_complete = false        # `up` contracts an online change right after its expand (one instance, CI)
 # online_allow_lossy = false     # let an online type change through when sampled values do not convert back

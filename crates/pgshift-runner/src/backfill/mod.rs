@@ -6,7 +6,7 @@
 //! - [`walk`]: the order of the walk: keyset ranges over the primary key (or a unique index on
 //!   NOT NULL columns), TID ranges when there is neither (PostgreSQL 14+).
 //! - [`sizing`]: batches sized to a target duration, halved at once on a lock conflict.
-//! - [`busy`]: short batches and mostly rest while other sessions run queries.
+//! - [`busy`]: short batches and mostly rest while other sessions are at work.
 //! - [`throttle`]: replica lag, WAL held by slots, WAL rate, the archiver, a vacuum against
 //!   wraparound, the user's probe.
 //! - `statements`: the batch, locate, count and checkpoint statements, put together and
@@ -76,7 +76,7 @@ pub struct BackfillOptions {
     /// Share of the time spent in batches; below 1 the backfill rests between batches
     /// (`batch time × (1/duty − 1)`).
     pub duty: f64,
-    /// How it runs while other sessions run queries ([`busy`]): shorter batches, more rest.
+    /// How it runs while other sessions are at work ([`busy`]): shorter batches, more rest.
     /// `None`: as when nobody else is active.
     pub when_busy: Option<BusyOptions>,
     /// Rows per second at most.

@@ -701,7 +701,7 @@ impl<'a> Job<'a> {
                 Mode::StillNeeded => {
                     self.set_status("proving", None).await?;
                     self.progress(Phase::Proving, &pos, &sizer, &counters, None);
-                    self.prove(&sizer, pos.upper.as_deref()).await?
+                    self.prove(&sizer, pos.upper.as_deref(), &busy).await?
                 }
                 // Nothing to count: a row done and a row not done look alike. Each batch
                 // committed its cursor with its rows, so each range ran exactly once.
@@ -921,10 +921,7 @@ impl<'a> Job<'a> {
                     if step.pause_requested {
                         self.wait_while_paused(pos, sizer, counters).await?;
                     }
-                    let duty = busy.duty(options.duty);
-                    if duty < 1.0 && duty > 0.0 {
-                        tokio::time::sleep(took.mul_f64(1.0 / duty - 1.0)).await;
-                    }
+                    rest(took, busy.duty(options.duty)).await;
                     if let Some(rate) = options.max_rows_per_second.filter(|r| *r > 0) {
                         let due =
                             Duration::from_secs_f64(counters.rows_this_run as f64 / rate as f64);
@@ -1179,16 +1176,21 @@ impl<'a> Job<'a> {
 
     /// Counts, range by range, the rows that still need the update (and those whose new
     /// value is NULL). Read only; each range is its own short snapshot.
+    /// Counts what still needs the update, in chunks, each its own short snapshot. The
+    /// chunks rest as the batches did (the application's activity and `--duty`): a count at
+    /// full speed takes a CPU as a batch does.
     async fn prove(
         &self,
         sizer: &BatchSizer,
         upper: Option<&[String]>,
+        busy: &Busy,
     ) -> Result<(u64, u64), BackfillError> {
         let Some(upper) = upper.map(<[String]>::to_vec) else {
             return Ok((0, 0));
         };
+        let duty = busy.duty(self.backfill.options.duty);
         if self.prove_by_pages {
-            return self.prove_by_pages(&upper).await;
+            return self.prove_by_pages(&upper, duty).await;
         }
         let chunk = (sizer.size() * 10).max(match self.walk {
             Walk::Key { .. } => 10_000,
@@ -1199,6 +1201,7 @@ impl<'a> Job<'a> {
         let mut nulls = 0u64;
         let mut cursor: Option<Vec<String>> = None;
         loop {
+            let started = Instant::now();
             match &self.walk {
                 Walk::Key { .. } => {
                     let lower = cursor.as_deref();
@@ -1220,6 +1223,7 @@ impl<'a> Job<'a> {
                     if done {
                         break;
                     }
+                    rest(started.elapsed(), duty).await;
                 }
                 Walk::Pages => {
                     let from = cursor.as_ref().map_or(0, |c| page(c));
@@ -1236,6 +1240,7 @@ impl<'a> Job<'a> {
                     if to >= page(&upper) {
                         break;
                     }
+                    rest(started.elapsed(), duty).await;
                 }
             }
         }
@@ -1245,8 +1250,13 @@ impl<'a> Job<'a> {
     /// The proof by page ranges: every page of the table now (rows the walk moved are
     /// wherever their new version went), limited to the walk's range of keys (a ctid walk's
     /// range is its pages).
-    async fn prove_by_pages(&self, upper: &[String]) -> Result<(u64, u64), BackfillError> {
-        const CHUNK_PAGES: i64 = 4096;
+    async fn prove_by_pages(
+        &self,
+        upper: &[String],
+        duty: f64,
+    ) -> Result<(u64, u64), BackfillError> {
+        // Smaller chunks while resting between them: each is as long as a CPU is taken.
+        let chunk_pages: i64 = if duty < 1.0 { 512 } else { 4096 };
         let pages = match self.walk {
             Walk::Pages => page(upper),
             Walk::Key { .. } => self.table_pages().await?,
@@ -1254,7 +1264,8 @@ impl<'a> Job<'a> {
         let (mut remaining, mut nulls) = (0u64, 0u64);
         let mut from = 0i64;
         while from < pages {
-            let to = (from + CHUNK_PAGES).min(pages);
+            let started = Instant::now();
+            let to = (from + chunk_pages).min(pages);
             let (lo, hi) = (format!("({from},0)"), format!("({to},0)"));
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&lo, &hi];
             if matches!(self.walk, Walk::Key { .. }) {
@@ -1268,6 +1279,9 @@ impl<'a> Job<'a> {
             remaining += row.get::<_, i64>(0) as u64;
             nulls += row.get::<_, i64>(1) as u64;
             from = to;
+            if from < pages {
+                rest(started.elapsed(), duty).await;
+            }
         }
         Ok((remaining, nulls))
     }
@@ -1424,7 +1438,8 @@ struct Step {
     rows: u64,
     walked: u64,
     blocked: u64,
-    /// Other client sessions running a query when the checkpoint ran.
+    /// Other client sessions at work (running a query, or in a transaction that ran one
+    /// within the last second) when the checkpoint ran.
     others_active: u64,
     pause_requested: bool,
 }
@@ -1466,4 +1481,12 @@ pub(super) fn owner() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("{host}:{}", std::process::id())
+}
+
+/// After a piece of work that took `took`, rests so that work takes `duty` of the time
+/// (nothing at 1).
+async fn rest(took: Duration, duty: f64) {
+    if duty > 0.0 && duty < 1.0 {
+        tokio::time::sleep(took.mul_f64(1.0 / duty - 1.0)).await;
+    }
 }

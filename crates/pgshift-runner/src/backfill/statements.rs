@@ -206,8 +206,9 @@ pub(super) fn needed_predicate(backfill: &Backfill, table: &Table, mode: &Mode) 
 
 /// The checkpoint, in each batch's transaction: the cursor and counters, and back the pause
 /// switch, the sessions waiting on this transaction's row locks, the table's file node, and
-/// how many other client sessions are running a query (those with this session's
-/// `application_name`, pgshift's own, left out). `pg_stat_activity` is read once for both
+/// how many other client sessions are at work: running a query, or in a transaction that ran
+/// one within the last second (those with this session's `application_name`, pgshift's own,
+/// left out). `pg_stat_activity` is read once for both
 /// counts.
 pub(super) const CHECKPOINT: &str = "UPDATE pgshift.backfills SET cursor = $2, rows_done = $3,
                 batches = batches + 1, batch_size = $4, progress = $5, rows_per_second = $6,
@@ -215,7 +216,10 @@ pub(super) const CHECKPOINT: &str = "UPDATE pgshift.backfills SET cursor = $2, r
            FROM (SELECT count(*) FILTER (WHERE CASE WHEN wait_event_type = 'Lock'
                                           THEN pg_backend_pid() = ANY (pg_blocking_pids(pid))
                                           ELSE false END) AS blocked,
-                        count(*) FILTER (WHERE state = 'active' AND backend_type = 'client backend'
+                        count(*) FILTER (WHERE (state = 'active'
+                                                OR (state LIKE 'idle in transaction%'
+                                                    AND state_change > now() - interval '1 second'))
+                                           AND backend_type = 'client backend'
                                            AND pid <> pg_backend_pid()
                                            AND application_name <> (SELECT application_name
                                                  FROM pg_stat_get_activity(pg_backend_pid())))

@@ -239,7 +239,8 @@ pub fn log_event(style: Style, event: &Event) {
             style.yellow("guard:"),
             if *terminated { "terminated" } else { "cancelled the query of" },
             session.pid,
-            p(&session.application_name),
+            // An autovacuum has no application_name: its query says what it is.
+            p(if session.application_name.is_empty() { &session.query } else { &session.application_name }),
             if *signalled { "" } else { " — the server refused the signal" }
         ),
         Event::Backup { mode, object, kept_in, .. } => {

@@ -62,7 +62,7 @@ pub struct Args {
     /// Share of time spent in batches (0.1 to 1); the rest is rest between batches. Default 1.
     #[arg(long, value_name = "FRACTION")]
     pub duty: Option<f64>,
-    /// While other sessions run queries: the share of time spent in batches, which then aim at 10ms (0.01 to 1, or `off`: full speed). Default 0.1.
+    /// While other sessions are at work (running a query, or in a transaction): the share of time spent in batches, which then aim at 10ms (0.01 to 1, or `off`: full speed). Default 0.1.
     #[arg(long, value_name = "FRACTION")]
     pub when_busy: Option<String>,
     /// At most this many rows per second.
