@@ -1735,27 +1735,24 @@ async fn the_backfill_yields_while_the_application_runs_queries() {
 async fn only_a_vacuum_against_wraparound_pauses_the_backfill() {
     let db = TestDb::new().await;
     let c = db.connect().await;
-    items(&c, 3000).await;
+    items(&c, 40000).await;
     // Wraparound vacuums start at this age for this table (the smallest the server allows).
     exec(
         &c,
         "ALTER TABLE items SET (autovacuum_freeze_max_age = 100000)",
     )
     .await;
-    // A cursor pins the table's first page; VACUUM (FREEZE) must freeze it and waits for the
-    // pin, so a vacuum stays at work on the table for as long as the cursor is open.
-    let holder = db.connect().await;
-    exec(
-        &holder,
-        "BEGIN; DECLARE pin CURSOR FOR SELECT * FROM items; FETCH 1 FROM pin;",
-    )
-    .await;
+    // A vacuum that sleeps 100 ms at every page: at work on the table for about half a
+    // minute, until it is cancelled.
     let vacuumer = db.connect().await;
+    let vacuumer_pid = vacuumer.backend_pid();
     let vacuum = tokio::spawn(async move {
         vacuumer
-            .batch_execute("VACUUM (FREEZE) items")
+            .batch_execute("SET vacuum_cost_delay = 100; SET vacuum_cost_limit = 1")
             .await
-            .expect("vacuum");
+            .expect("settings");
+        // Cancelled at the end of the test (VACUUM runs alone: not in a transaction block).
+        let _ = vacuumer.batch_execute("VACUUM items").await;
     });
     let start = Instant::now();
     while one(
@@ -1830,7 +1827,7 @@ async fn only_a_vacuum_against_wraparound_pauses_the_backfill() {
             0,
             "batches ran while the wraparound vacuum worked"
         );
-        exec(&holder, "COMMIT").await;
+        exec(&c, &format!("SELECT pg_cancel_backend({vacuumer_pid})")).await;
         vacuum.await.unwrap();
     };
     let (reasons, ()) = tokio::time::timeout(Duration::from_secs(90), async {
