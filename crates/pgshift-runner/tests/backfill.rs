@@ -53,6 +53,23 @@ fn backfill(table: &str, set: &str, filter: Option<&str>, options: BackfillOptio
     }
 }
 
+/// The throttle reasons a backfill shows, collected, and the observer that collects them.
+fn reasons_seen() -> (
+    Arc<Mutex<Vec<String>>>,
+    impl Fn(&Event) + Send + Sync + 'static,
+) {
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let observer = move |e: &Event| {
+        if let Event::BackfillProgress(p) = e {
+            if let Some(t) = &p.throttle {
+                seen.lock().unwrap().push(t.clone());
+            }
+        }
+    };
+    (reasons, observer)
+}
+
 /// Rows with a counter the trigger bumps on every update, to see each row updated once.
 async fn items(c: &Connection, rows: i64) {
     exec(
@@ -314,17 +331,9 @@ async fn the_throttle_query_pauses_while_it_returns_true() {
     let mut options = small();
     options.throttle.check_every = Duration::from_millis(50);
     options.throttle.throttle_query = Some("SELECT EXISTS (SELECT 1 FROM hold)".into());
-    let reasons = Arc::new(Mutex::new(Vec::new()));
-    let seen = reasons.clone();
+    let (reasons, observer) = reasons_seen();
     let conn = db.connect().await;
     let task = tokio::spawn(async move {
-        let observer = move |e: &Event| {
-            if let Event::BackfillProgress(p) = e {
-                if let Some(t) = &p.throttle {
-                    seen.lock().unwrap().push(t.clone());
-                }
-            }
-        };
         backfill("items", "b = 1", None, options)
             .run(&conn, &observer)
             .await
@@ -1681,15 +1690,7 @@ async fn the_backfill_yields_while_the_application_runs_queries() {
         let db_conn = db.connect();
         async move {
             let conn = db_conn.await;
-            let reasons = Arc::new(Mutex::new(Vec::<String>::new()));
-            let seen = reasons.clone();
-            let observer = move |e: &Event| {
-                if let Event::BackfillProgress(p) = e {
-                    if let Some(t) = &p.throttle {
-                        seen.lock().unwrap().push(t.clone());
-                    }
-                }
-            };
+            let (reasons, observer) = reasons_seen();
             backfill("items", set, None, options)
                 .run(&conn, &observer)
                 .await
@@ -1772,15 +1773,7 @@ async fn only_a_vacuum_against_wraparound_pauses_the_backfill() {
         let db_conn = db.connect();
         async move {
             let conn = db_conn.await;
-            let reasons = Arc::new(Mutex::new(Vec::<String>::new()));
-            let seen = reasons.clone();
-            let observer = move |e: &Event| {
-                if let Event::BackfillProgress(p) = e {
-                    if let Some(t) = &p.throttle {
-                        seen.lock().unwrap().push(t.clone());
-                    }
-                }
-            };
+            let (reasons, observer) = reasons_seen();
             let mut options = small();
             options.when_busy = None;
             backfill("items", set, None, options)
@@ -1877,15 +1870,7 @@ async fn sessions_waiting_on_a_batch_shorten_the_batches_and_are_shown() {
         }
         writes
     });
-    let reasons = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = reasons.clone();
-    let observer = move |e: &Event| {
-        if let Event::BackfillProgress(p) = e {
-            if let Some(t) = &p.throttle {
-                seen.lock().unwrap().push(t.clone());
-            }
-        }
-    };
+    let (reasons, observer) = reasons_seen();
     let mut options = small();
     options.target_batch = Duration::from_millis(200);
     options.when_busy = None;
