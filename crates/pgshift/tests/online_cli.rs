@@ -346,6 +346,23 @@ async fn plan_and_start_warn_of_a_function_that_names_the_renamed_column() {
         "{}",
         text(&plan)
     );
+    let json = pgshift(&url, dir.path(), &["plan", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
+    let caveats = doc["migrations"][0]["online"]["caveats"]
+        .as_array()
+        .expect("caveats");
+    assert_eq!(caveats.len(), 1, "{caveats:?}");
+    assert!(
+        caveats[0].as_str().is_some_and(|c| c.starts_with(caveat)),
+        "{caveats:?}"
+    );
+    let markdown = pgshift(&url, dir.path(), &["plan", "--format", "markdown"]);
+    assert!(
+        text(&markdown).contains("\nBefore complete:\n\n- function greeting"),
+        "{}",
+        text(&markdown)
+    );
     let start = pgshift(&url, dir.path(), &["start"]);
     assert_eq!(start.status.code(), Some(0), "{}", text(&start));
     assert!(

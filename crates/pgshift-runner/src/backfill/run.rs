@@ -1175,10 +1175,9 @@ impl<'a> Job<'a> {
     }
 
     /// Counts, range by range, the rows that still need the update (and those whose new
-    /// value is NULL). Read only; each range is its own short snapshot.
-    /// Counts what still needs the update, in chunks, each its own short snapshot. The
-    /// chunks rest as the batches did (the application's activity and `--duty`): a count at
-    /// full speed takes a CPU as a batch does.
+    /// value is NULL). Read only; each range is its own short snapshot. The ranges rest as the
+    /// batches did (the application's activity and `--duty`): a count at full speed takes a
+    /// CPU as a batch does.
     async fn prove(
         &self,
         sizer: &BatchSizer,

@@ -1,8 +1,8 @@
 //! Signals that the backfill should slow down or wait, each one query, read at most once per
 //! `check_every`. A signal either pauses the backfill until it clears (replica lag, WAL held by
 //! logical slots, the archiver's backlog, a vacuum against wraparound on the table, the user's
-//! probe) or halves
-//! the batch (sessions waited on the backfill's row locks, which the batch itself reports).
+//! probe) or halves the batch (sessions waited on the backfill's row locks, which the batch
+//! itself reports).
 //! The reason is always given to the caller, which shows it.
 
 use std::time::{Duration, Instant};
