@@ -370,6 +370,14 @@ async fn plan_and_start_warn_of_a_function_that_names_the_renamed_column() {
         "{}",
         text(&start)
     );
+    // `up` says the same while the change waits for its complete.
+    let up = pgshift(&url, dir.path(), &["up"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    assert!(
+        text(&up).contains(&format!("  before complete: {caveat}")),
+        "{}",
+        text(&up)
+    );
     // Meanwhile the function works; it is the contract that would break it.
     assert_eq!(one(&c, "SELECT greeting(1)").await, "hello person 1");
 }

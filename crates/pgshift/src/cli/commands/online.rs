@@ -1,6 +1,7 @@
 //! `pgshift start`, `complete` and `rollback`: the phases of an online (expand/contract)
 //! change.
 
+use pgshift_runner::online::OnlineChange;
 use pgshift_runner::Event;
 
 use crate::cli::commands::up::{version_arg, RunFlags};
@@ -42,17 +43,7 @@ pub async fn start(args: StartArgs, ctx: &Context) -> Result<u8, Failure> {
     let observer = move |e: &Event| log_event(style, e);
     let applied = migrator.up(to.as_ref(), &observer).await?;
     let changes = migrator.online_changes().await?;
-    for c in &changes {
-        outln!(
-            "{} {} is {}: old and new code both work. Deploy the new code, then run `pgshift complete` (`pgshift rollback` undoes the expand)",
-            c.version,
-            c.name,
-            c.phase.as_str()
-        )?;
-        for caveat in &c.plan.caveats {
-            outln!("  before complete: {caveat}")?;
-        }
-    }
+    tell_in_progress(&changes)?;
     if changes.is_empty() {
         if applied.is_empty() {
             outln!("nothing to start: no migration is pending")?;
@@ -119,4 +110,21 @@ pub async fn rollback(args: PhaseArgs, ctx: &Context) -> Result<u8, Failure> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Where each online change in progress stands and what to do next (`start` and `up` end
+/// with it), with what would break at `complete` unless changed first.
+pub(crate) fn tell_in_progress(changes: &[OnlineChange]) -> std::io::Result<()> {
+    for c in changes {
+        outln!(
+            "{} {} is {}: old and new code both work. Deploy the new code, then run `pgshift complete` (`pgshift rollback` undoes the expand)",
+            c.version,
+            c.name,
+            c.phase.as_str()
+        )?;
+        for caveat in &c.plan.caveats {
+            outln!("  before complete: {caveat}")?;
+        }
+    }
+    Ok(())
 }

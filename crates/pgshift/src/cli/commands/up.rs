@@ -111,13 +111,6 @@ pub async fn run(args: Args, ctx: &Context) -> Result<u8, Failure> {
             )?;
         }
     }
-    for c in &changes {
-        outln!(
-            "{} {} is {}: old and new code both work. Deploy the new code, then run `pgshift complete` (or `pgshift rollback`)",
-            c.version,
-            c.name,
-            c.phase.as_str()
-        )?;
-    }
+    crate::cli::commands::online::tell_in_progress(&changes)?;
     Ok(exit::OK)
 }
