@@ -363,21 +363,16 @@ async fn plan_and_start_warn_of_a_function_that_names_the_renamed_column() {
         "{}",
         text(&markdown)
     );
-    let start = pgshift(&url, dir.path(), &["start"]);
-    assert_eq!(start.status.code(), Some(0), "{}", text(&start));
-    assert!(
-        text(&start).contains(&format!("  before complete: {caveat}")),
-        "{}",
-        text(&start)
-    );
-    // `up` says the same while the change waits for its complete.
-    let up = pgshift(&url, dir.path(), &["up"]);
-    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
-    assert!(
-        text(&up).contains(&format!("  before complete: {caveat}")),
-        "{}",
-        text(&up)
-    );
+    // `start` expands; `up` then says the same while the change waits for its complete.
+    for command in ["start", "up"] {
+        let out = pgshift(&url, dir.path(), &[command]);
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("  before complete: {caveat}")),
+            "{command}: {}",
+            text(&out)
+        );
+    }
     // Meanwhile the function works; it is the contract that would break it.
     assert_eq!(one(&c, "SELECT greeting(1)").await, "hello person 1");
 }

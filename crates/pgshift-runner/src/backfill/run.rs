@@ -488,10 +488,10 @@ impl<'a> Job<'a> {
             return self.plan_rows(&predicate).await;
         }
         let rows = self.plan_rows("true").await?;
-        match self.sampled(&predicate, rows).await.ok().flatten() {
-            Some(needed) => Some(needed),
-            None => self.plan_rows(&predicate).await,
+        if let Some(needed) = self.sampled(&predicate, rows).await.ok().flatten() {
+            return Some(needed);
         }
+        self.plan_rows(&predicate).await
     }
 
     /// The planner's row count for the table under `predicate`.
