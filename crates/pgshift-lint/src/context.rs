@@ -23,6 +23,12 @@ use crate::knowledge::lock::LockLevel;
 use crate::knowledge::version::PgVersion;
 use pgshift_sql::ident::{strings, QualifiedName};
 
+/// The largest index, in 8 kB pages (1 MB), that `up` drops with a plain `DROP INDEX` when its
+/// table's lock is free at once: dropping it (catalog rows, its few buffers, its file) holds
+/// the table's ACCESS EXCLUSIVE lock for about a millisecond, less than a `DROP TABLE`, while
+/// `DROP INDEX CONCURRENTLY` costs two more transactions and a wait for every older one.
+pub const SMALL_INDEX_PAGES: i32 = 128;
+
 /// Which part of a migration is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -105,6 +111,8 @@ pub struct Context {
     partitions: HashMap<String, Vec<PartitionOf>>,
     /// Indexes of partitioned tables learnt from the live catalog, by name.
     partitioned_indexes: HashSet<String>,
+    /// Indexes the live catalog shows small enough to drop in about a millisecond.
+    small_indexes: HashSet<String>,
     /// Relation names the live catalog holds near partitioned tables (each starts with the
     /// name of the table or of a partition), and the names the set's statements gave: a name
     /// chosen for a partition's index must not be one of them.
@@ -159,6 +167,7 @@ impl Context {
             validated_checks: HashSet::new(),
             partitions: HashMap::new(),
             partitioned_indexes: HashSet::new(),
+            small_indexes: HashSet::new(),
             taken_names: HashSet::new(),
         }
     }
@@ -383,6 +392,23 @@ impl Context {
 
     pub fn is_partitioned_index(&self, index: &QualifiedName) -> bool {
         self.partitioned_indexes.contains(&index.name)
+    }
+
+    /// Records, from the live catalog, the table an existing index belongs to and whether
+    /// the index is small (see [`Context::is_small_index`]).
+    pub fn assume_live_index(&mut self, index: &QualifiedName, table: QualifiedName, small: bool) {
+        self.index_tables.insert(index.name.clone(), table);
+        if small {
+            self.small_indexes.insert(index.name.clone());
+        } else {
+            self.small_indexes.remove(&index.name);
+        }
+    }
+
+    /// Whether the live catalog showed `index` small: at most [`SMALL_INDEX_PAGES`] pages, so
+    /// that a plain `DROP INDEX` holds its table's lock for about a millisecond.
+    pub fn is_small_index(&self, index: &QualifiedName) -> bool {
+        self.small_indexes.contains(&index.name)
     }
 
     /// Whether the table has a validated CHECK added in this set (for ATTACH PARTITION, which

@@ -20,7 +20,7 @@ pub use check::{
     check_script_as, check_set, check_set_each, check_stream, check_stream_each, CheckError,
     CheckOptions, ONLINE_RULES,
 };
-pub use context::{Context, Direction};
+pub use context::{Context, Direction, SMALL_INDEX_PAGES};
 pub use finding::{CheckedFile, Counts, Finding, Fix, Report, Severity};
 pub use knowledge::compat::{breaking_changes, BreakingChange, BreakingKind};
 pub use knowledge::effects::{statement_effects, Effect};

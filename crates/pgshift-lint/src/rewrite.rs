@@ -38,6 +38,11 @@ pub struct SafeRewrite {
     /// adds: the runner looks for rows that do not before the migration changes anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing_rows: Option<ExistingRows>,
+    /// The runner first runs the statement as written, in a transaction of its own, when its
+    /// tables' locks are granted at once (`NOWAIT`), and these steps only when they are not:
+    /// `DROP INDEX` of an index the live catalog shows small ([`crate::SMALL_INDEX_PAGES`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub as_written_when_free: bool,
 }
 
 /// A constraint a statement adds to an existing table, as the rows there must satisfy it.
@@ -137,6 +142,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             Some(SafeRewrite {
                 steps,
                 existing_rows: unique_index_rows(i, &table),
+                as_written_when_free: false,
             })
         }
         NodeEnum::DropStmt(d)
@@ -155,6 +161,13 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             if partitioned {
                 return None;
             }
+            // A small index of a table the catalog names drops in about a millisecond: as
+            // written when the table's lock is free at once, concurrently otherwise.
+            let small = d.objects.iter().any(|o| match &o.node {
+                Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items)
+                    .is_some_and(|n| ctx.is_small_index(&n) && ctx.table_of_index(&n).is_some()),
+                _ => false,
+            });
             let mut new = d.clone();
             new.concurrent = true;
             let sql = deparse(NodeEnum::DropStmt(new))?;
@@ -165,6 +178,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                     "drop the index without blocking reads and writes",
                 )],
                 existing_rows: None,
+                as_written_when_free: small,
             })
         }
         NodeEnum::ReindexStmt(r) if ctx.version.has(Feature::ReindexConcurrently) => {
@@ -185,6 +199,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                     "rebuild without blocking writes",
                 )],
                 existing_rows: None,
+                as_written_when_free: false,
             })
         }
         NodeEnum::AlterTableStmt(a) => {
@@ -252,6 +267,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             Some(SafeRewrite {
                                 steps,
                                 existing_rows: constraint_rows(&table, c, &name),
+                                as_written_when_free: false,
                             })
                         }
                         ConstrType::ConstrUnique | ConstrType::ConstrPrimary
@@ -312,6 +328,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                         &|n| ctx.name_taken(n),
                                     ),
                                     existing_rows,
+                                    as_written_when_free: false,
                                 });
                             }
                             Some(SafeRewrite {
@@ -343,6 +360,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                                     ),
                                 ],
                                 existing_rows,
+                                as_written_when_free: false,
                             })
                         }
                         _ => None,
@@ -375,6 +393,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                             step(format!("ALTER TABLE {t} DROP CONSTRAINT {q}"), true, "the CHECK is redundant now"),
                         ],
                         existing_rows: None,
+                        as_written_when_free: false,
                     })
                 }
                 _ => None,

@@ -151,10 +151,11 @@ pub async fn protect(
                 }
             }
         }
+        // Another form for a busy table stands in for the one statement only.
+        let when_busy = unit.when_busy.clone().filter(|_| steps.len() == 1);
         units.push(Unit {
-            transactional,
-            in_author_transaction: unit.in_author_transaction,
-            steps,
+            when_busy,
+            ..Unit::new(transactional, unit.in_author_transaction, steps)
         });
     }
     let dump = if dumped.is_empty() {

@@ -240,7 +240,7 @@ impl Executor<'_> {
         let deadline = Instant::now() + self.options.lock_retry_budget;
         let mut delay = self.options.lock_retry_initial_delay;
         let mut attempt: u32 = 0;
-        let guarded = guard::guarded_tables(&unit, self.new_tables);
+        let mut guarded = guard::guarded_tables(&unit, self.new_tables);
         let guard_deadline = Instant::now() + self.options.guard_max_wait;
         // The guard's first look at a transactional unit is its locks taken NOWAIT as the
         // transaction begins (no query of pg_locks, no round trip of its own); only when one
@@ -248,6 +248,14 @@ impl Executor<'_> {
         let mut lock_first = (unit.transactional && self.transactions == Transactions::Own)
             .then(|| guard::lock_nowait(&unit, &guarded, self.options))
             .flatten();
+        // A unit with another form for a busy table runs as written only when its locks can be
+        // taken NOWAIT (or its tables are new in this run): it never waits for them.
+        if lock_first.is_none() && !guarded.is_empty() {
+            if let Some(other) = unit.when_busy() {
+                unit = std::borrow::Cow::Owned(other);
+                guarded = guard::guarded_tables(&unit, self.new_tables);
+            }
+        }
         // A unit that locks several tables (an online change's contract) takes them all NOWAIT
         // again each time the way is clear (a few milliseconds apart, at most NOWAIT_LOOKS
         // times, within the guard's deadline): waiting for one while holding another could
@@ -302,6 +310,15 @@ impl Executor<'_> {
                 return Ok(());
             };
             if failure.guard_lock {
+                // Nothing ran. A unit with another form for a busy table runs that instead.
+                if let Some(other) = unit.when_busy() {
+                    unit = std::borrow::Cow::Owned(other);
+                    guarded = guard::guarded_tables(&unit, self.new_tables);
+                    several = false;
+                    announced = false;
+                    attempt -= 1;
+                    continue;
+                }
                 // A lock was not granted at once (or a table is not there to lock): nothing
                 // ran; the guard looks at who is in the way, as for any other unit. Only a
                 // lock not granted is worth looking NOWAIT again for.

@@ -1092,7 +1092,13 @@ impl Migrator {
         if may_set_timeouts {
             self.timeouts_reset();
         }
-        if total == 1 && exec.units[0].transactional && resuming.is_none() {
+        // A unit that may run outside a transaction instead (`Unit::when_busy`) records its
+        // progress as one that always would: in flight first, when it does.
+        if total == 1
+            && exec.units[0].transactional
+            && exec.units[0].when_busy().is_none()
+            && resuming.is_none()
+        {
             // The common case: the whole migration and its history record commit together.
             let record = match direction {
                 Direction::Apply => Record::Applied {

@@ -407,7 +407,7 @@ async fn plan_migration(
                 }
             })
             .collect();
-        let runs_instead: Vec<RunStep> = exec
+        let mut runs_instead: Vec<RunStep> = exec
             .units
             .iter()
             .flat_map(|u| u.steps.iter().map(move |s| (u, s)))
@@ -433,6 +433,27 @@ async fn plan_migration(
                 .to_string(),
             })
             .collect();
+        // A small index's drop: as written when its table's lock is free at once.
+        for (u, other) in exec.units.iter().filter_map(|u| {
+            u.when_busy
+                .as_deref()
+                .filter(|o| o.origin.start == start)
+                .map(|o| (u, o))
+        }) {
+            runs_instead.extend(u.steps.iter().map(|s| RunStep {
+                sql: pgshift_sql::redact_secrets(s.sql()).into_owned(),
+                purpose: format!(
+                    "as written when its table's lock is free at once (taken NOWAIT): an index of at most {} kB drops in about a millisecond",
+                    pgshift_lint::SMALL_INDEX_PAGES * 8
+                ),
+                runs: "own transaction".to_string(),
+            }));
+            runs_instead.push(RunStep {
+                sql: pgshift_sql::redact_secrets(other.sql()).into_owned(),
+                purpose: other.rewrite.as_deref().unwrap_or_default().to_string(),
+                runs: "outside a transaction, when the table is in use".to_string(),
+            });
+        }
         let b = blocking.remove(&start);
         let mut conflicting_now = Vec::new();
         if let Some(b) = &b {

@@ -42,6 +42,7 @@ pub(crate) fn apply_rewrites(
             transactional,
             in_author_transaction,
             steps,
+            when_busy: _,
         } = unit;
         // The steps of the transaction being assembled; flushed whenever a step must run on
         // its own.
@@ -51,14 +52,26 @@ pub(crate) fn apply_rewrites(
                 if transactional {
                     current.push(step);
                 } else {
-                    out.push(Unit {
-                        transactional: false,
-                        in_author_transaction,
-                        steps: vec![step],
-                    });
+                    out.push(Unit::new(false, in_author_transaction, vec![step]));
                 }
                 continue;
             };
+            if let ([rs], true, false) = (
+                rewrite.steps.as_slice(),
+                rewrite.as_written_when_free,
+                in_author_transaction,
+            ) {
+                // As written in a transaction of its own when its table's lock is granted at
+                // once; the rewrite, outside a transaction, when it is not.
+                flush(&mut current, &mut out);
+                let other =
+                    Step::generated(rs.sql.clone(), step.origin.clone(), rs.purpose.to_string());
+                out.push(Unit {
+                    when_busy: Some(Box::new(other)),
+                    ..Unit::new(true, false, vec![step])
+                });
+                continue;
+            }
             for rs in &rewrite.steps {
                 let new =
                     Step::generated(rs.sql.clone(), step.origin.clone(), rs.purpose.to_string());
@@ -72,11 +85,11 @@ pub(crate) fn apply_rewrites(
                 // own, so it runs with `SET LOCAL` timeouts and commits with its progress
                 // record. Inside a transaction the author opened, everything joins it.
                 let outside = new.facts.outside_transaction.is_some();
-                out.push(Unit {
-                    transactional: !outside && !in_author_transaction,
+                out.push(Unit::new(
+                    !outside && !in_author_transaction,
                     in_author_transaction,
-                    steps: vec![new],
-                });
+                    vec![new],
+                ));
             }
         }
         flush(&mut current, &mut out);
@@ -96,11 +109,7 @@ pub(crate) fn apply_rewrites(
 
 fn flush(current: &mut Vec<Step>, out: &mut Vec<Unit>) {
     if !current.is_empty() {
-        out.push(Unit {
-            transactional: true,
-            in_author_transaction: false,
-            steps: std::mem::take(current),
-        });
+        out.push(Unit::new(true, false, std::mem::take(current)));
     }
 }
 

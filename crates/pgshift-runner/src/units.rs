@@ -309,12 +309,37 @@ pub struct Unit {
     /// author opened: its progress record joins that transaction.
     pub in_author_transaction: bool,
     pub steps: Vec<Step>,
+    /// What runs instead when the unit cannot take its locks at once (`NOWAIT`): this step
+    /// alone, outside any transaction. A small index's `DROP INDEX` runs as written when its
+    /// table is free, `DROP INDEX CONCURRENTLY` otherwise.
+    pub when_busy: Option<Box<Step>>,
 }
 
 impl Unit {
+    /// A unit of these steps with no other form.
+    pub fn new(transactional: bool, in_author_transaction: bool, steps: Vec<Step>) -> Unit {
+        Unit {
+            transactional,
+            in_author_transaction,
+            steps,
+            when_busy: None,
+        }
+    }
+
+    /// The unit to run instead when this one cannot take its locks at once: the `when_busy`
+    /// step alone, outside any transaction.
+    pub fn when_busy(&self) -> Option<Unit> {
+        let other = self.when_busy.as_deref()?;
+        Some(Unit::new(false, false, vec![other.clone()]))
+    }
+
     /// A fingerprint of what the unit sends, to tell whether the steps already done are
     /// still the ones in the file when a stopped migration resumes.
     pub fn digest(&self) -> String {
+        // Either form drops the same object: a resumed run may prepare the other one.
+        if let Some(other) = self.when_busy() {
+            return other.digest();
+        }
         let mut text = String::new();
         text.push_str(if self.transactional {
             "tx\n"
@@ -530,21 +555,17 @@ pub fn units_as_written(
                     }
                     _ => {}
                 }
-                Unit {
-                    transactional: !in_author_transaction
+                Unit::new(
+                    !in_author_transaction
                         && step.facts.outside_transaction.is_none()
                         && step.facts.backfill.is_none(),
                     in_author_transaction,
-                    steps: vec![step],
-                }
+                    vec![step],
+                )
             })
             .collect()
     } else {
-        vec![Unit {
-            transactional: true,
-            in_author_transaction: false,
-            steps,
-        }]
+        vec![Unit::new(true, false, steps)]
     };
     Ok(Execution {
         path: script.path.clone(),
@@ -592,6 +613,37 @@ mod tests {
         script.no_transaction = no_tx;
         let parsed = pgshift_sql::walk_range(&script.file_text, script.range.clone());
         units_as_written("1", &script, &parsed).expect("units")
+    }
+
+    #[test]
+    fn a_unit_with_a_form_for_a_busy_table_has_that_form_s_digest() {
+        // A resumed run may prepare the other form (the index gone, or grown): the units done
+        // must still match.
+        let mut plain = Step::generated("DROP INDEX i".into(), 0..12, String::new());
+        plain.rewrite = None;
+        let concurrent = Step::generated(
+            "DROP INDEX CONCURRENTLY i".into(),
+            0..12,
+            "drop the index without blocking reads and writes".into(),
+        );
+        let unit = Unit {
+            when_busy: Some(Box::new(concurrent.clone())),
+            ..Unit::new(true, false, vec![plain])
+        };
+        let other = unit.when_busy().expect("the other form");
+        assert!(!other.transactional);
+        assert_eq!(other.steps[0].sql(), "DROP INDEX CONCURRENTLY i");
+        let alone = Unit::new(false, false, vec![concurrent]);
+        assert_eq!(unit.digest(), alone.digest());
+        assert_ne!(
+            Unit::new(
+                true,
+                false,
+                vec![Step::generated("DROP INDEX i".into(), 0..12, String::new())]
+            )
+            .digest(),
+            alone.digest()
+        );
     }
 
     #[test]

@@ -185,6 +185,48 @@ async fn while_a_long_transaction_reads_the_table_no_query_queues_behind_the_alt
     assert!(has_note_column(&db).await, "the migration completed");
 }
 
+/// `DROP INDEX` as written (`--exact`) locks the index's table: the guard knows the table from
+/// the catalog and waits outside the queue for the session using it, as for any other statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drop_index_run_as_written_is_guarded_by_its_table() {
+    let db = TestDb::new().await;
+    let dir = setup(&db).await;
+    let c = db.connect().await;
+    c.batch_execute("CREATE INDEX items_v_idx ON items (v)")
+        .await
+        .expect("index");
+    std::fs::remove_file(dir.path().join("20240101000000_note.up.sql")).expect("remove");
+    std::fs::write(
+        dir.path().join("20240101000000_drop_index.up.sql"),
+        "DROP INDEX items_v_idx;\n",
+    )
+    .expect("write");
+    let opts = RunOptions {
+        exact: true,
+        ..options()
+    };
+    let (seen, events) =
+        run_with_long_reader(&db, dir.path(), opts, Duration::from_millis(1500)).await;
+    assert_eq!(
+        seen.migration_queued_samples, 0,
+        "the guard waits outside the lock queue while the long transaction is open: {seen:?}"
+    );
+    let tables = events.iter().find_map(|e| match e {
+        Event::GuardWaiting { tables, .. } => Some(tables.clone()),
+        _ => None,
+    });
+    assert_eq!(tables, Some(vec!["items".to_string()]), "{events:#?}");
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname = 'items_v_idx'",
+            &[],
+        )
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(left, 0, "the index is gone");
+}
+
 /// The same run without the guard: the migration joins the lock queue (so the test above can
 /// fail), and `lock_timeout` with retry still bounds how long queries wait behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

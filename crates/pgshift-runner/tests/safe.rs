@@ -129,7 +129,6 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
         "CHECK (\"a\" IS NOT NULL) NOT VALID",
         "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"orders_code_key\"",
         "ADD CONSTRAINT \"orders_pkey\" PRIMARY KEY USING INDEX \"orders_pkey\"",
-        "DROP INDEX CONCURRENTLY orders_old_idx",
         "REINDEX INDEX CONCURRENTLY \"orders_a_idx\"",
     ] {
         assert!(
@@ -140,6 +139,10 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
     assert!(
         !rewrites.iter().any(|r| r.contains("audit")),
         "a table created in the same migration is left alone: {rewrites:#?}"
+    );
+    assert!(
+        !rewrites.iter().any(|r| r.contains("orders_old_idx")),
+        "a small index of a table nobody else uses is dropped as written: {rewrites:#?}"
     );
 
     let (a, b) = (schema_state(&exact_db).await, schema_state(&safe_db).await);
@@ -721,4 +724,124 @@ async fn duplicates_found_while_the_application_writes_are_reported_and_change_n
         slowest < Duration::from_secs(1),
         "a write waited {slowest:?}"
     );
+}
+
+async fn public_indexes(c: &pgshift_db::Connection) -> Vec<String> {
+    c.query(
+        "SELECT relname::text FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace ORDER BY 1",
+        &[],
+    )
+    .await
+    .expect("indexes")
+    .iter()
+    .map(|r| r.get::<_, String>(0))
+    .collect()
+}
+
+/// Drops `index` in a migration of its own (`version`), run by `up` with events logged.
+fn drop_index_dir(migrations: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (version, index) in migrations {
+        write(
+            dir.path(),
+            &format!("{version}_drop_{index}.up.sql"),
+            &format!("DROP INDEX {index};\n"),
+        );
+    }
+    dir
+}
+
+#[tokio::test]
+async fn a_small_index_is_dropped_as_written_when_its_table_is_free_and_concurrently_otherwise() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    // Tables and indexes from before the run: the application may be using them.
+    c.batch_execute(
+        "CREATE TABLE small_t (id int, a int);
+         INSERT INTO small_t SELECT g, g FROM generate_series(1, 500) g;
+         CREATE INDEX small_idx ON small_t (a);
+         CREATE INDEX busy_idx ON small_t (id);
+         CREATE TABLE big_t (id int);
+         INSERT INTO big_t SELECT g FROM generate_series(1, 100000) g;
+         CREATE INDEX big_idx ON big_t (id);",
+    )
+    .await
+    .expect("setup");
+    let pages: i32 = c
+        .query_one(
+            "SELECT relpages FROM pg_class WHERE relname = 'big_idx'",
+            &[],
+        )
+        .await
+        .expect("relpages")
+        .get(0);
+    assert!(
+        pages > pgshift_lint::SMALL_INDEX_PAGES,
+        "big_idx is {pages} pages"
+    );
+    // Free tables: the small index as written, the large one concurrently.
+    let dir = drop_index_dir(&[
+        ("20240101000000", "small_idx"),
+        ("20240102000000", "big_idx"),
+    ]);
+    let log = Log::default();
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    m.up(None, &log.observer()).await.expect("up");
+    assert_eq!(
+        log.rewrites(),
+        vec!["DROP INDEX CONCURRENTLY big_idx".to_string()],
+        "only the large index is dropped concurrently"
+    );
+    assert_eq!(public_indexes(&c).await, vec!["busy_idx".to_string()]);
+
+    // A session in a transaction that read the table: its lock is not free at once, so the
+    // small index is dropped concurrently, which waits for that transaction without making
+    // anyone else wait.
+    let reader = db.connect().await;
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM small_t")
+        .await
+        .expect("reader");
+    write(
+        dir.path(),
+        "20240103000000_drop_busy_idx.up.sql",
+        "DROP INDEX busy_idx;\n",
+    );
+    let busy_log = Log::default();
+    let run = {
+        let (db_url, path, busy_log) = (db.url(), dir.path().to_path_buf(), busy_log.clone());
+        tokio::spawn(async move {
+            let set = load(&path, Some(Format::Pgshift)).expect("load");
+            let mut m = Migrator::connect(&db_url, set, RunOptions::default())
+                .await
+                .expect("connect");
+            m.up(None, &busy_log.observer()).await
+        })
+    };
+    // The drop is waiting for the reader; the application still writes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !busy_log.rewrites().iter().any(|r| r.contains("busy_idx")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no concurrent drop began"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let writer = db.connect().await;
+    writer
+        .batch_execute("SET lock_timeout = '200ms'; INSERT INTO small_t VALUES (0, 0)")
+        .await
+        .expect("the application writes while the drop waits");
+    assert!(
+        !run.is_finished(),
+        "the concurrent drop waits for the reader"
+    );
+    reader.batch_execute("COMMIT").await.expect("commit");
+    run.await.expect("join").expect("up");
+    assert_eq!(
+        busy_log.rewrites(),
+        vec!["DROP INDEX CONCURRENTLY busy_idx".to_string()]
+    );
+    assert!(public_indexes(&c).await.is_empty());
 }

@@ -33,6 +33,11 @@ pub struct Effect {
     /// Why, in a few words ("SET NOT NULL scans to check for NULLs"). Mostly a fixed text,
     /// borrowed: a file of 100,000 `INSERT`s holds one effect per statement.
     pub note: Cow<'static, str>,
+    /// An index whose table the statement locks as strongly (`DROP INDEX`): whoever uses the
+    /// index holds a lock on the table, so taking the table's lock is enough to know nobody
+    /// is in the way.
+    #[serde(skip)]
+    pub through_table: bool,
 }
 
 impl Effect {
@@ -43,6 +48,7 @@ impl Effect {
             rewrite: false,
             scan: false,
             note: note.into(),
+            through_table: false,
         }
     }
     fn scan(mut self) -> Effect {
@@ -189,6 +195,7 @@ fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
             for obj in &d.objects {
                 if let Some(NodeEnum::List(l)) = &obj.node {
                     if let Some(name) = QualifiedName::from_names(&l.items) {
+                        let mut through_table = false;
                         let note = match kind {
                             ObjectType::ObjectIndex => {
                                 if let Some(table) = ctx.table_of_index(&name) {
@@ -197,12 +204,15 @@ fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                                         lock,
                                         "the table of the dropped index",
                                     ));
+                                    through_table = true;
                                 }
                                 "DROP INDEX also locks the index's table"
                             }
                             _ => "dropped",
                         };
-                        out.push(Effect::new(name, lock, note));
+                        let mut effect = Effect::new(name, lock, note);
+                        effect.through_table = through_table;
+                        out.push(effect);
                     }
                 }
             }
