@@ -119,7 +119,7 @@ pub async fn prepare(
     let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
     let written = units_as_written(version, script, &walk)?;
     assume_live_column_types(client, &walk, ctx).await?;
-    assume_live_partitions(client, &walk, ctx).await?;
+    assume_live_relations(client, &walk, ctx).await?;
     let runner_transaction = written.no_transaction_reason.is_none();
     let mut statements = analyse(
         &walk,
@@ -440,10 +440,12 @@ async fn assume_live_column_types(
 }
 
 /// Reads from the catalog which tables an index or constraint of the script is added to are
-/// partitioned, with their partitions, and which indexes it drops are a partitioned table's,
-/// into `ctx`: their safe forms differ (PostgreSQL builds or drops no index of a partitioned
-/// table concurrently; see `pgshift_lint::rewrite`).
-async fn assume_live_partitions(
+/// partitioned, with their partitions, and, of the indexes it drops, which are a partitioned
+/// table's, the table of each and whether it is small, into `ctx`: their safe forms differ
+/// (PostgreSQL builds or drops no index of a partitioned table concurrently; a small index is
+/// dropped as written when its table is free; see `pgshift_lint::rewrite`), and the guard
+/// looks at a dropped index's table.
+async fn assume_live_relations(
     client: &pgshift_db::Connection,
     walk: &StatementWalk<'_>,
     ctx: &mut Context,
