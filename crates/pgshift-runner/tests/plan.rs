@@ -506,3 +506,51 @@ async fn plan_and_check_agree_on_what_breaks_the_running_code() {
         "yes: nothing is dropped, renamed, retyped or made mandatory"
     );
 }
+
+#[tokio::test]
+async fn plan_shows_both_forms_of_a_small_index_s_drop() {
+    let db = TestDb::new().await;
+    let conn = db.connect().await;
+    conn.batch_execute(
+        "CREATE TABLE t (a int);
+         INSERT INTO t SELECT g FROM generate_series(1, 100) g;
+         CREATE INDEX t_a_idx ON t (a);",
+    )
+    .await
+    .expect("setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_drop.up.sql",
+        "DROP INDEX t_a_idx;\n",
+    );
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let report = plan(&conn, &set, &PlanOptions::default())
+        .await
+        .expect("plan");
+    let drop = &report.migrations[0].statements[0];
+    let forms: Vec<(&str, &str)> = drop
+        .runs_instead
+        .iter()
+        .map(|s| (s.sql.as_str(), s.runs.as_str()))
+        .collect();
+    assert_eq!(
+        forms,
+        vec![
+            ("DROP INDEX t_a_idx", "own transaction"),
+            (
+                "DROP INDEX CONCURRENTLY t_a_idx",
+                "outside a transaction, when the table is in use"
+            ),
+        ]
+    );
+    assert!(drop.runs_instead[0].purpose.contains("NOWAIT"));
+    // The statement as written locks the index's table, which the catalog names.
+    assert!(
+        drop.tables
+            .iter()
+            .any(|t| t.table == "t" && t.lock == LockLevel::AccessExclusive),
+        "{:#?}",
+        drop.tables
+    );
+}
