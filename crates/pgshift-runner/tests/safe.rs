@@ -761,6 +761,7 @@ async fn a_small_index_is_dropped_as_written_when_its_table_is_free_and_concurre
          INSERT INTO small_t SELECT g, g FROM generate_series(1, 500) g;
          CREATE INDEX small_idx ON small_t (a);
          CREATE INDEX busy_idx ON small_t (id);
+         CREATE INDEX unguarded_idx ON small_t (id, a);
          CREATE TABLE big_t (id int);
          INSERT INTO big_t SELECT g FROM generate_series(1, 100000) g;
          CREATE INDEX big_idx ON big_t (id);",
@@ -792,7 +793,10 @@ async fn a_small_index_is_dropped_as_written_when_its_table_is_free_and_concurre
         vec!["DROP INDEX CONCURRENTLY big_idx".to_string()],
         "only the large index is dropped concurrently"
     );
-    assert_eq!(public_indexes(&c).await, vec!["busy_idx".to_string()]);
+    assert_eq!(
+        public_indexes(&c).await,
+        vec!["busy_idx".to_string(), "unguarded_idx".to_string()]
+    );
 
     // A session in a transaction that read the table: its lock is not free at once, so the
     // small index is dropped concurrently, which waits for that transaction without making
@@ -842,6 +846,24 @@ async fn a_small_index_is_dropped_as_written_when_its_table_is_free_and_concurre
     assert_eq!(
         busy_log.rewrites(),
         vec!["DROP INDEX CONCURRENTLY busy_idx".to_string()]
+    );
+
+    // With the guard off nothing takes the table's lock NOWAIT first: concurrently.
+    write(
+        dir.path(),
+        "20240104000000_drop_unguarded_idx.up.sql",
+        "DROP INDEX unguarded_idx;\n",
+    );
+    let unguarded_log = Log::default();
+    let unguarded = RunOptions {
+        guard_max_wait: Duration::ZERO,
+        ..RunOptions::default()
+    };
+    let mut m = migrator(&db, dir.path(), unguarded).await;
+    m.up(None, &unguarded_log.observer()).await.expect("up");
+    assert_eq!(
+        unguarded_log.rewrites(),
+        vec!["DROP INDEX CONCURRENTLY unguarded_idx".to_string()]
     );
     assert!(public_indexes(&c).await.is_empty());
 }
