@@ -38,3 +38,16 @@ bench_cluster_stop() {
 }
 
 now() { date +%s.%N; }
+
+# The online benches' load (online_change.sh, load_headroom.sh), one pgbench script: a random
+# account's balance moved and its history row written. `bench_account_load FILE ROWS`.
+bench_account_load() {
+    cat >"$1" <<EOF
+\set aid random(1, $2)
+\set delta random(-5000, 5000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+EOF
+}

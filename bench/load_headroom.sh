@@ -35,14 +35,7 @@ q -c "ANALYZE"
 q -c "ALTER TABLE pgbench_accounts ADD COLUMN abalance_new bigint" \
   -c "CREATE FUNCTION sync_abalance() RETURNS trigger LANGUAGE plpgsql AS \$\$
       BEGIN NEW.abalance_new := NEW.abalance; RETURN NEW; END \$\$"
-cat >"$WORK/load.sql" <<'EOF'
-\set aid random(1, 2000000)
-\set delta random(-5000, 5000)
-BEGIN;
-UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
-INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :aid, :delta, CURRENT_TIMESTAMP);
-END;
-EOF
+bench_account_load "$WORK/load.sql" 2000000
 CAPACITY=$(cd "$WORK" && "$PGBENCH" -n -c 4 -j 2 -T 8 -f load.sql "$URL" 2>/dev/null | awk '/^tps/ {print int($3); exit}')
 [ "${CAPACITY:-0}" -gt 0 ] || { echo "calibration failed: capacity '$CAPACITY' tps" >&2; exit 1; }
 echo "capacity: $CAPACITY tps; shares: $SHARES %; $ROUNDS rounds of $SECS s each" >&2

@@ -182,14 +182,7 @@ for how in copy view; do
         > "$WORK/pgshift_rename_$how/migrations/20260101000000_filler_note.up.sql"
     : > "$WORK/pgshift_rename_$how/pgshift.toml"
 done
-cat > "$WORK/load.sql" <<EOF
-\set aid random(1, $ROWS)
-\set delta random(-5000, 5000)
-BEGIN;
-UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
-INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :aid, :delta, CURRENT_TIMESTAMP);
-END;
-EOF
+bench_account_load "$WORK/load.sql" "$ROWS"
 
 # --- helpers -------------------------------------------------------------------------------
 # template NAME: a database holding pgbench's tables at SCALE, to copy from.
