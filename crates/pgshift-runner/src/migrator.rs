@@ -1096,7 +1096,7 @@ impl Migrator {
         // progress as one that always would: in flight first, when it does.
         if total == 1
             && exec.units[0].transactional
-            && exec.units[0].when_busy().is_none()
+            && exec.units[0].when_busy.is_none()
             && resuming.is_none()
         {
             // The common case: the whole migration and its history record commit together.

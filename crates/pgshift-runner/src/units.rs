@@ -337,16 +337,13 @@ impl Unit {
     /// still the ones in the file when a stopped migration resumes.
     pub fn digest(&self) -> String {
         // Either form drops the same object: a resumed run may prepare the other one.
-        if let Some(other) = self.when_busy() {
-            return other.digest();
-        }
+        let (transactional, steps) = match &self.when_busy {
+            Some(other) => (false, std::slice::from_ref(&**other)),
+            None => (self.transactional, self.steps.as_slice()),
+        };
         let mut text = String::new();
-        text.push_str(if self.transactional {
-            "tx\n"
-        } else {
-            "alone\n"
-        });
-        for step in &self.steps {
+        text.push_str(if transactional { "tx\n" } else { "alone\n" });
+        for step in steps {
             text.push_str(step.sql());
             text.push_str("\n;\n");
             if let Some(data) = &step.copy_data {
