@@ -368,6 +368,31 @@ async fn a_function_body_that_differs_is_shown_as_a_line_diff() {
     assert!(f.details.iter().any(|l| l == "+ RETURN n + 1;"), "{text}");
 }
 
+/// Verify's own session prepares its catalog queries once; a down that deallocates every
+/// prepared statement, checked in that session's transaction, must not break the snapshots
+/// after it (a missing statement would abort the transaction).
+#[tokio::test]
+async fn a_down_that_deallocates_prepared_statements_is_checked_and_the_next_down_too() {
+    let db = TestDb::new().await;
+    let report = verify_in(&db, &fixture("deallocates")).await;
+    let text = terminal(&report);
+    assert!(!report.passed, "{text}");
+    assert_eq!(report.counts.downs_checked, 2, "{text}");
+    assert_eq!(report.failures.len(), 1, "{text}");
+    assert_eq!(
+        report.failures[0].migration.as_deref(),
+        Some("20240102000000 add_email"),
+        "{text}"
+    );
+    assert!(
+        report.failures[0]
+            .differences
+            .iter()
+            .any(|d| d.contains("users.email")),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn three_independent_broken_downs_are_all_named_in_one_run() {
     let db = TestDb::new().await;

@@ -1072,6 +1072,7 @@ impl Run<'_> {
                 InTransaction::Skip | InTransaction::Impossible => Ok(()),
             };
             if let Err(e) = sent {
+                self.forget_prepared_after(exec);
                 let text = &exec.file_text;
                 let at = pgshift_sql::LineIndex::new(text).line_col(text, step.origin.start);
                 return Err((
@@ -1080,7 +1081,17 @@ impl Run<'_> {
                 ));
             }
         }
+        self.forget_prepared_after(exec);
         Ok(())
+    }
+
+    /// SQL that may have deallocated the inspector's prepared statements (`DISCARD ALL`,
+    /// `DEALLOCATE ALL`) makes it prepare them again: a statement found missing inside the
+    /// open transaction would abort it.
+    fn forget_prepared_after(&self, exec: &crate::units::Execution) {
+        if crate::migrator::resets_session(exec) {
+            self.inspector.forget_prepared();
+        }
     }
 
     /// Checks a down, and the up after it, through the runner with real commits. After a
