@@ -173,6 +173,7 @@ echo "snapshot_objects_first_tenth: $(snap "t['first_tenth']['objects']") count"
 echo "snapshot_objects_last_tenth: $(snap "t['last_tenth']['objects']") count"
 echo "snapshot_ms_per_100_objects_first_tenth: $(snap "100 * t['first_tenth']['ms'] / t['first_tenth']['objects']") ms"
 echo "snapshot_ms_per_100_objects_last_tenth: $(snap "100 * t['last_tenth']['ms'] / t['last_tenth']['objects']") ms"
+echo "snapshot_last_vs_first_tenth: $(snap "t['last_tenth']['ms'] / t['first_tenth']['ms']") x"
 echo "migrations_verified: $statements count"
 smallest=""; largest=""
 for r in $(printf '%s\n' "${scale_runs[@]}" | sort -n -k1,1 | tr ' ' ':'); do

@@ -1,6 +1,6 @@
 //! Schema snapshots and lock-tracing primitives against a real server.
 
-use pgshift_db::snapshot::{Change, ObjectKind, Snapshot};
+use pgshift_db::snapshot::{Change, ObjectKind, SchemaWatch, Snapshot, WatchCost};
 use pgshift_db::testing::TestDb;
 use pgshift_db::trace::{relation_locks, relations, RelationChanges};
 use pgshift_db::{Connection, LockLevel, RelationKind};
@@ -201,6 +201,130 @@ async fn the_same_schema_built_twice_gives_equal_snapshots() {
         json,
         serde_json::to_string(&b).unwrap_or_else(|e| panic!("{e}"))
     );
+}
+
+/// A watched snapshot after each change equals a full read, and reads again only the owners
+/// the change touched (and those that show its names): renames seen through views, foreign
+/// keys and defaults, drops of indexes and sequences, comments, types, functions, a change
+/// made by another session, and a rolled-back transaction.
+#[tokio::test]
+async fn a_watched_snapshot_reads_again_only_what_ddl_touched_and_equals_a_full_read() {
+    let (_db, conn) = db_with(SCHEMA).await;
+    let other = _db.connect().await;
+    let mut watch = SchemaWatch::install(&conn)
+        .await
+        .unwrap_or_else(|e| panic!("install: {e}"));
+    assert!(
+        watch.is_watching(),
+        "the test database's user installs event triggers"
+    );
+    let first = watch.take(&conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(watch.last_cost().full);
+    assert_eq!(first, snapshot(&conn).await);
+    // No pgshift object shows: the watch's schema is excluded like pgshift's own.
+    assert!(
+        first.objects.iter().all(|o| !o.name.contains("pgshift")),
+        "{first:#?}"
+    );
+
+    // (SQL, at most this many owners read again)
+    let steps: &[(&str, usize)] = &[
+        // Nothing changed: nothing read.
+        ("SELECT 1", 0),
+        ("CREATE TABLE audit (id bigint PRIMARY KEY, at timestamptz)", 1),
+        ("CREATE INDEX audit_at_idx ON audit (at)", 1),
+        ("COMMENT ON INDEX audit_at_idx IS 'by time'", 1),
+        ("DROP INDEX audit_at_idx", 1),
+        // The view shows the column's name; the index, the check and the sequence too.
+        ("ALTER TABLE users RENAME COLUMN email TO login", 4),
+        // The foreign key of billing.invoices shows the table's name.
+        ("ALTER TABLE users RENAME TO members", 4),
+        ("ALTER SEQUENCE billing.invoices_id_seq RENAME TO invoice_numbers", 2),
+        ("ALTER TABLE billing.invoices ALTER COLUMN id DROP DEFAULT; DROP SEQUENCE billing.invoice_numbers", 3),
+        // The type, the table using it, the view comparing with one of its values.
+        ("ALTER TYPE mood ADD VALUE 'great'", 3),
+        ("ALTER TYPE mood RENAME TO feeling", 3),
+        ("CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$", 2),
+        ("ALTER FUNCTION touch() RENAME TO touch_row", 2),
+        ("ALTER TABLE billing.invoices DROP CONSTRAINT invoices_user_fk", 2),
+        ("CREATE TRIGGER audit_touch BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION touch_row()", 2),
+        ("DROP TRIGGER audit_touch ON audit", 1),
+        ("ALTER TABLE audit ADD COLUMN note text DEFAULT 'none' NOT NULL", 1),
+        ("ALTER TABLE audit DROP COLUMN note", 1),
+        ("REFRESH MATERIALIZED VIEW invoice_totals", 1),
+        ("DROP TABLE audit", 1),
+        ("ALTER DOMAIN positive ADD CONSTRAINT small CHECK (VALUE < 1000)", 2),
+        ("ALTER TYPE pair ADD ATTRIBUTE c date", 1),
+        // A schema changes every name in it: a full read.
+        ("ALTER SCHEMA billing RENAME TO accounts", usize::MAX),
+    ];
+    for (sql, most) in steps {
+        conn.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let watched = watch
+            .take(&conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let full = snapshot(&conn).await;
+        assert_eq!(
+            watched,
+            full,
+            "{sql}: {:#?}",
+            Snapshot::diff(&full, &watched)
+        );
+        let cost = watch.last_cost();
+        if *most == usize::MAX {
+            assert!(cost.full, "{sql}: {cost:?}");
+        } else {
+            assert!(!cost.full && cost.owners <= *most, "{sql}: {cost:?}");
+        }
+    }
+
+    // DDL committed by another session is seen.
+    other
+        .batch_execute("CREATE TABLE elsewhere (id int)")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let watched = watch.take(&conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(watched.get(ObjectKind::Table, "elsewhere").is_some());
+    assert_eq!(
+        watch.last_cost(),
+        WatchCost {
+            full: false,
+            owners: 1
+        }
+    );
+
+    // Snapshots inside a transaction that is rolled back: what they read is read again.
+    watch.mark();
+    conn.batch_execute("BEGIN; DROP TABLE elsewhere; ALTER TABLE members ADD COLUMN tmp int")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let inside = watch.take(&conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(inside.get(ObjectKind::Table, "elsewhere").is_none());
+    conn.batch_execute("ROLLBACK")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    watch.rolled_back();
+    let after = watch.take(&conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after, watched);
+    assert!(!watch.last_cost().full);
+
+    // Removed again, nothing of the watch is left.
+    watch
+        .uninstall(&conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let left: i64 = conn
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_event_trigger) + (SELECT count(*) FROM pg_namespace WHERE nspname = 'pgshift_watch')",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(left, 0);
 }
 
 #[tokio::test]

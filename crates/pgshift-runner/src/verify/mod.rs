@@ -31,7 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pgshift_db::snapshot::{DiffOptions, Difference, ObjectKind, Snapshot};
+use pgshift_db::snapshot::{
+    unseen_by_event_triggers, DiffOptions, Difference, ObjectKind, SchemaWatch, Snapshot,
+};
 use pgshift_db::{Connection, DatabaseUrl, DbError};
 use pgshift_lint::{check_set, CheckOptions, PgVersion, Severity};
 use pgshift_source::{Migration, MigrationSet, Script};
@@ -352,6 +354,7 @@ pub async fn verify(
     if let Some(seed) = &options.seed {
         load_seed(&inspector, seed).await?;
     }
+    let watch = SchemaWatch::install(&inspector).await?;
     let conn = pgshift_db::connect(&url).await?;
     // verify proves the whole set, online changes included: each is expanded, then completed.
     let migrator = Migrator::from_connection(conn, set.clone(), whole(&options.run));
@@ -390,6 +393,7 @@ pub async fn verify(
             timings: Timings::default(),
         },
         inspector,
+        watch: tokio::sync::Mutex::new(watch),
         migrator,
         url,
         rebuildable: options.database_url.is_none(),
@@ -417,11 +421,14 @@ pub async fn verify(
     let Run {
         mut report,
         inspector,
+        watch,
         migrator,
         snapshot_costs,
         ..
     } = run;
     report.timings = timings(&snapshot_costs.into_inner().unwrap_or_default());
+    // A scratch database given by URL is left without pgshift's event triggers.
+    watch.into_inner().uninstall(&inspector).await?;
     drop(inspector);
     drop(migrator);
 
@@ -660,6 +667,8 @@ struct Run<'a> {
     /// A session of its own for snapshots (it sees exactly what the runner committed) and for
     /// the rolled-back checks of each down.
     inspector: Connection,
+    /// The schema as the inspector last saw it, read again where DDL touched it.
+    watch: tokio::sync::Mutex<SchemaWatch>,
     migrator: Migrator,
     url: DatabaseUrl,
     /// A throwaway database that can be dropped and built again after a down that could only
@@ -678,11 +687,20 @@ struct Run<'a> {
 impl Run<'_> {
     async fn snapshot(&self) -> Result<Snapshot> {
         let started = Instant::now();
-        let snapshot = Snapshot::take(&self.inspector).await?;
+        let snapshot = self.watch.lock().await.take(&self.inspector).await?;
         if let Ok(mut costs) = self.snapshot_costs.lock() {
             costs.push((started.elapsed(), snapshot.objects.len()));
         }
         Ok(snapshot)
+    }
+
+    /// The next snapshot reads the whole schema: after SQL whose effect the watch's event
+    /// triggers may not report, and after a runner failure (a statement that failed halfway
+    /// outside a transaction reports nothing).
+    async fn invalidate_after(&self, sql: Option<&str>) {
+        if sql.is_none_or(unseen_by_event_triggers) {
+            self.watch.lock().await.invalidate();
+        }
     }
 
     fn fail(&mut self, failure: Failure) {
@@ -756,6 +774,7 @@ impl Run<'_> {
                 return Ok(false);
             }
             self.report.migrations[i].up = Outcome::Passed;
+            self.invalidate_after(Some(m.up.sql())).await;
             let after = self.snapshot().await?;
             if i + 1 == expected {
                 cycle_start = Some(after.clone());
@@ -835,6 +854,8 @@ impl Run<'_> {
                 }
             }
             Ok(_) => {
+                // The full cycle's two snapshots read everything.
+                self.invalidate_after(None).await;
                 let after = self.snapshot().await?;
                 let start = cycle_start.as_ref().unwrap_or(&before);
                 let diff = self.unexplained(Snapshot::diff_with(start, &after, self.diff));
@@ -867,6 +888,7 @@ impl Run<'_> {
             });
             return Ok(true);
         }
+        self.invalidate_after(None).await;
         let again = self.snapshot().await?;
         let diff = self.unexplained(Snapshot::diff_with(&before, &again, self.diff));
         if !diff.is_empty() {
@@ -1016,6 +1038,7 @@ impl Run<'_> {
         {
             return Ok(None);
         }
+        self.watch.lock().await.mark();
         self.inspector
             .batch_execute("BEGIN")
             .await
@@ -1024,6 +1047,7 @@ impl Run<'_> {
             .run_both(&down_steps, &down_list, &up_steps, &up_list, before, after)
             .await;
         let rolled_back = self.inspector.batch_execute("ROLLBACK").await;
+        self.watch.lock().await.rolled_back();
         let checked = checked?;
         rolled_back.map_err(DbError::from)?;
         Ok(Some(checked))
@@ -1041,6 +1065,7 @@ impl Run<'_> {
         if let Err((at, error)) = self.run_steps(down_exec, down).await {
             return Ok(Checked::DownFailed { at, error });
         }
+        self.invalidate_after(Some(&down_exec.file_text)).await;
         let diff = Snapshot::diff_with(before, &self.snapshot().await?, self.diff);
         if !diff.is_empty() {
             return Ok(Checked::DownDiffers(diff));
@@ -1048,6 +1073,7 @@ impl Run<'_> {
         if let Err((at, error)) = self.run_steps(up_exec, up).await {
             return Ok(Checked::UpFailed { at, error });
         }
+        self.invalidate_after(Some(&up_exec.file_text)).await;
         let diff = Snapshot::diff_with(after, &self.snapshot().await?, self.diff);
         if !diff.is_empty() {
             return Ok(Checked::UpDiffers(diff));
@@ -1109,7 +1135,10 @@ impl Run<'_> {
             .as_ref()
             .map(|d| d.path.display().to_string())
             .unwrap_or_default();
-        let checked = match self.migrator.down(DownTarget::Steps(1), observer).await {
+        let reverted = self.migrator.down(DownTarget::Steps(1), observer).await;
+        self.invalidate_after(reverted.as_ref().ok().and(m.down.as_ref().map(Script::sql)))
+            .await;
+        let checked = match reverted {
             Err(e) => Checked::DownFailed {
                 at: down_path,
                 error: e.to_string(),
@@ -1119,7 +1148,10 @@ impl Run<'_> {
                 if !diff.is_empty() {
                     Checked::DownDiffers(diff)
                 } else {
-                    match self.migrator.up(Some(&m.version), observer).await {
+                    let applied = self.migrator.up(Some(&m.version), observer).await;
+                    self.invalidate_after(applied.as_ref().ok().map(|_| m.up.sql()))
+                        .await;
+                    match applied {
                         Err(e) => Checked::UpFailed {
                             at: m.up.path.display().to_string(),
                             error: e.to_string(),
@@ -1155,6 +1187,7 @@ impl Run<'_> {
         if let Some(seed) = &self.options.seed {
             load_seed(&self.inspector, seed).await?;
         }
+        self.watch = tokio::sync::Mutex::new(SchemaWatch::install(&self.inspector).await?);
         let conn = pgshift_db::connect(&self.url).await?;
         self.migrator =
             Migrator::from_connection(conn, self.migrator.set().clone(), whole(&self.options.run));

@@ -16,9 +16,15 @@
 //!
 //! Every object is a [`SchemaObject`]: a kind, a name (schema-qualified unless it is in
 //! `public`; columns, constraints and triggers as `table.name`) and text attributes. Each kind
-//! is one catalog query in [`queries`], whose first column is the name, the second the table
-//! the object belongs to, and every further column an attribute named by its alias — adding
-//! an attribute is adding a column to a query.
+//! is one catalog query in [`queries`]. Its first two columns say where the object lives in
+//! the catalog: the OID of its *owner* (the relation of a table, column, constraint, index,
+//! view, sequence or trigger; the type; the function; the schema; the extension) and its own
+//! OID where it has one (an index, a constraint, a trigger, a column's default). Then come the
+//! name, the table the object belongs to, and an attribute per further column, named by its
+//! alias — adding an attribute is adding a column to a query.
+//!
+//! [`Snapshot::take`] reads everything. [`SchemaWatch`] keeps a snapshot of one database up to
+//! date by reading again only the owners the DDL run since touched.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -30,6 +36,9 @@ use tokio_postgres::Row;
 use pgshift_sql::ident::quote_literal;
 
 use crate::{Connection, DbError};
+
+mod watch;
+pub use watch::{unseen_by_event_triggers, SchemaWatch, WatchCost};
 
 /// The schema pgshift keeps its history and state in; never part of a snapshot.
 pub const PGSHIFT_SCHEMA: &str = "pgshift";
@@ -242,23 +251,12 @@ impl Snapshot {
     ///
     /// One catalog query per kind ([`queries`]), prepared on the session the first time and
     /// reused after (planning them costs more than running them on a schema of a few hundred
-    /// objects: verify takes three snapshots per migration), all sent at once and answered in
-    /// one round trip.
+    /// objects), all sent at once and answered in one round trip.
     pub async fn take(conn: &Connection) -> Result<Snapshot, DbError> {
-        let statements = prepared_queries();
-        let answers = futures_util::future::try_join_all(
-            statements
-                .iter()
-                .map(|(_, sql)| conn.query_prepared(sql, &[], &[])),
-        )
-        .await?;
-        let mut objects = Vec::new();
-        for ((kind, _), rows) in statements.iter().zip(answers) {
-            for row in rows {
-                objects.push(object_from_row(*kind, &row)?);
-            }
-        }
-        Ok(Snapshot::from_objects(objects))
+        let rows = read(conn, None).await?;
+        Ok(Snapshot::from_objects(
+            rows.into_iter().map(|r| r.object).collect(),
+        ))
     }
 
     /// A snapshot of these objects, sorted (for tests and for snapshots read back from JSON).
@@ -629,46 +627,206 @@ pub fn line_diff(first: &str, second: &str) -> Vec<String> {
     out
 }
 
+/// Whose objects a kind's query returns, for reading part of a schema again: every object
+/// has one owner, and reading an owner again reads all of its objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Owner {
+    /// A relation (`pg_class`): a table, view, materialized view or sequence, with its
+    /// columns, constraints, indexes and triggers.
+    Relation(u32),
+    /// A type (`pg_type`) of the `Type` kind.
+    Type(u32),
+    /// A function or procedure (`pg_proc`).
+    Function(u32),
+}
+
+/// The owner a kind's objects belong to; `None` for schemas and extensions, which
+/// [`SchemaWatch`] reads again only in a full read (any change to one is reported as such).
+fn owner_of(kind: ObjectKind, oid: u32) -> Option<Owner> {
+    match kind {
+        ObjectKind::Schema | ObjectKind::Extension => None,
+        ObjectKind::Type => Some(Owner::Type(oid)),
+        ObjectKind::Function => Some(Owner::Function(oid)),
+        _ => Some(Owner::Relation(oid)),
+    }
+}
+
+/// The catalog (`pg_class` and so on, by their fixed OIDs) a kind's own `oid` column is from.
+fn member_catalog(kind: ObjectKind) -> u32 {
+    match kind {
+        ObjectKind::Schema => catalog::NAMESPACE,
+        ObjectKind::Extension => catalog::EXTENSION,
+        ObjectKind::Type => catalog::TYPE,
+        ObjectKind::Function => catalog::PROC,
+        ObjectKind::Column => catalog::ATTRDEF,
+        ObjectKind::Constraint => catalog::CONSTRAINT,
+        ObjectKind::Trigger => catalog::TRIGGER,
+        ObjectKind::Table
+        | ObjectKind::Index
+        | ObjectKind::View
+        | ObjectKind::MaterializedView
+        | ObjectKind::Sequence => catalog::CLASS,
+    }
+}
+
+/// The fixed OIDs of the system catalogs an object's address (`classid`, `objid`) names.
+pub(crate) mod catalog {
+    pub const CLASS: u32 = 1259;
+    pub const TYPE: u32 = 1247;
+    pub const PROC: u32 = 1255;
+    pub const ATTRDEF: u32 = 2604;
+    pub const CONSTRAINT: u32 = 2606;
+    pub const TRIGGER: u32 = 2620;
+    pub const NAMESPACE: u32 = 2615;
+    pub const EXTENSION: u32 = 3079;
+}
+
+/// One object as read, with where it lives in the catalog.
+pub(crate) struct ReadObject {
+    pub owner: Option<Owner>,
+    /// `(catalog, oid)` of the object itself, where it has an OID of its own.
+    pub address: Option<(u32, u32)>,
+    pub object: SchemaObject,
+}
+
+/// A kind's query, in full and limited to some owners (`$1`, an `oid[]`).
+struct KindQuery {
+    kind: ObjectKind,
+    full: String,
+    by_owner: String,
+}
+
 /// [`queries`] with the excluded schemas written in, built once for the process: the text
 /// [`Connection::query_prepared`] prepares each session's statements by.
-fn prepared_queries() -> &'static [(ObjectKind, String)] {
-    static QUERIES: OnceLock<Vec<(ObjectKind, String)>> = OnceLock::new();
+fn prepared_queries() -> &'static [KindQuery] {
+    static QUERIES: OnceLock<Vec<KindQuery>> = OnceLock::new();
     QUERIES.get_or_init(|| {
         let excluded = format!(
             "ARRAY[{}]::text[]",
-            ["pg_catalog", "information_schema", PGSHIFT_SCHEMA]
-                .iter()
-                .map(|s| quote_literal(s))
-                .collect::<Vec<_>>()
-                .join(", ")
+            [
+                "pg_catalog",
+                "information_schema",
+                PGSHIFT_SCHEMA,
+                watch::WATCH_SCHEMA
+            ]
+            .iter()
+            .map(|s| quote_literal(s))
+            .collect::<Vec<_>>()
+            .join(", ")
         );
         queries()
             .into_iter()
-            .map(|(kind, sql)| (kind, sql.replace("$1::text[]", &excluded)))
+            .map(|(kind, sql)| {
+                let full = sql.replace("$1::text[]", &excluded);
+                // Every query ends in its WHERE clause, and selects its owner first.
+                let owner = owner_column(kind);
+                let by_owner = format!("{full}\n                    AND {owner} = ANY($1::oid[])");
+                KindQuery {
+                    kind,
+                    full,
+                    by_owner,
+                }
+            })
             .collect()
     })
 }
 
-/// One row of a kind's query: the name, the table, then an attribute per further column.
-fn object_from_row(kind: ObjectKind, row: &Row) -> Result<SchemaObject, DbError> {
+/// The expression of a kind's `owner` column.
+fn owner_column(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Schema => "n.oid",
+        ObjectKind::Extension => "x.oid",
+        ObjectKind::Type => "t.oid",
+        ObjectKind::Function => "p.oid",
+        _ => "c.oid",
+    }
+}
+
+/// Reads every kind (`owners: None`), or the objects of these owners: one prepared statement
+/// per kind, all sent at once.
+pub(crate) async fn read(
+    conn: &Connection,
+    owners: Option<&[Owner]>,
+) -> Result<Vec<ReadObject>, DbError> {
+    let oids = |pick: fn(&Owner) -> Option<u32>| -> Vec<u32> {
+        owners.unwrap_or_default().iter().filter_map(pick).collect()
+    };
+    let relations = oids(|o| match o {
+        Owner::Relation(oid) => Some(*oid),
+        _ => None,
+    });
+    let types = oids(|o| match o {
+        Owner::Type(oid) => Some(*oid),
+        _ => None,
+    });
+    let functions = oids(|o| match o {
+        Owner::Function(oid) => Some(*oid),
+        _ => None,
+    });
+    let wanted: Vec<(&KindQuery, Option<&Vec<u32>>)> = prepared_queries()
+        .iter()
+        .filter_map(|q| {
+            let Some(_) = owners else {
+                return Some((q, None));
+            };
+            match q.kind {
+                ObjectKind::Schema | ObjectKind::Extension => None,
+                ObjectKind::Type => (!types.is_empty()).then_some((q, Some(&types))),
+                ObjectKind::Function => (!functions.is_empty()).then_some((q, Some(&functions))),
+                _ => (!relations.is_empty()).then_some((q, Some(&relations))),
+            }
+        })
+        .collect();
+    let answers = futures_util::future::try_join_all(wanted.iter().map(|&(q, oids)| async move {
+        match oids {
+            None => conn.query_prepared(&q.full, &[], &[]).await,
+            Some(oids) => {
+                conn.query_prepared(
+                    &q.by_owner,
+                    &[tokio_postgres::types::Type::OID_ARRAY],
+                    &[oids],
+                )
+                .await
+            }
+        }
+    }))
+    .await?;
+    let mut objects = Vec::new();
+    for ((q, _), rows) in wanted.iter().zip(answers) {
+        for row in rows {
+            objects.push(object_from_row(q.kind, &row)?);
+        }
+    }
+    Ok(objects)
+}
+
+/// One row of a kind's query: owner, own OID, name, table, then an attribute per column.
+fn object_from_row(kind: ObjectKind, row: &Row) -> Result<ReadObject, DbError> {
+    let unexpected = |i: usize, e: tokio_postgres::Error| DbError::UnexpectedValue {
+        what: "a schema snapshot column",
+        value: format!("{kind} column {i}: {e}"),
+    };
     let text = |i: usize| -> Result<Option<String>, DbError> {
         row.try_get::<_, Option<String>>(i)
-            .map_err(|e| DbError::UnexpectedValue {
-                what: "a schema snapshot column (every column must be text)",
-                value: format!("{kind} column {i}: {e}"),
-            })
+            .map_err(|e| unexpected(i, e))
     };
+    let owner: u32 = row.try_get(0).map_err(|e| unexpected(0, e))?;
+    let own: Option<u32> = row.try_get(1).map_err(|e| unexpected(1, e))?;
     let mut attributes = BTreeMap::new();
-    for (i, column) in row.columns().iter().enumerate().skip(2) {
+    for (i, column) in row.columns().iter().enumerate().skip(4) {
         if let Some(value) = text(i)? {
             attributes.insert(column.name().to_string(), value);
         }
     }
-    Ok(SchemaObject {
-        kind,
-        name: text(0)?.unwrap_or_default(),
-        table: text(1)?,
-        attributes,
+    Ok(ReadObject {
+        owner: owner_of(kind, owner),
+        address: own.map(|oid| (member_catalog(kind), oid)),
+        object: SchemaObject {
+            kind,
+            name: text(2)?.unwrap_or_default(),
+            table: text(3)?,
+            attributes,
+        },
     })
 }
 
@@ -700,7 +858,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Schema,
             format!(
-                "SELECT n.nspname AS name, NULL::text AS tbl,
+                "SELECT n.oid AS owner, n.oid AS oid, n.nspname AS name, NULL::text AS tbl,
                         obj_description(n.oid, 'pg_namespace') AS comment
                    FROM pg_namespace n
                   WHERE {user} AND {}",
@@ -709,7 +867,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         ),
         (
             ObjectKind::Extension,
-            "SELECT x.extname AS name, NULL::text AS tbl, n.nspname AS schema,
+            "SELECT x.oid AS owner, x.oid AS oid, x.extname AS name, NULL::text AS tbl, n.nspname AS schema,
                     x.extversion AS version
                FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace"
                 .to_string(),
@@ -717,7 +875,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Type,
             format!(
-                "SELECT {name} AS name, NULL::text AS tbl,
+                "SELECT t.oid AS owner, t.oid AS oid, {name} AS name, NULL::text AS tbl,
                         CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain'
                              WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range' ELSE 'base' END AS kind,
                         CASE WHEN t.typtype = 'e' THEN
@@ -747,7 +905,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Table,
             format!(
-                "SELECT {rel} AS name, NULL::text AS tbl,
+                "SELECT c.oid AS owner, c.oid AS oid, {rel} AS name, NULL::text AS tbl,
                         CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' ELSE 'table' END AS kind,
                         CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END AS persistence,
                         CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS \"partition key\",
@@ -767,7 +925,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Column,
             format!(
-                "SELECT {rel} || '.' || a.attname AS name, {rel} AS tbl,
+                "SELECT c.oid AS owner, d.oid AS oid, {rel} || '.' || a.attname AS name, {rel} AS tbl,
                         format_type(a.atttypid, a.atttypmod) AS type,
                         (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::text AS position,
                         CASE WHEN a.attnotnull THEN 'NOT NULL' ELSE 'NULL' END AS nullability,
@@ -789,7 +947,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Constraint,
             format!(
-                "SELECT {rel} || '.' || k.conname AS name, {rel} AS tbl,
+                "SELECT c.oid AS owner, k.oid AS oid, {rel} || '.' || k.conname AS name, {rel} AS tbl,
                         regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '') AS definition,
                         CASE WHEN k.convalidated THEN 'valid' ELSE 'NOT VALID' END AS validity,
                         obj_description(k.oid, 'pg_constraint') AS comment
@@ -802,7 +960,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Index,
             format!(
-                "SELECT {index} AS name, {rel} AS tbl,
+                "SELECT c.oid AS owner, i.indexrelid AS oid, {index} AS name, {rel} AS tbl,
                         pg_get_indexdef(i.indexrelid) AS definition,
                         CASE WHEN i.indisvalid THEN 'valid' ELSE 'INVALID' END AS validity,
                         obj_description(i.indexrelid, 'pg_class') AS comment
@@ -818,7 +976,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::View,
             format!(
-                "SELECT {rel} AS name, NULL::text AS tbl,
+                "SELECT c.oid AS owner, c.oid AS oid, {rel} AS name, NULL::text AS tbl,
                         pg_get_viewdef(c.oid, true) AS definition,
                         array_to_string(c.reloptions, ', ') AS options,
                         obj_description(c.oid, 'pg_class') AS comment
@@ -829,7 +987,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::MaterializedView,
             format!(
-                "SELECT {rel} AS name, NULL::text AS tbl,
+                "SELECT c.oid AS owner, c.oid AS oid, {rel} AS name, NULL::text AS tbl,
                         pg_get_viewdef(c.oid, true) AS definition,
                         CASE WHEN c.relispopulated THEN 'populated' ELSE 'not populated' END AS state,
                         obj_description(c.oid, 'pg_class') AS comment
@@ -840,7 +998,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Sequence,
             format!(
-                "SELECT {rel} AS name, NULL::text AS tbl,
+                "SELECT c.oid AS owner, c.oid AS oid, {rel} AS name, NULL::text AS tbl,
                         format_type(s.seqtypid, NULL) AS type,
                         s.seqstart::text AS start, s.seqincrement::text AS increment,
                         s.seqmin::text AS minimum, s.seqmax::text AS maximum,
@@ -864,7 +1022,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Function,
             format!(
-                "SELECT {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name,
+                "SELECT p.oid AS owner, p.oid AS oid, {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name,
                         NULL::text AS tbl,
                         CASE p.prokind WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure'
                              WHEN 'w' THEN 'window function' ELSE 'function' END AS kind,
@@ -879,7 +1037,7 @@ pub fn queries() -> Vec<(ObjectKind, String)> {
         (
             ObjectKind::Trigger,
             format!(
-                "SELECT {rel} || '.' || t.tgname AS name, {rel} AS tbl,
+                "SELECT c.oid AS owner, t.oid AS oid, {rel} || '.' || t.tgname AS name, {rel} AS tbl,
                         pg_get_triggerdef(t.oid) AS definition,
                         CASE t.tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'
                              WHEN 'A' THEN 'always' END AS enabled,
