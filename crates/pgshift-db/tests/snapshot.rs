@@ -327,6 +327,45 @@ async fn a_watched_snapshot_reads_again_only_what_ddl_touched_and_equals_a_full_
     assert_eq!(left, 0);
 }
 
+/// Without the privilege to create event triggers, the watch reads every snapshot in full,
+/// and installing it changes nothing.
+#[tokio::test]
+async fn without_a_superuser_the_watch_reads_everything_every_time() {
+    let (db, conn) = db_with(SCHEMA).await;
+    let role = format!("pgshift_nosuper_{}", std::process::id());
+    conn.batch_execute(&format!(
+        "CREATE ROLE {role}; GRANT CREATE ON SCHEMA public TO {role}; SET ROLE {role}"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut watch = SchemaWatch::install(&conn)
+        .await
+        .unwrap_or_else(|e| panic!("install: {e}"));
+    assert!(!watch.is_watching());
+    watch.take(&conn).await.unwrap_or_else(|e| panic!("{e}"));
+    conn.batch_execute("CREATE TABLE mine (id int)")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = watch.take(&conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.get(ObjectKind::Table, "mine").is_some());
+    assert!(watch.last_cost().full);
+    conn.batch_execute(&format!(
+        "RESET ROLE; DROP TABLE mine; REVOKE CREATE ON SCHEMA public FROM {role}; DROP ROLE {role}"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let schemas: i64 = conn
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgshift_watch'",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(schemas, 0);
+    drop(db);
+}
+
 #[tokio::test]
 async fn diffs_name_what_changed() {
     let (_db, conn) = db_with(SCHEMA).await;

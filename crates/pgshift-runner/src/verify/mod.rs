@@ -417,7 +417,12 @@ pub async fn verify(
         }
         observer.event(e)
     };
-    let first_pass_ok = run.cycle(set, &watching).await?;
+    let cycled = run.cycle(set, &watching).await;
+    if cycled.is_err() {
+        // Best effort: the error is what the user needs to see.
+        let _ = run.watch.lock().await.uninstall(&run.inspector).await;
+    }
+    let first_pass_ok = cycled?;
     let Run {
         mut report,
         inspector,
