@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 use crate::catalog::RelationKind;
 use crate::snapshot::PGSHIFT_SCHEMA;
-use crate::DbError;
+use crate::{Connection, DbError};
 use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::LockLevel;
 
@@ -39,9 +39,9 @@ pub struct HeldLock {
 
 /// The relation locks (`locktype = 'relation'`) that session `pid` holds or waits for in the
 /// current database, outside the system schemas. Run it from another session than `pid`'s.
-pub async fn relation_locks(client: &Client, pid: i32) -> Result<Vec<HeldLock>, DbError> {
-    let rows = client
-        .query(
+pub async fn relation_locks(conn: &Connection, pid: i32) -> Result<Vec<HeldLock>, DbError> {
+    let rows = conn
+        .query_prepared(
             "SELECT l.relation, n.nspname, c.relname, c.relkind::text, l.mode, l.granted
                FROM pg_locks l
                LEFT JOIN pg_class c ON c.oid = l.relation
@@ -51,6 +51,7 @@ pub async fn relation_locks(client: &Client, pid: i32) -> Result<Vec<HeldLock>, 
                 AND (n.nspname IS NULL OR (n.nspname NOT IN ('pg_catalog', 'information_schema', $2)
                      AND n.nspname NOT LIKE 'pg\\_toast%'))
               ORDER BY l.relation, l.mode",
+            &[Type::INT4, Type::TEXT],
             &[&pid, &PGSHIFT_SCHEMA],
         )
         .await?;
@@ -95,9 +96,10 @@ pub struct RelationState {
 
 /// Every relation in the user schemas of the database, by OID, as the session `client` sees
 /// it (its own uncommitted changes included).
-pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, DbError> {
-    let rows = client
-        .query(
+pub async fn relations(conn: &Connection) -> Result<BTreeMap<u32, RelationState>, DbError> {
+    // Prepared once per session: the trace reads this before and after every statement.
+    let rows = conn
+        .query_prepared(
             "SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relfilenode,
                     c.xmin::text
                     || '/' || coalesce((SELECT string_agg(a.xmin::text, ',' ORDER BY a.attnum)
@@ -107,11 +109,13 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
                     || '/' || coalesce((SELECT string_agg(t.xmin::text, ',' ORDER BY t.oid)
                                           FROM pg_trigger t WHERE t.tgrelid = c.oid), '')
                     || '/' || coalesce((SELECT string_agg(i.xmin::text, ',' ORDER BY i.indexrelid)
-                                          FROM pg_index i WHERE i.indrelid = c.oid OR i.indexrelid = c.oid), ''),
+                                          FROM pg_index i WHERE i.indrelid = c.oid), '')
+                    || '/' || coalesce((SELECT i.xmin::text FROM pg_index i WHERE i.indexrelid = c.oid), ''),
                     (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = c.oid AND c.relispartition LIMIT 1)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', $1)
                 AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
+            &[Type::TEXT],
             &[&PGSHIFT_SCHEMA],
         )
         .await?;
@@ -142,10 +146,11 @@ pub async fn relations(client: &Client) -> Result<BTreeMap<u32, RelationState>, 
 /// table so far (`pg_stat_xact_user_tables.seq_scan`, by OID). Read before and after a
 /// statement inside its transaction, the difference tells whether the statement read the
 /// whole table (e.g. `SET NOT NULL` checking for NULLs).
-pub async fn sequential_scans(client: &Client) -> Result<BTreeMap<u32, i64>, DbError> {
-    let rows = client
-        .query(
+pub async fn sequential_scans(conn: &Connection) -> Result<BTreeMap<u32, i64>, DbError> {
+    let rows = conn
+        .query_prepared(
             "SELECT relid, seq_scan FROM pg_stat_xact_user_tables WHERE seq_scan > 0",
+            &[],
             &[],
         )
         .await?;
@@ -205,6 +210,17 @@ impl RelationChanges {
                 changes.created.push(named(*oid, new));
             }
         }
+        // By name, not by OID: OIDs come from a counter the whole cluster shares, so their
+        // order depends on whatever else was created on the server before (another database,
+        // another pgshift version), and the report would too.
+        for list in [
+            &mut changes.created,
+            &mut changes.dropped,
+            &mut changes.altered,
+            &mut changes.rewritten,
+        ] {
+            list.sort_by(|a, b| a.name.cmp(&b.name).then(a.oid.cmp(&b.oid)));
+        }
         changes
     }
 
@@ -256,6 +272,19 @@ mod tests {
         assert_eq!(names(&c.rewritten), vec!["rewritten"]);
         assert!(!c.is_empty());
         assert!(RelationChanges::between(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn changes_are_listed_by_name_whatever_their_oids() {
+        let after: BTreeMap<u32, RelationState> = [
+            (7, state("b_idx", 1, "a")),
+            (9, state("a_idx", 2, "a")),
+            (8, state("c_idx", 3, "a")),
+        ]
+        .into();
+        let c = RelationChanges::between(&BTreeMap::new(), &after);
+        let names: Vec<_> = c.created.iter().map(|r| r.name.name.as_str()).collect();
+        assert_eq!(names, vec!["a_idx", "b_idx", "c_idx"]);
     }
 
     #[test]
