@@ -233,6 +233,15 @@ impl SchemaWatch {
 
     /// The schema now.
     pub async fn take(&mut self, conn: &Connection) -> Result<Snapshot, DbError> {
+        let taken = self.take_or_fail(conn).await;
+        if taken.is_err() {
+            // The log may have been taken without the owners it named being read again.
+            self.state = None;
+        }
+        taken
+    }
+
+    async fn take_or_fail(&mut self, conn: &Connection) -> Result<Snapshot, DbError> {
         let owners = match (&self.state, self.watching) {
             (Some(state), true) => self.touched(conn, state).await?,
             _ => None,
@@ -357,17 +366,9 @@ impl State {
                 entry.addresses.push(address);
                 self.members.insert(address, owner);
             }
+            // Every owner's own row (its table, view, sequence, type or function) carries
+            // the owner's address, so a dropped owner is placed too.
             entry.objects.push(row.object);
-        }
-        // An owner's own address, for a dropped table, view, sequence, type or function.
-        let owners: Vec<Owner> = self.owned.keys().copied().collect();
-        for owner in owners {
-            let address = match owner {
-                Owner::Relation(oid) => (super::catalog::CLASS, oid),
-                Owner::Type(oid) => (super::catalog::TYPE, oid),
-                Owner::Function(oid) => (super::catalog::PROC, oid),
-            };
-            self.members.entry(address).or_insert(owner);
         }
     }
 
