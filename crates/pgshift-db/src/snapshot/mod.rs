@@ -11,8 +11,9 @@
 //! `attnum` (a dropped column leaves a hole), no statistics, no sequence positions.
 //!
 //! Excluded: the system schemas (`pg_catalog`, `information_schema`, `pg_toast*`,
-//! `pg_temp*`), pgshift's own schema ([`PGSHIFT_SCHEMA`]), and objects that belong to an
-//! extension (the extension itself is listed, with its version).
+//! `pg_temp*`), pgshift's own schema ([`PGSHIFT_SCHEMA`]) and that of [`SchemaWatch`]
+//! (`pgshift_watch`), and objects that belong to an extension (the extension itself is listed,
+//! with its version).
 //!
 //! Every object is a [`SchemaObject`]: a kind, a name (schema-qualified unless it is in
 //! `public`; columns, constraints and triggers as `table.name`) and text attributes. Each kind
