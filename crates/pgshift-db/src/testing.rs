@@ -160,6 +160,19 @@ impl TestDb {
     }
 }
 
+/// What [`crate::snapshot::SchemaWatch`] left in the database `conn` is on: its event
+/// triggers (any event trigger counts) and its schema. Zero once it is uninstalled.
+pub async fn watch_leftovers(conn: &Connection) -> i64 {
+    conn.query_one(
+        "SELECT (SELECT count(*) FROM pg_event_trigger)
+              + (SELECT count(*) FROM pg_namespace WHERE nspname = 'pgshift_watch')",
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("watch_leftovers: {e}"))
+    .get(0)
+}
+
 impl Drop for TestDb {
     /// Drops the database, forcing out sessions still connected. `Drop` is synchronous and
     /// may run inside (or outside) a runtime, so the work runs on its own thread with its own

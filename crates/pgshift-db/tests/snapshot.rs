@@ -316,15 +316,7 @@ async fn a_watched_snapshot_reads_again_only_what_ddl_touched_and_equals_a_full_
         .uninstall(&conn)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let left: i64 = conn
-        .query_one(
-            "SELECT (SELECT count(*) FROM pg_event_trigger) + (SELECT count(*) FROM pg_namespace WHERE nspname = 'pgshift_watch')",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
-    assert_eq!(left, 0);
+    assert_eq!(pgshift_db::testing::watch_leftovers(&conn).await, 0);
 }
 
 /// Without the privilege to create event triggers, the watch reads every snapshot in full,

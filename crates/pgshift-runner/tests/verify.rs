@@ -322,15 +322,11 @@ async fn a_down_that_re_adds_a_column_last_restores_the_schema() {
     assert_eq!(report.counts.downs_checked, 2, "{text}");
     // A scratch database given by URL keeps none of verify's event triggers.
     let conn = db.connect().await;
-    let left: i64 = conn
-        .query_one(
-            "SELECT (SELECT count(*) FROM pg_event_trigger) + (SELECT count(*) FROM pg_namespace WHERE nspname = 'pgshift_watch')",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
-    assert_eq!(left, 0, "{text}");
+    assert_eq!(
+        pgshift_db::testing::watch_leftovers(&conn).await,
+        0,
+        "{text}"
+    );
 
     // With --strict-order the position counts.
     let db = TestDb::new().await;

@@ -749,21 +749,14 @@ pub(crate) async fn read(
     conn: &Connection,
     owners: Option<&[Owner]>,
 ) -> Result<Vec<ReadObject>, DbError> {
-    let oids = |pick: fn(&Owner) -> Option<u32>| -> Vec<u32> {
-        owners.unwrap_or_default().iter().filter_map(pick).collect()
-    };
-    let relations = oids(|o| match o {
-        Owner::Relation(oid) => Some(*oid),
-        _ => None,
-    });
-    let types = oids(|o| match o {
-        Owner::Type(oid) => Some(*oid),
-        _ => None,
-    });
-    let functions = oids(|o| match o {
-        Owner::Function(oid) => Some(*oid),
-        _ => None,
-    });
+    let (mut relations, mut types, mut functions) = (Vec::new(), Vec::new(), Vec::new());
+    for owner in owners.unwrap_or_default() {
+        match *owner {
+            Owner::Relation(oid) => relations.push(oid),
+            Owner::Type(oid) => types.push(oid),
+            Owner::Function(oid) => functions.push(oid),
+        }
+    }
     let wanted: Vec<(&KindQuery, Option<&Vec<u32>>)> = prepared_queries()
         .iter()
         .filter_map(|q| {
