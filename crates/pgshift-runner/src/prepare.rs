@@ -619,6 +619,10 @@ pub struct OnlineStatement {
     /// The CHECK constraint it adds to an existing table (`ADD CONSTRAINT ... CHECK`, not
     /// `NOT VALID`).
     pub adds_check: Option<AddedCheck>,
+    /// The types (and domains) a `DROP TYPE` / `DROP DOMAIN` drops.
+    pub drops_types: Vec<QualifiedName>,
+    /// The new name an `ALTER TYPE ... RENAME TO` gives a type (or domain).
+    pub renames_type_to: Option<String>,
 }
 
 /// A CHECK constraint a statement adds.
@@ -637,6 +641,8 @@ pub enum Created {
     Table(QualifiedName),
     /// An index, and whether it was built CONCURRENTLY.
     Index(QualifiedName),
+    /// A type: an enum, a composite type, a range or a domain.
+    Type(QualifiedName),
 }
 
 /// A migration's statements for the online planner, and whether the file opts out
@@ -699,6 +705,19 @@ pub async fn online_statements(
                 let schema = ix.relation.as_ref().map(|r| r.schemaname.as_str());
                 Some(Created::Index(QualifiedName::new(schema, &ix.idxname)))
             }
+            NodeEnum::CreateEnumStmt(e) => {
+                QualifiedName::from_names(&e.type_name).map(Created::Type)
+            }
+            NodeEnum::CreateDomainStmt(d) => {
+                QualifiedName::from_names(&d.domainname).map(Created::Type)
+            }
+            NodeEnum::CompositeTypeStmt(c) => c
+                .typevar
+                .as_ref()
+                .map(|r| Created::Type(QualifiedName::from_range_var(r))),
+            NodeEnum::CreateRangeStmt(r) => {
+                QualifiedName::from_names(&r.type_name).map(Created::Type)
+            }
             _ => None,
         };
         out.push(OnlineStatement {
@@ -733,10 +752,35 @@ pub async fn online_statements(
                 }
                 _ => None,
             },
+            drops_types: dropped_types(&statement.node),
+            renames_type_to: match &statement.node {
+                NodeEnum::RenameStmt(r) if is_type(r.rename_type) => Some(r.newname.clone()),
+                _ => None,
+            },
         });
         ctx.observe(&statement.node, &effects, statement.span.clone());
     });
     Ok((out, off))
+}
+
+fn is_type(object_type: i32) -> bool {
+    object_type == ObjectType::ObjectType as i32 || object_type == ObjectType::ObjectDomain as i32
+}
+
+/// The types a `DROP TYPE` or `DROP DOMAIN` names.
+fn dropped_types(node: &NodeEnum) -> Vec<QualifiedName> {
+    match node {
+        NodeEnum::DropStmt(d) if is_type(d.remove_type) => d
+            .objects
+            .iter()
+            .filter_map(|o| match o.node.as_ref()? {
+                NodeEnum::TypeName(t) => QualifiedName::from_names(&t.names),
+                NodeEnum::List(l) => QualifiedName::from_names(&l.items),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// `DROP TABLE`, `DROP VIEW`, `DROP MATERIALIZED VIEW`, or an `ALTER TABLE` that drops a

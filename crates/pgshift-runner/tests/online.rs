@@ -3373,3 +3373,152 @@ async fn what_only_dependencies_show_keeps_a_copy_from_being_planned() {
         "tier, body"
     );
 }
+
+/// The enum swap (found in coder/coder's migrations): a new enum, the column retyped to it,
+/// the old type dropped and the new one given its name. The old column keeps the old type
+/// through the window, so the drop and the rename wait for the contract.
+#[tokio::test]
+async fn an_enum_swap_drops_and_renames_its_types_at_contract() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TYPE job_type AS ENUM ('import', 'build');
+         CREATE TABLE jobs (id bigserial PRIMARY KEY, type job_type NOT NULL);
+         INSERT INTO jobs (type) SELECT 'build' FROM generate_series(1, 50);",
+    )
+    .await;
+    let swap = "CREATE TYPE new_job_type AS ENUM ('import', 'build', 'dry_run');
+
+ALTER TABLE jobs
+	ALTER COLUMN \"type\" TYPE new_job_type USING (\"type\"::text::new_job_type);
+
+DROP TYPE job_type;
+ALTER TYPE new_job_type RENAME TO job_type;
+";
+    let dir = folder(&[("20260101000000_job_type_dry_run.up.sql", swap)]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    // Old code keeps writing the old type's labels through the window.
+    exec(&c, "INSERT INTO jobs (type) VALUES ('import')").await;
+    assert_eq!(type_of(&c, "jobs", "type").await, "job_type");
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(type_of(&c, "jobs", "type").await, "job_type");
+    assert_eq!(
+        text(&c, "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'job_type'::regtype").await,
+        "import,build,dry_run"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_type WHERE typname = 'new_job_type'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM jobs WHERE type = 'build'").await,
+        50
+    );
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM jobs WHERE type = 'import'").await,
+        1
+    );
+    exec(&c, "INSERT INTO jobs (type) VALUES ('dry_run')").await;
+
+    // Rolled back instead, the expand's new type goes with its column, so `start` can run
+    // the file again.
+    let dir = folder(&[(
+        "20260102000000_job_type_more.up.sql",
+        "CREATE TYPE job_type_v3 AS ENUM ('import', 'build', 'dry_run', 'cleanup');
+ALTER TABLE jobs ALTER COLUMN type TYPE job_type_v3 USING (type::text::job_type_v3);
+DROP TYPE job_type;
+ALTER TYPE job_type_v3 RENAME TO job_type;
+",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    m.rollback(None, &Silent).await.expect("rollback");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_type WHERE typname = 'job_type_v3'"
+        )
+        .await,
+        0
+    );
+    m.up(None, &Silent).await.expect("up expands again");
+    m.complete(None, &Silent).await.expect("complete");
+    exec(&c, "INSERT INTO jobs (type) VALUES ('cleanup')").await;
+    nothing_left(&c, "jobs").await;
+}
+
+/// A dropped column's type is dropped at contract too; a primary key column dropped, or a
+/// column added again under a dropped one's name, cannot be split: run as written.
+#[tokio::test]
+async fn what_a_dropped_column_still_holds_waits_for_the_contract() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    exec(
+        &c,
+        "CREATE TYPE log_source AS ENUM ('startup', 'shutdown');
+         CREATE TABLE logs (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), source log_source NOT NULL DEFAULT 'startup', line text);
+         INSERT INTO logs (line) SELECT 'l' || g FROM generate_series(1, 20) g;",
+    )
+    .await;
+    let dir = folder(&[(
+        "20260101000000_drop_source.up.sql",
+        "ALTER TABLE logs DROP COLUMN source;\nDROP TYPE log_source;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260101000000").await, EntryState::Expanded);
+    exec(
+        &c,
+        "INSERT INTO logs (source, line) VALUES ('shutdown', 'old code')",
+    )
+    .await;
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM pg_type WHERE typname = 'log_source'"
+        )
+        .await,
+        0
+    );
+
+    // The primary key column dropped and a new key added under its name (coder/coder's
+    // 000071): no online plan can keep the name for both; `up` runs it as written.
+    let dir = folder(&[(
+        "20260102000000_serial_id.up.sql",
+        "ALTER TABLE logs DROP COLUMN id;\n\nALTER TABLE logs ADD COLUMN id BIGSERIAL PRIMARY KEY;\n",
+    )]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(format!("{e:?}"));
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &observer).await.expect("up runs it as written");
+    assert_eq!(state_of(&m, "20260102000000").await, EntryState::Applied);
+    assert_eq!(type_of(&c, "logs", "id").await, "bigint");
+    let events = events.lock().unwrap().join("\n");
+    assert!(events.contains("is in the primary key"), "{events}");
+
+    // Not a key: the column added again under the dropped name.
+    let dir = folder(&[(
+        "20260103000000_line_again.up.sql",
+        "ALTER TABLE logs DROP COLUMN line;\nALTER TABLE logs ADD COLUMN line varchar(200);\n",
+    )]);
+    let mut options = fast();
+    options.online_required = true;
+    let mut m = migrator(&db, &dir, options).await;
+    let err = m.up(None, &Silent).await.expect_err("start refuses");
+    assert!(
+        err.to_string()
+            .contains("adds line again, which line 1 drops")
+            && err.to_string().contains("Nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(type_of(&c, "logs", "line").await, "text");
+}

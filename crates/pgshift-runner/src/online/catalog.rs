@@ -653,6 +653,28 @@ pub async fn sequence(
 
 /// The type `type_text` names, as `format_type` prints it (`int8` and `BIGINT` are
 /// `bigint`), or `None` when it names none.
+/// Whether any of `columns` (table OID, column name) is of one of `types`, or of an array of
+/// one, now.
+pub async fn columns_of_types(
+    client: &Client,
+    columns: &[(u32, String)],
+    types: &[QualifiedName],
+) -> Result<bool, DbError> {
+    let (oids, names): (Vec<u32>, Vec<String>) = columns.iter().cloned().unzip();
+    let types: Vec<String> = types.iter().map(QualifiedName::quoted).collect();
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (
+                 SELECT 1 FROM unnest($1::oid[], $2::text[]) AS c(rel, col)
+                   JOIN pg_attribute a ON a.attrelid = c.rel AND a.attname = c.col
+                   JOIN pg_type t ON t.oid = ANY (SELECT to_regtype(n) FROM unnest($3::text[]) n)
+                  WHERE a.atttypid IN (t.oid, t.typarray))",
+            &[&oids, &names, &types],
+        )
+        .await?
+        .get(0))
+}
+
 pub async fn type_name(client: &Client, type_text: &str) -> Result<Option<String>, DbError> {
     Ok(client
         .query_one("SELECT format_type(to_regtype($1), NULL)", &[&type_text])

@@ -54,6 +54,22 @@ pub async fn plan(
             ),
         ));
     }
+    if col.not_null
+        && catalog::column_uses(client, table.oid, col.attnum)
+            .await?
+            .indexes
+            .iter()
+            .any(|i| i.primary)
+    {
+        return Err(refusal(
+            m,
+            st.line,
+            format!(
+                "{}.{column} is in the primary key, which keeps it NOT NULL until it is dropped; new code could not insert without it",
+                table.name
+            ),
+        ));
+    }
     let t = &table.name;
     let c = quote_ident(column);
     let mut expand = Vec::new();

@@ -439,6 +439,13 @@ async fn plan_online(
     // renamed or retyped (the new name or type exists only after the contract).
     let mut first_contract: Option<(usize, String)> = None;
     let mut column_changes: Vec<(String, usize)> = Vec::new();
+    // Columns whose type stays in use until the contract (table OID, name): a retyped
+    // column's old self and a dropped column; and the types dropped at contract because such
+    // a column is of one of them.
+    let mut leaving: Vec<(u32, String)> = Vec::new();
+    let mut types_dropped_at_contract: Vec<String> = Vec::new();
+    // Columns an operation drops at contract (the table for people, the column, the line).
+    let mut dropped_columns: Vec<(String, String, usize)> = Vec::new();
     let mut violations: Vec<RunError> = Vec::new();
     let order = |st: &OnlineStatement,
                  first_contract: &Option<(usize, String)>,
@@ -475,6 +482,22 @@ async fn plan_online(
     // their backfill.
     let mut cleanups: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     for (i, st) in statements.iter().enumerate() {
+        // A column added again under the name of one dropped earlier in the file: the drop
+        // waits for the contract, so the name is still taken when the add would run.
+        for change in st.changes.iter().flatten() {
+            let SchemaChange::AddColumn { table, column, .. } = change else {
+                continue;
+            };
+            if let Some((_, _, line)) = dropped_columns.iter().find(|(t, c, _)| {
+                c == column && (t.ends_with(&format!(".{}", table.name)) || *t == table.name)
+            }) {
+                violations.push(refusal(
+                    m,
+                    st.line,
+                    format!("this adds {column} again, which line {line} drops: the drop runs at contract, after the deploy, so the name is still taken at expand. Write the add in a later migration, or run this one as written (`-- pgshift:online off`)"),
+                ));
+            }
+        }
         if consumed[i] {
             shared.flush(&mut plan.expand);
             plan.expand.extend(deferred.remove(&i).unwrap_or_default());
@@ -704,6 +727,16 @@ async fn plan_online(
                     }
                     _ => None,
                 };
+                match (change, &op) {
+                    (SchemaChange::AlterType { column, .. }, Some(_)) => {
+                        leaving.push((table.oid, column.clone()));
+                    }
+                    (SchemaChange::DropColumn { column, .. }, Some(_)) => {
+                        leaving.push((table.oid, column.clone()));
+                        dropped_columns.push((table.name.to_string(), column.clone(), st.line));
+                    }
+                    _ => {}
+                }
                 if let Some(op) = op.map(|op| at_line(op, st.line)) {
                     if changes.len() > 1 {
                         return Err(refusal(
@@ -752,7 +785,21 @@ async fn plan_online(
                 continue;
             }
         }
-        if st.destructive && !st.on_new_table {
+        // A retyped or dropped column keeps its type until the contract (the old column, and
+        // a trigger reading it, stay for the window): dropping that type runs at contract,
+        // and so does the rename that then gives a new type its name (the enum swap: CREATE
+        // TYPE new ...; ALTER ... TYPE new; DROP TYPE old; ALTER TYPE new RENAME TO old).
+        let frees_old_type = !st.drops_types.is_empty()
+            && !leaving.is_empty()
+            && catalog::columns_of_types(client, &leaving, &st.drops_types).await?;
+        if frees_old_type {
+            types_dropped_at_contract.extend(st.drops_types.iter().map(|t| t.name.clone()));
+        }
+        let takes_freed_name = st
+            .renames_type_to
+            .as_ref()
+            .is_some_and(|to| types_dropped_at_contract.contains(to));
+        if (st.destructive && !st.on_new_table) || frees_old_type || takes_freed_name {
             if first_contract.is_none() {
                 first_contract = Some((st.line, first_line(&st.text)));
             }
@@ -776,6 +823,10 @@ async fn plan_online(
             Some(Created::Index(ix)) => raw_rollback.push(PhaseUnit::outside(
                 format!("drop index {ix} (created at line {})", st.line),
                 format!("DROP INDEX CONCURRENTLY IF EXISTS {}", ix.quoted()),
+            )),
+            Some(Created::Type(t)) => raw_rollback.push(PhaseUnit::transaction(
+                format!("drop type {t} (created at line {})", st.line),
+                vec![format!("DROP TYPE IF EXISTS {}", t.quoted())],
             )),
             None => plan.not_undone.push(format!(
                 "line {}: {}",
