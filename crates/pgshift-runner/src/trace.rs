@@ -668,6 +668,7 @@ impl StepHook for TraceHook<'_> {
                 in_transaction,
                 source,
                 self.existing,
+                &self.before,
                 &self.held,
                 &new_locks,
                 &changes,
@@ -719,6 +720,7 @@ fn describe_statement(
     in_transaction: bool,
     source: LockSource,
     existing: &BTreeMap<u32, RelationState>,
+    current: &BTreeMap<u32, RelationState>,
     held: &BTreeSet<(u32, LockLevel)>,
     new_locks: &[(u32, LockLevel)],
     changes: &RelationChanges,
@@ -757,9 +759,11 @@ fn describe_statement(
     let mut rewrite_predicted = BTreeSet::new();
     let mut predicted_mode: BTreeMap<u32, LockLevel> = BTreeMap::new();
     for effect in effects {
-        let Some((oid, relation)) = existing
+        // By the name it has now (the migration may have renamed it, or dropped it and made
+        // another of that name), among the relations there before the migration.
+        let Some((oid, relation)) = current
             .iter()
-            .find(|(_, r)| names_match(&effect.table, &r.name))
+            .find(|(oid, r)| names_match(&effect.table, &r.name) && existing.contains_key(oid))
         else {
             // A relation this migration creates (or one that does not exist).
             continue;
@@ -850,9 +854,13 @@ fn describe_statement(
             }
             continue;
         }
-        // Reads (ACCESS SHARE) happen everywhere (a view's query, a foreign key's check) and
-        // block only ACCESS EXCLUSIVE; they are shown but not compared.
-        if covered(oid) || !is_table_like(lock.kind) || lock.mode == LockLevel::AccessShare {
+        // Reads (ACCESS SHARE) happen everywhere (a view's query) and block only ACCESS
+        // EXCLUSIVE; a foreign key's check of the row it references takes ROW SHARE on the
+        // referenced table, which blocks only EXCLUSIVE too. They are shown but not compared.
+        if covered(oid)
+            || !is_table_like(lock.kind)
+            || matches!(lock.mode, LockLevel::AccessShare | LockLevel::RowShare)
+        {
             continue;
         }
         disagreements.push(format!(
@@ -1071,6 +1079,57 @@ mod tests {
     }
 
     #[test]
+    fn a_relation_renamed_or_made_again_in_the_migration_is_known_by_its_name_now() {
+        // Renamed earlier in the migration: the UPDATE names the new name, the lock is on the
+        // same relation.
+        let sql = "UPDATE stats SET a = 1";
+        let existing: BTreeMap<u32, RelationState> =
+            [(1, relation("agent_stats", RelationKind::Table))].into();
+        let current: BTreeMap<u32, RelationState> =
+            [(1, relation("stats", RelationKind::Table))].into();
+        let held: BTreeSet<(u32, LockLevel)> = [(1, LockLevel::RowExclusive)].into();
+        let s = describe_statement(
+            &step(sql),
+            1,
+            1,
+            true,
+            LockSource::AfterStatement,
+            &existing,
+            &current,
+            &held,
+            &[(1, LockLevel::RowExclusive)],
+            &RelationChanges::default(),
+            &effects_of(sql),
+            Duration::ZERO,
+        );
+        assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
+        assert_eq!(s.predicted.len(), 1);
+
+        // Dropped and made again: the new view is the migration's own, nothing is predicted
+        // on the old one.
+        let sql = "COMMENT ON VIEW v IS 'x'";
+        let existing: BTreeMap<u32, RelationState> =
+            [(1, relation("v", RelationKind::View))].into();
+        let current: BTreeMap<u32, RelationState> = [(2, relation("v", RelationKind::View))].into();
+        let s = describe_statement(
+            &step(sql),
+            1,
+            1,
+            true,
+            LockSource::AfterStatement,
+            &existing,
+            &current,
+            &BTreeSet::new(),
+            &[],
+            &RelationChanges::default(),
+            &effects_of(sql),
+            Duration::ZERO,
+        );
+        assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
+        assert!(s.predicted.is_empty(), "{:?}", s.predicted);
+    }
+
+    #[test]
     fn agreement_leaves_no_disagreement() {
         let sql = "CREATE INDEX i ON t (a)";
         let existing: BTreeMap<u32, RelationState> =
@@ -1082,6 +1141,7 @@ mod tests {
             1,
             true,
             LockSource::AfterStatement,
+            &existing,
             &existing,
             &held,
             &[(1, LockLevel::Share)],
@@ -1113,6 +1173,7 @@ mod tests {
             1,
             true,
             LockSource::AfterStatement,
+            &existing,
             &existing,
             &held,
             &[
@@ -1163,6 +1224,7 @@ mod tests {
             true,
             LockSource::AfterStatement,
             &existing,
+            &existing,
             &held,
             &[
                 (1, LockLevel::AccessExclusive),
@@ -1195,6 +1257,7 @@ mod tests {
             1,
             false,
             LockSource::Sampled,
+            &existing,
             &existing,
             &BTreeSet::new(),
             &[],

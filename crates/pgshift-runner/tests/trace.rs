@@ -186,8 +186,22 @@ async fn comments_foreign_keys_defaults_and_retypes_agree_with_the_server() {
                  INSERT INTO tree SELECT g, g FROM generate_series(1, 1000) g;
                  INSERT INTO ev SELECT g, now(), now(), 'n' || g, 'l' || g FROM generate_series(1, 1000) g;
                  CREATE FUNCTION next_code() RETURNS text LANGUAGE sql AS $$ SELECT md5(random()::text) $$;
-                 CREATE FUNCTION tenant_default() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1';",
+                 CREATE FUNCTION tenant_default() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1';
+                 CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+                 CREATE TRIGGER ev_noop BEFORE UPDATE ON ev FOR EACH ROW EXECUTE FUNCTION noop();
+                 CREATE VIEW child_ns AS SELECT n FROM child;
+                 CREATE TABLE stats (id int, a int);
+                 INSERT INTO stats SELECT g, g FROM generate_series(1, 100) g;",
             ),
+            // DROP TRIGGER takes ACCESS EXCLUSIVE on its table (coder/coder's 000194).
+            ("drop_trigger", "DROP TRIGGER ev_noop ON ev;"),
+            // A foreign key's check takes ROW SHARE on the referenced table: not a finding.
+            ("insert_checked_by_fk", "INSERT INTO child VALUES (5000, 1, 1);"),
+            // A view dropped and made again, then commented: the new view is the migration's
+            // own; a table renamed, then updated under its new name (coder/coder's 000139 and
+            // 000101).
+            ("remake_view", "DROP VIEW child_ns;\nCREATE VIEW child_ns AS SELECT n, id FROM child;\nCOMMENT ON VIEW child_ns IS 'numbers';"),
+            ("rename_then_update", "ALTER TABLE stats RENAME TO agent_stats;\nUPDATE agent_stats SET a = 1;"),
             // COMMENT ON: SHARE UPDATE EXCLUSIVE on the relation (the column's table); ACCESS
             // SHARE on the table of a constraint.
             ("comment_table", "COMMENT ON TABLE child IS 'children';"),
@@ -241,6 +255,8 @@ async fn comments_foreign_keys_defaults_and_retypes_agree_with_the_server() {
         ("validate_self_fk", "tree", LockLevel::ShareUpdateExclusive),
         ("drop_fk", "parent", LockLevel::AccessExclusive),
         ("drop_table_with_fk", "parent", LockLevel::AccessExclusive),
+        ("drop_trigger", "ev", LockLevel::AccessExclusive),
+        ("rename_then_update", "stats", LockLevel::RowExclusive),
     ] {
         let s = statement(name);
         assert!(

@@ -180,6 +180,31 @@ fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                 });
             }
         }
+        // ---- DROP TRIGGER / RULE / POLICY (checked with pg_locks on 15): ACCESS EXCLUSIVE on
+        // the table, like CREATE RULE and unlike CREATE TRIGGER.
+        NodeEnum::DropStmt(d)
+            if [
+                ObjectType::ObjectTrigger,
+                ObjectType::ObjectRule,
+                ObjectType::ObjectPolicy,
+            ]
+            .iter()
+            .any(|k| d.remove_type == *k as i32) =>
+        {
+            for obj in &d.objects {
+                if let Some(NodeEnum::List(l)) = &obj.node {
+                    let table = &l.items[..l.items.len().saturating_sub(1)];
+                    if let Some(table) = QualifiedName::from_names(table) {
+                        out.push(Effect::new(
+                            table,
+                            AccessExclusive,
+                            "dropping a trigger, rule or policy locks its table",
+                        ));
+                    }
+                }
+            }
+        }
+        // ---- end of DROP TRIGGER / RULE / POLICY
         NodeEnum::DropStmt(d) => {
             let kind = ObjectType::try_from(d.remove_type).unwrap_or(ObjectType::Undefined);
             let lock = match kind {
