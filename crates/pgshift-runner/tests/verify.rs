@@ -720,3 +720,29 @@ async fn a_migration_run_online_is_a_note_not_an_analyzer_error() {
     );
     assert!(report.passed, "{text}");
 }
+
+/// PostgreSQL cannot drop an enum label: a down that leaves the labels its up added (in the
+/// middle or at the end) restores the schema, with a note; a label renamed and not renamed
+/// back is still a difference.
+#[tokio::test]
+async fn enum_labels_an_up_added_may_stay_after_its_down_a_renamed_label_may_not() {
+    let db = TestDb::new().await;
+    let set = fixture("enum_labels");
+    let report = verify_in(&db, &set).await;
+    let text = terminal(&report);
+    assert!(!report.passed, "{text}");
+    assert_eq!(report.migrations[1].down, Outcome::Passed, "{text}");
+    assert!(
+        report.notes.iter().any(|n| n.contains(
+            "the down of 20240101000002 status_dormant leaves the enum labels its up added (status: 'dormant', 'it''s, gone')"
+        )),
+        "{text}"
+    );
+    assert_eq!(report.failures.len(), 1, "{text}");
+    assert_eq!(report.failures[0].phase, Phase::Restore, "{text}");
+    assert_eq!(
+        report.failures[0].migration.as_deref(),
+        Some("20240101000003 status_renamed"),
+        "{text}"
+    );
+}

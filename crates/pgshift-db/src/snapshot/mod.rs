@@ -145,6 +145,34 @@ pub struct Difference {
 const INLINE_VALUE_LIMIT: usize = 80;
 
 impl Difference {
+    /// For an enum whose labels on the second side are those of the first plus others (the
+    /// first's in the same order among them): the labels added, as written in the snapshot
+    /// (quoted). PostgreSQL cannot drop an enum label, so a down leaves those an up added.
+    pub fn enum_labels_added(&self) -> Option<Vec<String>> {
+        let Change::Attribute {
+            attribute,
+            first: Some(first),
+            second: Some(second),
+        } = &self.change
+        else {
+            return None;
+        };
+        if self.kind != ObjectKind::Type || attribute != "labels" {
+            return None;
+        }
+        let (first, second) = (quoted_labels(first)?, quoted_labels(second)?);
+        let mut kept = first.iter().peekable();
+        let mut added = Vec::new();
+        for label in &second {
+            if kept.peek() == Some(&label) {
+                kept.next();
+            } else {
+                added.push(label.clone());
+            }
+        }
+        (kept.peek().is_none() && !added.is_empty()).then_some(added)
+    }
+
     /// The difference in words, with the two snapshots named by the caller:
     /// `index users_email_idx: only after down`,
     /// `column orders.note: type text → character varying(10)`.
@@ -422,6 +450,36 @@ impl Snapshot {
         out.sort();
         out
     }
+}
+
+/// The labels of an enum as the snapshot lists them (`quote_literal` of each, joined by
+/// `, `), each still quoted; `None` when the text is not such a list.
+fn quoted_labels(list: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = list;
+    while !rest.is_empty() {
+        let start = rest.strip_prefix('E').unwrap_or(rest);
+        let body = start.strip_prefix('\'')?;
+        // The closing quote: one not doubled (and, after E, not escaped by a backslash).
+        let escaped = start.len() != rest.len();
+        let bytes = body.as_bytes();
+        let mut i = 0;
+        let end = loop {
+            match bytes.get(i)? {
+                b'\\' if escaped => i += 2,
+                b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                b'\'' => break i,
+                _ => i += 1,
+            }
+        };
+        let taken = rest.len() - body.len() + end + 1;
+        out.push(rest[..taken].to_string());
+        rest = &rest[taken..];
+        if !rest.is_empty() {
+            rest = rest.strip_prefix(", ")?;
+        }
+    }
+    Some(out)
 }
 
 /// How [`Snapshot::diff_with`] compares.
@@ -1064,6 +1122,37 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn labels_an_up_added_are_told_from_other_label_changes() {
+        let labels = |first: &str, second: &str| Difference {
+            kind: ObjectKind::Type,
+            name: "status".into(),
+            change: Change::Attribute {
+                attribute: "labels".into(),
+                first: Some(first.into()),
+                second: Some(second.into()),
+            },
+        };
+        assert_eq!(
+            labels("'a', 'b'", "'a', 'x', 'b', 'y'").enum_labels_added(),
+            Some(vec!["'x'".to_string(), "'y'".to_string()])
+        );
+        // A label with a comma, a quote and a backslash in it.
+        assert_eq!(
+            labels("'a, b', 'it''s'", "'a, b', 'it''s', E'c\\\\d'").enum_labels_added(),
+            Some(vec!["E'c\\\\d'".to_string()])
+        );
+        // A label gone, renamed or moved is a real difference.
+        assert_eq!(labels("'a', 'b'", "'a'").enum_labels_added(), None);
+        assert_eq!(labels("'a', 'b'", "'a', 'c'").enum_labels_added(), None);
+        assert_eq!(
+            labels("'a', 'b'", "'b', 'a', 'c'").enum_labels_added(),
+            None
+        );
+        assert_eq!(labels("'a'", "'a'").enum_labels_added(), None);
+        assert_eq!(labels("'a'", "'a', broken").enum_labels_added(), None);
     }
 
     #[test]

@@ -405,6 +405,7 @@ pub async fn verify(
         },
         blamed: BTreeSet::new(),
         snapshot_costs: std::sync::Mutex::new(Vec::new()),
+        labels_left: std::sync::Mutex::new(Vec::new()),
     };
     // The migrations that ran as online changes: the analyzer's findings about what made them
     // online (a rename, a retype, a dropped column) are notes, since `up` ran them online here.
@@ -687,9 +688,30 @@ struct Run<'a> {
     blamed: BTreeSet<(ObjectKind, String)>,
     /// Each snapshot's duration and size, in order.
     snapshot_costs: std::sync::Mutex<Vec<(Duration, usize)>>,
+    /// The enum labels the down being checked left (its up added them; PostgreSQL cannot
+    /// drop one), as `type: labels`.
+    labels_left: std::sync::Mutex<Vec<String>>,
 }
 
 impl Run<'_> {
+    /// The differences a down left from the schema before its up, but for enum labels its
+    /// up added, which no down can drop (PostgreSQL has no `DROP VALUE`): those are noted.
+    fn left_by_down(&self, diff: Vec<Difference>) -> Vec<Difference> {
+        let (kept, rest): (Vec<_>, Vec<_>) = diff
+            .into_iter()
+            .partition(|d| d.enum_labels_added().is_some());
+        if let Ok(mut left) = self.labels_left.lock() {
+            left.extend(kept.iter().map(|d| {
+                format!(
+                    "{}: {}",
+                    d.name,
+                    d.enum_labels_added().unwrap_or_default().join(", ")
+                )
+            }));
+        }
+        rest
+    }
+
     async fn snapshot(&self) -> Result<Snapshot> {
         let started = Instant::now();
         let snapshot = self.watch.lock().await.take(&self.inspector).await?;
@@ -798,6 +820,10 @@ impl Run<'_> {
             let checked = match in_transaction {
                 Some(checked) => checked,
                 None => {
+                    // Checked again: what the first check noted is noted again, or not.
+                    if let Ok(mut left) = self.labels_left.lock() {
+                        left.clear();
+                    }
                     match self
                         .check_with_commits(m, &before_m, after, observer)
                         .await?
@@ -941,6 +967,18 @@ impl Run<'_> {
     /// Records what the check of one migration's down found.
     fn record(&mut self, i: usize, m: &Migration, down: &Script, checked: Checked) {
         let down_path = down.path.display().to_string();
+        let left = self
+            .labels_left
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default();
+        if !left.is_empty() {
+            self.report.notes.push(format!(
+                "the down of {} leaves the enum labels its up added ({}): PostgreSQL cannot drop an enum label, so this is not counted as a difference (a down that must remove them re-creates the type)",
+                label(m),
+                left.join("; ")
+            ));
+        }
         let result = &mut self.report.migrations[i];
         match checked {
             Checked::Passed => {
@@ -1071,7 +1109,11 @@ impl Run<'_> {
             return Ok(Checked::DownFailed { at, error });
         }
         self.invalidate_after(Some(&down_exec.file_text)).await;
-        let diff = Snapshot::diff_with(before, &self.snapshot().await?, self.diff);
+        let diff = self.left_by_down(Snapshot::diff_with(
+            before,
+            &self.snapshot().await?,
+            self.diff,
+        ));
         if !diff.is_empty() {
             return Ok(Checked::DownDiffers(diff));
         }
@@ -1149,7 +1191,11 @@ impl Run<'_> {
                 error: e.to_string(),
             },
             Ok(_) => {
-                let diff = Snapshot::diff_with(before, &self.snapshot().await?, self.diff);
+                let diff = self.left_by_down(Snapshot::diff_with(
+                    before,
+                    &self.snapshot().await?,
+                    self.diff,
+                ));
                 if !diff.is_empty() {
                     Checked::DownDiffers(diff)
                 } else {
