@@ -40,7 +40,7 @@ pub(crate) enum Transactions {
 }
 
 /// Watches the steps the executor runs. Every method has a default that does nothing.
-pub(crate) trait StepHook: Send {
+pub(crate) trait StepHook: Send + Sync {
     /// A unit starts (inside its transaction, when it has one).
     fn unit_started(&mut self) -> BoxFuture<'_, std::result::Result<(), DbError>> {
         Box::pin(async { Ok(()) })
@@ -495,10 +495,15 @@ impl Executor<'_> {
             }
             return Ok(());
         }
-        if let ([step], true) = (unit.steps.as_slice(), unit.transactional) {
-            if hook.passive() && step.copy_data.is_none() && after.is_one_statement_at_most() {
-                return self.try_pipelined(step, after, hook, lock_first).await;
-            }
+        if unit.transactional
+            && !unit.steps.is_empty()
+            && hook.passive()
+            && unit.steps.iter().all(|s| s.copy_data.is_none())
+            && after.is_one_statement_at_most()
+        {
+            return self
+                .try_pipelined(&unit.steps, after, hook, lock_first)
+                .await;
         }
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
@@ -709,21 +714,22 @@ impl Executor<'_> {
         })
     }
 
-    /// A transactional unit of one statement in one round trip: `BEGIN` (its own message,
-    /// so the transaction is open whatever follows), the timeouts and the guard's first look,
-    /// the statement, the record and `COMMIT`, sent without waiting for each answer. The server
-    /// runs them in order; after an error every message up to the `COMMIT` fails and the
-    /// `COMMIT` ends the transaction as a rollback, so nothing of the unit stays. The first
-    /// error is the unit's.
+    /// A transactional unit in one round trip: `BEGIN` (its own message, so the transaction
+    /// is open whatever follows), the timeouts and the guard's first look, each statement, the
+    /// record and `COMMIT`, sent without waiting for each answer. The server runs them in
+    /// order; after an error every message up to the `COMMIT` fails and the `COMMIT` ends the
+    /// transaction as a rollback, so nothing of the unit stays. The first error is the unit's.
+    /// The hook's progress line follows the statement the server is on (each one's answer
+    /// comes back in order).
     async fn try_pipelined(
         &self,
-        step: &Step,
+        steps: &[Step],
         after: &Record,
         hook: &mut dyn StepHook,
         lock_first: Option<&str>,
     ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = self.conn;
-        let (lock_timeout, statement_timeout) = self.timeouts_for(std::slice::from_ref(step));
+        let (lock_timeout, statement_timeout) = self.timeouts_for(steps);
         let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
         let (open, settings) = begin.split_once("; ").unwrap_or((begin.as_str(), ""));
         let mut settings = settings.to_string();
@@ -736,24 +742,59 @@ impl Executor<'_> {
             step: 0,
             error,
         })?;
-        let (opened, set, sent, written, committed) = futures_util::future::join5(
+        // How many statements have answered: the one after them is running.
+        let answered = std::sync::atomic::AtomicUsize::new(0);
+        let answer = tokio::sync::Notify::new();
+        let sends = futures_util::future::join_all(steps.iter().map(|step| async {
+            let sent = step.send(self.conn).await;
+            answered.fetch_add(1, Ordering::SeqCst);
+            answer.notify_waiters();
+            sent
+        }));
+        let all = futures_util::future::join5(
             client.batch_execute(open),
             client.batch_execute(&settings),
-            self.send_watched(step, true, hook),
+            sends,
             after.write(self.conn),
             client.batch_execute("COMMIT"),
-        )
-        .await;
-        let failure = |guard_lock: bool, error: DbError| UnitFailure {
+        );
+        let watching: &dyn StepHook = hook;
+        // Ends when every statement has answered.
+        let progress = async {
+            loop {
+                let at = answered.load(Ordering::SeqCst);
+                let Some(step) = steps.get(at) else { return };
+                let moved = async {
+                    loop {
+                        let next = answer.notified();
+                        tokio::pin!(next);
+                        next.as_mut().enable();
+                        if answered.load(Ordering::SeqCst) != at {
+                            return;
+                        }
+                        next.await;
+                    }
+                };
+                tokio::select! {
+                    () = watching.while_sending(step) => {}
+                    () = moved => {}
+                }
+            }
+        };
+        let ((opened, set, sent, written, committed), ()) = tokio::join!(all, progress);
+        let failure = |guard_lock: bool, step: usize, error: DbError| UnitFailure {
             guard_lock,
-            step: 0,
+            step,
             error,
         };
-        opened.map_err(|e| failure(false, e.into()))?;
-        set.map_err(|e| failure(lock_first.is_some(), e.into()))?;
-        sent.map_err(|e| failure(false, e))?;
-        written.map_err(|e| failure(false, e))?;
-        committed.map_err(|e| failure(false, e.into()))
+        let last = steps.len().saturating_sub(1);
+        opened.map_err(|e| failure(false, 0, e.into()))?;
+        set.map_err(|e| failure(lock_first.is_some(), 0, e.into()))?;
+        for (i, result) in sent.into_iter().enumerate() {
+            result.map_err(|e| failure(false, i, e))?;
+        }
+        written.map_err(|e| failure(false, last, e))?;
+        committed.map_err(|e| failure(false, last, e.into()))
     }
 
     /// Sends one step with `hook` watching: before, alongside (a step outside a transaction

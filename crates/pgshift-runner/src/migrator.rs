@@ -136,10 +136,13 @@ pub struct Migrator {
     /// The old tool's table this command also records in (`[run] record_in_old_tool`).
     old_tool: Option<OldTool>,
     /// Tables the migrations this command ran created (not `IF NOT EXISTS`): no session used
-    /// them before it, so the lock-queue guard leaves them alone. (What runs does not change:
-    /// the safe rewrites and the online planner treat them as any table, so a fresh database
-    /// in CI runs the statements production runs.)
+    /// them before it, so the lock-queue guard leaves them alone. (The safe rewrites treat
+    /// them as any table, so a fresh database in CI runs the statements production runs.)
     new_tables: Vec<QualifiedName>,
+    /// The tables there were when `up` started (their OIDs): one not among them was made by
+    /// this run (created, `IF NOT EXISTS` where none was, or renamed since), and no code used
+    /// it before. Read only when an online change may run as written for it.
+    tables_before_run: Option<std::collections::HashSet<u32>>,
     /// The session holds pgshift's timeouts (`SET`, not `SET LOCAL`), set for a migration run
     /// outside a transaction and kept until the run ends, unless a migration's own statement
     /// may have changed them.
@@ -195,6 +198,7 @@ impl Migrator {
             server_version_num: None,
             old_tool: None,
             new_tables: Vec::new(),
+            tables_before_run: None,
             timeouts_set: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -409,6 +413,19 @@ impl Migrator {
             .filter_map(|r| Version::parse(&r.version))
             .max();
 
+        self.tables_before_run = None;
+        if self.options.online && !self.options.online_for_new_tables {
+            let oids: Vec<u32> = self
+                .conn
+                .query_one(
+                    "SELECT coalesce(array_agg(oid), '{}') FROM pg_class WHERE relkind IN ('r', 'p')",
+                    &[],
+                )
+                .await
+                .map_err(DbError::from)?
+                .get(0);
+            self.tables_before_run = Some(oids.into_iter().collect());
+        }
         let mut applied = Vec::new();
         // The online changes in progress come first: an expand that stopped continues; once
         // expanded, a change waits for `complete` (or `up --complete` contracts it now), and
@@ -419,7 +436,8 @@ impl Migrator {
         for change in changes {
             if change.phase == crate::online::OnlinePhase::Expanding {
                 let m = self.migration_of(&change)?;
-                self.expand(&m, change, observer).await?;
+                self.expand(&m, change, self.options.online_complete, observer)
+                    .await?;
             }
         }
         // The changes still in progress after that; one that is gone finished with its
@@ -525,7 +543,23 @@ impl Migrator {
                     )));
                 }
                 if let crate::online::Planned::Online(plan) = planned {
-                    self.expand_new(&m, plan, observer).await?;
+                    // Only tables this run made: no code used them before it, and nobody
+                    // else can have them locked, so the migration runs as written, as an
+                    // ordinary one (verify and trace run the online plan, to prove it).
+                    if expanded.is_empty()
+                        && !self.options.online_for_new_tables
+                        && self.only_tables_new_in_this_run(&plan)
+                    {
+                        observer.event(&Event::Info(format!(
+                            "  {} {} runs as written, not as an online change: it changes only tables this run made, which no code used before it",
+                            m.version, m.name
+                        )));
+                        self.apply(&m, partial.as_ref(), observer).await?;
+                        applied.push(m.version.clone());
+                        continue;
+                    }
+                    self.expand_new(&m, plan, self.options.online_complete, observer)
+                        .await?;
                     let change = crate::online::state::read(&self.conn)
                         .await?
                         .into_iter()
@@ -547,6 +581,15 @@ impl Migrator {
             applied.push(m.version.clone());
         }
         Ok(applied)
+    }
+
+    /// Whether every table `plan` holds was made by this run (see `tables_before_run`).
+    fn only_tables_new_in_this_run(&self, plan: &crate::online::OnlinePlan) -> bool {
+        let Some(before) = &self.tables_before_run else {
+            return false;
+        };
+        let mut held = plan.held_tables().peekable();
+        held.peek().is_some() && held.all(|oid| !before.contains(&oid))
     }
 
     /// Says that `m` waits for the expanded online changes (`versions`) to be completed.
@@ -911,7 +954,28 @@ impl Migrator {
             &mut ctx,
         )
         .await?;
-        let created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
+        let mut created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
+        // `CREATE TABLE IF NOT EXISTS` makes a new table where none was there before.
+        let if_missing: Vec<String> = ctx
+            .tables_created_if_missing()
+            .map(QualifiedName::quoted)
+            .collect();
+        if !if_missing.is_empty() {
+            let missing: Vec<String> = self
+                .conn
+                .query_one(
+                    "SELECT coalesce(array_agg(n), '{}') FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL",
+                    &[&if_missing],
+                )
+                .await
+                .map_err(DbError::from)?
+                .get(0);
+            created.extend(
+                ctx.tables_created_if_missing()
+                    .filter(|t| missing.contains(&t.quoted()))
+                    .cloned(),
+            );
+        }
         let resets = resets_session(&prepared.exec);
         let run = Run {
             direction: Direction::Apply,

@@ -236,6 +236,7 @@ pub async fn trace_fresh_database(
             let conn = pgshift_db::connect(url).await?;
             let run = RunOptions {
                 online_complete: true,
+                online_for_new_tables: true,
                 ..options.run.clone()
             };
             let mut migrator = Migrator::from_connection(conn, set.clone(), run);

@@ -3522,3 +3522,57 @@ async fn what_a_dropped_column_still_holds_waits_for_the_contract() {
     );
     assert_eq!(type_of(&c, "logs", "line").await, "text");
 }
+
+/// On tables this run made (a fresh database: CI, a developer's first `up`) no code ran
+/// before the run, so a breaking change runs as written, as an ordinary migration: `up` goes
+/// through the whole folder at a plain runner's speed. A table that was there before the run
+/// still gets its online change.
+#[tokio::test]
+async fn breaking_changes_to_tables_this_run_made_run_as_written() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    let dir = folder(&[
+        (
+            "20260101000000_items.up.sql",
+            "CREATE TABLE IF NOT EXISTS items (id bigint PRIMARY KEY, a text NOT NULL, legacy int);\nINSERT INTO items VALUES (1, 'x', 1);\n",
+        ),
+        ("20260102000000_rename.up.sql", "ALTER TABLE items RENAME COLUMN a TO b;\n"),
+        ("20260103000000_move.up.sql", "ALTER TABLE items RENAME TO goods;\n"),
+        ("20260104000000_drop.up.sql", "ALTER TABLE goods DROP COLUMN legacy;\n"),
+    ]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(format!("{e:?}"));
+    let mut m = migrator(&db, &dir, fast()).await;
+    let applied = m.up(None, &observer).await.expect("up");
+    assert_eq!(applied.len(), 4);
+    for v in ["20260102000000", "20260103000000", "20260104000000"] {
+        assert_eq!(state_of(&m, v).await, EntryState::Applied);
+    }
+    assert_eq!(text(&c, "SELECT b FROM goods").await, "x");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_class WHERE relname = 'items'").await,
+        0,
+        "no view stands for the old name"
+    );
+    nothing_left(&c, "goods").await;
+    let events = events.lock().unwrap().join("\n");
+    assert_eq!(
+        events
+            .matches("runs as written, not as an online change")
+            .count(),
+        3,
+        "{events}"
+    );
+
+    // The next run finds the table there: its change is online again.
+    let dir = folder(&[(
+        "20260105000000_rename_again.up.sql",
+        "ALTER TABLE goods RENAME COLUMN b TO c;\n",
+    )]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260105000000").await, EntryState::Expanded);
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(text(&c, "SELECT c FROM goods").await, "x");
+}

@@ -53,6 +53,41 @@ async fn a_long_statement_is_reported_while_it_runs() {
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
 }
 
+/// The statements of a migration's transaction are sent together, in one round trip: the line
+/// follows the one the server is on, each with its own time.
+#[tokio::test]
+async fn in_a_migration_of_several_statements_the_line_names_the_one_running() {
+    let db = TestDb::new().await;
+    let seen = up_watching(
+        &db,
+        "CREATE TABLE t (id int);\nSELECT pg_sleep(1.6);\nSELECT pg_sleep(2.2);\nINSERT INTO t VALUES (1);\n",
+        RunOptions::default(),
+    )
+    .await;
+    let seen = seen.lock().expect("events").clone();
+    let first: Vec<_> = seen
+        .iter()
+        .filter(|(_, sql, _)| sql.contains("pg_sleep(1.6)"))
+        .collect();
+    let second: Vec<_> = seen
+        .iter()
+        .filter(|(_, sql, _)| sql.contains("pg_sleep(2.2)"))
+        .collect();
+    assert_eq!(first.len() + second.len(), seen.len(), "{seen:?}");
+    assert!(!first.is_empty() && second.len() >= 2, "{seen:?}");
+    // The second statement's time counts from when it started, not from the transaction's start.
+    assert!(second[0].0 < Duration::from_millis(1500), "{seen:?}");
+    let before_second = seen
+        .iter()
+        .position(|(_, sql, _)| sql.contains("pg_sleep(2.2)"));
+    assert!(
+        before_second.is_some_and(|i| seen[..i]
+            .iter()
+            .all(|(_, sql, _)| sql.contains("pg_sleep(1.6)"))),
+        "{seen:?}"
+    );
+}
+
 /// A statement queued behind another session's lock says so, naming the session.
 #[tokio::test]
 async fn a_step_waiting_for_a_lock_names_who_holds_it() {
