@@ -222,6 +222,11 @@ impl Migrator {
         &self.options
     }
 
+    /// The tables there were when this `up` started, when it looked.
+    pub(crate) fn tables_before_run(&self) -> Option<&std::collections::HashSet<u32>> {
+        self.tables_before_run.as_ref()
+    }
+
     /// Reads the server version, which decides the safe rewrites. From PostgreSQL 14 the
     /// session also asks the server to check every second that pgshift is still connected:
     /// a statement whose runner died is then cancelled (and a transaction rolled back)
@@ -414,7 +419,11 @@ impl Migrator {
             .max();
 
         self.tables_before_run = None;
-        if self.options.online && !self.options.online_for_new_tables {
+        // (`start` asks for the expand itself: it never runs a change as written.)
+        if self.options.online
+            && !self.options.online_for_new_tables
+            && !self.options.online_required
+        {
             let oids: Vec<u32> = self
                 .conn
                 .query_one(
@@ -542,22 +551,28 @@ impl Migrator {
                         m.version
                     )));
                 }
-                if let crate::online::Planned::Online(plan) = planned {
-                    // Only tables this run made: no code used them before it, and nobody
-                    // else can have them locked, so the migration runs as written, as an
-                    // ordinary one (verify and trace run the online plan, to prove it).
-                    if expanded.is_empty()
-                        && !self.options.online_for_new_tables
-                        && self.only_tables_new_in_this_run(&plan)
-                    {
-                        observer.event(&Event::Info(format!(
-                            "  {} {} runs as written, not as an online change: it changes only tables this run made, which no code used before it",
-                            m.version, m.name
-                        )));
-                        self.apply(&m, partial.as_ref(), observer).await?;
-                        applied.push(m.version.clone());
-                        continue;
+                // Only tables this run made: no code used them before it, and nobody else
+                // can have them locked, so the migration runs as written, as an ordinary one
+                // (verify and trace run the online plan, to prove it).
+                let on_new_tables = match &planned {
+                    crate::online::Planned::OnNewTables => true,
+                    crate::online::Planned::Online(plan) => {
+                        expanded.is_empty()
+                            && !self.options.online_for_new_tables
+                            && self.only_tables_new_in_this_run(plan)
                     }
+                    _ => false,
+                };
+                if on_new_tables {
+                    observer.event(&Event::Info(format!(
+                        "  {} {} runs as written, not as an online change: it changes only tables this run made, which no code used before it",
+                        m.version, m.name
+                    )));
+                    self.apply(&m, partial.as_ref(), observer).await?;
+                    applied.push(m.version.clone());
+                    continue;
+                }
+                if let crate::online::Planned::Online(plan) = planned {
                     self.expand_new(&m, plan, self.options.online_complete, observer)
                         .await?;
                     let change = crate::online::state::read(&self.conn)

@@ -488,7 +488,7 @@ async fn plan_migration(
     } else if options.run.exact || !options.run.online || resumes_at.is_some() {
         crate::online::Planned::Ordinary
     } else {
-        crate::online::plan(conn, m, pg).await?
+        crate::online::plan(conn, m, pg, None).await?
     };
     let runs_as_written = match &planned {
         crate::online::Planned::AsWritten(reason) => Some(reason.clone()),

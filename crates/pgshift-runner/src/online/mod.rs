@@ -300,6 +300,16 @@ pub enum Planned {
     /// As written, although something in it would break running code: it cannot be planned
     /// as an online change, for the reason given (file and line included).
     AsWritten(String),
+    /// As written: it would break running code, but it changes only tables this run made,
+    /// which no code used before it.
+    OnNewTables,
+}
+
+/// What [`plan_online`] found.
+enum Outcome {
+    Online(OnlinePlan),
+    Ordinary,
+    OnNewTables,
 }
 
 /// What an operation's planner gets.
@@ -313,10 +323,21 @@ pub struct OpInput<'a> {
 /// How `m` runs: as an online change; as an ordinary migration (nothing in it needs an online
 /// change, or the file says `-- pgshift:online off`); or as written although it would need one,
 /// with the reason.
-pub async fn plan(client: &Client, m: &Migration, pg: PgVersion) -> Result<Planned, RunError> {
-    match plan_online(client, m, pg).await {
-        Ok(Some(plan)) => Ok(Planned::Online(plan)),
-        Ok(None) => Ok(Planned::Ordinary),
+///
+/// `tables_before_run`: the tables there were when the run started, when a migration that changes
+/// only tables made since runs as written ([`Planned::OnNewTables`]); looked at before the
+/// operations are planned (a type change excepted: a key's change may reach tables the
+/// statements do not name, and is judged on its plan).
+pub async fn plan(
+    client: &Client,
+    m: &Migration,
+    pg: PgVersion,
+    tables_before_run: Option<&std::collections::HashSet<u32>>,
+) -> Result<Planned, RunError> {
+    match plan_online(client, m, pg, tables_before_run).await {
+        Ok(Outcome::Online(plan)) => Ok(Planned::Online(plan)),
+        Ok(Outcome::Ordinary) => Ok(Planned::Ordinary),
+        Ok(Outcome::OnNewTables) => Ok(Planned::OnNewTables),
         Err(RunError::NotOnline {
             path, line, reason, ..
         }) => Ok(Planned::AsWritten(format!(
@@ -395,10 +416,23 @@ async fn plan_online(
     client: &Client,
     m: &Migration,
     pg: PgVersion,
-) -> Result<Option<OnlinePlan>, RunError> {
+    tables_before_run: Option<&std::collections::HashSet<u32>>,
+) -> Result<Outcome, RunError> {
     let (mut statements, off) = online_statements(client, m.version.as_str(), &m.up, pg).await?;
-    if off {
-        return Ok(None);
+    if off || statements.is_empty() {
+        return Ok(Outcome::Ordinary);
+    }
+    if let Some(before) = tables_before_run {
+        let retypes = statements
+            .iter()
+            .flat_map(|st| st.changes.iter().flatten())
+            .any(|c| matches!(c, SchemaChange::AlterType { .. }));
+        if !retypes {
+            let oids = table_oids(client, &statements).await?;
+            if !oids.is_empty() && oids.iter().all(|oid| !before.contains(oid)) {
+                return Ok(Outcome::OnNewTables);
+            }
+        }
     }
     // A file wrapped in its author's BEGIN ... COMMIT (Django's and Alembic's SQL output):
     // the phases have transactions of their own, so the wrapper goes. Any other transaction
@@ -837,7 +871,7 @@ async fn plan_online(
     }
     shared.flush(&mut plan.expand);
     if !online {
-        return Ok(None);
+        return Ok(Outcome::Ordinary);
     }
 
     if let Some(line) = own_transactions {
@@ -916,7 +950,7 @@ async fn plan_online(
         }
     }
     plan.table_oids = table_oids(client, &statements).await?;
-    Ok(Some(plan))
+    Ok(Outcome::Online(plan))
 }
 
 /// An operation that puts a view where its table was, and the line of another operation on

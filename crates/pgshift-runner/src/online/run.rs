@@ -38,7 +38,10 @@ impl Migrator {
         if self.options().exact || !self.options().online {
             return Ok(super::Planned::Ordinary);
         }
-        super::plan(self.connection(), m, self.pg()).await
+        let before = (!self.options().online_for_new_tables)
+            .then_some(self.tables_before_run())
+            .flatten();
+        super::plan(self.connection(), m, self.pg(), before).await
     }
 
     /// Expands `m` (planned as `plan`): records the plan, runs the expand units, leaves it
