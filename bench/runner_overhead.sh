@@ -13,6 +13,11 @@
 # Run:   bash bench/runner_overhead.sh            (starts its own throwaway cluster)
 #        BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash bench/runner_overhead.sh
 #        N=1000 bash bench/runner_overhead.sh      (more migrations)
+#        DIR=/path/to/migrations bash bench/runner_overhead.sh
+#                                                  (a real folder of *.up.sql / *.down.sql instead
+#                                                   of the generated one, read in its own format;
+#                                                   the notes' figures use coder/coder's 269, see
+#                                                   bench/verify_real.sh)
 #        PGSHIFT_BASELINE_BIN=/path/to/older/pgshift bash bench/runner_overhead.sh
 #                                                  (also times an older build on the same
 #                                                   migrations, alternating, for a before/after)
@@ -26,7 +31,11 @@ bench_cluster_start
 WORK="$(mktemp -d /tmp/pgshift-bench-m.XXXXXX)"
 trap 'rm -rf "$WORK"; bench_cluster_stop' EXIT
 mkdir -p "$WORK/migrations"
-for i in $(seq 1 "$N"); do
+if [ -n "${DIR:-}" ]; then
+    cp "$DIR"/*.up.sql "$DIR"/*.down.sql "$WORK/migrations/"
+    N=$(ls "$WORK"/migrations/*.up.sql | wc -l)
+fi
+for i in $(seq 1 "$([ -n "${DIR:-}" ] && echo 0 || echo "$N")"); do
     v=$(printf '2024%010d' "$i")
     t=$(( (i - 1) / 4 ))   # every 4 migrations work on one table: create, add column, index, insert
     case $(( (i - 1) % 4 )) in
@@ -40,7 +49,7 @@ for i in $(seq 1 "$N"); do
     printf '%s\n' "$sql" > "$WORK/migrations/${v}_m$i.up.sql"
     printf '%s\n' "$down" > "$WORK/migrations/${v}_m$i.down.sql"
 done
-touch "$WORK/pgshift.toml"
+[ -n "${DIR:-}" ] || touch "$WORK/pgshift.toml"
 
 psql_cmd() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_cmd "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS bench_psql" -c "DROP DATABASE IF EXISTS bench_exact" -c "DROP DATABASE IF EXISTS bench_safe" \
