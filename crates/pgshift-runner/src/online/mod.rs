@@ -423,11 +423,19 @@ async fn plan_online(
         return Ok(Outcome::Ordinary);
     }
     if let Some(before) = tables_before_run {
-        let retypes = statements
-            .iter()
-            .flat_map(|st| st.changes.iter().flatten())
-            .any(|c| matches!(c, SchemaChange::AlterType { .. }));
-        if !retypes {
+        let changes = || {
+            statements
+                .iter()
+                .enumerate()
+                .flat_map(|(i, st)| st.changes.iter().flatten().map(move |c| (i, st, c)))
+        };
+        let retypes = changes().any(|(_, _, c)| matches!(c, SchemaChange::AlterType { .. }));
+        // Nothing that may be planned online (an ADD COLUMN without a fill): no look-up.
+        let any_online = changes().any(|(i, st, c)| may_be_online(c, st, &statements, i))
+            || statements
+                .iter()
+                .any(|st| st.phase.is_some() || st.backfill_marked);
+        if !retypes && any_online {
             let oids = table_oids(client, &statements).await?;
             if !oids.is_empty() && oids.iter().all(|oid| !before.contains(oid)) {
                 return Ok(Outcome::OnNewTables);
