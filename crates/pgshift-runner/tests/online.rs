@@ -3374,6 +3374,14 @@ async fn what_only_dependencies_show_keeps_a_copy_from_being_planned() {
     );
 }
 
+async fn types_named(c: &Connection, name: &str) -> i64 {
+    one(
+        c,
+        &format!("SELECT count(*) FROM pg_type WHERE typname = '{name}'"),
+    )
+    .await
+}
+
 /// The enum swap (found in coder/coder's migrations): a new enum, the column retyped to it,
 /// the old type dropped and the new one given its name. The old column keeps the old type
 /// through the window, so the drop and the rename wait for the contract.
@@ -3409,14 +3417,7 @@ ALTER TYPE new_job_type RENAME TO job_type;
         text(&c, "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'job_type'::regtype").await,
         "import,build,dry_run"
     );
-    assert_eq!(
-        one(
-            &c,
-            "SELECT count(*) FROM pg_type WHERE typname = 'new_job_type'"
-        )
-        .await,
-        0
-    );
+    assert_eq!(types_named(&c, "new_job_type").await, 0);
     assert_eq!(
         one(&c, "SELECT count(*) FROM jobs WHERE type = 'build'").await,
         50
@@ -3440,14 +3441,7 @@ ALTER TYPE job_type_v3 RENAME TO job_type;
     let mut m = migrator(&db, &dir, fast()).await;
     m.up(None, &Silent).await.expect("up expands");
     m.rollback(None, &Silent).await.expect("rollback");
-    assert_eq!(
-        one(
-            &c,
-            "SELECT count(*) FROM pg_type WHERE typname = 'job_type_v3'"
-        )
-        .await,
-        0
-    );
+    assert_eq!(types_named(&c, "job_type_v3").await, 0);
     m.up(None, &Silent).await.expect("up expands again");
     m.complete(None, &Silent).await.expect("complete");
     exec(&c, "INSERT INTO jobs (type) VALUES ('cleanup')").await;
@@ -3480,14 +3474,7 @@ async fn what_a_dropped_column_still_holds_waits_for_the_contract() {
     )
     .await;
     m.complete(None, &Silent).await.expect("complete");
-    assert_eq!(
-        one(
-            &c,
-            "SELECT count(*) FROM pg_type WHERE typname = 'log_source'"
-        )
-        .await,
-        0
-    );
+    assert_eq!(types_named(&c, "log_source").await, 0);
 
     // The primary key column dropped and a new key added under its name (coder/coder's
     // 000071): no online plan can keep the name for both; `up` runs it as written.
