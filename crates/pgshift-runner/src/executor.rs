@@ -497,6 +497,7 @@ impl Executor<'_> {
         }
         if unit.transactional
             && !unit.steps.is_empty()
+            && unit.steps.len() <= PIPELINED_STEPS_MAX
             && hook.passive()
             && unit.steps.iter().all(|s| s.copy_data.is_none())
             && after.is_one_statement_at_most()
@@ -1006,6 +1007,10 @@ impl Executor<'_> {
 /// keeps one of the tables busy nearly all the time, NOWAIT alone could take long to find them
 /// all free at once.
 const NOWAIT_PAUSE: Duration = Duration::from_millis(10);
+/// The most statements a transactional unit sends at once, in one round trip: a larger one (a
+/// data file of thousands of `INSERT`s) goes a statement at a time, so that what waits to be
+/// sent stays small.
+const PIPELINED_STEPS_MAX: usize = 200;
 const NOWAIT_LOOKS: u32 = 200;
 
 /// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
