@@ -135,8 +135,8 @@ pub struct Migrator {
     server_version_num: Option<i32>,
     /// The old tool's table this command also records in (`[run] record_in_old_tool`).
     old_tool: Option<OldTool>,
-    /// Tables the migrations this command ran created (not `IF NOT EXISTS`): no session used
-    /// them before it, so the lock-queue guard leaves them alone. (The safe rewrites treat
+    /// Tables the migrations this command ran created (`IF NOT EXISTS` only where none was
+    /// there): no session used them before it, so the lock-queue guard leaves them alone. (The safe rewrites treat
     /// them as any table, so a fresh database in CI runs the statements production runs.)
     new_tables: Vec<QualifiedName>,
     /// The tables there were when `up` started (their OIDs): one not among them was made by
@@ -445,8 +445,7 @@ impl Migrator {
         for change in changes {
             if change.phase == crate::online::OnlinePhase::Expanding {
                 let m = self.migration_of(&change)?;
-                self.expand(&m, change, self.options.online_complete, observer)
-                    .await?;
+                self.expand(&m, change, observer).await?;
             }
         }
         // The changes still in progress after that; one that is gone finished with its
@@ -573,8 +572,7 @@ impl Migrator {
                     continue;
                 }
                 if let crate::online::Planned::Online(plan) = planned {
-                    self.expand_new(&m, plan, self.options.online_complete, observer)
-                        .await?;
+                    self.expand_new(&m, plan, observer).await?;
                     let change = crate::online::state::read(&self.conn)
                         .await?
                         .into_iter()

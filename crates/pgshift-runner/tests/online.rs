@@ -3562,4 +3562,36 @@ async fn breaking_changes_to_tables_this_run_made_run_as_written() {
     assert_eq!(state_of(&m, "20260105000000").await, EntryState::Expanded);
     m.complete(None, &Silent).await.expect("complete");
     assert_eq!(text(&c, "SELECT c FROM goods").await, "x");
+
+    // A label rename names no table, but reaches every table using the type: one that was
+    // there before the run keeps the change online, though the file's other table is new.
+    exec(
+        &c,
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');
+         ALTER TABLE goods ADD COLUMN mood mood NOT NULL DEFAULT 'sad';",
+    )
+    .await;
+    let dir = folder(&[
+        (
+            "20260106000000_notes.up.sql",
+            "CREATE TABLE notes (id int PRIMARY KEY, a text);
+",
+        ),
+        (
+            "20260107000000_blue.up.sql",
+            "ALTER TABLE notes RENAME COLUMN a TO b;
+ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';
+",
+        ),
+    ]);
+    let mut m = migrator(&db, &dir, fast()).await;
+    m.up(None, &Silent).await.expect("up expands");
+    assert_eq!(state_of(&m, "20260107000000").await, EntryState::Expanded);
+    // Old code still writes the old label meanwhile.
+    exec(&c, "INSERT INTO goods (id, c, mood) VALUES (2, 'y', 'sad')").await;
+    m.complete(None, &Silent).await.expect("complete");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM goods WHERE mood = 'blue'").await,
+        2
+    );
 }

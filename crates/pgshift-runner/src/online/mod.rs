@@ -326,8 +326,8 @@ pub struct OpInput<'a> {
 ///
 /// `tables_before_run`: the tables there were when the run started, when a migration that changes
 /// only tables made since runs as written ([`Planned::OnNewTables`]); looked at before the
-/// operations are planned (a type change excepted: a key's change may reach tables the
-/// statements do not name, and is judged on its plan).
+/// operations are planned (a type change or an enum label rename excepted: they may reach
+/// tables the statements do not name, and are judged on their plans).
 pub async fn plan(
     client: &Client,
     m: &Migration,
@@ -429,7 +429,14 @@ async fn plan_online(
                 .enumerate()
                 .flat_map(|(i, st)| st.changes.iter().flatten().map(move |c| (i, st, c)))
         };
-        let retypes = changes().any(|(_, _, c)| matches!(c, SchemaChange::AlterType { .. }));
+        // A type change (a key's reaches tables the file does not name) and an enum label
+        // rename (it reaches every table using the type) are judged on their plans.
+        let retypes = changes().any(|(_, _, c)| {
+            matches!(
+                c,
+                SchemaChange::AlterType { .. } | SchemaChange::RenameEnumValue { .. }
+            )
+        });
         // Nothing that may be planned online (an ADD COLUMN without a fill): no look-up.
         let any_online = changes().any(|(i, st, c)| may_be_online(c, st, &statements, i))
             || statements

@@ -46,13 +46,10 @@ impl Migrator {
 
     /// Expands `m` (planned as `plan`): records the plan, runs the expand units, leaves it
     /// expanded. A change with nothing to contract is then complete at once.
-    /// `contract_next`: the contract follows at once (`--complete`), so the expand does not
-    /// tell to deploy first.
     pub(crate) async fn expand_new(
         &mut self,
         m: &Migration,
         plan: OnlinePlan,
-        contract_next: bool,
         observer: &dyn Observer,
     ) -> Result<()> {
         self.preflight(m, &plan, observer).await?;
@@ -70,7 +67,7 @@ impl Migrator {
             .into_iter()
             .find(|c| c.version == m.version.as_str())
             .ok_or_else(|| RunError::Usage("the online change just recorded is gone".into()))?;
-        self.expand(m, change, contract_next, observer).await
+        self.expand(m, change, observer).await
     }
 
     /// The operations' checks on a sample of the rows, read-only, before anything is written.
@@ -144,13 +141,11 @@ impl Migrator {
         Ok(())
     }
 
-    /// Runs (or continues) the expand of `change` (`contract_next`: as for
-    /// [`Migrator::expand_new`]).
+    /// Runs (or continues) the expand of `change`.
     pub(crate) async fn expand(
         &mut self,
         m: &Migration,
         change: OnlineChange,
-        contract_next: bool,
         observer: &dyn Observer,
     ) -> Result<()> {
         observer.event(&Event::OnlineChange {
@@ -178,7 +173,7 @@ impl Migrator {
         })
         .await?;
         announce(&rows, observer);
-        if !contract_next {
+        if !self.options().online_complete {
             observer.event(&Event::Info(format!(
                 "  {} {} is expanded: old and new code both work now. Deploy the new code, then run `pgshift complete` (or `pgshift rollback` to undo the expand)",
                 m.version, m.name
