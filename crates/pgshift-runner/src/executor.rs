@@ -1007,11 +1007,12 @@ impl Executor<'_> {
 /// keeps one of the tables busy nearly all the time, NOWAIT alone could take long to find them
 /// all free at once.
 const NOWAIT_PAUSE: Duration = Duration::from_millis(10);
+const NOWAIT_LOOKS: u32 = 200;
+
 /// The most statements a transactional unit sends at once, in one round trip: a larger one (a
 /// data file of thousands of `INSERT`s) goes a statement at a time, so that what waits to be
 /// sent stays small.
 const PIPELINED_STEPS_MAX: usize = 200;
-const NOWAIT_LOOKS: u32 = 200;
 
 /// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
 /// never more than the documented cap (jitter applied after the cap once gave 13.4 s waits

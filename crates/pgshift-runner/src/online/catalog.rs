@@ -651,8 +651,6 @@ pub async fn sequence(
         }))
 }
 
-/// The type `type_text` names, as `format_type` prints it (`int8` and `BIGINT` are
-/// `bigint`), or `None` when it names none.
 /// Whether any of `columns` (table OID, column name) is of one of `types`, or of an array of
 /// one, now.
 pub async fn columns_of_types(
@@ -675,6 +673,8 @@ pub async fn columns_of_types(
         .get(0))
 }
 
+/// The type `type_text` names, as `format_type` prints it (`int8` and `BIGINT` are
+/// `bigint`), or `None` when it names none.
 pub async fn type_name(client: &Client, type_text: &str) -> Result<Option<String>, DbError> {
     Ok(client
         .query_one("SELECT format_type(to_regtype($1), NULL)", &[&type_text])
