@@ -282,7 +282,7 @@ pub fn walk_range(file_text: &str, range: Range<usize>) -> StatementWalk<'_> {
                 stmts,
                 run.clone(),
                 prepared.base,
-                &prepared.lexed.copy_data,
+                &prepared.lexed,
             ) {
                 if walk.forbidden_in_transaction.is_none() {
                     walk.forbidden_in_transaction = crate::forbidden_in_transaction(&s.node);
@@ -333,14 +333,7 @@ impl StatementWalk<'_> {
             let Ok(stmts) = raw_parse(&p.masked[run.clone()]) else {
                 continue;
             };
-            for s in statements_from(
-                p.section,
-                &p.masked,
-                stmts,
-                run.clone(),
-                p.base,
-                &p.lexed.copy_data,
-            ) {
+            for s in statements_from(p.section, &p.masked, stmts, run.clone(), p.base, &p.lexed) {
                 each(i, &s);
                 i += 1;
             }
@@ -376,14 +369,8 @@ fn parse_prepared(
     }
     match raw_parse(masked) {
         Ok(stmts) => {
-            script.statements = statements_from(
-                section,
-                masked,
-                stmts,
-                0..masked.len(),
-                base,
-                &lexed.copy_data,
-            );
+            script.statements =
+                statements_from(section, masked, stmts, 0..masked.len(), base, &lexed);
         }
         Err(_) => {
             // Recover: parse each top-level piece on its own, so one bad statement yields one
@@ -397,7 +384,7 @@ fn parse_prepared(
                         stmts,
                         piece.clone(),
                         base,
-                        &lexed.copy_data,
+                        &lexed,
                     )),
                     Err(err) => {
                         let start = lexer::skip_trivia(masked, piece.start, piece.end);
@@ -407,7 +394,8 @@ fn parse_prepared(
                         };
                         script.errors.push(SyntaxError {
                             offset: base + offset,
-                            statement: base + start..base + trim_end(masked, start, piece.end),
+                            statement: base + start
+                                ..base + trim_end(masked, &lexed.comments, start, piece.end),
                             message: err.message,
                         });
                     }
@@ -453,14 +441,7 @@ fn parse_in_chunks(
     let mut statements = Vec::new();
     for run in runs_of(masked, lexed) {
         let stmts = raw_parse(&masked[run.clone()]).ok()?;
-        statements.extend(statements_from(
-            section,
-            masked,
-            stmts,
-            run,
-            base,
-            &lexed.copy_data,
-        ));
+        statements.extend(statements_from(section, masked, stmts, run, base, &lexed));
     }
     Some(statements)
 }
@@ -495,7 +476,7 @@ fn statements_from(
     stmts: Vec<protobuf::RawStmt>,
     parsed: Range<usize>,
     base: usize,
-    copy_data: &[Range<usize>],
+    lexed: &lexer::Lexed,
 ) -> Vec<Statement> {
     let mut out = Vec::with_capacity(stmts.len());
     for raw in stmts {
@@ -515,10 +496,11 @@ fn statements_from(
         };
         let end = end.min(section.len());
         let start = lexer::skip_trivia(masked, loc.min(end), end);
-        let end = trim_end(masked, start, end);
+        let end = trim_end(masked, &lexed.comments, start, end);
         let data = if matches!(&node, NodeEnum::CopyStmt(c) if c.is_from && c.filename.is_empty() && !c.is_program)
         {
-            copy_data
+            lexed
+                .copy_data
                 .iter()
                 .find(|d| d.start >= end)
                 .map(|d| shift(d, base))
@@ -534,21 +516,19 @@ fn statements_from(
     out
 }
 
-/// Drops trailing whitespace and comments from a statement range.
-fn trim_end(text: &str, start: usize, end: usize) -> usize {
-    let slice = &text[start..end];
-    let lexed = lexer::lex(slice);
-    let mut e = slice.trim_end().len();
+/// Drops trailing whitespace and comments from a statement range. `comments`: the comments of
+/// `text`, in order (the lexer's, which read it already).
+fn trim_end(text: &str, comments: &[Range<usize>], start: usize, end: usize) -> usize {
+    // The comments that start inside the range.
+    let from = comments.partition_point(|c| c.start < start);
+    let to = comments.partition_point(|c| c.start < end);
+    let inside = &comments[from..to.max(from)];
+    let mut e = start + text[start..end].trim_end().len();
     // A trailing line comment would otherwise be part of the statement's span.
-    while let Some(c) = lexed
-        .comments
-        .iter()
-        .rev()
-        .find(|c| c.end >= e && c.start < e)
-    {
-        e = slice[..c.start].trim_end().len();
+    while let Some(c) = inside.iter().rev().find(|c| c.end >= e && c.start < e) {
+        e = start + text[start..c.start].trim_end().len();
     }
-    start + e
+    e
 }
 
 fn shift(r: &Range<usize>, by: usize) -> Range<usize> {
