@@ -370,7 +370,7 @@ fn parse_prepared(
     match raw_parse(masked) {
         Ok(stmts) => {
             script.statements =
-                statements_from(section, masked, stmts, 0..masked.len(), base, &lexed);
+                statements_from(section, masked, stmts, 0..masked.len(), base, lexed);
         }
         Err(_) => {
             // Recover: parse each top-level piece on its own, so one bad statement yields one
@@ -384,7 +384,7 @@ fn parse_prepared(
                         stmts,
                         piece.clone(),
                         base,
-                        &lexed,
+                        lexed,
                     )),
                     Err(err) => {
                         let start = lexer::skip_trivia(masked, piece.start, piece.end);
@@ -441,7 +441,7 @@ fn parse_in_chunks(
     let mut statements = Vec::new();
     for run in runs_of(masked, lexed) {
         let stmts = raw_parse(&masked[run.clone()]).ok()?;
-        statements.extend(statements_from(section, masked, stmts, run, base, &lexed));
+        statements.extend(statements_from(section, masked, stmts, run, base, lexed));
     }
     Some(statements)
 }
