@@ -857,7 +857,8 @@ fn describe_statement(
         }
         // Reads (ACCESS SHARE) happen everywhere (a view's query) and block only ACCESS
         // EXCLUSIVE; a foreign key's check of the row it references takes ROW SHARE on the
-        // referenced table, which blocks only EXCLUSIVE too. They are shown but not compared.
+        // referenced table, which blocks only EXCLUSIVE and ACCESS EXCLUSIVE. They are shown
+        // but not compared.
         if covered(oid)
             || !is_table_like(lock.kind)
             || matches!(lock.mode, LockLevel::AccessShare | LockLevel::RowShare)
