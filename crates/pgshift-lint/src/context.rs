@@ -272,12 +272,6 @@ impl Context {
             .filter(|t| !self.created_if_missing.contains(*t))
     }
 
-    /// The tables this script created `IF NOT EXISTS`: new only where they did not exist
-    /// before it (the runner looks).
-    pub fn tables_created_if_missing(&self) -> impl Iterator<Item = &QualifiedName> {
-        self.created_if_missing.iter()
-    }
-
     pub fn is_new_type(&self, name: &QualifiedName) -> bool {
         self.created_types.iter().any(|t| t.same_object(name))
     }

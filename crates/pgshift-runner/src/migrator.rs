@@ -135,8 +135,8 @@ pub struct Migrator {
     server_version_num: Option<i32>,
     /// The old tool's table this command also records in (`[run] record_in_old_tool`).
     old_tool: Option<OldTool>,
-    /// Tables the migrations this command ran created (`IF NOT EXISTS` only where none was
-    /// there): no session used them before it, so the lock-queue guard leaves them alone. (The safe rewrites treat
+    /// Tables the migrations this command ran created (not `IF NOT EXISTS`): no session used
+    /// them before it, so the lock-queue guard leaves them alone. (The safe rewrites treat
     /// them as any table, so a fresh database in CI runs the statements production runs.)
     new_tables: Vec<QualifiedName>,
     /// The tables there were when `up` started (their OIDs): one not among them was made by
@@ -967,28 +967,7 @@ impl Migrator {
             &mut ctx,
         )
         .await?;
-        let mut created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
-        // `CREATE TABLE IF NOT EXISTS` makes a new table where none was there before.
-        let if_missing: Vec<String> = ctx
-            .tables_created_if_missing()
-            .map(QualifiedName::quoted)
-            .collect();
-        if !if_missing.is_empty() {
-            let missing: Vec<String> = self
-                .conn
-                .query_one(
-                    "SELECT coalesce(array_agg(n), '{}') FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL",
-                    &[&if_missing],
-                )
-                .await
-                .map_err(DbError::from)?
-                .get(0);
-            created.extend(
-                ctx.tables_created_if_missing()
-                    .filter(|t| missing.contains(&t.quoted()))
-                    .cloned(),
-            );
-        }
+        let created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
         let resets = resets_session(&prepared.exec);
         let run = Run {
             direction: Direction::Apply,

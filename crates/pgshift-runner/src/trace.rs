@@ -1080,6 +1080,32 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// A statement traced inside its transaction: `locks` are the locks it took (and all the
+    /// transaction holds).
+    fn after_statement(
+        sql: &str,
+        existing: &BTreeMap<u32, RelationState>,
+        current: &BTreeMap<u32, RelationState>,
+        locks: &[(u32, LockLevel)],
+        changes: &RelationChanges,
+    ) -> StatementTrace {
+        let held: BTreeSet<(u32, LockLevel)> = locks.iter().copied().collect();
+        describe_statement(
+            &step(sql),
+            1,
+            1,
+            true,
+            LockSource::AfterStatement,
+            existing,
+            current,
+            &held,
+            locks,
+            changes,
+            &effects_of(sql),
+            Duration::ZERO,
+        )
+    }
+
     #[test]
     fn a_relation_renamed_or_made_again_in_the_migration_is_known_by_its_name_now() {
         // Renamed earlier in the migration: the UPDATE names the new name, the lock is on the
@@ -1089,20 +1115,12 @@ mod tests {
             [(1, relation("agent_stats", RelationKind::Table))].into();
         let current: BTreeMap<u32, RelationState> =
             [(1, relation("stats", RelationKind::Table))].into();
-        let held: BTreeSet<(u32, LockLevel)> = [(1, LockLevel::RowExclusive)].into();
-        let s = describe_statement(
-            &step(sql),
-            1,
-            1,
-            true,
-            LockSource::AfterStatement,
+        let s = after_statement(
+            sql,
             &existing,
             &current,
-            &held,
             &[(1, LockLevel::RowExclusive)],
             &RelationChanges::default(),
-            &effects_of(sql),
-            Duration::ZERO,
         );
         assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
         assert_eq!(s.predicted.len(), 1);
@@ -1113,20 +1131,7 @@ mod tests {
         let existing: BTreeMap<u32, RelationState> =
             [(1, relation("v", RelationKind::View))].into();
         let current: BTreeMap<u32, RelationState> = [(2, relation("v", RelationKind::View))].into();
-        let s = describe_statement(
-            &step(sql),
-            1,
-            1,
-            true,
-            LockSource::AfterStatement,
-            &existing,
-            &current,
-            &BTreeSet::new(),
-            &[],
-            &RelationChanges::default(),
-            &effects_of(sql),
-            Duration::ZERO,
-        );
+        let s = after_statement(sql, &existing, &current, &[], &RelationChanges::default());
         assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
         assert!(s.predicted.is_empty(), "{:?}", s.predicted);
     }
@@ -1136,20 +1141,12 @@ mod tests {
         let sql = "CREATE INDEX i ON t (a)";
         let existing: BTreeMap<u32, RelationState> =
             [(1, relation("t", RelationKind::Table))].into();
-        let held: BTreeSet<(u32, LockLevel)> = [(1, LockLevel::Share)].into();
-        let s = describe_statement(
-            &step(sql),
-            1,
-            1,
-            true,
-            LockSource::AfterStatement,
+        let s = after_statement(
+            sql,
             &existing,
             &existing,
-            &held,
             &[(1, LockLevel::Share)],
             &RelationChanges::default(),
-            &effects_of(sql),
-            Duration::from_millis(3),
         );
         assert_eq!(s.locks.len(), 1);
         assert_eq!(s.predicted.len(), 1);
@@ -1164,27 +1161,15 @@ mod tests {
             (2, relation("other", RelationKind::Table)),
         ]
         .into();
-        let held: BTreeSet<(u32, LockLevel)> = [
-            (1, LockLevel::AccessExclusive),
-            (2, LockLevel::RowExclusive),
-        ]
-        .into();
-        let s = describe_statement(
-            &step(sql),
-            1,
-            1,
-            true,
-            LockSource::AfterStatement,
+        let s = after_statement(
+            sql,
             &existing,
             &existing,
-            &held,
             &[
                 (1, LockLevel::AccessExclusive),
                 (2, LockLevel::RowExclusive),
             ],
             &RelationChanges::default(),
-            &effects_of(sql),
-            Duration::ZERO,
         );
         let text = s.disagreements.join("\n");
         assert!(
@@ -1206,11 +1191,6 @@ mod tests {
         let sql = "ALTER TABLE t ADD COLUMN c int";
         let existing: BTreeMap<u32, RelationState> =
             [(1, relation("t", RelationKind::Table))].into();
-        let held: BTreeSet<(u32, LockLevel)> = [
-            (1, LockLevel::AccessExclusive),
-            (9, LockLevel::AccessExclusive),
-        ]
-        .into();
         let changes = RelationChanges {
             rewritten: vec![pgshift_db::trace::ChangedRelation {
                 oid: 1,
@@ -1219,22 +1199,15 @@ mod tests {
             }],
             ..RelationChanges::default()
         };
-        let s = describe_statement(
-            &step(sql),
-            1,
-            1,
-            true,
-            LockSource::AfterStatement,
+        let s = after_statement(
+            sql,
             &existing,
             &existing,
-            &held,
             &[
                 (1, LockLevel::AccessExclusive),
                 (9, LockLevel::AccessExclusive),
             ],
             &changes,
-            &effects_of(sql),
-            Duration::ZERO,
         );
         // oid 9 did not exist before the migration: not reported.
         assert_eq!(s.locks.len(), 1);

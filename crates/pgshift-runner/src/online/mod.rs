@@ -305,13 +305,6 @@ pub enum Planned {
     OnNewTables,
 }
 
-/// What [`plan_online`] found.
-enum Outcome {
-    Online(OnlinePlan),
-    Ordinary,
-    OnNewTables,
-}
-
 /// What an operation's planner gets.
 pub struct OpInput<'a> {
     pub migration: &'a Migration,
@@ -335,9 +328,7 @@ pub async fn plan(
     tables_before_run: Option<&std::collections::HashSet<u32>>,
 ) -> Result<Planned, RunError> {
     match plan_online(client, m, pg, tables_before_run).await {
-        Ok(Outcome::Online(plan)) => Ok(Planned::Online(plan)),
-        Ok(Outcome::Ordinary) => Ok(Planned::Ordinary),
-        Ok(Outcome::OnNewTables) => Ok(Planned::OnNewTables),
+        Ok(planned) => Ok(planned),
         Err(RunError::NotOnline {
             path, line, reason, ..
         }) => Ok(Planned::AsWritten(format!(
@@ -417,11 +408,14 @@ async fn plan_online(
     m: &Migration,
     pg: PgVersion,
     tables_before_run: Option<&std::collections::HashSet<u32>>,
-) -> Result<Outcome, RunError> {
+) -> Result<Planned, RunError> {
     let (mut statements, off) = online_statements(client, m.version.as_str(), &m.up, pg).await?;
     if off || statements.is_empty() {
-        return Ok(Outcome::Ordinary);
+        return Ok(Planned::Ordinary);
     }
+    // The tables the statements name, by OID, when looked up already (the statements' tables
+    // do not change below: only the author's BEGIN/COMMIT wrapper may go).
+    let mut looked_up: Option<Vec<u32>> = None;
     if let Some(before) = tables_before_run {
         let changes = || {
             statements
@@ -445,8 +439,9 @@ async fn plan_online(
         if !retypes && any_online {
             let oids = table_oids(client, &statements).await?;
             if !oids.is_empty() && oids.iter().all(|oid| !before.contains(oid)) {
-                return Ok(Outcome::OnNewTables);
+                return Ok(Planned::OnNewTables);
             }
+            looked_up = Some(oids);
         }
     }
     // A file wrapped in its author's BEGIN ... COMMIT (Django's and Alembic's SQL output):
@@ -886,7 +881,7 @@ async fn plan_online(
     }
     shared.flush(&mut plan.expand);
     if !online {
-        return Ok(Outcome::Ordinary);
+        return Ok(Planned::Ordinary);
     }
 
     if let Some(line) = own_transactions {
@@ -964,8 +959,11 @@ async fn plan_online(
                 .insert(0, "SET LOCAL client_min_messages = warning".to_string());
         }
     }
-    plan.table_oids = table_oids(client, &statements).await?;
-    Ok(Outcome::Online(plan))
+    plan.table_oids = match looked_up {
+        Some(oids) => oids,
+        None => table_oids(client, &statements).await?,
+    };
+    Ok(Planned::Online(plan))
 }
 
 /// An operation that puts a view where its table was, and the line of another operation on
