@@ -92,6 +92,13 @@ pub struct Context {
     /// Of those, the ones created with `IF NOT EXISTS`: they may have existed before.
     created_if_missing: HashSet<QualifiedName>,
     created_types: HashSet<QualifiedName>,
+    /// Tables earlier migrations of the same run created (the runner knows which could not
+    /// have been there before), by the names they have now: no code used them before the run,
+    /// so nothing is there for a safe rewrite to protect (see [`Context::is_unused_table`]).
+    made_in_run: HashSet<QualifiedName>,
+    /// The database held no table of the user's when the run started: every table is one
+    /// the run made.
+    all_made_in_run: bool,
 
     // Across the whole set, in order: what earlier statements established.
     index_tables: HashMap<String, QualifiedName>,
@@ -155,6 +162,8 @@ impl Context {
             created_tables: HashSet::new(),
             created_if_missing: HashSet::new(),
             created_types: HashSet::new(),
+            made_in_run: HashSet::new(),
+            all_made_in_run: false,
             index_tables: HashMap::new(),
             concurrent_unique_indexes: HashSet::new(),
             column_types: HashMap::new(),
@@ -263,6 +272,39 @@ impl Context {
         self.created_tables.iter().any(|t| t.same_object(table))
     }
 
+    /// Tells the context that earlier migrations of this run created `tables`, none of which
+    /// existed before the run.
+    pub fn assume_made_in_run<'a>(&mut self, tables: impl IntoIterator<Item = &'a QualifiedName>) {
+        self.made_in_run.extend(tables.into_iter().cloned());
+    }
+
+    /// Tells the context that the database held no table of the user's when the run started
+    /// (a fresh database): whatever table a statement names, the run made it.
+    pub fn assume_all_made_in_run(&mut self) {
+        self.all_made_in_run = true;
+    }
+
+    /// Whether the database held no table of the user's when the run started.
+    pub fn all_made_in_run(&self) -> bool {
+        self.all_made_in_run
+    }
+
+    /// The tables earlier migrations of the run made, as named after this script's renames.
+    pub fn tables_made_in_run(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.made_in_run.iter()
+    }
+
+    /// Whether no code can have used the table yet: created earlier in this migration, or by
+    /// an earlier migration of the same run. A safe rewrite exists to keep the application's
+    /// reads and writes of a table going; such a table has none, so its statements run as
+    /// written. (Its rows may not be few: a migration of the run may have filled it. That is
+    /// why this is not [`Context::is_new_table`], which also means "empty".) A table of the
+    /// run is matched by exactly the name it was made under: `users` and `app.users` may be
+    /// two tables, and a false match would skip a rewrite on a table in use.
+    pub fn is_unused_table(&self, table: &QualifiedName) -> bool {
+        self.all_made_in_run || self.is_new_table(table) || self.made_in_run.contains(table)
+    }
+
     /// The tables this script created that cannot have existed before it (not
     /// `IF NOT EXISTS`): no session can have used them before the run that created them, so
     /// the runner's lock-queue guard leaves them alone for the rest of that run.
@@ -270,6 +312,12 @@ impl Context {
         self.created_tables
             .iter()
             .filter(|t| !self.created_if_missing.contains(*t))
+    }
+
+    /// The tables this script created `IF NOT EXISTS`: whether each is new, only the catalog
+    /// as it was before the run can tell.
+    pub fn tables_created_if_missing(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.created_if_missing.iter()
     }
 
     pub fn is_new_type(&self, name: &QualifiedName) -> bool {
@@ -543,6 +591,19 @@ impl Context {
                         self.created_if_missing.insert(table.clone());
                     }
                     self.created_tables.insert(table);
+                }
+            }
+            // A table made earlier in the run keeps being one under its new name.
+            NodeEnum::RenameStmt(r) if r.rename_type == ObjectType::ObjectTable as i32 => {
+                self.ddl_in_transaction = true;
+                if let Some(rv) = &r.relation {
+                    let old = QualifiedName::from_range_var(rv);
+                    if self.made_in_run.contains(&old) {
+                        self.made_in_run.insert(QualifiedName {
+                            schema: old.schema.clone(),
+                            name: r.newname.clone(),
+                        });
+                    }
                 }
             }
             NodeEnum::CreateEnumStmt(e) => {

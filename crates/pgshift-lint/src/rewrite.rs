@@ -124,7 +124,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             let rv = i.relation.as_ref()?;
             let table = QualifiedName::from_range_var(rv);
             // `ON ONLY` is the author's own per-partition recipe (it reads no row): as written.
-            if ctx.is_new_table(&table) || !rv.inh {
+            if ctx.is_unused_table(&table) || !rv.inh {
                 return None;
             }
             let steps = match ctx.partitions(&table) {
@@ -158,7 +158,15 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                     .is_some_and(|n| ctx.is_partitioned_index(&n)),
                 _ => false,
             });
-            if partitioned {
+            // An index of a table no code used yet: as written.
+            let unused = ctx.all_made_in_run()
+                || d.objects.iter().any(|o| match &o.node {
+                    Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items)
+                        .and_then(|n| ctx.table_of_index(&n).cloned())
+                        .is_some_and(|t| ctx.is_unused_table(&t)),
+                    _ => false,
+                });
+            if partitioned || unused {
                 return None;
             }
             // A small index of a table the catalog names drops in about a millisecond: as
@@ -208,6 +216,24 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 return None;
             }
             let cmds: Vec<_> = alter_commands(a).collect();
+            // A table no code used yet needs no rewrite, unless a foreign key of it references
+            // a table in use: validating the key holds that table's SHARE ROW EXCLUSIVE lock
+            // (writes wait) for a scan of this one's rows, which the run may have filled.
+            if ctx.is_unused_table(&table) {
+                let references_used = cmds.iter().any(|(kind, cmd)| {
+                    *kind == AlterTableType::AtAddConstraint
+                        && command_constraint(cmd).is_some_and(|c| {
+                            constraint_type(c) == ConstrType::ConstrForeign
+                                && !c.skip_validation
+                                && c.pktable.as_ref().is_some_and(|pk| {
+                                    !ctx.is_unused_table(&QualifiedName::from_range_var(pk))
+                                })
+                        })
+                });
+                if !references_used {
+                    return None;
+                }
+            }
             // Only single-subcommand statements have a mechanical rewrite; a combined ALTER
             // needs a person to split it.
             let [(kind, cmd)] = cmds.as_slice() else {

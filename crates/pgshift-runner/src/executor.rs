@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use pgshift_db::{Connection, DbError, ErrorPosition, LockLevel};
 use pgshift_source::Migration;
-use pgshift_sql::ident::QualifiedName;
 use pgshift_sql::lines::char_position_to_offset;
 use pgshift_sql::LineIndex;
 use rand::Rng;
@@ -214,7 +213,7 @@ pub(crate) struct Executor<'a> {
     pub(crate) options: &'a RunOptions,
     pub(crate) transactions: Transactions,
     /// Tables created earlier in this run: the lock-queue guard does not look at them.
-    pub(crate) new_tables: &'a [QualifiedName],
+    pub(crate) new_tables: guard::MadeInRun<'a>,
 }
 
 impl Executor<'_> {

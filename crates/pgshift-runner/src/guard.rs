@@ -53,36 +53,49 @@ pub struct GuardedTable {
     /// The name for people.
     pub display: String,
     pub lock: LockLevel,
+    /// It is a view: looked at in `pg_locks`, never locked by the guard (see [`lock_nowait`]).
+    pub view: bool,
+}
+
+/// The tables a run made, which the guard does not look at: no session used them before it.
+#[derive(Debug, Clone, Copy)]
+pub enum MadeInRun<'a> {
+    /// These, by exactly the name each was made under (a schema-less name may resolve to
+    /// another schema's table than a qualified one: anything less certain is guarded).
+    Named(&'a [QualifiedName]),
+    /// Every table: the database held no table or view of the user's when the run started.
+    All,
+}
+
+impl MadeInRun<'_> {
+    fn contains(&self, table: &QualifiedName) -> bool {
+        match self {
+            MadeInRun::Named(names) => names.contains(table),
+            MadeInRun::All => true,
+        }
+    }
 }
 
 /// The tables of `unit` that it locks strongly enough to block ordinary reads or writes, with
-/// the strongest lock per table. Tables in `new_tables` (created earlier in this run, so no
-/// session used them before it) are left out: the unit's `lock_timeout` bounds any wait on
-/// them.
-pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedTable> {
-    let mut strongest: BTreeMap<String, (String, LockLevel)> = BTreeMap::new();
+/// the strongest lock per table. Tables the run made are left out: the unit's `lock_timeout`
+/// bounds any wait on them.
+pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
+    let mut strongest: BTreeMap<String, GuardedTable> = BTreeMap::new();
     for effect in unit.steps.iter().flat_map(|s| &s.facts.effects) {
-        // Exactly the name created (a schema-less name may resolve to another schema's
-        // table than a qualified one): anything less certain is guarded.
-        if !effect.lock.blocks_writes()
-            || effect.through_table
-            || new_tables.contains(&effect.table)
-        {
+        if !effect.lock.blocks_writes() || effect.through_table || made.contains(&effect.table) {
             continue;
         }
         let entry = strongest
             .entry(effect.table.quoted())
-            .or_insert_with(|| (effect.table.to_string(), effect.lock));
-        entry.1 = entry.1.max(effect.lock);
+            .or_insert_with(|| GuardedTable {
+                quoted: effect.table.quoted(),
+                display: effect.table.to_string(),
+                lock: effect.lock,
+                view: effect.view,
+            });
+        entry.lock = entry.lock.max(effect.lock);
     }
-    strongest
-        .into_iter()
-        .map(|(quoted, (display, lock))| GuardedTable {
-            quoted,
-            display,
-            lock,
-        })
-        .collect()
+    strongest.into_values().collect()
 }
 
 /// The guard's first look, for a unit run in a transaction of its own: each of `tables` locked
@@ -90,9 +103,13 @@ pub fn guarded_tables(unit: &Unit, new_tables: &[QualifiedName]) -> Vec<GuardedT
 /// is granted at once means nobody was in the way (and the unit holds it from then on, as its
 /// statements would); `NOWAIT` never joins the lock queue, so a lock that is not granted makes
 /// the statement fail at once, without making anyone wait, and the guard then looks at who is
-/// in the way as usual. Only ordinary and partitioned tables are locked this way (a `LOCK` on
-/// a view would lock every table the view reads, in the same mode): anything else (a view, a
-/// relation that is not there) fails the look too, and the guard looks as usual. `None` when
+/// in the way as usual. Only ordinary and partitioned tables are locked this way. A `LOCK` on a
+/// view would lock every table the view reads, in the same mode: a view (`DROP VIEW`) is
+/// instead looked at in `pg_locks` in the same round trip, and any lock another session holds
+/// or waits for on it fails the look (the statement then waits at most the lock timeout for
+/// one taken in between, as after the guard's own look). Anything else (a relation that is not
+/// of the kind the statement says, or not there) fails the look too, and the guard looks as
+/// usual. `None` when
 /// there is nothing to lock or the guard is off, or when it also waits for long transactions
 /// (which hold no lock on the tables: only its query sees them), or when the unit changes
 /// `search_path` (its names would resolve elsewhere before it does).
@@ -109,21 +126,42 @@ pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -
     {
         return None;
     }
-    // First, that every name is an ordinary or partitioned table: when one is not (or is not
-    // there), the division fails and the statements after it do not run. Plain SQL, evaluated
-    // when it runs (a PL/pgSQL block would be compiled every time, and load PL/pgSQL first).
-    let names: Vec<String> = tables
-        .iter()
-        .map(|t| format!("to_regclass({})", quote_literal(&t.quoted)))
-        .collect();
+    // First, that every name is an ordinary or partitioned table, and every view a view nobody
+    // else holds or waits for a lock on: when one is not (or is not there), the division
+    // fails and the statements after it do not run. Plain SQL, evaluated when it runs (a
+    // PL/pgSQL block would be compiled every time, and load PL/pgSQL first).
+    let names = |view: bool| -> Vec<String> {
+        tables
+            .iter()
+            .filter(|t| t.view == view)
+            .map(|t| format!("to_regclass({})", quote_literal(&t.quoted)))
+            .collect()
+    };
+    let (plain, views) = (names(false), names(true));
     // A count of one index probe per name plans in a fraction of a join's time.
+    let mut checks: Vec<String> = Vec::new();
+    if !plain.is_empty() {
+        checks.push(format!(
+            "(SELECT count(*) FROM pg_class WHERE oid IN ({}) AND relkind IN ('r', 'p')) = {}",
+            plain.join(", "),
+            plain.len()
+        ));
+    }
+    if !views.is_empty() {
+        checks.push(format!(
+            "(SELECT count(*) FROM pg_class c WHERE c.oid IN ({}) AND c.relkind = 'v' \
+               AND NOT EXISTS (SELECT FROM pg_locks l WHERE l.locktype = 'relation' AND l.relation = c.oid \
+                 AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()) \
+                 AND l.pid <> pg_backend_pid())) = {}",
+            views.join(", "),
+            views.len()
+        ));
+    }
     let mut sql = format!(
-        "SELECT 1 / ((SELECT count(*) FROM pg_class WHERE oid IN ({}) AND relkind IN ('r', 'p')) = {})::int \
-         AS pgshift_guard_all_tables",
-        names.join(", "),
-        names.len()
+        "SELECT 1 / ({})::int AS pgshift_guard_all_tables",
+        checks.join(" AND ")
     );
-    for t in tables {
+    for t in tables.iter().filter(|t| !t.view) {
         sql.push_str(&format!(
             "; LOCK TABLE ONLY {} IN {} MODE NOWAIT",
             t.quoted,
@@ -327,7 +365,7 @@ mod tests {
     fn only_locks_that_block_traffic_are_guarded() {
         let got = guarded_tables(
             &unit("ALTER TABLE t ADD COLUMN a int; UPDATE v SET a = 1; CREATE INDEX j ON w (a);"),
-            &[],
+            MadeInRun::Named(&[]),
         );
         let names: Vec<(&str, LockLevel)> =
             got.iter().map(|g| (g.display.as_str(), g.lock)).collect();
@@ -336,7 +374,10 @@ mod tests {
             vec![("t", LockLevel::AccessExclusive), ("w", LockLevel::Share)]
         );
         assert_eq!(got[0].quoted, "\"t\"");
-        let concurrent = guarded_tables(&unit("CREATE INDEX CONCURRENTLY i ON u (a);"), &[]);
+        let concurrent = guarded_tables(
+            &unit("CREATE INDEX CONCURRENTLY i ON u (a);"),
+            MadeInRun::Named(&[]),
+        );
         assert!(concurrent.is_empty(), "{concurrent:?}");
     }
 
@@ -362,10 +403,28 @@ mod tests {
     }
 
     #[test]
+    fn a_view_is_looked_at_in_pg_locks_never_locked() {
+        let u = unit("DROP VIEW v; ALTER TABLE t ADD COLUMN a int;");
+        let guarded = guarded_tables(&u, MadeInRun::Named(&[]));
+        let views: Vec<(&str, bool)> = guarded
+            .iter()
+            .map(|g| (g.display.as_str(), g.view))
+            .collect();
+        assert_eq!(views, vec![("t", false), ("v", true)]);
+        let sql = lock_nowait(&u, &guarded, &RunOptions::default()).expect("a first look");
+        assert!(
+            sql.contains("LOCK TABLE ONLY \"t\" IN ACCESS EXCLUSIVE MODE NOWAIT"),
+            "{sql}"
+        );
+        assert!(!sql.contains("LOCK TABLE ONLY \"v\""), "{sql}");
+        assert!(sql.contains("pg_locks"), "{sql}");
+    }
+
+    #[test]
     fn the_strongest_lock_per_table_wins() {
         let got = guarded_tables(
             &unit("CREATE INDEX i ON t (a); ALTER TABLE t DROP COLUMN b;"),
-            &[],
+            MadeInRun::Named(&[]),
         );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].lock, LockLevel::AccessExclusive);
@@ -373,7 +432,10 @@ mod tests {
 
     #[test]
     fn a_table_created_earlier_in_the_migration_is_not_guarded() {
-        let got = guarded_tables(&unit("CREATE TABLE n (a int); CREATE INDEX ON n (a);"), &[]);
+        let got = guarded_tables(
+            &unit("CREATE TABLE n (a int); CREATE INDEX ON n (a);"),
+            MadeInRun::Named(&[]),
+        );
         assert!(got.is_empty(), "{got:?}");
     }
 
@@ -382,7 +444,7 @@ mod tests {
         let altered =
             unit("ALTER TABLE n ADD COLUMN b int; ALTER TABLE public.o ADD COLUMN b int;");
         let new = [QualifiedName::new(None, "n")];
-        let got = guarded_tables(&altered, &new);
+        let got = guarded_tables(&altered, MadeInRun::Named(&new));
         let names: Vec<&str> = got.iter().map(|g| g.display.as_str()).collect();
         assert_eq!(names, vec!["public.o"]);
         // The same name in another schema is another table; a name created without a schema
@@ -391,6 +453,9 @@ mod tests {
             QualifiedName::new(Some("audit"), "o"),
             QualifiedName::new(None, "o"),
         ];
-        assert_eq!(guarded_tables(&altered, &other).len(), 2);
+        assert_eq!(guarded_tables(&altered, MadeInRun::Named(&other)).len(), 2);
+        // On a database that held no table of the user's when the run started, none is
+        // looked at.
+        assert!(guarded_tables(&altered, MadeInRun::All).is_empty());
     }
 }

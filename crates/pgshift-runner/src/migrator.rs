@@ -135,13 +135,17 @@ pub struct Migrator {
     server_version_num: Option<i32>,
     /// The old tool's table this command also records in (`[run] record_in_old_tool`).
     old_tool: Option<OldTool>,
-    /// Tables the migrations this command ran created (not `IF NOT EXISTS`): no session used
-    /// them before it, so the lock-queue guard leaves them alone. (The safe rewrites treat
-    /// them as any table, so a fresh database in CI runs the statements production runs.)
+    /// Tables the migrations this command ran created (`IF NOT EXISTS` only where
+    /// `tables_before_run` did not hold one of that name), under the names they have now: no
+    /// session used them before it, so the lock-queue guard leaves them alone, and their
+    /// statements run as written, without the safe rewrites (unless `new_tables_as_in_use`:
+    /// `verify` runs the rewrites production runs, on a fresh database).
     new_tables: Vec<QualifiedName>,
-    /// The tables there were when `up` started (their OIDs): one not among them was made by
-    /// this run (created, `IF NOT EXISTS` where none was, or renamed since), and no code used
-    /// it before. Read only when an online change may run as written for it.
+    /// The tables (and views) of the user's there were when `up` started (their OIDs; not
+    /// the system's nor pgshift's own): one not among them was made by this run (created,
+    /// `IF NOT EXISTS` where none was, or renamed since), and no code used it before. Empty:
+    /// a fresh database, every table of the run is new. Not read for `start` (which runs no
+    /// change as written) nor when `new_tables_as_in_use`.
     tables_before_run: Option<std::collections::HashSet<u32>>,
     /// The session holds pgshift's timeouts (`SET`, not `SET LOCAL`), set for a migration run
     /// outside a transaction and kept until the run ends, unless a migration's own statement
@@ -214,7 +218,15 @@ impl Migrator {
             conn: &self.conn,
             options: &self.options,
             transactions: Transactions::Own,
-            new_tables: &self.new_tables,
+            new_tables: if self
+                .tables_before_run
+                .as_ref()
+                .is_some_and(|before| before.is_empty())
+            {
+                crate::guard::MadeInRun::All
+            } else {
+                crate::guard::MadeInRun::Named(&self.new_tables)
+            },
         }
     }
 
@@ -420,14 +432,14 @@ impl Migrator {
 
         self.tables_before_run = None;
         // (`start` asks for the expand itself: it never runs a change as written.)
-        if self.options.online
-            && !self.options.online_for_new_tables
-            && !self.options.online_required
-        {
+        if !self.options.new_tables_as_in_use && !self.options.online_required {
             let oids: Vec<u32> = self
                 .conn
                 .query_one(
-                    "SELECT coalesce(array_agg(oid), '{}') FROM pg_class WHERE relkind IN ('r', 'p')",
+                    "SELECT coalesce(array_agg(c.oid), '{}') FROM pg_class c
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')",
                     &[],
                 )
                 .await
@@ -503,6 +515,26 @@ impl Migrator {
             })
             .collect();
 
+        // A fresh database: every table the run touches is one it made, which no code used
+        // before it. Every migration runs as written (no online change, no safe rewrite, no
+        // look at the lock queue): said once here, instead of once per migration.
+        let fresh = self
+            .tables_before_run
+            .as_ref()
+            .is_some_and(|before| before.is_empty());
+        let skipped: Vec<&str> = [
+            (self.options.online, "online changes"),
+            (!self.options.exact, "safe rewrites"),
+        ]
+        .into_iter()
+        .filter_map(|(on, what)| on.then_some(what))
+        .collect();
+        if fresh && !pending.is_empty() && !skipped.is_empty() {
+            observer.event(&Event::Info(format!(
+                "  the database holds no table yet: every migration runs as written, without {} (no code uses its tables before this run; `pgshift verify` runs them as production will)",
+                skipped.join(" or ")
+            )));
+        }
         for (m, partial) in pending {
             if let Some(latest) = &latest_done {
                 if m.version < *latest && partial.is_none() {
@@ -521,7 +553,7 @@ impl Migrator {
                 );
                 return Ok(applied);
             }
-            if partial.is_none() {
+            if partial.is_none() && !fresh {
                 let planned = self.online_plan(&m).await?;
                 if !expanded.is_empty() {
                     let why = match &planned {
@@ -557,7 +589,7 @@ impl Migrator {
                     crate::online::Planned::OnNewTables => true,
                     crate::online::Planned::Online(plan) => {
                         expanded.is_empty()
-                            && !self.options.online_for_new_tables
+                            && !self.options.new_tables_as_in_use
                             && self.only_tables_new_in_this_run(plan)
                     }
                     _ => false,
@@ -958,6 +990,11 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<()> {
         let mut ctx = Context::new(self.pg, true);
+        match &self.tables_before_run {
+            Some(before) if before.is_empty() => ctx.assume_all_made_in_run(),
+            _ if !self.options.new_tables_as_in_use => ctx.assume_made_in_run(&self.new_tables),
+            _ => {}
+        }
         let prepared = prepare(
             &self.conn,
             m.version.as_str(),
@@ -967,7 +1004,13 @@ impl Migrator {
             &mut ctx,
         )
         .await?;
-        let created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
+        let mut created: Vec<QualifiedName> = ctx
+            .tables_created()
+            .chain(ctx.tables_made_in_run())
+            .filter(|t| !self.new_tables.contains(t))
+            .cloned()
+            .collect();
+        let if_missing: Vec<QualifiedName> = ctx.tables_created_if_missing().cloned().collect();
         let resets = resets_session(&prepared.exec);
         let run = Run {
             direction: Direction::Apply,
@@ -979,11 +1022,43 @@ impl Migrator {
         };
         self.prepare_records(resets).await?;
         self.execute(run, prepared.dump, observer).await?;
+        created.extend(self.new_since_run_started(if_missing).await?);
         self.new_tables.extend(created);
         if resets {
             self.restore_session().await?;
         }
         Ok(())
+    }
+
+    /// Of the tables a migration created `IF NOT EXISTS`, those the catalog did not hold when
+    /// the run started (on a fresh database, all of them).
+    async fn new_since_run_started(
+        &self,
+        if_missing: Vec<QualifiedName>,
+    ) -> Result<Vec<QualifiedName>> {
+        let Some(before) = &self.tables_before_run else {
+            return Ok(Vec::new());
+        };
+        if before.is_empty() || if_missing.is_empty() {
+            return Ok(if_missing);
+        }
+        let names: Vec<String> = if_missing.iter().map(QualifiedName::quoted).collect();
+        let oids: Vec<Option<u32>> = self
+            .conn
+            .query_one(
+                "SELECT array_agg(to_regclass(n)::oid ORDER BY i)
+                   FROM unnest($1::text[]) WITH ORDINALITY u(n, i)",
+                &[&names],
+            )
+            .await
+            .map_err(DbError::from)?
+            .get(0);
+        Ok(if_missing
+            .into_iter()
+            .zip(oids)
+            .filter(|(_, oid)| oid.is_some_and(|o| !before.contains(&o)))
+            .map(|(t, _)| t)
+            .collect())
     }
 
     async fn revert(&mut self, row: &HistoryRow, observer: &dyn Observer) -> Result<()> {

@@ -84,11 +84,13 @@ pub struct RunOptions {
     /// where old and new code never run at once (a single instance, CI). Off by default:
     /// `up` expands and stops, and `pgshift complete` contracts after the deploy.
     pub online_complete: bool,
-    /// Run an online change as one even when every table it changes was made by this run
-    /// (`verify` and `trace`, which prove the online plans). Otherwise such a migration runs
-    /// as written: no code used those tables before the run. Not a setting.
+    /// Treat the tables this run made as tables code uses: an online change runs as one even
+    /// when every table it changes was made by this run, and the safe rewrites apply to them
+    /// (`verify` and `trace`, which prove what `up` runs against tables in use). Otherwise
+    /// such a migration, and such a statement, runs as written: no code used those tables
+    /// before the run. Not a setting.
     #[serde(skip)]
-    pub online_for_new_tables: bool,
+    pub new_tables_as_in_use: bool,
     /// `pgshift start`: a migration that would break running code but cannot be planned as an
     /// online change is refused instead of run as written. Not a setting.
     #[serde(skip)]
@@ -158,7 +160,7 @@ impl Default for RunOptions {
             backfill_when_busy: crate::backfill::BusyOptions::default().duty,
             online: true,
             online_complete: false,
-            online_for_new_tables: false,
+            new_tables_as_in_use: false,
             online_allow_lossy: false,
             online_required: false,
             record_in_old_tool: false,

@@ -272,6 +272,10 @@ pub async fn plan(
             .iter()
             .find(|c| Version::parse(&c.version).is_some_and(|v| v == m.version));
         migrations.push(plan_migration(conn, m, resumes_at, change, options, &mut ctx).await?);
+        // As `up` runs them: the statements of later migrations on the tables this one
+        // creates run as written.
+        let created: Vec<_> = ctx.tables_created().cloned().collect();
+        ctx.assume_made_in_run(&created);
     }
     Ok(PlanReport {
         database: conn.url().redacted(),

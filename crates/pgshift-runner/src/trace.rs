@@ -236,7 +236,7 @@ pub async fn trace_fresh_database(
             let conn = pgshift_db::connect(url).await?;
             let run = RunOptions {
                 online_complete: true,
-                online_for_new_tables: true,
+                new_tables_as_in_use: true,
                 ..options.run.clone()
             };
             let mut migrator = Migrator::from_connection(conn, set.clone(), run);
@@ -487,7 +487,7 @@ impl<'c> Tracer<'c> {
             } else {
                 Transactions::Caller
             },
-            new_tables: &[],
+            new_tables: crate::guard::MadeInRun::Named(&[]),
         };
         if self.own_transactions {
             executor.set_session_timeouts().await?;

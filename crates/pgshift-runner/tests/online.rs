@@ -3513,11 +3513,15 @@ async fn what_a_dropped_column_still_holds_waits_for_the_contract() {
 /// On tables this run made (a fresh database: CI, a developer's first `up`) no code ran
 /// before the run, so a breaking change runs as written, as an ordinary migration: `up` goes
 /// through the whole folder at a plain runner's speed. A table that was there before the run
-/// still gets its online change.
+/// still gets its online change. On a database that held no table at all, `up` says so once
+/// instead of once per migration.
 #[tokio::test]
 async fn breaking_changes_to_tables_this_run_made_run_as_written() {
     let db = TestDb::new().await;
     let c = db.connect().await;
+    // A table of the application's that the migrations do not touch: the database is not a
+    // fresh one, so each migration is judged by its own tables.
+    exec(&c, "CREATE TABLE other (id int)").await;
     let dir = folder(&[
         (
             "20260101000000_items.up.sql",
@@ -3550,6 +3554,28 @@ async fn breaking_changes_to_tables_this_run_made_run_as_written() {
             .count(),
         3,
         "{events}"
+    );
+
+    // The same folder on a fresh database: the same end, and one line says why.
+    let fresh = TestDb::new().await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(format!("{e:?}"));
+    migrator(&fresh, &dir, fast())
+        .await
+        .up(None, &observer)
+        .await
+        .expect("up on a fresh database");
+    let events = events.lock().unwrap().join("\n");
+    assert_eq!(
+        events.matches("the database holds no table yet").count(),
+        1,
+        "{events}"
+    );
+    assert!(!events.contains("not as an online change"), "{events}");
+    assert_eq!(
+        text(&fresh.connect().await, "SELECT b FROM goods").await,
+        "x"
     );
 
     // The next run finds the table there: its change is online again.

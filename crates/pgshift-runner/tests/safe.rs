@@ -21,6 +21,22 @@ async fn migrator(db: &TestDb, dir: &Path, options: RunOptions) -> Migrator {
         .expect("connect")
 }
 
+/// `up` of the folder's first migration (the setup) on a migrator of its own, then a
+/// migrator for the rest: the setup's tables are then tables that were there before the run,
+/// as in production, so the safe rewrites apply to them (the statements on a table the same
+/// `up` made run as written).
+async fn after_setup(db: &TestDb, dir: &Path, options: RunOptions) -> Migrator {
+    let set = load(dir, Some(Format::Pgshift)).expect("load");
+    let setup = set.migrations[0].version.clone();
+    Migrator::connect(&db.url(), set, options.clone())
+        .await
+        .expect("connect")
+        .up(Some(&setup), &Silent)
+        .await
+        .expect("setup");
+    migrator(db, dir, options).await
+}
+
 /// Collects events for assertions.
 #[derive(Default, Clone)]
 struct Log(Arc<Mutex<Vec<Event>>>);
@@ -108,7 +124,7 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
         ..RunOptions::default()
     };
     let exact_log = Log::default();
-    migrator(&exact_db, dir.path(), exact)
+    after_setup(&exact_db, dir.path(), exact)
         .await
         .up(None, &exact_log.observer())
         .await
@@ -117,7 +133,7 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
 
     let safe_db = TestDb::new().await;
     let safe_log = Log::default();
-    let mut m = migrator(&safe_db, dir.path(), RunOptions::default()).await;
+    let mut m = after_setup(&safe_db, dir.path(), RunOptions::default()).await;
     m.up(None, &safe_log.observer()).await.expect("up");
 
     let rewrites = safe_log.rewrites();
@@ -189,7 +205,7 @@ async fn a_rewritten_migration_resumes_at_the_failed_step() {
         "20240102000000_tighten.up.sql",
         "ALTER TABLE t ADD CONSTRAINT t_a_positive CHECK (a > 0);\nCREATE INDEX t_a_idx ON t (a);\nALTER TABLE t ALTER COLUMN b SET NOT NULL;\n",
     );
-    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let mut m = after_setup(&db, dir.path(), RunOptions::default()).await;
     let err = m.up(None, &Silent).await.expect_err("b has a NULL");
     match &err {
         RunError::Statement(s) => {
@@ -360,16 +376,21 @@ async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_
                 .expect("create database");
             let url = cluster.url().with_database(db);
             let log = Log::default();
-            let mut m = Migrator::connect(
-                &url,
-                set.clone(),
-                RunOptions {
-                    exact,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-            .expect("connect");
+            let options = RunOptions {
+                exact,
+                ..RunOptions::default()
+            };
+            // The setup in a command of its own: `t` is then a table that was there before.
+            let setup = set.migrations[0].version.clone();
+            Migrator::connect(&url, set.clone(), options.clone())
+                .await
+                .expect("connect")
+                .up(Some(&setup), &Silent)
+                .await
+                .expect("setup");
+            let mut m = Migrator::connect(&url, set.clone(), options)
+                .await
+                .expect("connect");
             m.up(None, &log.observer())
                 .await
                 .unwrap_or_else(|e| panic!("{on}, exact={exact}: {e}"));
@@ -600,7 +621,7 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
         exact: true,
         ..RunOptions::default()
     };
-    migrator(&exact_db, dir.path(), exact)
+    after_setup(&exact_db, dir.path(), exact)
         .await
         .up(None, &Silent)
         .await
@@ -608,7 +629,7 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
 
     let safe_db = TestDb::new().await;
     let safe_log = Log::default();
-    migrator(&safe_db, dir.path(), RunOptions::default())
+    after_setup(&safe_db, dir.path(), RunOptions::default())
         .await
         .up(None, &safe_log.observer())
         .await
@@ -866,4 +887,115 @@ async fn a_small_index_is_dropped_as_written_when_its_table_is_free_and_concurre
         vec!["DROP INDEX CONCURRENTLY unguarded_idx".to_string()]
     );
     assert!(public_indexes(&c).await.is_empty());
+}
+
+/// A table an earlier migration of the same `up` made was used by no code before it: its
+/// statements run as written, in their migration's transaction (a table created `IF NOT
+/// EXISTS` counts when there was none, and a renamed one keeps counting). A table that was
+/// there before the run keeps its rewrites, and so does a foreign key from a new table to it
+/// (validating it locks that table against writes while it reads the new one's rows). On a
+/// database that held no table yet, nothing is rewritten, and `up` says why once.
+#[tokio::test]
+async fn statements_on_tables_this_run_made_run_as_written() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE users (id int PRIMARY KEY);
+         INSERT INTO users SELECT g FROM generate_series(1, 5) g;",
+    )
+    .await
+    .expect("a table from before the run");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_new.up.sql",
+        "CREATE TABLE orders (id int, user_id int, a int);
+INSERT INTO orders SELECT g, g % 5 + 1, g FROM generate_series(1, 100) g;
+CREATE TABLE IF NOT EXISTS lines (id int, n int);
+CREATE TABLE IF NOT EXISTS users (id int PRIMARY KEY);
+CREATE TABLE draft (id int);
+",
+    );
+    write(
+        dir.path(),
+        "20240102000000_renamed.up.sql",
+        "ALTER TABLE draft RENAME TO notes;\n",
+    );
+    write(
+        dir.path(),
+        "20240103000000_changes.up.sql",
+        "CREATE INDEX orders_a_idx ON orders (a);
+ALTER TABLE orders ADD CONSTRAINT orders_a_check CHECK (a > 0);
+ALTER TABLE orders ALTER COLUMN a SET NOT NULL;
+CREATE INDEX lines_n_idx ON lines (n);
+CREATE INDEX notes_id_idx ON notes (id);
+ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
+CREATE INDEX users_id_idx ON users (id);
+",
+    );
+    let log = Log::default();
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    m.up(None, &log.observer()).await.expect("up");
+    let rewrites = log.rewrites();
+    for table in [
+        "orders_a_idx",
+        "orders_a_check",
+        "\"a\" IS NOT NULL",
+        "lines_n_idx",
+        "notes_id_idx",
+    ] {
+        assert!(
+            !rewrites.iter().any(|r| r.contains(table)),
+            "{table} runs as written: {rewrites:#?}"
+        );
+    }
+    for expected in [
+        "FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID",
+        "VALIDATE CONSTRAINT \"orders_user_fk\"",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_id_idx",
+    ] {
+        assert!(
+            rewrites.iter().any(|r| r.contains(expected)),
+            "no rewrite containing {expected:?} in {rewrites:#?}"
+        );
+    }
+    let state = schema_state(&db).await;
+    for expected in [
+        "constraint orders orders_a_check c validated=true CHECK ((a > 0))",
+        "constraint orders orders_user_fk f validated=true",
+        "column orders.a notnull=true",
+        "index users_id_idx valid=true",
+    ] {
+        assert!(
+            state.iter().any(|l| l.starts_with(expected)),
+            "{expected:?} not in {state:#?}"
+        );
+    }
+
+    // A fresh database: the same folder without the table from before. Nothing is
+    // rewritten, and one line says why.
+    let fresh = TestDb::new().await;
+    write(
+        dir.path(),
+        "20240100000000_users.up.sql",
+        "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users SELECT g FROM generate_series(1, 5) g;\n",
+    );
+    let log = Log::default();
+    migrator(&fresh, dir.path(), RunOptions::default())
+        .await
+        .up(None, &log.observer())
+        .await
+        .expect("up on a fresh database");
+    assert!(log.rewrites().is_empty(), "{:#?}", log.rewrites());
+    let said = log
+        .0
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(
+            |e| matches!(e, Event::Info(line) if line.contains("the database holds no table yet")),
+        )
+        .count();
+    assert_eq!(said, 1);
+    assert_eq!(schema_state(&fresh).await, state, "the same end state");
 }

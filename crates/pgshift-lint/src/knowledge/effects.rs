@@ -38,6 +38,10 @@ pub struct Effect {
     /// is in the way.
     #[serde(skip)]
     pub through_table: bool,
+    /// The relation is a view (`DROP VIEW`): a `LOCK` of it would lock every table it reads,
+    /// so the guard looks at it otherwise.
+    #[serde(skip)]
+    pub view: bool,
 }
 
 impl Effect {
@@ -49,6 +53,7 @@ impl Effect {
             scan: false,
             note: note.into(),
             through_table: false,
+            view: false,
         }
     }
     fn scan(mut self) -> Effect {
@@ -237,6 +242,7 @@ fn effects_by_clause(node: &NodeEnum, ctx: &Context) -> Vec<Effect> {
                         };
                         let mut effect = Effect::new(name, lock, note);
                         effect.through_table = through_table;
+                        effect.view = kind == ObjectType::ObjectView;
                         out.push(effect);
                     }
                 }

@@ -38,7 +38,7 @@ impl Migrator {
         if self.options().exact || !self.options().online {
             return Ok(super::Planned::Ordinary);
         }
-        let before = (!self.options().online_for_new_tables)
+        let before = (!self.options().new_tables_as_in_use)
             .then_some(self.tables_before_run())
             .flatten();
         super::plan(self.connection(), m, self.pg(), before).await

@@ -545,7 +545,7 @@ async fn refuse_non_empty(conn: &Connection, url: &DatabaseUrl) -> Result<()> {
 fn whole(run: &RunOptions) -> RunOptions {
     RunOptions {
         online_complete: true,
-        online_for_new_tables: true,
+        new_tables_as_in_use: true,
         ..run.clone()
     }
 }
