@@ -433,19 +433,7 @@ impl Migrator {
         self.tables_before_run = None;
         // (`start` asks for the expand itself: it never runs a change as written.)
         if !self.options.new_tables_as_in_use && !self.options.online_required {
-            let oids: Vec<u32> = self
-                .conn
-                .query_one(
-                    "SELECT coalesce(array_agg(c.oid), '{}') FROM pg_class c
-                       JOIN pg_namespace n ON n.oid = c.relnamespace
-                      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
-                        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')",
-                    &[],
-                )
-                .await
-                .map_err(DbError::from)?
-                .get(0);
-            self.tables_before_run = Some(oids.into_iter().collect());
+            self.tables_before_run = Some(user_relations(&self.conn).await?);
         }
         let mut applied = Vec::new();
         // The online changes in progress come first: an expand that stopped continues; once
@@ -1785,6 +1773,25 @@ fn row_for(
         format: format.to_string(),
         unit_digests,
     }
+}
+
+/// The OIDs of the user's tables, views and foreign tables (not the system's nor pgshift's
+/// own). Empty: a fresh database.
+pub(crate) async fn user_relations(
+    conn: &pgshift_db::Connection,
+) -> Result<std::collections::HashSet<u32>> {
+    let oids: Vec<u32> = conn
+        .query_one(
+            "SELECT coalesce(array_agg(c.oid), '{}') FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')",
+            &[],
+        )
+        .await
+        .map_err(DbError::from)?
+        .get(0);
+    Ok(oids.into_iter().collect())
 }
 
 /// One line about a session in the way: who, doing what, for how long.

@@ -258,6 +258,11 @@ pub async fn plan(
     // What the pending migrations before each establish (a partitioned table one creates,
     // whose indexes a later one builds per partition), as `up` would carry it.
     let mut ctx = Context::new(pg, true);
+    // A fresh database: `up` runs every migration as written (no table is in use yet).
+    let fresh = crate::migrator::user_relations(conn).await?.is_empty();
+    if fresh {
+        ctx.assume_all_made_in_run();
+    }
     let in_progress = crate::online::state::read(conn).await?;
     for m in &set.migrations {
         let row = rows
@@ -489,7 +494,11 @@ async fn plan_migration(
     // the schema (expanded) or the file says now.
     let planned = if let Some(change) = in_progress {
         crate::online::Planned::Online(change.plan.clone())
-    } else if options.run.exact || !options.run.online || resumes_at.is_some() {
+    } else if options.run.exact
+        || !options.run.online
+        || resumes_at.is_some()
+        || ctx.all_made_in_run()
+    {
         crate::online::Planned::Ordinary
     } else {
         crate::online::plan(conn, m, pg, None).await?
