@@ -511,7 +511,7 @@ impl Migrator {
             .as_ref()
             .is_some_and(|before| before.is_empty());
         let skipped: Vec<&str> = [
-            (self.options.online, "online changes"),
+            (self.options.online && !self.options.exact, "online changes"),
             (!self.options.exact, "safe rewrites"),
         ]
         .into_iter()
