@@ -41,6 +41,20 @@ async fn setup(db: &TestDb) -> tempfile::TempDir {
     dir
 }
 
+/// `items` as `setup` makes it, with `before` run on it, and a folder of one migration: `name`,
+/// holding `sql`.
+async fn one_migration(db: &TestDb, before: &str, name: &str, sql: &str) -> tempfile::TempDir {
+    let dir = setup(db).await;
+    db.connect()
+        .await
+        .batch_execute(before)
+        .await
+        .expect("before");
+    std::fs::remove_file(dir.path().join("20240101000000_note.up.sql")).expect("remove");
+    std::fs::write(dir.path().join(name), sql).expect("write");
+    dir
+}
+
 /// Runs `up` while a long transaction holds ACCESS SHARE on `items` for `hold`, with an
 /// application session querying `items` in a loop, and samples who blocks whom.
 async fn run_with_long_reader(
@@ -190,17 +204,13 @@ async fn while_a_long_transaction_reads_the_table_no_query_queues_behind_the_alt
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drop_index_run_as_written_is_guarded_by_its_table() {
     let db = TestDb::new().await;
-    let dir = setup(&db).await;
-    let c = db.connect().await;
-    c.batch_execute("CREATE INDEX items_v_idx ON items (v)")
-        .await
-        .expect("index");
-    std::fs::remove_file(dir.path().join("20240101000000_note.up.sql")).expect("remove");
-    std::fs::write(
-        dir.path().join("20240101000000_drop_index.up.sql"),
+    let dir = one_migration(
+        &db,
+        "CREATE INDEX items_v_idx ON items (v)",
+        "20240101000000_drop_index.up.sql",
         "DROP INDEX items_v_idx;\n",
     )
-    .expect("write");
+    .await;
     let opts = RunOptions {
         exact: true,
         ..options()
@@ -216,7 +226,9 @@ async fn a_drop_index_run_as_written_is_guarded_by_its_table() {
         _ => None,
     });
     assert_eq!(tables, Some(vec!["items".to_string()]), "{events:#?}");
-    let left: i64 = c
+    let left: i64 = db
+        .connect()
+        .await
         .query_one(
             "SELECT count(*) FROM pg_class WHERE relname = 'items_v_idx'",
             &[],
@@ -441,17 +453,14 @@ async fn dropping_a_view_never_locks_the_table_it_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_view_read_in_an_open_transaction_is_waited_for_before_it_is_dropped() {
     let db = TestDb::new().await;
-    let dir = setup(&db).await;
-    let c = db.connect().await;
-    c.batch_execute("CREATE VIEW items_view AS SELECT id, v FROM items")
-        .await
-        .expect("view");
-    std::fs::remove_file(dir.path().join("20240101000000_note.up.sql")).expect("remove");
-    std::fs::write(
-        dir.path().join("20240102000000_drop_view.up.sql"),
+    let dir = one_migration(
+        &db,
+        "CREATE VIEW items_view AS SELECT id, v FROM items",
+        "20240102000000_drop_view.up.sql",
         "DROP VIEW items_view;\n",
     )
-    .expect("write");
+    .await;
+    let c = db.connect().await;
     let holder = db.connect().await;
     holder
         .batch_execute("BEGIN; SELECT count(*) FROM items_view;")

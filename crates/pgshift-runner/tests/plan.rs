@@ -404,7 +404,7 @@ CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (10);
         .await
         .expect("connect");
     m.up(None, &observer).await.expect("up");
-    let events = events.lock().unwrap();
+    let events = events.lock().unwrap().clone();
     assert!(
         !events
             .iter()
