@@ -278,8 +278,29 @@ pub async fn plan(
             .find(|c| Version::parse(&c.version).is_some_and(|v| v == m.version));
         migrations.push(plan_migration(conn, m, resumes_at, change, options, &mut ctx).await?);
         // As `up` runs them: the statements of later migrations on the tables this one
-        // creates run as written.
-        let created: Vec<_> = ctx.tables_created().cloned().collect();
+        // creates run as written, `IF NOT EXISTS` included where there is no such table now
+        // (before the run).
+        let mut created: Vec<_> = ctx.tables_created().cloned().collect();
+        let if_missing: Vec<_> = ctx.tables_created_if_missing().cloned().collect();
+        if !if_missing.is_empty() {
+            let names: Vec<String> = if_missing.iter().map(|t| t.quoted()).collect();
+            let missing: Vec<bool> = conn
+                .query_one(
+                    "SELECT array_agg(to_regclass(n) IS NULL ORDER BY i)
+                       FROM unnest($1::text[]) WITH ORDINALITY u(n, i)",
+                    &[&names],
+                )
+                .await
+                .map_err(DbError::from)?
+                .get(0);
+            created.extend(
+                if_missing
+                    .into_iter()
+                    .zip(missing)
+                    .filter(|(_, missing)| *missing)
+                    .map(|(t, _)| t),
+            );
+        }
         ctx.assume_made_in_run(&created);
     }
     Ok(PlanReport {

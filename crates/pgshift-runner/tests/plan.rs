@@ -422,6 +422,58 @@ CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (10);
     assert!(valid);
 }
 
+/// A table a pending migration creates `IF NOT EXISTS` counts as made by the run when there is
+/// none now, as `up` counts it; one that is there already keeps its rewrites.
+#[tokio::test]
+async fn plan_tells_a_table_created_if_not_exists_from_one_already_there_as_up_does() {
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute("CREATE TABLE items (id int, n int)")
+        .await
+        .expect("a table from before");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_tables.up.sql",
+        "CREATE TABLE IF NOT EXISTS items (id int, n int);\nCREATE TABLE IF NOT EXISTS lines (id int, n int);\n",
+    );
+    write(
+        dir.path(),
+        "20240102000000_indexes.up.sql",
+        "CREATE INDEX items_n_idx ON items (n);\nCREATE INDEX lines_n_idx ON lines (n);\n",
+    );
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let report = plan(&c, &set, &PlanOptions::default()).await.expect("plan");
+    let rewritten: Vec<usize> = report.migrations[1]
+        .statements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.runs_instead.is_empty())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(rewritten, vec![0], "only items' index is rewritten");
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(e.clone());
+    Migrator::connect(&db.url(), set, pgshift_runner::RunOptions::default())
+        .await
+        .expect("connect")
+        .up(None, &observer)
+        .await
+        .expect("up");
+    let rewrites: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            pgshift_runner::Event::Rewrite { sql, .. } => Some(sql.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rewrites.len(), 1, "{rewrites:#?}");
+    assert!(rewrites[0].contains("items_n_idx"), "{rewrites:#?}");
+}
+
 /// Issue 17: `plan` said "backward compatible" for migrations `check` reports as breaking,
 /// because it kept its own shorter list. Both now read the lint crate's compat knowledge: each
 /// migration that breaks running code is a "no" naming the change, with the `check` finding
