@@ -593,16 +593,20 @@ impl Context {
                     self.created_tables.insert(table);
                 }
             }
-            // A table made earlier in the run keeps being one under its new name.
+            // A table made earlier in the run keeps being one under its new name; a table
+            // from before the run renamed to a name the run made is one from before.
             NodeEnum::RenameStmt(r) if r.rename_type == ObjectType::ObjectTable as i32 => {
                 self.ddl_in_transaction = true;
                 if let Some(rv) = &r.relation {
                     let old = QualifiedName::from_range_var(rv);
-                    if self.made_in_run.contains(&old) {
-                        self.made_in_run.insert(QualifiedName {
-                            schema: old.schema.clone(),
-                            name: r.newname.clone(),
-                        });
+                    let new = QualifiedName {
+                        schema: old.schema.clone(),
+                        name: r.newname.clone(),
+                    };
+                    if self.made_in_run.remove(&old) {
+                        self.made_in_run.insert(new);
+                    } else {
+                        self.made_in_run.remove(&new);
                     }
                 }
             }
@@ -706,11 +710,13 @@ impl Context {
                 self.ddl_in_transaction = true;
                 if d.remove_type == ObjectType::ObjectTable as i32 {
                     // The dropped tables' foreign keys go with them, and so (CASCADE) do the
-                    // foreign keys referencing them.
+                    // foreign keys referencing them. A name the run made, once dropped, may be
+                    // given to a table from before.
                     for name in d.objects.iter().filter_map(|o| match &o.node {
                         Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
                         _ => None,
                     }) {
+                        self.made_in_run.remove(&name);
                         self.foreign_keys
                             .retain(|(t, _), target| *t != name.name && !target.same_object(&name));
                     }
@@ -892,6 +898,24 @@ mod tests {
         );
         assert!(ctx.is_new_table(&QualifiedName::new(None, "n")));
         assert_eq!(ctx.held, None);
+    }
+
+    #[test]
+    fn a_table_the_run_made_is_followed_through_renames_and_drops() {
+        let mut ctx = Context::new(PgVersion::DEFAULT, false);
+        let t = |n: &str| QualifiedName::new(None, n);
+        ctx.assume_made_in_run(&[t("made"), t("gone")]);
+        ctx.start_script(true, Direction::Up);
+        walk(&mut ctx, "ALTER TABLE made RENAME TO renamed;");
+        assert!(ctx.is_unused_table(&t("renamed")));
+        assert!(!ctx.is_unused_table(&t("made")));
+        // A table from before the run takes a name the run made: it is in use.
+        walk(&mut ctx, "DROP TABLE gone; ALTER TABLE old RENAME TO gone;");
+        assert!(!ctx.is_unused_table(&t("gone")));
+        walk(&mut ctx, "ALTER TABLE old2 RENAME TO renamed;");
+        assert!(!ctx.is_unused_table(&t("renamed")));
+        assert!(!ctx.is_unused_table(&t("app_users")));
+        assert!(!ctx.is_unused_table(&QualifiedName::new(Some("app"), "renamed")));
     }
 
     #[test]

@@ -992,12 +992,12 @@ impl Migrator {
             &mut ctx,
         )
         .await?;
-        let mut created: Vec<QualifiedName> = ctx
-            .tables_created()
-            .chain(ctx.tables_made_in_run())
-            .filter(|t| !self.new_tables.contains(t))
-            .cloned()
-            .collect();
+        // The tables of the run as this migration leaves them (renamed, dropped), when it was
+        // told them; then the ones it created.
+        let made_in_run: Option<Vec<QualifiedName>> = (!ctx.all_made_in_run()
+            && !self.options.new_tables_as_in_use)
+            .then(|| ctx.tables_made_in_run().cloned().collect());
+        let mut created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
         let if_missing: Vec<QualifiedName> = ctx.tables_created_if_missing().cloned().collect();
         let resets = resets_session(&prepared.exec);
         let run = Run {
@@ -1011,7 +1011,14 @@ impl Migrator {
         self.prepare_records(resets).await?;
         self.execute(run, prepared.dump, observer).await?;
         created.extend(self.new_since_run_started(if_missing).await?);
-        self.new_tables.extend(created);
+        if let Some(made) = made_in_run {
+            self.new_tables = made;
+        }
+        for t in created {
+            if !self.new_tables.contains(&t) {
+                self.new_tables.push(t);
+            }
+        }
         if resets {
             self.restore_session().await?;
         }

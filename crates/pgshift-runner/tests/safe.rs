@@ -901,10 +901,11 @@ async fn statements_on_tables_this_run_made_run_as_written() {
     let c = db.connect().await;
     c.batch_execute(
         "CREATE TABLE users (id int PRIMARY KEY);
-         INSERT INTO users SELECT g FROM generate_series(1, 5) g;",
+         INSERT INTO users SELECT g FROM generate_series(1, 5) g;
+         CREATE TABLE legacy (id int);",
     )
     .await
-    .expect("a table from before the run");
+    .expect("tables from before the run");
     let dir = tempfile::tempdir().expect("tempdir");
     write(
         dir.path(),
@@ -914,12 +915,15 @@ INSERT INTO orders SELECT g, g % 5 + 1, g FROM generate_series(1, 100) g;
 CREATE TABLE IF NOT EXISTS lines (id int, n int);
 CREATE TABLE IF NOT EXISTS users (id int PRIMARY KEY);
 CREATE TABLE draft (id int);
+CREATE TABLE scratch (id int);
 ",
     );
+    // A table the run made renamed keeps counting; a table from before given the name of one
+    // the run made and dropped does not.
     write(
         dir.path(),
         "20240102000000_renamed.up.sql",
-        "ALTER TABLE draft RENAME TO notes;\n",
+        "ALTER TABLE draft RENAME TO notes;\nDROP TABLE scratch;\nALTER TABLE legacy RENAME TO scratch;\n",
     );
     write(
         dir.path(),
@@ -931,6 +935,7 @@ CREATE INDEX lines_n_idx ON lines (n);
 CREATE INDEX notes_id_idx ON notes (id);
 ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
 CREATE INDEX users_id_idx ON users (id);
+CREATE INDEX scratch_id_idx ON scratch (id);
 ",
     );
     let log = Log::default();
@@ -953,6 +958,7 @@ CREATE INDEX users_id_idx ON users (id);
         "FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID",
         "VALIDATE CONSTRAINT \"orders_user_fk\"",
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_id_idx",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS scratch_id_idx",
     ] {
         assert!(
             rewrites.iter().any(|r| r.contains(expected)),
@@ -978,7 +984,7 @@ CREATE INDEX users_id_idx ON users (id);
     write(
         dir.path(),
         "20240100000000_users.up.sql",
-        "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users SELECT g FROM generate_series(1, 5) g;\n",
+        "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users SELECT g FROM generate_series(1, 5) g;\nCREATE TABLE legacy (id int);\n",
     );
     let log = Log::default();
     migrator(&fresh, dir.path(), RunOptions::default())
