@@ -103,7 +103,7 @@ pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
 /// is granted at once means nobody was in the way (and the unit holds it from then on, as its
 /// statements would); `NOWAIT` never joins the lock queue, so a lock that is not granted makes
 /// the statement fail at once, without making anyone wait, and the guard then looks at who is
-/// in the way as usual. Only ordinary and partitioned tables are locked this way. A `LOCK` on a
+/// in the way as usual. Only permanent ordinary and partitioned tables are locked this way. A `LOCK` on a
 /// view would lock every table the view reads, in the same mode: a view (`DROP VIEW`) is
 /// instead looked at in `pg_locks` in the same round trip, and any lock another session holds
 /// or waits for on it fails the look (the statement then waits at most the lock timeout for
