@@ -200,6 +200,15 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 _ => return None,
             };
             let name = QualifiedName::from_range_var(r.relation.as_ref()?);
+            // A table no code used yet (or an index of one, when its table is known): as
+            // written.
+            let table = match kind {
+                "TABLE" => Some(name.clone()),
+                _ => ctx.table_of_index(&name).cloned(),
+            };
+            if ctx.all_made_in_run() || table.is_some_and(|t| ctx.is_unused_table(&t)) {
+                return None;
+            }
             Some(SafeRewrite {
                 steps: vec![step(
                     format!("REINDEX {kind} CONCURRENTLY {}", name.quoted()),

@@ -936,6 +936,7 @@ CREATE INDEX notes_id_idx ON notes (id);
 ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
 CREATE INDEX users_id_idx ON users (id);
 CREATE INDEX scratch_id_idx ON scratch (id);
+REINDEX TABLE orders;
 ",
     );
     let log = Log::default();
@@ -948,6 +949,7 @@ CREATE INDEX scratch_id_idx ON scratch (id);
         "\"a\" IS NOT NULL",
         "lines_n_idx",
         "notes_id_idx",
+        "REINDEX",
     ] {
         assert!(
             !rewrites.iter().any(|r| r.contains(table)),
