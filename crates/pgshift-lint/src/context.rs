@@ -305,6 +305,16 @@ impl Context {
         self.all_made_in_run || self.is_new_table(table) || self.made_in_run.contains(table)
     }
 
+    /// Whether `index` is an index of a table no code can have used yet (see
+    /// [`Context::is_unused_table`]): known when the set created the index or the catalog
+    /// named its table, or when every table is one the run made.
+    pub fn is_index_of_unused_table(&self, index: &QualifiedName) -> bool {
+        self.all_made_in_run
+            || self
+                .table_of_index(index)
+                .is_some_and(|t| self.is_unused_table(t))
+    }
+
     /// The tables this script created that cannot have existed before it (not
     /// `IF NOT EXISTS`): no session can have used them before the run that created them, so
     /// the runner's lock-queue guard leaves them alone for the rest of that run.

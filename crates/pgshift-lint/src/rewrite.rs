@@ -151,31 +151,27 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 && d.objects.len() == 1
                 && d.behavior != protobuf::DropBehavior::DropCascade as i32 =>
         {
-            // A partitioned table's index cannot be dropped concurrently; as written, its
-            // drop reads no row.
-            let partitioned = d.objects.iter().any(|o| match &o.node {
-                Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items)
-                    .is_some_and(|n| ctx.is_partitioned_index(&n)),
-                _ => false,
-            });
-            // An index of a table no code used yet: as written.
-            let unused = ctx.all_made_in_run()
-                || d.objects.iter().any(|o| match &o.node {
-                    Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items)
-                        .and_then(|n| ctx.table_of_index(&n).cloned())
-                        .is_some_and(|t| ctx.is_unused_table(&t)),
-                    _ => false,
-                });
-            if partitioned || unused {
+            let names: Vec<QualifiedName> = d
+                .objects
+                .iter()
+                .filter_map(|o| match &o.node {
+                    Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
+                    _ => None,
+                })
+                .collect();
+            // A partitioned table's index cannot be dropped concurrently (as written, its drop
+            // reads no row); an index of a table no code used yet needs no rewrite.
+            if names
+                .iter()
+                .any(|n| ctx.is_partitioned_index(n) || ctx.is_index_of_unused_table(n))
+            {
                 return None;
             }
             // A small index of a table the catalog names drops in about a millisecond: as
             // written when the table's lock is free at once, concurrently otherwise.
-            let small = d.objects.iter().any(|o| match &o.node {
-                Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items)
-                    .is_some_and(|n| ctx.is_small_index(&n) && ctx.table_of_index(&n).is_some()),
-                _ => false,
-            });
+            let small = names
+                .iter()
+                .any(|n| ctx.is_small_index(n) && ctx.table_of_index(n).is_some());
             let mut new = d.clone();
             new.concurrent = true;
             let sql = deparse(NodeEnum::DropStmt(new))?;
@@ -202,11 +198,11 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
             let name = QualifiedName::from_range_var(r.relation.as_ref()?);
             // A table no code used yet (or an index of one, when its table is known): as
             // written.
-            let table = match kind {
-                "TABLE" => Some(name.clone()),
-                _ => ctx.table_of_index(&name).cloned(),
+            let unused = match kind {
+                "TABLE" => ctx.is_unused_table(&name),
+                _ => ctx.is_index_of_unused_table(&name),
             };
-            if ctx.all_made_in_run() || table.is_some_and(|t| ctx.is_unused_table(&t)) {
+            if unused {
                 return None;
             }
             Some(SafeRewrite {

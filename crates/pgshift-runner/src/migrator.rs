@@ -218,11 +218,7 @@ impl Migrator {
             conn: &self.conn,
             options: &self.options,
             transactions: Transactions::Own,
-            new_tables: if self
-                .tables_before_run
-                .as_ref()
-                .is_some_and(|before| before.is_empty())
-            {
+            new_tables: if self.fresh() {
                 crate::guard::MadeInRun::All
             } else {
                 crate::guard::MadeInRun::Named(&self.new_tables)
@@ -232,6 +228,14 @@ impl Migrator {
 
     pub fn options(&self) -> &RunOptions {
         &self.options
+    }
+
+    /// The database held no table or view of the user's when this `up` started (see
+    /// `tables_before_run`): every table is one the run made.
+    fn fresh(&self) -> bool {
+        self.tables_before_run
+            .as_ref()
+            .is_some_and(|before| before.is_empty())
     }
 
     /// The tables there were when this `up` started, when it looked.
@@ -506,10 +510,7 @@ impl Migrator {
         // A fresh database: every table the run touches is one it made, which no code used
         // before it. Every migration runs as written (no online change, no safe rewrite, no
         // look at the lock queue): said once here, instead of once per migration.
-        let fresh = self
-            .tables_before_run
-            .as_ref()
-            .is_some_and(|before| before.is_empty());
+        let fresh = self.fresh();
         let skipped: Vec<&str> = [
             (self.options.online && !self.options.exact, "online changes"),
             (!self.options.exact, "safe rewrites"),
@@ -978,10 +979,10 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<()> {
         let mut ctx = Context::new(self.pg, true);
-        match &self.tables_before_run {
-            Some(before) if before.is_empty() => ctx.assume_all_made_in_run(),
-            _ if !self.options.new_tables_as_in_use => ctx.assume_made_in_run(&self.new_tables),
-            _ => {}
+        if self.fresh() {
+            ctx.assume_all_made_in_run();
+        } else if !self.options.new_tables_as_in_use {
+            ctx.assume_made_in_run(&self.new_tables);
         }
         let prepared = prepare(
             &self.conn,
