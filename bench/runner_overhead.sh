@@ -19,8 +19,9 @@
 #                                                   the notes' figures use coder/coder's 269, see
 #                                                   bench/verify_real.sh)
 #        PGSHIFT_BASELINE_BIN=/path/to/older/pgshift bash bench/runner_overhead.sh
-#                                                  (also times an older build on the same
-#                                                   migrations, alternating, for a before/after)
+#                                                  (also times an older build's up and down on
+#                                                   the same migrations, alternating, for a
+#                                                   before/after)
 # Prints its figures last, one per line: `name: value unit`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -95,7 +96,7 @@ timed() {
 }
 fresh() { psql_cmd "$BENCH_URL_BASE/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null; }
 
-up_s=(); down_s=(); sqlx_up_s=(); sqlx_down_s=(); old_s=()
+up_s=(); down_s=(); sqlx_up_s=(); sqlx_down_s=(); old_s=(); old_down_s=()
 for _ in $(seq 1 "$ROUNDS"); do
     fresh bench_up
     up_s+=("$(timed "$PGSHIFT_BIN" up --database-url "$BENCH_URL_BASE/bench_up" --dir "$WORK/migrations")")
@@ -108,6 +109,7 @@ for _ in $(seq 1 "$ROUNDS"); do
     if [ -n "${PGSHIFT_BASELINE_BIN:-}" ]; then
         fresh bench_old
         old_s+=("$(timed "$PGSHIFT_BASELINE_BIN" up --database-url "$BENCH_URL_BASE/bench_old" --dir "$WORK/migrations")")
+        old_down_s+=("$(timed "$PGSHIFT_BASELINE_BIN" down --all --database-url "$BENCH_URL_BASE/bench_old" --dir "$WORK/migrations")")
     fi
 done
 left=$(psql_cmd -At "$BENCH_URL_BASE/bench_up" -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace")
@@ -143,4 +145,7 @@ if [ -n "${PGSHIFT_BASELINE_BIN:-}" ]; then
     old_med=$(median "${old_s[@]}")
     printf 'baseline_up_median: %.3f s\n' "$old_med"
     printf 'ratio_up_vs_baseline: %.2f x\n' "$(echo "$up_med / $old_med" | bc -l)"
+    old_down_med=$(median "${old_down_s[@]}")
+    printf 'baseline_down_all_median: %.3f s\n' "$old_down_med"
+    printf 'ratio_down_vs_baseline: %.2f x\n' "$(echo "$down_med / $old_down_med" | bc -l)"
 fi

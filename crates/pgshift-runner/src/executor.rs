@@ -26,6 +26,7 @@ use crate::inflight;
 use crate::migrator::describe_session;
 use crate::old_tool::OldToolRow;
 use crate::options::RunOptions;
+use crate::small_tables::SmallForm;
 use crate::units::{open_transaction_start, Execution, Step, Unit};
 
 /// Who opens the transactions of transactional units.
@@ -389,6 +390,46 @@ impl Executor<'_> {
                 });
             }
             return Err(self.statement_error(m, exec, index, failure));
+        }
+    }
+
+    /// Runs a rewritten migration as written, once, when its relations are small and free
+    /// ([`crate::small_tables`]): its locks taken `NOWAIT` and its sizes read under them as its
+    /// transaction begins, then its statements and `after`, in one transaction. `Ok(true)`
+    /// when that committed; `Ok(false)` when nothing of it stayed (a lock not granted at once,
+    /// more than the bound, the guard off, or a statement that failed: the rewritten form runs
+    /// then, and reports any error of its own).
+    pub(crate) async fn run_small(
+        &self,
+        small: &SmallForm,
+        observer: &dyn Observer,
+        after: &Record,
+        hook: &mut dyn StepHook,
+    ) -> Result<bool> {
+        if self.transactions != Transactions::Own {
+            return Ok(false);
+        }
+        let guarded = guard::guarded_tables(&small.unit, self.new_tables);
+        let Some(mut first) = guard::lock_nowait(&small.unit, &guarded, self.options) else {
+            return Ok(false);
+        };
+        first.push_str("; ");
+        first.push_str(&small.size_check());
+        match self
+            .try_unit(&small.unit, 0, after, hook, Some(&first))
+            .await
+        {
+            Ok(()) => {
+                self.forward_notices(observer);
+                Ok(true)
+            }
+            // The server refused something and rolled the transaction back: what it said
+            // comes again, if it still applies, from the form that runs instead.
+            Err(failure) if failure.error.as_query_error().is_some() => {
+                drop(self.conn.take_notices());
+                Ok(false)
+            }
+            Err(failure) => Err(failure.error.into()),
         }
     }
 

@@ -103,7 +103,7 @@ pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
 /// is granted at once means nobody was in the way (and the unit holds it from then on, as its
 /// statements would); `NOWAIT` never joins the lock queue, so a lock that is not granted makes
 /// the statement fail at once, without making anyone wait, and the guard then looks at who is
-/// in the way as usual. Only permanent ordinary and partitioned tables are locked this way. A `LOCK` on a
+/// in the way as usual. Only ordinary and partitioned tables are locked this way. A `LOCK` on a
 /// view would lock every table the view reads, in the same mode: a view (`DROP VIEW`) is
 /// instead looked at in `pg_locks` in the same round trip, and any lock another session holds
 /// or waits for on it fails the look (the statement then waits at most the lock timeout for
@@ -141,14 +141,15 @@ pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -
     let mut checks: Vec<String> = Vec::new();
     // `pg_relation_is_publishable` is true of a permanent ordinary or partitioned table of the
     // user's, from the relation cache: a fifth of the server time of a look at `pg_class`, which
-    // the planner costs on every unit. (False for an unlogged or temporary table too, whose
-    // unit then gets the guard's usual look; NULL for a name that is not there, whose `LOCK`
-    // then fails.)
-    checks.extend(
-        plain
-            .iter()
-            .map(|n| format!("pg_catalog.pg_relation_is_publishable({n})")),
-    );
+    // the planner costs on every unit. An unlogged or temporary table is not publishable but
+    // has a file, which a view, a foreign table or a partitioned table has not (a sequence, an
+    // index or a materialized view has one too: its `LOCK TABLE` then fails). NULL for a name
+    // that is not there, whose `LOCK` then fails.
+    checks.extend(plain.iter().map(|n| {
+        format!(
+            "(pg_catalog.pg_relation_is_publishable({n}) OR pg_catalog.pg_relation_filenode({n}) IS NOT NULL)"
+        )
+    }));
     if !views.is_empty() {
         checks.push(format!(
             // A count of one index probe per name plans in a fraction of a join's time.

@@ -12,7 +12,8 @@
 //! - [`history`] is the `pgshift.migrations` table; [`adopt`] reads other tools' history
 //!   tables so adopting pgshift never re-runs history.
 //! - Safe execution: [`safe`] applies pgshift-lint's mechanical rewrites to the units
-//!   (CONCURRENTLY, NOT VALID + VALIDATE, ...), [`guard`] waits for sessions that would make a
+//!   (CONCURRENTLY, NOT VALID + VALIDATE, ...), [`small_tables`] runs a migration they split
+//!   as written instead when its tables are small and free, [`guard`] waits for sessions that would make a
 //!   DDL statement queue in front of the application's queries, [`backup`] makes destructive
 //!   steps recoverable (`on_drop`).
 //! - [`backfill`] runs an `UPDATE` over a large table in short, throttled, resumable
@@ -49,6 +50,7 @@ pub mod prepare;
 pub(crate) mod progress;
 pub mod report;
 pub mod safe;
+pub mod small_tables;
 pub mod trace;
 pub mod units;
 pub mod verify;

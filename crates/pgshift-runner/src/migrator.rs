@@ -27,8 +27,9 @@ use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
 use crate::old_tool::{announce, write_rows, NotWritten, OldTool, OldToolRow};
 use crate::options::RunOptions;
-use crate::prepare::{prepare, Purpose};
+use crate::prepare::{prepare_parsed, ParseAhead, Prepared, Purpose};
 use crate::progress::Progress;
+use crate::small_tables::SmallForm;
 use crate::units::Execution;
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
@@ -151,6 +152,8 @@ pub struct Migrator {
     /// outside a transaction and kept until the run ends, unless a migration's own statement
     /// may have changed them.
     timeouts_set: std::sync::atomic::AtomicBool,
+    /// The scripts the command's loop will run, parsed ahead on a thread of their own.
+    parse_ahead: Option<ParseAhead>,
 }
 
 /// Which way a migration runs.
@@ -176,6 +179,8 @@ struct Run {
     /// For a revert, the down script stands in as `up`.
     migration: Migration,
     exec: Execution,
+    /// The migration as written, tried first when its relations are small and free.
+    small: Option<SmallForm>,
     row: Option<HistoryRow>,
     /// A revert whose down SQL comes from the history (the file is gone).
     from_history: bool,
@@ -204,6 +209,7 @@ impl Migrator {
             new_tables: Vec::new(),
             tables_before_run: None,
             timeouts_set: std::sync::atomic::AtomicBool::new(false),
+            parse_ahead: None,
         }
     }
 
@@ -393,6 +399,7 @@ impl Migrator {
         }
         self.acquire_runner_lock(observer).await?;
         let outcome = self.up_locked(to.cloned(), observer).await;
+        self.parse_ahead = None;
         self.release_runner_lock().await;
         outcome
     }
@@ -524,6 +531,7 @@ impl Migrator {
                 skipped.join(" or ")
             )));
         }
+        self.parse_ahead = ParseAhead::start(pending.iter().map(|(m, _)| &m.up));
         for (m, partial) in pending {
             if let Some(latest) = &latest_done {
                 if m.version < *latest && partial.is_none() {
@@ -645,6 +653,7 @@ impl Migrator {
     ) -> Result<Vec<String>> {
         self.acquire_runner_lock(observer).await?;
         let outcome = self.down_locked(target, observer).await;
+        self.parse_ahead = None;
         self.release_runner_lock().await;
         outcome
     }
@@ -675,9 +684,17 @@ impl Migrator {
                 c.phase.as_str()
             )));
         }
-        let rows = history::read(&self.conn).await?;
-        let mut applied: Vec<HistoryRow> = rows.into_iter().collect();
-        applied.sort_by(|a, b| compare_versions(&b.version, &a.version));
+        // Newest first; each version parsed once, not at every comparison.
+        let mut keyed: Vec<(Option<Version>, HistoryRow)> = history::read(&self.conn)
+            .await?
+            .into_iter()
+            .map(|r| (Version::parse(&r.version), r))
+            .collect();
+        keyed.sort_by(|(va, a), (vb, b)| match (vb, va) {
+            (Some(x), Some(y)) => x.cmp(y),
+            _ => b.version.cmp(&a.version),
+        });
+        let mut applied: Vec<HistoryRow> = keyed.into_iter().map(|(_, r)| r).collect();
         // A half-finished revert is always finished first.
         if let Some(pos) = applied.iter().position(|r| r.state == RowState::Reverting) {
             let row = applied.remove(pos);
@@ -697,6 +714,10 @@ impl Migrator {
                     .collect()
             }
         };
+        self.parse_ahead = ParseAhead::start(chosen.iter().filter_map(|r| {
+            let v = Version::parse(&r.version)?;
+            self.set.find(&v)?.down.as_ref()
+        }));
         let mut reverted = Vec::new();
         for row in chosen {
             self.revert(&row, observer).await?;
@@ -984,13 +1005,14 @@ impl Migrator {
         } else if !self.options.new_tables_as_in_use {
             ctx.assume_made_in_run(&self.new_tables);
         }
-        let prepared = prepare(
+        let prepared = prepare_parsed(
             &self.conn,
             m.version.as_str(),
             &m.up,
             &self.options,
             Purpose::Apply,
             &mut ctx,
+            self.parse_ahead.as_mut(),
         )
         .await?;
         // The tables of the run as this migration leaves them (renamed, dropped), when it was
@@ -1005,6 +1027,7 @@ impl Migrator {
             direction: Direction::Apply,
             migration: m.clone(),
             exec: prepared.exec,
+            small: prepared.small,
             row: partial.cloned(),
             from_history: false,
             old_tool: self.old_tool.as_ref().map(|o| o.applied(&self.set, m)),
@@ -1086,16 +1109,16 @@ impl Migrator {
                 }
             },
         };
-        let exec = prepare(
+        let Prepared { exec, small, .. } = prepare_parsed(
             &self.conn,
             &row.version,
             &script,
             &self.options,
             Purpose::Revert,
             &mut Context::new(self.pg, true),
+            self.parse_ahead.as_mut(),
         )
-        .await?
-        .exec;
+        .await?;
         let resets = resets_session(&exec);
         let migration = Migration {
             version: Version::parse(&row.version).ok_or_else(|| {
@@ -1142,6 +1165,7 @@ impl Migrator {
             direction: Direction::Revert,
             migration,
             exec,
+            small,
             row: Some(row),
             from_history,
             old_tool,
@@ -1167,13 +1191,15 @@ impl Migrator {
             direction,
             migration: m,
             exec,
+            small,
             row,
             from_history,
             old_tool,
         } = run;
         let version = m.version.to_string();
         let total = exec.units.len();
-        let digests = exec.digests();
+        // Fingerprints of the units (a hash of each one's text): only what a record keeps.
+        let digests = || exec.digests();
         let state = direction.running_state();
         // The row to resume from: a partial apply, or a revert that stopped partway.
         let resuming = row.as_ref().filter(|r| r.state == state);
@@ -1219,25 +1245,40 @@ impl Migrator {
         if may_set_timeouts {
             self.timeouts_reset();
         }
-        // A unit that may run outside a transaction instead (`Unit::when_busy`) records its
-        // progress as one that always would: in flight first, when it does.
-        if total == 1
+        // The migration as written, when its relations are small and free: it commits with
+        // its history record, or nothing of it stays and the rewritten form runs.
+        let final_record = |digests: &dyn Fn() -> Vec<String>| match direction {
+            Direction::Apply => Record::Applied {
+                row: row_for(&m, RowState::Applied, 1, 1, None, format, digests()),
+                started,
+                old_tool: old_tool.clone(),
+            },
+            Direction::Revert => Record::Reverted {
+                version: version.clone(),
+                old_tool: old_tool.clone(),
+            },
+        };
+        let ran_small = match small.as_ref().filter(|_| resuming.is_none()) {
+            Some(small) => {
+                let record = final_record(&|| vec![small.unit.digest()]);
+                self.executor()
+                    .run_small(small, observer, &record, &mut progress)
+                    .await?
+            }
+            None => false,
+        };
+        if ran_small {
+            observer.event(&Event::Info(format!(
+                "  ran as written, in one transaction: its tables hold at most {} MB in all, and their locks were free",
+                crate::small_tables::SMALL_TABLES_BYTES >> 20
+            )));
+        } else if total == 1
             && exec.units[0].transactional
             && exec.units[0].when_busy.is_none()
             && resuming.is_none()
         {
             // The common case: the whole migration and its history record commit together.
-            let record = match direction {
-                Direction::Apply => Record::Applied {
-                    row: row_for(&m, RowState::Applied, 1, 1, None, format, digests),
-                    started,
-                    old_tool: old_tool.clone(),
-                },
-                Direction::Revert => Record::Reverted {
-                    version: version.clone(),
-                    old_tool: old_tool.clone(),
-                },
-            };
+            let record = final_record(&digests);
             self.executor()
                 .run_unit(&m, &exec, 0, observer, &record, &mut progress)
                 .await?;
@@ -1251,7 +1292,7 @@ impl Migrator {
                     i32::try_from(total).unwrap_or(i32::MAX),
                     None,
                     format,
-                    digests.clone(),
+                    digests(),
                 )
             });
             let executor = self.executor();
@@ -1275,6 +1316,7 @@ impl Migrator {
             timeouts?;
             self.timeouts_set
                 .store(!may_set_timeouts, Ordering::Relaxed);
+            let digests = (direction == Direction::Revert).then(digests);
             for i in resume_at..total {
                 if i == resume_at && resuming.is_some() {
                     self.executor().clean_invalid_index(&exec.units[i]).await?;
@@ -1285,7 +1327,7 @@ impl Migrator {
                     progress: i32::try_from(i + 1).unwrap_or(i32::MAX),
                     // A revert marks the row as reverting only once a unit of it is done
                     // (or in flight): a down that fails before leaves the migration applied.
-                    digests: (direction == Direction::Revert).then(|| digests.clone()),
+                    digests: digests.clone(),
                     // The last unit records the end with its own work: one commit less.
                     ends_at: (i + 1 == total).then_some(started),
                     old_tool: old_tool.clone().filter(|_| i + 1 == total),
@@ -1739,13 +1781,6 @@ pub(crate) fn resets_session(exec: &Execution) -> bool {
 
 fn short(checksum: &str) -> String {
     checksum.chars().take(12).collect()
-}
-
-fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    match (Version::parse(a), Version::parse(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => a.cmp(b),
-    }
 }
 
 fn find_row<'r>(rows: &'r [HistoryRow], v: &Version) -> Option<&'r HistoryRow> {

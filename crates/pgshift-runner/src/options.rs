@@ -77,6 +77,10 @@ pub struct RunOptions {
     pub backfill_when_busy: f64,
     /// Where `on_drop = "pg_dump"` writes its dump files (created when missing).
     pub pg_dump_dir: PathBuf,
+    /// A migration the safe rewrites split runs as written instead, in one transaction, when
+    /// its locks are free at once and its relations hold at most 1 MB in all
+    /// ([`crate::small_tables`]). Off: the rewritten form always runs.
+    pub small_tables_as_written: bool,
     /// Plan migrations that would break running code as online (expand/contract) changes.
     /// Off: every migration runs as written (with the safe rewrites), as before.
     pub online: bool,
@@ -155,6 +159,7 @@ impl Default for RunOptions {
             guard_cancel_after: Duration::ZERO,
             on_drop: OnDrop::Drop,
             pg_dump_dir: PathBuf::from("pgshift-backups"),
+            small_tables_as_written: true,
             backfill_batch_time: Duration::from_millis(200),
             backfill_lock_timeout: Duration::from_millis(100),
             backfill_when_busy: crate::backfill::BusyOptions::default().duty,

@@ -98,6 +98,11 @@ pub struct PlannedMigration {
     /// Why it runs as written although it would break running code, when it cannot be
     /// planned as an online change.
     pub runs_as_written: Option<String>,
+    /// `up` runs it as written instead of its rewritten statements, in one transaction, when
+    /// its tables hold at most 1 MB in all and their locks are free at once
+    /// ([`crate::small_tables`]): set when the migration may, and its tables are that small
+    /// now.
+    pub as_written_when_small: bool,
 }
 
 /// An online change's phases, as `plan` shows them: expand now, contract after the deploy.
@@ -346,6 +351,9 @@ async fn plan_migration(
             names.push(e.table.clone());
         }
     }
+    if let Some(small) = &prepared.small {
+        names.extend(small.relations.iter().cloned());
+    }
     names.dedup();
     let sizes: Vec<TableSize> = pgshift_db::table_sizes(conn, &names).await?;
     let size_of = |t: &pgshift_sql::ident::QualifiedName| -> Option<&TableSize> {
@@ -550,6 +558,15 @@ async fn plan_migration(
     if let Some(o) = &online {
         online_checklist(&mut checklist, o);
     }
+    // As the tables are now (indexes included: `up` reads less); `up` reads them again.
+    let as_written_when_small = prepared.small.as_ref().is_some_and(|small| {
+        small
+            .relations
+            .iter()
+            .map(|r| size_of(r).map_or(0, |s| s.total_bytes.max(0)))
+            .sum::<i64>()
+            <= crate::small_tables::SMALL_TABLES_BYTES
+    });
     Ok(PlannedMigration {
         version,
         name: m.name.clone(),
@@ -561,6 +578,7 @@ async fn plan_migration(
         checklist,
         online,
         runs_as_written,
+        as_written_when_small,
     })
 }
 

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use pgshift_db::catalog::RelationKind;
 use pgshift_db::DbError;
@@ -33,7 +34,8 @@ use tokio_postgres::Client;
 
 use crate::backup::{self, PlannedDump};
 use crate::error::RunError;
-use crate::options::RunOptions;
+use crate::options::{OnDrop, RunOptions};
+use crate::small_tables::SmallForm;
 use crate::units::{units_as_written, Execution};
 
 /// What the steps are for.
@@ -64,6 +66,9 @@ pub struct Prepared {
     pub exec: Execution,
     /// The `pg_dump` to take first (`on_drop = "pg_dump"`).
     pub dump: Option<PlannedDump>,
+    /// The script as written, to run instead of `exec` when its relations are small and free
+    /// ([`crate::small_tables`]); for `up`, `down` and `plan` only.
+    pub small: Option<SmallForm>,
     /// Each statement as written, in order; for [`Purpose::Apply`] and [`Purpose::Revert`],
     /// whose callers only run the steps, none (their rewrites and drops are in the steps).
     pub statements: Vec<StatementFacts>,
@@ -116,7 +121,25 @@ pub async fn prepare(
     purpose: Purpose,
     ctx: &mut Context,
 ) -> Result<Prepared, RunError> {
-    let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
+    prepare_parsed(client, version, script, options, purpose, ctx, None).await
+}
+
+/// [`prepare`], with the script's parse taken from `ahead` when it parsed it.
+pub(crate) async fn prepare_parsed(
+    client: &pgshift_db::Connection,
+    version: &str,
+    script: &Script,
+    options: &RunOptions,
+    purpose: Purpose,
+    ctx: &mut Context,
+    ahead: Option<&mut ParseAhead>,
+) -> Result<Prepared, RunError> {
+    let parsed = match ahead {
+        Some(ahead) => ahead.take(script).await,
+        None => None,
+    };
+    let walk =
+        parsed.unwrap_or_else(|| pgshift_sql::walk_range(&script.file_text, script.range.clone()));
     let written = units_as_written(version, script, &walk)?;
     // On a fresh database every table is one the run made: no safe rewrite applies, the
     // guard looks at none of them, and what the catalog would say about them is not needed.
@@ -135,6 +158,14 @@ pub async fn prepare(
     if matches!(purpose, Purpose::Apply | Purpose::Plan) && !options.exact {
         crate::existing_rows::add_looks(client, &mut statements).await?;
     }
+    // Not where `on_drop` changes what a drop runs: the form as written would lose that.
+    let small = (matches!(purpose, Purpose::Apply | Purpose::Plan | Purpose::Revert)
+        && options.small_tables_as_written
+        && !options.exact
+        && !options.new_tables_as_in_use
+        && (purpose == Purpose::Revert || options.on_drop == OnDrop::Drop))
+        .then(|| small_form(&written, &walk, &statements, ctx))
+        .flatten();
     let exec = with_rewrites(
         written,
         &statements,
@@ -158,13 +189,89 @@ pub async fn prepare(
     } else {
         Vec::new()
     };
+    // The form as written gets its steps' facts (the guard reads them) from the same walk,
+    // from the context before the script.
+    let small = small.map(|mut form| {
+        let mut written = Execution {
+            path: exec.path.clone(),
+            file_text: exec.file_text.clone(),
+            units: vec![form.unit],
+            no_transaction_reason: None,
+        };
+        walk_steps(&mut written, &mut ctx.clone(), Some(&walk));
+        form.unit = written.units.remove(0);
+        form
+    });
     let mut exec = exec;
     walk_steps(&mut exec, ctx, Some(&walk));
     Ok(Prepared {
         exec,
         dump,
+        small,
         statements,
     })
+}
+
+/// The scripts a run will prepare, parsed in order on a thread of their own, a few ahead of
+/// the one being run: a migration's parse then overlaps the round trips of the one before it,
+/// instead of adding to them (parsing is most of the runner's own work).
+pub(crate) struct ParseAhead {
+    /// The scripts not taken yet, in order (their text and section).
+    expected: std::collections::VecDeque<(Arc<str>, Range<usize>)>,
+    parsed: tokio::sync::mpsc::Receiver<Option<StatementWalk<'static>>>,
+}
+
+/// How many parses wait ready at most: each holds a script's parse trees.
+const PARSED_AHEAD: usize = 2;
+
+impl ParseAhead {
+    /// Starts parsing `scripts`; `None` when there are too few to gain from it or no thread
+    /// can be started (each is then parsed as it is prepared).
+    pub(crate) fn start<'a>(scripts: impl IntoIterator<Item = &'a Script>) -> Option<ParseAhead> {
+        let expected: std::collections::VecDeque<(Arc<str>, Range<usize>)> = scripts
+            .into_iter()
+            .map(|s| (s.file_text.clone(), s.range.clone()))
+            .collect();
+        if expected.len() < 2 {
+            return None;
+        }
+        let (send, parsed) = tokio::sync::mpsc::channel(PARSED_AHEAD);
+        let work: Vec<(Arc<str>, Range<usize>)> = expected.iter().cloned().collect();
+        std::thread::Builder::new()
+            .name("pgshift-parse".into())
+            .spawn(move || {
+                for (text, range) in work {
+                    // A large file is parsed in runs as it is walked, holding its text: it is
+                    // parsed when it is prepared.
+                    let walk = (range.len() <= pgshift_sql::PARSE_CHUNK_BYTES)
+                        .then(|| pgshift_sql::walk_range(&text, range).into_owned())
+                        .flatten();
+                    if send.blocking_send(walk).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(ParseAhead { expected, parsed })
+    }
+
+    /// The parse of `script`, when it is one of the scripts given and was parsed whole; the
+    /// parses of scripts given before it and not taken are dropped.
+    async fn take(&mut self, script: &Script) -> Option<StatementWalk<'static>> {
+        let is_it = |(text, range): &(Arc<str>, Range<usize>)| {
+            Arc::ptr_eq(text, &script.file_text) && *range == script.range
+        };
+        if !self.expected.iter().any(is_it) {
+            return None;
+        }
+        while let Some(next) = self.expected.pop_front() {
+            let walk = self.parsed.recv().await.flatten();
+            if is_it(&next) {
+                return walk;
+            }
+        }
+        None
+    }
 }
 
 /// Prepares a script without a database: safe rewrites (unless `exact`), no `on_drop`, no
@@ -192,7 +299,70 @@ pub fn prepare_offline(
     Ok(Prepared {
         exec,
         dump: None,
+        small: None,
         statements,
+    })
+}
+
+/// The as-written form of the script `written` when the rewrites changed it and it qualifies
+/// (see [`crate::small_tables`]); `ctx` as before the script (it knows the tables of the indexes the
+/// script drops).
+fn small_form(
+    written: &Execution,
+    walk: &StatementWalk<'_>,
+    statements: &[StatementFacts],
+    ctx: &Context,
+) -> Option<SmallForm> {
+    let [unit] = written.units.as_slice() else {
+        return None;
+    };
+
+    let plain = unit.transactional
+        && !unit.in_author_transaction
+        && unit.when_busy.is_none()
+        && unit.backfill().is_none()
+        && unit.steps.iter().all(|s| s.copy_data.is_none());
+    // A rewrite that already runs the statement as written when its table is free (a small
+    // index's drop) needs no other try.
+    let rewritten = statements
+        .iter()
+        .any(|s| s.rewrite.as_ref().is_some_and(|r| !r.as_written_when_free));
+    if !plain || !rewritten {
+        return None;
+    }
+    let mut relations: Vec<QualifiedName> = Vec::new();
+    let mut user_code = false;
+    walk.for_each(|_, statement| {
+        match &statement.node {
+            NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) | NodeEnum::SelectStmt(_) => {
+                user_code = true;
+            }
+            NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectIndex as i32 => {
+                for o in &d.objects {
+                    if let Some(NodeEnum::List(l)) = &o.node {
+                        if let Some(index) = QualifiedName::from_names(&l.items) {
+                            relations.extend(ctx.table_of_index(&index).cloned());
+                            relations.push(index);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (node, ..) in statement.node.nodes() {
+            if let pgshift_sql::NodeRef::RangeVar(rv) = node {
+                relations.push(QualifiedName::from_range_var(rv));
+            }
+        }
+    });
+    if user_code {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::new();
+    relations.retain(|r| seen.insert(r.quoted()));
+    Some(SmallForm {
+        unit: unit.clone(),
+        relations,
     })
 }
 
@@ -495,19 +665,25 @@ async fn assume_live_relations(
         .chain(&indexes)
         .map(QualifiedName::quoted)
         .collect();
-    // Prepared once per session; scalar subqueries, which plan in a fraction of a join's time.
-    let facts: Vec<Option<Vec<Option<String>>>> = client
-        .query_prepared(
-            "SELECT (SELECT ARRAY[relkind::text, (relpages <= $2)::text,
-                            (SELECT indrelid::regclass::text FROM pg_index WHERE indexrelid = c.oid)]
-                       FROM pg_class c WHERE oid = to_regclass(n))
-               FROM unnest($1::text[]) WITH ORDINALITY u(n, i) ORDER BY i",
-            &[Type::TEXT_ARRAY, Type::INT4],
-            &[&names, &pgshift_lint::SMALL_INDEX_PAGES],
-        )
+    // Prepared once per session, one name each, sent together: a query of one name plans the
+    // same whatever the name, so from its sixth use the server runs its cached plan instead of
+    // planning it at every bind (an array of names is planned anew each time); a scalar
+    // subquery plans in a fraction of a join's time.
+    let facts: Vec<Option<Vec<Option<String>>>> =
+        futures_util::future::try_join_all(names.iter().map(|name| async move {
+            client
+                .query_prepared(
+                    "SELECT ARRAY[relkind::text, (relpages <= $2)::text,
+                              (SELECT indrelid::regclass::text FROM pg_index WHERE indexrelid = c.oid)]
+                       FROM pg_class c WHERE oid = to_regclass($1)",
+                    &[Type::TEXT, Type::INT4],
+                    &[name, &pgshift_lint::SMALL_INDEX_PAGES],
+                )
+                .await
+        }))
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|rows| rows.first().map(|r| r.get(0)))
         .collect();
     let field = |f: &Option<Vec<Option<String>>>, i: usize| -> Option<String> {
         f.as_ref().and_then(|v| v.get(i).cloned().flatten())
@@ -968,6 +1144,7 @@ DROP TABLE fresh;
         let own = steps_and_effects(&Prepared {
             exec,
             dump: None,
+            small: None,
             statements: Vec::new(),
         });
         assert!(own

@@ -757,3 +757,46 @@ async fn an_autovacuum_in_the_way_is_cancelled_not_waited_for() {
         .get(0);
     assert_eq!(note, 1);
 }
+
+/// The guard's first look locks a table `NOWAIT` only once the same round trip has told it
+/// is a table: an ordinary table, unlogged, temporary or partitioned, passes; a view (whose
+/// `LOCK` would lock every table it reads), a foreign table or a name that is not there does
+/// not, and the unit gets the guard's usual look.
+#[tokio::test]
+async fn the_first_look_takes_tables_of_every_persistence_and_never_a_view() {
+    use pgshift_runner::guard::{lock_nowait, GuardedTable};
+    let db = TestDb::new().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE plain_t (id int);
+         CREATE UNLOGGED TABLE unlogged_t (id int);
+         CREATE TEMP TABLE temp_t (id int);
+         CREATE TABLE parted_t (id int) PARTITION BY RANGE (id);
+         CREATE VIEW view_v AS SELECT 1 AS a;",
+    )
+    .await
+    .expect("relations");
+    let unit = pgshift_runner::units::Unit::new(true, false, Vec::new());
+    for (name, is_table) in [
+        ("plain_t", true),
+        ("unlogged_t", true),
+        ("temp_t", true),
+        ("parted_t", true),
+        ("view_v", false),
+        ("missing_t", false),
+    ] {
+        let table = GuardedTable {
+            quoted: name.to_string(),
+            display: name.to_string(),
+            lock: pgshift_db::LockLevel::AccessExclusive,
+            view: false,
+        };
+        let sql = lock_nowait(&unit, &[table], &RunOptions::default()).expect("a first look");
+        let outcome = c
+            .batch_execute(&format!("BEGIN; {sql}"))
+            .await
+            .map_err(|e| e.code().map(|c| c.code().to_string()));
+        c.batch_execute("ROLLBACK").await.expect("rollback");
+        assert_eq!(outcome.is_ok(), is_table, "{name}: {outcome:?}");
+    }
+}

@@ -239,6 +239,7 @@ fn fixed_report() -> PlanReport {
             },
             online: None,
             runs_as_written: None,
+            as_written_when_small: true,
         }],
     }
 }
@@ -280,6 +281,7 @@ fn json_keeps_every_field_and_reports_over_limit() {
         "access-exclusive"
     );
     assert_eq!(json["max_lock_ms"], 2000);
+    assert_eq!(json["migrations"][0]["as_written_when_small"], true);
     let over = report.over_limit();
     assert_eq!(over.len(), 1);
     assert_eq!(over[0].line, 2);
@@ -455,7 +457,13 @@ async fn plan_tells_a_table_created_if_not_exists_from_one_already_there_as_up_d
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = events.clone();
     let observer = move |e: &pgshift_runner::Event| seen.lock().unwrap().push(e.clone());
-    Migrator::connect(&db.url(), set, pgshift_runner::RunOptions::default())
+    // The rewritten form, as `plan` shows it (on a table this small `up` would otherwise run
+    // the migration as written).
+    let rewritten = pgshift_runner::RunOptions {
+        small_tables_as_written: false,
+        ..Default::default()
+    };
+    Migrator::connect(&db.url(), set, rewritten)
         .await
         .expect("connect")
         .up(None, &observer)

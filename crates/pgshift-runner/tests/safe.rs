@@ -37,6 +37,16 @@ async fn after_setup(db: &TestDb, dir: &Path, options: RunOptions) -> Migrator {
     migrator(db, dir, options).await
 }
 
+/// The rewritten form whatever the tables' size: these tests' tables are small, and a
+/// migration on small free tables would otherwise run as written
+/// (`a_migration_on_small_free_tables_runs_as_written_and_otherwise_rewritten`).
+fn rewritten() -> RunOptions {
+    RunOptions {
+        small_tables_as_written: false,
+        ..RunOptions::default()
+    }
+}
+
 /// Collects events for assertions.
 #[derive(Default, Clone)]
 struct Log(Arc<Mutex<Vec<Event>>>);
@@ -121,7 +131,7 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
     let exact_db = TestDb::new().await;
     let exact = RunOptions {
         exact: true,
-        ..RunOptions::default()
+        ..rewritten()
     };
     let exact_log = Log::default();
     after_setup(&exact_db, dir.path(), exact)
@@ -133,7 +143,7 @@ async fn safe_rewrites_end_in_exactly_the_schema_the_author_wrote() {
 
     let safe_db = TestDb::new().await;
     let safe_log = Log::default();
-    let mut m = after_setup(&safe_db, dir.path(), RunOptions::default()).await;
+    let mut m = after_setup(&safe_db, dir.path(), rewritten()).await;
     m.up(None, &safe_log.observer()).await.expect("up");
 
     let rewrites = safe_log.rewrites();
@@ -205,7 +215,7 @@ async fn a_rewritten_migration_resumes_at_the_failed_step() {
         "20240102000000_tighten.up.sql",
         "ALTER TABLE t ADD CONSTRAINT t_a_positive CHECK (a > 0);\nCREATE INDEX t_a_idx ON t (a);\nALTER TABLE t ALTER COLUMN b SET NOT NULL;\n",
     );
-    let mut m = after_setup(&db, dir.path(), RunOptions::default()).await;
+    let mut m = after_setup(&db, dir.path(), rewritten()).await;
     let err = m.up(None, &Silent).await.expect_err("b has a NULL");
     match &err {
         RunError::Statement(s) => {
@@ -272,7 +282,7 @@ async fn an_old_snapshot_makes_create_index_concurrently_give_up_without_an_inva
         concurrent_lock_timeout: Duration::from_millis(300),
         lock_retry_budget: Duration::from_secs(2),
         lock_retry_initial_delay: Duration::from_millis(100),
-        ..RunOptions::default()
+        ..rewritten()
     };
     let log = Log::default();
     let mut m = migrator(&db, dir.path(), options).await;
@@ -378,7 +388,7 @@ async fn set_not_null_leaves_the_names_the_statement_as_written_leaves_on_every_
             let log = Log::default();
             let options = RunOptions {
                 exact,
-                ..RunOptions::default()
+                ..rewritten()
             };
             // The setup in a command of its own: `t` is then a table that was there before.
             let setup = set.migrations[0].version.clone();
@@ -469,7 +479,7 @@ async fn rows_that_break_an_added_constraint_are_reported_with_examples_and_noth
             &format!("2026010100000{i}_add.up.sql"),
             &format!("{sql}\n"),
         );
-        let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+        let mut m = migrator(&db, dir.path(), rewritten()).await;
         let err = m.up(None, &Silent).await.expect_err(sql);
         let shown = format!("{err}");
         for e in expected {
@@ -491,7 +501,7 @@ async fn rows_that_break_an_added_constraint_are_reported_with_examples_and_noth
         "20260102000000_pk.up.sql",
         "ALTER TABLE t ADD PRIMARY KEY (parent_id);\n",
     );
-    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let mut m = migrator(&db, dir.path(), rewritten()).await;
     let err = m.up(None, &Silent).await.expect_err("NULL key");
     assert!(
         err.to_string().contains("a primary key cannot be NULL"),
@@ -508,7 +518,7 @@ async fn rows_that_break_an_added_constraint_are_reported_with_examples_and_noth
         "20260103000000_clean_then_check.up.sql",
         "UPDATE t SET qty = 1 WHERE qty <= 0;\nDELETE FROM t WHERE parent_id NOT IN (SELECT id FROM parents) OR parent_id IS NULL;\nALTER TABLE t ADD CONSTRAINT qty_positive CHECK (qty > 0);\nALTER TABLE t ADD CONSTRAINT t_parent_fkey FOREIGN KEY (parent_id) REFERENCES parents (id);\n",
     );
-    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let mut m = migrator(&db, dir.path(), rewritten()).await;
     m.up(None, &Silent).await.expect("clean rows pass");
     let state = schema_state(&db).await.join("\n");
     assert!(
@@ -569,7 +579,7 @@ async fn the_look_before_a_constraint_blocks_no_writer() {
             }
         })
     };
-    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let mut m = migrator(&db, dir.path(), rewritten()).await;
     m.up(None, &Silent).await.expect("up");
     stop.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
@@ -619,7 +629,7 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
     let exact_db = TestDb::new().await;
     let exact = RunOptions {
         exact: true,
-        ..RunOptions::default()
+        ..rewritten()
     };
     after_setup(&exact_db, dir.path(), exact)
         .await
@@ -629,7 +639,7 @@ async fn on_a_partitioned_table_the_safe_rewrites_work_per_partition_and_end_in_
 
     let safe_db = TestDb::new().await;
     let safe_log = Log::default();
-    after_setup(&safe_db, dir.path(), RunOptions::default())
+    after_setup(&safe_db, dir.path(), rewritten())
         .await
         .up(None, &safe_log.observer())
         .await
@@ -725,7 +735,7 @@ async fn duplicates_found_while_the_application_writes_are_reported_and_change_n
         "20260101000000_unique_email.up.sql",
         "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);\n",
     );
-    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let mut m = migrator(&db, dir.path(), rewritten()).await;
     let err = m.up(None, &Silent).await.expect_err("duplicates");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (writes, slowest) = writer.await.expect("writer");
@@ -940,7 +950,7 @@ REINDEX TABLE orders;
 ",
     );
     let log = Log::default();
-    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let mut m = migrator(&db, dir.path(), rewritten()).await;
     m.up(None, &log.observer()).await.expect("up");
     let rewrites = log.rewrites();
     for table in [
@@ -1006,4 +1016,197 @@ REINDEX TABLE orders;
         .count();
     assert_eq!(said, 1);
     assert_eq!(schema_state(&fresh).await, state, "the same end state");
+}
+
+/// The version of each migration a "ran as written" line was said for.
+fn ran_as_written(log: &Log) -> Vec<String> {
+    let mut current = String::new();
+    let mut out = Vec::new();
+    for e in log.0.lock().expect("log").iter() {
+        match e {
+            Event::Applying { version, .. } | Event::Reverting { version, .. } => {
+                current = version.clone();
+            }
+            Event::Info(line) if line.contains("ran as written, in one transaction") => {
+                out.push(current.clone());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A migration the safe rewrites would split runs as written, in one transaction, when every
+/// relation it names holds at most 1 MB in all and its locks are free at once: on a small
+/// table the rewrites' work (CONCURRENTLY builds, VALIDATE, the NOT NULL check) costs more
+/// than the statements' own. Past 1 MB (one large table is enough), with a session in the
+/// way, or with `small_tables_as_written` off, the rewritten form runs. `down` does the same.
+#[tokio::test]
+async fn a_migration_on_small_free_tables_runs_as_written_and_otherwise_rewritten() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_setup.up.sql",
+        "CREATE TABLE small (id int PRIMARY KEY, v int);
+INSERT INTO small SELECT g, g FROM generate_series(1, 200) g;
+CREATE TABLE large (id int PRIMARY KEY, v int, pad text);
+INSERT INTO large SELECT g, g, repeat('x', 200) FROM generate_series(1, 10000) g;
+CREATE TABLE busy (id int PRIMARY KEY, v int);
+",
+    );
+    write(
+        dir.path(),
+        "20240102000000_small.up.sql",
+        "CREATE INDEX small_v_idx ON small (v);
+ALTER TABLE small ALTER COLUMN v SET NOT NULL;
+ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
+",
+    );
+    write(
+        dir.path(),
+        "20240103000000_large.up.sql",
+        "CREATE INDEX small_id_v_idx ON small (id, v);\nCREATE INDEX large_v_idx ON large (v);\n",
+    );
+    write(
+        dir.path(),
+        "20240104000000_busy.up.sql",
+        "CREATE INDEX busy_v_idx ON busy (v);\n",
+    );
+    write(
+        dir.path(),
+        "20240105000000_drop.up.sql",
+        "DROP INDEX small_v_idx;\n",
+    );
+    write(
+        dir.path(),
+        "20240105000000_drop.down.sql",
+        "CREATE INDEX small_v_idx ON small (v);\n",
+    );
+    let c = db.connect().await;
+    let mut m = after_setup(&db, dir.path(), RunOptions::default()).await;
+    let size: i64 = c
+        .query_one("SELECT pg_table_size('large')", &[])
+        .await
+        .expect("size")
+        .get(0);
+    assert!(
+        size > pgshift_runner::small_tables::SMALL_TABLES_BYTES,
+        "{size}"
+    );
+    // `plan` says which may run as written as the tables are now (the sizes and locks decide
+    // when they run): not 103, whose `large` is past 1 MB; 105, because the index it drops is
+    // not there yet, so not known small (a small index's drop runs as written on its own).
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let report = pgshift_runner::plan::plan(&c, &set, &Default::default())
+        .await
+        .expect("plan");
+    let may: Vec<(&str, bool)> = report
+        .migrations
+        .iter()
+        .map(|m| (m.version.as_str(), m.as_written_when_small))
+        .collect();
+    assert_eq!(
+        may,
+        vec![
+            ("20240102000000", true),
+            ("20240103000000", false),
+            ("20240104000000", true),
+            ("20240105000000", true)
+        ]
+    );
+
+    // An application transaction that wrote to `busy` and is still open: a SHARE lock on it is
+    // not granted at once. It commits a moment after the migration has begun.
+    let writer = db.connect().await;
+    writer
+        .batch_execute("BEGIN; INSERT INTO busy VALUES (1, 1)")
+        .await
+        .expect("writer");
+    let commit = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        writer.batch_execute("COMMIT").await.expect("commit");
+    });
+    let log = Log::default();
+    m.up(None, &log.observer()).await.expect("up");
+    commit.await.expect("join");
+    assert_eq!(ran_as_written(&log), vec!["20240102000000".to_string()]);
+    let rewrites = log.rewrites();
+    for small in ["small_v_idx", "small_v_check", "\"v\" IS NOT NULL"] {
+        assert!(
+            !rewrites.iter().any(|r| r.contains(small)),
+            "{small} ran as written: {rewrites:#?}"
+        );
+    }
+    for rewritten in [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS small_id_v_idx",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS large_v_idx",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS busy_v_idx",
+    ] {
+        assert!(
+            rewrites.iter().any(|r| r.contains(rewritten)),
+            "no {rewritten:?} in {rewrites:#?}"
+        );
+    }
+    let units: i32 = c
+        .query_one(
+            "SELECT units FROM pgshift.migrations WHERE version = '20240102000000'",
+            &[],
+        )
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(units, 1, "one transaction");
+    let state = schema_state(&db).await;
+    for expected in [
+        "column small.v notnull=true",
+        "constraint small small_v_check c validated=true CHECK ((v > 0))",
+        "index small_id_v_idx valid=true",
+        "index busy_v_idx valid=true",
+    ] {
+        assert!(
+            state.iter().any(|l| l.starts_with(expected)),
+            "{expected:?} not in {state:#?}"
+        );
+    }
+    assert!(
+        !state.iter().any(|l| l.contains("pgshift")),
+        "no helper constraint is left: {state:#?}"
+    );
+
+    // `down`: the index its down builds on the small table, as written.
+    let log = Log::default();
+    m.down(pgshift_runner::DownTarget::Steps(1), &log.observer())
+        .await
+        .expect("down");
+    assert_eq!(ran_as_written(&log), vec!["20240105000000".to_string()]);
+    assert!(log.rewrites().is_empty(), "{:#?}", log.rewrites());
+    assert!(schema_state(&db)
+        .await
+        .iter()
+        .any(|l| l.starts_with("index small_v_idx valid=true")));
+
+    // Switched off: the rewritten form, however small the table.
+    let off = TestDb::new().await;
+    let options = RunOptions {
+        small_tables_as_written: false,
+        ..RunOptions::default()
+    };
+    let log = Log::default();
+    after_setup(&off, dir.path(), options)
+        .await
+        .up(
+            Some(&pgshift_source::Version::parse("20240102000000").expect("v")),
+            &log.observer(),
+        )
+        .await
+        .expect("up");
+    assert!(ran_as_written(&log).is_empty());
+    assert!(
+        log.rewrites()
+            .iter()
+            .any(|r| r.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS small_v_idx")),
+        "{:#?}",
+        log.rewrites()
+    );
 }

@@ -65,10 +65,14 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, SourceError> {
         if name.starts_with('.') {
             continue;
         }
-        // Follow symlinks: a linked migration directory is still a directory.
-        let is_dir = std::fs::metadata(&path)
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
+        // Follow symlinks: a linked migration directory is still a directory. The entry's
+        // own type needs no call to the file system, except for a link.
+        let is_dir = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => t.is_dir(),
+            _ => std::fs::metadata(&path)
+                .map(|m| m.is_dir())
+                .unwrap_or(false),
+        };
         listing.entries.push(Entry { name, path, is_dir });
     }
     listing.entries.sort_by(|a, b| a.name.cmp(&b.name));

@@ -35,8 +35,9 @@ pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
 pub use parse::{
     parse, parse_range, walk_range, Comment, ParsedScript, Statement, StatementWalk, SyntaxError,
+    PARSE_CHUNK_BYTES,
 };
-pub use pg_query::{protobuf, DeparseOptions, NodeEnum};
+pub use pg_query::{protobuf, DeparseOptions, NodeEnum, NodeRef};
 pub use printable::{printable, printable_line};
 pub use secret::redact_secrets;
 pub use transaction::{forbidden_in_transaction, transaction_control, TransactionControl};

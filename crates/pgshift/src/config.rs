@@ -157,6 +157,7 @@ dir = "migrations"
 # concurrent_lock_timeout = "60s" # lock_timeout of CREATE INDEX CONCURRENTLY, VALIDATE, ... (0: no limit)
 # long_statement_timeout = 0      # statement_timeout of those statements (0: none)
 # exact = false                   # true: run statements as written, no safe rewrites (--exact)
+# small_tables_as_written = true  # a migration the rewrites split runs as written, in one transaction, when its tables hold 1 MB at most in all and their locks are free
 # guard_max_wait = "60s"          # wait for sessions holding a conflicting lock (0: guard off)
 # guard_ignore_younger_than = "100ms"
 # guard_long_transaction = 0      # also wait for any transaction open longer than this (0: off)

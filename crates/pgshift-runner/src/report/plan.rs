@@ -8,6 +8,10 @@ use pgshift_sql::printable_line;
 use crate::plan::{Answer, Checklist, PlanReport, TableLock};
 use crate::report::markdown;
 
+/// What `up` does first with a migration the rewrites split, when it may (see
+/// [`crate::small_tables`]).
+const SMALL_TABLES: &str = "runs as written, in one transaction, when its tables hold at most 1 MB in all and their locks are free at once";
+
 /// `0.4 ms`, `12 ms`, `3.2 s`, `4.5 min`.
 pub fn format_ms(ms: f64) -> String {
     if ms < 10.0 {
@@ -120,6 +124,9 @@ pub fn render_terminal(report: &PlanReport) -> String {
                 "  runs as written, not as an online change: {}",
                 printable_line(reason)
             );
+        }
+        if m.as_written_when_small {
+            let _ = writeln!(out, "  {SMALL_TABLES}; otherwise as below");
         }
         if let Some(o) = &m.online {
             let _ = writeln!(out, "  {}", online_line(o));
@@ -285,6 +292,9 @@ pub fn render_markdown(report: &PlanReport) -> String {
                 "\nRuns as written, not as an online change: {}",
                 markdown::text(reason)
             );
+        }
+        if m.as_written_when_small {
+            let _ = writeln!(out, "\nIt {SMALL_TABLES}; otherwise as below.");
         }
         if let Some(o) = &m.online {
             let _ = writeln!(
