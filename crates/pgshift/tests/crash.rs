@@ -272,9 +272,10 @@ async fn kill_9_during_an_unnamed_index_build_leaves_one_index_after_the_next_ru
     write(
         dir.path(),
         "20240101000000_t.up.sql",
-        "CREATE TABLE t (a int);\nINSERT INTO t SELECT generate_series(1, 10000);\n",
+        "CREATE TABLE t (a int);\nINSERT INTO t SELECT generate_series(1, 40000);\n",
     );
-    // Rewritten to CREATE INDEX CONCURRENTLY: the server names it t_a_idx.
+    // Rewritten to CREATE INDEX CONCURRENTLY (the table is past 1 MB, so not run as written):
+    // the server names it t_a_idx.
     write(
         dir.path(),
         "20240102000000_idx.up.sql",
