@@ -394,7 +394,7 @@ impl Executor<'_> {
     }
 
     /// Runs a rewritten migration as written, once, when its relations are small and free
-    /// ([`crate::small_tables`]): its locks taken `NOWAIT` and its sizes read under them as its
+    /// ([`crate::small_tables`]): its relations' sizes read and its locks taken `NOWAIT` as its
     /// transaction begins, then its statements and `after`, in one transaction. `Ok(true)`
     /// when that committed; `Ok(false)` when nothing of it stayed (a lock not granted at once,
     /// more than the bound, the guard off, or a statement that failed: the rewritten form runs
@@ -410,11 +410,13 @@ impl Executor<'_> {
             return Ok(false);
         }
         let guarded = guard::guarded_tables(&small.unit, self.new_tables);
-        let Some(mut first) = guard::lock_nowait(&small.unit, &guarded, self.options) else {
+        let Some(locks) = guard::lock_nowait(&small.unit, &guarded, self.options) else {
             return Ok(false);
         };
-        first.push_str("; ");
-        first.push_str(&small.size_check());
+        // The sizes first, before the migration holds any lock of its own: reading them takes
+        // ACCESS SHARE, which may wait (up to the lock timeout) for someone else's lock. A
+        // transaction still writing to a table holds a lock the `NOWAIT` ones then fail on.
+        let first = format!("{}; {locks}", small.size_check());
         match self
             .try_unit(&small.unit, 0, after, hook, Some(&first))
             .await

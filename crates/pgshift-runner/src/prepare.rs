@@ -427,6 +427,15 @@ fn analyse(
 /// The names of the indexes a generated statement creates: `CREATE INDEX name`, and an index
 /// made a constraint `USING INDEX` (it takes the constraint's name).
 fn index_names(sql: &str) -> Vec<String> {
+    // Only a `CREATE ... INDEX` or a constraint `USING INDEX` names one: no other step is
+    // parsed again for it (a small index's drop has a `CONCURRENTLY` step it rarely runs).
+    let creates = sql
+        .trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("create"));
+    if !creates && !pgshift_sql::lines::contains_ignore_ascii_case(sql, "using index") {
+        return Vec::new();
+    }
     let parsed = pgshift_sql::parse(sql);
     let mut out = Vec::new();
     for st in &parsed.statements {

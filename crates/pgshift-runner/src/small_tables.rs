@@ -11,14 +11,16 @@
 //! - as written it is one transaction pgshift runs (no statement of its own needs to run
 //!   outside one), with no backfill, `DO` block, `CALL` or top-level `SELECT` (user code,
 //!   whose work no table size bounds);
-//! - the locks its statements take that block reads or writes are granted at once, taken
-//!   `NOWAIT` as its transaction begins (the lock-queue guard's first look: nobody is using
-//!   those tables, and nobody waits behind the migration);
-//! - then, under those locks, every relation its statements name (each table, index, view or
-//!   sequence, in any clause) holds at most [`SMALL_TABLES_BYTES`] in all
+//! - as its transaction begins, every relation its statements name (each table, index, view
+//!   or sequence, in any clause) holds at most [`SMALL_TABLES_BYTES`] in all
 //!   (`pg_table_size`: the rows, TOAST included, as the files are now, which is what an index
 //!   build, a scan or a check reads; a relation that does not exist yet counts as empty), and
-//!   none of them has partitions or inheritance children (its own size leaves theirs out).
+//!   none of them has partitions or inheritance children (its own size leaves theirs out);
+//! - then the locks its statements take that block reads or writes are granted at once, taken
+//!   `NOWAIT` (the lock-queue guard's first look: nobody is using those tables, and nobody
+//!   waits behind the migration). The sizes are read first, holding no lock of the
+//!   migration's yet; a transaction still writing to a table holds a lock the `NOWAIT` fails
+//!   on.
 //!
 //! Otherwise nothing of that try stays (its transaction rolls back) and the rewritten form runs
 //! as it always did. Not with `--exact` (nothing is rewritten), nor with the guard off, nor in

@@ -1040,7 +1040,8 @@ fn ran_as_written(log: &Log) -> Vec<String> {
 /// relation it names holds at most 1 MB in all and its locks are free at once: on a small
 /// table the rewrites' work (CONCURRENTLY builds, VALIDATE, the NOT NULL check) costs more
 /// than the statements' own. Past 1 MB (one large table is enough), with a session in the
-/// way, or with `small_tables_as_written` off, the rewritten form runs. `down` does the same.
+/// way, with user code (`DO`) in the migration, or with `small_tables_as_written` off, the
+/// rewritten form runs. `down` does the same.
 #[tokio::test]
 async fn a_migration_on_small_free_tables_runs_as_written_and_otherwise_rewritten() {
     let db = TestDb::new().await;
@@ -1185,6 +1186,28 @@ ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
         .await
         .iter()
         .any(|l| l.starts_with("index small_v_idx valid=true")));
+
+    // User code (a `DO` block here) does work no size bounds: the rewritten form.
+    write(
+        dir.path(),
+        "20240106000000_code.up.sql",
+        "DO $$ BEGIN PERFORM count(*) FROM small; END $$;\nCREATE INDEX small_id_idx ON small (id);\n",
+    );
+    let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
+    let log = Log::default();
+    m.up(None, &log.observer()).await.expect("up");
+    assert!(
+        ran_as_written(&log).is_empty(),
+        "{:?}",
+        ran_as_written(&log)
+    );
+    assert!(
+        log.rewrites()
+            .iter()
+            .any(|r| r.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS small_id_idx")),
+        "{:#?}",
+        log.rewrites()
+    );
 
     // Switched off: the rewritten form, however small the table.
     let off = TestDb::new().await;
