@@ -1274,6 +1274,8 @@ impl Migrator {
             )));
         } else if total == 1
             && exec.units[0].transactional
+            // A unit that may run outside a transaction instead (`Unit::when_busy`) records
+            // its progress as one that always would: in flight first, when it does.
             && exec.units[0].when_busy.is_none()
             && resuming.is_none()
         {

@@ -305,8 +305,8 @@ pub fn prepare_offline(
 }
 
 /// The as-written form of the script `written` when the rewrites changed it and it qualifies
-/// (see [`crate::small_tables`]); `ctx` as before the script (it knows the tables of the indexes the
-/// script drops).
+/// (see [`crate::small_tables`]); `ctx` as before the script (it knows the tables of the
+/// indexes the script drops).
 fn small_form(
     written: &Execution,
     walk: &StatementWalk<'_>,
@@ -316,7 +316,6 @@ fn small_form(
     let [unit] = written.units.as_slice() else {
         return None;
     };
-
     let plain = unit.transactional
         && !unit.in_author_transaction
         && unit.when_busy.is_none()

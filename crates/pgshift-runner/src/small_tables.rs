@@ -3,9 +3,9 @@
 //! The safe rewrites ([`crate::safe`]) exist because some statements work under a strong lock
 //! for as long as their table is large: an index build blocks writes while it reads every row,
 //! `SET NOT NULL` and a new constraint block reads and writes while they scan. On a table of a
-//! few pages that work takes about a millisecond, less than the rewrite's own cost: a
-//! `CONCURRENTLY` build's two extra transactions and its wait for every older one, a `VALIDATE`
-//! in a transaction of its own, the migration split out of its single transaction.
+//! few pages that work is short, and the rewrite's own cost is not: a `CONCURRENTLY` build's
+//! two extra transactions and its wait for every older one, a `VALIDATE` in a transaction of
+//! its own, the migration split out of its single transaction.
 //!
 //! So a migration the rewrites split is first tried as written, in one transaction, when:
 //! - as written it is one transaction pgshift runs (no statement of its own needs to run
@@ -40,13 +40,14 @@ pub const SMALL_TABLES_BYTES: i64 = pgshift_lint::SMALL_INDEX_PAGES as i64 * 819
 pub struct SmallForm {
     /// The migration as written: one transaction.
     pub unit: Unit,
-    /// Every relation its statements name, whose sizes are read under its locks.
+    /// Every relation its statements name, whose sizes are read as its transaction begins.
     pub relations: Vec<QualifiedName>,
 }
 
 impl SmallForm {
-    /// The statement sent after the guard's `NOWAIT` locks: it fails (division by zero), and
-    /// with it the transaction, when the relations hold more than [`SMALL_TABLES_BYTES`].
+    /// The statement sent as its transaction begins, before the guard's `NOWAIT` locks: it
+    /// fails (division by zero), and with it the transaction, when the relations hold more
+    /// than [`SMALL_TABLES_BYTES`] or one has partitions or inheritance children.
     pub fn size_check(&self) -> String {
         let names: Vec<String> = self
             .relations

@@ -1059,7 +1059,8 @@ CREATE TABLE busy (id int PRIMARY KEY, v int);
     write(
         dir.path(),
         "20240102000000_small.up.sql",
-        "CREATE INDEX small_v_idx ON small (v);
+        "CREATE TABLE extra (id int REFERENCES small (id));
+CREATE INDEX small_v_idx ON small (v);
 ALTER TABLE small ALTER COLUMN v SET NOT NULL;
 ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
 ",
@@ -1096,8 +1097,9 @@ ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
         "{size}"
     );
     // `plan` says which may run as written as the tables are now (the sizes and locks decide
-    // when they run): not 103, whose `large` is past 1 MB; 105, because the index it drops is
-    // not there yet, so not known small (a small index's drop runs as written on its own).
+    // when they run): 102 (`extra`, which it creates, counts as empty); not 103, whose `large`
+    // is past 1 MB; 105, because the index it drops is not there yet, so not known small (a
+    // small index's drop runs as written on its own).
     let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
     let report = pgshift_runner::plan::plan(&c, &set, &Default::default())
         .await
