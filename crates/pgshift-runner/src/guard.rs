@@ -152,9 +152,10 @@ pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -
     }));
     if !views.is_empty() {
         // The lock table read directly (`pg_locks` is a view over it, planned at every unit:
-        // a fifth of the time). Not narrowed to this database: another database's relation of
-        // the same OID only sends the unit to the usual look, which is. That the name is a
-        // view is the statement's own business (`DROP VIEW` of anything else fails).
+        // a fifth of the time). Not narrowed to this database: a lock on another database's
+        // relation of the same OID only sends the unit to the usual look, which reads this
+        // database's alone. That the name is a view is the statement's own business (`DROP
+        // VIEW` of anything else fails).
         checks.push(format!(
             "NOT EXISTS (SELECT FROM pg_catalog.pg_lock_status() l WHERE l.locktype = 'relation' \
                AND l.relation IN ({}) AND l.pid <> pg_catalog.pg_backend_pid())",

@@ -760,8 +760,8 @@ async fn an_autovacuum_in_the_way_is_cancelled_not_waited_for() {
 
 /// The guard's first look locks a table `NOWAIT` only once the same round trip has told it
 /// is a table: an ordinary table, unlogged, temporary or partitioned, passes; a view (whose
-/// `LOCK` would lock every table it reads), a foreign table or a name that is not there does
-/// not, and the unit gets the guard's usual look.
+/// `LOCK` would lock every table it reads) or a name that is not there does not, and the unit
+/// gets the guard's usual look.
 #[tokio::test]
 async fn the_first_look_takes_tables_of_every_persistence_and_never_a_view() {
     use pgshift_runner::guard::{lock_nowait, GuardedTable};
