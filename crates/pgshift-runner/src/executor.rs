@@ -26,7 +26,7 @@ use crate::inflight;
 use crate::migrator::describe_session;
 use crate::old_tool::OldToolRow;
 use crate::options::RunOptions;
-use crate::small_tables::SmallForm;
+use crate::small_tables::{SmallForm, SmallTry};
 use crate::units::{open_transaction_start, Execution, Step, Unit};
 
 /// Who opens the transactions of transactional units.
@@ -393,25 +393,30 @@ impl Executor<'_> {
         }
     }
 
+    /// The guard's `NOWAIT` locks of `small`, when it is tried at all: in a transaction of
+    /// pgshift's, with the guard on and something to lock.
+    pub(crate) fn small_locks(&self, small: &SmallForm) -> Option<String> {
+        if self.transactions != Transactions::Own {
+            return None;
+        }
+        let guarded = guard::guarded_tables(&small.unit, self.new_tables);
+        guard::lock_nowait(&small.unit, &guarded, self.options)
+    }
+
     /// Runs a rewritten migration as written, once, when its relations are small and free
     /// ([`crate::small_tables`]): its relations' sizes read and its locks taken `NOWAIT` as its
-    /// transaction begins, then its statements and `after`, in one transaction. `Ok(true)`
-    /// when that committed; `Ok(false)` when nothing of it stayed (a lock not granted at once,
-    /// more than the bound, the guard off, or a statement that failed: the rewritten form runs
-    /// then, and reports any error of its own).
+    /// transaction begins, then its statements and `after`, in one transaction. Anything but
+    /// [`SmallTry::Ran`]: nothing of it stayed, and the rewritten form runs then (and reports
+    /// any error of its own). Not tried where [`Self::small_locks`] has none (as busy).
     pub(crate) async fn run_small(
         &self,
         small: &SmallForm,
         observer: &dyn Observer,
         after: &Record,
         hook: &mut dyn StepHook,
-    ) -> Result<bool> {
-        if self.transactions != Transactions::Own {
-            return Ok(false);
-        }
-        let guarded = guard::guarded_tables(&small.unit, self.new_tables);
-        let Some(locks) = guard::lock_nowait(&small.unit, &guarded, self.options) else {
-            return Ok(false);
+    ) -> Result<SmallTry> {
+        let Some(locks) = self.small_locks(small) else {
+            return Ok(SmallTry::NotSmallOrBusy);
         };
         // The sizes first, before the migration holds any lock of its own: reading them takes
         // ACCESS SHARE, which may wait (up to the lock timeout) for someone else's lock. A
@@ -423,13 +428,17 @@ impl Executor<'_> {
         {
             Ok(()) => {
                 self.forward_notices(observer);
-                Ok(true)
+                Ok(SmallTry::Ran)
             }
             // The server refused something and rolled the transaction back: what it said
             // comes again, if it still applies, from the form that runs instead.
             Err(failure) if failure.error.as_query_error().is_some() => {
                 drop(self.conn.take_notices());
-                Ok(false)
+                Ok(if failure.guard_lock {
+                    SmallTry::NotSmallOrBusy
+                } else {
+                    SmallTry::Failed
+                })
             }
             Err(failure) => Err(failure.error.into()),
         }

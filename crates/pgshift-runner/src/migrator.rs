@@ -29,7 +29,7 @@ use crate::old_tool::{announce, write_rows, NotWritten, OldTool, OldToolRow};
 use crate::options::RunOptions;
 use crate::prepare::{prepare_parsed, ParseAhead, Prepared, Purpose};
 use crate::progress::Progress;
-use crate::small_tables::SmallForm;
+use crate::small_tables::{SmallForm, SmallTry};
 use crate::units::Execution;
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
@@ -1207,13 +1207,20 @@ impl Migrator {
             Some(r) => self.resume_point(&m, &exec, r, direction, observer).await?,
             None => 0,
         };
+        // Tried as written first (one transaction) when its relations may be small and the
+        // guard can take its locks NOWAIT.
+        let small =
+            small.filter(|s| resuming.is_none() && self.executor().small_locks(s).is_some());
         match direction {
             Direction::Apply => observer.event(&Event::Applying {
                 version: version.clone(),
                 name: m.name.clone(),
-                units: total,
+                units: if small.is_some() { 1 } else { total },
                 resume_at,
-                no_transaction: exec.no_transaction_reason.clone(),
+                no_transaction: exec
+                    .no_transaction_reason
+                    .clone()
+                    .filter(|_| small.is_none()),
             }),
             Direction::Revert => observer.event(&Event::Reverting {
                 version: version.clone(),
@@ -1258,19 +1265,39 @@ impl Migrator {
                 old_tool: old_tool.clone(),
             },
         };
-        let ran_small = match small.as_ref().filter(|_| resuming.is_none()) {
+        let tried = match &small {
             Some(small) => {
                 let record = final_record(&|| vec![small.unit.digest()]);
-                self.executor()
-                    .run_small(small, observer, &record, &mut progress)
-                    .await?
+                Some(
+                    self.executor()
+                        .run_small(small, observer, &record, &mut progress)
+                        .await?,
+                )
             }
-            None => false,
+            None => None,
         };
-        if ran_small {
+        let mb = crate::small_tables::SMALL_TABLES_BYTES >> 20;
+        let why_rewritten = match tried {
+            Some(SmallTry::Ran) => None,
+            Some(SmallTry::NotSmallOrBusy) => Some(format!(
+                "its tables hold more than {mb} MB in all, or one was in use"
+            )),
+            Some(SmallTry::Failed) => Some("a statement failed as written".to_string()),
+            None => None,
+        };
+        if let Some(why) = why_rewritten {
+            let outside = exec
+                .no_transaction_reason
+                .as_ref()
+                .map(|r| format!(", outside a transaction: {r}"))
+                .unwrap_or_default();
             observer.event(&Event::Info(format!(
-                "  ran as written, in one transaction: its tables hold at most {} MB in all, and their locks were free",
-                crate::small_tables::SMALL_TABLES_BYTES >> 20
+                "  runs with its safe rewrites ({why}){outside}"
+            )));
+        }
+        if tried == Some(SmallTry::Ran) {
+            observer.event(&Event::Info(format!(
+                "  ran as written, in one transaction: its tables hold at most {mb} MB in all, and their locks were free"
             )));
         } else if total == 1
             && exec.units[0].transactional

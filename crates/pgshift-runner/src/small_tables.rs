@@ -44,6 +44,18 @@ pub struct SmallForm {
     pub relations: Vec<QualifiedName>,
 }
 
+/// How the try as written ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmallTry {
+    /// It ran and committed with its history record.
+    Ran,
+    /// Its relations hold more than [`SMALL_TABLES_BYTES`] (or one has children), or a lock
+    /// was not granted at once: nothing of it ran.
+    NotSmallOrBusy,
+    /// A statement failed as written: nothing of it stayed.
+    Failed,
+}
+
 impl SmallForm {
     /// The statement sent as its transaction begins, before the guard's `NOWAIT` locks: it
     /// fails (division by zero), and with it the transaction, when the relations hold more

@@ -1018,8 +1018,8 @@ REINDEX TABLE orders;
     assert_eq!(schema_state(&fresh).await, state, "the same end state");
 }
 
-/// The version of each migration a "ran as written" line was said for.
-fn ran_as_written(log: &Log) -> Vec<String> {
+/// The version of each migration a line containing `needle` was said for.
+fn said_for(log: &Log, needle: &str) -> Vec<String> {
     let mut current = String::new();
     let mut out = Vec::new();
     for e in log.0.lock().expect("log").iter() {
@@ -1027,13 +1027,16 @@ fn ran_as_written(log: &Log) -> Vec<String> {
             Event::Applying { version, .. } | Event::Reverting { version, .. } => {
                 current = version.clone();
             }
-            Event::Info(line) if line.contains("ran as written, in one transaction") => {
-                out.push(current.clone());
-            }
+            Event::Info(line) if line.contains(needle) => out.push(current.clone()),
             _ => {}
         }
     }
     out
+}
+
+/// The version of each migration a "ran as written" line was said for.
+fn ran_as_written(log: &Log) -> Vec<String> {
+    said_for(log, "ran as written, in one transaction")
 }
 
 /// A migration the safe rewrites would split runs as written, in one transaction, when every
@@ -1134,6 +1137,14 @@ ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
     m.up(None, &log.observer()).await.expect("up");
     commit.await.expect("join");
     assert_eq!(ran_as_written(&log), vec!["20240102000000".to_string()]);
+    // The two it tried and could not: said why.
+    assert_eq!(
+        said_for(
+            &log,
+            "runs with its safe rewrites (its tables hold more than 1 MB in all, or one was in use)"
+        ),
+        vec!["20240103000000".to_string(), "20240104000000".to_string()]
+    );
     let rewrites = log.rewrites();
     for small in ["small_v_idx", "small_v_check", "\"v\" IS NOT NULL"] {
         assert!(
