@@ -27,7 +27,7 @@ use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
 use crate::old_tool::{announce, write_rows, NotWritten, OldTool, OldToolRow};
 use crate::options::RunOptions;
-use crate::prepare::{prepare_parsed, ParseAhead, Prepared, Purpose};
+use crate::prepare::{prepare, Prepared, Purpose};
 use crate::progress::Progress;
 use crate::small_tables::{SmallForm, SmallTry};
 use crate::units::Execution;
@@ -152,8 +152,6 @@ pub struct Migrator {
     /// outside a transaction and kept until the run ends, unless a migration's own statement
     /// may have changed them.
     timeouts_set: std::sync::atomic::AtomicBool,
-    /// The scripts the command's loop will run, parsed ahead on a thread of their own.
-    parse_ahead: Option<ParseAhead>,
 }
 
 /// Which way a migration runs.
@@ -209,7 +207,6 @@ impl Migrator {
             new_tables: Vec::new(),
             tables_before_run: None,
             timeouts_set: std::sync::atomic::AtomicBool::new(false),
-            parse_ahead: None,
         }
     }
 
@@ -399,7 +396,6 @@ impl Migrator {
         }
         self.acquire_runner_lock(observer).await?;
         let outcome = self.up_locked(to.cloned(), observer).await;
-        self.parse_ahead = None;
         self.release_runner_lock().await;
         outcome
     }
@@ -531,7 +527,6 @@ impl Migrator {
                 skipped.join(" or ")
             )));
         }
-        self.parse_ahead = ParseAhead::start(pending.iter().map(|(m, _)| &m.up));
         for (m, partial) in pending {
             if let Some(latest) = &latest_done {
                 if m.version < *latest && partial.is_none() {
@@ -653,7 +648,6 @@ impl Migrator {
     ) -> Result<Vec<String>> {
         self.acquire_runner_lock(observer).await?;
         let outcome = self.down_locked(target, observer).await;
-        self.parse_ahead = None;
         self.release_runner_lock().await;
         outcome
     }
@@ -714,10 +708,6 @@ impl Migrator {
                     .collect()
             }
         };
-        self.parse_ahead = ParseAhead::start(chosen.iter().filter_map(|r| {
-            let v = Version::parse(&r.version)?;
-            self.set.find(&v)?.down.as_ref()
-        }));
         let mut reverted = Vec::new();
         for row in chosen {
             self.revert(&row, observer).await?;
@@ -1005,14 +995,13 @@ impl Migrator {
         } else if !self.options.new_tables_as_in_use {
             ctx.assume_made_in_run(&self.new_tables);
         }
-        let prepared = prepare_parsed(
+        let prepared = prepare(
             &self.conn,
             m.version.as_str(),
             &m.up,
             &self.options,
             Purpose::Apply,
             &mut ctx,
-            self.parse_ahead.as_mut(),
         )
         .await?;
         // The tables of the run as this migration leaves them (renamed, dropped), when it was
@@ -1109,14 +1098,13 @@ impl Migrator {
                 }
             },
         };
-        let Prepared { exec, small, .. } = prepare_parsed(
+        let Prepared { exec, small, .. } = prepare(
             &self.conn,
             &row.version,
             &script,
             &self.options,
             Purpose::Revert,
             &mut Context::new(self.pg, true),
-            self.parse_ahead.as_mut(),
         )
         .await?;
         let resets = resets_session(&exec);

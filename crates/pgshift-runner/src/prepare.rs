@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 
 use pgshift_db::catalog::RelationKind;
 use pgshift_db::DbError;
@@ -121,25 +120,7 @@ pub async fn prepare(
     purpose: Purpose,
     ctx: &mut Context,
 ) -> Result<Prepared, RunError> {
-    prepare_parsed(client, version, script, options, purpose, ctx, None).await
-}
-
-/// [`prepare`], with the script's parse taken from `ahead` when it parsed it.
-pub(crate) async fn prepare_parsed(
-    client: &pgshift_db::Connection,
-    version: &str,
-    script: &Script,
-    options: &RunOptions,
-    purpose: Purpose,
-    ctx: &mut Context,
-    ahead: Option<&mut ParseAhead>,
-) -> Result<Prepared, RunError> {
-    let parsed = match ahead {
-        Some(ahead) => ahead.take(script).await,
-        None => None,
-    };
-    let walk =
-        parsed.unwrap_or_else(|| pgshift_sql::walk_range(&script.file_text, script.range.clone()));
+    let walk = pgshift_sql::walk_range(&script.file_text, script.range.clone());
     let written = units_as_written(version, script, &walk)?;
     // On a fresh database every table is one the run made: no safe rewrite applies, the
     // guard looks at none of them, and what the catalog would say about them is not needed.
@@ -210,68 +191,6 @@ pub(crate) async fn prepare_parsed(
         small,
         statements,
     })
-}
-
-/// The scripts a run will prepare, parsed in order on a thread of their own, a few ahead of
-/// the one being run: a migration's parse then overlaps the round trips of the one before it,
-/// instead of adding to them (parsing is most of the runner's own work).
-pub(crate) struct ParseAhead {
-    /// The scripts not taken yet, in order (their text and section).
-    expected: std::collections::VecDeque<(Arc<str>, Range<usize>)>,
-    parsed: tokio::sync::mpsc::Receiver<Option<StatementWalk<'static>>>,
-}
-
-/// How many parses wait ready at most: each holds a script's parse trees.
-const PARSED_AHEAD: usize = 2;
-
-impl ParseAhead {
-    /// Starts parsing `scripts`; `None` when there are too few to gain from it or no thread
-    /// can be started (each is then parsed as it is prepared).
-    pub(crate) fn start<'a>(scripts: impl IntoIterator<Item = &'a Script>) -> Option<ParseAhead> {
-        let expected: std::collections::VecDeque<(Arc<str>, Range<usize>)> = scripts
-            .into_iter()
-            .map(|s| (s.file_text.clone(), s.range.clone()))
-            .collect();
-        if expected.len() < 2 {
-            return None;
-        }
-        let (send, parsed) = tokio::sync::mpsc::channel(PARSED_AHEAD);
-        let work: Vec<(Arc<str>, Range<usize>)> = expected.iter().cloned().collect();
-        std::thread::Builder::new()
-            .name("pgshift-parse".into())
-            .spawn(move || {
-                for (text, range) in work {
-                    // A large file is parsed in runs as it is walked, holding its text: it is
-                    // parsed when it is prepared.
-                    let walk = (range.len() <= pgshift_sql::PARSE_CHUNK_BYTES)
-                        .then(|| pgshift_sql::walk_range(&text, range).into_owned())
-                        .flatten();
-                    if send.blocking_send(walk).is_err() {
-                        return;
-                    }
-                }
-            })
-            .ok()?;
-        Some(ParseAhead { expected, parsed })
-    }
-
-    /// The parse of `script`, when it is one of the scripts given and was parsed whole; the
-    /// parses of scripts given before it and not taken are dropped.
-    async fn take(&mut self, script: &Script) -> Option<StatementWalk<'static>> {
-        let is_it = |(text, range): &(Arc<str>, Range<usize>)| {
-            Arc::ptr_eq(text, &script.file_text) && *range == script.range
-        };
-        if !self.expected.iter().any(is_it) {
-            return None;
-        }
-        while let Some(next) = self.expected.pop_front() {
-            let walk = self.parsed.recv().await.flatten();
-            if is_it(&next) {
-                return walk;
-            }
-        }
-        None
-    }
 }
 
 /// Prepares a script without a database: safe rewrites (unless `exact`), no `on_drop`, no

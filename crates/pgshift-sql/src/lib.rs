@@ -35,7 +35,6 @@ pub use lines::{LineCol, LineIndex};
 pub use lock::LockLevel;
 pub use parse::{
     parse, parse_range, walk_range, Comment, ParsedScript, Statement, StatementWalk, SyntaxError,
-    PARSE_CHUNK_BYTES,
 };
 pub use pg_query::{protobuf, DeparseOptions, NodeEnum, NodeRef};
 pub use printable::{printable, printable_line};

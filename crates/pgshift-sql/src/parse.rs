@@ -319,21 +319,6 @@ pub fn walk_range(file_text: &str, range: Range<usize>) -> StatementWalk<'_> {
 }
 
 impl StatementWalk<'_> {
-    /// The walk without its borrow of the text, when it holds the parse whole (a text parsed
-    /// in runs reads them again from the text as it walks): to parse on another thread.
-    pub fn into_owned(self) -> Option<StatementWalk<'static>> {
-        if self.prepared.is_some() {
-            return None;
-        }
-        Some(StatementWalk {
-            script: self.script,
-            spans: self.spans,
-            forbidden_in_transaction: self.forbidden_in_transaction,
-            runs: self.runs,
-            prepared: None,
-        })
-    }
-
     /// Calls `each` with every statement's index and the statement, in order.
     pub fn for_each(&self, mut each: impl FnMut(usize, &Statement)) {
         let Some(p) = &self.prepared else {
@@ -439,7 +424,7 @@ fn parse_prepared(
 /// is given, serialises it and pgshift decodes it: for a whole 50 MB file, three copies of a
 /// tree many times the size of the text at once. Parsing runs of whole statements of about
 /// this size keeps that peak to one run's worth.
-pub const PARSE_CHUNK_BYTES: usize = 64 * 1024;
+const PARSE_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Parses a long text as runs of whole top-level pieces. `None` when the text is short (one
 /// parse, as before) or when a run does not parse on its own (a `BEGIN ATOMIC` body split at
