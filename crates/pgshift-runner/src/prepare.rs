@@ -249,11 +249,28 @@ fn small_form(
         return None;
     }
     let mut relations: Vec<QualifiedName> = Vec::new();
+    // Set too where the work is not bounded by the sizes read.
     let mut user_code = false;
     walk.for_each(|_, statement| {
         match &statement.node {
             NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) | NodeEnum::SelectStmt(_) => {
                 user_code = true;
+            }
+            // Reindexing reads the whole table, which only the index's name is given for: its
+            // table counts, and a table nobody told the context about leaves the size unknown.
+            NodeEnum::ReindexStmt(r)
+                if r.kind
+                    == pgshift_sql::protobuf::ReindexObjectType::ReindexObjectIndex as i32 =>
+            {
+                let table = r
+                    .relation
+                    .as_ref()
+                    .map(QualifiedName::from_range_var)
+                    .and_then(|index| ctx.table_of_index(&index).cloned());
+                match table {
+                    Some(table) => relations.push(table),
+                    None => user_code = true,
+                }
             }
             NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectIndex as i32 => {
                 for o in &d.objects {

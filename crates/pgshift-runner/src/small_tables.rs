@@ -10,7 +10,8 @@
 //! So a migration the rewrites split is first tried as written, in one transaction, when:
 //! - as written it is one transaction pgshift runs (no statement of its own needs to run
 //!   outside one), with no backfill, `DO` block, `CALL` or top-level `SELECT` (user code,
-//!   whose work no table size bounds);
+//!   whose work no table size bounds), nor a `REINDEX INDEX` whose table is not known (it
+//!   reads the whole table, and names the index alone);
 //! - as its transaction begins, every relation its statements name (each table, index, view
 //!   or sequence, in any clause) holds at most [`SMALL_TABLES_BYTES`] in all
 //!   (`pg_table_size`: the rows, TOAST included, as the files are now, which is what an index

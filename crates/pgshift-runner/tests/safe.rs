@@ -1043,8 +1043,9 @@ fn ran_as_written(log: &Log) -> Vec<String> {
 /// relation it names holds at most 1 MB in all and its locks are free at once: on a small
 /// table the rewrites' work (CONCURRENTLY builds, VALIDATE, the NOT NULL check) costs more
 /// than the statements' own. Past 1 MB (one large table is enough), with a session in the
-/// way, with user code (`DO`) in the migration, or with `small_tables_as_written` off, the
-/// rewritten form runs. `down` does the same.
+/// way, with user code (`DO`) in the migration, a reindex of an index whose table is not
+/// known, or with `small_tables_as_written` off, the rewritten form runs. `down` does the
+/// same.
 #[tokio::test]
 async fn a_migration_on_small_free_tables_runs_as_written_and_otherwise_rewritten() {
     let db = TestDb::new().await;
@@ -1206,6 +1207,13 @@ ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
         "20240106000000_code.up.sql",
         "DO $$ BEGIN PERFORM count(*) FROM small; END $$;\nCREATE INDEX small_id_idx ON small (id);\n",
     );
+    // A reindex reads the whole table, and the statement names the index alone: its table's
+    // size is not known, so it is not tried either.
+    write(
+        dir.path(),
+        "20240107000000_reindex.up.sql",
+        "REINDEX INDEX small_pkey;\n",
+    );
     let mut m = migrator(&db, dir.path(), RunOptions::default()).await;
     let log = Log::default();
     m.up(None, &log.observer()).await.expect("up");
@@ -1215,12 +1223,19 @@ ALTER TABLE small ADD CONSTRAINT small_v_check CHECK (v > 0);
         ran_as_written(&log)
     );
     assert!(
-        log.rewrites()
-            .iter()
-            .any(|r| r.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS small_id_idx")),
-        "{:#?}",
-        log.rewrites()
+        said_for(&log, "runs with its safe rewrites").is_empty(),
+        "not tried"
     );
+    for rewritten in [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS small_id_idx",
+        "REINDEX INDEX CONCURRENTLY \"small_pkey\"",
+    ] {
+        assert!(
+            log.rewrites().iter().any(|r| r.contains(rewritten)),
+            "no {rewritten:?} in {:#?}",
+            log.rewrites()
+        );
+    }
 
     // Switched off: the rewritten form, however small the table.
     let off = TestDb::new().await;
