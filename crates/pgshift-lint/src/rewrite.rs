@@ -151,14 +151,7 @@ pub fn safe_rewrite(stmt: &Statement, file_text: &str, ctx: &Context) -> Option<
                 && d.objects.len() == 1
                 && d.behavior != protobuf::DropBehavior::DropCascade as i32 =>
         {
-            let names: Vec<QualifiedName> = d
-                .objects
-                .iter()
-                .filter_map(|o| match &o.node {
-                    Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
-                    _ => None,
-                })
-                .collect();
+            let names: Vec<QualifiedName> = QualifiedName::dropped(d).collect();
             // A partitioned table's index cannot be dropped concurrently (as written, its drop
             // reads no row); an index of a table no code used yet needs no rewrite.
             if names

@@ -273,13 +273,9 @@ fn small_form(
                 }
             }
             NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectIndex as i32 => {
-                for o in &d.objects {
-                    if let Some(NodeEnum::List(l)) = &o.node {
-                        if let Some(index) = QualifiedName::from_names(&l.items) {
-                            relations.extend(ctx.table_of_index(&index).cloned());
-                            relations.push(index);
-                        }
-                    }
+                for index in QualifiedName::dropped(d) {
+                    relations.extend(ctx.table_of_index(&index).cloned());
+                    relations.push(index);
                 }
             }
             _ => {}
@@ -463,14 +459,7 @@ fn walk_steps(exec: &mut Execution, ctx: &mut Context, walk: Option<&StatementWa
 fn drops(node: &NodeEnum, ctx: &Context) -> Option<Drops> {
     match node {
         NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectTable as i32 => {
-            let all: Vec<QualifiedName> = d
-                .objects
-                .iter()
-                .filter_map(|obj| match &obj.node {
-                    Some(NodeEnum::List(list)) => QualifiedName::from_names(&list.items),
-                    _ => None,
-                })
-                .collect();
+            let all: Vec<QualifiedName> = QualifiedName::dropped(d).collect();
             let existing = all
                 .iter()
                 .filter(|n| !ctx.is_new_table(n))
@@ -584,11 +573,7 @@ async fn assume_live_relations(
             }
         }
         NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectIndex as i32 => {
-            for o in &d.objects {
-                if let Some(NodeEnum::List(l)) = &o.node {
-                    indexes.extend(QualifiedName::from_names(&l.items));
-                }
-            }
+            indexes.extend(QualifiedName::dropped(d));
         }
         _ => {}
     });

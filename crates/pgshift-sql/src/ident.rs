@@ -72,6 +72,14 @@ impl QualifiedName {
         }
     }
 
+    /// The names a `DROP` of relations or indexes lists, in order (its objects are name lists).
+    pub fn dropped(d: &pg_query::protobuf::DropStmt) -> impl Iterator<Item = QualifiedName> + '_ {
+        d.objects.iter().filter_map(|o| match &o.node {
+            Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
+            _ => None,
+        })
+    }
+
     /// A name written as SQL text (`users`, `app."Users"`), read the way the server reads
     /// it: unquoted parts folded to lower case, `""` inside quotes meaning one `"`, each part
     /// truncated to [`MAX_IDENTIFIER_BYTES`]. `None` when the text is not one or two
@@ -372,6 +380,10 @@ mod tests {
         assert_eq!(
             QualifiedName::from_names(&list.items),
             Some(QualifiedName::qualified("s", "old"))
+        );
+        assert_eq!(
+            QualifiedName::dropped(d).collect::<Vec<_>>(),
+            vec![QualifiedName::qualified("s", "old")]
         );
         assert_eq!(QualifiedName::from_names(&[]), None);
     }

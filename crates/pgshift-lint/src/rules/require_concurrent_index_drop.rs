@@ -27,13 +27,7 @@ fn check(s: &StatementCheck<'_>, out: &mut Vec<Diagnostic>) {
     if d.concurrent || d.remove_type != ObjectType::ObjectIndex as i32 {
         return;
     }
-    let names: Vec<QualifiedName> = d
-        .objects
-        .iter()
-        .filter_map(|o| match &o.node {
-            Some(NodeEnum::List(l)) => QualifiedName::from_names(&l.items),
-            _ => None,
-        })
+    let names: Vec<QualifiedName> = QualifiedName::dropped(d)
         .filter(|n| !s.ctx.is_new_index(n))
         .collect();
     if names.is_empty() {
