@@ -135,6 +135,40 @@ impl Record {
         }
     }
 
+    /// The record as SQL text with its values in it, for a unit sent whole as one message:
+    /// empty for [`Record::Nothing`], `None` where the record is not one of the statements
+    /// [`history`] can write out (progress part way, an online step, the old tool's table too).
+    fn inline_sql(&self) -> Option<String> {
+        let elapsed =
+            |started: &Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        match self {
+            Record::Applied {
+                row,
+                started,
+                old_tool: None,
+            } => Some(history::upsert_sql(&NewRow {
+                duration_ms: Some(elapsed(started)),
+                ..row.clone()
+            })),
+            Record::Progress {
+                version,
+                state,
+                ends_at: Some(started),
+                old_tool: None,
+                ..
+            } => Some(match state {
+                RowState::Reverting => history::delete_sql(version),
+                _ => history::finish_sql(version, elapsed(started)),
+            }),
+            Record::Reverted {
+                version,
+                old_tool: None,
+            } => Some(history::delete_sql(version)),
+            Record::Nothing => Some(String::new()),
+            _ => None,
+        }
+    }
+
     pub(crate) async fn write(&self, client: &Connection) -> Result<(), DbError> {
         match self {
             Record::Applied {
@@ -215,6 +249,10 @@ pub(crate) struct Executor<'a> {
     pub(crate) transactions: Transactions,
     /// Tables created earlier in this run: the lock-queue guard does not look at them.
     pub(crate) new_tables: guard::MadeInRun<'a>,
+    /// A transactional unit may go as one simple query ([`Executor::try_one_message`]): the
+    /// server is PostgreSQL 13 or later, which times each statement of such a query on its
+    /// own (before, `statement_timeout` timed the whole text, from before its `SET LOCAL`).
+    pub(crate) one_message: bool,
 }
 
 impl Executor<'_> {
@@ -303,7 +341,7 @@ impl Executor<'_> {
             }
             announced = true;
             let outcome = self
-                .try_unit(&unit, index, after, hook, lock_first.take().as_deref())
+                .try_unit(&unit, index, after, hook, lock_first.take().as_ref())
                 .await;
             self.forward_notices(observer);
             let Err(failure) = outcome else {
@@ -395,7 +433,7 @@ impl Executor<'_> {
 
     /// The guard's `NOWAIT` locks of `small`, when it is tried at all: in a transaction of
     /// pgshift's, with the guard on and something to lock.
-    pub(crate) fn small_locks(&self, small: &SmallForm) -> Option<String> {
+    pub(crate) fn small_locks(&self, small: &SmallForm) -> Option<guard::FirstLook> {
         if self.transactions != Transactions::Own {
             return None;
         }
@@ -421,7 +459,7 @@ impl Executor<'_> {
         // The sizes first, before the migration holds any lock of its own: reading them takes
         // ACCESS SHARE, which may wait (up to the lock timeout) for someone else's lock. A
         // transaction still writing to a table holds a lock the `NOWAIT` ones then fail on.
-        let first = format!("{}; {locks}", small.size_check());
+        let first = locks.after(small.size_check());
         match self
             .try_unit(&small.unit, 0, after, hook, Some(&first))
             .await
@@ -524,7 +562,7 @@ impl Executor<'_> {
         index: usize,
         after: &Record,
         hook: &mut dyn StepHook,
-        lock_first: Option<&str>,
+        lock_first: Option<&guard::FirstLook>,
     ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = self.conn;
         let last = unit.steps.len().saturating_sub(1);
@@ -546,11 +584,19 @@ impl Executor<'_> {
             }
             return Ok(());
         }
-        if unit.transactional
+        let sent_whole = unit.transactional
+            && hook.passive()
+            && unit.steps.iter().all(|s| s.copy_data.is_none());
+        if sent_whole && self.one_message && unit.steps.len() <= 1 {
+            if let Some(record) = after.inline_sql() {
+                return self
+                    .try_one_message(unit.steps.first(), &record, hook, lock_first)
+                    .await;
+            }
+        }
+        if sent_whole
             && !unit.steps.is_empty()
             && unit.steps.len() <= PIPELINED_STEPS_MAX
-            && hook.passive()
-            && unit.steps.iter().all(|s| s.copy_data.is_none())
             && after.is_one_statement_at_most()
         {
             return self
@@ -560,9 +606,9 @@ impl Executor<'_> {
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
             let mut begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
-            if let Some(locks) = lock_first {
+            if let Some(look) = lock_first {
                 begin.push_str("; ");
-                begin.push_str(locks);
+                begin.push_str(&look.sql);
             }
             if let Err(e) = client.batch_execute(&begin).await {
                 // The BEGIN may have opened a transaction that is now aborted; end it so the
@@ -778,16 +824,16 @@ impl Executor<'_> {
         steps: &[Step],
         after: &Record,
         hook: &mut dyn StepHook,
-        lock_first: Option<&str>,
+        lock_first: Option<&guard::FirstLook>,
     ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = self.conn;
         let (lock_timeout, statement_timeout) = self.timeouts_for(steps);
         let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
         let (open, settings) = begin.split_once("; ").unwrap_or((begin.as_str(), ""));
         let mut settings = settings.to_string();
-        if let Some(locks) = lock_first {
+        if let Some(look) = lock_first {
             settings.push_str("; ");
-            settings.push_str(locks);
+            settings.push_str(&look.sql);
         }
         hook.unit_started().await.map_err(|error| UnitFailure {
             guard_lock: false,
@@ -847,6 +893,114 @@ impl Executor<'_> {
         }
         written.map_err(|e| failure(false, last, e))?;
         committed.map_err(|e| failure(false, last, e.into()))
+    }
+
+    /// A transactional unit of at most one statement as one simple query: `BEGIN`, the
+    /// timeouts and the guard's first look, the statement, the record with its values written
+    /// in, and `COMMIT`, joined into one text. The server answers it once, where separate
+    /// messages each get an answer the client wakes up for. (The server sends nothing back
+    /// before the end of the text, so the progress line could not tell which of several
+    /// statements is running: a unit of more goes as separate messages, [`Self::try_pipelined`].)
+    /// The server runs the statements in order and stops at an error, leaving the transaction
+    /// failed; pgshift then rolls it back, so nothing of the unit stays. How many statements
+    /// completed before the error tells which failed: one of the first look's is the guard's,
+    /// as in [`Self::try_pipelined`]. The server counts an error's position from the start of
+    /// the whole text; it is made the statement's own again. A syntax error the server finds
+    /// stops the whole text before anything runs.
+    async fn try_one_message(
+        &self,
+        step: Option<&Step>,
+        record: &str,
+        hook: &mut dyn StepHook,
+        lock_first: Option<&guard::FirstLook>,
+    ) -> std::result::Result<(), UnitFailure> {
+        let client: &tokio_postgres::Client = self.conn;
+        let steps = step.map(std::slice::from_ref).unwrap_or_default();
+        let (lock_timeout, statement_timeout) = self.timeouts_for(steps);
+        // `BEGIN` and the two `SET LOCAL`s, then the first look's statements.
+        let mut sql = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
+        let mut before_step = 3;
+        if let Some(look) = lock_first {
+            sql.push_str("; ");
+            sql.push_str(&look.sql);
+            before_step += look.statements;
+        }
+        // Where the statement starts in the text, in characters, as the server counts. It may
+        // end in a `--` comment: the separators are on lines of their own.
+        let start = sql.chars().count() + 3;
+        let mut statements = before_step + 1;
+        if let Some(step) = step {
+            sql.push_str("\n;\n");
+            sql.push_str(step.sql());
+            sql.push_str("\n;\n");
+            statements += 1;
+        } else {
+            sql.push_str("; ");
+        }
+        if !record.is_empty() {
+            sql.push_str(record);
+            sql.push_str(";\n");
+            statements += 1;
+        }
+        sql.push_str("COMMIT");
+        hook.unit_started().await.map_err(|error| UnitFailure {
+            guard_lock: false,
+            step: 0,
+            error,
+        })?;
+        let mut completed = 0;
+        let run = async {
+            use futures_util::TryStreamExt;
+            let stream = client.simple_query_raw(&sql).await?;
+            futures_util::pin_mut!(stream);
+            while let Some(message) = stream.try_next().await? {
+                if let tokio_postgres::SimpleQueryMessage::CommandComplete(_) = message {
+                    completed += 1;
+                }
+            }
+            Ok::<(), tokio_postgres::Error>(())
+        };
+        // The progress line: the statement is all the unit runs but for a moment.
+        let watching: &dyn StepHook = hook;
+        let progress = async {
+            match step {
+                Some(step) => watching.while_sending(step).await,
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            biased;
+            outcome = run => outcome,
+            () = progress => Ok(()),
+        };
+        let Err(error) = outcome else {
+            return Ok(());
+        };
+        // The transaction is open and failed unless nothing ran (a syntax error) or it was
+        // the COMMIT that failed (which ends it).
+        if completed > 0 && completed + 1 < statements {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        let mut error = DbError::from(error);
+        // Nothing ran: the server could not parse the text (the position is in the statement,
+        // or pgshift's own part would not have parsed). Else the failing statement is the
+        // one after those that completed.
+        let guard_lock = lock_first.is_some() && completed > 0 && completed < before_step;
+        if let (DbError::Query(q), Some(step)) = (&mut error, step) {
+            if let Some(ErrorPosition::Original(p)) = q.position {
+                let length = step.sql().chars().count();
+                q.position = (p as usize)
+                    .checked_sub(start)
+                    .filter(|&own| own >= 1 && own <= length)
+                    .and_then(|own| u32::try_from(own).ok())
+                    .map(ErrorPosition::Original);
+            }
+        }
+        Err(UnitFailure {
+            guard_lock,
+            step: 0,
+            error,
+        })
     }
 
     /// Sends one step with `hook` watching: before, alongside (a step outside a transaction

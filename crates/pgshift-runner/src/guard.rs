@@ -113,7 +113,11 @@ pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
 /// there is nothing to lock or the guard is off, or when it also waits for long transactions
 /// (which hold no lock on the tables: only its query sees them), or when the unit changes
 /// `search_path` (its names would resolve elsewhere before it does).
-pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -> Option<String> {
+pub fn lock_nowait(
+    unit: &Unit,
+    tables: &[GuardedTable],
+    options: &RunOptions,
+) -> Option<FirstLook> {
     let moves_names = || {
         unit.steps
             .iter()
@@ -162,18 +166,41 @@ pub fn lock_nowait(unit: &Unit, tables: &[GuardedTable], options: &RunOptions) -
             views.join(", ")
         ));
     }
-    let mut sql = format!(
-        "SELECT 1 / ({})::int AS pgshift_guard_all_tables",
-        checks.join(" AND ")
-    );
+    let mut look = FirstLook {
+        sql: format!(
+            "SELECT 1 / ({})::int AS pgshift_guard_all_tables",
+            checks.join(" AND ")
+        ),
+        statements: 1,
+    };
     for t in tables.iter().filter(|t| !t.view) {
-        sql.push_str(&format!(
+        look.sql.push_str(&format!(
             "; LOCK TABLE ONLY {} IN {} MODE NOWAIT",
             t.quoted,
             t.lock.sql_name()
         ));
+        look.statements += 1;
     }
-    Some(sql)
+    Some(look)
+}
+
+/// The guard's first look ([`lock_nowait`]): statements sent as a unit's transaction begins,
+/// and how many they are (a unit sent as one message tells by the count of statements that
+/// completed whether the look or one of its own statements failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstLook {
+    pub sql: String,
+    pub statements: usize,
+}
+
+impl FirstLook {
+    /// `select` (one statement) first, then this look.
+    pub fn after(&self, select: String) -> FirstLook {
+        FirstLook {
+            sql: format!("{select}; {}", self.sql),
+            statements: self.statements + 1,
+        }
+    }
 }
 
 /// How the wait ended.
@@ -416,7 +443,10 @@ mod tests {
             .map(|g| (g.display.as_str(), g.view))
             .collect();
         assert_eq!(views, vec![("t", false), ("v", true)]);
-        let sql = lock_nowait(&u, &guarded, &RunOptions::default()).expect("a first look");
+        let look = lock_nowait(&u, &guarded, &RunOptions::default()).expect("a first look");
+        // The check, and one LOCK: the view is not locked.
+        assert_eq!(look.statements, 2);
+        let sql = look.sql;
         assert!(
             sql.contains("LOCK TABLE ONLY \"t\" IN ACCESS EXCLUSIVE MODE NOWAIT"),
             "{sql}"

@@ -632,6 +632,77 @@ pub async fn restore_applied(client: &Client, version: &str) -> Result<(), DbErr
     Ok(())
 }
 
+/// The statement [`upsert`] sends, its values written into the text: for a unit sent whole
+/// as one simple query, where nothing is bound (the executor's one-message form).
+pub fn upsert_sql(row: &NewRow) -> String {
+    inline(
+        UPSERT,
+        &[
+            literal(&row.version),
+            literal(&row.name),
+            literal(&row.checksum),
+            literal(row.state.as_str()),
+            row.progress.to_string(),
+            row.units.to_string(),
+            row.duration_ms
+                .map_or_else(|| "NULL".to_string(), |d| d.to_string()),
+            row.down_sql
+                .as_deref()
+                .map_or_else(|| "NULL".to_string(), literal),
+            literal(&row.path),
+            literal(&row.format),
+            text_array(&row.unit_digests),
+            literal(applied_by_suffix()),
+        ],
+    )
+}
+
+/// The statement [`finish`] sends, its values written into the text (see [`upsert_sql`]).
+pub fn finish_sql(version: &str, duration_ms: i64) -> String {
+    inline(FINISH, &[literal(version), duration_ms.to_string()])
+}
+
+/// The statement [`delete`] sends, its values written into the text (see [`upsert_sql`]).
+pub fn delete_sql(version: &str) -> String {
+    inline(DELETE, &[literal(version)])
+}
+
+/// A string constant that means `value` whatever `standard_conforming_strings` says (a
+/// backslash makes it an `E''` string).
+fn literal(value: &str) -> String {
+    pgshift_sql::ident::quote_literal(value)
+}
+
+fn text_array(values: &[String]) -> String {
+    if values.is_empty() {
+        return "'{}'::text[]".to_string();
+    }
+    let items: Vec<String> = values.iter().map(|v| literal(v)).collect();
+    format!("ARRAY[{}]::text[]", items.join(", "))
+}
+
+/// `sql` with each `$n` replaced by `values[n - 1]`. Only for this module's own statements,
+/// whose text holds no `$` but their parameters.
+fn inline(sql: &str, values: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len() + values.iter().map(String::len).sum::<usize>());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
+        match n.checked_sub(1).and_then(|i| values.get(i)) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[at..at + 1 + digits]),
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Marks a migration finished.
 pub async fn finish(conn: &Connection, version: &str, duration_ms: i64) -> Result<(), DbError> {
     execute_recorded(conn, FINISH, FINISH_TYPES, &[&version, &duration_ms]).await?;
@@ -655,4 +726,50 @@ pub async fn set_checksum(
             &[&version, &checksum, &down_sql],
         )
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_records_are_the_bound_statements_with_their_values_as_constants() {
+        let row = NewRow {
+            version: "20240101000000".into(),
+            name: "it's".into(),
+            checksum: "abc".into(),
+            state: RowState::Applied,
+            progress: 1,
+            units: 1,
+            duration_ms: Some(12),
+            down_sql: Some("DROP TABLE t; -- \\ gone".into()),
+            path: "m/1.up.sql".into(),
+            format: "pgshift".into(),
+            unit_digests: vec!["d1".into(), "d'2".into()],
+        };
+        let sql = upsert_sql(&row);
+        assert!(sql.contains(
+            "VALUES ('20240101000000', 'it''s', 'abc', 'applied', 1, 1, current_user || "
+        ));
+        // `$12` is the twelfth value, not the first followed by a 2.
+        assert!(!sql.contains("'20240101000000'2"), "{sql}");
+        assert!(sql.contains(", 12, E'DROP TABLE t; -- \\\\ gone', 'm/1.up.sql', 'pgshift', ARRAY['d1', 'd''2']::text[], NULL)"), "{sql}");
+        assert!(!sql.contains('$'), "{sql}");
+        let none = upsert_sql(&NewRow {
+            duration_ms: None,
+            down_sql: None,
+            unit_digests: Vec::new(),
+            ..row
+        });
+        assert!(
+            none.contains(", NULL, NULL, 'm/1.up.sql', 'pgshift', '{}'::text[], NULL)"),
+            "{none}"
+        );
+        assert_eq!(
+            delete_sql("1'2"),
+            "DELETE FROM pgshift.migrations WHERE version = '1''2'"
+        );
+        assert!(finish_sql("7", 3000)
+            .ends_with("duration_ms = 3000, inflight = NULL WHERE version = '7'"));
+    }
 }

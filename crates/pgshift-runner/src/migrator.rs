@@ -226,6 +226,7 @@ impl Migrator {
             } else {
                 crate::guard::MadeInRun::Named(&self.new_tables)
             },
+            one_message: self.server_version_num.is_some_and(|n| n >= 130_000),
         }
     }
 

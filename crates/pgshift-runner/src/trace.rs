@@ -488,6 +488,9 @@ impl<'c> Tracer<'c> {
                 Transactions::Caller
             },
             new_tables: crate::guard::MadeInRun::Named(&[]),
+            // The trace watches each statement from a second session (its hook is not
+            // passive): its units go a statement at a time.
+            one_message: false,
         };
         if self.own_transactions {
             executor.set_session_timeouts().await?;

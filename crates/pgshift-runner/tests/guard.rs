@@ -791,7 +791,9 @@ async fn the_first_look_takes_tables_of_every_persistence_and_never_a_view() {
             lock: pgshift_db::LockLevel::AccessExclusive,
             view: false,
         };
-        let sql = lock_nowait(&unit, &[table], &RunOptions::default()).expect("a first look");
+        let sql = lock_nowait(&unit, &[table], &RunOptions::default())
+            .expect("a first look")
+            .sql;
         let outcome = c
             .batch_execute(&format!("BEGIN; {sql}"))
             .await

@@ -917,3 +917,159 @@ async fn the_urls_schema_is_what_the_next_migration_gets_back() {
         .collect();
     assert_eq!(schemas, ["p in public", "q in other"]);
 }
+
+/// A migration of one statement goes to the server as one message (PostgreSQL 13 and later):
+/// the history holds exactly the values a bound statement would (quotes and backslashes in
+/// the folder's name and the down SQL), a statement that ends in a comment ends there, and an
+/// error names the statement's own line and column, also a syntax error only the server finds
+/// (which stops the whole text before anything of it runs).
+#[tokio::test]
+async fn a_migration_sent_as_one_message_records_exact_values_and_points_at_its_errors() {
+    let db = TestDb::new().await;
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("it's a \\ folder");
+    std::fs::create_dir(&dir).expect("mkdir");
+    write(
+        &dir,
+        "20240101000000_quotes.up.sql",
+        "-- the table\nCREATE TABLE q (id int) -- it's the end, \\ and no newline",
+    );
+    write(
+        &dir,
+        "20240101000000_quotes.down.sql",
+        "DROP TABLE q; -- it's \\ gone\n",
+    );
+    let mut m = migrator(&db, &dir).await;
+    m.up(None, &Silent).await.expect("up");
+    assert_eq!(tables(&db).await, vec!["q"]);
+    let c = db.connect().await;
+    let row = c
+        .query_one(
+            "SELECT path, down_sql, checksum, state, units, applied_by, current_user::text
+               FROM pgshift.migrations",
+            &[],
+        )
+        .await
+        .expect("row");
+    let set = load(&dir, Some(Format::Pgshift)).expect("load");
+    let written = &set.migrations[0];
+    assert_eq!(
+        row.get::<_, String>(0),
+        written.up.path.display().to_string()
+    );
+    assert!(row.get::<_, String>(0).contains("it's a \\ folder"));
+    assert_eq!(row.get::<_, Option<String>>(1), written.recorded_down());
+    assert!(row
+        .get::<_, Option<String>>(1)
+        .is_some_and(|d| d.contains("it's \\ gone")));
+    assert_eq!(row.get::<_, String>(2), written.checksum());
+    assert_eq!(row.get::<_, String>(3), "applied");
+    assert_eq!(row.get::<_, i32>(4), 1);
+    assert!(row
+        .get::<_, String>(5)
+        .starts_with(&row.get::<_, String>(6)));
+
+    // A runtime error: the statement's own line and column, not the text's.
+    write(
+        &dir,
+        "20240102000000_broken.up.sql",
+        "-- copies\n\nINSERT INTO q\n  SELECT id FROM nowhere;\n",
+    );
+    let mut m = migrator(&db, &dir).await;
+    match m.up(None, &Silent).await.expect_err("fails") {
+        RunError::Statement(e) => {
+            assert_eq!((e.line, e.column, e.sqlstate.as_str()), (4, 18, "42P01"));
+        }
+        other => panic!("expected a statement error, got {other:?}"),
+    }
+    std::fs::remove_file(dir.join("20240102000000_broken.up.sql")).expect("rm");
+
+    // A syntax error the server finds (pgshift's parser knows PostgreSQL 18's grammar): the
+    // statement's line and column, and nothing of the migration ran.
+    let server: i32 = c
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .expect("version")
+        .get(0);
+    if server < 180_000 {
+        write(
+            &dir,
+            "20240103000000_virtual.up.sql",
+            "\nCREATE TABLE t2 (a int,\n  b int GENERATED ALWAYS AS (a * 2) VIRTUAL);\n",
+        );
+        let mut m = migrator(&db, &dir).await;
+        match m.up(None, &Silent).await.expect_err("fails") {
+            RunError::Statement(e) => {
+                assert_eq!((e.line, e.column, e.sqlstate.as_str()), (3, 37, "42601"));
+                assert!(e.path.ends_with("20240103000000_virtual.up.sql"));
+            }
+            other => panic!("expected a statement error, got {other:?}"),
+        }
+        std::fs::remove_file(dir.join("20240103000000_virtual.up.sql")).expect("rm");
+    }
+    assert_eq!(
+        tables(&db).await,
+        vec!["q"],
+        "nothing of the failures stayed"
+    );
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM pgshift.migrations", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 1);
+
+    // The revert is one message too: the row goes with the table.
+    let mut m = migrator(&db, &dir).await;
+    m.down(DownTarget::Steps(1), &Silent).await.expect("down");
+    assert!(tables(&db).await.is_empty());
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM pgshift.migrations", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 0);
+}
+
+/// What the server is running while a migration of one statement runs is the whole migration:
+/// one text with its `BEGIN`, timeouts, statement and history record (and `COMMIT`, past what
+/// `pg_stat_activity` shows of a long text).
+#[tokio::test]
+async fn a_migration_of_one_statement_goes_to_the_server_as_one_message() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "20240101000000_slow.up.sql",
+        "SELECT pg_sleep(1.5);\n",
+    );
+    let mut m = migrator(&db, dir.path()).await;
+    let watcher = db.connect().await;
+    let running = async {
+        for _ in 0..150 {
+            let seen = watcher
+                .query(
+                    "SELECT query FROM pg_stat_activity
+                      WHERE query LIKE '%pg_sleep(1.5)%' AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .expect("activity");
+            if let Some(row) = seen.first() {
+                return row.get::<_, String>(0);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        String::new()
+    };
+    let (applied, query) = tokio::join!(m.up(None, &Silent), running);
+    applied.expect("up");
+    assert!(
+        query.starts_with("BEGIN; SET LOCAL lock_timeout"),
+        "{query}"
+    );
+    assert!(
+        query.contains("INSERT INTO pgshift.migrations") && query.contains("'20240101000000'"),
+        "{query}"
+    );
+}

@@ -141,10 +141,8 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, SourceError> {
         path: path.to_path_buf(),
         source,
     };
-    let is_link = std::fs::symlink_metadata(path)
-        .map_err(read_error)?
-        .file_type()
-        .is_symlink();
+    let entry = std::fs::symlink_metadata(path).map_err(read_error)?;
+    let is_link = entry.file_type().is_symlink();
     if is_link {
         let target = std::fs::canonicalize(path).map_err(read_error)?;
         let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
@@ -158,7 +156,12 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, SourceError> {
             });
         }
     }
-    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+    // What a link points at is looked at once more; anything else, `entry` already says.
+    let is_file = match is_link {
+        true => std::fs::metadata(path).map_err(read_error)?.is_file(),
+        false => entry.is_file(),
+    };
+    if !is_file {
         return Err(SourceError::NotAFile {
             path: path.to_path_buf(),
         });
