@@ -135,9 +135,9 @@ impl Record {
         }
     }
 
-    /// The record as SQL text with its values in it, for a unit sent whole as one message:
-    /// empty for [`Record::Nothing`], `None` where the record is not one of the statements
-    /// [`history`] can write out (progress part way, an online step, the old tool's table too).
+    /// The record as SQL text with its values in it, for a unit sent whole
+    /// ([`Executor::try_sent_whole`]): empty for [`Record::Nothing`], `None` where it is more
+    /// than one of [`history`]'s statements (an online step's, the old tool's table too).
     fn inline_sql(&self) -> Option<String> {
         let elapsed =
             |started: &Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -160,6 +160,19 @@ impl Record {
                 RowState::Reverting => history::delete_sql(version),
                 _ => history::finish_sql(version, elapsed(started)),
             }),
+            Record::Progress {
+                version,
+                state,
+                progress,
+                digests,
+                ends_at: None,
+                old_tool: None,
+            } => Some(history::set_progress_sql(
+                version,
+                *state,
+                *progress,
+                digests.as_deref(),
+            )),
             Record::Reverted {
                 version,
                 old_tool: None,
@@ -249,9 +262,10 @@ pub(crate) struct Executor<'a> {
     pub(crate) transactions: Transactions,
     /// Tables created earlier in this run: the lock-queue guard does not look at them.
     pub(crate) new_tables: guard::MadeInRun<'a>,
-    /// A transactional unit may go as one simple query ([`Executor::try_one_message`]): the
-    /// server is PostgreSQL 13 or later, which times each statement of such a query on its
-    /// own (before, `statement_timeout` timed the whole text, from before its `SET LOCAL`).
+    /// A unit of one statement may go as one simple query with its `BEGIN` and timeouts
+    /// ([`Executor::try_sent_whole`]): the server is PostgreSQL 13 or later, which times each
+    /// statement of such a query on its own (before, `statement_timeout` timed the whole text,
+    /// from before its `SET LOCAL`).
     pub(crate) one_message: bool,
 }
 
@@ -584,24 +598,17 @@ impl Executor<'_> {
             }
             return Ok(());
         }
-        let sent_whole = unit.transactional
+        if unit.transactional
+            && !unit.steps.is_empty()
+            && unit.steps.len() <= SENT_WHOLE_STEPS_MAX
             && hook.passive()
-            && unit.steps.iter().all(|s| s.copy_data.is_none());
-        if sent_whole && self.one_message && unit.steps.len() <= 1 {
+            && unit.steps.iter().all(|s| s.copy_data.is_none())
+        {
             if let Some(record) = after.inline_sql() {
                 return self
-                    .try_one_message(unit.steps.first(), &record, hook, lock_first)
+                    .try_sent_whole(&unit.steps, &record, hook, lock_first)
                     .await;
             }
-        }
-        if sent_whole
-            && !unit.steps.is_empty()
-            && unit.steps.len() <= PIPELINED_STEPS_MAX
-            && after.is_one_statement_at_most()
-        {
-            return self
-                .try_pipelined(&unit.steps, after, hook, lock_first)
-                .await;
         }
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
@@ -812,193 +819,150 @@ impl Executor<'_> {
         })
     }
 
-    /// A transactional unit in one round trip: `BEGIN` (its own message, so the transaction
-    /// is open whatever follows), the timeouts and the guard's first look, each statement, the
-    /// record and `COMMIT`, sent without waiting for each answer. The server runs them in
-    /// order; after an error every message up to the `COMMIT` fails and the `COMMIT` ends the
-    /// transaction as a rollback, so nothing of the unit stays. The first error is the unit's.
-    /// The hook's progress line follows the statement the server is on (each one's answer
-    /// comes back in order).
-    async fn try_pipelined(
+    /// A transactional unit sent whole, without waiting for any answer: `BEGIN` and the
+    /// timeouts; the guard's first look and the first statement; each statement after it; the
+    /// last one with the history record (its values written into the text) and `COMMIT`. A
+    /// unit of one statement is all of that in one text on PostgreSQL 13 and later
+    /// ([`Executor::one_message`]). The server answers each text once, when it ends, and the
+    /// client wakes for each answer: grouping them so costs one wake-up per statement at most,
+    /// and the progress line still knows which statement the server is on (the one in the text
+    /// after the last answered). The server runs the texts in order; after an error the rest
+    /// fails, and pgshift rolls the transaction back, so nothing of the unit stays (`BEGIN`,
+    /// in a text of its own but for a lone one-message unit, has opened it whatever the
+    /// others hold). How many statements of the failing text completed tells which failed:
+    /// one of the first look's is the guard's. The server counts an error's position from the
+    /// start of its text; it is made the statement's own again, and it also tells the
+    /// statement of a syntax error the server finds (which stops its whole text unrun).
+    async fn try_sent_whole(
         &self,
         steps: &[Step],
-        after: &Record,
+        record: &str,
         hook: &mut dyn StepHook,
         lock_first: Option<&guard::FirstLook>,
     ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = self.conn;
         let (lock_timeout, statement_timeout) = self.timeouts_for(steps);
         let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
-        let (open, settings) = begin.split_once("; ").unwrap_or((begin.as_str(), ""));
-        let mut settings = settings.to_string();
-        if let Some(look) = lock_first {
-            settings.push_str("; ");
-            settings.push_str(&look.sql);
-        }
+        let texts = whole_unit_texts(
+            &begin,
+            lock_first,
+            steps,
+            record,
+            self.one_message && steps.len() == 1,
+        );
         hook.unit_started().await.map_err(|error| UnitFailure {
             guard_lock: false,
             step: 0,
             error,
         })?;
-        // How many statements have answered: the one after them is running.
-        let answered = std::sync::atomic::AtomicUsize::new(0);
-        let answer = tokio::sync::Notify::new();
-        let sends = futures_util::future::join_all(steps.iter().map(|step| async {
-            let sent = step.send(self.conn).await;
-            answered.fetch_add(1, Ordering::SeqCst);
-            answer.notify_waiters();
-            sent
-        }));
-        let all = futures_util::future::join5(
-            client.batch_execute(open),
-            client.batch_execute(&settings),
-            sends,
-            after.write(self.conn),
-            client.batch_execute("COMMIT"),
-        );
+        // All sent before any answer is read.
+        let mut answers = Vec::with_capacity(texts.len());
+        for text in &texts {
+            answers.push(client.simple_query_raw(&text.sql).await);
+        }
+        // The text whose answer is awaited: the server is running it.
+        let reading = std::sync::atomic::AtomicUsize::new(0);
+        let moved_on = tokio::sync::Notify::new();
+        let run = async {
+            use futures_util::TryStreamExt;
+            // The first error: which text, and how many of its statements completed.
+            let mut failed: Option<(usize, usize, tokio_postgres::Error)> = None;
+            for (i, answer) in answers.into_iter().enumerate() {
+                reading.store(i, Ordering::SeqCst);
+                moved_on.notify_waiters();
+                let mut completed = 0;
+                let read = async {
+                    let stream = answer?;
+                    futures_util::pin_mut!(stream);
+                    while let Some(message) = stream.try_next().await? {
+                        if let tokio_postgres::SimpleQueryMessage::CommandComplete(_) = message {
+                            completed += 1;
+                        }
+                    }
+                    Ok::<(), tokio_postgres::Error>(())
+                };
+                // The texts after a failed one fail too; their answers are read all the same.
+                if let (Err(error), None) = (read.await, &failed) {
+                    failed = Some((i, completed, error));
+                }
+            }
+            failed
+        };
         let watching: &dyn StepHook = hook;
-        // Ends when every statement has answered.
+        // Follows the statement the server is on; never ends by itself.
         let progress = async {
             loop {
-                let at = answered.load(Ordering::SeqCst);
-                let Some(step) = steps.get(at) else { return };
+                let at = reading.load(Ordering::SeqCst);
                 let moved = async {
                     loop {
-                        let next = answer.notified();
+                        let next = moved_on.notified();
                         tokio::pin!(next);
                         next.as_mut().enable();
-                        if answered.load(Ordering::SeqCst) != at {
+                        if reading.load(Ordering::SeqCst) != at {
                             return;
                         }
                         next.await;
                     }
                 };
-                tokio::select! {
-                    () = watching.while_sending(step) => {}
-                    () = moved => {}
+                match texts.get(at).and_then(|t| t.step) {
+                    Some((step, _)) => tokio::select! {
+                        () = watching.while_sending(&steps[step]) => {}
+                        () = moved => {}
+                    },
+                    None => moved.await,
                 }
             }
         };
-        let ((opened, set, sent, written, committed), ()) = tokio::join!(all, progress);
-        let failure = |guard_lock: bool, step: usize, error: DbError| UnitFailure {
-            guard_lock,
-            step,
-            error,
-        };
-        let last = steps.len().saturating_sub(1);
-        opened.map_err(|e| failure(false, 0, e.into()))?;
-        set.map_err(|e| failure(lock_first.is_some(), 0, e.into()))?;
-        for (i, result) in sent.into_iter().enumerate() {
-            result.map_err(|e| failure(false, i, e))?;
-        }
-        written.map_err(|e| failure(false, last, e))?;
-        committed.map_err(|e| failure(false, last, e.into()))
-    }
-
-    /// A transactional unit of at most one statement as one simple query: `BEGIN`, the
-    /// timeouts and the guard's first look, the statement, the record with its values written
-    /// in, and `COMMIT`, joined into one text. The server answers it once, where separate
-    /// messages each get an answer the client wakes up for. (The server sends nothing back
-    /// before the end of the text, so the progress line could not tell which of several
-    /// statements is running: a unit of more goes as separate messages, [`Self::try_pipelined`].)
-    /// The server runs the statements in order and stops at an error, leaving the transaction
-    /// failed; pgshift then rolls it back, so nothing of the unit stays. How many statements
-    /// completed before the error tells which failed: one of the first look's is the guard's,
-    /// as in [`Self::try_pipelined`]. The server counts an error's position from the start of
-    /// the whole text; it is made the statement's own again. A syntax error the server finds
-    /// stops the whole text before anything runs.
-    async fn try_one_message(
-        &self,
-        step: Option<&Step>,
-        record: &str,
-        hook: &mut dyn StepHook,
-        lock_first: Option<&guard::FirstLook>,
-    ) -> std::result::Result<(), UnitFailure> {
-        let client: &tokio_postgres::Client = self.conn;
-        let steps = step.map(std::slice::from_ref).unwrap_or_default();
-        let (lock_timeout, statement_timeout) = self.timeouts_for(steps);
-        // `BEGIN` and the two `SET LOCAL`s, then the first look's statements.
-        let mut sql = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
-        let mut before_step = 3;
-        if let Some(look) = lock_first {
-            sql.push_str("; ");
-            sql.push_str(&look.sql);
-            before_step += look.statements;
-        }
-        // Where the statement starts in the text, in characters, as the server counts. It may
-        // end in a `--` comment: the separators are on lines of their own.
-        let start = sql.chars().count() + 3;
-        let mut statements = before_step + 1;
-        if let Some(step) = step {
-            sql.push_str("\n;\n");
-            sql.push_str(step.sql());
-            sql.push_str("\n;\n");
-            statements += 1;
-        } else {
-            sql.push_str("; ");
-        }
-        if !record.is_empty() {
-            sql.push_str(record);
-            sql.push_str(";\n");
-            statements += 1;
-        }
-        sql.push_str("COMMIT");
-        hook.unit_started().await.map_err(|error| UnitFailure {
-            guard_lock: false,
-            step: 0,
-            error,
-        })?;
-        let mut completed = 0;
-        let run = async {
-            use futures_util::TryStreamExt;
-            let stream = client.simple_query_raw(&sql).await?;
-            futures_util::pin_mut!(stream);
-            while let Some(message) = stream.try_next().await? {
-                if let tokio_postgres::SimpleQueryMessage::CommandComplete(_) = message {
-                    completed += 1;
-                }
-            }
-            Ok::<(), tokio_postgres::Error>(())
-        };
-        // The progress line: the statement is all the unit runs but for a moment.
-        let watching: &dyn StepHook = hook;
-        let progress = async {
-            match step {
-                Some(step) => watching.while_sending(step).await,
-                None => std::future::pending().await,
-            }
-        };
-        let outcome = tokio::select! {
+        let failed = tokio::select! {
             biased;
-            outcome = run => outcome,
-            () = progress => Ok(()),
+            failed = run => failed,
+            () = progress => None,
         };
-        let Err(error) = outcome else {
+        let Some((text, completed, error)) = failed else {
             return Ok(());
         };
-        // The transaction is open and failed unless nothing ran (a syntax error) or it was
-        // the COMMIT that failed (which ends it).
-        if completed > 0 && completed + 1 < statements {
-            let _ = client.batch_execute("ROLLBACK").await;
-        }
         let mut error = DbError::from(error);
-        // Nothing ran: the server could not parse the text (the position is in the statement,
-        // or pgshift's own part would not have parsed). Else the failing statement is the
-        // one after those that completed.
-        let guard_lock = lock_first.is_some() && completed > 0 && completed < before_step;
-        if let (DbError::Query(q), Some(step)) = (&mut error, step) {
-            if let Some(ErrorPosition::Original(p)) = q.position {
-                let length = step.sql().chars().count();
-                q.position = (p as usize)
+        let failing = &texts[text];
+        // A position inside the text's statement is that statement's, counted from its start.
+        let own_position = match (&error, failing.step) {
+            (DbError::Query(q), Some((step, start))) => match q.position {
+                Some(ErrorPosition::Original(p)) => (p as usize)
                     .checked_sub(start)
-                    .filter(|&own| own >= 1 && own <= length)
-                    .and_then(|own| u32::try_from(own).ok())
+                    .filter(|&own| own >= 1 && own <= steps[step].sql().chars().count())
+                    .map(|own| (step, own)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let what = match own_position {
+            Some((step, _)) => Sent::Step(step),
+            None => failing
+                .statements
+                .get(completed)
+                .copied()
+                .unwrap_or(Sent::Commit),
+        };
+        if let DbError::Query(q) = &mut error {
+            if matches!(q.position, Some(ErrorPosition::Original(_))) {
+                q.position = own_position
+                    .and_then(|(_, own)| u32::try_from(own).ok())
                     .map(ErrorPosition::Original);
             }
         }
+        // The transaction is open and failed, unless the COMMIT failed (which ends it) or a
+        // lone text did not parse (nothing of it ran, not even its `BEGIN`).
+        let nothing_ran = texts.len() == 1 && completed == 0;
+        if what != Sent::Commit && !nothing_ran {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        let last = steps.len().saturating_sub(1);
         Err(UnitFailure {
-            guard_lock,
-            step: 0,
+            guard_lock: what == Sent::Look && lock_first.is_some(),
+            step: match what {
+                Sent::Step(step) => step,
+                Sent::Begin | Sent::Look => 0,
+                Sent::Record | Sent::Commit => last,
+            },
             error,
         })
     }
@@ -1217,7 +1181,85 @@ const NOWAIT_LOOKS: u32 = 200;
 /// The most statements a transactional unit sends at once, in one round trip: a larger one (a
 /// data file of thousands of `INSERT`s) goes a statement at a time, so that what waits to be
 /// sent stays small.
-const PIPELINED_STEPS_MAX: usize = 200;
+const SENT_WHOLE_STEPS_MAX: usize = 200;
+
+/// A statement of a unit sent whole ([`Executor::try_sent_whole`]), for telling which one failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Begin,
+    /// The timeouts and the guard's first look.
+    Look,
+    Step(usize),
+    Record,
+    Commit,
+}
+
+/// One simple query of a unit sent whole: its text, its statements in order, and the unit's
+/// statement in it with where that starts, in characters (as the server counts positions).
+struct WholeText {
+    sql: String,
+    statements: Vec<Sent>,
+    step: Option<(usize, usize)>,
+}
+
+/// The texts a transactional unit is sent as (see [`Executor::try_sent_whole`]): `begin`
+/// (`BEGIN` and the timeouts); `look` and the first statement; each statement after it; the
+/// last with `record` and `COMMIT`. All of it one text when `lone`. A statement may end in a
+/// `--` comment: the separators around statements are on lines of their own.
+fn whole_unit_texts(
+    begin: &str,
+    look: Option<&guard::FirstLook>,
+    steps: &[Step],
+    record: &str,
+    lone: bool,
+) -> Vec<WholeText> {
+    const BETWEEN: &str = "\n;\n";
+    let begin_statements = begin.split("; ").count();
+    let mut texts = vec![WholeText {
+        sql: begin.to_string(),
+        statements: std::iter::once(Sent::Begin)
+            .chain(std::iter::repeat_n(Sent::Look, begin_statements - 1))
+            .collect(),
+        step: None,
+    }];
+    for (i, step) in steps.iter().enumerate() {
+        if !lone {
+            texts.push(WholeText {
+                sql: String::new(),
+                statements: Vec::new(),
+                step: None,
+            });
+        }
+        let Some(text) = texts.last_mut() else {
+            continue;
+        };
+        if let Some(look) = look.filter(|_| i == 0) {
+            if !text.sql.is_empty() {
+                text.sql.push_str("; ");
+            }
+            text.sql.push_str(&look.sql);
+            text.statements
+                .extend(std::iter::repeat_n(Sent::Look, look.statements));
+        }
+        if !text.sql.is_empty() {
+            text.sql.push_str(BETWEEN);
+        }
+        text.step = Some((i, text.sql.chars().count()));
+        text.sql.push_str(step.sql());
+        text.sql.push_str(BETWEEN);
+        text.statements.push(Sent::Step(i));
+    }
+    if let Some(text) = texts.last_mut() {
+        if !record.is_empty() {
+            text.sql.push_str(record);
+            text.sql.push_str(";\n");
+            text.statements.push(Sent::Record);
+        }
+        text.sql.push_str("COMMIT");
+        text.statements.push(Sent::Commit);
+    }
+    texts
+}
 
 /// The wait before retrying a unit that hit `lock_timeout`: the backoff delay with jitter,
 /// never more than the documented cap (jitter applied after the cap once gave 13.4 s waits
@@ -1233,6 +1275,65 @@ fn millis(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step(sql: &str) -> Step {
+        Step::generated(sql.to_string(), 0..0, "test".to_string())
+    }
+
+    #[test]
+    fn a_unit_sent_whole_is_begin_then_a_text_per_statement_or_one_text_alone() {
+        let begin =
+            crate::units::begin_with_timeouts(Duration::from_millis(500), Duration::from_secs(60));
+        let look = guard::FirstLook {
+            sql: "SELECT 1; LOCK TABLE ONLY t IN SHARE MODE NOWAIT".to_string(),
+            statements: 2,
+        };
+        let steps = [
+            step("CREATE INDEX i ON t (a) -- ends in a comment"),
+            step("ALTER TABLE t ADD COLUMN b int"),
+            step("UPDATE t SET b = 1"),
+        ];
+        let record = "DELETE FROM pgshift.migrations WHERE version = '1'";
+        let texts = whole_unit_texts(&begin, Some(&look), &steps, record, false);
+        assert_eq!(texts.len(), 4);
+        assert_eq!(texts[0].sql, begin);
+        assert_eq!(texts[0].statements, [Sent::Begin, Sent::Look, Sent::Look]);
+        assert_eq!(texts[1].statements, [Sent::Look, Sent::Look, Sent::Step(0)]);
+        assert_eq!(texts[2].statements, [Sent::Step(1)]);
+        assert_eq!(
+            texts[3].statements,
+            [Sent::Step(2), Sent::Record, Sent::Commit]
+        );
+        assert!(texts[3].sql.ends_with(&format!("{record};\nCOMMIT")));
+        // Where each text's statement starts, in characters.
+        for (i, text) in texts.iter().enumerate().skip(1) {
+            let (at, start) = text.step.expect("a statement");
+            assert_eq!(at, i - 1);
+            let rest: String = text.sql.chars().skip(start).collect();
+            assert!(rest.starts_with(steps[at].sql()), "{rest}");
+        }
+        // The comment ends with its line: the `;` after it is a statement separator.
+        assert!(texts[1].sql.ends_with("-- ends in a comment\n;\n"));
+
+        let lone = whole_unit_texts(&begin, Some(&look), &steps[..1], "", true);
+        assert_eq!(lone.len(), 1);
+        assert_eq!(
+            lone[0].statements,
+            [
+                Sent::Begin,
+                Sent::Look,
+                Sent::Look,
+                Sent::Look,
+                Sent::Look,
+                Sent::Step(0),
+                Sent::Commit
+            ]
+        );
+        let (_, start) = lone[0].step.expect("the statement");
+        let rest: String = lone[0].sql.chars().skip(start).collect();
+        assert!(rest.starts_with("CREATE INDEX i ON t"), "{rest}");
+        assert!(lone[0].sql.starts_with(&begin));
+    }
 
     #[test]
     fn the_jittered_retry_wait_never_exceeds_the_cap() {

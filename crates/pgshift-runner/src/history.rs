@@ -540,6 +540,20 @@ pub async fn upsert(conn: &Connection, row: &NewRow) -> Result<(), DbError> {
     Ok(())
 }
 
+const SET_PROGRESS: &str =
+    "UPDATE pgshift.migrations SET state = $2, progress = $3, inflight = NULL WHERE version = $1";
+const SET_PROGRESS_TYPES: &[Type] = &[Type::TEXT, Type::TEXT, Type::INT4];
+const SET_PROGRESS_AND_UNITS: &str = "UPDATE pgshift.migrations
+    SET state = $2, progress = $3, units = $4, unit_digests = $5, inflight = NULL
+  WHERE version = $1";
+const SET_PROGRESS_AND_UNITS_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::INT4,
+    Type::TEXT_ARRAY,
+];
+
 /// Records how far a multi-unit migration (or its revert) got; nothing is in flight. With
 /// `digests`, also the units' total and fingerprints (a revert records them with its first
 /// progress).
@@ -550,28 +564,32 @@ pub async fn set_progress(
     progress: i32,
     digests: Option<&[String]>,
 ) -> Result<(), DbError> {
+    let state = state.as_str();
     match digests {
         None => {
             client
                 .execute_typed(
-                    "UPDATE pgshift.migrations SET state = $2, progress = $3, inflight = NULL WHERE version = $1",
-                    &[(&version, Type::TEXT), (&state.as_str(), Type::TEXT), (&progress, Type::INT4)],
+                    SET_PROGRESS,
+                    &[
+                        (&version, SET_PROGRESS_TYPES[0].clone()),
+                        (&state, SET_PROGRESS_TYPES[1].clone()),
+                        (&progress, SET_PROGRESS_TYPES[2].clone()),
+                    ],
                 )
                 .await?
         }
         Some(digests) => {
             let units = i32::try_from(digests.len()).unwrap_or(i32::MAX);
+            let types = SET_PROGRESS_AND_UNITS_TYPES;
             client
                 .execute_typed(
-                    "UPDATE pgshift.migrations
-                        SET state = $2, progress = $3, units = $4, unit_digests = $5, inflight = NULL
-                      WHERE version = $1",
+                    SET_PROGRESS_AND_UNITS,
                     &[
-                        (&version, Type::TEXT),
-                        (&state.as_str(), Type::TEXT),
-                        (&progress, Type::INT4),
-                        (&units, Type::INT4),
-                        (&digests, Type::TEXT_ARRAY),
+                        (&version, types[0].clone()),
+                        (&state, types[1].clone()),
+                        (&progress, types[2].clone()),
+                        (&units, types[3].clone()),
+                        (&digests, types[4].clone()),
                     ],
                 )
                 .await?
@@ -655,6 +673,29 @@ pub fn upsert_sql(row: &NewRow) -> String {
             literal(applied_by_suffix()),
         ],
     )
+}
+
+/// The statement [`set_progress`] sends, its values written into the text (see
+/// [`upsert_sql`]).
+pub fn set_progress_sql(
+    version: &str,
+    state: RowState,
+    progress: i32,
+    digests: Option<&[String]>,
+) -> String {
+    let mut values = vec![
+        literal(version),
+        literal(state.as_str()),
+        progress.to_string(),
+    ];
+    match digests {
+        None => inline(SET_PROGRESS, &values),
+        Some(digests) => {
+            values.push(i32::try_from(digests.len()).unwrap_or(i32::MAX).to_string());
+            values.push(text_array(digests));
+            inline(SET_PROGRESS_AND_UNITS, &values)
+        }
+    }
 }
 
 /// The statement [`finish`] sends, its values written into the text (see [`upsert_sql`]).

@@ -918,11 +918,12 @@ async fn the_urls_schema_is_what_the_next_migration_gets_back() {
     assert_eq!(schemas, ["p in public", "q in other"]);
 }
 
-/// A migration of one statement goes to the server as one message (PostgreSQL 13 and later):
-/// the history holds exactly the values a bound statement would (quotes and backslashes in
-/// the folder's name and the down SQL), a statement that ends in a comment ends there, and an
-/// error names the statement's own line and column, also a syntax error only the server finds
-/// (which stops the whole text before anything of it runs).
+/// A migration sent whole, its history record's values written into the text: the history
+/// holds exactly the values a bound statement would (quotes and backslashes in the folder's
+/// name and the down SQL), a statement that ends in a comment ends there, and an error names
+/// the statement's own line and column, also a syntax error only the server finds (which stops
+/// the whole text before anything of it runs) and an error in a first statement sent after
+/// the guard's look.
 #[tokio::test]
 async fn a_migration_sent_as_one_message_records_exact_values_and_points_at_its_errors() {
     let db = TestDb::new().await;
@@ -1007,6 +1008,21 @@ async fn a_migration_sent_as_one_message_records_exact_values_and_points_at_its_
         }
         std::fs::remove_file(dir.join("20240103000000_virtual.up.sql")).expect("rm");
     }
+    // A migration of several statements: its first goes in one text with the guard's look at
+    // `q` (made by an earlier run); an error in it is still its own line and column.
+    write(
+        &dir,
+        "20240104000000_trigger.up.sql",
+        "CREATE TRIGGER tg BEFORE UPDATE ON q FOR EACH ROW\n  WHEN (NEW.nope > 0) EXECUTE FUNCTION suppress_redundant_updates_trigger();\nCREATE TABLE never (id int);\n",
+    );
+    let mut m = migrator(&db, &dir).await;
+    match m.up(None, &Silent).await.expect_err("fails") {
+        RunError::Statement(e) => {
+            assert_eq!((e.line, e.column, e.sqlstate.as_str()), (2, 9, "42703"));
+        }
+        other => panic!("expected a statement error, got {other:?}"),
+    }
+    std::fs::remove_file(dir.join("20240104000000_trigger.up.sql")).expect("rm");
     assert_eq!(
         tables(&db).await,
         vec!["q"],

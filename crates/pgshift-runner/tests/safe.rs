@@ -564,7 +564,7 @@ async fn the_look_before_a_constraint_blocks_no_writer() {
                     .query(
                         "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                           WHERE a.datname = current_database() AND a.application_name = 'pgshift'
-                            AND a.query LIKE 'DO $pgshift_rows$%' AND l.relation = 't'::regclass",
+                            AND a.query LIKE '%DO $pgshift_rows$%' AND l.relation = 't'::regclass",
                         &[],
                     )
                     .await
