@@ -606,7 +606,7 @@ async fn signal_during_cancels_the_statement_and_releases_every_lock(
             n
         }
     };
-    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND query LIKE '%SELECT pg_sleep%'";
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift' AND query LIKE 'SELECT pg_sleep%'";
     // pg_locks lists the whole cluster, which other tests share: only this database counts.
     let locks_on_t = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'relation' AND l.relation = 't'::regclass AND l.pid <> pg_backend_pid()";
     let advisory = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'advisory'";
