@@ -75,11 +75,14 @@ pub use version::{InvalidVersion, Version};
 
 /// Reads the migrations in `dir`, in `format`, or in the format [`detect`] finds when `None`.
 pub fn load(dir: &Path, format: Option<Format>) -> Result<MigrationSet, SourceError> {
-    let format = match format {
-        Some(format) => format,
-        None => detect(dir)?,
-    };
-    formats::load(format, dir)
+    // The files detection reads are read from disk once.
+    read::remembering(|| {
+        let format = match format {
+            Some(format) => format,
+            None => detect(dir)?,
+        };
+        formats::load(format, dir)
+    })
 }
 
 /// Reads one file as one migration, alone ([`load_with_folder`] reads it as its folder does).

@@ -125,14 +125,55 @@ pub(crate) fn list_recursive(dir: &Path) -> Result<Listing, SourceError> {
 /// `/dev/zero` must not hang it or fill memory. A linked *folder* is followed; the files in
 /// it must then be inside it.
 pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, SourceError> {
-    let bytes = read_bytes(path)?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Arc::from(text)),
-        Err(e) => Err(SourceError::NotUtf8 {
-            path: path.to_path_buf(),
-            offset: e.utf8_error().valid_up_to(),
-        }),
+    if let Some(text) = REMEMBERED.with(|r| r.borrow_mut().as_mut().and_then(|m| m.remove(path)))
+    {
+        return Ok(text);
     }
+    let bytes = read_bytes(path)?;
+    let text: Arc<str> = match String::from_utf8(bytes) {
+        Ok(text) => Arc::from(text),
+        Err(e) => {
+            return Err(SourceError::NotUtf8 {
+                path: path.to_path_buf(),
+                offset: e.utf8_error().valid_up_to(),
+            })
+        }
+    };
+    REMEMBERED.with(|r| {
+        if let Some(m) = r.borrow_mut().as_mut() {
+            m.insert(path.to_path_buf(), text.clone());
+        }
+    });
+    Ok(text)
+}
+
+thread_local! {
+    /// While [`remembering`] runs: each text read, until it is read a second time.
+    static REMEMBERED: std::cell::RefCell<Option<std::collections::HashMap<PathBuf, Arc<str>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `read` with each text it reads kept until it reads it again: a folder whose format is
+/// detected from its files' contents and then loaded is read from disk once (a golang-migrate
+/// or sqlx folder has no marker, so detection reads every file). Only for the length of one
+/// call: a later one reads the files as they are then.
+pub(crate) fn remembering<T>(read: impl FnOnce() -> T) -> T {
+    struct Forget;
+    impl Drop for Forget {
+        fn drop(&mut self) {
+            REMEMBERED.with(|r| *r.borrow_mut() = None);
+        }
+    }
+    let outermost = REMEMBERED.with(|r| {
+        let mut r = r.borrow_mut();
+        let outermost = r.is_none();
+        if outermost {
+            *r = Some(std::collections::HashMap::new());
+        }
+        outermost
+    });
+    let _forget = outermost.then_some(Forget);
+    read()
 }
 
 /// A migration file's bytes, with the refusals of [`read_text`].
@@ -167,4 +208,30 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, SourceError> {
         });
     }
     std::fs::read(path).map_err(read_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_read_from_disk_once_within_one_load_and_anew_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("1_a.up.sql");
+        std::fs::write(&path, "SELECT 1;").expect("write");
+        let (first, second) = remembering(|| {
+            let first = read_text(&path).expect("read");
+            std::fs::write(&path, "SELECT 2;").expect("write");
+            (first, read_text(&path).expect("read again"))
+        });
+        assert_eq!((&*first, &*second), ("SELECT 1;", "SELECT 1;"));
+        assert_eq!(&*read_text(&path).expect("after"), "SELECT 2;");
+        // Refusals are not remembered: a missing file is an error every time.
+        let missing = dir.path().join("2_b.up.sql");
+        remembering(|| {
+            assert!(read_text(&missing).is_err());
+            std::fs::write(&missing, "SELECT 3;").expect("write");
+            assert_eq!(&*read_text(&missing).expect("now there"), "SELECT 3;");
+        });
+    }
 }
