@@ -650,8 +650,8 @@ pub async fn restore_applied(client: &Client, version: &str) -> Result<(), DbErr
     Ok(())
 }
 
-/// The statement [`upsert`] sends, its values written into the text: for a unit sent whole
-/// as one simple query, where nothing is bound (the executor's one-message form).
+/// The statement [`upsert`] sends, its values written into the text: for a unit the executor
+/// sends whole as simple queries (`Executor::try_sent_whole`), where nothing is bound.
 pub fn upsert_sql(row: &NewRow) -> String {
     inline(
         UPSERT,

@@ -125,8 +125,7 @@ pub(crate) fn list_recursive(dir: &Path) -> Result<Listing, SourceError> {
 /// `/dev/zero` must not hang it or fill memory. A linked *folder* is followed; the files in
 /// it must then be inside it.
 pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, SourceError> {
-    if let Some(text) = REMEMBERED.with(|r| r.borrow_mut().as_mut().and_then(|m| m.remove(path)))
-    {
+    if let Some(text) = REMEMBERED.with(|r| r.borrow_mut().as_mut().and_then(|m| m.remove(path))) {
         return Ok(text);
     }
     let bytes = read_bytes(path)?;
