@@ -137,49 +137,39 @@ impl Record {
 
     /// The record as SQL text with its values in it, for a unit sent whole
     /// ([`Executor::try_sent_whole`]): empty for [`Record::Nothing`], `None` where it is more
-    /// than one of [`history`]'s statements (an online step's, the old tool's table too).
+    /// than one statement ([`Record::is_one_statement_at_most`]).
     fn inline_sql(&self) -> Option<String> {
+        if !self.is_one_statement_at_most() {
+            return None;
+        }
         let elapsed =
             |started: &Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        match self {
-            Record::Applied {
-                row,
-                started,
-                old_tool: None,
-            } => Some(history::upsert_sql(&NewRow {
+        Some(match self {
+            Record::Applied { row, started, .. } => history::upsert_sql(&NewRow {
                 duration_ms: Some(elapsed(started)),
                 ..row.clone()
-            })),
+            }),
             Record::Progress {
                 version,
                 state,
                 ends_at: Some(started),
-                old_tool: None,
                 ..
-            } => Some(match state {
+            } => match state {
                 RowState::Reverting => history::delete_sql(version),
                 _ => history::finish_sql(version, elapsed(started)),
-            }),
+            },
             Record::Progress {
                 version,
                 state,
                 progress,
                 digests,
                 ends_at: None,
-                old_tool: None,
-            } => Some(history::set_progress_sql(
-                version,
-                *state,
-                *progress,
-                digests.as_deref(),
-            )),
-            Record::Reverted {
-                version,
-                old_tool: None,
-            } => Some(history::delete_sql(version)),
-            Record::Nothing => Some(String::new()),
-            _ => None,
-        }
+                ..
+            } => history::set_progress_sql(version, *state, *progress, digests.as_deref()),
+            Record::Reverted { version, .. } => history::delete_sql(version),
+            Record::Nothing => String::new(),
+            Record::Online { .. } => return None,
+        })
     }
 
     pub(crate) async fn write(&self, client: &Connection) -> Result<(), DbError> {

@@ -185,8 +185,8 @@ pub fn lock_nowait(
 }
 
 /// The guard's first look ([`lock_nowait`]): statements sent as a unit's transaction begins,
-/// and how many they are (a unit sent as one message tells by the count of statements that
-/// completed whether the look or one of its own statements failed).
+/// and how many they are (a unit sent whole tells by the count of statements that completed
+/// whether the look or one of its own statements failed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstLook {
     pub sql: String,

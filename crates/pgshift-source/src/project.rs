@@ -191,10 +191,11 @@ pub fn load_with_folder(file: &Path, format: Option<Format>) -> Result<Migration
         .filter(|_| in_subdirectory);
     let mut plain = None;
     for dir in parent.into_iter().chain(grandparent) {
-        let Some(format) = format.or_else(|| detect(&dir).ok()) else {
-            continue;
-        };
-        let Ok(mut set) = crate::formats::load(format, &dir) else {
+        // As `load` does: the files detection reads are read from disk once.
+        let Some(mut set) = crate::read::remembering(|| {
+            let format = format.or_else(|| detect(&dir).ok())?;
+            crate::formats::load(format, &dir).ok()
+        }) else {
             continue;
         };
         if !rename_script(&mut set, &given, file) {
