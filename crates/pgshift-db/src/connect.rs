@@ -97,6 +97,9 @@ pub struct Connection {
     url: DatabaseUrl,
     tls: MakeRustlsConnect,
     backend_pid: i32,
+    /// `server_version_num`, read as the session started (a server's version does not change
+    /// while it runs).
+    server_version_num: i32,
     notices: Arc<Mutex<VecDeque<Notice>>>,
     closed_reason: Arc<Mutex<Option<String>>>,
     /// Its key in [`OPEN_SESSIONS`].
@@ -144,17 +147,37 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
             .map_err(|err| DbError::from_connect(url.redacted(), &err))?;
     }
 
-    let row = client
-        .query_one("SELECT pg_backend_pid()", &[])
+    // Both in one simple query: one round trip, nothing prepared.
+    let rows = client
+        .simple_query("SELECT pg_backend_pid(), current_setting('server_version_num')")
         .await
         .map_err(|err| DbError::from_connect(url.redacted(), &err))?;
-    let backend_pid: i32 = row.try_get(0)?;
+    let number = |i: usize| -> Result<i32, DbError> {
+        let text = rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(i),
+                _ => None,
+            })
+            .unwrap_or_default();
+        text.trim().parse().map_err(|_| DbError::UnexpectedValue {
+            what: if i == 0 {
+                "pg_backend_pid()"
+            } else {
+                "server_version_num"
+            },
+            value: text.to_owned(),
+        })
+    };
+    let backend_pid = number(0)?;
+    let server_version_num = number(1)?;
     let session = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
     let connection = Connection {
         client,
         url: url.clone(),
         tls,
         backend_pid,
+        server_version_num,
         notices,
         closed_reason,
         session,
@@ -248,6 +271,11 @@ impl Connection {
     /// and `pg_stat_activity`.
     pub fn backend_pid(&self) -> i32 {
         self.backend_pid
+    }
+
+    /// The server's `server_version_num` (150004 for 15.4), read when the session started.
+    pub fn server_version_num(&self) -> i32 {
+        self.server_version_num
     }
 
     /// Removes and returns the notices received since the last call, oldest first.

@@ -272,6 +272,12 @@ impl Context {
         self.created_tables.iter().any(|t| t.same_object(table))
     }
 
+    /// Whether the table was created earlier in this migration by a statement that cannot
+    /// have found it there already (not `IF NOT EXISTS`): no other session can have used it.
+    pub fn is_table_created_here(&self, table: &QualifiedName) -> bool {
+        self.is_new_table(table) && !self.created_if_missing.iter().any(|t| t.same_object(table))
+    }
+
     /// Tells the context that earlier migrations of this run created `tables`, none of which
     /// existed before the run.
     pub fn assume_made_in_run<'a>(&mut self, tables: impl IntoIterator<Item = &'a QualifiedName>) {

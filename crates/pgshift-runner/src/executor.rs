@@ -1022,11 +1022,7 @@ impl Executor<'_> {
     /// Before retrying or resuming a `CREATE INDEX CONCURRENTLY`, drop the INVALID index a
     /// failed attempt leaves behind; otherwise the retry fails with "already exists".
     pub(crate) async fn clean_invalid_index(&self, unit: &Unit) -> Result<()> {
-        for (schema, name) in unit
-            .steps
-            .iter()
-            .filter_map(|s| s.facts.builds_index.as_deref())
-        {
+        for (schema, name) in unit.steps.iter().filter_map(|s| s.facts.builds_index()) {
             let row = self
                 .conn
                 .query_opt(
@@ -1034,7 +1030,7 @@ impl Executor<'_> {
                        JOIN pg_namespace n ON n.oid = c.relnamespace
                       WHERE c.relname = $1 AND NOT i.indisvalid
                         AND ($2 = '' AND n.oid = ANY (current_schemas(false)::regnamespace[]) OR n.nspname = $2)",
-                    &[name, schema],
+                    &[&name, &schema],
                 )
                 .await
                 .map_err(DbError::from)?;

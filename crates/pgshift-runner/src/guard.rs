@@ -78,11 +78,33 @@ impl MadeInRun<'_> {
 
 /// The tables of `unit` that it locks strongly enough to block ordinary reads or writes, with
 /// the strongest lock per table. Tables the run made are left out: the unit's `lock_timeout`
-/// bounds any wait on them.
+/// bounds any wait on them. So is a name an earlier statement of the unit brought into being
+/// ([`crate::units::Makes::Table`]): a table created in the unit, which nobody
+/// else sees before it commits, or one renamed to it, which the rename locked under its old
+/// name (looked at as such). Neither name is there when the unit begins, for a look to lock.
 pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
     let mut strongest: BTreeMap<String, GuardedTable> = BTreeMap::new();
-    for effect in unit.steps.iter().flat_map(|s| &s.facts.effects) {
-        if !effect.lock.blocks_writes() || effect.through_table || made.contains(&effect.table) {
+    let mut introduced: Vec<&QualifiedName> = Vec::new();
+    for step in &unit.steps {
+        guard_step(step, made, &introduced, &mut strongest);
+        introduced.extend(step.facts.introduces_table());
+    }
+    strongest.into_values().collect()
+}
+
+/// Adds the tables `step` locks to `strongest` (see [`guarded_tables`]).
+fn guard_step(
+    step: &crate::units::Step,
+    made: MadeInRun<'_>,
+    introduced: &[&QualifiedName],
+    strongest: &mut BTreeMap<String, GuardedTable>,
+) {
+    for effect in step.facts.effects.iter() {
+        if !effect.lock.blocks_writes()
+            || effect.through_table
+            || made.contains(&effect.table)
+            || introduced.contains(&&effect.table)
+        {
             continue;
         }
         let entry = strongest
@@ -95,7 +117,6 @@ pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
             });
         entry.lock = entry.lock.max(effect.lock);
     }
-    strongest.into_values().collect()
 }
 
 /// The guard's first look, for a unit run in a transaction of its own: each of `tables` locked
@@ -472,6 +493,40 @@ mod tests {
             MadeInRun::Named(&[]),
         );
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn a_table_renamed_in_the_unit_is_looked_at_under_the_name_it_has_when_the_unit_begins() {
+        let names = |sql: &str| -> Vec<(String, LockLevel)> {
+            guarded_tables(&unit(sql), MadeInRun::Named(&[]))
+                .into_iter()
+                .map(|g| (g.display, g.lock))
+                .collect()
+        };
+        // The new name is not there when the unit begins (a look locking it would fail); the
+        // rename locks the table under its old name, which is looked at.
+        assert_eq!(
+            names("ALTER TABLE s RENAME TO a; ALTER TABLE a ADD COLUMN p int;"),
+            vec![("s".to_string(), LockLevel::AccessExclusive)]
+        );
+        // Only after the rename: the name before it is another table.
+        assert_eq!(
+            names("ALTER TABLE a ADD COLUMN p int; ALTER TABLE a RENAME TO b; ALTER TABLE s RENAME TO a; ALTER TABLE a ADD COLUMN q int;")
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>(),
+            vec!["a", "s"]
+        );
+        // `IF EXISTS` may rename nothing, and `IF NOT EXISTS` may find a table in use: the
+        // name after either is looked at.
+        assert_eq!(
+            names("ALTER TABLE IF EXISTS s RENAME TO a; ALTER TABLE a ADD COLUMN p int;").len(),
+            2
+        );
+        assert_eq!(
+            names("CREATE TABLE IF NOT EXISTS n (a int); ALTER TABLE n ADD COLUMN b int;"),
+            vec![("n".to_string(), LockLevel::AccessExclusive)]
+        );
     }
 
     #[test]

@@ -345,6 +345,35 @@ async fn run_creating(
     })))
 }
 
+/// How the history table stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Missing,
+    /// Written by an older pgshift: [`ensure`] adds the columns this one writes.
+    Older,
+    /// Has every column this pgshift writes: [`ensure`] would do nothing.
+    Current,
+}
+
+/// How the history table stands, in one cheap query (a command's first: [`ensure`] reads the
+/// owners, which it needs only to create or upgrade, and costs a planned join of catalogs).
+pub async fn shape(client: &Client) -> Result<Shape, DbError> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('pgshift.migrations') IS NOT NULL,
+                    (SELECT count(*) FROM pg_attribute
+                      WHERE attrelid = to_regclass('pgshift.migrations')
+                        AND attname IN ('inflight', 'unit_digests') AND NOT attisdropped)",
+            &[],
+        )
+        .await?;
+    Ok(match (row.get::<_, bool>(0), row.get::<_, i64>(1)) {
+        (false, _) => Shape::Missing,
+        (true, 2) => Shape::Current,
+        (true, _) => Shape::Older,
+    })
+}
+
 pub async fn exists(client: &Client) -> Result<bool, DbError> {
     let row = client
         .query_one("SELECT to_regclass('pgshift.migrations') IS NOT NULL", &[])
@@ -354,34 +383,25 @@ pub async fn exists(client: &Client) -> Result<bool, DbError> {
 
 /// All rows; empty when the table does not exist yet.
 pub async fn read(client: &Client) -> Result<Vec<HistoryRow>, DbError> {
-    // Whether the table is there, and whether it has the columns a newer pgshift added.
-    let shape = client
-        .query_one(
-            "SELECT to_regclass('pgshift.migrations') IS NOT NULL,
-                    (SELECT count(*) FROM pg_attribute
-                      WHERE attrelid = to_regclass('pgshift.migrations')
-                        AND attname IN ('inflight', 'unit_digests') AND NOT attisdropped)",
-            &[],
-        )
-        .await?;
-    if !shape.get::<_, bool>(0) {
-        return Ok(Vec::new());
-    }
     // Columns an older pgshift did not write read as absent through `to_jsonb` of the row,
     // which works whether or not they exist (`status` needs no upgrade and writes nothing),
     // but costs a conversion of every row: read directly when they are there.
-    let sql = if shape.get::<_, i64>(1) == 2 {
-        "SELECT version, name, checksum, state, progress, units,
+    let sql = match shape(client).await? {
+        Shape::Missing => return Ok(Vec::new()),
+        Shape::Current => {
+            "SELECT version, name, checksum, state, progress, units,
                 to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                 applied_by, duration_ms, down_sql, path,
                 inflight::text, to_jsonb(unit_digests)::text
            FROM pgshift.migrations m"
-    } else {
-        "SELECT version, name, checksum, state, progress, units,
+        }
+        Shape::Older => {
+            "SELECT version, name, checksum, state, progress, units,
                 to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                 applied_by, duration_ms, down_sql, path,
                 j ->> 'inflight', (j -> 'unit_digests')::text
            FROM pgshift.migrations m, LATERAL (SELECT to_jsonb(m) AS j) row_as_json"
+        }
     };
     let rows = client.query(sql, &[]).await?;
     Ok(rows

@@ -254,10 +254,7 @@ impl Migrator {
     /// made at the start of each command and again after a migration that may have reset it
     /// (`RESET ALL`, `DISCARD ALL`).
     pub(crate) async fn read_server_version(&mut self) -> Result<()> {
-        let num = match self.server_version_num {
-            Some(num) => num,
-            None => pgshift_db::server_version_num(&self.conn).await?,
-        };
+        let num = self.conn.server_version_num();
         self.server_version_num = Some(num);
         if let Some(v) = PgVersion::parse(&num.to_string()) {
             self.pg = v;
@@ -406,8 +403,7 @@ impl Migrator {
         to: Option<Version>,
         observer: &dyn Observer,
     ) -> Result<Vec<Version>> {
-        if history::exists(&self.conn).await? {
-            history::ensure(&self.conn).await?;
+        if self.history_there().await? {
             self.reconcile(observer, false).await?;
         } else {
             self.create_history_and_adopt(observer).await?;
@@ -641,6 +637,16 @@ impl Migrator {
         )));
     }
 
+    /// Whether the history table is there, with the columns this pgshift writes added to an
+    /// older one's ([`history::ensure`], whose reading of the owners only that needs).
+    async fn history_there(&self) -> Result<bool> {
+        match history::shape(&self.conn).await? {
+            history::Shape::Missing => Ok(false),
+            history::Shape::Older => history::ensure(&self.conn).await.map(|()| true),
+            history::Shape::Current => Ok(true),
+        }
+    }
+
     /// Reverts applied migrations, newest first. Returns the versions reverted.
     pub async fn down(
         &mut self,
@@ -658,8 +664,7 @@ impl Migrator {
         target: DownTarget,
         observer: &dyn Observer,
     ) -> Result<Vec<String>> {
-        if history::exists(&self.conn).await? {
-            history::ensure(&self.conn).await?;
+        if self.history_there().await? {
             self.reconcile(observer, false).await?;
         } else if adopt::find(&self.conn, &self.set).await?.is_some() {
             // Before the first `up` on a database another tool migrated: its migrations are

@@ -407,10 +407,11 @@ fn walk_steps(exec: &mut Execution, ctx: &mut Context, walk: Option<&StatementWa
         let effects = statement_effects(node, ctx);
         ctx.observe(node, &effects, step.origin.clone());
         // A table created earlier in this migration is invisible to other sessions until
-        // it commits: nothing waits on its locks, and nothing is there to rewrite.
+        // it commits: nothing waits on its locks, and nothing is there to rewrite. Not one
+        // created `IF NOT EXISTS`, which may have been there, in use, all along.
         step.facts.effects = effects
             .into_iter()
-            .filter(|e| !ctx.is_new_table(&e.table))
+            .filter(|e| !ctx.is_table_created_here(&e.table))
             .collect();
     };
     // The generated steps from `next` on, up to the next step as written.

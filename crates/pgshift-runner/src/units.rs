@@ -45,9 +45,8 @@ pub struct StepFacts {
     /// For a statement run outside any transaction: how to tell, after pgshift died while it
     /// ran, whether it landed.
     pub landing: Option<Box<Landing>>,
-    /// `CREATE INDEX CONCURRENTLY name`: the index a failed attempt leaves INVALID, to drop
-    /// before a retry (schema, name; schema empty for the search path).
-    pub builds_index: Option<Box<(String, String)>>,
+    /// A relation it makes that the executor needs by name ([`Makes`]).
+    pub makes: Option<Box<Makes>>,
     /// It builds an index (its scan runs at index-build speed, for `plan`).
     pub index_build: bool,
     /// What it locks, rewrites and scans, as of its place in the steps as they run.
@@ -58,6 +57,38 @@ pub struct StepFacts {
     /// How the statement runs inside a transaction block that `verify` rolls back, with the
     /// same end state for the schema.
     pub in_rolled_back_transaction: InTransaction,
+}
+
+/// A relation a statement makes that the executor needs by name (one box for both: few
+/// statements make either, and a step stays small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Makes {
+    /// `CREATE INDEX CONCURRENTLY name`: the index a failed attempt leaves INVALID, to drop
+    /// before a retry (schema, empty for the search path; name).
+    ConcurrentIndex(String, String),
+    /// The table name it brings into being for the statements after it in its unit: `CREATE
+    /// TABLE x` and `CREATE TABLE x AS` (not `IF NOT EXISTS`, which may find one in use), or
+    /// `ALTER TABLE y RENAME TO x` (not `IF EXISTS`, which may rename nothing): a table nobody
+    /// else sees before the commit, or `y` under a new name, locked by the rename itself.
+    Table(pgshift_sql::ident::QualifiedName),
+}
+
+impl StepFacts {
+    /// The index a `CREATE INDEX CONCURRENTLY` builds (see [`Makes::ConcurrentIndex`]).
+    pub fn builds_index(&self) -> Option<(&str, &str)> {
+        match self.makes.as_deref() {
+            Some(Makes::ConcurrentIndex(schema, name)) => Some((schema, name)),
+            _ => None,
+        }
+    }
+
+    /// The table name the statement brings into being (see [`Makes::Table`]).
+    pub fn introduces_table(&self) -> Option<&pgshift_sql::ident::QualifiedName> {
+        match self.makes.as_deref() {
+            Some(Makes::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// How a statement runs inside a transaction block with the same end state for the schema:
@@ -129,15 +160,17 @@ impl InTransaction {
 impl StepFacts {
     /// The facts of a parsed statement.
     pub fn of(node: &NodeEnum) -> StepFacts {
-        let builds_index = match node {
-            NodeEnum::IndexStmt(idx) if idx.concurrent && !idx.idxname.is_empty() => Some((
-                idx.relation
-                    .as_ref()
-                    .map(|r| r.schemaname.clone())
-                    .unwrap_or_default(),
-                idx.idxname.clone(),
-            )),
-            _ => None,
+        let makes = match node {
+            NodeEnum::IndexStmt(idx) if idx.concurrent && !idx.idxname.is_empty() => {
+                Some(Makes::ConcurrentIndex(
+                    idx.relation
+                        .as_ref()
+                        .map(|r| r.schemaname.clone())
+                        .unwrap_or_default(),
+                    idx.idxname.clone(),
+                ))
+            }
+            _ => introduces_table(node).map(Makes::Table),
         };
         let outside_transaction = forbidden_in_transaction(node);
         StepFacts {
@@ -145,12 +178,43 @@ impl StepFacts {
             transaction_control: transaction_control(node),
             runs_long_without_blocking: runs_long_without_blocking(node),
             landing: outside_transaction.map(|_| Box::new(Landing::of(node))),
-            builds_index: builds_index.map(Box::new),
+            makes: makes.map(Box::new),
             index_build: matches!(node, NodeEnum::IndexStmt(_)),
             effects: Box::default(),
             backfill: None,
             in_rolled_back_transaction: InTransaction::of(node),
         }
+    }
+}
+
+/// The table name `node` brings into being (see [`Makes::Table`]).
+fn introduces_table(node: &NodeEnum) -> Option<pgshift_sql::ident::QualifiedName> {
+    use pgshift_sql::ident::QualifiedName;
+    use pgshift_sql::protobuf::ObjectType;
+    match node {
+        NodeEnum::CreateStmt(c) if !c.if_not_exists => {
+            c.relation.as_ref().map(QualifiedName::from_range_var)
+        }
+        NodeEnum::CreateTableAsStmt(c)
+            if !c.if_not_exists && c.objtype == ObjectType::ObjectTable as i32 =>
+        {
+            c.into
+                .as_ref()
+                .and_then(|i| i.rel.as_ref())
+                .map(QualifiedName::from_range_var)
+        }
+        NodeEnum::RenameStmt(r)
+            if r.rename_type == ObjectType::ObjectTable as i32 && !r.missing_ok =>
+        {
+            r.relation.as_ref().map(|rv| {
+                let old = QualifiedName::from_range_var(rv);
+                QualifiedName {
+                    schema: old.schema,
+                    name: r.newname.clone(),
+                }
+            })
+        }
+        _ => None,
     }
 }
 

@@ -181,10 +181,14 @@ impl Context {
     /// directory but will not run: a user must not believe a file applied that never is.
     pub fn load_set(&self) -> Result<MigrationSet, Failure> {
         let set = self.load_set_from(&self.migrations_dir())?;
-        for line in not_run_warnings(&set) {
+        self.warn_not_run(&set);
+        Ok(set)
+    }
+
+    fn warn_not_run(&self, set: &MigrationSet) {
+        for line in not_run_warnings(set) {
             eprintln!("{} {line}", self.err_style.yellow("warning:"));
         }
-        Ok(set)
     }
 
     pub fn load_set_from(&self, dir: &Path) -> Result<MigrationSet, Failure> {
@@ -214,8 +218,35 @@ impl Context {
     pub async fn migrator(&self, options: RunOptions) -> Result<Migrator, Failure> {
         // Say a missing database first: it is the first thing a newcomer hits.
         let url = self.database_url()?;
-        let set = self.load_set()?;
-        Ok(Migrator::connect(&url, set, options).await?)
+        // The folder is read on a thread of its own while the server starts the session: each
+        // takes a few milliseconds (a backend's start; a few hundred files). The folder's
+        // errors still come first, without waiting for a server that is slow to answer: the
+        // session, if any, is then closed unused.
+        let (dir, format) = (self.migrations_dir(), self.format()?);
+        let (send, loaded) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            // The receiver is gone only when the command already failed.
+            let _ = send.send(pgshift_source::load(&dir, format));
+        });
+        let loaded = async {
+            match loaded.await {
+                Ok(set) => set.map_err(Failure::from),
+                Err(_) => Err(Failure::usage(
+                    "reading the migrations folder stopped without an answer",
+                )),
+            }
+        };
+        let connecting = pgshift_db::connect(&url);
+        tokio::pin!(loaded, connecting);
+        let (set, conn) = tokio::select! {
+            set = &mut loaded => {
+                let set = set?;
+                (set, connecting.await)
+            }
+            conn = &mut connecting => (loaded.await?, conn),
+        };
+        self.warn_not_run(&set);
+        Ok(Migrator::from_connection(conn?, set, options))
     }
 }
 
