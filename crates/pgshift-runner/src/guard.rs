@@ -37,7 +37,7 @@ use pgshift_sql::lines::contains_ignore_ascii_case;
 
 use crate::event::{Event, Observer};
 use crate::options::RunOptions;
-use crate::units::Unit;
+use crate::units::{Makes, Unit};
 
 /// How often the guard looks again while it waits.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -53,8 +53,10 @@ pub struct GuardedTable {
     /// The name for people.
     pub display: String,
     pub lock: LockLevel,
-    /// It is a view: looked at in `pg_locks`, never locked by the guard (see [`lock_nowait`]).
-    pub view: bool,
+    /// Looked at in `pg_locks`, never locked by the guard (see [`lock_nowait`]): a view, or a
+    /// table an earlier statement of the unit creates `IF NOT EXISTS`, which may not be there
+    /// for a `LOCK` when the unit begins, or may be, in use.
+    pub pg_locks_only: bool,
 }
 
 /// The tables a run made, which the guard does not look at: no session used them before it.
@@ -79,31 +81,48 @@ impl MadeInRun<'_> {
 /// The tables of `unit` that it locks strongly enough to block ordinary reads or writes, with
 /// the strongest lock per table. Tables the run made are left out: the unit's `lock_timeout`
 /// bounds any wait on them. So is a name an earlier statement of the unit brought into being
-/// ([`crate::units::Makes::Table`]): a table created in the unit, which nobody
-/// else sees before it commits, or one renamed to it, which the rename locked under its old
-/// name (looked at as such). Neither name is there when the unit begins, for a look to lock.
+/// ([`Makes::Table`]): a table created in the unit, which nobody else sees before it commits,
+/// or one renamed to it, which the rename locked under its old name (looked at as such).
+/// Neither name is there when the unit begins, for a look to lock. A table created `IF NOT
+/// EXISTS` ([`Makes::TableIfMissing`]) may have been there all along, in use: it is looked at
+/// in `pg_locks`, where a name that is not there holds no lock.
 pub fn guarded_tables(unit: &Unit, made: MadeInRun<'_>) -> Vec<GuardedTable> {
     let mut strongest: BTreeMap<String, GuardedTable> = BTreeMap::new();
-    let mut introduced: Vec<&QualifiedName> = Vec::new();
+    let mut introduced = Introduced::default();
     for step in &unit.steps {
+        // The `CREATE TABLE IF NOT EXISTS` itself too: it may find the table there.
+        if let Some(Makes::TableIfMissing(t)) = step.facts.makes.as_deref() {
+            introduced.if_missing.push(t);
+        }
         guard_step(step, made, &introduced, &mut strongest);
-        introduced.extend(step.facts.introduces_table());
+        if let Some(Makes::Table(t)) = step.facts.makes.as_deref() {
+            introduced.tables.push(t);
+        }
     }
     strongest.into_values().collect()
+}
+
+/// The table names earlier statements of a unit made (see [`guarded_tables`]).
+#[derive(Default)]
+struct Introduced<'a> {
+    /// Created, or renamed to: not looked at.
+    tables: Vec<&'a QualifiedName>,
+    /// Created `IF NOT EXISTS`: looked at in `pg_locks`.
+    if_missing: Vec<&'a QualifiedName>,
 }
 
 /// Adds the tables `step` locks to `strongest` (see [`guarded_tables`]).
 fn guard_step(
     step: &crate::units::Step,
     made: MadeInRun<'_>,
-    introduced: &[&QualifiedName],
+    introduced: &Introduced<'_>,
     strongest: &mut BTreeMap<String, GuardedTable>,
 ) {
     for effect in step.facts.effects.iter() {
         if !effect.lock.blocks_writes()
             || effect.through_table
             || made.contains(&effect.table)
-            || introduced.contains(&&effect.table)
+            || introduced.tables.contains(&&effect.table)
         {
             continue;
         }
@@ -113,7 +132,7 @@ fn guard_step(
                 quoted: effect.table.quoted(),
                 display: effect.table.to_string(),
                 lock: effect.lock,
-                view: effect.view,
+                pg_locks_only: effect.view || introduced.if_missing.contains(&&effect.table),
             });
         entry.lock = entry.lock.max(effect.lock);
     }
@@ -155,10 +174,10 @@ pub fn lock_nowait(
     // else holds or waits for a lock on: when one is not (or is not there), the division
     // fails and the statements after it do not run. Plain SQL, evaluated when it runs (a
     // PL/pgSQL block would be compiled every time, and load PL/pgSQL first).
-    let names = |view: bool| -> Vec<String> {
+    let names = |pg_locks_only: bool| -> Vec<String> {
         tables
             .iter()
-            .filter(|t| t.view == view)
+            .filter(|t| t.pg_locks_only == pg_locks_only)
             .map(|t| format!("to_regclass({})", quote_literal(&t.quoted)))
             .collect()
     };
@@ -180,7 +199,8 @@ pub fn lock_nowait(
         // a fifth of the time). Not narrowed to this database: a lock on another database's
         // relation of the same OID only sends the unit to the usual look, which reads this
         // database's alone. That the name is a view is the statement's own business (`DROP
-        // VIEW` of anything else fails).
+        // VIEW` of anything else fails). A table the unit creates `IF NOT EXISTS` is looked at
+        // the same way: a name that is not there holds no lock.
         checks.push(format!(
             "NOT EXISTS (SELECT FROM pg_catalog.pg_lock_status() l WHERE l.locktype = 'relation' \
                AND l.relation IN ({}) AND l.pid <> pg_catalog.pg_backend_pid())",
@@ -194,7 +214,7 @@ pub fn lock_nowait(
         ),
         statements: 1,
     };
-    for t in tables.iter().filter(|t| !t.view) {
+    for t in tables.iter().filter(|t| !t.pg_locks_only) {
         look.sql.push_str(&format!(
             "; LOCK TABLE ONLY {} IN {} MODE NOWAIT",
             t.quoted,
@@ -461,7 +481,7 @@ mod tests {
         let guarded = guarded_tables(&u, MadeInRun::Named(&[]));
         let views: Vec<(&str, bool)> = guarded
             .iter()
-            .map(|g| (g.display.as_str(), g.view))
+            .map(|g| (g.display.as_str(), g.pg_locks_only))
             .collect();
         assert_eq!(views, vec![("t", false), ("v", true)]);
         let look = lock_nowait(&u, &guarded, &RunOptions::default()).expect("a first look");
@@ -517,16 +537,38 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["a", "s"]
         );
-        // `IF EXISTS` may rename nothing, and `IF NOT EXISTS` may find a table in use: the
-        // name after either is looked at.
+        // `IF EXISTS` may rename nothing: the name after it is looked at.
         assert_eq!(
             names("ALTER TABLE IF EXISTS s RENAME TO a; ALTER TABLE a ADD COLUMN p int;").len(),
             2
         );
+    }
+
+    #[test]
+    fn a_table_created_if_not_exists_in_the_unit_is_looked_at_in_pg_locks() {
+        // It may have been there all along, in use; or not be there yet for a `LOCK`.
+        let u = unit("CREATE TABLE IF NOT EXISTS n (a int); ALTER TABLE n ADD COLUMN b int; ALTER TABLE t ADD COLUMN c int;");
+        let guarded = guarded_tables(&u, MadeInRun::Named(&[]));
+        let got: Vec<(&str, LockLevel, bool)> = guarded
+            .iter()
+            .map(|g| (g.display.as_str(), g.lock, g.pg_locks_only))
+            .collect();
         assert_eq!(
-            names("CREATE TABLE IF NOT EXISTS n (a int); ALTER TABLE n ADD COLUMN b int;"),
-            vec![("n".to_string(), LockLevel::AccessExclusive)]
+            got,
+            vec![
+                ("n", LockLevel::AccessExclusive, true),
+                ("t", LockLevel::AccessExclusive, false)
+            ]
         );
+        let sql = lock_nowait(&u, &guarded, &RunOptions::default())
+            .expect("a first look")
+            .sql;
+        assert!(!sql.contains("LOCK TABLE ONLY \"n\""), "{sql}");
+        assert!(
+            sql.contains("l.relation IN (to_regclass('\"n\"'))"),
+            "{sql}"
+        );
+        assert!(sql.contains("LOCK TABLE ONLY \"t\""), "{sql}");
     }
 
     #[test]

@@ -67,10 +67,12 @@ pub enum Makes {
     /// before a retry (schema, empty for the search path; name).
     ConcurrentIndex(String, String),
     /// The table name it brings into being for the statements after it in its unit: `CREATE
-    /// TABLE x` and `CREATE TABLE x AS` (not `IF NOT EXISTS`, which may find one in use), or
-    /// `ALTER TABLE y RENAME TO x` (not `IF EXISTS`, which may rename nothing): a table nobody
-    /// else sees before the commit, or `y` under a new name, locked by the rename itself.
+    /// TABLE x` and `CREATE TABLE x AS`, or `ALTER TABLE y RENAME TO x` (not `IF EXISTS`,
+    /// which may rename nothing): a table nobody else sees before the commit, or `y` under a
+    /// new name, locked by the rename itself.
     Table(pgshift_sql::ident::QualifiedName),
+    /// `CREATE TABLE x ... IF NOT EXISTS` (or `AS`): `x` may be new, or there and in use.
+    TableIfMissing(pgshift_sql::ident::QualifiedName),
 }
 
 impl StepFacts {
@@ -78,14 +80,6 @@ impl StepFacts {
     pub fn builds_index(&self) -> Option<(&str, &str)> {
         match self.makes.as_deref() {
             Some(Makes::ConcurrentIndex(schema, name)) => Some((schema, name)),
-            _ => None,
-        }
-    }
-
-    /// The table name the statement brings into being (see [`Makes::Table`]).
-    pub fn introduces_table(&self) -> Option<&pgshift_sql::ident::QualifiedName> {
-        match self.makes.as_deref() {
-            Some(Makes::Table(t)) => Some(t),
             _ => None,
         }
     }
@@ -170,7 +164,7 @@ impl StepFacts {
                     idx.idxname.clone(),
                 ))
             }
-            _ => introduces_table(node).map(Makes::Table),
+            _ => introduces_table(node),
         };
         let outside_transaction = forbidden_in_transaction(node);
         StepFacts {
@@ -187,31 +181,37 @@ impl StepFacts {
     }
 }
 
-/// The table name `node` brings into being (see [`Makes::Table`]).
-fn introduces_table(node: &NodeEnum) -> Option<pgshift_sql::ident::QualifiedName> {
+/// The table name `node` brings into being (see [`Makes::Table`] and
+/// [`Makes::TableIfMissing`]).
+fn introduces_table(node: &NodeEnum) -> Option<Makes> {
     use pgshift_sql::ident::QualifiedName;
     use pgshift_sql::protobuf::ObjectType;
+    let created = |table: QualifiedName, if_not_exists: bool| {
+        if if_not_exists {
+            Makes::TableIfMissing(table)
+        } else {
+            Makes::Table(table)
+        }
+    };
     match node {
-        NodeEnum::CreateStmt(c) if !c.if_not_exists => {
-            c.relation.as_ref().map(QualifiedName::from_range_var)
-        }
-        NodeEnum::CreateTableAsStmt(c)
-            if !c.if_not_exists && c.objtype == ObjectType::ObjectTable as i32 =>
-        {
-            c.into
-                .as_ref()
-                .and_then(|i| i.rel.as_ref())
-                .map(QualifiedName::from_range_var)
-        }
+        NodeEnum::CreateStmt(c) => c
+            .relation
+            .as_ref()
+            .map(|rv| created(QualifiedName::from_range_var(rv), c.if_not_exists)),
+        NodeEnum::CreateTableAsStmt(c) if c.objtype == ObjectType::ObjectTable as i32 => c
+            .into
+            .as_ref()
+            .and_then(|i| i.rel.as_ref())
+            .map(|rv| created(QualifiedName::from_range_var(rv), c.if_not_exists)),
         NodeEnum::RenameStmt(r)
             if r.rename_type == ObjectType::ObjectTable as i32 && !r.missing_ok =>
         {
             r.relation.as_ref().map(|rv| {
                 let old = QualifiedName::from_range_var(rv);
-                QualifiedName {
+                Makes::Table(QualifiedName {
                     schema: old.schema,
                     name: r.newname.clone(),
-                }
+                })
             })
         }
         _ => None,

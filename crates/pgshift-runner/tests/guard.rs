@@ -789,7 +789,7 @@ async fn the_first_look_takes_tables_of_every_persistence_and_never_a_view() {
             quoted: name.to_string(),
             display: name.to_string(),
             lock: pgshift_db::LockLevel::AccessExclusive,
-            view: false,
+            pg_locks_only: false,
         };
         let sql = lock_nowait(&unit, &[table], &RunOptions::default())
             .expect("a first look")
