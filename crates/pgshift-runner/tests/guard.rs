@@ -513,6 +513,57 @@ async fn a_view_read_in_an_open_transaction_is_waited_for_before_it_is_dropped()
     assert_eq!(left, 0);
 }
 
+/// `CREATE TABLE IF NOT EXISTS` may find the table there, in use: what the migration does to
+/// it after is guarded as on any table (it was taken for a new table once, and not looked at).
+#[tokio::test]
+async fn a_table_created_if_not_exists_that_was_there_and_in_use_is_waited_for() {
+    let db = TestDb::new().await;
+    let dir = one_migration(
+        &db,
+        "SELECT 1",
+        "20240102000000_note.up.sql",
+        "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, v int);\nALTER TABLE items ADD COLUMN note text;\n",
+    )
+    .await;
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM items;")
+        .await
+        .expect("reader");
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, options())
+        .await
+        .expect("connect");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let up = tokio::spawn(async move {
+        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+        m.up(None, &observer).await
+    });
+    let started = Instant::now();
+    while !events
+        .lock()
+        .expect("events")
+        .iter()
+        .any(|e| matches!(e, Event::GuardWaiting { .. }))
+    {
+        assert!(
+            !up.is_finished() && started.elapsed() < Duration::from_secs(30),
+            "the guard did not wait for the reader: {:#?}",
+            events.lock().expect("events")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.batch_execute("COMMIT").await.expect("release");
+    up.await.expect("join").expect("up");
+    let events = events.lock().expect("events").clone();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::LockRetry { .. })),
+        "{events:#?}"
+    );
+    assert!(has_note_column(&db).await);
+}
+
 /// A deadlock the server breaks by rolling the migration's unit back is retried, as a lock
 /// timeout is: the application's transaction that closed the cycle goes on, and the migration
 /// lands on the next attempt.
