@@ -57,6 +57,9 @@ pub struct GuardedTable {
     /// table an earlier statement of the unit creates `IF NOT EXISTS`, which may not be there
     /// for a `LOCK` when the unit begins, or may be, in use.
     pub pg_locks_only: bool,
+    /// The first look asks whether it is a table before locking it: some statement of the
+    /// unit that locks it could also succeed on a view (see [`lock_nowait`]).
+    pub kind_checked: bool,
 }
 
 /// The tables a run made, which the guard does not look at: no session used them before it.
@@ -133,8 +136,10 @@ fn guard_step(
                 display: effect.table.to_string(),
                 lock: effect.lock,
                 pg_locks_only: effect.view || introduced.if_missing.contains(&&effect.table),
+                kind_checked: false,
             });
         entry.lock = entry.lock.max(effect.lock);
+        entry.kind_checked |= !effect.fails_unless_table;
     }
 }
 
@@ -149,7 +154,10 @@ fn guard_step(
 /// or waits for on it fails the look (the statement then waits at most the lock timeout for
 /// one taken in between, as after the guard's own look). A table's name that is not an
 /// ordinary or partitioned table, or not there, fails the look too, and the guard looks as
-/// usual (a view's name that is not a view is the statement's own error). `None` when
+/// usual (a view's name that is not a view is the statement's own error). What each table is,
+/// is asked only when a statement of the unit that locks it could succeed on a view
+/// ([`GuardedTable::kind_checked`]); otherwise a view's `LOCK`, granted only when its tables
+/// are free, ends a moment later with the unit, which fails on it. `None` when
 /// there is nothing to lock or the guard is off, or when it also waits for long transactions
 /// (which hold no lock on the tables: only its query sees them), or when the unit changes
 /// `search_path` (its names would resolve elsewhere before it does).
@@ -174,14 +182,18 @@ pub fn lock_nowait(
     // else holds or waits for a lock on: when one is not (or is not there), the division
     // fails and the statements after it do not run. Plain SQL, evaluated when it runs (a
     // PL/pgSQL block would be compiled every time, and load PL/pgSQL first).
-    let names = |pg_locks_only: bool| -> Vec<String> {
+    let names = |pick: &dyn Fn(&GuardedTable) -> bool| -> Vec<String> {
         tables
             .iter()
-            .filter(|t| t.pg_locks_only == pg_locks_only)
+            .filter(|t| pick(t))
             .map(|t| format!("to_regclass({})", quote_literal(&t.quoted)))
             .collect()
     };
-    let (plain, views) = (names(false), names(true));
+    // A table whose every statement in the unit fails unless it is a table is not asked about:
+    // were it a view, the `LOCK` (taken only if free) would hold the view's tables until that
+    // statement fails and the unit rolls back, a moment later; anything else fails the `LOCK`.
+    let plain = names(&|t| !t.pg_locks_only && t.kind_checked);
+    let views = names(&|t| t.pg_locks_only);
     let mut checks: Vec<String> = Vec::new();
     // `pg_relation_is_publishable` is true of a permanent ordinary or partitioned table of the
     // user's, from the relation cache: a fifth of the server time of a look at `pg_class`, which
@@ -207,22 +219,24 @@ pub fn lock_nowait(
             views.join(", ")
         ));
     }
-    let mut look = FirstLook {
-        sql: format!(
+    let mut statements: Vec<String> = Vec::new();
+    if !checks.is_empty() {
+        statements.push(format!(
             "SELECT 1 / ({})::int AS pgshift_guard_all_tables",
             checks.join(" AND ")
-        ),
-        statements: 1,
-    };
-    for t in tables.iter().filter(|t| !t.pg_locks_only) {
-        look.sql.push_str(&format!(
-            "; LOCK TABLE ONLY {} IN {} MODE NOWAIT",
+        ));
+    }
+    statements.extend(tables.iter().filter(|t| !t.pg_locks_only).map(|t| {
+        format!(
+            "LOCK TABLE ONLY {} IN {} MODE NOWAIT",
             t.quoted,
             t.lock.sql_name()
-        ));
-        look.statements += 1;
-    }
-    Some(look)
+        )
+    }));
+    Some(FirstLook {
+        sql: statements.join("; "),
+        statements: statements.len(),
+    })
 }
 
 /// The guard's first look ([`lock_nowait`]): statements sent as a unit's transaction begins,
@@ -494,6 +508,44 @@ mod tests {
         );
         assert!(!sql.contains("LOCK TABLE ONLY \"v\""), "{sql}");
         assert!(sql.contains("pg_lock_status()"), "{sql}");
+    }
+
+    #[test]
+    fn a_table_only_a_view_would_fail_on_is_locked_without_asking_what_it_is() {
+        let look = |sql: &str| {
+            let u = unit(sql);
+            let guarded = guarded_tables(&u, MadeInRun::Named(&[]));
+            lock_nowait(&u, &guarded, &RunOptions::default()).expect("a first look")
+        };
+        // Adding a column fails on a view: the look is the `LOCK` alone.
+        let only_lock = look("ALTER TABLE t ADD COLUMN a int; CREATE INDEX i ON t (a);");
+        assert_eq!(only_lock.statements, 1, "{}", only_lock.sql);
+        assert!(
+            only_lock.sql.starts_with("LOCK TABLE ONLY \"t\""),
+            "{}",
+            only_lock.sql
+        );
+        // Renaming a column, or a default, succeeds on a view: it is asked about first.
+        for sql in [
+            "ALTER TABLE t ADD COLUMN a int; ALTER TABLE t RENAME COLUMN b TO c;",
+            "ALTER TABLE t ADD COLUMN a int, ALTER COLUMN b SET DEFAULT 1;",
+        ] {
+            let checked = look(sql);
+            assert_eq!(checked.statements, 2, "{sql}: {}", checked.sql);
+            assert!(
+                checked
+                    .sql
+                    .contains("pg_relation_is_publishable(to_regclass('\"t\"'))"),
+                "{}",
+                checked.sql
+            );
+        }
+        // Only the tables that need it are asked about.
+        let mixed = look("ALTER TABLE t RENAME COLUMN b TO c; DROP TABLE u; TRUNCATE w;");
+        assert_eq!(mixed.statements, 4, "{}", mixed.sql);
+        assert!(mixed.sql.contains("to_regclass('\"t\"')"), "{}", mixed.sql);
+        assert!(!mixed.sql.contains("to_regclass('\"u\"')"), "{}", mixed.sql);
+        assert!(!mixed.sql.contains("to_regclass('\"w\"')"), "{}", mixed.sql);
     }
 
     #[test]

@@ -404,8 +404,12 @@ fn walk_steps(exec: &mut Execution, ctx: &mut Context, walk: Option<&StatementWa
         .collect();
     let mut next = 0;
     let fill = |step: &mut crate::units::Step, node: &NodeEnum, ctx: &mut Context| {
-        let effects = statement_effects(node, ctx);
+        let mut effects = statement_effects(node, ctx);
         ctx.observe(node, &effects, step.origin.clone());
+        let targets = fails_unless_tables(node);
+        for e in &mut effects {
+            e.fails_unless_table = targets.contains(&e.table);
+        }
         // A table created earlier in this migration is invisible to other sessions until
         // it commits: nothing waits on its locks, and nothing is there to rewrite. Not one
         // created `IF NOT EXISTS`, which may have been there, in use, all along.
@@ -691,6 +695,60 @@ async fn assume_live_relations(
         ctx.assume_partitions(&table, parts);
     }
     Ok(())
+}
+
+/// The relations `node` fails on unless each is a table (or a partitioned or foreign table):
+/// the target of `CREATE INDEX`, `DROP TABLE`, `TRUNCATE`, and of an `ALTER TABLE` whose every
+/// subcommand adds or drops a column or constraint, validates one, or changes a column's type
+/// or `NOT NULL` (on a view: "ALTER action ... cannot be performed on relation", checked on
+/// 15). Empty for anything else: the guard then asks what the relation is before it locks it
+/// ([`crate::guard::lock_nowait`]).
+fn fails_unless_tables(node: &NodeEnum) -> Vec<QualifiedName> {
+    match node {
+        NodeEnum::IndexStmt(i) => i
+            .relation
+            .as_ref()
+            .map(QualifiedName::from_range_var)
+            .into_iter()
+            .collect(),
+        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectTable as i32 => {
+            QualifiedName::dropped(d).collect()
+        }
+        NodeEnum::TruncateStmt(t) => t
+            .relations
+            .iter()
+            .filter_map(|r| match &r.node {
+                Some(NodeEnum::RangeVar(rv)) => Some(QualifiedName::from_range_var(rv)),
+                _ => None,
+            })
+            .collect(),
+        NodeEnum::AlterTableStmt(a) if a.objtype == ObjectType::ObjectTable as i32 => {
+            let table_only = |c: &pgshift_sql::protobuf::Node| {
+                matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd)) if [
+                    AlterTableType::AtAddColumn,
+                    AlterTableType::AtDropColumn,
+                    AlterTableType::AtAlterColumnType,
+                    AlterTableType::AtSetNotNull,
+                    AlterTableType::AtDropNotNull,
+                    AlterTableType::AtAddConstraint,
+                    AlterTableType::AtDropConstraint,
+                    AlterTableType::AtValidateConstraint,
+                ]
+                .iter()
+                .any(|t| *t as i32 == cmd.subtype))
+            };
+            if !a.cmds.is_empty() && a.cmds.iter().all(table_only) {
+                a.relation
+                    .as_ref()
+                    .map(QualifiedName::from_range_var)
+                    .into_iter()
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// One statement as written, as the online planner ([`crate::online`]) reads it.

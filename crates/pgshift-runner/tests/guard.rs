@@ -809,6 +809,64 @@ async fn an_autovacuum_in_the_way_is_cancelled_not_waited_for() {
     assert_eq!(note, 1);
 }
 
+/// A unit whose statements all fail unless their relation is a table is looked at without
+/// asking what the relation is: on a view the `LOCK` is granted (its tables are free), the
+/// statement fails with its own error, and the rolled-back unit holds nothing.
+#[tokio::test]
+async fn a_statement_that_fails_on_a_view_gets_its_own_error_and_holds_nothing() {
+    let db = TestDb::new().await;
+    let dir = one_migration(
+        &db,
+        "CREATE VIEW items_view AS SELECT id, v FROM items",
+        "20240102000000_view_column.up.sql",
+        "ALTER TABLE items_view ADD COLUMN z int;\n",
+    )
+    .await;
+    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, options())
+        .await
+        .expect("connect");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+    let err = m
+        .up(None, &observer)
+        .await
+        .expect_err("a view takes no new column");
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot be performed on relation \"items_view\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("20240102000000_view_column.up.sql"),
+        "{message}"
+    );
+    // The view's table is free again at once, and nothing was recorded.
+    let c = db.connect().await;
+    c.batch_execute("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE NOWAIT; ROLLBACK")
+        .await
+        .expect("items is free");
+    let recorded: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pgshift.migrations WHERE state = 'applied'",
+            &[],
+        )
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(recorded, 0);
+    assert!(
+        !events
+            .lock()
+            .expect("events")
+            .iter()
+            .any(|e| matches!(e, Event::LockRetry { .. })),
+        "{:#?}",
+        events.lock().expect("events")
+    );
+}
+
 /// The guard's first look locks a table `NOWAIT` only once the same round trip has told it
 /// is a table: an ordinary table, unlogged, temporary or partitioned, passes; a view (whose
 /// `LOCK` would lock every table it reads) or a name that is not there does not, and the unit
@@ -841,6 +899,7 @@ async fn the_first_look_takes_tables_of_every_persistence_and_never_a_view() {
             display: name.to_string(),
             lock: pgshift_db::LockLevel::AccessExclusive,
             pg_locks_only: false,
+            kind_checked: true,
         };
         let sql = lock_nowait(&unit, &[table], &RunOptions::default())
             .expect("a first look")

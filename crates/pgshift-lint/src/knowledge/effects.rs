@@ -42,6 +42,12 @@ pub struct Effect {
     /// so the guard looks at it otherwise.
     #[serde(skip)]
     pub view: bool,
+    /// The statement fails unless the relation is a table (set by the runner, which reads
+    /// the statement: `CREATE INDEX`, `DROP TABLE`, `TRUNCATE`, an `ALTER TABLE` adding or
+    /// dropping a column or constraint): the guard's first look may lock it without asking
+    /// first what it is, since a `LOCK` that took a view's tables ends with the failing unit.
+    #[serde(skip)]
+    pub fails_unless_table: bool,
 }
 
 impl Effect {
@@ -54,6 +60,7 @@ impl Effect {
             note: note.into(),
             through_table: false,
             view: false,
+            fails_unless_table: false,
         }
     }
     fn scan(mut self) -> Effect {
