@@ -252,14 +252,17 @@ pub(crate) struct Executor<'a> {
     pub(crate) transactions: Transactions,
     /// Tables created earlier in this run: the lock-queue guard does not look at them.
     pub(crate) new_tables: guard::MadeInRun<'a>,
+}
+
+impl Executor<'_> {
     /// A unit of one statement may go as one simple query with its `BEGIN` and timeouts
     /// ([`Executor::try_sent_whole`]): the server is PostgreSQL 13 or later, which times each
     /// statement of such a query on its own (before, `statement_timeout` timed the whole text,
     /// from before its `SET LOCAL`).
-    pub(crate) one_message: bool,
-}
+    fn one_message(&self) -> bool {
+        self.conn.server_version_num() >= 130_000
+    }
 
-impl Executor<'_> {
     /// Runs one unit, retrying it when it hits `lock_timeout`, then runs `after` in the same
     /// transaction (transactional units) or right after (others).
     pub(crate) async fn run_unit(
@@ -838,7 +841,7 @@ impl Executor<'_> {
             lock_first,
             steps,
             record,
-            self.one_message && steps.len() == 1,
+            self.one_message() && steps.len() == 1,
         );
         hook.unit_started().await.map_err(|error| UnitFailure {
             guard_lock: false,

@@ -131,9 +131,9 @@ pub struct Migrator {
     /// The server's version, read at the start of each command: which safe rewrites apply
     /// (`SET NOT NULL` through a CHECK from 12, `REINDEX CONCURRENTLY` from 12).
     pg: PgVersion,
-    /// `server_version_num`, once read: a session's server does not change, and reading it
-    /// before every migration cost two round trips each.
-    server_version_num: Option<i32>,
+    /// [`Self::read_server_version`] ran on this session (the server version taken, the
+    /// connection check set).
+    session_ready: bool,
     /// The old tool's table this command also records in (`[run] record_in_old_tool`).
     old_tool: Option<OldTool>,
     /// Tables the migrations this command ran created (`IF NOT EXISTS` only where
@@ -202,7 +202,7 @@ impl Migrator {
             set,
             options,
             pg: PgVersion::DEFAULT,
-            server_version_num: None,
+            session_ready: false,
             old_tool: None,
             new_tables: Vec::new(),
             tables_before_run: None,
@@ -226,7 +226,6 @@ impl Migrator {
             } else {
                 crate::guard::MadeInRun::Named(&self.new_tables)
             },
-            one_message: self.server_version_num.is_some_and(|n| n >= 130_000),
         }
     }
 
@@ -255,7 +254,7 @@ impl Migrator {
     /// (`RESET ALL`, `DISCARD ALL`).
     pub(crate) async fn read_server_version(&mut self) -> Result<()> {
         let num = self.conn.server_version_num();
-        self.server_version_num = Some(num);
+        self.session_ready = true;
         if let Some(v) = PgVersion::parse(&num.to_string()) {
             self.pg = v;
         }
@@ -278,7 +277,7 @@ impl Migrator {
 
     /// [`Self::read_server_version`] unless this session already did.
     pub(crate) async fn ensure_server_version(&mut self) -> Result<()> {
-        if self.server_version_num.is_none() {
+        if !self.session_ready {
             self.read_server_version().await?;
         }
         Ok(())

@@ -255,7 +255,7 @@ pub async fn plan(
     conn.batch_execute("SET lock_timeout = '200ms'")
         .await
         .map_err(DbError::from)?;
-    let num = pgshift_db::server_version_num(conn).await?;
+    let num = conn.server_version_num();
     let pg = PgVersion::parse(&num.to_string()).unwrap_or_default();
     // Migrations another tool applied are not pending, even before the first `up` records them.
     let rows = crate::adopt::history_view(conn, set).await?;

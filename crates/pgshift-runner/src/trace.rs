@@ -246,7 +246,7 @@ pub async fn trace_fresh_database(
             ));
         }
     }
-    let version_num = pgshift_db::server_version_num(&worker).await?;
+    let version_num = worker.server_version_num();
     let mut tracer = Tracer::new(&worker, &observer, version_num, &options.run, true);
     let mut migrations = Vec::new();
     for m in &set.migrations[first..] {
@@ -276,7 +276,7 @@ async fn trace_existing(
 ) -> Result<TraceReport> {
     let worker = pgshift_db::connect(url).await?;
     let observer = pgshift_db::connect(url).await?;
-    let version_num = pgshift_db::server_version_num(&worker).await?;
+    let version_num = worker.server_version_num();
     // What another tool applied counts as applied, as it does for `up`: never traced (and,
     // with `commit`, never run) a second time.
     let applied: BTreeSet<String> = crate::adopt::history_view(&worker, set)
@@ -488,9 +488,6 @@ impl<'c> Tracer<'c> {
                 Transactions::Caller
             },
             new_tables: crate::guard::MadeInRun::Named(&[]),
-            // The trace watches each statement from a second session (its hook is not
-            // passive): its units go a statement at a time.
-            one_message: false,
         };
         if self.own_transactions {
             executor.set_session_timeouts().await?;

@@ -158,6 +158,43 @@ async fn has_note_column(db: &TestDb) -> bool {
     .is_some()
 }
 
+/// Runs `up` of `dir` until the guard says it waits (failing if it never does), then ends
+/// `holder`'s transaction and lets `up` finish; its events.
+async fn up_once_the_guard_waits(
+    db: &TestDb,
+    dir: &Path,
+    holder: &pgshift_db::Connection,
+) -> Vec<Event> {
+    let set = load(dir, Some(Format::Pgshift)).expect("load");
+    let mut m = Migrator::connect(&db.url(), set, options())
+        .await
+        .expect("connect");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let up = tokio::spawn(async move {
+        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+        m.up(None, &observer).await
+    });
+    let started = Instant::now();
+    while !events
+        .lock()
+        .expect("events")
+        .iter()
+        .any(|e| matches!(e, Event::GuardWaiting { .. }))
+    {
+        assert!(
+            !up.is_finished() && started.elapsed() < Duration::from_secs(30),
+            "the guard did not wait for the reader: {:#?}",
+            events.lock().expect("events")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.batch_execute("COMMIT").await.expect("release");
+    up.await.expect("join").expect("up");
+    let events = events.lock().expect("events").clone();
+    events
+}
+
 fn options() -> RunOptions {
     RunOptions {
         lock_timeout: Duration::from_millis(300),
@@ -466,33 +503,7 @@ async fn a_view_read_in_an_open_transaction_is_waited_for_before_it_is_dropped()
         .batch_execute("BEGIN; SELECT count(*) FROM items_view;")
         .await
         .expect("reader");
-    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, options())
-        .await
-        .expect("connect");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let up = tokio::spawn(async move {
-        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
-        m.up(None, &observer).await
-    });
-    let started = Instant::now();
-    while !events
-        .lock()
-        .expect("events")
-        .iter()
-        .any(|e| matches!(e, Event::GuardWaiting { .. }))
-    {
-        assert!(
-            !up.is_finished() && started.elapsed() < Duration::from_secs(30),
-            "the guard did not wait for the reader: {:#?}",
-            events.lock().expect("events")
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    holder.batch_execute("COMMIT").await.expect("release");
-    up.await.expect("join").expect("up");
-    let events = events.lock().expect("events").clone();
+    let events = up_once_the_guard_waits(&db, dir.path(), &holder).await;
     let tables = events.iter().find_map(|e| match e {
         Event::GuardWaiting { tables, .. } => Some(tables.clone()),
         _ => None,
@@ -530,33 +541,7 @@ async fn a_table_created_if_not_exists_that_was_there_and_in_use_is_waited_for()
         .batch_execute("BEGIN; SELECT count(*) FROM items;")
         .await
         .expect("reader");
-    let set = load(dir.path(), Some(Format::Pgshift)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, options())
-        .await
-        .expect("connect");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let up = tokio::spawn(async move {
-        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
-        m.up(None, &observer).await
-    });
-    let started = Instant::now();
-    while !events
-        .lock()
-        .expect("events")
-        .iter()
-        .any(|e| matches!(e, Event::GuardWaiting { .. }))
-    {
-        assert!(
-            !up.is_finished() && started.elapsed() < Duration::from_secs(30),
-            "the guard did not wait for the reader: {:#?}",
-            events.lock().expect("events")
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    holder.batch_execute("COMMIT").await.expect("release");
-    up.await.expect("join").expect("up");
-    let events = events.lock().expect("events").clone();
+    let events = up_once_the_guard_waits(&db, dir.path(), &holder).await;
     assert!(
         !events.iter().any(|e| matches!(e, Event::LockRetry { .. })),
         "{events:#?}"

@@ -350,7 +350,7 @@ pub async fn verify(
     if options.database_url.is_some() && !options.allow_non_empty {
         refuse_non_empty(&inspector, &url).await?;
     }
-    let version_num = pgshift_db::server_version_num(&inspector).await?;
+    let version_num = inspector.server_version_num();
     if let Some(seed) = &options.seed {
         load_seed(&inspector, seed).await?;
     }
