@@ -21,6 +21,7 @@ use rand::Rng;
 use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
 use crate::guard;
+use crate::handoff::{Gate, Handoff, Successor};
 use crate::history::{self, NewRow, RowState};
 use crate::inflight;
 use crate::migrator::describe_session;
@@ -263,17 +264,20 @@ impl Executor<'_> {
         self.conn.server_version_num() >= 130_000
     }
 
-    /// Runs one unit, retrying it when it hits `lock_timeout`, then runs `after` in the same
-    /// transaction (transactional units) or right after (others).
+    /// Runs unit `index` of `exec`, `m`'s, retrying it when it hits `lock_timeout`, then runs
+    /// `after` in the same transaction (transactional units) or right after (others).
     pub(crate) async fn run_unit(
         &self,
-        m: &Migration,
-        exec: &Execution,
-        index: usize,
+        (m, exec, index): (&Migration, &Execution, usize),
         observer: &dyn Observer,
         after: &Record,
         hook: &mut dyn StepHook,
+        relay: Relay<'_>,
     ) -> Result<()> {
+        let Relay {
+            mut ahead,
+            mut successor,
+        } = relay;
         // Borrowed: a unit can hold a large file's steps, and only the retry outside a
         // transaction block below changes it.
         let mut unit = std::borrow::Cow::Borrowed(&exec.units[index]);
@@ -347,9 +351,36 @@ impl Executor<'_> {
                 }
             }
             announced = true;
-            let outcome = self
-                .try_unit(&unit, index, after, hook, lock_first.take().as_ref())
-                .await;
+            // Only the first attempt has a successor preparing itself alongside.
+            let outcome = match ahead.take() {
+                // Sent while the migration before ran, with the same first look.
+                Some(sent) => match hook.unit_started().await {
+                    Ok(()) => {
+                        lock_first = None;
+                        self.read_whole(sent, &unit.steps, hook, successor.take())
+                            .await
+                    }
+                    Err(error) => {
+                        let _ = self.conn.batch_execute("ROLLBACK").await;
+                        Err(UnitFailure {
+                            guard_lock: false,
+                            step: 0,
+                            error,
+                        })
+                    }
+                },
+                None => {
+                    self.try_unit(
+                        &unit,
+                        index,
+                        after,
+                        hook,
+                        lock_first.take().as_ref(),
+                        successor.take(),
+                    )
+                    .await
+                }
+            };
             self.forward_notices(observer);
             let Err(failure) = outcome else {
                 return Ok(());
@@ -468,7 +499,7 @@ impl Executor<'_> {
         // transaction still writing to a table holds a lock the `NOWAIT` ones then fail on.
         let first = locks.after(small.size_check());
         match self
-            .try_unit(&small.unit, 0, after, hook, Some(&first))
+            .try_unit(&small.unit, 0, after, hook, Some(&first), None)
             .await
         {
             Ok(()) => {
@@ -560,6 +591,37 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// The record's text when `unit` goes to the server whole, in one round trip
+    /// ([`Executor::try_sent_whole`]): a transaction of pgshift's, of at most
+    /// [`SENT_WHOLE_STEPS_MAX`] statements and no `COPY`, whose hook only notes, whose record
+    /// is one statement.
+    fn sent_whole_record(&self, unit: &Unit, after: &Record, passive: bool) -> Option<String> {
+        (self.transactions == Transactions::Own
+            && unit.transactional
+            && !unit.steps.is_empty()
+            && unit.steps.len() <= SENT_WHOLE_STEPS_MAX
+            && passive
+            && unit.steps.iter().all(|s| s.copy_data.is_none()))
+        .then(|| after.inline_sql())
+        .flatten()
+    }
+
+    /// Sends `unit` whole, behind the unit before it that has not answered yet, when its first
+    /// attempt needs nothing from the server first ([`crate::handoff`]): no backfill, its
+    /// guard's look its locks taken `NOWAIT` (or nothing to look at). `None` when it does.
+    pub(crate) fn send_ahead(&self, unit: &Unit, after: &Record, gate: &Gate) -> Option<SentWhole> {
+        if unit.backfill().is_some() {
+            return None;
+        }
+        let record = self.sent_whole_record(unit, after, true)?;
+        let guarded = guard::guarded_tables(unit, self.new_tables);
+        let lock_first = guard::lock_nowait(unit, &guarded, self.options);
+        if lock_first.is_none() && !guarded.is_empty() {
+            return None;
+        }
+        Some(self.send_whole(&unit.steps, &record, lock_first.as_ref(), gate))
+    }
+
     /// One attempt at a unit: its steps, each watched by `hook`, and its record. With
     /// `lock_first` (`LOCK TABLE ... NOWAIT` statements), a transactional unit takes those
     /// locks as its transaction begins, in the same round trip.
@@ -570,6 +632,7 @@ impl Executor<'_> {
         after: &Record,
         hook: &mut dyn StepHook,
         lock_first: Option<&guard::FirstLook>,
+        successor: Option<&dyn Successor>,
     ) -> std::result::Result<(), UnitFailure> {
         let client: &tokio_postgres::Client = self.conn;
         let last = unit.steps.len().saturating_sub(1);
@@ -591,17 +654,10 @@ impl Executor<'_> {
             }
             return Ok(());
         }
-        if unit.transactional
-            && !unit.steps.is_empty()
-            && unit.steps.len() <= SENT_WHOLE_STEPS_MAX
-            && hook.passive()
-            && unit.steps.iter().all(|s| s.copy_data.is_none())
-        {
-            if let Some(record) = after.inline_sql() {
-                return self
-                    .try_sent_whole(&unit.steps, &record, hook, lock_first)
-                    .await;
-            }
+        if let Some(record) = self.sent_whole_record(unit, after, hook.passive()) {
+            return self
+                .try_sent_whole(&unit.steps, &record, hook, lock_first, successor)
+                .await;
         }
         if unit.transactional {
             let (lock_timeout, statement_timeout) = self.timeouts_for(&unit.steps);
@@ -826,13 +882,40 @@ impl Executor<'_> {
     /// one of the first look's is the guard's. The server counts an error's position from the
     /// start of its text; it is made the statement's own again, and it also tells the
     /// statement of a syntax error the server finds (which stops its whole text unrun).
+    /// While the answers come, `successor` may send the next migration behind this one
+    /// ([`crate::handoff`]).
     async fn try_sent_whole(
         &self,
         steps: &[Step],
         record: &str,
         hook: &mut dyn StepHook,
         lock_first: Option<&guard::FirstLook>,
+        successor: Option<&dyn Successor>,
     ) -> std::result::Result<(), UnitFailure> {
+        hook.unit_started().await.map_err(|error| UnitFailure {
+            guard_lock: false,
+            step: 0,
+            error,
+        })?;
+        let gate = Gate {
+            after: None,
+            mark: successor.map(|s| s.token_before().to_string()),
+        };
+        let sent = self.send_whole(steps, record, lock_first, &gate);
+        self.read_whole(sent, steps, hook, successor).await
+    }
+
+    /// Sends a transactional unit whole (see [`Executor::try_sent_whole`]), at once (nothing
+    /// here waits), and starts reading its answers as they come, so that whatever is sent
+    /// after it never waits behind answers nobody reads.
+    pub(crate) fn send_whole(
+        &self,
+        steps: &[Step],
+        record: &str,
+        lock_first: Option<&guard::FirstLook>,
+        gate: &Gate,
+    ) -> SentWhole {
+        use futures_util::FutureExt;
         let client: &tokio_postgres::Client = self.conn;
         let (lock_timeout, statement_timeout) = self.timeouts_for(steps);
         let begin = crate::units::begin_with_timeouts(lock_timeout, statement_timeout);
@@ -842,43 +925,99 @@ impl Executor<'_> {
             steps,
             record,
             self.one_message() && steps.len() == 1,
+            gate,
         );
-        hook.unit_started().await.map_err(|error| UnitFailure {
-            guard_lock: false,
-            step: 0,
-            error,
-        })?;
-        // All sent before any answer is read.
+        // Queued for the connection on the first poll: the driver's send does not wait. Were
+        // one not taken at once, none after it is sent, and the unit fails at it.
         let mut answers = Vec::with_capacity(texts.len());
         for text in &texts {
-            answers.push(client.simple_query_raw(&text.sql).await);
-        }
-        // The text whose answer is awaited: the server is running it.
-        let reading = std::sync::atomic::AtomicUsize::new(0);
-        let moved_on = tokio::sync::Notify::new();
-        let run = async {
-            use futures_util::TryStreamExt;
-            // The first error: which text, and how many of its statements completed.
-            let mut failed: Option<(usize, usize, tokio_postgres::Error)> = None;
-            for (i, answer) in answers.into_iter().enumerate() {
-                reading.store(i, Ordering::SeqCst);
-                moved_on.notify_waiters();
-                let mut completed = 0;
-                let read = async {
-                    let stream = answer?;
-                    futures_util::pin_mut!(stream);
-                    while let Some(message) = stream.try_next().await? {
-                        if let tokio_postgres::SimpleQueryMessage::CommandComplete(_) = message {
-                            completed += 1;
-                        }
-                    }
-                    Ok::<(), tokio_postgres::Error>(())
-                };
-                // The texts after a failed one fail too; their answers are read all the same.
-                if let (Err(error), None) = (read.await, &failed) {
-                    failed = Some((i, completed, error));
-                }
+            let answer = client.simple_query_raw(&text.sql).now_or_never();
+            let taken = answer.is_some();
+            answers.push(answer);
+            if !taken {
+                break;
             }
+        }
+        let reading = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let moved_on = std::sync::Arc::new(tokio::sync::Notify::new());
+        let collector = {
+            let (reading, moved_on) = (reading.clone(), moved_on.clone());
+            async move {
+                use futures_util::TryStreamExt;
+                // The first error: which text, and how many of its statements completed.
+                let mut failed: Option<(usize, usize, DbError)> = None;
+                for (i, answer) in answers.into_iter().enumerate() {
+                    reading.store(i, Ordering::SeqCst);
+                    moved_on.notify_waiters();
+                    let Some(answer) = answer else {
+                        failed.get_or_insert((
+                            i,
+                            0,
+                            DbError::Driver {
+                                reason: "the driver did not take a statement at once".to_string(),
+                            },
+                        ));
+                        break;
+                    };
+                    let mut completed = 0;
+                    let read = async {
+                        let stream = answer?;
+                        futures_util::pin_mut!(stream);
+                        while let Some(message) = stream.try_next().await? {
+                            if let tokio_postgres::SimpleQueryMessage::CommandComplete(_) = message
+                            {
+                                completed += 1;
+                            }
+                        }
+                        Ok::<(), tokio_postgres::Error>(())
+                    };
+                    // The texts after a failed one fail too; their answers are read all the same.
+                    if let (Err(error), None) = (read.await, &failed) {
+                        failed = Some((i, completed, error.into()));
+                    }
+                }
+                failed
+            }
+        };
+        SentWhole {
+            texts,
+            looked: lock_first.is_some(),
+            reading,
+            moved_on,
+            answered: tokio::spawn(collector),
+        }
+    }
+
+    /// The answers to a unit sent whole: `Ok` when it committed, else which statement failed
+    /// (the transaction rolled back). `successor` prepares the next migration meanwhile.
+    pub(crate) async fn read_whole(
+        &self,
+        sent: SentWhole,
+        steps: &[Step],
+        hook: &dyn StepHook,
+        successor: Option<&dyn Successor>,
+    ) -> std::result::Result<(), UnitFailure> {
+        let client: &tokio_postgres::Client = self.conn;
+        let SentWhole {
+            texts,
+            looked,
+            reading,
+            moved_on,
+            mut answered,
+        } = sent;
+        let handoff = Handoff::default();
+        let run = async {
+            let failed = match (&mut answered).await {
+                Ok(failed) => failed,
+                Err(e) => Some((
+                    0,
+                    0,
+                    DbError::Driver {
+                        reason: format!("reading the answers stopped: {e}"),
+                    },
+                )),
+            };
+            handoff.note_answered();
             failed
         };
         let watching: &dyn StepHook = hook;
@@ -906,15 +1045,28 @@ impl Executor<'_> {
                 }
             }
         };
-        let failed = tokio::select! {
-            biased;
-            failed = run => failed,
-            () = progress => None,
+        let reading_answers = async {
+            tokio::select! {
+                biased;
+                failed = run => failed,
+                () = progress => None,
+            }
         };
-        let Some((text, completed, error)) = failed else {
+        let next = async {
+            if let Some(s) = successor {
+                s.while_unanswered(&handoff).await;
+            }
+        };
+        let (failed, ()) = futures_util::future::join(reading_answers, next).await;
+        let Some((text, completed, mut error)) = failed else {
             return Ok(());
         };
-        let mut error = DbError::from(error);
+        // What was sent behind this unit is void: its answers go unread, and the ROLLBACK
+        // below ends whatever transaction it opened.
+        let successor_sent = handoff.successor_sent();
+        if let Some(s) = successor {
+            s.discard();
+        }
         let failing = &texts[text];
         // A position inside the text's statement is that statement's, counted from its start.
         let own_position = match (&error, failing.step) {
@@ -943,17 +1095,18 @@ impl Executor<'_> {
             }
         }
         // The transaction is open and failed, unless the COMMIT failed (which ends it) or a
-        // lone text did not parse (nothing of it ran, not even its `BEGIN`).
+        // lone text did not parse (nothing of it ran, not even its `BEGIN`). A unit sent
+        // behind this one may have opened one of its own.
         let nothing_ran = texts.len() == 1 && completed == 0;
-        if what != Sent::Commit && !nothing_ran {
+        if successor_sent || (what != Sent::Commit && !nothing_ran) {
             let _ = client.batch_execute("ROLLBACK").await;
         }
         let last = steps.len().saturating_sub(1);
         Err(UnitFailure {
-            guard_lock: what == Sent::Look && lock_first.is_some(),
+            guard_lock: what == Sent::Look && looked,
             step: match what {
                 Sent::Step(step) => step,
-                Sent::Begin | Sent::Look => 0,
+                Sent::Begin | Sent::Gate | Sent::Look => 0,
                 Sent::Record | Sent::Commit => last,
             },
             error,
@@ -1176,11 +1329,35 @@ const SENT_WHOLE_STEPS_MAX: usize = 200;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     Begin,
+    /// The check that the migration sent before this one committed ([`crate::handoff`]).
+    Gate,
     /// The timeouts and the guard's first look.
     Look,
     Step(usize),
     Record,
     Commit,
+}
+
+/// How a unit's first attempt meets the migrations around it ([`crate::handoff`]).
+#[derive(Default)]
+pub(crate) struct Relay<'a> {
+    /// The attempt, already sent while the migration before ran.
+    pub(crate) ahead: Option<SentWhole>,
+    /// The next migration, preparing itself while this unit runs.
+    pub(crate) successor: Option<&'a dyn Successor>,
+}
+
+/// A transactional unit sent whole ([`Executor::send_whole`]), its answers being read as they
+/// come (by a task of their own, which reads them to the end even when this is dropped).
+pub(crate) struct SentWhole {
+    texts: Vec<WholeText>,
+    /// Its first text takes the guard's locks `NOWAIT`.
+    looked: bool,
+    /// The text whose answer is awaited: the server is running it.
+    reading: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    moved_on: std::sync::Arc<tokio::sync::Notify>,
+    /// The first error: which text, and how many of its statements completed.
+    answered: tokio::task::JoinHandle<Option<(usize, usize, DbError)>>,
 }
 
 /// One simple query of a unit sent whole: its text, its statements in order, and the unit's
@@ -1201,12 +1378,21 @@ fn whole_unit_texts(
     steps: &[Step],
     record: &str,
     lone: bool,
+    gate: &Gate,
 ) -> Vec<WholeText> {
     const BETWEEN: &str = "\n;\n";
     let begin_statements = begin.split("; ").count();
+    // Right after its `BEGIN`: nothing of the unit runs unless the one before committed.
+    let (begin, checked) = match (&gate.after, begin.split_once("; ")) {
+        (Some(token), Some((first, rest))) => {
+            (format!("{first}; {}; {rest}", Gate::check_sql(token)), true)
+        }
+        _ => (begin.to_string(), false),
+    };
     let mut texts = vec![WholeText {
-        sql: begin.to_string(),
+        sql: begin,
         statements: std::iter::once(Sent::Begin)
+            .chain(checked.then_some(Sent::Gate))
             .chain(std::iter::repeat_n(Sent::Look, begin_statements - 1))
             .collect(),
         step: None,
@@ -1241,6 +1427,11 @@ fn whole_unit_texts(
     if let Some(text) = texts.last_mut() {
         if !record.is_empty() {
             text.sql.push_str(record);
+            text.sql.push_str(";\n");
+            text.statements.push(Sent::Record);
+        }
+        if let Some(token) = &gate.mark {
+            text.sql.push_str(&Gate::mark_sql(token));
             text.sql.push_str(";\n");
             text.statements.push(Sent::Record);
         }
@@ -1283,7 +1474,7 @@ mod tests {
             step("UPDATE t SET b = 1"),
         ];
         let record = "DELETE FROM pgshift.migrations WHERE version = '1'";
-        let texts = whole_unit_texts(&begin, Some(&look), &steps, record, false);
+        let texts = whole_unit_texts(&begin, Some(&look), &steps, record, false, &Gate::default());
         assert_eq!(texts.len(), 4);
         assert_eq!(texts[0].sql, begin);
         assert_eq!(texts[0].statements, [Sent::Begin, Sent::Look, Sent::Look]);
@@ -1304,7 +1495,7 @@ mod tests {
         // The comment ends with its line: the `;` after it is a statement separator.
         assert!(texts[1].sql.ends_with("-- ends in a comment\n;\n"));
 
-        let lone = whole_unit_texts(&begin, Some(&look), &steps[..1], "", true);
+        let lone = whole_unit_texts(&begin, Some(&look), &steps[..1], "", true, &Gate::default());
         assert_eq!(lone.len(), 1);
         assert_eq!(
             lone[0].statements,
@@ -1322,6 +1513,38 @@ mod tests {
         let rest: String = lone[0].sql.chars().skip(start).collect();
         assert!(rest.starts_with("CREATE INDEX i ON t"), "{rest}");
         assert!(lone[0].sql.starts_with(&begin));
+    }
+
+    #[test]
+    fn a_unit_sent_behind_another_checks_its_gate_right_after_begin_and_marks_before_commit() {
+        let begin =
+            crate::units::begin_with_timeouts(Duration::from_millis(500), Duration::from_secs(60));
+        let gate = Gate {
+            after: Some("a.1".to_string()),
+            mark: Some("a.2".to_string()),
+        };
+        let steps = [step("DROP TABLE t"), step("DROP TYPE k")];
+        let record = "DELETE FROM pgshift.migrations WHERE version = '1'";
+        let texts = whole_unit_texts(&begin, None, &steps, record, false, &gate);
+        assert!(texts[0].sql.starts_with(&format!(
+            "BEGIN; {}; SET LOCAL lock_timeout",
+            Gate::check_sql("a.1")
+        )));
+        assert_eq!(
+            texts[0].statements,
+            [Sent::Begin, Sent::Gate, Sent::Look, Sent::Look]
+        );
+        assert!(texts[2]
+            .sql
+            .ends_with(&format!("{record};\n{};\nCOMMIT", Gate::mark_sql("a.2"))));
+        assert_eq!(
+            texts[2].statements,
+            [Sent::Step(1), Sent::Record, Sent::Record, Sent::Commit]
+        );
+        let lone = whole_unit_texts(&begin, None, &steps[..1], record, true, &gate);
+        assert_eq!(lone.len(), 1);
+        assert_eq!(lone[0].statements[..2], [Sent::Begin, Sent::Gate]);
+        assert!(lone[0].sql.ends_with("';\nCOMMIT"));
     }
 
     #[test]

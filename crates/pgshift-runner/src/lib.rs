@@ -39,6 +39,7 @@ pub mod event;
 pub(crate) mod executor;
 mod existing_rows;
 pub mod guard;
+pub(crate) mod handoff;
 pub mod history;
 pub mod inflight;
 pub mod migrator;

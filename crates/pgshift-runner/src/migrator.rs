@@ -22,7 +22,7 @@ use crate::adopt;
 use crate::backup;
 use crate::error::{Result, RunError};
 use crate::event::{Event, Observer};
-use crate::executor::{Executor, Record, Transactions};
+use crate::executor::{Executor, Record, Relay, SentWhole, Transactions};
 use crate::history::{self, HistoryRow, NewRow, RowState};
 use crate::inflight::{self, Verdict};
 use crate::old_tool::{announce, write_rows, NotWritten, OldTool, OldToolRow};
@@ -172,6 +172,13 @@ impl Direction {
 }
 
 /// One migration to run in one direction: its units and the history row it starts from.
+/// A revert prepared, ready to run.
+struct Revert {
+    run: Run,
+    /// Its SQL may reset the session: pgshift's settings are made again after it.
+    resets: bool,
+}
+
 struct Run {
     direction: Direction,
     /// For a revert, the down script stands in as `up`.
@@ -713,12 +720,7 @@ impl Migrator {
                     .collect()
             }
         };
-        let mut reverted = Vec::new();
-        for row in chosen {
-            self.revert(&row, observer).await?;
-            reverted.push(row.version.clone());
-        }
-        Ok(reverted)
+        self.revert_all(&chosen, observer).await
     }
 
     /// Reverts the newest applied migration and applies it again.
@@ -1027,7 +1029,8 @@ impl Migrator {
             old_tool: self.old_tool.as_ref().map(|o| o.applied(&self.set, m)),
         };
         self.prepare_records(resets).await?;
-        self.execute(run, prepared.dump, observer).await?;
+        self.execute(run, prepared.dump, observer, Relay::default())
+            .await?;
         created.extend(self.new_since_run_started(if_missing).await?);
         if let Some(made) = made_in_run {
             self.new_tables = made;
@@ -1074,7 +1077,72 @@ impl Migrator {
             .collect())
     }
 
-    async fn revert(&mut self, row: &HistoryRow, observer: &dyn Observer) -> Result<()> {
+    /// Whether a revert runs as one unit, with no query before it (no small-table try,
+    /// nothing to resume), so that its first attempt may be sent behind the migration before.
+    fn sends_ahead(&self, plan: &Revert) -> bool {
+        let run = &plan.run;
+        !plan.resets
+            && one_unit(&run.exec)
+            && run
+                .row
+                .as_ref()
+                .is_some_and(|r| r.state == RowState::Applied)
+            && run
+                .small
+                .as_ref()
+                .is_none_or(|s| self.executor().small_locks(s).is_none())
+    }
+
+    /// Reverts `chosen` in order, each migration sent behind the one before it when both go
+    /// to the server whole ([`crate::handoff`]): the server goes from one to the next without
+    /// waiting for pgshift.
+    async fn revert_all(
+        &mut self,
+        chosen: &[HistoryRow],
+        observer: &dyn Observer,
+    ) -> Result<Vec<String>> {
+        let tokens = crate::handoff::Tokens::new();
+        let mut reverted = Vec::new();
+        let mut ready: Option<(Revert, Option<SentWhole>)> = None;
+        for (i, row) in chosen.iter().enumerate() {
+            let (Revert { run, resets }, ahead) = match ready.take() {
+                Some(ready) => ready,
+                None => {
+                    let plan = self.plan_revert(row, observer).await?;
+                    self.prepare_records(plan.resets).await?;
+                    (plan, None)
+                }
+            };
+            // A migration that resets the session is followed by pgshift's settings again,
+            // before anything else is sent.
+            let next = chosen
+                .get(i + 1)
+                .filter(|_| !resets)
+                .map(|next| NextRevert {
+                    migrator: self,
+                    row: next,
+                    token_before: tokens.of(i),
+                    mark: chosen.get(i + 2).map(|_| tokens.of(i + 1)),
+                    ready: std::sync::Mutex::new(None),
+                });
+            let relay = Relay {
+                ahead,
+                successor: next.as_ref().map(|n| n as &dyn crate::handoff::Successor),
+            };
+            self.execute(run, None, observer, relay).await?;
+            ready = next.and_then(NextRevert::take);
+            if resets {
+                self.restore_session().await?;
+            }
+            reverted.push(row.version.clone());
+        }
+        Ok(reverted)
+    }
+
+    /// What reverting `row` runs: its down script prepared (the file's, or the SQL the history
+    /// kept), and whether it resets the session. A migration that stopped partway has the
+    /// statement it left in flight settled first.
+    async fn plan_revert(&self, row: &HistoryRow, observer: &dyn Observer) -> Result<Revert> {
         let on_disk = Version::parse(&row.version).and_then(|v| self.set.find(&v).cloned());
         let (script, from_history) = match on_disk.as_ref().and_then(|m| m.down.clone()) {
             Some(down) => (down, false),
@@ -1163,22 +1231,20 @@ impl Migrator {
             from_history,
             old_tool,
         };
-        self.prepare_records(resets).await?;
-        self.execute(run, None, observer).await?;
-        if resets {
-            self.restore_session().await?;
-        }
-        Ok(())
+        Ok(Revert { run, resets })
     }
 
     /// Runs a migration's up (apply) or down (revert) unit by unit: resumes where an earlier
     /// run stopped, records progress with each unit, settles a statement the earlier run left
     /// in flight, and records the end.
+    /// `relay`: the first attempt already sent behind the migration before
+    /// ([`Migrator::sends_ahead`] said it runs as one unit), and the migration after this one.
     async fn execute(
-        &mut self,
+        &self,
         run: Run,
         dump: Option<backup::PlannedDump>,
         observer: &dyn Observer,
+        relay: Relay<'_>,
     ) -> Result<()> {
         let Run {
             direction,
@@ -1202,8 +1268,9 @@ impl Migrator {
         };
         // Tried as written first (one transaction) when its relations may be small and the
         // guard can take its locks NOWAIT.
-        let small =
-            small.filter(|s| resuming.is_none() && self.executor().small_locks(s).is_some());
+        let small = small.filter(|s| {
+            relay.ahead.is_none() && resuming.is_none() && self.executor().small_locks(s).is_some()
+        });
         match direction {
             Direction::Apply => observer.event(&Event::Applying {
                 version: version.clone(),
@@ -1247,16 +1314,8 @@ impl Migrator {
         }
         // The migration as written, when its relations are small and free: it commits with
         // its history record, or nothing of it stays and the rewritten form runs.
-        let final_record = |digests: &dyn Fn() -> Vec<String>| match direction {
-            Direction::Apply => Record::Applied {
-                row: row_for(&m, RowState::Applied, 1, 1, None, format, digests()),
-                started,
-                old_tool: old_tool.clone(),
-            },
-            Direction::Revert => Record::Reverted {
-                version: version.clone(),
-                old_tool: old_tool.clone(),
-            },
+        let final_record = |digests: &dyn Fn() -> Vec<String>| {
+            end_record(direction, &m, format, started, old_tool.clone(), digests)
         };
         let tried = match &small {
             Some(small) => {
@@ -1292,19 +1351,14 @@ impl Migrator {
             observer.event(&Event::Info(format!(
                 "  ran as written, in one transaction: its tables hold at most {mb} MB in all, and their locks were free"
             )));
-        } else if total == 1
-            && exec.units[0].transactional
-            // A unit that may run outside a transaction instead (`Unit::when_busy`) records
-            // its progress as one that always would: in flight first, when it does.
-            && exec.units[0].when_busy.is_none()
-            && resuming.is_none()
-        {
+        } else if one_unit(&exec) && resuming.is_none() {
             // The common case: the whole migration and its history record commit together.
             let record = final_record(&digests);
             self.executor()
-                .run_unit(&m, &exec, 0, observer, &record, &mut progress)
+                .run_unit((&m, &exec, 0), observer, &record, &mut progress, relay)
                 .await?;
         } else {
+            debug_assert!(relay.ahead.is_none(), "sent ahead, yet not one unit");
             // The partial row and the session's timeouts go out together: one round trip.
             let partial = (resuming.is_none() && direction == Direction::Apply).then(|| {
                 row_for(
@@ -1355,7 +1409,13 @@ impl Migrator {
                     old_tool: old_tool.clone().filter(|_| i + 1 == total),
                 };
                 self.executor()
-                    .run_unit(&m, &exec, i, observer, &record, &mut progress)
+                    .run_unit(
+                        (&m, &exec, i),
+                        observer,
+                        &record,
+                        &mut progress,
+                        Relay::default(),
+                    )
                     .await?;
             }
             // The session keeps pgshift's timeouts until the run ends: every transactional
@@ -1814,6 +1874,112 @@ fn find_row<'r>(rows: &'r [HistoryRow], v: &Version) -> Option<&'r HistoryRow> {
         rows.iter()
             .find(|r| Version::parse(&r.version).is_some_and(|rv| rv == *v))
     })
+}
+
+/// The record that ends a migration run in one transaction: the row applied (with its
+/// duration since `started`), or, for a revert, gone.
+fn end_record(
+    direction: Direction,
+    m: &Migration,
+    format: &str,
+    started: Instant,
+    old_tool: Option<OldToolRow>,
+    digests: &dyn Fn() -> Vec<String>,
+) -> Record {
+    match direction {
+        Direction::Apply => Record::Applied {
+            row: row_for(m, RowState::Applied, 1, 1, None, format, digests()),
+            started,
+            old_tool,
+        },
+        Direction::Revert => Record::Reverted {
+            version: m.version.to_string(),
+            old_tool,
+        },
+    }
+}
+
+/// Whether a script runs as one transactional unit committed with its record. Not a unit that
+/// may run outside a transaction instead (`Unit::when_busy`): it records its progress as one
+/// that always would, in flight first when it does.
+fn one_unit(exec: &Execution) -> bool {
+    matches!(&exec.units[..], [unit] if unit.transactional && unit.when_busy.is_none())
+}
+
+/// The next migration of a `down`, preparing itself while the one before it runs
+/// ([`crate::handoff`]).
+struct NextRevert<'a> {
+    migrator: &'a Migrator,
+    row: &'a HistoryRow,
+    /// What the migration running now marks when it commits.
+    token_before: String,
+    /// What this one marks, when another comes after it.
+    mark: Option<String>,
+    /// Its plan, and its first attempt when it was sent.
+    ready: std::sync::Mutex<Option<(Revert, Option<SentWhole>)>>,
+}
+
+impl NextRevert<'_> {
+    /// What it prepared and sent, when the migration before committed at its first attempt.
+    fn take(self) -> Option<(Revert, Option<SentWhole>)> {
+        self.ready.into_inner().ok().flatten()
+    }
+}
+
+impl crate::handoff::Successor for NextRevert<'_> {
+    fn token_before(&self) -> &str {
+        &self.token_before
+    }
+
+    fn while_unanswered<'a>(
+        &'a self,
+        handoff: &'a crate::handoff::Handoff,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // A migration applied partway, or half reverted, is settled before its revert.
+            if self.row.state != RowState::Applied {
+                return;
+            }
+            // An error is found again, and said, when its turn comes.
+            let Ok(plan) = self.migrator.plan_revert(self.row, &crate::Silent).await else {
+                return;
+            };
+            let sent = if handoff.unanswered() && self.migrator.sends_ahead(&plan) {
+                let run = &plan.run;
+                let record = end_record(
+                    Direction::Revert,
+                    &run.migration,
+                    self.migrator.set.format.name(),
+                    Instant::now(),
+                    run.old_tool.clone(),
+                    &|| run.exec.digests(),
+                );
+                let gate = crate::handoff::Gate {
+                    after: Some(self.token_before.clone()),
+                    mark: self.mark.clone(),
+                };
+                let sent = self
+                    .migrator
+                    .executor()
+                    .send_ahead(&run.exec.units[0], &record, &gate);
+                if sent.is_some() {
+                    handoff.note_successor_sent();
+                }
+                sent
+            } else {
+                None
+            };
+            if let Ok(mut ready) = self.ready.lock() {
+                *ready = Some((plan, sent));
+            }
+        })
+    }
+
+    fn discard(&self) {
+        if let Ok(mut ready) = self.ready.lock() {
+            *ready = None;
+        }
+    }
 }
 
 fn row_for(

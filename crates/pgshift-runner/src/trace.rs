@@ -524,7 +524,7 @@ impl<'c> Tracer<'c> {
                 statements: Vec::new(),
             };
             let outcome = executor
-                .try_unit(unit, index, &Record::Nothing, &mut hook, None)
+                .try_unit(unit, index, &Record::Nothing, &mut hook, None, None)
                 .await;
             traced.statements.append(&mut hook.statements);
             if let Err(failure) = outcome {

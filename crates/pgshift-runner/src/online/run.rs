@@ -543,7 +543,13 @@ impl Migrator {
                     backfill_id: backfill_id.clone(),
                 };
                 self.executor()
-                    .run_unit(m, &exec, j, observer, &record, &mut progress)
+                    .run_unit(
+                        (m, &exec, j),
+                        observer,
+                        &record,
+                        &mut progress,
+                        Default::default(),
+                    )
                     .await
                     .map_err(|e| in_phase(e, phase, i, units.len(), unit))?;
             }

@@ -1,0 +1,203 @@
+//! `down` sends each migration behind the one before it, before that one's answer
+//! (`handoff.rs`), and nothing of it stays unless the one before committed. Against a real
+//! PostgreSQL: each test gets its own database.
+
+use std::path::Path;
+use std::time::Duration;
+
+use pgshift_db::testing::TestDb;
+use pgshift_runner::{DownTarget, Migrator, RunOptions, Silent};
+use pgshift_source::{load, Format};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+async fn migrator(db: &TestDb, dir: &Path) -> Migrator {
+    let set = load(dir, Some(Format::Pgshift)).expect("load");
+    let options = RunOptions {
+        // The test holds a lock the migration waits for while it looks.
+        lock_timeout: Duration::from_secs(60),
+        ..RunOptions::default()
+    };
+    Migrator::connect(&db.url(), set, options)
+        .await
+        .expect("connect")
+}
+
+async fn versions(db: &TestDb) -> Vec<String> {
+    db.connect()
+        .await
+        .query(
+            "SELECT version FROM pgshift.migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn tables(db: &TestDb) -> Vec<String> {
+    db.connect()
+        .await
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Three migrations, `a`, `b` and `c`; `c`'s down is `c_down`. `b` makes nothing: its row in
+/// the history is what tells whether it was reverted.
+fn three(c_down: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(
+        d,
+        "1_a.up.sql",
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int, p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
+         INSERT INTO parent VALUES (1);
+         INSERT INTO child VALUES (1, 1);\n",
+    );
+    write(d, "1_a.down.sql", "DROP TABLE child;\nDROP TABLE parent;\n");
+    // Its down waits while the test holds the lock: a statement of its own, a text of its own.
+    write(d, "2_b.up.sql", "SELECT 1;\n");
+    write(d, "2_b.down.sql", "SELECT pg_advisory_xact_lock(4242);\n");
+    write(d, "3_c.up.sql", "CREATE TABLE c (id int);\n");
+    write(d, "3_c.down.sql", c_down);
+    dir
+}
+
+#[tokio::test]
+async fn the_next_migration_goes_out_before_the_answer_and_all_revert_in_order() {
+    let db = TestDb::new().await;
+    let dir = three("DROP TABLE c;\n");
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    // `b`'s down waits for a lock the test holds: while it waits, its text is the one the
+    // server runs, and it shows how it was sent.
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .expect("hold");
+    let pid = m.connection().backend_pid();
+    let down = tokio::spawn(async move {
+        let reverted = m.down(DownTarget::All, &Silent).await;
+        (m, reverted)
+    });
+    let watcher = db.connect().await;
+    let mut text = String::new();
+    for _ in 0..600 {
+        let row = watcher
+            .query_opt(
+                "SELECT query FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+                &[&pid],
+            )
+            .await
+            .expect("activity");
+        if let Some(row) = row {
+            text = row.get(0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    holder.batch_execute("COMMIT").await.expect("release");
+    let (_m, reverted) = down.await.expect("the down task");
+    let reverted = reverted.expect("down --all");
+    // Sent behind `c`'s, checking that `c` committed before anything else ran.
+    assert!(
+        text.starts_with("BEGIN; SELECT 1 / (current_setting('pgshift.gate') = '"),
+        "{text}"
+    );
+    assert!(text.contains("pg_advisory_xact_lock(4242)"), "{text}");
+    assert_eq!(reverted, ["3", "2", "1"]);
+    assert!(versions(&db).await.is_empty());
+    assert!(tables(&db).await.is_empty());
+}
+
+/// A `COMMIT` that fails (a deferred foreign key) ends the transaction: the migration sent
+/// behind it would run on its own, but for its gate.
+#[tokio::test]
+async fn a_migration_whose_commit_fails_leaves_the_one_sent_behind_it_unrun() {
+    let db = TestDb::new().await;
+    let dir = three("DROP TABLE c;\nDELETE FROM parent;\n");
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let err = m
+        .down(DownTarget::All, &Silent)
+        .await
+        .expect_err("the deferred key fails at COMMIT");
+    let said = err.to_string();
+    assert!(said.contains("foreign key"), "{said}");
+    assert!(said.contains("3_c.down.sql"), "{said}");
+    assert_eq!(versions(&db).await, ["1", "2", "3"]);
+    assert_eq!(tables(&db).await, ["c", "child", "parent"]);
+    // The session is usable: with the data fixed, the same down reverts everything.
+    db.connect()
+        .await
+        .batch_execute("DELETE FROM child")
+        .await
+        .expect("fix");
+    m.down(DownTarget::All, &Silent).await.expect("down again");
+    assert!(versions(&db).await.is_empty());
+    assert!(tables(&db).await.is_empty());
+}
+
+/// A statement that fails leaves the transaction aborted: what was sent behind it is refused.
+#[tokio::test]
+async fn a_migration_whose_statement_fails_leaves_the_one_sent_behind_it_unrun() {
+    let db = TestDb::new().await;
+    let dir = three("DROP TABLE c;\nDROP TABLE not_there;\n");
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let err = m
+        .down(DownTarget::All, &Silent)
+        .await
+        .expect_err("a table that is not there");
+    assert!(err.to_string().contains("not_there"), "{err}");
+    assert_eq!(versions(&db).await, ["1", "2", "3"]);
+    assert_eq!(tables(&db).await, ["c", "child", "parent"]);
+}
+
+/// A one-statement migration is one text: when the server cannot parse it (syntax newer than
+/// the server), nothing of it runs, not even its `BEGIN`, and no transaction is left to
+/// refuse what comes behind it.
+#[tokio::test]
+async fn a_migration_the_server_cannot_parse_leaves_the_one_sent_behind_it_unrun() {
+    let db = TestDb::new().await;
+    let version: i32 = db
+        .connect()
+        .await
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .expect("version")
+        .get(0);
+    // Syntax the parser pgshift reads with accepts, and the server's does not.
+    let newer = match version {
+        ..160_000 => "CREATE TABLE j AS SELECT JSON_OBJECT('a' : 1) AS o;\n",
+        160_000..170_000 => "CREATE TABLE j AS SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (a int PATH '$')) t;\n",
+        170_000..180_000 => "CREATE TABLE j (a int, b int GENERATED ALWAYS AS (a) VIRTUAL);\n",
+        _ => {
+            eprintln!("skipped: no syntax pgshift's parser has that PostgreSQL {version} lacks");
+            return;
+        }
+    };
+    let dir = three(newer);
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let err = m
+        .down(DownTarget::All, &Silent)
+        .await
+        .expect_err("a syntax error");
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    assert_eq!(versions(&db).await, ["1", "2", "3"]);
+    assert_eq!(tables(&db).await, ["c", "child", "parent"]);
+}
