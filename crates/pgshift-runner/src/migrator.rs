@@ -1107,12 +1107,11 @@ impl Migrator {
         for (i, row) in chosen.iter().enumerate() {
             let (Revert { run, resets }, ahead) = match ready.take() {
                 Some(ready) => ready,
-                None => {
-                    let plan = self.plan_revert(row, observer).await?;
-                    self.prepare_records(plan.resets).await?;
-                    (plan, None)
-                }
+                None => (self.plan_revert(row, observer).await?, None),
             };
+            // Nothing to send when the records are prepared already (one sent ahead does not
+            // reset the session; its answers are read by a task of their own meanwhile).
+            self.prepare_records(resets).await?;
             // A migration that resets the session is followed by pgshift's settings again,
             // before anything else is sent.
             let next = chosen
