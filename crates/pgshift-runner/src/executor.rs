@@ -353,22 +353,13 @@ impl Executor<'_> {
             announced = true;
             // Only the first attempt has a successor preparing itself alongside.
             let outcome = match ahead.take() {
-                // Sent while the migration before ran, with the same first look.
-                Some(sent) => match hook.unit_started().await {
-                    Ok(()) => {
-                        lock_first = None;
-                        self.read_whole(sent, &unit.steps, hook, successor.take())
-                            .await
-                    }
-                    Err(error) => {
-                        let _ = self.conn.batch_execute("ROLLBACK").await;
-                        Err(UnitFailure {
-                            guard_lock: false,
-                            step: 0,
-                            error,
-                        })
-                    }
-                },
+                // Sent while the migration before ran, with the same first look, for a hook
+                // that only notes (`StepHook::passive`: nothing to do as the unit starts).
+                Some(sent) => {
+                    lock_first = None;
+                    self.read_whole(sent, &unit.steps, hook, successor.take())
+                        .await
+                }
                 None => {
                     self.try_unit(
                         &unit,
@@ -1003,11 +994,11 @@ impl Executor<'_> {
             looked,
             reading,
             moved_on,
-            mut answered,
+            answered,
         } = sent;
         let handoff = Handoff::default();
         let run = async {
-            let failed = match (&mut answered).await {
+            let failed = match answered.await {
                 Ok(failed) => failed,
                 Err(e) => Some((
                     0,

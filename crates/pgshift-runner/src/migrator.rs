@@ -171,7 +171,6 @@ impl Direction {
     }
 }
 
-/// One migration to run in one direction: its units and the history row it starts from.
 /// A revert prepared, ready to run.
 struct Revert {
     run: Run,
@@ -179,6 +178,7 @@ struct Revert {
     resets: bool,
 }
 
+/// One migration to run in one direction: its units and the history row it starts from.
 struct Run {
     direction: Direction,
     /// For a revert, the down script stands in as `up`.
