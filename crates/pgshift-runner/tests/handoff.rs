@@ -75,6 +75,22 @@ fn three(c_down: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Applies [`three`] with `c_down`, runs `down --all`, which must fail at `c`, and checks that
+/// nothing was reverted: `b`, sent behind `c`, did not run. Returns the migrator and what the
+/// error said.
+async fn down_fails_at_c(db: &TestDb, c_down: &str) -> (Migrator, String) {
+    let dir = three(c_down);
+    let mut m = migrator(db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let err = m
+        .down(DownTarget::All, &Silent)
+        .await
+        .expect_err("c's down fails");
+    assert_eq!(versions(db).await, ["1", "2", "3"]);
+    assert_eq!(tables(db).await, ["c", "child", "parent"]);
+    (m, err.to_string())
+}
+
 #[tokio::test]
 async fn the_next_migration_goes_out_before_the_answer_and_all_revert_in_order() {
     let db = TestDb::new().await;
@@ -128,18 +144,9 @@ async fn the_next_migration_goes_out_before_the_answer_and_all_revert_in_order()
 #[tokio::test]
 async fn a_migration_whose_commit_fails_leaves_the_one_sent_behind_it_unrun() {
     let db = TestDb::new().await;
-    let dir = three("DROP TABLE c;\nDELETE FROM parent;\n");
-    let mut m = migrator(&db, dir.path()).await;
-    m.up(None, &Silent).await.expect("up");
-    let err = m
-        .down(DownTarget::All, &Silent)
-        .await
-        .expect_err("the deferred key fails at COMMIT");
-    let said = err.to_string();
+    let (mut m, said) = down_fails_at_c(&db, "DROP TABLE c;\nDELETE FROM parent;\n").await;
     assert!(said.contains("foreign key"), "{said}");
     assert!(said.contains("3_c.down.sql"), "{said}");
-    assert_eq!(versions(&db).await, ["1", "2", "3"]);
-    assert_eq!(tables(&db).await, ["c", "child", "parent"]);
     // The session is usable: with the data fixed, the same down reverts everything.
     db.connect()
         .await
@@ -155,16 +162,8 @@ async fn a_migration_whose_commit_fails_leaves_the_one_sent_behind_it_unrun() {
 #[tokio::test]
 async fn a_migration_whose_statement_fails_leaves_the_one_sent_behind_it_unrun() {
     let db = TestDb::new().await;
-    let dir = three("DROP TABLE c;\nDROP TABLE not_there;\n");
-    let mut m = migrator(&db, dir.path()).await;
-    m.up(None, &Silent).await.expect("up");
-    let err = m
-        .down(DownTarget::All, &Silent)
-        .await
-        .expect_err("a table that is not there");
-    assert!(err.to_string().contains("not_there"), "{err}");
-    assert_eq!(versions(&db).await, ["1", "2", "3"]);
-    assert_eq!(tables(&db).await, ["c", "child", "parent"]);
+    let (_, said) = down_fails_at_c(&db, "DROP TABLE c;\nDROP TABLE not_there;\n").await;
+    assert!(said.contains("not_there"), "{said}");
 }
 
 /// A one-statement migration is one text: when the server cannot parse it (syntax newer than
@@ -190,14 +189,6 @@ async fn a_migration_the_server_cannot_parse_leaves_the_one_sent_behind_it_unrun
             return;
         }
     };
-    let dir = three(newer);
-    let mut m = migrator(&db, dir.path()).await;
-    m.up(None, &Silent).await.expect("up");
-    let err = m
-        .down(DownTarget::All, &Silent)
-        .await
-        .expect_err("a syntax error");
-    assert!(err.to_string().contains("syntax error"), "{err}");
-    assert_eq!(versions(&db).await, ["1", "2", "3"]);
-    assert_eq!(tables(&db).await, ["c", "child", "parent"]);
+    let (_, said) = down_fails_at_c(&db, newer).await;
+    assert!(said.contains("syntax error"), "{said}");
 }
