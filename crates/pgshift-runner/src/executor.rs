@@ -242,7 +242,8 @@ pub(crate) struct UnitFailure {
     pub(crate) step: usize,
     pub(crate) error: DbError,
     /// It was the guard's first look, the unit's locks taken `NOWAIT` as its transaction
-    /// began, that failed: nothing of the unit ran.
+    /// began, that failed, or the gate of a unit sent ahead ([`crate::handoff::Gate`]):
+    /// nothing of the unit ran, and it is sent again after the guard's usual look.
     pub(crate) guard_lock: bool,
 }
 
@@ -889,8 +890,8 @@ impl Executor<'_> {
             error,
         })?;
         let gate = Gate {
-            after: None,
             mark: successor.map(|s| s.token_before().to_string()),
+            ..Gate::default()
         };
         let sent = self.send_whole(steps, record, lock_first, &gate);
         self.read_whole(sent, steps, hook, successor).await
@@ -973,6 +974,7 @@ impl Executor<'_> {
         SentWhole {
             texts,
             looked: lock_first.is_some(),
+            gate_closed: gate.closed.clone(),
             reading,
             moved_on,
             answered: tokio::spawn(collector),
@@ -992,6 +994,7 @@ impl Executor<'_> {
         let SentWhole {
             texts,
             looked,
+            gate_closed,
             reading,
             moved_on,
             answered,
@@ -1092,9 +1095,12 @@ impl Executor<'_> {
         if successor_sent || (what != Sent::Commit && !nothing_ran) {
             let _ = client.batch_execute("ROLLBACK").await;
         }
+        if let (Sent::Gate, Some(closed)) = (what, &gate_closed) {
+            closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let last = steps.len().saturating_sub(1);
         Err(UnitFailure {
-            guard_lock: what == Sent::Look && looked,
+            guard_lock: (what == Sent::Look && looked) || what == Sent::Gate,
             step: match what {
                 Sent::Step(step) => step,
                 Sent::Begin | Sent::Gate | Sent::Look => 0,
@@ -1344,6 +1350,8 @@ pub(crate) struct SentWhole {
     texts: Vec<WholeText>,
     /// Its first text takes the guard's locks `NOWAIT`.
     looked: bool,
+    /// Where to note that its gate failed ([`crate::handoff::Gate::closed`]).
+    gate_closed: Option<std::sync::Arc<AtomicBool>>,
     /// The text whose answer is awaited: the server is running it.
     reading: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     moved_on: std::sync::Arc<tokio::sync::Notify>,
@@ -1513,6 +1521,7 @@ mod tests {
         let gate = Gate {
             after: Some("a.1".to_string()),
             mark: Some("a.2".to_string()),
+            closed: None,
         };
         let steps = [step("DROP TABLE t"), step("DROP TYPE k")];
         let record = "DELETE FROM pgshift.migrations WHERE version = '1'";

@@ -18,17 +18,23 @@
 //! is done.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
 /// The gate between a migration and the next one sent ahead of its answer. Both values are
 /// the same token: `mark` in the first's last text, `after` in the second's first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Gate {
     /// The token the migration before set when it committed: checked right after `BEGIN`.
     pub(crate) after: Option<String>,
     /// The token this migration sets with its record, for the next one.
     pub(crate) mark: Option<String>,
+    /// Set when the check fails although the migration before committed: the session did
+    /// not carry the setting from one transaction to the next (a transaction-mode pooler may
+    /// give each its own server session). Nothing of the unit ran; it is sent again, and the
+    /// run sends nothing ahead any more ([`Tokens::closed`]).
+    pub(crate) closed: Option<Arc<AtomicBool>>,
 }
 
 /// The session setting the gate uses. A placeholder (no extension defines it); it dies with
@@ -49,15 +55,32 @@ impl Gate {
 
 /// A run's tokens: a random prefix (so no value an earlier run left in the session matches)
 /// and the migration's place in the run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Tokens {
     run: u64,
+    closed: Arc<AtomicBool>,
 }
 
 impl Tokens {
     pub(crate) fn new() -> Self {
         Tokens {
             run: rand::random(),
+            closed: Arc::default(),
+        }
+    }
+
+    /// A gate failed although the migration before it committed ([`Gate::closed`]): nothing
+    /// more is sent ahead in this run.
+    pub(crate) fn closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The gate between migration `i` and the one after it, for that one.
+    pub(crate) fn gate_after(&self, i: usize, marks: bool) -> Gate {
+        Gate {
+            after: Some(self.of(i)),
+            mark: marks.then(|| self.of(i + 1)),
+            closed: Some(self.closed.clone()),
         }
     }
 

@@ -1120,8 +1120,8 @@ impl Migrator {
                 .map(|next| NextRevert {
                     migrator: self,
                     row: next,
-                    token_before: tokens.of(i),
-                    mark: chosen.get(i + 2).map(|_| tokens.of(i + 1)),
+                    gate: tokens.gate_after(i, i + 2 < chosen.len()),
+                    tokens: &tokens,
                     ready: std::sync::Mutex::new(None),
                 });
             let relay = Relay {
@@ -1910,10 +1910,10 @@ fn one_unit(exec: &Execution) -> bool {
 struct NextRevert<'a> {
     migrator: &'a Migrator,
     row: &'a HistoryRow,
-    /// What the migration running now marks when it commits.
-    token_before: String,
-    /// What this one marks, when another comes after it.
-    mark: Option<String>,
+    /// The gate it is sent ahead with: what the migration running now marks when it
+    /// commits, and what this one marks.
+    gate: crate::handoff::Gate,
+    tokens: &'a crate::handoff::Tokens,
     /// Its plan, and its first attempt when it was sent.
     ready: std::sync::Mutex<Option<(Revert, Option<SentWhole>)>>,
 }
@@ -1927,7 +1927,7 @@ impl NextRevert<'_> {
 
 impl crate::handoff::Successor for NextRevert<'_> {
     fn token_before(&self) -> &str {
-        &self.token_before
+        self.gate.after.as_deref().unwrap_or_default()
     }
 
     fn while_unanswered<'a>(
@@ -1943,7 +1943,10 @@ impl crate::handoff::Successor for NextRevert<'_> {
             let Ok(plan) = self.migrator.plan_revert(self.row, &crate::Silent).await else {
                 return;
             };
-            let sent = if handoff.unanswered() && self.migrator.sends_ahead(&plan) {
+            let sent = if handoff.unanswered()
+                && !self.tokens.closed()
+                && self.migrator.sends_ahead(&plan)
+            {
                 let run = &plan.run;
                 let record = end_record(
                     Direction::Revert,
@@ -1953,14 +1956,10 @@ impl crate::handoff::Successor for NextRevert<'_> {
                     run.old_tool.clone(),
                     &|| run.exec.digests(),
                 );
-                let gate = crate::handoff::Gate {
-                    after: Some(self.token_before.clone()),
-                    mark: self.mark.clone(),
-                };
-                let sent = self
-                    .migrator
-                    .executor()
-                    .send_ahead(&run.exec.units[0], &record, &gate);
+                let sent =
+                    self.migrator
+                        .executor()
+                        .send_ahead(&run.exec.units[0], &record, &self.gate);
                 if sent.is_some() {
                     handoff.note_successor_sent();
                 }

@@ -192,3 +192,42 @@ async fn a_migration_the_server_cannot_parse_leaves_the_one_sent_behind_it_unrun
     let (_, said) = down_fails_at_c(&db, newer).await;
     assert!(said.contains("syntax error"), "{said}");
 }
+
+/// Through a transaction-mode pooler, the transaction after a migration's may run on another
+/// server session, without the setting the gate checks: the migration sent ahead then fails
+/// its gate although the one before committed. Nothing of it ran; it is sent again, and the
+/// run sends nothing more ahead. Here a trigger run at `COMMIT` changes the setting, as
+/// another session would hold a different one.
+#[tokio::test]
+async fn a_gate_that_fails_after_a_commit_sends_the_migration_again() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (v, table) in [("1", "a"), ("2", "b"), ("3", "c"), ("4", "d")] {
+        write(
+            dir.path(),
+            &format!("{v}_{table}.up.sql"),
+            &format!("CREATE TABLE {table} (id int);\n"),
+        );
+        write(
+            dir.path(),
+            &format!("{v}_{table}.down.sql"),
+            &format!("DROP TABLE {table};\n"),
+        );
+    }
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    db.connect()
+        .await
+        .batch_execute(
+            "CREATE FUNCTION elsewhere() RETURNS trigger LANGUAGE plpgsql AS
+               $$BEGIN PERFORM set_config('pgshift.gate', 'another session', false); RETURN NULL; END$$;
+             CREATE CONSTRAINT TRIGGER elsewhere AFTER DELETE ON pgshift.migrations
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION elsewhere();",
+        )
+        .await
+        .expect("trigger");
+    let reverted = m.down(DownTarget::All, &Silent).await.expect("down --all");
+    assert_eq!(reverted, ["4", "3", "2", "1"]);
+    assert!(versions(&db).await.is_empty());
+    assert!(tables(&db).await.is_empty());
+}
