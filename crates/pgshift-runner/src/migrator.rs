@@ -1608,7 +1608,11 @@ impl Migrator {
         .await;
     }
 
-    pub(crate) async fn acquire_runner_lock(&self, observer: &dyn Observer) -> Result<()> {
+    /// Takes the runner lock: a command starts. What an earlier command of this `Migrator`
+    /// made is not new to this one (the guard looks at it, the safe rewrites apply).
+    pub(crate) async fn acquire_runner_lock(&mut self, observer: &dyn Observer) -> Result<()> {
+        self.new_tables.clear();
+        self.tables_before_run = None;
         let started = Instant::now();
         let mut told = false;
         loop {

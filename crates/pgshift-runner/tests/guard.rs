@@ -409,6 +409,58 @@ async fn a_table_created_earlier_in_the_run_is_not_guarded() {
     assert_eq!(valid, 1);
 }
 
+/// A table is new only to the command that made it: the next `up` of the same `Migrator`
+/// (an application that embeds pgshift, and keeps it) looks at it like any other.
+#[tokio::test]
+async fn a_table_an_earlier_command_created_is_guarded_in_the_next() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("20240101000000_fresh.up.sql"),
+        "CREATE TABLE fresh (id int);\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("20240102000000_change.up.sql"),
+        "ALTER TABLE fresh ADD COLUMN w int;\n",
+    )
+    .expect("write");
+    let mut m = Migrator::connect(
+        &db.url(),
+        load(dir.path(), Some(Format::Pgshift)).expect("load"),
+        options(),
+    )
+    .await
+    .expect("connect");
+    let first = pgshift_source::Version::parse("20240101000000").expect("version");
+    m.up(Some(&first), &|_: &Event| {}).await.expect("first up");
+    let reader = db.connect().await;
+    reader
+        .batch_execute("BEGIN; SELECT * FROM fresh")
+        .await
+        .expect("read");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let up = tokio::spawn(async move {
+        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+        m.up(None, &observer).await
+    });
+    let waiting = || {
+        events
+            .lock()
+            .expect("events")
+            .iter()
+            .any(|e| matches!(e, Event::GuardWaiting { .. }))
+    };
+    let started = Instant::now();
+    while !waiting() && !up.is_finished() && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    assert!(waiting(), "{:#?}", events.lock().expect("events"));
+    reader.batch_execute("COMMIT").await.expect("release");
+    up.await.expect("join").expect("second up");
+}
+
 /// The guard's first look takes the unit's locks NOWAIT with its BEGIN; a table that is not
 /// there to lock makes that look fail, and the unit still runs (the guard then finds nobody in
 /// the way of a table that does not exist).

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use pgshift_db::testing::TestDb;
-use pgshift_runner::{DownTarget, Migrator, RunOptions, Silent};
+use pgshift_runner::{DownTarget, Event, Migrator, RunOptions, Silent};
 use pgshift_source::{load, Format};
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -230,4 +230,69 @@ async fn a_gate_that_fails_after_a_commit_sends_the_migration_again() {
     assert_eq!(reverted, ["4", "3", "2", "1"]);
     assert!(versions(&db).await.is_empty());
     assert!(tables(&db).await.is_empty());
+}
+
+/// A migration sent ahead takes its table's lock `NOWAIT` as it begins, as any other: when a
+/// long transaction reads the table, the look fails at once, nothing queues in front of the
+/// application's queries, and the guard waits for the reader before the migration runs.
+#[tokio::test]
+async fn a_migration_sent_ahead_whose_table_is_in_use_waits_for_the_guard_queueing_nothing() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "1_t.up.sql", "CREATE TABLE t (id int);\n");
+    write(
+        dir.path(),
+        "1_t.down.sql",
+        "ALTER TABLE t ADD COLUMN gone int;\n",
+    );
+    write(dir.path(), "2_u.up.sql", "CREATE TABLE u (id int);\n");
+    write(dir.path(), "2_u.down.sql", "DROP TABLE u;\n");
+    let mut m = migrator(&db, dir.path()).await;
+    m.up(None, &Silent).await.expect("up");
+    let reader = db.connect().await;
+    reader
+        .batch_execute("BEGIN; SELECT * FROM t")
+        .await
+        .expect("read");
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let down = tokio::spawn(async move {
+        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
+        m.down(DownTarget::All, &observer).await
+    });
+    let waiting = || {
+        events
+            .lock()
+            .expect("events")
+            .iter()
+            .any(|e| matches!(e, Event::GuardWaiting { .. }))
+    };
+    for _ in 0..600 {
+        if waiting() || down.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        waiting(),
+        "the guard did not wait for the reader: {:#?}",
+        events.lock().expect("events")
+    );
+    // `u` is reverted; nobody waits for a lock on `t` behind the reader.
+    assert_eq!(versions(&db).await, ["1"]);
+    let queued: i64 = db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE relation = 't'::regclass AND NOT granted",
+            &[],
+        )
+        .await
+        .expect("locks")
+        .get(0);
+    assert_eq!(queued, 0);
+    reader.batch_execute("COMMIT").await.expect("release");
+    let reverted = down.await.expect("join").expect("down --all");
+    assert_eq!(reverted, ["2", "1"]);
+    assert!(versions(&db).await.is_empty());
 }
