@@ -90,6 +90,9 @@ pub(crate) enum Record {
         started: Instant,
         /// Also written into the old tool's table (`[run] record_in_old_tool`).
         old_tool: Option<OldToolRow>,
+        /// Sent whole, its duration is the server's, from its transaction's start: it was
+        /// sent ahead ([`crate::handoff`]), and started when the migration before ended.
+        timed_by_server: bool,
     },
     /// One unit of several done (and nothing in flight).
     Progress {
@@ -146,10 +149,18 @@ impl Record {
         let elapsed =
             |started: &Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         Some(match self {
-            Record::Applied { row, started, .. } => history::upsert_sql(&NewRow {
-                duration_ms: Some(elapsed(started)),
-                ..row.clone()
-            }),
+            Record::Applied {
+                row,
+                started,
+                timed_by_server,
+                ..
+            } => history::upsert_sql(
+                &NewRow {
+                    duration_ms: Some(elapsed(started)),
+                    ..row.clone()
+                },
+                *timed_by_server,
+            ),
             Record::Progress {
                 version,
                 state,
@@ -179,6 +190,7 @@ impl Record {
                 row,
                 started,
                 old_tool,
+                ..
             } => {
                 let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 history::upsert(

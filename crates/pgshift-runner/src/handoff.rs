@@ -33,7 +33,7 @@ pub(crate) struct Gate {
     /// Set when the check fails although the migration before committed: the session did
     /// not carry the setting from one transaction to the next (a transaction-mode pooler may
     /// give each its own server session). Nothing of the unit ran; it is sent again, and the
-    /// run sends nothing ahead any more ([`Tokens::closed`]).
+    /// run sends nothing ahead any more ([`Gate::is_closed`]).
     pub(crate) closed: Option<Arc<AtomicBool>>,
 }
 
@@ -42,6 +42,14 @@ pub(crate) struct Gate {
 const SETTING: &str = "pgshift.gate";
 
 impl Gate {
+    /// A gate of the run failed although the migration before it committed: nothing more is
+    /// sent ahead in this run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+    }
+
     /// Fails (division by zero) unless the setting holds `token`; an unset setting fails too.
     pub(crate) fn check_sql(token: &str) -> String {
         format!("SELECT 1 / (current_setting('{SETTING}') = '{token}')::int")
@@ -67,12 +75,6 @@ impl Tokens {
             run: rand::random(),
             closed: Arc::default(),
         }
-    }
-
-    /// A gate failed although the migration before it committed ([`Gate::closed`]): nothing
-    /// more is sent ahead in this run.
-    pub(crate) fn closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
     }
 
     /// The gate between migration `i` and the one after it, for that one.

@@ -671,8 +671,11 @@ pub async fn restore_applied(client: &Client, version: &str) -> Result<(), DbErr
 }
 
 /// The statement [`upsert`] sends, its values written into the text: for a unit the executor
-/// sends whole as simple queries (`Executor::try_sent_whole`), where nothing is bound.
-pub fn upsert_sql(row: &NewRow) -> String {
+/// sends whole as simple queries (`Executor::try_sent_whole`), where nothing is bound. With
+/// `timed_by_server`, the duration is the server's, from the start of the transaction the
+/// record is written in (a unit sent ahead starts when the one before it ends, which the
+/// client does not see).
+pub fn upsert_sql(row: &NewRow, timed_by_server: bool) -> String {
     inline(
         UPSERT,
         &[
@@ -682,8 +685,12 @@ pub fn upsert_sql(row: &NewRow) -> String {
             literal(row.state.as_str()),
             row.progress.to_string(),
             row.units.to_string(),
-            row.duration_ms
-                .map_or_else(|| "NULL".to_string(), |d| d.to_string()),
+            if timed_by_server {
+                "(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint".to_string()
+            } else {
+                row.duration_ms
+                    .map_or_else(|| "NULL".to_string(), |d| d.to_string())
+            },
             row.down_sql
                 .as_deref()
                 .map_or_else(|| "NULL".to_string(), literal),
@@ -808,7 +815,7 @@ mod tests {
             format: "pgshift".into(),
             unit_digests: vec!["d1".into(), "d'2".into()],
         };
-        let sql = upsert_sql(&row);
+        let sql = upsert_sql(&row, false);
         assert!(sql.contains(
             "VALUES ('20240101000000', 'it''s', 'abc', 'applied', 1, 1, current_user || "
         ));
@@ -816,15 +823,25 @@ mod tests {
         assert!(!sql.contains("'20240101000000'2"), "{sql}");
         assert!(sql.contains(", 12, E'DROP TABLE t; -- \\\\ gone', 'm/1.up.sql', 'pgshift', ARRAY['d1', 'd''2']::text[], NULL)"), "{sql}");
         assert!(!sql.contains('$'), "{sql}");
-        let none = upsert_sql(&NewRow {
-            duration_ms: None,
-            down_sql: None,
-            unit_digests: Vec::new(),
-            ..row
-        });
+        let none = upsert_sql(
+            &NewRow {
+                duration_ms: None,
+                down_sql: None,
+                unit_digests: Vec::new(),
+                ..row.clone()
+            },
+            false,
+        );
         assert!(
             none.contains(", NULL, NULL, 'm/1.up.sql', 'pgshift', '{}'::text[], NULL)"),
             "{none}"
+        );
+        let timed = upsert_sql(&row, true);
+        assert!(
+            timed.contains(
+                ", (extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint, E'DROP"
+            ),
+            "{timed}"
         );
         assert_eq!(
             delete_sql("1'2"),

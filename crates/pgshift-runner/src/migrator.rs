@@ -171,6 +171,23 @@ impl Direction {
     }
 }
 
+/// A migration's plan, and its first attempt when it was sent ahead ([`crate::handoff`]).
+type Ready<P> = (P, Option<SentWhole>);
+
+/// An apply prepared, ready to run: and what the run learns of its tables once it has.
+struct Applying {
+    run: Run,
+    /// The `pg_dump` to take first (`on_drop = "pg_dump"`).
+    dump: Option<backup::PlannedDump>,
+    /// The tables of the run as it leaves them, when the context was told them.
+    made_in_run: Option<Vec<QualifiedName>>,
+    created: Vec<QualifiedName>,
+    /// Created `IF NOT EXISTS`: new only if the run started without them.
+    if_missing: Vec<QualifiedName>,
+    /// Its SQL may reset the session: pgshift's settings are made again after it.
+    resets: bool,
+}
+
 /// A revert prepared, ready to run.
 struct Revert {
     run: Run,
@@ -530,7 +547,11 @@ impl Migrator {
                 skipped.join(" or ")
             )));
         }
-        for (m, partial) in pending {
+        // On a fresh database each migration is sent behind the one before it, before its
+        // answer ([`crate::handoff`]): `ready` is the next one's plan, and what was sent.
+        let tokens = crate::handoff::Tokens::new();
+        let mut ready: Option<Ready<Applying>> = None;
+        for (i, (m, partial)) in pending.iter().enumerate() {
             if let Some(latest) = &latest_done {
                 if m.version < *latest && partial.is_none() {
                     observer.event(&Event::OutOfOrder {
@@ -541,7 +562,7 @@ impl Migrator {
             }
             if !expanded.is_empty() && partial.is_some() {
                 self.waits(
-                    &m,
+                    m,
                     &expanded,
                     "it was partly applied as an ordinary migration",
                     observer,
@@ -549,7 +570,7 @@ impl Migrator {
                 return Ok(applied);
             }
             if partial.is_none() && !fresh {
-                let planned = self.online_plan(&m).await?;
+                let planned = self.online_plan(m).await?;
                 if !expanded.is_empty() {
                     let why = match &planned {
                         crate::online::Planned::Online(plan) => plan
@@ -559,7 +580,7 @@ impl Migrator {
                         _ => Some("it is not an online change: it would run against the expanded schema, before the contract it may rely on"),
                     };
                     if let Some(why) = why {
-                        self.waits(&m, &expanded, why, observer);
+                        self.waits(m, &expanded, why, observer);
                         return Ok(applied);
                     }
                 }
@@ -594,12 +615,13 @@ impl Migrator {
                         "  {} {} runs as written, not as an online change: it changes only tables this run made, which no code used before it",
                         m.version, m.name
                     )));
-                    self.apply(&m, partial.as_ref(), observer).await?;
+                    self.apply(m, partial.as_ref(), observer, ready.take(), None)
+                        .await?;
                     applied.push(m.version.clone());
                     continue;
                 }
                 if let crate::online::Planned::Online(plan) = planned {
-                    self.expand_new(&m, plan, observer).await?;
+                    self.expand_new(m, plan, observer).await?;
                     let change = crate::online::state::read(&self.conn)
                         .await?
                         .into_iter()
@@ -617,7 +639,13 @@ impl Migrator {
                     continue;
                 }
             }
-            self.apply(&m, partial.as_ref(), observer).await?;
+            let next = pending
+                .get(i + 1)
+                .filter(|(_, partial)| fresh && expanded.is_empty() && partial.is_none())
+                .map(|(next, _)| (next, tokens.gate_after(i, i + 2 < pending.len())));
+            ready = self
+                .apply(m, partial.as_ref(), observer, ready.take(), next)
+                .await?;
             applied.push(m.version.clone());
         }
         Ok(applied)
@@ -990,12 +1018,63 @@ impl Migrator {
 
     // ---- applying and reverting: one loop -------------------------------------------------
 
+    /// Applies `m`: the plan `ready` brings (prepared, maybe sent, while the migration before
+    /// ran), or one made now. With `next`, the migration after it prepares itself while this
+    /// one runs, and comes back ready ([`crate::handoff`]).
     async fn apply(
         &mut self,
         m: &Migration,
         partial: Option<&HistoryRow>,
         observer: &dyn Observer,
-    ) -> Result<()> {
+        ready: Option<Ready<Applying>>,
+        next: Option<(&Migration, crate::handoff::Gate)>,
+    ) -> Result<Option<Ready<Applying>>> {
+        let (applying, ahead) = match ready {
+            Some(ready) => ready,
+            None => (self.plan_apply(m, partial).await?, None),
+        };
+        let Applying {
+            run,
+            dump,
+            made_in_run,
+            mut created,
+            if_missing,
+            resets,
+        } = applying;
+        self.prepare_records(resets).await?;
+        // Only on a fresh database: every table is new whatever the migration before made, so
+        // the next one's plan does not depend on it.
+        let next = next
+            .filter(|_| !resets && self.fresh())
+            .map(|(m, gate)| NextApply {
+                migrator: self,
+                m,
+                gate,
+                ready: std::sync::Mutex::new(None),
+            });
+        let relay = Relay {
+            ahead,
+            successor: next.as_ref().map(|n| n as &dyn crate::handoff::Successor),
+        };
+        self.execute(run, dump, observer, relay).await?;
+        let ready = next.and_then(NextApply::take);
+        created.extend(self.new_since_run_started(if_missing).await?);
+        if let Some(made) = made_in_run {
+            self.new_tables = made;
+        }
+        for t in created {
+            if !self.new_tables.contains(&t) {
+                self.new_tables.push(t);
+            }
+        }
+        if resets {
+            self.restore_session().await?;
+        }
+        Ok(ready)
+    }
+
+    /// What applying `m` runs: its script prepared against what the run made so far.
+    async fn plan_apply(&self, m: &Migration, partial: Option<&HistoryRow>) -> Result<Applying> {
         let mut ctx = Context::new(self.pg, true);
         if self.fresh() {
             ctx.assume_all_made_in_run();
@@ -1016,7 +1095,7 @@ impl Migrator {
         let made_in_run: Option<Vec<QualifiedName>> = (!ctx.all_made_in_run()
             && !self.options.new_tables_as_in_use)
             .then(|| ctx.tables_made_in_run().cloned().collect());
-        let mut created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
+        let created: Vec<QualifiedName> = ctx.tables_created().cloned().collect();
         let if_missing: Vec<QualifiedName> = ctx.tables_created_if_missing().cloned().collect();
         let resets = resets_session(&prepared.exec);
         let run = Run {
@@ -1028,22 +1107,14 @@ impl Migrator {
             from_history: false,
             old_tool: self.old_tool.as_ref().map(|o| o.applied(&self.set, m)),
         };
-        self.prepare_records(resets).await?;
-        self.execute(run, prepared.dump, observer, Relay::default())
-            .await?;
-        created.extend(self.new_since_run_started(if_missing).await?);
-        if let Some(made) = made_in_run {
-            self.new_tables = made;
-        }
-        for t in created {
-            if !self.new_tables.contains(&t) {
-                self.new_tables.push(t);
-            }
-        }
-        if resets {
-            self.restore_session().await?;
-        }
-        Ok(())
+        Ok(Applying {
+            run,
+            dump: prepared.dump,
+            made_in_run,
+            created,
+            if_missing,
+            resets,
+        })
     }
 
     /// Of the tables a migration created `IF NOT EXISTS`, those the catalog did not hold when
@@ -1093,6 +1164,26 @@ impl Migrator {
                 .is_none_or(|s| self.executor().small_locks(s).is_none())
     }
 
+    /// Sends the one unit of `exec` behind the unit running now, with `record` and `gate`,
+    /// when that one has not answered yet and no gate of the run failed after a commit
+    /// ([`crate::handoff::Gate::closed`]); notes it in `handoff`.
+    fn send_behind(
+        &self,
+        handoff: &crate::handoff::Handoff,
+        gate: &crate::handoff::Gate,
+        exec: &Execution,
+        record: &Record,
+    ) -> Option<SentWhole> {
+        if gate.is_closed() || !handoff.unanswered() {
+            return None;
+        }
+        let sent = self.executor().send_ahead(&exec.units[0], record, gate);
+        if sent.is_some() {
+            handoff.note_successor_sent();
+        }
+        sent
+    }
+
     /// Reverts `chosen` in order, each migration sent behind the one before it when both go
     /// to the server whole ([`crate::handoff`]): the server goes from one to the next without
     /// waiting for pgshift.
@@ -1121,7 +1212,6 @@ impl Migrator {
                     migrator: self,
                     row: next,
                     gate: tokens.gate_after(i, i + 2 < chosen.len()),
-                    tokens: &tokens,
                     ready: std::sync::Mutex::new(None),
                 });
             let relay = Relay {
@@ -1894,6 +1984,7 @@ fn end_record(
             row: row_for(m, RowState::Applied, 1, 1, None, format, digests()),
             started,
             old_tool,
+            timed_by_server: false,
         },
         Direction::Revert => Record::Reverted {
             version: m.version.to_string(),
@@ -1917,7 +2008,6 @@ struct NextRevert<'a> {
     /// The gate it is sent ahead with: what the migration running now marks when it
     /// commits, and what this one marks.
     gate: crate::handoff::Gate,
-    tokens: &'a crate::handoff::Tokens,
     /// Its plan, and its first attempt when it was sent.
     ready: std::sync::Mutex<Option<(Revert, Option<SentWhole>)>>,
 }
@@ -1947,10 +2037,7 @@ impl crate::handoff::Successor for NextRevert<'_> {
             let Ok(plan) = self.migrator.plan_revert(self.row, &crate::Silent).await else {
                 return;
             };
-            let sent = if handoff.unanswered()
-                && !self.tokens.closed()
-                && self.migrator.sends_ahead(&plan)
-            {
+            let sent = self.migrator.sends_ahead(&plan).then(|| {
                 let run = &plan.run;
                 let record = end_record(
                     Direction::Revert,
@@ -1960,19 +2047,82 @@ impl crate::handoff::Successor for NextRevert<'_> {
                     run.old_tool.clone(),
                     &|| run.exec.digests(),
                 );
-                let sent =
-                    self.migrator
-                        .executor()
-                        .send_ahead(&run.exec.units[0], &record, &self.gate);
-                if sent.is_some() {
-                    handoff.note_successor_sent();
-                }
-                sent
-            } else {
-                None
-            };
+                self.migrator
+                    .send_behind(handoff, &self.gate, &run.exec, &record)
+            });
             if let Ok(mut ready) = self.ready.lock() {
-                *ready = Some((plan, sent));
+                *ready = Some((plan, sent.flatten()));
+            }
+        })
+    }
+
+    fn discard(&self) {
+        if let Ok(mut ready) = self.ready.lock() {
+            *ready = None;
+        }
+    }
+}
+
+/// The next migration of an `up` on a fresh database, preparing itself while the one before
+/// it runs ([`crate::handoff`]).
+struct NextApply<'a> {
+    migrator: &'a Migrator,
+    m: &'a Migration,
+    /// The gate it is sent ahead with.
+    gate: crate::handoff::Gate,
+    ready: std::sync::Mutex<Option<Ready<Applying>>>,
+}
+
+impl NextApply<'_> {
+    /// What it prepared and sent, when the migration before committed at its first attempt.
+    fn take(self) -> Option<Ready<Applying>> {
+        self.ready.into_inner().ok().flatten()
+    }
+}
+
+impl crate::handoff::Successor for NextApply<'_> {
+    fn token_before(&self) -> &str {
+        self.gate.after.as_deref().unwrap_or_default()
+    }
+
+    fn while_unanswered<'a>(
+        &'a self,
+        handoff: &'a crate::handoff::Handoff,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // An error is found again, and said, when its turn comes.
+            let Ok(plan) = self.migrator.plan_apply(self.m, None).await else {
+                return;
+            };
+            let run = &plan.run;
+            let sendable = !plan.resets
+                && plan.dump.is_none()
+                && one_unit(&run.exec)
+                && run.row.is_none()
+                && run
+                    .small
+                    .as_ref()
+                    .is_none_or(|s| self.migrator.executor().small_locks(s).is_none());
+            let sent = sendable.then(|| {
+                let mut record = end_record(
+                    Direction::Apply,
+                    &run.migration,
+                    self.migrator.set.format.name(),
+                    Instant::now(),
+                    run.old_tool.clone(),
+                    &|| run.exec.digests(),
+                );
+                if let Record::Applied {
+                    timed_by_server, ..
+                } = &mut record
+                {
+                    *timed_by_server = true;
+                }
+                self.migrator
+                    .send_behind(handoff, &self.gate, &run.exec, &record)
+            });
+            if let Ok(mut ready) = self.ready.lock() {
+                *ready = Some((plan, sent.flatten()));
             }
         })
     }

@@ -296,3 +296,85 @@ async fn a_migration_sent_ahead_whose_table_is_in_use_waits_for_the_guard_queuei
     assert_eq!(reverted, ["2", "1"]);
     assert!(versions(&db).await.is_empty());
 }
+
+/// `up` on a fresh database: each migration goes out behind the one before it, checks its
+/// gate first, and records how long it ran as the server timed it (it started when the one
+/// before ended, which pgshift does not see).
+#[tokio::test]
+async fn up_on_a_fresh_database_sends_each_migration_behind_the_one_before() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(d, "1_a.up.sql", "CREATE TABLE a (id int);\n");
+    write(d, "2_wait.up.sql", "SELECT pg_advisory_xact_lock(4242);\n");
+    write(d, "3_slow.up.sql", "SELECT pg_sleep(0.3);\n");
+    write(d, "4_d.up.sql", "CREATE TABLE d (id int);\n");
+    let mut m = migrator(&db, d).await;
+    let holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .expect("hold");
+    let pid = m.connection().backend_pid();
+    let up = tokio::spawn(async move { m.up(None, &Silent).await });
+    let watcher = db.connect().await;
+    let mut text = String::new();
+    for _ in 0..600 {
+        let row = watcher
+            .query_opt(
+                "SELECT query FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+                &[&pid],
+            )
+            .await
+            .expect("activity");
+        if let Some(row) = row {
+            text = row.get(0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    holder.batch_execute("COMMIT").await.expect("release");
+    let applied = up.await.expect("the up task").expect("up");
+    assert_eq!(applied.len(), 4);
+    assert!(
+        text.starts_with("BEGIN; SELECT 1 / (current_setting('pgshift.gate') = '"),
+        "{text}"
+    );
+    assert_eq!(versions(&db).await, ["1", "2", "3", "4"]);
+    let slow: i64 = db
+        .connect()
+        .await
+        .query_one(
+            "SELECT duration_ms FROM pgshift.migrations WHERE version = '3'",
+            &[],
+        )
+        .await
+        .expect("duration")
+        .get(0);
+    assert!(slow >= 300, "recorded {slow} ms for a migration of 300 ms");
+}
+
+/// `up`'s migrations are gated as `down`'s: one whose `COMMIT` fails (a deferred foreign key)
+/// leaves the one sent behind it unapplied.
+#[tokio::test]
+async fn up_a_migration_whose_commit_fails_leaves_the_one_sent_behind_it_unapplied() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(
+        d,
+        "1_a.up.sql",
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int, p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n",
+    );
+    write(d, "2_b.up.sql", "INSERT INTO child VALUES (1, 99);\n");
+    write(d, "3_c.up.sql", "CREATE TABLE c (id int);\n");
+    let mut m = migrator(&db, d).await;
+    let err = m
+        .up(None, &Silent)
+        .await
+        .expect_err("the deferred key fails at COMMIT");
+    assert!(err.to_string().contains("foreign key"), "{err}");
+    assert_eq!(versions(&db).await, ["1"]);
+    assert_eq!(tables(&db).await, ["child", "parent"]);
+}
