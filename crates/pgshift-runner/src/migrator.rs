@@ -31,6 +31,7 @@ use crate::prepare::{prepare, Prepared, Purpose};
 use crate::progress::Progress;
 use crate::small_tables::{SmallForm, SmallTry};
 use crate::units::Execution;
+use futures_util::future::BoxFuture;
 
 /// The advisory lock key every pgshift runner takes: the bytes of "pgshift" as a bigint.
 pub const RUNNER_LOCK_KEY: i64 = 0x0070_6773_6869_6674;
@@ -1046,18 +1047,13 @@ impl Migrator {
         // the next one's plan does not depend on it.
         let next = next
             .filter(|_| !resets && self.fresh())
-            .map(|(m, gate)| NextApply {
-                migrator: self,
-                m,
-                gate,
-                ready: std::sync::Mutex::new(None),
-            });
+            .map(|(m, gate)| Next::new(self, m, gate));
         let relay = Relay {
             ahead,
             successor: next.as_ref().map(|n| n as &dyn crate::handoff::Successor),
         };
         self.execute(run, dump, observer, relay).await?;
-        let ready = next.and_then(NextApply::take);
+        let ready = next.and_then(Next::take);
         created.extend(self.new_since_run_started(if_missing).await?);
         if let Some(made) = made_in_run {
             self.new_tables = made;
@@ -1148,16 +1144,17 @@ impl Migrator {
             .collect())
     }
 
-    /// Whether a revert runs as one unit, with no query before it (no small-table try,
-    /// nothing to resume), so that its first attempt may be sent behind the migration before.
-    fn sends_ahead(&self, plan: &Revert) -> bool {
-        let run = &plan.run;
-        !plan.resets
+    /// Whether `run` goes as one unit with no query before it (no small-table try, nothing to
+    /// resume or settle: an apply from nothing, a revert of an applied migration), and does
+    /// not reset the session, so that its first attempt may be sent behind the migration
+    /// before ([`crate::handoff`]).
+    fn sends_ahead(&self, run: &Run, resets: bool) -> bool {
+        !resets
             && one_unit(&run.exec)
             && run
                 .row
                 .as_ref()
-                .is_some_and(|r| r.state == RowState::Applied)
+                .is_none_or(|r| r.state == RowState::Applied)
             && run
                 .small
                 .as_ref()
@@ -1194,7 +1191,7 @@ impl Migrator {
     ) -> Result<Vec<String>> {
         let tokens = crate::handoff::Tokens::new();
         let mut reverted = Vec::new();
-        let mut ready: Option<(Revert, Option<SentWhole>)> = None;
+        let mut ready: Option<Ready<Revert>> = None;
         for (i, row) in chosen.iter().enumerate() {
             let (Revert { run, resets }, ahead) = match ready.take() {
                 Some(ready) => ready,
@@ -1208,18 +1205,13 @@ impl Migrator {
             let next = chosen
                 .get(i + 1)
                 .filter(|_| !resets)
-                .map(|next| NextRevert {
-                    migrator: self,
-                    row: next,
-                    gate: tokens.gate_after(i, i + 2 < chosen.len()),
-                    ready: std::sync::Mutex::new(None),
-                });
+                .map(|next| Next::new(self, next, tokens.gate_after(i, i + 2 < chosen.len())));
             let relay = Relay {
                 ahead,
                 successor: next.as_ref().map(|n| n as &dyn crate::handoff::Successor),
             };
             self.execute(run, None, observer, relay).await?;
-            ready = next.and_then(NextRevert::take);
+            ready = next.and_then(Next::take);
             if resets {
                 self.restore_session().await?;
             }
@@ -2000,129 +1992,127 @@ fn one_unit(exec: &Execution) -> bool {
     matches!(&exec.units[..], [unit] if unit.transactional && unit.when_busy.is_none())
 }
 
-/// The next migration of a `down`, preparing itself while the one before it runs
-/// ([`crate::handoff`]).
-struct NextRevert<'a> {
+/// The next migration of a run, preparing itself while the one before it runs
+/// ([`crate::handoff`]): `what` is a row to revert or a migration to apply.
+struct Next<'a, W: Upcoming> {
     migrator: &'a Migrator,
-    row: &'a HistoryRow,
+    what: W,
     /// The gate it is sent ahead with: what the migration running now marks when it
     /// commits, and what this one marks.
     gate: crate::handoff::Gate,
     /// Its plan, and its first attempt when it was sent.
-    ready: std::sync::Mutex<Option<(Revert, Option<SentWhole>)>>,
+    ready: std::sync::Mutex<Option<Ready<W::Plan>>>,
 }
 
-impl NextRevert<'_> {
+impl<'a, W: Upcoming> Next<'a, W> {
+    fn new(migrator: &'a Migrator, what: W, gate: crate::handoff::Gate) -> Self {
+        Next {
+            migrator,
+            what,
+            gate,
+            ready: std::sync::Mutex::new(None),
+        }
+    }
+
     /// What it prepared and sent, when the migration before committed at its first attempt.
-    fn take(self) -> Option<(Revert, Option<SentWhole>)> {
+    fn take(self) -> Option<Ready<W::Plan>> {
         self.ready.into_inner().ok().flatten()
     }
 }
 
-impl crate::handoff::Successor for NextRevert<'_> {
-    fn token_before(&self) -> &str {
-        self.gate.after.as_deref().unwrap_or_default()
-    }
+/// What a [`Next`] prepares, and when it may go ahead.
+trait Upcoming: Send + Sync {
+    type Plan: Send;
+    /// Its plan, made while the migration before runs; `None` when it is made at its turn
+    /// instead (an error is found again then, and said).
+    fn plan<'a>(&'a self, migrator: &'a Migrator) -> BoxFuture<'a, Option<Self::Plan>>;
+    /// The record its one unit is sent with, when it may go ahead: one unit with no query
+    /// before it (no small-table try, no `pg_dump`, nothing to resume or settle).
+    fn ahead(plan: &Self::Plan, migrator: &Migrator) -> Option<Record>;
+    fn exec(plan: &Self::Plan) -> &Execution;
+}
 
-    fn while_unanswered<'a>(
-        &'a self,
-        handoff: &'a crate::handoff::Handoff,
-    ) -> futures_util::future::BoxFuture<'a, ()> {
+impl Upcoming for &HistoryRow {
+    type Plan = Revert;
+
+    fn plan<'a>(&'a self, migrator: &'a Migrator) -> BoxFuture<'a, Option<Revert>> {
         Box::pin(async move {
             // A migration applied partway, or half reverted, is settled before its revert.
-            if self.row.state != RowState::Applied {
-                return;
+            if self.state != RowState::Applied {
+                return None;
             }
-            // An error is found again, and said, when its turn comes.
-            let Ok(plan) = self.migrator.plan_revert(self.row, &crate::Silent).await else {
-                return;
-            };
-            let sent = self.migrator.sends_ahead(&plan).then(|| {
-                let run = &plan.run;
-                let record = end_record(
-                    Direction::Revert,
-                    &run.migration,
-                    self.migrator.set.format.name(),
-                    Instant::now(),
-                    run.old_tool.clone(),
-                    &|| run.exec.digests(),
-                );
-                self.migrator
-                    .send_behind(handoff, &self.gate, &run.exec, &record)
-            });
-            if let Ok(mut ready) = self.ready.lock() {
-                *ready = Some((plan, sent.flatten()));
-            }
+            migrator.plan_revert(self, &crate::Silent).await.ok()
         })
     }
 
-    fn discard(&self) {
-        if let Ok(mut ready) = self.ready.lock() {
-            *ready = None;
-        }
+    fn ahead(plan: &Revert, migrator: &Migrator) -> Option<Record> {
+        let run = &plan.run;
+        migrator.sends_ahead(run, plan.resets).then(|| {
+            end_record(
+                Direction::Revert,
+                &run.migration,
+                migrator.set.format.name(),
+                Instant::now(),
+                run.old_tool.clone(),
+                &|| run.exec.digests(),
+            )
+        })
+    }
+
+    fn exec(plan: &Revert) -> &Execution {
+        &plan.run.exec
     }
 }
 
-/// The next migration of an `up` on a fresh database, preparing itself while the one before
-/// it runs ([`crate::handoff`]).
-struct NextApply<'a> {
-    migrator: &'a Migrator,
-    m: &'a Migration,
-    /// The gate it is sent ahead with.
-    gate: crate::handoff::Gate,
-    ready: std::sync::Mutex<Option<Ready<Applying>>>,
-}
+impl Upcoming for &Migration {
+    type Plan = Applying;
 
-impl NextApply<'_> {
-    /// What it prepared and sent, when the migration before committed at its first attempt.
-    fn take(self) -> Option<Ready<Applying>> {
-        self.ready.into_inner().ok().flatten()
+    fn plan<'a>(&'a self, migrator: &'a Migrator) -> BoxFuture<'a, Option<Applying>> {
+        Box::pin(async move { migrator.plan_apply(self, None).await.ok() })
+    }
+
+    fn ahead(plan: &Applying, migrator: &Migrator) -> Option<Record> {
+        let run = &plan.run;
+        (plan.dump.is_none() && migrator.sends_ahead(run, plan.resets)).then(|| {
+            let mut record = end_record(
+                Direction::Apply,
+                &run.migration,
+                migrator.set.format.name(),
+                Instant::now(),
+                run.old_tool.clone(),
+                &|| run.exec.digests(),
+            );
+            if let Record::Applied {
+                timed_by_server, ..
+            } = &mut record
+            {
+                *timed_by_server = true;
+            }
+            record
+        })
+    }
+
+    fn exec(plan: &Applying) -> &Execution {
+        &plan.run.exec
     }
 }
 
-impl crate::handoff::Successor for NextApply<'_> {
+impl<W: Upcoming> crate::handoff::Successor for Next<'_, W> {
     fn token_before(&self) -> &str {
         self.gate.after.as_deref().unwrap_or_default()
     }
 
-    fn while_unanswered<'a>(
-        &'a self,
-        handoff: &'a crate::handoff::Handoff,
-    ) -> futures_util::future::BoxFuture<'a, ()> {
+    fn while_unanswered<'a>(&'a self, handoff: &'a crate::handoff::Handoff) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            // An error is found again, and said, when its turn comes.
-            let Ok(plan) = self.migrator.plan_apply(self.m, None).await else {
+            let Some(plan) = self.what.plan(self.migrator).await else {
                 return;
             };
-            let run = &plan.run;
-            let sendable = !plan.resets
-                && plan.dump.is_none()
-                && one_unit(&run.exec)
-                && run.row.is_none()
-                && run
-                    .small
-                    .as_ref()
-                    .is_none_or(|s| self.migrator.executor().small_locks(s).is_none());
-            let sent = sendable.then(|| {
-                let mut record = end_record(
-                    Direction::Apply,
-                    &run.migration,
-                    self.migrator.set.format.name(),
-                    Instant::now(),
-                    run.old_tool.clone(),
-                    &|| run.exec.digests(),
-                );
-                if let Record::Applied {
-                    timed_by_server, ..
-                } = &mut record
-                {
-                    *timed_by_server = true;
-                }
+            let sent = W::ahead(&plan, self.migrator).and_then(|record| {
                 self.migrator
-                    .send_behind(handoff, &self.gate, &run.exec, &record)
+                    .send_behind(handoff, &self.gate, W::exec(&plan), &record)
             });
             if let Ok(mut ready) = self.ready.lock() {
-                *ready = Some((plan, sent.flatten()));
+                *ready = Some((plan, sent));
             }
         })
     }

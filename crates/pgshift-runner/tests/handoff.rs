@@ -53,6 +53,25 @@ async fn tables(db: &TestDb) -> Vec<String> {
         .collect()
 }
 
+/// The text session `pid` runs once it waits for a lock (for at most 30 s): how it was sent.
+async fn text_once_waiting(db: &TestDb, pid: i32) -> String {
+    let watcher = db.connect().await;
+    for _ in 0..600 {
+        let row = watcher
+            .query_opt(
+                "SELECT query FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+                &[&pid],
+            )
+            .await
+            .expect("activity");
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    String::new()
+}
+
 /// Three migrations, `a`, `b` and `c`; `c`'s down is `c_down`. `b` makes nothing: its row in
 /// the history is what tells whether it was reverted.
 fn three(c_down: &str) -> tempfile::TempDir {
@@ -109,22 +128,7 @@ async fn the_next_migration_goes_out_before_the_answer_and_all_revert_in_order()
         let reverted = m.down(DownTarget::All, &Silent).await;
         (m, reverted)
     });
-    let watcher = db.connect().await;
-    let mut text = String::new();
-    for _ in 0..600 {
-        let row = watcher
-            .query_opt(
-                "SELECT query FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
-                &[&pid],
-            )
-            .await
-            .expect("activity");
-        if let Some(row) = row {
-            text = row.get(0);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let text = text_once_waiting(&db, pid).await;
     holder.batch_execute("COMMIT").await.expect("release");
     let (_m, reverted) = down.await.expect("the down task");
     let reverted = reverted.expect("down --all");
@@ -317,22 +321,7 @@ async fn up_on_a_fresh_database_sends_each_migration_behind_the_one_before() {
         .expect("hold");
     let pid = m.connection().backend_pid();
     let up = tokio::spawn(async move { m.up(None, &Silent).await });
-    let watcher = db.connect().await;
-    let mut text = String::new();
-    for _ in 0..600 {
-        let row = watcher
-            .query_opt(
-                "SELECT query FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
-                &[&pid],
-            )
-            .await
-            .expect("activity");
-        if let Some(row) = row {
-            text = row.get(0);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let text = text_once_waiting(&db, pid).await;
     holder.batch_execute("COMMIT").await.expect("release");
     let applied = up.await.expect("the up task").expect("up");
     assert_eq!(applied.len(), 4);
