@@ -1,6 +1,6 @@
-//! `down` sends each migration behind the one before it, before that one's answer
-//! (`handoff.rs`), and nothing of it stays unless the one before committed. Against a real
-//! PostgreSQL: each test gets its own database.
+//! `down`, and `up` on a fresh database, send each migration behind the one before it, before
+//! that one's answer (`handoff.rs`), and nothing of it stays unless the one before committed.
+//! Against a real PostgreSQL: each test gets its own database.
 
 use std::path::Path;
 use std::time::Duration;
