@@ -87,7 +87,7 @@ impl Tokens {
     }
 
     /// The token migration `i` of the run marks with.
-    pub(crate) fn of(&self, i: usize) -> String {
+    fn of(&self, i: usize) -> String {
         format!("{:016x}.{i}", self.run)
     }
 }

@@ -166,9 +166,17 @@ async fn up_once_the_guard_waits(
     holder: &pgshift_db::Connection,
 ) -> Vec<Event> {
     let set = load(dir, Some(Format::Pgshift)).expect("load");
-    let mut m = Migrator::connect(&db.url(), set, options())
+    let m = Migrator::connect(&db.url(), set, options())
         .await
         .expect("connect");
+    run_up_once_the_guard_waits(m, holder).await
+}
+
+/// [`up_once_the_guard_waits`] with a `Migrator` the caller made (and may have run before).
+async fn run_up_once_the_guard_waits(
+    mut m: Migrator,
+    holder: &pgshift_db::Connection,
+) -> Vec<Event> {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let up = tokio::spawn(async move {
@@ -439,26 +447,7 @@ async fn a_table_an_earlier_command_created_is_guarded_in_the_next() {
         .batch_execute("BEGIN; SELECT * FROM fresh")
         .await
         .expect("read");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let up = tokio::spawn(async move {
-        let observer = move |e: &Event| sink.lock().expect("events").push(e.clone());
-        m.up(None, &observer).await
-    });
-    let waiting = || {
-        events
-            .lock()
-            .expect("events")
-            .iter()
-            .any(|e| matches!(e, Event::GuardWaiting { .. }))
-    };
-    let started = Instant::now();
-    while !waiting() && !up.is_finished() && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(SAMPLE_EVERY).await;
-    }
-    assert!(waiting(), "{:#?}", events.lock().expect("events"));
-    reader.batch_execute("COMMIT").await.expect("release");
-    up.await.expect("join").expect("second up");
+    run_up_once_the_guard_waits(m, &reader).await;
 }
 
 /// The guard's first look takes the unit's locks NOWAIT with its BEGIN; a table that is not

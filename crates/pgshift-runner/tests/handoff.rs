@@ -25,32 +25,32 @@ async fn migrator(db: &TestDb, dir: &Path) -> Migrator {
         .expect("connect")
 }
 
-async fn versions(db: &TestDb) -> Vec<String> {
+/// The text column `sql` selects, row by row.
+async fn texts(db: &TestDb, sql: &str) -> Vec<String> {
     db.connect()
         .await
-        .query(
-            "SELECT version FROM pgshift.migrations ORDER BY version",
-            &[],
-        )
+        .query(sql, &[])
         .await
-        .expect("history")
+        .expect(sql)
         .iter()
         .map(|r| r.get(0))
         .collect()
 }
 
+async fn versions(db: &TestDb) -> Vec<String> {
+    texts(
+        db,
+        "SELECT version FROM pgshift.migrations ORDER BY version",
+    )
+    .await
+}
+
 async fn tables(db: &TestDb) -> Vec<String> {
-    db.connect()
-        .await
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1",
-            &[],
-        )
-        .await
-        .expect("tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    texts(
+        db,
+        "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1",
+    )
+    .await
 }
 
 /// The text session `pid` runs once it waits for a lock (for at most 30 s): how it was sent.
